@@ -1,0 +1,1 @@
+"""Approval service: the catalogue in use and the case lifecycle, under the working-day case clock."""

@@ -1,0 +1,663 @@
+"""The case (办件) and its lifecycle: pure rules, no I/O.
+
+A case moves through the statuses below by named actions (the glossary's verbs). :func:`apply_action` checks
+that the action is allowed in the current status and that its parameters are valid, and returns the new case
+and the event that records the change — or raises a typed error and changes nothing::
+
+    submit ─▶ SUBMITTED ─accept─▶ ACCEPTED ─review─▶ IN_REVIEW ─decide─▶ APPROVED / DENIED ─conclude─▶ CONCLUDED
+                 │  ▲                 │                  │
+   refuse_acceptance  resubmit        ├── request_correction ─▶ CORRECTION ─receive_correction─┐
+                 ▼  │                 ├── suspend ─▶ SUSPENDED ─resume─────────────────────────┤ back to where
+              REFUSED RETURNED ◀─return┴── start_special_procedure ─▶ SPECIAL_PROCEDURE ─end──┘ it paused
+
+``extend`` (once, with reason and approver) and ``record_data`` leave the status as it is; ``complete_task``
+finishes one department's sub-task of a joint (并联) case, which can be decided only when all are done.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from federation.calendar import WorkingCalendar
+from federation.clock import ClockReading, ClockSpec, Light, LightPolicy, Pause, PauseKind, compute_deadline, read_clock
+from federation.errors import (
+    ExtensionAlreadyUsed,
+    InvalidTransition,
+    JointTasksPending,
+    KeyDataMissing,
+    ValidationError,
+)
+from federation.standards import Item, ItemKind
+
+__all__ = [
+    "ACTION_LABELS",
+    "ALLOWED",
+    "STATUS_LABELS",
+    "Action",
+    "Case",
+    "CaseClocks",
+    "CasePause",
+    "CaseTask",
+    "Event",
+    "Status",
+    "TransitionResult",
+    "apply_action",
+    "case_clocks",
+    "index_values",
+    "new_case",
+]
+
+
+class Status(enum.StrEnum):
+    SUBMITTED = "submitted"  # 已申请
+    ACCEPTED = "accepted"  # 已受理
+    IN_REVIEW = "in_review"  # 审核中
+    CORRECTION = "correction"  # 补正中
+    SUSPENDED = "suspended"  # 已暂停
+    SPECIAL_PROCEDURE = "special_procedure"  # 特别程序
+    APPROVED = "approved"  # 准予许可
+    DENIED = "denied"  # 不予许可
+    CONCLUDED = "concluded"  # 已办结
+    REFUSED = "refused"  # 不予受理
+    RETURNED = "returned"  # 已退回
+
+
+class Action(enum.StrEnum):
+    SUBMIT = "submit"
+    ACCEPT = "accept"
+    REFUSE_ACCEPTANCE = "refuse_acceptance"
+    REVIEW = "review"
+    DECIDE = "decide"
+    CONCLUDE = "conclude"
+    REQUEST_CORRECTION = "request_correction"
+    RECEIVE_CORRECTION = "receive_correction"
+    SUSPEND = "suspend"
+    RESUME = "resume"
+    START_SPECIAL_PROCEDURE = "start_special_procedure"
+    END_SPECIAL_PROCEDURE = "end_special_procedure"
+    EXTEND = "extend"
+    RETURN = "return"
+    RESUBMIT = "resubmit"
+    COMPLETE_TASK = "complete_task"
+    RECORD_DATA = "record_data"
+
+
+STATUS_LABELS: Mapping[Status, str] = {
+    Status.SUBMITTED: "已申请",
+    Status.ACCEPTED: "已受理",
+    Status.IN_REVIEW: "审核中",
+    Status.CORRECTION: "补正中",
+    Status.SUSPENDED: "已暂停",
+    Status.SPECIAL_PROCEDURE: "特别程序中",
+    Status.APPROVED: "准予许可",
+    Status.DENIED: "不予许可",
+    Status.CONCLUDED: "已办结",
+    Status.REFUSED: "不予受理",
+    Status.RETURNED: "已退回",
+}
+
+ACTION_LABELS: Mapping[Action, str] = {
+    Action.SUBMIT: "申请",
+    Action.ACCEPT: "受理",
+    Action.REFUSE_ACCEPTANCE: "不予受理",
+    Action.REVIEW: "审核",
+    Action.DECIDE: "审批决定",
+    Action.CONCLUDE: "办结",
+    Action.REQUEST_CORRECTION: "补正告知",
+    Action.RECEIVE_CORRECTION: "补正接收",
+    Action.SUSPEND: "暂停",
+    Action.RESUME: "恢复",
+    Action.START_SPECIAL_PROCEDURE: "特别程序开始",
+    Action.END_SPECIAL_PROCEDURE: "特别程序结束",
+    Action.EXTEND: "延期",
+    Action.RETURN: "退回",
+    Action.RESUBMIT: "重新申请",
+    Action.COMPLETE_TASK: "联办部门办结",
+    Action.RECORD_DATA: "补录关键数据",
+}
+
+_RUNNING = frozenset({Status.ACCEPTED, Status.IN_REVIEW})
+_PAUSED = frozenset({Status.CORRECTION, Status.SUSPENDED, Status.SPECIAL_PROCEDURE})
+OPEN_STATUSES = _RUNNING | _PAUSED | {Status.APPROVED, Status.DENIED}
+"""Statuses in which the case clock matters (accepted, not yet concluded)."""
+
+#: Which statuses each action may start from (SUBMIT creates the case and is not listed).
+ALLOWED: Mapping[Action, frozenset[Status]] = {
+    Action.ACCEPT: frozenset({Status.SUBMITTED}),
+    Action.REFUSE_ACCEPTANCE: frozenset({Status.SUBMITTED}),
+    Action.REVIEW: frozenset({Status.ACCEPTED}),
+    Action.DECIDE: frozenset({Status.IN_REVIEW}),
+    Action.CONCLUDE: frozenset({Status.APPROVED, Status.DENIED}),
+    Action.REQUEST_CORRECTION: _RUNNING,
+    Action.RECEIVE_CORRECTION: frozenset({Status.CORRECTION}),
+    Action.SUSPEND: _RUNNING,
+    Action.RESUME: frozenset({Status.SUSPENDED}),
+    Action.START_SPECIAL_PROCEDURE: _RUNNING,
+    Action.END_SPECIAL_PROCEDURE: frozenset({Status.SPECIAL_PROCEDURE}),
+    Action.EXTEND: _RUNNING | _PAUSED,
+    Action.RETURN: frozenset({Status.SUBMITTED}) | _RUNNING,
+    Action.RESUBMIT: frozenset({Status.RETURNED}),
+    Action.COMPLETE_TASK: frozenset({Status.IN_REVIEW}),
+    Action.RECORD_DATA: frozenset({Status.SUBMITTED, Status.RETURNED}) | _RUNNING | _PAUSED,
+}
+
+_PAUSE_START: Mapping[Action, tuple[PauseKind, Status]] = {
+    Action.REQUEST_CORRECTION: (PauseKind.CORRECTION, Status.CORRECTION),
+    Action.SUSPEND: (PauseKind.SUSPENSION, Status.SUSPENDED),
+    Action.START_SPECIAL_PROCEDURE: (PauseKind.SPECIAL_PROCEDURE, Status.SPECIAL_PROCEDURE),
+}
+_PAUSE_END = frozenset({Action.RECEIVE_CORRECTION, Action.RESUME, Action.END_SPECIAL_PROCEDURE})
+
+
+@dataclass(frozen=True, slots=True)
+class CasePause:
+    n: int
+    kind: PauseKind
+    started_at: datetime
+    ended_at: datetime | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseTask:
+    """One department's sub-task of a joint case, with its own sub-clock (limit in working days)."""
+
+    department: str
+    limit_days: int
+    status: str = "pending"  # pending | done
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    outcome: str | None = None  # agree | disagree
+    opinion: str | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    case_no: str
+    origin: str
+    item_code: str
+    item_name: str
+    department: str
+    kind: ItemKind
+    standards_version: str
+    status: Status
+    applicant: str
+    data: Mapping[str, str]
+    submitted_at: datetime
+    fee_standard: Decimal
+    legal_budget: int
+    promised_budget: int
+    key_fields: tuple[str, ...] = ()
+    resume_status: Status | None = None
+    accepted_at: datetime | None = None
+    decided_at: datetime | None = None
+    concluded_at: datetime | None = None
+    decision: str | None = None
+    fee_charged: Decimal | None = None
+    extension_days: int = 0
+    extension_reason: str | None = None
+    extension_approver: str | None = None
+    extended_at: datetime | None = None
+    event_count: int = 0
+    updated_at: datetime | None = None
+    pauses: tuple[CasePause, ...] = ()
+    tasks: tuple[CaseTask, ...] = ()
+
+    @property
+    def open_pause(self) -> CasePause | None:
+        if self.pauses and self.pauses[-1].ended_at is None:
+            return self.pauses[-1]
+        return None
+
+    def clock_spec(self, budget: int, *, since: datetime | None = None) -> ClockSpec:
+        """The clock of this case's current acceptance round with ``budget`` working days."""
+        if self.accepted_at is None:
+            raise ValueError("case not accepted: no clock")
+        accepted = self.accepted_at if since is None else since
+        pauses = tuple(
+            Pause(p.kind, p.started_at, p.ended_at) for p in self.pauses if p.started_at >= self.accepted_at
+        )
+        return ClockSpec(accepted, budget, pauses, self.extension_days)
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """The replicated form of the case (the outbox payload)."""
+        return {
+            "case_no": self.case_no,
+            "origin": self.origin,
+            "item_code": self.item_code,
+            "item_name": self.item_name,
+            "department": self.department,
+            "kind": self.kind.value,
+            "standards_version": self.standards_version,
+            "status": self.status.value,
+            "resume_status": self.resume_status.value if self.resume_status else None,
+            "applicant": self.applicant,
+            "data": dict(self.data),
+            "submitted_at": self.submitted_at,
+            "accepted_at": self.accepted_at,
+            "decided_at": self.decided_at,
+            "concluded_at": self.concluded_at,
+            "decision": self.decision,
+            "fee_standard": self.fee_standard,
+            "fee_charged": self.fee_charged,
+            "legal_budget": self.legal_budget,
+            "promised_budget": self.promised_budget,
+            "extension_days": self.extension_days,
+            "extension_reason": self.extension_reason,
+            "extension_approver": self.extension_approver,
+            "extended_at": self.extended_at,
+            "event_count": self.event_count,
+            "updated_at": self.updated_at,
+            "pauses": [
+                {"n": p.n, "kind": p.kind.value, "started_at": p.started_at, "ended_at": p.ended_at, "reason": p.reason}
+                for p in self.pauses
+            ],
+            "tasks": [
+                {
+                    "department": t.department,
+                    "limit_days": t.limit_days,
+                    "status": t.status,
+                    "started_at": t.started_at,
+                    "completed_at": t.completed_at,
+                    "outcome": t.outcome,
+                    "opinion": t.opinion,
+                }
+                for t in self.tasks
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of the append-only case timeline."""
+
+    event_id: str
+    case_no: str
+    n: int
+    action: Action
+    actor: str
+    at: datetime
+    from_status: Status | None
+    to_status: Status
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "case_no": self.case_no,
+            "n": self.n,
+            "action": self.action.value,
+            "actor": self.actor,
+            "at": self.at,
+            "from_status": self.from_status.value if self.from_status else None,
+            "to_status": self.to_status.value,
+            "payload": dict(self.payload),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionResult:
+    case: Case
+    event: Event
+
+
+def event_id(case_no: str, n: int) -> str:
+    return f"{case_no}#{n:04d}"
+
+
+# -- parameter checks -------------------------------------------------------------------------------------------
+
+
+def _text(params: Mapping[str, Any], name: str, label: str, *, required: bool = True) -> str | None:
+    value = params.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ValidationError(f"缺少{label}", field=name)
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{label}应为文字", field=name)
+    if len(value) > 2000:
+        raise ValidationError(f"{label}过长（最多 2000 字）", field=name)
+    return value.strip()
+
+
+def _money(params: Mapping[str, Any], name: str, label: str) -> Decimal | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ValidationError(f"{label}“{value}”不是有效金额", field=name) from None
+    if not amount.is_finite() or amount < 0 or amount > Decimal("9999999999.99"):
+        raise ValidationError(f"{label}必须是 0 到 9999999999.99 之间的金额", field=name)
+    return amount.quantize(Decimal("0.01"))
+
+
+def _data(params: Mapping[str, Any]) -> dict[str, str]:
+    raw = params.get("data") or {}
+    if not isinstance(raw, Mapping):
+        raise ValidationError("关键数据应为“字段名: 值”的形式", field="data")
+    out: dict[str, str] = {}
+    for k, v in raw.items():
+        if not isinstance(k, str) or not k.strip() or len(k) > 100:
+            raise ValidationError("关键数据的字段名无效", field="data")
+        if v is None:
+            continue
+        if not isinstance(v, str | int | float | Decimal) or isinstance(v, bool):
+            raise ValidationError(f"关键数据“{k}”的值应为文字或数字", field=k)
+        text = str(v).strip()
+        if len(text) > 500:
+            raise ValidationError(f"关键数据“{k}”过长（最多 500 字）", field=k)
+        out[k.strip()] = text
+    return out
+
+
+def _check_known(action: Action, params: Mapping[str, Any], allowed: set[str]) -> None:
+    unknown = set(params) - allowed
+    if unknown:
+        raise ValidationError(
+            f"“{ACTION_LABELS[action]}”不接受参数：{', '.join(sorted(unknown))}", action=action.value
+        )
+
+
+_PARAMS: Mapping[Action, set[str]] = {
+    Action.ACCEPT: {"note"},
+    Action.REFUSE_ACCEPTANCE: {"reason"},
+    Action.REVIEW: {"opinion", "data"},
+    Action.DECIDE: {"outcome", "reason", "fee_charged"},
+    Action.CONCLUDE: {"fee_charged", "note"},
+    Action.REQUEST_CORRECTION: {"reason"},
+    Action.RECEIVE_CORRECTION: {"note", "data"},
+    Action.SUSPEND: {"reason"},
+    Action.RESUME: {"note"},
+    Action.START_SPECIAL_PROCEDURE: {"reason", "procedure"},
+    Action.END_SPECIAL_PROCEDURE: {"note"},
+    Action.EXTEND: {"days", "reason", "approver"},
+    Action.RETURN: {"reason"},
+    Action.RESUBMIT: {"data", "note"},
+    Action.COMPLETE_TASK: {"department", "outcome", "opinion"},
+    Action.RECORD_DATA: {"data"},
+}
+
+
+# -- the lifecycle ----------------------------------------------------------------------------------------------
+
+
+def new_case(
+    *,
+    case_no: str,
+    origin: str,
+    item: Item,
+    standards_version: str,
+    applicant: str,
+    data: Mapping[str, Any],
+    actor: str,
+    now: datetime,
+) -> TransitionResult:
+    """申请: create a case for ``item`` in status SUBMITTED, with its first event."""
+    applicant_name = _text({"applicant": applicant}, "applicant", "申请人")
+    actor_name = _text({"actor": actor}, "actor", "经办人")
+    assert applicant_name is not None and actor_name is not None  # noqa: S101 — required=True above
+    case = Case(
+        case_no=case_no,
+        origin=origin,
+        item_code=item.code,
+        item_name=item.name,
+        department=item.department,
+        kind=item.kind,
+        standards_version=standards_version,
+        status=Status.SUBMITTED,
+        applicant=applicant_name,
+        data=_data({"data": data}),
+        submitted_at=now,
+        fee_standard=item.fee_yuan,
+        legal_budget=item.legal_limit_days,
+        promised_budget=item.promised_limit_days,
+        key_fields=item.key_fields,
+        tasks=tuple(CaseTask(d.department, d.limit_days) for d in item.joint_departments),
+        event_count=1,
+        updated_at=now,
+    )
+    ev = Event(
+        event_id(case_no, 1),
+        case_no,
+        1,
+        Action.SUBMIT,
+        actor_name,
+        now,
+        None,
+        Status.SUBMITTED,
+        {"item_code": item.code, "applicant": applicant_name, "data": dict(case.data)},
+    )
+    return TransitionResult(case, ev)
+
+
+def apply_action(
+    case: Case,
+    action: Action,
+    *,
+    actor: str,
+    now: datetime,
+    params: Mapping[str, Any] | None = None,
+    max_extension_days: int = 10,
+) -> TransitionResult:
+    """Apply ``action`` to ``case`` at ``now``; raise a typed error (and change nothing) when not allowed."""
+    params = dict(params or {})
+    if action is Action.SUBMIT:
+        raise InvalidTransition("办件已存在，不能重复申请", case_no=case.case_no, action=action.value)
+    allowed = ALLOWED[action]
+    if case.status not in allowed:
+        raise InvalidTransition(
+            f"办件当前状态为“{STATUS_LABELS[case.status]}”，不能执行“{ACTION_LABELS[action]}”",
+            case_no=case.case_no,
+            action=action.value,
+            status=case.status.value,
+        )
+    _check_known(action, params, _PARAMS[action])
+    actor_name = _text({"actor": actor}, "actor", "经办人")
+    assert actor_name is not None  # noqa: S101
+    if case.updated_at is not None and now < case.updated_at:
+        raise ValidationError("操作时间早于办件的上一次变更，时钟可能有误", case_no=case.case_no)
+
+    changes: dict[str, Any] = {}
+    payload: dict[str, Any] = {}
+    to_status = case.status
+
+    if action is Action.ACCEPT:
+        to_status = Status.ACCEPTED
+        changes.update(accepted_at=now)
+        if case.tasks:  # a re-acceptance restarts every sub-clock
+            changes["tasks"] = tuple(
+                replace(t, status="pending", started_at=now, completed_at=None, outcome=None, opinion=None)
+                for t in case.tasks
+            )
+        payload["note"] = _text(params, "note", "备注", required=False)
+    elif action is Action.REFUSE_ACCEPTANCE:
+        to_status = Status.REFUSED
+        payload["reason"] = _text(params, "reason", "不予受理的理由")
+        changes.update(concluded_at=now, decision="refused")
+    elif action is Action.REVIEW:
+        to_status = Status.IN_REVIEW
+        payload["opinion"] = _text(params, "opinion", "审核意见", required=False)
+        data = _data(params)
+        if data:
+            changes["data"] = {**case.data, **data}
+            payload["data"] = data
+    elif action is Action.DECIDE:
+        outcome = params.get("outcome")
+        if outcome not in ("approve", "deny"):
+            raise ValidationError("审批决定应为 approve（准予许可）或 deny（不予许可）", field="outcome")
+        missing = [k for k in case.key_fields if not str(case.data.get(k, "")).strip()]
+        if missing:
+            raise KeyDataMissing(
+                f"作出决定前须录入关键数据：{'、'.join(missing)}", case_no=case.case_no, missing=missing
+            )
+        pending = [t.department for t in case.tasks if t.status != "done"]
+        if pending:
+            raise JointTasksPending(
+                f"联办部门尚未办结：{'、'.join(pending)}", case_no=case.case_no, pending=pending
+            )
+        reason = _text(params, "reason", "不予许可的理由", required=outcome == "deny")
+        fee = _money(params, "fee_charged", "实收费用")
+        to_status = Status.APPROVED if outcome == "approve" else Status.DENIED
+        changes.update(decided_at=now, decision="approved" if outcome == "approve" else "denied")
+        if fee is not None:
+            changes["fee_charged"] = fee
+        payload.update(outcome=outcome, reason=reason, fee_charged=fee, fee_standard=case.fee_standard)
+    elif action is Action.CONCLUDE:
+        fee = _money(params, "fee_charged", "实收费用")
+        if fee is None:
+            fee = case.fee_charged
+        if fee is None:
+            fee = case.fee_standard if case.decision == "approved" else Decimal("0.00")
+        to_status = Status.CONCLUDED
+        changes.update(concluded_at=now, fee_charged=fee)
+        payload.update(fee_charged=fee, fee_standard=case.fee_standard, note=_text(params, "note", "备注", required=False))
+    elif action in _PAUSE_START:
+        kind, to_status = _PAUSE_START[action]
+        label = {PauseKind.CORRECTION: "需补正的材料", PauseKind.SUSPENSION: "暂停原因"}.get(kind, "特别程序事由")
+        reason = _text(params, "reason", label)
+        assert reason is not None  # noqa: S101
+        if action is Action.START_SPECIAL_PROCEDURE:
+            procedure = _text(params, "procedure", "特别程序类型", required=False)
+            payload["procedure"] = procedure
+        pause = CasePause(len(case.pauses) + 1, kind, now, None, reason)
+        changes.update(pauses=(*case.pauses, pause), resume_status=case.status)
+        payload.update(reason=reason, pause_n=pause.n)
+    elif action in _PAUSE_END:
+        open_pause = case.open_pause
+        if open_pause is None or case.resume_status is None:  # pragma: no cover - guarded by the status
+            raise InvalidTransition("办件没有进行中的暂停", case_no=case.case_no, action=action.value)
+        closed = replace(open_pause, ended_at=now)
+        to_status = case.resume_status
+        changes.update(pauses=(*case.pauses[:-1], closed), resume_status=None)
+        payload.update(pause_n=closed.n, note=_text(params, "note", "备注", required=False))
+        data = _data(params)
+        if data:
+            changes["data"] = {**case.data, **data}
+            payload["data"] = data
+    elif action is Action.EXTEND:
+        if case.extension_days:
+            raise ExtensionAlreadyUsed("办件只能延期一次，已延期过", case_no=case.case_no)
+        days = params.get("days")
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= max_extension_days:
+            raise ValidationError(f"延期天数应为 1 到 {max_extension_days} 个工作日", field="days")
+        reason = _text(params, "reason", "延期理由")
+        approver = _text(params, "approver", "批准人")
+        changes.update(extension_days=days, extension_reason=reason, extension_approver=approver, extended_at=now)
+        payload.update(days=days, reason=reason, approver=approver)
+    elif action is Action.RETURN:
+        reason = _text(params, "reason", "退回理由")
+        to_status = Status.RETURNED
+        changes.update(resume_status=None)
+        payload["reason"] = reason
+    elif action is Action.RESUBMIT:
+        to_status = Status.SUBMITTED
+        data = _data(params)
+        if data:
+            changes["data"] = {**case.data, **data}
+            payload["data"] = data
+        changes.update(accepted_at=None, extension_days=0, extension_reason=None, extension_approver=None,
+                       extended_at=None)
+        payload["note"] = _text(params, "note", "备注", required=False)
+    elif action is Action.COMPLETE_TASK:
+        if not case.tasks:
+            raise InvalidTransition("该办件不是联办件，没有联办部门", case_no=case.case_no, action=action.value)
+        dept = _text(params, "department", "联办部门")
+        outcome = params.get("outcome", "agree")
+        if outcome not in ("agree", "disagree"):
+            raise ValidationError("联办意见应为 agree（同意）或 disagree（不同意）", field="outcome")
+        task = next((t for t in case.tasks if t.department == dept), None)
+        if task is None:
+            raise ValidationError(f"“{dept}”不是本办件的联办部门", field="department")
+        if task.status == "done":
+            raise InvalidTransition(f"联办部门“{dept}”已办结", case_no=case.case_no, action=action.value)
+        opinion = _text(params, "opinion", "联办意见说明", required=False)
+        done = replace(task, status="done", completed_at=now, outcome=outcome, opinion=opinion)
+        changes["tasks"] = tuple(done if t.department == dept else t for t in case.tasks)
+        payload.update(department=dept, outcome=outcome, opinion=opinion)
+    elif action is Action.RECORD_DATA:
+        data = _data(params)
+        if not data:
+            raise ValidationError("没有要补录的关键数据", field="data")
+        changes["data"] = {**case.data, **data}
+        payload["data"] = data
+    else:  # pragma: no cover - every action is handled above
+        raise InvalidTransition(f"未知操作 {action}", action=str(action))
+
+    n = case.event_count + 1
+    new = replace(case, status=to_status, event_count=n, updated_at=now, **changes)
+    ev = Event(
+        event_id(case.case_no, n),
+        case.case_no,
+        n,
+        action,
+        actor_name,
+        now,
+        case.status,
+        to_status,
+        {k: v for k, v in payload.items() if v is not None},
+    )
+    return TransitionResult(new, ev)
+
+
+# -- derived clocks -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CaseClocks:
+    """The promised clock (drives the light), the legal clock, and one sub-clock per joint department."""
+
+    promised: ClockReading
+    legal: ClockReading
+    tasks: Mapping[str, ClockReading]
+
+
+def case_clocks(case: Case, calendar: WorkingCalendar, now: datetime, policy: LightPolicy) -> CaseClocks | None:
+    """Read every clock of ``case`` at ``now``; None before acceptance. A concluded case is read at its end."""
+    if case.accepted_at is None or case.status in (Status.REFUSED, Status.RETURNED, Status.SUBMITTED):
+        return None
+    at = now
+    if case.status is Status.CONCLUDED and case.concluded_at is not None:
+        at = case.concluded_at
+    elif case.decided_at is not None:
+        at = case.decided_at
+    promised = read_clock(calendar, case.clock_spec(case.promised_budget), at, policy)
+    legal = read_clock(calendar, case.clock_spec(case.legal_budget), at, policy)
+    tasks: dict[str, ClockReading] = {}
+    for t in case.tasks:
+        if t.started_at is None:
+            continue
+        spec = ClockSpec(t.started_at, t.limit_days, case.clock_spec(t.limit_days).pauses, case.extension_days)
+        tasks[t.department] = read_clock(calendar, spec, t.completed_at or at, policy)
+    return CaseClocks(promised, legal, tasks)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexValues:
+    calendar_version: str | None
+    due_at: datetime | None
+    yellow_at: datetime | None
+    legal_due_at: datetime | None
+    paused_light: str | None
+
+
+def index_values(case: Case, calendar: WorkingCalendar, policy: LightPolicy) -> IndexValues:
+    """The derived, indexed columns of a case (see ``federation.storage.tables``): due and yellow moments."""
+    if case.accepted_at is None or case.status not in OPEN_STATUSES or case.status in (Status.APPROVED, Status.DENIED):
+        return IndexValues(None, None, None, None, None)
+    promised_spec = case.clock_spec(case.promised_budget)
+    promised = compute_deadline(calendar, promised_spec)
+    legal = compute_deadline(calendar, case.clock_spec(case.legal_budget))
+    if promised.paused:
+        reading = read_clock(calendar, promised_spec, case.updated_at or case.accepted_at, policy, promised)
+        light = reading.light if reading.light is not Light.RED else Light.RED
+        return IndexValues(calendar.version, None, None, legal.due_at, light.value)
+    reading = read_clock(calendar, promised_spec, case.accepted_at, policy, promised)
+    return IndexValues(calendar.version, promised.due_at, reading.yellow_at, legal.due_at, None)

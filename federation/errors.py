@@ -1,0 +1,126 @@
+"""The one error tree of Sunshine.
+
+Every error a user or a peer can see is a :class:`SunshineError`. Each carries a stable machine ``code``, a
+Simplified-Chinese ``message`` for the people at the hall, and structured ``details``. Entry points translate
+the tree to HTTP (``county_node.approval.entrypoints.http``) and, later, gRPC status in one place each::
+
+    SunshineError
+    ├── ConfigError                 bad or missing configuration
+    ├── ValidationError             malformed input (a field is missing or out of range)
+    │   └── InvalidDivisionCode     not a six-digit GB/T 2260 code, or unknown
+    ├── NotFound                    a record that does not exist
+    │   ├── CaseNotFound
+    │   └── ItemNotFound            an item code the catalogue does not hold
+    ├── Conflict                    the request is well formed but the current state forbids it
+    │   ├── InvalidTransition       a lifecycle action not allowed in the case's status
+    │   ├── ExtensionAlreadyUsed    a case may be extended once
+    │   ├── KeyDataMissing          key data fields missing before decide
+    │   └── JointTasksPending       a joint case with departments still working
+    ├── CalendarError               the working-day calendar cannot answer
+    │   └── CalendarRangeError      a date outside the supported span
+    ├── StandardsError              a standards bundle is malformed or unusable
+    └── StorageError                the database refused or is unreachable
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "CalendarError",
+    "CalendarRangeError",
+    "CaseNotFound",
+    "ConfigError",
+    "Conflict",
+    "ExtensionAlreadyUsed",
+    "InvalidDivisionCode",
+    "InvalidTransition",
+    "ItemNotFound",
+    "JointTasksPending",
+    "KeyDataMissing",
+    "NotFound",
+    "StandardsError",
+    "StorageError",
+    "SunshineError",
+    "ValidationError",
+]
+
+
+class SunshineError(Exception):
+    """Root of every Sunshine error: a stable ``code``, a Chinese ``message`` and structured ``details``."""
+
+    code = "internal"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+    def __str__(self) -> str:
+        if not self.details:
+            return self.message
+        extra = ", ".join(f"{k}={v}" for k, v in self.details.items())
+        return f"{self.message} ({extra})"
+
+
+class ConfigError(SunshineError):
+    code = "config_error"
+
+
+class ValidationError(SunshineError):
+    code = "validation_error"
+
+
+class InvalidDivisionCode(ValidationError):
+    code = "invalid_division_code"
+
+
+class NotFound(SunshineError):
+    code = "not_found"
+
+
+class CaseNotFound(NotFound):
+    code = "case_not_found"
+
+
+class ItemNotFound(NotFound):
+    code = "item_not_found"
+
+
+class Conflict(SunshineError):
+    code = "conflict"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+
+class ExtensionAlreadyUsed(Conflict):
+    code = "extension_already_used"
+
+
+class KeyDataMissing(Conflict):
+    code = "key_data_missing"
+
+
+class JointTasksPending(Conflict):
+    code = "joint_tasks_pending"
+
+
+class CalendarError(SunshineError):
+    code = "calendar_error"
+
+
+class CalendarRangeError(CalendarError):
+    code = "calendar_out_of_range"
+
+
+class StandardsError(SunshineError):
+    code = "standards_error"
+
+
+class StorageError(SunshineError):
+    code = "storage_error"

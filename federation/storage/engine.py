@@ -1,0 +1,57 @@
+"""Engines for SQLite (WAL, foreign keys on) and PostgreSQL (psycopg 3).
+
+SQLite write transactions begin with ``BEGIN IMMEDIATE`` so that two writers never deadlock upgrading a read
+lock; read-only units of work begin with a plain ``BEGIN`` and never block writers (WAL).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection, make_url
+
+from federation.errors import ConfigError
+
+__all__ = ["make_engine"]
+
+
+def _prepare_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # let SQLAlchemy's BEGIN below decide, not pysqlite
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get("sunshine_readonly"):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """Build the engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://…``). Connects lazily."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise ConfigError(f"数据库地址格式错误：{url}", url=url) from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        db = parsed.database
+        if db and db != ":memory:":
+            Path(db).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, echo=echo, connect_args={"timeout": 30})
+        _prepare_sqlite(engine)
+        return engine
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    raise ConfigError(f"不支持的数据库类型：{backend}（支持 sqlite、postgresql）", url=url)

@@ -1,0 +1,92 @@
+"""Gap-free counters and the transactional outbox.
+
+``next_value`` increments a counter row inside the caller's transaction (a row lock on PostgreSQL, the single
+writer lock on SQLite), so the numbers handed out are gap-free: a rolled-back transaction gives its number back.
+``append`` writes an outbox row ``(origin, seq, record_type, record_id, op, payload, created_at)`` in the same
+transaction as the domain change it describes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from federation.storage.tables import counters, outbox
+
+__all__ = ["OutboxRecord", "append", "canonical_json", "high_water", "next_value"]
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def canonical_json(payload: Any) -> str:
+    """Deterministic JSON (sorted keys, no spaces): the same payload always gives the same bytes."""
+    return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_default)
+
+
+def next_value(conn: Connection, name: str, count: int = 1) -> int:
+    """Advance counter ``name`` by ``count`` in the current transaction and return the new (last) value.
+
+    The first value handed out is 1; with ``count`` > 1 the caller owns ``value - count + 1 … value``."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        stmt: Any = pg_insert(counters).values(name=name, value=count)
+    elif dialect == "sqlite":
+        stmt = sqlite_insert(counters).values(name=name, value=count)
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise NotImplementedError(dialect)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[counters.c.name], set_={"value": counters.c.value + count}
+    ).returning(counters.c.value)
+    return int(conn.execute(stmt).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    record_type: str
+    record_id: str
+    op: str  # "upsert" | "insert" | "delete"
+    payload: Any
+
+
+def append(conn: Connection, *, origin: str, records: Sequence[OutboxRecord], created_at: datetime) -> list[int]:
+    """Write outbox rows in the caller's transaction, in order; return their gap-free ``seq`` numbers."""
+    if not records:
+        return []
+    last = next_value(conn, f"outbox:{origin}", len(records))
+    first = last - len(records) + 1
+    conn.execute(
+        insert(outbox),
+        [
+            {
+                "origin": origin,
+                "seq": first + i,
+                "record_type": r.record_type,
+                "record_id": r.record_id,
+                "op": r.op,
+                "payload": canonical_json(r.payload),
+                "created_at": created_at,
+            }
+            for i, r in enumerate(records)
+        ],
+    )
+    return list(range(first, last + 1))
+
+
+def high_water(conn: Connection, origin: str) -> int:
+    row = conn.execute(select(counters.c.value).where(counters.c.name == f"outbox:{origin}")).first()
+    return int(row[0]) if row else 0

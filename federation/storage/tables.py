@@ -1,0 +1,204 @@
+"""The one schema of every tier (SQLAlchemy Core tables).
+
+A county fills the case tables with its own records; a city and the province fill the same tables with
+replicas, so the same query serves every tier with a different division prefix. Columns prefixed ``idx_`` are
+*derived* values kept only so that queries and sweeps can use an index (due moments, the moment a case turns
+yellow); they are recomputed on every change of the case and on every calendar revision, and they never
+replace the clock, which is always derived from budget + pause ledger + calendar.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from federation.storage.types import UTCDateTime
+
+__all__ = [
+    "calendar_years",
+    "case_events",
+    "case_pauses",
+    "case_tasks",
+    "cases",
+    "catalogue_items",
+    "counters",
+    "metadata",
+    "node_settings",
+    "outbox",
+    "standards_bundles",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+node_settings = Table(
+    "node_settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    comment="Small per-node facts: division code, current standards version.",
+)
+
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(96), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+    comment="Gap-free sequences (outbox seq per origin, case number per day); incremented under a row lock.",
+)
+
+standards_bundles = Table(
+    "standards_bundles",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("effective_date", Date, nullable=False),
+    Column("issuer", String(6), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("applied_at", UTCDateTime, nullable=False),
+)
+
+catalogue_items = Table(
+    "catalogue_items",
+    metadata,
+    Column("standards_version", String(64), ForeignKey("standards_bundles.version"), primary_key=True),
+    Column("code", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("department", String(100), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("legal_limit_days", Integer, nullable=False),
+    Column("promised_limit_days", Integer, nullable=False),
+    Column("fee_yuan", Numeric(12, 2), nullable=False),
+    Column("key_fields", JSON, nullable=False),
+    Column("joint_departments", JSON, nullable=False),
+)
+
+calendar_years = Table(
+    "calendar_years",
+    metadata,
+    Column("year", Integer, primary_key=True),
+    Column("revision", Integer, nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("published_at", UTCDateTime, nullable=False),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("case_no", String(32), primary_key=True),
+    Column("origin", String(6), nullable=False),
+    Column("item_code", String(32), nullable=False),
+    Column("item_name", String(200), nullable=False),
+    Column("department", String(100), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("standards_version", String(64), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("resume_status", String(24)),
+    Column("applicant", String(200), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("submitted_at", UTCDateTime, nullable=False),
+    Column("accepted_at", UTCDateTime),
+    Column("decided_at", UTCDateTime),
+    Column("concluded_at", UTCDateTime),
+    Column("decision", String(16)),
+    Column("fee_standard", Numeric(12, 2), nullable=False),
+    Column("fee_charged", Numeric(12, 2)),
+    Column("legal_budget", Integer, nullable=False),
+    Column("promised_budget", Integer, nullable=False),
+    Column("extension_days", Integer, nullable=False, default=0),
+    Column("extension_reason", Text),
+    Column("extension_approver", String(100)),
+    Column("extended_at", UTCDateTime),
+    Column("event_count", Integer, nullable=False),
+    Column("pause_count", Integer, nullable=False, default=0),
+    Column("updated_at", UTCDateTime, nullable=False),
+    # derived, indexed (see module docstring)
+    Column("calendar_version", String(32)),
+    Column("idx_due_at", UTCDateTime),
+    Column("idx_yellow_at", UTCDateTime),
+    Column("idx_legal_due_at", UTCDateTime),
+    Column("idx_paused_light", String(8)),
+    Index(None, "origin", "status"),
+    Index(None, "status", "idx_due_at"),
+    Index(None, "status", "idx_yellow_at"),
+    Index(None, "department", "status"),
+    Index(None, "item_code", "status"),
+    Index(None, "submitted_at"),
+)
+
+case_pauses = Table(
+    "case_pauses",
+    metadata,
+    Column("case_no", String(32), ForeignKey("cases.case_no"), primary_key=True),
+    Column("n", Integer, primary_key=True),
+    Column("kind", String(24), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Column("reason", Text, nullable=False),
+    comment="The pause ledger of the case clock (补正, 暂停, 特别程序).",
+)
+
+case_tasks = Table(
+    "case_tasks",
+    metadata,
+    Column("case_no", String(32), ForeignKey("cases.case_no"), primary_key=True),
+    Column("department", String(100), primary_key=True),
+    Column("limit_days", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("completed_at", UTCDateTime),
+    Column("outcome", String(16)),
+    Column("opinion", Text),
+    Column("idx_due_at", UTCDateTime),
+    comment="Joint (并联) sub-tasks, one per department, each with its own sub-clock.",
+)
+
+case_events = Table(
+    "case_events",
+    metadata,
+    Column("event_id", String(48), primary_key=True),
+    Column("case_no", String(32), ForeignKey("cases.case_no"), nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("from_status", String(24)),
+    Column("to_status", String(24), nullable=False),
+    Column("payload", JSON, nullable=False),
+    UniqueConstraint("case_no", "n"),
+    comment="Append-only case timeline. Never updated, never deleted.",
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("origin", String(6), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("record_type", String(32), nullable=False),
+    Column("record_id", String(64), nullable=False),
+    Column("op", String(8), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    comment="Transactional outbox: written in the same transaction as the change; seq gap-free per origin.",
+)

@@ -1,0 +1,40 @@
+"""Time zone and day arithmetic shared by every tier.
+
+All moments are timezone-aware. Halls count days in China Standard Time (UTC+8, no daylight saving since
+1991), so the local date of a moment is computed with a fixed offset, cheaply.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+__all__ = ["CST", "UTC", "local_date", "local_ordinal", "ordinal_to_date", "start_of_local_day", "utcnow"]
+
+CST = timezone(timedelta(hours=8), "CST")
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_CST_OFFSET_S = 8 * 3600
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def local_ordinal(moment: datetime) -> int:
+    """Proleptic ordinal of the China-Standard-Time date of an aware ``moment`` (fast path, no tz objects)."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: Sunshine only handles timezone-aware moments")
+    return int((moment.timestamp() + _CST_OFFSET_S) // 86400) + _EPOCH_ORDINAL
+
+
+def local_date(moment: datetime) -> date:
+    return date.fromordinal(local_ordinal(moment))
+
+
+def ordinal_to_date(ordinal: int) -> date:
+    return date.fromordinal(ordinal)
+
+
+def start_of_local_day(day: date | int) -> datetime:
+    """00:00 China Standard Time of ``day`` (a date or a proleptic ordinal)."""
+    d = date.fromordinal(day) if isinstance(day, int) else day
+    return datetime(d.year, d.month, d.day, tzinfo=CST)

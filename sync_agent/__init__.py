@@ -1,0 +1,1 @@
+"""Sync agent: replicates outbox records between tiers over gRPC (and a file ferry for one-way gateways)."""
