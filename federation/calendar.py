@@ -42,14 +42,10 @@ class YearCalendar:
 
     def __post_init__(self) -> None:
         if not FIRST_YEAR <= self.year <= LAST_YEAR:
-            raise StandardsError(
-                f"日历年份 {self.year} 超出支持范围（{FIRST_YEAR}–{LAST_YEAR}）", year=self.year
-            )
+            raise StandardsError(f"日历年份 {self.year} 超出支持范围（{FIRST_YEAR}–{LAST_YEAR}）", year=self.year)
         for d in self.holidays | self.makeup_workdays:
             if d.year != self.year:
-                raise StandardsError(
-                    f"{self.year} 年日历中含有其他年份的日期 {d.isoformat()}", year=self.year
-                )
+                raise StandardsError(f"{self.year} 年日历中含有其他年份的日期 {d.isoformat()}", year=self.year)
         both = self.holidays & self.makeup_workdays
         if both:
             first = min(both).isoformat()

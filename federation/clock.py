@@ -169,13 +169,11 @@ def compute_deadline(calendar: WorkingCalendar, spec: ClockSpec) -> Deadline:
         # a pause excludes working days in [start, end), i.e. ordinals in (start - 1, end - 1]
         exclusions = (
             sorted(
-                (local_ordinal(p.start) - 1, None if p.end is None else local_ordinal(p.end) - 1)
-                for p in spec.pauses
+                (local_ordinal(p.start) - 1, None if p.end is None else local_ordinal(p.end) - 1) for p in spec.pauses
             )
             if len(spec.pauses) > 1
             else [
-                (local_ordinal(p.start) - 1, None if p.end is None else local_ordinal(p.end) - 1)
-                for p in spec.pauses
+                (local_ordinal(p.start) - 1, None if p.end is None else local_ordinal(p.end) - 1) for p in spec.pauses
             ]
         )
         due, left = calendar.run_budget(cursor, remaining, exclusions)
@@ -184,9 +182,7 @@ def compute_deadline(calendar: WorkingCalendar, spec: ClockSpec) -> Deadline:
     year = spec.accepted_at.year
     if due is None:
         last = max(year, *(p.start.year for p in spec.pauses))
-        return Deadline(
-            None, None, True, left, spec.total_budget, calendar.version, calendar.missing_years(year, last)
-        )
+        return Deadline(None, None, True, left, spec.total_budget, calendar.version, calendar.missing_years(year, last))
     due_date = date.fromordinal(due)
     return Deadline(
         due_date,

@@ -146,7 +146,9 @@ def _coerce(section: str, key: str, raw: Any, target: type | str) -> Any:
             return float(raw)
         return str(raw)
     except ValueError:
-        raise ConfigError(f"配置项 {section}.{key} 的值“{raw}”类型不正确，应为 {kind}", key=f"{section}.{key}") from None
+        raise ConfigError(
+            f"配置项 {section}.{key} 的值“{raw}”类型不正确，应为 {kind}", key=f"{section}.{key}"
+        ) from None
 
 
 def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:

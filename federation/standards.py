@@ -87,9 +87,7 @@ class Item:
                 raise StandardsError(f"联办件 {self.code} 的联办部门重复", **where)
             for d in self.joint_departments:
                 if not 0 < d.limit_days <= self.promised_limit_days:
-                    raise StandardsError(
-                        f"联办件 {self.code} 中 {d.department} 的时限应在 1 到承诺时限之间", **where
-                    )
+                    raise StandardsError(f"联办件 {self.code} 中 {d.department} 的时限应在 1 到承诺时限之间", **where)
         elif self.joint_departments:
             raise StandardsError(f"只有联办件才能设置联办部门（{self.code}）", **where)
 

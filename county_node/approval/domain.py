@@ -44,6 +44,7 @@ __all__ = [
     "CasePause",
     "CaseTask",
     "Event",
+    "IndexValues",
     "Status",
     "TransitionResult",
     "apply_action",
@@ -219,9 +220,7 @@ class Case:
         if self.accepted_at is None:
             raise ValueError("case not accepted: no clock")
         accepted = self.accepted_at if since is None else since
-        pauses = tuple(
-            Pause(p.kind, p.started_at, p.ended_at) for p in self.pauses if p.started_at >= self.accepted_at
-        )
+        pauses = tuple(Pause(p.kind, p.started_at, p.ended_at) for p in self.pauses if p.started_at >= self.accepted_at)
         return ClockSpec(accepted, budget, pauses, self.extension_days)
 
     def to_snapshot(self) -> dict[str, Any]:
@@ -288,7 +287,6 @@ class Event:
 
     def to_record(self) -> dict[str, Any]:
         return {
-            "event_id": self.event_id,
             "case_no": self.case_no,
             "n": self.n,
             "action": self.action.value,
@@ -361,9 +359,7 @@ def _data(params: Mapping[str, Any]) -> dict[str, str]:
 def _check_known(action: Action, params: Mapping[str, Any], allowed: set[str]) -> None:
     unknown = set(params) - allowed
     if unknown:
-        raise ValidationError(
-            f"“{ACTION_LABELS[action]}”不接受参数：{', '.join(sorted(unknown))}", action=action.value
-        )
+        raise ValidationError(f"“{ACTION_LABELS[action]}”不接受参数：{', '.join(sorted(unknown))}", action=action.value)
 
 
 _PARAMS: Mapping[Action, set[str]] = {
@@ -500,9 +496,7 @@ def apply_action(
             )
         pending = [t.department for t in case.tasks if t.status != "done"]
         if pending:
-            raise JointTasksPending(
-                f"联办部门尚未办结：{'、'.join(pending)}", case_no=case.case_no, pending=pending
-            )
+            raise JointTasksPending(f"联办部门尚未办结：{'、'.join(pending)}", case_no=case.case_no, pending=pending)
         reason = _text(params, "reason", "不予许可的理由", required=outcome == "deny")
         fee = _money(params, "fee_charged", "实收费用")
         to_status = Status.APPROVED if outcome == "approve" else Status.DENIED
@@ -518,7 +512,9 @@ def apply_action(
             fee = case.fee_standard if case.decision == "approved" else Decimal("0.00")
         to_status = Status.CONCLUDED
         changes.update(concluded_at=now, fee_charged=fee)
-        payload.update(fee_charged=fee, fee_standard=case.fee_standard, note=_text(params, "note", "备注", required=False))
+        payload.update(
+            fee_charged=fee, fee_standard=case.fee_standard, note=_text(params, "note", "备注", required=False)
+        )
     elif action in _PAUSE_START:
         kind, to_status = _PAUSE_START[action]
         label = {PauseKind.CORRECTION: "需补正的材料", PauseKind.SUSPENSION: "暂停原因"}.get(kind, "特别程序事由")
@@ -563,8 +559,9 @@ def apply_action(
         if data:
             changes["data"] = {**case.data, **data}
             payload["data"] = data
-        changes.update(accepted_at=None, extension_days=0, extension_reason=None, extension_approver=None,
-                       extended_at=None)
+        changes.update(
+            accepted_at=None, extension_days=0, extension_reason=None, extension_approver=None, extended_at=None
+        )
         payload["note"] = _text(params, "note", "备注", required=False)
     elif action is Action.COMPLETE_TASK:
         if not case.tasks:
@@ -657,7 +654,6 @@ def index_values(case: Case, calendar: WorkingCalendar, policy: LightPolicy) -> 
     legal = compute_deadline(calendar, case.clock_spec(case.legal_budget))
     if promised.paused:
         reading = read_clock(calendar, promised_spec, case.updated_at or case.accepted_at, policy, promised)
-        light = reading.light if reading.light is not Light.RED else Light.RED
-        return IndexValues(calendar.version, None, None, legal.due_at, light.value)
+        return IndexValues(calendar.version, None, None, legal.due_at, reading.light.value)
     reading = read_clock(calendar, promised_spec, case.accepted_at, policy, promised)
     return IndexValues(calendar.version, promised.due_at, reading.yellow_at, legal.due_at, None)

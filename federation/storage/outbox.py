@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -38,21 +38,25 @@ def canonical_json(payload: Any) -> str:
     return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_default)
 
 
+def _upsert_counter(ins: Any) -> Any:
+    stmt = ins(counters).values(name=bindparam("name"), value=bindparam("value"))
+    return stmt.on_conflict_do_update(
+        index_elements=[counters.c.name], set_={"value": counters.c.value + bindparam("step")}
+    ).returning(counters.c.value)
+
+
+_NEXT_VALUE = {"postgresql": _upsert_counter(pg_insert), "sqlite": _upsert_counter(sqlite_insert)}
+_INSERT_OUTBOX = insert(outbox)
+
+
 def next_value(conn: Connection, name: str, count: int = 1) -> int:
     """Advance counter ``name`` by ``count`` in the current transaction and return the new (last) value.
 
     The first value handed out is 1; with ``count`` > 1 the caller owns ``value - count + 1 … value``."""
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        stmt: Any = pg_insert(counters).values(name=name, value=count)
-    elif dialect == "sqlite":
-        stmt = sqlite_insert(counters).values(name=name, value=count)
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise NotImplementedError(dialect)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[counters.c.name], set_={"value": counters.c.value + count}
-    ).returning(counters.c.value)
-    return int(conn.execute(stmt).scalar_one())
+    stmt = _NEXT_VALUE.get(conn.dialect.name)
+    if stmt is None:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise NotImplementedError(conn.dialect.name)
+    return int(conn.execute(stmt, {"name": name, "value": count, "step": count}).scalar_one())
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +74,7 @@ def append(conn: Connection, *, origin: str, records: Sequence[OutboxRecord], cr
     last = next_value(conn, f"outbox:{origin}", len(records))
     first = last - len(records) + 1
     conn.execute(
-        insert(outbox),
+        _INSERT_OUTBOX,
         [
             {
                 "origin": origin,

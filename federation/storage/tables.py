@@ -22,7 +22,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
 
 from federation.storage.types import UTCDateTime
@@ -177,17 +176,15 @@ case_tasks = Table(
 case_events = Table(
     "case_events",
     metadata,
-    Column("event_id", String(48), primary_key=True),
-    Column("case_no", String(32), ForeignKey("cases.case_no"), nullable=False),
-    Column("n", Integer, nullable=False),
+    Column("case_no", String(32), ForeignKey("cases.case_no"), primary_key=True),
+    Column("n", Integer, primary_key=True),
     Column("action", String(32), nullable=False),
     Column("actor", String(100), nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Column("from_status", String(24)),
     Column("to_status", String(24), nullable=False),
     Column("payload", JSON, nullable=False),
-    UniqueConstraint("case_no", "n"),
-    comment="Append-only case timeline. Never updated, never deleted.",
+    comment="Append-only case timeline (event id = '{case_no}#{n:04d}'). Never updated, never deleted.",
 )
 
 outbox = Table(

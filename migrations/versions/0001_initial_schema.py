@@ -14,6 +14,7 @@ from alembic import op
 
 import federation.storage.types
 
+
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -68,17 +69,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("case_no", name=op.f("pk_cases")),
     )
     with op.batch_alter_table("cases", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_cases_department_status"), ["department", "status"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_cases_department_status"), ["department", "status"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_item_code_status"), ["item_code", "status"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_origin_status"), ["origin", "status"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_cases_status_idx_due_at"), ["status", "idx_due_at"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_cases_status_idx_yellow_at"), ["status", "idx_yellow_at"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_cases_status_idx_due_at"), ["status", "idx_due_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_cases_status_idx_yellow_at"), ["status", "idx_yellow_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_submitted_at"), ["submitted_at"], unique=False)
 
     op.create_table(
@@ -119,7 +114,6 @@ def upgrade() -> None:
     )
     op.create_table(
         "case_events",
-        sa.Column("event_id", sa.String(length=48), nullable=False),
         sa.Column("case_no", sa.String(length=32), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
         sa.Column("action", sa.String(length=32), nullable=False),
@@ -129,9 +123,8 @@ def upgrade() -> None:
         sa.Column("to_status", sa.String(length=24), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(["case_no"], ["cases.case_no"], name=op.f("fk_case_events_case_no_cases")),
-        sa.PrimaryKeyConstraint("event_id", name=op.f("pk_case_events")),
-        sa.UniqueConstraint("case_no", "n", name=op.f("uq_case_events_case_no_n")),
-        comment="Append-only case timeline. Never updated, never deleted.",
+        sa.PrimaryKeyConstraint("case_no", "n", name=op.f("pk_case_events")),
+        comment="Append-only case timeline (event id = '{case_no}#{n:04d}'). Never updated, never deleted.",
     )
     op.create_table(
         "case_pauses",

@@ -1,0 +1,337 @@
+"""Case persistence over SQLAlchemy Core: rows ⇄ domain objects, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.sql import ColumnElement
+
+from county_node.approval.domain import Case, CasePause, CaseTask, Event, IndexValues, Status
+from federation.clock import Light, PauseKind
+from federation.errors import CaseNotFound
+from federation.standards import ItemKind
+from federation.storage.tables import case_events, case_pauses, case_tasks, cases
+
+__all__ = ["CaseFilter", "CaseRepository"]
+
+_CASE_COLUMNS = list(cases.c)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFilter:
+    status: str | None = None
+    light: str | None = None
+    department: str | None = None
+    item_code: str | None = None
+
+
+def _case_from_row(
+    row: RowMapping, pauses: Sequence[CasePause], tasks: Sequence[CaseTask], key_fields: tuple[str, ...]
+) -> Case:
+    return Case(
+        case_no=row["case_no"],
+        origin=row["origin"],
+        item_code=row["item_code"],
+        item_name=row["item_name"],
+        department=row["department"],
+        kind=ItemKind(row["kind"]),
+        standards_version=row["standards_version"],
+        status=Status(row["status"]),
+        resume_status=Status(row["resume_status"]) if row["resume_status"] else None,
+        applicant=row["applicant"],
+        data=dict(row["data"] or {}),
+        submitted_at=row["submitted_at"],
+        accepted_at=row["accepted_at"],
+        decided_at=row["decided_at"],
+        concluded_at=row["concluded_at"],
+        decision=row["decision"],
+        fee_standard=Decimal(row["fee_standard"]).quantize(Decimal("0.01")),
+        fee_charged=None if row["fee_charged"] is None else Decimal(row["fee_charged"]).quantize(Decimal("0.01")),
+        legal_budget=row["legal_budget"],
+        promised_budget=row["promised_budget"],
+        extension_days=row["extension_days"],
+        extension_reason=row["extension_reason"],
+        extension_approver=row["extension_approver"],
+        extended_at=row["extended_at"],
+        event_count=row["event_count"],
+        updated_at=row["updated_at"],
+        key_fields=key_fields,
+        pauses=tuple(pauses),
+        tasks=tuple(tasks),
+    )
+
+
+def _case_values(case: Case, idx: IndexValues) -> dict[str, Any]:
+    return {
+        "case_no": case.case_no,
+        "origin": case.origin,
+        "item_code": case.item_code,
+        "item_name": case.item_name,
+        "department": case.department,
+        "kind": case.kind.value,
+        "standards_version": case.standards_version,
+        "status": case.status.value,
+        "resume_status": case.resume_status.value if case.resume_status else None,
+        "applicant": case.applicant,
+        "data": dict(case.data),
+        "submitted_at": case.submitted_at,
+        "accepted_at": case.accepted_at,
+        "decided_at": case.decided_at,
+        "concluded_at": case.concluded_at,
+        "decision": case.decision,
+        "fee_standard": case.fee_standard,
+        "fee_charged": case.fee_charged,
+        "legal_budget": case.legal_budget,
+        "promised_budget": case.promised_budget,
+        "extension_days": case.extension_days,
+        "extension_reason": case.extension_reason,
+        "extension_approver": case.extension_approver,
+        "extended_at": case.extended_at,
+        "event_count": case.event_count,
+        "pause_count": len(case.pauses),
+        "updated_at": case.updated_at,
+        "calendar_version": idx.calendar_version,
+        "idx_due_at": idx.due_at,
+        "idx_yellow_at": idx.yellow_at,
+        "idx_legal_due_at": idx.legal_due_at,
+        "idx_paused_light": idx.paused_light,
+    }
+
+
+def _task_values(case_no: str, t: CaseTask) -> dict[str, Any]:
+    return {
+        "case_no": case_no,
+        "department": t.department,
+        "limit_days": t.limit_days,
+        "status": t.status,
+        "started_at": t.started_at,
+        "completed_at": t.completed_at,
+        "outcome": t.outcome,
+        "opinion": t.opinion,
+    }
+
+
+# Statements built once: executing a prebuilt statement with a parameter dict skips SQLAlchemy's per-call
+# coercion and cache-key work, which dominates a short transaction otherwise.
+_INSERT_CASE = insert(cases)
+_INSERT_TASK = insert(case_tasks)
+_INSERT_PAUSE = insert(case_pauses)
+_INSERT_EVENT = insert(case_events)
+_UPDATE_CASE_CACHE: dict[frozenset[str], Any] = {}
+
+
+def _update_case_stmt(changed: frozenset[str]) -> Any:
+    """UPDATE of just the changed columns (so untouched indexes are not rewritten), built once per column set."""
+    stmt = _UPDATE_CASE_CACHE.get(changed)
+    if stmt is None:
+        stmt = (
+            update(cases)
+            .where(and_(cases.c.case_no == bindparam("k_case_no"), cases.c.event_count == bindparam("k_event_count")))
+            .values({name: bindparam(name) for name in sorted(changed)})
+        )
+        _UPDATE_CASE_CACHE[changed] = stmt
+    return stmt
+
+
+_CLOSE_PAUSE = (
+    update(case_pauses)
+    .where(and_(case_pauses.c.case_no == bindparam("k_case_no"), case_pauses.c.n == bindparam("k_n")))
+    .values(ended_at=bindparam("ended_at"))
+)
+_UPDATE_TASK = (
+    update(case_tasks)
+    .where(and_(case_tasks.c.case_no == bindparam("k_case_no"), case_tasks.c.department == bindparam("k_department")))
+    .values({n: bindparam(n) for n in ("limit_days", "status", "started_at", "completed_at", "outcome", "opinion")})
+)
+_SELECT_CASE = select(*_CASE_COLUMNS).where(cases.c.case_no == bindparam("case_no"))
+_SELECT_CASE_FOR_UPDATE = _SELECT_CASE.with_for_update()
+_SELECT_PAUSES = select(case_pauses).where(case_pauses.c.case_no == bindparam("case_no")).order_by(case_pauses.c.n)
+_SELECT_TASKS = select(case_tasks).where(case_tasks.c.case_no == bindparam("case_no")).order_by(case_tasks.c.department)
+
+
+_NO_IDX = IndexValues(None, None, None, None, None)
+
+
+class CaseRepository:
+    """Reads and writes cases, their pause ledger, joint tasks and timeline within one connection."""
+
+    def __init__(self, conn: Connection, key_fields: Mapping[tuple[str, str], tuple[str, ...]]) -> None:
+        self._conn = conn
+        self._key_fields = key_fields  # (standards_version, item_code) -> key fields
+        self._loaded_idx: dict[str, IndexValues] = {}
+
+    def get(self, case_no: str, *, for_update: bool = False) -> Case:
+        stmt = _SELECT_CASE_FOR_UPDATE if for_update and self._conn.dialect.name == "postgresql" else _SELECT_CASE
+        row = self._conn.execute(stmt, {"case_no": case_no}).mappings().first()
+        if row is None:
+            raise CaseNotFound(f"未找到办件“{case_no}”", case_no=case_no)
+        pauses: list[CasePause] = []
+        if row["pause_count"]:
+            pauses = [
+                CasePause(p["n"], PauseKind(p["kind"]), p["started_at"], p["ended_at"], p["reason"])
+                for p in self._conn.execute(_SELECT_PAUSES, {"case_no": case_no}).mappings()
+            ]
+        tasks: list[CaseTask] = []
+        if row["kind"] == ItemKind.JOINT.value:
+            tasks = [
+                CaseTask(
+                    t["department"],
+                    t["limit_days"],
+                    t["status"],
+                    t["started_at"],
+                    t["completed_at"],
+                    t["outcome"],
+                    t["opinion"],
+                )
+                for t in self._conn.execute(_SELECT_TASKS, {"case_no": case_no}).mappings()
+            ]
+        self._loaded_idx[case_no] = IndexValues(
+            row["calendar_version"],
+            row["idx_due_at"],
+            row["idx_yellow_at"],
+            row["idx_legal_due_at"],
+            row["idx_paused_light"],
+        )
+        key = self._key_fields.get((row["standards_version"], row["item_code"]), ())
+        return _case_from_row(row, pauses, tasks, key)
+
+    def add(self, case: Case, event: Event, idx: IndexValues) -> None:
+        self._conn.execute(_INSERT_CASE, _case_values(case, idx))
+        if case.tasks:
+            self._conn.execute(_INSERT_TASK, [_task_values(case.case_no, t) for t in case.tasks])
+        self._append_event(event)
+
+    def save(self, before: Case, after: Case, event: Event, idx: IndexValues) -> None:
+        """Write the change from ``before`` to ``after`` and append ``event``; guards against lost updates.
+
+        Only the columns that changed are written, so indexes over untouched columns are left alone."""
+        old = _case_values(before, self._loaded_idx.get(before.case_no, _NO_IDX))
+        new = _case_values(after, idx)
+        values = {k: v for k, v in new.items() if old[k] != v}
+        stmt = _update_case_stmt(frozenset(values))
+        values["k_case_no"] = after.case_no
+        values["k_event_count"] = before.event_count
+        res = self._conn.execute(stmt, values)
+        if res.rowcount != 1:
+            raise CaseNotFound(f"办件“{after.case_no}”已被其他操作修改，请刷新后重试", case_no=after.case_no)
+        old_pauses = {p.n: p for p in before.pauses}
+        for p in after.pauses:
+            old = old_pauses.get(p.n)
+            if old is None:
+                self._conn.execute(
+                    _INSERT_PAUSE,
+                    {
+                        "case_no": after.case_no,
+                        "n": p.n,
+                        "kind": p.kind.value,
+                        "started_at": p.started_at,
+                        "ended_at": p.ended_at,
+                        "reason": p.reason,
+                    },
+                )
+            elif old != p:
+                self._conn.execute(_CLOSE_PAUSE, {"k_case_no": after.case_no, "k_n": p.n, "ended_at": p.ended_at})
+        old_tasks = {t.department: t for t in before.tasks}
+        for t in after.tasks:
+            if old_tasks.get(t.department) != t:
+                v = _task_values(after.case_no, t)
+                v["k_case_no"] = v.pop("case_no")
+                v["k_department"] = v.pop("department")
+                self._conn.execute(_UPDATE_TASK, v)
+        self._append_event(event)
+
+    def update_index(self, case_no: str, idx: IndexValues) -> None:
+        self._conn.execute(
+            update(cases)
+            .where(cases.c.case_no == case_no)
+            .values(
+                calendar_version=idx.calendar_version,
+                idx_due_at=idx.due_at,
+                idx_yellow_at=idx.yellow_at,
+                idx_legal_due_at=idx.legal_due_at,
+                idx_paused_light=idx.paused_light,
+            )
+        )
+
+    def _append_event(self, event: Event) -> None:
+        rec = event.to_record()
+        rec["payload"] = _jsonable(rec["payload"])
+        self._conn.execute(_INSERT_EVENT, rec)
+
+    def events(self, case_no: str) -> list[dict[str, Any]]:
+        return [
+            dict(r)
+            for r in self._conn.execute(
+                select(case_events).where(case_events.c.case_no == case_no).order_by(case_events.c.n)
+            ).mappings()
+        ]
+
+    def list(self, flt: CaseFilter, *, now: datetime, offset: int, limit: int) -> tuple[list[Case], int]:
+        """Cases matching ``flt`` (newest first) and the total count. Light filters use the indexed moments."""
+        conds: list[ColumnElement[bool]] = []
+        if flt.status:
+            conds.append(cases.c.status == flt.status)
+        if flt.department:
+            conds.append(cases.c.department == flt.department)
+        if flt.item_code:
+            conds.append(cases.c.item_code == flt.item_code)
+        if flt.light:
+            conds.append(_light_condition(Light(flt.light), now))
+        where = and_(*conds) if conds else None
+        count_stmt = select(func.count()).select_from(cases)
+        page_stmt = select(cases.c.case_no).order_by(cases.c.submitted_at.desc(), cases.c.case_no.desc())
+        if where is not None:
+            count_stmt = count_stmt.where(where)
+            page_stmt = page_stmt.where(where)
+        total = int(self._conn.execute(count_stmt).scalar_one())
+        nos = [r[0] for r in self._conn.execute(page_stmt.offset(offset).limit(limit))]
+        return [self.get(no) for no in nos], total
+
+    def counts_by_status(self) -> dict[str, int]:
+        return {
+            r[0]: int(r[1]) for r in self._conn.execute(select(cases.c.status, func.count()).group_by(cases.c.status))
+        }
+
+    def counts_by_light(self, now: datetime) -> dict[str, int]:
+        out = {}
+        for light in Light:
+            out[light.value] = int(
+                self._conn.execute(
+                    select(func.count()).select_from(cases).where(_light_condition(light, now))
+                ).scalar_one()
+            )
+        return out
+
+
+_RUNNING = [Status.ACCEPTED.value, Status.IN_REVIEW.value]
+_PAUSED = [Status.CORRECTION.value, Status.SUSPENDED.value, Status.SPECIAL_PROCEDURE.value]
+
+
+def _light_condition(light: Light, now: datetime) -> ColumnElement[bool]:
+    """SQL for "the case's light at ``now`` is ``light``" over the indexed derived moments (open cases only)."""
+    running = cases.c.status.in_(_RUNNING)
+    paused = and_(cases.c.status.in_(_PAUSED), cases.c.idx_paused_light == light.value)
+    if light is Light.RED:
+        # a paused case that was overdue before its pause keeps its due moment, so it shows red here
+        return and_(cases.c.status.in_(_RUNNING + _PAUSED), cases.c.idx_due_at <= now)
+    if light is Light.YELLOW:
+        return or_(and_(running, cases.c.idx_yellow_at <= now, cases.c.idx_due_at > now), paused)
+    return or_(and_(running, cases.c.idx_yellow_at > now), paused)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

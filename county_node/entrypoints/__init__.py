@@ -1,0 +1,1 @@
+"""Entry points of the county node: HTTP API (``http``), CLI (``cli``), demo workload (``workload``)."""

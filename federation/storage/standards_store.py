@@ -1,0 +1,138 @@
+"""Standards bundles in the database: apply one atomically, read the one in force.
+
+Applying writes the bundle, its catalogue and its calendar years in the caller's transaction; a bundle older
+than the one in force, or one whose version is already applied with other content, is refused and the database
+is left as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
+
+from federation.calendar import WorkingCalendar, YearCalendar
+from federation.errors import StandardsError
+from federation.standards import StandardsBundle
+from federation.storage.outbox import canonical_json
+from federation.storage.tables import calendar_years, catalogue_items, node_settings, standards_bundles
+
+__all__ = ["AppliedStandards", "apply_bundle", "current_bundle", "load_calendar", "set_setting", "get_setting"]
+
+CURRENT_STANDARDS = "standards.current"
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedStandards:
+    bundle: StandardsBundle
+    applied: bool  # False when the very same bundle was already in force (idempotent re-apply)
+    calendar_changed: bool
+
+
+def get_setting(conn: Connection, key: str) -> str | None:
+    row = conn.execute(select(node_settings.c.value).where(node_settings.c.key == key)).first()
+    return None if row is None else str(row[0])
+
+
+def set_setting(conn: Connection, key: str, value: str) -> None:
+    if get_setting(conn, key) is None:
+        conn.execute(insert(node_settings).values(key=key, value=value))
+    else:
+        conn.execute(update(node_settings).where(node_settings.c.key == key).values(value=value))
+
+
+def current_bundle(conn: Connection) -> StandardsBundle | None:
+    version = get_setting(conn, CURRENT_STANDARDS)
+    if version is None:
+        return None
+    row = conn.execute(select(standards_bundles.c.content).where(standards_bundles.c.version == version)).first()
+    if row is None:  # pragma: no cover - the setting is written with the bundle
+        raise StandardsError(f"当前标准版本 {version} 的内容缺失", version=version)
+    return StandardsBundle.from_json(row[0])
+
+
+def apply_bundle(conn: Connection, bundle: StandardsBundle, now: datetime) -> AppliedStandards:
+    """Apply ``bundle`` in the caller's transaction (the caller commits)."""
+    current = current_bundle(conn)
+    if current is not None:
+        if current.version == bundle.version:
+            if current.digest != bundle.digest:
+                raise StandardsError(
+                    f"标准版本 {bundle.version} 已存在但内容不同，拒绝应用（可能被篡改）", version=bundle.version
+                )
+            return AppliedStandards(current, applied=False, calendar_changed=False)
+        if bundle.effective_date < current.effective_date:
+            raise StandardsError(
+                f"标准包 {bundle.version}（生效日期 {bundle.effective_date}）早于当前的 {current.version}"
+                f"（{current.effective_date}），拒绝应用",
+                version=bundle.version,
+                current=current.version,
+            )
+    existing = conn.execute(
+        select(standards_bundles.c.digest).where(standards_bundles.c.version == bundle.version)
+    ).first()
+    if existing is not None:
+        raise StandardsError(f"标准版本 {bundle.version} 曾经应用过，不能重新启用", version=bundle.version)
+    conn.execute(
+        insert(standards_bundles).values(
+            version=bundle.version,
+            effective_date=bundle.effective_date,
+            issuer=bundle.issuer,
+            digest=bundle.digest,
+            content=bundle.to_json(),
+            applied_at=now,
+        )
+    )
+    if bundle.items:
+        conn.execute(
+            insert(catalogue_items),
+            [
+                {
+                    "standards_version": bundle.version,
+                    "code": i.code,
+                    "name": i.name,
+                    "department": i.department,
+                    "kind": i.kind.value,
+                    "legal_limit_days": i.legal_limit_days,
+                    "promised_limit_days": i.promised_limit_days,
+                    "fee_yuan": i.fee_yuan,
+                    "key_fields": list(i.key_fields),
+                    "joint_departments": [
+                        {"department": d.department, "limit_days": d.limit_days} for d in i.joint_departments
+                    ],
+                }
+                for i in bundle.items
+            ],
+        )
+    changed = False
+    stored = {y.year: y for y in _stored_years(conn)}
+    for y in bundle.calendar_years:
+        old = stored.get(y.year)
+        if old is not None and old.to_dict() == y.to_dict():
+            continue
+        if old is not None and y.revision <= old.revision:
+            raise StandardsError(
+                f"{y.year} 年日历修订号 {y.revision} 不高于已有的 {old.revision}，拒绝应用", year=y.year
+            )
+        changed = True
+        conn.execute(delete(calendar_years).where(calendar_years.c.year == y.year))
+        conn.execute(
+            insert(calendar_years).values(
+                year=y.year, revision=y.revision, source=y.source, content=canonical_json(y.to_dict()), published_at=now
+            )
+        )
+    set_setting(conn, CURRENT_STANDARDS, bundle.version)
+    return AppliedStandards(bundle, applied=True, calendar_changed=changed)
+
+
+def _stored_years(conn: Connection) -> list[YearCalendar]:
+    import json
+
+    return [YearCalendar.from_dict(json.loads(r[0])) for r in conn.execute(select(calendar_years.c.content))]
+
+
+def load_calendar(conn: Connection) -> WorkingCalendar:
+    """The working calendar from every published year stored on this node."""
+    return WorkingCalendar(_stored_years(conn))

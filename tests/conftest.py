@@ -1,0 +1,150 @@
+"""Shared fixtures: real SQLite and real PostgreSQL databases migrated to head, a demo standards bundle.
+
+PostgreSQL: ``SUNSHINE_TEST_POSTGRES_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``)
+is the admin connection; each test module gets its own freshly created database, dropped afterwards. Outside
+CI, an unreachable server skips the PostgreSQL tests with the reason; in CI (``CI=true``) it fails them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from federation.calendar import WorkingCalendar
+from federation.calendar_seed import seed_years
+from federation.standards import StandardsBundle, bundle_from_catalogue_csv
+from federation.storage.engine import make_engine
+from federation.storage.migrate import upgrade
+from federation.timeutil import CST
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+if not SHARED_DATA.exists():  # a checkout with shared/ inside it
+    SHARED_DATA = REPO / "shared" / "data"
+CATALOGUE_CSV = SHARED_DATA / "county_items.csv"
+DIVISIONS_CSV = SHARED_DATA / "shandong_divisions.csv"
+
+PG_ADMIN_URL = os.environ.get(
+    "SUNSHINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _pg_reachable() -> str | None:
+    try:
+        eng = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with eng.connect() as conn:
+            conn.execute(text("select 1"))
+        eng.dispose()
+    except Exception as exc:  # any failure to connect means "not reachable"
+        return f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return None
+
+
+_PG_PROBLEM: str | None | bool = False  # False: not probed yet
+
+
+def require_postgresql() -> None:
+    """Skip (outside CI) or fail (in CI) when PostgreSQL is not reachable."""
+    global _PG_PROBLEM
+    if _PG_PROBLEM is False:
+        _PG_PROBLEM = _pg_reachable()
+    if _PG_PROBLEM:
+        msg = f"PostgreSQL at {make_url(PG_ADMIN_URL).render_as_string(hide_password=True)} unreachable: {_PG_PROBLEM}"
+        if IN_CI:
+            pytest.fail(f"CI=true requires PostgreSQL: {msg}")
+        pytest.skip(msg)
+
+
+def create_pg_database() -> tuple[str, Callable[[], None]]:
+    """Create a fresh, uniquely named database; return its URL and a function that drops it."""
+    require_postgresql()
+    name = f"sunshine_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url, drop
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'node.db'}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    url, drop = create_pg_database()
+    try:
+        yield url
+    finally:
+        drop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of each backend (the storage contract suite runs on both)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'node.db'}"
+        return
+    url, drop = create_pg_database()
+    try:
+        yield url
+    finally:
+        drop()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A migrated engine on each backend."""
+    eng = make_engine(db_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def seeded_years() -> list:  # type: ignore[type-arg]
+    return seed_years()
+
+
+@pytest.fixture(scope="session")
+def calendar(seeded_years: list) -> WorkingCalendar:  # type: ignore[type-arg]
+    return WorkingCalendar(seeded_years)
+
+
+@pytest.fixture(scope="session")
+def bundle(seeded_years: list) -> StandardsBundle:  # type: ignore[type-arg]
+    return bundle_from_catalogue_csv(CATALOGUE_CSV, "2026.09.1", date(2026, 9, 1), seeded_years)
+
+
+class FakeClock:
+    """A settable clock for services under test (the service's real port is a zero-argument callable)."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, *args: int) -> datetime:
+        self.now = datetime(*args, tzinfo=CST)  # type: ignore[misc]
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 9, 21, 9, 0, tzinfo=CST))
