@@ -226,10 +226,10 @@ class WorkingCalendar:
         try:
             if cursor < base:
                 raise IndexError(cursor)
-            for lo, hi in exclusions:
+            for start, hi in exclusions:
                 if hi is not None and hi <= cursor:
                     continue
-                lo = max(lo, cursor)
+                lo = max(start, cursor)
                 at = cum[cursor - base]
                 avail = cum[lo - base] - at
                 if avail >= remaining:
@@ -258,5 +258,6 @@ class WorkingCalendar:
         if n < 0:
             raise ValueError("n must be ≥ 0")
         if n == 0:
-            return date.fromordinal(self.nth_after(d.toordinal() - 1, 1))
+            ordinal = d.toordinal()
+            return d if self.is_working_ordinal(ordinal) else date.fromordinal(self.nth_after(ordinal, 1))
         return date.fromordinal(self.nth_after(d.toordinal(), n))

@@ -98,3 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc, click.exceptions.Exit):
             sys.exit(exc.exit_code)
         raise
+
+
+if __name__ == "__main__":
+    main()

@@ -26,9 +26,10 @@ import enum
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import NamedTuple
 from datetime import date, datetime
+from functools import lru_cache
+from operator import itemgetter
+from typing import NamedTuple
 
 from federation.calendar import WorkingCalendar
 from federation.errors import ValidationError
@@ -167,21 +168,19 @@ def compute_deadline(calendar: WorkingCalendar, spec: ClockSpec) -> Deadline:
         cursor = accept - 1
     if spec.pauses:
         # a pause excludes working days in [start, end), i.e. ordinals in (start - 1, end - 1]
-        exclusions = (
-            sorted(
-                (local_ordinal(p.start) - 1, None if p.end is None else local_ordinal(p.end) - 1) for p in spec.pauses
-            )
-            if len(spec.pauses) > 1
-            else [
-                (local_ordinal(p.start) - 1, None if p.end is None else local_ordinal(p.end) - 1) for p in spec.pauses
-            ]
-        )
+        exclusions = [
+            (local_ordinal(p.start) - 1, None if p.end is None else local_ordinal(p.end) - 1) for p in spec.pauses
+        ]
+        if len(exclusions) > 1:
+            # by start only: two pauses can start the same day (a same-day 补正, then a still-open 暂停), and
+            # comparing their ends would compare None with an int
+            exclusions.sort(key=itemgetter(0))
         due, left = calendar.run_budget(cursor, remaining, exclusions)
     else:
         due, left = calendar.run_budget(cursor, remaining)
-    year = spec.accepted_at.year
+    year = date.fromordinal(accept).year  # the CST year, whatever the time zone of accepted_at
     if due is None:
-        last = max(year, *(p.start.year for p in spec.pauses))
+        last = max(year, *(date.fromordinal(local_ordinal(p.start)).year for p in spec.pauses))
         return Deadline(None, None, True, left, spec.total_budget, calendar.version, calendar.missing_years(year, last))
     due_date = date.fromordinal(due)
     return Deadline(
@@ -218,21 +217,26 @@ def read_clock(
         elapsed = total - remaining
         light = Light.YELLOW if remaining <= threshold else Light.WHITE
         return ClockReading(dl, now, remaining, elapsed, 0, light, None)
-    assert dl.due_ordinal is not None  # noqa: S101 — a running deadline always has a due day
+    assert dl.due_ordinal is not None
     due = dl.due_ordinal
     today = local_ordinal(now)
+    accept = local_ordinal(spec.accepted_at)
+    # counting starts after ``start`` (the acceptance day; the day before it for an instant item, whose
+    # acceptance day itself counts), so on the acceptance day the whole budget remains
+    start = accept if total > 0 else accept - 1
     cum_due = calendar.cum(due)
+    cum_start = calendar.cum(start)
     if today <= due:
-        remaining = cum_due - calendar.cum(today - 1)
+        remaining = cum_due - (calendar.cum(today - 1) if today - 1 > start else cum_start)
         overdue = 0
     else:
         remaining = 0
         overdue = calendar.count(due, today)
     elapsed = max(0, total - remaining)
-    # first day on which remaining <= threshold: the day after the working day with index cum_due - threshold
+    # first day on which remaining <= threshold: the acceptance day if it holds already, otherwise the day after
+    # the working day whose running count is cum_due - threshold
     k = cum_due - threshold
-    accept = local_ordinal(spec.accepted_at)
-    yellow_day = accept if k < 1 else max(accept, calendar.nth_working(k) + 1)
+    yellow_day = accept if k < 1 or cum_start >= k else max(accept, calendar.nth_working(k) + 1)
     yellow_at = max(start_of_local_day(yellow_day), spec.accepted_at)
     if dl.due_at is not None and now >= dl.due_at:
         light = Light.RED

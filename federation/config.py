@@ -2,7 +2,7 @@
 
 Only the entry point calls :func:`load_config`; everything below it receives the dataclasses. Precedence
 (highest first): environment variable, TOML file, default. Environment names are ``SUNSHINE_<SECTION>_<KEY>``
-(``SUNSHINE_HTTP_PORT``), plus the short forms ``SUNSHINE_DATABASE_URL`` and ``SUNSHINE_LOG_FORMAT``.
+(``SUNSHINE_HTTP_PORT``, ``SUNSHINE_DATABASE_URL``, ``SUNSHINE_LOG_FORMAT``).
 
 Example ``sunshine.toml``::
 
@@ -123,12 +123,11 @@ class Config:
         return f"sqlite:///{Path(self.node.data_dir).resolve() / 'node.db'}"
 
 
-_SHORT_ENV = {"SUNSHINE_DATABASE_URL": ("database", "url"), "SUNSHINE_LOG_FORMAT": ("log", "format")}
-
-
 def _coerce(section: str, key: str, raw: Any, target: type | str) -> Any:
     kind = target if isinstance(target, str) else target.__name__
     try:
+        if isinstance(raw, dict | list):  # a TOML table or array where a scalar belongs
+            raise ValueError(raw)
         if kind == "bool":
             if isinstance(raw, bool):
                 return raw
@@ -139,13 +138,15 @@ def _coerce(section: str, key: str, raw: Any, target: type | str) -> Any:
                 return False
             raise ValueError(raw)
         if kind == "int":
-            if isinstance(raw, bool):
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
                 raise ValueError(raw)
             return int(raw)
         if kind == "float":
+            if isinstance(raw, bool):
+                raise ValueError(raw)
             return float(raw)
         return str(raw)
-    except ValueError:
+    except (TypeError, ValueError):
         raise ConfigError(
             f"配置项 {section}.{key} 的值“{raw}”类型不正确，应为 {kind}", key=f"{section}.{key}"
         ) from None
@@ -176,15 +177,13 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
         if unknown:
             raise ConfigError(f"配置节 [{section}] 含有未知配置项：{', '.join(sorted(unknown))}", section=section)
         values: dict[str, Any] = {}
-        for name, f in known.items():
+        for name, spec in known.items():
+            target = spec.type if isinstance(spec.type, str | type) else str(spec.type)
             env_name = f"SUNSHINE_{section.upper()}_{name.upper()}"
             if env_name in env:
-                values[name] = _coerce(section, name, env[env_name], f.type)  # type: ignore[arg-type]
+                values[name] = _coerce(section, name, env[env_name], target)
             elif name in raw_section:
-                values[name] = _coerce(section, name, raw_section[name], f.type)  # type: ignore[arg-type]
-        for env_name, (sec, key) in _SHORT_ENV.items():
-            if sec == section and env_name in env and f"SUNSHINE_{sec.upper()}_{key.upper()}" not in env:
-                values[key] = env[env_name]
+                values[name] = _coerce(section, name, raw_section[name], target)
         sections[section] = replace(current, **values)
     for key in data:
         if key not in sections:

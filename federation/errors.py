@@ -13,6 +13,7 @@ the tree to HTTP (``county_node.approval.entrypoints.http``) and, later, gRPC st
     │   └── ItemNotFound            an item code the catalogue does not hold
     ├── Conflict                    the request is well formed but the current state forbids it
     │   ├── InvalidTransition       a lifecycle action not allowed in the case's status
+    │   ├── ConcurrentUpdate        the record changed under the request (retry)
     │   ├── ExtensionAlreadyUsed    a case may be extended once
     │   ├── KeyDataMissing          key data fields missing before decide
     │   └── JointTasksPending       a joint case with departments still working
@@ -30,6 +31,7 @@ __all__ = [
     "CalendarError",
     "CalendarRangeError",
     "CaseNotFound",
+    "ConcurrentUpdate",
     "ConfigError",
     "Conflict",
     "ExtensionAlreadyUsed",
@@ -96,6 +98,10 @@ class Conflict(SunshineError):
 
 class InvalidTransition(Conflict):
     code = "invalid_transition"
+
+
+class ConcurrentUpdate(Conflict):
+    code = "concurrent_update"
 
 
 class ExtensionAlreadyUsed(Conflict):

@@ -26,8 +26,8 @@ __all__ = [
     "validate_division_code",
 ]
 
-_DIVISION_RE = re.compile(r"^[1-9]\d{5}$")
-_CASE_NO_RE = re.compile(r"^(?P<division>\d{6})-(?P<day>\d{8})-(?P<seq>\d{6})$")
+_DIVISION_RE = re.compile(r"[1-9]\d{5}", re.ASCII)  # fullmatch: no trailing newline, ASCII digits
+_CASE_NO_RE = re.compile(r"(?P<division>\d{6})-(?P<day>\d{8})-(?P<seq>\d{6})", re.ASCII)
 
 
 class DivisionLevel(enum.StrEnum):
@@ -38,7 +38,7 @@ class DivisionLevel(enum.StrEnum):
 
 def validate_division_code(code: str) -> str:
     """Return ``code`` if it is a well-formed six-digit division code, else raise InvalidDivisionCode."""
-    if not isinstance(code, str) or not _DIVISION_RE.match(code):
+    if not isinstance(code, str) or not _DIVISION_RE.fullmatch(code):
         raise InvalidDivisionCode(f"行政区划代码“{code}”格式错误，应为 6 位数字", code=str(code))
     return code
 
@@ -121,13 +121,14 @@ class CaseNumber:
 
 
 def format_case_number(division: str, day: date, seq: int) -> str:
+    validate_division_code(division)
     if not 1 <= seq <= 999_999:
         raise ValidationError("办件流水号超出范围（1–999999）", seq=seq)
     return f"{division}-{day:%Y%m%d}-{seq:06d}"
 
 
 def parse_case_number(text: str) -> CaseNumber:
-    m = _CASE_NO_RE.match(text)
+    m = _CASE_NO_RE.fullmatch(text)
     if not m:
         raise ValidationError(f"办件编号“{text}”格式错误，应为 区划代码-年月日-六位流水号", case_number=text)
     try:

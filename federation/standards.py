@@ -65,7 +65,7 @@ class Item:
 
     def __post_init__(self) -> None:
         where = {"item_code": self.code}
-        if not _ITEM_CODE_RE.match(self.code):
+        if not _ITEM_CODE_RE.fullmatch(self.code):
             raise StandardsError(f"事项编码“{self.code}”格式错误", **where)
         if not self.name or not self.department:
             raise StandardsError(f"事项 {self.code} 缺少名称或实施部门", **where)
@@ -147,7 +147,7 @@ class StandardsBundle:
     issuer: str = "370000"
 
     def __post_init__(self) -> None:
-        if not _VERSION_RE.match(self.version):
+        if not _VERSION_RE.fullmatch(self.version):
             raise StandardsError(f"标准版本号“{self.version}”格式错误", version=self.version)
         codes = [i.code for i in self.items]
         if len(set(codes)) != len(codes):

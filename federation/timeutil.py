@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
 
-__all__ = ["CST", "UTC", "SimulatedClock", "local_date", "local_ordinal", "ordinal_to_date", "start_of_local_day", "utcnow"]
+__all__ = [
+    "CST",
+    "UTC",
+    "SimulatedClock",
+    "local_date",
+    "local_ordinal",
+    "ordinal_to_date",
+    "start_of_local_day",
+    "utcnow",
+]
 
 CST = timezone(timedelta(hours=8), "CST")
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()

@@ -31,9 +31,7 @@ if not SHARED_DATA.exists():  # a checkout with shared/ inside it
 CATALOGUE_CSV = SHARED_DATA / "county_items.csv"
 DIVISIONS_CSV = SHARED_DATA / "shandong_divisions.csv"
 
-PG_ADMIN_URL = os.environ.get(
-    "SUNSHINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
+PG_ADMIN_URL = os.environ.get("SUNSHINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -48,16 +46,17 @@ def _pg_reachable() -> str | None:
     return None
 
 
-_PG_PROBLEM: str | None | bool = False  # False: not probed yet
+_PG_PROBE: dict[str, str | None] = {}  # "problem" -> why PostgreSQL is unreachable (None: reachable)
 
 
 def require_postgresql() -> None:
     """Skip (outside CI) or fail (in CI) when PostgreSQL is not reachable."""
-    global _PG_PROBLEM
-    if _PG_PROBLEM is False:
-        _PG_PROBLEM = _pg_reachable()
-    if _PG_PROBLEM:
-        msg = f"PostgreSQL at {make_url(PG_ADMIN_URL).render_as_string(hide_password=True)} unreachable: {_PG_PROBLEM}"
+    if "problem" not in _PG_PROBE:
+        _PG_PROBE["problem"] = _pg_reachable()
+    problem = _PG_PROBE["problem"]
+    if problem:
+        where = make_url(PG_ADMIN_URL).render_as_string(hide_password=True)
+        msg = f"PostgreSQL at {where} unreachable: {problem}"
         if IN_CI:
             pytest.fail(f"CI=true requires PostgreSQL: {msg}")
         pytest.skip(msg)

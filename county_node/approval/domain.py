@@ -17,14 +17,14 @@ finishes one department's sub-task of a joint (并联) case, which can be decide
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from federation.calendar import WorkingCalendar
-from federation.clock import ClockReading, ClockSpec, Light, LightPolicy, Pause, PauseKind, compute_deadline, read_clock
+from federation.clock import ClockReading, ClockSpec, LightPolicy, Pause, PauseKind, compute_deadline, read_clock
 from federation.errors import (
     ExtensionAlreadyUsed,
     InvalidTransition,
@@ -324,6 +324,13 @@ def _text(params: Mapping[str, Any], name: str, label: str, *, required: bool = 
     return value.strip()
 
 
+def _required_text(value: Any, name: str, label: str) -> str:
+    text = _text({name: value}, name, label)
+    if text is None:  # pragma: no cover - required=True raises first
+        raise ValidationError(f"缺少{label}", field=name)
+    return text
+
+
 def _money(params: Mapping[str, Any], name: str, label: str) -> Decimal | None:
     value = params.get(name)
     if value is None:
@@ -397,9 +404,8 @@ def new_case(
     now: datetime,
 ) -> TransitionResult:
     """申请: create a case for ``item`` in status SUBMITTED, with its first event."""
-    applicant_name = _text({"applicant": applicant}, "applicant", "申请人")
-    actor_name = _text({"actor": actor}, "actor", "经办人")
-    assert applicant_name is not None and actor_name is not None  # noqa: S101 — required=True above
+    applicant_name = _required_text(applicant, "applicant", "申请人")
+    actor_name = _required_text(actor, "actor", "经办人")
     case = Case(
         case_no=case_no,
         origin=origin,
@@ -434,6 +440,186 @@ def new_case(
     return TransitionResult(case, ev)
 
 
+@dataclass(slots=True)
+class _Change:
+    """What one action does to a case: its field changes and the payload of its event."""
+
+    case: Case
+    params: Mapping[str, Any]
+    now: datetime
+    max_extension_days: int
+    action: Action
+    to_status: Status
+    changes: dict[str, Any] = field(default_factory=dict)
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    def merge_data(self) -> None:
+        data = _data(self.params)
+        if data:
+            self.changes["data"] = {**self.case.data, **data}
+            self.payload["data"] = data
+
+
+def _accept(c: _Change) -> None:
+    c.to_status = Status.ACCEPTED
+    c.changes["accepted_at"] = c.now
+    if c.case.tasks:  # a (re-)acceptance starts every sub-clock afresh
+        c.changes["tasks"] = tuple(
+            replace(t, status="pending", started_at=c.now, completed_at=None, outcome=None, opinion=None)
+            for t in c.case.tasks
+        )
+    c.payload["note"] = _text(c.params, "note", "备注", required=False)
+
+
+def _refuse_acceptance(c: _Change) -> None:
+    c.to_status = Status.REFUSED
+    c.payload["reason"] = _text(c.params, "reason", "不予受理的理由")
+    c.changes.update(concluded_at=c.now, decision="refused")
+
+
+def _review(c: _Change) -> None:
+    c.to_status = Status.IN_REVIEW
+    c.payload["opinion"] = _text(c.params, "opinion", "审核意见", required=False)
+    c.merge_data()
+
+
+def _decide(c: _Change) -> None:
+    case = c.case
+    outcome = c.params.get("outcome")
+    if outcome not in ("approve", "deny"):
+        raise ValidationError("审批决定应为 approve（准予许可）或 deny（不予许可）", field="outcome")
+    missing = [k for k in case.key_fields if not str(case.data.get(k, "")).strip()]
+    if missing:
+        raise KeyDataMissing(f"作出决定前须录入关键数据：{'、'.join(missing)}", case_no=case.case_no, missing=missing)
+    pending = [t.department for t in case.tasks if t.status != "done"]
+    if pending:
+        raise JointTasksPending(f"联办部门尚未办结：{'、'.join(pending)}", case_no=case.case_no, pending=pending)
+    reason = _text(c.params, "reason", "不予许可的理由", required=outcome == "deny")
+    fee = _money(c.params, "fee_charged", "实收费用")
+    c.to_status = Status.APPROVED if outcome == "approve" else Status.DENIED
+    c.changes.update(decided_at=c.now, decision="approved" if outcome == "approve" else "denied")
+    if fee is not None:
+        c.changes["fee_charged"] = fee
+    c.payload.update(outcome=outcome, reason=reason, fee_charged=fee, fee_standard=case.fee_standard)
+
+
+def _conclude(c: _Change) -> None:
+    case = c.case
+    fee = _money(c.params, "fee_charged", "实收费用")
+    if fee is None:
+        fee = case.fee_charged
+    if fee is None:
+        fee = case.fee_standard if case.decision == "approved" else Decimal("0.00")
+    c.to_status = Status.CONCLUDED
+    c.changes.update(concluded_at=c.now, fee_charged=fee)
+    c.payload.update(
+        fee_charged=fee, fee_standard=case.fee_standard, note=_text(c.params, "note", "备注", required=False)
+    )
+
+
+_PAUSE_REASON_LABELS = {
+    PauseKind.CORRECTION: "需补正的材料",
+    PauseKind.SUSPENSION: "暂停原因",
+    PauseKind.SPECIAL_PROCEDURE: "特别程序事由",
+}
+
+
+def _start_pause(c: _Change) -> None:
+    kind, c.to_status = _PAUSE_START[c.action]
+    reason = _text(c.params, "reason", _PAUSE_REASON_LABELS[kind])
+    if reason is None:  # pragma: no cover - required=True raises first
+        raise ValidationError("缺少暂停原因", field="reason")
+    if c.action is Action.START_SPECIAL_PROCEDURE:
+        c.payload["procedure"] = _text(c.params, "procedure", "特别程序类型", required=False)
+    pause = CasePause(len(c.case.pauses) + 1, kind, c.now, None, reason)
+    c.changes.update(pauses=(*c.case.pauses, pause), resume_status=c.case.status)
+    c.payload.update(reason=reason, pause_n=pause.n)
+
+
+def _end_pause(c: _Change) -> None:
+    case = c.case
+    open_pause = case.open_pause
+    if open_pause is None or case.resume_status is None:  # pragma: no cover - guarded by the status
+        raise InvalidTransition("办件没有进行中的暂停", case_no=case.case_no, action=c.action.value)
+    closed = replace(open_pause, ended_at=c.now)
+    c.to_status = case.resume_status
+    c.changes.update(pauses=(*case.pauses[:-1], closed), resume_status=None)
+    c.payload.update(pause_n=closed.n, note=_text(c.params, "note", "备注", required=False))
+    c.merge_data()
+
+
+def _extend(c: _Change) -> None:
+    if c.case.extension_days:
+        raise ExtensionAlreadyUsed("办件只能延期一次，已延期过", case_no=c.case.case_no)
+    days = c.params.get("days")
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= c.max_extension_days:
+        raise ValidationError(f"延期天数应为 1 到 {c.max_extension_days} 个工作日", field="days")
+    reason = _text(c.params, "reason", "延期理由")
+    approver = _text(c.params, "approver", "批准人")
+    c.changes.update(extension_days=days, extension_reason=reason, extension_approver=approver, extended_at=c.now)
+    c.payload.update(days=days, reason=reason, approver=approver)
+
+
+def _return(c: _Change) -> None:
+    c.payload["reason"] = _text(c.params, "reason", "退回理由")
+    c.to_status = Status.RETURNED
+    c.changes["resume_status"] = None
+
+
+def _resubmit(c: _Change) -> None:
+    c.to_status = Status.SUBMITTED
+    c.merge_data()
+    c.changes.update(
+        accepted_at=None, extension_days=0, extension_reason=None, extension_approver=None, extended_at=None
+    )
+    c.payload["note"] = _text(c.params, "note", "备注", required=False)
+
+
+def _complete_task(c: _Change) -> None:
+    case = c.case
+    if not case.tasks:
+        raise InvalidTransition("该办件不是联办件，没有联办部门", case_no=case.case_no, action=c.action.value)
+    dept = _text(c.params, "department", "联办部门")
+    outcome = c.params.get("outcome", "agree")
+    if outcome not in ("agree", "disagree"):
+        raise ValidationError("联办意见应为 agree（同意）或 disagree（不同意）", field="outcome")
+    task = next((t for t in case.tasks if t.department == dept), None)
+    if task is None:
+        raise ValidationError(f"“{dept}”不是本办件的联办部门", field="department")
+    if task.status == "done":
+        raise InvalidTransition(f"联办部门“{dept}”已办结", case_no=case.case_no, action=c.action.value)
+    opinion = _text(c.params, "opinion", "联办意见说明", required=False)
+    done = replace(task, status="done", completed_at=c.now, outcome=outcome, opinion=opinion)
+    c.changes["tasks"] = tuple(done if t.department == dept else t for t in case.tasks)
+    c.payload.update(department=dept, outcome=outcome, opinion=opinion)
+
+
+def _record_data(c: _Change) -> None:
+    c.merge_data()
+    if "data" not in c.changes:
+        raise ValidationError("没有要补录的关键数据", field="data")
+
+
+_HANDLERS: Mapping[Action, Callable[[_Change], None]] = {
+    Action.ACCEPT: _accept,
+    Action.REFUSE_ACCEPTANCE: _refuse_acceptance,
+    Action.REVIEW: _review,
+    Action.DECIDE: _decide,
+    Action.CONCLUDE: _conclude,
+    Action.REQUEST_CORRECTION: _start_pause,
+    Action.SUSPEND: _start_pause,
+    Action.START_SPECIAL_PROCEDURE: _start_pause,
+    Action.RECEIVE_CORRECTION: _end_pause,
+    Action.RESUME: _end_pause,
+    Action.END_SPECIAL_PROCEDURE: _end_pause,
+    Action.EXTEND: _extend,
+    Action.RETURN: _return,
+    Action.RESUBMIT: _resubmit,
+    Action.COMPLETE_TASK: _complete_task,
+    Action.RECORD_DATA: _record_data,
+}
+
+
 def apply_action(
     case: Case,
     action: Action,
@@ -447,8 +633,7 @@ def apply_action(
     params = dict(params or {})
     if action is Action.SUBMIT:
         raise InvalidTransition("办件已存在，不能重复申请", case_no=case.case_no, action=action.value)
-    allowed = ALLOWED[action]
-    if case.status not in allowed:
+    if case.status not in ALLOWED[action]:
         raise InvalidTransition(
             f"办件当前状态为“{STATUS_LABELS[case.status]}”，不能执行“{ACTION_LABELS[action]}”",
             case_no=case.case_no,
@@ -456,140 +641,13 @@ def apply_action(
             status=case.status.value,
         )
     _check_known(action, params, _PARAMS[action])
-    actor_name = _text({"actor": actor}, "actor", "经办人")
-    assert actor_name is not None  # noqa: S101
+    actor_name = _required_text(actor, "actor", "经办人")
     if case.updated_at is not None and now < case.updated_at:
         raise ValidationError("操作时间早于办件的上一次变更，时钟可能有误", case_no=case.case_no)
-
-    changes: dict[str, Any] = {}
-    payload: dict[str, Any] = {}
-    to_status = case.status
-
-    if action is Action.ACCEPT:
-        to_status = Status.ACCEPTED
-        changes.update(accepted_at=now)
-        if case.tasks:  # a re-acceptance restarts every sub-clock
-            changes["tasks"] = tuple(
-                replace(t, status="pending", started_at=now, completed_at=None, outcome=None, opinion=None)
-                for t in case.tasks
-            )
-        payload["note"] = _text(params, "note", "备注", required=False)
-    elif action is Action.REFUSE_ACCEPTANCE:
-        to_status = Status.REFUSED
-        payload["reason"] = _text(params, "reason", "不予受理的理由")
-        changes.update(concluded_at=now, decision="refused")
-    elif action is Action.REVIEW:
-        to_status = Status.IN_REVIEW
-        payload["opinion"] = _text(params, "opinion", "审核意见", required=False)
-        data = _data(params)
-        if data:
-            changes["data"] = {**case.data, **data}
-            payload["data"] = data
-    elif action is Action.DECIDE:
-        outcome = params.get("outcome")
-        if outcome not in ("approve", "deny"):
-            raise ValidationError("审批决定应为 approve（准予许可）或 deny（不予许可）", field="outcome")
-        missing = [k for k in case.key_fields if not str(case.data.get(k, "")).strip()]
-        if missing:
-            raise KeyDataMissing(
-                f"作出决定前须录入关键数据：{'、'.join(missing)}", case_no=case.case_no, missing=missing
-            )
-        pending = [t.department for t in case.tasks if t.status != "done"]
-        if pending:
-            raise JointTasksPending(f"联办部门尚未办结：{'、'.join(pending)}", case_no=case.case_no, pending=pending)
-        reason = _text(params, "reason", "不予许可的理由", required=outcome == "deny")
-        fee = _money(params, "fee_charged", "实收费用")
-        to_status = Status.APPROVED if outcome == "approve" else Status.DENIED
-        changes.update(decided_at=now, decision="approved" if outcome == "approve" else "denied")
-        if fee is not None:
-            changes["fee_charged"] = fee
-        payload.update(outcome=outcome, reason=reason, fee_charged=fee, fee_standard=case.fee_standard)
-    elif action is Action.CONCLUDE:
-        fee = _money(params, "fee_charged", "实收费用")
-        if fee is None:
-            fee = case.fee_charged
-        if fee is None:
-            fee = case.fee_standard if case.decision == "approved" else Decimal("0.00")
-        to_status = Status.CONCLUDED
-        changes.update(concluded_at=now, fee_charged=fee)
-        payload.update(
-            fee_charged=fee, fee_standard=case.fee_standard, note=_text(params, "note", "备注", required=False)
-        )
-    elif action in _PAUSE_START:
-        kind, to_status = _PAUSE_START[action]
-        label = {PauseKind.CORRECTION: "需补正的材料", PauseKind.SUSPENSION: "暂停原因"}.get(kind, "特别程序事由")
-        reason = _text(params, "reason", label)
-        assert reason is not None  # noqa: S101
-        if action is Action.START_SPECIAL_PROCEDURE:
-            procedure = _text(params, "procedure", "特别程序类型", required=False)
-            payload["procedure"] = procedure
-        pause = CasePause(len(case.pauses) + 1, kind, now, None, reason)
-        changes.update(pauses=(*case.pauses, pause), resume_status=case.status)
-        payload.update(reason=reason, pause_n=pause.n)
-    elif action in _PAUSE_END:
-        open_pause = case.open_pause
-        if open_pause is None or case.resume_status is None:  # pragma: no cover - guarded by the status
-            raise InvalidTransition("办件没有进行中的暂停", case_no=case.case_no, action=action.value)
-        closed = replace(open_pause, ended_at=now)
-        to_status = case.resume_status
-        changes.update(pauses=(*case.pauses[:-1], closed), resume_status=None)
-        payload.update(pause_n=closed.n, note=_text(params, "note", "备注", required=False))
-        data = _data(params)
-        if data:
-            changes["data"] = {**case.data, **data}
-            payload["data"] = data
-    elif action is Action.EXTEND:
-        if case.extension_days:
-            raise ExtensionAlreadyUsed("办件只能延期一次，已延期过", case_no=case.case_no)
-        days = params.get("days")
-        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= max_extension_days:
-            raise ValidationError(f"延期天数应为 1 到 {max_extension_days} 个工作日", field="days")
-        reason = _text(params, "reason", "延期理由")
-        approver = _text(params, "approver", "批准人")
-        changes.update(extension_days=days, extension_reason=reason, extension_approver=approver, extended_at=now)
-        payload.update(days=days, reason=reason, approver=approver)
-    elif action is Action.RETURN:
-        reason = _text(params, "reason", "退回理由")
-        to_status = Status.RETURNED
-        changes.update(resume_status=None)
-        payload["reason"] = reason
-    elif action is Action.RESUBMIT:
-        to_status = Status.SUBMITTED
-        data = _data(params)
-        if data:
-            changes["data"] = {**case.data, **data}
-            payload["data"] = data
-        changes.update(
-            accepted_at=None, extension_days=0, extension_reason=None, extension_approver=None, extended_at=None
-        )
-        payload["note"] = _text(params, "note", "备注", required=False)
-    elif action is Action.COMPLETE_TASK:
-        if not case.tasks:
-            raise InvalidTransition("该办件不是联办件，没有联办部门", case_no=case.case_no, action=action.value)
-        dept = _text(params, "department", "联办部门")
-        outcome = params.get("outcome", "agree")
-        if outcome not in ("agree", "disagree"):
-            raise ValidationError("联办意见应为 agree（同意）或 disagree（不同意）", field="outcome")
-        task = next((t for t in case.tasks if t.department == dept), None)
-        if task is None:
-            raise ValidationError(f"“{dept}”不是本办件的联办部门", field="department")
-        if task.status == "done":
-            raise InvalidTransition(f"联办部门“{dept}”已办结", case_no=case.case_no, action=action.value)
-        opinion = _text(params, "opinion", "联办意见说明", required=False)
-        done = replace(task, status="done", completed_at=now, outcome=outcome, opinion=opinion)
-        changes["tasks"] = tuple(done if t.department == dept else t for t in case.tasks)
-        payload.update(department=dept, outcome=outcome, opinion=opinion)
-    elif action is Action.RECORD_DATA:
-        data = _data(params)
-        if not data:
-            raise ValidationError("没有要补录的关键数据", field="data")
-        changes["data"] = {**case.data, **data}
-        payload["data"] = data
-    else:  # pragma: no cover - every action is handled above
-        raise InvalidTransition(f"未知操作 {action}", action=str(action))
-
+    change = _Change(case, params, now, max_extension_days, action, case.status)
+    _HANDLERS[action](change)
     n = case.event_count + 1
-    new = replace(case, status=to_status, event_count=n, updated_at=now, **changes)
+    new = replace(case, status=change.to_status, event_count=n, updated_at=now, **change.changes)
     ev = Event(
         event_id(case.case_no, n),
         case.case_no,
@@ -598,8 +656,8 @@ def apply_action(
         actor_name,
         now,
         case.status,
-        to_status,
-        {k: v for k, v in payload.items() if v is not None},
+        change.to_status,
+        {k: v for k, v in change.payload.items() if v is not None},
     )
     return TransitionResult(new, ev)
 

@@ -82,12 +82,12 @@ class _Standards:
 class ApprovalService:
     """The county's approval use cases. ``clock`` gives "now" (the real clock, or the demo's simulated one)."""
 
-    def __init__(self, engine: Engine, division: str, clock: Clock, clock_config: ClockConfig = ClockConfig()) -> None:
+    def __init__(self, engine: Engine, division: str, clock: Clock, clock_config: ClockConfig | None = None) -> None:
         self._engine = engine
         self.division = division
         self._now = clock
-        self._config = clock_config
-        self.policy = LightPolicy(clock_config.yellow_days, clock_config.yellow_share)
+        self._config = clock_config or ClockConfig()
+        self.policy = LightPolicy(self._config.yellow_days, self._config.yellow_share)
         self._lock = threading.Lock()
         self._standards: _Standards | None = None
 
@@ -169,7 +169,7 @@ class ApprovalService:
     def submit(self, *, item_code: str, applicant: str, data: Mapping[str, Any] | None, actor: str) -> Case:
         """申请: register a new case for ``item_code``; returns the case with its number."""
         st = self._require_standards()
-        assert st.bundle is not None  # noqa: S101
+        assert st.bundle is not None
         item = st.bundle.item(item_code)
         now = self.now()
         with UnitOfWork(self._engine) as uow:

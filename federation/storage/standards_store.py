@@ -19,7 +19,7 @@ from federation.standards import StandardsBundle
 from federation.storage.outbox import canonical_json
 from federation.storage.tables import calendar_years, catalogue_items, node_settings, standards_bundles
 
-__all__ = ["AppliedStandards", "apply_bundle", "current_bundle", "load_calendar", "set_setting", "get_setting"]
+__all__ = ["AppliedStandards", "apply_bundle", "current_bundle", "get_setting", "load_calendar", "set_setting"]
 
 CURRENT_STANDARDS = "standards.current"
 

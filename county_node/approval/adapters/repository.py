@@ -14,7 +14,7 @@ from sqlalchemy.sql import ColumnElement
 
 from county_node.approval.domain import Case, CasePause, CaseTask, Event, IndexValues, Status
 from federation.clock import Light, PauseKind
-from federation.errors import CaseNotFound
+from federation.errors import CaseNotFound, ConcurrentUpdate
 from federation.standards import ItemKind
 from federation.storage.tables import case_events, case_pauses, case_tasks, cases
 
@@ -211,15 +211,15 @@ class CaseRepository:
         """Write the change from ``before`` to ``after`` and append ``event``; guards against lost updates.
 
         Only the columns that changed are written, so indexes over untouched columns are left alone."""
-        old = _case_values(before, self._loaded_idx.get(before.case_no, _NO_IDX))
-        new = _case_values(after, idx)
-        values = {k: v for k, v in new.items() if old[k] != v}
+        old_values = _case_values(before, self._loaded_idx.get(before.case_no, _NO_IDX))
+        new_values = _case_values(after, idx)
+        values = {k: v for k, v in new_values.items() if old_values[k] != v}
         stmt = _update_case_stmt(frozenset(values))
         values["k_case_no"] = after.case_no
         values["k_event_count"] = before.event_count
         res = self._conn.execute(stmt, values)
         if res.rowcount != 1:
-            raise CaseNotFound(f"办件“{after.case_no}”已被其他操作修改，请刷新后重试", case_no=after.case_no)
+            raise ConcurrentUpdate(f"办件“{after.case_no}”已被其他操作修改，请刷新后重试", case_no=after.case_no)
         old_pauses = {p.n: p for p in before.pauses}
         for p in after.pauses:
             old = old_pauses.get(p.n)
