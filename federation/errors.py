@@ -2,7 +2,7 @@
 
 Every error a user or a peer can see is a :class:`SunshineError`. Each carries a stable machine ``code``, a
 Simplified-Chinese ``message`` for the people at the hall, and structured ``details``. Entry points translate
-the tree to HTTP (``county_node.approval.entrypoints.http``) and, later, gRPC status in one place each::
+the tree to HTTP (``county_node.entrypoints.http_errors``) and, later, gRPC status in one place each::
 
     SunshineError
     ├── ConfigError                 bad or missing configuration
@@ -20,6 +20,7 @@ the tree to HTTP (``county_node.approval.entrypoints.http``) and, later, gRPC st
     ├── CalendarError               the working-day calendar cannot answer
     │   └── CalendarRangeError      a date outside the supported span
     ├── StandardsError              a standards bundle is malformed or unusable
+    │   └── StandardsNotLoaded      the node has no catalogue yet (not initialised)
     └── StorageError                the database refused or is unreachable
 """
 
@@ -42,6 +43,7 @@ __all__ = [
     "KeyDataMissing",
     "NotFound",
     "StandardsError",
+    "StandardsNotLoaded",
     "StorageError",
     "SunshineError",
     "ValidationError",
@@ -126,6 +128,10 @@ class CalendarRangeError(CalendarError):
 
 class StandardsError(SunshineError):
     code = "standards_error"
+
+
+class StandardsNotLoaded(StandardsError):
+    code = "standards_not_loaded"
 
 
 class StorageError(SunshineError):

@@ -38,3 +38,5 @@ def configure_logging(fmt: str = "auto", level: str = "info") -> None:
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    # Alembic narrates every migration step at INFO; the CLI reports the result itself
+    logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))

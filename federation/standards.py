@@ -243,6 +243,8 @@ def bundle_from_catalogue_csv(
 ) -> StandardsBundle:
     """Build a bundle from a catalogue CSV (columns of ``shared/data/county_items.csv``)."""
     items: list[Item] = []
+    if not csv_path.is_file():
+        raise StandardsError(f"找不到事项目录文件 {csv_path}", path=str(csv_path))
     with csv_path.open(encoding="utf-8", newline="") as f:
         for line, row in enumerate(csv.DictReader(f), start=2):
             try:

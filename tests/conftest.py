@@ -139,8 +139,8 @@ class FakeClock:
     def __call__(self) -> datetime:
         return self.now
 
-    def set(self, *args: int) -> datetime:
-        self.now = datetime(*args, tzinfo=CST)  # type: ignore[misc]
+    def set(self, year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+        self.now = datetime(year, month, day, hour, minute, tzinfo=CST)
         return self.now
 
 

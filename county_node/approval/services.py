@@ -31,7 +31,7 @@ from county_node.approval.domain import (
 from federation.calendar import WorkingCalendar
 from federation.clock import Light, LightPolicy
 from federation.config import ClockConfig
-from federation.errors import StandardsError, ValidationError
+from federation.errors import StandardsNotLoaded, ValidationError
 from federation.identities import format_case_number
 from federation.standards import Item, ItemKind, StandardsBundle
 from federation.storage import outbox
@@ -162,7 +162,7 @@ class ApprovalService:
     def _require_standards(self) -> _Standards:
         st = self.standards
         if st.bundle is None:
-            raise StandardsError("本节点尚未加载事项目录（标准包），请先执行 sunshine county init")
+            raise StandardsNotLoaded("本节点尚未加载事项目录（标准包），请先执行 sunshine county init")
         return st
 
     # -- use cases ------------------------------------------------------------------------------------------

@@ -33,9 +33,12 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_default)
+
+
 def canonical_json(payload: Any) -> str:
     """Deterministic JSON (sorted keys, no spaces): the same payload always gives the same bytes."""
-    return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_default)
+    return _ENCODER.encode(payload)
 
 
 def _upsert_counter(ins: Any) -> Any:

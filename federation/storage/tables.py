@@ -138,11 +138,11 @@ cases = Table(
     Column("idx_yellow_at", UTCDateTime),
     Column("idx_legal_due_at", UTCDateTime),
     Column("idx_paused_light", String(8)),
-    Index(None, "origin", "status"),
+    Index(None, "origin"),
     Index(None, "status", "idx_due_at"),
     Index(None, "status", "idx_yellow_at"),
-    Index(None, "department", "status"),
-    Index(None, "item_code", "status"),
+    Index(None, "department"),
+    Index(None, "item_code"),
     Index(None, "submitted_at"),
 )
 

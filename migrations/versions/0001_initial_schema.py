@@ -68,9 +68,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("case_no", name=op.f("pk_cases")),
     )
     with op.batch_alter_table("cases", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_cases_department_status"), ["department", "status"], unique=False)
-        batch_op.create_index(batch_op.f("ix_cases_item_code_status"), ["item_code", "status"], unique=False)
-        batch_op.create_index(batch_op.f("ix_cases_origin_status"), ["origin", "status"], unique=False)
+        batch_op.create_index(batch_op.f("ix_cases_department"), ["department"], unique=False)
+        batch_op.create_index(batch_op.f("ix_cases_item_code"), ["item_code"], unique=False)
+        batch_op.create_index(batch_op.f("ix_cases_origin"), ["origin"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_status_idx_due_at"), ["status", "idx_due_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_status_idx_yellow_at"), ["status", "idx_yellow_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_submitted_at"), ["submitted_at"], unique=False)
@@ -188,9 +188,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_cases_submitted_at"))
         batch_op.drop_index(batch_op.f("ix_cases_status_idx_yellow_at"))
         batch_op.drop_index(batch_op.f("ix_cases_status_idx_due_at"))
-        batch_op.drop_index(batch_op.f("ix_cases_origin_status"))
-        batch_op.drop_index(batch_op.f("ix_cases_item_code_status"))
-        batch_op.drop_index(batch_op.f("ix_cases_department_status"))
+        batch_op.drop_index(batch_op.f("ix_cases_origin"))
+        batch_op.drop_index(batch_op.f("ix_cases_item_code"))
+        batch_op.drop_index(batch_op.f("ix_cases_department"))
 
     op.drop_table("cases")
     op.drop_table("calendar_years")

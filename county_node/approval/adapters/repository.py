@@ -68,53 +68,22 @@ def _case_from_row(
 
 
 def _case_values(case: Case, idx: IndexValues) -> dict[str, Any]:
-    return {
-        "case_no": case.case_no,
-        "origin": case.origin,
-        "item_code": case.item_code,
-        "item_name": case.item_name,
-        "department": case.department,
-        "kind": case.kind.value,
-        "standards_version": case.standards_version,
-        "status": case.status.value,
-        "resume_status": case.resume_status.value if case.resume_status else None,
-        "applicant": case.applicant,
-        "data": dict(case.data),
-        "submitted_at": case.submitted_at,
-        "accepted_at": case.accepted_at,
-        "decided_at": case.decided_at,
-        "concluded_at": case.concluded_at,
-        "decision": case.decision,
-        "fee_standard": case.fee_standard,
-        "fee_charged": case.fee_charged,
-        "legal_budget": case.legal_budget,
-        "promised_budget": case.promised_budget,
-        "extension_days": case.extension_days,
-        "extension_reason": case.extension_reason,
-        "extension_approver": case.extension_approver,
-        "extended_at": case.extended_at,
-        "event_count": case.event_count,
-        "pause_count": len(case.pauses),
-        "updated_at": case.updated_at,
-        "calendar_version": idx.calendar_version,
-        "idx_due_at": idx.due_at,
-        "idx_yellow_at": idx.yellow_at,
-        "idx_legal_due_at": idx.legal_due_at,
-        "idx_paused_light": idx.paused_light,
-    }
+    """The ``cases`` row of a case: its replicated snapshot (less the ledger tables) plus the derived index."""
+    row = case.to_snapshot()
+    del row["pauses"], row["tasks"]
+    row.update(
+        pause_count=len(case.pauses),
+        calendar_version=idx.calendar_version,
+        idx_due_at=idx.due_at,
+        idx_yellow_at=idx.yellow_at,
+        idx_legal_due_at=idx.legal_due_at,
+        idx_paused_light=idx.paused_light,
+    )
+    return row
 
 
 def _task_values(case_no: str, t: CaseTask) -> dict[str, Any]:
-    return {
-        "case_no": case_no,
-        "department": t.department,
-        "limit_days": t.limit_days,
-        "status": t.status,
-        "started_at": t.started_at,
-        "completed_at": t.completed_at,
-        "outcome": t.outcome,
-        "opinion": t.opinion,
-    }
+    return {"case_no": case_no, **t.to_dict()}
 
 
 # Statements built once: executing a prebuilt statement with a parameter dict skips SQLAlchemy's per-call
@@ -224,17 +193,7 @@ class CaseRepository:
         for p in after.pauses:
             old = old_pauses.get(p.n)
             if old is None:
-                self._conn.execute(
-                    _INSERT_PAUSE,
-                    {
-                        "case_no": after.case_no,
-                        "n": p.n,
-                        "kind": p.kind.value,
-                        "started_at": p.started_at,
-                        "ended_at": p.ended_at,
-                        "reason": p.reason,
-                    },
-                )
+                self._conn.execute(_INSERT_PAUSE, {"case_no": after.case_no, **p.to_dict()})
             elif old != p:
                 self._conn.execute(_CLOSE_PAUSE, {"k_case_no": after.case_no, "k_n": p.n, "ended_at": p.ended_at})
         old_tasks = {t.department: t for t in before.tasks}

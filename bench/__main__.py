@@ -1,0 +1,94 @@
+"""``python -m bench NAME|all [--scale X] [--seed N] [--no-postgresql]``: run benchmarks, one JSON line each.
+
+``SUNSHINE_BENCH_POSTGRES_URL`` (read here, once) is the admin URL of the PostgreSQL server the benchmarks
+create their temporary databases on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bench import approval, clock
+from bench.harness import DEFAULT_POSTGRES_ADMIN_URL, DEFAULT_SEED, Options, emit
+from federation.errors import SunshineError
+
+__all__ = ["BENCHMARKS", "Benchmark", "main"]
+
+
+@dataclass(frozen=True, slots=True)
+class Benchmark:
+    name: str
+    summary: str
+    run: Callable[[Options], Mapping[str, Any]]
+
+
+BENCHMARKS: Mapping[str, Benchmark] = {
+    b.name: b
+    for b in (
+        Benchmark(clock.NAME, "due-moment computations per second (target ≥ 200,000/s)", clock.run),
+        Benchmark(approval.NAME, "case lifecycles per second, SQLite and PostgreSQL (target ≥ 300/s)", approval.run),
+    )
+}
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    listing = "\n".join(f"  {b.name:<10} {b.summary}" for b in BENCHMARKS.values())
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Run Sunshine benchmarks. Progress goes to stderr; each benchmark ends with one JSON line "
+        "on stdout.",
+        epilog=f"benchmarks:\n{listing}\n  {'all':<10} every benchmark above, in order",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("name", choices=[*BENCHMARKS, "all"], help="benchmark to run, or 'all'")
+    parser.add_argument(
+        "--scale", type=_positive_float, default=1.0, help="workload size multiplier (default 1.0; 0.01 to smoke)"
+    )
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of generated workloads")
+    parser.add_argument("--no-postgresql", action="store_true", help="skip the PostgreSQL figures (reported as null)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Parse ``argv``, run the chosen benchmarks, print each one's result line; 0 when all succeeded."""
+    args = _parser().parse_args(argv)
+    env = os.environ if environ is None else environ
+    options = Options(
+        scale=args.scale,
+        seed=args.seed,
+        postgresql=not args.no_postgresql,
+        postgres_admin_url=env.get("SUNSHINE_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_ADMIN_URL),
+    )
+    names = list(BENCHMARKS) if args.name == "all" else [args.name]
+    status = 0
+    for name in names:
+        try:
+            result = BENCHMARKS[name].run(options)
+        except SunshineError as exc:
+            print(f"[bench {name}] failed: {exc}", file=sys.stderr, flush=True)
+            status = 1
+            continue
+        emit(result)
+    return status
+
+
+if __name__ == "__main__":
+    from federation.logging import configure_logging
+
+    configure_logging(level="warning")
+    sys.exit(main())

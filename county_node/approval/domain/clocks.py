@@ -1,0 +1,68 @@
+"""The clocks of a case, derived: promised, legal and per-department readings, and the indexed due moments."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from county_node.approval.domain.case import OPEN_STATUSES, Case, Status
+from federation.calendar import WorkingCalendar
+from federation.clock import ClockReading, ClockSpec, LightPolicy, compute_deadline, read_clock
+
+__all__ = ["CaseClocks", "IndexValues", "case_clocks", "index_values"]
+
+
+# -- derived clocks -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CaseClocks:
+    """The promised clock (drives the light), the legal clock, and one sub-clock per joint department."""
+
+    promised: ClockReading
+    legal: ClockReading
+    tasks: Mapping[str, ClockReading]
+
+
+def case_clocks(case: Case, calendar: WorkingCalendar, now: datetime, policy: LightPolicy) -> CaseClocks | None:
+    """Read every clock of ``case`` at ``now``; None before acceptance. A concluded case is read at its end."""
+    if case.accepted_at is None or case.status in (Status.REFUSED, Status.RETURNED, Status.SUBMITTED):
+        return None
+    at = now
+    if case.status is Status.CONCLUDED and case.concluded_at is not None:
+        at = case.concluded_at
+    elif case.decided_at is not None:
+        at = case.decided_at
+    promised = read_clock(calendar, case.clock_spec(case.promised_budget), at, policy)
+    legal = read_clock(calendar, case.clock_spec(case.legal_budget), at, policy)
+    tasks: dict[str, ClockReading] = {}
+    for t in case.tasks:
+        if t.started_at is None:
+            continue
+        spec = ClockSpec(t.started_at, t.limit_days, case.clock_spec(t.limit_days).pauses, case.extension_days)
+        tasks[t.department] = read_clock(calendar, spec, t.completed_at or at, policy)
+    return CaseClocks(promised, legal, tasks)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexValues:
+    calendar_version: str | None
+    due_at: datetime | None
+    yellow_at: datetime | None
+    legal_due_at: datetime | None
+    paused_light: str | None
+
+
+def index_values(case: Case, calendar: WorkingCalendar, policy: LightPolicy) -> IndexValues:
+    """The derived, indexed columns of a case (see ``federation.storage.tables``): due and yellow moments."""
+    if case.accepted_at is None or case.status not in OPEN_STATUSES or case.status in (Status.APPROVED, Status.DENIED):
+        return IndexValues(None, None, None, None, None)
+    promised_spec = case.clock_spec(case.promised_budget)
+    promised = compute_deadline(calendar, promised_spec)
+    legal = compute_deadline(calendar, case.clock_spec(case.legal_budget))
+    if promised.paused:
+        reading = read_clock(calendar, promised_spec, case.updated_at or case.accepted_at, policy, promised)
+        return IndexValues(calendar.version, None, None, legal.due_at, reading.light.value)
+    reading = read_clock(calendar, promised_spec, case.accepted_at, policy, promised)
+    return IndexValues(calendar.version, promised.due_at, reading.yellow_at, legal.due_at, None)

@@ -1,0 +1,470 @@
+"""``sunshine county …`` (initialise and serve a county node) and ``sunshine case …`` (work cases directly).
+
+``county init`` prepares a data directory (configuration, database at the newest schema, standards bundle) and
+is safe to run again. ``county serve`` runs the HTTP API (:mod:`county_node.entrypoints.http`) under uvicorn;
+with ``--port 0`` the system picks a free port, which is written to ``DATA_DIR/http.port`` once the server is
+listening and removed when it stops. ``case submit|act|show|list`` mirror the HTTP API but work through
+:class:`county_node.approval.services.ApprovalService` on the configured database, not over HTTP.
+
+Errors are raised as :class:`federation.errors.SunshineError`; ``federation.cli.main`` prints them in Chinese.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any
+
+import pydantic
+import structlog
+import typer
+
+from county_node.approval.adapters.repository import CaseFilter
+from county_node.approval.domain import ACTION_LABELS, STATUS_LABELS, Action, Status
+from county_node.bootstrap import CountyNode, build_county_node
+from county_node.entrypoints.case_output import print_case_detail, print_case_page
+from county_node.entrypoints.schemas import ACTION_BODIES, validation_error
+from county_node.entrypoints.views import case_detail_view, case_page_view
+from federation.cli import config_option, setup
+from federation.clock import Light
+from federation.errors import ConfigError, Conflict, StandardsError, ValidationError
+from federation.identities import validate_division_code
+from federation.standards import StandardsBundle, bundle_from_catalogue_csv, load_bundle
+
+if TYPE_CHECKING:
+    import uvicorn
+    from fastapi import FastAPI
+
+__all__ = ["case_app", "county_app"]
+
+log = structlog.get_logger(__name__)
+
+county_app = typer.Typer(help="县级节点：初始化数据目录、启动接口服务。", no_args_is_help=True)
+case_app = typer.Typer(help="办件：申请、办理、查看与查询（直接操作本节点数据库）。", no_args_is_help=True)
+
+CONFIG_FILE = "sunshine.toml"
+PORT_FILE = "http.port"
+DEFAULT_HTTP_PORT = 8122
+_REPO = Path(__file__).resolve().parents[2]
+_DEFAULT_CATALOGUES = (
+    _REPO.parent / "shared" / "data" / "county_items.csv",
+    _REPO / "shared" / "data" / "county_items.csv",
+)
+
+
+# -- county init --------------------------------------------------------------------------------------------------
+
+
+def _default_catalogue() -> Path | None:
+    return next((p for p in _DEFAULT_CATALOGUES if p.is_file()), None)
+
+
+def _catalogue_bundle(csv_path: Path) -> StandardsBundle:
+    """A bundle built from a catalogue CSV plus the seeded calendar years.
+
+    Its version names its content (a hash of the CSV and the calendar years), so ``init`` run again with the
+    same inputs finds the bundle already in force and leaves it alone.
+    """
+    from federation.calendar_seed import seed_years
+    from federation.timeutil import local_date, utcnow
+
+    if not csv_path.is_file():
+        raise StandardsError(f"找不到事项目录文件 {csv_path}", path=str(csv_path))
+    years = seed_years()
+    digest = hashlib.sha256(csv_path.read_bytes())
+    digest.update(json.dumps([y.to_dict() for y in years], sort_keys=True, ensure_ascii=False).encode())
+    version = f"catalogue-{digest.hexdigest()[:12]}"
+    return bundle_from_catalogue_csv(csv_path, version, local_date(utcnow()), years)
+
+
+def _toml_value(key: str, value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    raise ConfigError(f"配置项 {key} 的值类型不受支持", key=key)
+
+
+def _dump_toml(sections: dict[str, dict[str, Any]]) -> str:
+    lines = ["# Sunshine 县级节点配置（由 sunshine county init 生成，可手工修改）"]
+    for name, values in sections.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"配置节 [{name}] 格式错误", section=name)
+        lines.append("")
+        lines.append(f"[{name}]")
+        lines.extend(f"{k} = {_toml_value(f'{name}.{k}', v)}" for k, v in values.items())
+    return "\n".join(lines) + "\n"
+
+
+def _read_existing(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as f:
+            raw = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"已有配置文件 {path} 格式错误：{exc}", path=str(path)) from exc
+    for section, values in raw.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"已有配置文件 {path} 中的 {section} 应为配置节", path=str(path))
+    return raw
+
+
+def _init_standards(bundle: Path | None, catalogue: Path | None) -> tuple[StandardsBundle | None, str]:
+    """The standards bundle to apply and where it came from (None when no catalogue can be found)."""
+    if bundle is not None and catalogue is not None:
+        raise ValidationError("--bundle 与 --catalogue 只能指定一个")
+    if bundle is not None:
+        return load_bundle(bundle), str(bundle)
+    csv_path = catalogue or _default_catalogue()
+    if csv_path is None:
+        return None, ""
+    return _catalogue_bundle(csv_path), str(csv_path)
+
+
+def _init_config(
+    config_path: Path, existing: dict[str, dict[str, Any]], *, division: str, name: str | None, http_port: int | None
+) -> None:
+    """Write the node's configuration: the existing file's values, overridden by what ``init`` was given."""
+    data_dir = config_path.parent
+    sections: dict[str, dict[str, Any]] = {k: dict(v) for k, v in existing.items()}
+    old_node = sections.get("node", {})
+    sections["node"] = {
+        "division": division,
+        "name": old_node.get("name", "") if name is None else name,
+        "data_dir": str(data_dir),
+    } | {k: v for k, v in old_node.items() if k not in {"division", "name", "data_dir"}}
+    sections.setdefault("database", {}).setdefault("url", f"sqlite:///{data_dir / 'node.db'}")
+    http = sections.setdefault("http", {})
+    http.setdefault("host", "127.0.0.1")
+    http["port"] = http_port if http_port is not None else http.get("port", DEFAULT_HTTP_PORT)
+    text = _dump_toml({k: sections[k] for k in ("node", "database", "http")} | sections)
+    if existing and config_path.read_text(encoding="utf-8") == text:
+        typer.echo(f"配置文件未变：{config_path}")
+        return
+    tmp = config_path.with_name(config_path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, config_path)
+    typer.echo(f"{'已更新' if existing else '已写入'}配置文件：{config_path}")
+
+
+def _init_database(node: CountyNode, standards: StandardsBundle | None, source: str) -> None:
+    """Migrate the node's database to the newest schema and put ``standards`` in force (both idempotent)."""
+    from federation.storage.migrate import current_revision, upgrade
+    from federation.storage.standards_store import current_bundle
+    from federation.storage.uow import UnitOfWork
+
+    before = current_revision(node.engine)
+    upgrade(node.engine)
+    after = current_revision(node.engine)
+    if before == after:
+        typer.echo(f"数据库已是最新结构（版本 {after}）")
+    else:
+        typer.echo(f"数据库已迁移：{before or '空库'} → {after}")
+    if standards is None:
+        typer.echo("未找到默认事项目录，未加载标准包；请用 --bundle 或 --catalogue 指定后再次执行", err=True)
+        return
+    with UnitOfWork(node.engine, readonly=True) as uow:
+        current = current_bundle(uow.conn)
+    if current is not None and current.version == standards.version:
+        typer.echo(f"标准包 {standards.version} 已在使用，无需重新应用")
+        return
+    result = node.approval.apply_standards(standards)
+    years = sorted(y.year for y in standards.calendar_years)
+    span = f"{years[0]}–{years[-1]} 年" if years else "无"
+    verb = "已应用" if result.applied else "已在使用"
+    typer.echo(f"{verb}标准包 {standards.version}（来源 {source}；事项 {len(standards.items)} 项，日历 {span}）")
+
+
+@county_app.command("init")
+def county_init(
+    *,
+    division: Annotated[str, typer.Option("--division", help="本县行政区划代码（6 位数字），例如 371122")],
+    name: Annotated[str | None, typer.Option("--name", help="节点名称，例如 莒县")] = None,
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="数据目录（配置文件与数据库所在）")] = Path("."),
+    bundle: Annotated[Path | None, typer.Option("--bundle", help="标准包 JSON 文件")] = None,
+    catalogue: Annotated[
+        Path | None, typer.Option("--catalogue", help="事项目录 CSV（与 --bundle 二选一；默认使用仓库自带目录）")
+    ] = None,
+    http_port: Annotated[int | None, typer.Option("--http-port", help=f"接口端口（默认 {DEFAULT_HTTP_PORT}）")] = None,
+) -> None:
+    """初始化县级节点：创建数据目录与配置文件，把数据库迁移到最新结构，应用标准包。可重复执行。"""
+    # validate everything before creating anything
+    validate_division_code(division)
+    if http_port is not None and not 0 <= http_port <= 65535:
+        raise ValidationError(f"接口端口 {http_port} 超出范围（0–65535）", port=http_port)
+    data_dir = data_dir.expanduser().resolve()
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ValidationError(f"{data_dir} 已存在且不是目录", path=str(data_dir))
+    config_path = data_dir / CONFIG_FILE
+    existing = _read_existing(config_path)
+    owner = existing.get("node", {}).get("division", division)
+    if owner != division:
+        raise Conflict(f"数据目录 {data_dir} 已属于区划 {owner}，不能再初始化为 {division}", path=str(data_dir))
+    standards, source = _init_standards(bundle, catalogue)
+
+    created = not data_dir.exists()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    typer.echo(f"{'已创建' if created else '使用已有'}数据目录：{data_dir}")
+    _init_config(config_path, existing, division=division, name=name, http_port=http_port)
+    cfg = setup(config_path)
+    node = build_county_node(cfg)
+    try:
+        _init_database(node, standards, source)
+    finally:
+        node.close()
+    label = f"{cfg.node.name}（{division}）" if cfg.node.name else division
+    typer.echo(f"县级节点 {label} 初始化完成。启动接口服务：sunshine county serve --config {config_path}")
+
+
+# -- county serve -------------------------------------------------------------------------------------------------
+
+
+class _Announcer:
+    """Once uvicorn listens: write the bound port to the port file (atomically) and say where the API is.
+
+    Only a server that wrote the port file removes it, so a second server that fails to start (port in use)
+    never deletes the file of the one that is running.
+    """
+
+    def __init__(self, server: uvicorn.Server, host: str, port_file: Path) -> None:
+        self._server = server
+        self._host = host
+        self._port_file = port_file
+        self._written = False
+
+    async def run(self) -> None:
+        while not self._server.started:
+            await asyncio.sleep(0.02)
+        bound = int(self._server.servers[0].sockets[0].getsockname()[1])
+        tmp = self._port_file.with_name(self._port_file.name + ".tmp")
+        tmp.write_text(f"{bound}\n", encoding="utf-8")
+        os.replace(tmp, self._port_file)  # readers never see a half-written file
+        self._written = True
+        shown = "127.0.0.1" if self._host in {"0.0.0.0", "::", ""} else self._host
+        url = f"http://{shown}:{bound}"
+        log.info("http.listening", url=url, docs=f"{url}/docs", port_file=str(self._port_file))
+        typer.echo(f"县级节点接口已启动：{url}/api/v1（接口文档 {url}/docs）；按 Ctrl-C 停止")
+
+    def remove(self) -> None:
+        if self._written:
+            self._port_file.unlink(missing_ok=True)
+            self._written = False
+
+
+async def _serve(server: uvicorn.Server, announcer: _Announcer) -> None:
+    watcher = asyncio.create_task(announcer.run())
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        announcer.remove()
+
+
+def _run(app: FastAPI, host: str, port: int, port_file: Path, *, access_log: bool) -> None:
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=access_log, timeout_graceful_shutdown=5)
+    )
+    announcer = _Announcer(server, host, port_file)
+
+    # uvicorn handles SIGINT/SIGTERM while serving and re-raises them afterwards with the handlers it found:
+    # these ones note the stop instead of dying, so a signal is a clean exit (status 0).
+    def stop(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        asyncio.run(_serve(server, announcer))
+    except SystemExit as exc:  # uvicorn exits when it cannot bind or start
+        if exc.code not in (0, None):
+            raise ConfigError(f"接口服务无法在 {host}:{port} 启动（端口可能已被占用），详见日志", port=port) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        announcer.remove()
+
+
+@county_app.command("serve")
+def county_serve(
+    *,
+    config: Annotated[Path | None, config_option] = None,
+    host: Annotated[str | None, typer.Option("--host", help="监听地址（默认取配置 http.host）")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="监听端口（默认取配置 http.port；0 表示自动选择）")] = None,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="记录每个请求")] = False,
+) -> None:
+    """启动县级节点的 HTTP 接口服务（/api/v1，接口文档 /docs），Ctrl-C 或 SIGTERM 干净退出。"""
+    from county_node.entrypoints.http import create_app
+
+    cfg = setup(config)
+    bind_host = host or cfg.http.host
+    bind_port = cfg.http.port if port is None else port
+    if not 0 <= bind_port <= 65535:
+        raise ValidationError(f"接口端口 {bind_port} 超出范围（0–65535）", port=bind_port)
+    data_dir = Path(cfg.node.data_dir).expanduser().resolve()
+    if not data_dir.is_dir():
+        raise ConfigError(f"数据目录 {data_dir} 不存在，请先执行 sunshine county init", path=str(data_dir))
+    node = build_county_node(cfg)
+    try:
+        _run(create_app(node), bind_host, bind_port, data_dir / PORT_FILE, access_log=access_log)
+    finally:
+        node.close()
+    log.info("http.stopped")
+    typer.echo("县级节点接口已停止")
+
+
+# -- case … -------------------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _node(config: Path | None) -> Iterator[CountyNode]:
+    node = build_county_node(setup(config))
+    try:
+        yield node
+    finally:
+        node.close()
+
+
+def _pairs(values: list[str], option: str) -> list[tuple[str, str]]:
+    out = []
+    for raw in values:
+        key, sep, value = raw.partition("=")
+        if not sep or not key.strip():
+            raise ValidationError(f"{option} 应为“名称=值”的形式：{raw}", option=option)
+        out.append((key.strip(), value))
+    return out
+
+
+def _echo_json(value: Any) -> None:
+    typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+@case_app.command("submit")
+def case_submit(
+    *,
+    item: Annotated[str, typer.Option("--item", help="事项编码，例如 XK00001000")],
+    applicant: Annotated[str, typer.Option("--applicant", help="申请人")],
+    actor: Annotated[str, typer.Option("--actor", help="经办人（窗口或工作人员）")],
+    data: Annotated[list[str] | None, typer.Option("--data", help="关键数据 字段名=值（可重复）")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出办件详情")] = False,
+    config: Annotated[Path | None, config_option] = None,
+) -> None:
+    """申请：登记一件新办件。"""
+    fields = dict(_pairs(data or [], "--data"))
+    with _node(config) as node:
+        case = node.approval.submit(item_code=item, applicant=applicant, data=fields, actor=actor)
+        detail = node.approval.get(case.case_no)
+    if as_json:
+        _echo_json(case_detail_view(detail))
+        return
+    typer.echo(
+        f"已登记办件 {case.case_no}：{case.item_name}（{case.item_code}，{case.department}），"
+        f"申请人 {case.applicant}，状态：{STATUS_LABELS[case.status]}"
+    )
+
+
+def _action_params(action: Action, actor: str, json_params: str | None, params: list[str]) -> dict[str, Any]:
+    """Parameters from ``--json`` then ``--param`` (``data.字段=值`` fills the ``data`` mapping), typed by the
+    action's body model (``days=5`` becomes the integer 5)."""
+    merged: dict[str, Any] = {}
+    if json_params:
+        try:
+            loaded = json.loads(json_params)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"--json 不是有效的 JSON：{exc.msg}（第 {exc.pos + 1} 个字符）") from None
+        if not isinstance(loaded, dict):
+            raise ValidationError("--json 应为 JSON 对象，例如 '{\"days\": 5}'")
+        merged.update(loaded)
+    for key, value in _pairs(params, "--param"):
+        head, dot, field = key.partition(".")
+        if dot and head == "data" and field:
+            data = merged.get("data")
+            merged["data"] = {**(data if isinstance(data, dict) else {}), field: value}
+        else:
+            merged[key] = value
+    model = ACTION_BODIES[action]
+    try:
+        body = model.model_validate({**merged, "actor": actor})
+    except pydantic.ValidationError as exc:
+        err = validation_error(exc.errors(), summary=f"“{ACTION_LABELS[action]}”的参数不正确")
+        raise ValidationError(err.message, action=action.value) from None  # the message names every field
+    return body.params()
+
+
+@case_app.command("act")
+def case_act(
+    *,
+    case_no: Annotated[str, typer.Argument(help="办件编号")],
+    action: Annotated[str, typer.Argument(help="操作，例如 accept、review、decide、extend")],
+    actor: Annotated[str, typer.Option("--actor", help="经办人（窗口或工作人员）")],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="操作参数 名称=值（可重复；data.字段=值 录入关键数据）")
+    ] = None,
+    json_params: Annotated[str | None, typer.Option("--json", help="操作参数（JSON 对象）")] = None,
+    config: Annotated[Path | None, config_option] = None,
+) -> None:
+    """办理：对办件执行一个操作（受理、审核、审批决定、办结、补正、暂停、延期、退回……）。"""
+    known = {a.value: a for a in ACTION_BODIES}
+    if action not in known:
+        raise ValidationError(f"未知的办件操作“{action}”，可用操作：{'、'.join(known)}", action=action)
+    act = known[action]
+    params = _action_params(act, actor, json_params, param or [])
+    with _node(config) as node:
+        case = node.approval.act(case_no, act, actor=actor, params=params)
+    typer.echo(f"办件 {case.case_no}：已{ACTION_LABELS[act]}，当前状态：{STATUS_LABELS[case.status]}")
+
+
+@case_app.command("show")
+def case_show(
+    *,
+    case_no: Annotated[str, typer.Argument(help="办件编号")],
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出（与接口的办件详情相同）")] = False,
+    config: Annotated[Path | None, config_option] = None,
+) -> None:
+    """查看办件：基本信息、时限时钟与办理过程。"""
+    with _node(config) as node:
+        view = case_detail_view(node.approval.get(case_no))
+    if as_json:
+        _echo_json(view)
+    else:
+        print_case_detail(view, typer.echo)
+
+
+@case_app.command("list")
+def case_list(
+    *,
+    status: Annotated[str | None, typer.Option("--status", help="按状态筛选，例如 accepted")] = None,
+    light: Annotated[str | None, typer.Option("--light", help="按灯色筛选：white、yellow、red")] = None,
+    department: Annotated[str | None, typer.Option("--department", help="按实施部门筛选")] = None,
+    item: Annotated[str | None, typer.Option("--item", help="按事项编码筛选")] = None,
+    page: Annotated[int, typer.Option("--page", help="页码，从 1 开始")] = 1,
+    page_size: Annotated[int, typer.Option("--page-size", help="每页条数（1–200）")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出（与接口 GET /api/v1/cases 相同）")] = False,
+    config: Annotated[Path | None, config_option] = None,
+) -> None:
+    """查询办件列表（最新申请的在前）。"""
+    if status is not None and status not in {s.value for s in Status}:
+        raise ValidationError(f"未知的状态“{status}”，可选：{'、'.join(s.value for s in Status)}", field="status")
+    if light is not None and light not in {lt.value for lt in Light}:
+        raise ValidationError(f"未知的灯色“{light}”，可选：white、yellow、red", field="light")
+    flt = CaseFilter(status=status, light=light, department=department, item_code=item)
+    with _node(config) as node:
+        view = case_page_view(node.approval.list(flt, page=page, page_size=page_size))
+    if as_json:
+        _echo_json(view)
+    else:
+        print_case_page(view, typer.echo)

@@ -1,0 +1,233 @@
+"""The county node's HTTP JSON API (``/api/v1``), built by :func:`create_app` around a :class:`CountyNode`.
+
+Nothing here connects at import time and nothing is global: the app holds the node it is given. Endpoints are
+thin — they call :class:`county_node.approval.services.ApprovalService` and render the JSON views of
+:mod:`county_node.entrypoints.views`. Errors are rendered by :mod:`county_node.entrypoints.http_errors`.
+
+========  ======================================================  ==========================================
+GET       /api/v1/health                                          node, clock ("now") and standards version
+GET       /api/v1/catalogue                                       the items of the standards bundle in force
+POST      /api/v1/cases                                           申请 — 201 and the case detail
+GET       /api/v1/cases                                           filtered, paged list of case summaries
+GET       /api/v1/cases/{case_no}                                 case, clocks and timeline
+POST      /api/v1/cases/{case_no}/actions/{action}                one lifecycle action (one body model each)
+GET       /api/v1/summary                                         counts by status and by light
+========  ======================================================  ==========================================
+
+OpenAPI is served at ``/openapi.json`` and the interactive documentation at ``/docs``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
+
+from county_node.approval.adapters.repository import CaseFilter
+from county_node.approval.domain import Action, Status
+from county_node.bootstrap import CountyNode
+from county_node.entrypoints.http_errors import ErrorView, error_view, http_error_view, http_status
+from county_node.entrypoints.schemas import ACTION_BODIES, ACTION_DESCRIPTIONS, ActionBody, CreateCaseBody
+from county_node.entrypoints.schemas import validation_error as make_validation_error
+from county_node.entrypoints.views import (
+    CaseDetailView,
+    CasePageView,
+    ItemView,
+    SummaryView,
+    case_detail_view,
+    case_page_view,
+    iso,
+    item_view,
+    summary_view,
+)
+from federation.clock import Light
+from federation.errors import NotFound, SunshineError
+
+__all__ = ["create_app"]
+
+log = structlog.get_logger(__name__)
+
+API_PREFIX = "/api/v1"
+
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorView, "description": "办件、事项或操作不存在"},
+    409: {"model": ErrorView, "description": "办件当前状态不允许该操作"},
+    422: {"model": ErrorView, "description": "请求参数不正确"},
+    503: {"model": ErrorView, "description": "节点尚未加载事项目录，或数据库不可用"},
+}
+
+
+class HealthView(TypedDict):
+    status: str
+    division: str
+    now: str
+    standards_version: str | None
+
+
+class CatalogueView(TypedDict):
+    standards_version: str | None
+    items: list[ItemView]
+
+
+def create_app(node: CountyNode) -> FastAPI:
+    """The FastAPI application of one county node. The caller owns ``node`` (and closes it)."""
+    app = FastAPI(
+        title=f"Sunshine 县级节点接口（{node.config.node.name or node.config.node.division}）",
+        description="政务服务大厅办件的申请、办理、查询与时限监察（电子监察）。时间均为北京时间（+08:00）。",
+        version="1.0.0",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        responses=_ERROR_RESPONSES,
+    )
+    app.state.node = node
+    _install_error_handlers(app, node)
+    app.include_router(_api_router(node))
+    return app
+
+
+def _install_error_handlers(app: FastAPI, node: CountyNode) -> None:
+    def on_sunshine_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, SunshineError)
+        status = http_status(exc)
+        if status >= 500:
+            log.error("http.error", path=request.url.path, code=exc.code, status=status, error=str(exc))
+        return JSONResponse(dict(error_view(exc)), status_code=status)
+
+    def on_request_validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        err = make_validation_error(exc.errors())
+        return JSONResponse(dict(error_view(err)), status_code=http_status(err))
+
+    def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return JSONResponse(dict(http_error_view(exc.status_code)), status_code=exc.status_code, headers=exc.headers)
+
+    def on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("http.unexpected_error", path=request.url.path, method=request.method)
+        return JSONResponse(dict(http_error_view(500)), status_code=500)
+
+    app.add_exception_handler(SunshineError, on_sunshine_error)
+    app.add_exception_handler(RequestValidationError, on_request_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected_error)
+
+
+def _api_router(node: CountyNode) -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+    approval = node.approval
+
+    def detail(case_no: str) -> CaseDetailView:
+        return case_detail_view(approval.get(case_no))
+
+    @router.get("/health", tags=["节点"], summary="健康检查", response_model=HealthView)
+    def health() -> HealthView:
+        """节点的行政区划代码、节点时钟的当前时间（now）与正在使用的标准版本。"""
+        bundle = approval.standards.bundle
+        return {
+            "status": "ok",
+            "division": approval.division,
+            "now": iso(approval.now()),
+            "standards_version": None if bundle is None else bundle.version,
+        }
+
+    @router.get("/catalogue", tags=["事项目录"], summary="事项目录", response_model=CatalogueView)
+    def catalogue() -> CatalogueView:
+        """当前标准包中的全部事项（尚未加载标准包时为空）。"""
+        bundle = approval.standards.bundle
+        return {
+            "standards_version": None if bundle is None else bundle.version,
+            "items": [item_view(i) for i in approval.catalogue()],
+        }
+
+    @router.post("/cases", tags=["办件"], summary="申请（登记新办件）", status_code=201, response_model=CaseDetailView)
+    def submit_case(body: CreateCaseBody, response: Response) -> CaseDetailView:
+        """登记一件新办件，返回办件详情；办件编号为 区划代码-年月日-六位流水号。"""
+        case = approval.submit(item_code=body.item_code, applicant=body.applicant, data=body.data, actor=body.actor)
+        response.headers["Location"] = f"{API_PREFIX}/cases/{case.case_no}"
+        return detail(case.case_no)
+
+    @router.get("/cases", tags=["办件"], summary="办件列表", response_model=CasePageView)
+    def list_cases(
+        *,
+        status: Annotated[Status | None, Query(description="按状态筛选")] = None,
+        light: Annotated[Light | None, Query(description="按灯色筛选（仅在办件：white/yellow/red）")] = None,
+        department: Annotated[str | None, Query(description="按实施部门筛选")] = None,
+        item_code: Annotated[str | None, Query(description="按事项编码筛选")] = None,
+        page: Annotated[int, Query(ge=1, description="页码，从 1 开始")] = 1,
+        page_size: Annotated[int, Query(ge=1, le=200, description="每页条数（1–200）")] = 20,
+    ) -> CasePageView:
+        """按条件筛选办件（最新申请的在前）。light 为承诺时限时钟的灯色；已办结的办件按办结时读取。"""
+        flt = CaseFilter(
+            status=None if status is None else status.value,
+            light=None if light is None else light.value,
+            department=department,
+            item_code=item_code,
+        )
+        return case_page_view(approval.list(flt, page=page, page_size=page_size))
+
+    @router.get("/cases/{case_no}", tags=["办件"], summary="办件详情", response_model=CaseDetailView)
+    def get_case(case_no: Annotated[str, Path(description="办件编号")]) -> CaseDetailView:
+        """办件的全部信息、承诺时限与法定时限的时钟读数（联办件另有各部门子时钟）以及办理过程。"""
+        return detail(case_no)
+
+    for action, model in ACTION_BODIES.items():
+        router.add_api_route(
+            f"/cases/{{case_no}}/actions/{action.value}",
+            _action_endpoint(node, action, model, detail),
+            methods=["POST"],
+            tags=["办件操作"],
+            summary=ACTION_DESCRIPTIONS[action],
+            description=(model.__doc__ or "").strip(),
+            response_model=CaseDetailView,
+            operation_id=f"act_{action.value}",
+        )
+
+    @router.post("/cases/{case_no}/actions/{action}", include_in_schema=False)
+    def unknown_action(case_no: str, action: str) -> None:
+        known = "、".join(a.value for a in ACTION_BODIES)
+        if action == Action.SUBMIT.value:
+            raise NotFound("申请新办件请使用 POST /api/v1/cases", action=action)
+        raise NotFound(f"未知的办件操作“{action}”，可用操作：{known}", action=action)
+
+    @router.get("/summary", tags=["办件"], summary="办件汇总", response_model=SummaryView)
+    def summary() -> SummaryView:
+        """按状态统计全部办件；按灯色统计在办件（承诺时限）。"""
+        return summary_view(approval.summary())
+
+    return router
+
+
+def _action_endpoint(
+    node: CountyNode,
+    action: Action,
+    model: type[ActionBody],
+    detail: Callable[[str], CaseDetailView],
+) -> Callable[..., CaseDetailView]:
+    """An endpoint for one action whose body is documented (and coerced) by that action's own model."""
+
+    def endpoint(case_no: str, body: ActionBody) -> CaseDetailView:
+        node.approval.act(case_no, action, actor=body.actor, params=body.params())
+        return detail(case_no)
+
+    handler: Any = endpoint
+    handler.__name__ = f"act_{action.value}"
+    handler.__signature__ = inspect.Signature(
+        [
+            inspect.Parameter(
+                "case_no",
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                annotation=Annotated[str, Path(description="办件编号")],
+            ),
+            inspect.Parameter("body", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=model),
+        ],
+        return_annotation=CaseDetailView,
+    )
+    return endpoint

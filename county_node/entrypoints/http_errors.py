@@ -1,0 +1,108 @@
+"""Sunshine errors → HTTP: the one place that decides the status code and the JSON shape of every error.
+
+Every error the API returns has the body ``{"error": {"code": …, "message": …, "details": {…}}}`` with a
+Simplified-Chinese message. Status codes by error class (first match wins)::
+
+    ValidationError  (incl. request-validation errors)   422
+    NotFound         (CaseNotFound, ItemNotFound, unknown action)  404
+    Conflict         (InvalidTransition, ExtensionAlreadyUsed, …)  409
+    StandardsNotLoaded 503 — the node has no catalogue yet (``sunshine county init`` not run): it cannot serve
+                     cases until it has one, the request itself is fine
+    StandardsError   409
+    StorageError     503 (the database refused or is unreachable; retry later)
+    anything else    500 (ConfigError, CalendarError, unexpected exceptions — never with a traceback)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
+
+from federation.errors import (
+    Conflict,
+    NotFound,
+    StandardsError,
+    StandardsNotLoaded,
+    StorageError,
+    SunshineError,
+    ValidationError,
+)
+
+__all__ = [
+    "INTERNAL_ERROR_MESSAGE",
+    "ErrorBody",
+    "ErrorView",
+    "error_view",
+    "http_error_view",
+    "http_status",
+]
+
+_STATUS_BY_CLASS: tuple[tuple[type[SunshineError], int], ...] = (
+    (ValidationError, 422),
+    (NotFound, 404),
+    (Conflict, 409),
+    (StandardsNotLoaded, 503),
+    (StandardsError, 409),
+    (StorageError, 503),
+)
+
+INTERNAL_ERROR_MESSAGE = "服务器内部错误，请稍后重试；如持续出现请联系管理员（详情已记录日志）"
+
+
+class ErrorBody(TypedDict):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorView(TypedDict):
+    """The body of every error response."""
+
+    error: ErrorBody
+
+
+def http_status(exc: SunshineError) -> int:
+    """The HTTP status of ``exc`` (first matching class of the table above)."""
+    for cls, status in _STATUS_BY_CLASS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Enum):
+        return _jsonable(value.value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return str(value)
+
+
+def error_view(exc: SunshineError) -> ErrorView:
+    """The JSON body for a Sunshine error: its code, its Chinese message and its details."""
+    return {"error": {"code": exc.code, "message": exc.message, "details": _jsonable(exc.details)}}
+
+
+_HTTP_ERRORS: Mapping[int, tuple[str, str]] = {
+    404: ("not_found", "未找到请求的地址，请检查接口路径（接口文档见 /docs）"),
+    405: ("method_not_allowed", "该地址不支持此请求方法（接口文档见 /docs）"),
+    500: ("internal", INTERNAL_ERROR_MESSAGE),
+}
+
+
+def http_error_view(status: int) -> ErrorView:
+    """The JSON body for an error raised by the HTTP framework itself (unknown path, wrong method, …)."""
+    code, message = _HTTP_ERRORS.get(status, ("http_error", f"请求无法处理（HTTP {status}）"))
+    return {"error": {"code": code, "message": message, "details": {}}}

@@ -1,0 +1,93 @@
+"""The benchmarks still run: each one at a tiny scale, checking the keys of its final JSON line.
+
+Figures are not asserted (a smoke run times too little to mean anything); PostgreSQL is skipped here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from bench.__main__ import BENCHMARKS, main
+
+SMOKE = ["--scale", "0.005", "--no-postgresql"]
+
+EXPECTED_KEYS = {
+    "clock": {"bench", "per_s", "target_per_s", "ratio_to_target", "n", "read_per_s"},
+    "approval": {
+        "bench",
+        "sqlite_per_s",
+        "postgresql_per_s",
+        "target_sqlite_per_s",
+        "ratio_to_target",
+        "lifecycles",
+    },
+}
+
+
+def _run(capsys: pytest.CaptureFixture[str], name: str) -> dict[str, Any]:
+    with capture_logs():
+        status = main([name, *SMOKE], environ={})
+    out = capsys.readouterr().out.splitlines()
+    assert status == 0
+    assert len(out) == 1, out  # exactly one line on stdout: the result
+    result = json.loads(out[-1])
+    assert isinstance(result, dict)
+    return result
+
+
+def test_registry_lists_every_benchmark() -> None:
+    assert set(BENCHMARKS) == set(EXPECTED_KEYS)
+
+
+def test_clock_result_line(capsys: pytest.CaptureFixture[str]) -> None:
+    result = _run(capsys, "clock")
+    assert EXPECTED_KEYS["clock"] <= result.keys()
+    assert result["bench"] == "clock"
+    assert result["target_per_s"] == 200_000
+    assert result["per_s"] > 0
+    assert result["read_per_s"] > 0
+    assert result["n"] >= 100
+
+
+def test_approval_result_line_without_postgresql(capsys: pytest.CaptureFixture[str]) -> None:
+    result = _run(capsys, "approval")
+    assert EXPECTED_KEYS["approval"] <= result.keys()
+    assert result["bench"] == "approval"
+    assert result["target_sqlite_per_s"] == 300
+    assert result["sqlite_per_s"] > 0
+    assert result["postgresql_per_s"] is None
+    assert result["lifecycles"] == 10
+
+
+def test_unreachable_postgresql_gives_null_and_says_why(capsys: pytest.CaptureFixture[str]) -> None:
+    with capture_logs():
+        status = main(
+            ["approval", "--scale", "0.001"],
+            # a port nothing listens on (the discard port) so the probe fails fast
+            environ={"SUNSHINE_BENCH_POSTGRES_URL": "postgresql+psycopg://postgres@127.0.0.1:9/postgres"},
+        )
+    captured = capsys.readouterr()
+    assert status == 0
+    assert json.loads(captured.out.splitlines()[-1])["postgresql_per_s"] is None
+    assert "postgresql: skipped" in captured.err
+    assert "unreachable" in captured.err
+
+
+def test_command_line_prints_one_json_line_per_benchmark() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "all", "--scale", "0.001", "--no-postgresql"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert [json.loads(line)["bench"] for line in lines] == list(BENCHMARKS)
+    assert "[bench clock]" in proc.stderr
