@@ -112,11 +112,11 @@ def _print_summary(name: str, url: str, summary: dict[str, Any]) -> None:
     _say("按状态：")
     for status, label in _STATUS_LABELS.items():
         if by_status.get(status):
-            _say(f"  {label:<8} {by_status[status]:6d}")
-    _say(f"  {'合计':<8} {sum(by_status.values()):6d}")
+            _say(f"  {by_status[status]:6d}  {label}")
+    _say(f"  {sum(by_status.values()):6d}  合计")
     _say("在办件灯色（按承诺时限）：")
     for light, label in _LIGHT_LABELS.items():
-        _say(f"  {label:<10} {by_light.get(light, 0):6d}")
+        _say(f"  {by_light.get(light, 0):6d}  {label}")
     _say(f"接口地址：{url}/api/v1   接口文档：{url}/docs")
 
 
@@ -125,8 +125,8 @@ def demo(
     workdir: Annotated[Path, typer.Option(help="演示工作目录（每次启动时清空重建）")] = Path(".demo"),
     seed: Annotated[int, typer.Option(help="业务模拟随机种子")] = 7,
     duration: Annotated[float, typer.Option(help="运行秒数，0 表示直到 Ctrl-C")] = 0.0,
-    speed: Annotated[float, typer.Option(help="模拟时钟倍速（模拟秒/实际秒）")] = 5400.0,
-    start: Annotated[str, typer.Option(help="模拟时钟起点（带时区）")] = "2026-09-21T08:30:00+08:00",
+    speed: Annotated[float, typer.Option(help="模拟时钟倍速（模拟秒/实际秒）")] = 7200.0,
+    start: Annotated[str, typer.Option(help="模拟时钟起点（带时区）")] = "2026-11-02T08:30:00+08:00",
     rate: Annotated[float, typer.Option(help="办公时间内每模拟小时到达的办件数")] = 10.0,
 ) -> None:
     """启动莒县（371122）县级节点与大厅业务模拟，显示进度，Ctrl-C 后输出汇总并干净退出。"""

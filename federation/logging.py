@@ -40,3 +40,5 @@ def configure_logging(fmt: str = "auto", level: str = "info") -> None:
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     # Alembic narrates every migration step at INFO; the CLI reports the result itself
     logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))
+    # httpx logs every request at INFO; clients of Sunshine log what matters themselves
+    logging.getLogger("httpx").setLevel(max(numeric, logging.WARNING))

@@ -73,6 +73,7 @@ class _CaseState:
     item: dict[str, Any]
     case_no: str | None = None
     failed: bool = False
+    steps: list[Step] = field(default_factory=list)  # the plan, in order; only the head is ever queued
 
 
 class HallSimulator:
@@ -126,7 +127,12 @@ class HallSimulator:
 
     # -- planning ---------------------------------------------------------------------------------------------
     def _schedule(self, key: int, at: datetime, action: str, **params: Any) -> None:
-        heapq.heappush(self._queue, Step(at, next(self._order), key, action, params))
+        """Add a step to the case's plan (queued when every earlier step of the case has run)."""
+        self._cases[key].steps.append(Step(at, next(self._order), key, action, params))
+
+    def _queue_next(self, state: _CaseState) -> None:
+        if state.steps and not state.failed:
+            heapq.heappush(self._queue, state.steps.pop(0))
 
     def _plan_interruptions(
         self, key: int, item: dict[str, Any], t: datetime, budget: int, roll: float
@@ -251,6 +257,7 @@ class HallSimulator:
             state = _CaseState(item)
             self._cases[key] = state
             data = self._plan_case(key, item, arrival)
+            state.steps.sort()
             resp = self._client.post(
                 "/api/v1/cases",
                 json={
@@ -267,15 +274,17 @@ class HallSimulator:
                 continue
             state.case_no = resp.json()["case"]["case_no"]
             self.stats["submitted"] += 1
+            self._queue_next(state)
         while self._queue and self._queue[0].at <= now:
             step = heapq.heappop(self._queue)
             state = self._cases[step.case_key]
             if state.failed or state.case_no is None:
                 continue
             if not self._in_office(now) and step.action != "conclude":
-                # staff are home: postpone to the next office moment
+                # staff are home: postpone to the next office moment (the case's later steps wait behind it)
                 nxt = self._calendar.add_working_days(now.astimezone(CST).date(), 1)
-                self._schedule(step.case_key, self._work_moment(nxt), step.action, **step.params)
+                step.at = self._work_moment(nxt)
+                heapq.heappush(self._queue, step)
                 continue
             resp = self._client.post(
                 f"/api/v1/cases/{state.case_no}/actions/{step.action}",
@@ -283,6 +292,7 @@ class HallSimulator:
             )
             if resp.status_code == 200:
                 self.stats[step.action] += 1
+                self._queue_next(state)
             else:
                 state.failed = True
                 self.stats["errors"] += 1
