@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from federation.calendar_seed import seed_years
+from federation.data import CATALOGUE_CSV
 from federation.standards import StandardsBundle, bundle_from_catalogue_csv
 
 __all__ = [
@@ -39,8 +39,6 @@ __all__ = [
     "time_rounds",
 ]
 
-REPO = Path(__file__).resolve().parents[1]
-CATALOGUE_CSV = REPO.parent / "shared/data/county_items.csv"
 DEFAULT_POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DEFAULT_SEED = 20260921
 

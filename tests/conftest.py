@@ -19,17 +19,14 @@ from sqlalchemy.engine import make_url
 
 from federation.calendar import WorkingCalendar
 from federation.calendar_seed import seed_years
+from federation.data import CATALOGUE_CSV
 from federation.standards import StandardsBundle, bundle_from_catalogue_csv
 from federation.storage.engine import make_engine
 from federation.storage.migrate import upgrade
 from federation.timeutil import CST
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
-if not SHARED_DATA.exists():  # a checkout with shared/ inside it
-    SHARED_DATA = REPO / "shared" / "data"
-CATALOGUE_CSV = SHARED_DATA / "county_items.csv"
-DIVISIONS_CSV = SHARED_DATA / "shandong_divisions.csv"
+SHARED_DATA = REPO.parent / "shared" / "data"  # the project's shared data, beside the checkout (CI has it)
 
 PG_ADMIN_URL = os.environ.get("SUNSHINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

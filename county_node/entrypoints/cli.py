@@ -36,6 +36,7 @@ from county_node.entrypoints.schemas import ACTION_BODIES, validation_error
 from county_node.entrypoints.views import case_detail_view, case_page_view
 from federation.cli import config_option, setup
 from federation.clock import Light
+from federation.data import CATALOGUE_CSV
 from federation.errors import ConfigError, Conflict, StandardsError, ValidationError
 from federation.identities import validate_division_code
 from federation.standards import StandardsBundle, bundle_from_catalogue_csv, load_bundle
@@ -54,18 +55,13 @@ case_app = typer.Typer(help="办件：申请、办理、查看与查询（直接
 CONFIG_FILE = "sunshine.toml"
 PORT_FILE = "http.port"
 DEFAULT_HTTP_PORT = 8122
-_REPO = Path(__file__).resolve().parents[2]
-_DEFAULT_CATALOGUES = (
-    _REPO.parent / "shared" / "data" / "county_items.csv",
-    _REPO / "shared" / "data" / "county_items.csv",
-)
 
 
 # -- county init --------------------------------------------------------------------------------------------------
 
 
 def _default_catalogue() -> Path | None:
-    return next((p for p in _DEFAULT_CATALOGUES if p.is_file()), None)
+    return CATALOGUE_CSV if CATALOGUE_CSV.is_file() else None
 
 
 def _catalogue_bundle(csv_path: Path) -> StandardsBundle:

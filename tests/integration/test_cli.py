@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from federation.data import CATALOGUE_CSV
 from federation.standards import StandardsBundle
 from federation.storage.engine import make_engine
 from federation.storage.tables import standards_bundles
-from tests.conftest import CATALOGUE_CSV
 
 DIVISION = "371122"
 CASE_NO = re.compile(r"\d{6}-\d{8}-\d{6}")

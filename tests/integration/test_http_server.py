@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import CATALOGUE_CSV
+from federation.data import CATALOGUE_CSV
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0

@@ -13,6 +13,7 @@ import pytest
 
 from federation.calendar import WorkingCalendar
 from federation.config import Config, load_config
+from federation.data import DIVISIONS_CSV
 from federation.errors import (
     ConfigError,
     InvalidDivisionCode,
@@ -31,7 +32,6 @@ from federation.identities import (
     validate_division_code,
 )
 from federation.standards import Item, ItemKind, JointDepartment, StandardsBundle, load_bundle
-from tests.conftest import DIVISIONS_CSV
 
 # -- division codes --------------------------------------------------------------------------------
 
