@@ -28,5 +28,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench all $(BENCH_ARGS)
 
+proto: $(STAMP)
+	$(BIN)/python scripts/gen_protos.py
+
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
