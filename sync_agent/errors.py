@@ -1,0 +1,42 @@
+"""Errors of the sync agent, under the one Sunshine tree (``federation.errors.SunshineError``)::
+
+SyncError
+├── BatchRefused        the receiver refuses a batch (gap, reorder, broken chain, bad hash, …)
+├── RecordRejected      one record fails validation or apply: it is quarantined, the stream goes on
+└── LinkError           the peer is unreachable or the stream broke (the agent retries with backoff)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from federation.errors import SunshineError
+
+__all__ = ["BatchRefused", "LinkError", "RecordRejected", "SyncError"]
+
+
+class SyncError(SunshineError):
+    code = "sync_error"
+
+
+class BatchRefused(SyncError):
+    """A whole batch refused; ``reason`` is a :class:`sync_agent.domain.RefusalReason` value."""
+
+    code = "batch_refused"
+
+    def __init__(
+        self, message: str, *, reason: str, origin: str, high_water: int, last_hash: bytes, **details: Any
+    ) -> None:
+        super().__init__(message, reason=reason, origin=origin, high_water=high_water, **details)
+        self.reason = reason
+        self.origin = origin
+        self.high_water = high_water
+        self.last_hash = last_hash
+
+
+class RecordRejected(SyncError):
+    code = "record_rejected"
+
+
+class LinkError(SyncError):
+    code = "link_error"
