@@ -81,7 +81,9 @@ def _register_tiers() -> None:
 def main(argv: list[str] | None = None) -> None:
     _register_tiers()
     try:
-        app(args=argv, prog_name="sunshine", standalone_mode=False)
+        rc = app(args=argv, prog_name="sunshine", standalone_mode=False)
+        if isinstance(rc, int) and rc:  # typer.Exit(code) comes back as a return value without standalone mode
+            sys.exit(rc)
     except SunshineError as exc:
         typer.echo(f"错误[{exc.code}]：{exc}", err=True)
         user_error = isinstance(exc, ValidationError | NotFound | ConfigError) or exc.code != "internal"

@@ -36,6 +36,7 @@ from federation.errors import ValidationError
 from federation.timeutil import local_ordinal, start_of_local_day
 
 __all__ = [
+    "LIGHT_LABELS",
     "ClockReading",
     "ClockSpec",
     "Deadline",
@@ -61,6 +62,9 @@ class Light(enum.StrEnum):
     WHITE = "white"
     YELLOW = "yellow"
     RED = "red"
+
+
+LIGHT_LABELS = {Light.WHITE: "白灯（正常）", Light.YELLOW: "黄灯（预警）", Light.RED: "红灯（超期）"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +218,7 @@ def read_clock(
     threshold = _yellow_threshold(total, policy)
     if dl.paused:
         remaining = dl.remaining_at_pause if dl.remaining_at_pause is not None else 0
-        elapsed = total - remaining
+        elapsed = max(0, total - remaining)  # an instant item's one counted day is not "elapsed" budget
         light = Light.YELLOW if remaining <= threshold else Light.WHITE
         return ClockReading(dl, now, remaining, elapsed, 0, light, None)
     assert dl.due_ordinal is not None

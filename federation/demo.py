@@ -30,20 +30,7 @@ __all__ = ["demo_app"]
 
 demo_app = typer.Typer(help="启动演示联邦（SQLite，本机回环地址）。", invoke_without_command=True)
 
-_STATUS_LABELS = {
-    "submitted": "已申请",
-    "accepted": "已受理",
-    "in_review": "审核中",
-    "correction": "补正中",
-    "suspended": "已暂停",
-    "special_procedure": "特别程序中",
-    "approved": "准予许可",
-    "denied": "不予许可",
-    "concluded": "已办结",
-    "refused": "不予受理",
-    "returned": "已退回",
-}
-_LIGHT_LABELS = {"white": "白灯（正常）", "yellow": "黄灯（临近期限）", "red": "红灯（已超期）"}
+_MARKER = ".sunshine-demo"  # a working directory the demo may wipe carries this file
 
 
 @dataclass
@@ -92,6 +79,10 @@ def _wait_for_port(port_file: Path, proc: _Proc, timeout: float = 30.0) -> int:
     raise RuntimeError(f"{proc.name} 在 {timeout:.0f} 秒内未就绪")
 
 
+def _raise_keyboard_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _progress_line(summary: dict[str, Any]) -> str:
     by_status: dict[str, int] = summary.get("by_status", {})
     by_light: dict[str, int] = summary.get("by_light", {})
@@ -105,19 +96,52 @@ def _progress_line(summary: dict[str, Any]) -> str:
 
 
 def _print_summary(name: str, url: str, summary: dict[str, Any]) -> None:
+    """The node's own summary, with the node's own labels (the demo keeps no copy of the domain's words)."""
     by_status: dict[str, int] = summary.get("by_status", {})
     by_light: dict[str, int] = summary.get("by_light", {})
+    status_labels: dict[str, str] = summary.get("status_labels", {})
+    light_labels: dict[str, str] = summary.get("light_labels", {})
     _say("")
     _say(f"==== {name} 办件汇总（截至模拟时间 {summary['as_of']}）====")
     _say("按状态：")
-    for status, label in _STATUS_LABELS.items():
-        if by_status.get(status):
-            _say(f"  {by_status[status]:6d}  {label}")
+    for status, count in by_status.items():
+        if count:
+            _say(f"  {count:6d}  {status_labels.get(status, status)}")
     _say(f"  {sum(by_status.values()):6d}  合计")
     _say("在办件灯色（按承诺时限）：")
-    for light, label in _LIGHT_LABELS.items():
-        _say(f"  {by_light.get(light, 0):6d}  {label}")
+    for light, count in by_light.items():
+        _say(f"  {count:6d}  {light_labels.get(light, light)}")
     _say(f"接口地址：{url}/api/v1   接口文档：{url}/docs")
+
+
+def _fresh_workdir(workdir: Path) -> Path:
+    """Wipe and recreate the demo's working directory — only if it is one (marker file) or empty."""
+    workdir = workdir.resolve()
+    if workdir.exists():
+        if not (workdir / _MARKER).exists() and any(workdir.iterdir()):
+            typer.echo(
+                f"目录 {workdir} 不是演示工作目录（缺少 {_MARKER}），为安全起见不清空它；请换一个 --workdir", err=True
+            )
+            raise typer.Exit(2)
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    (workdir / _MARKER).write_text("sunshine demo working directory: wiped at every demo start\n", encoding="utf-8")
+    return workdir
+
+
+def _watch(client: httpx.Client, procs: list[_Proc], duration: float) -> bool:
+    """Print progress every 2 s until ``duration`` (0: forever) or Ctrl-C/SIGTERM; True when interrupted."""
+    deadline = time.monotonic() + duration if duration > 0 else None
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(2.0 if deadline is None else min(2.0, max(0.1, deadline - time.monotonic())))
+            for p in procs:
+                if p.popen.poll() is not None:
+                    raise RuntimeError(f"{p.name} 意外退出（退出码 {p.popen.returncode}）")
+            _say(_progress_line(client.get("/api/v1/summary").json()))
+    except KeyboardInterrupt:
+        return True
+    return False
 
 
 @demo_app.callback()
@@ -131,11 +155,11 @@ def demo(
 ) -> None:
     """启动莒县（371122）县级节点与大厅业务模拟，显示进度，Ctrl-C 后输出汇总并干净退出。"""
     division, name = "371122", "莒县"
-    workdir = workdir.resolve()
+    workdir = _fresh_workdir(workdir)
     node_dir = workdir / division
-    if workdir.exists():
-        shutil.rmtree(workdir)
     node_dir.mkdir(parents=True)
+    # SIGTERM (a service manager, `kill`) stops the demo as cleanly as Ctrl-C: children are stopped in order
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUNSHINE_")}
     env["SUNSHINE_LOG_FORMAT"] = "json"
 
@@ -172,25 +196,14 @@ def demo(
         _say(f"{name}节点已启动：{url}/api/v1（模拟时钟自 {start} 起，{speed:g} 倍速）")
         workload = _start(
             "大厅业务模拟",
-            _cli("workload", "run", "--url", url, "--seed", str(seed), "--rate", str(rate)),
+            _cli("workload", "run", "--url", url, "--seed", str(seed), "--rate", str(rate), "--start", start),
             node_dir / "workload.log",
             env,
         )
         procs.append(workload)
         _say("大厅业务模拟已启动（Ctrl-C 停止并输出汇总）")
-        deadline = time.monotonic() + duration if duration > 0 else None
-        summary: dict[str, Any] | None = None
         with httpx.Client(base_url=url, timeout=10.0) as client:
-            try:
-                while deadline is None or time.monotonic() < deadline:
-                    time.sleep(2.0 if deadline is None else min(2.0, max(0.1, deadline - time.monotonic())))
-                    for p in procs:
-                        if p.popen.poll() is not None:
-                            raise RuntimeError(f"{p.name} 意外退出（退出码 {p.popen.returncode}）")
-                    summary = client.get("/api/v1/summary").json()
-                    _say(_progress_line(summary))
-            except KeyboardInterrupt:
-                interrupted = True
+            interrupted = _watch(client, procs, duration)
             _stop(workload)
             summary = client.get("/api/v1/summary").json()
         _print_summary(name, url, summary)

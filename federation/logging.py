@@ -1,7 +1,8 @@
 """Structured logging: ``configure_logging`` once per process, ``structlog.get_logger()`` everywhere else.
 
 Console rendering on a terminal, JSON lines otherwise or when ``SUNSHINE_LOG_FORMAT=json`` (read into
-:class:`federation.config.LogConfig` by the entry point).
+:class:`federation.config.LogConfig` by the entry point). Standard-library loggers (uvicorn, alembic, grpc) go
+through the same renderer, so a JSON log is JSON on every line.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import sys
 import structlog
 
 __all__ = ["configure_logging"]
+
+# chatty third-party loggers: the CLI and the services report what matters themselves
+_QUIET = {"alembic": logging.WARNING, "httpx": logging.WARNING, "httpcore": logging.WARNING}
 
 
 def configure_logging(fmt: str = "auto", level: str = "info") -> None:
@@ -24,11 +28,14 @@ def configure_logging(fmt: str = "auto", level: str = "info") -> None:
         if use_json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    shared: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
             renderer,
@@ -37,8 +44,19 @@ def configure_logging(fmt: str = "auto", level: str = "info") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    # Alembic narrates every migration step at INFO; the CLI reports the result itself
-    logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))
-    # httpx logs every request at INFO; clients of Sunshine log what matters themselves
-    logging.getLogger("httpx").setLevel(max(numeric, logging.WARNING))
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name, structlog.stdlib.ExtraAdder()],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric)
+    for name, floor in _QUIET.items():
+        logging.getLogger(name).setLevel(max(numeric, floor))

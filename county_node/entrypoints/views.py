@@ -13,8 +13,18 @@ from typing import Any, Literal, NotRequired, cast
 
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
-from county_node.approval.domain import ACTION_LABELS, STATUS_LABELS, Action, Case, CaseClocks, Status
+from county_node.approval.domain import (
+    ACTION_LABELS,
+    PAUSED_STATUSES,
+    RUNNING_STATUSES,
+    STATUS_LABELS,
+    Action,
+    Case,
+    CaseClocks,
+    Status,
+)
 from county_node.approval.services import CaseDetail, CasePage
+from federation.clock import LIGHT_LABELS as CLOCK_LIGHT_LABELS
 from federation.clock import ClockReading, Light, PauseKind
 from federation.standards import Item
 from federation.timeutil import CST
@@ -44,11 +54,7 @@ __all__ = [
 
 LightName = Literal["white", "yellow", "red"]
 
-LIGHT_LABELS: Mapping[str, str] = {
-    Light.WHITE.value: "白灯（正常）",
-    Light.YELLOW.value: "黄灯（预警）",
-    Light.RED.value: "红灯（超期）",
-}
+LIGHT_LABELS: Mapping[str, str] = {light.value: label for light, label in CLOCK_LIGHT_LABELS.items()}
 PAUSE_LABELS: Mapping[str, str] = {
     PauseKind.CORRECTION.value: "补正",
     PauseKind.SUSPENSION.value: "暂停",
@@ -179,7 +185,7 @@ class CaseSummaryView(TypedDict):
     status_label: str
     applicant: str
     submitted_at: str
-    light: LightName | None  # the promised clock's light; None before acceptance
+    light: LightName | None  # the promised clock's light while the case is under the clock, else None
     due_at: str | None  # the promised clock's due moment; None before acceptance or while paused
 
 
@@ -195,6 +201,8 @@ class SummaryView(TypedDict):
     as_of: str
     by_status: dict[str, int]
     by_light: dict[str, int]
+    status_labels: dict[str, str]
+    light_labels: dict[str, str]
 
 
 def iso(moment: datetime) -> str:
@@ -326,7 +334,11 @@ def case_detail_view(detail: CaseDetail) -> CaseDetailView:
 
 
 def case_summary_view(case: Case, clocks: CaseClocks | None) -> CaseSummaryView:
+    """A list row. The light is that of a case still under the clock (accepted, in review or paused), the same
+    set the ``light`` filter and the summary count; a decided or concluded case shows none (its detail keeps
+    the clock as read at the decision)."""
     promised = None if clocks is None else clocks.promised
+    lit = promised is not None and case.status in RUNNING_STATUSES | PAUSED_STATUSES
     return {
         "case_no": case.case_no,
         "item_code": case.item_code,
@@ -336,7 +348,7 @@ def case_summary_view(case: Case, clocks: CaseClocks | None) -> CaseSummaryView:
         "status_label": STATUS_LABELS[case.status],
         "applicant": case.applicant,
         "submitted_at": iso(case.submitted_at),
-        "light": None if promised is None else promised.light.value,
+        "light": promised.light.value if lit and promised is not None else None,
         "due_at": None if promised is None else _iso(promised.deadline.due_at),
     }
 
@@ -357,4 +369,10 @@ def summary_view(summary: Mapping[str, Any]) -> SummaryView:
     by_status.update({str(k): int(v) for k, v in summary["by_status"].items()})
     by_light = {lt.value: 0 for lt in Light}
     by_light.update({str(k): int(v) for k, v in summary["by_light"].items()})
-    return {"as_of": iso(summary["as_of"]), "by_status": by_status, "by_light": by_light}
+    return {
+        "as_of": iso(summary["as_of"]),
+        "by_status": by_status,
+        "by_light": by_light,
+        "status_labels": {s.value: label for s, label in STATUS_LABELS.items()},
+        "light_labels": dict(LIGHT_LABELS),
+    }

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -29,6 +30,7 @@ import typer
 
 from federation.calendar import WorkingCalendar
 from federation.calendar_seed import seed_years
+from federation.cli import config_option, setup
 from federation.timeutil import CST
 
 __all__ = ["HallSimulator", "Step", "workload_app"]
@@ -79,9 +81,14 @@ class _CaseState:
 class HallSimulator:
     """Plans cases and executes their steps against the API when the node's clock reaches them."""
 
-    def __init__(self, client: httpx.Client, *, seed: int = 7, rate_per_hour: float = 10.0) -> None:
+    def __init__(
+        self, client: httpx.Client, *, seed: int = 7, rate_per_hour: float = 10.0, start: datetime | None = None
+    ) -> None:
         self._client = client
+        # planning draws from one generator in arrival order only, so the plan depends on the seed alone; who
+        # performs a step and when postponed steps resume (both decided while running) must not touch it
         self._rng = random.Random(seed)
+        self._staff_rng = random.Random(f"{seed}:staff")
         self._rate = rate_per_hour
         self._calendar = WorkingCalendar(seed_years())
         self._items: list[dict[str, Any]] = []
@@ -89,7 +96,7 @@ class HallSimulator:
         self._order = itertools.count()
         self._cases: dict[int, _CaseState] = {}
         self._keys = itertools.count(1)
-        self._next_arrival: datetime | None = None
+        self._next_arrival: datetime | None = start  # the first arrival; default: the node's clock at first tick
         self.stats: Counter[str] = Counter()
 
     # -- API -------------------------------------------------------------------------------------------------
@@ -159,15 +166,12 @@ class HallSimulator:
             self.stats["planned_special"] += 1
         elif roll < 0.31:
             days = max(1, min(5, int(item["legal_limit_days"]) - budget))
+            extend_at = self._after_working_days(t, max(1, int(budget * 0.7)))
             self._schedule(
-                key,
-                self._after_working_days(t, max(1, int(budget * 0.7))),
-                "extend",
-                days=days,
-                reason="需现场核查，申请延期",
-                approver="分管局长 王建国",
+                key, extend_at, "extend", days=days, reason="需现场核查，申请延期", approver="分管局长 王建国"
             )
-            budget += days
+            # the decision comes after the extension, within the days it added
+            t, budget = extend_at, days
             self.stats["planned_extended"] += 1
         elif roll < 0.37:
             # nobody touches it again: it turns yellow, then red, and stays open
@@ -283,12 +287,14 @@ class HallSimulator:
             if not self._in_office(now) and step.action != "conclude":
                 # staff are home: postpone to the next office moment (the case's later steps wait behind it)
                 nxt = self._calendar.add_working_days(now.astimezone(CST).date(), 1)
-                step.at = self._work_moment(nxt)
+                step.at = datetime(nxt.year, nxt.month, nxt.day, 8, 30, tzinfo=CST) + timedelta(
+                    minutes=step.order % 240
+                )
                 heapq.heappush(self._queue, step)
                 continue
             resp = self._client.post(
                 f"/api/v1/cases/{state.case_no}/actions/{step.action}",
-                json={"actor": self._rng.choice(_STAFF), **step.params},
+                json={"actor": self._staff_rng.choice(_STAFF), **step.params},
             )
             if resp.status_code == 200:
                 self.stats[step.action] += 1
@@ -323,13 +329,18 @@ def run_workload(
     seed: Annotated[int, typer.Option(help="随机种子（相同种子产生相同的业务计划）")] = 7,
     rate: Annotated[float, typer.Option(help="办公时间内每（模拟）小时到达的办件数")] = 10.0,
     duration: Annotated[float, typer.Option(help="运行秒数（实际时间），0 表示直到中断")] = 0.0,
+    start: Annotated[
+        str | None, typer.Option(help="第一件办件的到达时刻（带时区；缺省为节点当前时间）。固定它，计划只取决于种子")
+    ] = None,
+    config: Annotated[Path | None, config_option] = None,
 ) -> None:
     """向县级节点持续模拟窗口业务。"""
-    from federation.logging import configure_logging
-
-    configure_logging("json")
+    setup(config)
+    first = None if start is None else datetime.fromisoformat(start)
+    if first is not None and first.tzinfo is None:
+        raise typer.BadParameter("start 必须带时区，例如 2026-11-02T08:30:00+08:00")
     with httpx.Client(base_url=url, timeout=10.0) as client:
-        sim = HallSimulator(client, seed=seed, rate_per_hour=rate)
+        sim = HallSimulator(client, seed=seed, rate_per_hour=rate, start=first)
         try:
             sim.run(duration_s=duration)
         except KeyboardInterrupt:

@@ -67,3 +67,22 @@ def test_log_format_json_renders_one_json_object_per_line(capsys: pytest.Capture
         assert "timestamp" in record
     finally:
         structlog.reset_defaults()
+
+
+def test_standard_library_loggers_are_json_too(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    import structlog
+
+    from federation.logging import configure_logging
+
+    configure_logging("json", "info")
+    try:
+        logging.getLogger("uvicorn.error").info("Started server process [%d]", 42)
+        record = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+        assert record["event"] == "Started server process [42]"
+        assert record["logger"] == "uvicorn.error"
+        assert record["level"] == "info"
+    finally:
+        structlog.reset_defaults()
+        logging.getLogger().handlers.clear()

@@ -684,3 +684,19 @@ def test_no_standards_no_submissions(engine: Engine, clock: FakeClock) -> None:
     with pytest.raises(StandardsError, match="尚未加载"):
         bare.submit(item_code=PROMISED, applicant="张三", data={}, actor="窗口 1")
     assert counts(engine)["cases"] == 0
+
+
+def test_reapplying_a_year_with_the_same_days_but_another_source_is_not_a_revision(
+    engine: Engine, bundle: StandardsBundle, clock: FakeClock
+) -> None:
+    """A newer chinese-calendar release relabels the seeded years' source; the days are the same."""
+    svc = ApprovalService(engine, "371122", clock)
+    svc.apply_standards(bundle)
+    relabelled = dataclasses.replace(
+        bundle,
+        version="2026.09.2",
+        calendar_years=tuple(dataclasses.replace(y, source="chinese-calendar 9.9.9") for y in bundle.calendar_years),
+    )
+    result = svc.apply_standards(relabelled)
+    assert result.applied
+    assert not result.calendar_changed
