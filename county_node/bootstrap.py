@@ -34,7 +34,9 @@ class CountyNode:
 
 
 def build_county_node(config: Config, *, engine: Engine | None = None) -> CountyNode:
-    engine = engine or make_engine(config.database_url, echo=config.database.echo)
+    engine = engine or make_engine(
+        config.database_url, echo=config.database.echo, sqlite_synchronous=config.database.sqlite_synchronous
+    )
     clock: Callable[[], datetime] = utcnow
     if config.simulation.enabled:
         start = config.simulation.start_moment() or utcnow()

@@ -68,6 +68,9 @@ class DatabaseConfig:
 
     url: str = ""
     echo: bool = False
+    # SQLite durability: "full" (default) survives a power cut with every committed transaction; "normal"
+    # is faster (no fsync per commit) but may lose the last commits on power loss — see docs/operations.md
+    sqlite_synchronous: str = "full"
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,8 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
             raise ConfigError(f"配置文件含有未知配置节 [{key}]", section=key)
     cfg = Config(**sections)
     validate_division_code(cfg.node.division)
+    if cfg.database.sqlite_synchronous not in {"full", "normal"}:
+        raise ConfigError("database.sqlite_synchronous 只能是 full 或 normal", value=cfg.database.sqlite_synchronous)
     if cfg.log.format not in {"auto", "console", "json"}:
         raise ConfigError("log.format 只能是 auto、console 或 json", value=cfg.log.format)
     if not 0 < cfg.http.port < 65536 and cfg.http.port != 0:

@@ -164,7 +164,7 @@ def _api_router(node: CountyNode) -> APIRouter:
         page: Annotated[int, Query(ge=1, description="页码，从 1 开始")] = 1,
         page_size: Annotated[int, Query(ge=1, le=200, description="每页条数（1–200）")] = 20,
     ) -> CasePageView:
-        """按条件筛选办件（最新申请的在前）。light 为承诺时限时钟的灯色，仅在办（已受理、审核中、暂停中）的办件有灯色。"""
+        """按条件筛选办件（最新申请的在前）。light 为承诺时限时钟的灯色；仅在办（已受理、审核中、暂停中）办件有灯色。"""
         flt = CaseFilter(
             status=None if status is None else status.value,
             light=None if light is None else light.value,

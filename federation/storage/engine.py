@@ -6,6 +6,7 @@ lock; read-only units of work begin with a plain ``BEGIN`` and never block write
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +18,17 @@ from federation.errors import ConfigError
 __all__ = ["make_engine"]
 
 
-def _prepare_sqlite(engine: Engine) -> None:
+_MIN_SQLITE = (3, 35, 0)  # UPDATE/INSERT … RETURNING (the gap-free counters)
+
+
+def _prepare_sqlite(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # let SQLAlchemy's BEGIN below decide, not pysqlite
         cur = dbapi_connection.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
         cur.execute("PRAGMA temp_store=MEMORY")
@@ -40,21 +44,30 @@ def _prepare_sqlite(engine: Engine) -> None:
         raw.execute("BEGIN" if conn.get_execution_options().get("sunshine_readonly") else "BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """Build the engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://…``). Connects lazily."""
+def make_engine(url: str, *, echo: bool = False, sqlite_synchronous: str = "full") -> Engine:
+    """Build the engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://…``). Connects lazily.
+
+    SQLite runs in WAL mode with ``synchronous=FULL`` by default: a committed transaction survives a power cut,
+    which matters because its outbox rows may already have been streamed upstream. ``"normal"`` trades that
+    for speed."""
     try:
         parsed = make_url(url)
     except Exception as exc:
         raise ConfigError(f"数据库地址格式错误：{url}", url=url) from exc
     backend = parsed.get_backend_name()
     if backend == "sqlite":
+        if sqlite3.sqlite_version_info < _MIN_SQLITE:
+            raise ConfigError(
+                f"SQLite 版本过低（{sqlite3.sqlite_version}），需要 3.35 或更高版本",
+                sqlite_version=sqlite3.sqlite_version,
+            )
         db = parsed.database
         if db and db != ":memory:":
             Path(db).parent.mkdir(parents=True, exist_ok=True)
         # Connection.close() already rolls back a transaction left open, so the pool's own reset on return would
         # be a second round trip per unit of work
         engine = create_engine(parsed, echo=echo, connect_args={"timeout": 30}, pool_reset_on_return=None)
-        _prepare_sqlite(engine)
+        _prepare_sqlite(engine, sqlite_synchronous)
         return engine
     if backend == "postgresql":
         if parsed.drivername == "postgresql":

@@ -119,6 +119,29 @@ def test_init_with_an_invalid_division_fails_in_chinese_and_creates_nothing(tmp_
     assert not data_dir.exists()
 
 
+@pytest.mark.parametrize(
+    ("division", "message"),
+    [
+        ("123456", "不在区划表中"),  # well formed, but no such division
+        ("371100", "不是县级区划"),  # 日照市: a city, not a county
+        ("370000", "不是县级区划"),  # the province
+    ],
+)
+def test_init_refuses_unknown_and_non_county_divisions(tmp_path: Path, division: str, message: str) -> None:
+    data_dir = tmp_path / "node"
+    line = error_line(sunshine("county", "init", "--division", division, "--data-dir", str(data_dir)))
+    assert message in line
+    assert not data_dir.exists()
+
+
+def test_case_commands_on_a_node_never_initialised_say_so_and_create_nothing(tmp_path: Path) -> None:
+    config = tmp_path / "sunshine.toml"
+    config.write_text('[node]\ndivision = "371122"\ndata_dir = "' + str(tmp_path) + '"\n', encoding="utf-8")
+    line = error_line(sunshine("case", "list", "--config", str(config)))
+    assert "本节点尚未初始化" in line
+    assert not (tmp_path / "node.db").exists()
+
+
 def test_init_refuses_conflicting_inputs(tmp_path: Path) -> None:
     data_dir = tmp_path / "node"
     both = init(data_dir, "--bundle", str(tmp_path / "b.json"), "--catalogue", str(CATALOGUE_CSV))
