@@ -39,4 +39,12 @@ class RecordRejected(SyncError):
 
 
 class LinkError(SyncError):
+    """The link to the peer failed; ``status`` names the gRPC status code when gRPC reported it (else "")."""
+
     code = "link_error"
+
+    def __init__(self, message: str, *, status: str = "", **details: Any) -> None:
+        if status:
+            details["status"] = status
+        super().__init__(message, **details)
+        self.status = status

@@ -1,7 +1,8 @@
 """Approval service layer: every use case is one unit of work (one transaction).
 
 Each transition writes, in one transaction: the case change, its append-only event, and two outbox rows (the
-case snapshot and the event) with gap-free ``seq`` for this node. A refused transition raises a typed error and
+case snapshot and the event) with gap-free ``seq`` for this node; the case row keeps the seq of its snapshot
+(``cases.origin_seq``), the same value its replicas hold. A refused transition raises a typed error and
 the transaction is rolled back, so nothing is written.
 """
 
@@ -187,8 +188,10 @@ class ApprovalService:
                 now=now,
             )
             repo = CaseRepository(uow.conn, st.key_fields)
-            repo.add(result.case, result.event, index_values(result.case, st.calendar, self.policy))
-            self._emit(uow, result, now)
+            case_seq = self._emit(uow, result, now)
+            repo.add(
+                result.case, result.event, index_values(result.case, st.calendar, self.policy), origin_seq=case_seq
+            )
             uow.commit()
         return result.case
 
@@ -209,13 +212,16 @@ class ApprovalService:
                 else self._config.max_extension_days
             )
             result = apply_action(before, act, actor=actor, now=now, params=params, max_extension_days=max_ext)
-            repo.save(before, result.case, result.event, index_values(result.case, st.calendar, self.policy))
-            self._emit(uow, result, now)
+            case_seq = self._emit(uow, result, now)
+            idx = index_values(result.case, st.calendar, self.policy)
+            repo.save(before, result.case, result.event, idx, origin_seq=case_seq)
             uow.commit()
         return result.case
 
-    def _emit(self, uow: UnitOfWork, result: TransitionResult, now: datetime) -> None:
-        outbox.append(
+    def _emit(self, uow: UnitOfWork, result: TransitionResult, now: datetime) -> int:
+        """Write the two outbox rows of a transition (snapshot, event); return the seq of the snapshot, which the
+        case row keeps as its ``origin_seq`` (replicas apply a snapshot only when it is newer)."""
+        seqs = outbox.append(
             uow.conn,
             origin=self.division,
             records=[
@@ -229,6 +235,7 @@ class ApprovalService:
             ],
             created_at=now,
         )
+        return seqs[0]
 
     # -- queries --------------------------------------------------------------------------------------------
     def get(self, case_no: str) -> CaseDetail:

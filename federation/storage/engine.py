@@ -6,6 +6,8 @@ lock; read-only units of work begin with a plain ``BEGIN`` and never block write
 
 from __future__ import annotations
 
+import functools
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,10 @@ __all__ = ["make_engine"]
 
 
 _MIN_SQLITE = (3, 35, 0)  # UPDATE/INSERT … RETURNING (the gap-free counters)
+
+# JSON columns are written with sorted keys: a record replicated from its outbox payload (canonical, sorted) is
+# then stored byte for byte as at its origin, on every tier
+_JSON = functools.partial(json.dumps, sort_keys=True)
 
 
 def _prepare_sqlite(engine: Engine, synchronous: str) -> None:
@@ -66,11 +72,13 @@ def make_engine(url: str, *, echo: bool = False, sqlite_synchronous: str = "full
             Path(db).parent.mkdir(parents=True, exist_ok=True)
         # Connection.close() already rolls back a transaction left open, so the pool's own reset on return would
         # be a second round trip per unit of work
-        engine = create_engine(parsed, echo=echo, connect_args={"timeout": 30}, pool_reset_on_return=None)
+        engine = create_engine(
+            parsed, echo=echo, connect_args={"timeout": 30}, pool_reset_on_return=None, json_serializer=_JSON
+        )
         _prepare_sqlite(engine, sqlite_synchronous)
         return engine
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        return create_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10, json_serializer=_JSON)
     raise ConfigError(f"不支持的数据库类型：{backend}（支持 sqlite、postgresql）", url=url)

@@ -170,19 +170,25 @@ class CaseRepository:
         key = self._key_fields.get((row["standards_version"], row["item_code"]), ())
         return _case_from_row(row, pauses, tasks, key)
 
-    def add(self, case: Case, event: Event, idx: IndexValues) -> None:
-        self._conn.execute(_INSERT_CASE, _case_values(case, idx))
+    def add(self, case: Case, event: Event, idx: IndexValues, *, origin_seq: int | None = None) -> None:
+        """Insert a new case and its first event; ``origin_seq`` is the outbox seq of the case's snapshot."""
+        values = _case_values(case, idx)
+        values["origin_seq"] = origin_seq
+        self._conn.execute(_INSERT_CASE, values)
         if case.tasks:
             self._conn.execute(_INSERT_TASK, [_task_values(case.case_no, t) for t in case.tasks])
         self._append_event(event)
 
-    def save(self, before: Case, after: Case, event: Event, idx: IndexValues) -> None:
+    def save(self, before: Case, after: Case, event: Event, idx: IndexValues, *, origin_seq: int | None = None) -> None:
         """Write the change from ``before`` to ``after`` and append ``event``; guards against lost updates.
 
-        Only the columns that changed are written, so indexes over untouched columns are left alone."""
+        Only the columns that changed are written, so indexes over untouched columns are left alone.
+        ``origin_seq`` (the outbox seq of the new snapshot) is written when given."""
         old_values = _case_values(before, self._loaded_idx.get(before.case_no, _NO_IDX))
         new_values = _case_values(after, idx)
         values = {k: v for k, v in new_values.items() if old_values[k] != v}
+        if origin_seq is not None:
+            values["origin_seq"] = origin_seq
         stmt = _update_case_stmt(frozenset(values))
         values["k_case_no"] = after.case_no
         values["k_event_count"] = before.event_count

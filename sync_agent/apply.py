@@ -1,0 +1,129 @@
+"""Apply the records of one batch through the appliers of their types; set the poison ones aside.
+
+Each record's payload is decoded once (JSON) and checked by its applier's ``prepare`` — except an upsert
+followed in the same batch by another upsert of the same record: it carries a state the later one replaces in
+the same transaction, so it is skipped (neither decoded nor applied). What fails — an unknown
+record type, a payload that is not JSON, a record its applier rejects — is returned for the quarantine with its
+reason. The records that pass are applied in bulk, one ``apply`` per record type in the order of the appliers'
+mapping, each inside a savepoint: should the database still refuse the bulk write (a constraint the checks did
+not foresee), the savepoint is rolled back and that type's records are applied one by one, so that only the
+faulty ones are set aside. Failures of the database itself (a lost connection, a lock timeout) are not a
+record's fault: they propagate and the whole batch is rolled back, to be received again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
+
+from federation.errors import SunshineError
+from sync_agent.appliers import Applier, AppliersByType, Prepared, Rejection, rejection_reason
+from sync_agent.domain import Record
+
+__all__ = ["REJECTABLE", "apply_one_type", "apply_records", "held_row"]
+
+#: What ``prepare`` may raise for a record that is wrong (anything else is a bug and propagates).
+REJECTABLE: tuple[type[Exception], ...] = (SunshineError, ValueError, TypeError, KeyError)
+
+
+def held_row(record: Record, payload: str, reason: str) -> dict[str, Any]:
+    """The quarantine columns describing ``record`` (the caller adds origin, state and times)."""
+    return {
+        "seq": record.origin_seq,
+        "record_type": record.record_type,
+        "record_id": record.record_id,
+        "op": record.op,
+        "payload": payload,
+        "reason": reason,
+    }
+
+
+def apply_records(
+    conn: Connection, origin: str, records: Sequence[Record], payloads: Sequence[str], appliers: AppliersByType
+) -> list[dict[str, Any]]:
+    """Apply ``records`` of ``origin`` (``payloads``: their payloads as text); return the quarantine rows."""
+    held: list[dict[str, Any]] = []
+    groups: dict[str, list[Prepared[Any]]] = {}
+    loads = json.loads
+    superseded = _superseded_upserts(records)
+    for i, (record, payload) in enumerate(zip(records, payloads, strict=True)):
+        if i in superseded:
+            continue
+        applier = appliers.get(record.record_type)
+        if applier is None:
+            held.append(held_row(record, payload, f"未知的记录类型“{record.record_type}”，本节点没有对应的处理程序"))
+            continue
+        try:
+            decoded = loads(payload)
+        except (ValueError, RecursionError) as exc:
+            held.append(held_row(record, payload, f"载荷不是有效的 JSON：{exc}"))
+            continue
+        try:
+            value = applier.prepare(origin, record, decoded)
+        except REJECTABLE as exc:
+            held.append(held_row(record, payload, rejection_reason(exc)))
+            continue
+        groups.setdefault(record.record_type, []).append(Prepared(record, value))
+    if groups:
+        text_of = dict(zip((r.origin_seq for r in records), payloads, strict=True))
+        for record_type, applier in appliers.items():
+            items = groups.get(record_type)
+            if items:
+                for r in apply_one_type(conn, origin, applier, items):
+                    held.append(held_row(r.record, text_of[r.record.origin_seq], r.reason))
+    held.sort(key=lambda h: int(h["seq"]))
+    return held
+
+
+def _superseded_upserts(records: Sequence[Record]) -> set[int]:
+    """Positions of upserts followed, in the same batch, by another upsert of the same record: an upsert carries
+    the whole state of its record, so only the last one of the batch is decoded and applied."""
+    last: dict[tuple[str, str], int] = {}
+    superseded: set[int] = set()
+    for i, r in enumerate(records):
+        if r.op == "upsert":
+            key = (r.record_type, r.record_id)
+            before = last.get(key)
+            if before is not None:
+                superseded.add(before)
+            last[key] = i
+    return superseded
+
+
+def _record_fault(exc: Exception) -> bool:
+    """Whether the database refused the *data* (a constraint, a value) rather than failed itself."""
+    if isinstance(exc, IntegrityError | DataError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return False  # operational: connection, lock, serialization — not the record's fault
+    return isinstance(exc, StatementError | SunshineError | ValueError | TypeError | KeyError)
+
+
+def apply_one_type(
+    conn: Connection, origin: str, applier: Applier[Any], items: Sequence[Prepared[Any]]
+) -> list[Rejection]:
+    """``applier.apply`` in a savepoint; if the database refuses the bulk write, one record at a time."""
+    savepoint = conn.begin_nested()
+    try:
+        rejected = list(applier.apply(conn, origin, items))
+    except Exception as exc:
+        savepoint.rollback()
+        if not _record_fault(exc):
+            raise
+        if len(items) == 1:
+            return [Rejection(items[0].record, f"写入失败：{_fault_message(exc)}")]
+        return [r for item in items for r in apply_one_type(conn, origin, applier, [item])]
+    savepoint.commit()
+    return rejected
+
+
+def _fault_message(exc: Exception) -> str:
+    if isinstance(exc, SunshineError):
+        return exc.message
+    if isinstance(exc, DBAPIError):
+        return str(exc.orig).splitlines()[0]
+    return f"{type(exc).__name__}: {exc}"

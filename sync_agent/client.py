@@ -1,0 +1,479 @@
+"""The sending end of replication over gRPC: a :class:`Link` streams a node's batches to one receiver.
+
+A session: open a channel, say Hello, read the receiver's Welcome marks, then for every origin stream the
+source's batches after the mark, up to ``window`` batches in flight. Each Ack advances that origin (written
+with ``source.record_ack`` at most once per ``linger`` and origin); a Refusal sends the origin back to the
+refusal's high-water mark and the batches are sent again from there (a refusal never loses data). Responses
+arrive in the order the batches were sent, so answers to batches sent before a refusal — usually GAP
+refusals — are recognised as stale and ignored. An origin refused again and again (``max_refusals`` in a row,
+or at once for NOT_ALLOWED) is parked for a backoff delay instead of looping.
+
+When the stream breaks or the peer is down the link logs a :class:`LinkError` and reconnects with
+exponential backoff and full jitter; the new Welcome says where to resume. With the peer down the node keeps
+working and its outbox keeps filling: the link catches up when the peer is back (store and forward).
+
+Threads: the calling thread does all the work with the source; gRPC consumes the request iterator (fed from
+a queue) on its own thread, and one reader thread turns responses into domain values on a second queue.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import queue
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import grpc
+import structlog
+
+from federation.errors import SunshineError
+from federation.wire.v1 import replication_pb2 as pb
+from federation.wire.v1 import replication_pb2_grpc as pb_grpc
+from sync_agent.backoff import Backoff
+from sync_agent.convert import Hello, Welcome, client_message_to_proto, server_message_from_proto
+from sync_agent.domain import Batch, Mark, RefusalReason
+from sync_agent.errors import BatchRefused, LinkError, SyncError
+from sync_agent.link_stats import LinkStats, OriginStats
+from sync_agent.ports import BatchSource, Receipt
+from sync_agent.server import GRPC_MESSAGE_LIMIT
+
+__all__ = ["SOFTWARE", "Backoff", "Link", "LinkStats", "OriginStats", "link_error"]
+
+log = structlog.get_logger(__name__)
+
+SOFTWARE = "sunshine-sync-agent/1"
+
+_CHANNEL_OPTIONS: list[tuple[str, int]] = [
+    ("grpc.max_receive_message_length", GRPC_MESSAGE_LIMIT),
+    ("grpc.max_send_message_length", GRPC_MESSAGE_LIMIT),
+    ("grpc.keepalive_time_ms", 30_000),  # notice a dead peer on an idle stream within ~40 s
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.enable_retries", 0),  # the link resumes from marks itself; gRPC must not replay a stream
+]
+
+
+def link_error(exc: grpc.RpcError, target: str) -> LinkError:
+    """The one translation of a gRPC failure into the error the agent logs and retries on."""
+    code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
+    details = (exc.details() if isinstance(exc, grpc.Call) else None) or "无详情"
+    if code is grpc.StatusCode.UNAVAILABLE:
+        text = f"无法连接接收端 {target} 或连接已中断：{details}"
+    elif code is grpc.StatusCode.DEADLINE_EXCEEDED:
+        text = f"接收端 {target} 应答超时：{details}"
+    else:
+        text = f"接收端 {target} 结束了复制流（{code.name}）：{details}"
+    return LinkError(text, status=code.name, target=target)
+
+
+class _ResponseStream(Protocol):
+    def __iter__(self) -> Iterator[pb.ServerMessage]: ...
+    def cancel(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    origin: str
+    first_seq: int
+    last_seq: int
+    generation: int
+
+
+@dataclass
+class _OriginState:
+    origin: str
+    next_after: int  # the last seq sent (the next batch starts right after it)
+    acked: int
+    recorded: int  # the acknowledged mark last written with source.record_ack
+    backoff: Backoff
+    generation: int = 0  # bumped by every refusal: answers to older batches are stale
+    buffer: deque[Batch] = field(default_factory=deque)
+    exhausted: bool = False  # the source had nothing more at the last look
+    refusals_in_row: int = 0
+    parked_until: float = -math.inf
+
+
+class _End:
+    """The receiver completed the stream."""
+
+
+_END = _End()
+_Inbound = Welcome | Receipt | BatchRefused | SyncError | _End
+
+
+class Link:
+    """Replication from this node (``node``) to one receiver at ``target`` (a ``host:port`` or a provider).
+
+    ``name`` identifies the link in logs, stats and ``source.record_ack``. ``origins`` (default: the source's)
+    are the origins to send, its own first. ``window`` batches are kept in flight; the source is asked for
+    ``batch_limit`` batches at a time and sealed every ``linger`` seconds. ``clock`` (monotonic seconds),
+    ``sleep`` (the backoff wait; default: the stop event's wait) and ``rng`` are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        target: str | Callable[[], str],
+        source: BatchSource,
+        *,
+        node: str,
+        origins: Callable[[], Sequence[str]] | Sequence[str] | None = None,
+        window: int = 8,
+        batch_limit: int = 32,
+        gzip: bool = True,
+        backoff_initial: float = 0.2,
+        backoff_max: float = 10.0,
+        linger: float = 0.05,
+        handshake_timeout: float = 10.0,
+        ack_timeout: float = 30.0,
+        max_refusals: int = 3,
+        credentials: grpc.ChannelCredentials | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if window < 1 or batch_limit < 1:
+            raise ValueError("window and batch_limit must be at least 1")
+        self.name = name
+        self.node = node
+        self._target = target if callable(target) else (lambda: target)
+        self._source = source
+        if origins is None:
+            self._origins: Callable[[], Sequence[str]] = source.origins
+        elif callable(origins):
+            self._origins = origins
+        else:
+            fixed = tuple(origins)
+            self._origins = lambda: fixed
+        self._window = window
+        self._batch_limit = batch_limit
+        self._compression = grpc.Compression.Gzip if gzip else None
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._linger = linger
+        self._handshake_timeout = handshake_timeout
+        self._ack_timeout = ack_timeout
+        self._max_refusals = max_refusals
+        self._credentials = credentials
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._backoff = Backoff(backoff_initial, backoff_max, self._rng)
+        self._lock = threading.Lock()
+        self._stats = LinkStats(name)
+
+    # --- public ----------------------------------------------------------------------------------------------
+
+    def stats(self) -> LinkStats:
+        """A consistent copy of the link's counters (safe to call from any thread)."""
+        with self._lock:
+            return copy.deepcopy(self._stats)
+
+    def run_once(self, *, until_idle: bool = True) -> LinkStats:
+        """One session: connect, send what the source has, return the stats; raise LinkError on failure.
+
+        ``until_idle``: keep sealing and sending until the source has nothing more (tests, ``sunshine sync``);
+        otherwise send one window's worth and wait for its answers.
+        """
+        self._session(stop=None, until_idle=until_idle)
+        return self.stats()
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Keep the link up until ``stop`` is set, reconnecting with jittered exponential backoff."""
+        log.info("replication.link_started", link=self.name, node=self.node)
+        while not stop.is_set():
+            try:
+                self._session(stop=stop, until_idle=False)
+                continue  # ended on purpose (stop, or the origins changed): reconnect at once
+            except LinkError as exc:
+                log.warning("replication.link_down", link=self.name, error=exc.message, status=exc.status)
+            except SunshineError as exc:  # the local store failed: same remedy, wait and retry
+                self._record_failure(exc)
+                log.error("replication.link_source_failed", link=self.name, error=str(exc), code=exc.code)
+            except Exception as exc:  # a bug must not kill the agent: log it, back off, retry
+                self._record_failure(exc)
+                log.exception("replication.link_failed", link=self.name)
+            delay = self._backoff.next_delay()
+            log.info("replication.link_retry", link=self.name, retry_in=round(delay, 3), attempt=self._backoff.attempts)
+            if self._sleep is not None:
+                self._sleep(delay)
+            else:
+                stop.wait(delay)
+        log.info("replication.link_stopped", link=self.name)
+
+    # --- one session -----------------------------------------------------------------------------------------
+
+    def _session(self, *, stop: threading.Event | None, until_idle: bool) -> None:
+        target = self._target()
+        origins = tuple(dict.fromkeys(self._origins()))
+        with self._lock:
+            self._stats.target = target
+        channel = (
+            grpc.secure_channel(target, self._credentials, _CHANNEL_OPTIONS, self._compression)
+            if self._credentials
+            else grpc.insecure_channel(target, _CHANNEL_OPTIONS, self._compression)
+        )
+        requests: queue.SimpleQueue[pb.ClientMessage | None] = queue.SimpleQueue()
+        inbox: queue.SimpleQueue[_Inbound] = queue.SimpleQueue()
+        reader: threading.Thread | None = None
+        call: _ResponseStream | None = None
+        states: dict[str, _OriginState] = {}
+        try:
+            call = pb_grpc.ReplicationStub(channel).Stream(_drain(requests))
+            reader = threading.Thread(
+                target=_read_responses, args=(call, inbox, target), name=f"link-{self.name}-reader", daemon=True
+            )
+            reader.start()
+            requests.put(client_message_to_proto(Hello(self.node, origins, SOFTWARE)))
+            welcome = self._expect(inbox, self._handshake_timeout, "握手应答（Welcome）")
+            if not isinstance(welcome, Welcome):
+                raise LinkError(f"接收端 {target} 没有以 Welcome 应答握手", target=target)
+            states = self._states(origins, welcome.marks)
+            with self._lock:
+                self._stats.connected = True
+                self._stats.sessions += 1
+            log.info("replication.link_connected", link=self.name, target=target, receiver=welcome.receiver)
+            self._pump(states, requests, inbox, stop, until_idle=until_idle, origins=origins)
+            requests.put(None)  # half-close; the receiver completes the stream
+            end = self._expect(inbox, self._ack_timeout, "复制流结束")
+            if not isinstance(end, _End):
+                raise LinkError(f"接收端 {target} 在复制流结束时发来了多余的应答", target=target)
+        except LinkError as exc:
+            self._record_failure(exc)
+            raise
+        finally:
+            requests.put(None)
+            if call is not None:
+                call.cancel()
+            channel.close()
+            if reader is not None:
+                reader.join(timeout=5)
+            with self._lock:
+                self._stats.connected = False
+            self._record_acks_quietly(states)
+
+    def _record_acks_quietly(self, states: dict[str, _OriginState]) -> None:
+        """At the end of a session, also a failed one: a failure to write must not hide the link's own."""
+        try:
+            self._record_acks(states)
+        except SunshineError as exc:
+            log.warning("replication.record_ack_failed", link=self.name, error=str(exc))
+
+    def _states(self, origins: Sequence[str], marks: Sequence[Mark]) -> dict[str, _OriginState]:
+        by_origin = {m.origin: m for m in marks}
+        states: dict[str, _OriginState] = {}
+        with self._lock:
+            for origin in origins:
+                hw = by_origin.get(origin, Mark(origin)).high_water
+                backoff = Backoff(self._backoff_initial, self._backoff_max, self._rng)
+                states[origin] = _OriginState(origin, hw, hw, -1, backoff)  # -1: the Welcome mark is recorded too
+                stats = self._stats.origins.setdefault(origin, OriginStats())
+                stats.acked_high_water = hw
+                stats.source_high_water = max(stats.source_high_water, hw)
+                stats.parked = False
+        return states
+
+    def _pump(
+        self,
+        states: dict[str, _OriginState],
+        requests: queue.SimpleQueue[pb.ClientMessage | None],
+        inbox: queue.SimpleQueue[_Inbound],
+        stop: threading.Event | None,
+        *,
+        until_idle: bool,
+        origins: tuple[str, ...],
+    ) -> None:
+        pending: deque[_InFlight] = deque()
+        last_seal = -math.inf
+        refill = True
+        while True:
+            now = self._clock()
+            if now - last_seal >= self._linger:
+                self._record_acks(states)
+                self._source.seal()
+                last_seal = now
+                for st in states.values():  # look again: new rows, or batches relayed from children
+                    st.exhausted = False
+            stopping = stop is not None and stop.is_set()
+            if refill and not stopping:
+                self._fill(states, pending, requests, now)
+                refill = until_idle or stop is not None
+            if pending:
+                self._handle(self._expect(inbox, self._ack_timeout, "批次确认"), pending, states)
+                continue
+            if stopping or not refill:
+                return
+            if until_idle:  # every origin is exhausted or parked: done, unless a last seal finds new rows
+                if self._source.seal() == 0:
+                    return
+                last_seal = now
+                for st in states.values():
+                    st.exhausted = False
+                continue
+            if tuple(dict.fromkeys(self._origins())) != origins:
+                log.info("replication.link_origins_changed", link=self.name)
+                return  # reconnect: the new Hello gets the marks of the new origins
+            try:  # idle: wait one linger, but notice at once if the receiver goes away
+                item = inbox.get(timeout=self._linger)
+            except queue.Empty:
+                continue
+            self._handle(item, pending, states)
+
+    def _record_acks(self, states: dict[str, _OriginState]) -> None:
+        """Write what the receiver acknowledged since the last call (one write per origin, not per batch)."""
+        for st in states.values():
+            if st.acked > st.recorded:
+                self._source.record_ack(self.name, st.origin, st.acked)
+                st.recorded = st.acked
+
+    def _fill(
+        self,
+        states: dict[str, _OriginState],
+        pending: deque[_InFlight],
+        requests: queue.SimpleQueue[pb.ClientMessage | None],
+        now: float,
+    ) -> None:
+        """Top the window up, one batch per origin per round so no origin starves the others."""
+        active = [st for st in states.values() if st.parked_until <= now]
+        progress = True
+        while progress and len(pending) < self._window:
+            progress = False
+            for st in active:
+                if len(pending) >= self._window:
+                    break
+                batch = self._next_batch(st)
+                if batch is None:
+                    continue
+                pending.append(_InFlight(st.origin, batch.first_seq, batch.last_seq, st.generation))
+                requests.put(client_message_to_proto(batch))
+                st.next_after = batch.last_seq
+                progress = True
+                with self._lock:
+                    stats = self._stats.origins[st.origin]
+                    stats.sent_batches += 1
+                    stats.sent_records += len(batch.records)
+
+    def _next_batch(self, st: _OriginState) -> Batch | None:
+        if not st.buffer and not st.exhausted:
+            fetched = self._source.batches_after(st.origin, st.next_after, self._batch_limit)
+            if not fetched:
+                st.exhausted = True
+                return None
+            st.buffer.extend(fetched)
+            with self._lock:
+                stats = self._stats.origins[st.origin]
+                stats.source_high_water = max(stats.source_high_water, fetched[-1].last_seq)
+        return st.buffer.popleft() if st.buffer else None
+
+    # --- answers ---------------------------------------------------------------------------------------------
+
+    def _expect(
+        self, inbox: queue.SimpleQueue[_Inbound], timeout: float, what: str
+    ) -> Welcome | Receipt | BatchRefused | _End:
+        """The next answer; raise LinkError when the stream broke or nothing came within ``timeout``."""
+        try:
+            item = inbox.get(timeout=timeout)
+        except queue.Empty:
+            raise LinkError(f"等待接收端的{what}超时（{timeout:g} 秒）", status="DEADLINE_EXCEEDED") from None
+        return _raise_failure(item)
+
+    def _handle(self, item: _Inbound, pending: deque[_InFlight], states: dict[str, _OriginState]) -> None:
+        item = _raise_failure(item)
+        if isinstance(item, _End):
+            raise LinkError("接收端提前结束了复制流", status="OK")
+        if not isinstance(item, Receipt | BatchRefused) or not pending:
+            raise LinkError("接收端发来了与已发送批次不对应的应答（协议错误）")
+        head = pending.popleft()
+        origin = item.mark.origin if isinstance(item, Receipt) else item.origin
+        if origin != head.origin:
+            raise LinkError(f"接收端的应答来源 {origin} 与已发送批次的来源 {head.origin} 不符（协议错误）")
+        st = states[head.origin]
+        if isinstance(item, Receipt):
+            self._on_ack(st, head, item)
+        else:
+            self._on_refusal(st, head, item)
+
+    def _on_ack(self, st: _OriginState, head: _InFlight, receipt: Receipt) -> None:
+        hw = receipt.mark.high_water
+        if head.generation == st.generation:
+            st.refusals_in_row = 0
+            st.backoff.reset()
+        self._backoff.reset()  # the link makes progress: a later failure starts from a short delay again
+        with self._lock:
+            stats = self._stats.origins[st.origin]
+            stats.acked_batches += 1
+            stats.acked_records += head.last_seq - head.first_seq + 1
+            stats.quarantined += receipt.quarantined
+            stats.acked_high_water = max(stats.acked_high_water, hw)
+        st.acked = max(st.acked, hw)
+
+    def _on_refusal(self, st: _OriginState, head: _InFlight, refused: BatchRefused) -> None:
+        if head.generation != st.generation:  # sent before an earlier refusal of this origin: already resent
+            log.debug("replication.stale_refusal", link=self.name, origin=st.origin, reason=refused.reason)
+            return
+        st.generation += 1
+        st.next_after = refused.high_water
+        st.buffer.clear()
+        st.exhausted = False
+        st.refusals_in_row += 1
+        parked = refused.reason == RefusalReason.NOT_ALLOWED or st.refusals_in_row >= self._max_refusals
+        delay = 0.0
+        if parked:
+            delay = self._backoff_max if refused.reason == RefusalReason.NOT_ALLOWED else st.backoff.next_delay()
+            st.parked_until = self._clock() + delay
+        with self._lock:
+            stats = self._stats.origins[st.origin]
+            stats.refusals += 1
+            stats.acked_high_water = refused.high_water
+            stats.parked = parked
+        log.warning(
+            "replication.batch_refused",
+            link=self.name,
+            origin=st.origin,
+            first_seq=head.first_seq,
+            last_seq=head.last_seq,
+            reason=refused.reason,
+            message=refused.message,
+            resend_after=refused.high_water,
+            parked_for=round(delay, 3) if parked else None,
+        )
+        st.acked = max(st.acked, refused.high_water)
+
+    def _record_failure(self, exc: BaseException) -> None:
+        with self._lock:
+            self._stats.failures += 1
+            self._stats.last_error = exc.message if isinstance(exc, SunshineError) else repr(exc)
+            self._stats.last_error_status = exc.status if isinstance(exc, LinkError) else ""
+
+
+def _raise_failure(item: _Inbound) -> Welcome | Receipt | BatchRefused | _End:
+    if isinstance(item, LinkError):
+        raise item
+    if isinstance(item, SyncError) and not isinstance(item, BatchRefused):
+        raise LinkError(item.message, **item.details) from item
+    return item
+
+
+def _drain(requests: queue.SimpleQueue[pb.ClientMessage | None]) -> Iterator[pb.ClientMessage]:
+    """The request iterator gRPC consumes on its own thread; ``None`` half-closes the stream."""
+    while (item := requests.get()) is not None:
+        yield item
+
+
+def _read_responses(call: _ResponseStream, inbox: queue.SimpleQueue[_Inbound], target: str) -> None:
+    try:
+        for message in call:
+            inbox.put(server_message_from_proto(message))
+    except grpc.RpcError as exc:
+        inbox.put(link_error(exc, target))
+    except SyncError as exc:  # a message this version cannot read: end the stream
+        inbox.put(exc)
+        call.cancel()
+    else:
+        inbox.put(_END)

@@ -1,0 +1,305 @@
+"""The receiving end of replication over gRPC: ``federation.wire.v1.Replication`` in front of a BatchSink.
+
+One bidirectional ``Stream`` per sender. The first message must be Hello (else the stream is aborted with
+INVALID_ARGUMENT); the receiver answers Welcome with its mark for every origin the sender may send, then one
+Ack or Refusal per Batch, in order. A refused batch does not end the stream: the sender resends from the
+refusal's high-water mark. Any other failure ends the stream with a status chosen in one place,
+:func:`grpc_status` (the sender reconnects with backoff and resumes from the new Welcome).
+
+:func:`serve` runs the servicer on a thread-pool gRPC server beside the standard health service
+(``grpc.health.v1``, SERVING for "" and for the replication service) and server reflection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent import futures
+from dataclasses import dataclass
+from types import TracebackType
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from federation.errors import (
+    ConfigError,
+    Conflict,
+    InvalidDivisionCode,
+    NotFound,
+    StorageError,
+    SunshineError,
+    ValidationError,
+)
+from federation.identities import scope_prefix, validate_division_code
+from federation.wire.v1 import replication_pb2 as pb
+from federation.wire.v1 import replication_pb2_grpc as pb_grpc
+from sync_agent.convert import (
+    OriginStatus,
+    Welcome,
+    batch_from_proto,
+    client_message_kind,
+    hello_from_proto,
+    server_message_to_proto,
+    status_reply_to_proto,
+)
+from sync_agent.domain import Mark, RefusalReason
+from sync_agent.errors import BatchRefused
+from sync_agent.ports import BatchSink, Receipt
+
+__all__ = [
+    "GRPC_MESSAGE_LIMIT",
+    "SERVICE_NAME",
+    "AllowPolicy",
+    "ReplicationServicer",
+    "RunningServer",
+    "default_allowed",
+    "grpc_status",
+    "serve",
+]
+
+log = structlog.get_logger(__name__)
+
+SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["Replication"].full_name
+GRPC_MESSAGE_LIMIT = 64 * 1024 * 1024  # a batch is bounded by the sealer; gRPC's default 4 MiB is too tight
+
+AllowPolicy = Callable[[str, str], bool]
+"""``allowed(sender, origin)``: may ``sender`` send records of ``origin``?"""
+
+INTERNAL_MESSAGE = "接收端内部错误，请稍后重试；如持续出现请联系接收端管理员（详情已记录日志）"
+
+_STATUS_BY_CLASS: tuple[tuple[type[SunshineError], grpc.StatusCode], ...] = (
+    (ValidationError, grpc.StatusCode.INVALID_ARGUMENT),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (Conflict, grpc.StatusCode.FAILED_PRECONDITION),
+    (StorageError, grpc.StatusCode.UNAVAILABLE),
+)
+
+_SERVER_OPTIONS: list[tuple[str, int]] = [
+    ("grpc.max_receive_message_length", GRPC_MESSAGE_LIMIT),
+    ("grpc.max_send_message_length", GRPC_MESSAGE_LIMIT),
+    # senders ping every 30 s on an idle stream (client.py): accept that without ping strikes
+    ("grpc.http2.min_ping_interval_without_data_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+]
+
+
+def grpc_status(error: BaseException) -> tuple[grpc.StatusCode, str]:
+    """The one translation of an error to the gRPC status and message a sender sees (first match wins)::
+
+    ValidationError → INVALID_ARGUMENT, NotFound → NOT_FOUND, Conflict → FAILED_PRECONDITION,
+    StorageError → UNAVAILABLE (retry later), any other SunshineError → INTERNAL with its message,
+    anything else → INTERNAL with a generic message (never a traceback).
+    """
+    if not isinstance(error, SunshineError):
+        return grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE
+    for cls, code in _STATUS_BY_CLASS:
+        if isinstance(error, cls):
+            return code, error.message
+    return grpc.StatusCode.INTERNAL, error.message
+
+
+def default_allowed(sender: str, origin: str) -> bool:
+    """A node sends the records it owns and relays those of its subtree (a city relays its counties)."""
+    try:
+        validate_division_code(origin)
+        return origin == sender or origin.startswith(scope_prefix(sender))
+    except InvalidDivisionCode:
+        return False
+
+
+class ReplicationServicer(pb_grpc.ReplicationServicer):
+    """``Stream`` and ``Status`` over a :class:`BatchSink`.
+
+    ``origins_held`` lists every origin the receiver holds (for ``Status``); without it ``Status`` answers
+    UNIMPLEMENTED.
+    """
+
+    def __init__(
+        self,
+        sink: BatchSink,
+        *,
+        allowed: AllowPolicy | None = None,
+        origins_held: Callable[[], Sequence[str]] | None = None,
+    ) -> None:
+        self._sink = sink
+        self._allowed = allowed or default_allowed
+        self._origins_held = origins_held
+
+    def Stream(  # noqa: N802 — the RPC's name in the wire contract
+        self, request_iterator: Iterator[pb.ClientMessage], context: grpc.ServicerContext
+    ) -> Iterator[pb.ServerMessage]:
+        peer = context.peer()
+        sender = ""
+        try:
+            first = next(request_iterator, None)
+            if first is None:
+                return
+            if client_message_kind(first) != "hello":
+                raise ValidationError("复制流的第一条消息必须是 Hello（握手），请先发送 Hello 再发送批次")
+            hello = hello_from_proto(first.hello)
+            sender = hello.sender
+            origins = [o for o in dict.fromkeys(hello.origins) if self._allowed(sender, o)]
+            welcome = Welcome(self._sink.node, tuple(self._sink.marks(origins)))
+            log.info(
+                "replication.stream_opened",
+                sender=sender,
+                peer=peer,
+                software=hello.software,
+                origins=len(origins),
+                not_allowed=sorted(set(hello.origins) - set(origins)),
+            )
+            yield server_message_to_proto(welcome)
+            for message in request_iterator:
+                if client_message_kind(message) != "batch":
+                    raise ValidationError("Hello 只能在复制流开头发送一次")
+                yield server_message_to_proto(self._answer(sender, message.batch))
+        except grpc.RpcError:  # the sender cancelled or went away: nothing to answer
+            log.info("replication.stream_closed_by_sender", sender=sender, peer=peer)
+            return
+        except Exception as exc:  # every failure leaves through the one translation
+            code, text = grpc_status(exc)
+            if isinstance(exc, SunshineError):
+                log.warning("replication.stream_aborted", sender=sender, peer=peer, status=code.name, error=str(exc))
+            else:
+                log.exception("replication.stream_failed", sender=sender, peer=peer)
+            context.abort(code, text)
+        log.info("replication.stream_closed", sender=sender, peer=peer)
+
+    def _answer(self, sender: str, message: pb.Batch) -> Receipt | BatchRefused:
+        try:
+            batch = batch_from_proto(message)
+        except BatchRefused as refused:  # malformed on the wire: say where to resume if we may
+            log.warning("replication.batch_malformed", sender=sender, origin=message.origin, error=refused.message)
+            if not self._allowed(sender, refused.origin):
+                return refused
+            mark = self._sink.marks([refused.origin])[0]
+            return _refusal(RefusalReason.MALFORMED, refused.message, mark)
+        if not self._allowed(sender, batch.origin):
+            log.warning("replication.batch_not_allowed", sender=sender, origin=batch.origin)
+            return _refusal(
+                RefusalReason.NOT_ALLOWED,
+                f"节点 {sender} 无权发送来源 {batch.origin} 的记录：只能发送本节点及其下级节点的记录",
+                Mark(batch.origin),
+            )
+        try:
+            receipt = self._sink.receive(sender, batch)
+        except BatchRefused as refused:
+            # a GAP usually answers a batch sent behind one just refused: the sender ignores it, so do we
+            level = log.info if refused.reason == RefusalReason.GAP else log.warning
+            level(
+                "replication.batch_refused",
+                sender=sender,
+                origin=batch.origin,
+                first_seq=batch.first_seq,
+                last_seq=batch.last_seq,
+                reason=refused.reason,
+                high_water=refused.high_water,
+            )
+            return refused
+        log.debug(
+            "replication.batch_acked",
+            sender=sender,
+            origin=batch.origin,
+            high_water=receipt.mark.high_water,
+            quarantined=receipt.quarantined,
+            duplicate=receipt.duplicate,
+        )
+        return receipt
+
+    def Status(  # noqa: N802 — the RPC's name in the wire contract
+        self, request: pb.StatusRequest, context: grpc.ServicerContext
+    ) -> pb.StatusReply:
+        if self._origins_held is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "本接收端未开放状态查询")
+        try:
+            origins = [o for o in self._origins_held() if o.startswith(request.origin_prefix)]
+            marks = self._sink.marks(origins)
+        except Exception as exc:  # the one translation, as for Stream
+            code, text = grpc_status(exc)
+            log.warning("replication.status_failed", status=code.name, error=str(exc))
+            context.abort(code, text)
+        return status_reply_to_proto(self._sink.node, (OriginStatus(m) for m in marks))
+
+
+def _refusal(reason: RefusalReason, message: str, mark: Mark) -> BatchRefused:
+    return BatchRefused(
+        message, reason=reason.value, origin=mark.origin, high_water=mark.high_water, last_hash=mark.last_hash
+    )
+
+
+@dataclass
+class RunningServer:
+    """A started replication server; ``port`` is the port actually bound (ask for 0 in tests)."""
+
+    server: grpc.Server
+    health: health.HealthServicer
+    host: str
+    port: int
+    _pool: futures.ThreadPoolExecutor
+
+    @property
+    def target(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def stop(self, grace: float | None = 1.0) -> None:
+        """Report NOT_SERVING, let open streams finish for ``grace`` seconds, then cancel them."""
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        log.info("replication.server_stopped", target=self.target)
+
+    def wait_for_termination(self, timeout: float | None = None) -> bool:
+        return self.server.wait_for_termination(timeout)
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def serve(
+    sink: BatchSink,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    allowed: AllowPolicy | None = None,
+    origins_held: Callable[[], Sequence[str]] | None = None,
+    max_workers: int = 64,
+    gzip: bool = False,
+    credentials: grpc.ServerCredentials | None = None,
+) -> RunningServer:
+    """Start a replication server on ``host:port`` and return it with the port bound.
+
+    Every open stream holds one worker thread, so ``max_workers`` bounds the concurrent senders; calls beyond
+    it are refused with RESOURCE_EXHAUSTED (the sender retries with backoff) rather than queued silently.
+    Requests may always be gzip-compressed; ``gzip`` also compresses the (small) responses.
+    """
+    pool = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="replication")
+    server = grpc.server(
+        pool,
+        options=_SERVER_OPTIONS,
+        maximum_concurrent_rpcs=max_workers,
+        compression=grpc.Compression.Gzip if gzip else None,
+    )
+    pb_grpc.add_ReplicationServicer_to_server(
+        ReplicationServicer(sink, allowed=allowed, origins_held=origins_held), server
+    )
+    health_servicer = health.HealthServicer()
+    for service in ("", SERVICE_NAME):
+        health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    address = f"{host}:{port}"
+    try:
+        bound = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+    except RuntimeError as exc:  # grpc reports a port it cannot bind this way
+        pool.shutdown(wait=False)
+        raise ConfigError(f"复制服务无法监听 {address}：端口可能已被占用或地址无效", address=address) from exc
+    server.start()
+    running = RunningServer(server, health_servicer, host, bound, pool)
+    log.info("replication.server_started", target=running.target, receiver=sink.node)
+    return running
