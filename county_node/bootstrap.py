@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import structlog
 from sqlalchemy import Engine
@@ -15,9 +16,11 @@ from sqlalchemy import Engine
 from county_node.approval.services import ApprovalService
 from federation.config import Config
 from federation.storage.engine import make_engine
+from federation.storage.standards_replica import STANDARDS_RECORD, StandardsApplier
 from federation.timeutil import SimulatedClock, utcnow
+from sync_agent.appliers import Applier
 
-__all__ = ["CountyNode", "build_county_node"]
+__all__ = ["CountyNode", "build_county_node", "replication_appliers"]
 
 log = structlog.get_logger(__name__)
 
@@ -44,3 +47,10 @@ def build_county_node(config: Config, *, engine: Engine | None = None) -> County
         log.warning("clock.simulated", start=start.isoformat(), speed=config.simulation.speed)
     approval = ApprovalService(engine, config.node.division, clock, config.clock)
     return CountyNode(config=config, engine=engine, clock=clock, approval=approval)
+
+
+def replication_appliers(approval: ApprovalService | None = None) -> dict[str, Applier[Any]]:
+    """What a county's receiver applies: the standards the province sends down (relayed by the city). With the
+    node's ``approval`` service, a changed calendar moves the open cases' due moments in the same transaction."""
+    hook = approval.on_standards_replicated if approval is not None else None
+    return {STANDARDS_RECORD: StandardsApplier(hook)}

@@ -91,15 +91,16 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         typer.echo("已取消", err=True)
         sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        raise
+    except Exception as exc:
+        # usage errors (a missing option, a bad value) and exits carry their own exit code; recognised by shape,
+        # because typer ships its own copy of click (typer._click) whose classes are not click's
+        code = getattr(exc, "exit_code", None)
+        if not isinstance(code, int):
+            raise
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,12 @@ Example ``sunshine.toml``::
     format = "console"   # or "json"
     level = "info"
 
+    [replication]
+    listen = "127.0.0.1:7122"        # this node's replication receiver (gRPC); empty: none
+    upstream = "127.0.0.1:7100"      # the agent's link up (the parent node's receiver); empty: none
+    downstream = ["127.0.0.1:7200"]  # the agent's links down (children's receivers)
+    metrics = "127.0.0.1:9122"       # the agent's /metrics (Prometheus) and /links (JSON); empty: none
+
     [clock]
     yellow_days = 1       # yellow when at most this many working days remain (today included)
     yellow_share = 0.8    # … or when this share of the budget is used
@@ -30,6 +36,7 @@ Example ``sunshine.toml``::
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -48,8 +55,12 @@ __all__ = [
     "HttpConfig",
     "LogConfig",
     "NodeConfig",
+    "ReplicationConfig",
     "SimulationConfig",
+    "dump_toml",
     "load_config",
+    "read_toml_sections",
+    "split_address",
 ]
 
 
@@ -94,6 +105,21 @@ class ClockConfig:
 
 
 @dataclass(frozen=True)
+class ReplicationConfig:
+    """The node's receiver and its agent's links (DESIGN.md §4). Addresses are ``host:port``."""
+
+    listen: str = ""  # the node process serves the replication receiver here ("host:0": any free port)
+    upstream: str = ""  # the agent's link up: the parent's receiver
+    downstream: tuple[str, ...] = ()  # the agent's links down: the children's receivers
+    metrics: str = ""  # the agent's HTTP status: /metrics (Prometheus text) and /links (JSON)
+    window: int = 8  # batches in flight per link
+    batch_records: int = 500
+    batch_bytes: int = 1_048_576
+    linger_ms: int = 50  # how long the agent waits for more outbox rows before sealing a short batch
+    gzip: bool = True
+
+
+@dataclass(frozen=True)
 class SimulationConfig:
     """Demo only: run the node on a simulated clock that starts at ``start`` and runs ``speed`` × real time."""
 
@@ -117,6 +143,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     log: LogConfig = field(default_factory=LogConfig)
     clock: ClockConfig = field(default_factory=ClockConfig)
+    replication: ReplicationConfig = field(default_factory=ReplicationConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
 
     @property
@@ -128,6 +155,11 @@ class Config:
 
 def _coerce(section: str, key: str, raw: Any, target: type | str) -> Any:
     kind = target if isinstance(target, str) else target.__name__
+    if kind == "tuple[str, ...]":  # a TOML array of strings, or (environment) a comma-separated list
+        items = raw if isinstance(raw, list) else str(raw).split(",")
+        if not all(isinstance(x, str) for x in items):
+            raise ConfigError(f"配置项 {section}.{key} 应为字符串列表", key=f"{section}.{key}")
+        return tuple(x.strip() for x in items if x.strip())
     try:
         if isinstance(raw, dict | list):  # a TOML table or array where a scalar belongs
             raise ValueError(raw)
@@ -200,4 +232,65 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
     if not 0 < cfg.http.port < 65536 and cfg.http.port != 0:
         raise ConfigError("http.port 超出范围", value=cfg.http.port)
     cfg.simulation.start_moment()
+    _validate_replication(cfg.replication)
     return cfg
+
+
+def _validate_replication(rep: ReplicationConfig) -> None:
+    for name, address in (("listen", rep.listen), ("upstream", rep.upstream), ("metrics", rep.metrics)):
+        if address:
+            split_address(address, f"replication.{name}")
+    for address in rep.downstream:
+        split_address(address, "replication.downstream")
+    for name in ("window", "batch_records", "batch_bytes"):
+        if getattr(rep, name) < 1:
+            raise ConfigError(f"replication.{name} 必须大于 0", value=getattr(rep, name))
+    if rep.linger_ms < 0:
+        raise ConfigError("replication.linger_ms 不能为负数", value=rep.linger_ms)
+
+
+def split_address(address: str, key: str = "address") -> tuple[str, int]:
+    """``host:port`` → ``(host, port)``; a typed error names the configuration key when it is malformed."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"配置项 {key} 的地址“{address}”格式错误，应为 主机:端口，例如 127.0.0.1:7100", key=key)
+    return host.strip("[]"), int(port)
+
+
+def _toml_value(key: str, value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(key, v) for v in value) + "]"
+    raise ConfigError(f"配置项 {key} 的值类型不受支持", key=key)
+
+
+def dump_toml(sections: Mapping[str, Mapping[str, Any]], header: str) -> str:
+    """A configuration file of ``sections`` (scalars and lists of scalars), with ``header`` as a comment."""
+    lines = [f"# {header}"]
+    for name, values in sections.items():
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"配置节 [{name}] 格式错误", section=name)
+        lines.append("")
+        lines.append(f"[{name}]")
+        lines.extend(f"{k} = {_toml_value(f'{name}.{k}', v)}" for k, v in values.items())
+    return "\n".join(lines) + "\n"
+
+
+def read_toml_sections(path: Path) -> dict[str, dict[str, Any]]:
+    """An existing configuration file's sections ({} when there is none)."""
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as f:
+            raw = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"已有配置文件 {path} 格式错误：{exc}", path=str(path)) from exc
+    for section, values in raw.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"已有配置文件 {path} 中的 {section} 应为配置节", path=str(path))
+    return raw

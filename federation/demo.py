@@ -1,30 +1,32 @@
 """``sunshine demo``: a live federation on SQLite, on loopback, each node and agent its own process.
 
-Today the federation is one county node — 莒县 (371122) — with its hall workload: the demo initialises the
-node in a fresh working directory, starts ``sunshine county serve`` on a free loopback port with a simulated
-clock (so days pass in seconds and cases really run late), starts the workload generator
-(``sunshine workload run``) against it, shows progress, and on Ctrl-C (or after ``--duration``) prints a summary
-of the cases by status and light and stops every process cleanly.
+The province (山东省 370000), two cities (日照市 371100, 临沂市 371300) and four counties (莒县 371122, 五莲县
+371121, 沂水县 371323, 兰陵县 371324): the demo initialises every node in a fresh working directory, has the
+province publish the standards (catalogue and holiday calendar), starts every node (county: HTTP API and
+replication receiver, on a simulated clock so days pass in seconds and cases really run late; city/province:
+receiver) and every sync agent, waits until the standards have come down to every county through its city,
+then runs the hall workload in every county. It shows each county's cases as held at the county, at its city
+and at the province, and the replication lag; on Ctrl-C (or after ``--duration``) it stops the workloads, lets
+replication catch up, prints the summary and stops every process cleanly.
 
-The orchestrator knows only commands and HTTP endpoints; it carries no tier logic.
+The orchestrator (:mod:`federation.launcher`) knows only commands, port files and endpoints; no tier logic.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import Annotated, Any
 
 import httpx
 import typer
+
+from federation.identities import DivisionLevel
+from federation.launcher import Federation, LaunchError, NodeSpec
 
 __all__ = ["demo_app"]
 
@@ -33,85 +35,12 @@ demo_app = typer.Typer(help="启动演示联邦（SQLite，本机回环地址）
 _MARKER = ".sunshine-demo"  # a working directory the demo may wipe carries this file
 
 
-@dataclass
-class _Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: IO[bytes]
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "federation.cli", *args]
-
-
 def _say(text: str) -> None:
     typer.echo(text)
 
 
-def _start(name: str, args: list[str], log_path: Path, env: dict[str, str]) -> _Proc:
-    log = log_path.open("ab")
-    # its own session: a Ctrl-C in the terminal reaches only the orchestrator, which stops children in order
-    popen = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    return _Proc(name, popen, log)
-
-
-def _stop(proc: _Proc, timeout: float = 10.0) -> None:
-    if proc.popen.poll() is None:
-        proc.popen.send_signal(signal.SIGINT)
-        try:
-            proc.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.popen.kill()
-            proc.popen.wait()
-    proc.log.close()
-
-
-def _wait_for_port(port_file: Path, proc: _Proc, timeout: float = 30.0) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.popen.poll() is not None:
-            raise RuntimeError(f"{proc.name} 进程提前退出（退出码 {proc.popen.returncode}），详见日志")
-        if port_file.exists():
-            text = port_file.read_text().strip()
-            if text:
-                return int(text)
-        time.sleep(0.1)
-    raise RuntimeError(f"{proc.name} 在 {timeout:.0f} 秒内未就绪")
-
-
 def _raise_keyboard_interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
-
-
-def _progress_line(summary: dict[str, Any]) -> str:
-    by_status: dict[str, int] = summary.get("by_status", {})
-    by_light: dict[str, int] = summary.get("by_light", {})
-    total = sum(by_status.values())
-    done = by_status.get("concluded", 0) + by_status.get("refused", 0)
-    now = datetime.fromisoformat(summary["as_of"]).strftime("%Y-%m-%d %H:%M")
-    return (
-        f"[模拟时间 {now}] 办件 {total:5d} | 已办结/不予受理 {done:5d} | "
-        f"白 {by_light.get('white', 0):4d}  黄 {by_light.get('yellow', 0):4d}  红 {by_light.get('red', 0):4d}"
-    )
-
-
-def _print_summary(name: str, url: str, summary: dict[str, Any]) -> None:
-    """The node's own summary, with the node's own labels (the demo keeps no copy of the domain's words)."""
-    by_status: dict[str, int] = summary.get("by_status", {})
-    by_light: dict[str, int] = summary.get("by_light", {})
-    status_labels: dict[str, str] = summary.get("status_labels", {})
-    light_labels: dict[str, str] = summary.get("light_labels", {})
-    _say("")
-    _say(f"==== {name} 办件汇总（截至模拟时间 {summary['as_of']}）====")
-    _say("按状态：")
-    for status, count in by_status.items():
-        if count:
-            _say(f"  {count:6d}  {status_labels.get(status, status)}")
-    _say(f"  {sum(by_status.values()):6d}  合计")
-    _say("在办件灯色（按承诺时限）：")
-    for light, count in by_light.items():
-        _say(f"  {count:6d}  {light_labels.get(light, light)}")
-    _say(f"接口地址：{url}/api/v1   接口文档：{url}/docs")
 
 
 def _fresh_workdir(workdir: Path) -> Path:
@@ -129,16 +58,115 @@ def _fresh_workdir(workdir: Path) -> Path:
     return workdir
 
 
-def _watch(client: httpx.Client, procs: list[_Proc], duration: float) -> bool:
-    """Print progress every 2 s until ``duration`` (0: forever) or Ctrl-C/SIGTERM; True when interrupted."""
+def _name(fed: Federation, division: str) -> str:
+    return fed.by_code[division].name
+
+
+def _county_lag(fed: Federation, county: NodeSpec) -> tuple[int, float]:
+    """Records of the county not yet at the province, and the age of the oldest: its link up, then its city's."""
+    records, seconds = 0, 0.0
+    for node in (county.division, county.parent):
+        if node is None:
+            continue
+        for link in fed.links(node)["links"]:
+            if link["link"] == "up":
+                for o in link["origins"]:
+                    if o["origin"] == county.division:
+                        records += o["lag_records"]
+                        seconds = max(seconds, o["lag_seconds"])
+    return records, seconds
+
+
+def _snapshot(fed: Federation) -> dict[str, Any]:
+    """Per county: cases held at the county, its city and the province; digests; lag; the county's own summary."""
+    held = {s.division: fed.holdings(s.division) for s in fed.specs}
+    province = next(s.division for s in fed.specs if s.level is DivisionLevel.PROVINCE)
+    out: dict[str, Any] = {}
+    for c in fed.counties():
+        own = held[c.division].get(c.division, {})
+        at_city = held[c.parent or ""].get(c.division, {}) if c.parent else {}
+        at_province = held[province].get(c.division, {})
+        lag = _county_lag(fed, c)
+        out[c.division] = {
+            "own": own,
+            "city": at_city,
+            "province": at_province,
+            "lag": lag,
+            "complete": bool(own) and own == at_city == at_province,
+        }
+    return out
+
+
+def _progress(fed: Federation, snap: dict[str, Any], as_of: str) -> None:
+    _say(f"[模拟时间 {as_of}]")
+    for c in fed.counties():
+        row = snap[c.division]
+        city = _name(fed, c.parent or "")
+        records, seconds = row["lag"]
+        _say(
+            f"  {c.name:<4} 本县 {row['own'].get('cases', 0):5d} 件 | {city} {row['city'].get('cases', 0):5d} 件"
+            f" | 省 {row['province'].get('cases', 0):5d} 件 | 积压 {records:4d} 条（{seconds:4.1f} 秒）"
+        )
+
+
+def _wait_converged(fed: Federation, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    snap = _snapshot(fed)
+    while not all(r["complete"] for r in snap.values()) and time.monotonic() < deadline:
+        time.sleep(1.0)
+        snap = _snapshot(fed)
+    return snap
+
+
+def _summary(fed: Federation, snap: dict[str, Any]) -> None:
+    _say("")
+    _say("==== 各县办件在县、市、省三级的持有情况 ====")
+    _say(f"  {'县':<4}{'本县':>8}{'市级':>8}{'省级':>8}  事件（县/市/省）        一致")
+    for c in fed.counties():
+        row = snap[c.division]
+        own, city, prov = row["own"], row["city"], row["province"]
+        events = f"{own.get('events', 0)}/{city.get('events', 0)}/{prov.get('events', 0)}"
+        mark = "✓ 数量与摘要一致" if row["complete"] else ("（尚无办件）" if not own else "✗ 尚未一致")
+        counts = f"{own.get('cases', 0):>8}{city.get('cases', 0):>8}{prov.get('cases', 0):>8}"
+        _say(f"  {c.name:<4}{counts}  {events:<22} {mark}")
+    for c in fed.counties():
+        with contextlib.suppress(httpx.HTTPError):
+            summary = httpx.get(f"{fed.url(c.division)}/api/v1/summary", timeout=10.0).json()
+            lights = summary.get("by_light", {})
+            labels = summary.get("light_labels", {})
+            shown = "  ".join(f"{labels.get(k, k)} {v}" for k, v in lights.items())
+            _say(f"  {c.name} 在办件灯色：{shown}   接口 {fed.url(c.division)}/docs")
+
+
+def _as_of(fed: Federation) -> str:
+    first = fed.counties()[0].division
+    try:
+        summary = httpx.get(f"{fed.url(first)}/api/v1/summary", timeout=10.0).json()
+        return datetime.fromisoformat(summary["as_of"]).strftime("%Y-%m-%d %H:%M")
+    except (httpx.HTTPError, KeyError, ValueError):
+        return "?"
+
+
+def _next_opening(fed: Federation) -> datetime:
+    """The first arrival: the counties' simulated now if the hall is open, else its next opening (08:30)."""
+    summary = httpx.get(f"{fed.url(fed.counties()[0].division)}/api/v1/summary", timeout=10.0).json()
+    now = datetime.fromisoformat(summary["as_of"])
+    opening = now.replace(hour=8, minute=30, second=0, microsecond=0)
+    if now < opening:
+        return opening
+    if now.hour >= 16:
+        return opening + timedelta(days=1)
+    return now + timedelta(minutes=5)
+
+
+def _watch(fed: Federation, duration: float) -> bool:
+    """Progress every few seconds until ``duration`` (0: forever) or Ctrl-C/SIGTERM; True when interrupted."""
     deadline = time.monotonic() + duration if duration > 0 else None
     try:
         while deadline is None or time.monotonic() < deadline:
-            time.sleep(2.0 if deadline is None else min(2.0, max(0.1, deadline - time.monotonic())))
-            for p in procs:
-                if p.popen.poll() is not None:
-                    raise RuntimeError(f"{p.name} 意外退出（退出码 {p.popen.returncode}）")
-            _say(_progress_line(client.get("/api/v1/summary").json()))
+            time.sleep(3.0 if deadline is None else min(3.0, max(0.1, deadline - time.monotonic())))
+            fed.check_alive()
+            _progress(fed, _snapshot(fed), _as_of(fed))
     except KeyboardInterrupt:
         return True
     return False
@@ -151,67 +179,46 @@ def demo(
     duration: Annotated[float, typer.Option(help="运行秒数，0 表示直到 Ctrl-C")] = 0.0,
     speed: Annotated[float, typer.Option(help="模拟时钟倍速（模拟秒/实际秒）")] = 7200.0,
     start: Annotated[str, typer.Option(help="模拟时钟起点（带时区）")] = "2026-11-02T08:30:00+08:00",
-    rate: Annotated[float, typer.Option(help="办公时间内每模拟小时到达的办件数")] = 10.0,
+    rate: Annotated[float, typer.Option(help="每县办公时间内每模拟小时到达的办件数")] = 10.0,
 ) -> None:
-    """启动莒县（371122）县级节点与大厅业务模拟，显示进度，Ctrl-C 后输出汇总并干净退出。"""
-    division, name = "371122", "莒县"
+    """启动省、两市、四县组成的演示联邦（每个节点、每个同步代理各一个进程），显示各级持有情况与积压。
+
+    Ctrl-C 后输出汇总并干净退出。"""
     workdir = _fresh_workdir(workdir)
-    node_dir = workdir / division
-    node_dir.mkdir(parents=True)
     # SIGTERM (a service manager, `kill`) stops the demo as cleanly as Ctrl-C: children are stopped in order
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SUNSHINE_")}
-    env["SUNSHINE_LOG_FORMAT"] = "json"
-
-    _say(f"初始化 {name}（{division}）县级节点：{node_dir}")
-    init = subprocess.run(
-        _cli("county", "init", "--division", division, "--name", name, "--data-dir", str(node_dir)),
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if init.returncode != 0:
-        typer.echo(init.stdout + init.stderr, err=True)
-        raise typer.Exit(1)
-    config = node_dir / "sunshine.toml"
-    node_env = {
-        **env,
+    simulation = {
         "SUNSHINE_SIMULATION_ENABLED": "true",
         "SUNSHINE_SIMULATION_START": start,
         "SUNSHINE_SIMULATION_SPEED": str(speed),
     }
-    procs: list[_Proc] = []
+    fed = Federation(workdir, county_env=simulation)
     interrupted = False
     try:
-        server = _start(
-            f"{name}节点",
-            _cli("county", "serve", "--config", str(config), "--port", "0"),
-            node_dir / "node.log",
-            node_env,
-        )
-        procs.append(server)
-        port = _wait_for_port(node_dir / "http.port", server)
-        url = f"http://127.0.0.1:{port}"
-        _say(f"{name}节点已启动：{url}/api/v1（模拟时钟自 {start} 起，{speed:g} 倍速）")
-        workload = _start(
-            "大厅业务模拟",
-            _cli("workload", "run", "--url", url, "--seed", str(seed), "--rate", str(rate), "--start", start),
-            node_dir / "workload.log",
-            env,
-        )
-        procs.append(workload)
-        _say("大厅业务模拟已启动（Ctrl-C 停止并输出汇总）")
-        with httpx.Client(base_url=url, timeout=10.0) as client:
-            interrupted = _watch(client, procs, duration)
-            _stop(workload)
-            summary = client.get("/api/v1/summary").json()
-        _print_summary(name, url, summary)
-    except RuntimeError as exc:
-        typer.echo(f"演示失败：{exc}（日志目录 {node_dir}）", err=True)
+        _say(f"初始化 {len(fed.specs)} 个节点（省 1、市 2、县 4）：{workdir}")
+        fed.init_all()
+        _say("省级已发布标准包（事项目录与节假日历）")
+        fed.start_all()
+        for s in fed.specs:
+            where = f"接口 {fed.url(s.division)}/api/v1，" if s.level is DivisionLevel.COUNTY else ""
+            _say(f"  {s.name}（{s.division}）{where}复制接收 127.0.0.1:{fed.grpc_ports[s.division]}")
+        _say(f"已启动 {len(fed.specs)} 个节点进程与 {len(fed.specs)} 个同步代理进程")
+        fed.wait_for_standards()
+        _say("标准包已经市级下发到全部四个县")
+        first = _next_opening(fed)
+        for i, c in enumerate(fed.counties()):
+            fed.start_workload(c.division, seed=seed + i, rate=rate, start=first.isoformat())
+        _say(f"四个县的大厅业务模拟已启动（首件 {first:%m-%d %H:%M} 到达，{speed:g} 倍速；Ctrl-C 停止并输出汇总）")
+        interrupted = _watch(fed, duration)
+        fed.stop(*(f"workload:{c.division}" for c in fed.counties()))
+        _say("业务模拟已停止，等待复制追平……")
+        _summary(fed, _wait_converged(fed, timeout=60.0))
+    except (LaunchError, RuntimeError) as exc:
+        typer.echo(f"演示失败：{exc}（日志目录 {workdir}）", err=True)
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
-        for p in reversed(procs):
-            with contextlib.suppress(Exception):
-                _stop(p)
+        with contextlib.suppress(Exception):
+            fed.stop_all()
         _say("所有进程已停止。" + ("（已中断）" if interrupted else ""))

@@ -4,11 +4,20 @@ Each transition writes, in one transaction: the case change, its append-only eve
 case snapshot and the event) with gap-free ``seq`` for this node; the case row keeps the seq of its snapshot
 (``cases.origin_seq``), the same value its replicas hold. A refused transition raises a typed error and
 the transaction is rolled back, so nothing is written.
+
+"Now" is read from the clock only once the transaction holds its lock (the case's row for an action, the node's
+outbox counter for a submission), so concurrent writers of one case stamp their events in commit order and the
+later one is judged against the case as the earlier one left it, never refused for a time "before" it.
+
+The standards in force (catalogue, calendar) are cached per process and re-checked against the database every
+few seconds, so a bundle applied by another process (``sunshine county init`` on a running node, or the
+replication receiver putting a bundle sent down in force) is picked up without a restart.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +25,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Engine, select
+from sqlalchemy.engine import Connection
 
 from county_node.approval.adapters.repository import CaseFilter, CaseRepository
 from county_node.approval.domain import (
@@ -23,6 +33,7 @@ from county_node.approval.domain import (
     Action,
     Case,
     CaseClocks,
+    IndexValues,
     TransitionResult,
     apply_action,
     case_clocks,
@@ -30,22 +41,34 @@ from county_node.approval.domain import (
     new_case,
 )
 from federation.calendar import WorkingCalendar
-from federation.clock import Light, LightPolicy
+from federation.clock import Light, LightPolicy, missing_year_warning
 from federation.config import ClockConfig
 from federation.errors import StandardsNotLoaded, ValidationError
 from federation.identities import format_case_number
 from federation.standards import Item, ItemKind, StandardsBundle
 from federation.storage import outbox
-from federation.storage.standards_store import AppliedStandards, apply_bundle, current_bundle, load_calendar
-from federation.storage.tables import cases, catalogue_items
+from federation.storage.standards_store import (
+    CURRENT_STANDARDS,
+    AppliedStandards,
+    apply_bundle,
+    current_bundle,
+    get_setting,
+    load_calendar,
+)
+from federation.storage.tables import calendar_years, catalogue_items
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import local_date
 
-__all__ = ["ApprovalService", "CaseDetail", "CasePage"]
+__all__ = ["STANDARDS_TTL_SECONDS", "ApprovalService", "CaseDetail", "CasePage"]
 
 log = structlog.get_logger(__name__)
 
+_INDEX_BATCH = 500  # index rows written per executemany while recomputing the open cases
+
 Clock = Callable[[], datetime]
+
+STANDARDS_TTL_SECONDS = 5.0
+"""How long the cached standards are trusted before the database is asked whether they changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,24 +89,58 @@ class CasePage:
 
 
 class _Standards:
-    """The standards in force on this node, cached; reloaded after a bundle is applied."""
+    """The standards in force on this node, cached; ``fingerprint`` tells whether the database still holds them."""
 
     def __init__(
         self,
         bundle: StandardsBundle | None,
         calendar: WorkingCalendar,
         key_fields: dict[tuple[str, str], tuple[str, ...]],
+        fingerprint: tuple[Any, ...] = (),
     ) -> None:
         self.bundle = bundle
         self.calendar = calendar
         self.key_fields = key_fields
+        self.fingerprint = fingerprint
         self.items: dict[str, Item] = {i.code: i for i in bundle.items} if bundle else {}
 
 
-class ApprovalService:
-    """The county's approval use cases. ``clock`` gives "now" (the real clock, or the demo's simulated one)."""
+def _key_fields(conn: Connection) -> dict[tuple[str, str], tuple[str, ...]]:
+    """The key data fields of every catalogue item of every standards version held."""
+    rows = conn.execute(
+        select(catalogue_items.c.standards_version, catalogue_items.c.code, catalogue_items.c.key_fields)
+    )
+    return {(r.standards_version, r.code): tuple(r.key_fields or ()) for r in rows}
 
-    def __init__(self, engine: Engine, division: str, clock: Clock, clock_config: ClockConfig | None = None) -> None:
+
+def _standards_fingerprint(conn: Connection) -> tuple[Any, ...]:
+    """What identifies the standards in force: the current version and every stored calendar year's revision.
+
+    Two small reads; a bundle applied by any process changes the version (and a calendar change comes only
+    with a bundle, but the years are compared too, so a calendar written another way is noticed as well)."""
+    years = tuple(
+        tuple(r)
+        for r in conn.execute(select(calendar_years.c.year, calendar_years.c.revision).order_by(calendar_years.c.year))
+    )
+    return (get_setting(conn, CURRENT_STANDARDS), years)
+
+
+class ApprovalService:
+    """The county's approval use cases. ``clock`` gives "now" (the real clock, or the demo's simulated one).
+
+    The standards are cached and re-checked after ``standards_ttl`` seconds of ``monotonic`` (real elapsed time,
+    whatever the business clock does; injectable for tests)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        division: str,
+        clock: Clock,
+        clock_config: ClockConfig | None = None,
+        *,
+        standards_ttl: float = STANDARDS_TTL_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._engine = engine
         self.division = division
         self._now = clock
@@ -91,29 +148,42 @@ class ApprovalService:
         self.policy = LightPolicy(self._config.yellow_days, self._config.yellow_share)
         self._lock = threading.Lock()
         self._standards: _Standards | None = None
+        self._standards_ttl = standards_ttl
+        self._monotonic = monotonic
+        self._checked_at = 0.0  # monotonic time the cached standards were last confirmed
+        self._warned_years: set[int] = set()  # unpublished years already warned about (this service = the process)
 
     # -- standards ------------------------------------------------------------------------------------------
     def now(self) -> datetime:
         return self._now()
 
-    def _load_standards(self) -> _Standards:
+    def _load_standards(self, cached: _Standards | None) -> _Standards:
+        """The standards in the database: ``cached`` itself when its fingerprint still matches."""
         with UnitOfWork(self._engine, readonly=True) as uow:
+            fingerprint = _standards_fingerprint(uow.conn)
+            if cached is not None and cached.fingerprint == fingerprint:
+                return cached
             bundle = current_bundle(uow.conn)
             calendar = load_calendar(uow.conn)
-            key_fields = {
-                (r.standards_version, r.code): tuple(r.key_fields or ())
-                for r in uow.conn.execute(
-                    select(catalogue_items.c.standards_version, catalogue_items.c.code, catalogue_items.c.key_fields)
-                )
-            }
-        return _Standards(bundle, calendar, key_fields)
+            key_fields = _key_fields(uow.conn)
+        if cached is not None:
+            log.info(
+                "standards.reloaded",
+                version=bundle.version if bundle else None,
+                previous=cached.bundle.version if cached.bundle else None,
+                calendar_version=calendar.version,
+            )
+        return _Standards(bundle, calendar, key_fields, fingerprint)
 
     @property
     def standards(self) -> _Standards:
         with self._lock:
-            if self._standards is None:
-                self._standards = self._load_standards()
-            return self._standards
+            at = self._monotonic()
+            st = self._standards
+            if st is None or at - self._checked_at >= self._standards_ttl:
+                st = self._standards = self._load_standards(st)
+                self._checked_at = at
+            return st
 
     @property
     def calendar(self) -> WorkingCalendar:
@@ -126,7 +196,7 @@ class ApprovalService:
             result = apply_bundle(uow.conn, bundle, now)
             moved = 0
             if result.calendar_changed:
-                moved = self._recompute_open(uow, load_calendar(uow.conn))
+                moved = self._recompute_open(uow.conn, load_calendar(uow.conn), _key_fields(uow.conn))
             uow.commit()
         with self._lock:
             self._standards = None
@@ -139,22 +209,57 @@ class ApprovalService:
         )
         return result
 
-    def _recompute_open(self, uow: UnitOfWork, calendar: WorkingCalendar) -> int:
-        """Recompute the derived due moments of every open case after a calendar change; log what moved."""
-        st = self.standards
-        repo = CaseRepository(uow.conn, st.key_fields)
-        rows = uow.conn.execute(
-            select(cases.c.case_no, cases.c.idx_due_at).where(cases.c.status.in_([s.value for s in OPEN_STATUSES]))
-        ).all()
+    def on_standards_replicated(self, conn: Connection, result: AppliedStandards) -> None:
+        """The hook of the county's standards applier, in the transaction that put a bundle sent down by the
+        province in force: as :meth:`apply_standards`, the open cases' due moments follow a changed calendar."""
         moved = 0
-        for case_no, old_due in rows:
-            case = repo.get(case_no)
+        if result.calendar_changed:
+            moved = self._recompute_open(conn, load_calendar(conn), _key_fields(conn))
+        self._checked_at = -float("inf")  # the next read of the standards confirms them against the database
+        log.info("standards.replicated_applied", calendar_changed=result.calendar_changed, cases_moved=moved)
+
+    def _recompute_open(
+        self, conn: Connection, calendar: WorkingCalendar, key_fields: Mapping[tuple[str, str], tuple[str, ...]]
+    ) -> int:
+        """Recompute the derived due moments of every open case after a calendar change; log what moved.
+
+        The open cases are read and their indexes written a batch at a time (a few statements per batch)."""
+        repo = CaseRepository(conn, dict(key_fields))
+        moved = 0
+        batch: list[tuple[str, IndexValues]] = []
+        for case, old in repo.with_status(OPEN_STATUSES):
             idx = index_values(case, calendar, self.policy)
-            repo.update_index(case_no, idx)
-            if idx.due_at != old_due:
+            batch.append((case.case_no, idx))
+            if idx.due_at != old.due_at:
                 moved += 1
-                log.info("clock.recomputed", case_no=case_no, old_due=str(old_due), new_due=str(idx.due_at))
+                log.info("clock.recomputed", case_no=case.case_no, old_due=str(old.due_at), new_due=str(idx.due_at))
+            if len(batch) >= _INDEX_BATCH:
+                repo.update_indexes(batch)
+                batch.clear()
+        repo.update_indexes(batch)
         return moved
+
+    def _warn_provisional(self, case_no: str, clocks: CaseClocks | None) -> None:
+        """Warn, once per year and process, that a deadline reaches into a year whose calendar is unpublished."""
+        if clocks is None:
+            return
+        years = {
+            y
+            for reading in (clocks.promised, clocks.legal, *clocks.tasks.values())
+            for y in reading.deadline.missing_years
+        }
+        if not years or years <= self._warned_years:
+            return
+        with self._lock:
+            new = sorted(years - self._warned_years)
+            self._warned_years.update(new)
+        for year in new:
+            log.warning(
+                "calendar.year_missing",
+                year=year,
+                case_no=case_no,
+                detail=missing_year_warning(year),
+            )
 
     def catalogue(self) -> list[Item]:
         st = self.standards
@@ -172,8 +277,9 @@ class ApprovalService:
         st = self._require_standards()
         assert st.bundle is not None
         item = st.bundle.item(item_code)
-        now = self.now()
         with UnitOfWork(self._engine) as uow:
+            self._lock_outbox(uow)
+            now = self.now()
             day = local_date(now)
             seq = outbox.next_value(uow.conn, f"case_no:{self.division}:{day:%Y%m%d}")
             case_no = format_case_number(self.division, day, seq)
@@ -202,10 +308,10 @@ class ApprovalService:
         except ValueError:
             raise ValidationError(f"未知的办件操作“{action}”", action=str(action)) from None
         st = self.standards
-        now = self.now()
         with UnitOfWork(self._engine) as uow:
             repo = CaseRepository(uow.conn, st.key_fields)
             before = repo.get(case_no, for_update=True)
+            now = self.now()  # only now: a concurrent action on this case has committed (or not begun)
             max_ext = (
                 self._config.max_extension_days_joint
                 if before.kind is ItemKind.JOINT
@@ -216,7 +322,18 @@ class ApprovalService:
             idx = index_values(result.case, st.calendar, self.policy)
             repo.save(before, result.case, result.event, idx, origin_seq=case_seq)
             uow.commit()
+        if result.case.status in OPEN_STATUSES:
+            self._warn_provisional(case_no, case_clocks(result.case, st.calendar, now, self.policy))
         return result.case
+
+    def _lock_outbox(self, uow: UnitOfWork) -> None:
+        """Take the lock that orders this node's submissions before reading the clock.
+
+        On SQLite the write transaction holds the database's write lock from its ``BEGIN IMMEDIATE``; on
+        PostgreSQL advance the node's outbox counter by zero: that takes the row lock every write takes before it
+        commits anyway (creating the row, at 0, on the node's very first write), and hands out no number."""
+        if uow.dialect == "postgresql":
+            outbox.next_value(uow.conn, f"outbox:{self.division}", 0)
 
     def _emit(self, uow: UnitOfWork, result: TransitionResult, now: datetime) -> int:
         """Write the two outbox rows of a transition (snapshot, event); return the seq of the snapshot, which the
@@ -245,7 +362,9 @@ class ApprovalService:
             repo = CaseRepository(uow.conn, st.key_fields)
             case = repo.get(case_no)
             events = repo.events(case_no)
-        return CaseDetail(case, case_clocks(case, st.calendar, now, self.policy), events, now)
+        clocks = case_clocks(case, st.calendar, now, self.policy)
+        self._warn_provisional(case_no, clocks)
+        return CaseDetail(case, clocks, events, now)
 
     def list(self, flt: CaseFilter, *, page: int = 1, page_size: int = 20) -> CasePage:
         if page < 1 or not 1 <= page_size <= 200:
@@ -257,9 +376,10 @@ class ApprovalService:
         with UnitOfWork(self._engine, readonly=True) as uow:
             repo = CaseRepository(uow.conn, st.key_fields)
             found, total = repo.list(flt, now=now, offset=(page - 1) * page_size, limit=page_size)
-        return CasePage(
-            [(c, case_clocks(c, st.calendar, now, self.policy)) for c in found], total, page, page_size, now
-        )
+        items = [(c, case_clocks(c, st.calendar, now, self.policy)) for c in found]
+        for c, clocks in items:
+            self._warn_provisional(c.case_no, clocks)
+        return CasePage(items, total, page, page_size, now)
 
     def summary(self) -> dict[str, Any]:
         now = self.now()

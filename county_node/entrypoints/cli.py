@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import signal
-import tomllib
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
@@ -24,8 +23,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import structlog
 import typer
 
-from county_node.bootstrap import CountyNode, build_county_node
+from county_node.bootstrap import CountyNode, build_county_node, replication_appliers
 from federation.cli import config_option, setup
+from federation.config import dump_toml, read_toml_sections
 from federation.data import CATALOGUE_CSV, DIVISIONS_CSV
 from federation.errors import ConfigError, Conflict, StandardsError, ValidationError
 from federation.identities import DivisionLevel, DivisionRegistry, validate_division_code
@@ -71,27 +71,6 @@ def _catalogue_bundle(csv_path: Path) -> StandardsBundle:
     return bundle_from_catalogue_csv(csv_path, version, local_date(utcnow()), years)
 
 
-def _toml_value(key: str, value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
-    raise ConfigError(f"配置项 {key} 的值类型不受支持", key=key)
-
-
-def _dump_toml(sections: dict[str, dict[str, Any]]) -> str:
-    lines = ["# Sunshine 县级节点配置（由 sunshine county init 生成，可手工修改）"]
-    for name, values in sections.items():
-        if not isinstance(values, dict):
-            raise ConfigError(f"配置节 [{name}] 格式错误", section=name)
-        lines.append("")
-        lines.append(f"[{name}]")
-        lines.extend(f"{k} = {_toml_value(f'{name}.{k}', v)}" for k, v in values.items())
-    return "\n".join(lines) + "\n"
-
-
 def _require_county(division: str, divisions_csv: Path) -> None:
     """The division must be a well-formed, known, county-level code of the province's division list."""
     validate_division_code(division)
@@ -102,20 +81,6 @@ def _require_county(division: str, divisions_csv: Path) -> None:
         raise ValidationError(
             f"{division}（{known.name}）不是县级区划，县级节点只能用县、市辖区或县级市的代码", division=division
         )
-
-
-def _read_existing(path: Path) -> dict[str, dict[str, Any]]:
-    if not path.exists():
-        return {}
-    try:
-        with path.open("rb") as f:
-            raw = tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"已有配置文件 {path} 格式错误：{exc}", path=str(path)) from exc
-    for section, values in raw.items():
-        if not isinstance(values, dict):
-            raise ConfigError(f"已有配置文件 {path} 中的 {section} 应为配置节", path=str(path))
-    return raw
 
 
 def _init_standards(bundle: Path | None, catalogue: Path | None) -> tuple[StandardsBundle | None, str]:
@@ -146,7 +111,10 @@ def _init_config(
     http = sections.setdefault("http", {})
     http.setdefault("host", "127.0.0.1")
     http["port"] = http_port if http_port is not None else http.get("port", DEFAULT_HTTP_PORT)
-    text = _dump_toml({k: sections[k] for k in ("node", "database", "http")} | sections)
+    text = dump_toml(
+        {k: sections[k] for k in ("node", "database", "http")} | sections,
+        "Sunshine 县级节点配置（由 sunshine county init 生成，可手工修改）",
+    )
     if existing and config_path.read_text(encoding="utf-8") == text:
         typer.echo(f"配置文件未变：{config_path}")
         return
@@ -170,7 +138,10 @@ def _init_database(node: CountyNode, standards: StandardsBundle | None, source: 
     else:
         typer.echo(f"数据库已迁移：{before or '空库'} → {after}")
     if standards is None:
-        typer.echo("未找到默认事项目录，未加载标准包；请用 --bundle 或 --catalogue 指定后再次执行", err=True)
+        if source == "-":
+            typer.echo("未加载本地标准包：节点将使用省级经市级下发的标准包（下发到达前不能受理办件）")
+        else:
+            typer.echo("未找到默认事项目录，未加载标准包；请用 --bundle 或 --catalogue 指定后再次执行", err=True)
         return
     with UnitOfWork(node.engine, readonly=True) as uow:
         current = current_bundle(uow.conn)
@@ -198,6 +169,9 @@ def county_init(
     divisions: Annotated[
         Path | None, typer.Option("--divisions", help="行政区划表 CSV（code,name,level,parent；默认山东省区划表）")
     ] = None,
+    no_standards: Annotated[
+        bool, typer.Option("--no-standards", help="不加载本地标准包，等待省级经市级下发（联邦部署）")
+    ] = False,
 ) -> None:
     """初始化县级节点：创建数据目录与配置文件，把数据库迁移到最新结构，应用标准包。可重复执行。"""
     # validate everything before creating anything
@@ -208,11 +182,13 @@ def county_init(
     if data_dir.exists() and not data_dir.is_dir():
         raise ValidationError(f"{data_dir} 已存在且不是目录", path=str(data_dir))
     config_path = data_dir / CONFIG_FILE
-    existing = _read_existing(config_path)
+    existing = read_toml_sections(config_path)
     owner = existing.get("node", {}).get("division", division)
     if owner != division:
         raise Conflict(f"数据目录 {data_dir} 已属于区划 {owner}，不能再初始化为 {division}", path=str(data_dir))
-    standards, source = _init_standards(bundle, catalogue)
+    if no_standards and (bundle is not None or catalogue is not None):
+        raise ValidationError("--no-standards 不能与 --bundle 或 --catalogue 同时使用")
+    standards, source = (None, "-") if no_standards else _init_standards(bundle, catalogue)
 
     created = not data_dir.exists()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -309,6 +285,7 @@ def county_serve(
 ) -> None:
     """启动县级节点的 HTTP 接口服务（/api/v1，接口文档 /docs），Ctrl-C 或 SIGTERM 干净退出。"""
     from county_node.entrypoints.http import create_app
+    from sync_agent.runtime import GRPC_PORT_FILE, start_receiver
 
     cfg = setup(config)
     bind_host = host or cfg.http.host
@@ -319,9 +296,19 @@ def county_serve(
     if not data_dir.is_dir():
         raise ConfigError(f"数据目录 {data_dir} 不存在，请先执行 sunshine county init", path=str(data_dir))
     node = build_county_node(cfg)
+    receiver = None
+    grpc_port_file = data_dir / GRPC_PORT_FILE
     try:
+        if cfg.replication.listen:  # standards (and later orders) come down from the city on this receiver
+            receiver = start_receiver(
+                cfg, node.engine, replication_appliers(node.approval), relay=False, port_file=grpc_port_file
+            )
+            typer.echo(f"县级节点复制接收服务已启动：{receiver.target}")
         _run(create_app(node), bind_host, bind_port, data_dir / PORT_FILE, access_log=access_log)
     finally:
+        if receiver is not None:
+            receiver.stop(grace=2.0)
+            grpc_port_file.unlink(missing_ok=True)
         node.close()
     log.info("http.stopped")
     typer.echo("县级节点接口已停止")

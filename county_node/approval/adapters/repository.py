@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -12,7 +13,16 @@ from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.sql import ColumnElement
 
-from county_node.approval.domain import Case, CasePause, CaseTask, Event, IndexValues, Status
+from county_node.approval.domain import (
+    PAUSED_STATUSES,
+    RUNNING_STATUSES,
+    Case,
+    CasePause,
+    CaseTask,
+    Event,
+    IndexValues,
+    Status,
+)
 from federation.clock import Light, PauseKind
 from federation.errors import CaseNotFound, ConcurrentUpdate
 from federation.standards import ItemKind
@@ -86,6 +96,26 @@ def _task_values(case_no: str, t: CaseTask) -> dict[str, Any]:
     return {"case_no": case_no, **t.to_dict()}
 
 
+def _pause_from_row(p: RowMapping) -> CasePause:
+    return CasePause(p["n"], PauseKind(p["kind"]), p["started_at"], p["ended_at"], p["reason"])
+
+
+def _task_from_row(t: RowMapping) -> CaseTask:
+    return CaseTask(
+        t["department"], t["limit_days"], t["status"], t["started_at"], t["completed_at"], t["outcome"], t["opinion"]
+    )
+
+
+def _index_from_row(row: RowMapping) -> IndexValues:
+    return IndexValues(
+        row["calendar_version"],
+        row["idx_due_at"],
+        row["idx_yellow_at"],
+        row["idx_legal_due_at"],
+        row["idx_paused_light"],
+    )
+
+
 # Statements built once: executing a prebuilt statement with a parameter dict skips SQLAlchemy's per-call
 # coercion and cache-key work, which dominates a short transaction otherwise.
 _INSERT_CASE = insert(cases)
@@ -122,6 +152,28 @@ _SELECT_CASE = select(*_CASE_COLUMNS).where(cases.c.case_no == bindparam("case_n
 _SELECT_CASE_FOR_UPDATE = _SELECT_CASE.with_for_update()
 _SELECT_PAUSES = select(case_pauses).where(case_pauses.c.case_no == bindparam("case_no")).order_by(case_pauses.c.n)
 _SELECT_TASKS = select(case_tasks).where(case_tasks.c.case_no == bindparam("case_no")).order_by(case_tasks.c.department)
+# the ledgers of a set of cases, one query each (a page of the list, a batch of open cases)
+_SELECT_PAUSES_OF = (
+    select(case_pauses)
+    .where(case_pauses.c.case_no.in_(bindparam("case_nos", expanding=True)))
+    .order_by(case_pauses.c.case_no, case_pauses.c.n)
+)
+_SELECT_TASKS_OF = (
+    select(case_tasks)
+    .where(case_tasks.c.case_no.in_(bindparam("case_nos", expanding=True)))
+    .order_by(case_tasks.c.case_no, case_tasks.c.department)
+)
+_UPDATE_INDEX = (
+    update(cases)
+    .where(cases.c.case_no == bindparam("k_case_no"))
+    .values(
+        calendar_version=bindparam("calendar_version"),
+        idx_due_at=bindparam("idx_due_at"),
+        idx_yellow_at=bindparam("idx_yellow_at"),
+        idx_legal_due_at=bindparam("idx_legal_due_at"),
+        idx_paused_light=bindparam("idx_paused_light"),
+    )
+)
 
 
 _NO_IDX = IndexValues(None, None, None, None, None)
@@ -136,39 +188,56 @@ class CaseRepository:
         self._loaded_idx: dict[str, IndexValues] = {}
 
     def get(self, case_no: str, *, for_update: bool = False) -> Case:
+        """One case with its pause ledger and joint tasks; ``for_update`` locks its row (PostgreSQL; on SQLite
+        the write transaction already holds the database's write lock)."""
         stmt = _SELECT_CASE_FOR_UPDATE if for_update and self._conn.dialect.name == "postgresql" else _SELECT_CASE
         row = self._conn.execute(stmt, {"case_no": case_no}).mappings().first()
         if row is None:
             raise CaseNotFound(f"未找到办件“{case_no}”", case_no=case_no)
         pauses: list[CasePause] = []
         if row["pause_count"]:
-            pauses = [
-                CasePause(p["n"], PauseKind(p["kind"]), p["started_at"], p["ended_at"], p["reason"])
-                for p in self._conn.execute(_SELECT_PAUSES, {"case_no": case_no}).mappings()
-            ]
+            pauses = [_pause_from_row(p) for p in self._conn.execute(_SELECT_PAUSES, {"case_no": case_no}).mappings()]
         tasks: list[CaseTask] = []
         if row["kind"] == ItemKind.JOINT.value:
-            tasks = [
-                CaseTask(
-                    t["department"],
-                    t["limit_days"],
-                    t["status"],
-                    t["started_at"],
-                    t["completed_at"],
-                    t["outcome"],
-                    t["opinion"],
-                )
-                for t in self._conn.execute(_SELECT_TASKS, {"case_no": case_no}).mappings()
-            ]
-        self._loaded_idx[case_no] = IndexValues(
-            row["calendar_version"],
-            row["idx_due_at"],
-            row["idx_yellow_at"],
-            row["idx_legal_due_at"],
-            row["idx_paused_light"],
-        )
+            tasks = [_task_from_row(t) for t in self._conn.execute(_SELECT_TASKS, {"case_no": case_no}).mappings()]
+        self._loaded_idx[case_no] = _index_from_row(row)
+        return self._case(row, pauses, tasks)
+
+    def _case(self, row: RowMapping, pauses: Sequence[CasePause], tasks: Sequence[CaseTask]) -> Case:
         key = self._key_fields.get((row["standards_version"], row["item_code"]), ())
         return _case_from_row(row, pauses, tasks, key)
+
+    def _assemble(self, rows: Sequence[RowMapping]) -> list[Case]:
+        """The cases of ``rows`` (in that order), their pauses and joint tasks loaded with one query each."""
+        paused = [r["case_no"] for r in rows if r["pause_count"]]
+        joint = [r["case_no"] for r in rows if r["kind"] == ItemKind.JOINT.value]
+        pauses: defaultdict[str, list[CasePause]] = defaultdict(list)
+        tasks: defaultdict[str, list[CaseTask]] = defaultdict(list)
+        if paused:
+            for p in self._conn.execute(_SELECT_PAUSES_OF, {"case_nos": paused}).mappings():
+                pauses[p["case_no"]].append(_pause_from_row(p))
+        if joint:
+            for t in self._conn.execute(_SELECT_TASKS_OF, {"case_nos": joint}).mappings():
+                tasks[t["case_no"]].append(_task_from_row(t))
+        return [self._case(r, pauses.get(r["case_no"], ()), tasks.get(r["case_no"], ())) for r in rows]
+
+    def with_status(self, statuses: Collection[Status], *, batch: int = 500) -> Iterator[tuple[Case, IndexValues]]:
+        """Every case in ``statuses`` with its stored index, by case number, loaded ``batch`` cases at a time
+        (three queries a batch, whatever its size)."""
+        in_status = cases.c.status.in_(sorted(s.value for s in statuses))
+        after: str | None = None
+        while True:
+            stmt = select(*_CASE_COLUMNS).where(in_status).order_by(cases.c.case_no).limit(batch)
+            if after is not None:
+                stmt = stmt.where(cases.c.case_no > after)
+            rows = list(self._conn.execute(stmt).mappings())
+            if not rows:
+                return
+            for row, case in zip(rows, self._assemble(rows), strict=True):
+                yield case, _index_from_row(row)
+            if len(rows) < batch:
+                return
+            after = rows[-1]["case_no"]
 
     def add(self, case: Case, event: Event, idx: IndexValues, *, origin_seq: int | None = None) -> None:
         """Insert a new case and its first event; ``origin_seq`` is the outbox seq of the case's snapshot."""
@@ -211,18 +280,21 @@ class CaseRepository:
                 self._conn.execute(_UPDATE_TASK, v)
         self._append_event(event)
 
-    def update_index(self, case_no: str, idx: IndexValues) -> None:
-        self._conn.execute(
-            update(cases)
-            .where(cases.c.case_no == case_no)
-            .values(
-                calendar_version=idx.calendar_version,
-                idx_due_at=idx.due_at,
-                idx_yellow_at=idx.yellow_at,
-                idx_legal_due_at=idx.legal_due_at,
-                idx_paused_light=idx.paused_light,
-            )
-        )
+    def update_indexes(self, changes: Iterable[tuple[str, IndexValues]]) -> None:
+        """Write the derived index of many cases in one executemany."""
+        params = [
+            {
+                "k_case_no": case_no,
+                "calendar_version": idx.calendar_version,
+                "idx_due_at": idx.due_at,
+                "idx_yellow_at": idx.yellow_at,
+                "idx_legal_due_at": idx.legal_due_at,
+                "idx_paused_light": idx.paused_light,
+            }
+            for case_no, idx in changes
+        ]
+        if params:
+            self._conn.execute(_UPDATE_INDEX, params)
 
     def _append_event(self, event: Event) -> None:
         rec = event.to_record()
@@ -250,13 +322,13 @@ class CaseRepository:
             conds.append(_light_condition(Light(flt.light), now))
         where = and_(*conds) if conds else None
         count_stmt = select(func.count()).select_from(cases)
-        page_stmt = select(cases.c.case_no).order_by(cases.c.submitted_at.desc(), cases.c.case_no.desc())
+        page_stmt = select(*_CASE_COLUMNS).order_by(cases.c.submitted_at.desc(), cases.c.case_no.desc())
         if where is not None:
             count_stmt = count_stmt.where(where)
             page_stmt = page_stmt.where(where)
         total = int(self._conn.execute(count_stmt).scalar_one())
-        nos = [r[0] for r in self._conn.execute(page_stmt.offset(offset).limit(limit))]
-        return [self.get(no) for no in nos], total
+        rows = list(self._conn.execute(page_stmt.offset(offset).limit(limit)).mappings())
+        return self._assemble(rows), total
 
     def counts_by_status(self) -> dict[str, int]:
         return {
@@ -274,8 +346,9 @@ class CaseRepository:
         return out
 
 
-_RUNNING = [Status.ACCEPTED.value, Status.IN_REVIEW.value]
-_PAUSED = [Status.CORRECTION.value, Status.SUSPENDED.value, Status.SPECIAL_PROCEDURE.value]
+# the domain's status sets, sorted so that the SQL text (and the statement cache key) is the same in every process
+_RUNNING = sorted(s.value for s in RUNNING_STATUSES)
+_PAUSED = sorted(s.value for s in PAUSED_STATUSES)
 
 
 def _light_condition(light: Light, now: datetime) -> ColumnElement[bool]:

@@ -1,0 +1,330 @@
+"""Start a federation of real processes on loopback: the demo's engine, and the multi-process tests' harness.
+
+Every node and every agent is its own ``sunshine …`` process in its own data directory under ``workdir``. The
+launcher knows only commands, port files and HTTP/gRPC endpoints; it carries no tier logic. Ports are chosen by
+the processes (``host:0``) and read back from their port files; a node restarted after a stop or a kill listens
+on the port it had, so the agents pointed at it reconnect by themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from federation.config import dump_toml, read_toml_sections
+from federation.identities import DivisionLevel, level_of
+
+__all__ = ["DEMO_TOPOLOGY", "Federation", "LaunchError", "NodeSpec", "Proc"]
+
+
+class LaunchError(RuntimeError):
+    """A process of the federation failed to start or stopped unexpectedly (the message is for the operator)."""
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    division: str
+    name: str
+    parent: str | None = None
+
+    @property
+    def level(self) -> DivisionLevel:
+        return level_of(self.division)
+
+
+#: The demo federation: the province, two cities, two counties under each.
+DEMO_TOPOLOGY: tuple[NodeSpec, ...] = (
+    NodeSpec("370000", "山东省"),
+    NodeSpec("371100", "日照市", "370000"),
+    NodeSpec("371300", "临沂市", "370000"),
+    NodeSpec("371122", "莒县", "371100"),
+    NodeSpec("371121", "五莲县", "371100"),
+    NodeSpec("371323", "沂水县", "371300"),
+    NodeSpec("371324", "兰陵县", "371300"),
+)
+
+
+@dataclass
+class Proc:
+    name: str
+    args: list[str]
+    popen: subprocess.Popen[bytes]
+    log: IO[bytes]
+
+    @property
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "federation.cli", *args]
+
+
+def _read_port(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    return int(text) if text else None
+
+
+@dataclass
+class Federation:
+    """The processes of a federation under ``workdir`` (one data directory per node, named by its code)."""
+
+    workdir: Path
+    specs: Sequence[NodeSpec] = DEMO_TOPOLOGY
+    env: Mapping[str, str] = field(default_factory=dict)
+    county_env: Mapping[str, str] = field(default_factory=dict)  # e.g. the demo's simulated clock
+    procs: dict[str, Proc] = field(default_factory=dict)
+    grpc_ports: dict[str, int] = field(default_factory=dict)
+    http_ports: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.workdir = self.workdir.resolve()
+        self.by_code = {s.division: s for s in self.specs}
+        base = {k: v for k, v in os.environ.items() if not k.startswith("SUNSHINE_")}
+        self._env = {**base, "SUNSHINE_LOG_FORMAT": "json", **self.env}
+
+    # -- layout ---------------------------------------------------------------------------------------------------
+
+    def dir(self, division: str) -> Path:
+        return self.workdir / division
+
+    def config(self, division: str) -> Path:
+        return self.dir(division) / "sunshine.toml"
+
+    def agent_config(self, division: str) -> Path:
+        return self.dir(division) / "agent.toml"
+
+    def children(self, division: str) -> list[NodeSpec]:
+        return [s for s in self.specs if s.parent == division]
+
+    def counties(self) -> list[NodeSpec]:
+        return [s for s in self.specs if s.level is DivisionLevel.COUNTY]
+
+    # -- set-up ---------------------------------------------------------------------------------------------------
+
+    def init_all(self, *, catalogue: Path | None = None) -> None:
+        """Initialise every node (in parallel) and publish the standards at the province."""
+        running = []
+        for s in self.specs:
+            d = str(self.dir(s.division))
+            if s.level is DivisionLevel.COUNTY:
+                args = ["county", "init", "--division", s.division, "--name", s.name, "--data-dir", d, "--no-standards"]
+            else:
+                args = [s.level.value, "init", "--division", s.division, "--name", s.name, "--data-dir", d]
+            running.append(
+                (s, subprocess.Popen(_cli(*args), env=self._env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+            )
+        for s, p in running:
+            out, _ = p.communicate(timeout=120)
+            if p.returncode != 0:
+                raise LaunchError(f"{s.name}（{s.division}）初始化失败：{out.decode(errors='replace')[-800:]}")
+        province = next(s for s in self.specs if s.level is DivisionLevel.PROVINCE)
+        publish = ["standards", "publish", "--config", str(self.config(province.division))]
+        if catalogue is not None:
+            publish += ["--from-catalogue", str(catalogue)]
+        else:
+            from federation.data import CATALOGUE_CSV
+
+            publish += ["--from-catalogue", str(CATALOGUE_CSV)]
+        done = subprocess.run(_cli(*publish), env=self._env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise LaunchError(f"省级发布标准包失败：{done.stdout[-400:]}{done.stderr[-400:]}")
+
+    # -- processes ------------------------------------------------------------------------------------------------
+
+    def _start(self, key: str, args: list[str], log_name: str, env: Mapping[str, str] | None = None) -> Proc:
+        log = (self.dir(key.rsplit(":", maxsplit=1)[-1]) / log_name).open("ab")
+        popen = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, env={**self._env, **(env or {})}, start_new_session=True
+        )
+        proc = Proc(key, args, popen, log)
+        self.procs[key] = proc
+        return proc
+
+    def _wait_file(self, path: Path, proc: Proc, timeout: float = 60.0) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not proc.alive:
+                raise LaunchError(f"{proc.name} 进程提前退出（退出码 {proc.popen.returncode}），详见 {proc.log.name}")
+            port = _read_port(path)
+            if port:
+                return port
+            time.sleep(0.05)
+        raise LaunchError(f"{proc.name} 在 {timeout:.0f} 秒内未就绪（{path}）")
+
+    def start_node(self, division: str, *, wait: bool = True) -> Proc:
+        """Start the node process (county: HTTP API and receiver; city/province: receiver); wait until it listens."""
+        spec = self.by_code[division]
+        d = self.dir(division)
+        for name in ("grpc.port", "http.port"):
+            (d / name).unlink(missing_ok=True)
+        env = {"SUNSHINE_REPLICATION_LISTEN": f"127.0.0.1:{self.grpc_ports.get(division, 0)}"}
+        if spec.level is DivisionLevel.COUNTY:
+            port = self.http_ports.get(division, 0)
+            args = _cli("county", "serve", "--config", str(self.config(division)), "--port", str(port))
+            proc = self._start(f"node:{division}", args, "node.log", {**env, **self.county_env})
+        else:
+            args = _cli(spec.level.value, "serve", "--config", str(self.config(division)))
+            proc = self._start(f"node:{division}", args, "node.log", env)
+        if wait:
+            self.wait_node(division)
+        return proc
+
+    def wait_node(self, division: str) -> None:
+        proc, d = self.procs[f"node:{division}"], self.dir(division)
+        if self.by_code[division].level is DivisionLevel.COUNTY:
+            self.http_ports[division] = self._wait_file(d / "http.port", proc)
+        self.grpc_ports[division] = self._wait_file(d / "grpc.port", proc)
+
+    def write_agent_config(self, division: str, *, upstream: str | None = None) -> Path:
+        """The agent's configuration: the node's own sections plus its links (``upstream`` overrides the parent's
+        receiver, e.g. to pass through a test's TCP proxy)."""
+        spec = self.by_code[division]
+        sections = {k: v for k, v in read_toml_sections(self.config(division)).items() if k in {"node", "database"}}
+        if upstream is None and spec.parent is not None:
+            upstream = f"127.0.0.1:{self.grpc_ports[spec.parent]}"
+        sections["replication"] = {
+            "upstream": upstream or "",
+            "downstream": [f"127.0.0.1:{self.grpc_ports[c.division]}" for c in self.children(division)],
+            "metrics": "127.0.0.1:0",
+            "linger_ms": 20,
+        }
+        path = self.agent_config(division)
+        path.write_text(dump_toml(sections, f"Sunshine 同步代理配置（{spec.name}）"), encoding="utf-8")
+        return path
+
+    def start_agent(self, division: str, *, upstream: str | None = None, wait: bool = True) -> Proc:
+        d = self.dir(division)
+        (d / "metrics.port").unlink(missing_ok=True)
+        path = self.write_agent_config(division, upstream=upstream)
+        proc = self._start(f"agent:{division}", _cli("agent", "run", "--config", str(path)), "agent.log")
+        if wait:
+            self.wait_agent(division)
+        return proc
+
+    def wait_agent(self, division: str) -> None:
+        self._wait_file(self.dir(division) / "metrics.port", self.procs[f"agent:{division}"])
+
+    def start_workload(
+        self, division: str, *, seed: int, rate: float, start: str | None = None, duration: float = 0.0
+    ) -> Proc:
+        """The hall workload against a county; ``start`` (default: the node's clock now) is the first arrival."""
+        url = self.url(division)
+        args = _cli("workload", "run", "--url", url, "--seed", str(seed), "--rate", str(rate))
+        if start is not None:
+            args += ["--start", start]
+        if duration:
+            args += ["--duration", str(duration)]
+        return self._start(f"workload:{division}", args, "workload.log")
+
+    def start_all(self) -> None:
+        """Every node, then (once all listen, so each agent knows its peers' ports) every agent; in parallel."""
+        for s in self.specs:
+            self.start_node(s.division, wait=False)
+        for s in self.specs:
+            self.wait_node(s.division)
+        for s in self.specs:
+            self.start_agent(s.division, wait=False)
+        for s in self.specs:
+            self.wait_agent(s.division)
+
+    def url(self, division: str) -> str:
+        return f"http://127.0.0.1:{self.http_ports[division]}"
+
+    def wait_for_standards(self, timeout: float = 60.0) -> None:
+        """Until every county serves the catalogue the province published (it came down through its city)."""
+        deadline = time.monotonic() + timeout
+        waiting = {s.division for s in self.counties()}
+        while waiting:
+            for division in sorted(waiting):
+                try:
+                    if httpx.get(f"{self.url(division)}/api/v1/catalogue", timeout=5.0).status_code == 200:
+                        waiting.discard(division)
+                except httpx.HTTPError:
+                    pass
+            if waiting and time.monotonic() > deadline:
+                raise LaunchError(f"{timeout:.0f} 秒内标准包未下发到：{', '.join(sorted(waiting))}")
+            time.sleep(0.2)
+
+    def stop(self, *keys: str, sig: int = signal.SIGINT, timeout: float = 20.0) -> None:
+        """Signal every process of ``keys`` at once (default: as Ctrl-C), then wait for each (SIGKILL after
+        ``timeout``)."""
+        procs = [self.procs[k] for k in keys if k in self.procs]
+        for proc in procs:
+            if proc.alive:
+                proc.popen.send_signal(sig)
+        deadline = time.monotonic() + timeout
+        for proc in procs:
+            try:
+                proc.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.popen.kill()
+                proc.popen.wait()
+            proc.log.close()
+
+    def kill(self, key: str) -> None:
+        """SIGKILL: no clean-up of any kind, as in a power cut of that process."""
+        self.stop(key, sig=signal.SIGKILL)
+
+    def stop_all(self) -> None:
+        """Workloads first, then agents, then nodes — each group at once, each process cleanly."""
+        for kind in ("workload", "agent", "node"):
+            self.stop(*(k for k in self.procs if k.startswith(f"{kind}:")))
+
+    def check_alive(self) -> None:
+        for proc in self.procs.values():
+            if not proc.alive and not proc.log.closed:
+                raise LaunchError(f"{proc.name} 意外退出（退出码 {proc.popen.returncode}），详见 {proc.log.name}")
+
+    # -- observing ------------------------------------------------------------------------------------------------
+
+    def admin(self, division: str, *args: str, config: Path | None = None) -> Any:
+        """``sunshine admin … --json`` on a node, parsed."""
+        cmd = _cli("admin", *args, "--config", str(config or self.config(division)), "--json")
+        done = subprocess.run(cmd, env=self._env, capture_output=True, text=True, check=False, timeout=60)
+        if done.returncode != 0:
+            raise LaunchError(
+                f"sunshine admin {' '.join(args)}（{division}）失败：{done.stdout[-400:]}{done.stderr[-400:]}"
+            )
+        return json.loads(done.stdout)
+
+    def holdings(self, division: str) -> dict[str, dict[str, Any]]:
+        """What the node holds per origin: cases, events, digest — what ``sunshine admin holdings`` shows, read
+        from the node's database in this process (faster than a command per call)."""
+        from county_node.approval.adapters.holdings import approval_holdings
+        from federation.config import load_config
+        from federation.storage.uow import UnitOfWork
+        from sync_agent.runtime import engine_for
+
+        engine = engine_for(load_config(self.config(division), environ={}))
+        try:
+            with UnitOfWork(engine, readonly=True) as uow:
+                return {h.origin: h.to_dict() for h in approval_holdings(uow.conn)}
+        finally:
+            engine.dispose()
+
+    def links(self, division: str) -> dict[str, Any]:
+        port = _read_port(self.dir(division) / "metrics.port")
+        if port is None:
+            raise LaunchError(f"{division} 的同步代理未运行")
+        body: dict[str, Any] = httpx.get(f"http://127.0.0.1:{port}/links", timeout=5.0).json()
+        return body
+
+    def metrics(self, division: str) -> str:
+        port = _read_port(self.dir(division) / "metrics.port")
+        if port is None:
+            raise LaunchError(f"{division} 的同步代理未运行")
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5.0).text

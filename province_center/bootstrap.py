@@ -1,0 +1,18 @@
+"""Composition root of the province node: what its replication receiver applies.
+
+The province holds read-only replicas of every county's cases and events (relayed by the cities); it owns the
+standards, so it never receives them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from county_node.approval.adapters.replica import default_appliers
+from sync_agent.appliers import Applier
+
+__all__ = ["replication_appliers"]
+
+
+def replication_appliers() -> dict[str, Applier[Any]]:
+    return dict(default_appliers())

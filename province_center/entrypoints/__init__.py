@@ -1,0 +1,1 @@
+"""Entry points of the province center: CLI (``standards_cli``)."""

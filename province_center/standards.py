@@ -1,0 +1,84 @@
+"""Publishing standards (发布统一标准) at the province.
+
+:func:`publish_standards` puts a bundle in force on the province and appends its ``standards`` outbox row in
+one transaction, so the province's sync agent streams it down exactly when — and only if — it is in force here.
+Every city and county applies it with :class:`~federation.storage.standards_replica.StandardsApplier`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from sqlalchemy import Engine, text
+
+from federation.errors import Conflict, ValidationError
+from federation.identities import DivisionLevel, level_of
+from federation.standards import StandardsBundle
+from federation.storage import outbox
+from federation.storage.standards_replica import is_newer, standards_record
+from federation.storage.standards_store import apply_bundle, current_bundle
+from federation.storage.uow import UnitOfWork
+
+__all__ = ["Publication", "publish_standards"]
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+_PUBLISH_LOCK_SPACE = 0x57D5  # first key of pg_advisory_xact_lock(int, int): "standards"; the second is the node
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """A bundle put in force at the province and queued for its counties."""
+
+    bundle: StandardsBundle
+    seq: int  # the province's outbox seq of the ``standards`` record
+    previous: str | None  # the version it superseded
+    calendar_changed: bool
+
+
+def publish_standards(engine: Engine, bundle: StandardsBundle, node: str, clock: Clock) -> Publication:
+    """Apply ``bundle`` on the province ``node`` and queue it for replication down, in one transaction.
+
+    Refuses (:class:`~federation.errors.Conflict`) a bundle that is not newer than the one in force, and
+    (:class:`~federation.errors.ValidationError`) a node that is not a province or a bundle issued by another."""
+    if level_of(node) is not DivisionLevel.PROVINCE:
+        raise ValidationError(f"只有省级节点可以发布标准包，{node} 不是省级区划代码", node=node)
+    if bundle.issuer != node:
+        raise ValidationError(
+            f"标准包 {bundle.version} 的签发机关是 {bundle.issuer}，不能由 {node} 发布",
+            version=bundle.version,
+            issuer=bundle.issuer,
+        )
+    now = clock()
+    with UnitOfWork(engine) as uow:
+        conn = uow.conn
+        if conn.dialect.name == "postgresql":  # two publishers one after the other (SQLite: the writer lock)
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": _PUBLISH_LOCK_SPACE, "key": int(node)}
+            )
+        current = current_bundle(conn)
+        if current is not None and not is_newer(bundle, current):
+            raise Conflict(
+                f"标准包 {bundle.version}（生效日期 {bundle.effective_date}）不比当前的 {current.version}"
+                f"（{current.effective_date}）新，不能发布；请使用更新的版本号或生效日期",
+                version=bundle.version,
+                current=current.version,
+            )
+        result = apply_bundle(conn, bundle, now)
+        (seq,) = outbox.append(conn, origin=node, records=[standards_record(bundle)], created_at=now)
+        uow.commit()
+    previous = current.version if current else None
+    log.info(
+        "standards.published",
+        node=node,
+        version=bundle.version,
+        previous=previous,
+        seq=seq,
+        calendar_changed=result.calendar_changed,
+    )
+    return Publication(bundle, seq, previous, result.calendar_changed)

@@ -1,0 +1,338 @@
+"""``sunshine agent run`` and ``sunshine admin links|quarantine …``.
+
+``agent run --config agent.toml`` is the sync agent process of one node: its links up and down
+(:mod:`sync_agent.runtime`) and, on ``replication.metrics``, the status port (:mod:`sync_agent.metrics`) that
+``admin links`` and Prometheus read. ``admin quarantine`` works on the node's database directly (the poison
+records its receiver set aside), so it needs no running process.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import signal
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any
+
+import structlog
+import typer
+
+from federation.cli import config_option, setup
+from federation.config import Config, split_address
+from federation.errors import ConfigError
+from federation.identities import DivisionLevel, level_of
+from sync_agent.errors import LinkError
+
+if TYPE_CHECKING:
+    from sync_agent.appliers import AppliersByType
+    from sync_agent.quarantine import QuarantinedRecord, QuarantineService
+
+__all__ = ["admin_app", "agent_app"]
+
+log = structlog.get_logger(__name__)
+
+agent_app = typer.Typer(help="同步代理：把本节点的数据向上级复制、把上级下发的数据向下级转发。", no_args_is_help=True)
+admin_app = typer.Typer(help="交换管理：链路状态、隔离区。", no_args_is_help=True)
+quarantine_app = typer.Typer(help="隔离区（无法入库的记录）：查看、修正、重放、丢弃。", no_args_is_help=True)
+admin_app.add_typer(quarantine_app, name="quarantine")
+
+METRICS_PORT_FILE = "metrics.port"  # in the node's data directory: the agent's status port
+
+# each level's composition root names what its receiver applies (the admin replays quarantined records with it)
+_APPLIERS = {
+    DivisionLevel.COUNTY: "county_node.bootstrap",
+    DivisionLevel.CITY: "city_aggregator.bootstrap",
+    DivisionLevel.PROVINCE: "province_center.bootstrap",
+}
+
+
+def appliers_for(division: str) -> AppliersByType:
+    module = importlib.import_module(_APPLIERS[level_of(division)])
+    appliers: AppliersByType = module.replication_appliers()
+    return appliers
+
+
+# -- agent run ----------------------------------------------------------------------------------------------------
+
+
+@agent_app.command("run")
+def agent_run(config: Annotated[Path | None, config_option] = None) -> None:
+    """运行本节点的同步代理（上行与下行链路、指标端口），Ctrl-C 或 SIGTERM 干净退出。"""
+    from sync_agent.metrics import start_status_server
+    from sync_agent.runtime import build_agent, write_port_file
+
+    cfg = setup(config)
+    agent = build_agent(cfg)
+    data_dir = Path(cfg.node.data_dir).expanduser().resolve()
+    port_file = data_dir / METRICS_PORT_FILE
+    status = None
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        agent.stopping.set()
+
+    previous: dict[int, Any] = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if cfg.replication.metrics:
+            host, port = split_address(cfg.replication.metrics, "replication.metrics")
+            try:
+                status = start_status_server(host, port, agent)
+            except OSError as exc:
+                raise ConfigError(f"指标端口 {cfg.replication.metrics} 无法监听：{exc}", address=host) from exc
+            write_port_file(port_file, status.port)
+        agent.start()
+        targets = "；".join(f"{link.name} → {link.stats().target or '…'}" for link in agent.links)
+        where = f"；指标 http://{cfg.replication.metrics.rsplit(':', 1)[0]}:{status.port}/metrics" if status else ""
+        typer.echo(f"节点 {cfg.node.division} 同步代理已启动（{targets}{where}）；按 Ctrl-C 停止")
+        agent.wait()
+    finally:
+        agent.stop()
+        if status is not None:
+            status.stop()
+            port_file.unlink(missing_ok=True)
+        agent.engine.dispose()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    typer.echo("同步代理已停止")
+
+
+# -- admin links --------------------------------------------------------------------------------------------------
+
+
+def _status_url(cfg: Config) -> str:
+    if not cfg.replication.metrics:
+        raise ConfigError("配置中没有代理指标端口 replication.metrics，无法查询链路状态", node=cfg.node.division)
+    host, port = split_address(cfg.replication.metrics, "replication.metrics")
+    if port == 0:
+        port_file = Path(cfg.node.data_dir).expanduser().resolve() / METRICS_PORT_FILE
+        if not port_file.is_file():
+            raise LinkError(f"同步代理未运行（找不到 {port_file}）", target=str(port_file))
+        port = int(port_file.read_text().strip())
+    return f"http://{'127.0.0.1' if host in {'0.0.0.0', ''} else host}:{port}"
+
+
+def fetch_links(url: str) -> dict[str, Any]:
+    import httpx
+
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/links", timeout=5.0)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        raise LinkError(f"无法从 {url} 读取链路状态：{exc}", target=url) from exc
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _links_table(body: dict[str, Any]) -> list[str]:
+    lines = [f"节点 {body['node']} 的链路："]
+    header = f"  {'来源':<8}{'已发送':>10}{'已确认':>10}{'积压条数':>10}{'积压秒数':>10}{'速率/秒':>10}  最近错误"
+    for link in body["links"]:
+        state = "已连接" if link["connected"] else "未连接"
+        target = link["target"] or "（未连接过）"
+        lines.append(f"{link['link']} → {target}  [{state}，会话 {link['sessions']} 次，失败 {link['failures']} 次]")
+        lines.append(header)
+        for o in link["origins"]:
+            lines.append(
+                f"  {o['origin']:<10}{o['sent_seq']:>10}{o['acked_seq']:>10}{o['lag_records']:>10}"
+                f"{o['lag_seconds']:>10.1f}{o['rate_per_s']:>10.1f}  {link['last_error'] or '-'}"
+            )
+        if not link["origins"]:
+            lines.append("  （尚无来源）")
+    return lines
+
+
+@admin_app.command("links")
+def admin_links(
+    config: Annotated[Path | None, config_option] = None,
+    url: Annotated[str | None, typer.Option("--url", help="代理状态地址，例如 http://127.0.0.1:9122")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False,
+) -> None:
+    """每条链路、每个来源：已发送/已确认序号、积压（条数与秒数）、速率、最近错误。"""
+    if url is None:
+        url = _status_url(setup(config))
+    body = fetch_links(url)
+    if as_json:
+        typer.echo(json.dumps(body, ensure_ascii=False, indent=1))
+        return
+    for line in _links_table(body):
+        typer.echo(line)
+
+
+# -- admin holdings -----------------------------------------------------------------------------------------------
+
+
+@admin_app.command("holdings")
+def admin_holdings(
+    config: Annotated[Path | None, config_option] = None,
+    prefix: Annotated[str, typer.Option("--prefix", help="只看此区划前缀下的来源，例如 3711")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False,
+) -> None:
+    """本节点持有的各来源数据：办件数、事件数、摘要与复制高水位（与来源节点比对即可证明完整）。"""
+    from county_node.approval.adapters.holdings import approval_holdings
+    from federation.storage.uow import UnitOfWork
+    from sync_agent.runtime import engine_for
+    from sync_agent.store import SqlBatchSink
+
+    cfg = setup(config)
+    engine = engine_for(cfg)
+    try:
+        with UnitOfWork(engine, readonly=True) as uow:
+            held = approval_holdings(uow.conn, prefix)
+        marks = {s.origin: s for s in SqlBatchSink(engine, cfg.node.division, {}, relay=False).status(prefix)}
+    finally:
+        engine.dispose()
+    rows = [h.to_dict() | {"high_water": marks[h.origin].high_water if h.origin in marks else None} for h in held]
+    if as_json:
+        typer.echo(json.dumps({"node": cfg.node.division, "origins": rows}, ensure_ascii=False))
+        return
+    typer.echo(f"节点 {cfg.node.division} 持有的数据：")
+    typer.echo(f"  {'来源':<8}{'办件':>8}{'事件':>9}{'高水位':>10}  摘要")
+    for r in rows:
+        hw = "本节点" if r["high_water"] is None else r["high_water"]
+        typer.echo(f"  {r['origin']:<10}{r['cases']:>8}{r['events']:>10}{hw:>10}  {str(r['digest'])[:16]}")
+
+
+# -- admin quarantine ---------------------------------------------------------------------------------------------
+
+
+def _service(config: Path | None) -> tuple[QuarantineService, Any]:
+    from sync_agent.quarantine import QuarantineService
+    from sync_agent.runtime import engine_for
+
+    cfg = setup(config)
+    engine = engine_for(cfg)
+    return QuarantineService(engine, appliers_for(cfg.node.division)), engine
+
+
+_STATE_LABELS = {"held": "待处理", "replayed": "已重放", "discarded": "已丢弃"}
+_JSON_OPTION = typer.Option("--json", help="输出 JSON")
+
+
+def _record_json(q: QuarantinedRecord) -> dict[str, Any]:
+    return {
+        "id": q.id,
+        "origin": q.origin,
+        "seq": q.seq,
+        "record_type": q.record_type,
+        "record_id": q.record_id,
+        "op": q.op,
+        "payload": q.payload,
+        "reason": q.reason,
+        "state": q.state.value,
+        "created_at": q.created_at.isoformat(),
+        "resolved_at": q.resolved_at.isoformat() if q.resolved_at else None,
+    }
+
+
+def _echo_json(body: dict[str, Any]) -> None:
+    typer.echo(json.dumps(body, ensure_ascii=False))
+
+
+def _show(q: QuarantinedRecord, *, full: bool) -> None:
+    resolved = f"，处理于 {q.resolved_at.isoformat()}" if q.resolved_at else ""
+    typer.echo(
+        f"#{q.id}  来源 {q.origin}  序号 {q.seq}  {q.record_type} {q.record_id}  [{_STATE_LABELS[q.state]}{resolved}]"
+    )
+    typer.echo(f"    原因：{q.reason}")
+    if full:
+        typer.echo(f"    操作：{q.op}    隔离时间：{q.created_at.isoformat()}")
+        typer.echo(f"    载荷：{q.payload}")
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    config: Annotated[Path | None, config_option] = None,
+    state: Annotated[str, typer.Option("--state", help="held（待处理）| replayed | discarded | all")] = "held",
+    page: Annotated[int, typer.Option("--page", min=1)] = 1,
+    page_size: Annotated[int, typer.Option("--page-size", min=1, max=500)] = 50,
+    as_json: Annotated[bool, _JSON_OPTION] = False,
+) -> None:
+    """列出隔离区中的记录（默认只列待处理的）。"""
+    service, engine = _service(config)
+    try:
+        result = service.list(None if state == "all" else state, page=page, page_size=page_size)
+    finally:
+        engine.dispose()
+    if as_json:
+        items = [_record_json(q) for q in result.items]
+        _echo_json({"total": result.total, "page": result.page, "page_size": result.page_size, "items": items})
+        return
+    typer.echo(f"隔离区记录 {result.total} 条（第 {result.page} 页）")
+    for q in result.items:
+        _show(q, full=False)
+
+
+@quarantine_app.command("show")
+def quarantine_show(
+    record: Annotated[int, typer.Argument(help="隔离记录编号")],
+    config: Annotated[Path | None, config_option] = None,
+    as_json: Annotated[bool, _JSON_OPTION] = False,
+) -> None:
+    """显示一条隔离记录的全部内容（含载荷）。"""
+    service, engine = _service(config)
+    try:
+        q = service.get(record)
+    finally:
+        engine.dispose()
+    if as_json:
+        _echo_json(_record_json(q))
+        return
+    _show(q, full=True)
+
+
+@quarantine_app.command("fix")
+def quarantine_fix(
+    record: Annotated[int, typer.Argument(help="隔离记录编号")],
+    payload_file: Annotated[Path, typer.Option("--payload", help="修正后的载荷（JSON 文件）")],
+    config: Annotated[Path | None, config_option] = None,
+    as_json: Annotated[bool, _JSON_OPTION] = False,
+) -> None:
+    """用修正后的载荷替换隔离记录的载荷（之后用 replay 重放）。"""
+    service, engine = _service(config)
+    try:
+        q = service.fix(record, payload_file.read_text(encoding="utf-8"))
+    finally:
+        engine.dispose()
+    if as_json:
+        _echo_json(_record_json(q))
+        return
+    _show(q, full=True)
+    typer.echo("载荷已修正；执行 sunshine admin quarantine replay 以重放")
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    record: Annotated[int, typer.Argument(help="隔离记录编号")],
+    config: Annotated[Path | None, config_option] = None,
+    as_json: Annotated[bool, _JSON_OPTION] = False,
+) -> None:
+    """重放一条隔离记录：通过则入库（状态变为已重放），仍不通过则保留并说明原因。"""
+    service, engine = _service(config)
+    try:
+        q = service.replay(record)
+    finally:
+        engine.dispose()
+    if as_json:
+        _echo_json(_record_json(q))
+        return
+    _show(q, full=False)
+    typer.echo("已重放入库")
+
+
+@quarantine_app.command("discard")
+def quarantine_discard(
+    record: Annotated[int, typer.Argument(help="隔离记录编号")],
+    reason: Annotated[str, typer.Option("--reason", help="丢弃原因（记入记录）")],
+    config: Annotated[Path | None, config_option] = None,
+    as_json: Annotated[bool, _JSON_OPTION] = False,
+) -> None:
+    """丢弃一条隔离记录（须写明原因）。"""
+    service, engine = _service(config)
+    try:
+        q = service.discard(record, reason)
+    finally:
+        engine.dispose()
+    if as_json:
+        _echo_json(_record_json(q))
+        return
+    _show(q, full=False)

@@ -1,0 +1,306 @@
+"""Running replication in a node's processes: the receiver a node serves and the links its agent keeps up.
+
+Who may send what (DESIGN.md §2, §4), for a receiving node ``N``:
+
+* **up** — a node of ``N``'s subtree sends the records of its own subtree: ``371122`` and relayed ``3711xx``
+  records from city ``371100`` to province ``370000``;
+* **down** — ``N``'s ancestor sends the records of ``N``'s ancestors: standards of ``370000`` relayed by city
+  ``371100`` to county ``371122``.
+
+An agent's link up carries the origins of its own subtree; a link down carries its own origin and those of its
+ancestors (what came down from above is relayed further down). Every receiver and every agent is its own
+process; this module builds them from the configuration and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import Engine, bindparam, func, select
+
+from federation.config import Config, split_address
+from federation.errors import ConfigError
+from federation.identities import DivisionLevel, level_of, scope_prefix
+from federation.storage.engine import make_engine
+from federation.storage.tables import batch_log, quarantine
+from federation.storage.uow import UnitOfWork
+from federation.timeutil import utcnow
+from sync_agent.appliers import AppliersByType
+from sync_agent.client import Link
+from sync_agent.link_stats import LinkStats
+from sync_agent.server import RunningServer, serve
+from sync_agent.store import SqlBatchSink, SqlBatchSource
+
+__all__ = [
+    "GRPC_PORT_FILE",
+    "Agent",
+    "LinkView",
+    "OriginView",
+    "build_agent",
+    "down_origins",
+    "engine_for",
+    "is_ancestor",
+    "receiver_policy",
+    "start_receiver",
+    "up_origins",
+    "write_port_file",
+]
+
+log = structlog.get_logger(__name__)
+
+GRPC_PORT_FILE = "grpc.port"  # in the node's data directory: the receiver's bound port
+
+
+def in_subtree(code: str, root: str) -> bool:
+    """Whether division ``code`` is ``root`` or below it."""
+    return code.startswith(scope_prefix(root))
+
+
+def is_ancestor(code: str, of: str) -> bool:
+    """Whether ``code`` is a strict ancestor of division ``of`` (``370000`` of ``371122``)."""
+    return code != of and in_subtree(of, code)
+
+
+def receiver_policy(node: str) -> Callable[[str, str], bool]:
+    """``allowed(sender, origin)`` for the receiver of ``node``: its subtree up, its ancestors down."""
+
+    def allowed(sender: str, origin: str) -> bool:
+        try:
+            if sender != node and in_subtree(sender, node):  # a child (or grandchild) sending up
+                return in_subtree(origin, sender)
+            if is_ancestor(sender, node):  # a parent sending down
+                return is_ancestor(origin, node)
+        except ConfigError:  # pragma: no cover - malformed codes never reach here (validated on receipt)
+            return False
+        return False
+
+    return allowed
+
+
+def up_origins(node: str, source: SqlBatchSource) -> Callable[[], list[str]]:
+    return lambda: [o for o in source.origins() if in_subtree(o, node)]
+
+
+def down_origins(node: str, source: SqlBatchSource) -> Callable[[], list[str]]:
+    return lambda: [o for o in source.origins() if o == node or is_ancestor(o, node)]
+
+
+def engine_for(cfg: Config) -> Engine:
+    return make_engine(cfg.database_url, echo=cfg.database.echo, sqlite_synchronous=cfg.database.sqlite_synchronous)
+
+
+def write_port_file(path: Path, port: int) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{port}\n", encoding="utf-8")
+    os.replace(tmp, path)  # readers never see a half-written file
+
+
+def start_receiver(
+    cfg: Config, engine: Engine, appliers: AppliersByType, *, relay: bool, port_file: Path | None = None
+) -> RunningServer:
+    """Serve this node's replication receiver on ``replication.listen``; write the bound port to ``port_file``."""
+    host, port = split_address(cfg.replication.listen, "replication.listen")
+    node = cfg.node.division
+    policy = receiver_policy(node)
+    sink = SqlBatchSink(engine, node, appliers, relay=relay, allow=policy)
+    running = serve(sink, host=host, port=port, allowed=policy, origins_held=lambda: [s.origin for s in sink.status()])
+    if port_file is not None:
+        write_port_file(port_file, running.port)
+    return running
+
+
+# -- the agent ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OriginView:
+    """One origin on one link, as ``sunshine admin links`` and the metrics show it."""
+
+    origin: str
+    sent_seq: int
+    acked_seq: int
+    lag_records: int
+    lag_seconds: float
+    sent_records: int
+    acked_records: int
+    refusals: int
+    rate_per_s: float  # records acknowledged per second, over the last minute at most
+
+
+@dataclass(frozen=True)
+class LinkView:
+    link: str
+    target: str
+    connected: bool
+    sessions: int
+    failures: int
+    last_error: str
+    origins: tuple[OriginView, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "link": self.link,
+            "target": self.target,
+            "connected": self.connected,
+            "sessions": self.sessions,
+            "failures": self.failures,
+            "last_error": self.last_error,
+            "origins": [o.__dict__ for o in self.origins],
+        }
+
+
+_RATE_WINDOW_S = 60.0
+_HELD = select(
+    select(func.max(batch_log.c.last_seq))
+    .where(batch_log.c.origin == bindparam("origin"))
+    .scalar_subquery()
+    .label("high"),
+    select(func.min(batch_log.c.sealed_at))
+    .where(batch_log.c.origin == bindparam("origin"), batch_log.c.last_seq > bindparam("acked"))
+    .scalar_subquery()
+    .label("oldest"),
+)
+
+
+@dataclass
+class _RateMeter:
+    """Acked-record counts sampled per (link, origin), for a rate over the recent past."""
+
+    samples: dict[tuple[str, str], list[tuple[float, int]]] = field(default_factory=dict)
+
+    def rate(self, key: tuple[str, str], now: float, acked: int) -> float:
+        series = self.samples.setdefault(key, [])
+        series.append((now, acked))
+        while len(series) > 2 and now - series[0][0] > _RATE_WINDOW_S:
+            series.pop(0)
+        t0, a0 = series[0]
+        return (acked - a0) / (now - t0) if now > t0 else 0.0
+
+
+class Agent:
+    """A node's sync agent: one link up (if configured) and one per child down, each on its own thread."""
+
+    def __init__(
+        self, node: str, engine: Engine, source: SqlBatchSource, links: Sequence[Link], *, clock: Any = utcnow
+    ) -> None:
+        self.node = node
+        self.engine = engine
+        self.source = source
+        self.links = tuple(links)
+        self._clock: Callable[[], datetime] = clock
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._rates = _RateMeter()
+        self._rates_lock = threading.Lock()
+
+    def start(self) -> None:
+        for link in self.links:
+            t = threading.Thread(target=link.run_forever, args=(self._stop,), name=f"link-{link.name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        log.info("agent.started", node=self.node, links=[link.name for link in self.links])
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout)
+        log.info("agent.stopped", node=self.node)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._stop.wait(timeout)
+
+    @property
+    def stopping(self) -> threading.Event:
+        return self._stop
+
+    def stats(self) -> list[LinkStats]:
+        return [link.stats() for link in self.links]
+
+    def views(self) -> list[LinkView]:
+        """Every link and origin: seq sent and acked, lag in records and seconds, rate, last error.
+
+        The lag is measured against what this node holds (``batch_log``), not against what the link happened to
+        read, so a backlog the link has not reached yet still counts; its age is how long the oldest batch the
+        peer has not acknowledged has been sealed (or, relayed, held) here."""
+        stats = self.stats()
+        now_mono = time.monotonic()
+        now = self._clock()
+        held = self._held(stats)
+        out = []
+        with self._rates_lock:
+            for s in stats:
+                origins = []
+                for origin, o in sorted(s.origins.items()):
+                    high, oldest = held.get((s.link, origin), (0, None))
+                    lag = max(0, max(high, o.source_high_water) - o.acked_high_water)
+                    origins.append(
+                        OriginView(
+                            origin=origin,
+                            sent_seq=o.source_high_water,
+                            acked_seq=o.acked_high_water,
+                            lag_records=lag,
+                            lag_seconds=round(max(0.0, (now - oldest).total_seconds()), 3) if oldest and lag else 0.0,
+                            sent_records=o.sent_records,
+                            acked_records=o.acked_records,
+                            refusals=o.refusals,
+                            rate_per_s=round(self._rates.rate((s.link, origin), now_mono, o.acked_records), 2),
+                        )
+                    )
+                out.append(
+                    LinkView(s.link, s.target, s.connected, s.sessions, s.failures, s.last_error, tuple(origins))
+                )
+        return out
+
+    def _held(self, stats: Sequence[LinkStats]) -> dict[tuple[str, str], tuple[int, datetime | None]]:
+        """Per link and origin: the highest seq held here, and when the oldest batch not yet acked was sealed."""
+        found: dict[tuple[str, str], tuple[int, datetime | None]] = {}
+        with UnitOfWork(self.engine, readonly=True) as uow:
+            for s in stats:
+                for origin, o in s.origins.items():
+                    row = uow.conn.execute(_HELD, {"origin": origin, "acked": o.acked_high_water}).one()
+                    found[(s.link, origin)] = (int(row.high or 0), row.oldest)
+        return found
+
+    def quarantine_held(self) -> dict[str, int]:
+        """Records held in this node's quarantine, per origin."""
+        with UnitOfWork(self.engine, readonly=True) as uow:
+            rows = uow.conn.execute(
+                select(quarantine.c.origin, func.count())
+                .where(quarantine.c.state == "held")
+                .group_by(quarantine.c.origin)
+            ).all()
+        return {str(origin): int(n) for origin, n in rows}
+
+
+def build_agent(cfg: Config, *, engine: Engine | None = None) -> Agent:
+    """The agent of ``cfg.node.division``: its source over the node's database and its links, not yet started."""
+    rep = cfg.replication
+    node = cfg.node.division
+    if not rep.upstream and not rep.downstream:
+        raise ConfigError("代理没有任何链路：请在 [replication] 中配置 upstream 或 downstream", node=node)
+    if rep.upstream and level_of(node) is DivisionLevel.PROVINCE:
+        raise ConfigError("省级节点没有上级，replication.upstream 应为空", node=node)
+    engine = engine or engine_for(cfg)
+    source = SqlBatchSource(engine, node, max_records=rep.batch_records, max_bytes=rep.batch_bytes)
+    common: Mapping[str, Any] = {
+        "node": node,
+        "window": rep.window,
+        "gzip": rep.gzip,
+        "linger": rep.linger_ms / 1000.0,
+    }
+    links = []
+    if rep.upstream:
+        split_address(rep.upstream, "replication.upstream")
+        links.append(Link("up", rep.upstream, source, origins=up_origins(node, source), **common))
+    for target in rep.downstream:
+        split_address(target, "replication.downstream")
+        links.append(Link(f"down-{target}", target, source, origins=down_origins(node, source), **common))
+    return Agent(node, engine, source, links)
