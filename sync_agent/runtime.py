@@ -35,9 +35,11 @@ from federation.storage.uow import UnitOfWork
 from federation.timeutil import utcnow
 from sync_agent.appliers import AppliersByType
 from sync_agent.client import Link
+from sync_agent.convert import OriginStatus
+from sync_agent.domain import Mark
 from sync_agent.link_stats import LinkStats
 from sync_agent.server import RunningServer, serve
-from sync_agent.store import SqlBatchSink, SqlBatchSource
+from sync_agent.store import SqlBatchSink, SqlBatchSource, to_us
 
 __all__ = [
     "GRPC_PORT_FILE",
@@ -111,7 +113,14 @@ def start_receiver(
     node = cfg.node.division
     policy = receiver_policy(node)
     sink = SqlBatchSink(engine, node, appliers, relay=relay, allow=policy)
-    running = serve(sink, host=host, port=port, allowed=policy, origins_held=lambda: [s.origin for s in sink.status()])
+
+    def status(prefix: str) -> list[OriginStatus]:
+        return [
+            OriginStatus(Mark(s.origin, s.high_water, s.last_hash), s.records, to_us(s.updated_at), s.quarantined)
+            for s in sink.status(prefix)
+        ]
+
+    running = serve(sink, host=host, port=port, allowed=policy, status=status)
     if port_file is not None:
         write_port_file(port_file, running.port)
     return running

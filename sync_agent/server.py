@@ -111,8 +111,8 @@ def default_allowed(sender: str, origin: str) -> bool:
 class ReplicationServicer(pb_grpc.ReplicationServicer):
     """``Stream`` and ``Status`` over a :class:`BatchSink`.
 
-    ``origins_held`` lists every origin the receiver holds (for ``Status``); without it ``Status`` answers
-    UNIMPLEMENTED.
+    ``Status`` answers from ``status(origin_prefix)`` (marks with counts) or, without it, from the marks of the
+    origins ``origins_held`` lists; with neither it answers UNIMPLEMENTED.
     """
 
     def __init__(
@@ -121,10 +121,12 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
         *,
         allowed: AllowPolicy | None = None,
         origins_held: Callable[[], Sequence[str]] | None = None,
+        status: Callable[[str], Sequence[OriginStatus]] | None = None,
     ) -> None:
         self._sink = sink
         self._allowed = allowed or default_allowed
         self._origins_held = origins_held
+        self._status = status
 
     def Stream(  # noqa: N802 — the RPC's name in the wire contract
         self, request_iterator: Iterator[pb.ClientMessage], context: grpc.ServicerContext
@@ -210,16 +212,20 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
     def Status(  # noqa: N802 — the RPC's name in the wire contract
         self, request: pb.StatusRequest, context: grpc.ServicerContext
     ) -> pb.StatusReply:
-        if self._origins_held is None:
+        if self._origins_held is None and self._status is None:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, "本接收端未开放状态查询")
         try:
-            origins = [o for o in self._origins_held() if o.startswith(request.origin_prefix)]
-            marks = self._sink.marks(origins)
+            if self._status is not None:
+                lines = list(self._status(request.origin_prefix))
+            else:
+                assert self._origins_held is not None
+                origins = [o for o in self._origins_held() if o.startswith(request.origin_prefix)]
+                lines = [OriginStatus(m) for m in self._sink.marks(origins)]
         except Exception as exc:  # the one translation, as for Stream
             code, text = grpc_status(exc)
             log.warning("replication.status_failed", status=code.name, error=str(exc))
             context.abort(code, text)
-        return status_reply_to_proto(self._sink.node, (OriginStatus(m) for m in marks))
+        return status_reply_to_proto(self._sink.node, lines)
 
 
 def _refusal(reason: RefusalReason, message: str, mark: Mark) -> BatchRefused:
@@ -268,6 +274,7 @@ def serve(
     port: int = 0,
     allowed: AllowPolicy | None = None,
     origins_held: Callable[[], Sequence[str]] | None = None,
+    status: Callable[[str], Sequence[OriginStatus]] | None = None,
     max_workers: int = 64,
     gzip: bool = False,
     credentials: grpc.ServerCredentials | None = None,
@@ -286,7 +293,7 @@ def serve(
         compression=grpc.Compression.Gzip if gzip else None,
     )
     pb_grpc.add_ReplicationServicer_to_server(
-        ReplicationServicer(sink, allowed=allowed, origins_held=origins_held), server
+        ReplicationServicer(sink, allowed=allowed, origins_held=origins_held, status=status), server
     )
     health_servicer = health.HealthServicer()
     for service in ("", SERVICE_NAME):

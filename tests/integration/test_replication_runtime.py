@@ -175,9 +175,12 @@ def test_standards_go_down_cases_go_up_and_every_tier_holds_exactly_its_subtree(
     # the province's receiver states what it holds (the gRPC status call), equal to the counties' own seqs
     with grpc.insecure_channel(t[PROVINCE].target) as channel:
         reply = pb_grpc.ReplicationStub(channel).Status(pb.StatusRequest(origin_prefix="3711"), timeout=5)
-    marks = {o.origin: o.high_water for o in reply.origins}
+    marks = {o.origin: o for o in reply.origins}
     assert set(marks) == {JU, WULIAN}
-    assert marks[JU] == ju.events + _case_snapshots(t[JU].engine)
+    assert marks[JU].high_water == ju.events + _case_snapshots(t[JU].engine)
+    assert marks[JU].records == marks[JU].high_water  # every record received once, none twice
+    assert marks[JU].quarantined == 0
+    assert marks[JU].last_applied_at_us > 0
 
 
 def _case_snapshots(engine: Engine) -> int:
