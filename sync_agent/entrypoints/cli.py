@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
@@ -262,6 +263,28 @@ def quarantine_list(
         _show(q, full=False)
 
 
+def _on_record(
+    config: Path | None,
+    as_json: bool,
+    act: Callable[[QuarantineService], QuarantinedRecord],
+    *,
+    full: bool,
+    done: str = "",
+) -> None:
+    """Run ``act`` on the node's quarantine and show the record it returns (as JSON with ``--json``)."""
+    service, engine = _service(config)
+    try:
+        q = act(service)
+    finally:
+        engine.dispose()
+    if as_json:
+        _echo_json(_record_json(q))
+        return
+    _show(q, full=full)
+    if done:
+        typer.echo(done)
+
+
 @quarantine_app.command("show")
 def quarantine_show(
     record: Annotated[int, typer.Argument(help="隔离记录编号")],
@@ -269,35 +292,26 @@ def quarantine_show(
     as_json: Annotated[bool, _JSON_OPTION] = False,
 ) -> None:
     """显示一条隔离记录的全部内容（含载荷）。"""
-    service, engine = _service(config)
-    try:
-        q = service.get(record)
-    finally:
-        engine.dispose()
-    if as_json:
-        _echo_json(_record_json(q))
-        return
-    _show(q, full=True)
+    _on_record(config, as_json, lambda s: s.get(record), full=True)
 
 
 @quarantine_app.command("fix")
 def quarantine_fix(
     record: Annotated[int, typer.Argument(help="隔离记录编号")],
-    payload_file: Annotated[Path, typer.Option("--payload", help="修正后的载荷（JSON 文件）")],
+    payload_file: Annotated[
+        Path, typer.Option("--payload", help="修正后的载荷（JSON 文件）", exists=True, dir_okay=False)
+    ],
     config: Annotated[Path | None, config_option] = None,
     as_json: Annotated[bool, _JSON_OPTION] = False,
 ) -> None:
     """用修正后的载荷替换隔离记录的载荷（之后用 replay 重放）。"""
-    service, engine = _service(config)
-    try:
-        q = service.fix(record, payload_file.read_text(encoding="utf-8"))
-    finally:
-        engine.dispose()
-    if as_json:
-        _echo_json(_record_json(q))
-        return
-    _show(q, full=True)
-    typer.echo("载荷已修正；执行 sunshine admin quarantine replay 以重放")
+    _on_record(
+        config,
+        as_json,
+        lambda s: s.fix(record, payload_file.read_text(encoding="utf-8")),
+        full=True,
+        done="载荷已修正；执行 sunshine admin quarantine replay 以重放",
+    )
 
 
 @quarantine_app.command("replay")
@@ -307,16 +321,7 @@ def quarantine_replay(
     as_json: Annotated[bool, _JSON_OPTION] = False,
 ) -> None:
     """重放一条隔离记录：通过则入库（状态变为已重放），仍不通过则保留并说明原因。"""
-    service, engine = _service(config)
-    try:
-        q = service.replay(record)
-    finally:
-        engine.dispose()
-    if as_json:
-        _echo_json(_record_json(q))
-        return
-    _show(q, full=False)
-    typer.echo("已重放入库")
+    _on_record(config, as_json, lambda s: s.replay(record), full=False, done="已重放入库")
 
 
 @quarantine_app.command("discard")
@@ -327,12 +332,4 @@ def quarantine_discard(
     as_json: Annotated[bool, _JSON_OPTION] = False,
 ) -> None:
     """丢弃一条隔离记录（须写明原因）。"""
-    service, engine = _service(config)
-    try:
-        q = service.discard(record, reason)
-    finally:
-        engine.dispose()
-    if as_json:
-        _echo_json(_record_json(q))
-        return
-    _show(q, full=False)
+    _on_record(config, as_json, lambda s: s.discard(record, reason), full=False)

@@ -26,7 +26,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from county_node.approval.domain import Case, CasePause, CaseTask, IndexValues, Status, event_id, index_values
+from county_node.approval.adapters.repository import case_from_row, pause_from_row, task_from_row
+from county_node.approval.domain import Case, IndexValues, Status, event_id, index_values
 from federation.calendar import WorkingCalendar
 from federation.clock import LightPolicy, PauseKind
 from federation.errors import CalendarError, ValidationError
@@ -132,39 +133,8 @@ def _check_enums(row: Mapping[str, Any], pauses: list[dict[str, Any]]) -> None:
 
 def _domain_case(s: CaseSnapshot) -> Case:
     """The domain case of a checked snapshot: what the derived index is computed from."""
-    row, pauses, tasks = s.row, s.pauses, s.tasks
-    return Case(
-        case_no=row["case_no"],
-        origin=row["origin"],
-        item_code=row["item_code"],
-        item_name=row["item_name"],
-        department=row["department"],
-        kind=ItemKind(row["kind"]),
-        standards_version=row["standards_version"],
-        status=Status(row["status"]),
-        resume_status=Status(row["resume_status"]) if row["resume_status"] else None,
-        applicant=row["applicant"],
-        data=row["data"],
-        submitted_at=row["submitted_at"],
-        accepted_at=row["accepted_at"],
-        decided_at=row["decided_at"],
-        concluded_at=row["concluded_at"],
-        decision=row["decision"],
-        fee_standard=row["fee_standard"],
-        fee_charged=row["fee_charged"],
-        legal_budget=row["legal_budget"],
-        promised_budget=row["promised_budget"],
-        extension_days=row["extension_days"],
-        extension_reason=row["extension_reason"],
-        extension_approver=row["extension_approver"],
-        extended_at=row["extended_at"],
-        event_count=row["event_count"],
-        updated_at=row["updated_at"],
-        pauses=tuple(
-            CasePause(p["n"], PauseKind(p["kind"]), p["started_at"], p["ended_at"], p["reason"]) for p in pauses
-        ),
-        tasks=tuple(CaseTask(**t) for t in tasks),
-    )
+    pauses = [pause_from_row(p) for p in s.pauses]
+    return case_from_row(s.row, pauses, [task_from_row(t) for t in s.tasks], key_fields=())
 
 
 def _upsert_case(ins: Any) -> Any:

@@ -41,9 +41,10 @@ class CaseFilter:
     item_code: str | None = None
 
 
-def _case_from_row(
-    row: RowMapping, pauses: Sequence[CasePause], tasks: Sequence[CaseTask], key_fields: tuple[str, ...]
+def case_from_row(
+    row: Mapping[Any, Any], pauses: Sequence[CasePause], tasks: Sequence[CaseTask], key_fields: tuple[str, ...]
 ) -> Case:
+    """The domain case of a ``cases`` row (or a replicated snapshot decoded to the same columns)."""
     return Case(
         case_no=row["case_no"],
         origin=row["origin"],
@@ -96,11 +97,11 @@ def _task_values(case_no: str, t: CaseTask) -> dict[str, Any]:
     return {"case_no": case_no, **t.to_dict()}
 
 
-def _pause_from_row(p: RowMapping) -> CasePause:
+def pause_from_row(p: Mapping[Any, Any]) -> CasePause:
     return CasePause(p["n"], PauseKind(p["kind"]), p["started_at"], p["ended_at"], p["reason"])
 
 
-def _task_from_row(t: RowMapping) -> CaseTask:
+def task_from_row(t: Mapping[Any, Any]) -> CaseTask:
     return CaseTask(
         t["department"], t["limit_days"], t["status"], t["started_at"], t["completed_at"], t["outcome"], t["opinion"]
     )
@@ -196,16 +197,16 @@ class CaseRepository:
             raise CaseNotFound(f"未找到办件“{case_no}”", case_no=case_no)
         pauses: list[CasePause] = []
         if row["pause_count"]:
-            pauses = [_pause_from_row(p) for p in self._conn.execute(_SELECT_PAUSES, {"case_no": case_no}).mappings()]
+            pauses = [pause_from_row(p) for p in self._conn.execute(_SELECT_PAUSES, {"case_no": case_no}).mappings()]
         tasks: list[CaseTask] = []
         if row["kind"] == ItemKind.JOINT.value:
-            tasks = [_task_from_row(t) for t in self._conn.execute(_SELECT_TASKS, {"case_no": case_no}).mappings()]
+            tasks = [task_from_row(t) for t in self._conn.execute(_SELECT_TASKS, {"case_no": case_no}).mappings()]
         self._loaded_idx[case_no] = _index_from_row(row)
         return self._case(row, pauses, tasks)
 
     def _case(self, row: RowMapping, pauses: Sequence[CasePause], tasks: Sequence[CaseTask]) -> Case:
         key = self._key_fields.get((row["standards_version"], row["item_code"]), ())
-        return _case_from_row(row, pauses, tasks, key)
+        return case_from_row(row, pauses, tasks, key)
 
     def _assemble(self, rows: Sequence[RowMapping]) -> list[Case]:
         """The cases of ``rows`` (in that order), their pauses and joint tasks loaded with one query each."""
@@ -215,10 +216,10 @@ class CaseRepository:
         tasks: defaultdict[str, list[CaseTask]] = defaultdict(list)
         if paused:
             for p in self._conn.execute(_SELECT_PAUSES_OF, {"case_nos": paused}).mappings():
-                pauses[p["case_no"]].append(_pause_from_row(p))
+                pauses[p["case_no"]].append(pause_from_row(p))
         if joint:
             for t in self._conn.execute(_SELECT_TASKS_OF, {"case_nos": joint}).mappings():
-                tasks[t["case_no"]].append(_task_from_row(t))
+                tasks[t["case_no"]].append(task_from_row(t))
         return [self._case(r, pauses.get(r["case_no"], ()), tasks.get(r["case_no"], ())) for r in rows]
 
     def with_status(self, statuses: Collection[Status], *, batch: int = 500) -> Iterator[tuple[Case, IndexValues]]:
