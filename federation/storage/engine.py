@@ -80,5 +80,17 @@ def make_engine(url: str, *, echo: bool = False, sqlite_synchronous: str = "full
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10, json_serializer=_JSON)
+        # Custom plans always: psycopg prepares a statement after a few executions and PostgreSQL may then settle
+        # on a generic plan made while a table was small (a sequential scan), which a receiver filling the table
+        # at thousands of rows a second would keep using — a scan of ``cases`` per batch. Planning our short
+        # statements afresh costs microseconds.
+        return create_engine(
+            parsed,
+            echo=echo,
+            pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=10,
+            json_serializer=_JSON,
+            connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
+        )
     raise ConfigError(f"不支持的数据库类型：{backend}（支持 sqlite、postgresql）", url=url)
