@@ -72,6 +72,9 @@ def link_error(exc: grpc.RpcError, target: str) -> LinkError:
     return LinkError(text, status=code.name, target=target)
 
 
+_ORIGINS_EVERY_S = 1.0  # how often an idle link looks for origins it does not carry yet
+
+
 class _ResponseStream(Protocol):
     def __iter__(self) -> Iterator[pb.ServerMessage]: ...
     def cancel(self) -> bool: ...
@@ -291,6 +294,7 @@ class Link:
     ) -> None:
         pending: deque[_InFlight] = deque()
         last_seal = -math.inf
+        origins_checked = self._clock()
         refill = True
         while True:
             now = self._clock()
@@ -316,9 +320,11 @@ class Link:
                 for st in states.values():
                     st.exhausted = False
                 continue
-            if tuple(dict.fromkeys(self._origins())) != origins:
-                log.info("replication.link_origins_changed", link=self.name)
-                return  # reconnect: the new Hello gets the marks of the new origins
+            if now - origins_checked >= _ORIGINS_EVERY_S:  # a new origin is rare: look once a second, not per tick
+                origins_checked = now
+                if tuple(dict.fromkeys(self._origins())) != origins:
+                    log.info("replication.link_origins_changed", link=self.name)
+                    return  # reconnect: the new Hello gets the marks of the new origins
             try:  # idle: wait one linger, but notice at once if the receiver goes away
                 item = inbox.get(timeout=self._linger)
             except queue.Empty:
