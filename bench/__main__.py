@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench import approval, clock
+from bench import approval, clock, latency, replication
 from bench.harness import DEFAULT_POSTGRES_ADMIN_URL, DEFAULT_SEED, Options, emit
 from federation.errors import SunshineError
 
@@ -32,6 +32,16 @@ BENCHMARKS: Mapping[str, Benchmark] = {
     for b in (
         Benchmark(clock.NAME, "due-moment computations per second (target ≥ 200,000/s)", clock.run),
         Benchmark(approval.NAME, "case lifecycles per second, SQLite and PostgreSQL (target ≥ 300/s)", approval.run),
+        Benchmark(
+            replication.NAME,
+            "case events per second county → city over gRPC, vs the transport's ceiling (target ≥ 50,000/s)",
+            replication.run,
+        ),
+        Benchmark(
+            latency.NAME,
+            "county commit → visible at the province, p50/p99, under 1,000 events/s background (target p99 < 1 s)",
+            latency.run,
+        ),
     )
 }
 

@@ -27,6 +27,19 @@ EXPECTED_KEYS = {
         "ratio_to_target",
         "lifecycles",
     },
+    "replication": {
+        "bench",
+        "sqlite_events_per_s",
+        "postgresql_events_per_s",
+        "ceiling_events_per_s",
+        "ratio",
+        "target_sqlite_events_per_s",
+        "target_ratio",
+        "events",
+        "case_snapshots",
+        "records",
+    },
+    "latency": {"bench", "p50_ms", "p99_ms", "max_ms", "target_p99_ms", "probes", "background_events_per_s"},
 }
 
 
@@ -65,6 +78,22 @@ def test_approval_result_line_without_postgresql(capsys: pytest.CaptureFixture[s
     assert result["lifecycles"] == 10
 
 
+def test_replication_result_line_without_postgresql(capsys: pytest.CaptureFixture[str]) -> None:
+    result = _run(capsys, "replication")
+    assert EXPECTED_KEYS["replication"] <= result.keys()
+    assert result["bench"] == "replication"
+    assert result["target_sqlite_events_per_s"] == 50_000
+    assert result["target_ratio"] == 0.3
+    assert result["postgresql_events_per_s"] is None
+    assert result["sqlite_events_per_s"] > 0
+    assert result["ceiling_events_per_s"] > 0
+    assert result["ratio"] == pytest.approx(result["sqlite_events_per_s"] / result["ceiling_events_per_s"], rel=0.01)
+    assert result["events"] == 5000
+    # one case snapshot per 6–8 events, every record streamed and applied (the bench checks the city itself)
+    assert 5000 / 8 <= result["case_snapshots"] <= 5000 / 6 + 1
+    assert result["records"] == result["events"] + result["case_snapshots"]
+
+
 def test_unreachable_postgresql_gives_null_and_says_why(capsys: pytest.CaptureFixture[str]) -> None:
     with capture_logs():
         status = main(
@@ -91,3 +120,18 @@ def test_command_line_prints_one_json_line_per_benchmark() -> None:
     lines = proc.stdout.splitlines()
     assert [json.loads(line)["bench"] for line in lines] == list(BENCHMARKS)
     assert "[bench clock]" in proc.stderr
+
+
+@pytest.mark.slow
+def test_latency_result_line(capsys: pytest.CaptureFixture[str]) -> None:
+    # the demo federation (14 processes) and 4 load generators: about a minute on 2 cores
+    result = _run(capsys, "latency")
+    assert EXPECTED_KEYS["latency"] <= result.keys()
+    assert result["bench"] == "latency"
+    assert result["target_p99_ms"] == 1000
+    assert result["background_target_per_s"] == 1000
+    assert result["probes"] >= 10  # a probe every 100 ms over at least 3 s
+    assert result["probes_unseen"] == 0
+    assert result["probes_missing"] == 0  # every probe's event is in the province's case_events
+    assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
+    assert result["background_events_per_s"] > 0
