@@ -314,10 +314,14 @@ def _receiver(city_url: str | None) -> Iterator[str]:
     process.start()
     child.close()
     try:
-        while not pipe.poll(0.1):
-            if not process.is_alive():
-                raise RuntimeError(f"the receiver process exited with code {process.exitcode} before serving")
-        yield pipe.recv()
+        while not pipe.poll(0.1) and process.is_alive():
+            pass
+        try:
+            target = pipe.recv()
+        except EOFError:
+            process.join(5)
+            raise RuntimeError(f"the receiver process exited (code {process.exitcode}) before serving") from None
+        yield target
     finally:
         with suppress(OSError):  # it has exited already
             pipe.send("stop")
@@ -459,8 +463,8 @@ def _postgresql(
         autovacuum = _setting(url, "autovacuum")
         if autovacuum != "on":
             say(
-                "postgresql: note — autovacuum is off on this server, so the city's tables are never analysed and "
-                "its per-batch lookups may be planned for the empty table they started as"
+                "postgresql: note — autovacuum is off on this server: the city's tables are never analysed, so "
+                "its query plans rest on size estimates alone"
             )
         return _replicate(county_url, url, county, "postgresql", say), autovacuum
 
