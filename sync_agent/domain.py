@@ -30,6 +30,7 @@ __all__ = [
     "Verdict",
     "check_batch",
     "compute_batch_hash",
+    "refusal",
     "seal_batch",
 ]
 
@@ -104,7 +105,8 @@ def seal_batch(origin: str, prev_hash: bytes, records: Sequence[Record]) -> Batc
     return Batch(origin, recs[0].origin_seq, recs[-1].origin_seq, prev_hash, compute_batch_hash(prev_hash, recs), recs)
 
 
-def _refuse(reason: RefusalReason, message: str, batch: Batch, mark: Mark) -> BatchRefused:
+def refusal(reason: RefusalReason, message: str, batch: Batch, mark: Mark) -> BatchRefused:
+    """The refusal of ``batch``: why, and the receiver's ``mark`` the sender resends from."""
     return BatchRefused(
         message,
         reason=reason.value,
@@ -121,7 +123,7 @@ def check_batch(mark: Mark, batch: Batch) -> Verdict:
     try:
         validate_division_code(batch.origin)
     except Exception:
-        raise _refuse(RefusalReason.MALFORMED, f"批次来源“{batch.origin}”不是有效的行政区划代码", batch, mark) from None
+        raise refusal(RefusalReason.MALFORMED, f"批次来源“{batch.origin}”不是有效的行政区划代码", batch, mark) from None
     recs = batch.records
     if (
         not recs
@@ -132,25 +134,25 @@ def check_batch(mark: Mark, batch: Batch) -> Verdict:
         or any(b.origin_seq != a.origin_seq + 1 for a, b in itertools.pairwise(recs))
         or len(batch.prev_hash) != 32
     ):
-        raise _refuse(RefusalReason.MALFORMED, "批次结构错误：序号不连续、为空或哈希长度不对", batch, mark)
+        raise refusal(RefusalReason.MALFORMED, "批次结构错误：序号不连续、为空或哈希长度不对", batch, mark)
     if compute_batch_hash(batch.prev_hash, recs) != batch.batch_hash:
-        raise _refuse(RefusalReason.BAD_HASH, "批次哈希与内容不符，数据可能在传输中被篡改", batch, mark)
+        raise refusal(RefusalReason.BAD_HASH, "批次哈希与内容不符，数据可能在传输中被篡改", batch, mark)
     if batch.last_seq <= mark.high_water:
         return Verdict.DUPLICATE
     if batch.first_seq > mark.high_water + 1:
-        raise _refuse(
+        raise refusal(
             RefusalReason.GAP,
             f"批次不连续：已接收到 {mark.high_water}，收到的批次从 {batch.first_seq} 开始",
             batch,
             mark,
         )
     if batch.first_seq <= mark.high_water:
-        raise _refuse(
+        raise refusal(
             RefusalReason.REORDER,
             f"批次与已接收的记录重叠（已接收到 {mark.high_water}，批次 {batch.first_seq}–{batch.last_seq}）",
             batch,
             mark,
         )
     if batch.prev_hash != mark.last_hash:
-        raise _refuse(RefusalReason.BROKEN_CHAIN, "批次的前序哈希与已接收的最后一批不符（哈希链断裂）", batch, mark)
+        raise refusal(RefusalReason.BROKEN_CHAIN, "批次的前序哈希与已接收的最后一批不符（哈希链断裂）", batch, mark)
     return Verdict.APPLY

@@ -35,7 +35,6 @@ class AgentCollector(Collector):
     def collect(self) -> Iterator[Any]:
         node = self._agent.node
         views = self._agent.views()
-        stats = {s.link: s for s in self._agent.stats()}
         lo = ["node", "link", "origin"]
         lag = GaugeMetricFamily(
             "sunshine_replication_lag_records", "Records held here the peer has not acked", labels=lo
@@ -53,7 +52,6 @@ class AgentCollector(Collector):
         for v in views:
             up.add_metric([node, v.link], 1.0 if v.connected else 0.0)
             failures.add_metric([node, v.link], float(v.failures))
-            per_origin = stats[v.link].origins if v.link in stats else {}
             for o in v.origins:
                 labels = [node, v.link, o.origin]
                 lag.add_metric(labels, float(o.lag_records))
@@ -62,7 +60,7 @@ class AgentCollector(Collector):
                 sent.add_metric(labels, float(o.sent_records))
                 acked_n.add_metric(labels, float(o.acked_records))
                 refusals.add_metric(labels, float(o.refusals))
-                batches.add_metric(labels, float(per_origin[o.origin].sent_batches if o.origin in per_origin else 0))
+                batches.add_metric(labels, float(o.sent_batches))
         held = GaugeMetricFamily(
             "sunshine_quarantine_held_records",
             "Poison records held in this node's quarantine",

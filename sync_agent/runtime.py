@@ -139,6 +139,7 @@ class OriginView:
     lag_records: int
     lag_seconds: float
     sent_records: int
+    sent_batches: int
     acked_records: int
     refusals: int
     rate_per_s: float  # records acknowledged per second, over the last minute at most
@@ -258,6 +259,7 @@ class Agent:
                             lag_records=lag,
                             lag_seconds=round(max(0.0, (now - oldest).total_seconds()), 3) if oldest and lag else 0.0,
                             sent_records=o.sent_records,
+                            sent_batches=o.sent_batches,
                             acked_records=o.acked_records,
                             refusals=o.refusals,
                             rate_per_s=round(self._rates.rate((s.link, origin), now_mono, o.acked_records), 2),

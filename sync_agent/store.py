@@ -37,8 +37,17 @@ from federation.storage.uow import UnitOfWork
 from federation.timeutil import utcnow
 from sync_agent.appliers import AppliersByType
 from sync_agent.apply import apply_records
-from sync_agent.domain import ZERO_HASH, Batch, Mark, Record, RefusalReason, Verdict, check_batch, seal_batch
-from sync_agent.errors import BatchRefused
+from sync_agent.domain import (
+    ZERO_HASH,
+    Batch,
+    Mark,
+    Record,
+    RefusalReason,
+    Verdict,
+    check_batch,
+    refusal,
+    seal_batch,
+)
 from sync_agent.ports import Receipt
 
 __all__ = ["LinkAck", "OriginStatus", "SqlBatchSink", "SqlBatchSource", "from_us", "lock_mark", "to_us"]
@@ -450,7 +459,7 @@ class SqlBatchSink:
             conn = uow.conn
             mark = lock_mark(conn, batch.origin, now)
             if batch.origin == self.node or (self._allow is not None and not self._allow(sender, batch.origin)):
-                raise _refusal(
+                raise refusal(
                     RefusalReason.NOT_ALLOWED, f"节点 {sender} 不能发送来源 {batch.origin} 的记录", batch, mark
                 )
             if check_batch(mark, batch) is Verdict.DUPLICATE:
@@ -512,18 +521,6 @@ class SqlBatchSink:
         ]
 
 
-def _refusal(reason: RefusalReason, message: str, batch: Batch, mark: Mark) -> BatchRefused:
-    return BatchRefused(
-        message,
-        reason=reason.value,
-        origin=batch.origin,
-        high_water=mark.high_water,
-        last_hash=mark.last_hash,
-        first_seq=batch.first_seq,
-        last_seq=batch.last_seq,
-    )
-
-
 def _payload_texts(batch: Batch, mark: Mark) -> list[str]:
     """The payloads as text. A record this node could not store as the origin stored it (not UTF-8, a NUL, an
     over-long type/id/op) cannot come from a conforming origin's outbox: the batch is refused as malformed."""
@@ -540,7 +537,7 @@ def _payload_texts(batch: Batch, mark: Mark) -> list[str]:
             or not 0 < len(r.op) <= _MAX_OP
             or "\x00" in r.record_type + r.record_id + r.op
         ):
-            raise _refusal(
+            raise refusal(
                 RefusalReason.MALFORMED,
                 f"记录 {r.origin_seq} 无法保存：载荷不是 UTF-8 文本或含空字符，或类型/编号/操作过长",
                 batch,
@@ -565,4 +562,4 @@ def _outbox_rows(batch: Batch, texts: Iterable[str], mark: Mark) -> list[dict[st
             for r, t in zip(batch.records, texts, strict=True)
         ]
     except OverflowError:
-        raise _refusal(RefusalReason.MALFORMED, "记录的创建时间超出范围", batch, mark) from None
+        raise refusal(RefusalReason.MALFORMED, "记录的创建时间超出范围", batch, mark) from None
