@@ -251,10 +251,12 @@ class Federation:
         while waiting:
             for division in sorted(waiting):
                 try:
-                    if httpx.get(f"{self.url(division)}/api/v1/catalogue", timeout=5.0).status_code == 200:
-                        waiting.discard(division)
+                    reply = httpx.get(f"{self.url(division)}/api/v1/catalogue", timeout=5.0)
                 except httpx.HTTPError:
-                    pass
+                    continue
+                # a node without standards answers too, with no version and no items
+                if reply.status_code == 200 and reply.json().get("standards_version"):
+                    waiting.discard(division)
             if waiting and time.monotonic() > deadline:
                 raise LaunchError(f"{timeout:.0f} 秒内标准包未下发到：{', '.join(sorted(waiting))}")
             time.sleep(0.2)

@@ -180,7 +180,8 @@ class ApprovalService:
         with self._lock:
             at = self._monotonic()
             st = self._standards
-            if st is None or at - self._checked_at >= self._standards_ttl:
+            # a node still waiting for its first bundle looks every time: it may have arrived from another process
+            if st is None or st.bundle is None or at - self._checked_at >= self._standards_ttl:
                 st = self._standards = self._load_standards(st)
                 self._checked_at = at
             return st
