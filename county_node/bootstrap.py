@@ -14,13 +14,14 @@ import structlog
 from sqlalchemy import Engine
 
 from county_node.approval.services import ApprovalService
+from county_node.supervision.services import SupervisionService
 from federation.config import Config
 from federation.storage.engine import make_engine
 from federation.storage.standards_replica import STANDARDS_RECORD, StandardsApplier
 from federation.timeutil import SimulatedClock, utcnow
 from sync_agent.appliers import Applier
 
-__all__ = ["CountyNode", "build_county_node", "replication_appliers"]
+__all__ = ["CountyNode", "assemble_county_node", "build_county_node", "replication_appliers"]
 
 log = structlog.get_logger(__name__)
 
@@ -31,6 +32,7 @@ class CountyNode:
     engine: Engine
     clock: Callable[[], datetime]
     approval: ApprovalService
+    supervision: SupervisionService
 
     def close(self) -> None:
         self.engine.dispose()
@@ -45,8 +47,15 @@ def build_county_node(config: Config, *, engine: Engine | None = None) -> County
         start = config.simulation.start_moment() or utcnow()
         clock = SimulatedClock(start, config.simulation.speed)
         log.warning("clock.simulated", start=start.isoformat(), speed=config.simulation.speed)
+    return assemble_county_node(config, engine, clock)
+
+
+def assemble_county_node(config: Config, engine: Engine, clock: Callable[[], datetime]) -> CountyNode:
+    """The services of a county node over ``engine`` and ``clock``: approval, and supervision observing it."""
     approval = ApprovalService(engine, config.node.division, clock, config.clock)
-    return CountyNode(config=config, engine=engine, clock=clock, approval=approval)
+    supervision = SupervisionService(engine, config.node.division, clock, lambda: approval.standards)
+    approval.observe(supervision)
+    return CountyNode(config=config, engine=engine, clock=clock, approval=approval, supervision=supervision)
 
 
 def replication_appliers(approval: ApprovalService | None = None) -> dict[str, Applier[Any]]:

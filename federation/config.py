@@ -32,12 +32,21 @@ Example ``sunshine.toml``::
     yellow_days = 1       # yellow when at most this many working days remain (today included)
     yellow_share = 0.8    # … or when this share of the budget is used
     max_extension_days = 10
+
+    [notify]
+    sms_url = "http://10.1.2.3:8080/sms/send"   # the SMS gateway; empty: messages are only written to the log
+    sms_token = ""                  # bearer token of the gateway; better SUNSHINE_NOTIFY_SMS_TOKEN than the file
+    recipients = ["13800138000"]    # mainland mobile numbers (11 digits) told of alerts
+    timeout_s = 5.0                 # per request to the gateway
+    max_attempts = 5                # deliveries tried per message before it is marked failed
+    interval_s = 2.0                # how often pending messages are looked for
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -55,6 +64,7 @@ __all__ = [
     "HttpConfig",
     "LogConfig",
     "NodeConfig",
+    "NotifyConfig",
     "ReplicationConfig",
     "SimulationConfig",
     "dump_toml",
@@ -120,6 +130,20 @@ class ReplicationConfig:
 
 
 @dataclass(frozen=True)
+class NotifyConfig:
+    """Notifications (短信通知) of supervision alerts, delivered from the ``notifications`` table by a dispatcher.
+
+    Empty ``sms_url``: no gateway, every message is written to the log and counted as delivered."""
+
+    sms_url: str = ""  # http(s) URL the SMS gateway accepts a POST on
+    sms_token: str = field(default="", repr=False)  # sent as "Authorization: Bearer …"; empty: no header
+    recipients: tuple[str, ...] = ()  # mainland mobile numbers, 11 digits
+    timeout_s: float = 5.0  # per HTTP request to the gateway
+    max_attempts: int = 5  # deliveries tried per message (each may retry in-call) before it is marked failed
+    interval_s: float = 2.0  # the dispatcher's pause between looks for due messages
+
+
+@dataclass(frozen=True)
 class SimulationConfig:
     """Demo only: run the node on a simulated clock that starts at ``start`` and runs ``speed`` × real time."""
 
@@ -144,6 +168,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     clock: ClockConfig = field(default_factory=ClockConfig)
     replication: ReplicationConfig = field(default_factory=ReplicationConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
 
     @property
@@ -233,6 +258,7 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
         raise ConfigError("http.port 超出范围", value=cfg.http.port)
     cfg.simulation.start_moment()
     _validate_replication(cfg.replication)
+    _validate_notify(cfg.notify)
     return cfg
 
 
@@ -247,6 +273,27 @@ def _validate_replication(rep: ReplicationConfig) -> None:
             raise ConfigError(f"replication.{name} 必须大于 0", value=getattr(rep, name))
     if rep.linger_ms < 0:
         raise ConfigError("replication.linger_ms 不能为负数", value=rep.linger_ms)
+
+
+_MOBILE = re.compile(r"1[3-9][0-9]{9}")  # a mainland mobile number (中国大陆手机号)
+
+
+def _validate_notify(notify: NotifyConfig) -> None:
+    if notify.sms_url and not notify.sms_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"notify.sms_url 的地址“{notify.sms_url}”格式错误，应以 http:// 或 https:// 开头", key="notify.sms_url"
+        )
+    for number in notify.recipients:
+        if not _MOBILE.fullmatch(number):
+            raise ConfigError(
+                f"notify.recipients 中的“{number}”不是有效的手机号码，应为 11 位大陆手机号，例如 13800138000",
+                key="notify.recipients",
+            )
+    for name in ("timeout_s", "interval_s"):
+        if not getattr(notify, name) > 0:
+            raise ConfigError(f"notify.{name} 必须大于 0", value=getattr(notify, name))
+    if notify.max_attempts < 1:
+        raise ConfigError("notify.max_attempts 必须大于 0", value=notify.max_attempts)
 
 
 def split_address(address: str, key: str = "address") -> tuple[str, int]:

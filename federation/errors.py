@@ -10,9 +10,13 @@ the tree to HTTP (``county_node.entrypoints.http_errors``) and, later, gRPC stat
     │   └── InvalidDivisionCode     not a six-digit GB/T 2260 code, or unknown
     ├── NotFound                    a record that does not exist
     │   ├── CaseNotFound
-    │   └── ItemNotFound            an item code the catalogue does not hold
+    │   ├── ItemNotFound            an item code the catalogue does not hold
+    │   ├── AlertNotFound           a supervision alert (预警) that does not exist
+    │   ├── ComplaintNotFound       a complaint (投诉) that does not exist
+    │   └── RatingNotFound          a rating (好差评) that does not exist
     ├── Conflict                    the request is well formed but the current state forbids it
-    │   ├── InvalidTransition       a lifecycle action not allowed in the case's status
+    │   ├── InvalidTransition       a lifecycle action not allowed in the status of a case, an alert, a
+    │   │                           complaint or a rating
     │   ├── ConcurrentUpdate        the record changed under the request (retry)
     │   ├── ExtensionAlreadyUsed    a case may be extended once
     │   ├── KeyDataMissing          key data fields missing before decide
@@ -21,7 +25,10 @@ the tree to HTTP (``county_node.entrypoints.http_errors``) and, later, gRPC stat
     │   └── CalendarRangeError      a date outside the supported span
     ├── StandardsError              a standards bundle is malformed or unusable
     │   └── StandardsNotLoaded      the node has no catalogue yet (not initialised)
-    └── StorageError                the database refused or is unreachable
+    ├── StorageError                the database refused or is unreachable
+    └── NotificationError           a notification (SMS) could not be handled
+        └── DeliveryFailed          the gateway refused it or could not be reached; ``retryable`` says whether
+                                    trying again later may succeed
 """
 
 from __future__ import annotations
@@ -29,12 +36,15 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AlertNotFound",
     "CalendarError",
     "CalendarRangeError",
     "CaseNotFound",
+    "ComplaintNotFound",
     "ConcurrentUpdate",
     "ConfigError",
     "Conflict",
+    "DeliveryFailed",
     "ExtensionAlreadyUsed",
     "InvalidDivisionCode",
     "InvalidTransition",
@@ -42,6 +52,8 @@ __all__ = [
     "JointTasksPending",
     "KeyDataMissing",
     "NotFound",
+    "NotificationError",
+    "RatingNotFound",
     "StandardsError",
     "StandardsNotLoaded",
     "StorageError",
@@ -94,6 +106,18 @@ class ItemNotFound(NotFound):
     code = "item_not_found"
 
 
+class AlertNotFound(NotFound):
+    code = "alert_not_found"
+
+
+class ComplaintNotFound(NotFound):
+    code = "complaint_not_found"
+
+
+class RatingNotFound(NotFound):
+    code = "rating_not_found"
+
+
 class Conflict(SunshineError):
     code = "conflict"
 
@@ -136,3 +160,19 @@ class StandardsNotLoaded(StandardsError):
 
 class StorageError(SunshineError):
     code = "storage_error"
+
+
+class NotificationError(SunshineError):
+    code = "notification_error"
+
+
+class DeliveryFailed(NotificationError):
+    """A notifier could not deliver a message. ``reason`` is the Chinese text kept in the delivery log;
+    ``retryable`` is False when sending the same message again cannot succeed (the gateway refused it)."""
+
+    code = "delivery_failed"
+
+    def __init__(self, reason: str, *, retryable: bool, **details: Any) -> None:
+        super().__init__(reason, retryable=retryable, **details)
+        self.reason = reason
+        self.retryable = retryable

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import Engine, select
@@ -59,13 +59,20 @@ from federation.storage.tables import calendar_years, catalogue_items
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import local_date
 
-__all__ = ["STANDARDS_TTL_SECONDS", "ApprovalService", "CaseDetail", "CasePage"]
+__all__ = ["STANDARDS_TTL_SECONDS", "ApprovalService", "CaseDetail", "CaseObserver", "CasePage"]
 
 log = structlog.get_logger(__name__)
 
 _INDEX_BATCH = 500  # index rows written per executemany while recomputing the open cases
 
 Clock = Callable[[], datetime]
+
+
+class CaseObserver(Protocol):
+    """Told of every case change inside the transaction that wrote it (the supervision service evaluates it)."""
+
+    def case_changed(self, conn: Connection, case: Case, now: datetime, st: Any) -> None: ...
+
 
 STANDARDS_TTL_SECONDS = 5.0
 """How long the cached standards are trusted before the database is asked whether they changed."""
@@ -152,6 +159,11 @@ class ApprovalService:
         self._monotonic = monotonic
         self._checked_at = 0.0  # monotonic time the cached standards were last confirmed
         self._warned_years: set[int] = set()  # unpublished years already warned about (this service = the process)
+        self._observers: list[CaseObserver] = []
+
+    def observe(self, observer: CaseObserver) -> None:
+        """Call ``observer.case_changed`` in the transaction of every submission and action (composition root)."""
+        self._observers.append(observer)
 
     # -- standards ------------------------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -299,6 +311,8 @@ class ApprovalService:
             repo.add(
                 result.case, result.event, index_values(result.case, st.calendar, self.policy), origin_seq=case_seq
             )
+            for observer in self._observers:
+                observer.case_changed(uow.conn, result.case, now, st)
             uow.commit()
         return result.case
 
@@ -322,6 +336,8 @@ class ApprovalService:
             case_seq = self._emit(uow, result, now)
             idx = index_values(result.case, st.calendar, self.policy)
             repo.save(before, result.case, result.event, idx, origin_seq=case_seq)
+            for observer in self._observers:
+                observer.case_changed(uow.conn, result.case, now, st)
             uow.commit()
         if result.case.status in OPEN_STATUSES:
             self._warn_provisional(case_no, case_clocks(result.case, st.calendar, now, self.policy))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Date,
     ForeignKey,
@@ -23,11 +24,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from federation.storage.types import UTCDateTime
 
 __all__ = [
+    "alerts",
     "batch_log",
     "calendar_years",
     "case_events",
@@ -35,12 +38,15 @@ __all__ = [
     "case_tasks",
     "cases",
     "catalogue_items",
+    "complaints",
     "counters",
     "link_acks",
     "metadata",
     "node_settings",
+    "notifications",
     "outbox",
     "quarantine",
+    "ratings",
     "replication_marks",
     "standards_bundles",
 ]
@@ -146,8 +152,14 @@ cases = Table(
     # replication: the origin's outbox seq of the last change applied to this row (a replica applies a snapshot
     # only when its seq is newer)
     Column("origin_seq", BigInteger),
+    # supervision (county only, derived): the next moment a time-driven rule other than the light rules can change
+    # its verdict with no new event, and the ids of the events that shaped the current clock (an alert raised by
+    # the sweep records them as its evidence)
+    Column("sup_wake_at", UTCDateTime),
+    Column("sup_evidence", JSON),
     Index(None, "origin"),
     Index(None, "status", "idx_due_at"),
+    Index(None, "sup_wake_at"),
     Index(None, "status", "idx_yellow_at"),
     Index(None, "department"),
     Index(None, "item_code"),
@@ -263,4 +275,136 @@ quarantine = Table(
     Column("resolved_at", UTCDateTime),
     Index(None, "state"),
     comment="Poison records (隔离区) set aside with their reason: held | replayed | discarded.",
+)
+
+# -- supervision (电子监察) -----------------------------------------------------------------------------------------
+# Alerts, complaints and ratings belong to the county that raised / received them (``origin``); a city and the
+# province hold replicas (the same rows, applied when newer by ``origin_seq``). ``history`` is the append-only list
+# of lifecycle steps, each {action, actor, at, reason}.
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_id", String(32), primary_key=True),
+    Column("origin", String(6), nullable=False),
+    Column("subject_kind", String(16), nullable=False),
+    Column("subject_id", String(64), nullable=False),
+    Column("case_no", String(32)),
+    Column("rule_id", String(16), nullable=False),
+    Column("rule_version", Integer, nullable=False),
+    Column("rule_name", String(100), nullable=False),
+    Column("light", String(8)),
+    Column("status", String(16), nullable=False),
+    # the alert still stands for the current episode of its condition: 1 from raising until the condition clears
+    # (a closed alert whose condition still holds keeps standing, so the same condition is never alerted twice)
+    Column("standing", Boolean, nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("department", String(100)),
+    Column("standards_version", String(64)),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("ack_due_at", UTCDateTime),
+    Column("acknowledged_at", UTCDateTime),
+    Column("escalated_at", UTCDateTime),
+    Column("closed_at", UTCDateTime),
+    Column("close_reason", Text),
+    Column("evidence", JSON, nullable=False),
+    Column("clock", JSON),
+    Column("details", JSON, nullable=False),
+    Column("parameters", JSON, nullable=False),
+    Column("history", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("origin_seq", BigInteger),
+    Index(
+        "uq_alerts_standing_subject_rule",
+        "subject_kind",
+        "subject_id",
+        "rule_id",
+        unique=True,
+        sqlite_where=text("standing = 1"),
+        postgresql_where=text("standing"),
+    ),
+    Index(None, "subject_kind", "subject_id"),
+    Index(None, "status", "ack_due_at"),
+    Index(None, "rule_id", "status"),
+    Index(None, "origin", "status"),
+    Index(None, "case_no"),
+    comment="Supervision alerts (预警/红黄牌): rule, version, evidence and clock; open → acknowledged → urged / "
+    "supervised → closed.",
+)
+
+complaints = Table(
+    "complaints",
+    metadata,
+    Column("complaint_id", String(32), primary_key=True),
+    Column("origin", String(6), nullable=False),
+    Column("target", String(16), nullable=False),
+    Column("target_id", String(64), nullable=False),
+    Column("case_no", String(32)),
+    Column("complainant", String(200), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("limit_days", Integer, nullable=False),
+    Column("filed_at", UTCDateTime, nullable=False),
+    Column("idx_due_at", UTCDateTime),
+    Column("answered_at", UTCDateTime),
+    Column("answered_by", String(100)),
+    Column("answer", Text),
+    Column("closed_at", UTCDateTime),
+    Column("standards_version", String(64)),
+    Column("history", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("origin_seq", BigInteger),
+    Index(None, "status", "idx_due_at"),
+    Index(None, "case_no"),
+    Index(None, "origin", "status"),
+    comment="Complaints (投诉) against a case, a window or a staff member: open → answered → closed.",
+)
+
+ratings = Table(
+    "ratings",
+    metadata,
+    Column("rating_id", String(32), primary_key=True),
+    Column("origin", String(6), nullable=False),
+    Column("case_no", String(32), nullable=False),
+    Column("staff", String(100), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("comment", Text),
+    Column("channel", String(16), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("negative", Boolean, nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("follow_up_limit_days", Integer, nullable=False),
+    Column("idx_due_at", UTCDateTime),
+    Column("followed_up_at", UTCDateTime),
+    Column("followed_up_by", String(100)),
+    Column("follow_up_note", Text),
+    Column("history", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("origin_seq", BigInteger),
+    Index(None, "status", "idx_due_at"),
+    Index(None, "case_no"),
+    Index(None, "staff"),
+    Index(None, "origin", "level"),
+    comment="Ratings (好差评), 5 非常满意 … 1 非常不满意; a negative one (≤ 2) is followed up (回访) within its limit.",
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(16), nullable=False),
+    Column("recipient", String(64), nullable=False),
+    Column("subject_kind", String(16), nullable=False),
+    Column("subject_id", String(64), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("gateway_id", String(100)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Index(None, "status"),
+    Index(None, "subject_kind", "subject_id"),
+    comment="Delivery log of notifications (SMS): pending | sent | failed, attempts and the gateway's answer.",
 )

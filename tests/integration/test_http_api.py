@@ -16,8 +16,7 @@ from sqlalchemy import Engine, func, select
 
 from county_node.approval.domain import Action
 from county_node.approval.domain.lifecycle import _PARAMS
-from county_node.approval.services import ApprovalService
-from county_node.bootstrap import CountyNode
+from county_node.bootstrap import CountyNode, assemble_county_node
 from county_node.entrypoints.http import create_app
 from county_node.entrypoints.http_errors import http_status
 from county_node.entrypoints.schemas import ACTION_BODIES
@@ -57,8 +56,7 @@ JOINT = "XK00036000"  # 建设项目联合审批: three departments
 
 def make_node(engine: Engine, clock: FakeClock) -> CountyNode:
     config = Config(node=NodeConfig(division=DIVISION, name="莒县"))
-    approval = ApprovalService(engine, DIVISION, clock, config.clock)
-    return CountyNode(config=config, engine=engine, clock=clock, approval=approval)
+    return assemble_county_node(config, engine, clock)
 
 
 @pytest.fixture

@@ -43,7 +43,16 @@ from sync_agent.rows import RowDecoder
 
 __all__ = ["CaseApplier", "CaseEventApplier", "CaseSnapshot", "default_appliers"]
 
-_DERIVED = {"pause_count", "calendar_version", "idx_due_at", "idx_yellow_at", "idx_legal_due_at", "idx_paused_light"}
+_DERIVED = {
+    "pause_count",
+    "calendar_version",
+    "idx_due_at",
+    "idx_yellow_at",
+    "idx_legal_due_at",
+    "idx_paused_light",
+    "sup_wake_at",
+    "sup_evidence",
+}
 _CASE_DECODER = RowDecoder(cases, [c.name for c in cases.c if c.name not in _DERIVED | {"origin_seq"}], label="办件")
 _PAUSE_DECODER = RowDecoder(case_pauses, ["n", "kind", "started_at", "ended_at", "reason"], label="办件暂停")
 _TASK_DECODER = RowDecoder(

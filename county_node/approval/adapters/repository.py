@@ -16,19 +16,21 @@ from sqlalchemy.sql import ColumnElement
 from county_node.approval.domain import (
     PAUSED_STATUSES,
     RUNNING_STATUSES,
+    Action,
     Case,
     CasePause,
     CaseTask,
     Event,
     IndexValues,
     Status,
+    event_id,
 )
 from federation.clock import Light, PauseKind
 from federation.errors import CaseNotFound, ConcurrentUpdate
 from federation.standards import ItemKind
 from federation.storage.tables import case_events, case_pauses, case_tasks, cases
 
-__all__ = ["CaseFilter", "CaseRepository"]
+__all__ = ["CaseFilter", "CaseRepository", "case_from_row", "event_from_row", "pause_from_row", "task_from_row"]
 
 _CASE_COLUMNS = list(cases.c)
 
@@ -95,6 +97,21 @@ def _case_values(case: Case, idx: IndexValues) -> dict[str, Any]:
 
 def _task_values(case_no: str, t: CaseTask) -> dict[str, Any]:
     return {"case_no": case_no, **t.to_dict()}
+
+
+def event_from_row(r: Mapping[Any, Any]) -> Event:
+    """A ``case_events`` row as the domain's :class:`Event`."""
+    return Event(
+        event_id=event_id(r["case_no"], r["n"]),
+        case_no=r["case_no"],
+        n=r["n"],
+        action=Action(r["action"]),
+        actor=r["actor"],
+        at=r["at"],
+        from_status=Status(r["from_status"]) if r["from_status"] else None,
+        to_status=Status(r["to_status"]),
+        payload=r["payload"] or {},
+    )
 
 
 def pause_from_row(p: Mapping[Any, Any]) -> CasePause:
@@ -301,6 +318,35 @@ class CaseRepository:
         rec = event.to_record()
         rec["payload"] = _jsonable(rec["payload"])
         self._conn.execute(_INSERT_EVENT, rec)
+
+    def timeline(self, case_no: str) -> list[Event]:
+        """The case's events as domain values, in order."""
+        return self.timelines([case_no]).get(case_no, [])
+
+    def timelines(self, case_nos: Sequence[str]) -> dict[str, list[Event]]:
+        """The events of many cases (one query), each case's in order."""
+        out: defaultdict[str, list[Event]] = defaultdict(list)
+        if case_nos:
+            stmt = (
+                select(case_events)
+                .where(case_events.c.case_no.in_(bindparam("case_nos", expanding=True)))
+                .order_by(case_events.c.case_no, case_events.c.n)
+            )
+            for r in self._conn.execute(stmt, {"case_nos": list(case_nos)}).mappings():
+                out[r["case_no"]].append(event_from_row(r))
+        return dict(out)
+
+    def many(self, case_nos: Sequence[str]) -> list[Case]:
+        """The cases ``case_nos`` that exist (in case-number order), with pauses and tasks."""
+        if not case_nos:
+            return []
+        stmt = (
+            select(*_CASE_COLUMNS)
+            .where(cases.c.case_no.in_(bindparam("case_nos", expanding=True)))
+            .order_by(cases.c.case_no)
+        )
+        rows = list(self._conn.execute(stmt, {"case_nos": list(case_nos)}).mappings())
+        return self._assemble(rows)
 
     def events(self, case_no: str) -> list[dict[str, Any]]:
         return [

@@ -25,6 +25,8 @@ key                                    default  meaning
 ``negative_rating_max_level``          2        ratings at or below this level are negative (1 非常不满意,
                                                 2 不满意)
 ``rating_follow_up_days``              15       default follow-up limit of a negative rating (working days)
+``alert_ack_days``                     1        working days to acknowledge (签收) an alert before it escalates
+                                                (county → city → province)
 ``disabled_rules``                     []       rule ids the province has switched off, e.g. ``["SUP-004"]``
 =====================================  =======  ================================================================
 """
@@ -92,6 +94,7 @@ _INT_KEYS = (
     "complaint_response_days",
     "negative_rating_max_level",
     "rating_follow_up_days",
+    "alert_ack_days",
 )
 
 
@@ -112,6 +115,7 @@ class SupervisionParameters:
     complaint_response_days: int = 5
     negative_rating_max_level: int = 2
     rating_follow_up_days: int = 15
+    alert_ack_days: int = 1
     disabled_rules: frozenset[str] = frozenset()
     light_policy: LightPolicy = field(init=False, repr=False, compare=False)
 
@@ -129,6 +133,7 @@ class SupervisionParameters:
         _int("complaint_response_days", self.complaint_response_days, 0)
         _int("negative_rating_max_level", self.negative_rating_max_level, 1, 4)
         _int("rating_follow_up_days", self.rating_follow_up_days, 0)
+        _int("alert_ack_days", self.alert_ack_days, 1)
         try:
             policy = LightPolicy(self.yellow_days, self.yellow_share)
         except ValidationError as exc:  # pragma: no cover - the checks above are stricter
