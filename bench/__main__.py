@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench import approval, clock, latency, replication
+from bench import approval, clock, evaluate, latency, replication, sweep
 from bench.harness import DEFAULT_POSTGRES_ADMIN_URL, DEFAULT_SEED, Options, emit
 from federation.errors import SunshineError
 
@@ -41,6 +41,16 @@ BENCHMARKS: Mapping[str, Benchmark] = {
             latency.NAME,
             "county commit → visible at the province, p50/p99, under 1,000 events/s background (target p99 < 1 s)",
             latency.run,
+        ),
+        Benchmark(
+            sweep.NAME,
+            "one supervision sweep over 1,000,000 open cases, SQLite and PostgreSQL (target < 3 s)",
+            sweep.run,
+        ),
+        Benchmark(
+            evaluate.NAME,
+            "incremental supervision evaluation per case event, p50/p99 (target p99 < 2 ms)",
+            evaluate.run,
         ),
     )
 }

@@ -14,6 +14,7 @@ import structlog
 from sqlalchemy import Engine
 
 from county_node.approval.services import ApprovalService
+from county_node.supervision.runner import sms_hook
 from county_node.supervision.services import SupervisionService
 from federation.config import Config
 from federation.storage.engine import make_engine
@@ -53,7 +54,9 @@ def build_county_node(config: Config, *, engine: Engine | None = None) -> County
 def assemble_county_node(config: Config, engine: Engine, clock: Callable[[], datetime]) -> CountyNode:
     """The services of a county node over ``engine`` and ``clock``: approval, and supervision observing it."""
     approval = ApprovalService(engine, config.node.division, clock, config.clock)
-    supervision = SupervisionService(engine, config.node.division, clock, lambda: approval.standards)
+    supervision = SupervisionService(
+        engine, config.node.division, clock, lambda: approval.standards, notify=sms_hook(config.notify.recipients)
+    )
     approval.observe(supervision)
     return CountyNode(config=config, engine=engine, clock=clock, approval=approval, supervision=supervision)
 

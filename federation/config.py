@@ -40,6 +40,9 @@ Example ``sunshine.toml``::
     timeout_s = 5.0                 # per request to the gateway
     max_attempts = 5                # deliveries tried per message before it is marked failed
     interval_s = 2.0                # how often pending messages are looked for
+
+    [supervision]
+    sweep_interval_s = 60.0         # real seconds between supervision sweeps (0: none in the background)
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ __all__ = [
     "NotifyConfig",
     "ReplicationConfig",
     "SimulationConfig",
+    "SupervisionConfig",
     "dump_toml",
     "load_config",
     "read_toml_sections",
@@ -144,6 +148,13 @@ class NotifyConfig:
 
 
 @dataclass(frozen=True)
+class SupervisionConfig:
+    """The county's supervision sweep (电子监察定时巡检): how often time-driven verdicts are brought up to date."""
+
+    sweep_interval_s: float = 60.0  # real seconds between sweeps; 0: no background sweep (run `sunshine alert sweep`)
+
+
+@dataclass(frozen=True)
 class SimulationConfig:
     """Demo only: run the node on a simulated clock that starts at ``start`` and runs ``speed`` × real time."""
 
@@ -169,6 +180,7 @@ class Config:
     clock: ClockConfig = field(default_factory=ClockConfig)
     replication: ReplicationConfig = field(default_factory=ReplicationConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
 
     @property
@@ -259,6 +271,8 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
     cfg.simulation.start_moment()
     _validate_replication(cfg.replication)
     _validate_notify(cfg.notify)
+    if cfg.supervision.sweep_interval_s < 0:
+        raise ConfigError("supervision.sweep_interval_s 不能为负数", value=cfg.supervision.sweep_interval_s)
     return cfg
 
 

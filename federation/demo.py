@@ -138,6 +138,34 @@ def _summary(fed: Federation, snap: dict[str, Any]) -> None:
             _say(f"  {c.name} 在办件灯色：{shown}   接口 {fed.url(c.division)}/docs")
 
 
+_LIGHT_LABELS = {"red": "红", "yellow": "黄", "-": "—"}
+
+
+def _supervision_summary(fed: Federation) -> None:
+    """Alerts by rule and light, complaints and ratings of each county, as held at the county, city, province."""
+    from county_node.supervision.domain import REGISTRY
+
+    held = {s.division: fed.supervision_counts(s.division) for s in fed.specs}
+    province = next(s.division for s in fed.specs if s.level is DivisionLevel.PROVINCE)
+    _say("")
+    _say("==== 电子监察：各县预警（按规则、灯色）、投诉、评价在县/市/省三级的持有数 ====")
+    for c in fed.counties():
+        own = held[c.division].get(c.division, {"alerts": {}, "complaints": 0, "ratings": 0})
+        city = held[c.parent or ""].get(c.division, {"alerts": {}, "complaints": 0, "ratings": 0})
+        prov = held[province].get(c.division, {"alerts": {}, "complaints": 0, "ratings": 0})
+        same = own == city == prov
+        _say(f"  {c.name}（{c.division}）{'✓ 三级一致' if same else '✗ 尚未一致'}")
+        for key in sorted(own["alerts"]):
+            rule, light = key.split("/")
+            name = REGISTRY[rule].name if rule in REGISTRY else rule
+            counts = f"{own['alerts'][key]}/{city['alerts'].get(key, 0)}/{prov['alerts'].get(key, 0)}"
+            _say(f"    {rule} {name:<16} {_LIGHT_LABELS.get(light, light)}  县/市/省 {counts}")
+        _say(
+            f"    投诉 {own['complaints']}/{city['complaints']}/{prov['complaints']}"
+            f"   好差评 {own['ratings']}/{city['ratings']}/{prov['ratings']}"
+        )
+
+
 def _as_of(fed: Federation) -> str:
     first = fed.counties()[0].division
     try:
@@ -191,6 +219,8 @@ def demo(
         "SUNSHINE_SIMULATION_ENABLED": "true",
         "SUNSHINE_SIMULATION_START": start,
         "SUNSHINE_SIMULATION_SPEED": str(speed),
+        # the supervision sweep every real second: two simulated hours at the default speed
+        "SUNSHINE_SUPERVISION_SWEEP_INTERVAL_S": "1",
     }
     fed = Federation(workdir, county_env=simulation)
     interrupted = False
@@ -213,6 +243,7 @@ def demo(
         fed.stop(*(f"workload:{c.division}" for c in fed.counties()))
         _say("业务模拟已停止，等待复制追平……")
         _summary(fed, _wait_converged(fed, timeout=60.0))
+        _supervision_summary(fed)
     except (LaunchError, RuntimeError) as exc:
         typer.echo(f"演示失败：{exc}（日志目录 {workdir}）", err=True)
         raise typer.Exit(1) from None

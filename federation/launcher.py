@@ -318,6 +318,32 @@ class Federation:
         finally:
             engine.dispose()
 
+    def supervision_counts(self, division: str) -> dict[str, dict[str, Any]]:
+        """What the node holds of supervision per origin: alerts by "rule/light", complaints, ratings."""
+        from sqlalchemy import func, select
+
+        from federation.config import load_config
+        from federation.storage.tables import alerts, complaints, ratings
+        from federation.storage.uow import UnitOfWork
+        from sync_agent.runtime import engine_for
+
+        engine = engine_for(load_config(self.config(division), environ={}))
+        out: dict[str, dict[str, Any]] = {}
+        try:
+            with UnitOfWork(engine, readonly=True) as uow:
+                stmt = select(alerts.c.origin, alerts.c.rule_id, alerts.c.light, func.count()).group_by(
+                    alerts.c.origin, alerts.c.rule_id, alerts.c.light
+                )
+                for origin, rule, light, n in uow.conn.execute(stmt):
+                    entry = out.setdefault(origin, {"alerts": {}, "complaints": 0, "ratings": 0})
+                    entry["alerts"][f"{rule}/{light or '-'}"] = int(n)
+                for table, key in ((complaints, "complaints"), (ratings, "ratings")):
+                    for origin, n in uow.conn.execute(select(table.c.origin, func.count()).group_by(table.c.origin)):
+                        out.setdefault(origin, {"alerts": {}, "complaints": 0, "ratings": 0})[key] = int(n)
+        finally:
+            engine.dispose()
+        return out
+
     def links(self, division: str) -> dict[str, Any]:
         port = _read_port(self.dir(division) / "metrics.port")
         if port is None:

@@ -285,6 +285,7 @@ def county_serve(
 ) -> None:
     """启动县级节点的 HTTP 接口服务（/api/v1，接口文档 /docs），Ctrl-C 或 SIGTERM 干净退出。"""
     from county_node.entrypoints.http import create_app
+    from county_node.supervision.runner import start_background
     from sync_agent.runtime import GRPC_PORT_FILE, start_receiver
 
     cfg = setup(config)
@@ -297,6 +298,7 @@ def county_serve(
         raise ConfigError(f"数据目录 {data_dir} 不存在，请先执行 sunshine county init", path=str(data_dir))
     node = build_county_node(cfg)
     receiver = None
+    background = None
     grpc_port_file = data_dir / GRPC_PORT_FILE
     try:
         if cfg.replication.listen:  # standards (and later orders) come down from the city on this receiver
@@ -304,8 +306,11 @@ def county_serve(
                 cfg, node.engine, replication_appliers(node.approval), relay=False, port_file=grpc_port_file
             )
             typer.echo(f"县级节点复制接收服务已启动：{receiver.target}")
+        background = start_background(cfg, node.supervision, node.engine, node.clock)
         _run(create_app(node), bind_host, bind_port, data_dir / PORT_FILE, access_log=access_log)
     finally:
+        if background is not None:
+            background.stop()
         if receiver is not None:
             receiver.stop(grace=2.0)
             grpc_port_file.unlink(missing_ok=True)

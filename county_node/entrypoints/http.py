@@ -12,6 +12,7 @@ GET       /api/v1/cases                                           filtered, page
 GET       /api/v1/cases/{case_no}                                 case, clocks and timeline
 POST      /api/v1/cases/{case_no}/actions/{action}                one lifecycle action (one body model each)
 GET       /api/v1/summary                                         counts by status and by light
+…         /api/v1/alerts, /complaints, /ratings, /supervision/…   supervision (电子监察), see ``supervision_http``
 ========  ======================================================  ==========================================
 
 OpenAPI is served at ``/openapi.json`` and the interactive documentation at ``/docs``.
@@ -36,6 +37,7 @@ from county_node.bootstrap import CountyNode
 from county_node.entrypoints.http_errors import ErrorView, error_view, http_error_view, http_status
 from county_node.entrypoints.schemas import ACTION_BODIES, ACTION_DESCRIPTIONS, ActionBody, CreateCaseBody
 from county_node.entrypoints.schemas import validation_error as make_validation_error
+from county_node.entrypoints.supervision_http import supervision_router
 from county_node.entrypoints.views import (
     CaseDetailView,
     CasePageView,
@@ -90,6 +92,7 @@ def create_app(node: CountyNode) -> FastAPI:
     app.state.node = node
     _install_error_handlers(app, node)
     app.include_router(_api_router(node))
+    app.include_router(supervision_router(node, prefix=API_PREFIX))
     return app
 
 

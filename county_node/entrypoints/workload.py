@@ -89,6 +89,7 @@ class HallSimulator:
         # performs a step and when postponed steps resume (both decided while running) must not touch it
         self._rng = random.Random(seed)
         self._staff_rng = random.Random(f"{seed}:staff")
+        self._feedback_rng = random.Random(f"{seed}:feedback")  # complaints and ratings, after the plan
         self._rate = rate_per_hour
         self._calendar = WorkingCalendar(seed_years())
         self._items: list[dict[str, Any]] = []
@@ -299,6 +300,8 @@ class HallSimulator:
             if resp.status_code == 200:
                 self.stats[step.action] += 1
                 self._queue_next(state)
+                if step.action in ("accept", "conclude"):
+                    self._feedback(state.case_no, step.action)
             else:
                 state.failed = True
                 self.stats["errors"] += 1
@@ -310,6 +313,53 @@ class HallSimulator:
                     body=resp.text[:300],
                 )
         return now
+
+    def _post(self, path: str, body: dict[str, Any], counter: str) -> dict[str, Any] | None:
+        resp = self._client.post(path, json=body)
+        if resp.status_code in (200, 201):
+            self.stats[counter] += 1
+            result: dict[str, Any] = resp.json()
+            return result
+        self.stats["errors"] += 1
+        log.warning("workload.feedback_failed", path=path, status=resp.status_code, body=resp.text[:300])
+        return None
+
+    def _feedback(self, case_no: str, after: str) -> None:
+        """Applicants complain about some cases while they run and rate most once concluded (好差评); the hall
+        answers half the complaints and follows up half the negative ratings at once — the rest run late."""
+        rng = self._feedback_rng
+        if after == "accept" and rng.random() < 0.04:
+            filed = self._post(
+                "/api/v1/complaints",
+                {
+                    "target": "case",
+                    "target_id": case_no,
+                    "complainant": rng.choice(_APPLICANTS),
+                    "content": rng.choice(["办理进度慢，无人答复", "窗口要求重复提交材料", "工作人员态度生硬"]),
+                    "channel": rng.choice(["12345", "window", "web"]),
+                    "actor": "投诉受理员",
+                },
+                "complaints",
+            )
+            if filed is not None and rng.random() < 0.5:
+                self._post(
+                    f"/api/v1/complaints/{filed['complaint_id']}/answer",
+                    {"answer": "已核实并督促经办科室加快办理", "actor": "督查科"},
+                    "complaints_answered",
+                )
+        if after == "conclude" and rng.random() < 0.7:
+            level = rng.choices([5, 4, 3, 2, 1], weights=[70, 18, 6, 4, 2])[0]
+            rated = self._post(
+                "/api/v1/ratings",
+                {"case_no": case_no, "staff": self._staff_rng.choice(_STAFF), "level": level, "channel": "kiosk"},
+                "ratings",
+            )
+            if rated is not None and rated.get("negative") and rng.random() < 0.5:
+                self._post(
+                    f"/api/v1/ratings/{rated['rating_id']}/follow-up",
+                    {"note": "已电话回访，说明情况", "actor": "督查科"},
+                    "ratings_followed_up",
+                )
 
     def run(self, *, duration_s: float, tick_s: float = 0.2) -> None:
         self.load_catalogue()

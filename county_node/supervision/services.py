@@ -381,11 +381,16 @@ class SupervisionService:
             .where(*due, ~standing)
             .limit(_CHUNK)
         )
-        parameters = {name: params.value(name) for name in spec.parameters}
         light = "red" if rule_id == _RED else "yellow"
-        version = st.bundle.version if st.bundle else None
-        ack_due = self._ack_due(now, st.calendar, params)
-        at = now.isoformat()
+        encoder = _LightAlertEncoder(
+            self.division,
+            spec,
+            light,
+            now,
+            self._ack_due(now, st.calendar, params),
+            st.bundle.version if st.bundle else None,
+            {name: params.value(name) for name in spec.parameters},
+        )
         while True:
             with UnitOfWork(self._engine) as uow:
                 rows = uow.conn.execute(stmt).all()
@@ -393,56 +398,14 @@ class SupervisionService:
                     return
                 store = AlertStore(uow.conn, self.division)
                 ids = store.new_ids(len(rows))
-                history = ({"action": "raise", "actor": "system", "at": at, "reason": "定时巡检"},)
-                new = [
-                    Alert(
-                        alert_id=alert_id,
-                        origin=self.division,
-                        subject_kind="case",
-                        subject_id=r.case_no,
-                        case_no=r.case_no,
-                        rule_id=rule_id,
-                        rule_version=spec.version,
-                        rule_name=spec.name,
-                        light=light,
-                        status=AlertStatus.OPEN,
-                        standing=True,
-                        level=0,
-                        department=r.department,
-                        standards_version=version,
-                        opened_at=now,
-                        ack_due_at=ack_due,
-                        acknowledged_at=None,
-                        escalated_at=None,
-                        closed_at=None,
-                        close_reason=None,
-                        evidence=tuple(r.sup_evidence or ()),
-                        clock={
-                            "as_of": at,
-                            "due_at": r.idx_due_at.isoformat(),
-                            "yellow_at": r.idx_yellow_at.isoformat() if r.idx_yellow_at else None,
-                            "paused": False,
-                            "total_budget": r.promised_budget + r.extension_days,
-                            "light": light,
-                            "calendar_version": r.calendar_version,
-                            "read_by": "sweep",
-                        },
-                        details={"due_at": r.idx_due_at.isoformat()}
-                        if rule_id == _RED
-                        else {"yellow_at": r.idx_yellow_at.isoformat()},
-                        parameters=parameters,
-                        history=history,
-                        updated_at=now,
-                    )
-                    for alert_id, r in zip(ids, rows, strict=True)
-                ]
-                store.insert(new, now)
-                report.raised[rule_id] += len(new)
+                encoded = [encoder.encode(alert_id, r) for alert_id, r in zip(ids, rows, strict=True)]
+                store.insert_encoded([e[0] for e in encoded], [e[1] for e in encoded], now)
+                report.raised[rule_id] += len(encoded)
                 if rule_id == _RED:
                     self._clear_yellow(uow.conn, store, [r.case_no for r in rows], now, report)
                     if self._notify is not None:
-                        for a in new:
-                            self._notify(uow.conn, a, "raised", now)
+                        for alert_id in ids:
+                            self._notify(uow.conn, store.get(alert_id), "raised", now)
                 uow.commit()
             if len(rows) < _CHUNK:
                 return
@@ -790,6 +753,102 @@ class SupervisionService:
             return FeedbackStore(uow.conn, self.division).list_ratings(
                 case_no=case_no, staff=staff, negative=negative, offset=(page - 1) * page_size, limit=page_size
             )
+
+
+class _LightAlertEncoder:
+    """Encodes the light alerts one sweep raises for one rule: the row (its JSON columns as canonical JSON text)
+    and its outbox payload (the canonical JSON of the whole row), from a template encoded once — the sweep
+    raises tens of thousands at a time, and a generic encoder per row would be most of its cost."""
+
+    _VARYING = ("alert_id", "subject_id", "case_no", "department", "evidence", "clock", "details")
+
+    def __init__(  # noqa: PLR0917 - private: the constants of one sweep's alerts
+        self,
+        origin: str,
+        spec: Any,
+        light: str,
+        now: datetime,
+        ack_due: datetime,
+        standards_version: str | None,
+        parameters: dict[str, Any],
+    ) -> None:
+        self.light = light
+        self.red = spec.rule_id == _RED
+        self.at = now.isoformat()
+        history = [{"action": "raise", "actor": "system", "at": self.at, "reason": "定时巡检"}]
+        constant: dict[str, Any] = {
+            "origin": origin,
+            "subject_kind": SubjectKind.CASE.value,
+            "rule_id": spec.rule_id,
+            "rule_version": spec.version,
+            "rule_name": spec.name,
+            "light": light,
+            "status": AlertStatus.OPEN.value,
+            "standing": True,
+            "level": 0,
+            "standards_version": standards_version,
+            "opened_at": now,
+            "ack_due_at": ack_due,
+            "acknowledged_at": None,
+            "escalated_at": None,
+            "closed_at": None,
+            "close_reason": None,
+            "parameters": parameters,
+            "history": history,
+            "updated_at": now,
+        }
+        template = canonical_json({**constant, **{k: f"\x00{k}\x00" for k in self._VARYING}})
+        pieces = template.split('"\\u0000')
+        self._parts: list[str] = [pieces[0]]
+        self._order: list[str] = []
+        for piece in pieces[1:]:
+            name, rest = piece.split('\\u0000"', 1)
+            self._order.append(name)
+            self._parts.append(rest)
+        self._row = {**constant, "parameters": canonical_json(parameters), "history": canonical_json(history)}
+
+    def encode(self, alert_id: str, r: Any) -> tuple[dict[str, Any], str]:
+        due = r.idx_due_at.isoformat()
+        yellow = r.idx_yellow_at.isoformat() if r.idx_yellow_at else None
+        clock = canonical_json(
+            {
+                "as_of": self.at,
+                "due_at": due,
+                "yellow_at": yellow,
+                "paused": False,
+                "total_budget": r.promised_budget + r.extension_days,
+                "light": self.light,
+                "calendar_version": r.calendar_version,
+                "read_by": "sweep",
+            }
+        )
+        details = canonical_json({"due_at": due} if self.red else {"yellow_at": yellow})
+        evidence = canonical_json(list(r.sup_evidence or ()))
+        values = {
+            "alert_id": canonical_json(alert_id),
+            "subject_id": canonical_json(r.case_no),
+            "case_no": canonical_json(r.case_no),
+            "department": canonical_json(r.department),
+            "evidence": evidence,
+            "clock": clock,
+            "details": details,
+        }
+        parts = self._parts
+        out = [parts[0]]
+        for i, name in enumerate(self._order, start=1):
+            out.append(values[name])
+            out.append(parts[i])
+        row = {
+            **self._row,
+            "alert_id": alert_id,
+            "subject_id": r.case_no,
+            "case_no": r.case_no,
+            "department": r.department,
+            "evidence": evidence,
+            "clock": clock,
+            "details": details,
+        }
+        return row, "".join(out)
 
 
 _UPDATE_CASE_SUP = (

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from federation.storage.tables import counters, outbox
 
-__all__ = ["OutboxRecord", "append", "canonical_json", "high_water", "next_value"]
+__all__ = ["OutboxRecord", "append", "append_encoded", "canonical_json", "high_water", "next_value"]
 
 
 def _default(value: Any) -> Any:
@@ -89,6 +89,32 @@ def append(conn: Connection, *, origin: str, records: Sequence[OutboxRecord], cr
                 "created_at": created_at,
             }
             for i, r in enumerate(records)
+        ],
+    )
+    return list(range(first, last + 1))
+
+
+def append_encoded(
+    conn: Connection, *, origin: str, records: Sequence[tuple[str, str, str, str]], created_at: datetime
+) -> list[int]:
+    """As :func:`append`, for records whose payload is already canonical JSON text: (type, id, op, payload)."""
+    if not records:
+        return []
+    last = next_value(conn, f"outbox:{origin}", len(records))
+    first = last - len(records) + 1
+    conn.execute(
+        _INSERT_OUTBOX,
+        [
+            {
+                "origin": origin,
+                "seq": first + i,
+                "record_type": t,
+                "record_id": rid,
+                "op": op,
+                "payload": payload,
+                "created_at": created_at,
+            }
+            for i, (t, rid, op, payload) in enumerate(records)
         ],
     )
     return list(range(first, last + 1))

@@ -27,6 +27,7 @@ from city_aggregator.bootstrap import replication_appliers as city_appliers
 from county_node.approval.adapters.holdings import approval_holdings
 from county_node.approval.domain import Action
 from county_node.approval.services import ApprovalService
+from county_node.bootstrap import assemble_county_node
 from county_node.bootstrap import replication_appliers as county_appliers
 from federation.config import ClockConfig, Config, DatabaseConfig, NodeConfig, ReplicationConfig
 from federation.errors import ConfigError
@@ -194,6 +195,28 @@ def _case_snapshots(engine: Engine) -> int:
                 select(func.count()).select_from(outbox).where(outbox.c.record_type == "case")
             ).scalar_one()
         )
+
+
+def alert_rows(engine: Engine) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    from federation.storage.tables import alerts
+
+    with UnitOfWork(engine, readonly=True) as uow:
+        return [dict(r) for r in uow.conn.execute(select(alerts).order_by(alerts.c.alert_id)).mappings()]
+
+
+def test_an_alert_raised_at_a_county_reaches_the_province(federation: dict[str, Tier]) -> None:
+    t = federation
+    node = assemble_county_node(t[JU].cfg, t[JU].engine, lambda: datetime(2026, 9, 21, 10, tzinfo=CST))
+    case_no = node.approval.submit(item_code="XK00003000", applicant="张三", data=FULL, actor="窗口 1").case_no
+    node.approval.act(case_no, Action.ACCEPT, actor="窗口 1")
+    node.supervision.sweep(datetime(2026, 10, 20, 9, tzinfo=CST))  # long past the promised limit: red, escalated
+    raised = alert_rows(t[JU].engine)
+    assert {(a["rule_id"], a["light"]) for a in raised} >= {("SUP-002", "red")}
+    wait_for("the county's alerts at the province", lambda: alert_rows(t[PROVINCE].engine) == raised)
+    assert alert_rows(t[CITY].engine) == raised
+    assert alert_rows(t[WULIAN].engine) == []  # nothing of a county goes down or sideways
 
 
 def test_links_metrics_and_admin_commands_describe_the_live_agents(federation: dict[str, Tier]) -> None:

@@ -3,6 +3,7 @@ their lifecycle and escalation, complaints and ratings — and bad actions refus
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy import Engine, func, select
 from county_node.approval.domain import Action, Case
 from county_node.bootstrap import CountyNode, assemble_county_node
 from county_node.supervision.adapters.store import AlertFilter
-from county_node.supervision.domain.alerts import AlertStatus
+from county_node.supervision.domain.alerts import Alert, AlertStatus
 from federation.config import Config, NodeConfig
 from federation.errors import (
     AlertNotFound,
@@ -23,6 +24,7 @@ from federation.errors import (
     ValidationError,
 )
 from federation.standards import StandardsBundle
+from federation.storage.outbox import canonical_json
 from federation.storage.tables import alerts, cases, complaints, outbox, ratings
 from federation.timeutil import CST
 from tests.conftest import FakeClock
@@ -55,6 +57,17 @@ def alerts_of(engine: Engine, case_no: str) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         stmt = select(alerts).where(alerts.c.subject_id == case_no).order_by(alerts.c.alert_id)
         return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def moments(value: Any) -> Any:
+    """``value`` with every ISO moment parsed (the same instant may be written in another time zone)."""
+    if isinstance(value, dict):
+        return {k: moments(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [moments(v) for v in value]
+    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] == "T":
+        return datetime.fromisoformat(value)
+    return value
 
 
 def lights(report: Any) -> dict[str, int]:
@@ -362,3 +375,21 @@ def test_case_view(engine: Engine, node: CountyNode, clock: FakeClock) -> None:
     fired = {r.rule_id for r in view.results if r.fired}
     assert fired == {"SUP-001", "SUP-003"}
     assert sorted(a.rule_id for a in view.alerts) == ["SUP-001", "SUP-003"]
+
+
+def test_a_swept_alert_travels_as_the_canonical_json_of_its_row(
+    engine: Engine, node: CountyNode, clock: FakeClock
+) -> None:
+    """The sweep encodes its alerts from a template (speed); the payload must be exactly what the generic path
+    would send: the canonical JSON of the stored row."""
+    case = accepted_case(node, clock, at(2026, 9, 29, 10))
+    node.supervision.sweep(at(2026, 10, 11, 9))
+    (yellow,) = [a for a in alerts_of(engine, case.case_no) if a["rule_id"] == "SUP-001"]
+    with engine.connect() as conn:
+        payload = conn.execute(
+            select(outbox.c.payload).where(outbox.c.record_type == "alert", outbox.c.record_id == yellow["alert_id"])
+        ).scalar_one()
+    stored = Alert.from_row(yellow).to_row()
+    assert moments(json.loads(payload)) == moments(json.loads(canonical_json(stored)))
+    assert list(json.loads(payload)) == sorted(json.loads(payload))  # canonical: sorted keys
+    assert json.loads(payload)["clock"]["due_at"] == yellow["clock"]["due_at"]

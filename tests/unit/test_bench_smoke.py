@@ -40,6 +40,8 @@ EXPECTED_KEYS = {
         "records",
     },
     "latency": {"bench", "p50_ms", "p99_ms", "max_ms", "target_p99_ms", "probes", "background_events_per_s"},
+    "sweep": {"bench", "cases", "sqlite_s", "postgresql_s", "sqlite_cold_s", "daily_raised", "target_s"},
+    "evaluate": {"bench", "p50_ms", "p99_ms", "pure_p50_ms", "pure_p99_ms", "events", "target_p99_ms"},
 }
 
 
@@ -135,3 +137,21 @@ def test_latency_result_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert result["probes_missing"] == 0  # every probe's event is in the province's case_events
     assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
     assert result["background_events_per_s"] > 0
+
+
+def test_sweep_result_line_without_postgresql(capsys: pytest.CaptureFixture[str]) -> None:
+    result = _run(capsys, "sweep")
+    assert EXPECTED_KEYS["sweep"] <= result.keys()
+    assert result["cases"] == 5000
+    assert result["postgresql_s"] is None
+    assert result["sqlite_s"] > 0
+    assert result["daily_raised"] > 0  # a working day passing turns some cases yellow and red
+    assert result["cold_raised"] > result["daily_raised"] / 10
+
+
+def test_evaluate_result_line(capsys: pytest.CaptureFixture[str]) -> None:
+    result = _run(capsys, "evaluate")
+    assert EXPECTED_KEYS["evaluate"] <= result.keys()
+    assert result["events"] >= 20 * 6  # six transitions or more per lifecycle
+    assert 0 < result["p50_ms"] <= result["p99_ms"]
+    assert 0 < result["pure_p50_ms"] <= result["pure_p99_ms"]

@@ -146,16 +146,19 @@ def _domain_case(s: CaseSnapshot) -> Case:
     return case_from_row(s.row, pauses, [task_from_row(t) for t in s.tasks], key_fields=())
 
 
+_COUNTY_ONLY = frozenset({"sup_wake_at", "sup_evidence"})  # the origin's own supervision bookkeeping
+_CASE_COLUMNS = [c.name for c in cases.c if c.name not in _COUNTY_ONLY]
+
+
 def _upsert_case(ins: Any) -> Any:
     stmt = ins(cases)
     return stmt.on_conflict_do_update(
         index_elements=[cases.c.case_no],
-        set_={c.name: stmt.excluded[c.name] for c in cases.c if c.name != "case_no"},
+        set_={name: stmt.excluded[name] for name in _CASE_COLUMNS if name != "case_no"},
         where=cases.c.origin_seq.is_(None) | (cases.c.origin_seq < stmt.excluded.origin_seq),
     )
 
 
-_CASE_COLUMNS = [c.name for c in cases.c]
 _UPSERT_CASE = {
     "postgresql": BulkStatement(_upsert_case(pg_insert), _CASE_COLUMNS),
     "sqlite": BulkStatement(_upsert_case(sqlite_insert), _CASE_COLUMNS),

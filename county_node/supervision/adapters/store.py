@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import JSON, Table, Text, bindparam, cast, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from county_node.supervision.domain.alerts import Alert
@@ -38,6 +38,21 @@ _ALERT_UPDATE = (
     .where(alerts.c.alert_id == bindparam("k_alert_id"))
     .values({c.name: bindparam(c.name) for c in alerts.c if c.name not in ("alert_id", "origin")})
 )
+
+
+# the alert insert with its JSON columns bound as text already encoded (the sweep's bulk path encodes them once,
+# canonically, for the row and its outbox payload alike)
+def _encoded_insert(cast_json: bool) -> Any:
+    def bind(c: Any) -> Any:
+        if not isinstance(c.type, JSON):
+            return bindparam(c.name)
+        text = bindparam(c.name, type_=Text())
+        return cast(text, JSON) if cast_json else text
+
+    return insert(alerts).values({c.name: bind(c) for c in alerts.c})
+
+
+_ALERT_INSERT_ENCODED = {"sqlite": _encoded_insert(False), "postgresql": _encoded_insert(True)}
 
 
 def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -85,6 +100,21 @@ class AlertStore:
             return
         self._emit(rows, now)
         self._conn.execute(insert(alerts), rows)
+
+    def insert_encoded(self, rows: Sequence[dict[str, Any]], payloads: Sequence[str], now: datetime) -> None:
+        """Insert alert rows whose JSON columns are already canonical JSON text, with their outbox payloads
+        (the canonical JSON of each whole row) — the sweep's bulk path; the rows gain their ``origin_seq``."""
+        if not rows:
+            return
+        seqs = outbox.append_encoded(
+            self._conn,
+            origin=self.origin,
+            records=[(ALERT_RECORD, r["alert_id"], "upsert", p) for r, p in zip(rows, payloads, strict=True)],
+            created_at=now,
+        )
+        for row, seq in zip(rows, seqs, strict=True):
+            row["origin_seq"] = seq
+        self._conn.execute(_ALERT_INSERT_ENCODED[self._conn.dialect.name], list(rows))
 
     def update(self, changed: Sequence[Alert], now: datetime) -> None:
         rows = [a.to_row() for a in changed]
