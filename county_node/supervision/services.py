@@ -97,6 +97,29 @@ class StandardsView(Protocol):
     def key_fields(self) -> Mapping[tuple[str, str], tuple[str, ...]]: ...
 
 
+ClearReason = Callable[[RuleResult, frozenset[str]], str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdicts:
+    """Every rule's result on one subject, with what an alert about it records and why a cleared one closed."""
+
+    kind: SubjectKind
+    subject_id: str
+    results: Sequence[RuleResult]
+    case_no: str | None
+    department: str | None
+    clear_reason: ClearReason
+
+
+def _answered(r: RuleResult, fired: frozenset[str]) -> str:
+    return "已答复，预警条件消除"
+
+
+def _followed_up(r: RuleResult, fired: frozenset[str]) -> str:
+    return "已回访，预警条件消除"
+
+
 def _limit_end(calendar: WorkingCalendar, start: datetime, days: int) -> datetime:
     """The end of a limit of ``days`` working days from ``start``, counted like the case clock."""
     due = compute_deadline(calendar, ClockSpec(start, days)).due_at
@@ -233,31 +256,33 @@ class SupervisionService:
             updated_at=now,
         )
 
-    def _reconcile(  # noqa: PLR0917 - the subject and what it is judged under, all required
+    def _reconcile(
         self,
         conn: Connection,
-        kind: SubjectKind,
-        subject_id: str,
-        results: Sequence[RuleResult],
+        subjects: Sequence[_Verdicts],
         now: datetime,
         st: StandardsView,
         params: SupervisionParameters,
         *,
-        case_no: str | None,
-        department: str | None,
-        clear_reason: Callable[[RuleResult, frozenset[str]], str],
         report: SweepReport | None = None,
     ) -> list[Alert]:
-        """Raise what fired with no standing alert, clear the standing alerts whose rule no longer fires."""
+        """Raise what fired with no standing alert, clear the standing alerts whose rule no longer fires — for
+        many subjects of one kind at once (one read of their standing alerts, one insert, one update)."""
+        if not subjects:
+            return []
         store = AlertStore(conn, self.division)
-        standing = store.standing(kind.value, subject_id)
-        fired = frozenset(r.rule_id for r in results if r.fired)
-        raise_ = [r for r in results if r.fired and r.rule_id not in standing]
-        cleared = [
-            standing[r.rule_id].clear(at=now, reason=clear_reason(r, fired))
-            for r in results
-            if not r.fired and r.rule_id in standing
-        ]
+        kind = subjects[0].kind
+        standing = store.standing_of(kind.value, [v.subject_id for v in subjects])
+        raise_: list[tuple[_Verdicts, RuleResult]] = []
+        cleared: list[Alert] = []
+        for v in subjects:
+            held = standing.get(v.subject_id, {})
+            fired = frozenset(r.rule_id for r in v.results if r.fired)
+            for r in v.results:
+                if r.fired and r.rule_id not in held:
+                    raise_.append((v, r))
+                elif not r.fired and r.rule_id in held:
+                    cleared.append(held[r.rule_id].clear(at=now, reason=v.clear_reason(r, fired)))
         new: list[Alert] = []
         if raise_:
             ack_due = self._ack_due(now, st.calendar, params)
@@ -265,9 +290,9 @@ class SupervisionService:
             ids = store.new_ids(len(raise_))
             new = [
                 self._new_alert(
-                    i, r, now, case_no=case_no, department=department, standards_version=version, ack_due_at=ack_due
+                    i, r, now, case_no=v.case_no, department=v.department, standards_version=version, ack_due_at=ack_due
                 )
-                for i, r in zip(ids, raise_, strict=True)
+                for i, (v, r) in zip(ids, raise_, strict=True)
             ]
             store.insert(new, now)
         store.update(cleared, now)
@@ -295,43 +320,28 @@ class SupervisionService:
 
         return reason
 
-    def _evaluate_case(  # noqa: PLR0917 - the case, its timeline and what it is judged under
-        self,
-        conn: Connection,
-        case: Case,
-        events: Sequence[Any],
-        now: datetime,
-        st: StandardsView,
-        params: SupervisionParameters,
-        report: SweepReport | None = None,
-    ) -> dict[str, Any]:
+    def _case_verdicts(
+        self, case: Case, events: Sequence[Any], now: datetime, st: StandardsView, params: SupervisionParameters
+    ) -> tuple[_Verdicts, dict[str, Any]]:
+        """Every case rule on ``case`` now, and the case's supervision bookkeeping (next wake-up, clock evidence)."""
         results = evaluate(case, events, now, st.calendar, params)
-        self._reconcile(
-            conn,
-            SubjectKind.CASE,
-            case.case_no,
-            results,
-            now,
-            st,
-            params,
-            case_no=case.case_no,
-            department=case.department,
-            clear_reason=self._case_clear_reason(case),
-            report=report,
-        )
         wake = next_wake_at(r for r in results if r.rule_id not in LIGHT_RULES)
         evidence: list[str] = []
         for r in results:
             if r.rule_id in LIGHT_RULES and r.evidence:
                 evidence = list(r.evidence)
                 break
-        return {"k_case_no": case.case_no, "sup_wake_at": wake, "sup_evidence": evidence}
+        verdicts = _Verdicts(
+            SubjectKind.CASE, case.case_no, results, case.case_no, case.department, self._case_clear_reason(case)
+        )
+        return verdicts, {"k_case_no": case.case_no, "sup_wake_at": wake, "sup_evidence": evidence}
 
     def case_changed(self, conn: Connection, case: Case, now: datetime, st: StandardsView) -> None:
         """The approval service's observer: evaluate ``case`` (just written in ``conn``) in the same transaction."""
         params = self._params(st.bundle)
         events = CaseRepository(conn, st.key_fields).timeline(case.case_no)
-        row = self._evaluate_case(conn, case, events, now, st, params)
+        verdicts, row = self._case_verdicts(case, events, now, st, params)
+        self._reconcile(conn, [verdicts], now, st, params)
         conn.execute(_UPDATE_CASE_SUP, [row])
 
     # -- the sweep ------------------------------------------------------------------------------------------
@@ -446,11 +456,11 @@ class SupervisionService:
                     return
                 repo = CaseRepository(uow.conn, st.key_fields)
                 timelines = repo.timelines(ids)
-                updates = [
-                    self._evaluate_case(uow.conn, c, timelines.get(c.case_no, ()), now, st, params, report)
-                    for c in repo.many(ids)
+                evaluated = [
+                    self._case_verdicts(c, timelines.get(c.case_no, ()), now, st, params) for c in repo.many(ids)
                 ]
-                uow.conn.execute(_UPDATE_CASE_SUP, updates)
+                self._reconcile(uow.conn, [v for v, _ in evaluated], now, st, params, report=report)
+                uow.conn.execute(_UPDATE_CASE_SUP, [row for _, row in evaluated])
                 uow.commit()
             done.update(ids)
             report.evaluated += len(ids)
@@ -480,47 +490,27 @@ class SupervisionService:
             while True:
                 with UnitOfWork(self._engine) as uow:
                     rows = [dict(r) for r in uow.conn.execute(stmt).mappings()]
-                    for row in rows:
-                        self._evaluate_feedback(uow.conn, kind, row, now, st, params, report)
+                    verdicts = [self._feedback_verdicts(kind, row, now, st, params) for row in rows]
+                    self._reconcile(uow.conn, verdicts, now, st, params, report=report)
                     uow.commit()
                 report.evaluated += len(rows)
                 if len(rows) < _EVAL_CHUNK:
                     break
 
-    def _evaluate_feedback(  # noqa: PLR0917 - the subject and what it is judged under
+    def _feedback_verdicts(
         self,
-        conn: Connection,
         kind: SubjectKind,
         row: Mapping[str, Any],
         now: datetime,
         st: StandardsView,
         params: SupervisionParameters,
-        report: SweepReport | None = None,
-    ) -> None:
+    ) -> _Verdicts:
+        """SUP-101 on a complaint or SUP-201 on a rating. A verdict that fired stays: a late answer is late."""
         if kind is SubjectKind.COMPLAINT:
             results = evaluate_complaint(complaint_subject(row), now, st.calendar, params)
-            subject_id, case_no, department = row["complaint_id"], row["case_no"], None
-        else:
-            results = evaluate_rating(rating_subject(row), now, st.calendar, params)
-            subject_id, case_no, department = row["rating_id"], row["case_no"], None
-
-        def reason(r: RuleResult, fired: frozenset[str]) -> str:
-            return "已答复，预警条件消除" if kind is SubjectKind.COMPLAINT else "已回访，预警条件消除"
-
-        # a SUP-101 / SUP-201 verdict that fired stays: a late answer is still a late answer
-        self._reconcile(
-            conn,
-            kind,
-            subject_id,
-            results,
-            now,
-            st,
-            params,
-            case_no=case_no,
-            department=department,
-            clear_reason=reason,
-            report=report,
-        )
+            return _Verdicts(kind, row["complaint_id"], results, row["case_no"], None, _answered)
+        results = evaluate_rating(rating_subject(row), now, st.calendar, params)
+        return _Verdicts(kind, row["rating_id"], results, row["case_no"], None, _followed_up)
 
     def _escalate(self, now: datetime, st: StandardsView, params: SupervisionParameters, report: SweepReport) -> None:
         """Open alerts not acknowledged by their limit go one level up (county → city → province)."""
@@ -659,7 +649,9 @@ class SupervisionService:
             now = max(self.now(), row["updated_at"])
             after = answer_complaint(row, answer=answer, actor=actor, now=now)
             store.save_complaint(after, now, new=False)
-            self._evaluate_feedback(uow.conn, SubjectKind.COMPLAINT, after, now, st, params)
+            self._reconcile(
+                uow.conn, [self._feedback_verdicts(SubjectKind.COMPLAINT, after, now, st, params)], now, st, params
+            )
             uow.commit()
         return after
 
@@ -716,7 +708,9 @@ class SupervisionService:
             now = max(self.now(), row["updated_at"])
             after = follow_up_rating(row, note=note, actor=actor, now=now)
             store.save_rating(after, now, new=False)
-            self._evaluate_feedback(uow.conn, SubjectKind.RATING, after, now, st, params)
+            self._reconcile(
+                uow.conn, [self._feedback_verdicts(SubjectKind.RATING, after, now, st, params)], now, st, params
+            )
             uow.commit()
         return after
 
@@ -753,6 +747,9 @@ class SupervisionService:
             return FeedbackStore(uow.conn, self.division).list_ratings(
                 case_no=case_no, staff=staff, negative=negative, offset=(page - 1) * page_size, limit=page_size
             )
+
+
+_ENCODE = canonical_json
 
 
 class _LightAlertEncoder:
@@ -805,41 +802,24 @@ class _LightAlertEncoder:
             name, rest = piece.split('\\u0000"', 1)
             self._order.append(name)
             self._parts.append(rest)
-        self._row = {**constant, "parameters": canonical_json(parameters), "history": canonical_json(history)}
+        self._row = constant
 
     def encode(self, alert_id: str, r: Any) -> tuple[dict[str, Any], str]:
         due = r.idx_due_at.isoformat()
         yellow = r.idx_yellow_at.isoformat() if r.idx_yellow_at else None
-        clock = canonical_json(
-            {
-                "as_of": self.at,
-                "due_at": due,
-                "yellow_at": yellow,
-                "paused": False,
-                "total_budget": r.promised_budget + r.extension_days,
-                "light": self.light,
-                "calendar_version": r.calendar_version,
-                "read_by": "sweep",
-            }
-        )
-        details = canonical_json({"due_at": due} if self.red else {"yellow_at": yellow})
-        evidence = canonical_json(list(r.sup_evidence or ()))
-        values = {
-            "alert_id": canonical_json(alert_id),
-            "subject_id": canonical_json(r.case_no),
-            "case_no": canonical_json(r.case_no),
-            "department": canonical_json(r.department),
-            "evidence": evidence,
-            "clock": clock,
-            "details": details,
+        clock = {
+            "as_of": self.at,
+            "due_at": due,
+            "yellow_at": yellow,
+            "paused": False,
+            "total_budget": r.promised_budget + r.extension_days,
+            "light": self.light,
+            "calendar_version": r.calendar_version,
+            "read_by": "sweep",
         }
-        parts = self._parts
-        out = [parts[0]]
-        for i, name in enumerate(self._order, start=1):
-            out.append(values[name])
-            out.append(parts[i])
-        row = {
-            **self._row,
+        details = {"due_at": due} if self.red else {"yellow_at": yellow}
+        evidence = list(r.sup_evidence or ())
+        values = {
             "alert_id": alert_id,
             "subject_id": r.case_no,
             "case_no": r.case_no,
@@ -848,7 +828,12 @@ class _LightAlertEncoder:
             "clock": clock,
             "details": details,
         }
-        return row, "".join(out)
+        parts = self._parts
+        out = [parts[0]]
+        for i, name in enumerate(self._order, start=1):
+            out.append(_ENCODE(values[name]))
+            out.append(parts[i])
+        return {**self._row, **values}, "".join(out)
 
 
 _UPDATE_CASE_SUP = (

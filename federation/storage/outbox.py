@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from federation.storage.bulk import BulkStatement
 from federation.storage.tables import counters, outbox
 
 __all__ = ["OutboxRecord", "append", "append_encoded", "canonical_json", "high_water", "next_value"]
@@ -49,7 +50,7 @@ def _upsert_counter(ins: Any) -> Any:
 
 
 _NEXT_VALUE = {"postgresql": _upsert_counter(pg_insert), "sqlite": _upsert_counter(sqlite_insert)}
-_INSERT_OUTBOX = insert(outbox)
+_INSERT_OUTBOX = BulkStatement(insert(outbox), [c.name for c in outbox.c])
 
 
 def next_value(conn: Connection, name: str, count: int = 1) -> int:
@@ -76,8 +77,8 @@ def append(conn: Connection, *, origin: str, records: Sequence[OutboxRecord], cr
         return []
     last = next_value(conn, f"outbox:{origin}", len(records))
     first = last - len(records) + 1
-    conn.execute(
-        _INSERT_OUTBOX,
+    _INSERT_OUTBOX.execute(
+        conn,
         [
             {
                 "origin": origin,
@@ -102,8 +103,8 @@ def append_encoded(
         return []
     last = next_value(conn, f"outbox:{origin}", len(records))
     first = last - len(records) + 1
-    conn.execute(
-        _INSERT_OUTBOX,
+    _INSERT_OUTBOX.execute(
+        conn,
         [
             {
                 "origin": origin,

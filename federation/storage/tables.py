@@ -323,7 +323,6 @@ alerts = Table(
         sqlite_where=text("standing = 1"),
         postgresql_where=text("standing"),
     ),
-    Index(None, "subject_kind", "subject_id"),
     Index(None, "status", "ack_due_at"),
     Index(None, "rule_id", "status"),
     Index(None, "origin", "status"),

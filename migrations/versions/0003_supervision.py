@@ -63,9 +63,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_alerts_rule_id_status"), ["rule_id", "status"], unique=False)
         batch_op.create_index(batch_op.f("ix_alerts_status_ack_due_at"), ["status", "ack_due_at"], unique=False)
         batch_op.create_index(
-            batch_op.f("ix_alerts_subject_kind_subject_id"), ["subject_kind", "subject_id"], unique=False
-        )
-        batch_op.create_index(
             "uq_alerts_standing_subject_rule",
             ["subject_kind", "subject_id", "rule_id"],
             unique=True,
@@ -198,7 +195,6 @@ def downgrade() -> None:
             sqlite_where=sa.text("standing = 1"),
             postgresql_where=sa.text("standing"),
         )
-        batch_op.drop_index(batch_op.f("ix_alerts_subject_kind_subject_id"))
         batch_op.drop_index(batch_op.f("ix_alerts_status_ack_due_at"))
         batch_op.drop_index(batch_op.f("ix_alerts_rule_id_status"))
         batch_op.drop_index(batch_op.f("ix_alerts_origin_status"))

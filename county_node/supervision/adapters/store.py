@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Table, Text, bindparam, cast, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from county_node.supervision.domain.alerts import Alert
 from federation.errors import AlertNotFound, ComplaintNotFound, RatingNotFound
 from federation.storage import outbox
+from federation.storage.bulk import BulkStatement
 from federation.storage.tables import alerts, complaints, ratings
 
 __all__ = [
@@ -33,26 +36,23 @@ ALERT_RECORD = "alert"
 COMPLAINT_RECORD = "complaint"
 RATING_RECORD = "rating"
 
-_ALERT_UPDATE = (
-    update(alerts)
-    .where(alerts.c.alert_id == bindparam("k_alert_id"))
-    .values({c.name: bindparam(c.name) for c in alerts.c if c.name not in ("alert_id", "origin")})
-)
+_ALERT_COLUMNS = [c.name for c in alerts.c]
 
 
-# the alert insert with its JSON columns bound as text already encoded (the sweep's bulk path encodes them once,
-# canonically, for the row and its outbox payload alike)
-def _encoded_insert(cast_json: bool) -> Any:
-    def bind(c: Any) -> Any:
-        if not isinstance(c.type, JSON):
-            return bindparam(c.name)
-        text = bindparam(c.name, type_=Text())
-        return cast(text, JSON) if cast_json else text
-
-    return insert(alerts).values({c.name: bind(c) for c in alerts.c})
+def _upsert_alert(ins: Any) -> Any:
+    stmt = ins(alerts)
+    return stmt.on_conflict_do_update(
+        index_elements=[alerts.c.alert_id], set_={n: stmt.excluded[n] for n in _ALERT_COLUMNS if n != "alert_id"}
+    )
 
 
-_ALERT_INSERT_ENCODED = {"sqlite": _encoded_insert(False), "postgresql": _encoded_insert(True)}
+# alerts are written in bulk (the sweep raises and clears thousands at a time): an insert, and an upsert for
+# changes (every column is rewritten from the domain value; the row is known to exist)
+_INSERT_ALERTS = BulkStatement(insert(alerts), _ALERT_COLUMNS)
+_WRITE_ALERTS = {
+    "sqlite": BulkStatement(_upsert_alert(sqlite_insert), _ALERT_COLUMNS),
+    "postgresql": BulkStatement(_upsert_alert(pg_insert), _ALERT_COLUMNS),
+}
 
 
 def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -99,11 +99,11 @@ class AlertStore:
         if not rows:
             return
         self._emit(rows, now)
-        self._conn.execute(insert(alerts), rows)
+        _INSERT_ALERTS.execute(self._conn, rows)
 
     def insert_encoded(self, rows: Sequence[dict[str, Any]], payloads: Sequence[str], now: datetime) -> None:
-        """Insert alert rows whose JSON columns are already canonical JSON text, with their outbox payloads
-        (the canonical JSON of each whole row) — the sweep's bulk path; the rows gain their ``origin_seq``."""
+        """Insert alert rows with their outbox payloads already encoded (the canonical JSON of each whole row) —
+        the sweep's bulk path; the rows gain their ``origin_seq``."""
         if not rows:
             return
         seqs = outbox.append_encoded(
@@ -114,19 +114,14 @@ class AlertStore:
         )
         for row, seq in zip(rows, seqs, strict=True):
             row["origin_seq"] = seq
-        self._conn.execute(_ALERT_INSERT_ENCODED[self._conn.dialect.name], list(rows))
+        _INSERT_ALERTS.execute(self._conn, rows)
 
     def update(self, changed: Sequence[Alert], now: datetime) -> None:
         rows = [a.to_row() for a in changed]
         if not rows:
             return
         self._emit(rows, now)
-        params = []
-        for r in rows:
-            p = {k: v for k, v in r.items() if k not in ("alert_id", "origin")}
-            p["k_alert_id"] = r["alert_id"]
-            params.append(p)
-        self._conn.execute(_ALERT_UPDATE, params)
+        _WRITE_ALERTS[self._conn.dialect.name].execute(self._conn, rows)
 
     # -- reads ----------------------------------------------------------------------------------------------
     def get(self, alert_id: str, *, for_update: bool = False) -> Alert:
@@ -138,25 +133,19 @@ class AlertStore:
             raise AlertNotFound(f"未找到预警“{alert_id}”", alert_id=alert_id)
         return Alert.from_row(row)
 
-    def standing(self, subject_kind: str, subject_id: str) -> dict[str, Alert]:
-        """The standing alert of each rule for one subject (at most one per rule)."""
+    def standing_of(self, subject_kind: str, subject_ids: Sequence[str]) -> dict[str, dict[str, Alert]]:
+        """The standing alerts of many subjects of one kind: subject id → rule → alert (one query)."""
+        out: dict[str, dict[str, Alert]] = {}
+        if not subject_ids:
+            return out
         stmt = select(alerts).where(
             alerts.c.subject_kind == subject_kind,
-            alerts.c.subject_id == subject_id,
-            alerts.c.standing == True,  # noqa: E712 - the partial index's predicate, spelled as SQLite needs it
+            alerts.c.subject_id.in_(bindparam("ids", expanding=True)),
+            alerts.c.standing == True,  # noqa: E712 - the partial index's predicate
         )
-        return {r["rule_id"]: Alert.from_row(r) for r in self._conn.execute(stmt).mappings()}
-
-    def of_subjects(self, subject_kind: str, subject_ids: Sequence[str]) -> list[Alert]:
-        """Every alert (any status) of some subjects, oldest first."""
-        if not subject_ids:
-            return []
-        stmt = (
-            select(alerts)
-            .where(alerts.c.subject_kind == subject_kind, alerts.c.subject_id.in_(list(subject_ids)))
-            .order_by(alerts.c.opened_at, alerts.c.alert_id)
-        )
-        return [Alert.from_row(r) for r in self._conn.execute(stmt).mappings()]
+        for r in self._conn.execute(stmt, {"ids": list(subject_ids)}).mappings():
+            out.setdefault(r["subject_id"], {})[r["rule_id"]] = Alert.from_row(r)
+        return out
 
     def of_case(self, case_no: str) -> list[Alert]:
         stmt = select(alerts).where(alerts.c.case_no == case_no).order_by(alerts.c.opened_at, alerts.c.alert_id)
