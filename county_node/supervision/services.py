@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 
 from county_node.approval.adapters.repository import CaseRepository
 from county_node.approval.domain import RUNNING_STATUSES, Case, Status
+from county_node.supervision.adapters.light_sweep import LightRaise, clear_yellow_of_red, raise_light_alerts
 from county_node.supervision.adapters.store import AlertFilter, AlertStore, FeedbackStore
 from county_node.supervision.domain import (
     REGISTRY,
@@ -59,6 +60,7 @@ from federation.clock import ClockSpec, compute_deadline
 from federation.errors import Conflict, StandardsNotLoaded, ValidationError
 from federation.standards import StandardsBundle
 from federation.storage.outbox import canonical_json
+from federation.storage.standards_store import get_setting, set_setting
 from federation.storage.tables import alerts, cases, complaints, ratings
 from federation.storage.uow import UnitOfWork
 
@@ -70,7 +72,9 @@ LIGHT_RULES = frozenset({"SUP-001", "SUP-002"})
 """The light rules: their moments are the indexed ``idx_yellow_at`` / ``idx_due_at``, swept set-based."""
 
 _YELLOW, _RED = "SUP-001", "SUP-002"
-_CHUNK = 5000  # rows raised per statement round in the sweep
+_CHUNK = 20_000  # light alerts raised per transaction in the sweep
+_TURNED_RED = "办件已超期，黄灯转为红灯（SUP-002）"
+_WATERMARK = "supervision.light_swept"  # "{calendar version}|{disabled rules}@{moment of the last complete sweep}"
 _EVAL_CHUNK = 200  # subjects re-evaluated in full per round
 _RUNNING = sorted(s.value for s in RUNNING_STATUSES)
 _FINAL_LABELS = {
@@ -313,7 +317,7 @@ class SupervisionService:
             if case.status in _FINAL_LABELS:
                 return f"办件已{_FINAL_LABELS[case.status]}，预警条件消除"
             if r.rule_id == _YELLOW and _RED in fired:
-                return "办件已超期，黄灯转为红灯（SUP-002）"
+                return _TURNED_RED
             if case.status not in RUNNING_STATUSES:
                 return "办件计时已暂停或未在办理中，预警条件消除"
             return f"复核时规则 {r.rule_id} 不再触发，预警条件消除"
@@ -351,89 +355,81 @@ class SupervisionService:
         now = now or self.now()
         report = SweepReport(now)
         off = params.disabled_rules
+        stamp = f"{st.calendar.version}|{sorted(off)}"
+        since = self._light_watermark(stamp, now)
         if _RED not in off:
-            self._sweep_light(_RED, now, st, params, report)
+            self._sweep_light(_RED, now, since, st, params, report)
         if _YELLOW not in off:
-            self._sweep_light(_YELLOW, now, st, params, report)
+            self._sweep_light(_YELLOW, now, since, st, params, report)
+        self._set_light_watermark(stamp, now, since)
         self._sweep_wakes(now, st, params, report)
         self._sweep_feedback(now, st, params, report)
         self._escalate(now, st, params, report)
         log.info("supervision.swept", **report.to_dict())
         return report
 
-    def _sweep_light(
-        self, rule_id: str, now: datetime, st: StandardsView, params: SupervisionParameters, report: SweepReport
+    def _light_watermark(self, stamp: str, now: datetime) -> datetime | None:
+        """The moment of the previous complete light sweep under the same calendar and rule switches (None: look
+        at every due case). Earlier moments were swept then; a transition since was evaluated in its own
+        transaction; a calendar revision (which moves the indexed moments) changes the stamp."""
+        with UnitOfWork(self._engine, readonly=True) as uow:
+            raw = get_setting(uow.conn, _WATERMARK)
+        if raw is None:
+            return None
+        held, _, moment = raw.rpartition("@")
+        if held != stamp:
+            return None
+        since = datetime.fromisoformat(moment)
+        return since if since <= now else None  # a sweep "in the past" (tests, a clock set back) looks at all
+
+    def _set_light_watermark(self, stamp: str, now: datetime, since: datetime | None) -> None:
+        with UnitOfWork(self._engine) as uow:
+            set_setting(uow.conn, _WATERMARK, f"{stamp}@{max(now, since or now).isoformat()}")
+            uow.commit()
+
+    def _sweep_light(  # noqa: PLR0917 - the rule, the moment and what it is judged under
+        self,
+        rule_id: str,
+        now: datetime,
+        since: datetime | None,
+        st: StandardsView,
+        params: SupervisionParameters,
+        report: SweepReport,
     ) -> None:
-        """Raise the light alerts due: set-based over the ``(status, idx_due_at | idx_yellow_at)`` indexes."""
+        """Raise the light alerts due, set-based in the database (:mod:`..adapters.light_sweep`), a chunk per
+        transaction; the yellow alerts of cases that turned red close themselves in the same transaction."""
         spec = REGISTRY[rule_id]
-        standing = exists().where(
-            alerts.c.subject_kind == SubjectKind.CASE.value,
-            alerts.c.subject_id == cases.c.case_no,
-            alerts.c.rule_id == rule_id,
-            alerts.c.standing == True,  # noqa: E712 - the partial index's predicate
-        )
-        due: tuple[Any, ...]
-        if rule_id == _RED:
-            due = (cases.c.status.in_(_RUNNING), cases.c.idx_due_at <= now)
-        else:
-            due = (cases.c.status.in_(_RUNNING), cases.c.idx_yellow_at <= now, cases.c.idx_due_at > now)
-        stmt = (
-            select(
-                cases.c.case_no,
-                cases.c.department,
-                cases.c.calendar_version,
-                cases.c.idx_due_at,
-                cases.c.idx_yellow_at,
-                cases.c.promised_budget,
-                cases.c.extension_days,
-                cases.c.sup_evidence,
-            )
-            .where(*due, ~standing)
-            .limit(_CHUNK)
-        )
-        light = "red" if rule_id == _RED else "yellow"
-        encoder = _LightAlertEncoder(
-            self.division,
-            spec,
-            light,
-            now,
-            self._ack_due(now, st.calendar, params),
-            st.bundle.version if st.bundle else None,
-            {name: params.value(name) for name in spec.parameters},
+        at = now.isoformat()
+        raise_ = LightRaise(
+            origin=self.division,
+            rule_id=rule_id,
+            rule_version=spec.version,
+            rule_name=spec.name,
+            light="red" if rule_id == _RED else "yellow",
+            running=_RUNNING,
+            now=now,
+            ack_due_at=self._ack_due(now, st.calendar, params),
+            standards_version=st.bundle.version if st.bundle else None,
+            parameters_json=canonical_json({name: params.value(name) for name in spec.parameters}),
+            history_json=canonical_json([{"action": "raise", "actor": "system", "at": at, "reason": "定时巡检"}]),
+            since=since,
         )
         while True:
             with UnitOfWork(self._engine) as uow:
-                rows = uow.conn.execute(stmt).all()
-                if not rows:
-                    return
-                store = AlertStore(uow.conn, self.division)
-                ids = store.new_ids(len(rows))
-                encoded = [encoder.encode(alert_id, r) for alert_id, r in zip(ids, rows, strict=True)]
-                store.insert_encoded([e[0] for e in encoded], [e[1] for e in encoded], now)
-                report.raised[rule_id] += len(encoded)
-                if rule_id == _RED:
-                    self._clear_yellow(uow.conn, store, [r.case_no for r in rows], now, report)
-                    if self._notify is not None:
-                        for alert_id in ids:
-                            self._notify(uow.conn, store.get(alert_id), "raised", now)
+                ids = raise_light_alerts(uow.conn, raise_, limit=_CHUNK)
+                report.raised[rule_id] += len(ids)
+                if ids:
+                    store = AlertStore(uow.conn, self.division)
+                    if rule_id == _RED and _YELLOW not in params.disabled_rules:
+                        report.cleared[_YELLOW] += clear_yellow_of_red(
+                            uow.conn, origin=self.division, red=ids, now=now, reason=_TURNED_RED
+                        )
+                    if self._notify is not None and rule_id == _RED:
+                        for alert in store.in_range(ids[0], ids[-1]):
+                            self._notify(uow.conn, alert, "raised", now)
                 uow.commit()
-            if len(rows) < _CHUNK:
+            if len(ids) < _CHUNK:
                 return
-
-    def _clear_yellow(
-        self, conn: Connection, store: AlertStore, case_nos: list[str], now: datetime, report: SweepReport
-    ) -> None:
-        """The yellow alerts of cases that just turned red close themselves."""
-        stmt = select(alerts).where(
-            alerts.c.subject_kind == SubjectKind.CASE.value,
-            alerts.c.subject_id.in_(bindparam("ids", expanding=True)),
-            alerts.c.rule_id == _YELLOW,
-            alerts.c.standing == True,  # noqa: E712
-        )
-        found = [Alert.from_row(r) for r in conn.execute(stmt, {"ids": case_nos}).mappings()]
-        cleared = [a.clear(at=now, reason="办件已超期，黄灯转为红灯（SUP-002）") for a in found]
-        store.update(cleared, now)
-        report.cleared[_YELLOW] += len(cleared)
 
     def _sweep_wakes(
         self, now: datetime, st: StandardsView, params: SupervisionParameters, report: SweepReport
@@ -747,93 +743,6 @@ class SupervisionService:
             return FeedbackStore(uow.conn, self.division).list_ratings(
                 case_no=case_no, staff=staff, negative=negative, offset=(page - 1) * page_size, limit=page_size
             )
-
-
-_ENCODE = canonical_json
-
-
-class _LightAlertEncoder:
-    """Encodes the light alerts one sweep raises for one rule: the row (its JSON columns as canonical JSON text)
-    and its outbox payload (the canonical JSON of the whole row), from a template encoded once — the sweep
-    raises tens of thousands at a time, and a generic encoder per row would be most of its cost."""
-
-    _VARYING = ("alert_id", "subject_id", "case_no", "department", "evidence", "clock", "details")
-
-    def __init__(  # noqa: PLR0917 - private: the constants of one sweep's alerts
-        self,
-        origin: str,
-        spec: Any,
-        light: str,
-        now: datetime,
-        ack_due: datetime,
-        standards_version: str | None,
-        parameters: dict[str, Any],
-    ) -> None:
-        self.light = light
-        self.red = spec.rule_id == _RED
-        self.at = now.isoformat()
-        history = [{"action": "raise", "actor": "system", "at": self.at, "reason": "定时巡检"}]
-        constant: dict[str, Any] = {
-            "origin": origin,
-            "subject_kind": SubjectKind.CASE.value,
-            "rule_id": spec.rule_id,
-            "rule_version": spec.version,
-            "rule_name": spec.name,
-            "light": light,
-            "status": AlertStatus.OPEN.value,
-            "standing": True,
-            "level": 0,
-            "standards_version": standards_version,
-            "opened_at": now,
-            "ack_due_at": ack_due,
-            "acknowledged_at": None,
-            "escalated_at": None,
-            "closed_at": None,
-            "close_reason": None,
-            "parameters": parameters,
-            "history": history,
-            "updated_at": now,
-        }
-        template = canonical_json({**constant, **{k: f"\x00{k}\x00" for k in self._VARYING}})
-        pieces = template.split('"\\u0000')
-        self._parts: list[str] = [pieces[0]]
-        self._order: list[str] = []
-        for piece in pieces[1:]:
-            name, rest = piece.split('\\u0000"', 1)
-            self._order.append(name)
-            self._parts.append(rest)
-        self._row = constant
-
-    def encode(self, alert_id: str, r: Any) -> tuple[dict[str, Any], str]:
-        due = r.idx_due_at.isoformat()
-        yellow = r.idx_yellow_at.isoformat() if r.idx_yellow_at else None
-        clock = {
-            "as_of": self.at,
-            "due_at": due,
-            "yellow_at": yellow,
-            "paused": False,
-            "total_budget": r.promised_budget + r.extension_days,
-            "light": self.light,
-            "calendar_version": r.calendar_version,
-            "read_by": "sweep",
-        }
-        details = {"due_at": due} if self.red else {"yellow_at": yellow}
-        evidence = list(r.sup_evidence or ())
-        values = {
-            "alert_id": alert_id,
-            "subject_id": r.case_no,
-            "case_no": r.case_no,
-            "department": r.department,
-            "evidence": evidence,
-            "clock": clock,
-            "details": details,
-        }
-        parts = self._parts
-        out = [parts[0]]
-        for i, name in enumerate(self._order, start=1):
-            out.append(_ENCODE(values[name]))
-            out.append(parts[i])
-        return {**self._row, **values}, "".join(out)
 
 
 _UPDATE_CASE_SUP = (

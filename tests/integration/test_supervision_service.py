@@ -393,3 +393,36 @@ def test_a_swept_alert_travels_as_the_canonical_json_of_its_row(
     assert moments(json.loads(payload)) == moments(json.loads(canonical_json(stored)))
     assert list(json.loads(payload)) == sorted(json.loads(payload))  # canonical: sorted keys
     assert json.loads(payload)["clock"]["due_at"] == yellow["clock"]["due_at"]
+
+
+def test_every_alert_travels_as_its_stored_row(engine: Engine, node: CountyNode, clock: FakeClock) -> None:
+    """Raised and cleared by the sweep's SQL, by a transition or by a person: the newest outbox record of every
+    alert carries exactly the stored row (what the city and the province will hold)."""
+    yellow_then_red = accepted_case(node, clock, at(2026, 9, 29, 10))
+    decided = accepted_case(node, clock, at(2026, 9, 29, 11))
+    node.supervision.sweep(at(2026, 10, 11, 9))  # both yellow (and SUP-003)
+    clock.now = at(2026, 10, 12, 9)
+    node.approval.act(decided.case_no, Action.REVIEW, actor="审批员", params={"opinion": "同意"})
+    clock.now = at(2026, 10, 12, 10)
+    node.approval.act(decided.case_no, Action.DECIDE, actor="科长", params={"outcome": "approve", "fee_charged": "0"})
+    node.supervision.sweep(at(2026, 10, 13, 9))  # the other turns red: its yellow is cleared in SQL
+    red = next(a for a in alerts_of(engine, yellow_then_red.case_no) if a["rule_id"] == "SUP-002")
+    clock.now = at(2026, 10, 13, 10)
+    node.supervision.act(red["alert_id"], "acknowledge", actor="李科长")
+    with engine.connect() as conn:
+        rows = {r["alert_id"]: dict(r) for r in conn.execute(select(alerts)).mappings()}
+        newest: dict[str, str] = {}
+        for record_id, payload in conn.execute(
+            select(outbox.c.record_id, outbox.c.payload).where(outbox.c.record_type == "alert").order_by(outbox.c.seq)
+        ):
+            newest[record_id] = payload
+    assert set(newest) == set(rows)
+    for alert_id, row in rows.items():
+        assert moments(json.loads(newest[alert_id])) == moments(
+            json.loads(canonical_json(Alert.from_row(row).to_row()))
+        )
+    cleared = next(a for a in alerts_of(engine, yellow_then_red.case_no) if a["rule_id"] == "SUP-001")
+    assert [h["action"] for h in cleared["history"]] == ["raise", "clear"]
+    assert cleared["history"][-1]["reason"] == cleared["close_reason"]
+    assert not cleared["standing"]
+    assert cleared["status"] == "closed"

@@ -167,6 +167,7 @@ _UPDATE_TASK = (
     .values({n: bindparam(n) for n in ("limit_days", "status", "started_at", "completed_at", "outcome", "opinion")})
 )
 _SELECT_CASE = select(*_CASE_COLUMNS).where(cases.c.case_no == bindparam("case_no"))
+_SELECT_TIMELINE = select(case_events).where(case_events.c.case_no == bindparam("case_no")).order_by(case_events.c.n)
 _SELECT_CASE_FOR_UPDATE = _SELECT_CASE.with_for_update()
 _SELECT_PAUSES = select(case_pauses).where(case_pauses.c.case_no == bindparam("case_no")).order_by(case_pauses.c.n)
 _SELECT_TASKS = select(case_tasks).where(case_tasks.c.case_no == bindparam("case_no")).order_by(case_tasks.c.department)
@@ -321,7 +322,7 @@ class CaseRepository:
 
     def timeline(self, case_no: str) -> list[Event]:
         """The case's events as domain values, in order."""
-        return self.timelines([case_no]).get(case_no, [])
+        return [event_from_row(r) for r in self._conn.execute(_SELECT_TIMELINE, {"case_no": case_no}).mappings()]
 
     def timelines(self, case_nos: Sequence[str]) -> dict[str, list[Event]]:
         """The events of many cases (one query), each case's in order."""

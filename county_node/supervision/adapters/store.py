@@ -55,6 +55,11 @@ _WRITE_ALERTS = {
 }
 
 
+_STANDING = (alerts.c.subject_kind == bindparam("kind"), alerts.c.standing == True)  # noqa: E712 - the index's predicate
+_STANDING_ONE = select(alerts).where(*_STANDING, alerts.c.subject_id == bindparam("id"))
+_STANDING_MANY = select(alerts).where(*_STANDING, alerts.c.subject_id.in_(bindparam("ids", expanding=True)))
+
+
 def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k != "origin_seq"}
 
@@ -138,14 +143,18 @@ class AlertStore:
         out: dict[str, dict[str, Alert]] = {}
         if not subject_ids:
             return out
-        stmt = select(alerts).where(
-            alerts.c.subject_kind == subject_kind,
-            alerts.c.subject_id.in_(bindparam("ids", expanding=True)),
-            alerts.c.standing == True,  # noqa: E712 - the partial index's predicate
-        )
-        for r in self._conn.execute(stmt, {"ids": list(subject_ids)}).mappings():
+        if len(subject_ids) == 1:  # the incremental path: one subject, an equality the statement cache keeps
+            found = self._conn.execute(_STANDING_ONE, {"kind": subject_kind, "id": subject_ids[0]})
+        else:
+            found = self._conn.execute(_STANDING_MANY, {"kind": subject_kind, "ids": list(subject_ids)})
+        for r in found.mappings():
             out.setdefault(r["subject_id"], {})[r["rule_id"]] = Alert.from_row(r)
         return out
+
+    def in_range(self, first_id: str, last_id: str) -> list[Alert]:
+        """The alerts with ids ``first_id`` … ``last_id`` (one chunk the sweep raised)."""
+        stmt = select(alerts).where(alerts.c.alert_id >= first_id, alerts.c.alert_id <= last_id)
+        return [Alert.from_row(r) for r in self._conn.execute(stmt.order_by(alerts.c.alert_id)).mappings()]
 
     def of_case(self, case_no: str) -> list[Alert]:
         stmt = select(alerts).where(alerts.c.case_no == case_no).order_by(alerts.c.opened_at, alerts.c.alert_id)
