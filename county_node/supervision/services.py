@@ -32,7 +32,12 @@ from sqlalchemy.engine import Connection
 
 from county_node.approval.adapters.repository import CaseRepository
 from county_node.approval.domain import RUNNING_STATUSES, Case, Status
-from county_node.supervision.adapters.light_sweep import LightRaise, clear_yellow_of_red, raise_light_alerts
+from county_node.supervision.adapters.light_sweep import (
+    LightRaise,
+    clear_yellow_of_red,
+    raise_light_alerts,
+    refresh_statistics,
+)
 from county_node.supervision.adapters.store import AlertFilter, AlertStore, FeedbackStore
 from county_node.supervision.domain import (
     REGISTRY,
@@ -72,7 +77,7 @@ LIGHT_RULES = frozenset({"SUP-001", "SUP-002"})
 """The light rules: their moments are the indexed ``idx_yellow_at`` / ``idx_due_at``, swept set-based."""
 
 _YELLOW, _RED = "SUP-001", "SUP-002"
-_CHUNK = 20_000  # light alerts raised per transaction in the sweep
+_CHUNK = 50_000  # light alerts raised per transaction in the sweep
 _TURNED_RED = "办件已超期，黄灯转为红灯（SUP-002）"
 _WATERMARK = "supervision.light_swept"  # "{calendar version}|{disabled rules}@{moment of the last complete sweep}"
 _EVAL_CHUNK = 200  # subjects re-evaluated in full per round
@@ -357,6 +362,10 @@ class SupervisionService:
         off = params.disabled_rules
         stamp = f"{st.calendar.version}|{sorted(off)}"
         since = self._light_watermark(stamp, now)
+        if since is None:  # every running case is looked at: the planner must know how many alerts there are
+            with UnitOfWork(self._engine) as uow:
+                refresh_statistics(uow.conn)
+                uow.commit()
         if _RED not in off:
             self._sweep_light(_RED, now, since, st, params, report)
         if _YELLOW not in off:

@@ -44,7 +44,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Connection
 
 from federation.storage import outbox
@@ -53,7 +53,16 @@ from federation.storage.tables import alerts, cases
 from federation.storage.tables import outbox as outbox_rows
 from federation.storage.types import UTCDateTime
 
-__all__ = ["LightRaise", "alert_payload_sql", "clear_yellow_of_red", "raise_light_alerts"]
+__all__ = ["LightRaise", "alert_payload_sql", "clear_yellow_of_red", "raise_light_alerts", "refresh_statistics"]
+
+
+_ANALYZE_AFTER = 1000  # alerts inserted in one chunk after which PostgreSQL re-reads the alerts' statistics
+
+
+def refresh_statistics(conn: Connection) -> None:
+    """PostgreSQL: analyse the alerts before a sweep that looks at every case (cheap: a sample)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ANALYZE alerts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +84,14 @@ class LightRaise:
 
 
 def _iso(col: Any, dialect: str) -> ColumnElement[Any]:
-    """An ISO 8601 UTC moment (``YYYY-MM-DDTHH:MM:SS+00:00``) of a ``UTCDateTime`` column, NULL for NULL."""
+    """An ISO 8601 moment of a ``UTCDateTime`` column for a JSON object being built, NULL for NULL: on SQLite
+    ``YYYY-MM-DDTHH:MM:SS+00:00`` from the stored UTC text; on PostgreSQL the ``timestamptz`` itself, which
+    ``json_build_object`` writes in ISO 8601 with its offset."""
     if dialect == "sqlite":  # stored as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff'
         text = type_coerce(col, String)
         return func.substr(text, 1, 10) + "T" + func.substr(text, 12, 8) + "+00:00"
-    return func.to_char(func.timezone("UTC", col), 'YYYY-MM-DD"T"HH24:MI:SS') + "+00:00"
+    moment: ColumnElement[Any] = col
+    return moment
 
 
 def _object(dialect: str, pairs: Sequence[tuple[str, Any]]) -> ColumnElement[Any]:
@@ -240,6 +252,13 @@ def raise_light_alerts(conn: Connection, spec: LightRaise, *, limit: int) -> lis
     }
     names = [c.name for c in alerts.c]
     conn.execute(insert(alerts).from_select(names, select(*(values[name] for name in names))))
+    if dialect == "postgresql" and n >= _ANALYZE_AFTER:
+        # the next chunk's "no standing alert" anti-join must see these rows in the statistics, or the planner,
+        # believing the alerts few, scans them all for every case (autovacuum analyses too late for a sweep):
+        # re-read them when this chunk is a large part of what the statistics know
+        known = conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE relname = 'alerts'").scalar_one()
+        if n > max(float(known), 0.0) / 2:
+            conn.exec_driver_sql("ANALYZE alerts")
     ids = [f"{spec.origin}-A{i:09d}" for i in range(first_id, last_id + 1)]
     _outbox_from_alerts(conn, spec.origin, first_seq=first_seq, last_seq=last_seq, lo=ids[0], hi=ids[-1])
     return ids
@@ -308,20 +327,28 @@ def clear_yellow_of_red(conn: Connection, *, origin: str, red: Sequence[str], no
         standing_off = literal_column("false")
     moment = literal(now, UTCDateTime)
     closed = alerts.c.status == "closed"
-    stmt = (
-        update(alerts)
-        .where(alerts.c.alert_id == bindparam("k_id"))
-        .values(
-            status="closed",
-            standing=standing_off,
-            closed_at=func.coalesce(alerts.c.closed_at, moment),
-            close_reason=case((closed, alerts.c.close_reason), else_=literal(reason, Text)),
-            ack_due_at=None,
-            updated_at=case((alerts.c.updated_at > moment, alerts.c.updated_at), else_=moment),
-            history=history,
-            origin_seq=bindparam("k_seq"),
+    changes = {
+        "status": "closed",
+        "standing": standing_off,
+        "closed_at": func.coalesce(alerts.c.closed_at, moment),
+        "close_reason": case((closed, alerts.c.close_reason), else_=literal(reason, Text)),
+        "ack_due_at": None,
+        "updated_at": case((alerts.c.updated_at > moment, alerts.c.updated_at), else_=moment),
+        "history": history,
+    }
+    if dialect == "sqlite":  # one prepared statement, executemany: cheap on SQLite
+        stmt = (
+            update(alerts)
+            .where(alerts.c.alert_id == bindparam("k_id"))
+            .values(origin_seq=bindparam("k_seq"), **changes)
         )
-    )
-    conn.execute(stmt, [{"k_id": aid, "k_seq": first_seq + i} for i, aid in enumerate(targets)])
+        conn.execute(stmt, [{"k_id": aid, "k_seq": first_seq + i} for i, aid in enumerate(targets)])
+    else:  # one statement over an array of ids (executemany would be a round trip per row)
+        numbered = select(
+            func.unnest(bindparam("ids", type_=ARRAY(Text))).label("id"),
+            (func.generate_subscripts(bindparam("ids2", type_=ARRAY(Text)), 1) + (first_seq - 1)).label("seq"),
+        ).subquery()
+        stmt = update(alerts).where(alerts.c.alert_id == numbered.c.id).values(origin_seq=numbered.c.seq, **changes)
+        conn.execute(stmt, {"ids": targets, "ids2": targets})
     _outbox_from_alerts(conn, origin, first_seq=first_seq, last_seq=last_seq, lo=targets[0], hi=targets[-1])
     return len(targets)
