@@ -55,7 +55,12 @@ def assemble_county_node(config: Config, engine: Engine, clock: Callable[[], dat
     """The services of a county node over ``engine`` and ``clock``: approval, and supervision observing it."""
     approval = ApprovalService(engine, config.node.division, clock, config.clock)
     supervision = SupervisionService(
-        engine, config.node.division, clock, lambda: approval.standards, notify=sms_hook(config.notify.recipients)
+        engine,
+        config.node.division,
+        clock,
+        lambda: approval.standards,
+        notify=sms_hook(config.notify.recipients),
+        default_policy=approval.default_policy,
     )
     approval.observe(supervision)
     return CountyNode(config=config, engine=engine, clock=clock, approval=approval, supervision=supervision)

@@ -43,7 +43,7 @@ from county_node.approval.domain import (
 from federation.calendar import WorkingCalendar
 from federation.clock import Light, LightPolicy, missing_year_warning
 from federation.config import ClockConfig
-from federation.errors import StandardsNotLoaded, ValidationError
+from federation.errors import StandardsError, StandardsNotLoaded, ValidationError
 from federation.identities import format_case_number
 from federation.standards import Item, ItemKind, StandardsBundle
 from federation.storage import outbox
@@ -59,7 +59,7 @@ from federation.storage.tables import calendar_years, catalogue_items
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import local_date
 
-__all__ = ["STANDARDS_TTL_SECONDS", "ApprovalService", "CaseDetail", "CaseObserver", "CasePage"]
+__all__ = ["STANDARDS_TTL_SECONDS", "ApprovalService", "CaseDetail", "CaseObserver", "CasePage", "light_policy_of"]
 
 log = structlog.get_logger(__name__)
 
@@ -104,12 +104,30 @@ class _Standards:
         calendar: WorkingCalendar,
         key_fields: dict[tuple[str, str], tuple[str, ...]],
         fingerprint: tuple[Any, ...] = (),
+        policy: LightPolicy | None = None,
     ) -> None:
         self.bundle = bundle
         self.calendar = calendar
+        self.policy = policy or LightPolicy()
         self.key_fields = key_fields
         self.fingerprint = fingerprint
         self.items: dict[str, Item] = {i.code: i for i in bundle.items} if bundle else {}
+
+
+def light_policy_of(bundle: StandardsBundle | None, default: LightPolicy) -> LightPolicy:
+    """The light thresholds in force: the bundle's ``rule_parameters`` ``yellow_days`` / ``yellow_share`` when
+    the province sets them, else the node's ``[clock]`` config — the one policy the indexed yellow moments, the
+    case view and the supervision rules all use."""
+    raw = bundle.rule_parameters if bundle is not None else {}
+    days, share = raw.get("yellow_days", default.yellow_days), raw.get("yellow_share", default.yellow_share)
+    if isinstance(days, bool) or not isinstance(days, int) or isinstance(share, bool):
+        raise StandardsError("标准包的黄灯参数 yellow_days / yellow_share 类型无效", yellow_days=str(days))
+    if not isinstance(share, int | float):
+        raise StandardsError("标准包的黄灯参数 yellow_share 应为比例", yellow_share=str(share))
+    try:
+        return LightPolicy(days, float(share))
+    except ValidationError as exc:
+        raise StandardsError(exc.message, **exc.details) from exc
 
 
 def _key_fields(conn: Connection) -> dict[tuple[str, str], tuple[str, ...]]:
@@ -152,7 +170,7 @@ class ApprovalService:
         self.division = division
         self._now = clock
         self._config = clock_config or ClockConfig()
-        self.policy = LightPolicy(self._config.yellow_days, self._config.yellow_share)
+        self.default_policy = LightPolicy(self._config.yellow_days, self._config.yellow_share)
         self._lock = threading.Lock()
         self._standards: _Standards | None = None
         self._standards_ttl = standards_ttl
@@ -185,7 +203,7 @@ class ApprovalService:
                 previous=cached.bundle.version if cached.bundle else None,
                 calendar_version=calendar.version,
             )
-        return _Standards(bundle, calendar, key_fields, fingerprint)
+        return _Standards(bundle, calendar, key_fields, fingerprint, light_policy_of(bundle, self.default_policy))
 
     @property
     def standards(self) -> _Standards:
@@ -202,14 +220,22 @@ class ApprovalService:
     def calendar(self) -> WorkingCalendar:
         return self.standards.calendar
 
+    @property
+    def policy(self) -> LightPolicy:
+        """The light thresholds in force (see :func:`light_policy_of`)."""
+        return self.standards.policy
+
     def apply_standards(self, bundle: StandardsBundle) -> AppliedStandards:
         """Apply a standards bundle atomically; on a calendar change, recompute the open cases' due moments."""
         now = self.now()
         with UnitOfWork(self._engine) as uow:
+            self._lock_outbox(uow)  # the sweep's counted set of due cases must not move under it
+            before = light_policy_of(current_bundle(uow.conn), self.default_policy)
             result = apply_bundle(uow.conn, bundle, now)
+            after = light_policy_of(current_bundle(uow.conn), self.default_policy)
             moved = 0
-            if result.calendar_changed:
-                moved = self._recompute_open(uow.conn, load_calendar(uow.conn), _key_fields(uow.conn))
+            if result.calendar_changed or after != before:
+                moved = self._recompute_open(uow.conn, load_calendar(uow.conn), _key_fields(uow.conn), after)
             uow.commit()
         with self._lock:
             self._standards = None
@@ -226,13 +252,19 @@ class ApprovalService:
         """The hook of the county's standards applier, in the transaction that put a bundle sent down by the
         province in force: as :meth:`apply_standards`, the open cases' due moments follow a changed calendar."""
         moved = 0
-        if result.calendar_changed:
-            moved = self._recompute_open(conn, load_calendar(conn), _key_fields(conn))
+        after = light_policy_of(current_bundle(conn), self.default_policy)
+        before = self._standards.policy if self._standards is not None else after
+        if result.calendar_changed or after != before:
+            moved = self._recompute_open(conn, load_calendar(conn), _key_fields(conn), after)
         self._checked_at = -float("inf")  # the next read of the standards confirms them against the database
         log.info("standards.replicated_applied", calendar_changed=result.calendar_changed, cases_moved=moved)
 
     def _recompute_open(
-        self, conn: Connection, calendar: WorkingCalendar, key_fields: Mapping[tuple[str, str], tuple[str, ...]]
+        self,
+        conn: Connection,
+        calendar: WorkingCalendar,
+        key_fields: Mapping[tuple[str, str], tuple[str, ...]],
+        policy: LightPolicy,
     ) -> int:
         """Recompute the derived due moments of every open case after a calendar change; log what moved.
 
@@ -241,7 +273,7 @@ class ApprovalService:
         moved = 0
         batch: list[tuple[str, IndexValues]] = []
         for case, old in repo.with_status(OPEN_STATUSES):
-            idx = index_values(case, calendar, self.policy)
+            idx = index_values(case, calendar, policy)
             batch.append((case.case_no, idx))
             if idx.due_at != old.due_at:
                 moved += 1
@@ -308,9 +340,7 @@ class ApprovalService:
             )
             repo = CaseRepository(uow.conn, st.key_fields)
             case_seq = self._emit(uow, result, now)
-            repo.add(
-                result.case, result.event, index_values(result.case, st.calendar, self.policy), origin_seq=case_seq
-            )
+            repo.add(result.case, result.event, index_values(result.case, st.calendar, st.policy), origin_seq=case_seq)
             for observer in self._observers:
                 observer.case_changed(uow.conn, result.case, now, st)
             uow.commit()
@@ -324,6 +354,7 @@ class ApprovalService:
             raise ValidationError(f"未知的办件操作“{action}”", action=str(action)) from None
         st = self.standards
         with UnitOfWork(self._engine) as uow:
+            self._lock_outbox(uow)  # first, as every writer of this node: the sweep then sees this case as it is
             repo = CaseRepository(uow.conn, st.key_fields)
             before = repo.get(case_no, for_update=True)
             now = self.now()  # only now: a concurrent action on this case has committed (or not begun)
@@ -334,13 +365,13 @@ class ApprovalService:
             )
             result = apply_action(before, act, actor=actor, now=now, params=params, max_extension_days=max_ext)
             case_seq = self._emit(uow, result, now)
-            idx = index_values(result.case, st.calendar, self.policy)
+            idx = index_values(result.case, st.calendar, st.policy)
             repo.save(before, result.case, result.event, idx, origin_seq=case_seq)
             for observer in self._observers:
                 observer.case_changed(uow.conn, result.case, now, st)
             uow.commit()
         if result.case.status in OPEN_STATUSES:
-            self._warn_provisional(case_no, case_clocks(result.case, st.calendar, now, self.policy))
+            self._warn_provisional(case_no, case_clocks(result.case, st.calendar, now, st.policy))
         return result.case
 
     def _lock_outbox(self, uow: UnitOfWork) -> None:
@@ -379,7 +410,7 @@ class ApprovalService:
             repo = CaseRepository(uow.conn, st.key_fields)
             case = repo.get(case_no)
             events = repo.events(case_no)
-        clocks = case_clocks(case, st.calendar, now, self.policy)
+        clocks = case_clocks(case, st.calendar, now, st.policy)
         self._warn_provisional(case_no, clocks)
         return CaseDetail(case, clocks, events, now)
 
@@ -393,7 +424,7 @@ class ApprovalService:
         with UnitOfWork(self._engine, readonly=True) as uow:
             repo = CaseRepository(uow.conn, st.key_fields)
             found, total = repo.list(flt, now=now, offset=(page - 1) * page_size, limit=page_size)
-        items = [(c, case_clocks(c, st.calendar, now, self.policy)) for c in found]
+        items = [(c, case_clocks(c, st.calendar, now, st.policy)) for c in found]
         for c, clocks in items:
             self._warn_provisional(c.case_no, clocks)
         return CasePage(items, total, page, page_size, now)

@@ -50,7 +50,7 @@ from county_node.supervision.domain import (
     evaluate_rating,
     next_wake_at,
 )
-from county_node.supervision.domain.alerts import MAX_LEVEL, Alert, AlertAction, AlertStatus
+from county_node.supervision.domain.alerts import MAX_LEVEL, UNACKNOWLEDGED, Alert, AlertAction, AlertStatus
 from county_node.supervision.domain.feedback import (
     answer_complaint,
     close_complaint,
@@ -61,9 +61,10 @@ from county_node.supervision.domain.feedback import (
     rating_subject,
 )
 from federation.calendar import WorkingCalendar
-from federation.clock import ClockSpec, compute_deadline
+from federation.clock import ClockSpec, LightPolicy, compute_deadline
 from federation.errors import Conflict, StandardsNotLoaded, ValidationError
 from federation.standards import StandardsBundle
+from federation.storage import outbox
 from federation.storage.outbox import canonical_json
 from federation.storage.standards_store import get_setting, set_setting
 from federation.storage.tables import alerts, cases, complaints, ratings
@@ -189,6 +190,7 @@ class SupervisionService:
         standards: Callable[[], StandardsView],
         *,
         notify: Callable[[Connection, Alert, str, datetime], None] | None = None,
+        default_policy: LightPolicy | None = None,
     ) -> None:
         self._engine = engine
         self.division = division
@@ -196,17 +198,31 @@ class SupervisionService:
         self._standards = standards
         self._notify = notify
         self._params_cache: tuple[str | None, SupervisionParameters] | None = None
+        # the node's [clock] thresholds, used when the bundle sets none — as the approval service does, so the
+        # indexed yellow moments the sweep reads and rule SUP-001 agree
+        self._default_policy = default_policy or LightPolicy()
 
     # -- standards ------------------------------------------------------------------------------------------
     def now(self) -> datetime:
         return self._now()
+
+    def _lock(self, uow: UnitOfWork) -> None:
+        """Take this node's writer lock first in every supervision write, as the approval service does: on
+        PostgreSQL the outbox counter's row lock (advanced by zero); on SQLite the write transaction already holds
+        the database's write lock. One lock order for every writer: no deadlock, and what a sweep read is not
+        changed under it by a concurrent action (an acknowledgement is never overwritten by an escalation)."""
+        if uow.dialect == "postgresql":
+            outbox.next_value(uow.conn, f"outbox:{self.division}", 0)
 
     def _params(self, bundle: StandardsBundle | None) -> SupervisionParameters:
         version = bundle.version if bundle else None
         cached = self._params_cache
         if cached is not None and cached[0] == version:
             return cached[1]
-        params = SupervisionParameters.from_bundle(bundle) if bundle else SupervisionParameters()
+        raw = dict(bundle.rule_parameters) if bundle else {}
+        raw.setdefault("yellow_days", self._default_policy.yellow_days)
+        raw.setdefault("yellow_share", self._default_policy.yellow_share)
+        params = SupervisionParameters.from_mapping(raw)
         self._params_cache = (version, params)
         return params
 
@@ -360,7 +376,8 @@ class SupervisionService:
         now = now or self.now()
         report = SweepReport(now)
         off = params.disabled_rules
-        stamp = f"{st.calendar.version}|{sorted(off)}"
+        light = params.light_policy
+        stamp = f"{st.calendar.version}|{light.yellow_days}|{light.yellow_share}|{sorted(off)}"
         since = self._light_watermark(stamp, now)
         if since is None:  # every running case is looked at: the planner must know how many alerts there are
             with UnitOfWork(self._engine) as uow:
@@ -447,6 +464,7 @@ class SupervisionService:
         done: set[str] = set()
         while True:
             with UnitOfWork(self._engine) as uow:
+                self._lock(uow)
                 ids = [
                     r.case_no
                     for r in uow.conn.execute(
@@ -489,15 +507,18 @@ class SupervisionService:
             stmt = (
                 select(table)
                 .where(table.c.status == status, table.c.idx_due_at <= now, ~standing)
-                .order_by(table.c.idx_due_at)
-                .limit(_EVAL_CHUNK)
+                .order_by(table.c.idx_due_at, table.c[key])
             )
+            done: set[str] = set()  # a row whose rule does not fire stays in the set: look at each once
             while True:
                 with UnitOfWork(self._engine) as uow:
-                    rows = [dict(r) for r in uow.conn.execute(stmt).mappings()]
+                    self._lock(uow)
+                    found = uow.conn.execute(stmt.limit(_EVAL_CHUNK + len(done))).mappings()
+                    rows = [dict(r) for r in found if r[key] not in done][:_EVAL_CHUNK]
                     verdicts = [self._feedback_verdicts(kind, row, now, st, params) for row in rows]
                     self._reconcile(uow.conn, verdicts, now, st, params, report=report)
                     uow.commit()
+                done.update(r[key] for r in rows)
                 report.evaluated += len(rows)
                 if len(rows) < _EVAL_CHUNK:
                     break
@@ -521,12 +542,19 @@ class SupervisionService:
         """Open alerts not acknowledged by their limit go one level up (county → city → province)."""
         stmt = (
             select(alerts)
-            .where(alerts.c.status == AlertStatus.OPEN.value, alerts.c.ack_due_at <= now, alerts.c.level < MAX_LEVEL)
+            .where(
+                alerts.c.status.in_([s.value for s in UNACKNOWLEDGED]),
+                alerts.c.ack_due_at <= now,
+                alerts.c.acknowledged_at.is_(None),
+                alerts.c.level < MAX_LEVEL,
+                alerts.c.rule_id.notin_(sorted(params.disabled_rules)),  # a switched-off rule is not pursued
+            )
             .order_by(alerts.c.ack_due_at)
-            .limit(_CHUNK)
+            .limit(_EVAL_CHUNK)
         )
         while True:
             with UnitOfWork(self._engine) as uow:
+                self._lock(uow)
                 found = [Alert.from_row(r) for r in uow.conn.execute(stmt).mappings()]
                 if not found:
                     return
@@ -544,13 +572,14 @@ class SupervisionService:
             report.escalated += len(escalated)
             for a in escalated:
                 log.warning("alert.escalated", alert_id=a.alert_id, rule=a.rule_id, level=a.level)
-            if len(found) < _CHUNK:
+            if len(found) < _EVAL_CHUNK:
                 return
 
     # -- alert actions and queries --------------------------------------------------------------------------
     def act(self, alert_id: str, action: AlertAction | str, *, actor: str, reason: str = "") -> Alert:
         """签收 / 催办 / 督办 / 关闭 an alert; a typed error, and nothing written, when the step is not allowed."""
         with UnitOfWork(self._engine) as uow:
+            self._lock(uow)
             store = AlertStore(uow.conn, self.division)
             alert = store.get(alert_id, for_update=True)
             now = self.now()
@@ -619,6 +648,7 @@ class SupervisionService:
         st, params = self._in_force()
         limit = params.complaint_response_days if limit_days is None else limit_days
         with UnitOfWork(self._engine) as uow:
+            self._lock(uow)
             case_no = None
             if target == "case":
                 case_no = CaseRepository(uow.conn, st.key_fields).get(target_id).case_no
@@ -649,6 +679,7 @@ class SupervisionService:
     def answer_complaint(self, complaint_id: str, *, answer: str, actor: str) -> dict[str, Any]:
         st, params = self._in_force()
         with UnitOfWork(self._engine) as uow:
+            self._lock(uow)
             store = FeedbackStore(uow.conn, self.division)
             row = store.complaint(complaint_id, for_update=True)
             now = max(self.now(), row["updated_at"])
@@ -662,6 +693,7 @@ class SupervisionService:
 
     def close_complaint(self, complaint_id: str, *, actor: str, reason: str = "") -> dict[str, Any]:
         with UnitOfWork(self._engine) as uow:
+            self._lock(uow)
             store = FeedbackStore(uow.conn, self.division)
             row = store.complaint(complaint_id, for_update=True)
             now = max(self.now(), row["updated_at"])
@@ -676,6 +708,7 @@ class SupervisionService:
         """好差评: one rating per case and staff member; a negative one must be followed up within its limit."""
         st, params = self._in_force()
         with UnitOfWork(self._engine) as uow:
+            self._lock(uow)
             CaseRepository(uow.conn, st.key_fields).get(case_no)  # CaseNotFound for an unknown case
             store = FeedbackStore(uow.conn, self.division)
             existing, _ = store.list_ratings(case_no=case_no, staff=staff, negative=None, offset=0, limit=1)
@@ -708,6 +741,7 @@ class SupervisionService:
     def follow_up(self, rating_id: str, *, note: str, actor: str) -> dict[str, Any]:
         st, params = self._in_force()
         with UnitOfWork(self._engine) as uow:
+            self._lock(uow)
             store = FeedbackStore(uow.conn, self.division)
             row = store.rating(rating_id, for_update=True)
             now = max(self.now(), row["updated_at"])

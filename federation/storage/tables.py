@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 
@@ -381,6 +382,7 @@ ratings = Table(
     Column("history", JSON, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("origin_seq", BigInteger),
+    UniqueConstraint("case_no", "staff"),  # one rating per case and staff member
     Index(None, "status", "idx_due_at"),
     Index(None, "case_no"),
     Index(None, "staff"),

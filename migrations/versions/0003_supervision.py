@@ -144,6 +144,7 @@ def upgrade() -> None:
         sa.Column("updated_at", federation.storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("origin_seq", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("rating_id", name=op.f("pk_ratings")),
+        sa.UniqueConstraint("case_no", "staff", name=op.f("uq_ratings_case_no_staff")),
         comment=(
             "Ratings (好差评), 5 非常满意 … 1 非常不满意; a negative one (≤ 2) is followed up (回访) within its limit."
         ),

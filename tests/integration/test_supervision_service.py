@@ -14,7 +14,7 @@ from county_node.approval.domain import Action, Case
 from county_node.bootstrap import CountyNode, assemble_county_node
 from county_node.supervision.adapters.store import AlertFilter
 from county_node.supervision.domain.alerts import Alert, AlertStatus
-from federation.config import Config, NodeConfig
+from federation.config import ClockConfig, Config, NodeConfig
 from federation.errors import (
     AlertNotFound,
     CaseNotFound,
@@ -116,7 +116,7 @@ def test_lights_change_at_the_exact_moment_across_a_holiday(engine: Engine, node
     assert red["status"] == "open"
     assert red["standing"]
     assert red["light"] == "red"
-    assert red["clock"]["due_at"] == due_at.isoformat()
+    assert datetime.fromisoformat(red["clock"]["due_at"]) == due_at
     assert red["evidence"]
     assert red["evidence"][0].startswith(case.case_no)
     assert red["rule_version"] == 1
@@ -405,7 +405,8 @@ def test_every_alert_travels_as_its_stored_row(engine: Engine, node: CountyNode,
     node.approval.act(decided.case_no, Action.REVIEW, actor="审批员", params={"opinion": "同意"})
     clock.now = at(2026, 10, 12, 10)
     node.approval.act(decided.case_no, Action.DECIDE, actor="科长", params={"outcome": "approve", "fee_charged": "0"})
-    node.supervision.sweep(at(2026, 10, 13, 9))  # the other turns red: its yellow is cleared in SQL
+    # the other turns red (its yellow cleared in SQL), at a moment with microseconds: they travel too
+    node.supervision.sweep(at(2026, 10, 13, 9) + timedelta(microseconds=123456))
     red = next(a for a in alerts_of(engine, yellow_then_red.case_no) if a["rule_id"] == "SUP-002")
     clock.now = at(2026, 10, 13, 10)
     node.supervision.act(red["alert_id"], "acknowledge", actor="李科长")
@@ -426,3 +427,40 @@ def test_every_alert_travels_as_its_stored_row(engine: Engine, node: CountyNode,
     assert cleared["history"][-1]["reason"] == cleared["close_reason"]
     assert not cleared["standing"]
     assert cleared["status"] == "closed"
+
+
+def test_an_urged_alert_nobody_signed_for_still_escalates(engine: Engine, node: CountyNode, clock: FakeClock) -> None:
+    alert_id = red_alert(engine, node, clock)
+    urged = node.supervision.act(alert_id, "urge", actor="县监察室", reason="请尽快办理")
+    assert urged.ack_due_at is not None
+    node.supervision.sweep(urged.ack_due_at)
+    escalated = node.supervision.get_alert(alert_id)
+    assert escalated.level == 1
+    assert escalated.status is AlertStatus.URGED
+    clock.now = escalated.updated_at + timedelta(minutes=5)
+    signed = node.supervision.act(alert_id, "acknowledge", actor="李科长")
+    assert signed.status is AlertStatus.URGED  # the order stands; the alert is now signed for
+    assert signed.acknowledged_at is not None
+    with pytest.raises(InvalidTransition):
+        node.supervision.act(alert_id, "acknowledge", actor="李科长")
+    node.supervision.sweep(clock.now + timedelta(days=30))
+    assert node.supervision.get_alert(alert_id).level == 1
+
+
+def test_the_sweep_and_the_rule_agree_on_the_yellow_moment(engine: Engine, bundle: StandardsBundle) -> None:
+    """The node's [clock] thresholds (3 days / half the budget) index the yellow moment and drive SUP-001 alike:
+    a yellow alert the sweep raised is not cleared by the next transition, and never raised twice."""
+    clock = FakeClock(at(2026, 9, 21, 9))
+    config = Config(node=NodeConfig(division=DIV, name="莒县"), clock=ClockConfig(yellow_days=3, yellow_share=0.5))
+    county = assemble_county_node(config, engine, clock)
+    county.approval.apply_standards(bundle)
+    case = accepted_case(county, clock, at(2026, 9, 29, 10))
+    yellow_at, _ = stored_moments(engine, case.case_no)
+    assert lights(county.supervision.sweep(yellow_at - timedelta(seconds=1))) == {}
+    assert lights(county.supervision.sweep(yellow_at)) == {"SUP-001": 1}
+    clock.now = yellow_at + timedelta(hours=9)
+    county.approval.act(case.case_no, Action.REVIEW, actor="审批员", params={"opinion": "同意"})
+    (yellow,) = [a for a in alerts_of(engine, case.case_no) if a["rule_id"] == "SUP-001"]
+    assert yellow["standing"]
+    assert yellow["status"] == "open"
+    assert lights(county.supervision.sweep(yellow_at + timedelta(hours=10))) == {}

@@ -15,7 +15,8 @@ them one Python row at a time (read the case, build the alert, encode its outbox
 
 On PostgreSQL the chunk first takes the node's outbox counter lock, the lock every approval transaction takes,
 so the set counted in 1 is the set inserted in 3; on SQLite the write transaction already holds the database's
-write lock. Moments are second-precise in the JSON (due and yellow moments are day boundaries).
+write lock; should the inserted rows still not match the count, the chunk is rolled back (no gap is ever left in
+the outbox sequence).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Connection
 
+from federation.errors import StorageError
 from federation.storage import outbox
 from federation.storage.outbox import canonical_json
 from federation.storage.tables import alerts, cases
@@ -85,11 +87,11 @@ class LightRaise:
 
 def _iso(col: Any, dialect: str) -> ColumnElement[Any]:
     """An ISO 8601 moment of a ``UTCDateTime`` column for a JSON object being built, NULL for NULL: on SQLite
-    ``YYYY-MM-DDTHH:MM:SS+00:00`` from the stored UTC text; on PostgreSQL the ``timestamptz`` itself, which
+    ``YYYY-MM-DDTHH:MM:SS.ffffff+00:00`` from the stored UTC text; on PostgreSQL the ``timestamptz`` itself, which
     ``json_build_object`` writes in ISO 8601 with its offset."""
     if dialect == "sqlite":  # stored as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff'
         text = type_coerce(col, String)
-        return func.substr(text, 1, 10) + "T" + func.substr(text, 12, 8) + "+00:00"
+        return func.substr(text, 1, 10) + "T" + func.substr(text, 12, 15) + "+00:00"
     moment: ColumnElement[Any] = col
     return moment
 
@@ -252,6 +254,15 @@ def raise_light_alerts(conn: Connection, spec: LightRaise, *, limit: int) -> lis
     }
     names = [c.name for c in alerts.c]
     conn.execute(insert(alerts).from_select(names, select(*(values[name] for name in names))))
+    ids = [f"{spec.origin}-A{i:09d}" for i in range(first_id, last_id + 1)]
+    in_range = and_(alerts.c.alert_id >= ids[0], alerts.c.alert_id <= ids[-1])
+    inserted = conn.execute(select(func.count()).select_from(alerts).where(in_range)).scalar_one()
+    if inserted != n:  # the counted set moved: ids and seqs were reserved for n — roll back, sweep again later
+        raise StorageError(
+            f"巡检期间待预警办件发生变化（预计 {n} 件，实际 {inserted} 件），本次巡检已回滚",
+            expected=n,
+            inserted=inserted,
+        )
     if dialect == "postgresql" and n >= _ANALYZE_AFTER:
         # the next chunk's "no standing alert" anti-join must see these rows in the statistics, or the planner,
         # believing the alerts few, scans them all for every case (autovacuum analyses too late for a sweep):
@@ -259,7 +270,6 @@ def raise_light_alerts(conn: Connection, spec: LightRaise, *, limit: int) -> lis
         known = conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE relname = 'alerts'").scalar_one()
         if n > max(float(known), 0.0) / 2:
             conn.exec_driver_sql("ANALYZE alerts")
-    ids = [f"{spec.origin}-A{i:09d}" for i in range(first_id, last_id + 1)]
     _outbox_from_alerts(conn, spec.origin, first_seq=first_seq, last_seq=last_seq, lo=ids[0], hi=ids[-1])
     return ids
 

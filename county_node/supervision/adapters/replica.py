@@ -184,6 +184,10 @@ class SnapshotApplier:
         case_no = row.get("case_no")
         if case_no is not None and _division(case_no) != origin:
             raise RecordRejected(f"{label}“{key}”所属办件“{case_no}”不属于区划 {origin}", record_id=key)
+        if row.get("target") == "case":  # a complaint against a case: that case, of this county
+            target = str(row.get("target_id"))
+            if _division(target) != origin or (case_no is not None and case_no != target):
+                raise RecordRejected(f"{label}“{key}”投诉的办件“{target}”不属于区划 {origin}", record_id=key)
         subject = row.get("subject_id")
         if subject is not None and not subject.startswith(f"{origin}-"):
             raise RecordRejected(f"{label}“{key}”的对象“{subject}”不属于区划 {origin}", record_id=key)

@@ -8,9 +8,11 @@ condition is never alerted twice. Lifecycle::
       └──────────── close (who, when, why) ────────┴──────────────────────┴──▶ closed
 
 ``urge`` (催办) may be repeated and may come before acknowledgement; ``supervise`` (督办) is the stronger order
-and may follow any open state; nothing leaves ``closed``. Every step is appended to the alert's ``history`` with
-who, when and why. An alert not acknowledged by ``ack_due_at`` is *escalated* (``level`` 0 county → 1 city →
-2 province), each level with a fresh acknowledgement limit. An alert closes itself when its condition clears
+and may follow any open state; nothing leaves ``closed``. An order does not acknowledge the alert: an urged or
+supervised alert nobody signed for can still be acknowledged (it keeps its status) and still escalates. Every
+step is appended to the alert's ``history`` with who, when and why. An alert not acknowledged by ``ack_due_at``
+is *escalated* (``level`` 0 county → 1 city → 2 province), each level with a fresh acknowledgement limit. An alert
+closes itself when its condition clears
 (``clear``), recording the reason; an alert closed by a person while its condition still holds keeps *standing*
 until the condition clears, so the rule does not raise it again meanwhile.
 """
@@ -29,6 +31,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "ESCALATION_LABELS",
     "MAX_LEVEL",
+    "UNACKNOWLEDGED",
     "Alert",
     "AlertAction",
     "AlertStatus",
@@ -53,6 +56,8 @@ STATUS_LABELS: Mapping[AlertStatus, str] = {
 }
 
 ACTIVE_STATUSES = frozenset(s for s in AlertStatus if s is not AlertStatus.CLOSED)
+UNACKNOWLEDGED = frozenset({AlertStatus.OPEN, AlertStatus.URGED, AlertStatus.SUPERVISED})
+"""Statuses in which an alert may still be waiting for its acknowledgement (an order does not acknowledge it)."""
 
 
 class AlertAction(enum.StrEnum):
@@ -80,7 +85,7 @@ ACTION_LABELS: Mapping[AlertAction, str] = {
 PERSON_ACTIONS = frozenset({AlertAction.ACKNOWLEDGE, AlertAction.URGE, AlertAction.SUPERVISE, AlertAction.CLOSE})
 
 _ALLOWED: Mapping[AlertAction, tuple[frozenset[AlertStatus], AlertStatus]] = {
-    AlertAction.ACKNOWLEDGE: (frozenset({AlertStatus.OPEN}), AlertStatus.ACKNOWLEDGED),
+    AlertAction.ACKNOWLEDGE: (UNACKNOWLEDGED, AlertStatus.ACKNOWLEDGED),
     AlertAction.URGE: (
         frozenset({AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED, AlertStatus.URGED}),
         AlertStatus.URGED,
@@ -164,6 +169,8 @@ class Alert:
         if act in _REASON_REQUIRED and not reason:
             raise ValidationError(f"{ACTION_LABELS[act]}预警必须填写原因或意见", field="reason")
         allowed, target = _ALLOWED[act]
+        if act is AlertAction.ACKNOWLEDGE and self.acknowledged_at is not None:
+            allowed = frozenset()
         if self.status not in allowed:
             raise InvalidTransition(
                 f"预警 {self.alert_id} 当前状态为“{STATUS_LABELS[self.status]}”，不能{ACTION_LABELS[act]}",
@@ -173,6 +180,8 @@ class Alert:
             )
         changes: dict[str, Any] = {"status": target}
         if act is AlertAction.ACKNOWLEDGE:
+            if self.status is not AlertStatus.OPEN:  # urged / supervised before anyone signed: the order stands
+                changes["status"] = self.status
             changes["acknowledged_at"] = at
             changes["ack_due_at"] = None
         elif act is AlertAction.CLOSE:
@@ -183,7 +192,7 @@ class Alert:
 
     def escalate(self, *, at: datetime, next_due: datetime | None, ack_days: int) -> Alert:
         """No acknowledgement within the limit: one level up (county → city → province)."""
-        if self.status is not AlertStatus.OPEN or self.level >= MAX_LEVEL:
+        if self.status not in UNACKNOWLEDGED or self.acknowledged_at is not None or self.level >= MAX_LEVEL:
             raise InvalidTransition(f"预警 {self.alert_id} 不需要升级", alert_id=self.alert_id)
         level = self.level + 1
         reason = f"超过 {ack_days} 个工作日未签收，升级至{ESCALATION_LABELS[level]}督办"
