@@ -71,7 +71,9 @@ Clock = Callable[[], datetime]
 class CaseObserver(Protocol):
     """Told of every case change inside the transaction that wrote it (the supervision service evaluates it)."""
 
-    def case_changed(self, conn: Connection, case: Case, now: datetime, st: Any) -> None: ...
+    def case_changed(
+        self, conn: Connection, case: Case, now: datetime, st: Any, previous: tuple[Any, Any] | None
+    ) -> None: ...
 
 
 STANDARDS_TTL_SECONDS = 5.0
@@ -342,7 +344,7 @@ class ApprovalService:
             case_seq = self._emit(uow, result, now)
             repo.add(result.case, result.event, index_values(result.case, st.calendar, st.policy), origin_seq=case_seq)
             for observer in self._observers:
-                observer.case_changed(uow.conn, result.case, now, st)
+                observer.case_changed(uow.conn, result.case, now, st, (None, None))
             uow.commit()
         return result.case
 
@@ -368,7 +370,7 @@ class ApprovalService:
             idx = index_values(result.case, st.calendar, st.policy)
             repo.save(before, result.case, result.event, idx, origin_seq=case_seq)
             for observer in self._observers:
-                observer.case_changed(uow.conn, result.case, now, st)
+                observer.case_changed(uow.conn, result.case, now, st, repo.loaded_supervision(case_no))
             uow.commit()
         if result.case.status in OPEN_STATUSES:
             self._warn_provisional(case_no, case_clocks(result.case, st.calendar, now, st.policy))

@@ -130,6 +130,11 @@ def _followed_up(r: RuleResult, fired: frozenset[str]) -> str:
     return "已回访，预警条件消除"
 
 
+def _check_page(page: int, page_size: int) -> None:
+    if page < 1 or not 1 <= page_size <= 200:
+        raise ValidationError("分页参数无效：页码从 1 开始，每页 1 到 200 条")
+
+
 def _limit_end(calendar: WorkingCalendar, start: datetime, days: int) -> datetime:
     """The end of a limit of ``days`` working days from ``start``, counted like the case clock."""
     due = compute_deadline(calendar, ClockSpec(start, days)).due_at
@@ -361,13 +366,22 @@ class SupervisionService:
         )
         return verdicts, {"k_case_no": case.case_no, "sup_wake_at": wake, "sup_evidence": evidence}
 
-    def case_changed(self, conn: Connection, case: Case, now: datetime, st: StandardsView) -> None:
-        """The approval service's observer: evaluate ``case`` (just written in ``conn``) in the same transaction."""
+    def case_changed(
+        self,
+        conn: Connection,
+        case: Case,
+        now: datetime,
+        st: StandardsView,
+        previous: tuple[Any, Any] | None = None,
+    ) -> None:
+        """The approval service's observer: evaluate ``case`` (just written in ``conn``) in the same transaction.
+        ``previous`` is the case's stored (``sup_wake_at``, ``sup_evidence``), when known: unchanged, not rewritten."""
         params = self._params(st.bundle)
         events = CaseRepository(conn, st.key_fields).timeline(case.case_no)
         verdicts, row = self._case_verdicts(case, events, now, st, params)
         self._reconcile(conn, [verdicts], now, st, params)
-        conn.execute(_UPDATE_CASE_SUP, [row])
+        if previous is None or (previous[0], previous[1] or None) != (row["sup_wake_at"], row["sup_evidence"] or None):
+            conn.execute(_UPDATE_CASE_SUP, [row])
 
     # -- the sweep ------------------------------------------------------------------------------------------
     def sweep(self, now: datetime | None = None) -> SweepReport:
@@ -594,8 +608,7 @@ class SupervisionService:
             return AlertStore(uow.conn, self.division).get(alert_id)
 
     def list_alerts(self, flt: AlertFilter, *, page: int = 1, page_size: int = 20) -> AlertPage:
-        if page < 1 or not 1 <= page_size <= 200:
-            raise ValidationError("分页参数无效：页码从 1 开始，每页 1 到 200 条")
+        _check_page(page, page_size)
         if flt.status and flt.status != "active" and flt.status not in {s.value for s in AlertStatus}:
             raise ValidationError(f"未知的预警状态“{flt.status}”", field="status")
         if flt.light and flt.light not in ("yellow", "red"):
@@ -764,8 +777,7 @@ class SupervisionService:
     def list_complaints(
         self, *, status: str | None = None, case_no: str | None = None, page: int = 1, page_size: int = 20
     ) -> tuple[list[dict[str, Any]], int]:
-        if page < 1 or not 1 <= page_size <= 200:
-            raise ValidationError("分页参数无效：页码从 1 开始，每页 1 到 200 条")
+        _check_page(page, page_size)
         with UnitOfWork(self._engine, readonly=True) as uow:
             return FeedbackStore(uow.conn, self.division).list_complaints(
                 status=status, case_no=case_no, offset=(page - 1) * page_size, limit=page_size
@@ -780,8 +792,7 @@ class SupervisionService:
         page: int = 1,
         page_size: int = 20,
     ) -> tuple[list[dict[str, Any]], int]:
-        if page < 1 or not 1 <= page_size <= 200:
-            raise ValidationError("分页参数无效：页码从 1 开始，每页 1 到 200 条")
+        _check_page(page, page_size)
         with UnitOfWork(self._engine, readonly=True) as uow:
             return FeedbackStore(uow.conn, self.division).list_ratings(
                 case_no=case_no, staff=staff, negative=negative, offset=(page - 1) * page_size, limit=page_size

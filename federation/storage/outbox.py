@@ -73,26 +73,8 @@ class OutboxRecord:
 
 def append(conn: Connection, *, origin: str, records: Sequence[OutboxRecord], created_at: datetime) -> list[int]:
     """Write outbox rows in the caller's transaction, in order; return their gap-free ``seq`` numbers."""
-    if not records:
-        return []
-    last = next_value(conn, f"outbox:{origin}", len(records))
-    first = last - len(records) + 1
-    _INSERT_OUTBOX.execute(
-        conn,
-        [
-            {
-                "origin": origin,
-                "seq": first + i,
-                "record_type": r.record_type,
-                "record_id": r.record_id,
-                "op": r.op,
-                "payload": canonical_json(r.payload),
-                "created_at": created_at,
-            }
-            for i, r in enumerate(records)
-        ],
-    )
-    return list(range(first, last + 1))
+    encoded = [(r.record_type, r.record_id, r.op, canonical_json(r.payload)) for r in records]
+    return append_encoded(conn, origin=origin, records=encoded, created_at=created_at)
 
 
 def append_encoded(

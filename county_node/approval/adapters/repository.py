@@ -205,6 +205,7 @@ class CaseRepository:
         self._conn = conn
         self._key_fields = key_fields  # (standards_version, item_code) -> key fields
         self._loaded_idx: dict[str, IndexValues] = {}
+        self._loaded_sup: dict[str, tuple[Any, Any]] = {}
 
     def get(self, case_no: str, *, for_update: bool = False) -> Case:
         """One case with its pause ledger and joint tasks; ``for_update`` locks its row (PostgreSQL; on SQLite
@@ -220,7 +221,12 @@ class CaseRepository:
         if row["kind"] == ItemKind.JOINT.value:
             tasks = [task_from_row(t) for t in self._conn.execute(_SELECT_TASKS, {"case_no": case_no}).mappings()]
         self._loaded_idx[case_no] = _index_from_row(row)
+        self._loaded_sup[case_no] = (row["sup_wake_at"], row["sup_evidence"])
         return self._case(row, pauses, tasks)
+
+    def loaded_supervision(self, case_no: str) -> tuple[Any, Any] | None:
+        """The supervision bookkeeping (``sup_wake_at``, ``sup_evidence``) of a case read by :meth:`get`."""
+        return self._loaded_sup.get(case_no)
 
     def _case(self, row: RowMapping, pauses: Sequence[CasePause], tasks: Sequence[CaseTask]) -> Case:
         key = self._key_fields.get((row["standards_version"], row["item_code"]), ())

@@ -263,7 +263,7 @@ def raise_light_alerts(conn: Connection, spec: LightRaise, *, limit: int) -> lis
             expected=n,
             inserted=inserted,
         )
-    if dialect == "postgresql" and n >= _ANALYZE_AFTER:
+    if dialect == "postgresql" and n >= _ANALYZE_AFTER and n == limit:  # (only when another chunk follows)
         # the next chunk's "no standing alert" anti-join must see these rows in the statistics, or the planner,
         # believing the alerts few, scans them all for every case (autovacuum analyses too late for a sweep):
         # re-read them when this chunk is a large part of what the statistics know
