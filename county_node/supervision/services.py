@@ -81,7 +81,7 @@ _YELLOW, _RED = "SUP-001", "SUP-002"
 _CHUNK = 50_000  # light alerts raised per transaction in the sweep
 _TURNED_RED = "办件已超期，黄灯转为红灯（SUP-002）"
 _WATERMARK = "supervision.light_swept"  # "{calendar version}|{disabled rules}@{moment of the last complete sweep}"
-_EVAL_CHUNK = 200  # subjects re-evaluated in full per round
+_EVAL_CHUNK = 1000  # subjects re-evaluated in full per round
 _RUNNING = sorted(s.value for s in RUNNING_STATUSES)
 _FINAL_LABELS = {
     Status.CONCLUDED: "办结",
