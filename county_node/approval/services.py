@@ -377,13 +377,8 @@ class ApprovalService:
         return result.case
 
     def _lock_outbox(self, uow: UnitOfWork) -> None:
-        """Take the lock that orders this node's submissions before reading the clock.
-
-        On SQLite the write transaction holds the database's write lock from its ``BEGIN IMMEDIATE``; on
-        PostgreSQL advance the node's outbox counter by zero: that takes the row lock every write takes before it
-        commits anyway (creating the row, at 0, on the node's very first write), and hands out no number."""
-        if uow.dialect == "postgresql":
-            outbox.next_value(uow.conn, f"outbox:{self.division}", 0)
+        """Take the lock that orders this node's writers before reading the clock (:func:`outbox.lock_origin`)."""
+        outbox.lock_origin(uow.conn, self.division)
 
     def _emit(self, uow: UnitOfWork, result: TransitionResult, now: datetime) -> int:
         """Write the two outbox rows of a transition (snapshot, event); return the seq of the snapshot, which the

@@ -212,12 +212,10 @@ class SupervisionService:
         return self._now()
 
     def _lock(self, uow: UnitOfWork) -> None:
-        """Take this node's writer lock first in every supervision write, as the approval service does: on
-        PostgreSQL the outbox counter's row lock (advanced by zero); on SQLite the write transaction already holds
-        the database's write lock. One lock order for every writer: no deadlock, and what a sweep read is not
+        """Take this node's writer lock first in every supervision write, as the approval service does
+        (:func:`outbox.lock_origin`). One lock order for every writer: no deadlock, and what a sweep read is not
         changed under it by a concurrent action (an acknowledgement is never overwritten by an escalation)."""
-        if uow.dialect == "postgresql":
-            outbox.next_value(uow.conn, f"outbox:{self.division}", 0)
+        outbox.lock_origin(uow.conn, self.division)
 
     def _params(self, bundle: StandardsBundle | None) -> SupervisionParameters:
         version = bundle.version if bundle else None

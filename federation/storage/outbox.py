@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 from federation.storage.bulk import BulkStatement
 from federation.storage.tables import counters, outbox
 
-__all__ = ["OutboxRecord", "append", "append_encoded", "canonical_json", "high_water", "next_value"]
+__all__ = ["OutboxRecord", "append", "canonical_json", "high_water", "lock_origin", "next_value"]
 
 
 def _default(value: Any) -> Any:
@@ -73,14 +73,6 @@ class OutboxRecord:
 
 def append(conn: Connection, *, origin: str, records: Sequence[OutboxRecord], created_at: datetime) -> list[int]:
     """Write outbox rows in the caller's transaction, in order; return their gap-free ``seq`` numbers."""
-    encoded = [(r.record_type, r.record_id, r.op, canonical_json(r.payload)) for r in records]
-    return append_encoded(conn, origin=origin, records=encoded, created_at=created_at)
-
-
-def append_encoded(
-    conn: Connection, *, origin: str, records: Sequence[tuple[str, str, str, str]], created_at: datetime
-) -> list[int]:
-    """As :func:`append`, for records whose payload is already canonical JSON text: (type, id, op, payload)."""
     if not records:
         return []
     last = next_value(conn, f"outbox:{origin}", len(records))
@@ -91,16 +83,25 @@ def append_encoded(
             {
                 "origin": origin,
                 "seq": first + i,
-                "record_type": t,
-                "record_id": rid,
-                "op": op,
-                "payload": payload,
+                "record_type": r.record_type,
+                "record_id": r.record_id,
+                "op": r.op,
+                "payload": canonical_json(r.payload),
                 "created_at": created_at,
             }
-            for i, (t, rid, op, payload) in enumerate(records)
+            for i, r in enumerate(records)
         ],
     )
     return list(range(first, last + 1))
+
+
+def lock_origin(conn: Connection, origin: str) -> None:
+    """Take the lock every writer of ``origin`` takes first, so a transaction that reads before it writes sees
+    nothing change under it: on PostgreSQL advance the origin's outbox counter by zero (the row lock every write
+    takes before it commits anyway; created at 0 on the first write; no number handed out); on SQLite the write
+    transaction already holds the database's write lock from its ``BEGIN IMMEDIATE``."""
+    if conn.dialect.name == "postgresql":
+        next_value(conn, f"outbox:{origin}", 0)
 
 
 def high_water(conn: Connection, origin: str) -> int:

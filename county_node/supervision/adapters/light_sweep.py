@@ -175,8 +175,7 @@ def _alert_id(first: int, rn: Any, origin: str, dialect: str) -> ColumnElement[A
 def raise_light_alerts(conn: Connection, spec: LightRaise, *, limit: int) -> list[str]:
     """Raise up to ``limit`` due alerts of ``spec``'s rule in the caller's transaction; return their ids."""
     dialect = conn.dialect.name
-    if dialect == "postgresql":
-        outbox.next_value(conn, f"outbox:{spec.origin}", 0)  # the approval writers' lock: the due set holds still
+    outbox.lock_origin(conn, spec.origin)  # the approval writers' lock: the due set holds still
     due = and_(*_due(spec), ~_standing(spec.rule_id))
     n = int(
         conn.execute(

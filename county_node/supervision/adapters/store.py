@@ -106,21 +106,6 @@ class AlertStore:
         self._emit(rows, now)
         _INSERT_ALERTS.execute(self._conn, rows)
 
-    def insert_encoded(self, rows: Sequence[dict[str, Any]], payloads: Sequence[str], now: datetime) -> None:
-        """Insert alert rows with their outbox payloads already encoded (the canonical JSON of each whole row) —
-        the sweep's bulk path; the rows gain their ``origin_seq``."""
-        if not rows:
-            return
-        seqs = outbox.append_encoded(
-            self._conn,
-            origin=self.origin,
-            records=[(ALERT_RECORD, r["alert_id"], "upsert", p) for r, p in zip(rows, payloads, strict=True)],
-            created_at=now,
-        )
-        for row, seq in zip(rows, seqs, strict=True):
-            row["origin_seq"] = seq
-        _INSERT_ALERTS.execute(self._conn, rows)
-
     def update(self, changed: Sequence[Alert], now: datetime) -> None:
         rows = [a.to_row() for a in changed]
         if not rows:
@@ -286,16 +271,6 @@ class FeedbackStore:
             .limit(limit)
         )
         return [dict(r) for r in self._conn.execute(stmt).mappings()], int(total)
-
-    def due(self, table: Table, statuses: Sequence[str], now: datetime, limit: int) -> list[dict[str, Any]]:
-        """Rows in ``statuses`` whose response/follow-up limit has passed (the index ``(status, idx_due_at)``)."""
-        stmt = (
-            select(table)
-            .where(table.c.status.in_(list(statuses)), table.c.idx_due_at <= now)
-            .order_by(table.c.idx_due_at)
-            .limit(limit)
-        )
-        return [dict(r) for r in self._conn.execute(stmt).mappings()]
 
     def ratings_summary(self) -> dict[int, int]:
         stmt = select(ratings.c.level, func.count()).group_by(ratings.c.level)
