@@ -39,17 +39,22 @@ __all__ = [
     "case_tasks",
     "cases",
     "catalogue_items",
+    "clock_moves",
     "complaints",
     "counters",
     "link_acks",
     "metadata",
     "node_settings",
     "notifications",
+    "order_replies",
+    "orders",
     "outbox",
     "quarantine",
     "ratings",
     "replication_marks",
+    "scores",
     "standards_bundles",
+    "standards_status",
 ]
 
 metadata = MetaData(
@@ -127,6 +132,7 @@ cases = Table(
     Column("status", String(24), nullable=False),
     Column("resume_status", String(24)),
     Column("applicant", String(200), nullable=False),
+    Column("window", String(16)),  # the hall window (窗口) that took the case in, when known
     Column("data", JSON, nullable=False),
     Column("submitted_at", UTCDateTime, nullable=False),
     Column("accepted_at", UTCDateTime),
@@ -408,4 +414,109 @@ notifications = Table(
     Index(None, "status"),
     Index(None, "subject_kind", "subject_id"),
     comment="Delivery log of notifications (SMS): pending | sent | failed, attempts and the gateway's answer.",
+)
+
+
+# -- standards status (标准版本状态) ----------------------------------------------------------------------------------
+# Each node reports the standards bundle it runs as a ``standards_status`` record it owns (written in the
+# transaction that put the bundle in force); the records flow up, so the province sees every node's version.
+
+standards_status = Table(
+    "standards_status",
+    metadata,
+    Column("node", String(6), primary_key=True),
+    Column("version", String(64), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("effective_date", Date, nullable=False),
+    Column("applied_at", UTCDateTime, nullable=False),
+    Column("calendar_revisions", JSON, nullable=False),  # {year: revision} of the calendar years held
+    Column("origin_seq", BigInteger),
+    comment="The standards bundle each node runs (its own row, and replicas of its subtree's reports).",
+)
+
+clock_moves = Table(
+    "clock_moves",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_no", String(32), nullable=False),
+    Column("standards_version", String(64), nullable=False),  # the bundle whose calendar moved the clock
+    Column("calendar_version", String(32), nullable=False),  # the calendar the new due moment is computed on
+    Column("old_due_at", UTCDateTime),
+    Column("new_due_at", UTCDateTime),
+    Column("old_legal_due_at", UTCDateTime),
+    Column("new_legal_due_at", UTCDateTime),
+    Column("moved_at", UTCDateTime, nullable=False),
+    Index(None, "case_no"),
+    Index(None, "moved_at"),
+    comment="What a calendar revision moved: each open case whose due moments changed, before and after.",
+)
+
+# -- orders (督办 / 催办) ------------------------------------------------------------------------------------------
+# An order belongs to the city or the province that issued it (``issuer``) and flows down to its county; the
+# county's handling of it (received, answered) is a record the county owns, which flows back up.
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_id", String(40), primary_key=True),
+    Column("issuer", String(6), nullable=False),
+    Column("county", String(6), nullable=False),
+    Column("kind", String(16), nullable=False),  # urge 催办 | supervise 督办
+    Column("subject_kind", String(16), nullable=False),  # alert | case
+    Column("subject_id", String(64), nullable=False),
+    Column("case_no", String(32)),
+    Column("reason", Text, nullable=False),
+    Column("issued_by", String(100), nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("reply_due_at", UTCDateTime),
+    Column("status", String(16), nullable=False),  # issued | withdrawn | closed (the issuer's view)
+    Column("history", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("origin_seq", BigInteger),
+    Index(None, "county", "status"),
+    Index(None, "subject_kind", "subject_id"),
+    comment="Orders (督办/催办) issued by a city or the province to a county about an alert or a case.",
+)
+
+order_replies = Table(
+    "order_replies",
+    metadata,
+    Column("order_id", String(40), primary_key=True),
+    Column("county", String(6), nullable=False),
+    Column("status", String(16), nullable=False),  # received | answered
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("answered_at", UTCDateTime),
+    Column("answered_by", String(100)),
+    Column("answer", Text),
+    Column("history", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("origin_seq", BigInteger),
+    Index(None, "county", "status"),
+    comment="A county's handling of an order (签收, 办复): the county owns it; it flows up to the issuer.",
+)
+
+# -- scores (考核评分) ---------------------------------------------------------------------------------------------
+# Computed by the province (or a city, for its counties) from replicated data under the scoring rules of a
+# standards version; the province's scores flow down so every hall sees its rank.
+
+scores = Table(
+    "scores",
+    metadata,
+    Column("computed_by", String(6), primary_key=True),  # the node that computed (370000, or a city)
+    Column("rules_version", String(64), primary_key=True),  # the standards version carrying the scoring rules
+    Column("period", String(10), primary_key=True),  # 2026-10 | 2026-Q4 | 2026
+    Column("level", String(12), primary_key=True),  # county | department | window
+    Column("subject", String(160), primary_key=True),  # 371122 | 371122/市场监督管理局 | 371122/W03
+    Column("county", String(6), nullable=False),
+    Column("cases", Integer, nullable=False),
+    Column("score", Numeric(7, 2), nullable=False),
+    Column("small_sample", Boolean, nullable=False),
+    Column("rank", Integer),  # null when not ranked (a small sample)
+    Column("ranked_of", Integer, nullable=False),
+    Column("breakdown", JSON, nullable=False),
+    Column("input_digest", String(64), nullable=False),
+    Column("computed_at", UTCDateTime, nullable=False),
+    Column("origin_seq", BigInteger),
+    Index(None, "county", "period"),
+    comment="Scores per period for county, department and window, with their breakdown (考核评分).",
 )
