@@ -319,8 +319,17 @@ class ApprovalService:
         return st
 
     # -- use cases ------------------------------------------------------------------------------------------
-    def submit(self, *, item_code: str, applicant: str, data: Mapping[str, Any] | None, actor: str) -> Case:
-        """申请: register a new case for ``item_code``; returns the case with its number."""
+    def submit(
+        self,
+        *,
+        item_code: str,
+        applicant: str,
+        data: Mapping[str, Any] | None,
+        actor: str,
+        window: str | None = None,
+    ) -> Case:
+        """申请: register a new case for ``item_code`` (taken in at ``window``, when known); returns the case with its
+        number."""
         st = self._require_standards()
         assert st.bundle is not None
         item = st.bundle.item(item_code)
@@ -339,6 +348,7 @@ class ApprovalService:
                 data=data or {},
                 actor=actor,
                 now=now,
+                window=window,
             )
             repo = CaseRepository(uow.conn, st.key_fields)
             case_seq = self._emit(uow, result, now)

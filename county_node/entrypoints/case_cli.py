@@ -70,13 +70,14 @@ def case_submit(
     applicant: Annotated[str, typer.Option("--applicant", help="申请人")],
     actor: Annotated[str, typer.Option("--actor", help="经办人（窗口或工作人员）")],
     data: Annotated[list[str] | None, typer.Option("--data", help="关键数据 字段名=值（可重复）")] = None,
+    window: Annotated[str | None, typer.Option("--window", help="受理窗口编号，例如 W01")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出办件详情")] = False,
     config: Annotated[Path | None, config_option] = None,
 ) -> None:
     """申请：登记一件新办件。"""
     fields = dict(_pairs(data or [], "--data"))
     with _node(config) as node:
-        case = node.approval.submit(item_code=item, applicant=applicant, data=fields, actor=actor)
+        case = node.approval.submit(item_code=item, applicant=applicant, data=fields, actor=actor, window=window)
         detail = node.approval.get(case.case_no)
     if as_json:
         _echo_json(case_detail_view(detail))

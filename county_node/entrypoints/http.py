@@ -153,7 +153,9 @@ def _api_router(node: CountyNode) -> APIRouter:
     @router.post("/cases", tags=["办件"], summary="申请（登记新办件）", status_code=201, response_model=CaseDetailView)
     def submit_case(body: CreateCaseBody, response: Response) -> CaseDetailView:
         """登记一件新办件，返回办件详情；办件编号为 区划代码-年月日-六位流水号。"""
-        case = approval.submit(item_code=body.item_code, applicant=body.applicant, data=body.data, actor=body.actor)
+        case = approval.submit(
+            item_code=body.item_code, applicant=body.applicant, data=body.data, actor=body.actor, window=body.window
+        )
         response.headers["Location"] = f"{API_PREFIX}/cases/{case.case_no}"
         return detail(case.case_no)
 

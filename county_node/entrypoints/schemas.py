@@ -46,6 +46,9 @@ class CreateCaseBody(BaseModel):
         examples=[{"统一社会信用代码": "91371122MA3C000000", "法定代表人": "王五"}],
     )
     actor: str = Field(description="经办人（窗口或工作人员）", examples=["窗口01 孙丽"])
+    window: str | None = Field(
+        default=None, description="受理窗口编号（按窗口考核评分用；可省略）", examples=["W01"], max_length=16
+    )
 
 
 class ActionBody(BaseModel):

@@ -135,6 +135,7 @@ class CaseView(TypedDict):
     status_label: str
     resume_status: str | None
     applicant: str
+    window: str | None
     data: dict[str, str]
     key_fields: list[str]
     submitted_at: str
@@ -263,6 +264,7 @@ def case_view(case: Case) -> CaseView:
         "status_label": STATUS_LABELS[case.status],
         "resume_status": None if case.resume_status is None else case.resume_status.value,
         "applicant": case.applicant,
+        "window": case.window,
         "data": dict(case.data),
         "key_fields": list(case.key_fields),
         "submitted_at": iso(case.submitted_at),

@@ -263,13 +263,15 @@ class HallSimulator:
             self._cases[key] = state
             data = self._plan_case(key, item, arrival)
             state.steps.sort()
+            staff = self._rng.choice(_STAFF)
             resp = self._client.post(
                 "/api/v1/cases",
                 json={
                     "item_code": item["code"],
                     "applicant": self._rng.choice(_APPLICANTS),
                     "data": data,
-                    "actor": self._rng.choice(_STAFF),
+                    "actor": staff,
+                    "window": "W" + staff[2:4],  # "窗口03 胡静" takes cases in at window W03
                 },
             )
             if resp.status_code != 201:

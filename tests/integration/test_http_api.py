@@ -534,3 +534,18 @@ def test_every_action_but_submit_has_a_body_model_with_the_domains_parameters() 
     assert set(ACTION_BODIES) == set(Action) - {Action.SUBMIT}
     for action, model in ACTION_BODIES.items():
         assert set(model.model_fields) - {"actor"} == _PARAMS[action], action
+
+
+def test_the_window_taking_a_case_in_is_kept_and_a_malformed_one_refused(client: TestClient, node: CountyNode) -> None:
+    case_no = submit(client, window="W03")
+    assert client.get(f"/api/v1/cases/{case_no}").json()["case"]["window"] == "W03"
+    before = outbox_rows(node.engine)
+    error = assert_error(
+        client.post(
+            "/api/v1/cases", json={"item_code": ENTERPRISE, "applicant": "张三", "actor": "窗口01", "window": "三号窗"}
+        ),
+        422,
+        "validation_error",
+    )
+    assert "窗口编号" in error["message"]
+    assert outbox_rows(node.engine) == before  # nothing written

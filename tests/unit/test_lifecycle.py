@@ -394,6 +394,50 @@ def test_a_submission_needs_an_applicant(promised: Item) -> None:
         )
 
 
+def test_the_window_that_takes_a_case_in_is_recorded_and_replicated(promised: Item) -> None:
+    created = new_case(
+        case_no="371122-20260921-000001",
+        origin="371122",
+        item=promised,
+        standards_version="2026.09.1",
+        applicant="张三",
+        data={},
+        actor="窗口03 胡静",
+        now=T0,
+        window="W03",
+    )
+    assert created.case.window == "W03"
+    assert created.case.to_snapshot()["window"] == "W03"
+    assert created.event.payload["window"] == "W03"
+    assert submit(promised).window is None  # not known: no window, and none in the event
+    assert "window" not in new_case(
+        case_no="371122-20260921-000002",
+        origin="371122",
+        item=promised,
+        standards_version="2026.09.1",
+        applicant="张三",
+        data={},
+        actor="窗口 1",
+        now=T0,
+    ).event.payload
+
+
+@pytest.mark.parametrize("window", ["", "窗口3", "W 03", "W" * 17])
+def test_a_malformed_window_is_refused(promised: Item, window: str) -> None:
+    with pytest.raises(ValidationError, match="窗口编号"):
+        new_case(
+            case_no="371122-20260921-000001",
+            origin="371122",
+            item=promised,
+            standards_version="2026.09.1",
+            applicant="张三",
+            data={},
+            actor="窗口 1",
+            now=T0,
+            window=window,
+        )
+
+
 def test_validation_errors_are_not_conflicts() -> None:
     assert not issubclass(ValidationError, Conflict)
     for conflict in (InvalidTransition, ExtensionAlreadyUsed, KeyDataMissing, JointTasksPending):

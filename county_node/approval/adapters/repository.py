@@ -58,6 +58,7 @@ def case_from_row(
         status=Status(row["status"]),
         resume_status=Status(row["resume_status"]) if row["resume_status"] else None,
         applicant=row["applicant"],
+        window=row.get("window"),
         data=dict(row["data"] or {}),
         submitted_at=row["submitted_at"],
         accepted_at=row["accepted_at"],

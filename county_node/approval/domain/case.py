@@ -177,6 +177,7 @@ class Case:
     updated_at: datetime | None = None
     pauses: tuple[CasePause, ...] = ()
     tasks: tuple[CaseTask, ...] = ()
+    window: str | None = None  # the hall window (窗口) that took the case in, when known
 
     @property
     def open_pause(self) -> CasePause | None:
@@ -205,6 +206,7 @@ class Case:
             "status": self.status.value,
             "resume_status": self.resume_status.value if self.resume_status else None,
             "applicant": self.applicant,
+            "window": self.window,
             "data": dict(self.data),
             "submitted_at": self.submitted_at,
             "accepted_at": self.accepted_at,

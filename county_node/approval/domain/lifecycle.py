@@ -16,6 +16,7 @@ finishes one department's sub-task of a joint (并联) case, which can be decide
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -92,6 +93,9 @@ def _text(params: Mapping[str, Any], name: str, label: str, *, required: bool = 
     if len(value) > 2000:
         raise ValidationError(f"{label}过长（最多 2000 字）", field=name)
     return value.strip()
+
+
+_WINDOW_RE = re.compile(r"[A-Za-z0-9_-]{1,16}")
 
 
 def _required_text(value: Any, name: str, label: str) -> str:
@@ -172,10 +176,16 @@ def new_case(
     data: Mapping[str, Any],
     actor: str,
     now: datetime,
+    window: str | None = None,
 ) -> TransitionResult:
-    """申请: create a case for ``item`` in status SUBMITTED, with its first event."""
+    """申请: create a case for ``item`` in status SUBMITTED, with its first event (``window``: the hall window
+    that takes it in, e.g. ``W03``, when known — scores per window need it)."""
     applicant_name = _required_text(applicant, "applicant", "申请人")
     actor_name = _required_text(actor, "actor", "经办人")
+    if window is not None and not _WINDOW_RE.fullmatch(window):
+        raise ValidationError(
+            f"窗口编号“{window}”格式错误：应为 1–16 位字母、数字、短横线或下划线（如 W03）", field="window"
+        )
     case = Case(
         case_no=case_no,
         origin=origin,
@@ -195,6 +205,7 @@ def new_case(
         tasks=tuple(CaseTask(d.department, d.limit_days) for d in item.joint_departments),
         event_count=1,
         updated_at=now,
+        window=window,
     )
     ev = Event(
         event_id(case_no, 1),
@@ -205,7 +216,8 @@ def new_case(
         now,
         None,
         Status.SUBMITTED,
-        {"item_code": item.code, "applicant": applicant_name, "data": dict(case.data)},
+        {"item_code": item.code, "applicant": applicant_name, "data": dict(case.data)}
+        | ({"window": window} if window is not None else {}),
     )
     return TransitionResult(case, ev)
 
