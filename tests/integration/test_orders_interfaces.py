@@ -1,0 +1,157 @@
+"""The interfaces of orders (督办 / 催办), in-process on SQLite: the issuer's HTTP routes and ``sunshine city order``,
+the county's ``/api/v1/orders`` routes and ``sunshine order`` — same service, same views (``--json`` equals the API
+body), Chinese errors.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from city_aggregator.orders import OrdersContext
+from city_aggregator.orders.http import create_orders_app
+from county_node.bootstrap import assemble_county_node
+from county_node.entrypoints.http import create_app
+from federation.config import Config, NodeConfig
+from federation.standards import StandardsBundle
+from federation.storage.engine import make_engine
+from federation.storage.migrate import upgrade
+from federation.storage.tables import orders, outbox
+from tests.conftest import FakeClock
+from tests.integration.test_cli import error_line, ok, sunshine
+from tests.integration.test_orders import CITY, COUNTY, Tiers, held_rows, row
+from tests.integration.test_supervision_http import assert_error
+from tests.integration.test_supervision_replication import hall_and_supervision
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient` is deprecated")
+    from fastapi.testclient import TestClient
+
+
+def _config(path: Path, division: str, db: Path) -> Path:
+    path.write_text(
+        f'[node]\ndivision = "{division}"\ndata_dir = "{db.parent}"\n\n[database]\nurl = "sqlite:///{db}"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def setup(tmp_path: Path, bundle: StandardsBundle, clock: FakeClock) -> Iterator[tuple[Tiers, dict[str, str]]]:
+    engines: list[Engine] = []
+    for name in ("county", "city", "province"):
+        (tmp_path / name).mkdir()
+        eng = make_engine(f"sqlite:///{tmp_path / name / 'node.db'}")
+        upgrade(eng)
+        engines.append(eng)
+    county = assemble_county_node(Config(node=NodeConfig(division=COUNTY, name="莒县")), engines[0], clock)
+    county.approval.apply_standards(bundle)
+    from county_node.approval.services import ApprovalService
+
+    ApprovalService(engines[1], CITY, clock).apply_standards(bundle)
+    t = Tiers(county, clock, engines[1], engines[2])
+    ids = hall_and_supervision(t)
+    t.up()
+    try:
+        yield t, ids
+    finally:
+        for eng in engines:
+            eng.dispose()
+
+
+def test_the_issuers_http_routes(setup: tuple[Tiers, dict[str, str]]) -> None:
+    t, ids = setup
+    body = {"kind": "supervise", "subject_id": ids["red"], "reason": "超期未办结", "issued_by": "王处长"}
+    with TestClient(create_orders_app(OrdersContext(t.city, CITY, t.clock))) as client:
+        resp = client.post("/api/v1/orders", json={**body, "reply_limit_days": 3})
+        assert resp.status_code == 201, resp.text
+        issued = resp.json()
+        order_id = issued["order_id"]
+        assert resp.headers["Location"] == f"/api/v1/orders/{order_id}"
+        assert (issued["kind_label"], issued["status_label"], issued["reply_label"]) == ("督办", "已下发", "待签收")
+        assert client.get(f"/api/v1/orders/{order_id}").json() == issued
+        page = client.get("/api/v1/orders", params={"county": COUNTY, "reply": "pending"}).json()
+        assert [o["order_id"] for o in page["items"]] == [order_id]
+        assert page["total"] == 1
+
+        before = held_rows(t.city, outbox)
+        assert_error(client.post("/api/v1/orders", json={**body, "reason": ""}), 422, "validation_error")
+        assert_error(client.post("/api/v1/orders", json={**body, "kind": "scold"}), 422, "validation_error")
+        assert_error(client.post("/api/v1/orders", json={**body, "subject_id": "371122-A0"}), 404, "alert_not_found")
+        assert_error(client.post("/api/v1/orders", json={**body, "extra": 1}), 422, "validation_error")
+        assert_error(client.get("/api/v1/orders/371100-OD00000099"), 404, "not_found")
+        assert_error(client.get("/api/v1/orders", params={"reply": "lost"}), 422, "validation_error")
+        assert held_rows(t.city, outbox) == before
+
+        withdrawn = client.post(f"/api/v1/orders/{order_id}/withdraw", json={"actor": "王处长", "reason": "误发"})
+        assert withdrawn.json()["status_label"] == "已撤回"
+        again = client.post(f"/api/v1/orders/{order_id}/close", json={"actor": "王处长"})
+        assert "不能办结" in assert_error(again, 409, "invalid_transition")["message"]
+
+    # a city inspector narrowed to another county sees nothing of this one
+    with TestClient(create_orders_app(lambda: OrdersContext(t.city, CITY, t.clock, "371121"))) as client:
+        assert client.get("/api/v1/orders").json()["total"] == 0
+        assert_error(client.get(f"/api/v1/orders/{order_id}"), 404, "not_found")
+
+
+def test_the_countys_http_routes(setup: tuple[Tiers, dict[str, str]]) -> None:
+    t, ids = setup
+    order_id = t.desk().issue(subject_id=ids["red"], kind="urge", reason="请办结", issued_by="王处长")["order_id"]
+    t.down()
+    with TestClient(create_app(t.county)) as client:
+        page = client.get("/api/v1/orders").json()
+        assert [(o["order_id"], o["reply_label"]) for o in page["items"]] == [(order_id, "已签收")]
+        assert client.get("/api/v1/orders", params={"reply": "answered"}).json()["total"] == 0
+        shown = client.get(f"/api/v1/orders/{order_id}").json()
+        assert shown["reply"]["history"][0]["action_label"] == "签收"
+        assert_error(
+            client.post(f"/api/v1/orders/{order_id}/answer", json={"by": "李科长", "answer": " "}),
+            422,
+            "validation_error",
+        )
+        resp = client.post(
+            f"/api/v1/orders/{order_id}/answer", json={"by": "李科长", "answer": "已办结", "acknowledge": True}
+        )
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["reply_label"] == "已办复"
+        assert client.get(f"/api/v1/alerts/{ids['red']}").json()["acknowledged_at"] is not None
+        again = client.post(f"/api/v1/orders/{order_id}/answer", json={"by": "李科长", "answer": "再次"})
+        assert_error(again, 409, "invalid_transition")
+        assert_error(client.get("/api/v1/orders/371100-OD00000099"), 404, "not_found")
+
+
+def test_sunshine_city_order_and_sunshine_order(setup: tuple[Tiers, dict[str, str]], tmp_path: Path) -> None:
+    """Real processes (``python -m federation.cli``): a command configures logging for its own process."""
+    t, ids = setup
+    city = ["--config", str(_config(tmp_path / "city.toml", CITY, Path(str(t.city.url.database))))]
+    county = ["--config", str(_config(tmp_path / "county.toml", COUNTY, Path(str(t.county.engine.url.database))))]
+
+    out = ok(sunshine("city", "order", "issue", "--alert", ids["red"], "--kind", "supervise", "--reason", "超期未办结",
+                      "--by", "王处长", "--reply-days", "2", *city))  # fmt: skip
+    order_id = "371100-OD00000001"
+    assert f"已下发督办指令 {order_id}（371122）" in out
+    assert "待签收" in out
+    listed = json.loads(ok(sunshine("city", "order", "list", "--json", *city)))
+    assert [o["order_id"] for o in listed["items"]] == [order_id]
+    # a refusal: the one Chinese error line, exit status 2, nothing written
+    before = held_rows(t.city, orders)
+    refused = sunshine("city", "order", "issue", "--alert", ids["red"], "--kind", "scold", "--reason", "x",
+                       "--by", "王", *city)  # fmt: skip
+    assert "错误[validation_error]：未知的指令类型“scold”" in error_line(refused)
+    assert held_rows(t.city, orders) == before
+
+    t.down()
+    shown = json.loads(ok(sunshine("order", "show", order_id, "--json", *county)))
+    assert (shown["reply_label"], shown["kind_label"]) == ("已签收", "督办")
+    answered = ok(sunshine("order", "answer", order_id, "--by", "李科长", "--answer", "已办结并约谈经办人", *county))
+    assert f"已办复指令 {order_id}" in answered
+    assert "办复：已办结并约谈经办人（李科长" in answered
+    t.up()
+    seen = json.loads(ok(sunshine("city", "order", "show", order_id, "--json", *city)))
+    assert (seen["reply_label"], seen["reply"]["answer"]) == ("已办复", "已办结并约谈经办人")
+    assert row(t.city, orders, order_id)["status"] == "issued"
