@@ -12,7 +12,7 @@ import enum
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -20,15 +20,21 @@ from pathlib import Path
 from typing import Any
 
 from federation.calendar import WorkingCalendar, YearCalendar
-from federation.errors import ItemNotFound, StandardsError
+from federation.errors import ItemNotFound, StandardsError, SunshineError
+from federation.scoring_rules import default_scoring_rules
 
 __all__ = [
+    "BundleValidator",
     "Item",
     "ItemKind",
     "JointDepartment",
     "StandardsBundle",
     "bundle_from_catalogue_csv",
+    "is_newer",
     "load_bundle",
+    "read_catalogue_csv",
+    "validate_bundle",
+    "version_key",
 ]
 
 _ITEM_CODE_RE = re.compile(r"^[A-Z0-9]{4,32}$")
@@ -214,6 +220,41 @@ class StandardsBundle:
         return cls.from_dict(raw)
 
 
+#: A check of one part of a bundle that the shared kernel cannot judge itself (the supervision rule parameters, the
+#: scoring rules): raises :class:`~federation.errors.StandardsError` naming what is wrong. Composition roots (the
+#: province's publish command, the city and county bootstraps) inject them, so ``federation`` imports no tier.
+BundleValidator = Callable[["StandardsBundle"], None]
+
+
+def validate_bundle(bundle: StandardsBundle, validators: Sequence[BundleValidator]) -> None:
+    """Run every validator on ``bundle``; any refusal becomes a :class:`StandardsError` naming the version."""
+    for check in validators:
+        try:
+            check(bundle)
+        except StandardsError as exc:
+            details = {**exc.details, "version": bundle.version}
+            raise StandardsError(f"标准包 {bundle.version} 无效：{exc.message}", **details) from exc
+        except (SunshineError, ValueError, TypeError, KeyError) as exc:
+            reason = exc.message if isinstance(exc, SunshineError) else repr(exc)
+            raise StandardsError(f"标准包 {bundle.version} 无效：{reason}", version=bundle.version) from exc
+
+
+_RUN = re.compile(r"(\d+)")
+
+
+def version_key(version: str) -> tuple[tuple[tuple[int, int | str], ...], str]:
+    """A natural sort key of a version: runs of digits compare as numbers (``2026.09.10`` > ``2026.09.9``)."""
+    parts = tuple((0, int(p)) if p.isdigit() else (1, p) for p in _RUN.split(version) if p)
+    return parts, version
+
+
+def is_newer(bundle: StandardsBundle, current: StandardsBundle | None) -> bool:
+    """Whether ``bundle`` supersedes ``current``: a later effective date, or the same date and a later version."""
+    if current is None:
+        return True
+    return (bundle.effective_date, version_key(bundle.version)) > (current.effective_date, version_key(current.version))
+
+
 def load_bundle(path: Path) -> StandardsBundle:
     try:
         text = path.read_text(encoding="utf-8")
@@ -234,18 +275,13 @@ _DEMO_JOINT_DEPARTMENTS: Mapping[str, tuple[JointDepartment, ...]] = {
 }
 
 
-def bundle_from_catalogue_csv(
-    csv_path: Path,
-    version: str,
-    effective_date: date,
-    calendar_years: Iterable[YearCalendar] = (),
-    rule_parameters: Mapping[str, Any] | None = None,
-) -> StandardsBundle:
-    """Build a bundle from a catalogue CSV (columns of ``shared/data/county_items.csv``)."""
+def read_catalogue_csv(csv_path: Path) -> tuple[Item, ...]:
+    """The items of a catalogue CSV (columns of ``shared/data/county_items.csv``; an optional
+    ``joint_departments`` column lists a joint item's departments as ``部门:天数;部门:天数``)."""
     items: list[Item] = []
     if not csv_path.is_file():
         raise StandardsError(f"找不到事项目录文件 {csv_path}", path=str(csv_path))
-    with csv_path.open(encoding="utf-8", newline="") as f:
+    with csv_path.open(encoding="utf-8-sig", newline="") as f:
         for line, row in enumerate(csv.DictReader(f), start=2):
             try:
                 code = row["code"]
@@ -259,15 +295,43 @@ def bundle_from_catalogue_csv(
                         promised_limit_days=int(row["promised_limit_days"]),
                         fee_yuan=Decimal(row["fee_yuan"] or "0"),
                         key_fields=tuple(k for k in (row["key_fields"] or "").split(";") if k),
-                        joint_departments=_DEMO_JOINT_DEPARTMENTS.get(code, ()),
+                        joint_departments=_joint_departments(row.get("joint_departments"))
+                        or _DEMO_JOINT_DEPARTMENTS.get(code, ()),
                     )
                 )
-            except (KeyError, ValueError, InvalidOperation) as exc:
+            except StandardsError as exc:
+                details = {**exc.details, "line": line}
+                raise StandardsError(f"事项目录 {csv_path.name} 第 {line} 行：{exc.message}", **details) from exc
+            except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
                 raise StandardsError(f"事项目录 {csv_path.name} 第 {line} 行格式错误：{exc!r}", line=line) from exc
+    return tuple(items)
+
+
+def _joint_departments(cell: str | None) -> tuple[JointDepartment, ...]:
+    out: list[JointDepartment] = []
+    for part in (cell or "").split(";"):
+        if part.strip():
+            department, _, days = part.rpartition(":")
+            out.append(JointDepartment(department.strip(), int(days)))
+    return tuple(out)
+
+
+def bundle_from_catalogue_csv(
+    csv_path: Path,
+    version: str,
+    effective_date: date,
+    calendar_years: Iterable[YearCalendar] = (),
+    rule_parameters: Mapping[str, Any] | None = None,
+    *,
+    scoring_rules: Mapping[str, Any] | None = None,
+) -> StandardsBundle:
+    """Build a bundle from a catalogue CSV (columns of ``shared/data/county_items.csv``); without
+    ``scoring_rules`` it carries the published-practice default (``default_scoring_rules``)."""
     return StandardsBundle(
         version=version,
         effective_date=effective_date,
-        items=tuple(items),
+        items=read_catalogue_csv(csv_path),
         calendar_years=tuple(calendar_years),
         rule_parameters=dict(rule_parameters or {"yellow_days": 1, "yellow_share": 0.8}),
+        scoring_rules=dict(scoring_rules) if scoring_rules is not None else default_scoring_rules(),
     )

@@ -1,13 +1,15 @@
 """Publishing standards (发布统一标准) at the province.
 
-:func:`publish_standards` puts a bundle in force on the province and appends its ``standards`` outbox row in
-one transaction, so the province's sync agent streams it down exactly when — and only if — it is in force here.
-Every city and county applies it with :class:`~federation.storage.standards_replica.StandardsApplier`.
+:func:`publish_standards` puts a bundle in place on the province and appends its ``standards`` outbox row in
+one transaction, so the province's sync agent streams it down exactly when — and only if — it is held here.
+Every city and county applies it with :class:`~federation.storage.standards_replica.StandardsApplier`. The same
+transaction writes the province's own ``standards_status`` report. A bundle is checked first: by the kernel
+(catalogue, calendar, format) and by the ``validators`` the caller injects (rule parameters, scoring rules).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,9 +18,10 @@ from sqlalchemy import Engine, text
 
 from federation.errors import Conflict, ValidationError
 from federation.identities import DivisionLevel, level_of
-from federation.standards import StandardsBundle
+from federation.standards import BundleValidator, StandardsBundle, validate_bundle
 from federation.storage import outbox
 from federation.storage.standards_replica import is_newer, standards_record
+from federation.storage.standards_status import report_status
 from federation.storage.standards_store import apply_bundle, current_bundle
 from federation.storage.uow import UnitOfWork
 
@@ -41,11 +44,18 @@ class Publication:
     calendar_changed: bool
 
 
-def publish_standards(engine: Engine, bundle: StandardsBundle, node: str, clock: Clock) -> Publication:
+def publish_standards(
+    engine: Engine,
+    bundle: StandardsBundle,
+    node: str,
+    clock: Clock,
+    validators: Sequence[BundleValidator] = (),
+) -> Publication:
     """Apply ``bundle`` on the province ``node`` and queue it for replication down, in one transaction.
 
-    Refuses (:class:`~federation.errors.Conflict`) a bundle that is not newer than the one in force, and
-    (:class:`~federation.errors.ValidationError`) a node that is not a province or a bundle issued by another."""
+    Refuses (:class:`~federation.errors.Conflict`) a bundle that is not newer than the newest held,
+    (:class:`~federation.errors.ValidationError`) a node that is not a province or a bundle issued by another,
+    and (:class:`~federation.errors.StandardsError`) a bundle a validator refuses — writing nothing."""
     if level_of(node) is not DivisionLevel.PROVINCE:
         raise ValidationError(f"只有省级节点可以发布标准包，{node} 不是省级区划代码", node=node)
     if bundle.issuer != node:
@@ -54,6 +64,7 @@ def publish_standards(engine: Engine, bundle: StandardsBundle, node: str, clock:
             version=bundle.version,
             issuer=bundle.issuer,
         )
+    validate_bundle(bundle, validators)
     now = clock()
     with UnitOfWork(engine) as uow:
         conn = uow.conn
@@ -71,6 +82,7 @@ def publish_standards(engine: Engine, bundle: StandardsBundle, node: str, clock:
             )
         result = apply_bundle(conn, bundle, now)
         (seq,) = outbox.append(conn, origin=node, records=[standards_record(bundle)], created_at=now)
+        report_status(conn, node, bundle, now)
         uow.commit()
     previous = current.version if current else None
     log.info(

@@ -11,20 +11,22 @@ later one is judged against the case as the earlier one left it, never refused f
 
 The standards in force (catalogue, calendar) are cached per process and re-checked against the database every
 few seconds, so a bundle applied by another process (``sunshine county init`` on a running node, or the
-replication receiver putting a bundle sent down in force) is picked up without a restart.
+replication receiver putting a bundle sent down in force) is picked up without a restart — and so is a bundle
+held since before its effective date, on the first check of that (local) date. Cases keep the standards version
+they were accepted under.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.engine import Connection
 
 from county_node.approval.adapters.repository import CaseFilter, CaseRepository
@@ -45,17 +47,16 @@ from federation.clock import Light, LightPolicy, missing_year_warning
 from federation.config import ClockConfig
 from federation.errors import StandardsError, StandardsNotLoaded, ValidationError
 from federation.identities import format_case_number
-from federation.standards import Item, ItemKind, StandardsBundle
+from federation.standards import BundleValidator, Item, ItemKind, StandardsBundle, validate_bundle
 from federation.storage import outbox
 from federation.storage.standards_store import (
-    CURRENT_STANDARDS,
     AppliedStandards,
     apply_bundle,
     current_bundle,
-    get_setting,
+    in_force_version,
     load_calendar,
 )
-from federation.storage.tables import calendar_years, catalogue_items
+from federation.storage.tables import calendar_years, catalogue_items, clock_moves
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import local_date
 
@@ -140,16 +141,17 @@ def _key_fields(conn: Connection) -> dict[tuple[str, str], tuple[str, ...]]:
     return {(r.standards_version, r.code): tuple(r.key_fields or ()) for r in rows}
 
 
-def _standards_fingerprint(conn: Connection) -> tuple[Any, ...]:
-    """What identifies the standards in force: the current version and every stored calendar year's revision.
+def _standards_fingerprint(conn: Connection, day: date) -> tuple[Any, ...]:
+    """What identifies the standards in force on ``day``: that version and every stored calendar year's revision.
 
-    Two small reads; a bundle applied by any process changes the version (and a calendar change comes only
-    with a bundle, but the years are compared too, so a calendar written another way is noticed as well)."""
+    Two small reads; a bundle applied by any process, or one coming into force on ``day``, changes the version
+    (and a calendar change comes only with a bundle, but the years are compared too, so a calendar written
+    another way is noticed as well)."""
     years = tuple(
         tuple(r)
         for r in conn.execute(select(calendar_years.c.year, calendar_years.c.revision).order_by(calendar_years.c.year))
     )
-    return (get_setting(conn, CURRENT_STANDARDS), years)
+    return (in_force_version(conn, day), years)
 
 
 class ApprovalService:
@@ -167,6 +169,7 @@ class ApprovalService:
         *,
         standards_ttl: float = STANDARDS_TTL_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
+        validators: Sequence[BundleValidator] = (),
     ) -> None:
         self._engine = engine
         self.division = division
@@ -180,6 +183,7 @@ class ApprovalService:
         self._checked_at = 0.0  # monotonic time the cached standards were last confirmed
         self._warned_years: set[int] = set()  # unpublished years already warned about (this service = the process)
         self._observers: list[CaseObserver] = []
+        self._validators = tuple(validators)  # checks of a bundle applied locally (rule parameters, scoring)
 
     def observe(self, observer: CaseObserver) -> None:
         """Call ``observer.case_changed`` in the transaction of every submission and action (composition root)."""
@@ -191,13 +195,15 @@ class ApprovalService:
 
     def _load_standards(self, cached: _Standards | None) -> _Standards:
         """The standards in the database: ``cached`` itself when its fingerprint still matches."""
+        day = local_date(self.now())
         with UnitOfWork(self._engine, readonly=True) as uow:
-            fingerprint = _standards_fingerprint(uow.conn)
+            fingerprint = _standards_fingerprint(uow.conn, day)
             if cached is not None and cached.fingerprint == fingerprint:
                 return cached
-            bundle = current_bundle(uow.conn)
+            bundle = current_bundle(uow.conn, day)
             calendar = load_calendar(uow.conn)
             key_fields = _key_fields(uow.conn)
+        fresh = _Standards(bundle, calendar, key_fields, fingerprint, light_policy_of(bundle, self.default_policy))
         if cached is not None:
             log.info(
                 "standards.reloaded",
@@ -205,7 +211,21 @@ class ApprovalService:
                 previous=cached.bundle.version if cached.bundle else None,
                 calendar_version=calendar.version,
             )
-        return _Standards(bundle, calendar, key_fields, fingerprint, light_policy_of(bundle, self.default_policy))
+            if cached.bundle is not None and cached.policy != fresh.policy:
+                self._reindex_for_policy(fresh)
+        return fresh
+
+    def _reindex_for_policy(self, st: _Standards) -> None:
+        """A bundle came into force with other light thresholds: the open cases' yellow moments follow (every
+        process that notices writes the same values; a bundle applied here already did it)."""
+        with UnitOfWork(self._engine) as uow:
+            self._lock_outbox(uow)
+            assert st.bundle is not None
+            moved = self._recompute_open(
+                uow.conn, st.calendar, st.key_fields, st.policy, standards_version=st.bundle.version, now=None
+            )
+            uow.commit()
+        log.info("standards.policy_switched", version=st.bundle.version, cases_moved=moved)
 
     @property
     def standards(self) -> _Standards:
@@ -228,16 +248,27 @@ class ApprovalService:
         return self.standards.policy
 
     def apply_standards(self, bundle: StandardsBundle) -> AppliedStandards:
-        """Apply a standards bundle atomically; on a calendar change, recompute the open cases' due moments."""
+        """Apply a standards bundle atomically (checked by the injected validators first); on a calendar change,
+        recompute the open cases' due moments and log what moved. (A bundle applied locally, by ``county init``, is not
+        reported up: the status the province sees is of the bundles it sent down, see ``StandardsApplier``.)"""
+        validate_bundle(bundle, self._validators)
         now = self.now()
+        day = local_date(now)
         with UnitOfWork(self._engine) as uow:
             self._lock_outbox(uow)  # the sweep's counted set of due cases must not move under it
-            before = light_policy_of(current_bundle(uow.conn), self.default_policy)
+            before = light_policy_of(current_bundle(uow.conn, day), self.default_policy)
             result = apply_bundle(uow.conn, bundle, now)
-            after = light_policy_of(current_bundle(uow.conn), self.default_policy)
+            after = light_policy_of(current_bundle(uow.conn, day), self.default_policy)
             moved = 0
             if result.calendar_changed or after != before:
-                moved = self._recompute_open(uow.conn, load_calendar(uow.conn), _key_fields(uow.conn), after)
+                moved = self._recompute_open(
+                    uow.conn,
+                    load_calendar(uow.conn),
+                    _key_fields(uow.conn),
+                    after,
+                    standards_version=bundle.version,
+                    now=now,
+                )
             uow.commit()
         with self._lock:
             self._standards = None
@@ -254,10 +285,13 @@ class ApprovalService:
         """The hook of the county's standards applier, in the transaction that put a bundle sent down by the
         province in force: as :meth:`apply_standards`, the open cases' due moments follow a changed calendar."""
         moved = 0
-        after = light_policy_of(current_bundle(conn), self.default_policy)
+        now = self.now()
+        after = light_policy_of(current_bundle(conn, local_date(now)), self.default_policy)
         before = self._standards.policy if self._standards is not None else after
         if result.calendar_changed or after != before:
-            moved = self._recompute_open(conn, load_calendar(conn), _key_fields(conn), after)
+            moved = self._recompute_open(
+                conn, load_calendar(conn), _key_fields(conn), after, standards_version=result.bundle.version, now=now
+            )
         self._checked_at = -float("inf")  # the next read of the standards confirms them against the database
         log.info("standards.replicated_applied", calendar_changed=result.calendar_changed, cases_moved=moved)
 
@@ -267,23 +301,55 @@ class ApprovalService:
         calendar: WorkingCalendar,
         key_fields: Mapping[tuple[str, str], tuple[str, ...]],
         policy: LightPolicy,
+        *,
+        standards_version: str,
+        now: datetime | None,
     ) -> int:
         """Recompute the derived due moments of every open case after a calendar change; log what moved.
 
-        The open cases are read and their indexes written a batch at a time (a few statements per batch)."""
+        The open cases are read and their indexes written a batch at a time (a few statements per batch). With
+        ``now``, each case whose promised or legal due moment moved gets one ``clock_moves`` row (before and
+        after, the standards and calendar version), written a batch at a time, and one log line gives the
+        counts."""
         repo = CaseRepository(conn, dict(key_fields))
-        moved = 0
+        moved = seen = 0
         batch: list[tuple[str, IndexValues]] = []
+        moves: list[dict[str, Any]] = []
         for case, old in repo.with_status(OPEN_STATUSES):
+            seen += 1
             idx = index_values(case, calendar, policy)
             batch.append((case.case_no, idx))
-            if idx.due_at != old.due_at:
+            if (idx.due_at, idx.legal_due_at) != (old.due_at, old.legal_due_at):
                 moved += 1
-                log.info("clock.recomputed", case_no=case.case_no, old_due=str(old.due_at), new_due=str(idx.due_at))
+                if now is not None:
+                    moves.append(
+                        {
+                            "case_no": case.case_no,
+                            "standards_version": standards_version,
+                            "calendar_version": calendar.version,
+                            "old_due_at": old.due_at,
+                            "new_due_at": idx.due_at,
+                            "old_legal_due_at": old.legal_due_at,
+                            "new_legal_due_at": idx.legal_due_at,
+                            "moved_at": now,
+                        }
+                    )
             if len(batch) >= _INDEX_BATCH:
                 repo.update_indexes(batch)
                 batch.clear()
+            if len(moves) >= _INDEX_BATCH:
+                conn.execute(insert(clock_moves), moves)
+                moves.clear()
         repo.update_indexes(batch)
+        if moves:
+            conn.execute(insert(clock_moves), moves)
+        log.info(
+            "clock.recomputed",
+            standards_version=standards_version,
+            calendar_version=calendar.version,
+            open_cases=seen,
+            cases_moved=moved,
+        )
         return moved
 
     def _warn_provisional(self, case_no: str, clocks: CaseClocks | None) -> None:

@@ -10,10 +10,16 @@ A city relays the record unchanged; every node that receives it applies it with 
 - ``prepare`` parses and validates the bundle (a malformed one is rejected, so it lands in quarantine with the
   reason in Chinese) and refuses a bundle that does not come from a province-level node (``xx0000``), whose
   issuer is not that origin, whose version is not the record id, or whose JSON is not its canonical form;
-- ``apply`` puts each bundle newer than the one in force in place with
+- ``prepare`` also runs the validators the composition root injects (the supervision rule parameters, the
+  scoring rules), so a bundle a rule or the scoring could not read is quarantined, never put in place;
+- ``apply`` puts each bundle newer than the newest one held in place with
   :func:`~federation.storage.standards_store.apply_bundle`, atomically in the receiving transaction (each in a
-  savepoint: a bundle the store refuses is returned for the quarantine and leaves nothing behind). A bundle not
-  newer than the one in force is a no-op — a node never goes back to older standards.
+  savepoint: a bundle the store refuses is returned for the quarantine and leaves nothing behind). The very same
+  bundle again is a no-op; an older one, or the same version with other content, is refused with its reason
+  (quarantined) — a node never goes back to older standards and keeps the one it has. A bundle received before
+  its effective date is held and comes into force on that date (see :mod:`federation.storage.standards_store`).
+- with ``node`` given, the node reports the bundle it now holds (:func:`~federation.storage.standards_status.
+  report_status`) in the same transaction, so the province sees which node runs which version.
 
 "Newer" is :func:`is_newer`: the later effective date, then the later version (compared as a natural sort, so
 ``2026.09.10`` follows ``2026.09.9``). The province refuses to publish a bundle that is not newer, so the order
@@ -22,7 +28,6 @@ it publishes in is the order every node applies in.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -32,8 +37,9 @@ from sqlalchemy.engine import Connection
 
 from federation.errors import StandardsError
 from federation.identities import DivisionLevel, level_of
-from federation.standards import StandardsBundle
+from federation.standards import BundleValidator, StandardsBundle, is_newer, validate_bundle, version_key
 from federation.storage.outbox import OutboxRecord, canonical_json
+from federation.storage.standards_status import report_status
 from federation.storage.standards_store import AppliedStandards, apply_bundle, current_bundle
 from federation.timeutil import utcnow
 from sync_agent.appliers import Prepared, Rejection
@@ -59,21 +65,6 @@ STANDARDS_OP = "upsert"
 #: of its open cases when the calendar changed).
 OnApplied = Callable[[Connection, AppliedStandards], None]
 
-_RUN = re.compile(r"(\d+)")
-
-
-def version_key(version: str) -> tuple[tuple[tuple[int, int | str], ...], str]:
-    """A natural sort key of a version: runs of digits compare as numbers (``2026.09.10`` > ``2026.09.9``)."""
-    parts = tuple((0, int(p)) if p.isdigit() else (1, p) for p in _RUN.split(version) if p)
-    return parts, version
-
-
-def is_newer(bundle: StandardsBundle, current: StandardsBundle | None) -> bool:
-    """Whether ``bundle`` supersedes ``current``: a later effective date, or the same date and a later version."""
-    if current is None:
-        return True
-    return (bundle.effective_date, version_key(bundle.version)) > (current.effective_date, version_key(current.version))
-
 
 def standards_record(bundle: StandardsBundle) -> OutboxRecord:
     """The outbox row that carries ``bundle`` down (its payload is serialised as canonical JSON by the outbox)."""
@@ -83,12 +74,22 @@ def standards_record(bundle: StandardsBundle) -> OutboxRecord:
 class StandardsApplier:
     """``standards`` records (op ``upsert``, id = version): the newest bundle from the province is put in force.
 
-    ``on_applied`` (optional) runs in the receiving transaction after each bundle put in force; ``clock`` gives
-    the moment recorded as the bundle's ``applied_at`` on this node."""
+    ``on_applied`` (optional) runs in the receiving transaction after each bundle put in place; ``clock`` gives
+    the moment recorded as the bundle's ``applied_at`` on this node; ``validators`` check the parts the shared
+    kernel cannot judge; ``node`` (the receiving node's division) makes it report its status."""
 
-    def __init__(self, on_applied: OnApplied | None = None, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        on_applied: OnApplied | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        validators: Sequence[BundleValidator] = (),
+        node: str | None = None,
+    ) -> None:
         self._on_applied = on_applied
         self._clock = clock
+        self._validators = tuple(validators)
+        self._node = node
 
     def prepare(self, origin: str, record: Record, payload: Any) -> StandardsBundle:
         if record.op != STANDARDS_OP:
@@ -122,6 +123,10 @@ class StandardsApplier:
                 f"标准包 {bundle.version} 含有本节点无法识别的内容或非规范取值，拒绝应用（请升级本节点或核对标准包）",
                 record_id=record.record_id,
             )
+        try:
+            validate_bundle(bundle, self._validators)
+        except StandardsError as exc:
+            raise RecordRejected(exc.message, record_id=record.record_id) from exc
         return bundle
 
     def apply(self, conn: Connection, origin: str, items: Sequence[Prepared[StandardsBundle]]) -> Sequence[Rejection]:
@@ -134,19 +139,27 @@ class StandardsApplier:
                     Rejection(item.record, f"标准版本 {bundle.version} 已在使用但内容不同，拒绝应用（可能被篡改）")
                 )
                 continue
+            if current is not None and current.version == bundle.version:
+                log.info("standards.already_held", origin=origin, version=bundle.version)
+                continue
             if not is_newer(bundle, current):
-                log.info(
-                    "standards.not_newer",
-                    origin=origin,
-                    version=bundle.version,
-                    current=current.version if current else None,
+                assert current is not None
+                rejected.append(
+                    Rejection(
+                        item.record,
+                        f"标准包 {bundle.version}（生效日期 {bundle.effective_date}）早于本节点已有的 "
+                        f"{current.version}（生效日期 {current.effective_date}），拒绝应用；继续使用 {current.version}",
+                    )
                 )
                 continue
             try:
                 with conn.begin_nested():  # a bundle the store refuses leaves nothing of itself behind
-                    result = apply_bundle(conn, bundle, self._clock())
+                    now = self._clock()
+                    result = apply_bundle(conn, bundle, now)
                     if self._on_applied is not None:
                         self._on_applied(conn, result)
+                    if self._node is not None:
+                        report_status(conn, self._node, bundle, now)
             except StandardsError as exc:
                 rejected.append(Rejection(item.record, exc.message))
                 continue

@@ -1,27 +1,41 @@
-"""Standards bundles in the database: apply one atomically, read the one in force.
+"""Standards bundles in the database: apply one atomically, read the one in force on a date.
 
-Applying writes the bundle, its catalogue and its calendar years in the caller's transaction; a bundle older
-than the one in force, or one whose version is already applied with other content, is refused and the database
+Applying writes the bundle, its catalogue and its calendar years in the caller's transaction; a bundle not newer
+than the newest one held, or one whose version is already held with other content, is refused and the database
 is left as it was.
+
+A bundle received before its effective date is held but not yet in force. :func:`current_bundle` with ``on=D``
+answers which bundle is in force on the local date ``D``: the newest held whose effective date is at most ``D``
+(a node's first bundle is in force from receipt, having nothing older to keep). Without ``on`` it answers the
+newest bundle held, in force or pending — the one a newer bundle is compared with. Calendar years are data for
+every date: they apply on receipt, whatever the bundle's effective date.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from federation.calendar import WorkingCalendar, YearCalendar
 from federation.errors import StandardsError
-from federation.standards import StandardsBundle
+from federation.standards import StandardsBundle, is_newer, version_key
 from federation.storage.outbox import canonical_json
 from federation.storage.tables import calendar_years, catalogue_items, node_settings, standards_bundles
 
-__all__ = ["AppliedStandards", "apply_bundle", "current_bundle", "get_setting", "load_calendar", "set_setting"]
+__all__ = [
+    "AppliedStandards",
+    "apply_bundle",
+    "current_bundle",
+    "get_setting",
+    "in_force_version",
+    "load_calendar",
+    "set_setting",
+]
 
-CURRENT_STANDARDS = "standards.current"
+CURRENT_STANDARDS = "standards.current"  # the newest bundle held (in force, or pending until its effective date)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +57,21 @@ def set_setting(conn: Connection, key: str, value: str) -> None:
         conn.execute(update(node_settings).where(node_settings.c.key == key).values(value=value))
 
 
-def current_bundle(conn: Connection) -> StandardsBundle | None:
-    version = get_setting(conn, CURRENT_STANDARDS)
+def in_force_version(conn: Connection, on: date) -> str | None:
+    """The version in force on the local date ``on``: the newest held with an effective date at most ``on``, or,
+    when every bundle held is still pending, the first one received (one small read of the bundles held)."""
+    held = list(conn.execute(select(standards_bundles.c.version, standards_bundles.c.effective_date)))
+    if not held:
+        return None
+    due = [r for r in held if r.effective_date <= on]
+    if due:
+        return max(due, key=lambda r: (r.effective_date, version_key(r.version))).version  # type: ignore[no-any-return]
+    return min(held, key=lambda r: (r.effective_date, version_key(r.version))).version  # type: ignore[no-any-return]
+
+
+def current_bundle(conn: Connection, on: date | None = None) -> StandardsBundle | None:
+    """The bundle in force on the local date ``on``; without ``on``, the newest bundle held (see the module)."""
+    version = get_setting(conn, CURRENT_STANDARDS) if on is None else in_force_version(conn, on)
     if version is None:
         return None
     row = conn.execute(select(standards_bundles.c.content).where(standards_bundles.c.version == version)).first()
@@ -63,10 +90,10 @@ def apply_bundle(conn: Connection, bundle: StandardsBundle, now: datetime) -> Ap
                     f"标准版本 {bundle.version} 已存在但内容不同，拒绝应用（可能被篡改）", version=bundle.version
                 )
             return AppliedStandards(current, applied=False, calendar_changed=False)
-        if bundle.effective_date < current.effective_date:
+        if not is_newer(bundle, current):
             raise StandardsError(
-                f"标准包 {bundle.version}（生效日期 {bundle.effective_date}）早于当前的 {current.version}"
-                f"（{current.effective_date}），拒绝应用",
+                f"标准包 {bundle.version}（生效日期 {bundle.effective_date}）早于本节点已有的 {current.version}"
+                f"（{current.effective_date}），或同日而版本号不更高，拒绝应用；继续使用 {current.version}",
                 version=bundle.version,
                 current=current.version,
             )

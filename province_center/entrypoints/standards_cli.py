@@ -1,9 +1,12 @@
-"""``sunshine standards …``: publish a standards bundle at the province, show the bundle in force on a node.
+"""``sunshine province standards …`` (alias ``sunshine standards …``): build, publish and show standards bundles.
 
-``standards publish`` (province only) puts a bundle in force and queues it, in the same transaction, for the
-province's sync agent to stream down to every city and county. The bundle comes from a JSON file (``--bundle``)
-or is built from an item catalogue CSV (``--from-catalogue``) with the seeded calendar years — the province's own
-published years and rule parameters of the bundle in force are kept. ``standards show`` works on any node.
+``standards build DIR`` reads a bundle source directory (``bundle.toml``, ``catalogue.csv``, ``calendar/*.toml``,
+``rule_parameters.toml``, ``scoring.toml``; see ``docs/standards.md``), checks it as every node will and prints
+its digest (``-o`` writes the bundle JSON). ``standards publish`` (province only) puts a bundle in place and
+queues it, in the same transaction, for the province's sync agent to stream down to every city and county. The
+bundle comes from a source directory (``DIR``), a JSON file (``--bundle``) or is built from an item catalogue
+CSV (``--from-catalogue``) with the seeded calendar years — the province's own published years and rule
+parameters of the bundle held are kept. ``standards show`` works on any node.
 
 Errors are raised as :class:`federation.errors.SunshineError`; ``federation.cli.main`` prints them in Chinese.
 """
@@ -14,7 +17,7 @@ import dataclasses
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import Engine
@@ -56,12 +59,13 @@ def _engine(cfg: Config) -> Engine:
     return engine
 
 
-def _current(engine: Engine) -> StandardsBundle | None:
+def _current(engine: Engine, on: date | None = None) -> StandardsBundle | None:
+    """The bundle in force on ``on``; without it, the newest held (see ``federation.storage.standards_store``)."""
     from federation.storage.standards_store import current_bundle
     from federation.storage.uow import UnitOfWork
 
     with UnitOfWork(engine, readonly=True) as uow:
-        return current_bundle(uow.conn)
+        return current_bundle(uow.conn, on)
 
 
 def _same_content(a: StandardsBundle, b: StandardsBundle) -> bool:
@@ -93,8 +97,9 @@ def _catalogue_bundle(
         sorted(years.values(), key=lambda y: y.year),
         dict(current.rule_parameters) if current is not None else None,
     )
-    scoring = dict(current.scoring_rules) if current is not None else {}
-    return dataclasses.replace(bundle, issuer=node, scoring_rules=scoring)
+    if current is not None and current.scoring_rules:  # the province's own scoring rules are kept
+        bundle = dataclasses.replace(bundle, scoring_rules=dict(current.scoring_rules))
+    return dataclasses.replace(bundle, issuer=node)
 
 
 def _calendar_span(bundle: StandardsBundle) -> str:
@@ -102,8 +107,49 @@ def _calendar_span(bundle: StandardsBundle) -> str:
     return f"{years[0]}–{years[-1]} 年（{len(years)} 个年度）" if years else "无"
 
 
+def _validators() -> tuple[Any, ...]:
+    from county_node.standards_validation import bundle_validators
+
+    return bundle_validators()
+
+
+def _from_source(directory: Path) -> StandardsBundle:
+    from federation.standards import validate_bundle
+    from federation.standards_source import load_bundle_source
+
+    built = load_bundle_source(directory)
+    validate_bundle(built, _validators())
+    return built
+
+
+@standards_app.command("build")
+def standards_build(
+    source: Annotated[Path, typer.Argument(help="标准包源目录（含 bundle.toml）", file_okay=False)],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="把生成的标准包 JSON 写入此文件", dir_okay=False)
+    ] = None,
+) -> None:
+    """校验标准包源目录并生成标准包：显示版本、生效日期、事项与日历，以及摘要（不连接数据库）。"""
+    built = _from_source(source)
+    if output is not None:
+        tmp = output.with_name(output.name + ".tmp")
+        tmp.write_text(built.to_json() + "\n", encoding="utf-8")
+        tmp.replace(output)
+    typer.echo(
+        f"标准包 {built.version} 校验通过（签发机关 {built.issuer}；生效日期 {built.effective_date}；"
+        f"事项 {len(built.items)} 项；日历 {_calendar_span(built)}；"
+        f"规则参数 {len(built.rule_parameters)} 项；评分规则{'已包含' if built.scoring_rules else '未包含'}）"
+    )
+    if output is not None:
+        typer.echo(f"已写入 {output}")
+    typer.echo(f"摘要：{built.digest}")
+
+
 @standards_app.command("publish")
 def standards_publish(
+    source: Annotated[
+        Path | None, typer.Argument(help="标准包源目录（与 --bundle、--from-catalogue 三选一）", file_okay=False)
+    ] = None,
     *,
     bundle: Annotated[Path | None, typer.Option("--bundle", help="标准包 JSON 文件", dir_okay=False)] = None,
     from_catalogue: Annotated[
@@ -122,17 +168,19 @@ def standards_publish(
     from federation.timeutil import CST, local_date
     from province_center.standards import publish_standards
 
-    if (bundle is None) == (from_catalogue is None):
-        raise ValidationError("请用 --bundle 或 --from-catalogue 指定标准包（二选一）")
-    if bundle is not None and (version is not None or effective_date is not None):
+    if sum(x is not None for x in (source, bundle, from_catalogue)) != 1:
+        raise ValidationError("请指定标准包来源：源目录、--bundle 或 --from-catalogue（三者选一）")
+    if from_catalogue is None and (version is not None or effective_date is not None):
         raise ValidationError("--version 与 --effective-date 只能与 --from-catalogue 一起使用")
     cfg = setup(config)
     node = cfg.node.division
     clock = _clock(cfg)
     engine = _engine(cfg)
     try:
-        if bundle is not None:
-            standards, source = load_bundle(bundle), str(bundle)
+        if source is not None:
+            standards, origin = _from_source(source), str(source)
+        elif bundle is not None:
+            standards, origin = load_bundle(bundle), str(bundle)
         else:
             assert from_catalogue is not None
             now = clock()
@@ -144,17 +192,17 @@ def standards_publish(
             standards = _catalogue_bundle(
                 from_catalogue, version or now.astimezone(CST).strftime("%Y.%m.%d.%H%M%S"), effective, node, current
             )
-            source = str(from_catalogue)
+            origin = str(from_catalogue)
             if current is not None and _same_content(standards, current):
                 typer.echo(f"事项目录与日历与当前标准包 {current.version} 相同，无需发布")
                 return
-        published = publish_standards(engine, standards, node, clock)
+        published = publish_standards(engine, standards, node, clock, _validators())
     finally:
         engine.dispose()
     previous = f"，取代 {published.previous}" if published.previous else ""
     calendar = "；工作日历已更新" if published.calendar_changed else ""
     typer.echo(
-        f"已发布标准包 {standards.version}（来源 {source}；生效日期 {standards.effective_date}；"
+        f"已发布标准包 {standards.version}（来源 {origin}；生效日期 {standards.effective_date}；"
         f"事项 {len(standards.items)} 项；日历 {_calendar_span(standards)}{previous}{calendar}）"
     )
     typer.echo(f"发件箱序号 {published.seq}：同步代理将把它下发到各市、县节点")
@@ -164,14 +212,16 @@ def standards_publish(
 def standards_show(config: Annotated[Path | None, config_option] = None) -> None:
     """显示本节点当前使用的标准包。"""
     from federation.errors import StandardsNotLoaded
+    from federation.timeutil import local_date
 
     cfg = setup(config)
     engine = _engine(cfg)
     try:
-        current = _current(engine)
+        current = _current(engine, local_date(_clock(cfg)()))
+        newest = _current(engine)
     finally:
         engine.dispose()
-    if current is None:
+    if current is None or newest is None:
         raise StandardsNotLoaded(f"节点 {cfg.node.division} 尚未应用任何标准包", node=cfg.node.division)
     typer.echo(f"当前标准包：{current.version}")
     typer.echo(f"生效日期：{current.effective_date}")
@@ -179,3 +229,5 @@ def standards_show(config: Annotated[Path | None, config_option] = None) -> None
     typer.echo(f"事项：{len(current.items)} 项")
     typer.echo(f"日历：{_calendar_span(current)}")
     typer.echo(f"摘要：{current.digest}")
+    if newest.version != current.version:
+        typer.echo(f"待生效：{newest.version}（生效日期 {newest.effective_date}；摘要 {newest.digest}）")

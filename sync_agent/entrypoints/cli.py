@@ -23,6 +23,7 @@ from federation.cli import config_option, setup
 from federation.config import Config, split_address
 from federation.errors import ConfigError
 from federation.identities import DivisionLevel, level_of
+from province_center.entrypoints.admin_standards_cli import admin_standards_app
 from sync_agent.errors import LinkError
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ agent_app = typer.Typer(help="同步代理：把本节点的数据向上级复�
 admin_app = typer.Typer(help="交换管理：链路状态、隔离区。", no_args_is_help=True)
 quarantine_app = typer.Typer(help="隔离区（无法入库的记录）：查看、修正、重放、丢弃。", no_args_is_help=True)
 admin_app.add_typer(quarantine_app, name="quarantine")
+admin_app.add_typer(admin_standards_app, name="standards")  # which node runs which standards version
 
 METRICS_PORT_FILE = "metrics.port"  # in the node's data directory: the agent's status port
 

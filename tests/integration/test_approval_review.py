@@ -212,7 +212,8 @@ def test_a_bundle_applied_elsewhere_is_seen_after_the_ttl(engine: Engine, bundle
         dataclasses.replace(y, holidays=y.holidays | {holiday}, revision=2, source="province") if y.year == 2026 else y
         for y in bundle.calendar_years
     )
-    newer = dataclasses.replace(bundle, version="2026.09.2", effective_date=date(2026, 9, 24), calendar_years=years)
+    # in force on the clock's date (2026-09-21): a bundle effective later is held, pending, until that date
+    newer = dataclasses.replace(bundle, version="2026.09.2", effective_date=date(2026, 9, 21), calendar_years=years)
     assert writer.apply_standards(newer).calendar_changed
 
     monotonic.t += 4.5

@@ -35,6 +35,7 @@ from federation.storage.standards_replica import (
     is_newer,
     version_key,
 )
+from federation.storage.standards_status import STATUS_RECORD, StandardsStatusApplier, status_rows
 from federation.storage.standards_store import AppliedStandards, apply_bundle, current_bundle, load_calendar
 from federation.storage.tables import (
     batch_log,
@@ -46,6 +47,7 @@ from federation.storage.tables import (
     quarantine,
     replication_marks,
     standards_bundles,
+    standards_status,
 )
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import CST
@@ -182,8 +184,13 @@ def publish_clock() -> FakeClock:
 
 
 def appliers(**options: Any) -> dict[str, Applier[Any]]:
-    """What a real node runs: the standards first (cases are indexed with the calendar), then the case records."""
-    return {STANDARDS_RECORD: StandardsApplier(**options), **default_appliers()}
+    """What a real node runs: the standards first (cases are indexed with the calendar), the nodes' reports of the
+    standards they run, then the case records."""
+    return {
+        STANDARDS_RECORD: StandardsApplier(**options),
+        STATUS_RECORD: StandardsStatusApplier(),
+        **default_appliers(),
+    }
 
 
 def current(engine: Engine) -> StandardsBundle | None:
@@ -245,8 +252,8 @@ def down(province: Engine, city: Engine, county: Engine) -> Downstream:
         province,
         city,
         county,
-        SqlBatchSink(city, CITY, appliers(), relay=True),
-        SqlBatchSink(county, COUNTY, appliers(), relay=False),
+        SqlBatchSink(city, CITY, appliers(node=CITY), relay=True),
+        SqlBatchSink(county, COUNTY, appliers(node=COUNTY), relay=False),
     )
 
 
@@ -262,7 +269,7 @@ def test_a_bundle_published_at_the_province_reaches_the_county_through_the_city(
     # published = in force at the province, and one outbox row carrying the bundle's canonical JSON
     assert current(down.province) == v2
     with down.province.connect() as conn:
-        (row,) = conn.execute(select(outbox)).all()
+        row, report = conn.execute(select(outbox).order_by(outbox.c.seq)).all()
     assert (row.origin, row.seq, row.record_type, row.record_id, row.op) == (
         PROVINCE,
         1,
@@ -271,6 +278,8 @@ def test_a_bundle_published_at_the_province_reaches_the_county_through_the_city(
         "upsert",
     )
     assert row.payload == canonical_json(v2.to_dict())
+    # and, in the same transaction, the province's own report of the version it runs
+    assert (report.seq, report.record_type, report.record_id) == (2, STATUS_RECORD, PROVINCE)
     assert StandardsBundle.from_json(row.payload).digest == v2.digest
 
     sent, relayed, receipts = down.flow()
@@ -295,8 +304,25 @@ def test_a_bundle_published_at_the_province_reaches_the_county_through_the_city(
     assert rows(down.county, catalogue_items) == rows(down.province, catalogue_items)
     assert versions_held(down.county) == sorted([bundle.version, v2.version])
     assert held(down.county) == []
-    assert count(down.county, outbox) == 0  # relay=False: the county keeps no copy of the stream
-    assert count(down.city, outbox) == count(down.city, batch_log) == 1  # the city keeps it to forward
+    assert held(down.city) == []
+    # relay=False: the county keeps no copy of the stream; its outbox holds only its own report, to go up
+    with down.county.connect() as conn:
+        assert [(r.origin, r.record_type) for r in conn.execute(select(outbox))] == [(COUNTY, STATUS_RECORD)]
+    with down.city.connect() as conn:  # the city keeps the province's batch to forward, and reports its own
+        assert sorted((r.origin, r.record_type) for r in conn.execute(select(outbox))) == [
+            (PROVINCE, STANDARDS_RECORD),
+            (PROVINCE, STATUS_RECORD),
+            (CITY, STATUS_RECORD),
+        ]
+    assert count(down.city, batch_log) == 1
+    # every node reports what it runs; the county also holds the reports of the nodes above it
+    for node, reporter in ((down.province, PROVINCE), (down.city, CITY), (down.county, COUNTY)):
+        with UnitOfWork(node, readonly=True) as uow:
+            mine = status_rows(uow.conn)[reporter]
+        assert (mine.version, mine.digest, mine.effective_date) == (v2.version, v2.digest, v2.effective_date)
+        assert mine.calendar_revisions["2027"] == 1
+    with UnitOfWork(down.county, readonly=True) as uow:
+        assert sorted(status_rows(uow.conn)) == [PROVINCE, COUNTY]
 
 
 def test_a_newer_bundle_replaces_it_and_a_redelivery_is_a_duplicate_that_changes_nothing(
@@ -312,7 +338,7 @@ def test_a_newer_bundle_replaces_it_and_a_redelivery_is_a_duplicate_that_changes
     publish_standards(down.province, v2, PROVINCE, publish_clock)
     down.flow()
     publish_clock.now += timedelta(days=30)
-    assert publish_standards(down.province, v3, PROVINCE, publish_clock).seq == 2
+    assert publish_standards(down.province, v3, PROVINCE, publish_clock).seq == 3  # after v2 and its report
     sent, relayed, _ = down.flow()
     assert relayed == sent
     assert seen == [(v2.version, True), (v3.version, True)]
@@ -333,30 +359,42 @@ def test_a_newer_bundle_replaces_it_and_a_redelivery_is_a_duplicate_that_changes
         for b in every:
             receipt = sink.receive(sender, b)
             assert receipt.duplicate
-            assert receipt.mark.high_water == 2
+            assert receipt.mark.high_water == 4
         assert snapshot(node) == before
     assert seen == [(v2.version, True), (v3.version, True)]
 
 
-def test_an_older_or_equal_bundle_is_a_no_op_and_a_changed_one_under_the_same_version_is_quarantined(
+def test_an_older_or_tampered_bundle_is_quarantined_with_its_reason_the_same_again_is_a_no_op(
     county: Engine, bundle: StandardsBundle, v2: StandardsBundle, v3: StandardsBundle
 ) -> None:
     tampered = dataclasses.replace(v3, scoring_rules={"yellow": -50})
-    records = [
-        standards_rec(1, v3),
-        standards_rec(2, v2),  # older: never downgrade
-        standards_rec(3, bundle),  # the one the county started with: older still
-        standards_rec(4, v3),  # the same again (a republication): nothing to do
-        standards_rec(5, tampered),  # the same version with other content
-    ]
-    target = SqlBatchSink(county, COUNTY, appliers(), relay=False)
-    receipts = [target.receive(CITY, b) for b in rechain(PROVINCE, records, 1)]
-    assert [r.quarantined for r in receipts] == [0, 0, 0, 0, 1]
+    target = SqlBatchSink(county, COUNTY, appliers(node=COUNTY), relay=False)
+    batches = rechain(
+        PROVINCE,
+        [
+            standards_rec(1, v3),
+            standards_rec(2, v2),  # older: never downgrade
+            standards_rec(3, bundle),  # the one the county started with: older still
+            standards_rec(4, v3),  # the same again (a republication): nothing to do
+            standards_rec(5, tampered),  # the same version with other content
+        ],
+        1,
+    )
+    assert target.receive(CITY, batches[0]).quarantined == 0
+    before = snapshot(county, (*STANDARDS_TABLES, standards_status, outbox))
+    receipts = [target.receive(CITY, b) for b in batches[1:]]
+    assert [r.quarantined for r in receipts] == [1, 1, 0, 1]
+    assert snapshot(county, (*STANDARDS_TABLES, standards_status, outbox)) == before  # nothing written, v3 stays
     assert current(county) == v3
     assert versions_held(county) == sorted([bundle.version, v3.version])
-    (q,) = held(county)
-    assert (q.seq, q.record_id) == (5, v3.version)
-    assert "内容不同" in q.reason
+    reasons = {q.seq: (q.record_id, q.reason) for q in held(county)}
+    assert sorted(reasons) == [2, 3, 5]
+    assert reasons[2][1] == (
+        "标准包 2026.10.1（生效日期 2026-10-01）早于本节点已有的 2026.11.1（生效日期 2026-11-01），"
+        "拒绝应用；继续使用 2026.11.1"
+    )
+    assert "早于本节点已有的 2026.11.1" in reasons[3][1]
+    assert reasons[5] == (v3.version, "标准版本 2026.11.1 已在使用但内容不同，拒绝应用（可能被篡改）")
 
 
 # -- poison records -----------------------------------------------------------------------------------------------
@@ -544,7 +582,7 @@ def test_publishing_is_one_transaction_a_failure_midway_leaves_no_trace_and_no_s
 
     assert publish_standards(province, v2, PROVINCE, publish_clock).seq == 1  # gap-free: no number was used
     with UnitOfWork(province, readonly=True) as uow:
-        assert high_water(uow.conn, PROVINCE) == 1
+        assert high_water(uow.conn, PROVINCE) == 2  # the bundle, then the province's own status report
 
 
 def test_newer_means_a_later_effective_date_then_a_later_version(bundle: StandardsBundle) -> None:
@@ -613,7 +651,7 @@ def test_sunshine_standards_publish_and_show(tmp_path: Path, bundle: StandardsBu
     )
     ok(sunshine("db", "upgrade", "--config", str(cfg)))
     assert "尚未应用任何标准包" in user_error(sunshine("standards", "show", "--config", str(cfg)))
-    assert "二选一" in user_error(sunshine("standards", "publish", "--config", str(cfg)))
+    assert "三者选一" in user_error(sunshine("standards", "publish", "--config", str(cfg)))
 
     out = ok(sunshine("standards", "publish", "--bundle", str(bundle_file), "--config", str(cfg)))
     assert "已发布标准包 2026.10.1" in out
@@ -629,7 +667,7 @@ def test_sunshine_standards_publish_and_show(tmp_path: Path, bundle: StandardsBu
     args = ["standards", "publish", "--from-catalogue", str(CATALOGUE_CSV), "--config", str(cfg)]
     out = ok(sunshine(*args, "--version", "2026.12.1", "--effective-date", "2026-12-01"))
     assert "已发布标准包 2026.12.1" in out
-    assert "发件箱序号 2" in out
+    assert "发件箱序号 3" in out  # after 2026.10.1 and the province's report of it
     assert "无需发布" in ok(sunshine(*args, "--version", "2026.12.2", "--effective-date", "2026-12-02"))
     assert "格式错误" in user_error(sunshine(*args, "--effective-date", "12/2026"))
 
@@ -642,7 +680,7 @@ def test_sunshine_standards_publish_and_show(tmp_path: Path, bundle: StandardsBu
         assert in_force.calendar().is_published(2027)  # the province's published year was kept
         with engine.connect() as conn:
             published = conn.execute(select(outbox.c.seq, outbox.c.record_id).order_by(outbox.c.seq)).all()
-        assert [tuple(r) for r in published] == [(1, "2026.10.1"), (2, "2026.12.1")]
+        assert [tuple(r) for r in published] == [(1, "2026.10.1"), (2, PROVINCE), (3, "2026.12.1"), (4, PROVINCE)]
     finally:
         engine.dispose()
 

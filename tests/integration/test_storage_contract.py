@@ -573,7 +573,7 @@ def test_a_newer_bundle_is_applied_and_old_cases_keep_their_version(
     engine: Engine, service: ApprovalService, bundle: StandardsBundle, clock: FakeClock
 ) -> None:
     old_case = submit(service)
-    newer = dataclasses.replace(bundle, version="2026.10.1", effective_date=date(2026, 10, 1))
+    newer = dataclasses.replace(bundle, version="2026.10.1", effective_date=date(2026, 9, 21))  # in force today
     result = service.apply_standards(newer)
     assert result.applied
     assert not result.calendar_changed
