@@ -8,6 +8,8 @@ the tree to HTTP (``county_node.entrypoints.http_errors``) and, later, gRPC stat
     ├── ConfigError                 bad or missing configuration
     ├── ValidationError             malformed input (a field is missing or out of range)
     │   └── InvalidDivisionCode     not a six-digit GB/T 2260 code, or unknown
+    ├── Forbidden                   the caller's division scope does not cover the record (an inspector of
+    │                               another city asking for a county it does not supervise)
     ├── NotFound                    a record that does not exist
     │   ├── CaseNotFound
     │   ├── ItemNotFound            an item code the catalogue does not hold
@@ -46,6 +48,7 @@ __all__ = [
     "Conflict",
     "DeliveryFailed",
     "ExtensionAlreadyUsed",
+    "Forbidden",
     "InvalidDivisionCode",
     "InvalidTransition",
     "ItemNotFound",
@@ -92,6 +95,10 @@ class ValidationError(SunshineError):
 
 class InvalidDivisionCode(ValidationError):
     code = "invalid_division_code"
+
+
+class Forbidden(SunshineError):
+    code = "forbidden"
 
 
 class NotFound(SunshineError):

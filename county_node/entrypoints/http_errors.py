@@ -4,6 +4,7 @@ Every error the API returns has the body ``{"error": {"code": …, "message": �
 Simplified-Chinese message. Status codes by error class (first match wins)::
 
     ValidationError  (incl. request-validation errors)   422
+    Forbidden        (outside the caller's division scope) 403
     NotFound         (CaseNotFound, ItemNotFound, unknown action)  404
     Conflict         (InvalidTransition, ExtensionAlreadyUsed, …)  409
     StandardsNotLoaded 503 — the node has no catalogue yet (``sunshine county init`` not run): it cannot serve
@@ -25,6 +26,7 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 
 from federation.errors import (
     Conflict,
+    Forbidden,
     NotFound,
     StandardsError,
     StandardsNotLoaded,
@@ -44,6 +46,7 @@ __all__ = [
 
 _STATUS_BY_CLASS: tuple[tuple[type[SunshineError], int], ...] = (
     (ValidationError, 422),
+    (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
     (StandardsNotLoaded, 503),

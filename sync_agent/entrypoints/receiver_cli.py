@@ -1,37 +1,58 @@
 """``sunshine city …`` / ``sunshine province …``: initialise and serve a receiving node.
 
-A city or province node is, today, its database and its replication receiver (the inspectors' APIs come with
-the scoring issue). ``init`` writes the configuration and migrates the database (safe to run again); ``serve``
-runs the receiver on ``replication.listen`` until Ctrl-C or SIGTERM, writing the bound port to
-``DATA_DIR/grpc.port`` (so ``host:0`` works) and removing it when it stops.
+A city or province node is its database, its replication receiver and (given an ``http_app``) the inspectors'
+HTTP API. ``init`` writes the configuration (``[node]``, ``[database]``, ``[replication] listen``, ``[http]`` host
+and port) and migrates the database (safe to run again); ``serve`` runs the receiver on ``replication.listen`` and
+the HTTP API under uvicorn on ``http.host:http.port`` in the same process until Ctrl-C or SIGTERM, writing the
+bound ports to ``DATA_DIR/grpc.port`` and ``DATA_DIR/http.port`` (so port 0 works) and removing them when it
+stops.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import structlog
 import typer
 
 from federation.cli import config_option, setup
-from federation.config import dump_toml, read_toml_sections, split_address
+from federation.config import Config, dump_toml, read_toml_sections, split_address
 from federation.data import DIVISIONS_CSV
 from federation.errors import ConfigError, Conflict, ValidationError
 from federation.identities import DivisionLevel, DivisionRegistry, level_of, validate_division_code
 from sync_agent.appliers import AppliersByType
 
-__all__ = ["CONFIG_FILE", "init_node", "receiver_node_app", "serve_node"]
+if TYPE_CHECKING:
+    import uvicorn
+    from sqlalchemy import Engine
+
+__all__ = [
+    "CONFIG_FILE",
+    "DEFAULT_HTTP_PORTS",
+    "HTTP_PORT_FILE",
+    "HttpAppFactory",
+    "init_node",
+    "receiver_node_app",
+    "serve_node",
+]
 
 log = structlog.get_logger(__name__)
 
 CONFIG_FILE = "sunshine.toml"
 _LEVEL_NAMES = {DivisionLevel.CITY: "市级", DivisionLevel.PROVINCE: "省级", DivisionLevel.COUNTY: "县级"}
+DEFAULT_HTTP_PORTS = {DivisionLevel.CITY: 8100, DivisionLevel.PROVINCE: 8000}
+HTTP_PORT_FILE = "http.port"  # in the node's data directory: the HTTP API's bound port
+
+HttpAppFactory = Callable[[Config, "Engine"], Any]
+"""Builds the node's ASGI application (the inspectors' API) over its configuration and engine."""
 
 
 def _require_level(division: str, level: DivisionLevel, divisions_csv: Path) -> str:
@@ -48,15 +69,25 @@ def _require_level(division: str, level: DivisionLevel, divisions_csv: Path) -> 
 
 
 def init_node(
-    level: DivisionLevel, division: str, data_dir: Path, name: str | None, listen: str, divisions: Path
+    level: DivisionLevel,
+    division: str,
+    data_dir: Path,
+    name: str | None,
+    listen: str,
+    divisions: Path,
+    *,
+    http_port: int | None = None,
 ) -> None:
-    """Write (or update) the node's configuration and migrate its database."""
+    """Write (or update) the node's configuration and migrate its database. ``http_port``: the inspectors' API port
+    (None keeps the configured one, else the level's default; 0: any free port at start-up)."""
     from federation.storage.engine import make_engine
     from federation.storage.migrate import current_revision, upgrade
 
     title = _LEVEL_NAMES[level]
     known_name = _require_level(division, level, divisions)
     split_address(listen, "--listen")
+    if http_port is not None and not 0 <= http_port <= 65535:
+        raise ValidationError(f"接口端口 {http_port} 超出范围（0–65535）", port=http_port)
     data_dir = data_dir.expanduser().resolve()
     if data_dir.exists() and not data_dir.is_dir():
         raise ValidationError(f"{data_dir} 已存在且不是目录", path=str(data_dir))
@@ -71,6 +102,9 @@ def init_node(
     sections["node"] = node
     sections.setdefault("database", {}).setdefault("url", f"sqlite:///{data_dir / 'node.db'}")
     sections.setdefault("replication", {})["listen"] = listen
+    http = sections.setdefault("http", {})
+    http.setdefault("host", "127.0.0.1")
+    http["port"] = http_port if http_port is not None else http.get("port", DEFAULT_HTTP_PORTS[level])
     text = dump_toml(sections, f"Sunshine {title}节点配置（由 sunshine {level.value} init 生成，可手工修改）")
     tmp = config_path.with_name(config_path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -89,8 +123,18 @@ def init_node(
     )
 
 
-def serve_node(level: DivisionLevel, appliers: AppliersByType, *, relay: bool, config: Path | None) -> None:
-    """Run the node's replication receiver until SIGINT/SIGTERM."""
+def serve_node(
+    level: DivisionLevel,
+    appliers: Callable[[str], AppliersByType],
+    *,
+    relay: bool,
+    config: Path | None,
+    http_app: HttpAppFactory | None = None,
+    http_host: str | None = None,
+    http_port: int | None = None,
+) -> None:
+    """Run the node's replication receiver (``appliers`` is given the node's division) and, with ``http_app``, its
+    HTTP API on ``http.host:http.port`` (``http_host`` / ``http_port`` override them) until SIGINT/SIGTERM."""
     from sync_agent.runtime import GRPC_PORT_FILE, engine_for, start_receiver
 
     title = _LEVEL_NAMES[level]
@@ -99,8 +143,41 @@ def serve_node(level: DivisionLevel, appliers: AppliersByType, *, relay: bool, c
         raise ConfigError(f"配置中的区划 {cfg.node.division} 不是{title}节点", division=cfg.node.division)
     if not cfg.replication.listen:
         raise ConfigError("未配置复制接收地址 replication.listen", node=cfg.node.division)
-    port_file = Path(cfg.node.data_dir).expanduser().resolve() / GRPC_PORT_FILE
+    bind_host = http_host or cfg.http.host
+    bind_port = cfg.http.port if http_port is None else http_port
+    if not 0 <= bind_port <= 65535:
+        raise ValidationError(f"接口端口 {bind_port} 超出范围（0–65535）", port=bind_port)
+    data_dir = Path(cfg.node.data_dir).expanduser().resolve()
+    port_file = data_dir / GRPC_PORT_FILE
     engine = engine_for(cfg)
+    try:
+        if http_app is None:
+            _serve_receiver_only(cfg, engine, appliers, relay=relay, port_file=port_file, title=title)
+        else:
+            app = http_app(cfg, engine)
+            running = start_receiver(cfg, engine, appliers(cfg.node.division), relay=relay, port_file=port_file)
+            typer.echo(f"{title}节点 {cfg.node.division} 复制接收服务已启动：{running.target}")
+            try:
+                _run_http(app, bind_host, bind_port, data_dir / HTTP_PORT_FILE, title=title)
+            finally:
+                running.stop(grace=2.0)
+    finally:
+        port_file.unlink(missing_ok=True)
+        engine.dispose()
+    typer.echo(f"{title}节点复制接收服务已停止")
+
+
+def _serve_receiver_only(
+    cfg: Config,
+    engine: Engine,
+    appliers: Callable[[str], AppliersByType],
+    *,
+    relay: bool,
+    port_file: Path,
+    title: str,
+) -> None:
+    from sync_agent.runtime import start_receiver
+
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -108,22 +185,94 @@ def serve_node(level: DivisionLevel, appliers: AppliersByType, *, relay: bool, c
 
     previous: dict[int, Any] = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        running = start_receiver(cfg, engine, appliers, relay=relay, port_file=port_file)
+        running = start_receiver(cfg, engine, appliers(cfg.node.division), relay=relay, port_file=port_file)
         typer.echo(f"{title}节点 {cfg.node.division} 复制接收服务已启动：{running.target}；按 Ctrl-C 停止")
         stop.wait()
         running.stop(grace=2.0)
     finally:
-        port_file.unlink(missing_ok=True)
         for s, handler in previous.items():
             signal.signal(s, handler)
-        engine.dispose()
-    typer.echo(f"{title}节点复制接收服务已停止")
+
+
+# -- the HTTP API under uvicorn (as ``sunshine county serve`` runs it) ------------------------------------------------
+
+
+class _Announcer:
+    """Once uvicorn listens: write the bound port to the port file (atomically) and say where the API is. Only a
+    server that wrote the port file removes it (a second server that failed to bind never deletes the first's)."""
+
+    def __init__(self, server: uvicorn.Server, host: str, port_file: Path, title: str) -> None:
+        self._server = server
+        self._host = host
+        self._port_file = port_file
+        self._title = title
+        self._written = False
+
+    async def run(self) -> None:
+        while not self._server.started:
+            await asyncio.sleep(0.02)
+        bound = int(self._server.servers[0].sockets[0].getsockname()[1])
+        tmp = self._port_file.with_name(self._port_file.name + ".tmp")
+        tmp.write_text(f"{bound}\n", encoding="utf-8")
+        os.replace(tmp, self._port_file)  # readers never see a half-written file
+        self._written = True
+        shown = "127.0.0.1" if self._host in {"0.0.0.0", "::", ""} else self._host
+        url = f"http://{shown}:{bound}"
+        log.info("http.listening", url=url, docs=f"{url}/docs", port_file=str(self._port_file))
+        typer.echo(f"{self._title}节点监察接口已启动：{url}/api/v1（接口文档 {url}/docs）；按 Ctrl-C 停止")
+
+    def remove(self) -> None:
+        if self._written:
+            self._port_file.unlink(missing_ok=True)
+            self._written = False
+
+
+async def _serve_http(server: uvicorn.Server, announcer: _Announcer) -> None:
+    watcher = asyncio.create_task(announcer.run())
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        announcer.remove()
+
+
+def _run_http(app: Any, host: str, port: int, port_file: Path, *, title: str) -> None:
+    """Serve ``app`` in this thread until SIGINT/SIGTERM, which end it cleanly (exit status 0)."""
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=5)
+    )
+    announcer = _Announcer(server, host, port_file, title)
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        asyncio.run(_serve_http(server, announcer))
+    except SystemExit as exc:  # uvicorn exits when it cannot bind or start
+        if exc.code not in (0, None):
+            raise ConfigError(f"监察接口无法在 {host}:{port} 启动（端口可能已被占用），详见日志", port=port) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        announcer.remove()
+    log.info("http.stopped")
+    typer.echo(f"{title}节点监察接口已停止")
 
 
 def receiver_node_app(
-    level: DivisionLevel, appliers: Callable[[], AppliersByType], *, relay: bool, help_text: str
+    level: DivisionLevel,
+    appliers: Callable[[str], AppliersByType],
+    *,
+    relay: bool,
+    help_text: str,
+    http_app: HttpAppFactory | None = None,
 ) -> typer.Typer:
-    """The ``init`` and ``serve`` commands of a receiving node of ``level``."""
+    """The ``init`` and ``serve`` commands of a receiving node of ``level`` (``serve`` also runs ``http_app``)."""
     app = typer.Typer(help=help_text, no_args_is_help=True)
 
     @app.command("init")
@@ -134,13 +283,28 @@ def receiver_node_app(
         name: Annotated[str | None, typer.Option("--name", help="节点名称（默认取区划名称）")] = None,
         listen: Annotated[str, typer.Option("--listen", help="复制接收服务地址 主机:端口")] = "127.0.0.1:0",
         divisions: Annotated[Path | None, typer.Option("--divisions", help="行政区划表 CSV")] = None,
+        http_port: Annotated[
+            int | None,
+            typer.Option("--http-port", help="监察接口端口（市级默认 8100，省级默认 8000；0 表示启动时自动选择）"),
+        ] = None,
     ) -> None:
         """初始化节点：写配置文件、把数据库迁移到最新结构。可重复执行。"""
-        init_node(level, division, data_dir, name, listen, divisions or DIVISIONS_CSV)
+        init_node(level, division, data_dir, name, listen, divisions or DIVISIONS_CSV, http_port=http_port)
 
     @app.command("serve")
-    def serve(config: Annotated[Path | None, config_option] = None) -> None:
-        """启动本节点的复制接收服务（gRPC，含健康检查与反射），Ctrl-C 或 SIGTERM 干净退出。"""
-        serve_node(level, appliers(), relay=relay, config=config)
+    def serve(
+        config: Annotated[Path | None, config_option] = None,
+        http_host: Annotated[
+            str | None, typer.Option("--http-host", help="监察接口监听地址（默认取配置 http.host）")
+        ] = None,
+        http_port: Annotated[
+            int | None, typer.Option("--http-port", help="监察接口端口（默认取配置 http.port；0 表示自动选择）")
+        ] = None,
+    ) -> None:
+        """启动本节点的复制接收服务（gRPC，含健康检查与反射）与监察接口（HTTP /api/v1，文档 /docs），
+        Ctrl-C 或 SIGTERM 干净退出。"""
+        serve_node(
+            level, appliers, relay=relay, config=config, http_app=http_app, http_host=http_host, http_port=http_port
+        )
 
     return app

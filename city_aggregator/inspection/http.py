@@ -1,0 +1,293 @@
+"""The inspectors' HTTP JSON API (监察人员接口) of a city or province node, built by :func:`create_inspector_app`.
+
+The same code serves a city and the province; the node's division prefix caps every answer. A request may narrow
+its scope with the header ``X-Sunshine-Division`` (the inspector's division): an inspector of 371100 asking the
+province node for county 371323, its cases or its alerts gets **403**, and every list is filtered to 3711xx.
+The header is **trusted as sent** until the security issue adds mTLS and roles × division scope (DESIGN.md §9);
+deploy the API behind the intranet gateway until then. Errors are rendered by the county's one translation
+table (:mod:`county_node.entrypoints.http_errors`): 403 outside the scope, 404 unknown, 422 malformed.
+
+========  ======================================  ==================================================================
+GET       /api/v1/health                          node, scope prefix, clock ("now"), standards version
+GET       /api/v1/counties                        per-county summary: cases by status and light, on-time rate,
+                                                  active alerts, complaints, ratings and satisfaction; scope totals
+GET       /api/v1/counties/{code}                 one county's summary
+GET       /api/v1/alerts                          alerts in scope (county, light, rule_id, status, level; paged)
+GET       /api/v1/alerts/{alert_id}               one alert with evidence, clock and history
+GET       /api/v1/cases/{case_no}                 drill-down: case, clocks (this node's calendar), timeline, alerts,
+                                                  complaints, ratings
+GET       /api/v1/rankings?period=&level=         scores of a period (county | department | window) with breakdown
+GET       /api/v1/trends?county=&from=&to=        per month: accepted, decided, on time, concluded, alerts, complaints
+========  ======================================  ==================================================================
+
+``routers`` mounts more routers on the same app (the orders of a city or the province, …), each given as a router
+or as a function of the :class:`InspectionContext` returning one; their endpoints take the request's scope as a
+parameter annotated :data:`InScope`. :func:`inspector_app` is the factory ``sunshine city|province serve`` runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
+
+from city_aggregator.inspection.context import InspectionContext, build_inspection_context
+from city_aggregator.inspection.scope import Scope
+from city_aggregator.inspection.views import (
+    AlertListView,
+    CountyDetailView,
+    CountyListView,
+    InspectorCaseView,
+    RankingView,
+    TrendView,
+    alert_list_view,
+    county_detail_view,
+    county_list_view,
+    inspector_case_view,
+    ranking_view,
+    trend_view,
+)
+from county_node.entrypoints.http_errors import ErrorView, error_view, http_error_view, http_status
+from county_node.entrypoints.schemas import validation_error as make_validation_error
+from county_node.entrypoints.supervision_schemas import AlertView, alert_view
+from county_node.entrypoints.views import iso
+from federation.config import Config
+from federation.errors import SunshineError
+from federation.identities import level_of
+
+__all__ = [
+    "API_PREFIX",
+    "DIVISION_HEADER",
+    "InScope",
+    "RouterSource",
+    "create_inspector_app",
+    "inspector_app",
+    "request_prefix",
+    "request_scope",
+]
+
+log = structlog.get_logger(__name__)
+
+API_PREFIX = "/api/v1"
+DIVISION_HEADER = "X-Sunshine-Division"
+
+_TAG = "监察"
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorView, "description": "所请求的区划、办件或预警不在监察人员的辖区内"},
+    404: {"model": ErrorView, "description": "区划、办件或预警不存在"},
+    422: {"model": ErrorView, "description": "请求参数不正确"},
+    503: {"model": ErrorView, "description": "数据库不可用"},
+}
+
+_Page = Annotated[int, Query(ge=1, description="页码，从 1 开始")]
+
+RouterSource = APIRouter | Callable[[InspectionContext], APIRouter]
+"""A router to mount, or a function building it from the node's inspection context."""
+
+
+class HealthView(TypedDict):
+    status: str
+    division: str
+    name: str
+    level: str
+    prefix: str
+    now: str
+    standards_version: str | None
+
+
+def request_scope(
+    request: Request,
+    division: Annotated[
+        str | None,
+        Header(
+            alias=DIVISION_HEADER,
+            description="监察人员所属行政区划代码（6 位），缺省为本节点区划；"
+            "目前按原样信任，待安全改造后由证书与角色确定",
+        ),
+    ] = None,
+) -> Scope:
+    """FastAPI dependency: the request's :class:`Scope`, from the ``X-Sunshine-Division`` header and the node of
+    the app (:func:`create_inspector_app` keeps its context in ``app.state.inspection``)."""
+    ctx: InspectionContext = request.app.state.inspection
+    return ctx.scope(division)
+
+
+InScope = Annotated[Scope, Depends(request_scope)]
+"""A parameter annotated so receives the request's scope (routers mounted on the inspectors' app may use it)."""
+
+
+def request_prefix(scope: InScope) -> str:
+    """FastAPI dependency: the division prefix of the request's scope (for routers that take a plain prefix)."""
+    return scope.prefix
+
+
+def create_inspector_app(ctx: InspectionContext, routers: Iterable[RouterSource] = ()) -> FastAPI:
+    """The FastAPI application of one city or province node. The caller owns ``ctx`` (and closes it)."""
+    app = FastAPI(
+        title=f"Sunshine 监察接口（{ctx.name}）",
+        description="市级、省级监察人员查询所辖各县的办件、预警、投诉、评价、考核排名与趋势。时间均为北京时间（+08:00）。",
+        version="1.0.0",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        responses=_ERROR_RESPONSES,
+    )
+    app.state.inspection = ctx
+    _install_error_handlers(app)
+    app.include_router(_router(ctx))
+    for source in routers:
+        app.include_router(source if isinstance(source, APIRouter) else source(ctx))
+    return app
+
+
+def inspector_app(config: Config, engine: Engine, routers: Iterable[RouterSource] = ()) -> FastAPI:
+    """The inspectors' API of the node ``config`` describes, over ``engine`` (owned by the caller)."""
+    return create_inspector_app(build_inspection_context(config, engine=engine), routers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """The county API's error rendering (one status table, one body shape), on this app."""
+
+    def on_sunshine_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, SunshineError)
+        status = http_status(exc)
+        if status >= 500:
+            log.error("http.error", path=request.url.path, code=exc.code, status=status, error=str(exc))
+        return JSONResponse(dict(error_view(exc)), status_code=status)
+
+    def on_request_validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        err = make_validation_error(exc.errors())
+        return JSONResponse(dict(error_view(err)), status_code=http_status(err))
+
+    def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return JSONResponse(dict(http_error_view(exc.status_code)), status_code=exc.status_code, headers=exc.headers)
+
+    def on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("http.unexpected_error", path=request.url.path, method=request.method)
+        return JSONResponse(dict(http_error_view(500)), status_code=500)
+
+    app.add_exception_handler(SunshineError, on_sunshine_error)
+    app.add_exception_handler(RequestValidationError, on_request_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected_error)
+
+
+def _router(ctx: InspectionContext) -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX, tags=[_TAG])
+    svc = ctx.service
+
+    @router.get("/health", summary="健康检查", response_model=HealthView)
+    def health() -> HealthView:
+        """节点的区划代码、名称、层级与数据范围前缀，节点时钟的当前时间（now）与正在使用的标准版本。"""
+        bundle = svc.approval.standards.bundle
+        return {
+            "status": "ok",
+            "division": ctx.division,
+            "name": ctx.name,
+            "level": level_of(ctx.division).value,
+            "prefix": ctx.scope(None).prefix,
+            "now": iso(svc.now()),
+            "standards_version": None if bundle is None else bundle.version,
+        }
+
+    @router.get("/counties", summary="各县汇总", response_model=CountyListView)
+    def counties(scope: InScope) -> CountyListView:
+        """辖区内每个县：办件按状态与灯色统计、按时办结率、未关闭预警（按灯色、规则）、投诉（待答复、超时、按时答复）、
+        好差评（按等级、满意率），以及辖区合计。尚无数据的县显示为 0。"""
+        return county_list_view(svc.counties(scope), svc.name_of(scope.division))
+
+    @router.get("/counties/{code}", summary="单县汇总", response_model=CountyDetailView)
+    def county(scope: InScope, code: Annotated[str, Path(description="县级行政区划代码（6 位）")]) -> CountyDetailView:
+        """一个县的汇总；不在辖区内为 403，不是本节点所辖的县为 404。"""
+        fig, name, as_of = svc.county(scope, code)
+        return county_detail_view(scope, fig, name, as_of)
+
+    @router.get("/alerts", summary="预警列表", response_model=AlertListView)
+    def alerts(
+        scope: InScope,
+        *,
+        county: Annotated[str | None, Query(description="按县筛选（行政区划代码）")] = None,
+        light: Annotated[str | None, Query(description="按灯色筛选：yellow 黄灯、red 红灯")] = None,
+        rule_id: Annotated[str | None, Query(description="按监察规则筛选，例如 SUP-002")] = None,
+        status: Annotated[
+            str | None,
+            Query(description="按状态筛选：open、acknowledged、urged、supervised、closed；active 为全部未关闭"),
+        ] = None,
+        level: Annotated[int | None, Query(ge=0, le=2, description="按督办层级筛选：0 县级、1 市级、2 省级")] = None,
+        page: _Page = 1,
+        page_size: Annotated[int, Query(ge=1, le=200, description="每页条数（1–200）")] = 20,
+    ) -> AlertListView:
+        """辖区内的预警（最新触发的在前）。"""
+        found = svc.alerts(
+            scope,
+            county=county,
+            status=status,
+            light=light,
+            rule_id=rule_id,
+            level=level,
+            page=page,
+            page_size=page_size,
+        )
+        return alert_list_view(scope, found)
+
+    @router.get("/alerts/{alert_id}", summary="预警详情", response_model=AlertView)
+    def alert(scope: InScope, alert_id: Annotated[str, Path(description="预警编号")]) -> AlertView:
+        """预警的规则、证据、时钟读数、参数、状态与处理记录。"""
+        return alert_view(svc.alert(scope, alert_id))
+
+    @router.get("/cases/{case_no}", summary="办件详查", response_model=InspectorCaseView)
+    def case(scope: InScope, case_no: Annotated[str, Path(description="办件编号")]) -> InspectorCaseView:
+        """办件的全部信息、按本节点日历此刻读取的承诺与法定时限时钟、办理过程，以及它的预警、投诉与评价。"""
+        return inspector_case_view(svc.case(scope, case_no))
+
+    @router.get("/rankings", summary="考核排名", response_model=RankingView)
+    def rankings(
+        scope: InScope,
+        *,
+        period: Annotated[
+            str | None, Query(description="考核周期：2026-10、2026-Q4 或 2026；缺省为最近计算的周期")
+        ] = None,
+        level: Annotated[str, Query(description="考核对象：county 县、department 部门、window 窗口")] = "county",
+        county: Annotated[str | None, Query(description="只看某县的部门或窗口")] = None,
+        computed_by: Annotated[str | None, Query(description="计算评分的节点；缺省为本节点（若有），否则省级")] = None,
+        rules_version: Annotated[str | None, Query(description="评分规则版本；缺省为该周期最近计算的版本")] = None,
+        page: _Page = 1,
+        page_size: Annotated[int, Query(ge=1, le=200, description="每页条数（1–200）")] = 200,
+    ) -> RankingView:
+        """评分与名次（名次为该次计算范围内的名次），每项附扣分、加分明细；样本过小的不参与排名，单独标出。"""
+        found = svc.rankings(
+            scope,
+            period=period,
+            level=level,
+            county=county,
+            computed_by=computed_by,
+            rules_version=rules_version,
+            page=page,
+            page_size=page_size,
+        )
+        names = {code: svc.name_of(code) for code in {str(r["county"]) for r in found.rows}}
+        return ranking_view(scope, found, names)
+
+    @router.get("/trends", summary="月度趋势", response_model=TrendView)
+    def trends(
+        scope: InScope,
+        *,
+        county: Annotated[str | None, Query(description="某县（缺省为整个辖区）")] = None,
+        start: Annotated[
+            str | None, Query(alias="from", description="起始月份 2026-01（缺省为截止月前 11 个月）")
+        ] = None,
+        end: Annotated[str | None, Query(alias="to", description="截止月份 2026-12（缺省为本月）")] = None,
+    ) -> TrendView:
+        """按月统计：受理、决定（其中按时、超期）、办结、触发预警（黄灯、红灯）与投诉件数；最多 36 个月。"""
+        return trend_view(scope, svc.trends(scope, county=county, start=start, end=end))
+
+    return router

@@ -1,0 +1,94 @@
+"""``sunshine city init`` then ``sunshine city serve`` as real processes: the node runs its replication receiver
+and the inspectors' HTTP API in one process, announces both ports in its data directory, answers
+``/api/v1/health`` on the HTTP one and stops cleanly on SIGINT. Every wait is bounded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+def _sunshine(*args: str) -> list[str]:
+    return [sys.executable, "-m", "federation.cli", *args]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUNSHINE_")}
+    env["SUNSHINE_LOG_FORMAT"] = "json"
+    return env
+
+
+def _wait_for(port_file: Path, proc: subprocess.Popen[bytes], log: Path) -> int:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"node exited early ({proc.returncode}):\n{log.read_text(encoding='utf-8')}")
+        if port_file.exists() and (text := port_file.read_text(encoding="utf-8").strip()):
+            return int(text)
+        time.sleep(0.05)
+    raise AssertionError(f"no {port_file.name} within {START_TIMEOUT:.0f} s:\n{log.read_text(encoding='utf-8')}")
+
+
+def test_city_init_writes_the_http_section_and_serve_answers_health_on_the_port_it_wrote(tmp_path: Path) -> None:
+    data = tmp_path / "371100"
+    env = _env()
+    first = subprocess.run(
+        _sunshine("city", "init", "--division", "371100", "--data-dir", str(data)),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert '[http]\nhost = "127.0.0.1"\nport = 8100' in (data / "sunshine.toml").read_text(encoding="utf-8")
+    again = subprocess.run(
+        _sunshine("city", "init", "--division", "371100", "--data-dir", str(data), "--http-port", "0"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "port = 0" in (data / "sunshine.toml").read_text(encoding="utf-8")
+
+    log = tmp_path / "node.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            _sunshine("city", "serve", "--config", str(data / "sunshine.toml")),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        try:
+            port = _wait_for(data / "http.port", proc, log)
+            assert _wait_for(data / "grpc.port", proc, log) > 0
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10.0) as client:
+                health = client.get("/api/v1/health").json()
+                assert (health["division"], health["level"], health["prefix"]) == ("371100", "city", "3711")
+                assert health["name"] == "日照市"
+                counties = client.get("/api/v1/counties").json()
+                assert [i["county"] for i in counties["items"]] == ["371102", "371103", "371121", "371122"]
+                other = client.get("/api/v1/counties/371323", headers={"X-Sunshine-Division": "371100"})
+                assert other.status_code == 403
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=STOP_TIMEOUT) == 0, log.read_text(encoding="utf-8")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=STOP_TIMEOUT)
+    assert not (data / "http.port").exists()
+    assert not (data / "grpc.port").exists()
+    text = log.read_text(encoding="utf-8")
+    assert "市级节点监察接口已启动" in text
+    assert "市级节点复制接收服务已停止" in text
