@@ -14,6 +14,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from bench.__main__ import BENCHMARKS, main
+from bench.harness import DEFAULT_SEED
+from bench.scoring_data import counties
 
 SMOKE = ["--scale", "0.005", "--no-postgresql"]
 
@@ -42,6 +44,7 @@ EXPECTED_KEYS = {
     "latency": {"bench", "p50_ms", "p99_ms", "max_ms", "target_p99_ms", "probes", "background_events_per_s"},
     "sweep": {"bench", "cases", "sqlite_s", "postgresql_s", "sqlite_cold_s", "daily_raised", "target_s"},
     "evaluate": {"bench", "p50_ms", "p99_ms", "pure_p50_ms", "pure_p99_ms", "events", "target_p99_ms"},
+    "scoring": {"bench", "cases", "events", "postgresql_s", "sqlite_s", "floor_s", "ratio", "sqlite_floor_s"},
 }
 
 
@@ -155,3 +158,18 @@ def test_evaluate_result_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert result["events"] >= 20 * 6  # six transitions or more per lifecycle
     assert 0 < result["p50_ms"] <= result["p99_ms"]
     assert 0 < result["pure_p50_ms"] <= result["pure_p99_ms"]
+
+
+def test_scoring_result_line_without_postgresql(capsys: pytest.CaptureFixture[str]) -> None:
+    result = _run(capsys, "scoring")
+    assert EXPECTED_KEYS["scoring"] <= result.keys()
+    assert result["counties"] == 137  # every county of Shandong, whatever the scale
+    assert result["cases"] == sum(c.cases for c in counties(0.005, DEFAULT_SEED))
+    assert 5 * result["cases"] <= result["events"] <= 7 * result["cases"]
+    assert result["postgresql_s"] is None
+    assert result["floor_s"] is None
+    assert result["ratio"] is None
+    assert 0 < result["sqlite_floor_s"] < result["sqlite_s"]
+    assert result["alerts"] > result["cases"] / 10  # yellow and red cards, step and fee alerts, …
+    assert result["ratings"] > result["cases"] / 5
+    assert result["scores"] > 12 * 137  # 12 months of every county, and their departments and windows
