@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 from federation.storage.bulk import BulkStatement
 from federation.storage.tables import counters, outbox
 
-__all__ = ["OutboxRecord", "append", "canonical_json", "high_water", "lock_origin", "next_value"]
+__all__ = ["EncodedPayload", "OutboxRecord", "append", "canonical_json", "high_water", "lock_origin", "next_value"]
 
 
 def _default(value: Any) -> Any:
@@ -63,6 +63,13 @@ def next_value(conn: Connection, name: str, count: int = 1) -> int:
     return int(conn.execute(stmt, {"name": name, "value": count, "step": count}).scalar_one())
 
 
+class EncodedPayload(str):
+    """A payload already encoded by the caller exactly as :func:`canonical_json` would encode it (large payloads
+    assembled from pre-encoded parts); :func:`append` stores it as is."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxRecord:
     record_type: str
@@ -71,12 +78,27 @@ class OutboxRecord:
     payload: Any
 
 
-def append(conn: Connection, *, origin: str, records: Sequence[OutboxRecord], created_at: datetime) -> list[int]:
-    """Write outbox rows in the caller's transaction, in order; return their gap-free ``seq`` numbers."""
+def append(
+    conn: Connection, *, origin: str, records: Sequence[OutboxRecord], created_at: datetime, copy: bool = False
+) -> list[int]:
+    """Write outbox rows in the caller's transaction, in order; return their gap-free ``seq`` numbers.
+
+    ``copy``: on PostgreSQL, write them with ``COPY … FROM STDIN`` (for a few large payloads, e.g. a scoring run's,
+    COPY costs about half the array ``INSERT``); elsewhere, and by default, the bulk ``INSERT``."""
     if not records:
         return []
     last = next_value(conn, f"outbox:{origin}", len(records))
     first = last - len(records) + 1
+    if copy and conn.dialect.name == "postgresql":
+        if created_at.tzinfo is None:
+            raise ValueError("naive datetime refused by UTCDateTime")
+        columns = ("origin", "seq", "record_type", "record_id", "op", "payload", "created_at")
+        raw: Any = conn.connection.driver_connection
+        with raw.cursor() as cur, cur.copy(f"COPY {outbox.name} ({', '.join(columns)}) FROM STDIN") as out:
+            for i, r in enumerate(records):
+                payload = r.payload if isinstance(r.payload, EncodedPayload) else canonical_json(r.payload)
+                out.write_row((origin, first + i, r.record_type, r.record_id, r.op, payload, created_at))
+        return list(range(first, last + 1))
     _INSERT_OUTBOX.execute(
         conn,
         [
@@ -86,7 +108,7 @@ def append(conn: Connection, *, origin: str, records: Sequence[OutboxRecord], cr
                 "record_type": r.record_type,
                 "record_id": r.record_id,
                 "op": r.op,
-                "payload": canonical_json(r.payload),
+                "payload": r.payload if isinstance(r.payload, EncodedPayload) else canonical_json(r.payload),
                 "created_at": created_at,
             }
             for i, r in enumerate(records)

@@ -1,0 +1,186 @@
+"""``sunshine province|city score run|show|explain``, ``sunshine score show`` at a county and the county's
+``GET /api/v1/scores``, over the hand-built data set (``scoring_data``) on SQLite.
+
+The commands run as real processes: they configure logging on their own streams, as in production."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from county_node.bootstrap import assemble_county_node
+from county_node.entrypoints.http import create_app
+from federation.config import Config, NodeConfig
+from federation.standards import StandardsBundle
+from federation.storage.engine import make_engine
+from federation.storage.migrate import upgrade
+from federation.storage.scores_replica import SCORE_RECORD, ScoreApplier
+from federation.storage.tables import outbox
+from federation.storage.uow import UnitOfWork
+from province_center.scoring.service import export_scores
+from sync_agent.appliers import Prepared
+from sync_agent.domain import Record
+from tests.conftest import FakeClock
+from tests.integration import scoring_data as sd
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient` is deprecated")
+    from fastapi.testclient import TestClient
+
+
+def config(directory: Path, division: str, database: Path) -> Path:
+    directory.mkdir(exist_ok=True)
+    path = directory / f"{division}.toml"
+    path.write_text(
+        f'[node]\ndivision = "{division}"\ndata_dir = "{directory}"\n\n[database]\nurl = "sqlite:///{database}"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def process(*argv: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUNSHINE_")}
+    env["SUNSHINE_LOG_FORMAT"] = "json"
+    return subprocess.run([sys.executable, *argv], env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def sunshine(*args: str) -> str:
+    result = process("-m", "federation.cli", *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def user_error(*args: str) -> str:
+    result = process("-m", "federation.cli", *args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stderr
+
+
+@pytest.fixture
+def province_db(tmp_path: Path, bundle: StandardsBundle) -> Path:
+    db = tmp_path / "province.db"
+    engine = make_engine(f"sqlite:///{db}")
+    upgrade(engine)
+    sd.load(engine, bundle)
+    engine.dispose()
+    return db
+
+
+def test_province_and_city_score_commands(tmp_path: Path, province_db: Path) -> None:
+    cfg = str(config(tmp_path / "p", "370000", province_db))
+    out = sunshine("province", "score", "run", "--period", "2026-11", "--period", "2026-Q4", "-c", cfg)
+    assert "已完成考核评分：范围 37，规则版本 2026.09.1，周期 2 个" in out
+    assert "已排入发件箱 6 条评分记录" in out
+
+    shown = sunshine("province", "score", "show", "2026-11", "--level", "county", "-c", cfg)
+    lines = [line for line in shown.splitlines() if "371" in line]
+    assert lines[0].startswith("第 1 / 2 名")
+    assert "371123" in lines[0]
+    assert "95.24" in lines[0]
+    assert lines[1].startswith("第 2 / 2 名")
+    assert "371122" in lines[1]
+    assert "44.81" in lines[1]
+    assert "主要失分：按时办结率 -20.19；时限使用率 -7.33；" in lines[1]
+    assert lines[2].startswith("样本不足，不排名")
+    assert "371202" in lines[2]
+
+    as_json = sunshine("province", "score", "show", "2026-11", "--json", "-c", cfg)
+    engine = make_engine(f"sqlite:///{province_db}")
+    try:
+        stored = export_scores(engine, computed_by="370000", rules_version="2026.09.1", period="2026-11")
+    finally:
+        engine.dispose()
+    assert json.loads(as_json) == json.loads(stored)
+
+    explained = sunshine("province", "score", "explain", "371122", "2026-11", "-c", cfg)
+    assert "371122 2026-11 考核评分 44.81 分（第 2 / 2 名" in explained
+    assert "黄牌扣分：2 张 → -2.00 分" in explained
+    assert "黄牌（预警）（2）：371122-Y1、371122-Y2" in explained
+    assert "提前办结的办件（加分）（1）：371122-A2" in explained
+    assert "未按时答复的投诉（1）：371122-Q2" in explained
+    assert "依据记录与计算时一致" in explained
+    data = json.loads(sunshine("province", "score", "explain", "371122", "2026-11", "--json", "-c", cfg))
+    assert data["records"]["red_cards"] == ["371122-R1"]
+    assert data["check"] == {"arithmetic_ok": True, "data_changed": False, "changed": {}}
+
+    city_cfg = str(config(tmp_path / "c", "371100", province_db))
+    out = sunshine("city", "score", "run", "--period", "2026-11", "-c", city_cfg)
+    assert "范围 3711" in out
+    assert "发件箱" not in out
+    shown = sunshine("city", "score", "show", "2026-11", "--level", "county", "-c", city_cfg)
+    assert "371202" not in shown
+    assert "371122" in shown
+
+    assert "不是市级节点" in user_error("city", "score", "show", "2026-11", "-c", cfg)  # a province config
+    assert "考核周期“2026-13”格式错误" in user_error("province", "score", "explain", "371122", "2026-13", "-c", cfg)
+
+
+def _province_records(province_db: Path) -> list[Record]:
+    engine = make_engine(f"sqlite:///{province_db}")
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(outbox).where(outbox.c.record_type == SCORE_RECORD).order_by(outbox.c.seq)).all()
+    finally:
+        engine.dispose()
+    return [Record(r.record_type, r.record_id, r.op, r.seq, r.payload.encode("utf-8"), 0) for r in rows]
+
+
+def test_a_county_sees_its_own_rank_by_cli_and_http(
+    tmp_path: Path, province_db: Path, bundle: StandardsBundle, clock: FakeClock
+) -> None:
+    sunshine(
+        "province", "score", "run", "--period", "2026-11", "-c", str(config(tmp_path / "p", "370000", province_db))
+    )
+
+    county_db = tmp_path / "county.db"
+    engine: Engine = make_engine(f"sqlite:///{county_db}")
+    upgrade(engine)
+    try:
+        node = assemble_county_node(Config(node=NodeConfig(division="371122", name="莒县")), engine, clock)
+        node.approval.apply_standards(bundle)
+        applier = ScoreApplier()
+        records = _province_records(province_db)
+        prepared = [Prepared(r, applier.prepare("370000", r, json.loads(r.payload))) for r in records]
+        with UnitOfWork(engine) as uow:
+            applier.apply(uow.conn, "370000", prepared)
+            uow.commit()
+
+        # ``sunshine score show`` (registered as the ``score`` entry point once the package is reinstalled)
+        shown = process(
+            "-c",
+            "import federation.cli as cli; from province_center.entrypoints.score_cli import node_score_app; "
+            "cli.app.add_typer(node_score_app, name='score'); cli.main()",
+            "score",
+            "show",
+            "2026-11",
+            "-c",
+            str(config(tmp_path / "k", "371122", county_db)),
+        ).stdout
+        assert "计算节点 370000" in shown
+        assert "第 2 / 2 名" in shown
+        assert "44.81" in shown
+        assert "371123" not in shown  # its own rows only
+
+        with TestClient(create_app(node)) as client:
+            body = client.get("/api/v1/scores", params={"period": "2026-11"}).json()
+            assert (body["county"], body["computed_by"], body["rules_version"]) == ("371122", "370000", "2026.09.1")
+            assert (body["score"]["score"], body["score"]["rank"], body["score"]["ranked_of"]) == ("44.81", 2, 2)
+            assert [w["subject"] for w in body["windows"]] == ["371122/W01", "371122/W02"]
+            assert body["departments"][0]["subject"] == "371122/市场监督管理局"
+            assert client.get("/api/v1/scores").json() == body  # the newest period held
+            missing = client.get("/api/v1/scores", params={"period": "2026-10"})
+            assert missing.status_code == 404
+            assert "尚未收到 2026-10 的考核评分" in missing.json()["error"]["message"]
+            bad = client.get("/api/v1/scores", params={"period": "2026-13"})
+            assert bad.status_code == 422
+            assert bad.json()["error"]["code"] == "validation_error"
+    finally:
+        engine.dispose()
