@@ -14,15 +14,19 @@ import structlog
 from sqlalchemy import Engine
 
 from county_node.approval.services import ApprovalService
+from county_node.standards_validation import bundle_validators
+from county_node.supervision.orders import ORDER_RECORD, CountyOrderApplier
 from county_node.supervision.runner import sms_hook
 from county_node.supervision.services import SupervisionService
 from federation.config import Config
 from federation.storage.engine import make_engine
+from federation.storage.scores_replica import SCORE_RECORD, ScoreApplier
 from federation.storage.standards_replica import STANDARDS_RECORD, StandardsApplier
+from federation.storage.standards_status import STATUS_RECORD, StandardsStatusApplier
 from federation.timeutil import SimulatedClock, utcnow
 from sync_agent.appliers import Applier
 
-__all__ = ["CountyNode", "assemble_county_node", "build_county_node", "replication_appliers"]
+__all__ = ["CountyNode", "assemble_county_node", "build_county_node", "receiver_appliers", "replication_appliers"]
 
 log = structlog.get_logger(__name__)
 
@@ -53,7 +57,7 @@ def build_county_node(config: Config, *, engine: Engine | None = None) -> County
 
 def assemble_county_node(config: Config, engine: Engine, clock: Callable[[], datetime]) -> CountyNode:
     """The services of a county node over ``engine`` and ``clock``: approval, and supervision observing it."""
-    approval = ApprovalService(engine, config.node.division, clock, config.clock)
+    approval = ApprovalService(engine, config.node.division, clock, config.clock, validators=bundle_validators())
     supervision = SupervisionService(
         engine,
         config.node.division,
@@ -70,4 +74,16 @@ def replication_appliers(approval: ApprovalService | None = None) -> dict[str, A
     """What a county's receiver applies: the standards the province sends down (relayed by the city). With the
     node's ``approval`` service, a changed calendar moves the open cases' due moments in the same transaction."""
     hook = approval.on_standards_replicated if approval is not None else None
-    return {STANDARDS_RECORD: StandardsApplier(hook)}
+    node = approval.division if approval is not None else None  # the county reports the standards it runs
+    return {
+        STANDARDS_RECORD: StandardsApplier(hook, validators=bundle_validators(), node=node),
+        STATUS_RECORD: StandardsStatusApplier(),  # what the city and the province above report
+        SCORE_RECORD: ScoreApplier(),  # the province's scores: every hall sees its rank
+        **({ORDER_RECORD: CountyOrderApplier(approval.division, approval.now)} if approval is not None else {}),
+    }
+
+
+def receiver_appliers(config: Config, engine: Engine) -> dict[str, Applier[Any]]:
+    """What the county's receiver applies, with the node's services over ``engine`` (``admin quarantine replay``
+    uses it; ``county serve`` passes its running node's approval service to :func:`replication_appliers`)."""
+    return replication_appliers(build_county_node(config, engine=engine).approval)

@@ -166,6 +166,103 @@ def _supervision_summary(fed: Federation) -> None:
         )
 
 
+def _standards_status(fed: Federation, timeout: float = 30.0) -> None:
+    """Which version every node of the demo runs, as the province sees it (``sunshine admin standards status``)."""
+    province = fed.province()
+    ours = {s.division for s in fed.specs}
+    deadline = time.monotonic() + timeout
+    while True:
+        report = fed.admin(province, "standards", "status")
+        nodes = [n for n in report["nodes"] if n["division"] in ours]
+        if all(n["state"] != "unknown" for n in nodes) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    _say(f"省级查看各节点标准版本（sunshine admin standards status）：省级当前 {report['province_version']}")
+    for n in nodes:
+        _say(f"  {n['name']}（{n['division']}）{n['version'] or '—'}  {_STATE_LABELS.get(n['state'], n['state'])}")
+
+
+_STATE_LABELS = {"current": "最新", "pending": "最新（待生效）", "behind": "落后", "ahead": "领先", "unknown": "未报告"}
+
+
+def _order_round_trip(fed: Federation, timeout: float = 30.0) -> None:
+    """A city inspector issues a 督办 on one of its counties' red alerts through the inspectors' API; the order
+    comes down to the county, which signs for it (签收) — and the reply comes back up to the city."""
+    city = next(s for s in fed.specs if s.level is DivisionLevel.CITY)
+    api = f"{fed.url(city.division)}/api/v1"
+    _say("")
+    _say(f"==== 督办：{city.name}监察人员对所辖县的红灯预警下发督办（监察接口 {api}） ====")
+    found = httpx.get(f"{api}/alerts", params={"light": "red", "status": "active", "page_size": 1}, timeout=10.0)
+    items = found.json().get("items", []) if found.status_code == 200 else []
+    if not items:
+        _say("  所辖县暂无未关闭的红灯预警，跳过督办演示")
+        return
+    alert = items[0]
+    body = {
+        "kind": "supervise",
+        "subject_id": alert["alert_id"],
+        "reason": "办件已超期，请三个工作日内办结并书面说明原因",
+        "issued_by": f"{city.name}监察室 王处长",
+        "reply_limit_days": 3,
+    }
+    issued = httpx.post(f"{api}/orders", json=body, timeout=10.0)
+    if issued.status_code != 201:
+        _say(f"  下发失败：{issued.text[:200]}")
+        return
+    order = issued.json()
+    county = _name(fed, order["county"])
+    _say(f"  已下发督办 {order['order_id']}：{county}预警 {alert['alert_id']}（{alert.get('rule_name', '')}）")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        order = httpx.get(f"{api}/orders/{order['order_id']}", timeout=10.0).json()
+        if order.get("reply") is not None:
+            break
+        time.sleep(0.5)
+    reply = order.get("reply")
+    if reply is None:
+        _say(f"  {timeout:.0f} 秒内未收到{county}的签收")
+        return
+    _say(f"  {county}已签收（{reply['received_at']}），签收回执经同步回到{city.name}：{order['reply_label']}")
+    county_alert = httpx.get(f"{fed.url(order['county'])}/api/v1/alerts/{alert['alert_id']}", timeout=10.0)
+    if county_alert.status_code == 200:
+        view = county_alert.json()
+        _say(f"  {county}的预警现为：{view.get('status_label', view.get('status'))}（{view.get('level_label', '')}）")
+
+
+def _scores(fed: Federation, period: str, timeout: float = 30.0) -> None:
+    """The province scores its counties for ``period`` and publishes the scores down; the ranking with each
+    county's top deductions, then one county's own rank as its hall sees it."""
+    province = fed.province()
+    _say("")
+    _say(f"==== 考核评分：省级计算 {period} 各县得分并下发（sunshine province score run / show） ====")
+    done = fed.sunshine(province, "province", "score", "run", "--period", period)
+    for line in done.splitlines():
+        _say(f"  {line}")
+    shown = fed.sunshine(province, "province", "score", "show", period, "--level", "county")
+    names = {s.division: s.name for s in fed.specs}
+    for line in shown.splitlines():
+        named = line
+        for code, name in names.items():
+            named = named.replace(f" {code} ", f" {code} {name} ")
+        _say(f"  {named}")
+    county = fed.counties()[0]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = httpx.get(f"{fed.url(county.division)}/api/v1/scores", params={"period": period}, timeout=10.0)
+        if got.status_code == 200:
+            _say(f"  {county.name}大厅看到本县排名：{_rank_text(got.json())}")
+            return
+        time.sleep(0.5)
+    _say(f"  {timeout:.0f} 秒内评分未下发到{county.name}")
+
+
+def _rank_text(view: dict[str, Any]) -> str:
+    own = view["score"]
+    if own["rank"] is None:
+        return f"{own['score']} 分（样本不足，不排名）"
+    return f"{own['score']} 分，第 {own['rank']} / {own['ranked_of']} 名"
+
+
 def _as_of(fed: Federation) -> str:
     first = fed.counties()[0].division
     try:
@@ -230,11 +327,13 @@ def demo(
         _say("省级已发布标准包（事项目录与节假日历）")
         fed.start_all()
         for s in fed.specs:
-            where = f"接口 {fed.url(s.division)}/api/v1，" if s.level is DivisionLevel.COUNTY else ""
-            _say(f"  {s.name}（{s.division}）{where}复制接收 127.0.0.1:{fed.grpc_ports[s.division]}")
+            kind = "大厅接口" if s.level is DivisionLevel.COUNTY else "监察接口"
+            grpc = f"127.0.0.1:{fed.grpc_ports[s.division]}"
+            _say(f"  {s.name}（{s.division}）{kind} {fed.url(s.division)}/docs，复制接收 {grpc}")
         _say(f"已启动 {len(fed.specs)} 个节点进程与 {len(fed.specs)} 个同步代理进程")
         fed.wait_for_standards()
         _say("标准包已经市级下发到全部四个县")
+        _standards_status(fed)
         first = _next_opening(fed)
         for i, c in enumerate(fed.counties()):
             fed.start_workload(c.division, seed=seed + i, rate=rate, start=first.isoformat())
@@ -244,6 +343,8 @@ def demo(
         _say("业务模拟已停止，等待复制追平……")
         _summary(fed, _wait_converged(fed, timeout=60.0))
         _supervision_summary(fed)
+        _order_round_trip(fed)
+        _scores(fed, _as_of(fed)[:7])
     except (LaunchError, RuntimeError) as exc:
         typer.echo(f"演示失败：{exc}（日志目录 {workdir}）", err=True)
         raise typer.Exit(1) from None

@@ -178,6 +178,7 @@ class Federation:
             proc = self._start(f"node:{division}", args, "node.log", {**env, **self.county_env})
         else:
             args = _cli(spec.level.value, "serve", "--config", str(self.config(division)))
+            args += ["--http-port", str(self.http_ports.get(division, 0))]  # the inspectors' API
             proc = self._start(f"node:{division}", args, "node.log", env)
         if wait:
             self.wait_node(division)
@@ -185,8 +186,7 @@ class Federation:
 
     def wait_node(self, division: str) -> None:
         proc, d = self.procs[f"node:{division}"], self.dir(division)
-        if self.by_code[division].level is DivisionLevel.COUNTY:
-            self.http_ports[division] = self._wait_file(d / "http.port", proc)
+        self.http_ports[division] = self._wait_file(d / "http.port", proc)  # every level serves HTTP
         self.grpc_ports[division] = self._wait_file(d / "grpc.port", proc)
 
     def write_agent_config(self, division: str, *, upstream: str | None = None) -> Path:
@@ -302,6 +302,17 @@ class Federation:
                 f"sunshine admin {' '.join(args)}（{division}）失败：{done.stdout[-400:]}{done.stderr[-400:]}"
             )
         return json.loads(done.stdout)
+
+    def province(self) -> str:
+        return next(s.division for s in self.specs if s.level is DivisionLevel.PROVINCE)
+
+    def sunshine(self, division: str, *args: str) -> str:
+        """``sunshine …`` with the node's configuration; its output (a failure raises LaunchError)."""
+        cmd = _cli(*args, "--config", str(self.config(division)))
+        done = subprocess.run(cmd, env=self._env, capture_output=True, text=True, check=False, timeout=300)
+        if done.returncode != 0:
+            raise LaunchError(f"sunshine {' '.join(args)}（{division}）失败：{done.stdout[-400:]}{done.stderr[-400:]}")
+        return done.stdout
 
     def holdings(self, division: str) -> dict[str, dict[str, Any]]:
         """What the node holds per origin: cases, events, digest — what ``sunshine admin holdings`` shows, read

@@ -17,10 +17,11 @@ POST      /orders/{order_id}/close        办结 an order this node issued
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,7 +38,8 @@ _TAG = "督办指令"
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorView, "description": "预警、办件或指令不存在（或不在查看范围内）"},
     409: {"model": ErrorView, "description": "预警已关闭，或指令已撤回、已办结，或不是本节点下发的"},
-    422: {"model": ErrorView, "description": "请求参数不正确，或对象不在本节点的监察范围内"},
+    403: {"model": ErrorView, "description": "对象不在调用者的监察范围内"},
+    422: {"model": ErrorView, "description": "请求参数不正确"},
 }
 
 
@@ -75,17 +77,36 @@ class CloseOrderBody(BaseModel):
 ContextSource = OrdersContext | Callable[[], OrdersContext]
 
 
-def orders_router(context: ContextSource, *, prefix: str = "/api/v1") -> APIRouter:
-    """The order routes over ``context`` (an :class:`OrdersContext`, or a callable giving one per request)."""
+def orders_router(
+    context: ContextSource, *, prefix: str = "/api/v1", scope: Callable[..., str] | None = None
+) -> APIRouter:
+    """The order routes over ``context`` (an :class:`OrdersContext`, or a callable giving one per request).
+
+    ``scope`` (optional) is a FastAPI dependency giving the request's division prefix (the inspectors' app passes
+    the scope of the caller's ``X-Sunshine-Division``); it narrows the context's scope for that request."""
     router = APIRouter(prefix=prefix, responses=_RESPONSES, tags=[_TAG])
 
-    def desk() -> OrderDesk:
-        return OrderDesk(context if isinstance(context, OrdersContext) else context())
+    def base() -> OrdersContext:
+        return context if isinstance(context, OrdersContext) else context()
+
+    if scope is None:
+
+        def desk() -> OrderDesk:
+            return OrderDesk(base())
+
+    else:
+
+        def desk(request_prefix: str = Depends(scope)) -> OrderDesk:  # type: ignore[misc]
+            return OrderDesk(dataclasses.replace(base(), scope=request_prefix))
+
+    # (``from __future__ import annotations`` makes annotations strings FastAPI resolves in the module's globals,
+    # so the per-router dependency is a default, not an ``Annotated`` alias local to this function)
+    per_request = Depends(desk)
 
     @router.post("/orders", summary="下发督办指令", status_code=201, response_model=OrderView)
-    def issue(body: IssueOrderBody, response: Response) -> OrderView:
+    def issue(body: IssueOrderBody, response: Response, d: OrderDesk = per_request) -> OrderView:
         """对本节点掌握、且在查看范围内的预警（或办件）下发催办、督办指令；已关闭的预警不能督办。"""
-        view = desk().issue(
+        view = d.issue(
             subject_kind=body.subject_kind,
             subject_id=body.subject_id,
             kind=body.kind,
@@ -99,6 +120,7 @@ def orders_router(context: ContextSource, *, prefix: str = "/api/v1") -> APIRout
     @router.get("/orders", summary="督办指令列表", response_model=OrderPageView)
     def list_orders(
         *,
+        d: OrderDesk = per_request,
         county: Annotated[str | None, Query(description="按县（区划代码）筛选")] = None,
         issuer: Annotated[str | None, Query(description="按下发机关（区划代码）筛选")] = None,
         status: Annotated[
@@ -114,7 +136,7 @@ def orders_router(context: ContextSource, *, prefix: str = "/api/v1") -> APIRout
         page_size: Annotated[int, Query(ge=1, le=200, description="每页条数（1–200）")] = 20,
     ) -> OrderPageView:
         """查看范围内的指令（最新下发的在前），附所属县的签收、办复（谁、何时、内容）。"""
-        return desk().list(
+        return d.list(
             county=county,
             issuer=issuer,
             status=status,
@@ -125,19 +147,23 @@ def orders_router(context: ContextSource, *, prefix: str = "/api/v1") -> APIRout
         )
 
     @router.get("/orders/{order_id}", summary="督办指令详情", response_model=OrderView)
-    def get_order(order_id: Annotated[str, Path(description="指令编号")]) -> OrderView:
+    def get_order(order_id: Annotated[str, Path(description="指令编号")], d: OrderDesk = per_request) -> OrderView:
         """一条指令：原因、办复时限、所属县的签收与办复，以及全部处理记录。"""
-        return desk().get(order_id)
+        return d.get(order_id)
 
     @router.post("/orders/{order_id}/withdraw", summary="撤回督办指令", response_model=OrderView)
-    def withdraw(order_id: Annotated[str, Path(description="指令编号")], body: WithdrawOrderBody) -> OrderView:
+    def withdraw(
+        order_id: Annotated[str, Path(description="指令编号")], body: WithdrawOrderBody, d: OrderDesk = per_request
+    ) -> OrderView:
         """撤回本节点下发、尚未办结的指令；撤回随同步通知所属县。"""
-        return desk().withdraw(order_id, actor=body.actor, reason=body.reason)
+        return d.withdraw(order_id, actor=body.actor, reason=body.reason)
 
     @router.post("/orders/{order_id}/close", summary="办结督办指令", response_model=OrderView)
-    def close(order_id: Annotated[str, Path(description="指令编号")], body: CloseOrderBody) -> OrderView:
+    def close(
+        order_id: Annotated[str, Path(description="指令编号")], body: CloseOrderBody, d: OrderDesk = per_request
+    ) -> OrderView:
         """办结本节点下发的指令。"""
-        return desk().close(order_id, actor=body.actor, reason=body.reason)
+        return d.close(order_id, actor=body.actor, reason=body.reason)
 
     return router
 

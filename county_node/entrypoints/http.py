@@ -13,6 +13,7 @@ GET       /api/v1/cases/{case_no}                                 case, clocks a
 POST      /api/v1/cases/{case_no}/actions/{action}                one lifecycle action (one body model each)
 GET       /api/v1/summary                                         counts by status and by light
 …         /api/v1/alerts, /complaints, /ratings, /supervision/…   supervision (电子监察), see ``supervision_http``
+…         /api/v1/orders                                          orders (督办/催办) received, 办复; ``orders_http``
 ========  ======================================================  ==========================================
 
 OpenAPI is served at ``/openapi.json`` and the interactive documentation at ``/docs``.
@@ -35,8 +36,10 @@ from county_node.approval.adapters.repository import CaseFilter
 from county_node.approval.domain import Action, Status
 from county_node.bootstrap import CountyNode
 from county_node.entrypoints.http_errors import ErrorView, error_view, http_error_view, http_status
+from county_node.entrypoints.orders_http import orders_router
 from county_node.entrypoints.schemas import ACTION_BODIES, ACTION_DESCRIPTIONS, ActionBody, CreateCaseBody
 from county_node.entrypoints.schemas import validation_error as make_validation_error
+from county_node.entrypoints.scores_http import scores_router
 from county_node.entrypoints.supervision_http import supervision_router
 from county_node.entrypoints.views import (
     CaseDetailView,
@@ -93,6 +96,8 @@ def create_app(node: CountyNode) -> FastAPI:
     _install_error_handlers(app, node)
     app.include_router(_api_router(node))
     app.include_router(supervision_router(node, prefix=API_PREFIX))
+    app.include_router(orders_router(node, prefix=API_PREFIX))  # 督办 / 催办 received from above
+    app.include_router(scores_router(node, prefix=API_PREFIX))  # 考核评分: the county's own rank
     return app
 
 

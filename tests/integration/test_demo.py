@@ -31,6 +31,14 @@ def test_demo_runs_the_federation_reports_every_tier_and_stops_cleanly(tmp_path:
     # after the workloads stop, every county's cases are held, equal, at its city and at the province
     assert out.count("✓ 数量与摘要一致") == 4, out
     assert "在办件灯色" in out
+    # issue 5: every node reports the standards it runs; a city's 督办 comes down and its 签收 comes back up;
+    # the province scores the counties and the scores reach the halls
+    assert out.count("  最新") == 7 or "最新（待生效）" in out, out
+    assert "已下发督办" in out or "暂无未关闭的红灯预警" in out, out
+    if "已下发督办" in out:
+        assert "签收回执经同步回到日照市" in out, out
+    assert "已完成考核评分：范围 37" in out, out
+    assert "大厅看到本县排名" in out, out
     assert "所有进程已停止" in out
     for division in (*COUNTIES, "371100", "371300", "370000"):
         node_dir = workdir / division

@@ -155,3 +155,26 @@ def test_sunshine_city_order_and_sunshine_order(setup: tuple[Tiers, dict[str, st
     seen = json.loads(ok(sunshine("city", "order", "show", order_id, "--json", *city)))
     assert (seen["reply_label"], seen["reply"]["answer"]) == ("已办复", "已办结并约谈经办人")
     assert row(t.city, orders, order_id)["status"] == "issued"
+
+
+def test_the_inspectors_app_serves_orders_within_the_callers_scope(setup: tuple[Tiers, dict[str, str]]) -> None:
+    """Mounted on the province's inspectors' API, the order routes act within the scope of the caller's
+    ``X-Sunshine-Division``: a 临沂 (371300) inspector can neither order nor see a 莒县 alert; a 日照 one can."""
+    from city_aggregator.inspection import inspector_http_app
+
+    t, ids = setup
+    config = Config(node=NodeConfig(division="370000", name="山东省"))
+    body = {"kind": "urge", "subject_id": ids["red"], "reason": "请尽快办结", "issued_by": "省监察室 李处长"}
+    with TestClient(inspector_http_app(config, t.province)) as client:
+        linyi = {"X-Sunshine-Division": "371300"}
+        before = held_rows(t.province, orders)
+        refused = client.post("/api/v1/orders", json=body, headers=linyi)
+        assert refused.status_code == 403, refused.text
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in refused.json()["error"]["message"]), refused.text
+        assert held_rows(t.province, orders) == before  # nothing written
+        issued = client.post("/api/v1/orders", json=body, headers={"X-Sunshine-Division": "371100"})
+        assert issued.status_code == 201, issued.text
+        assert client.get("/api/v1/orders", headers=linyi).json()["total"] == 0
+        assert client.get("/api/v1/orders").json()["total"] == 1
+        outside = client.get("/api/v1/orders", headers={"X-Sunshine-Division": "320000"})  # 江苏: not ours
+        assert outside.status_code == 403
