@@ -20,7 +20,7 @@ from federation.errors import Conflict, ValidationError
 from federation.identities import DivisionLevel, level_of
 from federation.standards import BundleValidator, StandardsBundle, validate_bundle
 from federation.storage import outbox
-from federation.storage.standards_replica import is_newer, standards_record
+from federation.storage.standards_replica import OnApplied, is_newer, standards_record
 from federation.storage.standards_status import report_status
 from federation.storage.standards_store import apply_bundle, current_bundle
 from federation.storage.uow import UnitOfWork
@@ -50,6 +50,8 @@ def publish_standards(
     node: str,
     clock: Clock,
     validators: Sequence[BundleValidator] = (),
+    *,
+    on_applied: OnApplied | None = None,
 ) -> Publication:
     """Apply ``bundle`` on the province ``node`` and queue it for replication down, in one transaction.
 
@@ -81,6 +83,8 @@ def publish_standards(
                 current=current.version,
             )
         result = apply_bundle(conn, bundle, now)
+        if on_applied is not None:  # e.g. the replicas' due moments follow a changed calendar (same transaction)
+            on_applied(conn, result)
         (seq,) = outbox.append(conn, origin=node, records=[standards_record(bundle)], created_at=now)
         report_status(conn, node, bundle, now)
         uow.commit()

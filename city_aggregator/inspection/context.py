@@ -81,6 +81,6 @@ def build_inspection_context(
         raise ConfigError(f"找不到行政区划表 {divisions}", path=str(divisions))
     registry = DivisionRegistry.from_csv(divisions)
     division = config.node.division
-    approval = ApprovalService(engine, division, clock, config.clock)  # read-only here: the case drill-down
+    approval = ApprovalService(engine, division, clock, config.clock, read_only=True)  # the case drill-down
     service = InspectionService(engine, division, clock, registry, approval)
     return InspectionContext(config, engine, clock, registry, service, owns_engine=owns)

@@ -39,6 +39,7 @@ from federation.errors import (
     AlertNotFound,
     CaseNotFound,
     Conflict,
+    Forbidden,
     InvalidTransition,
     NotFound,
     StandardsNotLoaded,
@@ -95,9 +96,10 @@ class OrderDesk:
         return self.ctx.clock()
 
     def _in_scope(self, county: str, what: str) -> None:
+        """Forbidden (403) outside the caller's scope — the same answer whether the record exists or not."""
         if not county.startswith(self.ctx.prefix):
-            raise ValidationError(
-                f"{what}属于区划 {county}，不在本节点的监察范围（{self.ctx.prefix}）内", county=county
+            raise Forbidden(
+                f"无权对{what}下发指令：它不在您的监察范围（区划代码以 {self.ctx.prefix} 开头）内", county=county
             )
 
     # -- issuing ------------------------------------------------------------------------------------------------
@@ -116,6 +118,9 @@ class OrderDesk:
         subject = parse_subject_kind(subject_kind)
         days = reply_days(reply_limit_days)
         ctx = self.ctx
+        # an alert id and a case number both begin with their county's code: a subject outside the caller's scope
+        # is refused before it is looked up, so the answer says nothing of whether it exists
+        self._in_scope(subject_id[:6], f"“{subject_id}”")
         with UnitOfWork(ctx.engine) as uow:
             conn = uow.conn
             outbox.lock_origin(conn, ctx.node)

@@ -26,26 +26,33 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
+from county_node.approval.adapters.reindex import (
+    indexed_policy,
+    key_fields_of,
+    policy_key,
+    recompute_open_cases,
+    reindex_after_standards,
+)
 from county_node.approval.adapters.repository import CaseFilter, CaseRepository
 from county_node.approval.domain import (
     OPEN_STATUSES,
     Action,
     Case,
     CaseClocks,
-    IndexValues,
     TransitionResult,
     apply_action,
     case_clocks,
     index_values,
     new_case,
 )
+from county_node.approval.domain.clocks import light_policy_of
 from federation.calendar import WorkingCalendar
 from federation.clock import Light, LightPolicy, missing_year_warning
 from federation.config import ClockConfig
-from federation.errors import StandardsError, StandardsNotLoaded, ValidationError
+from federation.errors import StandardsNotLoaded, ValidationError
 from federation.identities import format_case_number
 from federation.standards import BundleValidator, Item, ItemKind, StandardsBundle, validate_bundle
 from federation.storage import outbox
@@ -56,7 +63,7 @@ from federation.storage.standards_store import (
     in_force_version,
     load_calendar,
 )
-from federation.storage.tables import calendar_years, catalogue_items, clock_moves
+from federation.storage.tables import calendar_years
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import local_date
 
@@ -64,7 +71,6 @@ __all__ = ["STANDARDS_TTL_SECONDS", "ApprovalService", "CaseDetail", "CaseObserv
 
 log = structlog.get_logger(__name__)
 
-_INDEX_BATCH = 500  # index rows written per executemany while recomputing the open cases
 
 Clock = Callable[[], datetime]
 
@@ -108,37 +114,16 @@ class _Standards:
         key_fields: dict[tuple[str, str], tuple[str, ...]],
         fingerprint: tuple[Any, ...] = (),
         policy: LightPolicy | None = None,
+        *,
+        day: date | None = None,
     ) -> None:
+        self.day = day  # the local date they were read for: a bundle may come into force at the next midnight
         self.bundle = bundle
         self.calendar = calendar
         self.policy = policy or LightPolicy()
         self.key_fields = key_fields
         self.fingerprint = fingerprint
         self.items: dict[str, Item] = {i.code: i for i in bundle.items} if bundle else {}
-
-
-def light_policy_of(bundle: StandardsBundle | None, default: LightPolicy) -> LightPolicy:
-    """The light thresholds in force: the bundle's ``rule_parameters`` ``yellow_days`` / ``yellow_share`` when
-    the province sets them, else the node's ``[clock]`` config — the one policy the indexed yellow moments, the
-    case view and the supervision rules all use."""
-    raw = bundle.rule_parameters if bundle is not None else {}
-    days, share = raw.get("yellow_days", default.yellow_days), raw.get("yellow_share", default.yellow_share)
-    if isinstance(days, bool) or not isinstance(days, int) or isinstance(share, bool):
-        raise StandardsError("标准包的黄灯参数 yellow_days / yellow_share 类型无效", yellow_days=str(days))
-    if not isinstance(share, int | float):
-        raise StandardsError("标准包的黄灯参数 yellow_share 应为比例", yellow_share=str(share))
-    try:
-        return LightPolicy(days, float(share))
-    except ValidationError as exc:
-        raise StandardsError(exc.message, **exc.details) from exc
-
-
-def _key_fields(conn: Connection) -> dict[tuple[str, str], tuple[str, ...]]:
-    """The key data fields of every catalogue item of every standards version held."""
-    rows = conn.execute(
-        select(catalogue_items.c.standards_version, catalogue_items.c.code, catalogue_items.c.key_fields)
-    )
-    return {(r.standards_version, r.code): tuple(r.key_fields or ()) for r in rows}
 
 
 def _standards_fingerprint(conn: Connection, day: date) -> tuple[Any, ...]:
@@ -170,6 +155,7 @@ class ApprovalService:
         standards_ttl: float = STANDARDS_TTL_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
         validators: Sequence[BundleValidator] = (),
+        read_only: bool = False,
     ) -> None:
         self._engine = engine
         self.division = division
@@ -184,6 +170,8 @@ class ApprovalService:
         self._warned_years: set[int] = set()  # unpublished years already warned about (this service = the process)
         self._observers: list[CaseObserver] = []
         self._validators = tuple(validators)  # checks of a bundle applied locally (rule parameters, scoring)
+        # a reader of replicas (the inspectors' API) never re-indexes: the receiver and the publisher do that
+        self._read_only = read_only
 
     def observe(self, observer: CaseObserver) -> None:
         """Call ``observer.case_changed`` in the transaction of every submission and action (composition root)."""
@@ -199,11 +187,15 @@ class ApprovalService:
         with UnitOfWork(self._engine, readonly=True) as uow:
             fingerprint = _standards_fingerprint(uow.conn, day)
             if cached is not None and cached.fingerprint == fingerprint:
+                cached.day = day
                 return cached
             bundle = current_bundle(uow.conn, day)
             calendar = load_calendar(uow.conn)
-            key_fields = _key_fields(uow.conn)
-        fresh = _Standards(bundle, calendar, key_fields, fingerprint, light_policy_of(bundle, self.default_policy))
+            key_fields = key_fields_of(uow.conn)
+            indexed = indexed_policy(uow.conn)
+        fresh = _Standards(
+            bundle, calendar, key_fields, fingerprint, light_policy_of(bundle, self.default_policy), day=day
+        )
         if cached is not None:
             log.info(
                 "standards.reloaded",
@@ -211,17 +203,20 @@ class ApprovalService:
                 previous=cached.bundle.version if cached.bundle else None,
                 calendar_version=calendar.version,
             )
-            if cached.bundle is not None and cached.policy != fresh.policy:
-                self._reindex_for_policy(fresh)
+        if bundle is not None and not self._read_only and indexed != policy_key(fresh.policy):
+            self._reindex_for_policy(fresh)
         return fresh
 
     def _reindex_for_policy(self, st: _Standards) -> None:
-        """A bundle came into force with other light thresholds: the open cases' yellow moments follow (every
-        process that notices writes the same values; a bundle applied here already did it)."""
+        """The light thresholds in force differ from those the stored yellow moments were computed with (a bundle
+        came into force on its effective date, or a node restarted after one did): the open cases' yellow moments
+        follow. Checked again under the writer lock, so of several processes noticing it one re-indexes."""
         with UnitOfWork(self._engine) as uow:
             self._lock_outbox(uow)
+            if indexed_policy(uow.conn) == policy_key(st.policy):
+                return
             assert st.bundle is not None
-            moved = self._recompute_open(
+            moved = recompute_open_cases(
                 uow.conn, st.calendar, st.key_fields, st.policy, standards_version=st.bundle.version, now=None
             )
             uow.commit()
@@ -232,8 +227,14 @@ class ApprovalService:
         with self._lock:
             at = self._monotonic()
             st = self._standards
-            # a node still waiting for its first bundle looks every time: it may have arrived from another process
-            if st is None or st.bundle is None or at - self._checked_at >= self._standards_ttl:
+            # a node still waiting for its first bundle looks every time: it may have arrived from another process;
+            # so does the first use after midnight (a bundle comes into force on its date, not a TTL later)
+            if (
+                st is None
+                or st.bundle is None
+                or at - self._checked_at >= self._standards_ttl
+                or st.day != local_date(self.now())
+            ):
                 st = self._standards = self._load_standards(st)
                 self._checked_at = at
             return st
@@ -253,22 +254,10 @@ class ApprovalService:
         reported up: the status the province sees is of the bundles it sent down, see ``StandardsApplier``.)"""
         validate_bundle(bundle, self._validators)
         now = self.now()
-        day = local_date(now)
         with UnitOfWork(self._engine) as uow:
             self._lock_outbox(uow)  # the sweep's counted set of due cases must not move under it
-            before = light_policy_of(current_bundle(uow.conn, day), self.default_policy)
             result = apply_bundle(uow.conn, bundle, now)
-            after = light_policy_of(current_bundle(uow.conn, day), self.default_policy)
-            moved = 0
-            if result.calendar_changed or after != before:
-                moved = self._recompute_open(
-                    uow.conn,
-                    load_calendar(uow.conn),
-                    _key_fields(uow.conn),
-                    after,
-                    standards_version=bundle.version,
-                    now=now,
-                )
+            moved = reindex_after_standards(uow.conn, result, now=now, default_policy=self.default_policy)
             uow.commit()
         with self._lock:
             self._standards = None
@@ -284,73 +273,9 @@ class ApprovalService:
     def on_standards_replicated(self, conn: Connection, result: AppliedStandards) -> None:
         """The hook of the county's standards applier, in the transaction that put a bundle sent down by the
         province in force: as :meth:`apply_standards`, the open cases' due moments follow a changed calendar."""
-        moved = 0
-        now = self.now()
-        after = light_policy_of(current_bundle(conn, local_date(now)), self.default_policy)
-        before = self._standards.policy if self._standards is not None else after
-        if result.calendar_changed or after != before:
-            moved = self._recompute_open(
-                conn, load_calendar(conn), _key_fields(conn), after, standards_version=result.bundle.version, now=now
-            )
+        moved = reindex_after_standards(conn, result, now=self.now(), default_policy=self.default_policy)
         self._checked_at = -float("inf")  # the next read of the standards confirms them against the database
         log.info("standards.replicated_applied", calendar_changed=result.calendar_changed, cases_moved=moved)
-
-    def _recompute_open(
-        self,
-        conn: Connection,
-        calendar: WorkingCalendar,
-        key_fields: Mapping[tuple[str, str], tuple[str, ...]],
-        policy: LightPolicy,
-        *,
-        standards_version: str,
-        now: datetime | None,
-    ) -> int:
-        """Recompute the derived due moments of every open case after a calendar change; log what moved.
-
-        The open cases are read and their indexes written a batch at a time (a few statements per batch). With
-        ``now``, each case whose promised or legal due moment moved gets one ``clock_moves`` row (before and
-        after, the standards and calendar version), written a batch at a time, and one log line gives the
-        counts."""
-        repo = CaseRepository(conn, dict(key_fields))
-        moved = seen = 0
-        batch: list[tuple[str, IndexValues]] = []
-        moves: list[dict[str, Any]] = []
-        for case, old in repo.with_status(OPEN_STATUSES):
-            seen += 1
-            idx = index_values(case, calendar, policy)
-            batch.append((case.case_no, idx))
-            if (idx.due_at, idx.legal_due_at) != (old.due_at, old.legal_due_at):
-                moved += 1
-                if now is not None:
-                    moves.append(
-                        {
-                            "case_no": case.case_no,
-                            "standards_version": standards_version,
-                            "calendar_version": calendar.version,
-                            "old_due_at": old.due_at,
-                            "new_due_at": idx.due_at,
-                            "old_legal_due_at": old.legal_due_at,
-                            "new_legal_due_at": idx.legal_due_at,
-                            "moved_at": now,
-                        }
-                    )
-            if len(batch) >= _INDEX_BATCH:
-                repo.update_indexes(batch)
-                batch.clear()
-            if len(moves) >= _INDEX_BATCH:
-                conn.execute(insert(clock_moves), moves)
-                moves.clear()
-        repo.update_indexes(batch)
-        if moves:
-            conn.execute(insert(clock_moves), moves)
-        log.info(
-            "clock.recomputed",
-            standards_version=standards_version,
-            calendar_version=calendar.version,
-            open_cases=seen,
-            cases_moved=moved,
-        )
-        return moved
 
     def _warn_provisional(self, case_no: str, clocks: CaseClocks | None) -> None:
         """Warn, once per year and process, that a deadline reaches into a year whose calendar is unpublished."""

@@ -132,6 +132,9 @@ class CountyOrderApplier:
                 latest[item.value.order_id] = item.value
         if not latest:
             return []
+        # this county's own records may be written below: its writer lock first, before any order row is locked,
+        # in the order every county writer takes them (answering an order locks the writer lock, then the order)
+        outbox.lock_origin(conn, self.division)
         store = OrderStore(conn, self.division)
         stored = store.stored_seqs(orders, list(latest))
         fresh = [i for i in latest.values() if i.order_id not in stored or (stored[i.order_id][0] or 0) < i.origin_seq]
@@ -139,7 +142,6 @@ class CountyOrderApplier:
         arriving = [i.row for i in fresh if i.order_id not in stored and i.row["status"] == OrderStatus.ISSUED]
         if not arriving:
             return []
-        outbox.lock_origin(conn, self.division)  # this county's records are written below: its writer lock first
         held = store.stored_seqs(order_replies, [r["order_id"] for r in arriving])
         now = self._clock()
         for row in arriving:

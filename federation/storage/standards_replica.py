@@ -38,9 +38,9 @@ from sqlalchemy.engine import Connection
 from federation.errors import StandardsError
 from federation.identities import DivisionLevel, level_of
 from federation.standards import BundleValidator, StandardsBundle, is_newer, validate_bundle, version_key
-from federation.storage.outbox import OutboxRecord, canonical_json
+from federation.storage.outbox import OutboxRecord, canonical_json, lock_origin
 from federation.storage.standards_status import report_status
-from federation.storage.standards_store import AppliedStandards, apply_bundle, current_bundle
+from federation.storage.standards_store import AppliedStandards, apply_bundle, current_bundle, held_digest
 from federation.timeutil import utcnow
 from sync_agent.appliers import Prepared, Rejection
 from sync_agent.domain import Record
@@ -131,17 +131,22 @@ class StandardsApplier:
 
     def apply(self, conn: Connection, origin: str, items: Sequence[Prepared[StandardsBundle]]) -> Sequence[Rejection]:
         rejected: list[Rejection] = []
+        if self._node is not None and items:
+            # the node's own writes follow (its status report, its open cases' re-indexing): the writer lock first,
+            # as every writer of the node takes it, so a case action cannot interleave with the re-indexing
+            lock_origin(conn, self._node)
         for item in items:  # in seq order: each bundle newer than the one in force at that point
             bundle = item.value
-            current = current_bundle(conn)
-            if current is not None and current.version == bundle.version and current.digest != bundle.digest:
+            held = held_digest(conn, bundle.version)
+            if held is not None and held == bundle.digest:  # delivered again (a resend, a replay): nothing to do
+                log.info("standards.already_held", origin=origin, version=bundle.version)
+                continue
+            if held is not None:
                 rejected.append(
                     Rejection(item.record, f"标准版本 {bundle.version} 已在使用但内容不同，拒绝应用（可能被篡改）")
                 )
                 continue
-            if current is not None and current.version == bundle.version:
-                log.info("standards.already_held", origin=origin, version=bundle.version)
-                continue
+            current = current_bundle(conn)
             if not is_newer(bundle, current):
                 assert current is not None
                 rejected.append(

@@ -30,6 +30,7 @@ __all__ = [
     "apply_bundle",
     "current_bundle",
     "get_setting",
+    "held_digest",
     "in_force_version",
     "load_calendar",
     "set_setting",
@@ -67,6 +68,12 @@ def in_force_version(conn: Connection, on: date) -> str | None:
     if due:
         return max(due, key=lambda r: (r.effective_date, version_key(r.version))).version  # type: ignore[no-any-return]
     return min(held, key=lambda r: (r.effective_date, version_key(r.version))).version  # type: ignore[no-any-return]
+
+
+def held_digest(conn: Connection, version: str) -> str | None:
+    """The digest of bundle ``version`` if this node holds it (in force, superseded or pending), else None."""
+    row = conn.execute(select(standards_bundles.c.digest).where(standards_bundles.c.version == version)).first()
+    return None if row is None else str(row[0])
 
 
 def current_bundle(conn: Connection, on: date | None = None) -> StandardsBundle | None:

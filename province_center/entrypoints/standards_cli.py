@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 
 from federation.cli import config_option, setup
 from federation.config import Config
-from federation.errors import ConfigError, ValidationError
+from federation.errors import ConfigError, StandardsError, ValidationError
 from federation.standards import StandardsBundle, bundle_from_catalogue_csv, load_bundle
 
 __all__ = ["standards_app"]
@@ -107,10 +107,21 @@ def _calendar_span(bundle: StandardsBundle) -> str:
     return f"{years[0]}–{years[-1]} 年（{len(years)} 个年度）" if years else "无"
 
 
+def _require_scoring_rules(bundle: StandardsBundle) -> None:
+    """The province publishes nothing it could not score under: a bundle without scoring rules is refused here
+    (receiving nodes accept one — they do not score — but ``province score run`` would fail on it)."""
+    if not bundle.scoring_rules:
+        raise StandardsError(
+            f"标准包 {bundle.version} 未包含考核评分规则（源目录中的 scoring.toml，或 JSON 的 scoring_rules），"
+            "不能发布；请加入评分规则后再发布",
+            version=bundle.version,
+        )
+
+
 def _validators() -> tuple[Any, ...]:
     from county_node.standards_validation import bundle_validators
 
-    return bundle_validators()
+    return (*bundle_validators(), _require_scoring_rules)
 
 
 def _from_source(directory: Path) -> StandardsBundle:
@@ -164,7 +175,7 @@ def standards_publish(
     ] = None,
     config: Annotated[Path | None, config_option] = None,
 ) -> None:
-    """在省级节点发布标准包：本节点立即启用，并由同步代理下发到各市、县（同一事务）。"""
+    """在省级节点发布标准包：本节点保存并自生效日期起启用，同一事务中排入发件箱，由同步代理下发到各市、县。"""
     from federation.timeutil import CST, local_date
     from province_center.standards import publish_standards
 
@@ -196,7 +207,9 @@ def standards_publish(
             if current is not None and _same_content(standards, current):
                 typer.echo(f"事项目录与日历与当前标准包 {current.version} 相同，无需发布")
                 return
-        published = publish_standards(engine, standards, node, clock, _validators())
+        from county_node.approval.adapters.reindex import reindex_replicas
+
+        published = publish_standards(engine, standards, node, clock, _validators(), on_applied=reindex_replicas)
     finally:
         engine.dispose()
     previous = f"，取代 {published.previous}" if published.previous else ""

@@ -27,6 +27,8 @@ from province_center.entrypoints.admin_standards_cli import admin_standards_app
 from sync_agent.errors import LinkError
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from sync_agent.appliers import AppliersByType
     from sync_agent.quarantine import QuarantinedRecord, QuarantineService
 
@@ -50,9 +52,11 @@ _APPLIERS = {
 }
 
 
-def appliers_for(division: str) -> AppliersByType:
-    module = importlib.import_module(_APPLIERS[level_of(division)])
-    appliers: AppliersByType = module.replication_appliers()
+def appliers_for(cfg: Config, engine: Engine) -> AppliersByType:
+    """What the node's receiver applies, built by its level's composition root exactly as ``serve`` builds it (a
+    county's hooks included: a replayed bundle moves the open cases' clocks and is reported up, orders apply)."""
+    module = importlib.import_module(_APPLIERS[level_of(cfg.node.division)])
+    appliers: AppliersByType = module.receiver_appliers(cfg, engine)
     return appliers
 
 
@@ -204,7 +208,7 @@ def _service(config: Path | None) -> tuple[QuarantineService, Any]:
 
     cfg = setup(config)
     engine = engine_for(cfg)
-    return QuarantineService(engine, appliers_for(cfg.node.division)), engine
+    return QuarantineService(engine, appliers_for(cfg, engine)), engine
 
 
 _STATE_LABELS = {"held": "待处理", "replayed": "已重放", "discarded": "已丢弃"}

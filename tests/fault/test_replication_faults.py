@@ -20,6 +20,7 @@ import grpc
 import pytest
 from sqlalchemy import select, update
 
+from federation.config import Config, NodeConfig
 from federation.storage.tables import cases, outbox
 from federation.storage.uow import UnitOfWork
 from federation.wire.v1 import replication_pb2_grpc as pb_grpc
@@ -165,7 +166,8 @@ def test_a_batch_delivered_twice_is_applied_once_and_a_tampered_batch_is_refused
 
 
 def _quarantine(rig: Rig, node: str) -> QuarantineService:
-    return QuarantineService(rig.probe.engine(node), appliers_for(node))
+    engine = rig.probe.engine(node)
+    return QuarantineService(engine, appliers_for(Config(node=NodeConfig(division=node)), engine))
 
 
 def test_a_poison_record_is_quarantined_while_later_ones_arrive_and_replayed_after_a_fix(

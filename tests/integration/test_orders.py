@@ -26,7 +26,15 @@ from county_node.bootstrap import CountyNode, assemble_county_node
 from county_node.bootstrap import replication_appliers as county_appliers
 from county_node.supervision.orders import CountyOrderApplier, county_orders
 from federation.config import Config, NodeConfig
-from federation.errors import AlertNotFound, CaseNotFound, Conflict, InvalidTransition, NotFound, ValidationError
+from federation.errors import (
+    AlertNotFound,
+    CaseNotFound,
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    ValidationError,
+)
 from federation.standards import StandardsBundle
 from federation.storage import outbox as outbox_store
 from federation.storage.engine import make_engine
@@ -175,8 +183,10 @@ def test_refused_orders_write_nothing(tiers: Tiers, red: dict[str, str]) -> None
         with pytest.raises(error, match=message):
             desk.issue(**{**good, **change})
     # outside the caller's scope: a city inspector narrowed to another county of the city
-    with pytest.raises(ValidationError, match=f"属于区划 {COUNTY}，不在本节点的监察范围（{OTHER}）内"):
-        t.desk(scope=OTHER).issue(subject_id=red["red"], **good)
+    # (403, the same answer for an id that exists and one that does not: nothing is revealed)
+    for subject in (red["red"], f"{COUNTY}-A999999999"):
+        with pytest.raises(Forbidden, match=f"不在您的监察范围（区划代码以 {OTHER} 开头）内"):
+            t.desk(scope=OTHER).issue(subject_id=subject, **good)
     assert snapshot(t.city) == before
     # contexts that cannot issue at all
     with pytest.raises(ValidationError, match="县级区划"):

@@ -118,3 +118,19 @@ def test_publish_a_source_directory_and_see_every_node_s_version(tmp_path: Path,
     assert "省级当前标准版本：2026.10.1" in text
     assert any(line.startswith(COUNTY) and "落后" in line for line in text.splitlines())
     assert any(line.startswith("371100") and "未报告" in line for line in text.splitlines())
+
+
+def test_a_bundle_without_scoring_rules_is_not_published(tmp_path: Path, source: Path) -> None:
+    """Review finding: a source directory without ``scoring.toml`` used to publish, and every ``province score
+    run`` under it then failed; the province refuses it, writing nothing."""
+    (source / "scoring.toml").unlink()
+    cfg = node_config(tmp_path / "province", PROVINCE)
+    ok(sunshine("db", "upgrade", "--config", str(cfg)))
+    line = user_error(sunshine("province", "standards", "publish", str(source), "--config", str(cfg)))
+    assert "未包含考核评分规则" in line
+    engine = make_engine(f"sqlite:///{tmp_path / 'province' / 'node.db'}")
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(select(outbox)).first() is None
+    finally:
+        engine.dispose()

@@ -359,3 +359,138 @@ def test_status_rows_are_scoped_by_prefix(clones: Callable[[], Engine], bundle: 
         assert sorted(status_rows(uow.conn, "3711")) == [CITY, COUNTY]
         assert status_rows(uow.conn, "3711")[COUNTY].version == "x"
         assert len(status_rows(uow.conn)) == 4
+
+
+# -- the indexed light moments follow the light policy in force, at every tier ------------------------------------
+
+
+def _yellow_at(engine: Engine, case_no: str) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(select(cases.c.idx_yellow_at).where(cases.c.case_no == case_no)).scalar_one()
+
+
+def test_new_light_thresholds_coming_into_force_reindex_the_open_cases_even_after_a_restart(
+    clones: Callable[[], Engine], bundle: StandardsBundle
+) -> None:
+    """Review finding: with no standards cached (a restarted node), a bundle bringing other yellow thresholds into
+    force used to leave every open case's indexed yellow moment on the old policy."""
+    county = clones()
+    clock = FakeClock(at(2026, 9, 29, 9))
+    svc = county_service(county, clock)
+    case_no = accepted_case(svc)
+    old_yellow = _yellow_at(county, case_no)
+    wider = successor(
+        bundle, "2026.10.1", date(2026, 9, 30), promised_cut=0, rule_parameters={"yellow_days": 3, "yellow_share": 0.8}
+    )
+    target = SqlBatchSink(county, COUNTY, county_appliers(svc), relay=False)
+    assert target.receive(CITY, rechain(PROVINCE, [standards_rec(1, wider)], 1)[0]).quarantined == 0
+    assert _yellow_at(county, case_no) == old_yellow  # pending: nothing moves before its date
+
+    clock.now = at(2026, 9, 30, 8)  # the node was down at midnight; a new process starts the next morning
+    restarted = county_service(county, clock)
+    assert restarted.policy.yellow_days == 3
+    assert _yellow_at(county, case_no) < old_yellow  # three working days of warning instead of one
+    with capture_logs() as logs:
+        county_service(county, clock).standards  # noqa: B018 - a second process finds nothing left to do
+    assert not [e for e in logs if e["event"] == "standards.policy_switched"]
+
+
+def test_a_citys_replicas_follow_the_bundles_light_policy_and_a_calendar_revision(
+    clones: Callable[[], Engine], bundle: StandardsBundle, publish_clock: FakeClock
+) -> None:
+    """Review finding: replicas were indexed with the default thresholds whatever the bundle said, and a calendar
+    revision never moved them — an inspector's light counts disagreed with the county's."""
+    from city_aggregator.bootstrap import replication_appliers as city_appliers
+
+    province, city, county = clones(), clones(), clones()
+    wider = successor(bundle, "2026.09.2", date(2026, 9, 21), promised_cut=0, rule_parameters={"yellow_days": 3})
+    publish_standards(province, wider, PROVINCE, publish_clock, bundle_validators())
+    city_sink = SqlBatchSink(city, CITY, city_appliers(CITY), relay=True)
+    county_sink = SqlBatchSink(county, COUNTY, county_appliers(county_service(county, publish_clock)), relay=False)
+
+    def flow() -> None:
+        for source_engine, origin, sink, sender in (
+            (province, PROVINCE, city_sink, PROVINCE),
+            (city, PROVINCE, county_sink, CITY),
+            (county, COUNTY, city_sink, COUNTY),
+        ):
+            source = SqlBatchSource(source_engine, CITY if source_engine is city else origin)
+            source.seal()
+            (mark,) = sink.marks([origin])
+            for b in source.batches_after(origin, mark.high_water, ALL):
+                assert sink.receive(sender, b).quarantined == 0
+
+    flow()
+    clock = FakeClock(at(2026, 9, 22, 9))
+    svc = county_service(county, clock)
+    case_no = accepted_case(svc)
+    flow()
+    assert _yellow_at(city, case_no) == _yellow_at(county, case_no) is not None
+
+    extra = date(2026, 9, 24)  # a Thursday inside the case's working days becomes a holiday
+    revised = successor(wider, "2026.09.3", date(2026, 9, 21), promised_cut=0, years=[revised_2026(wider, extra)])
+    publish_standards(province, revised, PROVINCE, publish_clock, bundle_validators())
+    flow()
+    with county.connect() as c, city.connect() as k:
+        due = select(cases.c.idx_due_at).where(cases.c.case_no == case_no)
+        assert k.execute(due).scalar_one() == c.execute(due).scalar_one()
+        assert [r.case_no for r in k.execute(select(clock_moves))] == [case_no]  # the city logged what moved
+
+
+def test_a_bundle_held_already_delivered_again_is_a_no_op_not_a_poison_record(
+    clones: Callable[[], Engine], bundle: StandardsBundle
+) -> None:
+    """Review finding: re-delivering a bundle the node holds but that is no longer its newest (a resend, a replay)
+    was quarantined as "older"; the same content is a no-op, other content under that version is tampering."""
+    from federation.storage.standards_replica import StandardsApplier
+    from sync_agent.appliers import Prepared
+
+    county = clones()
+    v2 = successor(bundle, "2026.10.1", date(2026, 9, 28))
+    svc = county_service(county, FakeClock(at(2026, 9, 21)))
+    target = SqlBatchSink(county, COUNTY, county_appliers(svc), relay=False)
+    assert target.receive(CITY, rechain(PROVINCE, [standards_rec(1, v2)], 1)[0]).quarantined == 0
+    applier = StandardsApplier(validators=bundle_validators())
+    tampered = dataclasses.replace(bundle, rule_parameters={**bundle.rule_parameters, "yellow_days": 2})
+    with UnitOfWork(county) as uow:
+        again = applier.apply(uow.conn, PROVINCE, [Prepared(standards_rec(2, bundle), bundle)])
+        assert again == []
+        (refused,) = applier.apply(uow.conn, PROVINCE, [Prepared(standards_rec(3, tampered), tampered)])
+        assert "内容不同" in refused.reason
+        assert current_bundle(uow.conn) == v2
+
+
+def test_the_admins_replay_applies_with_the_appliers_serve_uses(
+    clones: Callable[[], Engine], bundle: StandardsBundle
+) -> None:
+    """Review finding: ``admin quarantine replay`` built a county's appliers without its services — no order
+    applier, and a replayed bundle neither moved the open cases' clocks nor was reported up."""
+    from federation.config import Config, NodeConfig
+    from sync_agent.entrypoints.cli import appliers_for
+
+    county = clones()
+    appliers = appliers_for(Config(node=NodeConfig(division=COUNTY, name="莒县")), county)
+    assert {"standards", "standards_status", "score", "order"} <= set(appliers)
+    assert "order_reply" in appliers_for(Config(node=NodeConfig(division=CITY)), county)
+    v2 = successor(bundle, "2026.10.1", date(2026, 9, 28))
+    sink = SqlBatchSink(county, COUNTY, appliers, relay=False)
+    assert sink.receive(CITY, rechain(PROVINCE, [standards_rec(1, v2)], 1)[0]).quarantined == 0
+    assert reports(county)[COUNTY].version == v2.version  # reported up, as the serving receiver does
+
+
+def test_the_first_case_after_midnight_is_accepted_under_the_bundle_coming_into_force_whatever_the_cache(
+    clones: Callable[[], Engine], bundle: StandardsBundle
+) -> None:
+    """Review finding: the standards cached for a few seconds could accept a case just after midnight under the
+    previous bundle; the cache now also ends with the local date it was read for."""
+    county = clones()
+    clock = FakeClock(at(2026, 9, 29, 23, 59))
+    svc = ApprovalService(county, COUNTY, clock, standards_ttl=3600.0, validators=bundle_validators())
+    v2 = successor(bundle, "2026.10.1", date(2026, 9, 30))
+    assert svc.standards.bundle == bundle  # cached for an hour of process time
+    receiver = county_service(county, clock)  # the receiver is another process: this one's cache is not told
+    target = SqlBatchSink(county, COUNTY, county_appliers(receiver), relay=False)
+    assert target.receive(CITY, rechain(PROVINCE, [standards_rec(1, v2)], 1)[0]).quarantined == 0
+    clock.now = at(2026, 9, 30, 0, 0, 3)
+    case = svc.submit(item_code=PROMISED, applicant="张三", data=FULL_DATA, actor="窗口 1")
+    assert case.standards_version == v2.version

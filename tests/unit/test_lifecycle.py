@@ -410,16 +410,19 @@ def test_the_window_that_takes_a_case_in_is_recorded_and_replicated(promised: It
     assert created.case.to_snapshot()["window"] == "W03"
     assert created.event.payload["window"] == "W03"
     assert submit(promised).window is None  # not known: no window, and none in the event
-    assert "window" not in new_case(
-        case_no="371122-20260921-000002",
-        origin="371122",
-        item=promised,
-        standards_version="2026.09.1",
-        applicant="张三",
-        data={},
-        actor="窗口 1",
-        now=T0,
-    ).event.payload
+    assert (
+        "window"
+        not in new_case(
+            case_no="371122-20260921-000002",
+            origin="371122",
+            item=promised,
+            standards_version="2026.09.1",
+            applicant="张三",
+            data={},
+            actor="窗口 1",
+            now=T0,
+        ).event.payload
+    )
 
 
 @pytest.mark.parametrize("window", ["", "窗口3", "W 03", "W" * 17])

@@ -28,14 +28,16 @@ from sqlalchemy.engine import Connection
 
 from county_node.approval.adapters.repository import case_from_row, pause_from_row, task_from_row
 from county_node.approval.domain import Case, IndexValues, Status, event_id, index_values
+from county_node.approval.domain.clocks import light_policy_of
 from federation.calendar import WorkingCalendar
 from federation.clock import LightPolicy, PauseKind
-from federation.errors import CalendarError, ValidationError
+from federation.errors import CalendarError, StandardsError, ValidationError
 from federation.identities import parse_case_number
 from federation.standards import ItemKind
 from federation.storage.bulk import BulkStatement
-from federation.storage.standards_store import load_calendar
+from federation.storage.standards_store import current_bundle, in_force_version, load_calendar
 from federation.storage.tables import calendar_years, case_events, case_pauses, case_tasks, cases
+from federation.timeutil import local_date, utcnow
 from sync_agent.appliers import Applier, Prepared, Rejection
 from sync_agent.domain import Record
 from sync_agent.errors import RecordRejected
@@ -172,11 +174,16 @@ _CALENDAR_KEY = select(calendar_years.c.year, calendar_years.c.revision).order_b
 
 
 class CaseApplier:
-    """``case`` records (op ``upsert``): the newest snapshot of each case wins, older ones are ignored."""
+    """``case`` records (op ``upsert``): the newest snapshot of each case wins, older ones are ignored.
+
+    The replica's indexed due and yellow moments are computed on the calendar held here and with the light policy
+    of the standards in force (the bundle's ``yellow_days`` / ``yellow_share``, else ``policy``), as the county
+    computes its own — so an inspector's light counts and a county's agree."""
 
     def __init__(self, policy: LightPolicy | None = None) -> None:
         self.policy = policy or LightPolicy()
         self._calendar: tuple[tuple[Any, ...], WorkingCalendar] | None = None
+        self._policy: tuple[str | None, LightPolicy] | None = None
 
     def prepare(self, origin: str, record: Record, payload: Any) -> CaseSnapshot:
         _require_op(record, "upsert")
@@ -206,9 +213,10 @@ class CaseApplier:
         if not fresh:
             return []
         calendar = self._current_calendar(conn)
+        policy = self._policy_in_force(conn)
         rows = []
         for s in fresh:
-            idx = self._index(_domain_case(s), calendar)
+            idx = self._index(_domain_case(s), calendar, policy)
             row = dict(s.row)
             row.update(
                 pause_count=len(s.pauses),
@@ -238,9 +246,23 @@ class CaseApplier:
             self._calendar = cached
         return cached[1]
 
-    def _index(self, case: Case, calendar: WorkingCalendar) -> IndexValues:
+    def _policy_in_force(self, conn: Connection) -> LightPolicy:
+        """The light policy of the bundle in force today (re-read only when another version is in force)."""
+        day = local_date(utcnow())
+        version = in_force_version(conn, day)
+        cached = self._policy
+        if cached is None or cached[0] != version:
+            try:
+                policy = light_policy_of(current_bundle(conn, day), self.policy)
+            except StandardsError:  # parameters the bundle's validation should have refused: the default
+                policy = self.policy
+            cached = (version, policy)
+            self._policy = cached
+        return cached[1]
+
+    def _index(self, case: Case, calendar: WorkingCalendar, policy: LightPolicy) -> IndexValues:
         try:
-            return index_values(case, calendar, self.policy)
+            return index_values(case, calendar, policy)
         except CalendarError:  # the calendar cannot answer yet: left null, recomputed when the calendar changes
             return _NO_IDX
 

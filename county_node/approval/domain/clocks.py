@@ -9,8 +9,10 @@ from datetime import datetime
 from county_node.approval.domain.case import OPEN_STATUSES, Case, Status
 from federation.calendar import WorkingCalendar
 from federation.clock import ClockReading, ClockSpec, LightPolicy, compute_deadline, read_clock
+from federation.errors import StandardsError, ValidationError
+from federation.standards import StandardsBundle
 
-__all__ = ["CaseClocks", "IndexValues", "case_clocks", "index_values"]
+__all__ = ["CaseClocks", "IndexValues", "case_clocks", "index_values", "light_policy_of"]
 
 
 # -- derived clocks -----------------------------------------------------------------------------------------------
@@ -66,3 +68,19 @@ def index_values(case: Case, calendar: WorkingCalendar, policy: LightPolicy) -> 
         return IndexValues(calendar.version, None, None, legal.due_at, reading.light.value)
     reading = read_clock(calendar, promised_spec, case.accepted_at, policy, promised)
     return IndexValues(calendar.version, promised.due_at, reading.yellow_at, legal.due_at, None)
+
+
+def light_policy_of(bundle: StandardsBundle | None, default: LightPolicy) -> LightPolicy:
+    """The light thresholds in force: the bundle's ``rule_parameters`` ``yellow_days`` / ``yellow_share`` when
+    the province sets them, else the node's ``[clock]`` config — the one policy the indexed yellow moments, the
+    case view and the supervision rules all use."""
+    raw = bundle.rule_parameters if bundle is not None else {}
+    days, share = raw.get("yellow_days", default.yellow_days), raw.get("yellow_share", default.yellow_share)
+    if isinstance(days, bool) or not isinstance(days, int) or isinstance(share, bool):
+        raise StandardsError("标准包的黄灯参数 yellow_days / yellow_share 类型无效", yellow_days=str(days))
+    if not isinstance(share, int | float):
+        raise StandardsError("标准包的黄灯参数 yellow_share 应为比例", yellow_share=str(share))
+    try:
+        return LightPolicy(days, float(share))
+    except ValidationError as exc:
+        raise StandardsError(exc.message, **exc.details) from exc
