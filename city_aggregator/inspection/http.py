@@ -32,10 +32,7 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from city_aggregator.inspection.context import InspectionContext, build_inspection_context
@@ -54,12 +51,10 @@ from city_aggregator.inspection.views import (
     ranking_view,
     trend_view,
 )
-from county_node.entrypoints.http_errors import ErrorView, error_view, http_error_view, http_status
-from county_node.entrypoints.schemas import validation_error as make_validation_error
+from county_node.entrypoints.http_errors import ErrorView, install_error_handlers
 from county_node.entrypoints.supervision_schemas import AlertView, alert_view
 from county_node.entrypoints.views import iso
 from federation.config import Config
-from federation.errors import SunshineError
 from federation.identities import level_of
 
 __all__ = [
@@ -140,7 +135,7 @@ def create_inspector_app(ctx: InspectionContext, routers: Iterable[RouterSource]
         responses=_ERROR_RESPONSES,
     )
     app.state.inspection = ctx
-    _install_error_handlers(app)
+    install_error_handlers(app)
     app.include_router(_router(ctx))
     for source in routers:
         app.include_router(source if isinstance(source, APIRouter) else source(ctx))
@@ -150,35 +145,6 @@ def create_inspector_app(ctx: InspectionContext, routers: Iterable[RouterSource]
 def inspector_app(config: Config, engine: Engine, routers: Iterable[RouterSource] = ()) -> FastAPI:
     """The inspectors' API of the node ``config`` describes, over ``engine`` (owned by the caller)."""
     return create_inspector_app(build_inspection_context(config, engine=engine), routers)
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    """The county API's error rendering (one status table, one body shape), on this app."""
-
-    def on_sunshine_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, SunshineError)
-        status = http_status(exc)
-        if status >= 500:
-            log.error("http.error", path=request.url.path, code=exc.code, status=status, error=str(exc))
-        return JSONResponse(dict(error_view(exc)), status_code=status)
-
-    def on_request_validation_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        err = make_validation_error(exc.errors())
-        return JSONResponse(dict(error_view(err)), status_code=http_status(err))
-
-    def on_http_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
-        return JSONResponse(dict(http_error_view(exc.status_code)), status_code=exc.status_code, headers=exc.headers)
-
-    def on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("http.unexpected_error", path=request.url.path, method=request.method)
-        return JSONResponse(dict(http_error_view(500)), status_code=500)
-
-    app.add_exception_handler(SunshineError, on_sunshine_error)
-    app.add_exception_handler(RequestValidationError, on_request_validation_error)
-    app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(Exception, on_unexpected_error)
 
 
 def _router(ctx: InspectionContext) -> APIRouter:

@@ -21,16 +21,12 @@ import dataclasses
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from city_aggregator.orders.service import OrderDesk, OrdersContext
-from county_node.entrypoints.http_errors import ErrorView, error_view, http_status
-from county_node.entrypoints.schemas import validation_error
+from county_node.entrypoints.http_errors import ErrorView, install_error_handlers
 from county_node.supervision.adapters.orders_views import OrderPageView, OrderView
-from federation.errors import SunshineError
 
 __all__ = ["CloseOrderBody", "IssueOrderBody", "WithdrawOrderBody", "create_orders_app", "orders_router"]
 
@@ -171,17 +167,6 @@ def orders_router(
 def create_orders_app(context: ContextSource) -> FastAPI:
     """A FastAPI app serving :func:`orders_router` alone, with the Sunshine error rendering."""
     app = FastAPI(title="Sunshine 督办指令接口", version="1.0.0", docs_url="/docs", redoc_url=None)
-
-    def on_sunshine_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, SunshineError)
-        return JSONResponse(dict(error_view(exc)), status_code=http_status(exc))
-
-    def on_request_validation_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        err = validation_error(exc.errors())
-        return JSONResponse(dict(error_view(err)), status_code=http_status(err))
-
-    app.add_exception_handler(SunshineError, on_sunshine_error)
-    app.add_exception_handler(RequestValidationError, on_request_validation_error)
+    install_error_handlers(app)
     app.include_router(orders_router(context))
     return app

@@ -10,14 +10,10 @@ Errors are raised as :class:`federation.errors.SunshineError`; ``federation.cli.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import json
 import os
-import signal
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import structlog
@@ -28,12 +24,12 @@ from federation.cli import config_option, setup
 from federation.config import dump_toml, read_toml_sections
 from federation.data import CATALOGUE_CSV, DIVISIONS_CSV
 from federation.errors import ConfigError, Conflict, StandardsError, ValidationError
+from federation.http_server import serve_http
 from federation.identities import DivisionLevel, DivisionRegistry, validate_division_code
 from federation.standards import StandardsBundle, bundle_from_catalogue_csv, load_bundle
 
 if TYPE_CHECKING:
-    import uvicorn
-    from fastapi import FastAPI
+    pass
 
 __all__ = ["county_app"]
 
@@ -207,74 +203,6 @@ def county_init(
 # -- county serve -------------------------------------------------------------------------------------------------
 
 
-class _Announcer:
-    """Once uvicorn listens: write the bound port to the port file (atomically) and say where the API is.
-
-    Only a server that wrote the port file removes it, so a second server that fails to start (port in use)
-    never deletes the file of the one that is running.
-    """
-
-    def __init__(self, server: uvicorn.Server, host: str, port_file: Path) -> None:
-        self._server = server
-        self._host = host
-        self._port_file = port_file
-        self._written = False
-
-    async def run(self) -> None:
-        while not self._server.started:
-            await asyncio.sleep(0.02)
-        bound = int(self._server.servers[0].sockets[0].getsockname()[1])
-        tmp = self._port_file.with_name(self._port_file.name + ".tmp")
-        tmp.write_text(f"{bound}\n", encoding="utf-8")
-        os.replace(tmp, self._port_file)  # readers never see a half-written file
-        self._written = True
-        shown = "127.0.0.1" if self._host in {"0.0.0.0", "::", ""} else self._host
-        url = f"http://{shown}:{bound}"
-        log.info("http.listening", url=url, docs=f"{url}/docs", port_file=str(self._port_file))
-        typer.echo(f"县级节点接口已启动：{url}/api/v1（接口文档 {url}/docs）；按 Ctrl-C 停止")
-
-    def remove(self) -> None:
-        if self._written:
-            self._port_file.unlink(missing_ok=True)
-            self._written = False
-
-
-async def _serve(server: uvicorn.Server, announcer: _Announcer) -> None:
-    watcher = asyncio.create_task(announcer.run())
-    try:
-        await server.serve()
-    finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
-        announcer.remove()
-
-
-def _run(app: FastAPI, host: str, port: int, port_file: Path, *, access_log: bool) -> None:
-    import uvicorn
-
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=access_log, timeout_graceful_shutdown=5)
-    )
-    announcer = _Announcer(server, host, port_file)
-
-    # uvicorn handles SIGINT/SIGTERM while serving and re-raises them afterwards with the handlers it found:
-    # these ones note the stop instead of dying, so a signal is a clean exit (status 0).
-    def stop(signum: int, frame: FrameType | None) -> None:
-        server.should_exit = True
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        asyncio.run(_serve(server, announcer))
-    except SystemExit as exc:  # uvicorn exits when it cannot bind or start
-        if exc.code not in (0, None):
-            raise ConfigError(f"接口服务无法在 {host}:{port} 启动（端口可能已被占用），详见日志", port=port) from None
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        announcer.remove()
-
-
 @county_app.command("serve")
 def county_serve(
     *,
@@ -307,7 +235,15 @@ def county_serve(
             )
             typer.echo(f"县级节点复制接收服务已启动：{receiver.target}")
         background = start_background(cfg, node.supervision, node.engine, node.clock)
-        _run(create_app(node), bind_host, bind_port, data_dir / PORT_FILE, access_log=access_log)
+        serve_http(
+            create_app(node),
+            bind_host,
+            bind_port,
+            data_dir / PORT_FILE,
+            label="县级节点接口",
+            say=typer.echo,
+            access_log=access_log,
+        )
     finally:
         if background is not None:
             background.stop()

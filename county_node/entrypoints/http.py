@@ -26,19 +26,15 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi import APIRouter, FastAPI, Path, Query, Response
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from county_node.approval.adapters.repository import CaseFilter
 from county_node.approval.domain import Action, Status
 from county_node.bootstrap import CountyNode
-from county_node.entrypoints.http_errors import ErrorView, error_view, http_error_view, http_status
+from county_node.entrypoints.http_errors import ErrorView, install_error_handlers
 from county_node.entrypoints.orders_http import orders_router
 from county_node.entrypoints.schemas import ACTION_BODIES, ACTION_DESCRIPTIONS, ActionBody, CreateCaseBody
-from county_node.entrypoints.schemas import validation_error as make_validation_error
 from county_node.entrypoints.scores_http import scores_router
 from county_node.entrypoints.supervision_http import supervision_router
 from county_node.entrypoints.views import (
@@ -53,7 +49,7 @@ from county_node.entrypoints.views import (
     summary_view,
 )
 from federation.clock import Light
-from federation.errors import NotFound, SunshineError
+from federation.errors import NotFound
 
 __all__ = ["create_app"]
 
@@ -93,39 +89,12 @@ def create_app(node: CountyNode) -> FastAPI:
         responses=_ERROR_RESPONSES,
     )
     app.state.node = node
-    _install_error_handlers(app, node)
+    install_error_handlers(app)
     app.include_router(_api_router(node))
     app.include_router(supervision_router(node, prefix=API_PREFIX))
     app.include_router(orders_router(node, prefix=API_PREFIX))  # 督办 / 催办 received from above
     app.include_router(scores_router(node, prefix=API_PREFIX))  # 考核评分: the county's own rank
     return app
-
-
-def _install_error_handlers(app: FastAPI, node: CountyNode) -> None:
-    def on_sunshine_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, SunshineError)
-        status = http_status(exc)
-        if status >= 500:
-            log.error("http.error", path=request.url.path, code=exc.code, status=status, error=str(exc))
-        return JSONResponse(dict(error_view(exc)), status_code=status)
-
-    def on_request_validation_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        err = make_validation_error(exc.errors())
-        return JSONResponse(dict(error_view(err)), status_code=http_status(err))
-
-    def on_http_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
-        return JSONResponse(dict(http_error_view(exc.status_code)), status_code=exc.status_code, headers=exc.headers)
-
-    def on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("http.unexpected_error", path=request.url.path, method=request.method)
-        return JSONResponse(dict(http_error_view(500)), status_code=500)
-
-    app.add_exception_handler(SunshineError, on_sunshine_error)
-    app.add_exception_handler(RequestValidationError, on_request_validation_error)
-    app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(Exception, on_unexpected_error)
 
 
 def _api_router(node: CountyNode) -> APIRouter:

@@ -42,6 +42,7 @@ __all__ = [
     "error_view",
     "http_error_view",
     "http_status",
+    "install_error_handlers",
 ]
 
 _STATUS_BY_CLASS: tuple[tuple[type[SunshineError], int], ...] = (
@@ -109,3 +110,43 @@ def http_error_view(status: int) -> ErrorView:
     """The JSON body for an error raised by the HTTP framework itself (unknown path, wrong method, …)."""
     code, message = _HTTP_ERRORS.get(status, ("http_error", f"请求无法处理（HTTP {status}）"))
     return {"error": {"code": code, "message": message, "details": {}}}
+
+
+def install_error_handlers(app: Any) -> None:
+    """Render every error of ``app`` (a FastAPI app: the county's, the inspectors', the orders') in the one shape
+    above: Sunshine errors by class, request-validation errors as one Chinese ValidationError, Starlette's HTTP
+    errors (unknown path, wrong method) and anything unexpected (500, logged, never a traceback)."""
+    import structlog
+    from fastapi import Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from county_node.entrypoints.schemas import validation_error
+
+    log = structlog.get_logger(__name__)
+
+    def on_sunshine_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, SunshineError)
+        status = http_status(exc)
+        if status >= 500:
+            log.error("http.error", path=request.url.path, code=exc.code, status=status, error=str(exc))
+        return JSONResponse(dict(error_view(exc)), status_code=status)
+
+    def on_request_validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        err = validation_error(exc.errors())
+        return JSONResponse(dict(error_view(err)), status_code=http_status(err))
+
+    def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return JSONResponse(dict(http_error_view(exc.status_code)), status_code=exc.status_code, headers=exc.headers)
+
+    def on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("http.unexpected_error", path=request.url.path, method=request.method)
+        return JSONResponse(dict(http_error_view(500)), status_code=500)
+
+    app.add_exception_handler(SunshineError, on_sunshine_error)
+    app.add_exception_handler(RequestValidationError, on_request_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected_error)

@@ -92,7 +92,7 @@ def standards_status(
     from federation.storage.standards_status import status_rows
     from federation.storage.uow import UnitOfWork
     from federation.timeutil import local_date
-    from province_center.entrypoints.standards_cli import _clock, _engine
+    from province_center.entrypoints.node import node_clock, node_engine
 
     cfg = setup(config)
     node = cfg.node.division
@@ -103,13 +103,13 @@ def standards_status(
     prefix = scope_prefix(node)
     province = node[:2] + "0000"
     scope = [registry.get(c) for c in sorted(_codes(registry)) if c.startswith(prefix)]
-    engine = _engine(cfg)
+    engine = node_engine(cfg)
     try:
         with UnitOfWork(engine, readonly=True) as uow:
             reports = status_rows(uow.conn)
     finally:
         engine.dispose()
-    today = local_date(_clock(cfg)())
+    today = local_date(node_clock(cfg)())
     reference = reports.get(province)
     lines = standards_report(scope, reports, reference, today)
     counts = {state: sum(1 for li in lines if li.state == state) for state in _STATE_LABELS}

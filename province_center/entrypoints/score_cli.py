@@ -11,8 +11,6 @@ Errors are raised as :class:`federation.errors.SunshineError`; ``federation.cli.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +22,7 @@ from federation.cli import config_option, setup
 from federation.config import Config
 from federation.errors import ConfigError, NotFound, ValidationError
 from federation.identities import DivisionLevel, level_of
+from province_center.entrypoints.node import node_clock, node_engine
 
 __all__ = ["city_score_app", "node_score_app", "province_score_app", "render_ranking"]
 
@@ -40,30 +39,6 @@ _RECORD_LABELS = {
     "negative_ratings": "差评",
     "negative_ratings_missed": "未按时回访的差评",
 }
-
-
-def _clock(cfg: Config) -> Callable[[], datetime]:
-    from federation.timeutil import SimulatedClock, utcnow
-
-    if cfg.simulation.enabled:
-        return SimulatedClock(cfg.simulation.start_moment() or utcnow(), cfg.simulation.speed)
-    return utcnow
-
-
-def _engine(cfg: Config) -> Engine:
-    from federation.storage.engine import make_engine
-    from federation.storage.migrate import current_revision, head_revision
-
-    engine = make_engine(cfg.database_url, echo=cfg.database.echo, sqlite_synchronous=cfg.database.sqlite_synchronous)
-    current, head = current_revision(engine), head_revision()
-    if current != head:
-        engine.dispose()
-        raise ConfigError(
-            f"数据库结构版本为 {current or '空库'}，不是最新的 {head}；请先执行 sunshine db upgrade",
-            current=current,
-            head=head,
-        )
-    return engine
 
 
 def _score_text(value: Any) -> str:
@@ -107,7 +82,7 @@ def _show(
     label = parse_period(period).label
     if level is not None and level not in LEVELS:
         raise ValidationError(f"层级“{level}”无效（county、department 或 window）", level=level)
-    engine = _engine(cfg)
+    engine = node_engine(cfg)
     try:
         node, version = _resolve(engine, computed_by, label, county)
         with UnitOfWork(engine, readonly=True) as uow:
@@ -207,9 +182,9 @@ def score_app_for(level: DivisionLevel) -> typer.Typer:
         cfg = setup(config)
         node = node_of(cfg)
         periods = _periods(period, year)
-        engine = _engine(cfg)
+        engine = node_engine(cfg)
         try:
-            result = compute_scores(engine, node=node, scope=scope_of(node), periods=periods, now=_clock(cfg)())
+            result = compute_scores(engine, node=node, scope=scope_of(node), periods=periods, now=node_clock(cfg)())
         finally:
             engine.dispose()
         typer.echo(
@@ -245,9 +220,9 @@ def score_app_for(level: DivisionLevel) -> typer.Typer:
 
         cfg = setup(config)
         node = node_of(cfg)
-        engine = _engine(cfg)
+        engine = node_engine(cfg)
         try:
-            explanation = explain_score(engine, node=node, county=county, period=period, now=_clock(cfg)())
+            explanation = explain_score(engine, node=node, county=county, period=period, now=node_clock(cfg)())
         finally:
             engine.dispose()
         data = explanation.to_dict()

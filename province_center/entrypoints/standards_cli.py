@@ -23,40 +23,15 @@ import typer
 from sqlalchemy import Engine
 
 from federation.cli import config_option, setup
-from federation.config import Config
-from federation.errors import ConfigError, StandardsError, ValidationError
+from federation.errors import StandardsError, ValidationError
 from federation.standards import StandardsBundle, bundle_from_catalogue_csv, load_bundle
+from province_center.entrypoints.node import node_clock, node_engine
 
 __all__ = ["standards_app"]
 
 standards_app = typer.Typer(help="统一标准：在省级节点发布标准包，查看节点当前的标准包。", no_args_is_help=True)
 
 Clock = Callable[[], datetime]
-
-
-def _clock(cfg: Config) -> Clock:
-    from federation.timeutil import SimulatedClock, utcnow
-
-    if cfg.simulation.enabled:
-        return SimulatedClock(cfg.simulation.start_moment() or utcnow(), cfg.simulation.speed)
-    return utcnow
-
-
-def _engine(cfg: Config) -> Engine:
-    """The node's database, which must already be at the newest schema (``sunshine db upgrade``)."""
-    from federation.storage.engine import make_engine
-    from federation.storage.migrate import current_revision, head_revision
-
-    engine = make_engine(cfg.database_url, echo=cfg.database.echo, sqlite_synchronous=cfg.database.sqlite_synchronous)
-    current, head = current_revision(engine), head_revision()
-    if current != head:
-        engine.dispose()
-        raise ConfigError(
-            f"数据库结构版本为 {current or '空库'}，不是最新的 {head}；请先执行 sunshine db upgrade",
-            current=current,
-            head=head,
-        )
-    return engine
 
 
 def _current(engine: Engine, on: date | None = None) -> StandardsBundle | None:
@@ -185,8 +160,8 @@ def standards_publish(
         raise ValidationError("--version 与 --effective-date 只能与 --from-catalogue 一起使用")
     cfg = setup(config)
     node = cfg.node.division
-    clock = _clock(cfg)
-    engine = _engine(cfg)
+    clock = node_clock(cfg)
+    engine = node_engine(cfg)
     try:
         if source is not None:
             standards, origin = _from_source(source), str(source)
@@ -228,9 +203,9 @@ def standards_show(config: Annotated[Path | None, config_option] = None) -> None
     from federation.timeutil import local_date
 
     cfg = setup(config)
-    engine = _engine(cfg)
+    engine = node_engine(cfg)
     try:
-        current = _current(engine, local_date(_clock(cfg)()))
+        current = _current(engine, local_date(node_clock(cfg)()))
         newest = _current(engine)
     finally:
         engine.dispose()

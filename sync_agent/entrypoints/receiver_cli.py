@@ -10,8 +10,6 @@ stops.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import signal
 import threading
@@ -31,7 +29,6 @@ from federation.identities import DivisionLevel, DivisionRegistry, level_of, val
 from sync_agent.appliers import AppliersByType
 
 if TYPE_CHECKING:
-    import uvicorn
     from sqlalchemy import Engine
 
 __all__ = [
@@ -197,69 +194,11 @@ def _serve_receiver_only(
 # -- the HTTP API under uvicorn (as ``sunshine county serve`` runs it) ------------------------------------------------
 
 
-class _Announcer:
-    """Once uvicorn listens: write the bound port to the port file (atomically) and say where the API is. Only a
-    server that wrote the port file removes it (a second server that failed to bind never deletes the first's)."""
-
-    def __init__(self, server: uvicorn.Server, host: str, port_file: Path, title: str) -> None:
-        self._server = server
-        self._host = host
-        self._port_file = port_file
-        self._title = title
-        self._written = False
-
-    async def run(self) -> None:
-        while not self._server.started:
-            await asyncio.sleep(0.02)
-        bound = int(self._server.servers[0].sockets[0].getsockname()[1])
-        tmp = self._port_file.with_name(self._port_file.name + ".tmp")
-        tmp.write_text(f"{bound}\n", encoding="utf-8")
-        os.replace(tmp, self._port_file)  # readers never see a half-written file
-        self._written = True
-        shown = "127.0.0.1" if self._host in {"0.0.0.0", "::", ""} else self._host
-        url = f"http://{shown}:{bound}"
-        log.info("http.listening", url=url, docs=f"{url}/docs", port_file=str(self._port_file))
-        typer.echo(f"{self._title}节点监察接口已启动：{url}/api/v1（接口文档 {url}/docs）；按 Ctrl-C 停止")
-
-    def remove(self) -> None:
-        if self._written:
-            self._port_file.unlink(missing_ok=True)
-            self._written = False
-
-
-async def _serve_http(server: uvicorn.Server, announcer: _Announcer) -> None:
-    watcher = asyncio.create_task(announcer.run())
-    try:
-        await server.serve()
-    finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
-        announcer.remove()
-
-
 def _run_http(app: Any, host: str, port: int, port_file: Path, *, title: str) -> None:
     """Serve ``app`` in this thread until SIGINT/SIGTERM, which end it cleanly (exit status 0)."""
-    import uvicorn
+    from federation.http_server import serve_http
 
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=5)
-    )
-    announcer = _Announcer(server, host, port_file, title)
-
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        server.should_exit = True
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        asyncio.run(_serve_http(server, announcer))
-    except SystemExit as exc:  # uvicorn exits when it cannot bind or start
-        if exc.code not in (0, None):
-            raise ConfigError(f"监察接口无法在 {host}:{port} 启动（端口可能已被占用），详见日志", port=port) from None
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        announcer.remove()
+    serve_http(app, host, port, port_file, label=f"{title}节点监察接口", say=typer.echo)
     log.info("http.stopped")
     typer.echo(f"{title}节点监察接口已停止")
 

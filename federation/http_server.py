@@ -1,0 +1,96 @@
+"""Serving a FastAPI app under uvicorn in the foreground, as every node's ``serve`` command does.
+
+Once uvicorn listens, the bound port is written (atomically) to a port file — so ``port = 0`` works and the demo,
+tests and service managers find the API — and removed when the server stops; only the server that wrote the file
+removes it (a second one that failed to bind never deletes the first's). SIGINT and SIGTERM end it cleanly
+(exit status 0); a server that cannot bind raises :class:`~federation.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from federation.errors import ConfigError
+
+if TYPE_CHECKING:
+    import uvicorn
+
+__all__ = ["serve_http"]
+
+log = structlog.get_logger(__name__)
+
+
+class _Announcer:
+    def __init__(self, server: uvicorn.Server, host: str, port_file: Path, say: Any, label: str) -> None:
+        self._server = server
+        self._host = host
+        self._port_file = port_file
+        self._say = say
+        self._label = label
+        self._written = False
+
+    async def run(self) -> None:
+        while not self._server.started:
+            await asyncio.sleep(0.02)
+        bound = int(self._server.servers[0].sockets[0].getsockname()[1])
+        tmp = self._port_file.with_name(self._port_file.name + ".tmp")
+        tmp.write_text(f"{bound}\n", encoding="utf-8")
+        os.replace(tmp, self._port_file)  # readers never see a half-written file
+        self._written = True
+        shown = "127.0.0.1" if self._host in {"0.0.0.0", "::", ""} else self._host
+        url = f"http://{shown}:{bound}"
+        log.info("http.listening", url=url, docs=f"{url}/docs", port_file=str(self._port_file))
+        self._say(f"{self._label}已启动：{url}/api/v1（接口文档 {url}/docs）；按 Ctrl-C 停止")
+
+    def remove(self) -> None:
+        if self._written:
+            self._port_file.unlink(missing_ok=True)
+            self._written = False
+
+
+async def _serve(server: uvicorn.Server, announcer: _Announcer) -> None:
+    watcher = asyncio.create_task(announcer.run())
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        announcer.remove()
+
+
+def serve_http(
+    app: Any, host: str, port: int, port_file: Path, *, label: str, say: Any = print, access_log: bool = False
+) -> None:
+    """Serve ``app`` on ``host:port`` in this thread until SIGINT/SIGTERM; ``label`` names the API in what is said
+    (e.g. "县级节点接口"), ``say`` says it (the CLI's echo)."""
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=access_log, timeout_graceful_shutdown=5)
+    )
+    announcer = _Announcer(server, host, port_file, say, label)
+
+    # uvicorn handles SIGINT/SIGTERM while serving and re-raises them afterwards with the handlers it found:
+    # these ones note the stop instead of dying, so a signal is a clean exit (status 0).
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        asyncio.run(_serve(server, announcer))
+    except SystemExit as exc:  # uvicorn exits when it cannot bind or start
+        if exc.code not in (0, None):
+            raise ConfigError(f"{label}无法在 {host}:{port} 启动（端口可能已被占用），详见日志", port=port) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        announcer.remove()
