@@ -1,0 +1,248 @@
+"""The video index store: cameras, bindings, segments, events and the purge log, over one connection.
+
+Range queries on segments read ``camera_id = C AND start_at >= T1 - max_segment AND start_at < T2`` — a range of
+the primary key ``(camera_id, start_at)`` — and filter ``end_at > T1`` inside it, so they stay an index range at
+ten million rows instead of scanning every segment ending after T1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from county_node.video.domain import Binding, Segment
+from federation.storage.bulk import BulkStatement
+from federation.storage.tables import (
+    camera_bindings,
+    cameras,
+    video_events,
+    video_purge_items,
+    video_purges,
+    video_segments,
+)
+
+__all__ = ["VideoStore"]
+
+_SEGMENT_COLUMNS = ["camera_id", "start_at", "end_at", "origin", "uri", "size", "checksum", "indexed_at"]
+_INSERT_SEGMENTS = BulkStatement(insert(video_segments), _SEGMENT_COLUMNS)
+_PURGE_ITEM_COLUMNS = ["purge_id", "camera_id", "start_at", "end_at", "uri", "size", "checksum", "file_result"]
+_INSERT_PURGE_ITEMS = BulkStatement(insert(video_purge_items), _PURGE_ITEM_COLUMNS)
+_SEG = video_segments.c
+
+
+def _segment(row: Any) -> Segment:
+    return Segment(row.camera_id, row.start_at, row.end_at, row.uri, row.size, row.checksum)
+
+
+def _binding(row: Any) -> Binding:
+    return Binding(row.camera_id, row.window, row.valid_from, row.valid_to)
+
+
+class VideoStore:
+    def __init__(self, conn: Connection, max_segment: timedelta) -> None:
+        self.conn = conn
+        self.max_segment = max_segment
+
+    # -- cameras and bindings -----------------------------------------------------------------------------------
+    def camera(self, camera_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute(select(cameras).where(cameras.c.camera_id == camera_id)).mappings().first()
+        return dict(row) if row else None
+
+    def save_camera(self, row: dict[str, Any], *, new: bool) -> None:
+        if new:
+            self.conn.execute(insert(cameras).values(**row))
+        else:
+            values = {k: v for k, v in row.items() if k not in {"camera_id", "created_at"}}
+            self.conn.execute(update(cameras).where(cameras.c.camera_id == row["camera_id"]).values(**values))
+
+    def bindings_of_camera(self, camera_id: str) -> list[Binding]:
+        q = select(camera_bindings).where(camera_bindings.c.camera_id == camera_id)
+        return [_binding(r) for r in self.conn.execute(q.order_by(camera_bindings.c.valid_from))]
+
+    def bindings_of_window(self, window: str) -> list[Binding]:
+        q = select(camera_bindings).where(camera_bindings.c.window == window)
+        return [_binding(r) for r in self.conn.execute(q.order_by(camera_bindings.c.valid_from))]
+
+    def close_binding(self, b: Binding, valid_to: datetime) -> None:
+        cb = camera_bindings.c
+        self.conn.execute(
+            update(camera_bindings)
+            .where(cb.camera_id == b.camera_id, cb.valid_from == b.valid_from)
+            .values(valid_to=valid_to)
+        )
+
+    def add_binding(self, b: Binding) -> None:
+        self.conn.execute(
+            insert(camera_bindings).values(
+                camera_id=b.camera_id, window=b.window, valid_from=b.valid_from, valid_to=b.valid_to
+            )
+        )
+
+    def camera_at(self, window: str, at: datetime) -> str | None:
+        """The camera bound to ``window`` at ``at`` (None: no camera watched it then)."""
+        cb = camera_bindings.c
+        q = (
+            select(cb.camera_id)
+            .where(cb.window == window, cb.valid_from <= at, (cb.valid_to.is_(None)) | (cb.valid_to > at))
+            .order_by(cb.valid_from.desc())
+            .limit(1)
+        )
+        return self.conn.execute(q).scalar_one_or_none()
+
+    def window_at(self, camera_id: str, at: datetime) -> str | None:
+        cb = camera_bindings.c
+        q = select(cb.window).where(
+            cb.camera_id == camera_id, cb.valid_from <= at, (cb.valid_to.is_(None)) | (cb.valid_to > at)
+        )
+        return self.conn.execute(q.limit(1)).scalar_one_or_none()
+
+    def list_cameras(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute(select(cameras).order_by(cameras.c.camera_id)).mappings()
+        return [dict(r) for r in rows]
+
+    def existing_cameras(self, camera_ids: Iterable[str]) -> set[str]:
+        ids = sorted(set(camera_ids))
+        if not ids:
+            return set()
+        return set(self.conn.execute(select(cameras.c.camera_id).where(cameras.c.camera_id.in_(ids))).scalars())
+
+    # -- segments -----------------------------------------------------------------------------------------------
+    def segments_near(self, camera_ids: Iterable[str], start: datetime, end: datetime) -> list[Segment]:
+        """Stored segments of ``camera_ids`` that could overlap ``[start, end)``."""
+        ids = sorted(set(camera_ids))
+        q = select(_SEG.camera_id, _SEG.start_at, _SEG.end_at, _SEG.uri, _SEG.size, _SEG.checksum).where(
+            _SEG.camera_id.in_(ids), _SEG.start_at >= start - self.max_segment, _SEG.start_at < end
+        )
+        return [_segment(r) for r in self.conn.execute(q)]
+
+    def add_segments(self, segments: Sequence[Segment], origin: str, now: datetime) -> None:
+        _INSERT_SEGMENTS.execute(
+            self.conn,
+            [
+                {
+                    "camera_id": s.camera_id,
+                    "start_at": s.start,
+                    "end_at": s.end,
+                    "origin": origin,
+                    "uri": s.uri,
+                    "size": s.size,
+                    "checksum": s.checksum,
+                    "indexed_at": now,
+                }
+                for s in segments
+            ],
+        )
+
+    def segments_between(self, camera_id: str, start: datetime, end: datetime) -> list[Segment]:
+        """Segments of ``camera_id`` overlapping ``[start, end)``, in order."""
+        q = (
+            select(_SEG.camera_id, _SEG.start_at, _SEG.end_at, _SEG.uri, _SEG.size, _SEG.checksum)
+            .where(
+                _SEG.camera_id == camera_id,
+                _SEG.start_at >= start - self.max_segment,
+                _SEG.start_at < end,
+                _SEG.end_at > start,
+            )
+            .order_by(_SEG.start_at)
+        )
+        return [_segment(r) for r in self.conn.execute(q)]
+
+    def count_segments(self) -> int:
+        return int(self.conn.execute(select(func.count()).select_from(video_segments)).scalar_one())
+
+    def expired(self, cutoff: datetime) -> list[Segment]:
+        """Segments ending at or before ``cutoff``, oldest first."""
+        q = (
+            select(_SEG.camera_id, _SEG.start_at, _SEG.end_at, _SEG.uri, _SEG.size, _SEG.checksum)
+            .where(_SEG.start_at < cutoff, _SEG.end_at <= cutoff)
+            .order_by(_SEG.start_at, _SEG.camera_id)
+        )
+        return [_segment(r) for r in self.conn.execute(q)]
+
+    def delete_segments(self, segments: Sequence[Segment]) -> None:
+        if not segments:
+            return
+        stmt = delete(video_segments).where(_SEG.camera_id == bindparam("c"), _SEG.start_at == bindparam("s"))
+        self.conn.execute(stmt, [{"c": s.camera_id, "s": s.start} for s in segments])
+
+    # -- events -------------------------------------------------------------------------------------------------
+    def add_events(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(insert(video_events), list(rows))
+
+    def existing_events(self, event_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        ids = sorted(set(event_ids))
+        if not ids:
+            return {}
+        rows = self.conn.execute(select(video_events).where(video_events.c.event_id.in_(ids))).mappings()
+        return {r["event_id"]: dict(r) for r in rows}
+
+    def events(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        kind: str | None = None,
+        camera_id: str | None = None,
+        window: str | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        ev = video_events.c
+        q = select(video_events).where(ev.at >= start, ev.at < end)
+        if kind is not None:
+            q = q.where(ev.kind == kind)
+        if camera_id is not None:
+            q = q.where(ev.camera_id == camera_id)
+        if window is not None:
+            q = q.where(ev.window == window)
+        rows = self.conn.execute(q.order_by(ev.at, ev.event_id).limit(limit)).mappings()
+        return [dict(r) for r in rows]
+
+    # -- purge log ----------------------------------------------------------------------------------------------
+    def last_done_purge(self, origin: str) -> dict[str, Any] | None:
+        vp = video_purges.c
+        q = select(video_purges).where(vp.origin == origin, vp.status == "done").order_by(vp.purge_id.desc())
+        row = self.conn.execute(q.limit(1)).mappings().first()
+        return dict(row) if row else None
+
+    def log_purge(self, row: dict[str, Any]) -> int:
+        result = self.conn.execute(insert(video_purges).values(**row).returning(video_purges.c.purge_id))
+        return int(result.scalar_one())
+
+    def log_purge_items(self, purge_id: int, segments: Sequence[Segment]) -> None:
+        _INSERT_PURGE_ITEMS.execute(
+            self.conn,
+            [
+                {
+                    "purge_id": purge_id,
+                    "camera_id": s.camera_id,
+                    "start_at": s.start,
+                    "end_at": s.end,
+                    "uri": s.uri,
+                    "size": s.size,
+                    "checksum": s.checksum,
+                    "file_result": None,
+                }
+                for s in segments
+            ],
+        )
+
+    def record_file_results(self, purge_id: int, results: dict[str, str], counts: dict[str, int]) -> None:
+        vi = video_purge_items.c
+        if results:
+            self.conn.execute(
+                update(video_purge_items)
+                .where(vi.purge_id == purge_id, vi.uri == bindparam("u"))
+                .values(file_result=bindparam("r")),
+                [{"u": u, "r": r} for u, r in results.items()],
+            )
+        self.conn.execute(update(video_purges).where(video_purges.c.purge_id == purge_id).values(**counts))
+
+    def purge_items(self, purge_id: int) -> list[dict[str, Any]]:
+        vi = video_purge_items.c
+        q = select(video_purge_items).where(vi.purge_id == purge_id).order_by(vi.start_at, vi.camera_id)
+        return [dict(r) for r in self.conn.execute(q).mappings()]

@@ -1,0 +1,37 @@
+"""The pure core of the video index: camera ids and bindings, segments, gaps, clips, retention decisions."""
+
+from county_node.video.domain.cameras import CAMERA_TYPES, Binding, CameraId, check_binding, parse_camera_id
+from county_node.video.domain.retention import Hold, RetentionPolicy, held, purge_limit, untrusted_reason
+from county_node.video.domain.segments import (
+    DEFAULT_MAX_SEGMENT,
+    ClipMargin,
+    EventKind,
+    Gap,
+    Segment,
+    Timeline,
+    check_new_segments,
+    find_gaps,
+    show,
+)
+
+__all__ = [
+    "CAMERA_TYPES",
+    "DEFAULT_MAX_SEGMENT",
+    "Binding",
+    "CameraId",
+    "ClipMargin",
+    "EventKind",
+    "Gap",
+    "Hold",
+    "RetentionPolicy",
+    "Segment",
+    "Timeline",
+    "check_binding",
+    "check_new_segments",
+    "find_gaps",
+    "held",
+    "parse_camera_id",
+    "purge_limit",
+    "show",
+    "untrusted_reason",
+]

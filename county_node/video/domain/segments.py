@@ -1,0 +1,159 @@
+"""Recording segments, events and clips (pure): validation, overlap within a camera, gaps in a time range.
+
+A segment covers ``[start, end)``. Within one camera segments never overlap: an *exact* duplicate (same camera,
+start, end, URI, size and checksum) re-sent by an NVR is a no-op; anything else that overlaps is refused, and the
+whole batch with it. Moments are stored in UTC and shown in China Standard Time (Asia/Shanghai).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from federation.errors import Conflict, ValidationError
+from federation.timeutil import CST
+
+__all__ = [
+    "DEFAULT_MAX_SEGMENT",
+    "ClipMargin",
+    "EventKind",
+    "Gap",
+    "Segment",
+    "Timeline",
+    "check_new_segments",
+    "find_gaps",
+    "show",
+]
+
+DEFAULT_MAX_SEGMENT = timedelta(hours=1)
+"""The longest segment the index accepts: a range query reads ``start >= T1 - max`` instead of scanning ends."""
+
+
+def show(moment: datetime) -> str:
+    """A moment as the hall reads it (China Standard Time)."""
+    return moment.astimezone(CST).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class EventKind(enum.StrEnum):
+    ALARM = "alarm"  # 报警
+    MOTION = "motion"  # 移动侦测
+    WINDOW_UNATTENDED = "window_unattended"  # 窗口无人
+    COMPLAINT_LINKED = "complaint_linked"  # 投诉关联
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    camera_id: str
+    start: datetime
+    end: datetime
+    uri: str
+    size: int
+    checksum: str
+
+    def same_as(self, other: Segment) -> bool:
+        return (self.end, self.uri, self.size, self.checksum) == (other.end, other.uri, other.size, other.checksum)
+
+    def validate(self, max_length: timedelta) -> None:
+        where = {"camera_id": self.camera_id, "start": show(self.start)}
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValidationError("录像片段的起止时间必须带时区", **where)
+        if self.end <= self.start:
+            raise ValidationError(f"录像片段 {show(self.start)} 的结束时间必须晚于开始时间", **where)
+        if self.end - self.start > max_length:
+            raise ValidationError(
+                f"录像片段 {show(self.start)}–{show(self.end)} 超过最长片段时长 {max_length}，请按时长切分后再入库",
+                **where,
+            )
+        if not self.uri.strip():
+            raise ValidationError(f"录像片段 {show(self.start)} 缺少存储位置（URI）", **where)
+        if self.size < 0:
+            raise ValidationError(f"录像片段 {show(self.start)} 的大小不能为负数", **where)
+        if not self.checksum.strip():
+            raise ValidationError(f"录像片段 {show(self.start)} 缺少校验值", **where)
+
+
+def _overlap_error(new: Segment, old: Segment, *, stored: bool) -> Conflict:
+    what = "已入库的片段" if stored else "同批中的片段"
+    return Conflict(
+        f"摄像机 {new.camera_id} 的录像片段 {show(new.start)}–{show(new.end)} 与{what} "
+        f"{show(old.start)}–{show(old.end)} 重叠，整批未入库",
+        camera_id=new.camera_id,
+        start=show(new.start),
+    )
+
+
+def check_new_segments(batch: Sequence[Segment], stored: Iterable[Segment]) -> list[Segment]:
+    """The segments of ``batch`` to insert, in (camera, start) order: exact duplicates (of a stored segment or
+    within the batch) dropped; any other overlap — with ``stored`` or within the batch — raises :class:`Conflict`.
+
+    ``stored`` must hold every stored segment that could overlap the batch (same cameras, nearby starts)."""
+    by_camera: dict[str, list[tuple[Segment, bool]]] = {}
+    for s in stored:
+        by_camera.setdefault(s.camera_id, []).append((s, True))
+    for s in batch:
+        by_camera.setdefault(s.camera_id, []).append((s, False))
+    fresh: list[Segment] = []
+    for camera in sorted(by_camera):
+        items = sorted(by_camera[camera], key=lambda p: (p[0].start, not p[1]))  # stored first on a tie
+        reach: tuple[Segment, bool] | None = None  # the segment reaching furthest so far, and whether stored
+        for seg, is_stored in items:
+            if reach is not None and seg.start < reach[0].end:
+                if seg.start == reach[0].start and seg.same_as(reach[0]):
+                    continue  # an exact duplicate re-sent: idempotent
+                if not (is_stored and reach[1]):  # two stored rows never overlap; anything else is refused
+                    new, old = (reach, (seg, is_stored)) if is_stored else ((seg, is_stored), reach)
+                    raise _overlap_error(new[0], old[0], stored=old[1])
+            if reach is None or seg.end > reach[0].end:
+                reach = (seg, is_stored)
+            if not is_stored:
+                fresh.append(seg)
+    return fresh
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    start: datetime
+    end: datetime
+
+
+def find_gaps(segments: Sequence[Segment], start: datetime, end: datetime) -> list[Gap]:
+    """The parts of ``[start, end)`` no segment covers; ``segments`` in start order, one camera."""
+    gaps: list[Gap] = []
+    cursor = start
+    for s in segments:
+        if s.start > cursor:
+            gaps.append(Gap(cursor, min(s.start, end)))
+        cursor = max(cursor, s.end)
+        if cursor >= end:
+            break
+    if cursor < end:
+        gaps.append(Gap(cursor, end))
+    return gaps
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """The segments of one camera overlapping ``[start, end)``, in order, and the gaps between them."""
+
+    camera_id: str | None
+    start: datetime
+    end: datetime
+    segments: list[Segment]
+    gaps: list[Gap]
+
+    @property
+    def complete(self) -> bool:
+        return self.camera_id is not None and not self.gaps
+
+
+@dataclass(frozen=True, slots=True)
+class ClipMargin:
+    """How much video around a moment makes its clip: ``[at - before, at + after]``."""
+
+    before: timedelta = timedelta(minutes=2)
+    after: timedelta = timedelta(minutes=5)
+
+    def around(self, at: datetime) -> tuple[datetime, datetime]:
+        return at - self.before, at + self.after

@@ -1,0 +1,138 @@
+"""Retention on SQLite and PostgreSQL: expiry, legal holds, refusal of an unsafe purge, the share cap, the purge
+log, and file deletion through the real-directory adapter on a real directory."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, delete, select
+
+from county_node.video.adapters.files import DirectoryFiles, FileResult
+from county_node.video.domain import RetentionPolicy, Segment
+from county_node.video.services import VideoIndexService
+from federation.storage.tables import outbox, video_purges, video_segments
+from federation.timeutil import CST
+from tests.conftest import FakeClock
+from tests.integration.video_fixtures import CAM1, CAM2, COUNTY, add_alert, add_case, add_complaint
+
+DAY = datetime(2026, 10, 1, tzinfo=CST)
+
+
+def fill(svc: VideoIndexService, root: Path, days: int) -> list[Segment]:
+    """Hourly segments for both cameras over ``days`` days, each with a real file under ``root``."""
+    segs = []
+    for camera in (CAM1, CAM2):
+        for h in range(days * 24):
+            start = DAY + timedelta(hours=h)
+            rel = f"{camera}/{start:%Y%m%d%H}.mp4"
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(b"v")
+            segs.append(Segment(camera, start, start + timedelta(hours=1), rel, 1, "sha256:x"))
+    svc.add_segments(segs)
+    return segs
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    path = tmp_path / "nvr"
+    path.mkdir()
+    return path
+
+
+def service(engine: Engine, root: Path, now: datetime, max_share: float) -> VideoIndexService:
+    return VideoIndexService(
+        engine,
+        COUNTY,
+        FakeClock(now),
+        retention=RetentionPolicy(days=30, max_share=max_share),
+        files=DirectoryFiles(root),
+    )
+
+
+def test_purge_keeps_held_segments_and_logs_what_it_removed(engine: Engine, root: Path) -> None:
+    now = DAY + timedelta(days=33)  # days 1–3 (72 h per camera) have expired
+    svc = service(engine, root, now, max_share=0.8)
+    svc.register_camera(CAM1, name="一号", hall="大厅", window="W01", since=DAY)
+    svc.register_camera(CAM2, name="二号", hall="大厅", window="W02", since=DAY)
+    fill(svc, root, 4)
+    held_at = DAY + timedelta(hours=10, minutes=30)  # W01 → CAM1 10:00 segment
+    add_case(engine, "C1", "W01", [held_at])
+    add_alert(engine, "A1", "C1", held_at + timedelta(hours=1), None)  # open
+    add_complaint(engine, "P1", "W02", DAY + timedelta(hours=20, minutes=59))  # open → CAM2 20:00 and 21:00
+    add_case(engine, "C2", "W01", [DAY + timedelta(hours=30, minutes=30)])
+    long_closed = now - timedelta(days=40)
+    add_alert(engine, "A2", "C2", DAY + timedelta(hours=31), long_closed + timedelta(days=41))  # closed 1 day ago
+    report = svc.purge()
+    assert report.status == "done"
+    assert report.expired == 144
+    assert report.held == 4  # CAM1 10:00, CAM1 06:00 next day (A2 within hold period), CAM2 20:00 + 21:00
+    assert report.removed == 140
+    assert not report.capped
+    assert report.files == {"removed": 140, "missing": 0, "refused": 0, "failed": 0}
+    with engine.connect() as conn:
+        left = {(r.camera_id, r.start_at) for r in conn.execute(select(video_segments)).all()}
+        deletes = conn.execute(select(outbox.c.record_id).where(outbox.c.op == "delete")).scalars().all()
+    kept_old = sorted((c, s.astimezone(CST).strftime("%d %H")) for c, s in left if s < DAY + timedelta(days=3))
+    assert kept_old == [(CAM1, "01 10"), (CAM1, "02 06"), (CAM2, "01 20"), (CAM2, "01 21")]
+    assert len(deletes) == 140
+    assert not (root / f"{CAM1}/2026100109.mp4").exists()
+    assert (root / f"{CAM1}/2026100110.mp4").exists()
+    items = svc.purge_items(report.purge_id)
+    assert len(items) == 140
+    assert {i["file_result"] for i in items} == {"removed"}
+
+
+def test_purge_refuses_an_untrustworthy_index_and_caps_its_share(engine: Engine, root: Path) -> None:
+    now = DAY + timedelta(days=32)
+    svc = service(engine, root, now, max_share=0.1)
+    assert svc.purge().status == "refused"  # empty index
+    svc.register_camera(CAM1, name="一号", hall="大厅", window="W01", since=DAY)
+    svc.register_camera(CAM2, name="二号", hall="大厅", window="W02", since=DAY)
+    fill(svc, root, 3)  # 144 segments, 96 expired
+    report = svc.purge()
+    assert report.status == "done"
+    assert report.capped
+    assert report.removed == 14
+    # the index is then found almost empty (a lost table, a bad restore): refused, nothing deleted
+    with engine.begin() as conn:
+        conn.execute(delete(video_segments).where(video_segments.c.start_at > DAY + timedelta(hours=30)))
+    before = len(list(root.rglob("*.mp4")))
+    refused = svc.purge()
+    assert refused.status == "refused"
+    assert "拒绝清理" in refused.reason
+    assert refused.removed == 0
+    assert len(list(root.rglob("*.mp4"))) == before
+    with engine.connect() as conn:
+        assert conn.execute(select(video_purges.c.status).order_by(video_purges.c.purge_id)).scalars().all() == [
+            "refused",
+            "done",
+            "refused",
+        ]
+
+
+def test_directory_adapter_never_leaves_its_root(tmp_path: Path) -> None:
+    root = tmp_path / "nvr"
+    (root / "cam").mkdir(parents=True)
+    (root / "cam" / "a.mp4").write_bytes(b"v")
+    (root / "cam" / "b.mp4").write_bytes(b"v")
+    outside = tmp_path / "secret.txt"
+    outside.write_text("keep")
+    (root / "link.mp4").symlink_to(outside)
+    files = DirectoryFiles(root)
+    got = files.remove(
+        ["cam/a.mp4", f"file://{root}/cam/b.mp4", "cam/gone.mp4", "../secret.txt", str(outside), "link.mp4", "cam"]
+    )
+    assert got == {
+        "cam/a.mp4": FileResult.REMOVED,
+        f"file://{root}/cam/b.mp4": FileResult.REMOVED,
+        "cam/gone.mp4": FileResult.MISSING,
+        "../secret.txt": FileResult.REFUSED,
+        str(outside): FileResult.REFUSED,
+        "link.mp4": FileResult.REFUSED,
+        "cam": FileResult.REFUSED,
+    }
+    assert outside.read_text() == "keep"
+    assert (root / "link.mp4").is_symlink()
+    assert (root / "cam").is_dir()
