@@ -16,6 +16,7 @@ from county_node.approval.adapters.reindex import reindex_replicas
 from county_node.approval.adapters.replica import default_appliers
 from county_node.standards_validation import bundle_validators
 from county_node.supervision.adapters.replica import supervision_appliers
+from county_node.video.adapters.replica import video_appliers
 from federation.config import Config
 from federation.storage.scores_replica import SCORE_RECORD, ScoreApplier
 from federation.storage.standards_replica import STANDARDS_RECORD, StandardsApplier
@@ -33,6 +34,7 @@ def replication_appliers(division: str | None = None) -> dict[str, Applier[Any]]
         STATUS_RECORD: StandardsStatusApplier(),
         **default_appliers(),
         **supervision_appliers(),
+        **video_appliers(),  # the counties' video index (cameras, segments, events), never the video
         **order_appliers(),  # the province's orders on their way down, the counties' replies
         SCORE_RECORD: ScoreApplier(),  # the province's scores on their way down
     }

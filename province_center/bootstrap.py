@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from city_aggregator.orders.replica import order_appliers
 from county_node.approval.adapters.replica import default_appliers
 from county_node.supervision.adapters.replica import supervision_appliers
+from county_node.video.adapters.replica import video_appliers
 from federation.config import Config
 from federation.storage.standards_status import STATUS_RECORD, StandardsStatusApplier
 from sync_agent.appliers import Applier
@@ -26,6 +27,7 @@ def replication_appliers(division: str | None = None) -> dict[str, Applier[Any]]
     return {
         **default_appliers(),
         **supervision_appliers(),
+        **video_appliers(),  # the counties' video index (cameras, segments, events), never the video
         STATUS_RECORD: StandardsStatusApplier(),
         **order_appliers(),  # the cities' orders, the counties' replies
     }

@@ -13,9 +13,10 @@ GET       /api/v1/counties                        per-county summary: cases by s
                                                   active alerts, complaints, ratings and satisfaction; scope totals
 GET       /api/v1/counties/{code}                 one county's summary
 GET       /api/v1/alerts                          alerts in scope (county, light, rule_id, status, level; paged)
-GET       /api/v1/alerts/{alert_id}               one alert with evidence, clock and history
+GET       /api/v1/alerts/{alert_id}               one alert with evidence, clock and history, and its clip (the
+                                                  camera, time range and segments to ask the county for)
 GET       /api/v1/cases/{case_no}                 drill-down: case, clocks (this node's calendar), timeline, alerts,
-                                                  complaints, ratings
+                                                  complaints, ratings, the clip of each alert
 GET       /api/v1/rankings?period=&level=         scores of a period (county | department | window) with breakdown
 GET       /api/v1/trends?county=&from=&to=        per month: accepted, decided, on time, concluded, alerts, complaints
 ========  ======================================  ==================================================================
@@ -41,18 +42,19 @@ from city_aggregator.inspection.views import (
     AlertListView,
     CountyDetailView,
     CountyListView,
+    InspectorAlertView,
     InspectorCaseView,
     RankingView,
     TrendView,
     alert_list_view,
     county_detail_view,
     county_list_view,
+    inspector_alert_view,
     inspector_case_view,
     ranking_view,
     trend_view,
 )
 from county_node.entrypoints.http_errors import ErrorView, install_error_handlers
-from county_node.entrypoints.supervision_schemas import AlertView, alert_view
 from county_node.entrypoints.views import iso
 from federation.config import Config
 from federation.identities import level_of
@@ -205,10 +207,10 @@ def _router(ctx: InspectionContext) -> APIRouter:
         )
         return alert_list_view(scope, found)
 
-    @router.get("/alerts/{alert_id}", summary="预警详情", response_model=AlertView)
-    def alert(scope: InScope, alert_id: Annotated[str, Path(description="预警编号")]) -> AlertView:
-        """预警的规则、证据、时钟读数、参数、状态与处理记录。"""
-        return alert_view(svc.alert(scope, alert_id))
+    @router.get("/alerts/{alert_id}", summary="预警详情", response_model=InspectorAlertView)
+    def alert(scope: InScope, alert_id: Annotated[str, Path(description="预警编号")]) -> InspectorAlertView:
+        """预警的规则、证据、时钟读数、参数、状态与处理记录，以及应向县级调取的录像（摄像机、时段、片段与空档）。"""
+        return inspector_alert_view(svc.alert(scope, alert_id), svc.alert_clip(scope, alert_id))
 
     @router.get("/cases/{case_no}", summary="办件详查", response_model=InspectorCaseView)
     def case(scope: InScope, case_no: Annotated[str, Path(description="办件编号")]) -> InspectorCaseView:

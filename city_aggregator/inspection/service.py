@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,8 @@ from county_node.approval.services import ApprovalService, CaseDetail
 from county_node.supervision.adapters.store import AlertStore, FeedbackStore
 from county_node.supervision.domain.alerts import Alert, AlertStatus
 from county_node.supervision.domain.registry import REGISTRY
+from county_node.video.domain import ClipMargin
+from county_node.video.services import Clip, VideoIndexService
 from federation.errors import NotFound, ValidationError
 from federation.identities import DivisionLevel, DivisionRegistry, level_of, validate_division_code
 from federation.storage.uow import UnitOfWork
@@ -65,6 +67,7 @@ class CaseDrillDown:
     alerts: list[Alert]
     complaints: list[dict[str, Any]]
     ratings: list[dict[str, Any]]
+    clips: list[Clip] = field(default_factory=list)  # the video to ask the county for, one per alert
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +109,15 @@ class InspectionService:
         clock: Callable[[], datetime],
         registry: DivisionRegistry,
         approval: ApprovalService,
+        *,
+        clip_margin: ClipMargin | None = None,
     ) -> None:
         self._engine = engine
         self.division = division
         self._now = clock
         self.registry = registry
         self.approval = approval
+        self.clip_margin = clip_margin or ClipMargin()
 
     def now(self) -> datetime:
         return self._now()
@@ -180,6 +186,17 @@ class InspectionService:
         with UnitOfWork(self._engine, readonly=True) as uow:
             return AlertStore(uow.conn, origin).get(alert_id)
 
+    def alert_clip(self, scope: Scope, alert_id: str) -> Clip | None:
+        """The clip of an alert, read on the replica of its county's video index with the county's own logic:
+        the camera of the case's window at its last step before the alert, the margin around it, the segments and
+        the gaps — what to ask the county for. None when this node lacks the alert's case."""
+        origin = scope.require_alert(alert_id)
+        video = VideoIndexService(self._engine, origin, self._now, margin=self.clip_margin)
+        try:
+            return video.clip_for_alert(alert_id)
+        except NotFound:
+            return None
+
     # -- case drill-down ----------------------------------------------------------------------------------------
     def case(self, scope: Scope, case_no: str) -> CaseDrillDown:
         """A case with its clocks (read now, on this node's calendar), timeline, alerts, complaints and ratings."""
@@ -190,7 +207,9 @@ class InspectionService:
             feedback = FeedbackStore(uow.conn, county)
             comps, _ = feedback.list_complaints(status=None, case_no=case_no, offset=0, limit=200)
             rates, _ = feedback.list_ratings(case_no=case_no, staff=None, negative=None, offset=0, limit=200)
-        return CaseDrillDown(detail, found, comps, rates)
+        video = VideoIndexService(self._engine, county, self._now, margin=self.clip_margin)
+        clips = [video.clip_for_alert(a.alert_id) for a in found]
+        return CaseDrillDown(detail, found, comps, rates, clips)
 
     # -- rankings -----------------------------------------------------------------------------------------------
     def rankings(

@@ -25,21 +25,27 @@ from county_node.entrypoints.supervision_schemas import (
     rating_view,
 )
 from county_node.entrypoints.views import LIGHT_LABELS, CaseDetailView, case_detail_view, iso
+from county_node.supervision.domain.alerts import Alert
 from county_node.supervision.domain.ratings import RATING_LABELS
+from county_node.video.services import Clip
 from federation.clock import Light
 
 __all__ = [
     "AlertListView",
+    "ClipView",
     "CountyDetailView",
     "CountyListView",
     "CountySummaryView",
+    "InspectorAlertView",
     "InspectorCaseView",
     "RankingView",
     "ScopeView",
     "TrendView",
     "alert_list_view",
+    "clip_view",
     "county_detail_view",
     "county_list_view",
+    "inspector_alert_view",
     "inspector_case_view",
     "ranking_view",
     "scope_view",
@@ -118,12 +124,47 @@ class AlertListView(TypedDict):
     page_size: int
 
 
+class ClipSegmentView(TypedDict):
+    start: str
+    end: str
+    uri: str  # where the county's NVR keeps it: ask the county for this file
+    size: int
+    checksum: str
+
+
+class ClipGapView(TypedDict):
+    start: str
+    end: str
+
+
+class ClipView(TypedDict):
+    """录像片段：哪台摄像机、哪个时段、哪些录像片段（及其中无录像的空档），向县级调取。"""
+
+    subject: str  # alert:371122-A000000001
+    window: str | None
+    at: str  # the moment the clip is centred on (the case's last step before the alert)
+    camera_id: str | None  # None: no camera watched the window then (see note)
+    start: str
+    end: str
+    complete: bool  # a camera and no gap
+    note: str
+    segments: list[ClipSegmentView]
+    gaps: list[ClipGapView]
+
+
+class InspectorAlertView(AlertView):
+    """The county's alert view, and the clip to ask the county for (null: this node lacks the alert's case)."""
+
+    clip: ClipView | None
+
+
 class InspectorCaseView(CaseDetailView):
     """The county's case detail (case, clocks read now on this node's calendar, timeline) and its supervision."""
 
     alerts: list[AlertView]
     complaints: list[ComplaintView]
     ratings: list[RatingView]
+    clips: list[ClipView]  # one per alert, in the order of ``alerts``
 
 
 class ScoreView(TypedDict):
@@ -242,6 +283,29 @@ def alert_list_view(scope: Scope, found: AlertList) -> AlertListView:
     }
 
 
+def clip_view(clip: Clip) -> ClipView:
+    t = clip.timeline
+    return {
+        "subject": clip.subject,
+        "window": clip.window,
+        "at": iso(clip.at),
+        "camera_id": t.camera_id,
+        "start": iso(t.start),
+        "end": iso(t.end),
+        "complete": t.complete,
+        "note": clip.note,
+        "segments": [
+            {"start": iso(s.start), "end": iso(s.end), "uri": s.uri, "size": s.size, "checksum": s.checksum}
+            for s in t.segments
+        ],
+        "gaps": [{"start": iso(g.start), "end": iso(g.end)} for g in t.gaps],
+    }
+
+
+def inspector_alert_view(alert: Alert, clip: Clip | None) -> InspectorAlertView:
+    return {**alert_view(alert), "clip": None if clip is None else clip_view(clip)}
+
+
 def inspector_case_view(found: CaseDrillDown) -> InspectorCaseView:
     detail = case_detail_view(found.detail)
     return {
@@ -252,6 +316,7 @@ def inspector_case_view(found: CaseDrillDown) -> InspectorCaseView:
         "alerts": [alert_view(a) for a in found.alerts],
         "complaints": [complaint_view(c) for c in found.complaints],
         "ratings": [rating_view(r) for r in found.ratings],
+        "clips": [clip_view(c) for c in found.clips],
     }
 
 

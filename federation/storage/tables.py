@@ -567,6 +567,7 @@ video_segments = Table(
     Column("size", BigInteger, nullable=False),
     Column("checksum", String(80), nullable=False),
     Column("indexed_at", UTCDateTime, nullable=False),
+    Column("origin_seq", BigInteger),  # on a replica: the seq of the county's record (newest wins)
     Index(None, "start_at"),
     comment="Recording segments [start_at, end_at) of a camera (never overlapping); the video stays on the NVR.",
 )
@@ -582,6 +583,7 @@ video_events = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("details", JSON, nullable=False),
     Column("indexed_at", UTCDateTime, nullable=False),
+    Column("origin_seq", BigInteger),  # on a replica: the seq of the county's record (newest wins)
     Index(None, "camera_id", "at"),
     Index(None, "window", "at"),
     Index(None, "kind", "at"),

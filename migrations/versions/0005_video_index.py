@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("at", federation.storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("details", sa.JSON(), nullable=False),
         sa.Column("indexed_at", federation.storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("origin_seq", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("event_id", name=op.f("pk_video_events")),
         comment="Video events (报警, 移动侦测, 窗口无人, 投诉关联) at a camera and window.",
     )
@@ -87,6 +88,7 @@ def upgrade() -> None:
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("checksum", sa.String(length=80), nullable=False),
         sa.Column("indexed_at", federation.storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("origin_seq", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("camera_id", "start_at", name=op.f("pk_video_segments")),
         comment="Recording segments [start_at, end_at) of a camera (never overlapping); the video stays on the NVR.",
     )
