@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -18,6 +19,9 @@ from county_node.standards_validation import bundle_validators
 from county_node.supervision.orders import ORDER_RECORD, CountyOrderApplier
 from county_node.supervision.runner import sms_hook
 from county_node.supervision.services import SupervisionService
+from county_node.video.adapters.files import DirectoryFiles
+from county_node.video.domain import ClipMargin, RetentionPolicy
+from county_node.video.services import VideoIndexService
 from federation.config import Config
 from federation.storage.engine import make_engine
 from federation.storage.scores_replica import SCORE_RECORD, ScoreApplier
@@ -26,7 +30,14 @@ from federation.storage.standards_status import STATUS_RECORD, StandardsStatusAp
 from federation.timeutil import SimulatedClock, utcnow
 from sync_agent.appliers import Applier
 
-__all__ = ["CountyNode", "assemble_county_node", "build_county_node", "receiver_appliers", "replication_appliers"]
+__all__ = [
+    "CountyNode",
+    "assemble_county_node",
+    "build_county_node",
+    "receiver_appliers",
+    "replication_appliers",
+    "video_service",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -38,6 +49,7 @@ class CountyNode:
     clock: Callable[[], datetime]
     approval: ApprovalService
     supervision: SupervisionService
+    video: VideoIndexService
 
     def close(self) -> None:
         self.engine.dispose()
@@ -67,7 +79,32 @@ def assemble_county_node(config: Config, engine: Engine, clock: Callable[[], dat
         default_policy=approval.default_policy,
     )
     approval.observe(supervision)
-    return CountyNode(config=config, engine=engine, clock=clock, approval=approval, supervision=supervision)
+    video = video_service(config, engine, clock)
+    return CountyNode(
+        config=config, engine=engine, clock=clock, approval=approval, supervision=supervision, video=video
+    )
+
+
+def video_service(config: Config, engine: Engine, clock: Callable[[], datetime]) -> VideoIndexService:
+    """The county's video index (视频索引) as ``[video]`` configures it."""
+    v = config.video
+    root = Path(v.storage_root) if v.storage_root else None
+    if root is not None and not root.is_absolute():
+        root = Path(config.node.data_dir) / root
+    return VideoIndexService(
+        engine,
+        config.node.division,
+        clock,
+        max_segment=timedelta(seconds=v.max_segment_s),
+        margin=ClipMargin(timedelta(seconds=v.margin_before_s), timedelta(seconds=v.margin_after_s)),
+        retention=RetentionPolicy(
+            days=v.retention_days,
+            hold_after_close=timedelta(days=v.hold_days),
+            max_share=v.max_purge_share,
+            min_ratio=v.min_index_ratio,
+        ),
+        files=DirectoryFiles(root.resolve()) if root is not None else None,
+    )
 
 
 def replication_appliers(approval: ApprovalService | None = None) -> dict[str, Applier[Any]]:

@@ -71,6 +71,7 @@ __all__ = [
     "ReplicationConfig",
     "SimulationConfig",
     "SupervisionConfig",
+    "VideoConfig",
     "dump_toml",
     "load_config",
     "read_toml_sections",
@@ -155,6 +156,20 @@ class SupervisionConfig:
 
 
 @dataclass(frozen=True)
+class VideoConfig:
+    """The county video index (视频索引, DESIGN.md §7): retention, legal holds, clip margins, recording files."""
+
+    retention_days: int = 30  # segments older than this are purged
+    hold_days: int = 30  # a clip held for an alert or complaint is kept this long after it closes
+    max_purge_share: float = 0.1  # one purge never deletes more than this share of the index
+    min_index_ratio: float = 0.5  # purge refused when the index is below this share of what the last purge left
+    margin_before_s: int = 120  # a clip starts this many seconds before its moment
+    margin_after_s: int = 300  # and ends this many seconds after it
+    max_segment_s: int = 3600  # the longest segment accepted
+    storage_root: str = ""  # the recordings' folder: a purge deletes files only under it; empty: index only
+
+
+@dataclass(frozen=True)
 class SimulationConfig:
     """Demo only: run the node on a simulated clock that starts at ``start`` and runs ``speed`` × real time."""
 
@@ -182,6 +197,7 @@ class Config:
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)
 
     @property
     def database_url(self) -> str:
@@ -273,7 +289,21 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
     _validate_notify(cfg.notify)
     if cfg.supervision.sweep_interval_s < 0:
         raise ConfigError("supervision.sweep_interval_s 不能为负数", value=cfg.supervision.sweep_interval_s)
+    _validate_video(cfg.video)
     return cfg
+
+
+def _validate_video(video: VideoConfig) -> None:
+    for name in ("retention_days", "max_segment_s"):
+        if getattr(video, name) < 1:
+            raise ConfigError(f"video.{name} 必须大于 0", value=getattr(video, name))
+    for name in ("hold_days", "margin_before_s", "margin_after_s"):
+        if getattr(video, name) < 0:
+            raise ConfigError(f"video.{name} 不能为负数", value=getattr(video, name))
+    if not 0 < video.max_purge_share <= 1:
+        raise ConfigError("video.max_purge_share 须大于 0 且不超过 1", value=video.max_purge_share)
+    if not 0 <= video.min_index_ratio <= 1:
+        raise ConfigError("video.min_index_ratio 须在 0 与 1 之间", value=video.min_index_ratio)
 
 
 def _validate_replication(rep: ReplicationConfig) -> None:

@@ -14,6 +14,7 @@ POST      /api/v1/cases/{case_no}/actions/{action}                one lifecycle 
 GET       /api/v1/summary                                         counts by status and by light
 …         /api/v1/alerts, /complaints, /ratings, /supervision/…   supervision (电子监察), see ``supervision_http``
 …         /api/v1/orders                                          orders (督办/催办) received, 办复; ``orders_http``
+…         /api/v1/cameras, /video/…, …/clip                       video index (视频索引); ``video_http``
 ========  ======================================================  ==========================================
 
 OpenAPI is served at ``/openapi.json`` and the interactive documentation at ``/docs``.
@@ -37,6 +38,7 @@ from county_node.entrypoints.orders_http import orders_router
 from county_node.entrypoints.schemas import ACTION_BODIES, ACTION_DESCRIPTIONS, ActionBody, CreateCaseBody
 from county_node.entrypoints.scores_http import scores_router
 from county_node.entrypoints.supervision_http import supervision_router
+from county_node.entrypoints.video_http import video_router
 from county_node.entrypoints.views import (
     CaseDetailView,
     CasePageView,
@@ -94,6 +96,7 @@ def create_app(node: CountyNode) -> FastAPI:
     app.include_router(supervision_router(node, prefix=API_PREFIX))
     app.include_router(orders_router(node, prefix=API_PREFIX))  # 督办 / 催办 received from above
     app.include_router(scores_router(node, prefix=API_PREFIX))  # 考核评分: the county's own rank
+    app.include_router(video_router(node, prefix=API_PREFIX))  # 视频索引: cameras, segments, events, clips
     return app
 
 

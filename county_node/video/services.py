@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from json.encoder import encode_basestring as _json_str  # the string encoder of ensure_ascii=False
 from typing import Any
 from uuid import uuid4
 
@@ -47,7 +48,19 @@ Clock = Callable[[], datetime]
 
 def segment_record_id(camera_id: str, start: datetime) -> str:
     """The replicated id of a segment: camera and UTC start (``…@20261126T014500.000000Z``)."""
-    return f"{camera_id}@{start.astimezone(UTC).strftime('%Y%m%dT%H%M%S.%fZ')}"
+    # what strftime('%Y%m%dT%H%M%S.%fZ') gives, at a third of its cost (this runs once per ingested segment)
+    iso = start.astimezone(UTC).isoformat(timespec="microseconds")  # 2026-11-26T01:45:00.000000+00:00
+    return f"{camera_id}@{iso[0:4]}{iso[5:7]}{iso[8:13]}{iso[14:16]}{iso[17:26]}Z"
+
+
+def _segment_json(s: Segment) -> outbox.EncodedPayload:
+    """``canonical_json(_segment_payload(s))``, assembled directly (sorted keys, no spaces): the generic encoder
+    with its ``default`` hook for datetimes was a third of the ingest time."""
+    return outbox.EncodedPayload(
+        f'{{"camera_id":{_json_str(s.camera_id)},"checksum":{_json_str(s.checksum)},'
+        f'"end":"{s.end.isoformat()}","size":{int(s.size)},"start":"{s.start.isoformat()}",'
+        f'"uri":{_json_str(s.uri)}}}'
+    )
 
 
 def _segment_payload(s: Segment) -> dict[str, Any]:
@@ -206,6 +219,29 @@ class VideoIndexService:
         with UnitOfWork(self._engine, readonly=True) as uow:
             return self._store(uow).camera_at(window, at)
 
+    def camera(self, camera_id: str) -> tuple[dict[str, Any], list[Binding]]:
+        """A registered camera and its bindings (oldest first); :class:`NotFound` when it is not registered."""
+        with UnitOfWork(self._engine, readonly=True) as uow:
+            store = self._store(uow)
+            row = store.camera(camera_id)
+            if row is None:
+                raise NotFound(f"摄像机 {camera_id} 未登记", camera_id=camera_id)
+            return row, store.bindings_of_camera(camera_id)
+
+    def cameras(self) -> list[tuple[dict[str, Any], list[Binding]]]:
+        """Every camera of this county's index with its bindings, by camera id."""
+        from federation.storage.tables import camera_bindings, cameras
+
+        with UnitOfWork(self._engine, readonly=True) as uow:
+            rows = [dict(r) for r in uow.conn.execute(select(cameras).order_by(cameras.c.camera_id)).mappings()]
+            q = select(camera_bindings).order_by(camera_bindings.c.camera_id, camera_bindings.c.valid_from)
+            by_camera: dict[str, list[Binding]] = {}
+            for b in uow.conn.execute(q).mappings():
+                by_camera.setdefault(b["camera_id"], []).append(
+                    Binding(b["camera_id"], b["window"], b["valid_from"], b["valid_to"])
+                )
+        return [(r, by_camera.get(r["camera_id"], [])) for r in rows]
+
     # -- segments -----------------------------------------------------------------------------------------------
     def add_segments(self, segments: Sequence[Segment]) -> int:
         """Index a batch of segments; the number newly indexed. Exact duplicates of indexed segments are no-ops;
@@ -231,11 +267,12 @@ class VideoIndexService:
                 origin=self.division,
                 records=[
                     outbox.OutboxRecord(
-                        "video_segment", segment_record_id(s.camera_id, s.start), "upsert", _segment_payload(s)
+                        "video_segment", segment_record_id(s.camera_id, s.start), "upsert", _segment_json(s)
                     )
                     for s in fresh
                 ],
                 created_at=now,
+                copy=True,  # many small rows: COPY on PostgreSQL
             )
             uow.commit()
         return len(fresh)
@@ -321,9 +358,11 @@ class VideoIndexService:
             )
 
     # -- clips --------------------------------------------------------------------------------------------------
-    def _clip(self, store: VideoStore, subject: str, window: str | None, at: datetime) -> Clip:
+    def _clip(self, store: VideoStore, subject: str, window: str | None, at: datetime, county: str) -> Clip:
+        """``county``: whose window it is — window numbers are per hall, and a city or the province holds the
+        cameras of every county below it, so the camera is looked for among that county's only."""
         start, end = self.margin.around(at)
-        camera = store.camera_at(window, at) if window else None
+        camera = store.camera_at(window, at, county=county) if window else None
         if camera is None:
             note = f"窗口 {window} 在 {show(at)} 未绑定摄像机" if window else "未记录办理窗口，无法定位录像"
             return Clip(subject, window, at, Timeline(None, start, end, [], find_gaps([], start, end)), note)
@@ -345,7 +384,8 @@ class VideoIndexService:
             at = uow.conn.execute(select(ce.at).where(ce.case_no == case_no, ce.n == n)).scalar_one_or_none()
             if at is None:
                 raise NotFound(f"办件 {case_no} 没有第 {n} 步", case_no=case_no, n=n)
-            return self._clip(self._store(uow), f"{case_no}#{n:04d}", window, at)
+            origin = uow.conn.execute(select(cases.c.origin).where(cases.c.case_no == case_no)).scalar_one()
+            return self._clip(self._store(uow), f"{case_no}#{n:04d}", window, at, origin)
 
     def _alert_moment(self, uow: UnitOfWork, alert: Mapping[str, Any] | RowMapping) -> tuple[str | None, datetime]:
         if not alert["case_no"]:
@@ -364,7 +404,7 @@ class VideoIndexService:
             if row is None:
                 raise AlertNotFound(f"预警 {alert_id} 不存在", alert_id=alert_id)
             window, at = self._alert_moment(uow, row)
-            return self._clip(self._store(uow), f"alert:{alert_id}", window, at)
+            return self._clip(self._store(uow), f"alert:{alert_id}", window, at, row["origin"])
 
     def _complaint_moment(self, uow: UnitOfWork, c: Mapping[str, Any] | RowMapping) -> tuple[str | None, datetime]:
         if c["target"] == "window":
@@ -381,7 +421,7 @@ class VideoIndexService:
             if row is None:
                 raise ComplaintNotFound(f"投诉 {complaint_id} 不存在", complaint_id=complaint_id)
             window, at = self._complaint_moment(uow, row)
-            return self._clip(self._store(uow), f"complaint:{complaint_id}", window, at)
+            return self._clip(self._store(uow), f"complaint:{complaint_id}", window, at, row["origin"])
 
     # -- retention ----------------------------------------------------------------------------------------------
     def _holds(self, uow: UnitOfWork, store: VideoStore, now: datetime) -> list[Hold]:

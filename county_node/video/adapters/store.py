@@ -82,8 +82,9 @@ class VideoStore:
             )
         )
 
-    def camera_at(self, window: str, at: datetime) -> str | None:
-        """The camera bound to ``window`` at ``at`` (None: no camera watched it then)."""
+    def camera_at(self, window: str, at: datetime, *, county: str | None = None) -> str | None:
+        """The camera bound to ``window`` at ``at`` (None: no camera watched it then); with ``county``, among that
+        county's cameras only (their GB/T 28181 centre code begins with its division code)."""
         cb = camera_bindings.c
         q = (
             select(cb.camera_id)
@@ -91,6 +92,8 @@ class VideoStore:
             .order_by(cb.valid_from.desc())
             .limit(1)
         )
+        if county is not None:
+            q = q.where(cb.camera_id.startswith(county, autoescape=True))
         return self.conn.execute(q).scalar_one_or_none()
 
     def window_at(self, camera_id: str, at: datetime) -> str | None:
@@ -112,14 +115,32 @@ class VideoStore:
 
     # -- segments -----------------------------------------------------------------------------------------------
     def segments_near(self, camera_ids: Iterable[str], start: datetime, end: datetime) -> list[Segment]:
-        """Stored segments of ``camera_ids`` that could overlap ``[start, end)``."""
+        """Stored segments of ``camera_ids`` that could overlap ``[start, end)``.
+
+        ``end_at > start`` drops, inside the key range, the segments that end before the batch begins — the
+        previous hour's, when an NVR delivers hour after hour — so only the few that matter become objects."""
         ids = sorted(set(camera_ids))
         q = select(_SEG.camera_id, _SEG.start_at, _SEG.end_at, _SEG.uri, _SEG.size, _SEG.checksum).where(
-            _SEG.camera_id.in_(ids), _SEG.start_at >= start - self.max_segment, _SEG.start_at < end
+            _SEG.camera_id.in_(ids),
+            _SEG.start_at >= start - self.max_segment,
+            _SEG.start_at < end,
+            _SEG.end_at > start,
         )
         return [_segment(r) for r in self.conn.execute(q)]
 
     def add_segments(self, segments: Sequence[Segment], origin: str, now: datetime) -> None:
+        """Insert the segment rows: ``COPY … FROM STDIN`` on PostgreSQL, the bulk ``INSERT`` elsewhere."""
+        if not segments:
+            return
+        if self.conn.dialect.name == "postgresql":
+            if now.tzinfo is None:
+                raise ValueError("naive datetime refused by UTCDateTime")
+            raw: Any = self.conn.connection.driver_connection
+            copy = f"COPY {video_segments.name} ({', '.join(_SEGMENT_COLUMNS)}) FROM STDIN"
+            with raw.cursor() as cur, cur.copy(copy) as out:
+                for s in segments:  # validated before: aware moments, a size, a checksum
+                    out.write_row((s.camera_id, s.start, s.end, origin, s.uri, s.size, s.checksum, now))
+            return
         _INSERT_SEGMENTS.execute(
             self.conn,
             [
