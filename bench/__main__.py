@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench import approval, clock, evaluate, latency, replication, scoring, sweep
+from bench import approval, clock, evaluate, latency, replication, scoring, sweep, video
 from bench.harness import DEFAULT_POSTGRES_ADMIN_URL, DEFAULT_SEED, Options, emit
 from federation.errors import SunshineError
 
@@ -56,6 +56,12 @@ BENCHMARKS: Mapping[str, Benchmark] = {
             scoring.NAME,
             "a province-year (137 counties, ~3.4 M cases) scored for 12 months, vs one GROUP BY (target < 60 s, ≤ 5 ×)",
             scoring.run,
+        ),
+        Benchmark(
+            video.NAME,
+            "video index: 10,000,000 segments ingested (target ≥ 50,000/s) and camera + time-range queries "
+            "(target p99 < 5 ms), SQLite and PostgreSQL",
+            video.run,
         ),
     )
 }

@@ -45,6 +45,16 @@ EXPECTED_KEYS = {
     "sweep": {"bench", "cases", "sqlite_s", "postgresql_s", "sqlite_cold_s", "daily_raised", "target_s"},
     "evaluate": {"bench", "p50_ms", "p99_ms", "pure_p50_ms", "pure_p99_ms", "events", "target_p99_ms"},
     "scoring": {"bench", "cases", "events", "postgresql_s", "sqlite_s", "floor_s", "ratio", "sqlite_floor_s"},
+    "video": {
+        "bench",
+        "segments",
+        "sqlite_ingest_per_s",
+        "sqlite_query_p50_ms",
+        "sqlite_query_p99_ms",
+        "postgresql_ingest_per_s",
+        "postgresql_query_p50_ms",
+        "postgresql_query_p99_ms",
+    },
 }
 
 
@@ -173,3 +183,13 @@ def test_scoring_result_line_without_postgresql(capsys: pytest.CaptureFixture[st
     assert result["alerts"] > result["cases"] / 10  # yellow and red cards, step and fee alerts, …
     assert result["ratings"] > result["cases"] / 5
     assert result["scores"] > 12 * 137  # 12 months of every county, and their departments and windows
+
+
+def test_video_result_line_without_postgresql(capsys: pytest.CaptureFixture[str]) -> None:
+    result = _run(capsys, "video")
+    assert EXPECTED_KEYS["video"] <= result.keys()
+    assert result["segments"] == 50_000  # 10,000,000 × 0.005, every one indexed
+    assert result["sqlite_ingest_per_s"] > 0
+    assert 0 < result["sqlite_query_p50_ms"] <= result["sqlite_query_p99_ms"]
+    assert result["postgresql_ingest_per_s"] is None
+    assert result["postgresql_query_p99_ms"] is None
