@@ -227,6 +227,27 @@ def _order_round_trip(fed: Federation, timeout: float = 30.0) -> None:
     if county_alert.status_code == 200:
         view = county_alert.json()
         _say(f"  {county}的预警现为：{view.get('status_label', view.get('status'))}（{view.get('level_label', '')}）")
+    _alert_clip(fed, alert["alert_id"])
+
+
+def _alert_clip(fed: Federation, alert_id: str) -> None:
+    """The alert's clip as the province inspector sees it (computed on the province's replicas of the video index):
+    which camera, which time range, which recording segments to ask the county for."""
+    province = fed.province()
+    got = httpx.get(f"{fed.url(province)}/api/v1/alerts/{alert_id}", timeout=10.0)
+    clip = got.json().get("clip") if got.status_code == 200 else None
+    if not clip:
+        _say("  省级监察接口：该预警暂无可调阅的录像")
+        return
+    if not clip.get("camera_id"):
+        _say(f"  省级监察接口：该预警的录像——{clip.get('note') or '当时窗口无摄像机'}")
+        return
+    segments, gaps = clip.get("segments", []), clip.get("gaps", [])
+    window = clip.get("window") or "—"
+    _say(
+        f"  省级监察接口显示该预警的录像：{window} 窗口摄像机 {clip['camera_id']}，"
+        f"{clip['start'][11:16]}–{clip['end'][11:16]}，录像片段 {len(segments)} 个，缺失 {len(gaps)} 段"
+    )
 
 
 def _scores(fed: Federation, period: str, timeout: float = 30.0) -> None:
