@@ -84,6 +84,9 @@ def _timeline_dict(t: Timeline) -> dict[str, Any]:
     }
 
 
+_EVENT_ID_LENGTH = 40  # video_events.event_id
+
+
 @dataclass(frozen=True, slots=True)
 class Clip:
     """The video for a subject (case step, alert, complaint): the window's camera at ``at``, with the margin.
@@ -302,7 +305,7 @@ class VideoIndexService:
                 raise ValidationError("视频事件须有带时区的发生时间", kind=kind.value)
             rows.append(
                 {
-                    "event_id": str(e.get("event_id") or uuid4().hex),
+                    "event_id": self._event_id(e.get("event_id")),
                     "origin": self.division,
                     "camera_id": str(e.get("camera_id", "")),
                     "window": e.get("window"),
@@ -312,6 +315,10 @@ class VideoIndexService:
                     "indexed_at": now,
                 }
             )
+        event_ids = [r["event_id"] for r in rows]
+        if len(set(event_ids)) != len(event_ids):
+            dup = sorted({i for i in event_ids if event_ids.count(i) > 1})[0]
+            raise ValidationError(f"同一批中视频事件编号“{dup}”重复，整批未入库", event_id=dup)
         with UnitOfWork(self._engine) as uow:
             outbox.lock_origin(uow.conn, self.division)
             store = self._store(uow)
@@ -339,6 +346,21 @@ class VideoIndexService:
             )
             uow.commit()
         return [r["event_id"] for r in rows]
+
+    def _event_id(self, given: Any) -> str:
+        """An event's id, owned by this county: ``{division}-…`` (a given id is qualified; none: a fresh one), so
+        ids of different counties never meet at the city or the province."""
+        prefix = f"{self.division}-"
+        if given is None or given == "":
+            return prefix + uuid4().hex[:24]
+        text = str(given)
+        event_id = text if text.startswith(prefix) else prefix + text
+        if len(event_id) > _EVENT_ID_LENGTH or not text.isprintable():
+            raise ValidationError(
+                f"视频事件编号“{text[:50]}”过长或含不可见字符（加上本县区划前缀后至多 {_EVENT_ID_LENGTH} 个字符）",
+                event_id=text[:50],
+            )
+        return event_id
 
     def events(
         self,
@@ -388,6 +410,13 @@ class VideoIndexService:
             return self._clip(self._store(uow), f"{case_no}#{n:04d}", window, at, origin)
 
     def _alert_moment(self, uow: UnitOfWork, alert: Mapping[str, Any] | RowMapping) -> tuple[str | None, datetime]:
+        """Where and when an alert's video is: a complaint's alert (SUP-101) at the complaint (its window, when it
+        was filed); a case's at its case's last step before the alert opened; else its opening moment."""
+        if alert["subject_kind"] == "complaint":
+            q = select(complaints).where(complaints.c.complaint_id == alert["subject_id"])
+            complaint = uow.conn.execute(q).mappings().first()
+            if complaint is not None:
+                return self._complaint_moment(uow, complaint)
         if not alert["case_no"]:
             return None, alert["opened_at"]
         window = self._case_window(uow, alert["case_no"])
@@ -429,7 +458,9 @@ class VideoIndexService:
         since = now - self.retention.hold_after_close
         holds: list[Hold] = []
         a = alerts.c
-        q = select(alerts).where(a.case_no.is_not(None), (a.closed_at.is_(None)) | (a.closed_at > since))
+        q = select(alerts).where(
+            (a.case_no.is_not(None)) | (a.subject_kind == "complaint"), (a.closed_at.is_(None)) | (a.closed_at > since)
+        )
         for row in uow.conn.execute(q).mappings():
             window, at = self._alert_moment(uow, row)
             holds += self._hold(store, f"alert:{row['alert_id']}", window, at)
@@ -497,7 +528,9 @@ class VideoIndexService:
             "done", note, purge_id, cutoff, total, counts["expired"], counts["held"], len(doomed), capped
         )
         if self._files is not None and doomed:
-            results = self._files.remove([s.uri for s in doomed])
+            with UnitOfWork(self._engine, readonly=True) as uow:  # a file a kept segment shares stays
+                shared = self._store(uow).uris_in_use(sorted({s.uri for s in doomed}))
+            results = self._files.remove(sorted({s.uri for s in doomed} - shared))
             tally = {r.value: 0 for r in FileResult}
             for r in results.values():
                 tally[r.value] += 1
@@ -505,7 +538,7 @@ class VideoIndexService:
             with UnitOfWork(self._engine) as uow:
                 self._store(uow).record_file_results(
                     purge_id,
-                    {u: r.value for u, r in results.items()},
+                    [(s.camera_id, s.start, results[s.uri].value) for s in doomed if s.uri in results],
                     {
                         "files_removed": tally["removed"],
                         "files_missing": tally["missing"],

@@ -113,15 +113,15 @@ def test_events_by_type_camera_window_and_time(video: VideoIndexService, engine:
             {"event_id": "e3", "camera_id": CAM2, "kind": "window_unattended", "at": at, "details": {"s": 300}},
         ]
     )
-    assert ids == ["e1", "e2", "e3"]
+    assert ids == [f"{COUNTY}-e1", f"{COUNTY}-e2", f"{COUNTY}-e3"]  # qualified with the county's code
     video.record_events([{"event_id": "e1", "camera_id": CAM1, "kind": "alarm", "at": at}])  # re-sent
     assert count(engine, video_events) == 3
     assert count(engine, outbox, record_type="video_event") == 3
     end = at + timedelta(hours=1)
-    assert [e["event_id"] for e in video.events(at, end, window="W01")] == ["e1", "e2"]
-    assert [e["event_id"] for e in video.events(at, end, kind="window_unattended")] == ["e3"]
-    assert [e["event_id"] for e in video.events(at, end, camera_id=CAM1, kind="motion")] == ["e2"]
-    assert video.events(at + timedelta(minutes=1), end, window="W01")[0]["event_id"] == "e2"
+    assert [e["event_id"] for e in video.events(at, end, window="W01")] == [f"{COUNTY}-e1", f"{COUNTY}-e2"]
+    assert [e["event_id"] for e in video.events(at, end, kind="window_unattended")] == [f"{COUNTY}-e3"]
+    assert [e["event_id"] for e in video.events(at, end, camera_id=CAM1, kind="motion")] == [f"{COUNTY}-e2"]
+    assert video.events(at + timedelta(minutes=1), end, window="W01")[0]["event_id"] == f"{COUNTY}-e2"
     with pytest.raises(ValidationError, match="未知的视频事件类型"):
         video.record_events([{"camera_id": CAM1, "kind": "explosion", "at": at}])
 
@@ -153,3 +153,24 @@ def test_clips_resolve_the_camera_bound_at_that_moment(video: VideoIndexService,
     assert video.clip_for_case_step("C2", 1).camera_id is None  # no camera at that window: said, not an error
     with pytest.raises(NotFound):
         video.clip_for_case_step("C1", 9)
+
+
+def test_the_clip_of_a_complaints_alert_is_at_the_complaint_and_its_video_is_held(
+    video: VideoIndexService, engine: Engine
+) -> None:
+    """Review finding: an alert on a complaint (SUP-101, no case) had no clip, and its video was not held."""
+    from sqlalchemy import update
+
+    from federation.storage.tables import alerts
+
+    filed = DAY + timedelta(hours=11)
+    add_complaint(engine, "P9", "W01", filed)
+    add_alert(engine, "A9", "C-none", filed + timedelta(days=2), None)
+    with engine.begin() as conn:  # the alert is about the complaint, not a case
+        conn.execute(
+            update(alerts)
+            .where(alerts.c.alert_id == "A9")
+            .values(subject_kind="complaint", subject_id="P9", case_no=None, rule_id="SUP-101")
+        )
+    clip = video.clip_for_alert("A9")
+    assert (clip.window, clip.at, clip.camera_id) == ("W01", filed, CAM1)

@@ -308,10 +308,12 @@ def _rec(record_type: str, record_id: str, payload: Any, op: str = "upsert") -> 
         (SegmentApplier(), _rec("video_segment", segment_record_id(CAM1, START + timedelta(1)), GOOD_SEGMENT), "不符"),
         (SegmentApplier(), _rec("video_segment", SEG_ID, {**GOOD_SEGMENT, "size": "10"}), "字段“size”应为整数"),
         (SegmentApplier(), _rec("video_segment", SEG_ID, {**GOOD_SEGMENT, "end": GOOD_SEGMENT["start"]}), "结束时间"),
-        (EventApplier(), _rec("video_event", "e1", {**GOOD_EVENT, "camera_id": FOREIGN_CAM}), "不属于本县"),
-        (EventApplier(), _rec("video_event", "e1", {**GOOD_EVENT, "kind": "dance"}), "类型“dance”未知"),
+        (EventApplier(), _rec("video_event", f"{COUNTY}-e1", {**GOOD_EVENT, "camera_id": FOREIGN_CAM}), "不属于本县"),
+        (EventApplier(), _rec("video_event", f"{COUNTY}-e1", {**GOOD_EVENT, "kind": "dance"}), "类型“dance”未知"),
+        # review finding: event ids are the county's own (a same-named event of another county never overwrites it)
+        (EventApplier(), _rec("video_event", f"{OTHER}-e1", GOOD_EVENT), "不属于发送来源"),
         (EventApplier(), _rec("video_event", "e" * 41, GOOD_EVENT), "格式错误"),
-        (EventApplier(), _rec("video_event", "e1", {**GOOD_EVENT, "at": "2026-09-21T10:00:00"}), "缺少时区"),
+        (EventApplier(), _rec("video_event", f"{COUNTY}-e1", {**GOOD_EVENT, "at": "2026-09-21T10:00:00"}), "缺少时区"),
     ],
 )
 def test_prepare_refuses_a_forged_or_malformed_record_with_the_reason(
@@ -328,7 +330,7 @@ def test_prepare_accepts_the_genuine_forms() -> None:
     change = SegmentApplier().prepare(COUNTY, *_rec("video_segment", SEG_ID, GOOD_SEGMENT))
     assert (change.start, change.row is not None) == (START, True)
     assert SegmentApplier().prepare(COUNTY, *_rec("video_segment", SEG_ID, {}, op="delete")).row is None
-    assert EventApplier().prepare(COUNTY, *_rec("video_event", "e1", GOOD_EVENT)).row["origin"] == COUNTY
+    assert EventApplier().prepare(COUNTY, *_rec("video_event", f"{COUNTY}-e1", GOOD_EVENT)).row["origin"] == COUNTY
 
 
 def test_the_upper_tiers_apply_the_video_record_types() -> None:

@@ -62,8 +62,9 @@ def test_purge_keeps_held_segments_and_logs_what_it_removed(engine: Engine, root
     add_alert(engine, "A1", "C1", held_at + timedelta(hours=1), None)  # open
     add_complaint(engine, "P1", "W02", DAY + timedelta(hours=20, minutes=59))  # open → CAM2 20:00 and 21:00
     add_case(engine, "C2", "W01", [DAY + timedelta(hours=30, minutes=30)])
-    long_closed = now - timedelta(days=40)
-    add_alert(engine, "A2", "C2", DAY + timedelta(hours=31), long_closed + timedelta(days=41))  # closed 1 day ago
+    add_alert(engine, "A2", "C2", DAY + timedelta(hours=31), now - timedelta(days=1))  # closed 1 day ago: held
+    add_case(engine, "C3", "W01", [DAY + timedelta(hours=40, minutes=30)])
+    add_alert(engine, "A3", "C3", DAY + timedelta(hours=41), now - timedelta(days=31))  # hold period over: released
     report = svc.purge()
     assert report.status == "done"
     assert report.expired == 144

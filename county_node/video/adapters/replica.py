@@ -263,6 +263,8 @@ class EventApplier:
         rid = record.record_id
         if not rid or len(rid) > self._id_length or not rid.isprintable():
             raise RecordRejected(f"视频事件编号“{rid[:50]}”格式错误", record_id=rid[:50])
+        if not rid.startswith(f"{origin}-"):  # a county's event ids carry its code: no two counties share one
+            raise RecordRejected(f"视频事件编号“{rid}”不属于发送来源 {origin}", record_id=rid, origin=origin)
         data = _expect_object(record, payload, self.label)
         row = self._decoder.decode(data)
         _own_camera(origin, row["camera_id"], self.label, rid)

@@ -252,14 +252,27 @@ class VideoStore:
             ],
         )
 
-    def record_file_results(self, purge_id: int, results: dict[str, str], counts: dict[str, int]) -> None:
+    def uris_in_use(self, uris: Sequence[str]) -> set[str]:
+        """Those of ``uris`` some indexed segment still points at (a file two index rows share is kept)."""
+        found: set[str] = set()
+        vs = video_segments.c
+        for i in range(0, len(uris), 1000):
+            chunk = list(uris[i : i + 1000])
+            found.update(self.conn.execute(select(vs.uri).where(vs.uri.in_(chunk)).distinct()).scalars())
+        return found
+
+    def record_file_results(
+        self, purge_id: int, results: Sequence[tuple[str, Any, str]], counts: dict[str, int]
+    ) -> None:
+        """``results``: (camera id, start, outcome) per removed segment — updated by the items' key, so a purge of
+        a million segments costs a million index lookups, not a scan each."""
         vi = video_purge_items.c
         if results:
             self.conn.execute(
                 update(video_purge_items)
-                .where(vi.purge_id == purge_id, vi.uri == bindparam("u"))
+                .where(vi.purge_id == purge_id, vi.camera_id == bindparam("c"), vi.start_at == bindparam("s"))
                 .values(file_result=bindparam("r")),
-                [{"u": u, "r": r} for u, r in results.items()],
+                [{"c": c, "s": s, "r": r} for c, s, r in results],
             )
         self.conn.execute(update(video_purges).where(video_purges.c.purge_id == purge_id).values(**counts))
 
