@@ -210,9 +210,18 @@ class VideoIndexService:
         moved = [Binding(b.camera_id, b.window, b.valid_from, start) for b in opened]
         new = Binding(camera_id, window, start, end)
         check_binding(new, others + moved, store.bindings_of_window(window))
+        # a move for a period (valid_to given) is temporary: the camera returns to where it was at its end —
+        # otherwise its old window would have no camera from then on, and its video would not be held
+        returning = [Binding(b.camera_id, b.window, end, None) for b in opened] if end is not None else []
+        for back in returning:
+            closed = {(m.camera_id, m.valid_from): m for m in moved}
+            at_window = [closed.get((w.camera_id, w.valid_from), w) for w in store.bindings_of_window(back.window)]
+            check_binding(back, [*others, *moved, new], at_window)
         for b in opened:
             store.close_binding(b, start)
         store.add_binding(new)
+        for back in returning:
+            store.add_binding(back)
 
     def bindings(self, camera_id: str) -> list[Binding]:
         with UnitOfWork(self._engine, readonly=True) as uow:

@@ -174,3 +174,14 @@ def test_the_clip_of_a_complaints_alert_is_at_the_complaint_and_its_video_is_hel
         )
     clip = video.clip_for_alert("A9")
     assert (clip.window, clip.at, clip.camera_id) == ("W01", filed, CAM1)
+
+
+def test_a_move_for_a_period_returns_the_camera_to_its_window_afterwards(video: VideoIndexService) -> None:
+    """Review finding: a temporary move closed the camera's open binding for good — its window had no camera
+    afterwards, so clips said "no camera" and retention held nothing there."""
+    start, end = DAY + timedelta(days=1), DAY + timedelta(days=3)
+    video.bind(CAM1, "W09", start, end)
+    assert video.camera_at("W01", DAY + timedelta(hours=12)) == CAM1
+    assert video.camera_at("W09", DAY + timedelta(days=2)) == CAM1
+    assert video.camera_at("W01", DAY + timedelta(days=2)) is None
+    assert video.camera_at("W01", DAY + timedelta(days=4)) == CAM1  # back at W01
