@@ -24,13 +24,13 @@ from county_node.video.domain import (
     ClipMargin,
     EventKind,
     Hold,
+    HoldIndex,
     RetentionPolicy,
     Segment,
     Timeline,
     check_binding,
     check_new_segments,
     find_gaps,
-    held,
     parse_camera_id,
     purge_limit,
     show,
@@ -505,10 +505,20 @@ class VideoIndexService:
                 purge_id = store.log_purge(base | counts | zero | {"status": "refused", "reason": reason})
                 uow.commit()
                 return PurgeReport("refused", reason, purge_id, cutoff, total)
-            expired = store.expired(cutoff)
-            holds = self._holds(uow, store, now)
-            free = [s for s in expired if not held(s, holds)]
+            expired_count = store.count_expired(cutoff)
+            hold_index = HoldIndex(self._holds(uow, store, now))
             limit = purge_limit(total, self.retention)
+            free: list[Segment] = []
+            looked = held_count = 0
+            for page in store.expired_batches(cutoff):  # oldest first, only as far as the cap needs
+                for s in page:
+                    looked += 1
+                    if hold_index.holds(s):
+                        held_count += 1
+                    else:
+                        free.append(s)
+                if len(free) > limit:
+                    break
             doomed = free[:limit]
             capped = len(free) > limit
             note = (
@@ -516,8 +526,8 @@ class VideoIndexService:
             )
             counts = {
                 "index_after": total - len(doomed),
-                "expired": len(expired),
-                "held": len(expired) - len(free),
+                "expired": expired_count,
+                "held": held_count,  # among the expired segments looked at (all of them unless the cap was reached)
                 "removed": len(doomed),
             }
             purge_id = store.log_purge(base | counts | zero | {"status": "done", "reason": note or None})

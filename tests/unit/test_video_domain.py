@@ -104,3 +104,31 @@ def test_retention_decisions() -> None:
     assert not held(seg(5, camera="37112200001311000002"), [h])
     with pytest.raises(ValidationError):
         RetentionPolicy(max_share=0)
+
+
+def test_the_hold_index_agrees_with_the_plain_rule_on_random_holds_and_segments() -> None:
+    """The purge looks each expired segment up in a :class:`HoldIndex` (a binary search) instead of scanning every
+    hold; both must say the same, touching edges included."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from county_node.video.domain import Hold, HoldIndex, held
+    from county_node.video.domain.segments import Segment
+
+    rng = random.Random(5)
+    base = datetime(2026, 10, 1, tzinfo=UTC)
+    cams = ["37112200001311000001", "37112200001311000002"]
+
+    def moment() -> datetime:
+        return base + timedelta(minutes=rng.randrange(0, 600))
+
+    holds = []
+    for i in range(60):
+        start = moment()
+        holds.append(Hold(f"alert:{i}", rng.choice(cams), start, start + timedelta(minutes=rng.randrange(0, 40))))
+    index = HoldIndex(holds)
+    for _ in range(3000):
+        start = moment()
+        seg = Segment(rng.choice(cams), start, start + timedelta(minutes=5), "u", 1, "c")
+        assert index.holds(seg) == held(seg, holds)
+    assert not HoldIndex([]).holds(Segment(cams[0], base, base + timedelta(minutes=5), "u", 1, "c"))

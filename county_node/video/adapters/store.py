@@ -7,11 +7,11 @@ ten million rows instead of scanning every segment ending after T1.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.engine import Connection
 
 from county_node.video.domain import Binding, Segment
@@ -174,6 +174,29 @@ class VideoStore:
 
     def count_segments(self) -> int:
         return int(self.conn.execute(select(func.count()).select_from(video_segments)).scalar_one())
+
+    def count_expired(self, cutoff: datetime) -> int:
+        q = select(func.count()).select_from(video_segments).where(_SEG.start_at < cutoff, _SEG.end_at <= cutoff)
+        return int(self.conn.execute(q).scalar_one())
+
+    def expired_batches(self, cutoff: datetime, size: int = 10_000) -> Iterator[list[Segment]]:
+        """The expired segments oldest first, ``size`` at a time (keyset pages: a purge reads only as far as it
+        needs, never the whole backlog at once)."""
+        after: tuple[datetime, str] | None = None
+        while True:
+            q = (
+                select(_SEG.camera_id, _SEG.start_at, _SEG.end_at, _SEG.uri, _SEG.size, _SEG.checksum)
+                .where(_SEG.start_at < cutoff, _SEG.end_at <= cutoff)
+                .order_by(_SEG.start_at, _SEG.camera_id)
+                .limit(size)
+            )
+            if after is not None:
+                q = q.where(tuple_(_SEG.start_at, _SEG.camera_id) > tuple_(*after))
+            page = [_segment(r) for r in self.conn.execute(q)]
+            if not page:
+                return
+            yield page
+            after = (page[-1].start, page[-1].camera_id)
 
     def expired(self, cutoff: datetime) -> list[Segment]:
         """Segments ending at or before ``cutoff``, oldest first."""

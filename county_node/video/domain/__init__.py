@@ -1,7 +1,7 @@
 """The pure core of the video index: camera ids and bindings, segments, gaps, clips, retention decisions."""
 
 from county_node.video.domain.cameras import CAMERA_TYPES, Binding, CameraId, check_binding, parse_camera_id
-from county_node.video.domain.retention import Hold, RetentionPolicy, held, purge_limit, untrusted_reason
+from county_node.video.domain.retention import Hold, HoldIndex, RetentionPolicy, held, purge_limit, untrusted_reason
 from county_node.video.domain.segments import (
     DEFAULT_MAX_SEGMENT,
     ClipMargin,
@@ -23,6 +23,7 @@ __all__ = [
     "EventKind",
     "Gap",
     "Hold",
+    "HoldIndex",
     "RetentionPolicy",
     "Segment",
     "Timeline",

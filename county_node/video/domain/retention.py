@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -9,7 +10,7 @@ from datetime import datetime, timedelta
 from county_node.video.domain.segments import Segment, show
 from federation.errors import ValidationError
 
-__all__ = ["Hold", "RetentionPolicy", "describe", "held", "purge_limit", "untrusted_reason"]
+__all__ = ["Hold", "HoldIndex", "RetentionPolicy", "describe", "held", "purge_limit", "untrusted_reason"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,33 @@ class Hold:
     camera_id: str
     start: datetime
     end: datetime
+
+
+class HoldIndex:
+    """The holds by camera, sorted, with the running latest end: whether a segment is held is one binary search
+    (a purge looks at every expired segment; a linear scan of every hold for each would be quadratic)."""
+
+    def __init__(self, holds: Sequence[Hold]) -> None:
+        by_camera: dict[str, list[Hold]] = {}
+        for h in holds:
+            by_camera.setdefault(h.camera_id, []).append(h)
+        self._starts: dict[str, list[datetime]] = {}
+        self._reach: dict[str, list[datetime]] = {}  # the latest end among the holds up to each position
+        for camera, hs in by_camera.items():
+            hs.sort(key=lambda h: h.start)
+            reach: list[datetime] = []
+            for h in hs:
+                reach.append(h.end if not reach or h.end > reach[-1] else reach[-1])
+            self._starts[camera] = [h.start for h in hs]
+            self._reach[camera] = reach
+
+    def holds(self, segment: Segment) -> bool:
+        """Whether a hold overlaps ``segment`` (a hold ``[start, end]`` touching it counts, as :func:`held`)."""
+        starts = self._starts.get(segment.camera_id)
+        if not starts:
+            return False
+        i = bisect.bisect_left(starts, segment.end)  # the holds starting before the segment ends
+        return i > 0 and self._reach[segment.camera_id][i - 1] >= segment.start
 
 
 def held(segment: Segment, holds: Sequence[Hold]) -> bool:
