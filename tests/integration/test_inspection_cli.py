@@ -4,38 +4,16 @@ and the inspectors' HTTP API in one process, announces both ports in its data di
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
-
-
-def _sunshine(*args: str) -> list[str]:
-    return [sys.executable, "-m", "federation.cli", *args]
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SUNSHINE_")}
-    env["SUNSHINE_LOG_FORMAT"] = "json"
-    return env
-
-
-def _wait_for(port_file: Path, proc: subprocess.Popen[bytes], log: Path) -> int:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"node exited early ({proc.returncode}):\n{log.read_text(encoding='utf-8')}")
-        if port_file.exists() and (text := port_file.read_text(encoding="utf-8").strip()):
-            return int(text)
-        time.sleep(0.05)
-    raise AssertionError(f"no {port_file.name} within {START_TIMEOUT:.0f} s:\n{log.read_text(encoding='utf-8')}")
+# the same bounded waits as the county's server test
+from tests.integration.test_http_server import STOP_TIMEOUT, _sunshine
+from tests.integration.test_http_server import _clean_env as _env
+from tests.integration.test_http_server import _wait_for_port as _wait_for
 
 
 def test_city_init_writes_the_http_section_and_serve_answers_health_on_the_port_it_wrote(tmp_path: Path) -> None:
