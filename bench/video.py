@@ -9,6 +9,7 @@ their ``video_segment`` outbox rows, overlap check included). Only the ``add_seg
 
 Then 2,000 random one-hour queries on random cameras (:meth:`VideoIndexService.segments`: the overlapping
 segments in order and the gaps) are timed one by one (``query_p50_ms`` / ``query_p99_ms``, target p99 < 5 ms).
+Last, one day's retention purge is timed (``purge_s``, ``purged``: no target; it runs once a night).
 Both on SQLite and on PostgreSQL, each a fresh database migrated to head.
 """
 
@@ -24,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Options, postgresql_problem, progress, scaled, temp_postgresql_database
-from county_node.video.domain import Segment
+from county_node.video.adapters.files import DirectoryFiles
+from county_node.video.domain import RetentionPolicy, Segment
 from county_node.video.services import VideoIndexService
 from federation.storage.engine import make_engine
 from federation.storage.migrate import upgrade
@@ -65,7 +67,7 @@ def _hour(cameras: list[str], hour: int, slots: int) -> list[Segment]:
     moments = [base + SEGMENT * i for i in range(slots + 1)]
     stamp = f"{base:%Y%m%d%H}"
     return [
-        Segment(cam, moments[i], moments[i + 1], f"nvr://{cam}/{stamp}{i * 5:02d}.mp4", 52_428_800 + i, f"{i:064x}")
+        Segment(cam, moments[i], moments[i + 1], f"{cam}/{stamp}{i * 5:02d}.mp4", 52_428_800 + i, f"{i:064x}")
         for cam in cameras
         for i in range(slots)
     ]
@@ -114,9 +116,29 @@ def _measure(label: str, url: str, *, segments: int, cameras: int, seed: int, sa
             f"{label}: {QUERIES:,} one-hour queries ({found / QUERIES:.1f} segments each): "
             f"p50 {p50:.2f} ms, p99 {p99:.2f} ms"
         )
-        return {"ingested": ingested, "ingest_per_s": ingest_per_s, "p50": p50, "p99": p99}
+        purge = _daily_purge(engine, clock, hours, label, say)
+        return {"ingested": ingested, "ingest_per_s": ingest_per_s, "p50": p50, "p99": p99} | purge
     finally:
         engine.dispose()
+
+
+def _daily_purge(engine: Any, clock: _Clock, hours: int, label: str, say: Say) -> dict[str, Any]:
+    """One day's purge at the end of the run: retention set so the oldest day (500 × 288 segments at full scale)
+    has expired, files through the directory adapter on an empty folder (every file "missing"), so the purge does
+    all its work — the expired count, the oldest-first pages, the purge log, the outbox deletes, the check that no
+    kept segment shares a file, the file outcomes. Skipped (null) when the run spans under two days."""
+    if hours < 48:
+        say(f"{label}: purge skipped (the run spans {hours} hours, under two days)")
+        return {"purge_s": None, "purged": None}
+    clock.now = START + timedelta(hours=hours)
+    retention = RetentionPolicy(days=hours // 24 - 1, max_share=0.5)
+    with tempfile.TemporaryDirectory(prefix="sunshine-bench-nvr-") as folder:
+        service = VideoIndexService(engine, DIVISION, clock, retention=retention, files=DirectoryFiles(Path(folder)))
+        started = time.perf_counter()
+        report = service.purge()
+        spent = time.perf_counter() - started
+    say(f"{label}: daily purge removed {report.removed:,} of {report.index_before:,} segments in {spent:.1f}s")
+    return {"purge_s": spent, "purged": report.removed}
 
 
 def run(options: Options) -> dict[str, Any]:
@@ -155,6 +177,9 @@ def run(options: Options) -> dict[str, Any]:
         "postgresql_ingest_per_s": round(pg["ingest_per_s"]) if pg else None,
         "postgresql_query_p50_ms": r(pg["p50"]) if pg else None,
         "postgresql_query_p99_ms": r(pg["p99"]) if pg else None,
+        "sqlite_purge_s": r(sqlite["purge_s"]) if sqlite["purge_s"] is not None else None,
+        "postgresql_purge_s": r(pg["purge_s"]) if pg and pg["purge_s"] is not None else None,
+        "purged": sqlite["purged"],
         "target_ingest_per_s": TARGET_INGEST_PER_S,
         "target_query_p99_ms": TARGET_QUERY_P99_MS,
     }

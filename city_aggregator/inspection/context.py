@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import structlog
@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from city_aggregator.inspection.scope import Scope, resolve_scope
 from city_aggregator.inspection.service import InspectionService
 from county_node.approval.services import ApprovalService
+from county_node.video.domain import ClipMargin
 from federation.config import Config
 from federation.data import DIVISIONS_CSV
 from federation.errors import ConfigError
@@ -82,5 +83,6 @@ def build_inspection_context(
     registry = DivisionRegistry.from_csv(divisions)
     division = config.node.division
     approval = ApprovalService(engine, division, clock, config.clock, read_only=True)  # the case drill-down
-    service = InspectionService(engine, division, clock, registry, approval)
+    margin = ClipMargin(timedelta(seconds=config.video.margin_before_s), timedelta(seconds=config.video.margin_after_s))
+    service = InspectionService(engine, division, clock, registry, approval, clip_margin=margin)
     return InspectionContext(config, engine, clock, registry, service, owns_engine=owns)

@@ -23,6 +23,7 @@ from county_node.approval.services import ApprovalService, CaseDetail
 from county_node.supervision.adapters.store import AlertStore, FeedbackStore
 from county_node.supervision.domain.alerts import Alert, AlertStatus
 from county_node.supervision.domain.registry import REGISTRY
+from county_node.video.adapters.replica import REPLICA_MAX_SEGMENT
 from county_node.video.domain import ClipMargin
 from county_node.video.services import Clip, VideoIndexService
 from federation.errors import NotFound, ValidationError
@@ -122,6 +123,13 @@ class InspectionService:
     def now(self) -> datetime:
         return self._now()
 
+    def _video(self, county: str) -> VideoIndexService:
+        """The replica of ``county``'s video index, read with the county's own clip logic and this node's margin
+        (``[video] margin_before_s`` / ``margin_after_s``); range queries reach back as far as a replica accepts."""
+        return VideoIndexService(
+            self._engine, county, self._now, margin=self.clip_margin, max_segment=REPLICA_MAX_SEGMENT
+        )
+
     def name_of(self, code: str) -> str | None:
         return self.registry.get(code).name if code in self.registry else None
 
@@ -191,7 +199,7 @@ class InspectionService:
         the camera of the case's window at its last step before the alert, the margin around it, the segments and
         the gaps — what to ask the county for. None when this node lacks the alert's case."""
         origin = scope.require_alert(alert_id)
-        video = VideoIndexService(self._engine, origin, self._now, margin=self.clip_margin)
+        video = self._video(origin)
         try:
             return video.clip_for_alert(alert_id)
         except NotFound:
@@ -207,7 +215,7 @@ class InspectionService:
             feedback = FeedbackStore(uow.conn, county)
             comps, _ = feedback.list_complaints(status=None, case_no=case_no, offset=0, limit=200)
             rates, _ = feedback.list_ratings(case_no=case_no, staff=None, negative=None, offset=0, limit=200)
-        video = VideoIndexService(self._engine, county, self._now, margin=self.clip_margin)
+        video = self._video(county)
         clips = [video.clip_for_alert(a.alert_id) for a in found]
         return CaseDrillDown(detail, found, comps, rates, clips)
 

@@ -4,7 +4,9 @@
 becomes one ``add_segments`` call (all-or-nothing). When a batch is refused — a segment overlaps one already
 indexed (or another of the batch), its camera is not registered, or it is invalid — the batch is split in halves
 and retried, down to single segments, so every good segment is indexed and exactly the bad ones are reported with
-the service's Chinese reason. A bad segment costs about ``log2(batch)`` extra transactions, never one per good row.
+the service's Chinese reason. Segments of unregistered cameras and invalid ones are refused before the batch is
+offered (one query), so only an overlap splits a batch: a bad segment costs about ``log2(batch)`` extra
+transactions, never one per good row.
 
 A segment found without a checksum (an NVR that does not announce one, a scan without ``--checksum``) is indexed
 with :data:`UNVERIFIED` as its checksum: the index says plainly that nobody verified the content.
@@ -68,7 +70,25 @@ class IndexSink:
     def __call__(self, batch: list[FoundSegment]) -> None:
         segments = [to_segment(f) for f in batch]
         self.offered += len(segments)
-        self._add(segments)
+        self._add(self._screen(segments))
+
+    def _screen(self, segments: list[Segment]) -> list[Segment]:
+        """Refuse up front, one by one, the segments of unregistered cameras and the invalid ones — a folder of an
+        unregistered camera would otherwise cost a split down to every single segment; what is left can only be
+        refused for an overlap."""
+        known = self.service.registered({s.camera_id for s in segments})
+        kept: list[Segment] = []
+        for s in segments:
+            if s.camera_id not in known:
+                self.refused.append(Refused(s, f"摄像机 {s.camera_id} 未登记"))
+                continue
+            try:
+                s.validate(self.service.max_segment)
+            except ValidationError as exc:
+                self.refused.append(Refused(s, exc.message))
+                continue
+            kept.append(s)
+        return kept
 
     def _add(self, segments: Sequence[Segment]) -> None:
         if not segments:

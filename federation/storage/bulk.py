@@ -24,7 +24,7 @@ from sqlalchemy.sql.dml import Insert
 
 from federation.storage.types import UTCDateTime
 
-__all__ = ["BulkStatement"]
+__all__ = ["BulkStatement", "sqlite_moments"]
 
 Processor = Callable[[Any], Any] | None
 
@@ -36,6 +36,15 @@ def _sqlite_moment(value: datetime | None) -> str | None:
     if value.tzinfo is None:
         raise ValueError("naive datetime refused by UTCDateTime")
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def sqlite_moments(values: Sequence[datetime | None]) -> tuple[str | None, ...]:
+    """``values`` as ``UTCDateTime`` stores them on SQLite, each distinct moment converted once (a batch's rows
+    share their stamps: one ``indexed_at``, segment boundaries every camera shares)."""
+    distinct: dict[datetime | None, str | None] = dict.fromkeys(values)
+    for moment in distinct:
+        distinct[moment] = _sqlite_moment(moment)
+    return tuple(map(distinct.__getitem__, values))
 
 
 def _aware_moment(value: datetime | None) -> datetime | None:
@@ -122,9 +131,25 @@ class BulkStatement:
             return
         c = self._for(conn.dialect)
         # C-level loops: one itemgetter per row, then one map() per column that needs converting
-        columns = list(zip(*map(c.getter, rows), strict=True))
+        self._run(conn, c, list(zip(*map(c.getter, rows), strict=True)))
+
+    def execute_columns(self, conn: Connection, values: Mapping[str, Sequence[Any]]) -> None:
+        """Execute for rows given column by column (``values[name][i]`` is row ``i``'s ``name``; every column of
+        ``columns``, all of one length): for writers that hold their rows as columns already, no dict per row."""
+        c = self._for(conn.dialect)
+        columns: list[Sequence[Any]] = [values[name] for name in c.names]
+        if len({len(v) for v in columns}) > 1:
+            raise ValueError("bulk columns of different lengths")
+        if columns and len(columns[0]):
+            self._run(conn, c, columns)
+
+    @staticmethod
+    def _run(conn: Connection, c: _Compiled, columns: list[Sequence[Any]]) -> None:
         for i, process in c.converting:
-            columns[i] = tuple(map(process, columns[i]))
+            if process is _sqlite_moment:
+                columns[i] = sqlite_moments(columns[i])
+            else:
+                columns[i] = tuple(map(process, columns[i]))
         if c.by_column:
             conn.exec_driver_sql(c.sql, tuple(list(values) for values in columns))
         else:

@@ -99,20 +99,18 @@ def append(
                 payload = r.payload if isinstance(r.payload, EncodedPayload) else canonical_json(r.payload)
                 out.write_row((origin, first + i, r.record_type, r.record_id, r.op, payload, created_at))
         return list(range(first, last + 1))
-    _INSERT_OUTBOX.execute(
+    n = len(records)
+    _INSERT_OUTBOX.execute_columns(
         conn,
-        [
-            {
-                "origin": origin,
-                "seq": first + i,
-                "record_type": r.record_type,
-                "record_id": r.record_id,
-                "op": r.op,
-                "payload": r.payload if isinstance(r.payload, EncodedPayload) else canonical_json(r.payload),
-                "created_at": created_at,
-            }
-            for i, r in enumerate(records)
-        ],
+        {
+            "origin": [origin] * n,
+            "seq": range(first, last + 1),
+            "record_type": [r.record_type for r in records],
+            "record_id": [r.record_id for r in records],
+            "op": [r.op for r in records],
+            "payload": [p if type(p) is EncodedPayload else canonical_json(p) for p in (r.payload for r in records)],
+            "created_at": [created_at] * n,
+        },
     )
     return list(range(first, last + 1))
 

@@ -105,6 +105,27 @@ def test_index_sink_splits_refused_batches(engine: Engine) -> None:
     assert [s.start for s in video.segments(CAM1, t, t + timedelta(minutes=40)).segments] == [g.start for g in good]
 
 
+def test_index_sink_refuses_unknown_cameras_and_invalid_segments_without_splitting(engine: Engine) -> None:
+    """A batch mixing a folder of an unregistered camera and an over-long segment with good ones: the bad ones are
+    refused up front, one by one, and the good ones go in with one ``add_segments`` call."""
+    video = VideoIndexService(engine, COUNTY, FakeClock(DAY + timedelta(hours=12)))
+    video.register_camera(CAM1, name="一号窗口", hall="大厅", window="W01", since=DAY)
+    calls: list[int] = []
+    add = video.add_segments
+    video.add_segments = lambda segments: calls.append(len(segments)) or add(segments)  # type: ignore[method-assign]
+    sink = IndexSink(video)
+    t = DAY + timedelta(hours=9)
+    good = [_found(CAM1, t + timedelta(minutes=5 * i)) for i in range(6)]
+    stranger = [_found(CAM2, t + timedelta(minutes=5 * i)) for i in range(50)]  # CAM2 is not registered
+    too_long = _found(CAM1, t + timedelta(hours=1), minutes=61)
+    sink([*good[:3], *stranger, too_long, *good[3:]])
+    assert calls == [6]
+    assert (sink.offered, sink.indexed, len(sink.refused)) == (57, 6, 51)
+    reasons = {r.segment.camera_id: r.reason for r in sink.refused if r.segment.camera_id == CAM2}
+    assert reasons == {CAM2: f"摄像机 {CAM2} 未登记"}
+    assert "最长片段时长" in next(r.reason for r in sink.refused if r.segment.camera_id == CAM1)
+
+
 def test_video_config_is_validated(tmp_path: Path) -> None:
     config = tmp_path / "sunshine.toml"
     config.write_text('[video]\nretention_days = 7\nstorage_root = "nvr"\n', encoding="utf-8")

@@ -185,3 +185,28 @@ def test_a_move_for_a_period_returns_the_camera_to_its_window_afterwards(video: 
     assert video.camera_at("W09", DAY + timedelta(days=2)) == CAM1
     assert video.camera_at("W01", DAY + timedelta(days=2)) is None
     assert video.camera_at("W01", DAY + timedelta(days=4)) == CAM1  # back at W01
+
+
+def test_over_long_text_refused_with_its_limit_nothing_written(video: VideoIndexService, engine: Engine) -> None:
+    """Names, halls, windows and checksums longer than their columns get a clear error on both backends (PostgreSQL
+    would otherwise answer with an internal error, SQLite would store them), and nothing is written."""
+    before = {t.name: count(engine, t) for t in (cameras, camera_bindings, video_segments, video_events, outbox)}
+    cam3 = CAM1[:-6] + "000003"
+    with pytest.raises(ValidationError, match=r"摄像机名称.*至多 100 个字符"):
+        video.register_camera(cam3, name="长" * 101, hall="大厅")
+    with pytest.raises(ValidationError, match=r"所在大厅.*至多 100 个字符"):
+        video.register_camera(cam3, name="三号", hall="厅" * 101)
+    with pytest.raises(ValidationError, match=r"窗口编号.*至多 16 个字符"):
+        video.register_camera(cam3, name="三号", hall="大厅", window="W" * 17)
+    with pytest.raises(ValidationError, match=r"窗口编号.*至多 16 个字符"):
+        video.bind(CAM1, "W" * 17, DAY + timedelta(hours=9))
+    with pytest.raises(ValidationError, match="不可见字符"):
+        video.register_camera(cam3, name="三号\x00", hall="大厅")
+    with pytest.raises(ValidationError, match="校验值过长：至多 80 个字符"):
+        video.add_segments([Segment(CAM1, DAY, DAY + timedelta(minutes=5), "a.mp4", 1, "x" * 81)])
+    with pytest.raises(ValidationError, match=r"大小 .* 超出范围"):
+        video.add_segments([Segment(CAM1, DAY, DAY + timedelta(minutes=5), "a.mp4", 2**63, "sha256:ab")])
+    with pytest.raises(ValidationError, match=r"窗口编号.*至多 16 个字符"):
+        video.record_events([{"camera_id": CAM1, "kind": "alarm", "at": DAY, "window": "W" * 17}])
+    after = {t.name: count(engine, t) for t in (cameras, camera_bindings, video_segments, video_events, outbox)}
+    assert after == before

@@ -25,7 +25,7 @@ from county_node.bootstrap import CountyNode, assemble_county_node
 from county_node.video.adapters.replica import CameraApplier, EventApplier, SegmentApplier, video_appliers
 from county_node.video.domain import Segment
 from county_node.video.services import VideoIndexService, segment_record_id
-from federation.config import Config, NodeConfig
+from federation.config import Config, NodeConfig, VideoConfig
 from federation.standards import StandardsBundle
 from federation.storage.engine import make_engine
 from federation.storage.migrate import upgrade
@@ -338,3 +338,20 @@ def test_the_upper_tiers_apply_the_video_record_types() -> None:
         names = list(appliers)
         assert {"camera", "video_segment", "video_event"} <= set(names)
         assert names.index("camera") < names.index("video_segment")
+
+
+def test_an_upper_tier_clip_uses_its_own_margin_and_finds_a_county_long_segment(tiers: Tiers) -> None:
+    """A county may accept segments longer than the default hour (``[video] max_segment_s``); the replica reads
+    back as far as it accepts, so a two-hour segment that began long before the clip is found, and the clip's
+    margin is the upper tier's own ``[video]`` setting."""
+    t = tiers
+    t.video = VideoIndexService(t.county.engine, COUNTY, t.clock, max_segment=timedelta(hours=3))
+    ids = red_case_with_video(t)
+    t.video.add_segments([seg(CAM1, at(21, 6), minutes=120)])  # 06:00–08:00
+    t.ship()
+    video = VideoConfig(margin_before_s=3 * 3600, margin_after_s=60)
+    config = Config(node=NodeConfig(division=PROVINCE, name="山东省"), video=video)
+    with TestClient(inspector_http_app(config, t.province)) as client:
+        clip = client.get(f"/api/v1/alerts/{ids['red']}").json()["clip"]
+    assert (clip["start"], clip["end"]) == ("2026-09-21T07:10:00+08:00", "2026-09-21T10:11:00+08:00")
+    assert [s["start"][11:16] for s in clip["segments"]] == ["06:00", "10:00", "10:05"]

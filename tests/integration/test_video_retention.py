@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, delete, select
+from structlog.testing import capture_logs
 
 from county_node.video.adapters.files import DirectoryFiles, FileResult
+from county_node.video.adapters.store import VideoStore
 from county_node.video.domain import RetentionPolicy, Segment
 from county_node.video.services import VideoIndexService
 from federation.storage.tables import outbox, video_purges, video_segments
@@ -137,3 +139,57 @@ def test_directory_adapter_never_leaves_its_root(tmp_path: Path) -> None:
     assert outside.read_text() == "keep"
     assert (root / "link.mp4").is_symlink()
     assert (root / "cam").is_dir()
+
+
+def test_purge_keeps_a_file_a_kept_segment_still_points_at(engine: Engine, root: Path) -> None:
+    """An NVR that writes one file per two hours indexes it as two segments: when only the first has expired, its
+    row goes but the file stays (the second still points at it); a lone expired file goes."""
+    now = DAY + timedelta(days=30, hours=1)  # the cutoff is DAY 01:00: only the 00:00 segments have expired
+    svc = service(engine, root, now, max_share=1.0)
+    svc.register_camera(CAM1, name="一号", hall="大厅", window="W01", since=DAY)
+    svc.register_camera(CAM2, name="二号", hall="大厅", window="W02", since=DAY)
+    for name in ("shared.mp4", "alone.mp4", "later.mp4"):
+        (root / name).write_bytes(b"v")
+    hour = timedelta(hours=1)
+    svc.add_segments(
+        [
+            Segment(CAM1, DAY, DAY + hour, "shared.mp4", 1, "sha256:a"),
+            Segment(CAM1, DAY + hour, DAY + 2 * hour, "shared.mp4", 1, "sha256:a"),
+            Segment(CAM2, DAY, DAY + hour, "alone.mp4", 1, "sha256:b"),
+            Segment(CAM2, DAY + hour, DAY + 2 * hour, "later.mp4", 1, "sha256:c"),
+        ]
+    )
+    report = svc.purge()
+    assert (report.status, report.removed) == ("done", 2)
+    assert report.files == {"removed": 1, "missing": 0, "refused": 0, "failed": 0}
+    assert (root / "shared.mp4").exists()
+    assert not (root / "alone.mp4").exists()
+    assert (root / "later.mp4").exists()
+    results = {(i["camera_id"], i["uri"]): i["file_result"] for i in svc.purge_items(report.purge_id)}
+    assert results == {(CAM1, "shared.mp4"): None, (CAM2, "alone.mp4"): "removed"}
+    with engine.connect() as conn:  # answered chunk by chunk, one pass over the segments each
+        store = VideoStore(conn, timedelta(hours=1))
+        assert store.uris_in_use(["later.mp4", "alone.mp4", "shared.mp4", "其他.mp4"], chunk=3) == {
+            "later.mp4",
+            "shared.mp4",
+        }
+
+
+def test_directory_adapter_reports_problems_in_one_line_each_and_follows_an_inner_link(tmp_path: Path) -> None:
+    root = tmp_path / "nvr"
+    (root / "cam").mkdir(parents=True)
+    (root / "cam" / "real.mp4").write_bytes(b"v")
+    (root / "cam" / "alias.mp4").symlink_to(root / "cam" / "real.mp4")  # a link inside the root, to a file in it
+    too_long = "cam/" + "x" * 300 + ".mp4"  # the system refuses the name itself (even to root)
+    many = [f"rtsp://nvr/{i}" for i in range(100)]
+    with capture_logs() as logs:
+        got = DirectoryFiles(root).remove(["cam/alias.mp4", too_long, *many])
+    assert got["cam/alias.mp4"] == FileResult.REMOVED
+    assert not (root / "cam" / "real.mp4").exists()  # the target goes; the link is left dangling
+    assert got[too_long] == FileResult.FAILED
+    assert {got[u] for u in many} == {FileResult.REFUSED}
+    lines = {entry["event"]: entry for entry in logs}
+    assert sorted(lines) == ["video.file_failed", "video.file_refused"]
+    assert (lines["video.file_refused"]["count"], lines["video.file_refused"]["first"]) == (100, many[:5])
+    assert lines["video.file_failed"]["count"] == 1
+    assert "File name too long" in lines["video.file_failed"]["first"][0]

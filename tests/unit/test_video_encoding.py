@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from county_node.video.domain import Segment
-from county_node.video.services import _segment_json, _segment_payload, segment_record_id
+from county_node.video.services import _segment_json, _segment_payload, _segment_records, segment_record_id
 from federation.storage.outbox import EncodedPayload, canonical_json
 from federation.timeutil import CST
 
@@ -28,3 +28,20 @@ def test_segment_json_and_id_match_the_generic_encoders(start: datetime, uri: st
     assert isinstance(encoded, EncodedPayload)
     assert encoded == canonical_json(_segment_payload(s))
     assert segment_record_id(CAMERA, start) == f"{CAMERA}@{start.astimezone(UTC).strftime('%Y%m%dT%H%M%S.%fZ')}"
+
+
+def test_a_batch_shares_moment_texts_yet_renders_each_moment_as_it_was_given() -> None:
+    """Within a batch each distinct moment is rendered once; the same instant given in two offsets keeps each."""
+    local = datetime(2026, 11, 26, 9, 45, tzinfo=CST)
+    utc = local.astimezone(UTC)
+    other = CAMERA[:-1] + "2"
+    segments = [
+        Segment(CAMERA, local, local + timedelta(minutes=5), "a", 1, "c"),
+        Segment(CAMERA, local + timedelta(minutes=5), local + timedelta(minutes=10), "b", 1, "c"),
+        Segment(other, utc, utc + timedelta(minutes=5), "c", 1, "c"),
+    ]
+    records = _segment_records(segments)
+    assert [r.payload for r in records] == [canonical_json(_segment_payload(s)) for s in segments]
+    assert [r.record_id for r in records] == [segment_record_id(s.camera_id, s.start) for s in segments]
+    assert {(r.record_type, r.op) for r in records} == {("video_segment", "upsert")}
+    assert '"start":"2026-11-26T01:45:00+00:00"' in records[2].payload

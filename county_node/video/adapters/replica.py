@@ -44,6 +44,7 @@ from sync_agent.store import from_us
 __all__ = [
     "CAMERA_RECORD",
     "EVENT_RECORD",
+    "REPLICA_MAX_SEGMENT",
     "SEGMENT_RECORD",
     "CameraApplier",
     "EventApplier",
@@ -54,6 +55,11 @@ __all__ = [
 CAMERA_RECORD = "camera"
 SEGMENT_RECORD = "video_segment"
 EVENT_RECORD = "video_event"
+
+REPLICA_MAX_SEGMENT = DEFAULT_MAX_SEGMENT * 24
+"""The longest segment a replica accepts — a sanity bound, not the county's own limit (``[video] max_segment_s``,
+checked there, which a replica does not know): a replica's range and clip queries read back this far, so they find
+every segment a county could have sent."""
 
 _SEGMENT_ID = re.compile(r"(?P<camera>\d{20})@(?P<start>\d{8}T\d{6}\.\d{6}Z)", re.ASCII)
 
@@ -220,7 +226,7 @@ class SegmentApplier:
             raise RecordRejected(f"录像片段“{rid}”的摄像机或开始时间与记录编号不符", record_id=rid)
         segment = Segment(camera_id, row["start_at"], row["end_at"], row["uri"], row["size"], row["checksum"])
         try:
-            segment.validate(DEFAULT_MAX_SEGMENT * 24)  # the county's own limit is checked there; here sanity only
+            segment.validate(REPLICA_MAX_SEGMENT)  # the county's own limit is checked there; here sanity only
         except ValidationError as exc:
             raise RecordRejected(exc.message, record_id=rid) from None
         row |= {"origin": origin, "indexed_at": _moment(record), "origin_seq": record.origin_seq}

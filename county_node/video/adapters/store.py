@@ -7,15 +7,16 @@ ten million rows instead of scanning every segment ending after T1.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import func, insert, select, tuple_, update
 from sqlalchemy.engine import Connection
 
 from county_node.video.domain import Binding, Segment
-from federation.storage.bulk import BulkStatement
+from federation.storage.bulk import BulkStatement, sqlite_moments
 from federation.storage.tables import (
     camera_bindings,
     cameras,
@@ -32,6 +33,12 @@ _INSERT_SEGMENTS = BulkStatement(insert(video_segments), _SEGMENT_COLUMNS)
 _PURGE_ITEM_COLUMNS = ["purge_id", "camera_id", "start_at", "end_at", "uri", "size", "checksum", "file_result"]
 _INSERT_PURGE_ITEMS = BulkStatement(insert(video_purge_items), _PURGE_ITEM_COLUMNS)
 _SEG = video_segments.c
+
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime refused by UTCDateTime")
+    return moment
 
 
 def _segment(row: Any) -> Segment:
@@ -141,21 +148,19 @@ class VideoStore:
                 for s in segments:  # validated before: aware moments, a size, a checksum
                     out.write_row((s.camera_id, s.start, s.end, origin, s.uri, s.size, s.checksum, now))
             return
-        _INSERT_SEGMENTS.execute(
+        n = len(segments)
+        _INSERT_SEGMENTS.execute_columns(
             self.conn,
-            [
-                {
-                    "camera_id": s.camera_id,
-                    "start_at": s.start,
-                    "end_at": s.end,
-                    "origin": origin,
-                    "uri": s.uri,
-                    "size": s.size,
-                    "checksum": s.checksum,
-                    "indexed_at": now,
-                }
-                for s in segments
-            ],
+            {
+                "camera_id": [s.camera_id for s in segments],
+                "start_at": [s.start for s in segments],
+                "end_at": [s.end for s in segments],
+                "origin": [origin] * n,
+                "uri": [s.uri for s in segments],
+                "size": [s.size for s in segments],
+                "checksum": [s.checksum for s in segments],
+                "indexed_at": [now] * n,
+            },
         )
 
     def segments_between(self, camera_id: str, start: datetime, end: datetime) -> list[Segment]:
@@ -208,10 +213,22 @@ class VideoStore:
         return [_segment(r) for r in self.conn.execute(q)]
 
     def delete_segments(self, segments: Sequence[Segment]) -> None:
+        """Delete the rows of ``segments`` by key: one ``DELETE … USING unnest(…)`` on PostgreSQL (a day's purge
+        is a hundred thousand rows: a round trip each was most of its time), one ``executemany`` on SQLite."""
         if not segments:
             return
-        stmt = delete(video_segments).where(_SEG.camera_id == bindparam("c"), _SEG.start_at == bindparam("s"))
-        self.conn.execute(stmt, [{"c": s.camera_id, "s": s.start} for s in segments])
+        cameras_ = [s.camera_id for s in segments]
+        table = video_segments.name
+        if self.conn.dialect.name == "postgresql":
+            self.conn.exec_driver_sql(
+                f"DELETE FROM {table} AS v USING unnest(%s::varchar[], %s::timestamptz[]) AS d(c, s) "
+                "WHERE v.camera_id = d.c AND v.start_at = d.s",
+                (cameras_, [_aware(s.start) for s in segments]),
+            )
+        else:
+            starts = sqlite_moments([s.start for s in segments])
+            sql = f"DELETE FROM {table} WHERE camera_id = ? AND start_at = ?"
+            self.conn.exec_driver_sql(sql, list(zip(cameras_, starts, strict=True)))
 
     # -- events -------------------------------------------------------------------------------------------------
     def add_events(self, rows: Sequence[dict[str, Any]]) -> None:
@@ -275,28 +292,49 @@ class VideoStore:
             ],
         )
 
-    def uris_in_use(self, uris: Sequence[str]) -> set[str]:
-        """Those of ``uris`` some indexed segment still points at (a file two index rows share is kept)."""
+    def uris_in_use(self, uris: Sequence[str], chunk: int = 250_000) -> set[str]:
+        """Those of ``uris`` some indexed segment still points at (a file two index rows share is kept).
+
+        ``uri`` has no index (it would cost every ingest a third index insert for a daily question), so each chunk
+        of ``uris`` is answered by one pass over the segments with a hashed membership test — ``uri = ANY(array)``
+        on PostgreSQL, ``IN (SELECT value FROM json_each(?))`` (an ephemeral index) on SQLite — instead of one pass
+        per thousand URIs."""
         found: set[str] = set()
-        vs = video_segments.c
-        for i in range(0, len(uris), 1000):
-            chunk = list(uris[i : i + 1000])
-            found.update(self.conn.execute(select(vs.uri).where(vs.uri.in_(chunk)).distinct()).scalars())
+        postgresql = self.conn.dialect.name == "postgresql"
+        table = video_segments.name
+        for i in range(0, len(uris), chunk):
+            part = list(uris[i : i + chunk])
+            if postgresql:
+                sql = f"SELECT DISTINCT uri FROM {table} WHERE uri = ANY(%s)"
+                rows = self.conn.exec_driver_sql(sql, (part,))
+            else:
+                sql = f"SELECT DISTINCT uri FROM {table} WHERE uri IN (SELECT value FROM json_each(?))"
+                rows = self.conn.exec_driver_sql(sql, (json.dumps(part, ensure_ascii=False),))
+            found.update(r[0] for r in rows)
         return found
 
     def record_file_results(
         self, purge_id: int, results: Sequence[tuple[str, Any, str]], counts: dict[str, int]
     ) -> None:
-        """``results``: (camera id, start, outcome) per removed segment — updated by the items' key, so a purge of
-        a million segments costs a million index lookups, not a scan each."""
-        vi = video_purge_items.c
+        """``results``: (camera id, start, outcome) per removed segment — updated by the items' key (one
+        ``UPDATE … FROM unnest(…)`` on PostgreSQL, one ``executemany`` on SQLite), so a purge of a million segments
+        costs a million index lookups, neither a scan nor a round trip each."""
+        table = video_purge_items.name
         if results:
-            self.conn.execute(
-                update(video_purge_items)
-                .where(vi.purge_id == purge_id, vi.camera_id == bindparam("c"), vi.start_at == bindparam("s"))
-                .values(file_result=bindparam("r")),
-                [{"c": c, "s": s, "r": r} for c, s, r in results],
-            )
+            cameras_ = [c for c, _, _ in results]
+            outcomes = [r for _, _, r in results]
+            if self.conn.dialect.name == "postgresql":
+                self.conn.exec_driver_sql(
+                    f"UPDATE {table} AS i SET file_result = d.r "
+                    "FROM unnest(%s::varchar[], %s::timestamptz[], %s::varchar[]) AS d(c, s, r) "
+                    "WHERE i.purge_id = %s AND i.camera_id = d.c AND i.start_at = d.s",
+                    (cameras_, [_aware(s) for _, s, _ in results], outcomes, purge_id),
+                )
+            else:
+                starts = sqlite_moments([s for _, s, _ in results])
+                sql = f"UPDATE {table} SET file_result = ? WHERE purge_id = ? AND camera_id = ? AND start_at = ?"
+                rows = [(r, purge_id, c, s) for c, s, r in zip(cameras_, starts, outcomes, strict=True)]
+                self.conn.exec_driver_sql(sql, rows)
         self.conn.execute(update(video_purges).where(video_purges.c.purge_id == purge_id).values(**counts))
 
     def purge_items(self, purge_id: int) -> list[dict[str, Any]]:

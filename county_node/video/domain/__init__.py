@@ -1,6 +1,15 @@
 """The pure core of the video index: camera ids and bindings, segments, gaps, clips, retention decisions."""
 
-from county_node.video.domain.cameras import CAMERA_TYPES, Binding, CameraId, check_binding, parse_camera_id
+from county_node.video.domain.cameras import (
+    CAMERA_TYPES,
+    NAME_LENGTH,
+    WINDOW_LENGTH,
+    Binding,
+    CameraId,
+    check_binding,
+    check_camera_text,
+    parse_camera_id,
+)
 from county_node.video.domain.retention import Hold, HoldIndex, RetentionPolicy, held, purge_limit, untrusted_reason
 from county_node.video.domain.segments import (
     DEFAULT_MAX_SEGMENT,
@@ -17,6 +26,8 @@ from county_node.video.domain.segments import (
 __all__ = [
     "CAMERA_TYPES",
     "DEFAULT_MAX_SEGMENT",
+    "NAME_LENGTH",
+    "WINDOW_LENGTH",
     "Binding",
     "CameraId",
     "ClipMargin",
@@ -28,6 +39,7 @@ __all__ = [
     "Segment",
     "Timeline",
     "check_binding",
+    "check_camera_text",
     "check_new_segments",
     "find_gaps",
     "held",

@@ -9,10 +9,44 @@ from datetime import datetime
 from federation.errors import Conflict, ValidationError
 from federation.timeutil import CST
 
-__all__ = ["CAMERA_TYPES", "Binding", "CameraId", "check_binding", "parse_camera_id"]
+__all__ = [
+    "CAMERA_TYPES",
+    "NAME_LENGTH",
+    "WINDOW_LENGTH",
+    "Binding",
+    "CameraId",
+    "check_binding",
+    "check_camera_text",
+    "parse_camera_id",
+]
 
 CAMERA_TYPES = {"131": "摄像机", "132": "网络摄像机"}
 """GB/T 28181 device types a hall camera may carry (front-end peripherals: camera, IP camera)."""
+
+
+NAME_LENGTH = 100
+"""The longest camera name or hall name (``cameras.name`` / ``cameras.hall``)."""
+WINDOW_LENGTH = 16
+"""The longest window number (``camera_bindings.window``, as on cases)."""
+
+
+def check_camera_text(
+    camera_id: str, *, name: str | None = None, hall: str | None = None, window: str | None = None
+) -> None:
+    """Refuse an empty, over-long or non-printable name, hall or window — with the field and its limit — before the
+    database would (PostgreSQL refuses an over-long value with an internal error; SQLite would store it)."""
+    fields = (("摄像机名称", name, NAME_LENGTH), ("所在大厅", hall, NAME_LENGTH), ("窗口编号", window, WINDOW_LENGTH))
+    for label, value, limit in fields:
+        if value is None:
+            continue
+        if not value.strip():
+            raise ValidationError(f"请填写{label}", camera_id=camera_id)
+        if len(value) > limit:
+            raise ValidationError(
+                f"{label}“{value[:20]}…”过长：至多 {limit} 个字符（当前 {len(value)} 个）", camera_id=camera_id
+            )
+        if not value.isprintable():
+            raise ValidationError(f"{label}“{value[:20]}”含不可见字符", camera_id=camera_id)
 
 
 @dataclass(frozen=True, slots=True)

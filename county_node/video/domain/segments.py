@@ -31,6 +31,12 @@ DEFAULT_MAX_SEGMENT = timedelta(hours=1)
 """The longest segment the index accepts: a range query reads ``start >= T1 - max`` instead of scanning ends."""
 
 
+CHECKSUM_LENGTH = 80
+"""The longest checksum text (``video_segments.checksum``): room for ``sha256:`` and 64 hex digits."""
+MAX_SIZE = 2**63 - 1
+"""The largest size in bytes a segment row holds (a 64-bit integer)."""
+
+
 def show(moment: datetime) -> str:
     """A moment as the hall reads it (China Standard Time)."""
     return moment.astimezone(CST).strftime("%Y-%m-%d %H:%M:%S")
@@ -62,8 +68,9 @@ class Segment:
             and self.start < self.end
             and self.end - self.start <= max_length
             and self.uri.strip()
-            and self.size >= 0
+            and 0 <= self.size <= MAX_SIZE
             and self.checksum.strip()
+            and len(self.checksum) <= CHECKSUM_LENGTH
         ):
             return  # the common case, without formatting the moments for an error that is not raised
         where = {"camera_id": self.camera_id, "start": show(self.start)}
@@ -80,8 +87,13 @@ class Segment:
             raise ValidationError(f"录像片段 {show(self.start)} 缺少存储位置（URI）", **where)
         if self.size < 0:
             raise ValidationError(f"录像片段 {show(self.start)} 的大小不能为负数", **where)
+        if self.size > MAX_SIZE:
+            raise ValidationError(f"录像片段 {show(self.start)} 的大小 {self.size} 超出范围", **where)
         if not self.checksum.strip():
             raise ValidationError(f"录像片段 {show(self.start)} 缺少校验值", **where)
+        if len(self.checksum) > CHECKSUM_LENGTH:
+            limit = f"至多 {CHECKSUM_LENGTH} 个字符（当前 {len(self.checksum)} 个）"
+            raise ValidationError(f"录像片段 {show(self.start)} 的校验值过长：{limit}", **where)
 
 
 def _overlap_error(new: Segment, old: Segment, *, stored: bool) -> Conflict:
