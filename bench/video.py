@@ -130,8 +130,8 @@ def _daily_purge(engine: Any, clock: _Clock, hours: int, label: str, say: Say) -
     if hours < 48:
         say(f"{label}: purge skipped (the run spans {hours} hours, under two days)")
         return {"purge_s": None, "purged": None}
-    clock.now = START + timedelta(hours=hours)
     retention = RetentionPolicy(days=hours // 24 - 1, max_share=0.5)
+    clock.now = START + timedelta(days=retention.days + 1)  # the first day (and only it) has expired
     with tempfile.TemporaryDirectory(prefix="sunshine-bench-nvr-") as folder:
         service = VideoIndexService(engine, DIVISION, clock, retention=retention, files=DirectoryFiles(Path(folder)))
         started = time.perf_counter()

@@ -96,7 +96,7 @@ def video_service(config: Config, engine: Engine, clock: Callable[[], datetime])
         config.node.division,
         clock,
         max_segment=timedelta(seconds=v.max_segment_s),
-        margin=ClipMargin(timedelta(seconds=v.margin_before_s), timedelta(seconds=v.margin_after_s)),
+        margin=ClipMargin.of_seconds(v.margin_before_s, v.margin_after_s),
         retention=RetentionPolicy(
             days=v.retention_days,
             hold_after_close=timedelta(days=v.hold_days),

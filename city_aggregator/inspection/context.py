@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import structlog
@@ -83,6 +83,6 @@ def build_inspection_context(
     registry = DivisionRegistry.from_csv(divisions)
     division = config.node.division
     approval = ApprovalService(engine, division, clock, config.clock, read_only=True)  # the case drill-down
-    margin = ClipMargin(timedelta(seconds=config.video.margin_before_s), timedelta(seconds=config.video.margin_after_s))
+    margin = ClipMargin.of_seconds(config.video.margin_before_s, config.video.margin_after_s)
     service = InspectionService(engine, division, clock, registry, approval, clip_margin=margin)
     return InspectionContext(config, engine, clock, registry, service, owns_engine=owns)

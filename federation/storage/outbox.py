@@ -108,7 +108,9 @@ def append(
             "record_type": [r.record_type for r in records],
             "record_id": [r.record_id for r in records],
             "op": [r.op for r in records],
-            "payload": [p if type(p) is EncodedPayload else canonical_json(p) for p in (r.payload for r in records)],
+            "payload": [
+                p if isinstance(p, EncodedPayload) else canonical_json(p) for p in (r.payload for r in records)
+            ],
             "created_at": [created_at] * n,
         },
     )

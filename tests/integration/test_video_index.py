@@ -210,3 +210,14 @@ def test_over_long_text_refused_with_its_limit_nothing_written(video: VideoIndex
         video.record_events([{"camera_id": CAM1, "kind": "alarm", "at": DAY, "window": "W" * 17}])
     after = {t.name: count(engine, t) for t in (cameras, camera_bindings, video_segments, video_events, outbox)}
     assert after == before
+
+
+def test_spaces_are_text_and_a_blank_event_window_means_the_cameras(video: VideoIndexService) -> None:
+    cam3 = CAM1[:-6] + "000003"
+    row = video.register_camera(cam3, name="三号\u00a0摄像机", hall="政务服务中心\u3000一楼", window="W03", since=DAY)
+    assert row["hall"] == "政务服务中心\u3000一楼"
+    (event,) = video.record_events(
+        [{"camera_id": cam3, "kind": "motion", "at": DAY + timedelta(hours=1), "window": " "}]
+    )
+    (found,) = video.events(DAY, MIDNIGHT, camera_id=cam3)
+    assert (found["event_id"], found["window"]) == (event, "W03")

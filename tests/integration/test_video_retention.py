@@ -3,6 +3,8 @@ log, and file deletion through the real-directory adapter on a real directory.""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -193,3 +195,48 @@ def test_directory_adapter_reports_problems_in_one_line_each_and_follows_an_inne
     assert (lines["video.file_refused"]["count"], lines["video.file_refused"]["first"]) == (100, many[:5])
     assert lines["video.file_failed"]["count"] == 1
     assert "File name too long" in lines["video.file_failed"]["first"][0]
+
+
+def test_directory_adapter_is_not_led_out_by_a_directory_swapped_for_a_link_mid_purge(tmp_path: Path) -> None:
+    root, outside = tmp_path / "nvr", tmp_path / "outside"
+    (root / "cam").mkdir(parents=True)
+    outside.mkdir()
+    (root / "cam" / "1.mp4").write_bytes(b"v")
+    (outside / "2.mp4").write_bytes(b"precious")
+
+    def uris() -> Iterator[str]:
+        yield "cam/1.mp4"
+        # meanwhile someone with write access to the share swaps the directory for a link pointing out
+        shutil.rmtree(root / "cam")
+        (root / "cam").symlink_to(outside)
+        yield "cam/2.mp4"
+
+    got = DirectoryFiles(root).remove(uris())
+    assert got == {"cam/1.mp4": FileResult.REMOVED, "cam/2.mp4": FileResult.MISSING}
+    assert (outside / "2.mp4").read_bytes() == b"precious"
+    # a fresh run sees the link for what it is
+    assert DirectoryFiles(root).remove(["cam/2.mp4"]) == {"cam/2.mp4": FileResult.REFUSED}
+    assert (outside / "2.mp4").exists()
+
+
+def test_directory_adapter_reads_paths_and_uris_as_written(tmp_path: Path) -> None:
+    root = tmp_path / "nvr"
+    (root / "cam" / "a:").mkdir(parents=True)
+    (root / "cam" / "a:" / "b.mp4").write_bytes(b"v")  # a plain path with a colon: no URI scheme
+    (root / "cam" / "大厅 1.mp4").write_bytes(b"v")
+    (root / "x").mkdir()
+    (root / "x" / "y.mp4").write_bytes(b"v")
+    got = DirectoryFiles(root).remove(
+        ["cam/a://b.mp4", "file://" + str(root / "cam" / "%E5%A4%A7%E5%8E%85%201.mp4"), "x/../x/./y.mp4", "a\x00b"]
+    )
+    assert got == {
+        "cam/a://b.mp4": FileResult.REMOVED,
+        "file://" + str(root / "cam" / "%E5%A4%A7%E5%8E%85%201.mp4"): FileResult.REMOVED,
+        "x/../x/./y.mp4": FileResult.REMOVED,
+        "a\x00b": FileResult.REFUSED,  # a NUL: no file has that name; the rest of the purge goes on
+    }
+    assert DirectoryFiles(root).remove(["nvr:cam/x.mp4", ".", ""]) == {
+        "nvr:cam/x.mp4": FileResult.REFUSED,
+        ".": FileResult.REFUSED,
+        "": FileResult.REFUSED,
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -45,3 +46,18 @@ def test_a_batch_shares_moment_texts_yet_renders_each_moment_as_it_was_given() -
     assert [r.record_id for r in records] == [segment_record_id(s.camera_id, s.start) for s in segments]
     assert {(r.record_type, r.op) for r in records} == {("video_segment", "upsert")}
     assert '"start":"2026-11-26T01:45:00+00:00"' in records[2].payload
+
+
+def test_the_repeated_hour_of_a_daylight_saving_zone_keeps_both_segments_apart() -> None:
+    """01:30 twice on the night daylight saving time ends: equal as datetimes, an hour apart as instants."""
+    zone = ZoneInfo("America/New_York")
+    first = datetime(2026, 11, 1, 1, 30, tzinfo=zone)
+    second = first.replace(fold=1)
+    segments = [
+        Segment(CAMERA, first, first + timedelta(minutes=30), "a", 1, "c"),
+        Segment(CAMERA, second, second + timedelta(minutes=30), "b", 1, "c"),
+    ]
+    records = _segment_records(segments)
+    assert [r.record_id for r in records] == [segment_record_id(s.camera_id, s.start) for s in segments]
+    assert records[0].record_id != records[1].record_id
+    assert [r.payload for r in records] == [canonical_json(_segment_payload(s)) for s in segments]

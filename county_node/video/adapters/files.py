@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,60 +35,91 @@ class RecordingFiles(Protocol):
         ...
 
 
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_MAX_OPEN_DIRS = 256
+
+
+class _Directories:
+    """Open descriptors of directories under the root, each opened once per purge and component by component with
+    ``O_NOFOLLOW``: a file is then looked at and unlinked *relative to its directory's descriptor*, so a directory
+    swapped for a symbolic link after it was opened cannot lead the purge out of the root."""
+
+    _FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+    def __init__(self, root: str) -> None:
+        self._open: dict[tuple[str, ...], int] = {(): os.open(root, os.O_RDONLY | os.O_DIRECTORY)}
+
+    def fd(self, parts: tuple[str, ...]) -> int:
+        """The descriptor of the directory ``root/parts…``; OSError (ELOOP, ENOTDIR) when a component is a link or
+        no directory, FileNotFoundError when one is missing."""
+        found = self._open.get(parts)
+        if found is not None:
+            return found
+        if len(self._open) > _MAX_OPEN_DIRS:
+            self._close(keep_root=True)
+        parent = self.fd(parts[:-1])
+        opened = self._open[parts] = os.open(parts[-1], self._FLAGS, dir_fd=parent)
+        return opened
+
+    def _close(self, *, keep_root: bool) -> None:
+        for parts, fd in list(self._open.items()):
+            if parts or not keep_root:
+                os.close(fd)
+                del self._open[parts]
+
+    def close(self) -> None:
+        self._close(keep_root=False)
+
+
 class DirectoryFiles:
     """Recordings stored as files under ``root`` (an NVR export folder or a hall's video share).
 
-    A purge removes a day's recordings — a hundred thousand files and more — so each directory is resolved once
-    per call (``realpath`` of every component of every file's path was most of a purge's time) and each file costs
-    one ``lstat`` and one ``unlink``; a file that is itself a symbolic link is resolved in full and removed only
-    when its target is a regular file under the root (the target is removed, the link then dangles, as before)."""
+    A purge removes a day's recordings — a hundred thousand files and more. Each directory on the way is opened
+    once per purge (``O_NOFOLLOW``, from the root down) and each file costs one ``lstat`` and one ``unlink``
+    relative to its directory's descriptor (``realpath`` of every component of every path was most of a purge's
+    time, and a name resolved once and reused would follow a directory swapped for a link in between). A path
+    with ``..``, a directory on the way that is a symbolic link, or a file that is one, is resolved in full
+    (``realpath``) and then walked the same way — removed only when it is a regular file under the root (for a
+    file that is a link, its target; the link then dangles)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self._root = str(self.root)
+        self._prefix = self._root.rstrip(os.sep) + os.sep
 
     def _raw(self, uri: str) -> str | None:
         """The path ``uri`` names (absolute, not yet resolved); None for a URI that is no file of this adapter."""
-        if "://" not in uri and not uri.startswith("file:"):
-            raw = uri  # a plain path, the common case: no URL parsing
-        else:
+        raw = uri
+        if _SCHEME.match(uri):
             parsed = urlparse(uri)
             if parsed.scheme == "file":
                 raw = unquote(parsed.path)
-            elif len(parsed.scheme) == 1:  # a Windows drive letter
-                raw = uri
-            else:
+            elif len(parsed.scheme) != 1:  # (one letter: a Windows drive)
                 return None  # rtsp://, http://: not a file this adapter owns
         return raw if os.path.isabs(raw) else os.path.join(self._root, raw)
 
-    def _inside(self, resolved: str) -> bool:
-        return resolved != self._root and resolved.startswith(self._root.rstrip(os.sep) + os.sep)
-
-    def _path(self, uri: str, dirs: dict[str, str]) -> str | None:
-        """The resolved path of ``uri`` under the root, its directory resolved once per call (``dirs``); None when
-        it lies outside the root."""
-        raw = self._raw(uri)
-        if raw is None:
+    def _parts(self, path: str) -> tuple[str, ...] | None:
+        """The components of ``path`` below the root, as written; None when it is not below the root as written or
+        goes through ``..`` (resolved in full instead: ``a/..`` is not ``.`` when ``a`` is a link)."""
+        if not path.startswith(self._prefix):
             return None
-        head, name = os.path.split(raw)
-        if name in {"", ".", ".."}:
-            resolved = os.path.realpath(raw)
-        else:
-            parent = dirs.get(head)
-            if parent is None:
-                parent = dirs[head] = os.path.realpath(head)
-            resolved = os.path.join(parent, name)
-        return resolved if self._inside(resolved) else None
+        parts = tuple(p for p in path[len(self._prefix) :].split(os.sep) if p not in {"", "."})
+        if not parts or ".." in parts:
+            return None
+        return parts
 
     def remove(self, uris: Iterable[str]) -> dict[str, FileResult]:
         results: dict[str, FileResult] = {}
         problems: dict[FileResult, list[str]] = {FileResult.REFUSED: [], FileResult.FAILED: []}
-        dirs: dict[str, str] = {}
-        for uri in uris:
-            result, detail = self._remove_one(uri, dirs)
-            results[uri] = result
-            if result in problems:
-                problems[result].append(f"{uri}: {detail}" if detail else uri)
+        dirs = _Directories(self._root)
+        try:
+            for uri in uris:
+                result, detail = self._remove_one(uri, dirs)
+                results[uri] = result
+                if result in problems:
+                    problems[result].append(f"{uri}: {detail}" if detail else uri)
+        finally:
+            dirs.close()
         # one line per kind of problem, not one per file: a purge of a day's recordings on a misconfigured root
         # would otherwise write a hundred thousand lines (each file's outcome is in the purge log)
         for result, found in problems.items():
@@ -95,23 +127,35 @@ class DirectoryFiles:
                 log.warning(f"video.file_{result.value}", count=len(found), root=self._root, first=found[:5])
         return results
 
-    def _remove_one(self, uri: str, dirs: dict[str, str]) -> tuple[FileResult, str]:
+    def _remove_one(self, uri: str, dirs: _Directories) -> tuple[FileResult, str]:
         """The outcome for ``uri`` and, for a failure, the system's reason."""
-        path = self._path(uri, dirs)
-        if path is None:
-            return FileResult.REFUSED, ""
         try:
-            mode = os.lstat(path).st_mode
-            if stat.S_ISLNK(mode):  # the file is a link: where it really points decides
-                path = os.path.realpath(path)
-                if not self._inside(path):
-                    return FileResult.REFUSED, ""
-                mode = os.stat(path).st_mode
-            if not stat.S_ISREG(mode):  # a directory or a device: never removed
+            raw = self._raw(uri)
+            if raw is None:
                 return FileResult.REFUSED, ""
-            os.unlink(path)
-            return FileResult.REMOVED, ""
+            parts = self._parts(raw)
+            for resolved in (False, True):  # the path as written; then, when a link or ``..`` is met, its real path
+                if parts is None or resolved:
+                    parts = self._parts(os.path.realpath(raw))
+                    if parts is None:
+                        return FileResult.REFUSED, ""  # it lies outside the root, or is the root itself
+                try:
+                    directory = dirs.fd(parts[:-1])
+                except FileNotFoundError:
+                    raise
+                except OSError:  # a directory on the way is a link (ELOOP) or no directory (ENOTDIR)
+                    continue
+                mode = os.stat(parts[-1], dir_fd=directory, follow_symlinks=False).st_mode
+                if stat.S_ISLNK(mode):  # the file is a link: where it really points decides
+                    continue
+                if not stat.S_ISREG(mode):  # a directory or a device: never removed
+                    return FileResult.REFUSED, ""
+                os.unlink(parts[-1], dir_fd=directory)
+                return FileResult.REMOVED, ""
+            return FileResult.REFUSED, ""  # still a link after resolving (changed under us): left alone
         except FileNotFoundError:
             return FileResult.MISSING, ""
+        except ValueError:  # a NUL in the path: no file can have that name
+            return FileResult.REFUSED, ""
         except OSError as exc:
             return FileResult.FAILED, str(exc)

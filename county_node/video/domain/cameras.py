@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,8 +46,17 @@ def check_camera_text(
             raise ValidationError(
                 f"{label}“{value[:20]}…”过长：至多 {limit} 个字符（当前 {len(value)} 个）", camera_id=camera_id
             )
-        if not value.isprintable():
+        if _invisible(value):
             raise ValidationError(f"{label}“{value[:20]}”含不可见字符", camera_id=camera_id)
+
+
+def _invisible(value: str) -> bool:
+    """Control, format, line and paragraph separator or unassigned characters; spaces (an ideographic space
+    in "政务服务中心　一楼") are text."""
+    return any(unicodedata.category(ch) in _INVISIBLE for ch in value)
+
+
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 @dataclass(frozen=True, slots=True)

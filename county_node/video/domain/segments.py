@@ -177,5 +177,10 @@ class ClipMargin:
     before: timedelta = timedelta(minutes=2)
     after: timedelta = timedelta(minutes=5)
 
+    @classmethod
+    def of_seconds(cls, before: int, after: int) -> ClipMargin:
+        """From a node's ``[video] margin_before_s`` / ``margin_after_s``."""
+        return cls(timedelta(seconds=before), timedelta(seconds=after))
+
     def around(self, at: datetime) -> tuple[datetime, datetime]:
         return at - self.before, at + self.after
