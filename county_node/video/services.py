@@ -344,7 +344,8 @@ class VideoIndexService:
             at = e.get("at")
             if not isinstance(at, datetime) or at.tzinfo is None:
                 raise ValidationError("视频事件须有带时区的发生时间", kind=kind.value)
-            window = str(e.get("window") or "").strip() or None  # blank: not given, the camera's window then
+            given = e.get("window")
+            window = None if given is None else (str(given).strip() or None)  # blank: the camera's window then
             if window is not None:
                 check_camera_text(str(e.get("camera_id", "")), window=window)
             rows.append(

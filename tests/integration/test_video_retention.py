@@ -240,3 +240,36 @@ def test_directory_adapter_reads_paths_and_uris_as_written(tmp_path: Path) -> No
         ".": FileResult.REFUSED,
         "": FileResult.REFUSED,
     }
+
+
+def test_directory_adapter_with_its_root_swapped_missing_or_deep_paths(tmp_path: Path) -> None:
+    root, outside = tmp_path / "nvr", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "x.mp4").write_bytes(b"precious")
+    files = DirectoryFiles(root)  # built at start-up; the root is replaced by a link before the purge
+    root.rmdir()
+    root.symlink_to(outside)
+    with capture_logs() as logs:
+        got = files.remove(["x.mp4", str(root / "x.mp4")])
+    assert set(got.values()) == {FileResult.REFUSED}
+    assert (outside / "x.mp4").read_bytes() == b"precious"
+    assert [e["event"] for e in logs if e["event"] == "video.root_unusable"] == ["video.root_unusable"]
+
+    (tmp_path / "gone").mkdir()
+    gone = DirectoryFiles(tmp_path / "gone")
+    (tmp_path / "gone").rmdir()  # the configured root was removed: every file is missing, nothing raises
+    assert gone.remove(["a.mp4", "rtsp://x/y"]) == {"a.mp4": FileResult.MISSING, "rtsp://x/y": FileResult.REFUSED}
+
+    real = tmp_path / "real"
+    (real / "f.mp4").mkdir(parents=True)
+    (real / "plain.mp4").write_bytes(b"v")
+    deep = "a/" * 1200 + "x.mp4"  # a URI of any depth: walked iteratively
+    long_dir = "d" * 300 + "/x.mp4"  # the system refuses the directory's name: a failure with its reason
+    got = DirectoryFiles(real).remove([deep, long_dir, "plain.mp4/x.mp4", "plain.mp4"])
+    assert got == {
+        deep: FileResult.MISSING,
+        long_dir: FileResult.FAILED,
+        "plain.mp4/x.mp4": FileResult.MISSING,  # a file on the way: no such recording
+        "plain.mp4": FileResult.REMOVED,
+    }

@@ -7,6 +7,7 @@ to the root) that resolves outside the root — through ``..`` or a symbolic lin
 from __future__ import annotations
 
 import enum
+import errno
 import os
 import re
 import stat
@@ -39,27 +40,65 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _MAX_OPEN_DIRS = 256
 
 
+class _RootUnusable(Exception):
+    """The root cannot be opened as the directory it was: every file of the call gets ``result``."""
+
+    def __init__(self, result: FileResult, detail: str) -> None:
+        super().__init__(detail)
+        self.result = result
+        self.detail = detail
+
+
 class _Directories:
     """Open descriptors of directories under the root, each opened once per purge and component by component with
-    ``O_NOFOLLOW``: a file is then looked at and unlinked *relative to its directory's descriptor*, so a directory
-    swapped for a symbolic link after it was opened cannot lead the purge out of the root."""
+    ``O_NOFOLLOW`` — the root itself too, from ``/`` down (it was resolved when the adapter was built: a link on
+    its way now means it was swapped). A file is then looked at and unlinked *relative to its directory's
+    descriptor*, so a directory swapped for a symbolic link after it was opened cannot lead the purge out of the
+    root. The root is opened on first use, so a call that never touches the disk never fails on it."""
 
     _FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
     def __init__(self, root: str) -> None:
-        self._open: dict[tuple[str, ...], int] = {(): os.open(root, os.O_RDONLY | os.O_DIRECTORY)}
+        self._root = root
+        self._open: dict[tuple[str, ...], int] = {}
+        self.unusable: _RootUnusable | None = None
+
+    def _open_root(self) -> int:
+        if self.unusable is not None:
+            raise self.unusable
+        fd = os.open(os.sep, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for name in (p for p in self._root.split(os.sep) if p):
+                inner = os.open(name, self._FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+        except FileNotFoundError:
+            os.close(fd)
+            self.unusable = _RootUnusable(FileResult.MISSING, f"录像目录 {self._root} 不存在")
+            raise self.unusable from None
+        except OSError as exc:  # a link or no directory on the way: the root was swapped or replaced
+            os.close(fd)
+            self.unusable = _RootUnusable(FileResult.REFUSED, f"录像目录 {self._root} 已不是原来的目录：{exc}")
+            raise self.unusable from None
+        return fd
 
     def fd(self, parts: tuple[str, ...]) -> int:
         """The descriptor of the directory ``root/parts…``; OSError (ELOOP, ENOTDIR) when a component is a link or
-        no directory, FileNotFoundError when one is missing."""
+        no directory, FileNotFoundError when one is missing. Iterative: a path of any depth."""
         found = self._open.get(parts)
         if found is not None:
             return found
         if len(self._open) > _MAX_OPEN_DIRS:
             self._close(keep_root=True)
-        parent = self.fd(parts[:-1])
-        opened = self._open[parts] = os.open(parts[-1], self._FLAGS, dir_fd=parent)
-        return opened
+        if () not in self._open:
+            self._open[()] = self._open_root()
+        depth = len(parts)
+        while parts[:depth] not in self._open:  # the deepest directory already open
+            depth -= 1
+        fd = self._open[parts[:depth]]
+        for i in range(depth, len(parts)):
+            fd = self._open[parts[: i + 1]] = os.open(parts[i], self._FLAGS, dir_fd=fd)
+        return fd
 
     def _close(self, *, keep_root: bool) -> None:
         for parts, fd in list(self._open.items()):
@@ -120,6 +159,8 @@ class DirectoryFiles:
                     problems[result].append(f"{uri}: {detail}" if detail else uri)
         finally:
             dirs.close()
+        if dirs.unusable is not None:
+            log.warning("video.root_unusable", root=self._root, reason=dirs.unusable.detail, count=len(results))
         # one line per kind of problem, not one per file: a purge of a day's recordings on a misconfigured root
         # would otherwise write a hundred thousand lines (each file's outcome is in the purge log)
         for result, found in problems.items():
@@ -141,10 +182,12 @@ class DirectoryFiles:
                         return FileResult.REFUSED, ""  # it lies outside the root, or is the root itself
                 try:
                     directory = dirs.fd(parts[:-1])
-                except FileNotFoundError:
-                    raise
-                except OSError:  # a directory on the way is a link (ELOOP) or no directory (ENOTDIR)
-                    continue
+                except OSError as exc:
+                    if exc.errno not in {errno.ELOOP, errno.ENOTDIR}:
+                        raise  # missing (MISSING below), or a real failure (FAILED, with the system's reason)
+                    if resolved:  # its real path still meets a link or a file on the way: no such recording
+                        return (FileResult.REFUSED if exc.errno == errno.ELOOP else FileResult.MISSING), ""
+                    continue  # a directory on the way is a link (ENOTDIR on Linux, ELOOP elsewhere) or a file
                 mode = os.stat(parts[-1], dir_fd=directory, follow_symlinks=False).st_mode
                 if stat.S_ISLNK(mode):  # the file is a link: where it really points decides
                     continue
@@ -153,6 +196,8 @@ class DirectoryFiles:
                 os.unlink(parts[-1], dir_fd=directory)
                 return FileResult.REMOVED, ""
             return FileResult.REFUSED, ""  # still a link after resolving (changed under us): left alone
+        except _RootUnusable as exc:
+            return exc.result, exc.detail
         except FileNotFoundError:
             return FileResult.MISSING, ""
         except ValueError:  # a NUL in the path: no file can have that name
