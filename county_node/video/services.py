@@ -72,29 +72,23 @@ def _payload(s: Segment, start: str, end: str) -> outbox.EncodedPayload:
     )
 
 
+_EMPTY = outbox.EncodedPayload("{}")  # a delete's payload: canonical_json({})
 _START, _END, _FOLD, _ZONE = attrgetter("start"), attrgetter("end"), attrgetter("fold"), attrgetter("tzinfo")
 
 
-def _segment_records(segments: Sequence[Segment]) -> list[outbox.OutboxRecord]:
-    """The ``video_segment`` upserts of a batch. The segments of a batch share their boundaries (one ends where
-    the next begins; an NVR cuts every camera at the same minutes): 6,000 segments have a few dozen distinct
-    moments, so each moment's texts are computed once — when every moment of the batch is in one time zone
-    object and none is the second of a repeated hour (``fold``), where equal datetimes are the same instant
-    written the same way. Otherwise each segment's own (the same text, computed per segment)."""
+def _segment_records(segments: Sequence[Segment]) -> tuple[list[str], list[outbox.EncodedPayload]]:
+    """The record ids and payloads of a batch's ``video_segment`` upserts. The segments of a batch share their
+    boundaries (one ends where the next begins; an NVR cuts every camera at the same minutes): 6,000 segments have
+    a few dozen distinct moments, so each moment's texts are computed once — when every moment of the batch is in
+    one time zone object and none is the second of a repeated hour (``fold``), where equal datetimes are the same
+    instant written the same way. Otherwise each segment's own (the same text, computed per segment)."""
     moments = [*map(_START, segments), *map(_END, segments)]
     if any(map(_FOLD, moments)) or len({id(zone) for zone in map(_ZONE, moments)}) > 1:
-        return [
-            outbox.OutboxRecord("video_segment", segment_record_id(s.camera_id, s.start), "upsert", _segment_json(s))
-            for s in segments
-        ]
+        return [segment_record_id(s.camera_id, s.start) for s in segments], [_segment_json(s) for s in segments]
     iso = {m: m.isoformat() for m in dict.fromkeys(moments)}
     stamp = {m: _utc_stamp(m) for m in dict.fromkeys(map(_START, segments))}
-    return [
-        outbox.OutboxRecord(
-            "video_segment", f"{s.camera_id}@{stamp[s.start]}", "upsert", _payload(s, iso[s.start], iso[s.end])
-        )
-        for s in segments
-    ]
+    ids = [f"{s.camera_id}@{stamp[s.start]}" for s in segments]
+    return ids, [_payload(s, iso[s.start], iso[s.end]) for s in segments]
 
 
 def _segment_payload(s: Segment) -> dict[str, Any]:
@@ -311,10 +305,14 @@ class VideoIndexService:
             hi = max(s.end for s in segments)
             fresh = check_new_segments(segments, store.segments_near(ids, lo, hi))
             store.add_segments(fresh, self.division, now)
-            outbox.append(
+            record_ids, payloads = _segment_records(fresh)
+            outbox.append_encoded(
                 uow.conn,
                 origin=self.division,
-                records=_segment_records(fresh),
+                record_type="video_segment",
+                op="upsert",
+                record_ids=record_ids,
+                payloads=payloads,
                 created_at=now,
                 copy=True,  # many small rows: COPY on PostgreSQL
             )
@@ -569,14 +567,15 @@ class VideoIndexService:
             purge_id = store.log_purge(base | counts | zero | {"status": "done", "reason": note or None})
             store.log_purge_items(purge_id, doomed)
             store.delete_segments(doomed)
-            outbox.append(
+            outbox.append_encoded(
                 uow.conn,
                 origin=self.division,
-                records=[
-                    outbox.OutboxRecord("video_segment", segment_record_id(s.camera_id, s.start), "delete", {})
-                    for s in doomed
-                ],
+                record_type="video_segment",
+                op="delete",
+                record_ids=[segment_record_id(s.camera_id, s.start) for s in doomed],
+                payloads=[_EMPTY] * len(doomed),
                 created_at=now,
+                copy=True,
             )
             uow.commit()
         report = PurgeReport(

@@ -23,7 +23,16 @@ from sqlalchemy.engine import Connection
 from federation.storage.bulk import BulkStatement
 from federation.storage.tables import counters, outbox
 
-__all__ = ["EncodedPayload", "OutboxRecord", "append", "canonical_json", "high_water", "lock_origin", "next_value"]
+__all__ = [
+    "EncodedPayload",
+    "OutboxRecord",
+    "append",
+    "append_encoded",
+    "canonical_json",
+    "high_water",
+    "lock_origin",
+    "next_value",
+]
 
 
 def _default(value: Any) -> Any:
@@ -85,36 +94,73 @@ def append(
 
     ``copy``: on PostgreSQL, write them with ``COPY … FROM STDIN`` (for a few large payloads, e.g. a scoring run's,
     COPY costs about half the array ``INSERT``); elsewhere, and by default, the bulk ``INSERT``."""
-    if not records:
+    payloads = [p if isinstance(p, EncodedPayload) else canonical_json(p) for p in (r.payload for r in records)]
+    columns = _Columns(
+        [r.record_type for r in records], [r.record_id for r in records], [r.op for r in records], payloads
+    )
+    return _write(conn, origin, columns, created_at=created_at, copy=copy)
+
+
+def append_encoded(
+    conn: Connection,
+    *,
+    origin: str,
+    record_type: str,
+    op: str,
+    record_ids: Sequence[str],
+    payloads: Sequence[EncodedPayload],
+    created_at: datetime,
+    copy: bool = False,
+) -> list[int]:
+    """:func:`append` for many records of one type and op whose payloads are encoded already (a video ingest's
+    thousands of segments): no :class:`OutboxRecord` per row."""
+    if len(record_ids) != len(payloads):
+        raise ValueError("outbox record ids and payloads of different lengths")
+    n = len(record_ids)
+    columns = _Columns([record_type] * n, record_ids, [op] * n, payloads)
+    return _write(conn, origin, columns, created_at=created_at, copy=copy)
+
+
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """The per-record columns of outbox rows, one list each."""
+
+    types: Sequence[str]
+    ids: Sequence[str]
+    ops: Sequence[str]
+    payloads: Sequence[str]
+
+
+def _write(conn: Connection, origin: str, c: _Columns, *, created_at: datetime, copy: bool) -> list[int]:
+    types, ids, ops, payloads = c.types, c.ids, c.ops, c.payloads
+    n = len(ids)
+    if not n:
         return []
-    last = next_value(conn, f"outbox:{origin}", len(records))
-    first = last - len(records) + 1
+    last = next_value(conn, f"outbox:{origin}", n)
+    first = last - n + 1
+    seqs = range(first, last + 1)
     if copy and conn.dialect.name == "postgresql":
         if created_at.tzinfo is None:
             raise ValueError("naive datetime refused by UTCDateTime")
         columns = ("origin", "seq", "record_type", "record_id", "op", "payload", "created_at")
         raw: Any = conn.connection.driver_connection
         with raw.cursor() as cur, cur.copy(f"COPY {outbox.name} ({', '.join(columns)}) FROM STDIN") as out:
-            for i, r in enumerate(records):
-                payload = r.payload if isinstance(r.payload, EncodedPayload) else canonical_json(r.payload)
-                out.write_row((origin, first + i, r.record_type, r.record_id, r.op, payload, created_at))
-        return list(range(first, last + 1))
-    n = len(records)
+            for row in zip(seqs, types, ids, ops, payloads, strict=True):
+                out.write_row((origin, *row, created_at))
+        return list(seqs)
     _INSERT_OUTBOX.execute_columns(
         conn,
         {
             "origin": [origin] * n,
-            "seq": range(first, last + 1),
-            "record_type": [r.record_type for r in records],
-            "record_id": [r.record_id for r in records],
-            "op": [r.op for r in records],
-            "payload": [
-                p if isinstance(p, EncodedPayload) else canonical_json(p) for p in (r.payload for r in records)
-            ],
+            "seq": seqs,
+            "record_type": types,
+            "record_id": ids,
+            "op": ops,
+            "payload": payloads,
             "created_at": [created_at] * n,
         },
     )
-    return list(range(first, last + 1))
+    return list(seqs)
 
 
 def lock_origin(conn: Connection, origin: str) -> None:

@@ -80,3 +80,46 @@ def test_bulk_refuses_naive_moments_and_ragged_columns_writing_nothing(engine: E
 def test_sqlite_moments_convert_each_instant_not_each_equal_wall_time() -> None:
     got = sqlite_moments([FIRST, SECOND, None, FIRST.astimezone(UTC)])
     assert got == ("2026-11-01 05:30:00.000000", "2026-11-01 06:30:00.000000", None, "2026-11-01 05:30:00.000000")
+
+
+def test_append_encoded_writes_what_append_writes(engine: Engine) -> None:
+    """Many records of one type with encoded payloads (the video ingest's path) give the rows the general path
+    gives, in order, gap-free after it; ids and payloads of different lengths write nothing."""
+    from federation.storage import outbox
+    from federation.storage.tables import outbox as outbox_table
+
+    at = datetime(2026, 11, 26, 9, 0, tzinfo=timezone(timedelta(hours=8)))
+    payloads = [outbox.EncodedPayload(outbox.canonical_json({"n": i, "文": "录像"})) for i in range(3)]
+    ids = [f"cam@{i}" for i in range(3)]
+    for copy in (False, True):
+        with engine.begin() as conn:
+            records = [
+                outbox.OutboxRecord("video_segment", i, "upsert", {"n": n, "文": "录像"}) for n, i in enumerate(ids)
+            ]
+            general = outbox.append(conn, origin="371122", records=records, created_at=at, copy=copy)
+            encoded = outbox.append_encoded(
+                conn,
+                origin="371122",
+                record_type="video_segment",
+                op="upsert",
+                record_ids=ids,
+                payloads=payloads,
+                created_at=at,
+                copy=copy,
+            )
+            assert encoded == [general[-1] + 1, general[-1] + 2, general[-1] + 3]
+            with pytest.raises(ValueError, match="different lengths"):
+                outbox.append_encoded(
+                    conn,
+                    origin="371122",
+                    record_type="video_segment",
+                    op="upsert",
+                    record_ids=ids,
+                    payloads=payloads[:2],
+                    created_at=at,
+                )
+            o = outbox_table.c
+            q = select(o.seq, o.record_type, o.record_id, o.op, o.payload, o.created_at).order_by(o.seq)
+            rows = [tuple(r) for r in conn.execute(q.where(o.seq.in_(general + encoded)))]
+            conn.execute(delete(outbox_table))
+        assert [r[1:] for r in rows[:3]] == [r[1:] for r in rows[3:]]

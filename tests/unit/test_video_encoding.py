@@ -41,11 +41,15 @@ def test_a_batch_shares_moment_texts_yet_renders_each_moment_as_it_was_given() -
         Segment(CAMERA, local + timedelta(minutes=5), local + timedelta(minutes=10), "b", 1, "c"),
         Segment(other, utc, utc + timedelta(minutes=5), "c", 1, "c"),
     ]
-    records = _segment_records(segments)
-    assert [r.payload for r in records] == [canonical_json(_segment_payload(s)) for s in segments]
-    assert [r.record_id for r in records] == [segment_record_id(s.camera_id, s.start) for s in segments]
-    assert {(r.record_type, r.op) for r in records} == {("video_segment", "upsert")}
-    assert '"start":"2026-11-26T01:45:00+00:00"' in records[2].payload
+    ids, payloads = _segment_records(segments)
+    assert payloads == [canonical_json(_segment_payload(s)) for s in segments]
+    assert ids == [segment_record_id(s.camera_id, s.start) for s in segments]
+    assert '"start":"2026-11-26T01:45:00+00:00"' in payloads[2]
+    one_zone = segments[:2]  # the cached path: one time zone object, no fold
+    assert _segment_records(one_zone) == (
+        [segment_record_id(s.camera_id, s.start) for s in one_zone],
+        [canonical_json(_segment_payload(s)) for s in one_zone],
+    )
 
 
 def test_the_repeated_hour_of_a_daylight_saving_zone_keeps_both_segments_apart() -> None:
@@ -57,7 +61,7 @@ def test_the_repeated_hour_of_a_daylight_saving_zone_keeps_both_segments_apart()
         Segment(CAMERA, first, first + timedelta(minutes=30), "a", 1, "c"),
         Segment(CAMERA, second, second + timedelta(minutes=30), "b", 1, "c"),
     ]
-    records = _segment_records(segments)
-    assert [r.record_id for r in records] == [segment_record_id(s.camera_id, s.start) for s in segments]
-    assert records[0].record_id != records[1].record_id
-    assert [r.payload for r in records] == [canonical_json(_segment_payload(s)) for s in segments]
+    ids, payloads = _segment_records(segments)
+    assert ids == [segment_record_id(s.camera_id, s.start) for s in segments]
+    assert ids[0] != ids[1]
+    assert payloads == [canonical_json(_segment_payload(s)) for s in segments]

@@ -11,6 +11,7 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 
 from federation.errors import Conflict, ValidationError
 from federation.timeutil import CST
@@ -111,27 +112,57 @@ def check_new_segments(batch: Sequence[Segment], stored: Iterable[Segment]) -> l
     within the batch) dropped; any other overlap — with ``stored`` or within the batch — raises :class:`Conflict`.
 
     ``stored`` must hold every stored segment that could overlap the batch (same cameras, nearby starts)."""
-    by_camera: dict[str, list[tuple[Segment, bool]]] = {}
-    for s in stored:
-        by_camera.setdefault(s.camera_id, []).append((s, True))
+    new_by_camera: dict[str, list[Segment]] = {}
     for s in batch:
-        by_camera.setdefault(s.camera_id, []).append((s, False))
+        new_by_camera.setdefault(s.camera_id, []).append(s)
+    stored_by_camera: dict[str, list[Segment]] = {}
+    for s in stored:
+        stored_by_camera.setdefault(s.camera_id, []).append(s)
     fresh: list[Segment] = []
-    for camera in sorted(by_camera):
-        items = sorted(by_camera[camera], key=lambda p: (p[0].start, not p[1]))  # stored first on a tie
-        reach: tuple[Segment, bool] | None = None  # the segment reaching furthest so far, and whether stored
-        for seg, is_stored in items:
-            if reach is not None and seg.start < reach[0].end:
-                if seg.start == reach[0].start and seg.same_as(reach[0]):
-                    continue  # an exact duplicate re-sent: idempotent
-                if not (is_stored and reach[1]):  # two stored rows never overlap; anything else is refused
-                    new, old = (reach, (seg, is_stored)) if is_stored else ((seg, is_stored), reach)
-                    raise _overlap_error(new[0], old[0], stored=old[1])
-            if reach is None or seg.end > reach[0].end:
-                reach = (seg, is_stored)
-            if not is_stored:
-                fresh.append(seg)
+    for camera in sorted(new_by_camera):
+        old = stored_by_camera.get(camera)
+        if old:
+            fresh += _check_against_stored(new_by_camera[camera], old)
+        else:  # the common case (an NVR delivering the next hour): nothing stored nearby, the batch alone
+            fresh += _check_batch(new_by_camera[camera])
     return fresh
+
+
+def _check_batch(segments: list[Segment]) -> list[Segment]:
+    """One camera's new segments, none stored nearby: sorted, exact duplicates dropped, an overlap refused."""
+    fresh: list[Segment] = []
+    reach: Segment | None = None  # the segment reaching furthest so far
+    for seg in sorted(segments, key=_START):
+        if reach is not None and seg.start < reach.end:
+            if seg.start == reach.start and seg.same_as(reach):
+                continue  # an exact duplicate within the batch: idempotent
+            raise _overlap_error(seg, reach, stored=False)
+        if reach is None or seg.end > reach.end:
+            reach = seg
+        fresh.append(seg)
+    return fresh
+
+
+def _check_against_stored(segments: list[Segment], stored: list[Segment]) -> list[Segment]:
+    """One camera's new segments among its stored ones (stored first on a tie of starts)."""
+    items = sorted([(s, True) for s in stored] + [(s, False) for s in segments], key=lambda p: (p[0].start, not p[1]))
+    fresh: list[Segment] = []
+    reach: tuple[Segment, bool] | None = None  # the segment reaching furthest so far, and whether stored
+    for seg, is_stored in items:
+        if reach is not None and seg.start < reach[0].end:
+            if seg.start == reach[0].start and seg.same_as(reach[0]):
+                continue  # an exact duplicate re-sent: idempotent
+            if not (is_stored and reach[1]):  # two stored rows never overlap; anything else is refused
+                new, old = (reach, (seg, is_stored)) if is_stored else ((seg, is_stored), reach)
+                raise _overlap_error(new[0], old[0], stored=old[1])
+        if reach is None or seg.end > reach[0].end:
+            reach = (seg, is_stored)
+        if not is_stored:
+            fresh.append(seg)
+    return fresh
+
+
+_START = attrgetter("start")
 
 
 @dataclass(frozen=True, slots=True)
