@@ -32,6 +32,7 @@ __all__ = [
     "Rounds",
     "catalogue_bundle",
     "emit",
+    "optional_postgresql",
     "postgresql_problem",
     "progress",
     "scaled",
@@ -136,3 +137,20 @@ def temp_postgresql_database(admin_url: str) -> Iterator[str]:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+@contextmanager
+def optional_postgresql(
+    options: Options, say: Callable[[str], None], *, nulls: str = "figures are"
+) -> Iterator[str | None]:
+    """A fresh PostgreSQL database for the run's PostgreSQL half (dropped on exit), or None — said why — when
+    ``--no-postgresql`` was given or the server does not answer; ``nulls``: "figures are" / "figure is" (null)."""
+    if not options.postgresql:
+        say(f"postgresql: skipped (--no-postgresql); {nulls} null")
+        yield None
+    elif (problem := postgresql_problem(options.postgres_admin_url)) is not None:
+        say(f"postgresql: skipped, {nulls} null — {problem}")
+        yield None
+    else:
+        with temp_postgresql_database(options.postgres_admin_url) as url:
+            yield url

@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select, text
 
-from bench.harness import Options, postgresql_problem, progress, temp_postgresql_database
+from bench.harness import Options, optional_postgresql, progress
 from bench.scoring_data import Population, copy_postgresql, counties, insert_sqlite
 from bench.scoring_templates import NOW, build_templates
 from federation.calendar_seed import seed_years
@@ -149,12 +149,8 @@ def run(options: Options) -> dict[str, Any]:
         population = Population(templates, bundle, options.seed)
         sqlite = _measure("sqlite", make_engine(f"sqlite:///{Path(tmp) / 'province.db'}"), population, options, say)
     pg: dict[str, Any] | None = None
-    if not options.postgresql:
-        say("postgresql: skipped (--no-postgresql); figures are null")
-    elif (problem := postgresql_problem(options.postgres_admin_url)) is not None:
-        say(f"postgresql: skipped, figures are null — {problem}")
-    else:
-        with temp_postgresql_database(options.postgres_admin_url) as url:
+    with optional_postgresql(options, say) as url:
+        if url is not None:
             pg = _measure("postgresql", make_engine(url), Population(templates, bundle, options.seed), options, say)
 
     def r(v: float | None) -> float | None:

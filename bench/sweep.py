@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, insert, select
 
-from bench.harness import Options, catalogue_bundle, postgresql_problem, progress, scaled, temp_postgresql_database
+from bench.harness import Options, catalogue_bundle, optional_postgresql, progress, scaled
 from county_node.bootstrap import assemble_county_node
 from federation.calendar import WorkingCalendar
 from federation.clock import ClockSpec, LightPolicy, compute_deadline, read_clock
@@ -229,12 +229,8 @@ def run(options: Options) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="sunshine-bench-") as tmp:
         sqlite = _measure("sqlite", f"sqlite:///{Path(tmp) / 'county.db'}", bundle, n, say)
     pg: dict[str, Any] | None = None
-    if not options.postgresql:
-        say("postgresql: skipped (--no-postgresql); figure is null")
-    elif (problem := postgresql_problem(options.postgres_admin_url)) is not None:
-        say(f"postgresql: skipped, figure is null — {problem}")
-    else:
-        with temp_postgresql_database(options.postgres_admin_url) as url:
+    with optional_postgresql(options, say, nulls="figure is") as url:
+        if url is not None:
             pg = _measure("postgresql", url, bundle, n, say)
 
     def r(v: float | None) -> float | None:

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.harness import Options, postgresql_problem, progress, scaled, temp_postgresql_database
+from bench.harness import Options, optional_postgresql, progress, scaled
 from county_node.video.adapters.files import DirectoryFiles
 from county_node.video.domain import RetentionPolicy, Segment
 from county_node.video.services import VideoIndexService
@@ -156,12 +156,8 @@ def run(options: Options) -> dict[str, Any]:
             say=say,
         )
     pg: dict[str, Any] | None = None
-    if not options.postgresql:
-        say("postgresql: skipped (--no-postgresql); figures are null")
-    elif (problem := postgresql_problem(options.postgres_admin_url)) is not None:
-        say(f"postgresql: skipped, figures are null — {problem}")
-    else:
-        with temp_postgresql_database(options.postgres_admin_url) as url:
+    with optional_postgresql(options, say) as url:
+        if url is not None:
             pg = _measure("postgresql", url, segments=segments, cameras=CAMERAS, seed=options.seed, say=say)
 
     def r(v: float) -> float:

@@ -43,7 +43,7 @@ from federation.storage import outbox
 from federation.storage.tables import alerts, case_events, cases, complaints
 from federation.storage.uow import UnitOfWork
 
-__all__ = ["Clip", "PurgeReport", "VideoIndexService", "segment_record_id"]
+__all__ = ["EVENT_ID_LENGTH", "Clip", "PurgeReport", "VideoIndexService", "segment_record_id"]
 
 Clock = Callable[[], datetime]
 
@@ -112,7 +112,8 @@ def _timeline_dict(t: Timeline) -> dict[str, Any]:
     }
 
 
-_EVENT_ID_LENGTH = 40  # video_events.event_id
+EVENT_ID_LENGTH = 40
+"""The longest event id, the county's prefix included (``video_events.event_id``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,17 +269,8 @@ class VideoIndexService:
 
     def cameras(self) -> list[tuple[dict[str, Any], list[Binding]]]:
         """Every camera of this county's index with its bindings, by camera id."""
-        from federation.storage.tables import camera_bindings, cameras
-
         with UnitOfWork(self._engine, readonly=True) as uow:
-            rows = [dict(r) for r in uow.conn.execute(select(cameras).order_by(cameras.c.camera_id)).mappings()]
-            q = select(camera_bindings).order_by(camera_bindings.c.camera_id, camera_bindings.c.valid_from)
-            by_camera: dict[str, list[Binding]] = {}
-            for b in uow.conn.execute(q).mappings():
-                by_camera.setdefault(b["camera_id"], []).append(
-                    Binding(b["camera_id"], b["window"], b["valid_from"], b["valid_to"])
-                )
-        return [(r, by_camera.get(r["camera_id"], [])) for r in rows]
+            return self._store(uow).cameras_with_bindings()
 
     def registered(self, camera_ids: Iterable[str]) -> set[str]:
         """Those of ``camera_ids`` registered in this county's index."""
@@ -398,9 +390,9 @@ class VideoIndexService:
             return prefix + uuid4().hex[:24]
         text = str(given)
         event_id = text if text.startswith(prefix) else prefix + text
-        if len(event_id) > _EVENT_ID_LENGTH or not text.isprintable():
+        if len(event_id) > EVENT_ID_LENGTH or not text.isprintable():
             raise ValidationError(
-                f"视频事件编号“{text[:50]}”过长或含不可见字符（加上本县区划前缀后至多 {_EVENT_ID_LENGTH} 个字符）",
+                f"视频事件编号“{text[:50]}”过长或含不可见字符（加上本县区划前缀后至多 {EVENT_ID_LENGTH} 个字符）",
                 event_id=text[:50],
             )
         return event_id

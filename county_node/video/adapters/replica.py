@@ -31,7 +31,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from county_node.video.domain import DEFAULT_MAX_SEGMENT, EventKind, Segment, parse_camera_id
-from county_node.video.services import segment_record_id
+from county_node.video.services import EVENT_ID_LENGTH, segment_record_id
 from federation.errors import ValidationError
 from federation.storage.bulk import BulkStatement
 from federation.storage.tables import camera_bindings, cameras, video_events, video_segments
@@ -262,12 +262,11 @@ class EventApplier:
         names = ["camera_id", "window", "kind", "at", "details"]
         self._decoder = RowDecoder(video_events, names, label=self.label)
         self._upsert = _upserts(video_events)
-        self._id_length = 40  # video_events.event_id is String(40)
 
     def prepare(self, origin: str, record: Record, payload: Any) -> EventSnapshot:
         _expect_op(record, self.label, "upsert")
         rid = record.record_id
-        if not rid or len(rid) > self._id_length or not rid.isprintable():
+        if not rid or len(rid) > EVENT_ID_LENGTH or not rid.isprintable():
             raise RecordRejected(f"视频事件编号“{rid[:50]}”格式错误", record_id=rid[:50])
         if not rid.startswith(f"{origin}-"):  # a county's event ids carry its code: no two counties share one
             raise RecordRejected(f"视频事件编号“{rid}”不属于发送来源 {origin}", record_id=rid, origin=origin)

@@ -33,6 +33,7 @@ _INSERT_SEGMENTS = BulkStatement(insert(video_segments), _SEGMENT_COLUMNS)
 _PURGE_ITEM_COLUMNS = ["purge_id", "camera_id", "start_at", "end_at", "uri", "size", "checksum", "file_result"]
 _INSERT_PURGE_ITEMS = BulkStatement(insert(video_purge_items), _PURGE_ITEM_COLUMNS)
 _SEG = video_segments.c
+_SEGMENT_ROW = (_SEG.camera_id, _SEG.start_at, _SEG.end_at, _SEG.uri, _SEG.size, _SEG.checksum)  # → _segment
 
 
 def _aware(moment: datetime) -> datetime:
@@ -110,9 +111,14 @@ class VideoStore:
         )
         return self.conn.execute(q.limit(1)).scalar_one_or_none()
 
-    def list_cameras(self) -> list[dict[str, Any]]:
-        rows = self.conn.execute(select(cameras).order_by(cameras.c.camera_id)).mappings()
-        return [dict(r) for r in rows]
+    def cameras_with_bindings(self) -> list[tuple[dict[str, Any], list[Binding]]]:
+        """Every camera by id, with its bindings oldest first (two queries, whatever the number of cameras)."""
+        rows = [dict(r) for r in self.conn.execute(select(cameras).order_by(cameras.c.camera_id)).mappings()]
+        q = select(camera_bindings).order_by(camera_bindings.c.camera_id, camera_bindings.c.valid_from)
+        by_camera: dict[str, list[Binding]] = {}
+        for b in self.conn.execute(q):
+            by_camera.setdefault(b.camera_id, []).append(_binding(b))
+        return [(r, by_camera.get(r["camera_id"], [])) for r in rows]
 
     def existing_cameras(self, camera_ids: Iterable[str]) -> set[str]:
         ids = sorted(set(camera_ids))
@@ -127,7 +133,7 @@ class VideoStore:
         ``end_at > start`` drops, inside the key range, the segments that end before the batch begins — the
         previous hour's, when an NVR delivers hour after hour — so only the few that matter become objects."""
         ids = sorted(set(camera_ids))
-        q = select(_SEG.camera_id, _SEG.start_at, _SEG.end_at, _SEG.uri, _SEG.size, _SEG.checksum).where(
+        q = select(*_SEGMENT_ROW).where(
             _SEG.camera_id.in_(ids),
             _SEG.start_at >= start - self.max_segment,
             _SEG.start_at < end,
@@ -166,7 +172,7 @@ class VideoStore:
     def segments_between(self, camera_id: str, start: datetime, end: datetime) -> list[Segment]:
         """Segments of ``camera_id`` overlapping ``[start, end)``, in order."""
         q = (
-            select(_SEG.camera_id, _SEG.start_at, _SEG.end_at, _SEG.uri, _SEG.size, _SEG.checksum)
+            select(*_SEGMENT_ROW)
             .where(
                 _SEG.camera_id == camera_id,
                 _SEG.start_at >= start - self.max_segment,
@@ -190,7 +196,7 @@ class VideoStore:
         after: tuple[datetime, str] | None = None
         while True:
             q = (
-                select(_SEG.camera_id, _SEG.start_at, _SEG.end_at, _SEG.uri, _SEG.size, _SEG.checksum)
+                select(*_SEGMENT_ROW)
                 .where(_SEG.start_at < cutoff, _SEG.end_at <= cutoff)
                 .order_by(_SEG.start_at, _SEG.camera_id)
                 .limit(size)
@@ -202,15 +208,6 @@ class VideoStore:
                 return
             yield page
             after = (page[-1].start, page[-1].camera_id)
-
-    def expired(self, cutoff: datetime) -> list[Segment]:
-        """Segments ending at or before ``cutoff``, oldest first."""
-        q = (
-            select(_SEG.camera_id, _SEG.start_at, _SEG.end_at, _SEG.uri, _SEG.size, _SEG.checksum)
-            .where(_SEG.start_at < cutoff, _SEG.end_at <= cutoff)
-            .order_by(_SEG.start_at, _SEG.camera_id)
-        )
-        return [_segment(r) for r in self.conn.execute(q)]
 
     def delete_segments(self, segments: Sequence[Segment]) -> None:
         """Delete the rows of ``segments`` by key: one ``DELETE … USING unnest(…)`` on PostgreSQL (a day's purge

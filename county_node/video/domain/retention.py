@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from county_node.video.domain.segments import Segment, show
+from county_node.video.domain.segments import Segment
 from federation.errors import ValidationError
 
-__all__ = ["Hold", "HoldIndex", "RetentionPolicy", "describe", "held", "purge_limit", "untrusted_reason"]
+__all__ = ["Hold", "HoldIndex", "RetentionPolicy", "held", "purge_limit", "untrusted_reason"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +97,3 @@ def untrusted_reason(index_count: int, previous_after: int | None, policy: Reten
 def purge_limit(index_count: int, policy: RetentionPolicy) -> int:
     """The most segments one run may delete."""
     return int(index_count * policy.max_share)
-
-
-def describe(segment: Segment) -> str:
-    return f"{segment.camera_id} {show(segment.start)}–{show(segment.end)}"
