@@ -1,17 +1,24 @@
 # Every target creates or refreshes .venv by itself: on a fresh machine with Python ≥ 3.11 and make,
-# `make demo` and `make test` are the whole set-up.
+# `make demo` and `make test` are the whole set-up. What gets installed is exactly requirements.lock (every
+# package of the dependency tree pinned, with its hashes), so a fresh clone next month installs what CI tested
+# today; `make lock` refreshes the lock after a change to pyproject.toml (`make lock LOCK_ARGS=--upgrade` also
+# takes newer releases), and the generated wire code must then be regenerated with the locked generator
+# (`make proto`).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+LOCK   := requirements.lock
+PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: demo test lint bench proto clean
+.PHONY: demo test lint bench proto lock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PIP) install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	$(PIP) check
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -24,6 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python -m bench all $(BENCH_ARGS)
@@ -31,5 +39,9 @@ bench: $(STAMP)
 proto: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py
 
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml requirements/tools.in --extra dev --universal --python-version 3.11 \
+	    --generate-hashes --custom-compile-command "make lock" --quiet -o $(LOCK) $(LOCK_ARGS)
+
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -28,6 +28,27 @@ from federation.timeutil import CST
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"  # the project's shared data, beside the checkout (CI has it)
 
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--shift-clock",
+        metavar="YYYY-MM-DD",
+        help="run the suite with this process's wall clock moved to that day (time-machine), to find tests that "
+        "depend on the day they run; e.g. `make test PYTEST_ARGS='--shift-clock 2027-03-15'`",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    day = config.getoption("--shift-clock")
+    if day:
+        import time_machine
+
+        traveller = time_machine.travel(datetime.fromisoformat(day).replace(hour=10, tzinfo=CST), tick=True)
+        traveller.start()
+        config.add_cleanup(traveller.stop)
+
+
 PG_ADMIN_URL = os.environ.get("SUNSHINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

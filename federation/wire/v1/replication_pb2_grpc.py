@@ -5,7 +5,7 @@ import warnings
 
 from federation.wire.v1 import replication_pb2 as federation_dot_wire_dot_v1_dot_replication__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
