@@ -22,8 +22,8 @@ from county_node.approval.domain import Action, Status
 from county_node.approval.services import ApprovalService
 from federation.standards import Item, StandardsBundle
 from federation.storage.engine import make_engine
-from federation.storage.migrate import upgrade
 from federation.timeutil import CST
+from migrations.runner import upgrade
 
 __all__ = ["TARGET_SQLITE_PER_S", "SteppingClock", "run"]
 

@@ -27,8 +27,8 @@ from county_node.bootstrap import CountyNode, assemble_county_node
 from county_node.supervision.domain import evaluate
 from federation.config import Config, NodeConfig
 from federation.storage.engine import make_engine
-from federation.storage.migrate import upgrade
 from federation.timeutil import CST
+from migrations.runner import upgrade
 
 __all__ = ["NAME", "run"]
 

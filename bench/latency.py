@@ -2,7 +2,7 @@
 
 **The federation.** The demo's seven nodes (the province 370000, the cities 371100 and 371300, the counties
 371122, 371121, 371323 and 371324), each node and each sync agent its own process on loopback
-(:class:`federation.launcher.Federation`, agents with ``linger_ms=20``), in a temporary directory; every
+(:class:`province_center.demo.launcher.Federation`, agents with ``linger_ms=20``), in a temporary directory; every
 process is stopped at the end, also on failure.
 
 **Background load.** One load-generator process per county writes case transitions (submit → accept → review →
@@ -62,12 +62,12 @@ from county_node.approval.services import ApprovalService
 from federation.config import load_config
 from federation.errors import SunshineError
 from federation.identities import DivisionLevel
-from federation.launcher import DEMO_TOPOLOGY, Federation
 from federation.storage import outbox as outbox_store
 from federation.storage.engine import make_engine
 from federation.storage.tables import batch_log, case_events, outbox, replication_marks
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import utcnow
+from province_center.demo.launcher import DEMO_TOPOLOGY, Federation
 
 __all__ = ["TARGET_BACKGROUND_PER_S", "TARGET_P99_MS", "run"]
 

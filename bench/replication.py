@@ -51,11 +51,11 @@ from county_node.approval.services import ApprovalService
 from federation.standards import StandardsBundle
 from federation.storage.bulk import BulkStatement
 from federation.storage.engine import make_engine
-from federation.storage.migrate import upgrade
 from federation.storage.outbox import canonical_json
 from federation.storage.tables import case_events, cases, counters, outbox
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import CST
+from migrations.runner import upgrade
 from sync_agent.client import Link, LinkStats
 from sync_agent.domain import Batch, Mark
 from sync_agent.ports import BatchSink, BatchSource, Receipt

@@ -32,15 +32,15 @@ from sqlalchemy import Engine, func, select, text
 from bench.harness import Options, optional_postgresql, progress
 from bench.scoring_data import Population, copy_postgresql, counties, insert_sqlite
 from bench.scoring_templates import NOW, build_templates
+from city_aggregator.scoring.service import compute_scores
 from federation.calendar_seed import seed_years
 from federation.data import CATALOGUE_CSV
 from federation.scoring_rules import default_scoring_rules
 from federation.standards import StandardsBundle, bundle_from_catalogue_csv
 from federation.storage.engine import make_engine
-from federation.storage.migrate import upgrade
 from federation.storage.standards_store import apply_bundle
 from federation.storage.tables import alerts, case_events, cases, complaints, ratings, scores
-from province_center.scoring.service import compute_scores
+from migrations.runner import upgrade
 
 __all__ = ["NAME", "run"]
 

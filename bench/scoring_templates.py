@@ -35,9 +35,9 @@ from federation.calendar import WorkingCalendar
 from federation.config import Config, NodeConfig
 from federation.standards import Item, ItemKind, StandardsBundle
 from federation.storage.engine import make_engine
-from federation.storage.migrate import upgrade
 from federation.storage.tables import alerts, case_events, case_pauses, case_tasks, cases, complaints, ratings
 from federation.timeutil import CST
+from migrations.runner import upgrade
 
 __all__ = [
     "CASE_TOKEN",

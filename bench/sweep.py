@@ -37,9 +37,9 @@ from federation.config import Config, NodeConfig
 from federation.identities import format_case_number
 from federation.standards import StandardsBundle
 from federation.storage.engine import make_engine
-from federation.storage.migrate import upgrade
 from federation.storage.tables import alerts, case_events, cases
 from federation.timeutil import CST
+from migrations.runner import upgrade
 
 __all__ = ["NAME", "run"]
 

@@ -29,8 +29,8 @@ from county_node.video.adapters.files import DirectoryFiles
 from county_node.video.domain import RetentionPolicy, Segment
 from county_node.video.services import VideoIndexService
 from federation.storage.engine import make_engine
-from federation.storage.migrate import upgrade
 from federation.timeutil import CST
+from migrations.runner import upgrade
 
 __all__ = ["NAME", "run"]
 

@@ -1,34 +1,110 @@
-"""Composition root of a city node: what its replication receiver applies.
+"""Composition root of a city node: its database, clock and division table, what its receiver applies, its
+inspectors' API, orders and scoring — built once from the configuration by every entry point of the city (serve,
+``order``, ``score``, the quarantine replay through ``federation.nodes.build_node``).
 
 A city holds read-only replicas of its counties' cases and events and of their supervision records (alerts,
-complaints, ratings), relays them up unchanged, and relays the province's standards down (it applies them
-itself: its replicas' due moments are computed on the calendar in force).
+complaints, ratings) and video index, relays them up unchanged, and relays the province's standards down (it
+applies them itself: its replicas' due moments are computed on the calendar in force). The province's root
+(``province_center.bootstrap``) is this one with what the province adds and omits.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
+from city_aggregator.inspection.context import InspectionContext
+from city_aggregator.inspection.service import InspectionService
 from city_aggregator.orders.replica import order_appliers
+from city_aggregator.orders.service import OrderDesk, OrdersContext
 from county_node.approval.adapters.reindex import reindex_replicas
 from county_node.approval.adapters.replica import default_appliers
+from county_node.approval.services import ApprovalService
 from county_node.standards_validation import bundle_validators
 from county_node.supervision.adapters.replica import supervision_appliers
 from county_node.video.adapters.replica import video_appliers
+from county_node.video.domain import ClipMargin
 from federation.config import Config
+from federation.data import DIVISIONS_CSV
+from federation.errors import ConfigError
+from federation.identities import DivisionLevel, DivisionRegistry, level_of
+from federation.replication import Applier
+from federation.storage.engine import engine_from_config
 from federation.storage.scores_replica import SCORE_RECORD, ScoreApplier
 from federation.storage.standards_replica import STANDARDS_RECORD, StandardsApplier
 from federation.storage.standards_status import STATUS_RECORD, StandardsStatusApplier
-from sync_agent.appliers import Applier
+from federation.timeutil import Clock, node_clock
 
-__all__ = ["receiver_appliers", "replication_appliers"]
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["CityNode", "build_city_node", "load_registry", "replication_appliers", "upper_node_parts"]
+
+_LEVEL_NAMES = {DivisionLevel.CITY: "市级", DivisionLevel.PROVINCE: "省级", DivisionLevel.COUNTY: "县级"}
+
+
+def load_registry(divisions: Path = DIVISIONS_CSV) -> DivisionRegistry:
+    if not divisions.is_file():
+        raise ConfigError(f"找不到行政区划表 {divisions}", path=str(divisions))
+    return DivisionRegistry.from_csv(divisions)
+
+
+@dataclass
+class CityNode:
+    """A city node (and, through :class:`province_center.bootstrap.ProvinceNode`, the province): its services
+    over one engine and one clock. ``owns_engine``: :meth:`close` disposes the engine."""
+
+    config: Config
+    engine: Engine
+    clock: Clock
+    registry: DivisionRegistry
+    owns_engine: bool = False
+
+    @property
+    def division(self) -> str:
+        return self.config.node.division
+
+    @cached_property
+    def inspection(self) -> InspectionContext:
+        """The inspectors' API's context (read-only services over the replicas)."""
+        approval = ApprovalService(self.engine, self.division, self.clock, self.config.clock, read_only=True)
+        margin = ClipMargin.of_seconds(self.config.video.margin_before_s, self.config.video.margin_after_s)
+        service = InspectionService(self.engine, self.division, self.clock, self.registry, approval, clip_margin=margin)
+        return InspectionContext(self.config, self.engine, self.clock, self.registry, service)
+
+    def orders(self, scope: str = "") -> OrderDesk:
+        """The orders (督办 / 催办) this node issues, seen within ``scope`` (``""``: its whole subtree)."""
+        return OrderDesk(OrdersContext(self.engine, self.division, self.clock, scope))
+
+    def receiver_appliers(self) -> dict[str, Applier[Any]]:
+        """What the city's receiver applies (``federation.nodes.Node``)."""
+        return replication_appliers(self.division)
+
+    def http_app(self) -> FastAPI:
+        """The node's HTTP API: the inspectors' API with the orders within the caller's scope (imported only when
+        a node serves it, so the ``sunshine`` CLI starts fast)."""
+        from city_aggregator.inspection.http import create_inspector_app, request_prefix
+        from city_aggregator.orders.http import orders_router
+
+        def orders(ctx: InspectionContext) -> Any:  # 督办 / 催办, within the caller's scope
+            return orders_router(OrdersContext(ctx.engine, ctx.division, ctx.clock), scope=request_prefix)
+
+        return create_inspector_app(self.inspection, routers=[orders])
+
+    def close(self) -> None:
+        if self.owns_engine:
+            self.engine.dispose()
 
 
 def replication_appliers(division: str | None = None) -> dict[str, Applier[Any]]:
-    """Standards first (a batch may carry a calendar its cases' due moments need), then cases and their events,
-    then the supervision records. With the city's ``division``, it reports the standards it applies."""
+    """What a city's receiver applies: standards first (a batch may carry a calendar its cases' due moments
+    need), then cases and their events, then the supervision records and the video index, the orders on their way
+    down and the counties' replies, the province's scores on their way down. With the city's ``division``, it
+    reports the standards it applies."""
     return {
         STANDARDS_RECORD: StandardsApplier(reindex_replicas, validators=bundle_validators(), node=division),
         STATUS_RECORD: StandardsStatusApplier(),
@@ -40,7 +116,21 @@ def replication_appliers(division: str | None = None) -> dict[str, Applier[Any]]
     }
 
 
-def receiver_appliers(config: Config, engine: Engine) -> dict[str, Applier[Any]]:
-    """What the node's receiver applies (``admin quarantine replay`` uses it, as ``serve`` does)."""
-    del engine  # nothing here needs the node's services
-    return replication_appliers(config.node.division)
+def upper_node_parts(
+    config: Config, level: DivisionLevel, engine: Engine | None, clock: Clock | None, divisions: Path
+) -> tuple[Engine, Clock, DivisionRegistry]:
+    """What a city or province root is built over, from ``config`` unless given; refuses a configuration of
+    another level (the wrong data directory given to the wrong command)."""
+    division = config.node.division
+    if level_of(division) is not level:
+        raise ConfigError(f"配置中的区划 {division} 不是{_LEVEL_NAMES[level]}节点", division=division)
+    registry = load_registry(divisions)
+    return engine or engine_from_config(config), clock or node_clock(config.simulation), registry
+
+
+def build_city_node(
+    config: Config, *, engine: Engine | None = None, clock: Clock | None = None, divisions: Path = DIVISIONS_CSV
+) -> CityNode:
+    """The city node ``config`` describes; over ``engine`` and ``clock`` when given (the caller owns the engine)."""
+    eng, clk, registry = upper_node_parts(config, DivisionLevel.CITY, engine, clock, divisions)
+    return CityNode(config, eng, clk, registry, owns_engine=engine is None)

@@ -1,73 +1,67 @@
 """Composition root of a county node process: builds the engine, the clock and the services from config.
 
-Nothing connects at import time; ``build_county_node`` is called once by an entry point (HTTP server, CLI).
+Nothing connects at import time; ``build_county_node`` is called once by an entry point (HTTP server, CLI, the
+quarantine replay through ``federation.nodes.build_node``), which closes the node when done.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import structlog
 from sqlalchemy import Engine
 
 from county_node.approval.services import ApprovalService
 from county_node.standards_validation import bundle_validators
-from county_node.supervision.orders import ORDER_RECORD, CountyOrderApplier
+from county_node.supervision.orders import ORDER_RECORD, CountyOrderApplier, CountyOrders
 from county_node.supervision.runner import sms_hook
 from county_node.supervision.services import SupervisionService
 from county_node.video.adapters.files import DirectoryFiles
 from county_node.video.domain import ClipMargin, RetentionPolicy
 from county_node.video.services import VideoIndexService
 from federation.config import Config
-from federation.storage.engine import make_engine
+from federation.replication import Applier
+from federation.storage.engine import engine_from_config
 from federation.storage.scores_replica import SCORE_RECORD, ScoreApplier
 from federation.storage.standards_replica import STANDARDS_RECORD, StandardsApplier
 from federation.storage.standards_status import STATUS_RECORD, StandardsStatusApplier
-from federation.timeutil import SimulatedClock, utcnow
-from sync_agent.appliers import Applier
+from federation.timeutil import Clock, node_clock
 
-__all__ = [
-    "CountyNode",
-    "assemble_county_node",
-    "build_county_node",
-    "receiver_appliers",
-    "replication_appliers",
-    "video_service",
-]
-
-log = structlog.get_logger(__name__)
+__all__ = ["CountyNode", "assemble_county_node", "build_county_node", "replication_appliers", "video_service"]
 
 
 @dataclass
 class CountyNode:
+    """A county node's services over its database and clock (``owns_engine``: :meth:`close` disposes it)."""
+
     config: Config
     engine: Engine
-    clock: Callable[[], datetime]
+    clock: Clock
     approval: ApprovalService
     supervision: SupervisionService
     video: VideoIndexService
+    orders: CountyOrders  # the 督办/催办 that came down, and the county's replies
+    owns_engine: bool = False
+
+    def receiver_appliers(self) -> dict[str, Applier[Any]]:
+        """What the county's receiver applies, with this node's hooks (``federation.nodes.Node``)."""
+        return replication_appliers(self.approval)
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self.owns_engine:
+            self.engine.dispose()
 
 
-def build_county_node(config: Config, *, engine: Engine | None = None) -> CountyNode:
-    engine = engine or make_engine(
-        config.database_url, echo=config.database.echo, sqlite_synchronous=config.database.sqlite_synchronous
-    )
-    clock: Callable[[], datetime] = utcnow
-    if config.simulation.enabled:
-        start = config.simulation.start_moment() or utcnow()
-        clock = SimulatedClock(start, config.simulation.speed)
-        log.warning("clock.simulated", start=start.isoformat(), speed=config.simulation.speed)
-    return assemble_county_node(config, engine, clock)
+def build_county_node(config: Config, *, engine: Engine | None = None, clock: Clock | None = None) -> CountyNode:
+    """The county node ``config`` describes; over ``engine`` / ``clock`` when given (the caller owns the engine)."""
+    node = assemble_county_node(config, engine or engine_from_config(config), clock or node_clock(config.simulation))
+    node.owns_engine = engine is None
+    return node
 
 
-def assemble_county_node(config: Config, engine: Engine, clock: Callable[[], datetime]) -> CountyNode:
+def assemble_county_node(config: Config, engine: Engine, clock: Clock) -> CountyNode:
     """The services of a county node over ``engine`` and ``clock``: approval, and supervision observing it."""
     approval = ApprovalService(engine, config.node.division, clock, config.clock, validators=bundle_validators())
     supervision = SupervisionService(
@@ -80,12 +74,19 @@ def assemble_county_node(config: Config, engine: Engine, clock: Callable[[], dat
     )
     approval.observe(supervision)
     video = video_service(config, engine, clock)
+    orders = CountyOrders(engine, config.node.division, clock)
     return CountyNode(
-        config=config, engine=engine, clock=clock, approval=approval, supervision=supervision, video=video
+        config=config,
+        engine=engine,
+        clock=clock,
+        approval=approval,
+        supervision=supervision,
+        video=video,
+        orders=orders,
     )
 
 
-def video_service(config: Config, engine: Engine, clock: Callable[[], datetime]) -> VideoIndexService:
+def video_service(config: Config, engine: Engine, clock: Clock) -> VideoIndexService:
     """The county's video index (视频索引) as ``[video]`` configures it."""
     v = config.video
     root = Path(v.storage_root) if v.storage_root else None
@@ -118,9 +119,3 @@ def replication_appliers(approval: ApprovalService | None = None) -> dict[str, A
         SCORE_RECORD: ScoreApplier(),  # the province's scores: every hall sees its rank
         **({ORDER_RECORD: CountyOrderApplier(approval.division, approval.now)} if approval is not None else {}),
     }
-
-
-def receiver_appliers(config: Config, engine: Engine) -> dict[str, Applier[Any]]:
-    """What the county's receiver applies, with the node's services over ``engine`` (``admin quarantine replay``
-    uses it; ``county serve`` passes its running node's approval service to :func:`replication_appliers`)."""
-    return replication_appliers(build_county_node(config, engine=engine).approval)

@@ -1,8 +1,11 @@
-"""The ``sunshine`` command line: the root, ``db`` commands, and every tier's commands.
+"""The ``sunshine`` command line: the root, into which every package contributes its commands.
 
-Tier packages contribute sub-commands through the ``sunshine.cli`` entry-point group (name → typer app), so
-this shared kernel carries no tier logic. Errors of the Sunshine tree are printed as one Chinese line with their
-code, never as a traceback, and exit with status 2 (user error) or 1 (anything else).
+Packages above the kernel (the tiers, the sync agent, the migrations' ``db`` commands) contribute sub-commands
+through the ``sunshine.cli`` entry-point group (name → typer app), so this shared kernel imports none of them.
+Errors of the Sunshine tree are printed as one Chinese line with their code, never as a traceback, and exit with
+status 2 when the request itself was wrong (:data:`USER_ERRORS`: bad input or configuration, a record that does
+not exist, a state that forbids the action — asking again the same way cannot succeed) or 1 when the system
+failed it (the database, the SMS gateway, a peer, anything internal — the same request may succeed later).
 """
 
 from __future__ import annotations
@@ -10,15 +13,37 @@ from __future__ import annotations
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
 from federation.config import Config, load_config
-from federation.errors import ConfigError, NotFound, SunshineError, ValidationError
+from federation.errors import (
+    CalendarError,
+    ConfigError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    RecordRejected,
+    StandardsError,
+    SunshineError,
+    ValidationError,
+)
 from federation.logging import configure_logging
 
-__all__ = ["app", "config_option", "main", "setup"]
+__all__ = ["USER_ERRORS", "app", "config_option", "main", "setup"]
+
+USER_ERRORS: tuple[type[SunshineError], ...] = (
+    ConfigError,
+    ValidationError,
+    Forbidden,
+    NotFound,
+    Conflict,
+    CalendarError,
+    StandardsError,
+    RecordRejected,  # a fixed quarantine payload that still does not pass
+)
+"""The errors that exit with status 2: the request was wrong. Every other error (StorageError,
+NotificationError, the sync agent's LinkError and BatchRefused, an internal SunshineError) exits with 1."""
 
 app = typer.Typer(
     name="sunshine",
@@ -26,8 +51,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-db_app = typer.Typer(help="数据库：迁移与版本。", no_args_is_help=True)
-app.add_typer(db_app, name="db")
 
 config_option = typer.Option(
     "--config", "-c", envvar="SUNSHINE_CONFIG", help="配置文件（TOML）路径", exists=False, dir_okay=False
@@ -39,37 +62,6 @@ def setup(config_path: Path | None) -> Config:
     cfg = load_config(config_path)
     configure_logging(cfg.log.format, cfg.log.level)
     return cfg
-
-
-@db_app.command("upgrade")
-def db_upgrade(
-    config: Annotated[Path | None, config_option] = None,
-    revision: Annotated[str, typer.Option(help="目标版本")] = "head",
-) -> None:
-    """把数据库迁移到最新结构（新库与已有库均可）。"""
-    from federation.storage.engine import make_engine
-    from federation.storage.migrate import current_revision, upgrade
-
-    cfg = setup(config)
-    engine = make_engine(cfg.database_url)
-    before = current_revision(engine)
-    upgrade(engine, revision)
-    after = current_revision(engine)
-    engine.dispose()
-    typer.echo(f"数据库已迁移：{before or '空库'} → {after}")
-
-
-@db_app.command("current")
-def db_current(config: Annotated[Path | None, config_option] = None) -> None:
-    """显示数据库当前的结构版本。"""
-    from federation.storage.engine import make_engine
-    from federation.storage.migrate import current_revision, head_revision
-
-    cfg = setup(config)
-    engine = make_engine(cfg.database_url)
-    current = current_revision(engine)
-    engine.dispose()
-    typer.echo(f"当前版本：{current or '空库'}；最新版本：{head_revision()}")
 
 
 def _register_tiers() -> None:
@@ -86,8 +78,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(rc)
     except SunshineError as exc:
         typer.echo(f"错误[{exc.code}]：{exc}", err=True)
-        user_error = isinstance(exc, ValidationError | NotFound | ConfigError) or exc.code != "internal"
-        sys.exit(2 if user_error else 1)
+        sys.exit(2 if isinstance(exc, USER_ERRORS) else 1)
     except typer.Abort:
         typer.echo("已取消", err=True)
         sys.exit(130)

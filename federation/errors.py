@@ -1,8 +1,9 @@
 """The one error tree of Sunshine.
 
 Every error a user or a peer can see is a :class:`SunshineError`. Each carries a stable machine ``code``, a
-Simplified-Chinese ``message`` for the people at the hall, and structured ``details``. Entry points translate
-the tree to HTTP (``county_node.entrypoints.http_errors``) and, later, gRPC status in one place each::
+Simplified-Chinese ``message`` for the people at the hall, and structured ``details``. It is translated in one
+place each: to HTTP status by ``federation.http_errors``, to gRPC status by ``sync_agent.server.grpc_status``, to
+the CLI's exit status by ``federation.cli`` (``USER_ERRORS``)::
 
     SunshineError
     ├── ConfigError                 bad or missing configuration
@@ -28,6 +29,9 @@ the tree to HTTP (``county_node.entrypoints.http_errors``) and, later, gRPC stat
     ├── StandardsError              a standards bundle is malformed or unusable
     │   └── StandardsNotLoaded      the node has no catalogue yet (not initialised)
     ├── StorageError                the database refused or is unreachable
+    ├── SyncError                   replication (the sync agent adds BatchRefused and LinkError)
+    │   └── RecordRejected          one replicated record fails validation or apply: it is quarantined, the
+    │                               stream goes on
     └── NotificationError           a notification (SMS) could not be handled
         └── DeliveryFailed          the gateway refused it or could not be reached; ``retryable`` says whether
                                     trying again later may succeed
@@ -57,10 +61,12 @@ __all__ = [
     "NotFound",
     "NotificationError",
     "RatingNotFound",
+    "RecordRejected",
     "StandardsError",
     "StandardsNotLoaded",
     "StorageError",
     "SunshineError",
+    "SyncError",
     "ValidationError",
 ]
 
@@ -167,6 +173,14 @@ class StandardsNotLoaded(StandardsError):
 
 class StorageError(SunshineError):
     code = "storage_error"
+
+
+class SyncError(SunshineError):
+    code = "sync_error"
+
+
+class RecordRejected(SyncError):
+    code = "record_rejected"
 
 
 class NotificationError(SunshineError):

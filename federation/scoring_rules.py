@@ -1,8 +1,8 @@
 """Scoring rules as data (考核评分规则): indicators, weights, deductions, bonuses, periods.
 
 Pure: no I/O. The province publishes the rules inside its standards bundle (``scoring_rules``); the scoring engine
-(``province_center.scoring``) computes scores from replicated data under them. The model, in short (see
-``docs/scoring.md``):
+(``city_aggregator.scoring``, run by the province and by each city) computes scores from replicated data under
+them. The model, in short (see ``docs/scoring.md``):
 
 * **Weighted part (100 points).** Every indicator has a weight; the weights add up to exactly 100. An indicator's
   value maps to points *linearly* between its ``floor`` (0 points) and its ``target`` (the full weight), clamped
@@ -33,12 +33,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from federation.errors import StandardsError, ValidationError
-
-if TYPE_CHECKING:
-    from federation.standards import StandardsBundle
 
 __all__ = [
     "INDICATORS",
@@ -55,7 +52,6 @@ __all__ = [
     "parse_period",
     "parse_scoring_rules",
     "quantize_points",
-    "validate_scoring_rules",
 ]
 
 FORMAT = "sunshine-scoring/1"
@@ -401,13 +397,6 @@ def parse_scoring_rules(raw: Mapping[str, Any]) -> ScoringRules:
         item_mix=item_mix,
         min_cases=min_cases,
     )
-
-
-def validate_scoring_rules(bundle: StandardsBundle) -> None:
-    """A bundle validator (``federation.standards.BundleValidator``): a bundle either carries no scoring rules
-    (an empty mapping: nothing to score under it) or rules that :func:`parse_scoring_rules` accepts."""
-    if bundle.scoring_rules:
-        parse_scoring_rules(bundle.scoring_rules)
 
 
 # -- periods ------------------------------------------------------------------------------------------------------

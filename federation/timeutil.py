@@ -6,16 +6,25 @@ All moments are timezone-aware. Halls count days in China Standard Time (UTC+8, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from federation.config import SimulationConfig
 
 __all__ = [
     "CST",
     "UTC",
+    "Clock",
     "SimulatedClock",
+    "from_us",
     "local_date",
     "local_ordinal",
+    "node_clock",
     "ordinal_to_date",
     "start_of_local_day",
+    "to_us",
     "utcnow",
 ]
 
@@ -24,8 +33,24 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _CST_OFFSET_S = 8 * 3600
 
 
+Clock = Callable[[], datetime]
+"""A node's "now": a zero-argument callable returning an aware moment (tests and the demo inject their own)."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def to_us(moment: datetime) -> int:
+    """Microseconds since the Unix epoch, exactly (no float rounding): how a record's moment crosses the wire."""
+    return (moment - _EPOCH) // _US
+
+
+def from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
 
 
 def local_ordinal(moment: datetime) -> int:
@@ -69,3 +94,16 @@ class SimulatedClock:
 
     def __call__(self) -> datetime:
         return self.start + timedelta(seconds=(self._monotonic() - self._t0) * self.speed)
+
+
+def node_clock(simulation: SimulationConfig) -> Clock:
+    """The node's clock as ``[simulation]`` configures it: the real clock, or (the demo) a simulated one that
+    starts at ``simulation.start`` (default: now) and runs ``simulation.speed`` × real time. Every composition
+    root builds its clock here, once."""
+    if not simulation.enabled:
+        return utcnow
+    import structlog
+
+    start = simulation.start_moment() or utcnow()
+    structlog.get_logger(__name__).warning("clock.simulated", start=start.isoformat(), speed=simulation.speed)
+    return SimulatedClock(start, simulation.speed)

@@ -1,4 +1,4 @@
-"""Alembic environment: uses the connection handed over by ``federation.storage.migrate`` when present."""
+"""Alembic environment: uses the connection handed over by ``migrations.runner`` when present."""
 
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ from datetime import datetime
 import structlog
 from sqlalchemy import Engine, text
 
-from federation.errors import Conflict, ValidationError
+from county_node.standards_validation import bundle_validators
+from federation.errors import Conflict, StandardsError, ValidationError
 from federation.identities import DivisionLevel, level_of
 from federation.standards import BundleValidator, StandardsBundle, validate_bundle
 from federation.storage import outbox
@@ -25,7 +26,7 @@ from federation.storage.standards_status import report_status
 from federation.storage.standards_store import apply_bundle, current_bundle
 from federation.storage.uow import UnitOfWork
 
-__all__ = ["Publication", "publish_standards"]
+__all__ = ["Publication", "publication_validators", "publish_standards", "require_scoring_rules"]
 
 log = structlog.get_logger(__name__)
 
@@ -98,3 +99,19 @@ def publish_standards(
         calendar_changed=result.calendar_changed,
     )
     return Publication(bundle, seq, previous, result.calendar_changed)
+
+
+def require_scoring_rules(bundle: StandardsBundle) -> None:
+    """The province publishes nothing it could not score under: a bundle without scoring rules is refused here
+    (receiving nodes accept one — they do not score — but ``province score run`` would fail on it)."""
+    if not bundle.scoring_rules:
+        raise StandardsError(
+            f"标准包 {bundle.version} 未包含考核评分规则（源目录中的 scoring.toml，或 JSON 的 scoring_rules），"
+            "不能发布；请加入评分规则后再发布",
+            version=bundle.version,
+        )
+
+
+def publication_validators() -> tuple[BundleValidator, ...]:
+    """What a bundle must pass to be published: what every receiving node checks, and scoring rules."""
+    return (*bundle_validators(), require_scoring_rules)

@@ -21,8 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from federation.errors import SunshineError
-from sync_agent.appliers import Applier, AppliersByType, Prepared, Rejection, rejection_reason
-from sync_agent.domain import Record
+from federation.replication import Applier, AppliersByType, Prepared, Record, Rejection, rejection_reason
 
 __all__ = ["REJECTABLE", "apply_one_type", "apply_records", "held_row"]
 

@@ -32,13 +32,13 @@ from typing import Protocol
 import grpc
 import structlog
 
-from federation.errors import SunshineError
+from federation.errors import SunshineError, SyncError
 from federation.wire.v1 import replication_pb2 as pb
 from federation.wire.v1 import replication_pb2_grpc as pb_grpc
 from sync_agent.backoff import Backoff
 from sync_agent.convert import Hello, Welcome, client_message_to_proto, server_message_from_proto
 from sync_agent.domain import Batch, Mark, RefusalReason
-from sync_agent.errors import BatchRefused, LinkError, SyncError
+from sync_agent.errors import BatchRefused, LinkError
 from sync_agent.link_stats import LinkStats, OriginStats
 from sync_agent.ports import BatchSource, Receipt
 from sync_agent.server import GRPC_MESSAGE_LIMIT
@@ -181,7 +181,7 @@ class Link:
     def run_once(self, *, until_idle: bool = True) -> LinkStats:
         """One session: connect, send what the source has, return the stats; raise LinkError on failure.
 
-        ``until_idle``: keep sealing and sending until the source has nothing more (tests, ``sunshine sync``);
+        ``until_idle``: keep sealing and sending until the source has nothing more (tests and benchmarks);
         otherwise send one window's worth and wait for its answers.
         """
         self._session(stop=None, until_idle=until_idle)

@@ -22,11 +22,12 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from federation.errors import InvalidDivisionCode, ValidationError
+from federation.errors import InvalidDivisionCode, SyncError, ValidationError
 from federation.identities import validate_division_code
+from federation.replication import Record
 from federation.wire.v1 import replication_pb2 as pb
-from sync_agent.domain import ZERO_HASH, Batch, Mark, Record, RefusalReason
-from sync_agent.errors import BatchRefused, SyncError
+from sync_agent.domain import ZERO_HASH, Batch, Mark, RefusalReason
+from sync_agent.errors import BatchRefused
 from sync_agent.ports import Receipt
 
 __all__ = [

@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from federation.identities import validate_division_code
+from federation.replication import Record
 from sync_agent.errors import BatchRefused
 
 __all__ = [
     "ZERO_HASH",
     "Batch",
     "Mark",
-    "Record",
     "RefusalReason",
     "Verdict",
     "check_batch",
@@ -36,18 +36,6 @@ __all__ = [
 
 ZERO_HASH = bytes(32)
 _HEADER = struct.Struct(">QqIIII")
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One outbox row of an origin, exactly as it crosses the wire (payload: canonical JSON bytes)."""
-
-    record_type: str
-    record_id: str
-    op: str
-    origin_seq: int
-    payload: bytes
-    created_at_us: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
-"""Errors of the sync agent, under the one Sunshine tree (``federation.errors.SunshineError``)::
+"""Errors of the sync agent, under the kernel's ``federation.errors.SyncError`` (which also holds
+``RecordRejected``, the replication contract's error every tier's appliers raise)::
 
 SyncError
 ├── BatchRefused        the receiver refuses a batch (gap, reorder, broken chain, bad hash, …)
-├── RecordRejected      one record fails validation or apply: it is quarantined, the stream goes on
+├── RecordRejected      (kernel) one record fails validation or apply: it is quarantined, the stream goes on
 └── LinkError           the peer is unreachable or the stream broke (the agent retries with backoff)
 """
 
@@ -10,13 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from federation.errors import SunshineError
+from federation.errors import SyncError
 
-__all__ = ["BatchRefused", "LinkError", "RecordRejected", "SyncError"]
-
-
-class SyncError(SunshineError):
-    code = "sync_error"
+__all__ = ["BatchRefused", "LinkError"]
 
 
 class BatchRefused(SyncError):
@@ -32,10 +29,6 @@ class BatchRefused(SyncError):
         self.origin = origin
         self.high_water = high_water
         self.last_hash = last_hash
-
-
-class RecordRejected(SyncError):
-    code = "record_rejected"
 
 
 class LinkError(SyncError):

@@ -22,14 +22,12 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.engine import Connection
 
-from federation.errors import Conflict, NotFound, ValidationError
+from federation.errors import Conflict, NotFound, RecordRejected, ValidationError
+from federation.replication import AppliersByType, Prepared, Record, rejection_reason
 from federation.storage.tables import quarantine
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import utcnow
-from sync_agent.appliers import AppliersByType, Prepared, rejection_reason
 from sync_agent.apply import REJECTABLE, apply_one_type
-from sync_agent.domain import Record
-from sync_agent.errors import RecordRejected
 from sync_agent.store import Clock, lock_mark
 
 __all__ = ["QuarantinePage", "QuarantineService", "QuarantineState", "QuarantinedRecord"]

@@ -29,17 +29,17 @@ from sqlalchemy import Engine, bindparam, func, select
 from federation.config import Config, split_address
 from federation.errors import ConfigError
 from federation.identities import DivisionLevel, level_of, scope_prefix
-from federation.storage.engine import make_engine
+from federation.replication import AppliersByType
+from federation.storage.engine import engine_from_config
 from federation.storage.tables import batch_log, quarantine
 from federation.storage.uow import UnitOfWork
-from federation.timeutil import utcnow
-from sync_agent.appliers import AppliersByType
+from federation.timeutil import to_us, utcnow
 from sync_agent.client import Link
 from sync_agent.convert import OriginStatus
 from sync_agent.domain import Mark
 from sync_agent.link_stats import LinkStats
 from sync_agent.server import RunningServer, serve
-from sync_agent.store import SqlBatchSink, SqlBatchSource, to_us
+from sync_agent.store import SqlBatchSink, SqlBatchSource
 
 __all__ = [
     "GRPC_PORT_FILE",
@@ -48,7 +48,6 @@ __all__ = [
     "OriginView",
     "build_agent",
     "down_origins",
-    "engine_for",
     "is_ancestor",
     "receiver_policy",
     "start_receiver",
@@ -93,10 +92,6 @@ def up_origins(node: str, source: SqlBatchSource) -> Callable[[], list[str]]:
 
 def down_origins(node: str, source: SqlBatchSource) -> Callable[[], list[str]]:
     return lambda: [o for o in source.origins() if o == node or is_ancestor(o, node)]
-
-
-def engine_for(cfg: Config) -> Engine:
-    return make_engine(cfg.database_url, echo=cfg.database.echo, sqlite_synchronous=cfg.database.sqlite_synchronous)
 
 
 def write_port_file(path: Path, port: int) -> None:
@@ -299,7 +294,7 @@ def build_agent(cfg: Config, *, engine: Engine | None = None) -> Agent:
         raise ConfigError("代理没有任何链路：请在 [replication] 中配置 upstream 或 downstream", node=node)
     if rep.upstream and level_of(node) is DivisionLevel.PROVINCE:
         raise ConfigError("省级节点没有上级，replication.upstream 应为空", node=node)
-    engine = engine or engine_for(cfg)
+    engine = engine or engine_from_config(cfg)
     source = SqlBatchSource(engine, node, max_records=rep.batch_records, max_bytes=rep.batch_bytes)
     common: Mapping[str, Any] = {
         "node": node,

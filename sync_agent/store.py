@@ -31,26 +31,16 @@ from sqlalchemy.types import NullType
 
 from federation.errors import StorageError
 from federation.identities import validate_division_code
+from federation.replication import AppliersByType, Record
 from federation.storage.bulk import BulkStatement
 from federation.storage.tables import batch_log, link_acks, outbox, quarantine, replication_marks
 from federation.storage.uow import UnitOfWork
-from federation.timeutil import utcnow
-from sync_agent.appliers import AppliersByType
+from federation.timeutil import from_us, to_us, utcnow
 from sync_agent.apply import apply_records
-from sync_agent.domain import (
-    ZERO_HASH,
-    Batch,
-    Mark,
-    Record,
-    RefusalReason,
-    Verdict,
-    check_batch,
-    refusal,
-    seal_batch,
-)
+from sync_agent.domain import ZERO_HASH, Batch, Mark, RefusalReason, Verdict, check_batch, refusal, seal_batch
 from sync_agent.ports import Receipt
 
-__all__ = ["LinkAck", "OriginStatus", "SqlBatchSink", "SqlBatchSource", "from_us", "lock_mark", "to_us"]
+__all__ = ["LinkAck", "OriginStatus", "SqlBatchSink", "SqlBatchSource", "lock_mark"]
 
 log = structlog.get_logger(__name__)
 
@@ -61,15 +51,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_NAIVE = datetime(1970, 1, 1)
 _US = timedelta(microseconds=1)
 _SEAL_LOCK_SPACE = 0x5EA1  # first key of pg_advisory_xact_lock(int, int): "sealing"; the second is the origin
-
-
-def to_us(moment: datetime) -> int:
-    """Microseconds since the Unix epoch, exactly (no float rounding)."""
-    return (moment - _EPOCH) // _US
-
-
-def from_us(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
 
 
 def _stored_us(value: Any) -> int:

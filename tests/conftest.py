@@ -22,12 +22,11 @@ from federation.calendar_seed import seed_years
 from federation.data import CATALOGUE_CSV
 from federation.standards import StandardsBundle, bundle_from_catalogue_csv
 from federation.storage.engine import make_engine
-from federation.storage.migrate import upgrade
 from federation.timeutil import CST
+from migrations.runner import upgrade
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"  # the project's shared data, beside the checkout (CI has it)
-
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

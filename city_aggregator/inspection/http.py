@@ -5,7 +5,7 @@ its scope with the header ``X-Sunshine-Division`` (the inspector's division): an
 province node for county 371323, its cases or its alerts gets **403**, and every list is filtered to 3711xx.
 The header is **trusted as sent** until the security issue adds mTLS and roles × division scope (DESIGN.md §9);
 deploy the API behind the intranet gateway until then. Errors are rendered by the county's one translation
-table (:mod:`county_node.entrypoints.http_errors`): 403 outside the scope, 404 unknown, 422 malformed.
+table (:mod:`federation.http_errors`): 403 outside the scope, 404 unknown, 422 malformed.
 
 ========  ======================================  ==================================================================
 GET       /api/v1/health                          node, scope prefix, clock ("now"), standards version
@@ -33,10 +33,9 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
-from sqlalchemy import Engine
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
-from city_aggregator.inspection.context import InspectionContext, build_inspection_context
+from city_aggregator.inspection.context import InspectionContext
 from city_aggregator.inspection.scope import Scope
 from city_aggregator.inspection.views import (
     AlertListView,
@@ -54,9 +53,8 @@ from city_aggregator.inspection.views import (
     ranking_view,
     trend_view,
 )
-from county_node.entrypoints.http_errors import ErrorView, install_error_handlers
 from county_node.entrypoints.views import iso
-from federation.config import Config
+from federation.http_errors import ErrorView, install_error_handlers
 from federation.identities import level_of
 
 __all__ = [
@@ -65,7 +63,6 @@ __all__ = [
     "InScope",
     "RouterSource",
     "create_inspector_app",
-    "inspector_app",
     "request_prefix",
     "request_scope",
 ]
@@ -142,11 +139,6 @@ def create_inspector_app(ctx: InspectionContext, routers: Iterable[RouterSource]
     for source in routers:
         app.include_router(source if isinstance(source, APIRouter) else source(ctx))
     return app
-
-
-def inspector_app(config: Config, engine: Engine, routers: Iterable[RouterSource] = ()) -> FastAPI:
-    """The inspectors' API of the node ``config`` describes, over ``engine`` (owned by the caller)."""
-    return create_inspector_app(build_inspection_context(config, engine=engine), routers)
 
 
 def _router(ctx: InspectionContext) -> APIRouter:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.sql import ColumnElement
 
 from city_aggregator.inspection.figures import CountyFigures, MonthFigures, month_bounds, month_label
-from county_node.approval.adapters.repository import _light_condition as light_condition
+from county_node.approval.adapters.repository import light_condition
 from county_node.approval.domain import PAUSED_STATUSES, RUNNING_STATUSES
 from county_node.supervision.domain.alerts import AlertStatus
 from federation.clock import Light

@@ -2,7 +2,7 @@
 
 The same code serves a city (371100) and the province (370000): the issuer is the node. See
 :mod:`city_aggregator.orders.service` (issue, withdraw, close, list, show), :mod:`city_aggregator.orders.replica`
-(the ``order`` and ``order_reply`` records an upper tier receives), :mod:`city_aggregator.orders.cli`
+(the ``order`` and ``order_reply`` records an upper tier receives), :mod:`city_aggregator.entrypoints.order_cli`
 (``sunshine city order …`` / ``sunshine province order …``) and :mod:`city_aggregator.orders.http`.
 """
 

@@ -3,7 +3,7 @@
 :func:`orders_router` takes its context — engine, node (the issuer), clock, scope — from an
 :class:`~city_aggregator.orders.service.OrdersContext`, or from a zero-argument callable returning one (e.g. per
 request, once the caller's scope comes from its credentials). The inspectors' app mounts it under ``/api/v1``
-and renders the Sunshine errors it raises (:mod:`county_node.entrypoints.http_errors`);
+and renders the Sunshine errors it raises (:mod:`federation.http_errors`);
 :func:`create_orders_app` is a complete app around the router alone.
 
 ========  ==============================  =========================================================
@@ -25,8 +25,8 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from city_aggregator.orders.service import OrderDesk, OrdersContext
-from county_node.entrypoints.http_errors import ErrorView, install_error_handlers
 from county_node.supervision.adapters.orders_views import OrderPageView, OrderView
+from federation.http_errors import ErrorView, install_error_handlers
 
 __all__ = ["CloseOrderBody", "IssueOrderBody", "WithdrawOrderBody", "create_orders_app", "orders_router"]
 

@@ -27,9 +27,8 @@ from county_node.supervision.adapters.orders_store import (
     check_order,
     check_reply,
 )
+from federation.replication import Applier, Prepared, Record, Rejection
 from federation.storage.tables import order_replies, orders
-from sync_agent.appliers import Applier, Prepared, Rejection
-from sync_agent.domain import Record
 
 __all__ = ["OrderReplicaApplier", "ReplyApplier", "order_appliers"]
 

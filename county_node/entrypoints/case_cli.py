@@ -21,11 +21,12 @@ from county_node.approval.adapters.repository import CaseFilter
 from county_node.approval.domain import ACTION_LABELS, STATUS_LABELS, Action, Status
 from county_node.bootstrap import CountyNode, build_county_node
 from county_node.entrypoints.case_output import print_case_detail, print_case_page
-from county_node.entrypoints.schemas import ACTION_BODIES, validation_error
+from county_node.entrypoints.schemas import ACTION_BODIES
 from county_node.entrypoints.views import case_detail_view, case_page_view
 from federation.cli import config_option, setup
 from federation.clock import Light
 from federation.errors import ConfigError, ValidationError
+from federation.http_errors import validation_error
 
 __all__ = ["case_app"]
 

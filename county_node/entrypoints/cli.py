@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import structlog
 import typer
 
-from county_node.bootstrap import CountyNode, build_county_node, replication_appliers
+from county_node.bootstrap import CountyNode, build_county_node
 from federation.cli import config_option, setup
 from federation.config import dump_toml, read_toml_sections
 from federation.data import CATALOGUE_CSV, DIVISIONS_CSV
@@ -122,9 +122,9 @@ def _init_config(
 
 def _init_database(node: CountyNode, standards: StandardsBundle | None, source: str) -> None:
     """Migrate the node's database to the newest schema and put ``standards`` in force (both idempotent)."""
-    from federation.storage.migrate import current_revision, upgrade
     from federation.storage.standards_store import current_bundle
     from federation.storage.uow import UnitOfWork
+    from migrations.runner import current_revision, upgrade
 
     before = current_revision(node.engine)
     upgrade(node.engine)
@@ -229,10 +229,8 @@ def county_serve(
     background = None
     grpc_port_file = data_dir / GRPC_PORT_FILE
     try:
-        if cfg.replication.listen:  # standards (and later orders) come down from the city on this receiver
-            receiver = start_receiver(
-                cfg, node.engine, replication_appliers(node.approval), relay=False, port_file=grpc_port_file
-            )
+        if cfg.replication.listen:  # standards, orders and scores come down from the city on this receiver
+            receiver = start_receiver(cfg, node.engine, node.receiver_appliers(), relay=False, port_file=grpc_port_file)
             typer.echo(f"县级节点复制接收服务已启动：{receiver.target}")
         background = start_background(cfg, node.supervision, node.engine, node.clock)
         serve_http(

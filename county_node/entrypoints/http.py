@@ -2,7 +2,7 @@
 
 Nothing here connects at import time and nothing is global: the app holds the node it is given. Endpoints are
 thin — they call :class:`county_node.approval.services.ApprovalService` and render the JSON views of
-:mod:`county_node.entrypoints.views`. Errors are rendered by :mod:`county_node.entrypoints.http_errors`.
+:mod:`county_node.entrypoints.views`. Errors are rendered by :mod:`federation.http_errors`.
 
 ========  ======================================================  ==========================================
 GET       /api/v1/health                                          node, clock ("now") and standards version
@@ -33,7 +33,6 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 from county_node.approval.adapters.repository import CaseFilter
 from county_node.approval.domain import Action, Status
 from county_node.bootstrap import CountyNode
-from county_node.entrypoints.http_errors import ErrorView, install_error_handlers
 from county_node.entrypoints.orders_http import orders_router
 from county_node.entrypoints.schemas import ACTION_BODIES, ACTION_DESCRIPTIONS, ActionBody, CreateCaseBody
 from county_node.entrypoints.scores_http import scores_router
@@ -52,6 +51,7 @@ from county_node.entrypoints.views import (
 )
 from federation.clock import Light
 from federation.errors import NotFound
+from federation.http_errors import ErrorView, install_error_handlers
 
 __all__ = ["create_app"]
 

@@ -15,7 +15,6 @@ import typer
 
 from county_node.entrypoints.case_cli import _node as open_node  # the one way a command opens the node
 from county_node.supervision.adapters.orders_views import OrderPageView, OrderView
-from county_node.supervision.orders import county_orders
 from federation.cli import config_option
 
 __all__ = ["order_app", "print_order", "print_order_page"]
@@ -79,7 +78,7 @@ def order_list(
 ) -> None:
     """本县收到的督办、催办指令（最新下发的在前）。"""
     with open_node(config) as node:
-        view = county_orders(node).list(status=status, reply=reply, page=page, page_size=page_size)
+        view = node.orders.list(status=status, reply=reply, page=page, page_size=page_size)
     if as_json:
         _echo_json(view)
     else:
@@ -95,7 +94,7 @@ def order_show(
 ) -> None:
     """一条指令：下发机关、原因、签收与办复。"""
     with open_node(config) as node:
-        view = county_orders(node).get(order_id)
+        view = node.orders.get(order_id)
     if as_json:
         _echo_json(view)
     else:
@@ -116,7 +115,7 @@ def order_answer(
 ) -> None:
     """办复：答复上级的督办、催办指令；答复随同步上报下发机关。"""
     with open_node(config) as node:
-        view = county_orders(node).answer(order_id, by=by, answer=answer, acknowledge=acknowledge)
+        view = node.orders.answer(order_id, by=by, answer=answer, acknowledge=acknowledge)
     if as_json:
         _echo_json(view)
     else:

@@ -1,7 +1,7 @@
 """The order routes (督办 / 催办) of the county HTTP API, built by :func:`orders_router` around a node.
 
 Included by :func:`county_node.entrypoints.http.create_app` under ``/api/v1``; errors are rendered there
-(:mod:`county_node.entrypoints.http_errors`).
+(:mod:`federation.http_errors`).
 
 ========  ==============================  =========================================================
 GET       /orders                         the orders this county received (status, reply status), paged
@@ -18,9 +18,8 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from county_node.bootstrap import CountyNode
-from county_node.entrypoints.http_errors import ErrorView
 from county_node.supervision.adapters.orders_views import OrderPageView, OrderView
-from county_node.supervision.orders import county_orders
+from federation.http_errors import ErrorView
 
 __all__ = ["AnswerOrderBody", "orders_router"]
 
@@ -44,7 +43,7 @@ class AnswerOrderBody(BaseModel):
 def orders_router(node: CountyNode, *, prefix: str) -> APIRouter:
     """The order routes of ``node`` under ``prefix`` (``/api/v1``)."""
     router = APIRouter(prefix=prefix, responses=_RESPONSES, tags=[_TAG])
-    service = county_orders(node)
+    service = node.orders
 
     @router.get("/orders", summary="督办指令列表", response_model=OrderPageView)
     def list_orders(

@@ -4,26 +4,24 @@ The models document each action's parameters in OpenAPI and coerce text (from th
 the right types, but the domain (``county_node.approval.domain``) stays the validator of record: fields it may
 refuse are passed through, and unknown extra parameters reach it so that it names them in its own message.
 Pydantic's errors are turned into one :class:`federation.errors.ValidationError` with a Chinese message by
-:func:`validation_error`, for the HTTP API and the CLI alike.
+:func:`federation.http_errors.validation_error`, for the HTTP API and the CLI alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from county_node.approval.domain import ACTION_LABELS, Action
-from federation.errors import ValidationError
 
 __all__ = [
     "ACTION_BODIES",
     "ACTION_DESCRIPTIONS",
     "ActionBody",
     "CreateCaseBody",
-    "validation_error",
 ]
 
 _Data = Field(
@@ -196,73 +194,3 @@ ACTION_BODIES: Mapping[Action, type[ActionBody]] = {
 ACTION_DESCRIPTIONS: Mapping[Action, str] = {
     action: f"{ACTION_LABELS[action]}（{action.value}）" for action in ACTION_BODIES
 }
-
-
-# -- Chinese messages for pydantic's errors ---------------------------------------------------------------------
-
-_MESSAGES: Mapping[str, str] = {
-    "missing": "缺少必填项",
-    "string_type": "应为文字",
-    "int_type": "应为整数",
-    "int_parsing": "应为整数",
-    "int_from_float": "应为整数",
-    "float_type": "应为数字",
-    "float_parsing": "应为数字",
-    "decimal_type": "应为金额",
-    "decimal_parsing": "应为有效金额",
-    "bool_type": "应为 true 或 false",
-    "bool_parsing": "应为 true 或 false",
-    "dict_type": "应为“字段名: 值”形式的对象",
-    "model_type": "应为 JSON 对象",
-    "model_attributes_type": "应为 JSON 对象",
-    "list_type": "应为列表",
-    "json_invalid": "不是有效的 JSON",
-    "json_type": "不是有效的 JSON",
-    "extra_forbidden": "不接受此参数",
-    "too_short": "内容过短",
-    "too_long": "内容过长",
-    "string_too_long": "文字过长",
-}
-_BOUNDS: Mapping[str, str] = {
-    "greater_than": "大于",
-    "greater_than_equal": "不小于",
-    "less_than": "小于",
-    "less_than_equal": "不大于",
-}
-_WHERE: Mapping[str, str] = {"body": "请求体", "query": "查询参数", "path": "路径参数", "header": "请求头"}
-
-
-def _message(error: Mapping[str, Any]) -> str:
-    kind = str(error.get("type", ""))
-    ctx = error.get("ctx") or {}
-    if kind in {"literal_error", "enum"}:
-        expected = str(ctx.get("expected", "")).replace(" or ", " 或 ")
-        return f"取值无效，应为 {expected}"
-    if kind in _BOUNDS:
-        bound = next(iter(ctx.values()), "")
-        return f"应{_BOUNDS[kind]} {bound}"
-    return _MESSAGES.get(kind, "取值无效")
-
-
-def _field(loc: Iterable[Any]) -> str:
-    parts = [str(p) for p in loc]
-    if parts and parts[0] in _WHERE:
-        where, rest = _WHERE[parts[0]], parts[1:]
-        if _is_offset(rest):
-            return where
-        return f"{where} {'.'.join(rest)}" if rest else where
-    return ".".join(parts) or "请求"
-
-
-def _is_offset(rest: list[str]) -> bool:
-    """A JSON decode error is located by a character offset (``("body", 12)``), not by a field name."""
-    return len(rest) == 1 and rest[0].isdigit()
-
-
-def validation_error(errors: Iterable[Mapping[str, Any]], *, summary: str = "请求参数不正确") -> ValidationError:
-    """One Chinese :class:`ValidationError` for a list of pydantic (or FastAPI request) validation errors."""
-    items = [
-        {"field": _field(e.get("loc", ())), "type": str(e.get("type", "")), "message": _message(e)} for e in errors
-    ]
-    text = "；".join(f"{i['field']}：{i['message']}" for i in items)
-    return ValidationError(f"{summary}：{text}" if text else summary, errors=items)

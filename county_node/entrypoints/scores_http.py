@@ -16,8 +16,8 @@ from sqlalchemy import select
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from county_node.bootstrap import CountyNode
-from county_node.entrypoints.http_errors import ErrorView
 from federation.errors import NotFound
+from federation.http_errors import ErrorView
 from federation.scoring_rules import parse_period
 from federation.storage.scores_replica import latest_rules_version, read_scores
 from federation.storage.tables import scores

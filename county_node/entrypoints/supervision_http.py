@@ -1,7 +1,7 @@
 """The supervision routes (电子监察) of the county HTTP API, built by :func:`supervision_router` around a node.
 
 Included by :func:`county_node.entrypoints.http.create_app` under the same prefix as the case API (``/api/v1``);
-errors are rendered there, in one place (:mod:`county_node.entrypoints.http_errors`). Endpoints are thin: they
+errors are rendered there, in one place (:mod:`federation.http_errors`). Endpoints are thin: they
 call :class:`county_node.supervision.services.SupervisionService` and render the views of
 :mod:`county_node.entrypoints.supervision_schemas`.
 
@@ -32,7 +32,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 
 from county_node.bootstrap import CountyNode
-from county_node.entrypoints.http_errors import ErrorView
 from county_node.entrypoints.supervision_schemas import (
     ALERT_ACTION_DESCRIPTIONS,
     PERSON_ACTION_ORDER,
@@ -64,6 +63,7 @@ from county_node.entrypoints.supervision_schemas import (
 from county_node.supervision.adapters.store import AlertFilter
 from county_node.supervision.domain.alerts import ACTION_LABELS, AlertAction
 from federation.errors import NotFound
+from federation.http_errors import ErrorView
 
 __all__ = ["supervision_router"]
 

@@ -3,7 +3,7 @@
 The one shape shared by the HTTP routes (:mod:`county_node.entrypoints.supervision_http`) and the ``--json``
 output of ``sunshine alert|complaint|rating`` (:mod:`county_node.entrypoints.supervision_cli`). Bodies are
 pydantic models (their errors become one Chinese :class:`federation.errors.ValidationError` through
-:func:`county_node.entrypoints.schemas.validation_error`); views are ``TypedDict`` s of JSON values only.
+:func:`federation.http_errors.validation_error`); views are ``TypedDict`` s of JSON values only.
 Moments are ISO 8601 strings in China Standard Time (``+08:00``); codes come with their Chinese labels
 (``status_label``, ``light_label``, ``rule_name`` …).
 

@@ -1,7 +1,7 @@
 """The video index routes (视频索引) of the county HTTP API, built by :func:`video_router` around a node.
 
 Included by :func:`county_node.entrypoints.http.create_app` under ``/api/v1``; errors are rendered there
-(:mod:`county_node.entrypoints.http_errors`). Moments are ISO 8601; one without an offset is read as Beijing time
+(:mod:`federation.http_errors`). Moments are ISO 8601; one without an offset is read as Beijing time
 (+08:00), and every moment returned is in Beijing time.
 
 ========  ======================================  ==================================================================
@@ -30,10 +30,10 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from county_node.bootstrap import CountyNode
-from county_node.entrypoints.http_errors import ErrorView
 from county_node.entrypoints.views import iso
 from county_node.video.domain import Binding, Segment, Timeline
 from county_node.video.services import Clip, PurgeReport
+from federation.http_errors import ErrorView
 from federation.timeutil import CST
 
 __all__ = [

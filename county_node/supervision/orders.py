@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from sqlalchemy import Engine
@@ -48,19 +48,14 @@ from county_node.supervision.domain.orders import (
     order_actor,
     receive_order,
 )
-from federation.errors import Conflict, InvalidTransition, NotFound, ValidationError
+from federation.errors import Conflict, InvalidTransition, NotFound, RecordRejected, ValidationError
 from federation.identities import DivisionLevel, level_of, scope_prefix
+from federation.replication import Prepared, Record, Rejection
 from federation.storage import outbox
 from federation.storage.tables import order_replies, orders
 from federation.storage.uow import UnitOfWork
-from sync_agent.appliers import Prepared, Rejection
-from sync_agent.domain import Record
-from sync_agent.errors import RecordRejected
 
-if TYPE_CHECKING:
-    from county_node.bootstrap import CountyNode
-
-__all__ = ["ORDER_RECORD", "CountyOrderApplier", "CountyOrders", "county_orders"]
+__all__ = ["ORDER_RECORD", "CountyOrderApplier", "CountyOrders"]
 
 log = structlog.get_logger(__name__)
 
@@ -207,8 +202,3 @@ class CountyOrders:
             uow.commit()
         log.info("order.answered", order_id=order_id, by=after["answered_by"])
         return order_view(order, after, now)
-
-
-def county_orders(node: CountyNode) -> CountyOrders:
-    """The order service of a county node (over its engine, division and clock)."""
-    return CountyOrders(node.engine, node.config.node.division, node.clock)

@@ -10,14 +10,17 @@ import functools
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 
 from federation.errors import ConfigError
 
-__all__ = ["make_engine"]
+if TYPE_CHECKING:
+    from federation.config import Config
+
+__all__ = ["engine_from_config", "make_engine"]
 
 
 _MIN_SQLITE = (3, 35, 0)  # UPDATE/INSERT … RETURNING (the gap-free counters)
@@ -98,3 +101,10 @@ def make_engine(url: str, *, echo: bool = False, sqlite_synchronous: str = "full
             connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
         )
     raise ConfigError(f"不支持的数据库类型：{backend}（支持 sqlite、postgresql）", url=url)
+
+
+def engine_from_config(config: Config) -> Engine:
+    """The node's engine as its ``[database]`` section configures it (URL, echo, SQLite durability): every
+    composition root and command opens its database through this one function."""
+    db = config.database
+    return make_engine(config.database_url, echo=db.echo, sqlite_synchronous=db.sqlite_synchronous)

@@ -1,6 +1,6 @@
 """Scores flowing down: the ``score`` record, its applier, and the reads every node uses to show a rank.
 
-The province's scoring run (``province_center.scoring.service.compute_scores``) appends, in the transaction that
+The province's scoring run (``city_aggregator.scoring.service.compute_scores``) appends, in the transaction that
 writes its ``scores`` rows, one outbox row per rules version × period × county::
 
     record_type "score" · op "upsert" · record_id = "{county}/{period}/{version}" (hashed when longer than 64)
@@ -25,24 +25,24 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.engine import Connection
 
-from federation.errors import ValidationError
+from federation.errors import RecordRejected, ValidationError
 from federation.identities import DivisionLevel, level_of
+from federation.replication import Prepared, Record, Rejection
 from federation.scoring_rules import LEVELS, parse_period
 from federation.storage.outbox import OutboxRecord
 from federation.storage.tables import scores
-from sync_agent.appliers import Prepared, Rejection
-from sync_agent.domain import Record
-from sync_agent.errors import RecordRejected
 
 __all__ = [
     "SCORE_OP",
     "SCORE_RECORD",
     "ScoreApplier",
     "ScoreSet",
+    "export_rows",
     "latest_rules_version",
     "rank_group",
     "read_scores",
     "score_record",
+    "top_losses",
 ]
 
 SCORE_RECORD = "score"
@@ -270,3 +270,40 @@ def rank_group(row: Mapping[str, Any]) -> str:
     if row["level"] == "window":
         return str(row["county"])
     return ""
+
+
+def export_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The exported form of score rows: everything but ``computed_at`` and the replication bookkeeping."""
+    return [
+        {
+            "computed_by": r["computed_by"],
+            "rules_version": r["rules_version"],
+            "period": r["period"],
+            "level": r["level"],
+            "subject": r["subject"],
+            "county": r["county"],
+            "cases": r["cases"],
+            "score": str(Decimal(r["score"]).quantize(Decimal("0.01"))),
+            "small_sample": bool(r["small_sample"]),
+            "rank": r["rank"],
+            "ranked_of": r["ranked_of"],
+            "breakdown": r["breakdown"],
+            "input_digest": r["input_digest"],
+        }
+        for r in rows
+    ]
+
+
+def top_losses(breakdown: Mapping[str, Any], n: int = 3) -> list[tuple[str, Decimal]]:
+    """The ``n`` largest losses of a score: deductions and indicator shortfalls, largest first (name, points)."""
+    losses: list[tuple[str, Decimal]] = []
+    for d in breakdown.get("deductions", ()):
+        points = Decimal(str(d["points"]))
+        if points:
+            losses.append((str(d["name"]), points))
+    for i in breakdown.get("indicators", ()):
+        lost = Decimal(str(i["lost"]))
+        if lost:
+            losses.append((str(i["name"]), -lost))
+    losses.sort(key=lambda item: (item[1], item[0]))
+    return losses[:n]

@@ -35,16 +35,14 @@ from typing import Any
 import structlog
 from sqlalchemy.engine import Connection
 
-from federation.errors import StandardsError
+from federation.errors import RecordRejected, StandardsError
 from federation.identities import DivisionLevel, level_of
+from federation.replication import Prepared, Record, Rejection
 from federation.standards import BundleValidator, StandardsBundle, is_newer, validate_bundle, version_key
 from federation.storage.outbox import OutboxRecord, canonical_json, lock_origin
 from federation.storage.standards_status import report_status
 from federation.storage.standards_store import AppliedStandards, apply_bundle, current_bundle, held_digest
 from federation.timeutil import utcnow
-from sync_agent.appliers import Prepared, Rejection
-from sync_agent.domain import Record
-from sync_agent.errors import RecordRejected
 
 __all__ = [
     "STANDARDS_OP",

@@ -25,15 +25,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from federation.errors import ValidationError
+from federation.errors import RecordRejected, ValidationError
 from federation.identities import validate_division_code
+from federation.replication import Prepared, Record, Rejection
 from federation.standards import StandardsBundle
 from federation.storage import outbox
+from federation.storage.rows import parse_moment
 from federation.storage.tables import calendar_years, standards_status
-from sync_agent.appliers import Prepared, Rejection
-from sync_agent.domain import Record
-from sync_agent.errors import RecordRejected
-from sync_agent.rows import parse_moment
 
 __all__ = [
     "STATUS_RECORD",

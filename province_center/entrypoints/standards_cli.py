@@ -17,15 +17,15 @@ import dataclasses
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from sqlalchemy import Engine
 
 from federation.cli import config_option, setup
-from federation.errors import StandardsError, ValidationError
+from federation.errors import ValidationError
 from federation.standards import StandardsBundle, bundle_from_catalogue_csv, load_bundle
-from province_center.entrypoints.node import node_clock, node_engine
+from province_center.standards import publication_validators
 
 __all__ = ["standards_app"]
 
@@ -82,29 +82,12 @@ def _calendar_span(bundle: StandardsBundle) -> str:
     return f"{years[0]}–{years[-1]} 年（{len(years)} 个年度）" if years else "无"
 
 
-def _require_scoring_rules(bundle: StandardsBundle) -> None:
-    """The province publishes nothing it could not score under: a bundle without scoring rules is refused here
-    (receiving nodes accept one — they do not score — but ``province score run`` would fail on it)."""
-    if not bundle.scoring_rules:
-        raise StandardsError(
-            f"标准包 {bundle.version} 未包含考核评分规则（源目录中的 scoring.toml，或 JSON 的 scoring_rules），"
-            "不能发布；请加入评分规则后再发布",
-            version=bundle.version,
-        )
-
-
-def _validators() -> tuple[Any, ...]:
-    from county_node.standards_validation import bundle_validators
-
-    return (*bundle_validators(), _require_scoring_rules)
-
-
 def _from_source(directory: Path) -> StandardsBundle:
     from federation.standards import validate_bundle
     from federation.standards_source import load_bundle_source
 
     built = load_bundle_source(directory)
-    validate_bundle(built, _validators())
+    validate_bundle(built, publication_validators())
     return built
 
 
@@ -152,17 +135,17 @@ def standards_publish(
 ) -> None:
     """在省级节点发布标准包：本节点保存并自生效日期起启用，同一事务中排入发件箱，由同步代理下发到各市、县。"""
     from federation.timeutil import CST, local_date
-    from province_center.standards import publish_standards
+    from migrations.runner import require_head
+    from province_center.bootstrap import build_province_node
 
     if sum(x is not None for x in (source, bundle, from_catalogue)) != 1:
         raise ValidationError("请指定标准包来源：源目录、--bundle 或 --from-catalogue（三者选一）")
     if from_catalogue is None and (version is not None or effective_date is not None):
         raise ValidationError("--version 与 --effective-date 只能与 --from-catalogue 一起使用")
-    cfg = setup(config)
-    node = cfg.node.division
-    clock = node_clock(cfg)
-    engine = node_engine(cfg)
+    province = build_province_node(setup(config))
+    node, clock, engine = province.division, province.clock, province.engine
     try:
+        require_head(engine)
         if source is not None:
             standards, origin = _from_source(source), str(source)
         elif bundle is not None:
@@ -182,11 +165,9 @@ def standards_publish(
             if current is not None and _same_content(standards, current):
                 typer.echo(f"事项目录与日历与当前标准包 {current.version} 相同，无需发布")
                 return
-        from county_node.approval.adapters.reindex import reindex_replicas
-
-        published = publish_standards(engine, standards, node, clock, _validators(), on_applied=reindex_replicas)
+        published = province.publish(standards)
     finally:
-        engine.dispose()
+        province.close()
     previous = f"，取代 {published.previous}" if published.previous else ""
     calendar = "；工作日历已更新" if published.calendar_changed else ""
     typer.echo(
@@ -200,15 +181,18 @@ def standards_publish(
 def standards_show(config: Annotated[Path | None, config_option] = None) -> None:
     """显示本节点当前使用的标准包。"""
     from federation.errors import StandardsNotLoaded
+    from federation.nodes import build_node
     from federation.timeutil import local_date
+    from migrations.runner import require_head
 
     cfg = setup(config)
-    engine = node_engine(cfg)
+    node = build_node(cfg)
     try:
-        current = _current(engine, local_date(node_clock(cfg)()))
-        newest = _current(engine)
+        require_head(node.engine)
+        current = _current(node.engine, local_date(node.clock()))
+        newest = _current(node.engine)
     finally:
-        engine.dispose()
+        node.close()
     if current is None or newest is None:
         raise StandardsNotLoaded(f"节点 {cfg.node.division} 尚未应用任何标准包", node=cfg.node.division)
     typer.echo(f"当前标准包：{current.version}")

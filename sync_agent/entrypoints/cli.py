@@ -8,7 +8,6 @@ records its receiver set aside), so it needs no running process.
 
 from __future__ import annotations
 
-import importlib
 import json
 import signal
 from collections.abc import Callable
@@ -22,14 +21,11 @@ import typer
 from federation.cli import config_option, setup
 from federation.config import Config, split_address
 from federation.errors import ConfigError
-from federation.identities import DivisionLevel, level_of
-from province_center.entrypoints.admin_standards_cli import admin_standards_app
+from sync_agent.entrypoints.admin_standards_cli import admin_standards_app
 from sync_agent.errors import LinkError
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from sync_agent.appliers import AppliersByType
+    from federation.nodes import Node
     from sync_agent.quarantine import QuarantinedRecord, QuarantineService
 
 __all__ = ["admin_app", "agent_app"]
@@ -44,20 +40,16 @@ admin_app.add_typer(admin_standards_app, name="standards")  # which node runs wh
 
 METRICS_PORT_FILE = "metrics.port"  # in the node's data directory: the agent's status port
 
-# each level's composition root names what its receiver applies (the admin replays quarantined records with it)
-_APPLIERS = {
-    DivisionLevel.COUNTY: "county_node.bootstrap",
-    DivisionLevel.CITY: "city_aggregator.bootstrap",
-    DivisionLevel.PROVINCE: "province_center.bootstrap",
-}
 
+def _quarantine(cfg: Config) -> tuple[QuarantineService, Node]:
+    """The node's quarantine, replaying with what the node's receiver applies — built by the node's own
+    composition root (``federation.nodes``), exactly as ``serve`` builds it (a county's hooks included: a replayed
+    bundle moves the open cases' clocks and is reported up, orders apply)."""
+    from federation.nodes import build_node
+    from sync_agent.quarantine import QuarantineService
 
-def appliers_for(cfg: Config, engine: Engine) -> AppliersByType:
-    """What the node's receiver applies, built by its level's composition root exactly as ``serve`` builds it (a
-    county's hooks included: a replayed bundle moves the open cases' clocks and is reported up, orders apply)."""
-    module = importlib.import_module(_APPLIERS[level_of(cfg.node.division)])
-    appliers: AppliersByType = module.receiver_appliers(cfg, engine)
-    return appliers
+    node = build_node(cfg)
+    return QuarantineService(node.engine, node.receiver_appliers()), node
 
 
 # -- agent run ----------------------------------------------------------------------------------------------------
@@ -175,13 +167,13 @@ def admin_holdings(
     as_json: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False,
 ) -> None:
     """本节点持有的各来源数据：办件数、事件数、摘要与复制高水位（与来源节点比对即可证明完整）。"""
-    from county_node.approval.adapters.holdings import approval_holdings
+    from federation.storage.engine import engine_from_config
+    from federation.storage.holdings import approval_holdings
     from federation.storage.uow import UnitOfWork
-    from sync_agent.runtime import engine_for
     from sync_agent.store import SqlBatchSink
 
     cfg = setup(config)
-    engine = engine_for(cfg)
+    engine = engine_from_config(cfg)
     try:
         with UnitOfWork(engine, readonly=True) as uow:
             held = approval_holdings(uow.conn, prefix)
@@ -200,15 +192,6 @@ def admin_holdings(
 
 
 # -- admin quarantine ---------------------------------------------------------------------------------------------
-
-
-def _service(config: Path | None) -> tuple[QuarantineService, Any]:
-    from sync_agent.quarantine import QuarantineService
-    from sync_agent.runtime import engine_for
-
-    cfg = setup(config)
-    engine = engine_for(cfg)
-    return QuarantineService(engine, appliers_for(cfg, engine)), engine
 
 
 _STATE_LABELS = {"held": "待处理", "replayed": "已重放", "discarded": "已丢弃"}
@@ -255,11 +238,11 @@ def quarantine_list(
     as_json: Annotated[bool, _JSON_OPTION] = False,
 ) -> None:
     """列出隔离区中的记录（默认只列待处理的）。"""
-    service, engine = _service(config)
+    service, node = _quarantine(setup(config))
     try:
         result = service.list(None if state == "all" else state, page=page, page_size=page_size)
     finally:
-        engine.dispose()
+        node.close()
     if as_json:
         items = [_record_json(q) for q in result.items]
         _echo_json({"total": result.total, "page": result.page, "page_size": result.page_size, "items": items})
@@ -278,11 +261,11 @@ def _on_record(
     done: str = "",
 ) -> None:
     """Run ``act`` on the node's quarantine and show the record it returns (as JSON with ``--json``)."""
-    service, engine = _service(config)
+    service, node = _quarantine(setup(config))
     try:
         q = act(service)
     finally:
-        engine.dispose()
+        node.close()
     if as_json:
         _echo_json(_record_json(q))
         return

@@ -1,7 +1,7 @@
 """The harness of the fault tests: a small federation of real processes, load, a cutting proxy, convergence.
 
 One federation per module (start-up costs seconds per process): the province, a city and two counties on
-loopback, each node and each agent its own process (:class:`federation.launcher.Federation`), 莒县's agent
+loopback, each node and each agent its own process (:class:`province_center.demo.launcher.Federation`), 莒县's agent
 reaching the city through a TCP proxy of the test's that can cut its connections mid-batch. Load is written
 straight into a county's database from the test process through its :class:`ApprovalService`, as its HTTP API
 would write it (fast and deterministic); the county's agent picks it up from the outbox like any other.
@@ -23,16 +23,16 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from county_node.approval.adapters.holdings import approval_holdings
 from county_node.approval.domain import Action
 from county_node.approval.services import ApprovalService
 from county_node.bootstrap import build_county_node
 from federation.config import load_config
-from federation.launcher import Federation, NodeSpec
 from federation.storage import outbox
+from federation.storage.engine import engine_from_config
+from federation.storage.holdings import approval_holdings
 from federation.storage.tables import replication_marks
 from federation.storage.uow import UnitOfWork
-from sync_agent.runtime import engine_for
+from province_center.demo.launcher import Federation, NodeSpec
 
 PROVINCE, CITY, JU, WULIAN = "370000", "371100", "371122", "371121"
 TOPOLOGY = (
@@ -169,7 +169,7 @@ class Probe:
 
     def engine(self, division: str) -> Engine:
         if division not in self._engines:
-            self._engines[division] = engine_for(load_config(self.fed.config(division), environ={}))
+            self._engines[division] = engine_from_config(load_config(self.fed.config(division), environ={}))
         return self._engines[division]
 
     def holdings(self, division: str) -> dict[str, dict[str, Any]]:

@@ -21,12 +21,12 @@ import pytest
 from sqlalchemy import select, update
 
 from federation.config import Config, NodeConfig
+from federation.nodes import build_node
 from federation.storage.tables import cases, outbox
 from federation.storage.uow import UnitOfWork
 from federation.wire.v1 import replication_pb2_grpc as pb_grpc
 from sync_agent import convert
 from sync_agent.domain import Batch, Mark
-from sync_agent.entrypoints.cli import appliers_for
 from sync_agent.errors import BatchRefused
 from sync_agent.ports import Receipt
 from sync_agent.quarantine import QuarantineService, QuarantineState
@@ -167,7 +167,9 @@ def test_a_batch_delivered_twice_is_applied_once_and_a_tampered_batch_is_refused
 
 def _quarantine(rig: Rig, node: str) -> QuarantineService:
     engine = rig.probe.engine(node)
-    return QuarantineService(engine, appliers_for(Config(node=NodeConfig(division=node)), engine))
+    return QuarantineService(
+        engine, build_node(Config(node=NodeConfig(division=node)), engine=engine).receiver_appliers()
+    )
 
 
 def test_a_poison_record_is_quarantined_while_later_ones_arrive_and_replayed_after_a_fix(

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import inspect
 
 from federation.storage.engine import make_engine
-from federation.storage.migrate import head_revision
+from migrations.runner import head_revision
 
 
 def _db(*args: str, database_url: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

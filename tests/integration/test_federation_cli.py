@@ -18,10 +18,10 @@ from county_node.approval.services import ApprovalService
 from federation.config import ClockConfig
 from federation.standards import StandardsBundle
 from federation.storage.engine import make_engine
-from federation.storage.migrate import upgrade
 from federation.storage.standards_store import apply_bundle
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import CST
+from migrations.runner import upgrade
 from sync_agent.domain import ZERO_HASH, seal_batch
 from sync_agent.store import SqlBatchSink
 from tests.integration.test_replication_store import outbox_records

@@ -21,11 +21,12 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 from structlog.testing import capture_logs
 
 from federation.errors import Conflict, NotFound, StorageError, SunshineError, ValidationError
+from federation.replication import Record
 from federation.wire.v1 import replication_pb2 as pb
 from federation.wire.v1 import replication_pb2_grpc as pb_grpc
 from sync_agent import convert
 from sync_agent.client import Backoff, Link
-from sync_agent.domain import ZERO_HASH, Batch, Mark, Record, Verdict, check_batch, seal_batch
+from sync_agent.domain import ZERO_HASH, Batch, Mark, Verdict, check_batch, seal_batch
 from sync_agent.errors import BatchRefused, LinkError
 from sync_agent.ports import BatchSink, BatchSource, Receipt
 from sync_agent.server import SERVICE_NAME, ReplicationServicer, RunningServer, serve

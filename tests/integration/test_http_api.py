@@ -18,7 +18,6 @@ from county_node.approval.domain import Action
 from county_node.approval.domain.lifecycle import _PARAMS
 from county_node.bootstrap import CountyNode, assemble_county_node
 from county_node.entrypoints.http import create_app
-from county_node.entrypoints.http_errors import http_status
 from county_node.entrypoints.schemas import ACTION_BODIES
 from federation.config import Config, NodeConfig
 from federation.errors import (
@@ -34,11 +33,12 @@ from federation.errors import (
     SunshineError,
     ValidationError,
 )
+from federation.http_errors import http_status
 from federation.standards import StandardsBundle
 from federation.storage.engine import make_engine
-from federation.storage.migrate import upgrade
 from federation.storage.tables import outbox
 from federation.timeutil import CST
+from migrations.runner import upgrade
 from tests.conftest import FakeClock
 
 with warnings.catch_warnings():

@@ -24,7 +24,8 @@ import uvicorn
 from fastapi import APIRouter
 from sqlalchemy import Engine, insert
 
-from city_aggregator.inspection.context import InspectionContext, build_inspection_context
+from city_aggregator.bootstrap import CityNode
+from city_aggregator.inspection.context import InspectionContext
 from city_aggregator.inspection.figures import month_range
 from city_aggregator.inspection.http import DIVISION_HEADER, InScope, create_inspector_app
 from city_aggregator.inspection.scope import resolve_scope
@@ -32,13 +33,14 @@ from county_node.approval.domain import Action
 from county_node.approval.services import ApprovalService
 from federation.config import Config, NodeConfig
 from federation.errors import Forbidden, InvalidDivisionCode, ValidationError
+from federation.nodes import build_node
 from federation.standards import StandardsBundle
 from federation.storage.engine import make_engine
-from federation.storage.migrate import upgrade
 from federation.storage.standards_store import apply_bundle
 from federation.storage.tables import alerts, complaints, ratings, scores
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import CST
+from migrations.runner import upgrade
 from tests.conftest import FakeClock, create_pg_database
 
 PROVINCE, RIZHAO, LINYI = "370000", "371100", "371300"
@@ -258,7 +260,9 @@ def replicas(
 
 
 def _context(r: Replicas, division: str = PROVINCE) -> InspectionContext:
-    return build_inspection_context(Config(node=NodeConfig(division=division)), engine=r.engine, clock=r.clock)
+    node = build_node(Config(node=NodeConfig(division=division)), engine=r.engine, clock=r.clock)
+    assert isinstance(node, CityNode)  # the province's root is the city's with what the province adds
+    return node.inspection
 
 
 # -- scope (pure) ---------------------------------------------------------------------------------------------------

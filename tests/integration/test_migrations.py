@@ -13,8 +13,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
 from federation.storage.engine import make_engine
-from federation.storage.migrate import alembic_config, current_revision, head_revision, upgrade
 from federation.storage.tables import metadata
+from migrations.runner import alembic_config, current_revision, head_revision, upgrade
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from city_aggregator.orders.replica import ReplyApplier
 from county_node.approval.services import ApprovalService
 from county_node.bootstrap import CountyNode, assemble_county_node
 from county_node.bootstrap import replication_appliers as county_appliers
-from county_node.supervision.orders import CountyOrderApplier, county_orders
+from county_node.supervision.orders import CountyOrderApplier
 from federation.config import Config, NodeConfig
 from federation.errors import (
     AlertNotFound,
@@ -33,18 +33,17 @@ from federation.errors import (
     Forbidden,
     InvalidTransition,
     NotFound,
+    RecordRejected,
     ValidationError,
 )
+from federation.replication import Prepared, Record
 from federation.standards import StandardsBundle
 from federation.storage import outbox as outbox_store
 from federation.storage.engine import make_engine
-from federation.storage.migrate import upgrade
 from federation.storage.tables import alerts, counters, order_replies, orders, outbox, quarantine
 from federation.storage.uow import UnitOfWork
+from migrations.runner import upgrade
 from province_center.bootstrap import replication_appliers as province_appliers
-from sync_agent.appliers import Prepared
-from sync_agent.domain import Record
-from sync_agent.errors import RecordRejected
 from sync_agent.store import SqlBatchSink, SqlBatchSource
 from tests.conftest import FakeClock, create_pg_database
 from tests.integration.test_supervision_replication import hall_and_supervision
@@ -246,14 +245,14 @@ def test_a_city_order_is_received_acted_on_answered_and_seen_answered_by_the_cit
     assert desk.get(order_id)["reply_label"] == "已签收"
     assert row(t.city, alerts, red["red"])["status"] == "supervised"
     t.clock.now += timedelta(hours=2)
-    answered = county_orders(t.county).answer(
+    answered = t.county.orders.answer(
         order_id, by="县政务服务中心 李科长", answer="已于当日办结，并约谈经办人", acknowledge=True
     )
     assert answered["reply_status"] == "answered"
     alert = t.county.supervision.get_alert(red["red"])
     assert (alert.status.value, alert.acknowledged_at) == ("supervised", t.clock.now)
     with pytest.raises(InvalidTransition, match="不能重复办复"):
-        county_orders(t.county).answer(order_id, by="李科长", answer="再次办复")
+        t.county.orders.answer(order_id, by="李科长", answer="再次办复")
     t.up()
     for engine, node in ((t.city, CITY), (t.province, PROVINCE)):
         seen = OrderDesk(OrdersContext(engine, node, t.clock)).get(order_id)
@@ -290,7 +289,7 @@ def test_a_province_order_reaches_the_county_through_the_city_and_its_answer_the
     t.down()
     assert row(t.city, orders, order_id)["issuer"] == PROVINCE  # the city holds what it relays
     assert t.county.supervision.get_alert(red["red"]).status.value == "urged"
-    county_orders(t.county).answer(order_id, by="李科长", answer="已办结")
+    t.county.orders.answer(order_id, by="李科长", answer="已办结")
     t.up()
     assert province.get(order_id)["reply_label"] == "已办复"
     # the city sees the province's order on its county, but only the issuer may withdraw it
@@ -335,9 +334,9 @@ def test_withdrawn_orders_newer_snapshots_win_and_a_withdrawn_order_cannot_be_an
         assert conn.execute(select(order_replies.c.order_id).where(order_replies.c.order_id == second)).first() is None
     assert t.county.supervision.get_alert(red["unreviewed"]).status.value == "open"
     with pytest.raises(InvalidTransition, match="已撤回，不能办复"):
-        county_orders(t.county).answer(first, by="李科长", answer="已办结")
+        t.county.orders.answer(first, by="李科长", answer="已办结")
     with pytest.raises(InvalidTransition, match="未签收"):
-        county_orders(t.county).answer(second, by="李科长", answer="已办结")
+        t.county.orders.answer(second, by="李科长", answer="已办结")
 
     # every order snapshot the city ever sent, oldest last, straight through the county's applier: nothing changes
     before = snapshot(t.county.engine)

@@ -18,10 +18,11 @@ from city_aggregator.orders.http import create_orders_app
 from county_node.bootstrap import assemble_county_node
 from county_node.entrypoints.http import create_app
 from federation.config import Config, NodeConfig
+from federation.nodes import build_node
 from federation.standards import StandardsBundle
 from federation.storage.engine import make_engine
-from federation.storage.migrate import upgrade
 from federation.storage.tables import orders, outbox
+from migrations.runner import upgrade
 from tests.conftest import FakeClock
 from tests.integration.test_cli import error_line, ok, sunshine
 from tests.integration.test_orders import CITY, COUNTY, Tiers, held_rows, row
@@ -160,12 +161,10 @@ def test_sunshine_city_order_and_sunshine_order(setup: tuple[Tiers, dict[str, st
 def test_the_inspectors_app_serves_orders_within_the_callers_scope(setup: tuple[Tiers, dict[str, str]]) -> None:
     """Mounted on the province's inspectors' API, the order routes act within the scope of the caller's
     ``X-Sunshine-Division``: a 临沂 (371300) inspector can neither order nor see a 莒县 alert; a 日照 one can."""
-    from city_aggregator.inspection import inspector_http_app
-
     t, ids = setup
     config = Config(node=NodeConfig(division="370000", name="山东省"))
     body = {"kind": "urge", "subject_id": ids["red"], "reason": "请尽快办结", "issued_by": "省监察室 李处长"}
-    with TestClient(inspector_http_app(config, t.province)) as client:
+    with TestClient(build_node(config, engine=t.province).http_app()) as client:
         linyi = {"X-Sunshine-Division": "371300"}
         before = held_rows(t.province, orders)
         refused = client.post("/api/v1/orders", json=body, headers=linyi)

@@ -18,15 +18,15 @@ from city_aggregator.orders import OrderDesk, OrdersContext
 from county_node.approval.domain import Action
 from county_node.bootstrap import CountyNode, assemble_county_node
 from county_node.bootstrap import replication_appliers as county_appliers
-from county_node.supervision.orders import county_orders
 from federation.errors import NotFound
 from federation.standards import StandardsBundle
-from federation.storage.migrate import upgrade
+from federation.storage.engine import engine_from_config
 from federation.storage.tables import alerts
 from federation.timeutil import CST
+from migrations.runner import upgrade
 from province_center.bootstrap import replication_appliers as province_appliers
 from province_center.standards import publish_standards
-from sync_agent.runtime import build_agent, engine_for, start_receiver
+from sync_agent.runtime import build_agent, start_receiver
 from tests.integration.test_replication_runtime import FULL, Tier, config, standards_version, wait_for
 
 PROVINCE, CITY, JU = "370000", "371100", "371122"
@@ -39,7 +39,7 @@ def federation(tmp_path: Path, bundle: StandardsBundle) -> Iterator[tuple[dict[s
     try:
         for division in (PROVINCE, CITY, JU):
             cfg = config(tmp_path, division, listen="127.0.0.1:0")
-            engine = engine_for(cfg)
+            engine = engine_from_config(cfg)
             upgrade(engine)
             if division == JU:
                 county = assemble_county_node(cfg, engine, lambda: datetime(2026, 9, 21, 10, tzinfo=CST))
@@ -97,7 +97,7 @@ def test_a_city_supervises_a_county_alert_and_sees_the_countys_answer(
     assert alert.history[-1]["actor"] == f"市监察室 王处长（{CITY}）"
     wait_for("the county's 签收 at the city", lambda: desk.get(order_id)["reply_label"] == "已签收")
 
-    county_orders(county).answer(order_id, by="县政务服务中心 李科长", answer="已办结，约谈经办人", acknowledge=True)
+    county.orders.answer(order_id, by="县政务服务中心 李科长", answer="已办结，约谈经办人", acknowledge=True)
     wait_for("the county's 办复 at the city", lambda: desk.get(order_id)["reply_label"] == "已办复")
     seen = desk.get(order_id)
     assert seen["reply"] is not None

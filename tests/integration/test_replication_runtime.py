@@ -24,7 +24,6 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from city_aggregator.bootstrap import replication_appliers as city_appliers
-from county_node.approval.adapters.holdings import approval_holdings
 from county_node.approval.domain import Action
 from county_node.approval.services import ApprovalService
 from county_node.bootstrap import assemble_county_node
@@ -32,16 +31,18 @@ from county_node.bootstrap import replication_appliers as county_appliers
 from federation.config import ClockConfig, Config, DatabaseConfig, NodeConfig, ReplicationConfig
 from federation.errors import ConfigError
 from federation.standards import StandardsBundle
-from federation.storage.migrate import upgrade
+from federation.storage.engine import engine_from_config
+from federation.storage.holdings import approval_holdings
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import CST
 from federation.wire.v1 import replication_pb2 as pb
 from federation.wire.v1 import replication_pb2_grpc as pb_grpc
+from migrations.runner import upgrade
 from province_center.bootstrap import replication_appliers as province_appliers
 from province_center.standards import publish_standards
 from sync_agent.entrypoints.cli import admin_app
 from sync_agent.metrics import StatusServer, start_status_server
-from sync_agent.runtime import Agent, build_agent, engine_for, receiver_policy, start_receiver
+from sync_agent.runtime import Agent, build_agent, receiver_policy, start_receiver
 from sync_agent.server import RunningServer
 
 PROVINCE, CITY, JU, WULIAN = "370000", "371100", "371122", "371121"
@@ -79,7 +80,7 @@ def federation(tmp_path: Path, bundle: StandardsBundle) -> Iterator[dict[str, Ti
     appliers: dict[str, Callable[[], Any]] = {PROVINCE: province_appliers, CITY: city_appliers}
     for division in (PROVINCE, CITY, JU, WULIAN):
         cfg = config(tmp_path, division, listen="127.0.0.1:0")
-        engine = engine_for(cfg)
+        engine = engine_from_config(cfg)
         upgrade(engine)
         make = appliers.get(division, county_appliers)
         receiver = start_receiver(cfg, engine, make(), relay=division == CITY)

@@ -25,10 +25,10 @@ from sqlalchemy.engine import Connection, make_url
 from county_node.approval.adapters.replica import CaseApplier, default_appliers
 from county_node.approval.domain import Action
 from county_node.approval.services import ApprovalService
-from federation.errors import Conflict, NotFound, ValidationError
+from federation.errors import Conflict, NotFound, RecordRejected, ValidationError
+from federation.replication import Applier, Prepared, Record, Rejection
 from federation.standards import StandardsBundle
 from federation.storage.engine import make_engine
-from federation.storage.migrate import upgrade
 from federation.storage.tables import (
     batch_log,
     case_events,
@@ -41,13 +41,13 @@ from federation.storage.tables import (
     replication_marks,
 )
 from federation.storage.uow import UnitOfWork
-from federation.timeutil import CST
-from sync_agent.appliers import Applier, Prepared, Rejection
-from sync_agent.domain import ZERO_HASH, Batch, Mark, Record, Verdict, check_batch, seal_batch
-from sync_agent.errors import BatchRefused, RecordRejected
+from federation.timeutil import CST, to_us
+from migrations.runner import upgrade
+from sync_agent.domain import ZERO_HASH, Batch, Mark, Verdict, check_batch, seal_batch
+from sync_agent.errors import BatchRefused
 from sync_agent.ports import BatchSink, BatchSource
 from sync_agent.quarantine import QuarantineService, QuarantineState
-from sync_agent.store import SqlBatchSink, SqlBatchSource, to_us
+from sync_agent.store import SqlBatchSink, SqlBatchSource
 from tests.conftest import PG_ADMIN_URL, FakeClock, require_postgresql
 
 COUNTY, CITY, PROVINCE = "371122", "371100", "370000"

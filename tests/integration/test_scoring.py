@@ -31,17 +31,16 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, delete, insert, select
 
+from city_aggregator.scoring.explain import explain_score
+from city_aggregator.scoring.service import compute_scores, export_scores
+from federation.errors import RecordRejected
+from federation.replication import Prepared, Record
 from federation.scoring_rules import parse_scoring_rules
 from federation.standards import StandardsBundle
 from federation.storage.outbox import canonical_json, high_water
 from federation.storage.scores_replica import SCORE_RECORD, ScoreApplier
 from federation.storage.tables import alerts, outbox, scores
 from federation.storage.uow import UnitOfWork
-from province_center.scoring.explain import explain_score
-from province_center.scoring.service import compute_scores, export_scores
-from sync_agent.appliers import Prepared
-from sync_agent.domain import Record
-from sync_agent.errors import RecordRejected
 from tests.integration import scoring_data as sd
 
 PROVINCE = "370000"

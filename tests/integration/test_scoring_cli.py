@@ -15,18 +15,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
+from city_aggregator.scoring.service import export_scores
 from county_node.bootstrap import assemble_county_node
 from county_node.entrypoints.http import create_app
 from federation.config import Config, NodeConfig
+from federation.replication import Prepared, Record
 from federation.standards import StandardsBundle
 from federation.storage.engine import make_engine
-from federation.storage.migrate import upgrade
 from federation.storage.scores_replica import SCORE_RECORD, ScoreApplier
 from federation.storage.tables import outbox
 from federation.storage.uow import UnitOfWork
-from province_center.scoring.service import export_scores
-from sync_agent.appliers import Prepared
-from sync_agent.domain import Record
+from migrations.runner import upgrade
 from tests.conftest import FakeClock
 from tests.integration import scoring_data as sd
 
@@ -36,10 +35,13 @@ with warnings.catch_warnings():
 
 
 def config(directory: Path, division: str, database: Path) -> Path:
+    """A node configuration whose clock starts at the data set's ``NOW`` (``[simulation]``, real speed): what the
+    commands score and show never depends on the day the suite runs."""
     directory.mkdir(exist_ok=True)
     path = directory / f"{division}.toml"
     path.write_text(
-        f'[node]\ndivision = "{division}"\ndata_dir = "{directory}"\n\n[database]\nurl = "sqlite:///{database}"\n',
+        f'[node]\ndivision = "{division}"\ndata_dir = "{directory}"\n\n[database]\nurl = "sqlite:///{database}"\n\n'
+        f'[simulation]\nenabled = true\nstart = "{sd.NOW.isoformat()}"\nspeed = 1.0\n',
         encoding="utf-8",
     )
     return path
@@ -153,17 +155,7 @@ def test_a_county_sees_its_own_rank_by_cli_and_http(
             applier.apply(uow.conn, "370000", prepared)
             uow.commit()
 
-        # ``sunshine score show`` (registered as the ``score`` entry point once the package is reinstalled)
-        shown = process(
-            "-c",
-            "import federation.cli as cli; from province_center.entrypoints.score_cli import node_score_app; "
-            "cli.app.add_typer(node_score_app, name='score'); cli.main()",
-            "score",
-            "show",
-            "2026-11",
-            "-c",
-            str(config(tmp_path / "k", "371122", county_db)),
-        ).stdout
+        shown = sunshine("score", "show", "2026-11", "-c", str(config(tmp_path / "k", "371122", county_db)))
         assert "计算节点 370000" in shown
         assert "第 2 / 2 名" in shown
         assert "44.81" in shown

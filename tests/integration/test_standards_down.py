@@ -26,6 +26,7 @@ import province_center.standards as province_standards
 from county_node.approval.adapters.replica import default_appliers
 from federation.calendar import WorkingCalendar, YearCalendar
 from federation.errors import Conflict, StandardsError, ValidationError
+from federation.replication import Applier, Record
 from federation.standards import StandardsBundle
 from federation.storage import standards_replica
 from federation.storage.outbox import canonical_json, high_water
@@ -52,8 +53,7 @@ from federation.storage.tables import (
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import CST
 from province_center.standards import publish_standards
-from sync_agent.appliers import Applier
-from sync_agent.domain import Batch, Record
+from sync_agent.domain import Batch
 from sync_agent.ports import Receipt
 from sync_agent.store import SqlBatchSink, SqlBatchSource
 from tests.conftest import FakeClock

@@ -298,8 +298,7 @@ def test_a_bundle_reaches_every_county_through_the_city_once_and_every_report_re
 
 
 def _prepared(status: Any) -> Any:
-    from sync_agent.appliers import Prepared
-    from sync_agent.domain import Record
+    from federation.replication import Prepared, Record
 
     payload = json.dumps(status.to_payload()).encode()
     return Prepared(Record(STATUS_RECORD, status.node, "upsert", status.origin_seq or 0, payload, 0), status)
@@ -318,8 +317,8 @@ def test_a_report_of_another_node_or_a_malformed_one_is_quarantined(clones: Call
     }
 
     def rec(seq: int, payload: dict[str, Any], record_id: str = COUNTY) -> Any:
+        from federation.replication import Record
         from federation.storage.outbox import canonical_json
-        from sync_agent.domain import Record
 
         return Record(STATUS_RECORD, record_id, "upsert", seq, canonical_json(payload).encode(), 0)
 
@@ -442,8 +441,8 @@ def test_a_bundle_held_already_delivered_again_is_a_no_op_not_a_poison_record(
 ) -> None:
     """Review finding: re-delivering a bundle the node holds but that is no longer its newest (a resend, a replay)
     was quarantined as "older"; the same content is a no-op, other content under that version is tampering."""
+    from federation.replication import Prepared
     from federation.storage.standards_replica import StandardsApplier
-    from sync_agent.appliers import Prepared
 
     county = clones()
     v2 = successor(bundle, "2026.10.1", date(2026, 9, 28))
@@ -466,12 +465,12 @@ def test_the_admins_replay_applies_with_the_appliers_serve_uses(
     """Review finding: ``admin quarantine replay`` built a county's appliers without its services — no order
     applier, and a replayed bundle neither moved the open cases' clocks nor was reported up."""
     from federation.config import Config, NodeConfig
-    from sync_agent.entrypoints.cli import appliers_for
+    from federation.nodes import build_node
 
     county = clones()
-    appliers = appliers_for(Config(node=NodeConfig(division=COUNTY, name="莒县")), county)
+    appliers = build_node(Config(node=NodeConfig(division=COUNTY, name="莒县")), engine=county).receiver_appliers()
     assert {"standards", "standards_status", "score", "order"} <= set(appliers)
-    assert "order_reply" in appliers_for(Config(node=NodeConfig(division=CITY)), county)
+    assert "order_reply" in build_node(Config(node=NodeConfig(division=CITY)), engine=county).receiver_appliers()
     v2 = successor(bundle, "2026.10.1", date(2026, 9, 28))
     sink = SqlBatchSink(county, COUNTY, appliers, relay=False)
     assert sink.receive(CITY, rechain(PROVINCE, [standards_rec(1, v2)], 1)[0]).quarantined == 0

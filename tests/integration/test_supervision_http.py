@@ -20,8 +20,8 @@ from county_node.supervision.domain import CASE_RULES
 from federation.config import Config, NodeConfig
 from federation.standards import StandardsBundle
 from federation.storage.engine import make_engine
-from federation.storage.migrate import upgrade
 from federation.storage.tables import alerts, complaints, outbox, ratings
+from migrations.runner import upgrade
 from tests.conftest import FakeClock
 
 with warnings.catch_warnings():

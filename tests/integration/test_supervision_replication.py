@@ -27,18 +27,18 @@ from county_node.supervision.adapters.replica import (
     supervision_appliers,
 )
 from federation.config import Config, NodeConfig
+from federation.errors import RecordRejected
+from federation.replication import Prepared, Record
 from federation.standards import StandardsBundle
 from federation.storage import outbox as outbox_store
 from federation.storage.engine import make_engine
-from federation.storage.migrate import upgrade
 from federation.storage.tables import alerts, cases, complaints, outbox, quarantine, ratings
 from federation.storage.uow import UnitOfWork
-from federation.timeutil import CST
+from federation.timeutil import CST, to_us
+from migrations.runner import upgrade
 from province_center.bootstrap import replication_appliers as province_appliers
-from sync_agent.appliers import Prepared
-from sync_agent.domain import Batch, Mark, Record
-from sync_agent.errors import RecordRejected
-from sync_agent.store import SqlBatchSink, SqlBatchSource, to_us
+from sync_agent.domain import Batch, Mark
+from sync_agent.store import SqlBatchSink, SqlBatchSource
 from tests.conftest import FakeClock, create_pg_database
 
 COUNTY, OTHER, CITY, PROVINCE = "371122", "371121", "371100", "370000"

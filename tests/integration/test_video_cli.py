@@ -17,8 +17,8 @@ from county_node.video.services import VideoIndexService
 from federation.config import load_config
 from federation.errors import ConfigError
 from federation.storage.engine import make_engine
-from federation.storage.migrate import upgrade
 from federation.timeutil import CST
+from migrations.runner import upgrade
 from tests.conftest import FakeClock
 from tests.integration.test_cli import error_line, ok, sunshine
 from tests.integration.video_fixtures import CAM1, CAM2, COUNTY

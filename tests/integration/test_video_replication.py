@@ -18,7 +18,6 @@ import pytest
 from sqlalchemy import Engine, Table, select
 
 from city_aggregator.bootstrap import replication_appliers as city_appliers
-from city_aggregator.inspection import inspector_http_app
 from county_node.approval.domain import Action
 from county_node.approval.services import ApprovalService
 from county_node.bootstrap import CountyNode, assemble_county_node
@@ -26,17 +25,18 @@ from county_node.video.adapters.replica import CameraApplier, EventApplier, Segm
 from county_node.video.domain import Segment
 from county_node.video.services import VideoIndexService, segment_record_id
 from federation.config import Config, NodeConfig, VideoConfig
+from federation.errors import RecordRejected
+from federation.nodes import build_node
+from federation.replication import Applier, Prepared, Record
 from federation.standards import StandardsBundle
 from federation.storage.engine import make_engine
-from federation.storage.migrate import upgrade
 from federation.storage.tables import alerts, camera_bindings, cameras, cases, outbox, video_events, video_segments
 from federation.storage.uow import UnitOfWork
-from federation.timeutil import CST
+from federation.timeutil import CST, to_us
+from migrations.runner import upgrade
 from province_center.bootstrap import replication_appliers as province_appliers
-from sync_agent.appliers import Applier, Prepared
-from sync_agent.domain import Mark, Record
-from sync_agent.errors import RecordRejected
-from sync_agent.store import SqlBatchSink, SqlBatchSource, to_us
+from sync_agent.domain import Mark
+from sync_agent.store import SqlBatchSink, SqlBatchSource
 from tests.conftest import FakeClock, create_pg_database
 
 with warnings.catch_warnings():
@@ -192,7 +192,7 @@ def test_the_index_reaches_the_province_and_its_inspectors_see_the_red_alerts_cl
 
     county_clip = t.video.clip_for_alert(ids["red"])
     config = Config(node=NodeConfig(division=PROVINCE, name="山东省"))
-    with TestClient(inspector_http_app(config, t.province)) as client:
+    with TestClient(build_node(config, engine=t.province).http_app()) as client:
         got = client.get(f"/api/v1/alerts/{ids['red']}")
         assert got.status_code == 200, got.text
         body = got.json()
@@ -351,7 +351,7 @@ def test_an_upper_tier_clip_uses_its_own_margin_and_finds_a_county_long_segment(
     t.ship()
     video = VideoConfig(margin_before_s=3 * 3600, margin_after_s=60)
     config = Config(node=NodeConfig(division=PROVINCE, name="山东省"), video=video)
-    with TestClient(inspector_http_app(config, t.province)) as client:
+    with TestClient(build_node(config, engine=t.province).http_app()) as client:
         clip = client.get(f"/api/v1/alerts/{ids['red']}").json()["clip"]
     assert (clip["start"], clip["end"]) == ("2026-09-21T07:10:00+08:00", "2026-09-21T10:11:00+08:00")
     assert [s["start"][11:16] for s in clip["segments"]] == ["06:00", "10:00", "10:05"]

@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from sync_agent.domain import ZERO_HASH, Mark, Record, RefusalReason, Verdict, check_batch, seal_batch
+from federation.replication import Record
+from sync_agent.domain import ZERO_HASH, Mark, RefusalReason, Verdict, check_batch, seal_batch
 from sync_agent.errors import BatchRefused
 
 ORIGIN = "371122"

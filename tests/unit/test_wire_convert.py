@@ -8,12 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from federation.errors import InvalidDivisionCode, ValidationError
+from federation.errors import InvalidDivisionCode, SyncError, ValidationError
+from federation.replication import Record
 from federation.wire.v1 import replication_pb2 as pb
 from sync_agent import convert
 from sync_agent.convert import Hello, OriginStatus, Welcome
-from sync_agent.domain import ZERO_HASH, Batch, Mark, Record, RefusalReason, check_batch, seal_batch
-from sync_agent.errors import BatchRefused, SyncError
+from sync_agent.domain import ZERO_HASH, Batch, Mark, RefusalReason, check_batch, seal_batch
+from sync_agent.errors import BatchRefused
 from sync_agent.ports import Receipt
 
 ORIGIN = "371122"

@@ -31,17 +31,15 @@ from county_node.approval.domain import Case, IndexValues, Status, event_id, ind
 from county_node.approval.domain.clocks import light_policy_of
 from federation.calendar import WorkingCalendar
 from federation.clock import LightPolicy, PauseKind
-from federation.errors import CalendarError, StandardsError, ValidationError
+from federation.errors import CalendarError, RecordRejected, StandardsError, ValidationError
 from federation.identities import parse_case_number
+from federation.replication import Applier, Prepared, Record, Rejection
 from federation.standards import ItemKind
 from federation.storage.bulk import BulkStatement
+from federation.storage.rows import RowDecoder
 from federation.storage.standards_store import current_bundle, in_force_version, load_calendar
 from federation.storage.tables import calendar_years, case_events, case_pauses, case_tasks, cases
 from federation.timeutil import local_date, utcnow
-from sync_agent.appliers import Applier, Prepared, Rejection
-from sync_agent.domain import Record
-from sync_agent.errors import RecordRejected
-from sync_agent.rows import RowDecoder
 
 __all__ = ["CaseApplier", "CaseEventApplier", "CaseSnapshot", "default_appliers"]
 

@@ -30,7 +30,15 @@ from federation.errors import CaseNotFound, ConcurrentUpdate
 from federation.standards import ItemKind
 from federation.storage.tables import case_events, case_pauses, case_tasks, cases
 
-__all__ = ["CaseFilter", "CaseRepository", "case_from_row", "event_from_row", "pause_from_row", "task_from_row"]
+__all__ = [
+    "CaseFilter",
+    "CaseRepository",
+    "case_from_row",
+    "event_from_row",
+    "light_condition",
+    "pause_from_row",
+    "task_from_row",
+]
 
 _CASE_COLUMNS = list(cases.c)
 
@@ -374,7 +382,7 @@ class CaseRepository:
         if flt.item_code:
             conds.append(cases.c.item_code == flt.item_code)
         if flt.light:
-            conds.append(_light_condition(Light(flt.light), now))
+            conds.append(light_condition(Light(flt.light), now))
         where = and_(*conds) if conds else None
         count_stmt = select(func.count()).select_from(cases)
         page_stmt = select(*_CASE_COLUMNS).order_by(cases.c.submitted_at.desc(), cases.c.case_no.desc())
@@ -395,7 +403,7 @@ class CaseRepository:
         for light in Light:
             out[light.value] = int(
                 self._conn.execute(
-                    select(func.count()).select_from(cases).where(_light_condition(light, now))
+                    select(func.count()).select_from(cases).where(light_condition(light, now))
                 ).scalar_one()
             )
         return out
@@ -406,8 +414,9 @@ _RUNNING = sorted(s.value for s in RUNNING_STATUSES)
 _PAUSED = sorted(s.value for s in PAUSED_STATUSES)
 
 
-def _light_condition(light: Light, now: datetime) -> ColumnElement[bool]:
-    """SQL for "the case's light at ``now`` is ``light``" over the indexed derived moments (open cases only)."""
+def light_condition(light: Light, now: datetime) -> ColumnElement[bool]:
+    """SQL for "the case's light at ``now`` is ``light``" over the indexed derived moments (open cases only): the
+    county's case queue and the inspectors' lights wall (over the replicas) count lights with it."""
     running = cases.c.status.in_(_RUNNING)
     paused = and_(cases.c.status.in_(_PAUSED), cases.c.idx_paused_light == light.value)
     if light is Light.RED:

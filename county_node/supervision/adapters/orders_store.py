@@ -32,13 +32,12 @@ from county_node.supervision.domain.orders import (
     SUBJECT_LABELS,
     format_order_id,
 )
-from federation.errors import NotFound, ValidationError
+from federation.errors import NotFound, RecordRejected, ValidationError
 from federation.identities import DivisionLevel, level_of, parse_case_number, scope_prefix
+from federation.replication import Record
 from federation.storage import outbox
+from federation.storage.rows import RowDecoder
 from federation.storage.tables import order_replies, orders
-from sync_agent.domain import Record
-from sync_agent.errors import RecordRejected
-from sync_agent.rows import RowDecoder
 
 __all__ = [
     "ORDER_RECORD",

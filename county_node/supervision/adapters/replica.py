@@ -5,7 +5,7 @@ alert (预警), a complaint (投诉) or a rating (好差评), one outbox record:
 (``371122-A000000001``, ``371122-TS00000001``, ``371122-PJ00000001``), payload = the whole row but ``origin_seq``.
 On a city or the province, :class:`SnapshotApplier` (one per table, see :func:`supervision_appliers`):
 
-- ``prepare`` decodes the row against the table's own column types (:class:`~sync_agent.rows.RowDecoder`) and
+- ``prepare`` decodes the row against the table's own column types (:class:`~federation.storage.rows.RowDecoder`) and
   refuses, with the reason in Chinese, a record whose id is malformed, whose id, ``origin`` column, case or alert
   subject belongs to another division than the batch's origin (a county only sends its own), or whose status,
   level or kind is unknown;
@@ -37,14 +37,12 @@ from county_node.supervision.domain.feedback import COMPLAINT_STATUS_LABELS, RAT
 from county_node.supervision.domain.model import SubjectKind
 from county_node.supervision.domain.ratings import RATING_LABELS
 from federation.clock import Light
-from federation.errors import ValidationError
+from federation.errors import RecordRejected, ValidationError
 from federation.identities import parse_case_number
+from federation.replication import Applier, Prepared, Record, Rejection
 from federation.storage.bulk import BulkStatement
+from federation.storage.rows import RowDecoder
 from federation.storage.tables import alerts, complaints, ratings
-from sync_agent.appliers import Applier, Prepared, Rejection
-from sync_agent.domain import Record
-from sync_agent.errors import RecordRejected
-from sync_agent.rows import RowDecoder
 
 __all__ = [
     "ALERTS",

@@ -32,14 +32,12 @@ from sqlalchemy.engine import Connection
 
 from county_node.video.domain import DEFAULT_MAX_SEGMENT, EventKind, Segment, parse_camera_id
 from county_node.video.services import EVENT_ID_LENGTH, segment_record_id
-from federation.errors import ValidationError
+from federation.errors import RecordRejected, ValidationError
+from federation.replication import Applier, Prepared, Record, Rejection
 from federation.storage.bulk import BulkStatement
+from federation.storage.rows import RowDecoder
 from federation.storage.tables import camera_bindings, cameras, video_events, video_segments
-from sync_agent.appliers import Applier, Prepared, Rejection
-from sync_agent.domain import Record
-from sync_agent.errors import RecordRejected
-from sync_agent.rows import RowDecoder
-from sync_agent.store import from_us
+from federation.timeutil import from_us
 
 __all__ = [
     "CAMERA_RECORD",

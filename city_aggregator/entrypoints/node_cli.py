@@ -1,22 +1,19 @@
-"""``sunshine city …`` / ``sunshine province …``: initialise and serve a receiving node.
+"""``sunshine city init|serve`` / ``sunshine province init|serve``: initialise and serve an upper-tier node.
 
-A city or province node is its database, its replication receiver and (given an ``http_app``) the inspectors'
-HTTP API. ``init`` writes the configuration (``[node]``, ``[database]``, ``[replication] listen``, ``[http]`` host
-and port) and migrates the database (safe to run again); ``serve`` runs the receiver on ``replication.listen`` and
-the HTTP API under uvicorn on ``http.host:http.port`` in the same process until Ctrl-C or SIGTERM, writing the
-bound ports to ``DATA_DIR/grpc.port`` and ``DATA_DIR/http.port`` (so port 0 works) and removing them when it
-stops.
+A city or province node is its database, its replication receiver and the inspectors' HTTP API, built by the
+tier's composition root (``city_aggregator.bootstrap`` / ``province_center.bootstrap``). ``init`` writes the
+configuration (``[node]``, ``[database]``, ``[replication] listen``, ``[http]`` host and port) and migrates the
+database (safe to run again); ``serve`` runs the receiver on ``replication.listen`` and the HTTP API under uvicorn
+on ``http.host:http.port`` in the same process until Ctrl-C or SIGTERM, writing the bound ports to
+``DATA_DIR/grpc.port`` and ``DATA_DIR/http.port`` (so port 0 works) and removing them when it stops.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import structlog
 import typer
@@ -25,17 +22,16 @@ from federation.cli import config_option, setup
 from federation.config import Config, dump_toml, read_toml_sections, split_address
 from federation.data import DIVISIONS_CSV
 from federation.errors import ConfigError, Conflict, ValidationError
-from federation.identities import DivisionLevel, DivisionRegistry, level_of, validate_division_code
-from sync_agent.appliers import AppliersByType
+from federation.identities import DivisionLevel, DivisionRegistry, validate_division_code
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from city_aggregator.bootstrap import CityNode
 
 __all__ = [
     "CONFIG_FILE",
     "DEFAULT_HTTP_PORTS",
     "HTTP_PORT_FILE",
-    "HttpAppFactory",
+    "NodeFactory",
     "init_node",
     "receiver_node_app",
     "serve_node",
@@ -48,8 +44,8 @@ _LEVEL_NAMES = {DivisionLevel.CITY: "市级", DivisionLevel.PROVINCE: "省级", 
 DEFAULT_HTTP_PORTS = {DivisionLevel.CITY: 8100, DivisionLevel.PROVINCE: 8000}
 HTTP_PORT_FILE = "http.port"  # in the node's data directory: the HTTP API's bound port
 
-HttpAppFactory = Callable[[Config, "Engine"], Any]
-"""Builds the node's ASGI application (the inspectors' API) over its configuration and engine."""
+NodeFactory: TypeAlias = Callable[[Config], "CityNode"]
+"""The tier's composition root: the node a configuration describes (``build_city_node``, ``build_province_node``)."""
 
 
 def _require_level(division: str, level: DivisionLevel, divisions_csv: Path) -> str:
@@ -77,8 +73,8 @@ def init_node(
 ) -> None:
     """Write (or update) the node's configuration and migrate its database. ``http_port``: the inspectors' API port
     (None keeps the configured one, else the level's default; 0: any free port at start-up)."""
-    from federation.storage.engine import make_engine
-    from federation.storage.migrate import current_revision, upgrade
+    from federation.storage.engine import engine_from_config
+    from migrations.runner import current_revision, upgrade
 
     title = _LEVEL_NAMES[level]
     known_name = _require_level(division, level, divisions)
@@ -107,7 +103,7 @@ def init_node(
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, config_path)
     cfg = setup(config_path)
-    engine = make_engine(cfg.database_url)
+    engine = engine_from_config(cfg)
     try:
         before = current_revision(engine)
         upgrade(engine)
@@ -122,22 +118,19 @@ def init_node(
 
 def serve_node(
     level: DivisionLevel,
-    appliers: Callable[[str], AppliersByType],
+    build: NodeFactory,
     *,
     relay: bool,
     config: Path | None,
-    http_app: HttpAppFactory | None = None,
     http_host: str | None = None,
     http_port: int | None = None,
 ) -> None:
-    """Run the node's replication receiver (``appliers`` is given the node's division) and, with ``http_app``, its
-    HTTP API on ``http.host:http.port`` (``http_host`` / ``http_port`` override them) until SIGINT/SIGTERM."""
-    from sync_agent.runtime import GRPC_PORT_FILE, engine_for, start_receiver
+    """Run the node's replication receiver and its HTTP API on ``http.host:http.port`` (``http_host`` /
+    ``http_port`` override them) until SIGINT/SIGTERM; the node is built by its tier's root (``build``)."""
+    from sync_agent.runtime import GRPC_PORT_FILE, start_receiver
 
     title = _LEVEL_NAMES[level]
     cfg = setup(config)
-    if level_of(cfg.node.division) is not level:
-        raise ConfigError(f"配置中的区划 {cfg.node.division} 不是{title}节点", division=cfg.node.division)
     if not cfg.replication.listen:
         raise ConfigError("未配置复制接收地址 replication.listen", node=cfg.node.division)
     bind_host = http_host or cfg.http.host
@@ -146,49 +139,19 @@ def serve_node(
         raise ValidationError(f"接口端口 {bind_port} 超出范围（0–65535）", port=bind_port)
     data_dir = Path(cfg.node.data_dir).expanduser().resolve()
     port_file = data_dir / GRPC_PORT_FILE
-    engine = engine_for(cfg)
+    node = build(cfg)  # refuses a configuration of another level
     try:
-        if http_app is None:
-            _serve_receiver_only(cfg, engine, appliers, relay=relay, port_file=port_file, title=title)
-        else:
-            app = http_app(cfg, engine)
-            running = start_receiver(cfg, engine, appliers(cfg.node.division), relay=relay, port_file=port_file)
-            typer.echo(f"{title}节点 {cfg.node.division} 复制接收服务已启动：{running.target}")
-            try:
-                _run_http(app, bind_host, bind_port, data_dir / HTTP_PORT_FILE, title=title)
-            finally:
-                running.stop(grace=2.0)
+        app = node.http_app()
+        running = start_receiver(cfg, node.engine, node.receiver_appliers(), relay=relay, port_file=port_file)
+        typer.echo(f"{title}节点 {cfg.node.division} 复制接收服务已启动：{running.target}")
+        try:
+            _run_http(app, bind_host, bind_port, data_dir / HTTP_PORT_FILE, title=title)
+        finally:
+            running.stop(grace=2.0)
     finally:
         port_file.unlink(missing_ok=True)
-        engine.dispose()
+        node.close()
     typer.echo(f"{title}节点复制接收服务已停止")
-
-
-def _serve_receiver_only(
-    cfg: Config,
-    engine: Engine,
-    appliers: Callable[[str], AppliersByType],
-    *,
-    relay: bool,
-    port_file: Path,
-    title: str,
-) -> None:
-    from sync_agent.runtime import start_receiver
-
-    stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    previous: dict[int, Any] = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        running = start_receiver(cfg, engine, appliers(cfg.node.division), relay=relay, port_file=port_file)
-        typer.echo(f"{title}节点 {cfg.node.division} 复制接收服务已启动：{running.target}；按 Ctrl-C 停止")
-        stop.wait()
-        running.stop(grace=2.0)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
 
 
 # -- the HTTP API under uvicorn (as ``sunshine county serve`` runs it) ------------------------------------------------
@@ -203,15 +166,8 @@ def _run_http(app: Any, host: str, port: int, port_file: Path, *, title: str) ->
     typer.echo(f"{title}节点监察接口已停止")
 
 
-def receiver_node_app(
-    level: DivisionLevel,
-    appliers: Callable[[str], AppliersByType],
-    *,
-    relay: bool,
-    help_text: str,
-    http_app: HttpAppFactory | None = None,
-) -> typer.Typer:
-    """The ``init`` and ``serve`` commands of a receiving node of ``level`` (``serve`` also runs ``http_app``)."""
+def receiver_node_app(level: DivisionLevel, build: NodeFactory, *, relay: bool, help_text: str) -> typer.Typer:
+    """The ``init`` and ``serve`` commands of an upper-tier node of ``level``, built by ``build``."""
     app = typer.Typer(help=help_text, no_args_is_help=True)
 
     @app.command("init")
@@ -242,8 +198,6 @@ def receiver_node_app(
     ) -> None:
         """启动本节点的复制接收服务（gRPC，含健康检查与反射）与监察接口（HTTP /api/v1，文档 /docs），
         Ctrl-C 或 SIGTERM 干净退出。"""
-        serve_node(
-            level, appliers, relay=relay, config=config, http_app=http_app, http_host=http_host, http_port=http_port
-        )
+        serve_node(level, build, relay=relay, config=config, http_host=http_host, http_port=http_port)
 
     return app

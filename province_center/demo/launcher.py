@@ -317,12 +317,12 @@ class Federation:
     def holdings(self, division: str) -> dict[str, dict[str, Any]]:
         """What the node holds per origin: cases, events, digest — what ``sunshine admin holdings`` shows, read
         from the node's database in this process (faster than a command per call)."""
-        from county_node.approval.adapters.holdings import approval_holdings
         from federation.config import load_config
+        from federation.storage.engine import engine_from_config
+        from federation.storage.holdings import approval_holdings
         from federation.storage.uow import UnitOfWork
-        from sync_agent.runtime import engine_for
 
-        engine = engine_for(load_config(self.config(division), environ={}))
+        engine = engine_from_config(load_config(self.config(division), environ={}))
         try:
             with UnitOfWork(engine, readonly=True) as uow:
                 return {h.origin: h.to_dict() for h in approval_holdings(uow.conn)}
@@ -334,11 +334,11 @@ class Federation:
         from sqlalchemy import func, select
 
         from federation.config import load_config
+        from federation.storage.engine import engine_from_config
         from federation.storage.tables import alerts, complaints, ratings
         from federation.storage.uow import UnitOfWork
-        from sync_agent.runtime import engine_for
 
-        engine = engine_for(load_config(self.config(division), environ={}))
+        engine = engine_from_config(load_config(self.config(division), environ={}))
         out: dict[str, dict[str, Any]] = {}
         try:
             with UnitOfWork(engine, readonly=True) as uow:

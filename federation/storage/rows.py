@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, Integer, Numeric, String, Table
 from sqlalchemy.types import TypeEngine
 
+from federation.errors import RecordRejected
 from federation.storage.types import UTCDateTime
-from sync_agent.errors import RecordRejected
 
 __all__ = ["RowDecoder", "parse_moment"]
 

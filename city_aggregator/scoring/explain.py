@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import Engine, and_, literal, or_, select
 from sqlalchemy.engine import Connection
 
+from city_aggregator.scoring.adapters.aggregates import KEY_DATA_RULE, case_facts, day_table
+from city_aggregator.scoring.service import LOOKBACK_YEARS
 from federation.errors import NotFound
 from federation.scoring_rules import parse_period
 from federation.storage.scores_replica import latest_rules_version, read_scores
@@ -24,8 +26,6 @@ from federation.storage.tables import alerts, complaints, ratings
 from federation.storage.types import UTCDateTime
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import start_of_local_day
-from province_center.scoring.adapters.aggregates import KEY_DATA_RULE, case_facts, day_table
-from province_center.scoring.service import LOOKBACK_YEARS
 
 __all__ = ["Explanation", "explain_score"]
 

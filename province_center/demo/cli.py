@@ -9,7 +9,7 @@ then runs the hall workload in every county. It shows each county's cases as hel
 and at the province, and the replication lag; on Ctrl-C (or after ``--duration``) it stops the workloads, lets
 replication catch up, prints the summary and stops every process cleanly.
 
-The orchestrator (:mod:`federation.launcher`) knows only commands, port files and endpoints; no tier logic.
+The orchestrator (:mod:`province_center.demo.launcher`) knows only commands, port files and endpoints; no tier logic.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import httpx
 import typer
 
 from federation.identities import DivisionLevel
-from federation.launcher import Federation, LaunchError, NodeSpec
+from province_center.demo.launcher import Federation, LaunchError, NodeSpec
 
 __all__ = ["demo_app"]
 

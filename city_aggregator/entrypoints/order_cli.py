@@ -16,22 +16,20 @@ the HTTP API returns.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from sqlalchemy.engine import make_url
 
-from city_aggregator.orders.service import OrderDesk, OrdersContext
+from city_aggregator.entrypoints.node_cli import NodeFactory
+from city_aggregator.orders.service import OrderDesk
 from county_node.entrypoints.order_cli import print_order, print_order_page
 from federation.cli import config_option, setup
 from federation.errors import ConfigError, ValidationError
-from federation.identities import DivisionLevel, level_of
-from federation.storage.engine import make_engine
-from federation.timeutil import SimulatedClock, utcnow
+from federation.identities import DivisionLevel
 
 __all__ = ["order_app"]
 
@@ -44,31 +42,25 @@ def _echo_json(value: Any) -> None:
     typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
 
 
-def order_app(level: DivisionLevel) -> typer.Typer:  # noqa: PLR0915 - five commands closed over one level
-    """The ``order`` commands of a city or province node."""
+def order_app(level: DivisionLevel, build: NodeFactory) -> typer.Typer:  # noqa: PLR0915 - five commands, one level
+    """The ``order`` commands of a city or province node (``build``: its tier's composition root)."""
     title = _LEVEL_NAMES[level]
     app = typer.Typer(help=f"{title}督办、催办指令：下发、查询、撤回、办结，跟踪各县签收与办复。", no_args_is_help=True)
 
     @contextmanager
     def desk(config: Path | None) -> Iterator[OrderDesk]:
         cfg = setup(config)
-        division = cfg.node.division
-        if level_of(division) is not level:
-            raise ConfigError(f"配置中的区划 {division} 不是{title}节点", division=division)
         url = make_url(cfg.database_url)
         if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
             raise ConfigError(
                 f"本节点尚未初始化（找不到数据库 {url.database}），请先执行 sunshine {level.value} init",
                 database=url.database,
             )
-        clock: Callable[[], datetime] = utcnow
-        if cfg.simulation.enabled:
-            clock = SimulatedClock(cfg.simulation.start_moment() or utcnow(), cfg.simulation.speed)
-        engine = make_engine(cfg.database_url)
+        node = build(cfg)  # refuses a configuration of another level
         try:
-            yield OrderDesk(OrdersContext(engine, division, clock))
+            yield node.orders()
         finally:
-            engine.dispose()
+            node.close()
 
     @app.command("issue")
     def issue(

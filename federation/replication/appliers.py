@@ -4,7 +4,7 @@ Applying is two steps, so that one poison record never rolls back the good ones 
 
 1. ``prepare(origin, record, payload)`` — pure, per record, no I/O: check the decoded JSON payload (required
    fields, types, well-formed identities, the origin may send it) and return the parsed form; raise
-   :class:`~sync_agent.errors.RecordRejected` (or a federation ``ValidationError``) with the reason in Chinese.
+   :class:`~federation.errors.RecordRejected` (or a federation ``ValidationError``) with the reason in Chinese.
 2. ``apply(conn, origin, items)`` — bulk, once per record type per batch, inside the batch's transaction: write
    the prepared records with a handful of ``executemany`` statements, and return the ones that cannot be applied
    given what the database holds (for example an event of a case this node does not have), with their reason.
@@ -24,7 +24,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from sqlalchemy.engine import Connection
 
 from federation.errors import SunshineError
-from sync_agent.domain import Record
+from federation.replication.records import Record
 
 __all__ = ["Applier", "AppliersByType", "Prepared", "Rejection", "rejection_reason"]
 

@@ -29,7 +29,6 @@ __all__ = [
     "add_measures",
     "rank_subjects",
     "score_subject",
-    "top_losses",
 ]
 
 #: The integer counts one aggregate row carries, in this order.
@@ -265,18 +264,3 @@ def rank_subjects(scored: Iterable[ScoredSubject]) -> dict[SubjectKey, tuple[int
             if s.small_sample:
                 out[s.key] = (None, n)
     return out
-
-
-def top_losses(breakdown: Mapping[str, Any], n: int = 3) -> list[tuple[str, Decimal]]:
-    """The ``n`` largest losses of a score: deductions and indicator shortfalls, largest first (name, points)."""
-    losses: list[tuple[str, Decimal]] = []
-    for d in breakdown.get("deductions", ()):
-        points = Decimal(str(d["points"]))
-        if points:
-            losses.append((str(d["name"]), points))
-    for i in breakdown.get("indicators", ()):
-        lost = Decimal(str(i["lost"]))
-        if lost:
-            losses.append((str(i["name"]), -lost))
-    losses.sort(key=lambda item: (item[1], item[0]))
-    return losses[:n]

@@ -1,4 +1,5 @@
-"""Run Alembic migrations programmatically (``sunshine db upgrade``), for new and existing databases."""
+"""Run this package's Alembic migrations programmatically (``sunshine db upgrade``, every ``init``), for new and
+existing databases. The migrations sit above the kernel: they read its tables, the kernel never runs them."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-import migrations
+from federation.errors import ConfigError
 
-__all__ = ["alembic_config", "current_revision", "head_revision", "upgrade"]
+__all__ = ["alembic_config", "current_revision", "head_revision", "require_head", "upgrade"]
 
 
 def alembic_config() -> AlembicConfig:
     cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    cfg.set_main_option("script_location", str(Path(__file__).resolve().parent))
     return cfg
 
 
@@ -39,3 +40,14 @@ def head_revision() -> str:
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def require_head(engine: Engine) -> None:
+    """Refuse a database that is not at the newest schema (the commands that read a node's data call this)."""
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise ConfigError(
+            f"数据库结构版本为 {current or '空库'}，不是最新的 {head}；请先执行 sunshine db upgrade",
+            current=current,
+            head=head,
+        )

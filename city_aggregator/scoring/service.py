@@ -27,24 +27,18 @@ from typing import Any
 import structlog
 from sqlalchemy import Engine, and_, delete
 
+from city_aggregator.scoring.adapters.aggregates import MonthRow, day_table, monthly_rows
+from city_aggregator.scoring.adapters.store import write_scores
+from city_aggregator.scoring.domain import MEASURES, ScoredSubject, SubjectKey, rank_subjects, score_subject
 from federation.errors import StandardsNotLoaded, ValidationError
 from federation.identities import DivisionLevel, level_of
 from federation.scoring_rules import LEVELS, Period, ScoringRules, parse_period, parse_scoring_rules
 from federation.storage.outbox import EncodedPayload, OutboxRecord, append, canonical_json, lock_origin
-from federation.storage.scores_replica import read_scores, score_record
+from federation.storage.scores_replica import export_rows, read_scores, score_record
 from federation.storage.standards_store import current_bundle, load_calendar
 from federation.storage.tables import scores
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import local_date
-from province_center.scoring.adapters.aggregates import MonthRow, day_table, monthly_rows
-from province_center.scoring.adapters.store import write_scores
-from province_center.scoring.domain import (
-    MEASURES,
-    ScoredSubject,
-    SubjectKey,
-    rank_subjects,
-    score_subject,
-)
 
 __all__ = ["ScoreRun", "compute_scores", "export_scores", "resolve_rules", "scope_of"]
 
@@ -292,28 +286,6 @@ def compute_scores(
         outbox=run.outbox_records,
     )
     return run
-
-
-def export_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The exported form of score rows: everything but ``computed_at`` and the replication bookkeeping."""
-    return [
-        {
-            "computed_by": r["computed_by"],
-            "rules_version": r["rules_version"],
-            "period": r["period"],
-            "level": r["level"],
-            "subject": r["subject"],
-            "county": r["county"],
-            "cases": r["cases"],
-            "score": str(Decimal(r["score"]).quantize(Decimal("0.01"))),
-            "small_sample": bool(r["small_sample"]),
-            "rank": r["rank"],
-            "ranked_of": r["ranked_of"],
-            "breakdown": r["breakdown"],
-            "input_digest": r["input_digest"],
-        }
-        for r in rows
-    ]
 
 
 def export_scores(

@@ -89,10 +89,10 @@ def standards_status(
     from federation.data import DIVISIONS_CSV
     from federation.errors import ConfigError
     from federation.identities import DivisionRegistry, scope_prefix
+    from federation.nodes import build_node
     from federation.storage.standards_status import status_rows
     from federation.storage.uow import UnitOfWork
     from federation.timeutil import local_date
-    from province_center.entrypoints.node import node_clock, node_engine
 
     cfg = setup(config)
     node = cfg.node.division
@@ -103,13 +103,13 @@ def standards_status(
     prefix = scope_prefix(node)
     province = node[:2] + "0000"
     scope = [registry.get(c) for c in sorted(_codes(registry)) if c.startswith(prefix)]
-    engine = node_engine(cfg)
+    at = build_node(cfg)  # its database and its clock (the demo's simulated one), as its tier wires them
     try:
-        with UnitOfWork(engine, readonly=True) as uow:
+        with UnitOfWork(at.engine, readonly=True) as uow:
             reports = status_rows(uow.conn)
+        today = local_date(at.clock())
     finally:
-        engine.dispose()
-    today = local_date(node_clock(cfg)())
+        at.close()
     reference = reports.get(province)
     lines = standards_report(scope, reports, reference, today)
     counts = {state: sum(1 for li in lines if li.state == state) for state in _STATE_LABELS}

@@ -51,11 +51,11 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from city_aggregator.scoring.domain import MEASURES, MICRO
 from federation.calendar import FIRST_YEAR, LAST_YEAR, WorkingCalendar
 from federation.storage.tables import alerts, case_pauses, cases, complaints, ratings
 from federation.storage.types import UTCDateTime
 from federation.timeutil import start_of_local_day
-from province_center.scoring.domain import MEASURES, MICRO
 
 __all__ = ["DayTable", "MonthRow", "case_facts", "day_table", "monthly_rows"]
 
