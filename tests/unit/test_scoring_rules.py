@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from city_aggregator.scoring.domain import MEASURES, SubjectKey, rank_subjects, score_subject, top_losses
+from city_aggregator.scoring.domain import MEASURES, SubjectKey, rank_subjects, score_subject
 from federation.errors import StandardsError, ValidationError
 from federation.scoring_rules import (
     IndicatorRule,
@@ -18,6 +18,7 @@ from federation.scoring_rules import (
     parse_period,
     parse_scoring_rules,
 )
+from federation.storage.scores_replica import top_losses
 
 
 def test_the_default_rules_parse_and_round_trip() -> None:
