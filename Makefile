@@ -39,7 +39,14 @@ bench: $(STAMP)
 proto: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py
 
-lock: $(STAMP)
+# uv alone, from the lock (so `make lock` works while pyproject.toml asks for what the lock does not hold yet)
+$(BIN)/uv:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c "import re, sys; lock = open('$(LOCK)', encoding='utf-8').read(); \
+	    sys.stdout.write(re.search(r'^uv==.*?(?=^\S|\Z)', lock, re.S | re.M).group(0))" > $(VENV)/uv-lock.txt
+	$(PIP) install --quiet --require-hashes --no-deps -r $(VENV)/uv-lock.txt
+
+lock: $(BIN)/uv
 	$(BIN)/uv pip compile pyproject.toml requirements/tools.in --extra dev --universal --python-version 3.11 \
 	    --generate-hashes --custom-compile-command "make lock" --quiet -o $(LOCK) $(LOCK_ARGS)
 

@@ -22,10 +22,13 @@ from federation.errors import (
     ConfigError,
     Conflict,
     Forbidden,
+    LimitExceeded,
     NotFound,
     RecordRejected,
+    SignatureInvalid,
     StandardsError,
     SunshineError,
+    Unauthenticated,
     ValidationError,
 )
 from federation.logging import configure_logging
@@ -36,11 +39,15 @@ USER_ERRORS: tuple[type[SunshineError], ...] = (
     ConfigError,
     ValidationError,
     Forbidden,
+    LimitExceeded,
     NotFound,
     Conflict,
     CalendarError,
     StandardsError,
     RecordRejected,  # a fixed quarantine payload that still does not pass
+    Unauthenticated,  # a bad token, login or certificate
+    SignatureInvalid,
+    LimitExceeded,
 )
 """The errors that exit with status 2: the request was wrong. Every other error (StorageError,
 NotificationError, the sync agent's LinkError and BatchRefused, an internal SunshineError) exits with 1."""

@@ -9,8 +9,15 @@ the CLI's exit status by ``federation.cli`` (``USER_ERRORS``)::
     ├── ConfigError                 bad or missing configuration
     ├── ValidationError             malformed input (a field is missing or out of range)
     │   └── InvalidDivisionCode     not a six-digit GB/T 2260 code, or unknown
+    ├── Unauthenticated             the caller did not prove who it is (no or a bad certificate, token or login)
+    │   ├── CertificateInvalid      a certificate that is expired, not yet valid, not the federation's, or of
+    │   │                           another identity than the one it claims
+    │   ├── CertificateRevoked      a certificate the province has revoked
+    │   └── EnrolmentRefused        an enrolment token that is unknown, used, expired or for another division
     ├── Forbidden                   the caller's division scope does not cover the record (an inspector of
     │                               another city asking for a county it does not supervise)
+    ├── SignatureInvalid            a batch whose origin signature is missing, malformed or does not verify
+    ├── LimitExceeded               a message, batch or record over the configured size, or too many streams
     ├── NotFound                    a record that does not exist
     │   ├── CaseNotFound
     │   ├── ItemNotFound            an item code the catalogue does not hold
@@ -46,11 +53,14 @@ __all__ = [
     "CalendarError",
     "CalendarRangeError",
     "CaseNotFound",
+    "CertificateInvalid",
+    "CertificateRevoked",
     "ComplaintNotFound",
     "ConcurrentUpdate",
     "ConfigError",
     "Conflict",
     "DeliveryFailed",
+    "EnrolmentRefused",
     "ExtensionAlreadyUsed",
     "Forbidden",
     "InvalidDivisionCode",
@@ -58,15 +68,18 @@ __all__ = [
     "ItemNotFound",
     "JointTasksPending",
     "KeyDataMissing",
+    "LimitExceeded",
     "NotFound",
     "NotificationError",
     "RatingNotFound",
     "RecordRejected",
+    "SignatureInvalid",
     "StandardsError",
     "StandardsNotLoaded",
     "StorageError",
     "SunshineError",
     "SyncError",
+    "Unauthenticated",
     "ValidationError",
 ]
 
@@ -103,8 +116,32 @@ class InvalidDivisionCode(ValidationError):
     code = "invalid_division_code"
 
 
+class Unauthenticated(SunshineError):
+    code = "unauthenticated"
+
+
+class CertificateInvalid(Unauthenticated):
+    code = "certificate_invalid"
+
+
+class CertificateRevoked(Unauthenticated):
+    code = "certificate_revoked"
+
+
+class EnrolmentRefused(Unauthenticated):
+    code = "enrolment_refused"
+
+
 class Forbidden(SunshineError):
     code = "forbidden"
+
+
+class SignatureInvalid(SunshineError):
+    code = "signature_invalid"
+
+
+class LimitExceeded(SunshineError):
+    code = "limit_exceeded"
 
 
 class NotFound(SunshineError):

@@ -4,7 +4,10 @@ Every error the API returns has the body ``{"error": {"code": …, "message": �
 Simplified-Chinese message. Status codes by error class (first match wins)::
 
     ValidationError  (incl. request-validation errors)   422
+    Unauthenticated  (no or a bad login, token or certificate)   401
     Forbidden        (outside the caller's division scope) 403
+    SignatureInvalid 403
+    LimitExceeded    413
     NotFound         (CaseNotFound, ItemNotFound, unknown action)  404
     Conflict         (InvalidTransition, ExtensionAlreadyUsed, …)  409
     StandardsNotLoaded 503 — the node has no catalogue yet (``sunshine county init`` not run): it cannot serve
@@ -27,11 +30,14 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 from federation.errors import (
     Conflict,
     Forbidden,
+    LimitExceeded,
     NotFound,
+    SignatureInvalid,
     StandardsError,
     StandardsNotLoaded,
     StorageError,
     SunshineError,
+    Unauthenticated,
     ValidationError,
 )
 
@@ -48,7 +54,10 @@ __all__ = [
 
 _STATUS_BY_CLASS: tuple[tuple[type[SunshineError], int], ...] = (
     (ValidationError, 422),
+    (Unauthenticated, 401),
     (Forbidden, 403),
+    (SignatureInvalid, 403),
+    (LimitExceeded, 413),
     (NotFound, 404),
     (Conflict, 409),
     (StandardsNotLoaded, 503),

@@ -25,10 +25,14 @@ from grpc_reflection.v1alpha import reflection
 from federation.errors import (
     ConfigError,
     Conflict,
+    Forbidden,
     InvalidDivisionCode,
+    LimitExceeded,
     NotFound,
+    SignatureInvalid,
     StorageError,
     SunshineError,
+    Unauthenticated,
     ValidationError,
 )
 from federation.identities import scope_prefix, validate_division_code
@@ -70,6 +74,10 @@ INTERNAL_MESSAGE = "接收端内部错误，请稍后重试；如持续出现请
 
 _STATUS_BY_CLASS: tuple[tuple[type[SunshineError], grpc.StatusCode], ...] = (
     (ValidationError, grpc.StatusCode.INVALID_ARGUMENT),
+    (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (Forbidden, grpc.StatusCode.PERMISSION_DENIED),
+    (SignatureInvalid, grpc.StatusCode.PERMISSION_DENIED),
+    (LimitExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (Conflict, grpc.StatusCode.FAILED_PRECONDITION),
     (StorageError, grpc.StatusCode.UNAVAILABLE),
@@ -87,7 +95,8 @@ _SERVER_OPTIONS: list[tuple[str, int]] = [
 def grpc_status(error: BaseException) -> tuple[grpc.StatusCode, str]:
     """The one translation of an error to the gRPC status and message a sender sees (first match wins)::
 
-    ValidationError → INVALID_ARGUMENT, NotFound → NOT_FOUND, Conflict → FAILED_PRECONDITION,
+    ValidationError → INVALID_ARGUMENT, Unauthenticated → UNAUTHENTICATED, Forbidden and SignatureInvalid →
+    PERMISSION_DENIED, LimitExceeded → RESOURCE_EXHAUSTED, NotFound → NOT_FOUND, Conflict → FAILED_PRECONDITION,
     StorageError → UNAVAILABLE (retry later), any other SunshineError → INTERNAL with its message,
     anything else → INTERNAL with a generic message (never a traceback).
     """

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$federation/wire/v1/replication.proto\x12\x12\x66\x65\x64\x65ration.wire.v1\"x\n\x06Record\x12\x13\n\x0brecord_type\x18\x01 \x01(\t\x12\x11\n\trecord_id\x18\x02 \x01(\t\x12\n\n\x02op\x18\x03 \x01(\t\x12\x12\n\norigin_seq\x18\x04 \x01(\x04\x12\x0f\n\x07payload\x18\x05 \x01(\x0c\x12\x15\n\rcreated_at_us\x18\x06 \x01(\x03\"\xb1\x01\n\x05\x42\x61tch\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x11\n\tfirst_seq\x18\x02 \x01(\x04\x12\x10\n\x08last_seq\x18\x03 \x01(\x04\x12\x11\n\tprev_hash\x18\x04 \x01(\x0c\x12\x12\n\nbatch_hash\x18\x05 \x01(\x0c\x12+\n\x07records\x18\x06 \x03(\x0b\x32\x1a.federation.wire.v1.Record\x12\x11\n\tsignature\x18\x07 \x01(\x0c\x12\x0c\n\x04gzip\x18\x08 \x01(\x08\":\n\x05Hello\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x0f\n\x07origins\x18\x02 \x03(\t\x12\x10\n\x08software\x18\x03 \x01(\t\"C\n\nOriginMark\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x12\n\nhigh_water\x18\x02 \x01(\x04\x12\x11\n\tlast_hash\x18\x03 \x01(\x0c\"J\n\x07Welcome\x12\x10\n\x08receiver\x18\x01 \x01(\t\x12-\n\x05marks\x18\x02 \x03(\x0b\x32\x1e.federation.wire.v1.OriginMark\"Q\n\x03\x41\x63k\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x12\n\nhigh_water\x18\x02 \x01(\x04\x12\x11\n\tlast_hash\x18\x03 \x01(\x0c\x12\x13\n\x0bquarantined\x18\x04 \x01(\r\"\x91\x02\n\x07Refusal\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x32\n\x06reason\x18\x02 \x01(\x0e\x32\".federation.wire.v1.Refusal.Reason\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x12\n\nhigh_water\x18\x04 \x01(\x04\x12\x11\n\tlast_hash\x18\x05 \x01(\x0c\"\x89\x01\n\x06Reason\x12\x16\n\x12REASON_UNSPECIFIED\x10\x00\x12\x07\n\x03GAP\x10\x01\x12\x0b\n\x07REORDER\x10\x02\x12\x10\n\x0c\x42ROKEN_CHAIN\x10\x03\x12\x0c\n\x08\x42\x41\x44_HASH\x10\x04\x12\x11\n\rBAD_SIGNATURE\x10\x05\x12\x0f\n\x0bNOT_ALLOWED\x10\x06\x12\r\n\tMALFORMED\x10\x07\"o\n\rClientMessage\x12*\n\x05hello\x18\x01 \x01(\x0b\x32\x19.federation.wire.v1.HelloH\x00\x12*\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x19.federation.wire.v1.BatchH\x00\x42\x06\n\x04kind\"\x9f\x01\n\rServerMessage\x12.\n\x07welcome\x18\x01 \x01(\x0b\x32\x1b.federation.wire.v1.WelcomeH\x00\x12&\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x17.federation.wire.v1.AckH\x00\x12.\n\x07refusal\x18\x03 \x01(\x0b\x32\x1b.federation.wire.v1.RefusalH\x00\x42\x06\n\x04kind\"&\n\rStatusRequest\x12\x15\n\rorigin_prefix\x18\x01 \x01(\t\"\x87\x01\n\x0cOriginStatus\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x12\n\nhigh_water\x18\x02 \x01(\x04\x12\x11\n\tlast_hash\x18\x03 \x01(\x0c\x12\x0f\n\x07records\x18\x04 \x01(\x04\x12\x1a\n\x12last_applied_at_us\x18\x05 \x01(\x03\x12\x13\n\x0bquarantined\x18\x06 \x01(\x04\"R\n\x0bStatusReply\x12\x10\n\x08receiver\x18\x01 \x01(\t\x12\x31\n\x07origins\x18\x02 \x03(\x0b\x32 .federation.wire.v1.OriginStatus2\xaf\x01\n\x0bReplication\x12R\n\x06Stream\x12!.federation.wire.v1.ClientMessage\x1a!.federation.wire.v1.ServerMessage(\x01\x30\x01\x12L\n\x06Status\x12!.federation.wire.v1.StatusRequest\x1a\x1f.federation.wire.v1.StatusReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$federation/wire/v1/replication.proto\x12\x12\x66\x65\x64\x65ration.wire.v1\"x\n\x06Record\x12\x13\n\x0brecord_type\x18\x01 \x01(\t\x12\x11\n\trecord_id\x18\x02 \x01(\t\x12\n\n\x02op\x18\x03 \x01(\t\x12\x12\n\norigin_seq\x18\x04 \x01(\x04\x12\x0f\n\x07payload\x18\x05 \x01(\x0c\x12\x15\n\rcreated_at_us\x18\x06 \x01(\x03\"\xc7\x01\n\x05\x42\x61tch\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x11\n\tfirst_seq\x18\x02 \x01(\x04\x12\x10\n\x08last_seq\x18\x03 \x01(\x04\x12\x11\n\tprev_hash\x18\x04 \x01(\x0c\x12\x12\n\nbatch_hash\x18\x05 \x01(\x0c\x12+\n\x07records\x18\x06 \x03(\x0b\x32\x1a.federation.wire.v1.Record\x12\x11\n\tsignature\x18\x07 \x01(\x0c\x12\x0c\n\x04gzip\x18\x08 \x01(\x08\x12\x14\n\x0csigner_chain\x18\t \x03(\x0c\"I\n\x05Hello\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x0f\n\x07origins\x18\x02 \x03(\t\x12\x10\n\x08software\x18\x03 \x01(\t\x12\r\n\x05nonce\x18\x04 \x01(\x0c\"C\n\nOriginMark\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x12\n\nhigh_water\x18\x02 \x01(\x04\x12\x11\n\tlast_hash\x18\x03 \x01(\x0c\"q\n\x07Welcome\x12\x10\n\x08receiver\x18\x01 \x01(\t\x12-\n\x05marks\x18\x02 \x03(\x0b\x32\x1e.federation.wire.v1.OriginMark\x12\x16\n\x0ereceiver_chain\x18\x03 \x03(\x0c\x12\r\n\x05proof\x18\x04 \x01(\x0c\"Q\n\x03\x41\x63k\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x12\n\nhigh_water\x18\x02 \x01(\x04\x12\x11\n\tlast_hash\x18\x03 \x01(\x0c\x12\x13\n\x0bquarantined\x18\x04 \x01(\r\"\xa0\x02\n\x07Refusal\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x32\n\x06reason\x18\x02 \x01(\x0e\x32\".federation.wire.v1.Refusal.Reason\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x12\n\nhigh_water\x18\x04 \x01(\x04\x12\x11\n\tlast_hash\x18\x05 \x01(\x0c\"\x98\x01\n\x06Reason\x12\x16\n\x12REASON_UNSPECIFIED\x10\x00\x12\x07\n\x03GAP\x10\x01\x12\x0b\n\x07REORDER\x10\x02\x12\x10\n\x0c\x42ROKEN_CHAIN\x10\x03\x12\x0c\n\x08\x42\x41\x44_HASH\x10\x04\x12\x11\n\rBAD_SIGNATURE\x10\x05\x12\x0f\n\x0bNOT_ALLOWED\x10\x06\x12\r\n\tMALFORMED\x10\x07\x12\r\n\tDIVERGENT\x10\x08\"o\n\rClientMessage\x12*\n\x05hello\x18\x01 \x01(\x0b\x32\x19.federation.wire.v1.HelloH\x00\x12*\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x19.federation.wire.v1.BatchH\x00\x42\x06\n\x04kind\"\x9f\x01\n\rServerMessage\x12.\n\x07welcome\x18\x01 \x01(\x0b\x32\x1b.federation.wire.v1.WelcomeH\x00\x12&\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x17.federation.wire.v1.AckH\x00\x12.\n\x07refusal\x18\x03 \x01(\x0b\x32\x1b.federation.wire.v1.RefusalH\x00\x42\x06\n\x04kind\"&\n\rStatusRequest\x12\x15\n\rorigin_prefix\x18\x01 \x01(\t\"\x87\x01\n\x0cOriginStatus\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x12\n\nhigh_water\x18\x02 \x01(\x04\x12\x11\n\tlast_hash\x18\x03 \x01(\x0c\x12\x0f\n\x07records\x18\x04 \x01(\x04\x12\x1a\n\x12last_applied_at_us\x18\x05 \x01(\x03\x12\x13\n\x0bquarantined\x18\x06 \x01(\x04\"R\n\x0bStatusReply\x12\x10\n\x08receiver\x18\x01 \x01(\t\x12\x31\n\x07origins\x18\x02 \x03(\x0b\x32 .federation.wire.v1.OriginStatus\"S\n\x0c\x45nrolRequest\x12\x10\n\x08\x64ivision\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0b\n\x03\x63sr\x18\x03 \x01(\x0c\x12\x15\n\rca_public_key\x18\x04 \x01(\x0c\";\n\nEnrolReply\x12\r\n\x05\x63hain\x18\x01 \x03(\x0c\x12\x0c\n\x04root\x18\x02 \x01(\x0c\x12\x10\n\x08\x63\x61_chain\x18\x03 \x03(\x0c\x32\xa1\x01\n\tEnrolment\x12I\n\x05\x45nrol\x12 .federation.wire.v1.EnrolRequest\x1a\x1e.federation.wire.v1.EnrolReply\x12I\n\x05Renew\x12 .federation.wire.v1.EnrolRequest\x1a\x1e.federation.wire.v1.EnrolReply2\xaf\x01\n\x0bReplication\x12R\n\x06Stream\x12!.federation.wire.v1.ClientMessage\x1a!.federation.wire.v1.ServerMessage(\x01\x30\x01\x12L\n\x06Status\x12!.federation.wire.v1.StatusRequest\x1a\x1f.federation.wire.v1.StatusReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,29 +34,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECORD']._serialized_start=60
   _globals['_RECORD']._serialized_end=180
   _globals['_BATCH']._serialized_start=183
-  _globals['_BATCH']._serialized_end=360
-  _globals['_HELLO']._serialized_start=362
-  _globals['_HELLO']._serialized_end=420
-  _globals['_ORIGINMARK']._serialized_start=422
-  _globals['_ORIGINMARK']._serialized_end=489
-  _globals['_WELCOME']._serialized_start=491
-  _globals['_WELCOME']._serialized_end=565
-  _globals['_ACK']._serialized_start=567
-  _globals['_ACK']._serialized_end=648
-  _globals['_REFUSAL']._serialized_start=651
-  _globals['_REFUSAL']._serialized_end=924
-  _globals['_REFUSAL_REASON']._serialized_start=787
-  _globals['_REFUSAL_REASON']._serialized_end=924
-  _globals['_CLIENTMESSAGE']._serialized_start=926
-  _globals['_CLIENTMESSAGE']._serialized_end=1037
-  _globals['_SERVERMESSAGE']._serialized_start=1040
-  _globals['_SERVERMESSAGE']._serialized_end=1199
-  _globals['_STATUSREQUEST']._serialized_start=1201
-  _globals['_STATUSREQUEST']._serialized_end=1239
-  _globals['_ORIGINSTATUS']._serialized_start=1242
-  _globals['_ORIGINSTATUS']._serialized_end=1377
-  _globals['_STATUSREPLY']._serialized_start=1379
-  _globals['_STATUSREPLY']._serialized_end=1461
-  _globals['_REPLICATION']._serialized_start=1464
-  _globals['_REPLICATION']._serialized_end=1639
+  _globals['_BATCH']._serialized_end=382
+  _globals['_HELLO']._serialized_start=384
+  _globals['_HELLO']._serialized_end=457
+  _globals['_ORIGINMARK']._serialized_start=459
+  _globals['_ORIGINMARK']._serialized_end=526
+  _globals['_WELCOME']._serialized_start=528
+  _globals['_WELCOME']._serialized_end=641
+  _globals['_ACK']._serialized_start=643
+  _globals['_ACK']._serialized_end=724
+  _globals['_REFUSAL']._serialized_start=727
+  _globals['_REFUSAL']._serialized_end=1015
+  _globals['_REFUSAL_REASON']._serialized_start=863
+  _globals['_REFUSAL_REASON']._serialized_end=1015
+  _globals['_CLIENTMESSAGE']._serialized_start=1017
+  _globals['_CLIENTMESSAGE']._serialized_end=1128
+  _globals['_SERVERMESSAGE']._serialized_start=1131
+  _globals['_SERVERMESSAGE']._serialized_end=1290
+  _globals['_STATUSREQUEST']._serialized_start=1292
+  _globals['_STATUSREQUEST']._serialized_end=1330
+  _globals['_ORIGINSTATUS']._serialized_start=1333
+  _globals['_ORIGINSTATUS']._serialized_end=1468
+  _globals['_STATUSREPLY']._serialized_start=1470
+  _globals['_STATUSREPLY']._serialized_end=1552
+  _globals['_ENROLREQUEST']._serialized_start=1554
+  _globals['_ENROLREQUEST']._serialized_end=1637
+  _globals['_ENROLREPLY']._serialized_start=1639
+  _globals['_ENROLREPLY']._serialized_end=1698
+  _globals['_ENROLMENT']._serialized_start=1701
+  _globals['_ENROLMENT']._serialized_end=1862
+  _globals['_REPLICATION']._serialized_start=1865
+  _globals['_REPLICATION']._serialized_end=2040
 # @@protoc_insertion_point(module_scope)

@@ -24,7 +24,7 @@ class Record(_message.Message):
     def __init__(self, record_type: _Optional[str] = ..., record_id: _Optional[str] = ..., op: _Optional[str] = ..., origin_seq: _Optional[int] = ..., payload: _Optional[bytes] = ..., created_at_us: _Optional[int] = ...) -> None: ...
 
 class Batch(_message.Message):
-    __slots__ = ("origin", "first_seq", "last_seq", "prev_hash", "batch_hash", "records", "signature", "gzip")
+    __slots__ = ("origin", "first_seq", "last_seq", "prev_hash", "batch_hash", "records", "signature", "gzip", "signer_chain")
     ORIGIN_FIELD_NUMBER: _ClassVar[int]
     FIRST_SEQ_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +33,7 @@ class Batch(_message.Message):
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     GZIP_FIELD_NUMBER: _ClassVar[int]
+    SIGNER_CHAIN_FIELD_NUMBER: _ClassVar[int]
     origin: str
     first_seq: int
     last_seq: int
@@ -41,17 +42,20 @@ class Batch(_message.Message):
     records: _containers.RepeatedCompositeFieldContainer[Record]
     signature: bytes
     gzip: bool
-    def __init__(self, origin: _Optional[str] = ..., first_seq: _Optional[int] = ..., last_seq: _Optional[int] = ..., prev_hash: _Optional[bytes] = ..., batch_hash: _Optional[bytes] = ..., records: _Optional[_Iterable[_Union[Record, _Mapping]]] = ..., signature: _Optional[bytes] = ..., gzip: _Optional[bool] = ...) -> None: ...
+    signer_chain: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, origin: _Optional[str] = ..., first_seq: _Optional[int] = ..., last_seq: _Optional[int] = ..., prev_hash: _Optional[bytes] = ..., batch_hash: _Optional[bytes] = ..., records: _Optional[_Iterable[_Union[Record, _Mapping]]] = ..., signature: _Optional[bytes] = ..., gzip: _Optional[bool] = ..., signer_chain: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("sender", "origins", "software")
+    __slots__ = ("sender", "origins", "software", "nonce")
     SENDER_FIELD_NUMBER: _ClassVar[int]
     ORIGINS_FIELD_NUMBER: _ClassVar[int]
     SOFTWARE_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
     sender: str
     origins: _containers.RepeatedScalarFieldContainer[str]
     software: str
-    def __init__(self, sender: _Optional[str] = ..., origins: _Optional[_Iterable[str]] = ..., software: _Optional[str] = ...) -> None: ...
+    nonce: bytes
+    def __init__(self, sender: _Optional[str] = ..., origins: _Optional[_Iterable[str]] = ..., software: _Optional[str] = ..., nonce: _Optional[bytes] = ...) -> None: ...
 
 class OriginMark(_message.Message):
     __slots__ = ("origin", "high_water", "last_hash")
@@ -64,12 +68,16 @@ class OriginMark(_message.Message):
     def __init__(self, origin: _Optional[str] = ..., high_water: _Optional[int] = ..., last_hash: _Optional[bytes] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("receiver", "marks")
+    __slots__ = ("receiver", "marks", "receiver_chain", "proof")
     RECEIVER_FIELD_NUMBER: _ClassVar[int]
     MARKS_FIELD_NUMBER: _ClassVar[int]
+    RECEIVER_CHAIN_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
     receiver: str
     marks: _containers.RepeatedCompositeFieldContainer[OriginMark]
-    def __init__(self, receiver: _Optional[str] = ..., marks: _Optional[_Iterable[_Union[OriginMark, _Mapping]]] = ...) -> None: ...
+    receiver_chain: _containers.RepeatedScalarFieldContainer[bytes]
+    proof: bytes
+    def __init__(self, receiver: _Optional[str] = ..., marks: _Optional[_Iterable[_Union[OriginMark, _Mapping]]] = ..., receiver_chain: _Optional[_Iterable[bytes]] = ..., proof: _Optional[bytes] = ...) -> None: ...
 
 class Ack(_message.Message):
     __slots__ = ("origin", "high_water", "last_hash", "quarantined")
@@ -95,6 +103,7 @@ class Refusal(_message.Message):
         BAD_SIGNATURE: _ClassVar[Refusal.Reason]
         NOT_ALLOWED: _ClassVar[Refusal.Reason]
         MALFORMED: _ClassVar[Refusal.Reason]
+        DIVERGENT: _ClassVar[Refusal.Reason]
     REASON_UNSPECIFIED: Refusal.Reason
     GAP: Refusal.Reason
     REORDER: Refusal.Reason
@@ -103,6 +112,7 @@ class Refusal(_message.Message):
     BAD_SIGNATURE: Refusal.Reason
     NOT_ALLOWED: Refusal.Reason
     MALFORMED: Refusal.Reason
+    DIVERGENT: Refusal.Reason
     ORIGIN_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -162,3 +172,25 @@ class StatusReply(_message.Message):
     receiver: str
     origins: _containers.RepeatedCompositeFieldContainer[OriginStatus]
     def __init__(self, receiver: _Optional[str] = ..., origins: _Optional[_Iterable[_Union[OriginStatus, _Mapping]]] = ...) -> None: ...
+
+class EnrolRequest(_message.Message):
+    __slots__ = ("division", "token", "csr", "ca_public_key")
+    DIVISION_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CSR_FIELD_NUMBER: _ClassVar[int]
+    CA_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    division: str
+    token: str
+    csr: bytes
+    ca_public_key: bytes
+    def __init__(self, division: _Optional[str] = ..., token: _Optional[str] = ..., csr: _Optional[bytes] = ..., ca_public_key: _Optional[bytes] = ...) -> None: ...
+
+class EnrolReply(_message.Message):
+    __slots__ = ("chain", "root", "ca_chain")
+    CHAIN_FIELD_NUMBER: _ClassVar[int]
+    ROOT_FIELD_NUMBER: _ClassVar[int]
+    CA_CHAIN_FIELD_NUMBER: _ClassVar[int]
+    chain: _containers.RepeatedScalarFieldContainer[bytes]
+    root: bytes
+    ca_chain: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, chain: _Optional[_Iterable[bytes]] = ..., root: _Optional[bytes] = ..., ca_chain: _Optional[_Iterable[bytes]] = ...) -> None: ...

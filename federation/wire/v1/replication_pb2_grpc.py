@@ -25,6 +25,123 @@ if _version_not_supported:
     )
 
 
+class EnrolmentStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Enrol = channel.unary_unary(
+                '/federation.wire.v1.Enrolment/Enrol',
+                request_serializer=federation_dot_wire_dot_v1_dot_replication__pb2.EnrolRequest.SerializeToString,
+                response_deserializer=federation_dot_wire_dot_v1_dot_replication__pb2.EnrolReply.FromString,
+                _registered_method=True)
+        self.Renew = channel.unary_unary(
+                '/federation.wire.v1.Enrolment/Renew',
+                request_serializer=federation_dot_wire_dot_v1_dot_replication__pb2.EnrolRequest.SerializeToString,
+                response_deserializer=federation_dot_wire_dot_v1_dot_replication__pb2.EnrolReply.FromString,
+                _registered_method=True)
+
+
+class EnrolmentServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def Enrol(self, request, context):
+        """On the parent's enrolment port: the token authenticates.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Renew(self, request, context):
+        """On the parent's replication port: the current certificate authenticates; a new key pair, the same names.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_EnrolmentServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Enrol': grpc.unary_unary_rpc_method_handler(
+                    servicer.Enrol,
+                    request_deserializer=federation_dot_wire_dot_v1_dot_replication__pb2.EnrolRequest.FromString,
+                    response_serializer=federation_dot_wire_dot_v1_dot_replication__pb2.EnrolReply.SerializeToString,
+            ),
+            'Renew': grpc.unary_unary_rpc_method_handler(
+                    servicer.Renew,
+                    request_deserializer=federation_dot_wire_dot_v1_dot_replication__pb2.EnrolRequest.FromString,
+                    response_serializer=federation_dot_wire_dot_v1_dot_replication__pb2.EnrolReply.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'federation.wire.v1.Enrolment', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('federation.wire.v1.Enrolment', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Enrolment:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def Enrol(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/federation.wire.v1.Enrolment/Enrol',
+            federation_dot_wire_dot_v1_dot_replication__pb2.EnrolRequest.SerializeToString,
+            federation_dot_wire_dot_v1_dot_replication__pb2.EnrolReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Renew(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/federation.wire.v1.Enrolment/Renew',
+            federation_dot_wire_dot_v1_dot_replication__pb2.EnrolRequest.SerializeToString,
+            federation_dot_wire_dot_v1_dot_replication__pb2.EnrolReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
 class ReplicationStub:
     """Missing associated documentation comment in .proto file."""
 

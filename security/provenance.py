@@ -1,0 +1,75 @@
+"""A node's side of machine trust on its links, as the sync agent's ports ask for it (``sync_agent.ports``):
+
+* sealing: sign a batch hash with the node's signing key, hand over the chain that proves whose key it is;
+* receiving: who the TLS peer is, whether a batch's origin really signed it, and the receiver's Welcome proof;
+* sending: whether the receiver's Welcome proves it is the node the link meant to reach.
+
+Built by the node's composition root from its :class:`~security.credentials.NodeCredentials` and
+:class:`~security.trust.TrustStore`; the sync agent never imports this package.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+
+from federation.errors import Forbidden
+from federation.identities import scope_prefix
+from security.credentials import NodeCredentials
+from security.trust import TrustStore, welcome_message
+
+__all__ = ["NodeProvenance"]
+
+
+class NodeProvenance:
+    def __init__(self, credentials: NodeCredentials, trust: TrustStore) -> None:
+        self.credentials = credentials
+        self.trust = trust
+        self.division = credentials.division
+
+    # -- sealing -------------------------------------------------------------------------------------------------
+
+    @property
+    def suite(self) -> str:
+        return self.credentials.signing.suite
+
+    def sign(self, batch_hash: bytes) -> tuple[bytes, tuple[bytes, ...]]:
+        """The signature over ``batch_hash`` and the chain (DER, leaf first) that names the key."""
+        self.credentials.refresh()
+        return self.credentials.signing.sign(batch_hash), self.credentials.chain_der
+
+    # -- receiving -----------------------------------------------------------------------------------------------
+
+    def identify_peer(self, pem: bytes) -> str:
+        return self.trust.identify_peer(pem)
+
+    def verify_batch(
+        self, origin: str, batch_hash: bytes, signature: bytes, chain_der: Sequence[bytes], signed_at: datetime
+    ) -> None:
+        self.trust.verify_batch(origin, batch_hash, signature, chain_der, signed_at)
+
+    def welcome_proof(self, nonce: bytes, sender: str) -> tuple[tuple[bytes, ...], bytes]:
+        self.credentials.refresh()
+        proof = self.credentials.signing.sign(welcome_message(nonce, self.division, sender))
+        return self.credentials.chain_der, proof
+
+    # -- sending -------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def nonce() -> bytes:
+        return secrets.token_bytes(32)
+
+    def verify_receiver(self, chain_der: Sequence[bytes], proof: bytes, nonce: bytes, *, up: bool) -> str:
+        """The receiver's division, proved by its Welcome; up: it must be an ancestor of this node, down: a
+        descendant."""
+        receiver = self.trust.verify_welcome(chain_der, proof, nonce, self.division)
+        expected = (
+            receiver != self.division and self.division.startswith(scope_prefix(receiver))
+            if up
+            else receiver != self.division and receiver.startswith(scope_prefix(self.division))
+        )
+        if not expected:
+            where = "上级" if up else "下级"
+            raise Forbidden(f"接收端 {receiver} 不是本节点 {self.division} 的{where}节点，拒绝发送", receiver=receiver)
+        return receiver
