@@ -25,23 +25,31 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import grpc
 import structlog
 
-from federation.errors import SunshineError, SyncError
+from federation.errors import SunshineError
 from federation.wire.v1 import replication_pb2 as pb
 from federation.wire.v1 import replication_pb2_grpc as pb_grpc
 from sync_agent.backoff import Backoff
-from sync_agent.convert import Hello, Welcome, client_message_to_proto, server_message_from_proto
+from sync_agent.convert import Hello, Welcome, client_message_to_proto
 from sync_agent.domain import Batch, Mark, RefusalReason
 from sync_agent.errors import BatchRefused, LinkError
 from sync_agent.link_stats import LinkStats, OriginStats
+from sync_agent.link_stream import (
+    CHANNEL_OPTIONS,
+    End,
+    Inbound,
+    ResponseStream,
+    drain,
+    link_error,
+    raise_failure,
+    read_responses,
+)
 from sync_agent.ports import BatchSource, Receipt
-from sync_agent.server import GRPC_MESSAGE_LIMIT
 
 __all__ = ["SOFTWARE", "Backoff", "Link", "LinkStats", "OriginStats", "link_error"]
 
@@ -49,35 +57,8 @@ log = structlog.get_logger(__name__)
 
 SOFTWARE = "sunshine-sync-agent/1"
 
-_CHANNEL_OPTIONS: list[tuple[str, int]] = [
-    ("grpc.max_receive_message_length", GRPC_MESSAGE_LIMIT),
-    ("grpc.max_send_message_length", GRPC_MESSAGE_LIMIT),
-    ("grpc.keepalive_time_ms", 30_000),  # notice a dead peer on an idle stream within ~40 s
-    ("grpc.keepalive_timeout_ms", 10_000),
-    ("grpc.http2.max_pings_without_data", 0),
-    ("grpc.enable_retries", 0),  # the link resumes from marks itself; gRPC must not replay a stream
-]
-
-
-def link_error(exc: grpc.RpcError, target: str) -> LinkError:
-    """The one translation of a gRPC failure into the error the agent logs and retries on."""
-    code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
-    details = (exc.details() if isinstance(exc, grpc.Call) else None) or "无详情"
-    if code is grpc.StatusCode.UNAVAILABLE:
-        text = f"无法连接接收端 {target} 或连接已中断：{details}"
-    elif code is grpc.StatusCode.DEADLINE_EXCEEDED:
-        text = f"接收端 {target} 应答超时：{details}"
-    else:
-        text = f"接收端 {target} 结束了复制流（{code.name}）：{details}"
-    return LinkError(text, status=code.name, target=target)
-
 
 _ORIGINS_EVERY_S = 1.0  # how often an idle link looks for origins it does not carry yet
-
-
-class _ResponseStream(Protocol):
-    def __iter__(self) -> Iterator[pb.ServerMessage]: ...
-    def cancel(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,14 +81,6 @@ class _OriginState:
     exhausted: bool = False  # the source had nothing more at the last look
     refusals_in_row: int = 0
     parked_until: float = -math.inf
-
-
-class _End:
-    """The receiver completed the stream."""
-
-
-_END = _End()
-_Inbound = Welcome | Receipt | BatchRefused | SyncError | _End
 
 
 class Link:
@@ -218,19 +191,19 @@ class Link:
         with self._lock:
             self._stats.target = target
         channel = (
-            grpc.secure_channel(target, self._credentials, _CHANNEL_OPTIONS, self._compression)
+            grpc.secure_channel(target, self._credentials, CHANNEL_OPTIONS, self._compression)
             if self._credentials
-            else grpc.insecure_channel(target, _CHANNEL_OPTIONS, self._compression)
+            else grpc.insecure_channel(target, CHANNEL_OPTIONS, self._compression)
         )
         requests: queue.SimpleQueue[pb.ClientMessage | None] = queue.SimpleQueue()
-        inbox: queue.SimpleQueue[_Inbound] = queue.SimpleQueue()
+        inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
         reader: threading.Thread | None = None
-        call: _ResponseStream | None = None
+        call: ResponseStream | None = None
         states: dict[str, _OriginState] = {}
         try:
-            call = pb_grpc.ReplicationStub(channel).Stream(_drain(requests))
+            call = pb_grpc.ReplicationStub(channel).Stream(drain(requests))
             reader = threading.Thread(
-                target=_read_responses, args=(call, inbox, target), name=f"link-{self.name}-reader", daemon=True
+                target=read_responses, args=(call, inbox, target), name=f"link-{self.name}-reader", daemon=True
             )
             reader.start()
             requests.put(client_message_to_proto(Hello(self.node, origins, SOFTWARE)))
@@ -245,7 +218,7 @@ class Link:
             self._pump(states, requests, inbox, stop, until_idle=until_idle, origins=origins)
             requests.put(None)  # half-close; the receiver completes the stream
             end = self._expect(inbox, self._ack_timeout, "复制流结束")
-            if not isinstance(end, _End):
+            if not isinstance(end, End):
                 raise LinkError(f"接收端 {target} 在复制流结束时发来了多余的应答", target=target)
         except LinkError as exc:
             self._record_failure(exc)
@@ -286,7 +259,7 @@ class Link:
         self,
         states: dict[str, _OriginState],
         requests: queue.SimpleQueue[pb.ClientMessage | None],
-        inbox: queue.SimpleQueue[_Inbound],
+        inbox: queue.SimpleQueue[Inbound],
         stop: threading.Event | None,
         *,
         until_idle: bool,
@@ -380,18 +353,18 @@ class Link:
     # --- answers ---------------------------------------------------------------------------------------------
 
     def _expect(
-        self, inbox: queue.SimpleQueue[_Inbound], timeout: float, what: str
-    ) -> Welcome | Receipt | BatchRefused | _End:
+        self, inbox: queue.SimpleQueue[Inbound], timeout: float, what: str
+    ) -> Welcome | Receipt | BatchRefused | End:
         """The next answer; raise LinkError when the stream broke or nothing came within ``timeout``."""
         try:
             item = inbox.get(timeout=timeout)
         except queue.Empty:
             raise LinkError(f"等待接收端的{what}超时（{timeout:g} 秒）", status="DEADLINE_EXCEEDED") from None
-        return _raise_failure(item)
+        return raise_failure(item)
 
-    def _handle(self, item: _Inbound, pending: deque[_InFlight], states: dict[str, _OriginState]) -> None:
-        item = _raise_failure(item)
-        if isinstance(item, _End):
+    def _handle(self, item: Inbound, pending: deque[_InFlight], states: dict[str, _OriginState]) -> None:
+        item = raise_failure(item)
+        if isinstance(item, End):
             raise LinkError("接收端提前结束了复制流", status="OK")
         if not isinstance(item, Receipt | BatchRefused) or not pending:
             raise LinkError("接收端发来了与已发送批次不对应的应答（协议错误）")
@@ -456,30 +429,3 @@ class Link:
             self._stats.failures += 1
             self._stats.last_error = exc.message if isinstance(exc, SunshineError) else repr(exc)
             self._stats.last_error_status = exc.status if isinstance(exc, LinkError) else ""
-
-
-def _raise_failure(item: _Inbound) -> Welcome | Receipt | BatchRefused | _End:
-    if isinstance(item, LinkError):
-        raise item
-    if isinstance(item, SyncError) and not isinstance(item, BatchRefused):
-        raise LinkError(item.message, **item.details) from item
-    return item
-
-
-def _drain(requests: queue.SimpleQueue[pb.ClientMessage | None]) -> Iterator[pb.ClientMessage]:
-    """The request iterator gRPC consumes on its own thread; ``None`` half-closes the stream."""
-    while (item := requests.get()) is not None:
-        yield item
-
-
-def _read_responses(call: _ResponseStream, inbox: queue.SimpleQueue[_Inbound], target: str) -> None:
-    try:
-        for message in call:
-            inbox.put(server_message_from_proto(message))
-    except grpc.RpcError as exc:
-        inbox.put(link_error(exc, target))
-    except SyncError as exc:  # a message this version cannot read: end the stream
-        inbox.put(exc)
-        call.cancel()
-    else:
-        inbox.put(_END)

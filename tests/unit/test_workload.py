@@ -6,7 +6,8 @@ from datetime import datetime
 
 import httpx
 
-from county_node.entrypoints.workload import HallSimulator, _CaseState
+from county_node.entrypoints.workload import HallSimulator
+from county_node.entrypoints.workload_plan import CaseState
 from federation.standards import StandardsBundle
 from federation.timeutil import CST
 
@@ -19,7 +20,7 @@ def _plans(bundle: StandardsBundle, seed: int) -> list[list[tuple[str, str]]]:
     out = []
     created = datetime(2026, 11, 2, 9, 0, tzinfo=CST)
     for key, item in enumerate(items * 5, start=1):
-        state = _CaseState(item)
+        state = CaseState(item)
         sim._cases[key] = state
         sim._plan_case(key, item, created)
         state.steps.sort()

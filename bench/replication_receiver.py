@@ -1,0 +1,79 @@
+"""The ``replication`` benchmark's receiving city, in a process of its own (see :mod:`bench.replication`): the
+real ``serve()`` in front of the city's sink, or of a sink that only acknowledges (for the ceiling).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from multiprocessing.connection import Connection as Pipe
+
+from bench.replication_county import CITY
+from county_node.approval.adapters.replica import default_appliers
+from federation.storage.engine import make_engine
+from sync_agent.domain import Batch, Mark
+from sync_agent.ports import BatchSink, Receipt
+from sync_agent.server import serve
+from sync_agent.store import SqlBatchSink
+
+__all__ = ["receiver"]
+
+
+class _AckingSink(BatchSink):
+    """The ceiling's receiver: acknowledges every batch the servicer decoded; stores and checks nothing."""
+
+    node = CITY
+
+    def marks(self, origins: Sequence[str]) -> Sequence[Mark]:
+        return [Mark(o) for o in origins]
+
+    def receive(self, sender: str, batch: Batch) -> Receipt:
+        return Receipt(Mark(batch.origin, batch.last_seq, batch.batch_hash))
+
+
+def _receiver_main(city_url: str | None, pipe: Pipe) -> None:
+    """The city's process: serve ``city_url`` (None: the acking sink), say where, stop when told."""
+    from federation.logging import configure_logging
+
+    configure_logging(level="warning")  # stderr; the parent's stdout carries only the result line
+    engine = None if city_url is None else make_engine(city_url)
+    try:
+        sink = _AckingSink() if engine is None else SqlBatchSink(engine, CITY, default_appliers(), relay=True)
+        server = serve(sink)
+        try:
+            pipe.send(server.target)
+            pipe.recv()
+        finally:
+            server.stop(grace=None)
+    finally:
+        if engine is not None:
+            engine.dispose()
+        pipe.close()
+
+
+@contextmanager
+def receiver(city_url: str | None) -> Iterator[str]:
+    """A receiver process serving ``city_url``; yields its ``host:port``, stops and joins it on exit."""
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited threads or connections
+    pipe, child = ctx.Pipe()
+    process = ctx.Process(target=_receiver_main, args=(city_url, child), name="bench-city", daemon=True)
+    process.start()
+    child.close()
+    try:
+        while not pipe.poll(0.1) and process.is_alive():
+            pass
+        try:
+            target = pipe.recv()
+        except EOFError:
+            process.join(5)
+            raise RuntimeError(f"the receiver process exited (code {process.exitcode}) before serving") from None
+        yield target
+    finally:
+        with suppress(OSError):  # it has exited already
+            pipe.send("stop")
+        process.join(30)
+        if process.is_alive():  # pragma: no cover - a receiver that does not stop
+            process.terminate()
+            process.join(5)
+        pipe.close()

@@ -1,0 +1,68 @@
+"""The one schema of every tier (SQLAlchemy Core tables).
+
+A county fills the case tables with its own records; a city and the province fill the same tables with
+replicas, so the same query serves every tier with a different division prefix. Columns prefixed ``idx_`` are
+*derived* values kept only so that queries and sweeps can use an index (due moments, the moment a case turns
+yellow); they are recomputed on every change of the case and on every calendar revision, and they never
+replace the clock, which is always derived from budget + pause ledger + calendar.
+
+Every table is defined on the one :data:`metadata` (``_metadata``), one module per context, and re-exported
+here: ``_node`` (settings, counters), ``_standards`` (bundles, catalogue, calendar years), ``_cases``,
+``_replication`` (outbox, batch log, marks, link acks, quarantine), ``_supervision`` (alerts, complaints, ratings,
+notifications), ``_standards_status`` (each node's standards, clock moves), ``_orders``, ``_scores``, ``_video``.
+They are imported in that order, which is the order the tables are added to :data:`metadata`.
+"""
+
+# the order the tables join the metadata (metadata.tables), as it was when they were one module
+# isort: off
+from federation.storage.tables._metadata import metadata
+from federation.storage.tables._node import counters, node_settings
+from federation.storage.tables._standards import calendar_years, catalogue_items, standards_bundles
+from federation.storage.tables._cases import case_events, case_pauses, case_tasks, cases
+from federation.storage.tables._replication import batch_log, link_acks, outbox, quarantine, replication_marks
+from federation.storage.tables._supervision import alerts, complaints, notifications, ratings
+from federation.storage.tables._standards_status import clock_moves, standards_status
+from federation.storage.tables._orders import order_replies, orders
+from federation.storage.tables._scores import scores
+from federation.storage.tables._video import (
+    camera_bindings,
+    cameras,
+    video_events,
+    video_purge_items,
+    video_purges,
+    video_segments,
+)
+# isort: on
+
+__all__ = [
+    "alerts",
+    "batch_log",
+    "calendar_years",
+    "camera_bindings",
+    "cameras",
+    "case_events",
+    "case_pauses",
+    "case_tasks",
+    "cases",
+    "catalogue_items",
+    "clock_moves",
+    "complaints",
+    "counters",
+    "link_acks",
+    "metadata",
+    "node_settings",
+    "notifications",
+    "order_replies",
+    "orders",
+    "outbox",
+    "quarantine",
+    "ratings",
+    "replication_marks",
+    "scores",
+    "standards_bundles",
+    "standards_status",
+    "video_events",
+    "video_purge_items",
+    "video_purges",
+    "video_segments",
+]

@@ -1,0 +1,82 @@
+"""Replication (复制): the transactional outbox, the sealed batches kept as sealed, the receiver's marks, the
+sender's acknowledgements per link, and the quarantine of poison records.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, String, Table, Text
+
+from federation.storage.tables._metadata import metadata
+from federation.storage.types import UTCDateTime
+
+__all__ = ["batch_log", "link_acks", "outbox", "quarantine", "replication_marks"]
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("origin", String(6), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("record_type", String(32), nullable=False),
+    Column("record_id", String(64), nullable=False),
+    Column("op", String(8), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    comment="Transactional outbox: written in the same transaction as the change; seq gap-free per origin.",
+)
+
+# A relay forwards exactly the origin's batches (same boundaries, hashes and signature), so every batch is kept
+# as it was sealed; its records are the rows of ``outbox`` under the batch's origin.
+batch_log = Table(
+    "batch_log",
+    metadata,
+    Column("origin", String(6), primary_key=True),
+    Column("first_seq", BigInteger, primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("prev_hash", LargeBinary(32), nullable=False),
+    Column("batch_hash", LargeBinary(32), nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+    Column("record_count", Integer, nullable=False),
+    Column("sealed_at", UTCDateTime, nullable=False),
+    Index(None, "origin", "last_seq"),
+    comment="Sealed batches of every origin held here (own and relayed), unchanged: boundaries, hashes, signature.",
+)
+
+replication_marks = Table(
+    "replication_marks",
+    metadata,
+    Column("origin", String(6), primary_key=True),
+    Column("high_water", BigInteger, nullable=False),
+    Column("last_hash", LargeBinary(32), nullable=False),
+    Column("records", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    comment="Receiver state per origin: highest seq applied, hash of the batch that ended there, records received.",
+)
+
+link_acks = Table(
+    "link_acks",
+    metadata,
+    Column("link", String(64), primary_key=True),
+    Column("origin", String(6), primary_key=True),
+    Column("acked_seq", BigInteger, nullable=False),
+    Column("acked_at", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+    comment="Sender side: what the peer of each link acknowledged, per origin.",
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("origin", String(6), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("record_type", String(32), nullable=False),
+    Column("record_id", String(64), nullable=False),
+    Column("op", String(8), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime),
+    Index(None, "state"),
+    comment="Poison records (隔离区) set aside with their reason: held | replayed | discarded.",
+)
