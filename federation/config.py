@@ -35,7 +35,7 @@ Example ``sunshine.toml``::
 
     [notify]
     sms_url = "http://10.1.2.3:8080/sms/send"   # the SMS gateway; empty: messages are only written to the log
-    sms_token = ""                  # bearer token of the gateway; better SUNSHINE_NOTIFY_SMS_TOKEN than the file
+    sms_token_key = "sms-token"     # the keyring entry of the gateway's bearer token (sunshine admin secret set)
     recipients = ["13800138000"]    # mainland mobile numbers (11 digits) told of alerts
     timeout_s = 5.0                 # per request to the gateway
     max_attempts = 5                # deliveries tried per message before it is marked failed
@@ -43,6 +43,14 @@ Example ``sunshine.toml``::
 
     [supervision]
     sweep_interval_s = 60.0         # real seconds between supervision sweeps (0: none in the background)
+
+    [keyring]                       # where the node's secrets are (keys, tokens): never in this file
+    backend = "file"                # "file": an encrypted file in the data directory; "system": the OS keyring
+    passphrase_file = "/run/credentials/sunshine/keyring"   # or SUNSHINE_KEYRING_PASSPHRASE
+
+    [pki]
+    enrol_listen = "127.0.0.1:7101"  # a parent's enrolment port (TLS without client certificates)
+    cert_days = 365                  # validity of the certificates this node's CA issues
 """
 
 from __future__ import annotations
@@ -65,9 +73,11 @@ __all__ = [
     "Config",
     "DatabaseConfig",
     "HttpConfig",
+    "KeyringConfig",
     "LogConfig",
     "NodeConfig",
     "NotifyConfig",
+    "PkiConfig",
     "ReplicationConfig",
     "SimulationConfig",
     "SupervisionConfig",
@@ -132,6 +142,10 @@ class ReplicationConfig:
     batch_bytes: int = 1_048_576
     linger_ms: int = 50  # how long the agent waits for more outbox rows before sealing a short batch
     gzip: bool = True
+    max_record_bytes: int = 1_048_576  # a receiver refuses a record larger than this (a real record is < 64 KiB)
+    max_message_bytes: int = 16_777_216  # a receiver refuses a gRPC message larger than this before decoding it
+    max_streams_per_peer: int = 4  # concurrent replication streams one sender may hold open at a receiver
+    hello_timeout_s: float = 10.0  # a stream that has not said Hello by then is closed
 
 
 @dataclass(frozen=True)
@@ -141,7 +155,7 @@ class NotifyConfig:
     Empty ``sms_url``: no gateway, every message is written to the log and counted as delivered."""
 
     sms_url: str = ""  # http(s) URL the SMS gateway accepts a POST on
-    sms_token: str = field(default="", repr=False)  # sent as "Authorization: Bearer …"; empty: no header
+    sms_token_key: str = ""  # the keyring entry holding the gateway's bearer token; empty: no Authorization header
     recipients: tuple[str, ...] = ()  # mainland mobile numbers, 11 digits
     timeout_s: float = 5.0  # per HTTP request to the gateway
     max_attempts: int = 5  # deliveries tried per message (each may retry in-call) before it is marked failed
@@ -167,6 +181,27 @@ class VideoConfig:
     margin_after_s: int = 300  # and ends this many seconds after it
     max_segment_s: int = 3600  # the longest segment accepted
     storage_root: str = ""  # the recordings' folder: a purge deletes files only under it; empty: index only
+
+
+@dataclass(frozen=True)
+class KeyringConfig:
+    """Where the node's secrets live (:mod:`security.keystore`): private keys, CA keys, tokens. Never in a file
+    of configuration: ``passphrase`` is read from ``SUNSHINE_KEYRING_PASSPHRASE`` only."""
+
+    backend: str = "file"  # "file": an AES-GCM sealed file in the data directory; "system": the OS keyring
+    file: str = "keyring.enc"  # relative to node.data_dir
+    passphrase_file: str = ""  # a file holding the passphrase (e.g. a systemd credential); else the environment
+    passphrase: str = field(default="", repr=False)  # SUNSHINE_KEYRING_PASSPHRASE only
+
+
+@dataclass(frozen=True)
+class PkiConfig:
+    """The node's part of the federation PKI (:mod:`security.pki`)."""
+
+    enrol_listen: str = ""  # a parent's enrolment port: TLS without client certificates (the token authenticates)
+    cert_days: int = 365  # validity of the certificates this node's CA issues (node certificates)
+    renew_days: int = 120  # the agent renews this node's certificate when fewer days than this remain
+    token_hours: float = 24.0  # validity of the enrolment tokens this node issues
 
 
 @dataclass(frozen=True)
@@ -198,6 +233,8 @@ class Config:
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
+    keyring: KeyringConfig = field(default_factory=KeyringConfig)
+    pki: PkiConfig = field(default_factory=PkiConfig)
 
     @property
     def database_url(self) -> str:
@@ -240,6 +277,13 @@ def _coerce(section: str, key: str, raw: Any, target: type | str) -> Any:
         ) from None
 
 
+_SECRETS = {"keyring": {"passphrase"}, "notify": {"sms_token"}}
+_SECRET_HINTS = {
+    "keyring": "请通过环境变量 SUNSHINE_KEYRING_PASSPHRASE 或 passphrase_file 提供",
+    "notify": "请用 sunshine admin secret set sms-token 存入密钥库，配置中以 sms_token_key 引用",
+}
+
+
 def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Read the TOML file (if any) and the environment once; validate; return frozen dataclasses."""
     env = dict(os.environ if environ is None else environ)
@@ -261,6 +305,12 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
         if not isinstance(raw_section, dict):
             raise ConfigError(f"配置节 [{section}] 格式错误", section=section)
         known = {f.name: f for f in fields(current)}
+        secret = _SECRETS.get(section, set()) & set(raw_section)
+        if secret:
+            raise ConfigError(
+                f"配置文件不能含有密钥 [{section}] {', '.join(sorted(secret))}：{_SECRET_HINTS[section]}",
+                section=section,
+            )
         unknown = set(raw_section) - set(known)
         if unknown:
             raise ConfigError(f"配置节 [{section}] 含有未知配置项：{', '.join(sorted(unknown))}", section=section)
@@ -277,6 +327,11 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
         if key not in sections:
             raise ConfigError(f"配置文件含有未知配置节 [{key}]", section=key)
     cfg = Config(**sections)
+    _validate(cfg)
+    return cfg
+
+
+def _validate(cfg: Config) -> None:
     validate_division_code(cfg.node.division)
     if cfg.database.sqlite_synchronous not in {"full", "normal"}:
         raise ConfigError("database.sqlite_synchronous 只能是 full 或 normal", value=cfg.database.sqlite_synchronous)
@@ -290,7 +345,12 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
     if cfg.supervision.sweep_interval_s < 0:
         raise ConfigError("supervision.sweep_interval_s 不能为负数", value=cfg.supervision.sweep_interval_s)
     _validate_video(cfg.video)
-    return cfg
+    if cfg.keyring.backend not in {"file", "system"}:
+        raise ConfigError("keyring.backend 只能是 file 或 system", value=cfg.keyring.backend)
+    if cfg.pki.enrol_listen:
+        split_address(cfg.pki.enrol_listen, "pki.enrol_listen")
+    if cfg.pki.cert_days < 1 or not 0 < cfg.pki.renew_days < cfg.pki.cert_days or cfg.pki.token_hours <= 0:
+        raise ConfigError("pki.cert_days、renew_days、token_hours 须为正数，且 renew_days 小于 cert_days")
 
 
 def _validate_video(video: VideoConfig) -> None:
@@ -312,11 +372,16 @@ def _validate_replication(rep: ReplicationConfig) -> None:
             split_address(address, f"replication.{name}")
     for address in rep.downstream:
         split_address(address, "replication.downstream")
-    for name in ("window", "batch_records", "batch_bytes"):
+    for name in ("window", "batch_records", "batch_bytes", "max_record_bytes", "max_streams_per_peer"):
         if getattr(rep, name) < 1:
             raise ConfigError(f"replication.{name} 必须大于 0", value=getattr(rep, name))
     if rep.linger_ms < 0:
         raise ConfigError("replication.linger_ms 不能为负数", value=rep.linger_ms)
+    if rep.max_message_bytes < max(rep.batch_bytes, rep.max_record_bytes) or rep.hello_timeout_s <= 0:
+        raise ConfigError(
+            "replication.max_message_bytes 须不小于 batch_bytes 与 max_record_bytes，hello_timeout_s 须为正数",
+            value=rep.max_message_bytes,
+        )
 
 
 _MOBILE = re.compile(r"1[3-9][0-9]{9}")  # a mainland mobile number (中国大陆手机号)

@@ -21,6 +21,7 @@ __all__ = [
     "DivisionLevel",
     "DivisionRegistry",
     "format_case_number",
+    "parent_of",
     "parse_case_number",
     "scope_prefix",
     "validate_division_code",
@@ -56,6 +57,15 @@ def scope_prefix(code: str) -> str:
     """The prefix that selects a node's subtree: 2 digits for a province, 4 for a city, 6 for a county."""
     level = level_of(code)
     return {DivisionLevel.PROVINCE: code[:2], DivisionLevel.CITY: code[:4], DivisionLevel.COUNTY: code}[level]
+
+
+def parent_of(code: str) -> str | None:
+    """The division directly above ``code`` in the federation's tree of codes: a county's city, a city's province
+    (None for a province)."""
+    level = level_of(code)
+    if level is DivisionLevel.PROVINCE:
+        return None
+    return code[:4] + "00" if level is DivisionLevel.COUNTY else code[:2] + "0000"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from federation.errors import ItemNotFound, StandardsError, SunshineError
 from federation.scoring_rules import default_scoring_rules
 
 __all__ = [
+    "SIGNATURE_SUITES",
     "BundleValidator",
     "Item",
     "ItemKind",
@@ -151,8 +152,14 @@ class StandardsBundle:
     rule_parameters: Mapping[str, Any] = field(default_factory=dict)
     scoring_rules: Mapping[str, Any] = field(default_factory=dict)
     issuer: str = "370000"
+    # the provenance layer's signature suite for the whole federation: "ed25519" (default) or "sm2" (国密)
+    signature_suite: str = "ed25519"
 
     def __post_init__(self) -> None:
+        if self.signature_suite not in SIGNATURE_SUITES:
+            raise StandardsError(
+                f"签名算法“{self.signature_suite}”不受支持（{'、'.join(SIGNATURE_SUITES)}）", version=self.version
+            )
         if not _VERSION_RE.fullmatch(self.version):
             raise StandardsError(f"标准版本号“{self.version}”格式错误", version=self.version)
         codes = [i.code for i in self.items]
@@ -182,6 +189,8 @@ class StandardsBundle:
             "calendar_years": [y.to_dict() for y in sorted(self.calendar_years, key=lambda y: y.year)],
             "rule_parameters": dict(self.rule_parameters),
             "scoring_rules": dict(self.scoring_rules),
+            # written only when not the default, so the digest of every bundle published before it stays
+            **({"signature_suite": self.signature_suite} if self.signature_suite != "ed25519" else {}),
         }
 
     def to_json(self) -> str:
@@ -205,6 +214,7 @@ class StandardsBundle:
                 rule_parameters=dict(raw.get("rule_parameters", {})),
                 scoring_rules=dict(raw.get("scoring_rules", {})),
                 issuer=str(raw.get("issuer", "370000")),
+                signature_suite=str(raw.get("signature_suite", "ed25519")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StandardsError(f"标准包格式错误：{exc!r}") from exc
@@ -219,6 +229,9 @@ class StandardsBundle:
             raise StandardsError("标准包顶层应为 JSON 对象")
         return cls.from_dict(raw)
 
+
+SIGNATURE_SUITES = ("ed25519", "sm2")
+"""The provenance layer's suites (``security.signing``): one per federation, named by its standards."""
 
 #: A check of one part of a bundle that the shared kernel cannot judge itself (the supervision rule parameters, the
 #: scoring rules): raises :class:`~federation.errors.StandardsError` naming what is wrong. Composition roots (the

@@ -32,7 +32,7 @@ _CATALOGUE = "catalogue.csv"
 _RULE_PARAMETERS = "rule_parameters.toml"
 _SCORING = "scoring.toml"
 _CALENDAR_DIR = "calendar"
-_BUNDLE_KEYS = frozenset({"version", "effective_date", "issuer", "catalogue"})
+_BUNDLE_KEYS = frozenset({"version", "effective_date", "issuer", "catalogue", "signature_suite"})
 _YEAR_KEYS = frozenset({"year", "revision", "source", "holidays", "makeup_workdays"})
 _MAX_HOLIDAY_SPAN = 31  # days: a holiday range longer than a month is an authoring mistake
 
@@ -169,4 +169,5 @@ def load_bundle_source(directory: Path) -> StandardsBundle:
         rule_parameters=rule_parameters,
         scoring_rules=scoring_rules,
         issuer=str(head["issuer"]),
+        signature_suite=str(head.get("signature_suite", "ed25519")),
     )

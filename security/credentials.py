@@ -34,8 +34,8 @@ from security.signing import SigningKey, load_signing_key
 __all__ = [
     "NodeCredentials",
     "PkiPaths",
-    "load_credentials",
     "load_authority",
+    "load_credentials",
     "pki_paths",
     "save_node_material",
 ]
@@ -105,10 +105,9 @@ class NodeCredentials:
         if identity_of(chain[0]).division != self.division:
             raise ConfigError(f"证书 {self.paths.node} 不是本节点 {self.division} 的", node=self.division)
         key = load_tls_key(self._keystore.require("tls-key", _HINT))
-        mine = chain[0].public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        held = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        der, spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        mine = chain[0].public_key().public_bytes(der, spki)
+        held = key.public_key().public_bytes(der, spki)
         if mine != held:
             raise ConfigError("密钥库中的 TLS 私钥与本节点证书不匹配：请重新登记", node=self.division)
         self.chain: tuple[x509.Certificate, ...] = tuple(chain)
@@ -147,9 +146,9 @@ class NodeCredentials:
             [(self.tls_key_pem, self.chain_pem)], root_certificates=self.root_pem
         )
 
-        def fetch() -> grpc.ServerCertificateConfiguration | None:
+        def fetch() -> grpc.ServerCertificateConfiguration:  # grpc takes None as "unchanged"
             if not self.refresh():
-                return None
+                return None  # type: ignore[return-value]
             return grpc.ssl_server_certificate_configuration(
                 [(self.tls_key_pem, self.chain_pem)], root_certificates=self.root_pem
             )

@@ -48,16 +48,29 @@ from security.pki import (
     tls_key_pem,
     verify_chain,
 )
-from security.signing import generate_signing_key
+from security.signing import SigningKey, generate_signing_key
 from security.tokens import consume_token
 from security.trust import TrustStore
 
-__all__ = ["EnrolmentFile", "EnrolmentServicer", "enrol", "renew", "write_enrolment_file"]
+__all__ = [
+    "EnrolmentFile",
+    "EnrolmentServicer",
+    "enrol",
+    "peer_certificate",
+    "renew",
+    "write_enrolment_file",
+]
 
 log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
 _TIMEOUT_S = 30.0
+
+
+def peer_certificate(context: grpc.ServicerContext) -> bytes | None:
+    """The TLS peer's leaf certificate (PEM), as gRPC verified it; None on a connection without one."""
+    found = context.auth_context().get("x509_pem_cert")
+    return bytes(found[0]) if found else None
 
 
 def _status(exc: SunshineError) -> grpc.StatusCode:
@@ -86,10 +99,10 @@ class EnrolmentServicer(pb_grpc.EnrolmentServicer):
 
     def Renew(self, request: pb.EnrolRequest, context: grpc.ServicerContext) -> pb.EnrolReply:  # noqa: N802
         try:
-            peer = context.auth_context().get("x509_pem_cert")
-            if not peer:
+            peer = peer_certificate(context)
+            if peer is None:
                 raise Unauthenticated("续期须通过本节点证书认证的连接（复制端口）进行")
-            who = self.trust.identify_peer(peer[0])
+            who = self.trust.identify_peer(peer)
             if who != request.division:
                 raise Unauthenticated(f"证书属于 {who}，不能为 {request.division[:6]} 续期", division=who)
             return self._issue(request, token=None)
@@ -101,8 +114,10 @@ class EnrolmentServicer(pb_grpc.EnrolmentServicer):
     def _issue(self, request: pb.EnrolRequest, *, token: str | None) -> pb.EnrolReply:
         division = request.division
         parent = self.ca.division
-        if level_of(division) is DivisionLevel.PROVINCE or division == parent or not division.startswith(
-            scope_prefix(parent)
+        if (
+            level_of(division) is DivisionLevel.PROVINCE
+            or division == parent
+            or not division.startswith(scope_prefix(parent))
         ):
             raise EnrolmentRefused(f"{division[:6]} 不是 {parent} 的下级节点，不能在此登记", division=division[:6])
         try:
@@ -181,7 +196,9 @@ def write_enrolment_file(path: Path, enrolment: EnrolmentFile) -> None:
     write_private(path, json.dumps(enrolment.__dict__, ensure_ascii=False, indent=1).encode())
 
 
-def _check_reply(reply: pb.EnrolReply, division: str, root: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> list[x509.Certificate]:
+def _check_reply(
+    reply: pb.EnrolReply, division: str, root: x509.Certificate, key: ec.EllipticCurvePrivateKey
+) -> list[x509.Certificate]:
     chain = [x509.load_der_x509_certificate(c) for c in reply.chain]
     if not chain or x509.load_der_x509_certificate(reply.root) != root:
         raise CertificateInvalid("上级返回的根证书与登记文件中的不一致：拒绝")
@@ -194,7 +211,9 @@ def _check_reply(reply: pb.EnrolReply, division: str, root: x509.Certificate, ke
     return chain
 
 
-def _call(address: str, parent: str, credentials: grpc.ChannelCredentials, request: pb.EnrolRequest, *, renew: bool) -> pb.EnrolReply:
+def _call(
+    address: str, parent: str, credentials: grpc.ChannelCredentials, request: pb.EnrolRequest, *, renew: bool
+) -> pb.EnrolReply:
     options = [("grpc.ssl_target_name_override", node_dns_name(parent)), ("grpc.enable_retries", 0)]
     with grpc.secure_channel(address, credentials, options=options) as channel:
         stub = pb_grpc.EnrolmentStub(channel)
@@ -208,34 +227,47 @@ def _call(address: str, parent: str, credentials: grpc.ChannelCredentials, reque
             raise ConfigError(f"无法连接上级 {parent} 的登记服务 {address}：{details}", address=address) from None
 
 
-def _request(division: str, token: str, suite: str) -> tuple[pb.EnrolRequest, Any, Any, Any]:
+@dataclass(frozen=True)
+class _Pending:
+    """A certificate request and the keys it was made with (generated here, never sent)."""
+
+    request: pb.EnrolRequest
+    tls_key: ec.EllipticCurvePrivateKey
+    signing: SigningKey
+    ca_key: ec.EllipticCurvePrivateKey | None
+
+
+def _pending(division: str, token: str, suite: str) -> _Pending:
     tls_key = generate_tls_key()
     signing = generate_signing_key(suite)
     csr = build_csr(division, tls_key, signing.public)
     ca_key = generate_tls_key() if level_of(division) is DivisionLevel.CITY else None
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
     request = pb.EnrolRequest(
         division=division,
         token=token,
         csr=csr.public_bytes(serialization.Encoding.DER),
-        ca_public_key=(
-            ca_key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-            if ca_key
-            else b""
-        ),
+        ca_public_key=ca_key.public_key().public_bytes(serialization.Encoding.DER, spki) if ca_key else b"",
     )
-    return request, tls_key, signing, ca_key
+    return _Pending(request, tls_key, signing, ca_key)
 
 
 def _save(
-    paths: PkiPaths, keystore: KeyStore, reply: pb.EnrolReply, root: x509.Certificate, chain: list[x509.Certificate], tls_key: Any, signing: Any, ca_key: Any
-) -> None:
-    if ca_key is not None:
+    paths: PkiPaths, keystore: KeyStore, pending: _Pending, reply: pb.EnrolReply, root: x509.Certificate
+) -> x509.Certificate:
+    """Check what the parent returned and keep it with the keys it was requested with."""
+    division = pending.request.division
+    chain = _check_reply(reply, division, root, pending.tls_key)
+    if pending.ca_key is not None:
         ca_chain = [x509.load_der_x509_certificate(c) for c in reply.ca_chain]
-        if not ca_chain or identity_of(ca_chain[0]).division != identity_of(chain[0]).division:
+        if not ca_chain or identity_of(ca_chain[0]).division != division:
             raise CertificateInvalid("上级没有返回本市的下级 CA 证书")
-        keystore.put("ca-key", tls_key_pem(ca_key))
+        keystore.put("ca-key", tls_key_pem(pending.ca_key))
         write_private(paths.ca, chain_pem(ca_chain))
-    save_node_material(paths, keystore, root=root, chain=chain, tls_key_pem_bytes=tls_key_pem(tls_key), signing=signing)
+    save_node_material(
+        paths, keystore, root=root, chain=chain, tls_key_pem_bytes=tls_key_pem(pending.tls_key), signing=pending.signing
+    )
+    return chain[0]
 
 
 def enrol(config: Config, keystore: KeyStore, enrolment: EnrolmentFile) -> x509.Certificate:
@@ -245,23 +277,21 @@ def enrol(config: Config, keystore: KeyStore, enrolment: EnrolmentFile) -> x509.
         raise EnrolmentRefused(f"登记文件是为 {enrolment.division} 签发的，本节点是 {division}", division=division)
     root = enrolment.root
     keystore.put("enrol-token", enrolment.token.encode())  # in flight: kept until the certificate is saved
-    request, tls_key, signing, ca_key = _request(division, enrolment.token, enrolment.suite)
+    pending = _pending(division, enrolment.token, enrolment.suite)
     credentials = grpc.ssl_channel_credentials(chain_pem([root]))
-    reply = _call(enrolment.address, enrolment.parent, credentials, request, renew=False)
-    chain = _check_reply(reply, division, root, tls_key)
-    _save(pki_paths(config), keystore, reply, root, chain, tls_key, signing, ca_key)
+    reply = _call(enrolment.address, enrolment.parent, credentials, pending.request, renew=False)
+    cert = _save(pki_paths(config), keystore, pending, reply, root)
     keystore.delete("enrol-token")
-    log.info("pki.enrolled", division=division, parent=enrolment.parent, fingerprint=fingerprint(chain[0]))
-    return chain[0]
+    log.info("pki.enrolled", division=division, parent=enrolment.parent, fingerprint=fingerprint(cert))
+    return cert
 
 
 def renew(config: Config, keystore: KeyStore, address: str, parent: str, current: Any) -> x509.Certificate:
     """Renew this node's certificate at its parent (``current``: its :class:`NodeCredentials`), with new keys
     of the same suite; the old certificate keeps working until the new one is saved."""
     division = config.node.division
-    request, tls_key, signing, ca_key = _request(division, "", current.signing.suite)
-    reply = _call(address, parent, current.channel_credentials(), request, renew=True)
-    chain = _check_reply(reply, division, current.root, tls_key)
-    _save(pki_paths(config), keystore, reply, current.root, chain, tls_key, signing, ca_key)
-    log.info("pki.renewed", division=division, fingerprint=fingerprint(chain[0]), not_after=str(chain[0].not_valid_after_utc))
-    return chain[0]
+    pending = _pending(division, "", current.signing.suite)
+    reply = _call(address, parent, current.channel_credentials(), pending.request, renew=True)
+    cert = _save(pki_paths(config), keystore, pending, reply, current.root)
+    log.info("pki.renewed", division=division, fingerprint=fingerprint(cert), not_after=str(cert.not_valid_after_utc))
+    return cert

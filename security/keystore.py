@@ -58,10 +58,10 @@ def write_private(path: Path, data: bytes) -> None:
 class EncryptedFileKeyring(keyring.backend.KeyringBackend):
     """A ``keyring`` backend for servers: one AES-GCM-sealed file, safe for the node and its agent to share."""
 
-    priority = 1  # type: ignore[assignment]  # chosen explicitly by Sunshine, never by keyring's discovery
+    priority = 1  # chosen explicitly by Sunshine, never by keyring's discovery
 
     def __init__(self, path: Path, passphrase: bytes) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         if not passphrase:
             raise ConfigError("密钥库口令为空：请设置 SUNSHINE_KEYRING_PASSPHRASE 或 [keyring] passphrase_file")
         self.path = path

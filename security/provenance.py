@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
 
 from federation.errors import Forbidden
 from federation.identities import scope_prefix
@@ -44,10 +43,8 @@ class NodeProvenance:
     def identify_peer(self, pem: bytes) -> str:
         return self.trust.identify_peer(pem)
 
-    def verify_batch(
-        self, origin: str, batch_hash: bytes, signature: bytes, chain_der: Sequence[bytes], signed_at: datetime
-    ) -> None:
-        self.trust.verify_batch(origin, batch_hash, signature, chain_der, signed_at)
+    def verify_batch(self, origin: str, batch_hash: bytes, signature: bytes, chain_der: Sequence[bytes]) -> None:
+        self.trust.verify_batch(origin, batch_hash, signature, chain_der)
 
     def welcome_proof(self, nonce: bytes, sender: str) -> tuple[tuple[bytes, ...], bytes]:
         self.credentials.refresh()

@@ -44,7 +44,9 @@ _FINGERPRINT_LEN = 64
 def _parse(payload: Mapping[str, Any]) -> Revocations:
     try:
         version = int(payload["version"])
-        divisions = {validate_division_code(str(k)): parse_moment(v, "divisions") for k, v in payload["divisions"].items()}
+        divisions = {
+            validate_division_code(str(k)): parse_moment(v, "divisions") for k, v in payload["divisions"].items()
+        }
         fingerprints = frozenset(str(f).lower() for f in payload["fingerprints"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise RecordRejected(f"吊销列表格式错误：{exc}") from None
@@ -75,7 +77,10 @@ def held_revocations(conn: Connection) -> Revocations:
     return _held(conn)[0]
 
 
-def revocations_reader(read: Callable[[Callable[[Connection], Revocations]], Revocations], ttl: float = 1.0) -> Callable[[], Revocations]:
+Reader = Callable[[Callable[[Connection], Revocations]], Revocations]
+
+
+def revocations_reader(read: Reader, ttl: float = 1.0) -> Callable[[], Revocations]:
     """``revocations()`` for a :class:`~security.trust.TrustStore`: the held list, re-read at most every ``ttl``
     seconds (``read`` runs a function in a read-only transaction of the node's database)."""
     import time
@@ -116,9 +121,7 @@ def publish_revocation(
     prints = {f.lower().removeprefix("sha256:") for f in fingerprints}
     if any(len(f) != _FINGERPRINT_LEN or any(c not in "0123456789abcdef" for c in f) for f in prints):
         raise ValidationError("证书指纹应为 64 位十六进制（sunshine admin certs 中显示）")
-    new = Revocations(
-        current.version + 1, {**current.divisions, **added}, current.fingerprints | frozenset(prints)
-    )
+    new = Revocations(current.version + 1, {**current.divisions, **added}, current.fingerprints | frozenset(prints))
     reasons.update({k: reason.strip()[:200] for k in (*added, *prints)})
     payload = _payload(new, now, reasons)
     _store(conn, new.version, payload, now)

@@ -42,7 +42,8 @@ _SM2_N = int("FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123",
 
 
 class SigningKey(Protocol):
-    suite: str
+    @property
+    def suite(self) -> str: ...
 
     def sign(self, message: bytes) -> bytes: ...
 
@@ -55,7 +56,8 @@ class SigningKey(Protocol):
 
 
 class VerifyKey(Protocol):
-    suite: str
+    @property
+    def suite(self) -> str: ...
 
     def verify(self, signature: bytes, message: bytes) -> None:
         """Raise :class:`SignatureInvalid` unless ``signature`` is this key's over ``message``."""
@@ -104,7 +106,7 @@ class _EdSign:
 
 
 def _sm2(private_hex: str, public_hex: str) -> object:
-    from gmssl import sm2
+    from gmssl import sm2  # type: ignore[import-untyped]  # gmssl ships no type information
 
     return sm2.CryptSM2(private_key=private_hex, public_key=public_hex)
 

@@ -21,7 +21,7 @@ import hashlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -34,7 +34,6 @@ from security.signing import VerifyKey
 __all__ = ["WELCOME_CONTEXT", "Revocations", "TrustStore", "VerifiedSigner", "welcome_message"]
 
 WELCOME_CONTEXT = b"sunshine/welcome/v1\x00"
-_FUTURE_SKEW = timedelta(minutes=5)
 _CACHE_LIMIT = 4096
 
 
@@ -170,19 +169,15 @@ class TrustStore:
         signer.key.verify(proof, welcome_message(nonce, signer.identity.division, sender))
         return signer.identity.division
 
-    def verify_batch(
-        self, origin: str, batch_hash: bytes, signature: bytes, chain_der: Sequence[bytes], signed_at: datetime
-    ) -> None:
-        """The origin's signature over ``batch_hash``; raise SignatureInvalid / CertificateInvalid / Revoked."""
+    def verify_batch(self, origin: str, batch_hash: bytes, signature: bytes, chain_der: Sequence[bytes]) -> None:
+        """The origin's signature over ``batch_hash``, by a certificate valid now and not revoked; raise
+        SignatureInvalid / CertificateInvalid / CertificateRevoked."""
         if not signature or not chain_der:
             raise SignatureInvalid(f"来源 {origin} 的批次没有签名：已登记的联邦不接受未签名的批次", origin=origin)
-        if signed_at > self._clock() + _FUTURE_SKEW:
-            raise SignatureInvalid(f"来源 {origin} 的批次时间在未来：{signed_at.isoformat()}", origin=origin)
-        signer = self.current(chain_der, at=signed_at)
+        signer = self.current(chain_der)
         if signer.identity.division != origin:
-            raise SignatureInvalid(
-                f"批次来源是 {origin}，签名者却是 {signer.identity.division}", origin=origin, signer=signer.identity.division
-            )
+            who = signer.identity.division
+            raise SignatureInvalid(f"批次来源是 {origin}，签名者却是 {who}", origin=origin, signer=who)
         self._same_suite(signer, origin)
         signer.key.verify(signature, batch_hash)
 

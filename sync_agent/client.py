@@ -32,6 +32,7 @@ import grpc
 import structlog
 
 from federation.errors import SunshineError
+from federation.replication.trust import SenderTrust
 from federation.wire.v1 import replication_pb2 as pb
 from federation.wire.v1 import replication_pb2_grpc as pb_grpc
 from sync_agent.backoff import Backoff
@@ -109,7 +110,10 @@ class Link:
         handshake_timeout: float = 10.0,
         ack_timeout: float = 30.0,
         max_refusals: int = 3,
-        credentials: grpc.ChannelCredentials | None = None,
+        credentials: grpc.ChannelCredentials | Callable[[], grpc.ChannelCredentials] | None = None,
+        trust: SenderTrust | None = None,
+        up: bool = True,
+        tls_name: str = "",
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] | None = None,
         rng: random.Random | None = None,
@@ -137,6 +141,9 @@ class Link:
         self._ack_timeout = ack_timeout
         self._max_refusals = max_refusals
         self._credentials = credentials
+        self._trust = trust
+        self._up = up
+        self._channel_options = [*CHANNEL_OPTIONS, *([("grpc.ssl_target_name_override", tls_name)] if tls_name else [])]
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -190,10 +197,11 @@ class Link:
         origins = tuple(dict.fromkeys(self._origins()))
         with self._lock:
             self._stats.target = target
+        credentials = self._credentials() if callable(self._credentials) else self._credentials
         channel = (
-            grpc.secure_channel(target, self._credentials, CHANNEL_OPTIONS, self._compression)
-            if self._credentials
-            else grpc.insecure_channel(target, CHANNEL_OPTIONS, self._compression)
+            grpc.secure_channel(target, credentials, self._channel_options, self._compression)
+            if credentials is not None
+            else grpc.insecure_channel(target, self._channel_options, self._compression)
         )
         requests: queue.SimpleQueue[pb.ClientMessage | None] = queue.SimpleQueue()
         inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
@@ -206,10 +214,16 @@ class Link:
                 target=read_responses, args=(call, inbox, target), name=f"link-{self.name}-reader", daemon=True
             )
             reader.start()
-            requests.put(client_message_to_proto(Hello(self.node, origins, SOFTWARE)))
+            nonce = self._trust.nonce() if self._trust is not None else b""
+            requests.put(client_message_to_proto(Hello(self.node, origins, SOFTWARE, nonce)))
             welcome = self._expect(inbox, self._handshake_timeout, "握手应答（Welcome）")
             if not isinstance(welcome, Welcome):
                 raise LinkError(f"接收端 {target} 没有以 Welcome 应答握手", target=target)
+            if self._trust is not None:  # the receiver proves who it is, or nothing is sent to it
+                try:
+                    self._trust.verify_receiver(welcome.receiver_chain, welcome.proof, nonce, up=self._up)
+                except SunshineError as exc:
+                    raise LinkError(f"接收端 {target} 未能证明其身份：{exc.message}", target=target) from exc
             states = self._states(origins, welcome.marks)
             with self._lock:
                 self._stats.connected = True

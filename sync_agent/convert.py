@@ -70,6 +70,7 @@ class Hello:
     sender: str
     origins: tuple[str, ...]
     software: str = ""
+    nonce: bytes = b""  # fresh random bytes the receiver signs in its Welcome (mTLS links)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,8 @@ class Welcome:
 
     receiver: str
     marks: tuple[Mark, ...]
+    receiver_chain: tuple[bytes, ...] = ()  # the receiver's certificate (DER), then its CA's
+    proof: bytes = b""  # the receiver's signature over the Hello's nonce and both identities
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +145,7 @@ def batch_to_proto(batch: Batch, *, compress: bool = False) -> pb.Batch:
         records=[record_to_proto(r, compress=compress) for r in batch.records],
         signature=batch.signature,
         gzip=compress,
+        signer_chain=list(batch.signer_chain),
     )
 
 
@@ -164,6 +168,7 @@ def batch_from_proto(message: pb.Batch) -> Batch:
         batch_hash=message.batch_hash,
         records=records,
         signature=message.signature,
+        signer_chain=tuple(message.signer_chain),
     )
 
 
@@ -208,6 +213,7 @@ _REASON_TO_PROTO: dict[RefusalReason, pb.Refusal.Reason] = {
     RefusalReason.BAD_SIGNATURE: pb.Refusal.BAD_SIGNATURE,
     RefusalReason.NOT_ALLOWED: pb.Refusal.NOT_ALLOWED,
     RefusalReason.MALFORMED: pb.Refusal.MALFORMED,
+    RefusalReason.DIVERGENT: pb.Refusal.DIVERGENT,
 }
 _REASON_FROM_PROTO: dict[int, RefusalReason] = {int(v): k for k, v in _REASON_TO_PROTO.items()}
 
@@ -249,21 +255,31 @@ def refusal_from_proto(message: pb.Refusal) -> BatchRefused:
 
 
 def hello_to_proto(hello: Hello) -> pb.Hello:
-    return pb.Hello(sender=hello.sender, origins=list(hello.origins), software=hello.software)
+    return pb.Hello(sender=hello.sender, origins=list(hello.origins), software=hello.software, nonce=hello.nonce)
 
 
 def hello_from_proto(message: pb.Hello) -> Hello:
     """Raise ``InvalidDivisionCode`` when the sender is not a division code (origins are the policy's business)."""
     sender = validate_division_code(message.sender)
-    return Hello(sender, tuple(message.origins), message.software)
+    return Hello(sender, tuple(message.origins), message.software, message.nonce)
 
 
 def welcome_to_proto(welcome: Welcome) -> pb.Welcome:
-    return pb.Welcome(receiver=welcome.receiver, marks=[mark_to_proto(m) for m in welcome.marks])
+    return pb.Welcome(
+        receiver=welcome.receiver,
+        marks=[mark_to_proto(m) for m in welcome.marks],
+        receiver_chain=list(welcome.receiver_chain),
+        proof=welcome.proof,
+    )
 
 
 def welcome_from_proto(message: pb.Welcome) -> Welcome:
-    return Welcome(message.receiver, tuple(mark_from_proto(m) for m in message.marks))
+    return Welcome(
+        message.receiver,
+        tuple(mark_from_proto(m) for m in message.marks),
+        tuple(message.receiver_chain),
+        message.proof,
+    )
 
 
 def status_reply_to_proto(receiver: str, statuses: Iterable[OriginStatus]) -> pb.StatusReply:

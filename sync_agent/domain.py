@@ -46,7 +46,8 @@ class Batch:
     prev_hash: bytes
     batch_hash: bytes
     records: tuple[Record, ...]
-    signature: bytes = b""
+    signature: bytes = b""  # the origin's signature over batch_hash
+    signer_chain: tuple[bytes, ...] = ()  # the origin's certificate (DER), then its CA's: whose key signed
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,7 @@ class RefusalReason(enum.StrEnum):
     BAD_SIGNATURE = "bad_signature"
     NOT_ALLOWED = "not_allowed"
     MALFORMED = "malformed"
+    DIVERGENT = "divergent"  # seqs already held with other content (an origin restored from an old backup)
 
 
 class Verdict(enum.StrEnum):

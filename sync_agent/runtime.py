@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from federation.config import Config, split_address
 from federation.errors import ConfigError
 from federation.identities import DivisionLevel, level_of, scope_prefix
 from federation.replication import AppliersByType
+from federation.replication.trust import LinkSecurity
 from federation.storage.engine import engine_from_config
 from federation.storage.tables import batch_log, quarantine
 from federation.storage.uow import UnitOfWork
@@ -38,10 +39,11 @@ from sync_agent.client import Link
 from sync_agent.convert import OriginStatus
 from sync_agent.domain import Mark
 from sync_agent.link_stats import LinkStats
-from sync_agent.server import RunningServer, serve
+from sync_agent.server import ExtraService, RunningServer, StreamLimits, serve
 from sync_agent.store import SqlBatchSink, SqlBatchSource
 
 __all__ = [
+    "ENROL_PORT_FILE",
     "GRPC_PORT_FILE",
     "Agent",
     "LinkView",
@@ -58,6 +60,9 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 GRPC_PORT_FILE = "grpc.port"  # in the node's data directory: the receiver's bound port
+ENROL_PORT_FILE = "enrol.port"  # in a parent's data directory: the enrolment port
+_RENEW_CHECK_S = 3600.0
+_RENEW_RETRY_S = 600.0
 
 
 def in_subtree(code: str, root: str) -> bool:
@@ -101,13 +106,32 @@ def write_port_file(path: Path, port: int) -> None:
 
 
 def start_receiver(
-    cfg: Config, engine: Engine, appliers: AppliersByType, *, relay: bool, port_file: Path | None = None
+    cfg: Config,
+    engine: Engine,
+    appliers: AppliersByType,
+    *,
+    relay: bool,
+    port_file: Path | None = None,
+    security: LinkSecurity | None = None,
+    extra: Sequence[ExtraService] = (),
+    enrol_port_file: Path | None = None,
 ) -> RunningServer:
-    """Serve this node's replication receiver on ``replication.listen``; write the bound port to ``port_file``."""
+    """Serve this node's replication receiver on ``replication.listen``; write the bound port to ``port_file``.
+
+    With ``security`` (always, but with ``--insecure-dev``): mutual TLS, senders identified by their certificates,
+    batches verified against their origins' signatures; ``extra`` services (a parent's enrolment) are served on
+    the same server, and on ``pki.enrol_listen`` (TLS without client certificates, port in ``enrol_port_file``)."""
     host, port = split_address(cfg.replication.listen, "replication.listen")
     node = cfg.node.division
     policy = receiver_policy(node)
     sink = SqlBatchSink(engine, node, appliers, relay=relay, allow=policy)
+    rep = cfg.replication
+    limits = StreamLimits(rep.max_record_bytes, rep.max_streams_per_peer, rep.hello_timeout_s)
+    enrol = (
+        [(cfg.pki.enrol_listen, security.enrol_credentials())]
+        if security is not None and extra and cfg.pki.enrol_listen
+        else []
+    )
 
     def status(prefix: str) -> list[OriginStatus]:
         return [
@@ -115,9 +139,23 @@ def start_receiver(
             for s in sink.status(prefix)
         ]
 
-    running = serve(sink, host=host, port=port, allowed=policy, status=status)
+    running = serve(
+        sink,
+        host=host,
+        port=port,
+        allowed=policy,
+        status=status,
+        credentials=security.server_credentials() if security is not None else None,
+        trust=security.receiver if security is not None else None,
+        limits=limits,
+        max_message_bytes=rep.max_message_bytes,
+        extra=extra,
+        extra_ports=enrol,
+    )
     if port_file is not None:
         write_port_file(port_file, running.port)
+    if enrol_port_file is not None and running.extra_ports:
+        write_port_file(enrol_port_file, running.extra_ports[0])
     return running
 
 
@@ -194,12 +232,20 @@ class Agent:
     """A node's sync agent: one link up (if configured) and one per child down, each on its own thread."""
 
     def __init__(
-        self, node: str, engine: Engine, source: SqlBatchSource, links: Sequence[Link], *, clock: Any = utcnow
+        self,
+        node: str,
+        engine: Engine,
+        source: SqlBatchSource,
+        links: Sequence[Link],
+        *,
+        clock: Any = utcnow,
+        renew: Callable[[], bool] | None = None,
     ) -> None:
         self.node = node
         self.engine = engine
         self.source = source
         self.links = tuple(links)
+        self._renew = renew
         self._clock: Callable[[], datetime] = clock
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -211,7 +257,24 @@ class Agent:
             t = threading.Thread(target=link.run_forever, args=(self._stop,), name=f"link-{link.name}", daemon=True)
             t.start()
             self._threads.append(t)
+        if self._renew is not None:
+            t = threading.Thread(target=self._renewing, name="certificate-renewal", daemon=True)
+            t.start()
+            self._threads.append(t)
         log.info("agent.started", node=self.node, links=[link.name for link in self.links])
+
+    def _renewing(self) -> None:
+        """Renew the node's certificate before it expires (checked at start and every hour; a failure is retried
+        in ten minutes): the links and the node's receiver pick the new one up at their next handshake."""
+        assert self._renew is not None
+        delay = 0.0
+        while not self._stop.wait(delay):
+            try:
+                self._renew()
+                delay = _RENEW_CHECK_S
+            except Exception as exc:  # the old certificate still works: retry soon, never stop the agent
+                log.warning("pki.renew_failed", node=self.node, error=str(exc))
+                delay = _RENEW_RETRY_S
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -286,8 +349,12 @@ class Agent:
         return {str(origin): int(n) for origin, n in rows}
 
 
-def build_agent(cfg: Config, *, engine: Engine | None = None) -> Agent:
-    """The agent of ``cfg.node.division``: its source over the node's database and its links, not yet started."""
+def build_agent(cfg: Config, *, engine: Engine | None = None, security: LinkSecurity | None = None) -> Agent:
+    """The agent of ``cfg.node.division``: its source over the node's database and its links, not yet started.
+
+    ``security`` (the node's, from its composition root; None only with ``--insecure-dev``): batches sealed here
+    are signed, links run over mutual TLS and check the receiver's proof of identity, and the certificate is
+    renewed at the parent when due."""
     rep = cfg.replication
     node = cfg.node.division
     if not rep.upstream and not rep.downstream:
@@ -295,18 +362,34 @@ def build_agent(cfg: Config, *, engine: Engine | None = None) -> Agent:
     if rep.upstream and level_of(node) is DivisionLevel.PROVINCE:
         raise ConfigError("省级节点没有上级，replication.upstream 应为空", node=node)
     engine = engine or engine_from_config(cfg)
-    source = SqlBatchSource(engine, node, max_records=rep.batch_records, max_bytes=rep.batch_bytes)
-    common: Mapping[str, Any] = {
+    source = SqlBatchSource(
+        engine,
+        node,
+        max_records=rep.batch_records,
+        max_bytes=rep.batch_bytes,
+        signer=security.signer.sign if security is not None else None,
+    )
+    common: dict[str, Any] = {
         "node": node,
         "window": rep.window,
         "gzip": rep.gzip,
         "linger": rep.linger_ms / 1000.0,
     }
+    if security is not None:
+        common |= {
+            "credentials": security.channel_credentials,
+            "trust": security.sender,
+            "tls_name": security.tls_name,
+        }
     links = []
     if rep.upstream:
         split_address(rep.upstream, "replication.upstream")
-        links.append(Link("up", rep.upstream, source, origins=up_origins(node, source), **common))
+        links.append(Link("up", rep.upstream, source, origins=up_origins(node, source), up=True, **common))
     for target in rep.downstream:
         split_address(target, "replication.downstream")
-        links.append(Link(f"down-{target}", target, source, origins=down_origins(node, source), **common))
-    return Agent(node, engine, source, links)
+        links.append(Link(f"down-{target}", target, source, origins=down_origins(node, source), up=False, **common))
+    renew = None
+    if security is not None and security.renew_if_due is not None:
+        renew_at = security.renew_if_due
+        renew = lambda: renew_at(rep.upstream)  # noqa: E731 - the parent is reached on the link up
+    return Agent(node, engine, source, links, renew=renew)

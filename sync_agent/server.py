@@ -1,10 +1,16 @@
 """The receiving end of replication over gRPC: ``federation.wire.v1.Replication`` in front of a BatchSink.
 
-One bidirectional ``Stream`` per sender. The first message must be Hello (else the stream is aborted with
-INVALID_ARGUMENT); the receiver answers Welcome with its mark for every origin the sender may send, then one
-Ack or Refusal per Batch, in order. A refused batch does not end the stream: the sender resends from the
-refusal's high-water mark. Any other failure ends the stream with a status chosen in one place,
-:func:`grpc_status` (the sender reconnects with backoff and resumes from the new Welcome).
+One bidirectional ``Stream`` per sender. With machine trust (``trust``, the node's :class:`ReceiverTrust`; the
+production default) the sender is the division of its TLS certificate — ``Hello.sender`` must agree — and every
+batch must carry its origin's signature; the Welcome proves this receiver's identity to the sender. A sender
+holds at most ``limits.streams_per_peer`` streams, says Hello within ``limits.hello_timeout_s``, and sends no
+record over ``limits.max_record_bytes`` (gRPC refuses a message over the server's limit before decoding it).
+
+The first message must be Hello (else the stream is aborted with INVALID_ARGUMENT); the receiver answers Welcome
+with its mark for every origin the sender may send, then one Ack or Refusal per Batch, in order. A refused batch
+does not end the stream: the sender resends from the refusal's high-water mark. Any other failure ends the stream
+with a status chosen in one place, :func:`grpc_status` (the sender reconnects with backoff and resumes from the
+new Welcome).
 
 :func:`serve` runs the servicer on a thread-pool gRPC server beside the standard health service
 (``grpc.health.v1``, SERVING for "" and for the replication service) and server reflection.
@@ -12,6 +18,8 @@ refusal's high-water mark. Any other failure ends the stream with a status chose
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass
@@ -36,6 +44,7 @@ from federation.errors import (
     ValidationError,
 )
 from federation.identities import scope_prefix, validate_division_code
+from federation.replication.trust import ReceiverTrust
 from federation.wire.v1 import replication_pb2 as pb
 from federation.wire.v1 import replication_pb2_grpc as pb_grpc
 from sync_agent.convert import (
@@ -55,8 +64,10 @@ __all__ = [
     "GRPC_MESSAGE_LIMIT",
     "SERVICE_NAME",
     "AllowPolicy",
+    "ExtraService",
     "ReplicationServicer",
     "RunningServer",
+    "StreamLimits",
     "default_allowed",
     "grpc_status",
     "serve",
@@ -66,6 +77,9 @@ log = structlog.get_logger(__name__)
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["Replication"].full_name
 GRPC_MESSAGE_LIMIT = 64 * 1024 * 1024  # a batch is bounded by the sealer; gRPC's default 4 MiB is too tight
+
+ExtraService = Callable[[grpc.Server], None]
+"""Adds another servicer to the replication server (the parent's Enrolment service)."""
 
 AllowPolicy = Callable[[str, str], bool]
 """``allowed(sender, origin)``: may ``sender`` send records of ``origin``?"""
@@ -84,7 +98,6 @@ _STATUS_BY_CLASS: tuple[tuple[type[SunshineError], grpc.StatusCode], ...] = (
 )
 
 _SERVER_OPTIONS: list[tuple[str, int]] = [
-    ("grpc.max_receive_message_length", GRPC_MESSAGE_LIMIT),
     ("grpc.max_send_message_length", GRPC_MESSAGE_LIMIT),
     # senders ping every 30 s on an idle stream (client.py): accept that without ping strikes
     ("grpc.http2.min_ping_interval_without_data_ms", 20_000),
@@ -106,6 +119,24 @@ def grpc_status(error: BaseException) -> tuple[grpc.StatusCode, str]:
         if isinstance(error, cls):
             return code, error.message
     return grpc.StatusCode.INTERNAL, error.message
+
+
+@dataclass(frozen=True, slots=True)
+class StreamLimits:
+    """What one sender may use of a receiver (``[replication]`` max_record_bytes, max_streams_per_peer,
+    hello_timeout_s; the message limit is the server's own)."""
+
+    max_record_bytes: int = 1_048_576
+    streams_per_peer: int = 4
+    hello_timeout_s: float = 10.0
+
+
+_NONCE_BYTES = 32
+
+
+def _peer_pem(context: grpc.ServicerContext) -> bytes | None:
+    found = context.auth_context().get("x509_pem_cert")
+    return bytes(found[0]) if found else None
 
 
 def default_allowed(sender: str, origin: str) -> bool:
@@ -131,34 +162,82 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
         allowed: AllowPolicy | None = None,
         origins_held: Callable[[], Sequence[str]] | None = None,
         status: Callable[[str], Sequence[OriginStatus]] | None = None,
+        trust: ReceiverTrust | None = None,
+        limits: StreamLimits | None = None,
     ) -> None:
         self._sink = sink
         self._allowed = allowed or default_allowed
         self._origins_held = origins_held
         self._status = status
+        self._trust = trust
+        self._limits = limits or StreamLimits()
+        self._streams: Counter[str] = Counter()
+        self._streams_lock = threading.Lock()
+
+    def _who(self, context: grpc.ServicerContext) -> str:
+        """The sender's identity: its certificate's division (machine trust), else (development only) its
+        address, to which the per-peer limit applies."""
+        if self._trust is None:
+            return context.peer()
+        pem = _peer_pem(context)
+        if pem is None:
+            raise Unauthenticated("复制连接须出示本联邦签发的节点证书（此端口只用于登记）")
+        return self._trust.identify_peer(pem)
+
+    def _open(self, who: str) -> None:
+        with self._streams_lock:
+            if self._streams[who] >= self._limits.streams_per_peer:
+                raise LimitExceeded(
+                    f"节点 {who} 已有 {self._streams[who]} 条复制流，达到上限 {self._limits.streams_per_peer}",
+                    peer=who,
+                )
+            self._streams[who] += 1
+
+    def _close(self, who: str) -> None:
+        with self._streams_lock:
+            self._streams[who] -= 1
+            if self._streams[who] <= 0:
+                del self._streams[who]
 
     def Stream(  # noqa: N802 — the RPC's name in the wire contract
         self, request_iterator: Iterator[pb.ClientMessage], context: grpc.ServicerContext
     ) -> Iterator[pb.ServerMessage]:
         peer = context.peer()
         sender = ""
+        who: str | None = None
+        timer = threading.Timer(self._limits.hello_timeout_s, context.cancel)
+        timer.daemon = True
         try:
+            identity = self._who(context)
+            self._open(identity)
+            who = identity
+            timer.start()
             first = next(request_iterator, None)
+            timer.cancel()
             if first is None:
                 return
             if client_message_kind(first) != "hello":
                 raise ValidationError("复制流的第一条消息必须是 Hello（握手），请先发送 Hello 再发送批次")
             hello = hello_from_proto(first.hello)
             sender = hello.sender
+            if self._trust is not None and sender != identity:
+                raise Unauthenticated(
+                    f"Hello 中的发送方 {sender} 与其证书身份 {identity} 不符：以证书为准，拒绝此复制流", sender=sender
+                )
             origins = [o for o in dict.fromkeys(hello.origins) if self._allowed(sender, o)]
             welcome = Welcome(self._sink.node, tuple(self._sink.marks(origins)))
+            if self._trust is not None:
+                if len(hello.nonce) != _NONCE_BYTES:
+                    raise ValidationError("Hello 须带 32 字节的随机数，接收端以签名证明自己的身份")
+                chain, proof = self._trust.welcome_proof(hello.nonce, sender)
+                welcome = Welcome(welcome.receiver, welcome.marks, chain, proof)
             log.info(
                 "replication.stream_opened",
                 sender=sender,
                 peer=peer,
-                software=hello.software,
+                software=hello.software[:40],
                 origins=len(origins),
-                not_allowed=sorted(set(hello.origins) - set(origins)),
+                not_allowed=sorted(set(hello.origins) - set(origins))[:20],
             )
             yield server_message_to_proto(welcome)
             for message in request_iterator:
@@ -175,6 +254,10 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
             else:
                 log.exception("replication.stream_failed", sender=sender, peer=peer)
             context.abort(code, text)
+        finally:
+            timer.cancel()
+            if who is not None:
+                self._close(who)
         log.info("replication.stream_closed", sender=sender, peer=peer)
 
     def _answer(self, sender: str, message: pb.Batch) -> Receipt | BatchRefused:
@@ -193,6 +276,38 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
                 f"节点 {sender} 无权发送来源 {batch.origin} 的记录：只能发送本节点及其下级节点的记录",
                 Mark(batch.origin),
             )
+        oversize = next((r for r in batch.records if len(r.payload) > self._limits.max_record_bytes), None)
+        if oversize is not None:
+            log.warning(
+                "replication.record_too_large",
+                sender=sender,
+                origin=batch.origin,
+                seq=oversize.origin_seq,
+                bytes=len(oversize.payload),
+            )
+            return _refusal(
+                RefusalReason.MALFORMED,
+                f"来源 {batch.origin} 的记录 {oversize.origin_seq} 有 {len(oversize.payload)} 字节，"
+                f"超过单条记录上限 {self._limits.max_record_bytes} 字节",
+                self._sink.marks([batch.origin])[0],
+            )
+        if self._trust is not None:
+            try:
+                self._trust.verify_batch(batch.origin, batch.batch_hash, batch.signature, batch.signer_chain)
+            except SunshineError as exc:
+                via = f"，经 {sender} 转发" if sender != batch.origin else ""
+                log.warning(
+                    "replication.bad_signature",
+                    sender=sender,
+                    origin=batch.origin,
+                    first_seq=batch.first_seq,
+                    error=exc.message,
+                )
+                return _refusal(
+                    RefusalReason.BAD_SIGNATURE,
+                    f"来源 {batch.origin} 的批次 {batch.first_seq}–{batch.last_seq}{via}：签名验证失败：{exc.message}",
+                    self._sink.marks([batch.origin])[0],
+                )
         try:
             receipt = self._sink.receive(sender, batch)
         except BatchRefused as refused:
@@ -252,6 +367,7 @@ class RunningServer:
     host: str
     port: int
     _pool: futures.ThreadPoolExecutor
+    extra_ports: tuple[int, ...] = ()  # the ports bound for ``extra_ports``, in order
 
     @property
     def target(self) -> str:
@@ -287,23 +403,36 @@ def serve(
     max_workers: int = 64,
     gzip: bool = False,
     credentials: grpc.ServerCredentials | None = None,
+    trust: ReceiverTrust | None = None,
+    limits: StreamLimits | None = None,
+    max_message_bytes: int = GRPC_MESSAGE_LIMIT,
+    extra: Sequence[ExtraService] = (),
+    extra_ports: Sequence[tuple[str, grpc.ServerCredentials]] = (),
 ) -> RunningServer:
     """Start a replication server on ``host:port`` and return it with the port bound.
 
     Every open stream holds one worker thread, so ``max_workers`` bounds the concurrent senders; calls beyond
     it are refused with RESOURCE_EXHAUSTED (the sender retries with backoff) rather than queued silently.
-    Requests may always be gzip-compressed; ``gzip`` also compresses the (small) responses.
+    Requests may always be gzip-compressed; ``gzip`` also compresses the (small) responses. ``credentials``:
+    mutual TLS (with ``trust``, the node's machine trust); ``extra`` services share the server (enrolment), and
+    ``extra_ports`` bind more addresses with their own credentials (the enrolment port: TLS without client
+    certificates). A message over ``max_message_bytes`` is refused by gRPC before it is decoded.
     """
     pool = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="replication")
     server = grpc.server(
         pool,
-        options=_SERVER_OPTIONS,
+        options=[*_SERVER_OPTIONS, ("grpc.max_receive_message_length", max_message_bytes)],
         maximum_concurrent_rpcs=max_workers,
         compression=grpc.Compression.Gzip if gzip else None,
     )
     pb_grpc.add_ReplicationServicer_to_server(
-        ReplicationServicer(sink, allowed=allowed, origins_held=origins_held, status=status), server
+        ReplicationServicer(
+            sink, allowed=allowed, origins_held=origins_held, status=status, trust=trust, limits=limits
+        ),
+        server,
     )
+    for add in extra:
+        add(server)
     health_servicer = health.HealthServicer()
     for service in ("", SERVICE_NAME):
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
@@ -315,7 +444,16 @@ def serve(
     except RuntimeError as exc:  # grpc reports a port it cannot bind this way
         pool.shutdown(wait=False)
         raise ConfigError(f"复制服务无法监听 {address}：端口可能已被占用或地址无效", address=address) from exc
+    extra_bound = []
+    for extra_address, extra_credentials in extra_ports:
+        try:
+            extra_bound.append(server.add_secure_port(extra_address, extra_credentials))
+        except RuntimeError as exc:
+            pool.shutdown(wait=False)
+            raise ConfigError(
+                f"服务无法监听 {extra_address}：端口可能已被占用或地址无效", address=extra_address
+            ) from exc
     server.start()
-    running = RunningServer(server, health_servicer, host, bound, pool)
+    running = RunningServer(server, health_servicer, host, bound, pool, tuple(extra_bound))
     log.info("replication.server_started", target=running.target, receiver=sink.node)
     return running

@@ -1,6 +1,10 @@
 """The receiving side (:class:`SqlBatchSink`): an incoming batch checked against the origin's mark (locked for the
 transaction, :func:`lock_mark`) and applied in one transaction, poison records quarantined, the batch kept for
-relaying, the mark advanced with the data.
+relaying, its receipt kept, the mark advanced with the data.
+
+A batch at or below the mark is a duplicate only if it is the batch received: its hash is compared with the
+receipt (``batch_receipts``). Seqs held with other content — an origin restored from an old backup that seals
+its new records at seqs already sent — are refused as divergent, never acknowledged in silence.
 """
 
 from __future__ import annotations
@@ -19,13 +23,13 @@ from sqlalchemy.engine import Connection
 from federation.identities import validate_division_code
 from federation.replication import AppliersByType
 from federation.storage.bulk import BulkStatement
-from federation.storage.tables import outbox, quarantine, replication_marks
+from federation.storage.tables import batch_receipts, outbox, quarantine, replication_marks
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import from_us, utcnow
 from sync_agent.apply import apply_records
 from sync_agent.domain import ZERO_HASH, Batch, Mark, RefusalReason, Verdict, check_batch, refusal
 from sync_agent.ports import Receipt
-from sync_agent.store._shared import INSERT_BATCH, Clock, batch_values
+from sync_agent.store._shared import INSERT_BATCH, Clock, batch_values, store_chain
 
 __all__ = ["OriginStatus", "SqlBatchSink", "lock_mark"]
 
@@ -33,6 +37,12 @@ log = structlog.get_logger(__name__)
 
 _INSERT_OUTBOX = BulkStatement(insert(outbox), [c.name for c in outbox.c])
 _INSERT_QUARANTINE = insert(quarantine)
+_INSERT_RECEIPT = insert(batch_receipts)
+_RECEIPT = select(batch_receipts.c.first_seq, batch_receipts.c.batch_hash).where(
+    batch_receipts.c.origin == bindparam("origin"), batch_receipts.c.last_seq == bindparam("last_seq")
+)
+_RECEIPTS_FROM = select(replication_marks.c.receipts_from).where(replication_marks.c.origin == bindparam("origin"))
+_LOG_EXCERPT = 200  # characters of a payload a log line may carry
 
 _SELECT_MARK = select(replication_marks.c.high_water, replication_marks.c.last_hash).where(
     replication_marks.c.origin == bindparam("origin")
@@ -136,11 +146,21 @@ class SqlBatchSink:
                     RefusalReason.NOT_ALLOWED, f"节点 {sender} 不能发送来源 {batch.origin} 的记录", batch, mark
                 )
             if check_batch(mark, batch) is Verdict.DUPLICATE:
+                _same_as_received(conn, batch, mark)
                 return Receipt(mark, duplicate=True)  # leaving the unit of work rolls back: nothing changed
             texts = _payload_texts(batch, mark)
             held = apply_records(conn, batch.origin, batch.records, texts, self._appliers)
+            conn.execute(
+                _INSERT_RECEIPT,
+                {
+                    "origin": batch.origin,
+                    "last_seq": batch.last_seq,
+                    "first_seq": batch.first_seq,
+                    "batch_hash": batch.batch_hash,
+                },
+            )
             if self.relay:
-                conn.execute(INSERT_BATCH, batch_values(batch, now))
+                conn.execute(INSERT_BATCH, batch_values(batch, now, store_chain(conn, batch.signer_chain)))
                 _INSERT_OUTBOX.execute(conn, _outbox_rows(batch, texts, mark))
             if held:
                 conn.execute(
@@ -162,7 +182,12 @@ class SqlBatchSink:
             )
             uow.commit()
         for h in held:
-            log.warning("replication.quarantined", sender=sender, origin=batch.origin, **h)
+            log.warning(
+                "replication.quarantined",
+                sender=sender,
+                origin=batch.origin,
+                **{k: (v[:_LOG_EXCERPT] if isinstance(v, str) else v) for k, v in h.items()},
+            )
         return Receipt(Mark(batch.origin, batch.last_seq, batch.batch_hash), quarantined=len(held))
 
     def status(self, origin_prefix: str = "") -> list[OriginStatus]:
@@ -192,6 +217,23 @@ class SqlBatchSink:
             )
             for m in marks
         ]
+
+
+def _same_as_received(conn: Connection, batch: Batch, mark: Mark) -> None:
+    """A batch at or below the mark must be one received (same last seq, same hash); else it is divergent."""
+    (receipts_from,) = conn.execute(_RECEIPTS_FROM, {"origin": batch.origin}).one()
+    if batch.last_seq <= int(receipts_from):
+        return  # received before receipts were kept: a duplicate, as it always was
+    held = conn.execute(_RECEIPT, {"origin": batch.origin, "last_seq": batch.last_seq}).first()
+    if held is not None and int(held.first_seq) == batch.first_seq and bytes(held.batch_hash) == batch.batch_hash:
+        return
+    raise refusal(
+        RefusalReason.DIVERGENT,
+        f"来源 {batch.origin} 的序号 {batch.first_seq}–{batch.last_seq} 已以不同内容接收过："
+        "来源节点可能从旧备份恢复、重复使用了序号，请来源节点管理员核查；本批不会当作重复确认",
+        batch,
+        mark,
+    )
 
 
 def _payload_texts(batch: Batch, mark: Mark) -> list[str]:

@@ -22,13 +22,14 @@ from federation.storage.tables import batch_log, link_acks, outbox, replication_
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import to_us, utcnow
 from sync_agent.domain import ZERO_HASH, Batch, seal_batch
-from sync_agent.store._shared import INSERT_BATCH, Clock, batch_values
+from sync_agent.store._shared import INSERT_BATCH, Clock, batch_values, chains_of, store_chain
 
 __all__ = ["LinkAck", "Signer", "SqlBatchSource"]
 
 log = structlog.get_logger(__name__)
 
-Signer = Callable[[bytes], bytes]
+Signer = Callable[[bytes], tuple[bytes, tuple[bytes, ...]]]
+"""``sign(batch_hash)`` → the node's signature and its certificate chain (``sync_agent.ports.BatchSigner.sign``)."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_NAIVE = datetime(1970, 1, 1)
@@ -224,10 +225,13 @@ class SqlBatchSource:
                 groups.pop()  # may have been cut short by the fetch limit: sealed with what follows, next round
             now = self._clock()
             values = []
+            stored: dict[tuple[bytes, ...], str | None] = {}
             for group in groups:
                 batch = seal_batch(self.node, prev_hash, group)
-                signature = self._signer(batch.batch_hash) if self._signer else b""
-                values.append(batch_values(replace(batch, signature=signature), now))
+                signature, chain = self._signer(batch.batch_hash) if self._signer else (b"", ())
+                if chain not in stored:
+                    stored[chain] = store_chain(conn, chain)
+                values.append(batch_values(replace(batch, signature=signature), now, stored[chain]))
                 prev_hash = batch.batch_hash
             conn.execute(INSERT_BATCH, values)
             uow.commit()
@@ -260,7 +264,8 @@ class SqlBatchSource:
             rows = conn.execute(
                 _RECORDS_BETWEEN, {"origin": origin, "first": chain[0].first_seq, "last": chain[-1].last_seq}
             ).all()
-        return _assemble(origin, chain, rows)
+            signers = chains_of(conn, {b.signer for b in chain if b.signer})
+        return _assemble(origin, chain, rows, signers)
 
     def record_ack(self, link: str, origin: str, high_water: int) -> None:
         with UnitOfWork(self._engine) as uow:
@@ -291,7 +296,9 @@ class SqlBatchSource:
         return [LinkAck(r.link, r.origin, int(r.acked_seq), r.acked_at, r.last_error) for r in rows]
 
 
-def _assemble(origin: str, chain: Sequence[Any], rows: Sequence[Any]) -> list[Batch]:
+def _assemble(
+    origin: str, chain: Sequence[Any], rows: Sequence[Any], signers: dict[str, tuple[bytes, ...]]
+) -> list[Batch]:
     first, last = chain[0].first_seq, chain[-1].last_seq
     if len(rows) != last - first + 1 or (rows and (rows[0].seq != first or rows[-1].seq != last)):
         raise StorageError(
@@ -302,6 +309,15 @@ def _assemble(origin: str, chain: Sequence[Any], rows: Sequence[Any]) -> list[Ba
         start = b.first_seq - first
         records = tuple(_records(rows[start : start + b.record_count]))
         batches.append(
-            Batch(origin, b.first_seq, b.last_seq, bytes(b.prev_hash), bytes(b.batch_hash), records, bytes(b.signature))
+            Batch(
+                origin,
+                b.first_seq,
+                b.last_seq,
+                bytes(b.prev_hash),
+                bytes(b.batch_hash),
+                records,
+                bytes(b.signature),
+                signers.get(b.signer, ()) if b.signer else (),
+            )
         )
     return batches

@@ -8,8 +8,9 @@ replace the clock, which is always derived from budget + pause ledger + calendar
 
 Every table is defined on the one :data:`metadata` (``_metadata``), one module per context, and re-exported
 here: ``_node`` (settings, counters), ``_standards`` (bundles, catalogue, calendar years), ``_cases``,
-``_replication`` (outbox, batch log, marks, link acks, quarantine), ``_supervision`` (alerts, complaints, ratings,
-notifications), ``_standards_status`` (each node's standards, clock moves), ``_orders``, ``_scores``, ``_video``.
+``_replication`` (outbox, batch log, marks, link acks, quarantine, batch receipts, signer chains),
+``_supervision`` (alerts, complaints, ratings, notifications), ``_standards_status`` (each node's standards, clock
+moves), ``_orders``, ``_scores``, ``_video``, ``_security`` (enrolment tokens, issued certificates, revocations).
 They are imported in that order, which is the order the tables are added to :data:`metadata`.
 """
 
@@ -19,7 +20,13 @@ from federation.storage.tables._metadata import metadata
 from federation.storage.tables._node import counters, node_settings
 from federation.storage.tables._standards import calendar_years, catalogue_items, standards_bundles
 from federation.storage.tables._cases import case_events, case_pauses, case_tasks, cases
-from federation.storage.tables._replication import batch_log, link_acks, outbox, quarantine, replication_marks
+from federation.storage.tables._replication import (
+    batch_log,
+    link_acks,
+    outbox,
+    quarantine,
+    replication_marks,
+)
 from federation.storage.tables._supervision import alerts, complaints, notifications, ratings
 from federation.storage.tables._standards_status import clock_moves, standards_status
 from federation.storage.tables._orders import order_replies, orders
@@ -32,11 +39,14 @@ from federation.storage.tables._video import (
     video_purges,
     video_segments,
 )
+from federation.storage.tables._replication import batch_receipts, signer_chains
+from federation.storage.tables._security import enrolment_tokens, issued_certificates, revocation_list
 # isort: on
 
 __all__ = [
     "alerts",
     "batch_log",
+    "batch_receipts",
     "calendar_years",
     "camera_bindings",
     "cameras",
@@ -48,6 +58,8 @@ __all__ = [
     "clock_moves",
     "complaints",
     "counters",
+    "enrolment_tokens",
+    "issued_certificates",
     "link_acks",
     "metadata",
     "node_settings",
@@ -58,7 +70,9 @@ __all__ = [
     "quarantine",
     "ratings",
     "replication_marks",
+    "revocation_list",
     "scores",
+    "signer_chains",
     "standards_bundles",
     "standards_status",
     "video_events",

@@ -9,7 +9,15 @@ from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, String, 
 from federation.storage.tables._metadata import metadata
 from federation.storage.types import UTCDateTime
 
-__all__ = ["batch_log", "link_acks", "outbox", "quarantine", "replication_marks"]
+__all__ = [
+    "batch_log",
+    "batch_receipts",
+    "link_acks",
+    "outbox",
+    "quarantine",
+    "replication_marks",
+    "signer_chains",
+]
 
 outbox = Table(
     "outbox",
@@ -37,6 +45,7 @@ batch_log = Table(
     Column("signature", LargeBinary, nullable=False),
     Column("record_count", Integer, nullable=False),
     Column("sealed_at", UTCDateTime, nullable=False),
+    Column("signer", String(64), nullable=True),  # signer_chains.fingerprint: the chain that names the key
     Index(None, "origin", "last_seq"),
     comment="Sealed batches of every origin held here (own and relayed), unchanged: boundaries, hashes, signature.",
 )
@@ -49,7 +58,30 @@ replication_marks = Table(
     Column("last_hash", LargeBinary(32), nullable=False),
     Column("records", BigInteger, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # batches ending at or below it were received before receipts were kept (a resend of one is a duplicate)
+    Column("receipts_from", BigInteger, nullable=False, server_default="0"),
     comment="Receiver state per origin: highest seq applied, hash of the batch that ended there, records received.",
+)
+
+# Every batch a receiver applied, by its last seq: a resend is a duplicate only if its hash is the one received
+# (an origin restored from an old backup reuses seqs with other content: refused as divergent, never acked).
+batch_receipts = Table(
+    "batch_receipts",
+    metadata,
+    Column("origin", String(6), primary_key=True),
+    Column("last_seq", BigInteger, primary_key=True),
+    Column("first_seq", BigInteger, nullable=False),
+    Column("batch_hash", LargeBinary(32), nullable=False),
+    comment="Batches applied here, by origin and last seq, with their hash (the divergence check).",
+)
+
+# The certificate chains that signed batches held here (DER, leaf first), once each: batch_log.signer names one.
+signer_chains = Table(
+    "signer_chains",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("chain", LargeBinary, nullable=False),
+    comment="Signer certificate chains of the batches held here, by the SHA-256 of the chain.",
 )
 
 link_acks = Table(

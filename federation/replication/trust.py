@@ -1,0 +1,60 @@
+"""Machine trust on a replication link, as the sync agent needs it and the ``security`` package provides it.
+
+The node's composition root builds a :class:`LinkSecurity` (``security.node.link_security``) and hands it to the
+sync agent's receiver and links; the agent never imports ``security``, and ``security`` never imports the agent:
+both meet here, in the kernel's replication contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import grpc
+
+__all__ = ["BatchSigner", "LinkSecurity", "ReceiverTrust", "SenderTrust"]
+
+
+class BatchSigner(Protocol):
+    def sign(self, batch_hash: bytes) -> tuple[bytes, tuple[bytes, ...]]:
+        """This node's signature over ``batch_hash``, and its certificate chain (DER, leaf first)."""
+        ...
+
+
+class ReceiverTrust(Protocol):
+    def identify_peer(self, pem: bytes) -> str:
+        """The division of the TLS peer whose (verified) leaf certificate is ``pem``; raise Unauthenticated."""
+        ...
+
+    def verify_batch(self, origin: str, batch_hash: bytes, signature: bytes, chain_der: Sequence[bytes]) -> None:
+        """Raise SignatureInvalid / CertificateInvalid / CertificateRevoked unless ``origin`` signed it."""
+        ...
+
+    def welcome_proof(self, nonce: bytes, sender: str) -> tuple[tuple[bytes, ...], bytes]:
+        """This receiver's certificate chain and its signature over the sender's nonce."""
+        ...
+
+
+class SenderTrust(Protocol):
+    def nonce(self) -> bytes: ...
+
+    def verify_receiver(self, chain_der: Sequence[bytes], proof: bytes, nonce: bytes, *, up: bool) -> str:
+        """The receiver's division, proved by its Welcome (an ancestor when ``up``, else a descendant)."""
+        ...
+
+
+@dataclass(frozen=True)
+class LinkSecurity:
+    """Everything a node's links need for mutual TLS and provenance: credentials (re-read after a renewal), the
+    TLS name every node certificate carries, and the node's signer and trust checks."""
+
+    server_credentials: Callable[[], grpc.ServerCredentials]  # mutual TLS: the replication port
+    enrol_credentials: Callable[[], grpc.ServerCredentials]  # TLS without client certificates: the enrolment port
+    channel_credentials: Callable[[], grpc.ChannelCredentials]
+    tls_name: str
+    signer: BatchSigner
+    receiver: ReceiverTrust
+    sender: SenderTrust
+    # renews the node's certificate at its parent's replication port when due; returns whether it did
+    renew_if_due: Callable[[str], bool] | None = None
