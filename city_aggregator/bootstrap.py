@@ -33,11 +33,17 @@ from federation.data import DIVISIONS_CSV
 from federation.errors import ConfigError
 from federation.identities import DivisionLevel, DivisionRegistry, level_of
 from federation.replication import Applier
+from federation.replication.trust import LinkSecurity
 from federation.storage.engine import engine_from_config
 from federation.storage.scores_replica import SCORE_RECORD, ScoreApplier
 from federation.storage.standards_replica import STANDARDS_RECORD, StandardsApplier
 from federation.storage.standards_status import STATUS_RECORD, StandardsStatusApplier
-from federation.timeutil import Clock, node_clock
+from federation.timeutil import Clock, node_clock, utcnow
+from federation.wire.v1.replication_pb2_grpc import add_EnrolmentServicer_to_server
+from security.enrolment import EnrolmentServicer
+from security.node import NodeTrust, link_security, node_trust
+from security.revocations import REVOCATION_RECORD, RevocationApplier
+from sync_agent.server import ExtraService
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -95,6 +101,26 @@ class CityNode:
 
         return create_inspector_app(self.inspection, routers=[orders])
 
+    def link_security(self, *, insecure_dev: bool = False) -> LinkSecurity | None:
+        """mTLS and provenance for the node's links (``security.node``); None, with a warning, in development."""
+        if insecure_dev:
+            return link_security(self.config, self.engine, insecure_dev=True)
+        return self.trust.link_security()
+
+    @cached_property
+    def trust(self) -> NodeTrust:
+        """The node's certificate, keys, trust store and CA (:mod:`security.node`)."""
+        return node_trust(self.config, self.engine)
+
+    def enrolment_services(self) -> list[ExtraService]:
+        """The Enrolment service its children enrol and renew with, when this node holds a CA (it does once it
+        has enrolled: a city receives its intermediate CA with its own certificate)."""
+        authority = self.trust.authority()
+        if authority is None:
+            return []
+        servicer = EnrolmentServicer(self.engine, authority, self.trust.trust, utcnow, self.config.pki.cert_days)
+        return [lambda server: add_EnrolmentServicer_to_server(servicer, server)]
+
     def close(self) -> None:
         if self.owns_engine:
             self.engine.dispose()
@@ -113,6 +139,7 @@ def replication_appliers(division: str | None = None) -> dict[str, Applier[Any]]
         **video_appliers(),  # the counties' video index (cameras, segments, events), never the video
         **order_appliers(),  # the province's orders on their way down, the counties' replies
         SCORE_RECORD: ScoreApplier(),  # the province's scores on their way down
+        REVOCATION_RECORD: RevocationApplier(utcnow),  # the province's revocation list, enforced here and relayed
     }
 
 

@@ -23,11 +23,15 @@ from county_node.video.domain import ClipMargin, RetentionPolicy
 from county_node.video.services import VideoIndexService
 from federation.config import Config
 from federation.replication import Applier
+from federation.replication.trust import LinkSecurity
 from federation.storage.engine import engine_from_config
 from federation.storage.scores_replica import SCORE_RECORD, ScoreApplier
 from federation.storage.standards_replica import STANDARDS_RECORD, StandardsApplier
 from federation.storage.standards_status import STATUS_RECORD, StandardsStatusApplier
-from federation.timeutil import Clock, node_clock
+from federation.timeutil import Clock, node_clock, utcnow
+from security.keystore import keystore_for
+from security.node import link_security
+from security.revocations import REVOCATION_RECORD, RevocationApplier
 
 __all__ = ["CountyNode", "assemble_county_node", "build_county_node", "replication_appliers", "video_service"]
 
@@ -48,6 +52,18 @@ class CountyNode:
     def receiver_appliers(self) -> dict[str, Applier[Any]]:
         """What the county's receiver applies, with this node's hooks (``federation.nodes.Node``)."""
         return replication_appliers(self.approval)
+
+    def sms_token(self) -> str | None:
+        """The SMS gateway's bearer token, from the keyring (``notify.sms_token_key``; never from a file)."""
+        key = self.config.notify.sms_token_key
+        if not key:
+            return None
+        value = keystore_for(self.config).get(key)
+        return value.decode() if value is not None else None
+
+    def link_security(self, *, insecure_dev: bool = False) -> LinkSecurity | None:
+        """mTLS and provenance for the node's links (``security.node``); None, with a warning, in development."""
+        return link_security(self.config, self.engine, insecure_dev=insecure_dev)
 
     def close(self) -> None:
         if self.owns_engine:
@@ -117,5 +133,6 @@ def replication_appliers(approval: ApprovalService | None = None) -> dict[str, A
         STANDARDS_RECORD: StandardsApplier(hook, validators=bundle_validators(), node=node),
         STATUS_RECORD: StandardsStatusApplier(),  # what the city and the province above report
         SCORE_RECORD: ScoreApplier(),  # the province's scores: every hall sees its rank
+        REVOCATION_RECORD: RevocationApplier(utcnow),  # the province's revocation list: enforced at once
         **({ORDER_RECORD: CountyOrderApplier(approval.division, approval.now)} if approval is not None else {}),
     }

@@ -72,8 +72,14 @@ def setup(config_path: Path | None) -> Config:
 
 
 def _register_tiers() -> None:
+    """Every package's command groups (``sunshine.cli``); a group named N also takes the commands other packages
+    contribute to it through ``sunshine.cli.N`` (the PKI commands of ``security`` join ``sunshine admin``)."""
     for ep in sorted(entry_points(group="sunshine.cli"), key=lambda e: e.name):
-        sub = ep.load()
+        sub: typer.Typer = ep.load()
+        for extra in sorted(entry_points(group=f"sunshine.cli.{ep.name}"), key=lambda e: e.name):
+            more: typer.Typer = extra.load()
+            sub.registered_commands.extend(more.registered_commands)
+            sub.registered_groups.extend(more.registered_groups)
         app.add_typer(sub, name=ep.name)
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from federation.config import Config
     from federation.replication import AppliersByType
+    from federation.replication.trust import LinkSecurity
     from federation.timeutil import Clock
 
 __all__ = ["NODE_GROUP", "Node", "NodeBuilder", "build_node"]
@@ -49,6 +50,10 @@ class Node(Protocol):
 
     def receiver_appliers(self) -> AppliersByType:
         """What the node's receiver applies, with the node's own hooks (as ``serve`` runs them)."""
+        ...
+
+    def link_security(self, *, insecure_dev: bool = False) -> LinkSecurity | None:
+        """The node's machine trust for its links (None, with a warning, only when ``insecure_dev``)."""
         ...
 
     def close(self) -> None:

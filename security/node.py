@@ -35,6 +35,7 @@ from security.trust import Revocations, TrustStore
 __all__ = [
     "INSECURE_WARNING",
     "NodeTrust",
+    "create_federation_root",
     "federation_suite",
     "issue_own_certificate",
     "link_security",
@@ -87,12 +88,12 @@ class NodeTrust:
 
         return load_authority(self.config, self.keystore, self.credentials)
 
-    def renew_if_due(self, upstream: str) -> bool:
+    def renew_if_due(self, upstream: str, *, force: bool = False) -> bool:
         """Renew the node's certificate when fewer than ``pki.renew_days`` remain: at the parent's replication
         port ``upstream`` (authenticated by the current certificate), or — the province — from its own root."""
         c = self.credentials
         c.refresh()
-        if c.not_after - utcnow() > timedelta(days=self.config.pki.renew_days):
+        if not force and c.not_after - utcnow() > timedelta(days=self.config.pki.renew_days):
             return False
         division = self.config.node.division
         parent = parent_of(division)
@@ -140,6 +141,24 @@ def issue_own_certificate(config: Config, keystore: KeyStore, authority: Certifi
         tls_key_pem_bytes=tls_key_pem(tls_key),
         signing=signing,
     )
+
+
+def create_federation_root(config: Config, *, suite: str = DEFAULT_SUITE) -> CertificateAuthority | None:
+    """At the province's first ``init``: the federation's root CA (its key into the keyring) and the province's own
+    node certificate. None when the province already holds its root (``init`` again changes nothing)."""
+    from security.credentials import pki_paths
+    from security.keystore import write_private
+    from security.pki import chain_pem
+
+    paths = pki_paths(config)
+    if paths.ca.exists():
+        return None
+    keystore = keystore_for(config)
+    authority = CertificateAuthority.create_root(config.node.division, utcnow())
+    keystore.put("ca-key", tls_key_pem(authority.key))
+    write_private(paths.ca, chain_pem([authority.certificate]))
+    issue_own_certificate(config, keystore, authority, suite=suite)
+    return authority
 
 
 def node_trust(config: Config, engine: Engine) -> NodeTrust:

@@ -31,7 +31,14 @@ from federation.identities import scope_prefix
 from security.pki import Identity, fingerprint, identity_of, signing_key_of, verify_chain
 from security.signing import VerifyKey
 
-__all__ = ["WELCOME_CONTEXT", "Revocations", "TrustStore", "VerifiedSigner", "welcome_message"]
+__all__ = [
+    "WELCOME_CONTEXT",
+    "Revocations",
+    "TrustStore",
+    "VerifiedSigner",
+    "issuer_division",
+    "welcome_message",
+]
 
 WELCOME_CONTEXT = b"sunshine/welcome/v1\x00"
 _CACHE_LIMIT = 4096
@@ -60,7 +67,7 @@ class Revocations:
         before = self.divisions.get(identity.division)
         if before is not None and issued < before:
             raise CertificateRevoked(f"{identity.division} 的证书已被省级吊销，须重新登记", division=identity.division)
-        issuer = _issuer_division(cert)
+        issuer = issuer_division(cert)
         if issuer is not None and issuer != identity.division:
             before = self.divisions.get(issuer)
             if before is not None and issued < before:
@@ -69,7 +76,7 @@ class Revocations:
                 )
 
 
-def _issuer_division(cert: x509.Certificate) -> str | None:
+def issuer_division(cert: x509.Certificate) -> str | None:
     names = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
     if len(names) != 1:
         return None
@@ -156,7 +163,7 @@ class TrustStore:
         identity = identity_of(leaf)
         if identity.ca:
             raise CertificateInvalid("对端出示的是 CA 证书，不是节点证书")
-        issuer = _issuer_division(leaf)
+        issuer = issuer_division(leaf)
         if issuer is None or not identity.division.startswith(scope_prefix(issuer)):
             raise CertificateInvalid(f"{identity.division} 的证书不是由其上级 CA 签发的", division=identity.division)
         self._revocations().check(leaf)

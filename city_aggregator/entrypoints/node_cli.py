@@ -23,6 +23,7 @@ from federation.config import Config, dump_toml, read_toml_sections, split_addre
 from federation.data import DIVISIONS_CSV
 from federation.errors import ConfigError, Conflict, ValidationError
 from federation.identities import DivisionLevel, DivisionRegistry, validate_division_code
+from security.node import INSECURE_WARNING
 
 if TYPE_CHECKING:
     from city_aggregator.bootstrap import CityNode
@@ -40,6 +41,7 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 CONFIG_FILE = "sunshine.toml"
+INSECURE_OPTION = typer.Option("--insecure-dev", help="仅限开发：复制链路用明文、不验证证书与签名（每次启动都会警告）")
 _LEVEL_NAMES = {DivisionLevel.CITY: "市级", DivisionLevel.PROVINCE: "省级", DivisionLevel.COUNTY: "县级"}
 DEFAULT_HTTP_PORTS = {DivisionLevel.CITY: 8100, DivisionLevel.PROVINCE: 8000}
 HTTP_PORT_FILE = "http.port"  # in the node's data directory: the HTTP API's bound port
@@ -70,9 +72,13 @@ def init_node(
     divisions: Path,
     *,
     http_port: int | None = None,
+    enrol_listen: str = "127.0.0.1:0",
+    suite: str = "ed25519",
 ) -> None:
     """Write (or update) the node's configuration and migrate its database. ``http_port``: the inspectors' API port
-    (None keeps the configured one, else the level's default; 0: any free port at start-up)."""
+    (None keeps the configured one, else the level's default; 0: any free port at start-up). ``enrol_listen``: the
+    port its children enrol at. The province also creates the federation's root CA (``suite``: the signature suite
+    its own key uses; the standards bundle names the federation's) the first time."""
     from federation.storage.engine import engine_from_config
     from migrations.runner import current_revision, upgrade
 
@@ -95,6 +101,8 @@ def init_node(
     sections["node"] = node
     sections.setdefault("database", {}).setdefault("url", f"sqlite:///{data_dir / 'node.db'}")
     sections.setdefault("replication", {})["listen"] = listen
+    split_address(enrol_listen, "--enrol-listen")
+    sections.setdefault("pki", {})["enrol_listen"] = enrol_listen
     http = sections.setdefault("http", {})
     http.setdefault("host", "127.0.0.1")
     http["port"] = http_port if http_port is not None else http.get("port", DEFAULT_HTTP_PORTS[level])
@@ -111,6 +119,15 @@ def init_node(
     finally:
         engine.dispose()
     typer.echo(f"数据库：{before or '空库'} → {after}")
+    if level is DivisionLevel.PROVINCE:
+        from security.node import create_federation_root
+        from security.pki import fingerprint
+
+        root = create_federation_root(cfg, suite=suite)
+        if root is not None:
+            typer.echo(f"已创建联邦根证书（sha256:{fingerprint(root.certificate)}），私钥保存在密钥库中")
+    else:
+        typer.echo(f"下一步：在上级执行 sunshine admin enrol --division {division}，再在本节点执行 sunshine admin join")
     typer.echo(
         f"{title}节点 {cfg.node.name}（{division}）初始化完成：sunshine {level.value} serve --config {config_path}"
     )
@@ -124,10 +141,12 @@ def serve_node(
     config: Path | None,
     http_host: str | None = None,
     http_port: int | None = None,
+    insecure_dev: bool = False,
 ) -> None:
-    """Run the node's replication receiver and its HTTP API on ``http.host:http.port`` (``http_host`` /
-    ``http_port`` override them) until SIGINT/SIGTERM; the node is built by its tier's root (``build``)."""
-    from sync_agent.runtime import GRPC_PORT_FILE, start_receiver
+    """Run the node's replication receiver (mutual TLS, signatures checked; with its CA, the enrolment port for
+    its children) and its HTTP API on ``http.host:http.port`` (``http_host`` / ``http_port`` override them) until
+    SIGINT/SIGTERM; the node is built by its tier's root (``build``)."""
+    from sync_agent.runtime import ENROL_PORT_FILE, GRPC_PORT_FILE, start_receiver
 
     title = _LEVEL_NAMES[level]
     cfg = setup(config)
@@ -140,9 +159,22 @@ def serve_node(
     data_dir = Path(cfg.node.data_dir).expanduser().resolve()
     port_file = data_dir / GRPC_PORT_FILE
     node = build(cfg)  # refuses a configuration of another level
+    enrol_file = data_dir / ENROL_PORT_FILE
     try:
+        security = node.link_security(insecure_dev=insecure_dev)
+        if insecure_dev:
+            typer.echo(f"警告：{INSECURE_WARNING}", err=True)
+        running = start_receiver(
+            cfg,
+            node.engine,
+            node.receiver_appliers(),
+            relay=relay,
+            port_file=port_file,
+            security=security,
+            extra=node.enrolment_services() if security is not None else (),
+            enrol_port_file=enrol_file,
+        )
         app = node.http_app()
-        running = start_receiver(cfg, node.engine, node.receiver_appliers(), relay=relay, port_file=port_file)
         typer.echo(f"{title}节点 {cfg.node.division} 复制接收服务已启动：{running.target}")
         try:
             _run_http(app, bind_host, bind_port, data_dir / HTTP_PORT_FILE, title=title)
@@ -150,6 +182,7 @@ def serve_node(
             running.stop(grace=2.0)
     finally:
         port_file.unlink(missing_ok=True)
+        enrol_file.unlink(missing_ok=True)
         node.close()
     typer.echo(f"{title}节点复制接收服务已停止")
 
@@ -182,9 +215,25 @@ def receiver_node_app(level: DivisionLevel, build: NodeFactory, *, relay: bool, 
             int | None,
             typer.Option("--http-port", help="监察接口端口（市级默认 8100，省级默认 8000；0 表示启动时自动选择）"),
         ] = None,
+        enrol_listen: Annotated[
+            str, typer.Option("--enrol-listen", help="下级节点登记端口 主机:端口（0 表示启动时自动选择）")
+        ] = "127.0.0.1:0",
+        suite: Annotated[
+            str, typer.Option("--suite", help="省级：本节点签名算法 ed25519（默认）或 sm2（国密）")
+        ] = "ed25519",
     ) -> None:
-        """初始化节点：写配置文件、把数据库迁移到最新结构。可重复执行。"""
-        init_node(level, division, data_dir, name, listen, divisions or DIVISIONS_CSV, http_port=http_port)
+        """初始化节点：写配置文件、把数据库迁移到最新结构；省级节点首次初始化时创建联邦根证书。可重复执行。"""
+        init_node(
+            level,
+            division,
+            data_dir,
+            name,
+            listen,
+            divisions or DIVISIONS_CSV,
+            http_port=http_port,
+            enrol_listen=enrol_listen,
+            suite=suite,
+        )
 
     @app.command("serve")
     def serve(
@@ -195,9 +244,18 @@ def receiver_node_app(level: DivisionLevel, build: NodeFactory, *, relay: bool, 
         http_port: Annotated[
             int | None, typer.Option("--http-port", help="监察接口端口（默认取配置 http.port；0 表示自动选择）")
         ] = None,
+        insecure_dev: Annotated[bool, INSECURE_OPTION] = False,
     ) -> None:
-        """启动本节点的复制接收服务（gRPC，含健康检查与反射）与监察接口（HTTP /api/v1，文档 /docs），
-        Ctrl-C 或 SIGTERM 干净退出。"""
-        serve_node(level, build, relay=relay, config=config, http_host=http_host, http_port=http_port)
+        """启动本节点的复制接收服务（gRPC 双向 TLS，含健康检查与反射；持有下级 CA 时另开登记端口）与监察接口
+        （HTTP /api/v1，文档 /docs），Ctrl-C 或 SIGTERM 干净退出。"""
+        serve_node(
+            level,
+            build,
+            relay=relay,
+            config=config,
+            http_host=http_host,
+            http_port=http_port,
+            insecure_dev=insecure_dev,
+        )
 
     return app

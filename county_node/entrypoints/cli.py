@@ -210,6 +210,9 @@ def county_serve(
     host: Annotated[str | None, typer.Option("--host", help="监听地址（默认取配置 http.host）")] = None,
     port: Annotated[int | None, typer.Option("--port", help="监听端口（默认取配置 http.port；0 表示自动选择）")] = None,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="记录每个请求")] = False,
+    insecure_dev: Annotated[
+        bool, typer.Option("--insecure-dev", help="仅限开发：复制链路用明文、不验证证书与签名（每次启动都会警告）")
+    ] = False,
 ) -> None:
     """启动县级节点的 HTTP 接口服务（/api/v1，接口文档 /docs），Ctrl-C 或 SIGTERM 干净退出。"""
     from county_node.entrypoints.http import create_app
@@ -232,7 +235,7 @@ def county_serve(
         if cfg.replication.listen:  # standards, orders and scores come down from the city on this receiver
             receiver = start_receiver(cfg, node.engine, node.receiver_appliers(), relay=False, port_file=grpc_port_file)
             typer.echo(f"县级节点复制接收服务已启动：{receiver.target}")
-        background = start_background(cfg, node.supervision, node.engine, node.clock)
+        background = start_background(cfg, node.supervision, node.engine, node.clock, sms_token=node.sms_token())
         serve_http(
             create_app(node),
             bind_host,

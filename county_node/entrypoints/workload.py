@@ -13,7 +13,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import structlog
 import typer
 
@@ -21,6 +20,7 @@ from county_node.entrypoints.workload_cameras import HallCameras
 from county_node.entrypoints.workload_plan import Step
 from county_node.entrypoints.workload_simulator import HallSimulator
 from federation.cli import config_option, setup
+from federation.http_client import http_client
 
 __all__ = ["HallSimulator", "Step", "workload_app"]
 
@@ -46,7 +46,7 @@ def run_workload(
     first = None if start is None else datetime.fromisoformat(start)
     if first is not None and first.tzinfo is None:
         raise typer.BadParameter("start 必须带时区，例如 2026-11-02T08:30:00+08:00")
-    with httpx.Client(base_url=url, timeout=10.0) as client:
+    with http_client(base_url=url) as client:
         sim = HallSimulator(client, seed=seed, rate_per_hour=rate, start=first)
         try:
             sim.run(duration_s=duration, cameras=HallCameras(client, seed=seed))

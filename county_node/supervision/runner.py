@@ -81,9 +81,15 @@ def _sweep_loop(service: SupervisionService, interval: float, stop: threading.Ev
 
 
 def start_background(
-    config: Config, service: SupervisionService, engine: Engine, clock: Callable[[], datetime]
+    config: Config,
+    service: SupervisionService,
+    engine: Engine,
+    clock: Callable[[], datetime],
+    *,
+    sms_token: str | None = None,
 ) -> Background:
-    """Start the sweep loop (unless ``supervision.sweep_interval_s`` is 0) and the notification dispatcher."""
+    """Start the sweep loop (unless ``supervision.sweep_interval_s`` is 0) and the notification dispatcher
+    (``sms_token``: the gateway's bearer token, read from the keyring by the composition root)."""
     stop = threading.Event()
     sweeper = None
     interval = config.supervision.sweep_interval_s
@@ -93,7 +99,9 @@ def start_background(
         )
         sweeper.start()
     dispatcher = start_dispatcher(
-        NotificationDispatcher(engine, build_notifier(config.notify), clock, max_attempts=config.notify.max_attempts),
+        NotificationDispatcher(
+            engine, build_notifier(config.notify, sms_token), clock, max_attempts=config.notify.max_attempts
+        ),
         interval=config.notify.interval_s,
     )
     log.info("supervision.background_started", sweep_interval_s=interval, sms=bool(config.notify.sms_url))

@@ -131,7 +131,7 @@ def _summary(fed: Federation, snap: dict[str, Any]) -> None:
         _say(f"  {c.name:<4}{counts}  {events:<22} {mark}")
     for c in fed.counties():
         with contextlib.suppress(httpx.HTTPError):
-            summary = httpx.get(f"{fed.url(c.division)}/api/v1/summary", timeout=10.0).json()
+            summary = fed.http.get(f"{fed.url(c.division)}/api/v1/summary", timeout=10.0).json()
             lights = summary.get("by_light", {})
             labels = summary.get("light_labels", {})
             shown = "  ".join(f"{labels.get(k, k)} {v}" for k, v in lights.items())
@@ -192,7 +192,7 @@ def _order_round_trip(fed: Federation, timeout: float = 30.0) -> None:
     api = f"{fed.url(city.division)}/api/v1"
     _say("")
     _say(f"==== 督办：{city.name}监察人员对所辖县的红灯预警下发督办（监察接口 {api}） ====")
-    found = httpx.get(f"{api}/alerts", params={"light": "red", "status": "active", "page_size": 1}, timeout=10.0)
+    found = fed.http.get(f"{api}/alerts", params={"light": "red", "status": "active", "page_size": 1}, timeout=10.0)
     items = found.json().get("items", []) if found.status_code == 200 else []
     if not items:
         _say("  所辖县暂无未关闭的红灯预警，跳过督办演示")
@@ -205,7 +205,7 @@ def _order_round_trip(fed: Federation, timeout: float = 30.0) -> None:
         "issued_by": f"{city.name}监察室 王处长",
         "reply_limit_days": 3,
     }
-    issued = httpx.post(f"{api}/orders", json=body, timeout=10.0)
+    issued = fed.http.post(f"{api}/orders", json=body, timeout=10.0)
     if issued.status_code != 201:
         _say(f"  下发失败：{issued.text[:200]}")
         return
@@ -214,7 +214,7 @@ def _order_round_trip(fed: Federation, timeout: float = 30.0) -> None:
     _say(f"  已下发督办 {order['order_id']}：{county}预警 {alert['alert_id']}（{alert.get('rule_name', '')}）")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        order = httpx.get(f"{api}/orders/{order['order_id']}", timeout=10.0).json()
+        order = fed.http.get(f"{api}/orders/{order['order_id']}", timeout=10.0).json()
         if order.get("reply") is not None:
             break
         time.sleep(0.5)
@@ -223,7 +223,7 @@ def _order_round_trip(fed: Federation, timeout: float = 30.0) -> None:
         _say(f"  {timeout:.0f} 秒内未收到{county}的签收")
         return
     _say(f"  {county}已签收（{reply['received_at']}），签收回执经同步回到{city.name}：{order['reply_label']}")
-    county_alert = httpx.get(f"{fed.url(order['county'])}/api/v1/alerts/{alert['alert_id']}", timeout=10.0)
+    county_alert = fed.http.get(f"{fed.url(order['county'])}/api/v1/alerts/{alert['alert_id']}", timeout=10.0)
     if county_alert.status_code == 200:
         view = county_alert.json()
         _say(f"  {county}的预警现为：{view.get('status_label', view.get('status'))}（{view.get('level_label', '')}）")
@@ -234,7 +234,7 @@ def _alert_clip(fed: Federation, alert_id: str) -> None:
     """The alert's clip as the province inspector sees it (computed on the province's replicas of the video index):
     which camera, which time range, which recording segments to ask the county for."""
     province = fed.province()
-    got = httpx.get(f"{fed.url(province)}/api/v1/alerts/{alert_id}", timeout=10.0)
+    got = fed.http.get(f"{fed.url(province)}/api/v1/alerts/{alert_id}", timeout=10.0)
     clip = got.json().get("clip") if got.status_code == 200 else None
     if not clip:
         _say("  省级监察接口：该预警暂无可调阅的录像")
@@ -269,7 +269,7 @@ def _scores(fed: Federation, period: str, timeout: float = 30.0) -> None:
     county = fed.counties()[0]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        got = httpx.get(f"{fed.url(county.division)}/api/v1/scores", params={"period": period}, timeout=10.0)
+        got = fed.http.get(f"{fed.url(county.division)}/api/v1/scores", params={"period": period}, timeout=10.0)
         if got.status_code == 200:
             _say(f"  {county.name}大厅看到本县排名：{_rank_text(got.json())}")
             return
@@ -287,7 +287,7 @@ def _rank_text(view: dict[str, Any]) -> str:
 def _as_of(fed: Federation) -> str:
     first = fed.counties()[0].division
     try:
-        summary = httpx.get(f"{fed.url(first)}/api/v1/summary", timeout=10.0).json()
+        summary = fed.http.get(f"{fed.url(first)}/api/v1/summary", timeout=10.0).json()
         return datetime.fromisoformat(summary["as_of"]).strftime("%Y-%m-%d %H:%M")
     except (httpx.HTTPError, KeyError, ValueError):
         return "?"
@@ -295,7 +295,7 @@ def _as_of(fed: Federation) -> str:
 
 def _next_opening(fed: Federation) -> datetime:
     """The first arrival: the counties' simulated now if the hall is open, else its next opening (08:30)."""
-    summary = httpx.get(f"{fed.url(fed.counties()[0].division)}/api/v1/summary", timeout=10.0).json()
+    summary = fed.http.get(f"{fed.url(fed.counties()[0].division)}/api/v1/summary", timeout=10.0).json()
     now = datetime.fromisoformat(summary["as_of"])
     opening = now.replace(hour=8, minute=30, second=0, microsecond=0)
     if now < opening:

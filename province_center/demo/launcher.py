@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
 
-from federation.config import dump_toml, read_toml_sections
+from federation.config import Config, dump_toml, load_config, read_toml_sections
+from federation.http_client import http_client
 from federation.identities import DivisionLevel, level_of
+from federation.storage.engine import engine_from_config
 
 __all__ = ["DEMO_TOPOLOGY", "Federation", "LaunchError", "NodeSpec", "Proc"]
 
@@ -94,7 +98,10 @@ class Federation:
         self.workdir = self.workdir.resolve()
         self.by_code = {s.division: s for s in self.specs}
         base = {k: v for k, v in os.environ.items() if not k.startswith("SUNSHINE_")}
-        self._env = {**base, "SUNSHINE_LOG_FORMAT": "json", **self.env}
+        # one keyring passphrase for the demo's nodes (each keeps its own encrypted keyring in its data directory)
+        passphrase = {"SUNSHINE_KEYRING_PASSPHRASE": secrets.token_urlsafe(24)}
+        self._env = {**base, "SUNSHINE_LOG_FORMAT": "json", **passphrase, **self.env}
+        self.http = http_client(timeout=10.0)  # the demo's calls to its own nodes (no proxy from the environment)
 
     # -- layout ---------------------------------------------------------------------------------------------------
 
@@ -169,7 +176,7 @@ class Federation:
         """Start the node process (county: HTTP API and receiver; city/province: receiver); wait until it listens."""
         spec = self.by_code[division]
         d = self.dir(division)
-        for name in ("grpc.port", "http.port"):
+        for name in ("grpc.port", "http.port", "enrol.port"):
             (d / name).unlink(missing_ok=True)
         env = {"SUNSHINE_REPLICATION_LISTEN": f"127.0.0.1:{self.grpc_ports.get(division, 0)}"}
         if spec.level is DivisionLevel.COUNTY:
@@ -188,6 +195,8 @@ class Federation:
         proc, d = self.procs[f"node:{division}"], self.dir(division)
         self.http_ports[division] = self._wait_file(d / "http.port", proc)  # every level serves HTTP
         self.grpc_ports[division] = self._wait_file(d / "grpc.port", proc)
+        if self.children(division):  # its children enrol there
+            self._wait_file(d / "enrol.port", proc)
 
     def write_agent_config(self, division: str, *, upstream: str | None = None) -> Path:
         """The agent's configuration: the node's own sections plus its links (``upstream`` overrides the parent's
@@ -231,15 +240,62 @@ class Federation:
         return self._start(f"workload:{division}", args, "workload.log")
 
     def start_all(self) -> None:
-        """Every node, then (once all listen, so each agent knows its peers' ports) every agent; in parallel."""
-        for s in self.specs:
-            self.start_node(s.division, wait=False)
-        for s in self.specs:
-            self.wait_node(s.division)
+        """Every node, level by level (each enrolled first at its parent, which is already running), then — once
+        all listen, so each agent knows its peers' ports — every agent; in parallel within a level."""
+        for level in (DivisionLevel.PROVINCE, DivisionLevel.CITY, DivisionLevel.COUNTY):
+            specs = [s for s in self.specs if s.level is level]
+            for s in specs:
+                self.enrol(s.division)
+            for s in specs:
+                self.start_node(s.division, wait=False)
+            for s in specs:
+                self.wait_node(s.division)
         for s in self.specs:
             self.start_agent(s.division, wait=False)
         for s in self.specs:
             self.wait_agent(s.division)
+
+    def load(self, division: str) -> Config:
+        """The node's configuration as its processes read it (the demo's keyring passphrase included)."""
+        return load_config(
+            self.config(division), environ={k: v for k, v in self._env.items() if k.startswith("SUNSHINE_")}
+        )
+
+    def enrol(self, division: str) -> None:
+        """Enrol ``division`` at its parent (running), as ``sunshine admin enrol`` + ``sunshine admin join`` do: a
+        one-time token issued at the parent, keys generated at the child. Nothing when already enrolled (a restart)
+        or for the province (its own root made its certificate at ``init``)."""
+        from federation.storage.uow import UnitOfWork
+        from federation.timeutil import utcnow
+        from security.credentials import pki_paths
+        from security.enrolment import EnrolmentFile, enrol
+        from security.keystore import keystore_for
+        from security.node import federation_suite
+        from security.tokens import issue_token
+
+        spec = self.by_code[division]
+        child = self.load(division)
+        if spec.parent is None or pki_paths(child).node.exists():
+            return
+        parent = self.load(spec.parent)
+        port = _read_port(self.dir(spec.parent) / "enrol.port")
+        if port is None:
+            raise LaunchError(f"{spec.parent} 的登记端口未就绪，{division} 无法登记")
+        engine = engine_from_config(parent)
+        try:
+            with UnitOfWork(engine) as uow:
+                token = issue_token(
+                    uow.conn, division=division, issued_by=spec.parent, now=utcnow(), ttl=timedelta(minutes=10)
+                )
+                uow.commit()
+            suite = federation_suite(engine)
+        finally:
+            engine.dispose()
+        root = (pki_paths(parent).root).read_text(encoding="ascii")
+        ticket = EnrolmentFile(
+            division, spec.parent, f"127.0.0.1:{port}", token.token, root, suite, token.expires_at.isoformat()
+        )
+        enrol(child, keystore_for(child), ticket)
 
     def url(self, division: str) -> str:
         return f"http://127.0.0.1:{self.http_ports[division]}"
@@ -251,7 +307,7 @@ class Federation:
         while waiting:
             for division in sorted(waiting):
                 try:
-                    reply = httpx.get(f"{self.url(division)}/api/v1/catalogue", timeout=5.0)
+                    reply = self.http.get(f"{self.url(division)}/api/v1/catalogue", timeout=5.0)
                 except httpx.HTTPError:
                     continue
                 # a node without standards answers too, with no version and no items
@@ -359,11 +415,11 @@ class Federation:
         port = _read_port(self.dir(division) / "metrics.port")
         if port is None:
             raise LaunchError(f"{division} 的同步代理未运行")
-        body: dict[str, Any] = httpx.get(f"http://127.0.0.1:{port}/links", timeout=5.0).json()
+        body: dict[str, Any] = self.http.get(f"http://127.0.0.1:{port}/links", timeout=5.0).json()
         return body
 
     def metrics(self, division: str) -> str:
         port = _read_port(self.dir(division) / "metrics.port")
         if port is None:
             raise LaunchError(f"{division} 的同步代理未运行")
-        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5.0).text
+        return self.http.get(f"http://127.0.0.1:{port}/metrics", timeout=5.0).text

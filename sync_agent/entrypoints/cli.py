@@ -56,13 +56,24 @@ def _quarantine(cfg: Config) -> tuple[QuarantineService, Node]:
 
 
 @agent_app.command("run")
-def agent_run(config: Annotated[Path | None, config_option] = None) -> None:
-    """运行本节点的同步代理（上行与下行链路、指标端口），Ctrl-C 或 SIGTERM 干净退出。"""
+def agent_run(
+    config: Annotated[Path | None, config_option] = None,
+    insecure_dev: Annotated[
+        bool, typer.Option("--insecure-dev", help="仅限开发：复制链路用明文、不签名、不验证证书（每次启动都会警告）")
+    ] = False,
+) -> None:
+    """运行本节点的同步代理（上行与下行链路：双向 TLS，批次签名；证书到期前自动续期；指标端口），
+    Ctrl-C 或 SIGTERM 干净退出。"""
+    from federation.nodes import build_node
     from sync_agent.metrics import start_status_server
     from sync_agent.runtime import build_agent, write_port_file
 
     cfg = setup(config)
-    agent = build_agent(cfg)
+    node = build_node(cfg)  # the node's own composition root hands the agent its machine trust
+    security = node.link_security(insecure_dev=insecure_dev)
+    if insecure_dev:
+        typer.echo("警告：开发模式（--insecure-dev）：链路为明文、批次不签名，严禁用于生产环境", err=True)
+    agent = build_agent(cfg, engine=node.engine, security=security)
     data_dir = Path(cfg.node.data_dir).expanduser().resolve()
     port_file = data_dir / METRICS_PORT_FILE
     status = None
@@ -89,7 +100,7 @@ def agent_run(config: Annotated[Path | None, config_option] = None) -> None:
         if status is not None:
             status.stop()
             port_file.unlink(missing_ok=True)
-        agent.engine.dispose()
+        node.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
     typer.echo("同步代理已停止")
@@ -113,8 +124,11 @@ def _status_url(cfg: Config) -> str:
 def fetch_links(url: str) -> dict[str, Any]:
     import httpx
 
+    from federation.http_client import http_client
+
     try:
-        response = httpx.get(f"{url.rstrip('/')}/links", timeout=5.0)
+        with http_client(timeout=5.0) as client:
+            response = client.get(f"{url.rstrip('/')}/links")
         response.raise_for_status()
     except httpx.HTTPError as exc:
         raise LinkError(f"无法从 {url} 读取链路状态：{exc}", target=url) from exc

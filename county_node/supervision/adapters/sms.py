@@ -3,7 +3,7 @@
 The wire contract, for whoever runs the gateway::
 
     POST <notify.sms_url>
-    Authorization: Bearer <notify.sms_token>          (only when a token is configured)
+    Authorization: Bearer <the keyring's notify.sms_token_key> (only when a token is configured)
     {"to": "13800138000", "message": "…", "ref": "alert:A2026…:17"}
 
     2xx              delivered; the answer's "id" (optional) is kept as the gateway's message id
@@ -30,6 +30,7 @@ import structlog
 from county_node.supervision.notify import DeliveryReceipt, LogNotifier, Notification, Notifier
 from federation.config import NotifyConfig
 from federation.errors import DeliveryFailed
+from federation.http_client import http_client
 
 __all__ = ["SmsGatewayNotifier", "build_notifier"]
 
@@ -81,7 +82,7 @@ class SmsGatewayNotifier:
         self._retry_delay = retry_delay
         self._sleep = sleep
         self._owns_client = client is None
-        self._client = client if client is not None else httpx.Client(timeout=timeout)
+        self._client = client if client is not None else http_client(timeout=timeout)
 
     def send(self, notification: Notification) -> DeliveryReceipt:
         payload = {"to": notification.recipient, "message": notification.message, "ref": notification.ref}
@@ -135,8 +136,9 @@ class SmsGatewayNotifier:
         self.close()
 
 
-def build_notifier(config: NotifyConfig) -> Notifier:
-    """The notifier ``[notify]`` asks for: the SMS gateway at ``sms_url``, or the log when it is empty."""
+def build_notifier(config: NotifyConfig, token: str | None = None) -> Notifier:
+    """The notifier ``[notify]`` asks for: the SMS gateway at ``sms_url`` (``token``: its bearer token, from the
+    keyring entry ``sms_token_key``), or the log when it is empty."""
     if not config.sms_url:
         return LogNotifier()
-    return SmsGatewayNotifier(config.sms_url, token=config.sms_token or None, timeout=config.timeout_s)
+    return SmsGatewayNotifier(config.sms_url, token=token or None, timeout=config.timeout_s)

@@ -43,6 +43,7 @@ from county_node.video.adapters.ingest_model import (
     looks_like_camera_id,
 )
 from federation.errors import ValidationError
+from federation.http_client import http_client
 from federation.timeutil import CST
 
 __all__ = ["RECORDINGS_PATH", "NvrPoller"]
@@ -92,7 +93,7 @@ class NvrPoller:
         self._max_pages = max_pages
         self._sleep = sleep
         self._owns_client = client is None
-        self._client = client if client is not None else httpx.Client(timeout=timeout)
+        self._client = client if client is not None else http_client(timeout=timeout)
 
     def poll(self, camera_id: str, start: datetime, end: datetime, *, sink: SegmentSink | None = None) -> IngestResult:
         """The recordings of ``camera_id`` overlapping [``start``, ``end``), in start order.
