@@ -217,6 +217,7 @@ def county_serve(
     """启动县级节点的 HTTP 接口服务（/api/v1，接口文档 /docs），Ctrl-C 或 SIGTERM 干净退出。"""
     from county_node.entrypoints.http import create_app
     from county_node.supervision.runner import start_background
+    from security.node import INSECURE_WARNING
     from sync_agent.runtime import GRPC_PORT_FILE, start_receiver
 
     cfg = setup(config)
@@ -233,7 +234,12 @@ def county_serve(
     grpc_port_file = data_dir / GRPC_PORT_FILE
     try:
         if cfg.replication.listen:  # standards, orders and scores come down from the city on this receiver
-            receiver = start_receiver(cfg, node.engine, node.receiver_appliers(), relay=False, port_file=grpc_port_file)
+            security = node.link_security(insecure_dev=insecure_dev)
+            if insecure_dev:
+                typer.echo(f"警告：{INSECURE_WARNING}", err=True)
+            receiver = start_receiver(
+                cfg, node.engine, node.receiver_appliers(), relay=False, port_file=grpc_port_file, security=security
+            )
             typer.echo(f"县级节点复制接收服务已启动：{receiver.target}")
         background = start_background(cfg, node.supervision, node.engine, node.clock, sms_token=node.sms_token())
         serve_http(
