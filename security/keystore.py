@@ -62,8 +62,6 @@ class EncryptedFileKeyring(keyring.backend.KeyringBackend):
 
     def __init__(self, path: Path, passphrase: bytes) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
-        if not passphrase:
-            raise ConfigError("密钥库口令为空：请设置 SUNSHINE_KEYRING_PASSPHRASE 或 [keyring] passphrase_file")
         self.path = path
         self._passphrase = passphrase
         self._keys: dict[bytes, AESGCM] = {}
@@ -93,6 +91,8 @@ class EncryptedFileKeyring(keyring.backend.KeyringBackend):
         return data
 
     def _aead(self, data: dict[str, Any]) -> AESGCM:
+        if not self._passphrase:  # said when a secret is first needed, not when the keyring is opened
+            raise ConfigError("密钥库口令为空：请设置 SUNSHINE_KEYRING_PASSPHRASE 或 [keyring] passphrase_file")
         salt = base64.b64decode(data["salt"])
         if salt not in self._keys:
             key = Scrypt(salt=salt, length=32, n=_SCRYPT_N, r=8, p=1).derive(self._passphrase)

@@ -48,6 +48,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.add_cleanup(traveller.stop)
 
 
+# the passphrase of the nodes' encrypted keyrings in the tests' processes (a production node gets its own from its
+# service manager); set once, so every command a test runs can read the keyring its node was given
+os.environ.setdefault("SUNSHINE_KEYRING_PASSPHRASE", "test-" + uuid.uuid4().hex)
+
 PG_ADMIN_URL = os.environ.get("SUNSHINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -164,3 +168,54 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime(2026, 9, 21, 9, 0, tzinfo=CST))
+
+
+class ProxyTrap:
+    """A real local listener posing as an HTTP proxy: it counts every connection and answers each request with a
+    fake success (what a malicious proxy would do with an SMS gateway's request)."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.connections = 0
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        body = b'{"accepted": true, "id": "proxy-fake"}'
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                conn.settimeout(2)
+                try:
+                    conn.recv(65536)
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                        + body
+                    )
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+@pytest.fixture
+def proxy_trap(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProxyTrap]:
+    """Every proxy variable of the environment pointed at a :class:`ProxyTrap` (and a bogus CA file)."""
+    trap = ProxyTrap()
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.setenv(name, trap.url)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent/ca.pem")
+    yield trap
+    trap.close()

@@ -239,9 +239,9 @@ class Federation:
             args += ["--duration", str(duration)]
         return self._start(f"workload:{division}", args, "workload.log")
 
-    def start_all(self) -> None:
-        """Every node, level by level (each enrolled first at its parent, which is already running), then — once
-        all listen, so each agent knows its peers' ports — every agent; in parallel within a level."""
+    def start_nodes(self) -> None:
+        """Every node, level by level: each enrolled first at its parent (already running, its enrolment port
+        open), then started; in parallel within a level."""
         for level in (DivisionLevel.PROVINCE, DivisionLevel.CITY, DivisionLevel.COUNTY):
             specs = [s for s in self.specs if s.level is level]
             for s in specs:
@@ -250,6 +250,11 @@ class Federation:
                 self.start_node(s.division, wait=False)
             for s in specs:
                 self.wait_node(s.division)
+
+    def start_all(self) -> None:
+        """Every node (:meth:`start_nodes`), then — once all listen, so each agent knows its peers' ports — every
+        agent, in parallel."""
+        self.start_nodes()
         for s in self.specs:
             self.start_agent(s.division, wait=False)
         for s in self.specs:
@@ -341,6 +346,7 @@ class Federation:
         """Workloads first, then agents, then nodes — each group at once, each process cleanly."""
         for kind in ("workload", "agent", "node"):
             self.stop(*(k for k in self.procs if k.startswith(f"{kind}:")))
+        self.http.close()
 
     def check_alive(self) -> None:
         for proc in self.procs.values():

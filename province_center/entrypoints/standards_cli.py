@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 from federation.cli import config_option, setup
 from federation.errors import ValidationError
+from federation.identities import DivisionLevel, level_of
 from federation.standards import StandardsBundle, bundle_from_catalogue_csv, load_bundle
 from province_center.standards import publication_validators
 
@@ -142,7 +143,12 @@ def standards_publish(
         raise ValidationError("请指定标准包来源：源目录、--bundle 或 --from-catalogue（三者选一）")
     if from_catalogue is None and (version is not None or effective_date is not None):
         raise ValidationError("--version 与 --effective-date 只能与 --from-catalogue 一起使用")
-    province = build_province_node(setup(config))
+    cfg = setup(config)
+    if level_of(cfg.node.division) is not DivisionLevel.PROVINCE:
+        raise ValidationError(
+            f"只有省级节点可以发布标准包，本节点 {cfg.node.division} 不是省级", node=cfg.node.division
+        )
+    province = build_province_node(cfg)
     node, clock, engine = province.division, province.clock, province.engine
     try:
         require_head(engine)

@@ -383,10 +383,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     writers: dict[str, CountyWriter] = {}
     try:
         fed.init_all()
-        for spec in TOPOLOGY:
-            fed.start_node(spec.division, wait=False)
-        for spec in TOPOLOGY:
-            fed.wait_node(spec.division)
+        fed.start_nodes()  # each enrolled at its parent, with mutual TLS on every link
         proxy = CuttingProxy(fed.grpc_ports[CITY])
         for spec in TOPOLOGY:
             fed.start_agent(spec.division, upstream=proxy.address if spec.division == JU else None, wait=False)

@@ -30,6 +30,9 @@ CITY, JU = "371100", "371122"
 FULL = {"统一社会信用代码": "91371122MA3C000001", "经营场所": "莒县城阳街道 1 号"}
 
 
+PASSPHRASE = "test-federation-cli"
+
+
 def sunshine(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "federation.cli", *args],
@@ -37,7 +40,7 @@ def sunshine(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
         check=False,
-        env={"PATH": "/usr/bin:/bin", "SUNSHINE_LOG_FORMAT": "json"},
+        env={"PATH": "/usr/bin:/bin", "SUNSHINE_LOG_FORMAT": "json", "SUNSHINE_KEYRING_PASSPHRASE": PASSPHRASE},
     )
 
 
@@ -54,6 +57,11 @@ def test_city_and_province_init_write_a_config_and_a_database_and_refuse_the_wro
         done = sunshine("province", "init", "--division", "370000", "--data-dir", str(data), "--listen", "127.0.0.1:0")
         assert done.returncode == 0, done.stdout + done.stderr
     assert "山东省（370000）初始化完成" in done.stdout
+    # the first init made the federation's root CA and the province's own certificate; the second kept them
+    assert (data / "pki" / "ca.pem").exists()
+    assert (data / "pki" / "node.pem").exists()
+    assert (data / "keyring.enc").stat().st_mode & 0o777 == 0o600
+    assert b"PRIVATE KEY" not in (data / "keyring.enc").read_bytes()
     text = (data / "sunshine.toml").read_text(encoding="utf-8")
     assert '[replication]\nlisten = "127.0.0.1:0"' in text
     other = sunshine("province", "init", "--division", "370000", "--data-dir", str(data), "--listen", "nowhere")

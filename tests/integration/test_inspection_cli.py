@@ -40,10 +40,23 @@ def test_city_init_writes_the_http_section_and_serve_answers_health_on_the_port_
     assert again.returncode == 0, again.stdout + again.stderr
     assert "port = 0" in (data / "sunshine.toml").read_text(encoding="utf-8")
 
+    # not enrolled yet: no plaintext by default, a clear refusal (machine trust, issue 14) ...
+    refused = subprocess.run(
+        _sunshine("city", "serve", "--config", str(data / "sunshine.toml")),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "尚未登记证书" in refused.stderr
+    assert "--insecure-dev" in refused.stderr
+    # ... plaintext only when asked for, and said out loud
     log = tmp_path / "node.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            _sunshine("city", "serve", "--config", str(data / "sunshine.toml")),
+            _sunshine("city", "serve", "--config", str(data / "sunshine.toml"), "--insecure-dev"),
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
@@ -51,6 +64,7 @@ def test_city_init_writes_the_http_section_and_serve_answers_health_on_the_port_
         try:
             port = _wait_for(data / "http.port", proc, log)
             assert _wait_for(data / "grpc.port", proc, log) > 0
+            assert "开发模式（--insecure-dev）" in log.read_text(encoding="utf-8")
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10.0) as client:
                 health = client.get("/api/v1/health").json()
                 assert (health["division"], health["level"], health["prefix"]) == ("371100", "city", "3711")

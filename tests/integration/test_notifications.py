@@ -38,7 +38,7 @@ from federation.config import NotifyConfig
 from federation.errors import DeliveryFailed, ValidationError
 from federation.storage.tables import notifications
 from federation.storage.uow import UnitOfWork
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, ProxyTrap
 
 PHONE_A = "13800138000"
 PHONE_B = "13912345678"
@@ -475,7 +475,7 @@ def test_without_a_gateway_messages_go_to_the_log(engine: Engine, clock: FakeClo
 
 
 def test_build_notifier_with_a_url_gives_the_sms_gateway(gateway: Gateway) -> None:
-    notifier = build_notifier(NotifyConfig(sms_url=gateway.url, sms_token=TOKEN, timeout_s=1.0))
+    notifier = build_notifier(NotifyConfig(sms_url=gateway.url, sms_token_key="sms-token", timeout_s=1.0), TOKEN)
     assert isinstance(notifier, SmsGatewayNotifier)
     note = Notification(7, "sms", PHONE_A, "alert", "A0001", MESSAGE)
     try:
@@ -505,3 +505,22 @@ def test_the_background_dispatcher_delivers_and_stops(engine: Engine, clock: Fak
         assert handle.stop(timeout=10)
     assert not handle.running
     assert len(gateway.requests) == 2
+
+
+def test_the_sms_gateway_is_reached_directly_whatever_proxy_the_environment_names(
+    gateway: Gateway, proxy_trap: ProxyTrap
+) -> None:
+    """``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``ALL_PROXY`` point at a listener that would take the bearer token and
+    answer "delivered": the notifier never connects to it (one client factory, ``trust_env=False``)."""
+    import httpx
+
+    with httpx.Client(timeout=2.0, verify=False) as naive:  # the control: a client trusting the environment goes there
+        assert naive.post(gateway.url, json={}).json()["id"] == "proxy-fake"
+    assert proxy_trap.connections == 1
+    notifier = build_notifier(NotifyConfig(sms_url=gateway.url, sms_token_key="sms-token", timeout_s=1.0), TOKEN)
+    try:
+        assert notifier.send(Notification(8, "sms", PHONE_A, "alert", "A0002", MESSAGE)) == DeliveryReceipt("gw-1")
+    finally:
+        notifier.close()
+    assert proxy_trap.connections == 1
+    assert gateway.requests[0]["authorization"] == f"Bearer {TOKEN}"

@@ -353,8 +353,8 @@ def test_concurrent_sealers_make_one_chain(county: Engine) -> None:
 
 
 def test_a_signer_signs_each_new_batch(county: Engine) -> None:
-    batches = sealed(county, max_records=50, signer=lambda digest: b"sig:" + digest[:4])
-    assert all(b.signature == b"sig:" + b.batch_hash[:4] for b in batches)
+    batches = sealed(county, max_records=50, signer=lambda digest: (b"sig:" + digest[:4], (b"chain",)))
+    assert all(b.signature == b"sig:" + b.batch_hash[:4] and b.signer_chain == (b"chain",) for b in batches)
 
 
 def test_acks_and_link_errors_are_remembered_per_link_and_origin(county: Engine) -> None:
@@ -608,7 +608,7 @@ def test_a_city_relays_the_county_stream_unchanged_and_the_province_ends_equal(
     county: Engine, clones: Callable[[str], Engine]
 ) -> None:
     city, province = clones("node"), clones("node")
-    batches = sealed(county, max_records=9, signer=lambda digest: b"county-signature:" + digest[:8])
+    batches = sealed(county, max_records=9, signer=lambda digest: (b"county-signature:" + digest[:8], (b"chain",)))
     receive_all(sink(city, CITY), batches)
 
     relay = SqlBatchSource(city, CITY, max_records=500)

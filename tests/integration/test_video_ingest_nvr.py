@@ -27,6 +27,7 @@ from county_node.video.adapters.ingest_model import FoundSegment
 from county_node.video.adapters.ingest_nvr import NvrPoller
 from federation.errors import ValidationError
 from federation.timeutil import CST
+from tests.conftest import ProxyTrap
 
 CAM = "37112200001320000001"
 OTHER = "37112200001320000002"
@@ -292,3 +293,14 @@ def test_a_bad_request_of_the_callers_own_is_refused_before_asking(nvr: Nvr, pol
     with pytest.raises(ValidationError, match="结束时间必须晚于开始时间"):
         poller.poll(CAM, T0, T0)
     assert nvr.script.requests == []
+
+
+def test_the_nvr_is_polled_directly_whatever_proxy_the_environment_names(
+    served: tuple[Nvr, str], nvr: Nvr, proxy_trap: ProxyTrap
+) -> None:
+    """An NVR poller built after the proxy variables were set never connects to the proxy (``trust_env=False``)."""
+    with NvrPoller(served[1], page_size=4, retries=1, retry_delay=0.01, timeout=2.0) as p:
+        result = poll(p)
+    assert result.report.complete
+    assert indexes(result.segments) == list(range(10))
+    assert proxy_trap.connections == 0
