@@ -26,6 +26,7 @@ import httpx
 import typer
 
 from federation.identities import DivisionLevel
+from federation.logging import configure_logging
 from province_center.demo.launcher import Federation, LaunchError, NodeSpec
 
 __all__ = ["demo_app"]
@@ -164,6 +165,18 @@ def _supervision_summary(fed: Federation) -> None:
             f"    投诉 {own['complaints']}/{city['complaints']}/{prov['complaints']}"
             f"   好差评 {own['ratings']}/{city['ratings']}/{prov['ratings']}"
         )
+
+
+def _machine_trust(fed: Federation) -> None:
+    """Every node enrolled, every link mutual TLS, every batch signed — and one forgery refused."""
+    _say("\n==== 机器信任：每个节点已在上级登记证书，链路双向 TLS，批次由来源签名 ====")
+    for s in fed.specs:
+        cert = fed.certificate(s.division)
+        until, suite = cert["not_after"][:10], cert["suite"]
+        _say(f"  {s.name}（{s.division}）证书由 {cert['issuer']} 签发，有效至 {until}，签名算法 {suite}")
+    county, impostor = fed.counties()[0], fed.counties()[1]
+    refusal = fed.forgery_attempt(impostor.division, county.division, county.parent or "")
+    _say(f"  伪造演示：以{impostor.name}的证书冒充{county.name}向其上级发送 → 被拒绝（{refusal}）")
 
 
 def _standards_status(fed: Federation, timeout: float = 30.0) -> None:
@@ -330,6 +343,7 @@ def demo(
     """启动省、两市、四县组成的演示联邦（每个节点、每个同步代理各一个进程），显示各级持有情况与积压。
 
     Ctrl-C 后输出汇总并干净退出。"""
+    configure_logging("console", "warning")  # the demo speaks in its own lines; its nodes log to their files
     workdir = _fresh_workdir(workdir)
     # SIGTERM (a service manager, `kill`) stops the demo as cleanly as Ctrl-C: children are stopped in order
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
@@ -352,6 +366,7 @@ def demo(
             grpc = f"127.0.0.1:{fed.grpc_ports[s.division]}"
             _say(f"  {s.name}（{s.division}）{kind} {fed.url(s.division)}/docs，复制接收 {grpc}")
         _say(f"已启动 {len(fed.specs)} 个节点进程与 {len(fed.specs)} 个同步代理进程")
+        _machine_trust(fed)
         fed.wait_for_standards()
         _say("标准包已经市级下发到全部四个县")
         _standards_status(fed)

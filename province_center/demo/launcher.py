@@ -302,6 +302,46 @@ class Federation:
         )
         enrol(child, keystore_for(child), ticket)
 
+    def certificate(self, division: str) -> dict[str, str]:
+        """The node's certificate as ``sunshine admin certs`` shows it: issuer, validity, signature suite."""
+        from security.credentials import NodeCredentials
+        from security.keystore import keystore_for
+        from security.trust import issuer_division
+
+        cfg = self.load(division)
+        creds = NodeCredentials(cfg, keystore_for(cfg))
+        leaf = creds.chain[0]
+        issuer = issuer_division(leaf) or ""
+        return {"issuer": issuer, "not_after": leaf.not_valid_after_utc.isoformat(), "suite": creds.signing.suite}
+
+    def forgery_attempt(self, impostor: str, victim: str, receiver: str) -> str:
+        """What ``receiver`` answers a node that opens a stream with its own certificate but says Hello as
+        ``victim`` (the demo shows the refusal)."""
+        import grpc
+
+        from federation.wire.v1 import replication_pb2 as pb
+        from federation.wire.v1 import replication_pb2_grpc as pb_grpc
+        from security.credentials import NodeCredentials
+        from security.keystore import keystore_for
+        from security.pki import COMMON_NAME
+        from sync_agent.convert import Hello, hello_to_proto
+
+        cfg = self.load(impostor)
+        creds = NodeCredentials(cfg, keystore_for(cfg))
+        target = f"127.0.0.1:{self.grpc_ports[receiver]}"
+        options = [("grpc.ssl_target_name_override", COMMON_NAME)]
+        hello = Hello(victim, (victim,), "demo-forgery/1", secrets.token_bytes(32))
+        with grpc.secure_channel(target, creds.channel_credentials(), options) as channel:
+            try:
+                for _ in pb_grpc.ReplicationStub(channel).Stream(
+                    iter([pb.ClientMessage(hello=hello_to_proto(hello))]), timeout=10
+                ):
+                    return "未被拒绝"
+            except grpc.RpcError as exc:
+                code = exc.code() if isinstance(exc, grpc.Call) else None
+                return f"{code.name if code else 'ERROR'}：{exc.details() if isinstance(exc, grpc.Call) else exc}"
+        return "未被拒绝"
+
     def url(self, division: str) -> str:
         return f"http://127.0.0.1:{self.http_ports[division]}"
 
