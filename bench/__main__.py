@@ -92,6 +92,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of generated workloads")
     parser.add_argument("--no-postgresql", action="store_true", help="skip the PostgreSQL figures (reported as null)")
+    parser.add_argument(
+        "--plaintext",
+        action="store_true",
+        help="latency: the federation in plaintext, unsigned (--insecure-dev), to compare with the default mTLS run",
+    )
     return parser
 
 
@@ -104,6 +109,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         seed=args.seed,
         postgresql=not args.no_postgresql,
         postgres_admin_url=env.get("SUNSHINE_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_ADMIN_URL),
+        plaintext=args.plaintext,
     )
     names = list(BENCHMARKS) if args.name == "all" else [args.name]
     status = 0

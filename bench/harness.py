@@ -52,6 +52,7 @@ class Options:
     seed: int = DEFAULT_SEED
     postgresql: bool = True  # False: skip the PostgreSQL figures (reported as null)
     postgres_admin_url: str = DEFAULT_POSTGRES_ADMIN_URL
+    plaintext: bool = False  # latency: the federation with --insecure-dev (no TLS, no signatures), for comparison
 
 
 def progress(bench: str, message: str) -> None:

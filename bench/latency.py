@@ -160,7 +160,7 @@ def run(options: Options) -> dict[str, Any]:
     province_code = next(s.division for s in DEMO_TOPOLOGY if s.level is DivisionLevel.PROVINCE)
     counties = [s.division for s in DEMO_TOPOLOGY if s.level is DivisionLevel.COUNTY]
     with tempfile.TemporaryDirectory(prefix="sunshine-bench-latency-") as tmp:
-        fed = Federation(Path(tmp), DEMO_TOPOLOGY)
+        fed = Federation(Path(tmp), DEMO_TOPOLOGY, insecure_dev=options.plaintext)
         engines: dict[str, Engine] = {}
         load: Load | None = None
         watcher: Watcher | None = None
@@ -205,11 +205,11 @@ def run(options: Options) -> dict[str, Any]:
             for engine in engines.values():
                 engine.dispose()
             fed.stop_all()
-    return _result(probes, start, end, outcome, counties=len(counties), say=say)
+    return _result(probes, start, end, outcome, counties=len(counties), plaintext=options.plaintext, say=say)
 
 
 def _result(
-    probes: Sequence[Seen], start: _Window, end: _Window, outcome: _Outcome, *, counties: int, say: Say
+    probes: Sequence[Seen], start: _Window, end: _Window, outcome: _Outcome, *, counties: int, plaintext: bool, say: Say
 ) -> dict[str, Any]:
     latencies = sorted(p.latency_s for p in probes)
     writes = sorted(p.probe.write_s for p in probes)
@@ -218,6 +218,7 @@ def _result(
     p99 = percentile(latencies, 0.99)
     result = {
         "bench": NAME,
+        "machine_trust": "plaintext" if plaintext else "mtls+signatures",
         "p50_ms": percentile(latencies, 0.5),
         "p99_ms": p99,
         "max_ms": percentile(latencies, 1.0),

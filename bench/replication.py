@@ -21,6 +21,11 @@ The receiver runs in its own process, as a city does: the two ends do not share 
 ``serve()`` to a sink that only acknowledges each decoded batch: gRPC, framing, gzip and the protobuf conversion
 at both ends, no database at either. ``ratio`` = SQLite events/s ÷ ceiling events/s.
 
+**Machine trust.** The SQLite and PostgreSQL runs are the production path: batches signed at sealing (Ed25519),
+mutual TLS on the link, every batch's signature verified by the city (both ends enrolled in a benchmark PKI,
+loaded from their data directories and encrypted keyrings, :mod:`bench.pki_material`). The same SQLite run in
+plaintext, unsigned (``--insecure-dev``), gives ``sqlite_plaintext_events_per_s`` and ``secure_vs_plaintext``.
+
 Events/s counts the ``case_event`` records; ``sqlite_records_per_s`` counts the snapshots too.
 """
 
@@ -38,12 +43,16 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bench.harness import Options, catalogue_bundle, postgresql_problem, progress, scaled, temp_postgresql_database
+from bench.pki_material import city_authority, enrolled_config
 from bench.replication_county import CITY, COUNTY, County, case_templates, prepare_city, prepare_county
 from bench.replication_receiver import receiver
 from county_node.approval.adapters.replica import default_appliers
+from federation.config import Config
+from federation.replication.trust import LinkSecurity
 from federation.standards import StandardsBundle
 from federation.storage.engine import make_engine
 from federation.storage.tables import case_events, cases
+from security.node import node_trust
 from sync_agent.client import Link, LinkStats
 from sync_agent.domain import Batch
 from sync_agent.ports import BatchSource
@@ -99,21 +108,54 @@ def _run_link(link: Link, label: str, county: County, say: Say) -> tuple[LinkSta
     return stats, seconds
 
 
-def _link(target: str, source: BatchSource) -> Link:
-    return Link(LINK_NAME, target, source, node=COUNTY, window=WINDOW, gzip=GZIP)
+def _link(target: str, source: BatchSource, security: LinkSecurity | None = None) -> Link:
+    if security is None:
+        return Link(LINK_NAME, target, source, node=COUNTY, window=WINDOW, gzip=GZIP)
+    return Link(
+        LINK_NAME,
+        target,
+        source,
+        node=COUNTY,
+        window=WINDOW,
+        gzip=GZIP,
+        credentials=security.channel_credentials,
+        trust=security.sender,
+        tls_name=security.tls_name,
+        up=True,
+    )
 
 
-def _replicate(county_url: str, city_url: str, county: County, label: str, say: Say) -> _Timing:
-    """Seal the county and stream it to a receiver in front of ``city_url``; check the city holds it all."""
+@dataclass(frozen=True)
+class _Secure:
+    """The two ends' machine trust: the county's configuration (signing, client TLS) and the city's (its file)."""
+
+    county: Config
+    city_toml: Path
+
+
+def _secure(directory: Path, county_url: str, city_url: str) -> _Secure:
+    ca = city_authority(CITY)
+    county = enrolled_config(directory / "pki", COUNTY, county_url, ca)
+    city = enrolled_config(directory / "pki", CITY, city_url, ca)
+    return _Secure(county, Path(city.node.data_dir) / "sunshine.toml")
+
+
+def _replicate(
+    county_url: str, city_url: str, county: County, label: str, say: Say, *, secure: _Secure | None = None
+) -> _Timing:
+    """Seal the county and stream it to a receiver in front of ``city_url``; check the city holds it all.
+    ``secure``: batches signed at sealing, mutual TLS, every batch's signature verified by the city."""
     engine = make_engine(county_url)
     try:
-        source = SqlBatchSource(engine, COUNTY, max_records=BATCH_RECORDS, max_bytes=BATCH_BYTES)
-        with receiver(city_url) as target:
+        security = None if secure is None else node_trust(secure.county, engine).link_security()
+        signer = None if security is None else security.signer.sign
+        source = SqlBatchSource(engine, COUNTY, max_records=BATCH_RECORDS, max_bytes=BATCH_BYTES, signer=signer)
+        with receiver(city_url, None if secure is None else secure.city_toml) as target:
             say(f"{label}: receiver at {target}; sealing and streaming {county.last_seq:,} records")
             started = time.perf_counter()
             sealed = source.seal()
             seal_s = time.perf_counter() - started
-            _, stream_s = _run_link(_link(target, source), label, county, say)
+            _, stream_s = _run_link(_link(target, source, security), label, county, say)
     finally:
         engine.dispose()
     _check_city(city_url, county, label)
@@ -195,7 +237,8 @@ def _postgresql(
                 "postgresql: note — autovacuum is off on this server: the city's tables are never analysed, so "
                 "its query plans rest on size estimates alone"
             )
-        return _replicate(county_url, url, county, "postgresql", say), autovacuum
+        secure = _secure(county.path.parent / "pki-postgresql", county_url, url)
+        return _replicate(county_url, url, county, "postgresql, mTLS + signatures", say, secure=secure), autovacuum
 
 
 def _setting(url: str, name: str) -> str:
@@ -229,15 +272,22 @@ def run(options: Options) -> dict[str, Any]:
             f"county: {county.events:,} events of {county.cases:,} cases ({county.last_seq:,} outbox records) "
             f"prepared in {time.perf_counter() - started:.1f}s"
         )
+        plain_city = f"sqlite:///{directory / 'city-plain.db'}"
+        prepare_city(plain_city, bundle)
+        plain = _replicate(_fresh_copy(county, "county-plain.db"), plain_city, county, "sqlite, plaintext", say)
         city_url = f"sqlite:///{directory / 'city.db'}"
         prepare_city(city_url, bundle)
         sqlite_county = _fresh_copy(county, "county-sqlite.db")
-        sqlite = _replicate(sqlite_county, city_url, county, "sqlite", say)
+        secure = _secure(directory, sqlite_county, city_url)
+        sqlite = _replicate(sqlite_county, city_url, county, "sqlite, mTLS + signatures", say, secure=secure)
         ceiling_per_s = _ceiling(sqlite_county, county, say)
         pg = _postgresql(options, _fresh_copy(county, "county-postgresql.db"), county, bundle, say)
     postgresql, autovacuum = (None, None) if pg is None else pg
     sqlite_per_s = county.events / sqlite.total_s
+    plain_per_s = county.events / plain.total_s
     ratio = sqlite_per_s / ceiling_per_s
+    cost = sqlite_per_s / plain_per_s
+    say(f"mTLS + signatures: {sqlite_per_s:,.0f} events/s vs {plain_per_s:,.0f} plaintext = {cost:.3f}")
     say(
         f"sqlite: {sqlite_per_s:,.0f} events/s = {ratio:.2f} × the ceiling "
         f"(targets ≥ {TARGET_SQLITE_EVENTS_PER_S:,}/s and ≥ {TARGET_RATIO} × the ceiling)"
@@ -245,6 +295,8 @@ def run(options: Options) -> dict[str, Any]:
     return {
         "bench": NAME,
         "sqlite_events_per_s": round(sqlite_per_s, 1),
+        "sqlite_plaintext_events_per_s": round(plain_per_s, 1),
+        "secure_vs_plaintext": round(sqlite_per_s / plain_per_s, 3),
         "postgresql_events_per_s": None if postgresql is None else round(county.events / postgresql.total_s, 1),
         "ceiling_events_per_s": round(ceiling_per_s, 1),
         "ratio": round(ratio, 3),

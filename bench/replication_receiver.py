@@ -8,7 +8,9 @@ import multiprocessing
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from multiprocessing.connection import Connection as Pipe
+from pathlib import Path
 
+from bench.pki_material import PASSPHRASE
 from bench.replication_county import CITY
 from county_node.approval.adapters.replica import default_appliers
 from federation.storage.engine import make_engine
@@ -32,15 +34,23 @@ class _AckingSink(BatchSink):
         return Receipt(Mark(batch.origin, batch.last_seq, batch.batch_hash))
 
 
-def _receiver_main(city_url: str | None, pipe: Pipe) -> None:
-    """The city's process: serve ``city_url`` (None: the acking sink), say where, stop when told."""
+def _receiver_main(city_url: str | None, pipe: Pipe, secure: Path | None) -> None:
+    """The city's process: serve ``city_url`` (None: the acking sink), say where, stop when told. ``secure``: the
+    city's configuration — mutual TLS and every batch's signature checked, as ``sunshine city serve`` runs it."""
+    from federation.config import load_config
     from federation.logging import configure_logging
+    from security.node import node_trust
 
     configure_logging(level="warning")  # stderr; the parent's stdout carries only the result line
     engine = None if city_url is None else make_engine(city_url)
     try:
         sink = _AckingSink() if engine is None else SqlBatchSink(engine, CITY, default_appliers(), relay=True)
-        server = serve(sink)
+        if secure is not None and engine is not None:
+            cfg = load_config(secure, environ={"SUNSHINE_KEYRING_PASSPHRASE": PASSPHRASE})
+            security = node_trust(cfg, engine).link_security()
+            server = serve(sink, credentials=security.server_credentials(), trust=security.receiver)
+        else:
+            server = serve(sink)
         try:
             pipe.send(server.target)
             pipe.recv()
@@ -53,11 +63,12 @@ def _receiver_main(city_url: str | None, pipe: Pipe) -> None:
 
 
 @contextmanager
-def receiver(city_url: str | None) -> Iterator[str]:
-    """A receiver process serving ``city_url``; yields its ``host:port``, stops and joins it on exit."""
+def receiver(city_url: str | None, secure: Path | None = None) -> Iterator[str]:
+    """A receiver process serving ``city_url`` (``secure``: with the city's machine trust); yields its
+    ``host:port``, stops and joins it on exit."""
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited threads or connections
     pipe, child = ctx.Pipe()
-    process = ctx.Process(target=_receiver_main, args=(city_url, child), name="bench-city", daemon=True)
+    process = ctx.Process(target=_receiver_main, args=(city_url, child, secure), name="bench-city", daemon=True)
     process.start()
     child.close()
     try:

@@ -93,6 +93,7 @@ class Federation:
     procs: dict[str, Proc] = field(default_factory=dict)
     grpc_ports: dict[str, int] = field(default_factory=dict)
     http_ports: dict[str, int] = field(default_factory=dict)
+    insecure_dev: bool = False  # a benchmark's comparison only: plaintext links, unsigned batches, no enrolment
 
     def __post_init__(self) -> None:
         self.workdir = self.workdir.resolve()
@@ -181,10 +182,10 @@ class Federation:
         env = {"SUNSHINE_REPLICATION_LISTEN": f"127.0.0.1:{self.grpc_ports.get(division, 0)}"}
         if spec.level is DivisionLevel.COUNTY:
             port = self.http_ports.get(division, 0)
-            args = _cli("county", "serve", "--config", str(self.config(division)), "--port", str(port))
+            args = _cli("county", "serve", "--config", str(self.config(division)), "--port", str(port), *self._dev())
             proc = self._start(f"node:{division}", args, "node.log", {**env, **self.county_env})
         else:
-            args = _cli(spec.level.value, "serve", "--config", str(self.config(division)))
+            args = _cli(spec.level.value, "serve", "--config", str(self.config(division)), *self._dev())
             args += ["--http-port", str(self.http_ports.get(division, 0))]  # the inspectors' API
             proc = self._start(f"node:{division}", args, "node.log", env)
         if wait:
@@ -195,7 +196,7 @@ class Federation:
         proc, d = self.procs[f"node:{division}"], self.dir(division)
         self.http_ports[division] = self._wait_file(d / "http.port", proc)  # every level serves HTTP
         self.grpc_ports[division] = self._wait_file(d / "grpc.port", proc)
-        if self.children(division):  # its children enrol there
+        if self.children(division) and not self.insecure_dev:  # its children enrol there
             self._wait_file(d / "enrol.port", proc)
 
     def write_agent_config(self, division: str, *, upstream: str | None = None) -> Path:
@@ -219,7 +220,7 @@ class Federation:
         d = self.dir(division)
         (d / "metrics.port").unlink(missing_ok=True)
         path = self.write_agent_config(division, upstream=upstream)
-        proc = self._start(f"agent:{division}", _cli("agent", "run", "--config", str(path)), "agent.log")
+        proc = self._start(f"agent:{division}", _cli("agent", "run", "--config", str(path), *self._dev()), "agent.log")
         if wait:
             self.wait_agent(division)
         return proc
@@ -238,6 +239,9 @@ class Federation:
         if duration:
             args += ["--duration", str(duration)]
         return self._start(f"workload:{division}", args, "workload.log")
+
+    def _dev(self) -> tuple[str, ...]:
+        return ("--insecure-dev",) if self.insecure_dev else ()
 
     def start_nodes(self) -> None:
         """Every node, level by level: each enrolled first at its parent (already running, its enrolment port
@@ -280,7 +284,7 @@ class Federation:
 
         spec = self.by_code[division]
         child = self.load(division)
-        if spec.parent is None or pki_paths(child).node.exists():
+        if self.insecure_dev or spec.parent is None or pki_paths(child).node.exists():
             return
         parent = self.load(spec.parent)
         port = _read_port(self.dir(spec.parent) / "enrol.port")
