@@ -430,3 +430,20 @@ def test_a_revoked_node_is_locked_out_within_one_propagation(trust: Trust) -> No
     # and 莒县 keeps flowing
     trust.one_case(JU)
     wait_for(lambda: trust.converged(JU), "莒县照常复制")
+
+
+def test_a_certificate_is_renewed_without_downtime(trust: Trust) -> None:
+    """``sunshine admin renew --force`` at 莒县 while everything runs: a new certificate and new keys from its city,
+    the next batches signed with them and accepted upstream, no process restarted."""
+    env = {**trust.fed._env}
+    before = trust.credentials(JU).chain[0]
+    out = _sunshine("admin", "renew", "--force", "-c", str(trust.fed.agent_config(JU)), env=env)
+    assert out.returncode == 0, out.stderr
+    assert "证书已续期" in out.stdout
+    after = trust.credentials(JU).chain[0]
+    assert after.serial_number != before.serial_number
+    trust.one_case(JU)
+    wait_for(lambda: trust.converged(JU), "续期后莒县照常复制")
+    certs = _sunshine("admin", "certs", "--json", "-c", str(trust.fed.config(CITY)), env=env)
+    issued = [c for c in json.loads(certs.stdout)["issued"] if c["division"] == JU]
+    assert len(issued) >= 2  # the enrolment's and the renewal's
