@@ -103,3 +103,30 @@ def test_postgresql_uses_psycopg_and_timestamptz(pg_url: str) -> None:
         assert columns["idx_due_at"]["type"].timezone is True  # timestamptz
     finally:
         engine.dispose()
+
+
+def test_0006_keeps_the_marks_of_batches_received_before_receipts_were_kept(fresh: Engine) -> None:
+    """Data migration: a receiver's existing marks get ``receipts_from = high_water`` — a resend of a batch it
+    applied before 0006 stays a duplicate (it has no receipt to compare with); new marks start at 0."""
+    upgrade(fresh, "0005")
+    with fresh.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO replication_marks (origin, high_water, last_hash, records, updated_at) "
+                "VALUES ('371122', 42, :h, 42, '2026-12-01T00:00:00+00:00')"
+            ),
+            {"h": bytes(32)},
+        )
+    upgrade(fresh)
+    with fresh.connect() as conn:
+        assert conn.execute(text("SELECT receipts_from FROM replication_marks")).scalar_one() == 42
+        conn.execute(
+            text(
+                "INSERT INTO replication_marks (origin, high_water, last_hash, records, updated_at) "
+                "VALUES ('371121', 7, :h, 7, '2026-12-01T00:00:00+00:00')"
+            ),
+            {"h": bytes(32)},
+        )
+        assert (
+            conn.execute(text("SELECT receipts_from FROM replication_marks WHERE origin = '371121'")).scalar_one() == 0
+        )

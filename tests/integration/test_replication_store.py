@@ -43,7 +43,7 @@ from federation.storage.tables import (
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import CST, to_us
 from migrations.runner import upgrade
-from sync_agent.domain import ZERO_HASH, Batch, Mark, Verdict, check_batch, seal_batch
+from sync_agent.domain import ZERO_HASH, Batch, Mark, RefusalReason, Verdict, check_batch, seal_batch
 from sync_agent.errors import BatchRefused
 from sync_agent.ports import BatchSink, BatchSource
 from sync_agent.quarantine import QuarantineService, QuarantineState
@@ -406,6 +406,29 @@ def test_a_resent_batch_is_a_harmless_duplicate(county: Engine, city: Engine) ->
     assert snapshot(city) == before
     receive_all(target, batches[3:])
     assert_replica_equal(county, city)
+
+
+def test_a_resent_seq_with_other_content_is_refused_as_divergent_and_writes_nothing(
+    county: Engine, city: Engine
+) -> None:
+    """An origin restored from an old backup seals other records at seqs the receiver holds: the batch is compared
+    with the receipt of the one applied there and refused (DIVERGENT), never acknowledged as a duplicate — whether
+    it ends where a received batch ended or not."""
+    batches = sealed(county, max_records=7)
+    target = sink(city)
+    receive_all(target, batches[:3])
+    before = snapshot(city)
+    records = outbox_records(county)
+    changed = [dataclasses.replace(r, payload=r.payload + b" ") for r in records[:14]]
+    same_bounds = rechain(COUNTY, changed, 7)[1]  # seqs 8–14, another hash
+    other_bounds = rechain(COUNTY, changed, 5)[1]  # seqs 6–10
+    for bad in (same_bounds, other_bounds):
+        with pytest.raises(BatchRefused) as caught:
+            target.receive(COUNTY, bad)
+        assert caught.value.reason == RefusalReason.DIVERGENT.value
+        assert "已以不同内容接收过" in caught.value.message
+    assert snapshot(city) == before
+    assert target.receive(COUNTY, batches[1]).duplicate  # the batch really received still is a duplicate
 
 
 def _bad_batches(batches: Sequence[Batch]) -> dict[str, tuple[Batch, str]]:
