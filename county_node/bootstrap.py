@@ -19,6 +19,7 @@ from county_node.standards_validation import bundle_validators
 from county_node.supervision.orders import ORDER_RECORD, CountyOrderApplier
 from county_node.supervision.runner import sms_hook
 from county_node.supervision.services import SupervisionService
+from county_node.unit_of_work import SqlCountyUnits
 from county_node.video.adapters.files import DirectoryFiles
 from county_node.video.domain import ClipMargin, RetentionPolicy
 from county_node.video.services import VideoIndexService
@@ -71,8 +72,7 @@ def assemble_county_node(config: Config, engine: Engine, clock: Callable[[], dat
     """The services of a county node over ``engine`` and ``clock``: approval, and supervision observing it."""
     approval = ApprovalService(engine, config.node.division, clock, config.clock, validators=bundle_validators())
     supervision = SupervisionService(
-        engine,
-        config.node.division,
+        SqlCountyUnits(engine, config.node.division),
         clock,
         lambda: approval.standards,
         notify=sms_hook(config.notify.recipients),
@@ -92,8 +92,7 @@ def video_service(config: Config, engine: Engine, clock: Callable[[], datetime])
     if root is not None and not root.is_absolute():
         root = Path(config.node.data_dir) / root
     return VideoIndexService(
-        engine,
-        config.node.division,
+        SqlCountyUnits(engine, config.node.division),
         clock,
         max_segment=timedelta(seconds=v.max_segment_s),
         margin=ClipMargin.of_seconds(v.margin_before_s, v.margin_after_s),
