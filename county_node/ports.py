@@ -15,7 +15,7 @@ transaction; every write of a record that replicates appends its outbox row in t
 ``light_sweep``     the set-based raise of the light alerts, and its watermark      ``supervision…light_sweep``
 ``notifications``   the SMS queue (短信通知)                                        ``supervision…notices``
 ``cameras``         cameras and their bindings to windows                           ``video…store``
-``segments``        recording segments                                              ``video…store``
+``segments``        recording segments                                              ``video…segments``
 ``video_events``    video events                                                    ``video…store``
 ``purges``          the retention purge log                                         ``video…store``
 ==================  =============================================================  ==============================

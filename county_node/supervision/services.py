@@ -16,13 +16,13 @@ the notification dispatcher delivers them after commit.
 The service is one class per concept over a shared core, each in its module; they reach the database only through
 the county's unit of work (:mod:`county_node.unit_of_work`) and its repositories:
 
-=========================================  =========================================================================
-:mod:`~county_node.supervision.evaluation`  standards in force, evaluation of a subject, alerts raised and cleared,
-                                            the approval observer (``case_changed``)
-:mod:`~.alert_service`                      签收 / 催办 / 督办 / 关闭, alert lists, a case's view, the summary
-:mod:`~.feedback_service`                   complaints (投诉) and ratings (好差评)
-:mod:`~.sweep_service`                      the sweep and escalation
-=========================================  =========================================================================
+==============================  =========================================================================
+:mod:`.evaluation`              standards in force, evaluation of a subject, alerts raised and cleared, the
+                                approval observer (``case_changed``)
+:mod:`.alert_service`           签收 / 催办 / 督办 / 关闭, alert lists, a case's view, the summary
+:mod:`.feedback_service`        complaints (投诉) and ratings (好差评)
+:mod:`.sweep_service`           the sweep and escalation
+==============================  =========================================================================
 """
 
 from __future__ import annotations

@@ -7,12 +7,12 @@ taking the county's writer lock first, as every county writer does.
 The service is one class per concept over a shared core (:mod:`county_node.video.core`), each in its module; they
 reach the database only through the county's unit of work (:mod:`county_node.unit_of_work`):
 
-=========================================  ===============================================================
-:mod:`~county_node.video.camera_service`    cameras and their bindings to windows
-:mod:`~county_node.video.segment_service`   segments and events, the range query
-:mod:`~county_node.video.clip_service`      the clip of a case step, an alert, a complaint
-:mod:`~county_node.video.retention_service` the retention purge
-=========================================  ===============================================================
+==============================  ===============================================================
+:mod:`.camera_service`          cameras and their bindings to windows
+:mod:`.segment_service`         segments and events, the range query
+:mod:`.clip_service`            the clip of a case step, an alert, a complaint
+:mod:`.retention_service`       the retention purge
+==============================  ===============================================================
 """
 
 from __future__ import annotations
