@@ -8,12 +8,12 @@ from typing import Any
 
 import structlog
 
-from county_node.ports import AlertFilter
 from county_node.supervision.domain import REGISTRY, RuleResult, evaluate
 from county_node.supervision.domain.alerts import Alert, AlertAction, AlertStatus
 from county_node.supervision.domain.complaints import Complaint
 from county_node.supervision.domain.ratings import Rating
 from county_node.supervision.evaluation import SupervisionCore, check_page
+from county_node.supervision.ports import AlertFilter
 from federation.errors import ValidationError
 
 __all__ = ["AlertPage", "AlertUseCases", "CaseSupervision"]

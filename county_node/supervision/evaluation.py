@@ -19,7 +19,6 @@ import structlog
 from sqlalchemy.engine import Connection
 
 from county_node.approval.domain import RUNNING_STATUSES, Case, Event, Status
-from county_node.ports import CaseMark
 from county_node.supervision.domain import (
     REGISTRY,
     RuleResult,
@@ -34,6 +33,7 @@ from county_node.supervision.domain import (
 from county_node.supervision.domain.alerts import Alert, AlertAction, AlertStatus
 from county_node.supervision.domain.complaints import Complaint
 from county_node.supervision.domain.ratings import Rating
+from county_node.supervision.ports import CaseMark
 from county_node.unit_of_work import CountyRepositories, CountyUnits
 from federation.calendar import WorkingCalendar
 from federation.clock import ClockSpec, LightPolicy, compute_deadline

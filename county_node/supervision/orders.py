@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy.engine import Connection
 
-from county_node.ports import OrderFilter
 from county_node.supervision.adapters.orders_store import ORDER_RECORD, check_order
 from county_node.supervision.adapters.orders_views import OrderPageView, OrderView, order_page_view, order_view
 from county_node.supervision.domain.alerts import AlertAction
@@ -44,6 +43,7 @@ from county_node.supervision.domain.orders import (
     receive_order,
 )
 from county_node.supervision.evaluation import check_page
+from county_node.supervision.ports import OrderFilter
 from county_node.unit_of_work import CountyRepositories, CountyUnits, SqlCountyRepositories, SqlCountyUnits
 from federation.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from federation.identities import DivisionLevel, level_of, scope_prefix

@@ -21,12 +21,12 @@ from typing import Any
 import structlog
 
 from county_node.approval.domain import RUNNING_STATUSES
-from county_node.ports import LightRaise
 from county_node.supervision.domain import REGISTRY, SupervisionParameters
 from county_node.supervision.domain.alerts import Alert
 from county_node.supervision.domain.complaints import Complaint
 from county_node.supervision.domain.ratings import Rating
 from county_node.supervision.evaluation import RED, TURNED_RED, YELLOW, StandardsView, SupervisionCore, Verdicts
+from county_node.supervision.ports import LightRaise
 from county_node.unit_of_work import CountyRepositories
 from federation.storage.outbox import canonical_json
 

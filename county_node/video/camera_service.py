@@ -10,9 +10,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from county_node.ports import Cameras
 from county_node.video.core import VideoIndexCore
 from county_node.video.domain import Binding, check_binding, check_camera_text, parse_camera_id
+from county_node.video.ports import Cameras
 from federation.errors import NotFound, ValidationError
 
 __all__ = ["CameraUseCases"]

@@ -11,7 +11,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from county_node.approval.domain import Case, Event
-from county_node.ports import (
+from county_node.supervision.domain.alerts import MAX_LEVEL, UNACKNOWLEDGED, Alert
+from county_node.supervision.domain.complaints import Complaint, ComplaintStatus
+from county_node.supervision.domain.orders import Order, OrderReply, format_order_id
+from county_node.supervision.domain.ratings import Rating, RatingStatus
+from county_node.supervision.ports import (
     NO_KEY_FIELDS,
     AlertFilter,
     Alerts,
@@ -27,10 +31,6 @@ from county_node.ports import (
     Orders,
     Ratings,
 )
-from county_node.supervision.domain.alerts import MAX_LEVEL, UNACKNOWLEDGED, Alert
-from county_node.supervision.domain.complaints import Complaint, ComplaintStatus
-from county_node.supervision.domain.orders import Order, OrderReply, format_order_id
-from county_node.supervision.domain.ratings import Rating, RatingStatus
 from federation.errors import AlertNotFound, CaseNotFound, ComplaintNotFound, NotFound, RatingNotFound
 
 if TYPE_CHECKING:

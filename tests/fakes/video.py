@@ -7,9 +7,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from county_node.ports import Cameras, Purges, Segments, VideoEvents
 from county_node.video.adapters.segments import segment_record_id
 from county_node.video.domain import Binding, Segment
+from county_node.video.ports import Cameras, Purges, Segments, VideoEvents
 
 if TYPE_CHECKING:
     from tests.fakes.county import FakeCountyDatabase

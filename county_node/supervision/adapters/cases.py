@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from county_node.approval.adapters.repository import CaseRepository
 from county_node.approval.domain import Case, Event
-from county_node.ports import NO_KEY_FIELDS, CaseDesk, CaseMark, Cases, KeyFields
+from county_node.supervision.ports import NO_KEY_FIELDS, CaseDesk, CaseMark, Cases, KeyFields
 from federation.storage.tables import case_events, cases
 
 __all__ = ["CaseStore"]

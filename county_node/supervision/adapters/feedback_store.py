@@ -16,11 +16,11 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import ColumnElement, Table, exists, func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
-from county_node.ports import Complaints, Ratings
 from county_node.supervision.adapters.store import COMPLAINT_RECORD, RATING_RECORD, without_seq
 from county_node.supervision.domain.complaints import Complaint, ComplaintStatus, ComplaintTarget
 from county_node.supervision.domain.model import SubjectKind
 from county_node.supervision.domain.ratings import Rating, RatingStatus
+from county_node.supervision.ports import Complaints, Ratings
 from federation.errors import ComplaintNotFound, NotFound, RatingNotFound
 from federation.storage import outbox
 from federation.storage.tables import alerts, complaints, ratings

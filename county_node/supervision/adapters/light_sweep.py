@@ -47,7 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Connection
 
-from county_node.ports import LightRaise, LightSweep
+from county_node.supervision.ports import LightRaise, LightSweep
 from federation.errors import StorageError
 from federation.storage import outbox
 from federation.storage.outbox import canonical_json

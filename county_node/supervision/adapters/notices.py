@@ -8,8 +8,8 @@ from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
-from county_node.ports import Notifications
 from county_node.supervision.notify import enqueue
+from county_node.supervision.ports import Notifications
 
 __all__ = ["NotificationStore"]
 

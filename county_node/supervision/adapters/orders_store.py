@@ -24,7 +24,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from county_node.ports import OrderFilter, Orders
 from county_node.supervision.adapters.store import without_seq
 from county_node.supervision.domain.orders import (
     KIND_LABELS,
@@ -40,6 +39,7 @@ from county_node.supervision.domain.orders import (
     ReplyStatus,
     format_order_id,
 )
+from county_node.supervision.ports import OrderFilter, Orders
 from federation.errors import NotFound, ValidationError
 from federation.identities import DivisionLevel, level_of, parse_case_number, scope_prefix
 from federation.storage import outbox

@@ -18,8 +18,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from county_node.ports import AlertFilter, Alerts
 from county_node.supervision.domain.alerts import MAX_LEVEL, UNACKNOWLEDGED, Alert
+from county_node.supervision.ports import AlertFilter, Alerts
 from federation.errors import AlertNotFound
 from federation.storage import outbox
 from federation.storage.bulk import BulkStatement

@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.engine import Connection
 
-from county_node.ports import Segments
 from county_node.video.domain import Segment
+from county_node.video.ports import Segments
 from federation.storage import outbox
 from federation.storage.bulk import BulkStatement, sqlite_moments
 from federation.storage.tables import video_segments

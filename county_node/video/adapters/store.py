@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
-from county_node.ports import Cameras, Purges, VideoEvents
 from county_node.video.adapters.segments import aware
 from county_node.video.domain import Binding, Segment
+from county_node.video.ports import Cameras, Purges, VideoEvents
 from federation.storage import outbox
 from federation.storage.bulk import BulkStatement, sqlite_moments
 from federation.storage.tables import camera_bindings, cameras, video_events, video_purge_items, video_purges
