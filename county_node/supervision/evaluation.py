@@ -50,6 +50,7 @@ __all__ = [
     "Clock",
     "StandardsView",
     "SupervisionCore",
+    "Verdicts",
     "check_page",
     "limit_end",
 ]
