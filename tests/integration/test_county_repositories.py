@@ -11,16 +11,17 @@ from pathlib import Path
 import pytest
 
 from county_node.ports import AlertFilter, OrderFilter
-from county_node.supervision.domain.alerts import Alert, AlertStatus
+from county_node.supervision.domain.alerts import Alert
 from county_node.supervision.domain.complaints import Complaint, ComplaintStatus, ComplaintTarget
 from county_node.supervision.domain.orders import answer_reply, new_order, receive_order, withdraw_order
-from county_node.supervision.domain.ratings import Rating, RatingStatus
+from county_node.supervision.domain.ratings import Rating
 from county_node.unit_of_work import CountyUnits, SqlCountyUnits
 from county_node.video.domain import Binding, Segment
 from federation.errors import AlertNotFound, ComplaintNotFound, NotFound, RatingNotFound
 from federation.storage.engine import make_engine
 from federation.storage.migrate import upgrade
 from federation.timeutil import CST
+from tests import records
 from tests.conftest import create_pg_database
 from tests.fakes import FakeCountyDatabase, FakeCountyUnits
 
@@ -57,80 +58,33 @@ def units(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CountyUnit
 
 
 def complaint(complaint_id: str, filed_at: datetime, *, due_at: datetime, case_no: str | None = None) -> Complaint:
-    return Complaint(
+    history = ({"action": "file", "actor": "受理员", "at": filed_at.isoformat(), "reason": ""},)
+    target = ComplaintTarget.CASE if case_no else ComplaintTarget.WINDOW
+    return records.complaint(
         complaint_id=complaint_id,
-        origin=DIV,
-        target=ComplaintTarget.CASE if case_no else ComplaintTarget.WINDOW,
+        target=target,
         target_id=case_no or "W01",
         case_no=case_no,
-        complainant="李四",
-        content="慢",
-        channel="window",
-        status=ComplaintStatus.OPEN,
-        limit_days=5,
         filed_at=filed_at,
         due_at=due_at,
-        answered_at=None,
-        answered_by=None,
-        answer=None,
-        closed_at=None,
         standards_version="2026.09.1",
-        history=({"action": "file", "actor": "受理员", "at": filed_at.isoformat(), "reason": ""},),
-        updated_at=filed_at,
+        history=history,
     )
 
 
 def rating(rating_id: str, staff: str, level: int, at: datetime) -> Rating:
-    negative = level <= 2
-    return Rating(
-        rating_id=rating_id,
-        origin=DIV,
-        case_no=CASE_NO,
-        staff=staff,
-        level=level,
-        comment=None,
-        channel="window",
-        at=at,
-        negative=negative,
-        status=RatingStatus.FOLLOW_UP_PENDING if negative else RatingStatus.RECORDED,
-        follow_up_limit_days=15,
-        due_at=at + 24 * HOUR if negative else None,
-        followed_up_at=None,
-        followed_up_by=None,
-        follow_up_note=None,
-        history=(),
-        updated_at=at,
-    )
+    return records.rating(rating_id=rating_id, staff=staff, level=level, at=at)
 
 
 def alert(alert_id: str, subject_id: str, rule_id: str, opened_at: datetime, *, kind: str = "case") -> Alert:
-    return Alert(
+    case_no = subject_id if kind == "case" else None
+    return records.alert(
         alert_id=alert_id,
-        origin=DIV,
         subject_kind=kind,
         subject_id=subject_id,
-        case_no=subject_id if kind == "case" else None,
+        case_no=case_no,
         rule_id=rule_id,
-        rule_version=1,
-        rule_name="规则",
-        light="red",
-        status=AlertStatus.OPEN,
-        standing=True,
-        level=0,
-        department=None,
-        standards_version=None,
         opened_at=opened_at,
-        ack_due_at=opened_at + 24 * HOUR,
-        acknowledged_at=None,
-        escalated_at=None,
-        closed_at=None,
-        close_reason=None,
-        evidence=(),
-        clock=None,
-        details={},
-        parameters={},
-        history=(),
-        updated_at=opened_at,
     )
 
 

@@ -28,10 +28,8 @@ from county_node.supervision.domain import (
     CASE_RULES,
     REGISTRY,
     Complaint,
-    ComplaintStatus,
     ComplaintTarget,
     Rating,
-    RatingStatus,
     RuleResult,
     SubjectKind,
     SupervisionParameters,
@@ -45,6 +43,7 @@ from federation.clock import Light
 from federation.errors import StandardsError, ValidationError
 from federation.standards import Item, StandardsBundle
 from federation.timeutil import CST
+from tests import records
 
 SECOND = timedelta(seconds=1)
 P = SupervisionParameters()
@@ -604,40 +603,10 @@ def test_a_fee_within_the_tolerance(items: dict[str, Item], calendar: WorkingCal
 # -- SUP-101: complaints -------------------------------------------------------------------------------------------
 
 
-def complaint(  # noqa: PLR0917 - what the rule reads, in the order it reads them
-    complaint_id: str,
-    target: ComplaintTarget,
-    target_id: str,
-    filed_at: datetime,
-    limit_days: int,
-    answered_at: datetime | None = None,
-) -> Complaint:
-    """A complaint as stored, with what SUP-101 reads given and the rest plain."""
-    return Complaint(
-        complaint_id=complaint_id,
-        origin="371122",
-        target=target,
-        target_id=target_id,
-        case_no=CASE_NO if target is ComplaintTarget.CASE else None,
-        complainant="张三",
-        content="办理太慢",
-        channel="window",
-        status=ComplaintStatus.OPEN if answered_at is None else ComplaintStatus.ANSWERED,
-        limit_days=limit_days,
-        filed_at=filed_at,
-        due_at=None,
-        answered_at=answered_at,
-        answered_by=None if answered_at is None else "科长",
-        answer=None if answered_at is None else "已答复",
-        closed_at=None,
-        standards_version=None,
-        history=(),
-        updated_at=answered_at or filed_at,
-    )
-
-
 def _complaint(answered_at: datetime | None = None, limit: int = 3) -> Complaint:
-    return complaint("TS-0001", ComplaintTarget.WINDOW, "3号窗口", at(9, 30, 10), limit, answered_at)
+    return records.complaint(
+        complaint_id="TS-0001", target_id="3号窗口", filed_at=at(9, 30, 10), limit_days=limit, answered_at=answered_at
+    )
 
 
 def test_a_complaint_not_answered_within_its_limit(calendar: WorkingCalendar) -> None:
@@ -664,38 +633,25 @@ def test_a_complaint_not_answered_within_its_limit(calendar: WorkingCalendar) ->
 
 def test_a_bad_complaint_is_refused() -> None:
     with pytest.raises(ValidationError):
-        complaint("TS-0002", ComplaintTarget.CASE, CASE_NO, at(9, 30), 3, at(9, 29))
+        records.complaint(target=ComplaintTarget.CASE, target_id=CASE_NO, filed_at=at(9, 30), answered_at=at(9, 29))
     with pytest.raises(ValidationError):
-        complaint("TS-0002", ComplaintTarget.STAFF, "工号 001", at(9, 30), -1)
+        records.complaint(target=ComplaintTarget.STAFF, target_id="工号 001", limit_days=-1)
     with pytest.raises(ValidationError):
-        complaint("TS-0002", ComplaintTarget.STAFF, " ", at(9, 30), 3)
+        records.complaint(target=ComplaintTarget.STAFF, target_id=" ")
 
 
 # -- SUP-201: ratings ------------------------------------------------------------------------------------------------
 
 
 def _rating(level: int, followed_up_at: datetime | None = None) -> Rating:
-    """A rating as stored, with what SUP-201 reads given and the rest plain."""
-    negative = level <= P.negative_rating_max_level
-    pending = RatingStatus.FOLLOW_UP_PENDING if negative else RatingStatus.RECORDED
-    return Rating(
+    """What SUP-201 reads: the level, the moment, the limit and the follow-up (the status it does not)."""
+    return records.rating(
         rating_id="PJ-0001",
-        origin="371122",
-        case_no=CASE_NO,
         staff="工号 001",
         level=level,
-        comment=None,
-        channel="window",
         at=at(9, 30, 10),
-        negative=negative,
-        status=pending if followed_up_at is None else RatingStatus.FOLLOWED_UP,
         follow_up_limit_days=3,
-        due_at=None,
         followed_up_at=followed_up_at,
-        followed_up_by=None,
-        follow_up_note=None,
-        history=(),
-        updated_at=followed_up_at or at(9, 30, 10),
     )
 
 

@@ -11,14 +11,15 @@ from decimal import Decimal
 import pytest
 
 from county_node.approval.domain import Action, Case, Event, Status
-from county_node.supervision.domain.alerts import Alert, AlertStatus
-from county_node.supervision.domain.complaints import Complaint, ComplaintStatus, ComplaintTarget
+from county_node.supervision.domain.alerts import Alert
+from county_node.supervision.domain.complaints import Complaint
 from county_node.video.adapters.files import FileResult
 from county_node.video.domain import RetentionPolicy, Segment
 from county_node.video.services import VideoIndexService
 from federation.errors import AlertNotFound, CaseNotFound, ComplaintNotFound, Conflict, NotFound
 from federation.standards import ItemKind
 from federation.timeutil import CST
+from tests import records
 from tests.conftest import FakeClock
 from tests.fakes import FakeCountyDatabase, FakeCountyUnits
 from tests.fakes.supervision import FakeCases
@@ -149,57 +150,18 @@ def _case_with_steps(db: FakeCountyDatabase) -> None:
 
 
 def _complaint(complaint_id: str, window: str, filed_at: datetime) -> Complaint:
-    return Complaint(
-        complaint_id=complaint_id,
-        origin=COUNTY,
-        target=ComplaintTarget.WINDOW,
-        target_id=window,
-        case_no=None,
-        complainant="李四",
-        content="态度差",
-        channel="window",
-        status=ComplaintStatus.OPEN,
-        limit_days=5,
-        filed_at=filed_at,
-        due_at=None,
-        answered_at=None,
-        answered_by=None,
-        answer=None,
-        closed_at=None,
-        standards_version=None,
-        history=(),
-        updated_at=filed_at,
-    )
+    return records.complaint(complaint_id=complaint_id, target_id=window, filed_at=filed_at)
 
 
 def _alert(alert_id: str, *, subject_kind: str, subject_id: str, case_no: str | None, opened_at: datetime) -> Alert:
-    return Alert(
+    rule_id = "SUP-002" if case_no else "SUP-101"
+    return records.alert(
         alert_id=alert_id,
-        origin=COUNTY,
         subject_kind=subject_kind,
         subject_id=subject_id,
         case_no=case_no,
-        rule_id="SUP-002" if case_no else "SUP-101",
-        rule_version=1,
-        rule_name="超期",
-        light="red",
-        status=AlertStatus.OPEN,
-        standing=True,
-        level=0,
-        department=None,
-        standards_version=None,
+        rule_id=rule_id,
         opened_at=opened_at,
-        ack_due_at=None,
-        acknowledged_at=None,
-        escalated_at=None,
-        closed_at=None,
-        close_reason=None,
-        evidence=(),
-        clock=None,
-        details={},
-        parameters={},
-        history=(),
-        updated_at=opened_at,
     )
 
 
