@@ -207,7 +207,7 @@ def _attach(run: Run, clock: Clock, calendar: WorkingCalendar, schedule: list[tu
 
         def rate(r: Run, variant: str = variant, level: int = level) -> None:
             row = sup.rate(case_no=r.case_no, staff=f"{TEMPLATE_WINDOW} {_STAFF[variant]}", level=level)
-            r.variants[row["rating_id"]] = variant
+            r.variants[row.rating_id] = variant
 
         schedule.append((at(1, 10), len(schedule), (run, rate)))
         if follow is not None:
@@ -223,7 +223,7 @@ def _attach(run: Run, clock: Clock, calendar: WorkingCalendar, schedule: list[tu
             row = sup.file_complaint(
                 target="case", target_id=r.case_no, complainant="申请人", content="办理进度慢", actor="窗口人员"
             )
-            r.variants[row["complaint_id"]] = variant
+            r.variants[row.complaint_id] = variant
 
         def answer(r: Run, variant: str = variant) -> None:
             cid = next(k for k, v in r.variants.items() if v == variant)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Options, optional_postgresql, progress, scaled
+from county_node.unit_of_work import SqlCountyUnits
 from county_node.video.adapters.files import DirectoryFiles
 from county_node.video.domain import RetentionPolicy, Segment
 from county_node.video.services import VideoIndexService
@@ -78,7 +79,7 @@ def _measure(label: str, url: str, *, segments: int, cameras: int, seed: int, sa
     try:
         upgrade(engine)
         clock = _Clock(START)
-        service = VideoIndexService(engine, DIVISION, clock)
+        service = VideoIndexService(SqlCountyUnits(engine, DIVISION), clock)
         ids = [_camera_id(n + 1) for n in range(cameras)]
         for n, cid in enumerate(ids):
             service.register_camera(cid, name=f"{n + 1} 号窗口摄像机", hall="县政务服务大厅", window=f"W{n + 1:03d}")
@@ -133,7 +134,9 @@ def _daily_purge(engine: Any, clock: _Clock, hours: int, label: str, say: Say) -
     retention = RetentionPolicy(days=hours // 24 - 1, max_share=0.5)
     clock.now = START + timedelta(days=retention.days + 1)  # the first day (and only it) has expired
     with tempfile.TemporaryDirectory(prefix="sunshine-bench-nvr-") as folder:
-        service = VideoIndexService(engine, DIVISION, clock, retention=retention, files=DirectoryFiles(Path(folder)))
+        service = VideoIndexService(
+            SqlCountyUnits(engine, DIVISION), clock, retention=retention, files=DirectoryFiles(Path(folder))
+        )
         started = time.perf_counter()
         report = service.purge()
         spent = time.perf_counter() - started

@@ -18,6 +18,7 @@ from county_node.standards_validation import bundle_validators
 from county_node.supervision.orders import ORDER_RECORD, CountyOrderApplier, CountyOrders
 from county_node.supervision.runner import sms_hook
 from county_node.supervision.services import SupervisionService
+from county_node.unit_of_work import SqlCountyUnits
 from county_node.video.adapters.files import DirectoryFiles
 from county_node.video.domain import ClipMargin, RetentionPolicy
 from county_node.video.services import VideoIndexService
@@ -80,9 +81,9 @@ def build_county_node(config: Config, *, engine: Engine | None = None, clock: Cl
 def assemble_county_node(config: Config, engine: Engine, clock: Clock) -> CountyNode:
     """The services of a county node over ``engine`` and ``clock``: approval, and supervision observing it."""
     approval = ApprovalService(engine, config.node.division, clock, config.clock, validators=bundle_validators())
+    units = SqlCountyUnits(engine, config.node.division)  # the county's repositories behind one unit of work
     supervision = SupervisionService(
-        engine,
-        config.node.division,
+        units,
         clock,
         lambda: approval.standards,
         notify=sms_hook(config.notify.recipients),
@@ -90,7 +91,7 @@ def assemble_county_node(config: Config, engine: Engine, clock: Clock) -> County
     )
     approval.observe(supervision)
     video = video_service(config, engine, clock)
-    orders = CountyOrders(engine, config.node.division, clock)
+    orders = CountyOrders(units, clock)
     return CountyNode(
         config=config,
         engine=engine,
@@ -109,8 +110,7 @@ def video_service(config: Config, engine: Engine, clock: Clock) -> VideoIndexSer
     if root is not None and not root.is_absolute():
         root = Path(config.node.data_dir) / root
     return VideoIndexService(
-        engine,
-        config.node.division,
+        SqlCountyUnits(engine, config.node.division),
         clock,
         max_segment=timedelta(seconds=v.max_segment_s),
         margin=ClipMargin.of_seconds(v.margin_before_s, v.margin_after_s),

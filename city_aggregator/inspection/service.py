@@ -11,7 +11,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import RowMapping
@@ -20,9 +19,13 @@ from city_aggregator.inspection import queries
 from city_aggregator.inspection.figures import CountyFigures, MonthFigures, month_range
 from city_aggregator.inspection.scope import Scope
 from county_node.approval.services import ApprovalService, CaseDetail
-from county_node.supervision.adapters.store import AlertStore, FeedbackStore
+from county_node.supervision.adapters.feedback_store import ComplaintStore, RatingStore
+from county_node.supervision.adapters.store import AlertStore
 from county_node.supervision.domain.alerts import Alert, AlertStatus
+from county_node.supervision.domain.complaints import Complaint
+from county_node.supervision.domain.ratings import Rating
 from county_node.supervision.domain.registry import REGISTRY
+from county_node.unit_of_work import SqlCountyUnits
 from county_node.video.adapters.replica import REPLICA_MAX_SEGMENT
 from county_node.video.domain import ClipMargin
 from county_node.video.services import Clip, VideoIndexService
@@ -66,8 +69,8 @@ class AlertList:
 class CaseDrillDown:
     detail: CaseDetail
     alerts: list[Alert]
-    complaints: list[dict[str, Any]]
-    ratings: list[dict[str, Any]]
+    complaints: list[Complaint]
+    ratings: list[Rating]
     clips: list[Clip] = field(default_factory=list)  # the video to ask the county for, one per alert
 
 
@@ -127,7 +130,7 @@ class InspectionService:
         """The replica of ``county``'s video index, read with the county's own clip logic and this node's margin
         (``[video] margin_before_s`` / ``margin_after_s``); range queries reach back as far as a replica accepts."""
         return VideoIndexService(
-            self._engine, county, self._now, margin=self.clip_margin, max_segment=REPLICA_MAX_SEGMENT
+            SqlCountyUnits(self._engine, county), self._now, margin=self.clip_margin, max_segment=REPLICA_MAX_SEGMENT
         )
 
     def name_of(self, code: str) -> str | None:
@@ -212,9 +215,10 @@ class InspectionService:
         detail = self.approval.get(case_no)  # CaseNotFound (404) when this node does not hold it
         with UnitOfWork(self._engine, readonly=True) as uow:
             found = AlertStore(uow.conn, county).of_case(case_no)
-            feedback = FeedbackStore(uow.conn, county)
-            comps, _ = feedback.list_complaints(status=None, case_no=case_no, offset=0, limit=200)
-            rates, _ = feedback.list_ratings(case_no=case_no, staff=None, negative=None, offset=0, limit=200)
+            comps, _ = ComplaintStore(uow.conn, county).page(status=None, case_no=case_no, offset=0, limit=200)
+            rates, _ = RatingStore(uow.conn, county).page(
+                case_no=case_no, staff=None, negative=None, offset=0, limit=200
+            )
         video = self._video(county)
         clips = [video.clip_for_alert(a.alert_id) for a in found]
         return CaseDrillDown(detail, found, comps, rates, clips)

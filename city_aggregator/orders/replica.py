@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.engine import Connection
 
@@ -27,53 +27,54 @@ from county_node.supervision.adapters.orders_store import (
     check_order,
     check_reply,
 )
+from county_node.supervision.domain.orders import Order, OrderReply
 from federation.replication import Applier, Prepared, Record, Rejection
-from federation.storage.tables import order_replies, orders
 
 __all__ = ["OrderReplicaApplier", "ReplyApplier", "order_appliers"]
 
 
+R = TypeVar("R", Order, OrderReply)
+
+
 @dataclass(frozen=True, slots=True)
-class _Snapshot:
-    order_id: str
+class _Snapshot(Generic[R]):
+    record: R
     origin_seq: int
-    row: dict[str, Any]
 
 
-def _latest(items: Sequence[Prepared[_Snapshot]]) -> dict[str, Prepared[_Snapshot]]:
-    latest: dict[str, Prepared[_Snapshot]] = {}
+def _latest(items: Sequence[Prepared[_Snapshot[R]]]) -> dict[str, Prepared[_Snapshot[R]]]:
+    latest: dict[str, Prepared[_Snapshot[R]]] = {}
     for item in items:  # in seq order: the last snapshot of a row in the batch is its newest
-        latest[item.value.order_id] = item
+        latest[item.value.record.order_id] = item
     return latest
 
 
 class OrderReplicaApplier:
     """``order`` records of another issuer (op ``upsert``): the newest snapshot of each order."""
 
-    def prepare(self, origin: str, record: Record, payload: Any) -> _Snapshot:
-        row = check_order(origin, record, payload)
-        return _Snapshot(row["order_id"], record.origin_seq, row)
+    def prepare(self, origin: str, record: Record, payload: Any) -> _Snapshot[Order]:
+        return _Snapshot(check_order(origin, record, payload), record.origin_seq)
 
-    def apply(self, conn: Connection, origin: str, items: Sequence[Prepared[_Snapshot]]) -> Sequence[Rejection]:
-        rows = [{**i.value.row, "origin_seq": i.value.origin_seq} for i in _latest(items).values()]
-        OrderStore(conn, origin).upsert_replicas(orders, rows)
+    def apply(self, conn: Connection, origin: str, items: Sequence[Prepared[_Snapshot[Order]]]) -> Sequence[Rejection]:
+        OrderStore(conn, origin).upsert_orders([(i.value.record, i.value.origin_seq) for i in _latest(items).values()])
         return []
 
 
 class ReplyApplier:
     """``order_reply`` records of a county (op ``upsert``): the newest snapshot of each reply."""
 
-    def prepare(self, origin: str, record: Record, payload: Any) -> _Snapshot:
-        row = check_reply(origin, record, payload)
-        return _Snapshot(row["order_id"], record.origin_seq, row)
+    def prepare(self, origin: str, record: Record, payload: Any) -> _Snapshot[OrderReply]:
+        return _Snapshot(check_reply(origin, record, payload), record.origin_seq)
 
-    def apply(self, conn: Connection, origin: str, items: Sequence[Prepared[_Snapshot]]) -> Sequence[Rejection]:
+    def apply(
+        self, conn: Connection, origin: str, items: Sequence[Prepared[_Snapshot[OrderReply]]]
+    ) -> Sequence[Rejection]:
         latest = _latest(items)
         store = OrderStore(conn, origin)
-        held_orders = store.stored_seqs(orders, list(latest))
-        held_replies = store.stored_seqs(order_replies, list(latest))
+        held_orders = store.order_seqs(list(latest))
+        held_replies = store.reply_seqs(list(latest))
         rejected: list[Rejection] = []
-        rows: list[dict[str, Any]] = []
+        fresh: list[tuple[OrderReply, int]] = []
         for key, item in latest.items():
             if key in held_orders and held_orders[key][1] != origin:
                 rejected.append(
@@ -84,8 +85,8 @@ class ReplyApplier:
                     Rejection(item.record, f"指令“{key}”已有 {held_replies[key][1]} 的办复，不能由 {origin} 覆盖")
                 )
             else:
-                rows.append({**item.value.row, "origin_seq": item.value.origin_seq})
-        store.upsert_replicas(order_replies, rows)
+                fresh.append((item.value.record, item.value.origin_seq))
+        store.upsert_replies(fresh)
         return rejected
 
 

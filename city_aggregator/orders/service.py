@@ -26,6 +26,7 @@ from county_node.supervision.adapters.orders_store import OrderFilter, OrderStor
 from county_node.supervision.adapters.orders_views import OrderPageView, OrderView, order_page_view, order_view
 from county_node.supervision.domain.orders import (
     KIND_LABELS,
+    Order,
     OrderSubject,
     close_order,
     new_order,
@@ -149,7 +150,7 @@ class OrderDesk:
                     raise StandardsNotLoaded("本节点尚未加载标准包（工作日历），不能计算办复时限")
                 due = compute_deadline(load_calendar(conn), ClockSpec(now, days)).due_at
             store = OrderStore(conn, ctx.node)
-            row = new_order(
+            order = new_order(
                 order_id=store.new_order_id(),
                 issuer=ctx.node,
                 county=county,
@@ -162,50 +163,48 @@ class OrderDesk:
                 reply_due_at=due,
                 now=now,
             )
-            store.save_order(row, now, new=True)
+            store.save_order(order, now, new=True)
             uow.commit()
-        log.info("order.issued", order_id=row["order_id"], county=county, kind=k.value, subject=subject_id)
-        return order_view(row, None, now)
+        log.info("order.issued", order_id=order.order_id, county=county, kind=k.value, subject=subject_id)
+        return order_view(order, None, now)
 
-    def _end(
-        self, order_id: str, change: Callable[[dict[str, Any], datetime], dict[str, Any]], label: str
-    ) -> OrderView:
+    def _end(self, order_id: str, change: Callable[[Order, datetime], Order], label: str) -> OrderView:
         ctx = self.ctx
         with UnitOfWork(ctx.engine) as uow:
             outbox.lock_origin(uow.conn, ctx.node)
             store = OrderStore(uow.conn, ctx.node)
-            row = self._visible(store, order_id, for_update=True)
-            if row["issuer"] != ctx.node:
-                raise Conflict(f"指令 {order_id} 由 {row['issuer']} 下发，只有下发机关可以{label}", order_id=order_id)
+            order = self._visible(store, order_id, for_update=True)
+            if order.issuer != ctx.node:
+                raise Conflict(f"指令 {order_id} 由 {order.issuer} 下发，只有下发机关可以{label}", order_id=order_id)
             now = self.now()
-            after = change(row, now)
+            after = change(order, now)
             store.save_order(after, now, new=False)
-            reply = store.reply(order_id, after["county"])
+            reply = store.reply(order_id, after.county)
             uow.commit()
-        log.info("order.ended", order_id=order_id, status=after["status"])
+        log.info("order.ended", order_id=order_id, status=after.status.value)
         return order_view(after, reply, now)
 
     def withdraw(self, order_id: str, *, actor: Any, reason: Any) -> OrderView:
         """撤回 an order this node issued (a reason is required)."""
-        return self._end(order_id, lambda row, now: withdraw_order(row, actor=actor, reason=reason, now=now), "撤回")
+        return self._end(order_id, lambda o, now: withdraw_order(o, actor=actor, reason=reason, now=now), "撤回")
 
     def close(self, order_id: str, *, actor: Any, reason: Any = "") -> OrderView:
         """办结 an order this node issued."""
-        return self._end(order_id, lambda row, now: close_order(row, actor=actor, reason=reason, now=now), "办结")
+        return self._end(order_id, lambda o, now: close_order(o, actor=actor, reason=reason, now=now), "办结")
 
     # -- reading ------------------------------------------------------------------------------------------------
-    def _visible(self, store: OrderStore, order_id: str, *, for_update: bool = False) -> dict[str, Any]:
-        row = store.order(order_id, for_update=for_update)
-        if not row["county"].startswith(self.ctx.prefix):  # held here, but not the caller's to see
+    def _visible(self, store: OrderStore, order_id: str, *, for_update: bool = False) -> Order:
+        order = store.order(order_id, for_update=for_update)
+        if not order.county.startswith(self.ctx.prefix):  # held here, but not the caller's to see
             raise NotFound(f"未找到督办指令“{order_id}”", order_id=order_id)
-        return row
+        return order
 
     def get(self, order_id: str) -> OrderView:
         with UnitOfWork(self.ctx.engine, readonly=True) as uow:
             store = OrderStore(uow.conn, self.ctx.node)
-            row = self._visible(store, order_id)
-            reply = store.reply(order_id, row["county"])
-        return order_view(row, reply, self.now())
+            order = self._visible(store, order_id)
+            reply = store.reply(order_id, order.county)
+        return order_view(order, reply, self.now())
 
     def list(
         self,

@@ -150,7 +150,7 @@ def supervision_router(node: CountyNode, *, prefix: str) -> APIRouter:
             limit_days=body.limit_days,
             actor=body.actor,
         )
-        response.headers["Location"] = f"{prefix}/complaints/{row['complaint_id']}"
+        response.headers["Location"] = f"{prefix}/complaints/{row.complaint_id}"
         return complaint_view(row)
 
     @router.get("/complaints", tags=[_COMPLAINTS], summary="投诉列表", response_model=ComplaintPageView)
@@ -198,7 +198,7 @@ def supervision_router(node: CountyNode, *, prefix: str) -> APIRouter:
         row = sup.rate(
             case_no=body.case_no, staff=body.staff, level=body.level, comment=body.comment, channel=body.channel
         )
-        response.headers["Location"] = f"{prefix}/ratings/{row['rating_id']}"
+        response.headers["Location"] = f"{prefix}/ratings/{row.rating_id}"
         return rating_view(row)
 
     @router.get("/ratings", tags=[_RATINGS], summary="评价列表", response_model=RatingPageView)

@@ -8,7 +8,8 @@ Moments are ISO 8601 strings in China Standard Time (``+08:00``); codes come wit
 (``status_label``, ``light_label``, ``rule_name`` …).
 
 The supervision service stays the validator of record: a rating level is passed on as given (an integer), so a
-level outside 1–5 is refused by the domain with its own Chinese message, and nothing is written.
+level outside 1–5 is refused by the domain with its own Chinese message, and nothing is written. Complaints and
+ratings have their own module (:mod:`county_node.entrypoints.feedback_schemas`), re-exported here.
 """
 
 from __future__ import annotations
@@ -17,11 +18,29 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
+from county_node.entrypoints.feedback_schemas import (
+    CHANNEL_LABELS,
+    COMPLAINT_TARGET_LABELS,
+    AnswerComplaintBody,
+    CloseComplaintBody,
+    ComplaintPageView,
+    ComplaintView,
+    FileComplaintBody,
+    FollowUpBody,
+    RateBody,
+    RatingPageView,
+    RatingView,
+    complaint_page_view,
+    complaint_view,
+    rating_page_view,
+    rating_view,
+)
+from county_node.entrypoints.schema_values import ACTOR, HistoryView, history, moment
 from county_node.entrypoints.views import iso
 from county_node.supervision.domain import RATING_LABELS, REGISTRY, RuleResult, clock_record
 from county_node.supervision.domain.alerts import (
@@ -33,7 +52,7 @@ from county_node.supervision.domain.alerts import (
     AlertAction,
     AlertStatus,
 )
-from county_node.supervision.domain.feedback import COMPLAINT_STATUS_LABELS, RATING_STATUS_LABELS
+from county_node.supervision.domain.feedback import COMPLAINT_STATUS_LABELS
 from county_node.supervision.services import AlertPage, CaseSupervision, SweepReport
 
 __all__ = [
@@ -71,23 +90,6 @@ __all__ = [
 ]
 
 ALERT_LIGHT_LABELS: Mapping[str, str] = {"yellow": "黄灯", "red": "红灯"}
-COMPLAINT_TARGET_LABELS: Mapping[str, str] = {"case": "办件", "window": "窗口", "staff": "工作人员"}
-CHANNEL_LABELS: Mapping[str, str] = {
-    "window": "窗口",
-    "web": "网站",
-    "app": "移动端",
-    "phone": "电话",
-    "sms": "短信",
-    "12345": "12345 热线",
-    "kiosk": "自助终端",
-}
-_FEEDBACK_ACTION_LABELS: Mapping[str, str] = {
-    "file": "登记投诉",
-    "answer": "答复",
-    "close": "办结",
-    "rate": "评价",
-    "follow_up": "回访",
-}
 PERSON_ACTION_ORDER: tuple[AlertAction, ...] = tuple(a for a in AlertAction if a in PERSON_ACTIONS)
 """签收, 催办, 督办, 关闭 — the steps people take on an alert, in lifecycle order."""
 ALERT_ACTION_DESCRIPTIONS: Mapping[AlertAction, str] = {
@@ -96,8 +98,6 @@ ALERT_ACTION_DESCRIPTIONS: Mapping[AlertAction, str] = {
     AlertAction.SUPERVISE: "督办：比催办更严格的督办令，须填写督办意见；任何未关闭状态均可督办。",
     AlertAction.CLOSE: "关闭预警：记录关闭人、时间与原因（必填）；条件仍在时预警保持有效，不会重复触发。",
 }
-
-_Actor = Field(description="操作人（姓名或岗位）", examples=["县监察室 李明"])
 
 
 # -- request bodies -------------------------------------------------------------------------------------------
@@ -108,80 +108,11 @@ class AlertActionBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    actor: str = _Actor
+    actor: str = ACTOR
     reason: str = Field(default="", description="原因或意见（催办、督办、关闭时必填）", examples=["请今日内办结"])
 
 
-class FileComplaintBody(BaseModel):
-    """登记一件投诉：对办件（须存在）、窗口或工作人员；答复时限默认取标准包参数。"""
-
-    model_config = ConfigDict(extra="forbid")
-
-    target: Literal["case", "window", "staff"] = Field(
-        description="投诉对象类型：case 办件、window 窗口、staff 工作人员", examples=["window"]
-    )
-    target_id: str = Field(description="投诉对象：办件编号、窗口编号或工作人员", examples=["3 号窗口"])
-    complainant: str = Field(description="投诉人", examples=["张三"])
-    content: str = Field(description="投诉内容", examples=["办理太慢，多次往返"])
-    channel: str = Field(
-        default="window", description=f"投诉渠道：{'、'.join(f'{k} {v}' for k, v in CHANNEL_LABELS.items())}"
-    )
-    limit_days: int | None = Field(default=None, description="答复时限（工作日；不填取标准包参数，默认 5）")
-    actor: str = Field(description="登记人（受理投诉的工作人员）", examples=["投诉受理员 王芳"])
-
-
-class AnswerComplaintBody(BaseModel):
-    """答复投诉：只有待答复的投诉可以答复。"""
-
-    model_config = ConfigDict(extra="forbid")
-
-    answer: str = Field(description="答复内容", examples=["已督促承办科室当日办结，并向申请人致歉"])
-    actor: str = _Actor
-
-
-class CloseComplaintBody(BaseModel):
-    """办结投诉：只有已答复的投诉可以办结。"""
-
-    model_config = ConfigDict(extra="forbid")
-
-    actor: str = _Actor
-    reason: str = Field(default="", description="办结说明", examples=["申请人表示满意"])
-
-
-class RateBody(BaseModel):
-    """好差评：申请人对办件及经办工作人员的评价（每件每人一次）；差评须在时限内回访。"""
-
-    model_config = ConfigDict(extra="forbid")
-
-    case_no: str = Field(description="办件编号", examples=["371122-20260921-000001"])
-    staff: str = Field(description="被评价的工作人员", examples=["窗口01 孙丽"])
-    level: int = Field(
-        strict=True,  # 5, not "5" or true: the range is the domain's to check, with its own Chinese message
-        description="评价等级：" + "，".join(f"{k} {v}" for k, v in sorted(RATING_LABELS.items(), reverse=True)),
-        examples=[5],
-    )
-    comment: str | None = Field(default=None, description="评价内容")
-    channel: str = Field(default="window", description="评价渠道（同投诉渠道）")
-
-
-class FollowUpBody(BaseModel):
-    """差评回访：记录回访情况；只有待回访的差评可以回访。"""
-
-    model_config = ConfigDict(extra="forbid")
-
-    note: str = Field(description="回访情况", examples=["已电话回访，申请人表示理解"])
-    actor: str = _Actor
-
-
 # -- views ----------------------------------------------------------------------------------------------------
-
-
-class HistoryView(TypedDict):
-    action: str
-    action_label: str
-    actor: str
-    at: str
-    reason: str
 
 
 class AlertView(TypedDict):
@@ -240,68 +171,6 @@ class VerdictView(TypedDict):
     details: dict[str, Any]
     parameters: dict[str, Any]
     wake_at: str | None
-
-
-class ComplaintView(TypedDict):
-    complaint_id: str
-    origin: str
-    target: str
-    target_label: str
-    target_id: str
-    case_no: str | None
-    complainant: str
-    content: str
-    channel: str
-    channel_label: str
-    status: str
-    status_label: str
-    limit_days: int
-    filed_at: str
-    due_at: str | None
-    answered_at: str | None
-    answered_by: str | None
-    answer: str | None
-    closed_at: str | None
-    standards_version: str | None
-    history: list[HistoryView]
-    updated_at: str
-
-
-class ComplaintPageView(TypedDict):
-    items: list[ComplaintView]
-    total: int
-    page: int
-    page_size: int
-
-
-class RatingView(TypedDict):
-    rating_id: str
-    origin: str
-    case_no: str
-    staff: str
-    level: int
-    level_label: str
-    comment: str | None
-    channel: str
-    channel_label: str
-    at: str
-    negative: bool
-    status: str
-    status_label: str
-    follow_up_limit_days: int
-    due_at: str | None
-    followed_up_at: str | None
-    followed_up_by: str | None
-    follow_up_note: str | None
-    history: list[HistoryView]
-    updated_at: str
-
-
-class RatingPageView(TypedDict):
-    items: list[RatingView]
-    total: int
-    page: int
-    page_size: int
 
 
 class CaseSupervisionView(TypedDict):
@@ -363,21 +232,6 @@ class SupervisionSummaryView(TypedDict):
 # -- converters -----------------------------------------------------------------------------------------------
 
 
-def _moment(value: Any) -> str | None:
-    """A stored moment (a datetime, or the ISO text kept in JSON columns) as ISO 8601 in China Standard Time."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return iso(value) if value.tzinfo is not None else value.isoformat()
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return value
-        return iso(parsed) if parsed.tzinfo is not None else value
-    return str(value)
-
-
 def _json(value: Any) -> Any:
     """JSON values only: moments in China Standard Time, money as decimal text, tuples as lists."""
     if value is None or isinstance(value, bool | int | float):
@@ -385,7 +239,7 @@ def _json(value: Any) -> Any:
     if isinstance(value, str):
         return value
     if isinstance(value, datetime):
-        return _moment(value)
+        return moment(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -405,21 +259,8 @@ def _clock(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
     out: dict[str, Any] = _json(value)
     for key in ("as_of", "due_at", "yellow_at"):
         if key in out:
-            out[key] = _moment(out[key])
+            out[key] = moment(out[key])
     return out
-
-
-def _history(entries: Any, labels: Mapping[str, str]) -> list[HistoryView]:
-    return [
-        {
-            "action": str(h.get("action", "")),
-            "action_label": labels.get(str(h.get("action", "")), str(h.get("action", ""))),
-            "actor": str(h.get("actor", "")),
-            "at": _moment(h.get("at")) or "",
-            "reason": str(h.get("reason") or ""),
-        }
-        for h in entries or ()
-    ]
 
 
 _ALERT_ACTION_LABELS: Mapping[str, str] = {a.value: label for a, label in ACTION_LABELS.items()}
@@ -450,16 +291,16 @@ def alert_view(alert: Alert) -> AlertView:
         "department": alert.department,
         "standards_version": alert.standards_version,
         "opened_at": iso(alert.opened_at),
-        "ack_due_at": _moment(alert.ack_due_at),
-        "acknowledged_at": _moment(alert.acknowledged_at),
-        "escalated_at": _moment(alert.escalated_at),
-        "closed_at": _moment(alert.closed_at),
+        "ack_due_at": moment(alert.ack_due_at),
+        "acknowledged_at": moment(alert.acknowledged_at),
+        "escalated_at": moment(alert.escalated_at),
+        "closed_at": moment(alert.closed_at),
         "close_reason": alert.close_reason,
         "evidence": list(alert.evidence),
         "clock": _clock(alert.clock),
         "details": _json(alert.details),
         "parameters": _json(alert.parameters),
-        "history": _history(alert.history, _ALERT_ACTION_LABELS),
+        "history": history(alert.history, _ALERT_ACTION_LABELS),
         "updated_at": iso(alert.updated_at),
     }
 
@@ -487,73 +328,8 @@ def verdict_view(result: RuleResult) -> VerdictView:
         "clock": _clock(clock_record(result.clock)),
         "details": _json(result.details),
         "parameters": _json(result.parameters),
-        "wake_at": _moment(result.wake_at),
+        "wake_at": moment(result.wake_at),
     }
-
-
-def complaint_view(row: Mapping[str, Any]) -> ComplaintView:
-    status = str(row["status"])
-    return {
-        "complaint_id": row["complaint_id"],
-        "origin": row["origin"],
-        "target": row["target"],
-        "target_label": COMPLAINT_TARGET_LABELS.get(row["target"], row["target"]),
-        "target_id": row["target_id"],
-        "case_no": row["case_no"],
-        "complainant": row["complainant"],
-        "content": row["content"],
-        "channel": row["channel"],
-        "channel_label": CHANNEL_LABELS.get(row["channel"], row["channel"]),
-        "status": status,
-        "status_label": COMPLAINT_STATUS_LABELS.get(status, status),
-        "limit_days": int(row["limit_days"]),
-        "filed_at": iso(row["filed_at"]),
-        "due_at": _moment(row["idx_due_at"]),
-        "answered_at": _moment(row["answered_at"]),
-        "answered_by": row["answered_by"],
-        "answer": row["answer"],
-        "closed_at": _moment(row["closed_at"]),
-        "standards_version": row["standards_version"],
-        "history": _history(row["history"], _FEEDBACK_ACTION_LABELS),
-        "updated_at": iso(row["updated_at"]),
-    }
-
-
-def rating_view(row: Mapping[str, Any]) -> RatingView:
-    status = str(row["status"])
-    level = int(row["level"])
-    return {
-        "rating_id": row["rating_id"],
-        "origin": row["origin"],
-        "case_no": row["case_no"],
-        "staff": row["staff"],
-        "level": level,
-        "level_label": RATING_LABELS.get(level, str(level)),
-        "comment": row["comment"],
-        "channel": row["channel"],
-        "channel_label": CHANNEL_LABELS.get(row["channel"], row["channel"]),
-        "at": iso(row["at"]),
-        "negative": bool(row["negative"]),
-        "status": status,
-        "status_label": RATING_STATUS_LABELS.get(status, status),
-        "follow_up_limit_days": int(row["follow_up_limit_days"]),
-        "due_at": _moment(row["idx_due_at"]),
-        "followed_up_at": _moment(row["followed_up_at"]),
-        "followed_up_by": row["followed_up_by"],
-        "follow_up_note": row["follow_up_note"],
-        "history": _history(row["history"], _FEEDBACK_ACTION_LABELS),
-        "updated_at": iso(row["updated_at"]),
-    }
-
-
-def complaint_page_view(found: tuple[list[dict[str, Any]], int], page: int, page_size: int) -> ComplaintPageView:
-    rows, total = found
-    return {"items": [complaint_view(r) for r in rows], "total": total, "page": page, "page_size": page_size}
-
-
-def rating_page_view(found: tuple[list[dict[str, Any]], int], page: int, page_size: int) -> RatingPageView:
-    rows, total = found
-    return {"items": [rating_view(r) for r in rows], "total": total, "page": page, "page_size": page_size}
 
 
 def case_supervision_view(view: CaseSupervision) -> CaseSupervisionView:

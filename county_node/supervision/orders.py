@@ -28,32 +28,26 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
-from county_node.supervision.adapters.orders_store import (
-    ORDER_RECORD,
-    OrderFilter,
-    OrderStore,
-    check_order,
-)
+from county_node.supervision.adapters.orders_store import ORDER_RECORD, check_order
 from county_node.supervision.adapters.orders_views import OrderPageView, OrderView, order_page_view, order_view
-from county_node.supervision.adapters.store import AlertStore
 from county_node.supervision.domain.alerts import AlertAction
 from county_node.supervision.domain.orders import (
     KIND_LABELS,
+    Order,
     OrderStatus,
     OrderSubject,
     answer_reply,
     order_actor,
     receive_order,
 )
+from county_node.supervision.evaluation import check_page
+from county_node.supervision.ports import OrderFilter
+from county_node.unit_of_work import CountyRepositories, CountyUnits, SqlCountyRepositories
 from federation.errors import Conflict, InvalidTransition, NotFound, RecordRejected, ValidationError
 from federation.identities import DivisionLevel, level_of, scope_prefix
 from federation.replication import Prepared, Record, Rejection
-from federation.storage import outbox
-from federation.storage.tables import order_replies, orders
-from federation.storage.uow import UnitOfWork
 
 __all__ = ["ORDER_RECORD", "CountyOrderApplier", "CountyOrders"]
 
@@ -62,47 +56,45 @@ log = structlog.get_logger(__name__)
 Clock = Callable[[], datetime]
 
 
-def _check_page(page: int, page_size: int) -> None:
-    if page < 1 or not 1 <= page_size <= 200:
-        raise ValidationError("分页参数无效：页码从 1 开始，每页 1 到 200 条")
-
-
-def _act_on_alert(conn: Connection, county: str, order: dict[str, Any], now: datetime) -> str:
+def _act_on_alert(uow: CountyRepositories, order: Order, now: datetime) -> str:
     """Perform an order on its alert (the issuer as actor); "" when done, else why the alert was left alone."""
-    kind = order["kind"]
-    label = KIND_LABELS[kind]
-    store = AlertStore(conn, county)
+    label = KIND_LABELS[order.kind]
     try:
-        alert = store.get(order["subject_id"], for_update=True)
+        alert = uow.alerts.get(order.subject_id, for_update=True)
         after = alert.act(
-            AlertAction(kind),
+            AlertAction(order.kind.value),
             actor=order_actor(order),
             at=max(now, alert.updated_at),
-            reason=f"{order['reason']}（{label}指令 {order['order_id']}）",
+            reason=f"{order.reason}（{label}指令 {order.order_id}）",
         )
     except (NotFound, Conflict, ValidationError) as exc:
-        log.warning(
-            "order.alert_unchanged", order_id=order["order_id"], alert_id=order["subject_id"], reason=exc.message
-        )
+        log.warning("order.alert_unchanged", order_id=order.order_id, alert_id=order.subject_id, reason=exc.message)
         return f"预警未{label}：{exc.message}"
-    store.update([after], now)
-    log.info("order.alert_acted", order_id=order["order_id"], alert_id=alert.alert_id, action=kind)
+    uow.alerts.update([after], now)
+    log.info("order.alert_acted", order_id=order.order_id, alert_id=alert.alert_id, action=order.kind.value)
     return ""
 
 
 @dataclass(frozen=True, slots=True)
 class _Incoming:
-    order_id: str
+    order: Order
     origin_seq: int
-    row: dict[str, Any]
 
 
 class CountyOrderApplier:
-    """``order`` records received by the county ``division`` (see the module docstring)."""
+    """``order`` records received by the county ``division`` (see the module docstring). ``repositories`` gives
+    the county's repositories inside the receiving transaction (by default the SQL ones over its connection)."""
 
-    def __init__(self, division: str, clock: Clock) -> None:
+    def __init__(
+        self,
+        division: str,
+        clock: Clock,
+        *,
+        repositories: Callable[[Connection], CountyRepositories] | None = None,
+    ) -> None:
         self.division = division
         self._clock = clock
+        self._repositories = repositories or (lambda conn: SqlCountyRepositories(division, conn))
 
     def prepare(self, origin: str, record: Record, payload: Any) -> _Incoming | None:
         if isinstance(payload, dict) and payload.get("county") != self.division:
@@ -117,88 +109,84 @@ class CountyOrderApplier:
                 record_id=record.record_id,
                 origin=origin,
             )
-        row = check_order(origin, record, payload)
-        return _Incoming(row["order_id"], record.origin_seq, row)
+        return _Incoming(check_order(origin, record, payload), record.origin_seq)
 
     def apply(self, conn: Connection, origin: str, items: Sequence[Prepared[_Incoming | None]]) -> Sequence[Rejection]:
         latest: dict[str, _Incoming] = {}
         for item in items:  # in seq order: the last snapshot of an order in the batch is its newest
             if item.value is not None:
-                latest[item.value.order_id] = item.value
+                latest[item.value.order.order_id] = item.value
         if not latest:
             return []
+        uow = self._repositories(conn)
         # this county's own records may be written below: its writer lock first, before any order row is locked,
         # in the order every county writer takes them (answering an order locks the writer lock, then the order)
-        outbox.lock_origin(conn, self.division)
-        store = OrderStore(conn, self.division)
-        stored = store.stored_seqs(orders, list(latest))
-        fresh = [i for i in latest.values() if i.order_id not in stored or (stored[i.order_id][0] or 0) < i.origin_seq]
-        store.upsert_replicas(orders, [{**i.row, "origin_seq": i.origin_seq} for i in fresh])
-        arriving = [i.row for i in fresh if i.order_id not in stored and i.row["status"] == OrderStatus.ISSUED]
+        uow.lock()
+        stored = uow.orders.order_seqs(list(latest))
+        fresh = [i for key, i in latest.items() if key not in stored or (stored[key][0] or 0) < i.origin_seq]
+        uow.orders.upsert_orders([(i.order, i.origin_seq) for i in fresh])
+        arriving = [i.order for i in fresh if i.order.order_id not in stored and i.order.status == OrderStatus.ISSUED]
         if not arriving:
             return []
-        held = store.stored_seqs(order_replies, [r["order_id"] for r in arriving])
+        held = uow.orders.reply_seqs([o.order_id for o in arriving])
         now = self._clock()
-        for row in arriving:
-            if row["order_id"] in held:  # signed for already (the order was stored anew after a repair)
+        for order in arriving:
+            if order.order_id in held:  # signed for already (the order was stored anew after a repair)
                 continue
-            note = _act_on_alert(conn, self.division, row, now) if row["subject_kind"] == OrderSubject.ALERT else ""
-            store.save_reply(receive_order(row, now=now, note=note), now, new=True)
-            log.info("order.received", order_id=row["order_id"], issuer=row["issuer"], kind=row["kind"])
+            note = _act_on_alert(uow, order, now) if order.subject_kind == OrderSubject.ALERT else ""
+            uow.orders.save_reply(receive_order(order, now=now, note=note), now, new=True)
+            log.info("order.received", order_id=order.order_id, issuer=order.issuer, kind=order.kind.value)
         return []
 
 
 class CountyOrders:
-    """The orders of one county node: list, show, answer (办复)."""
+    """The orders of one county node (``units.division``): list, show, answer (办复)."""
 
-    def __init__(self, engine: Engine, division: str, clock: Clock) -> None:
-        self._engine = engine
-        self.division = division
+    def __init__(self, units: CountyUnits, clock: Clock) -> None:
+        self._units = units
+        self.division = units.division
         self._now = clock
 
     def applier(self) -> CountyOrderApplier:
-        return CountyOrderApplier(self.division, self._now)
+        return CountyOrderApplier(self.division, self._now, repositories=self._units.joining)
 
     def list(
         self, *, status: str | None = None, reply: str | None = None, page: int = 1, page_size: int = 20
     ) -> OrderPageView:
-        _check_page(page, page_size)
+        check_page(page, page_size)
         flt = OrderFilter(county=self.division, status=status, reply=reply)
         flt.check()
-        with UnitOfWork(self._engine, readonly=True) as uow:
-            items, total = OrderStore(uow.conn, self.division).page(flt, offset=(page - 1) * page_size, limit=page_size)
+        with self._units(readonly=True) as uow:
+            items, total = uow.orders.page(flt, offset=(page - 1) * page_size, limit=page_size)
         return order_page_view(items, total, page, page_size, self._now())
 
     def get(self, order_id: str) -> OrderView:
-        with UnitOfWork(self._engine, readonly=True) as uow:
-            store = OrderStore(uow.conn, self.division)
-            order = store.order(order_id)
-            reply = store.reply(order_id, self.division)
+        with self._units(readonly=True) as uow:
+            order = uow.orders.order(order_id)
+            reply = uow.orders.reply(order_id, self.division)
         return order_view(order, reply, self._now())
 
     def answer(self, order_id: str, *, by: str, answer: str, acknowledge: bool = False) -> OrderView:
         """办复: answer an order this county received; with ``acknowledge``, also sign for (签收) its alert when
         nobody has yet. A typed error, and nothing written, when the order cannot be answered."""
-        with UnitOfWork(self._engine) as uow:
-            outbox.lock_origin(uow.conn, self.division)
-            store = OrderStore(uow.conn, self.division)
-            order = store.order(order_id, for_update=True)
-            reply = store.reply(order_id, self.division, for_update=True)
+        with self._units() as uow:
+            uow.lock()
+            order = uow.orders.order(order_id, for_update=True)
+            reply = uow.orders.reply(order_id, self.division, for_update=True)
             now = self._now()
             if reply is None:
                 raise InvalidTransition(
                     f"指令 {order_id} 在下发机关撤回或办结后才到达本县，未签收，不能办复", order_id=order_id
                 )
             after = answer_reply(reply, order, by=by, answer=answer, now=now)
-            if acknowledge and order["subject_kind"] == OrderSubject.ALERT:
-                alerts = AlertStore(uow.conn, self.division)
-                alert = alerts.get(order["subject_id"], for_update=True)
+            if acknowledge and order.subject_kind == OrderSubject.ALERT:
+                alert = uow.alerts.get(order.subject_id, for_update=True)
                 if alert.active and alert.acknowledged_at is None:
                     acked = alert.act(
-                        AlertAction.ACKNOWLEDGE, actor=after["answered_by"], at=max(now, alert.updated_at)
+                        AlertAction.ACKNOWLEDGE, actor=after.answered_by or by, at=max(now, alert.updated_at)
                     )
-                    alerts.update([acked], now)
-            store.save_reply(after, now, new=False)
+                    uow.alerts.update([acked], now)
+            uow.orders.save_reply(after, now, new=False)
             uow.commit()
-        log.info("order.answered", order_id=order_id, by=after["answered_by"])
+        log.info("order.answered", order_id=order_id, by=after.answered_by)
         return order_view(order, after, now)

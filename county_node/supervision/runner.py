@@ -13,12 +13,12 @@ from datetime import datetime
 
 import structlog
 from sqlalchemy import Engine
-from sqlalchemy.engine import Connection
 
 from county_node.supervision.adapters.sms import build_notifier
 from county_node.supervision.domain.alerts import ESCALATION_LABELS, Alert
-from county_node.supervision.notify import DispatcherHandle, NotificationDispatcher, enqueue, start_dispatcher
-from county_node.supervision.services import SupervisionService
+from county_node.supervision.notify import DispatcherHandle, NotificationDispatcher, start_dispatcher
+from county_node.supervision.services import AlertHook, SupervisionService
+from county_node.unit_of_work import CountyRepositories
 from federation.config import Config
 from federation.errors import SunshineError
 
@@ -39,14 +39,13 @@ def alert_message(alert: Alert, what: str) -> str:
     return f"【电子监察】{light}预警 {alert.alert_id}：{alert.rule_name}，{subject}，请及时签收处理。"
 
 
-def sms_hook(recipients: tuple[str, ...]) -> Callable[[Connection, Alert, str, datetime], None] | None:
+def sms_hook(recipients: tuple[str, ...]) -> AlertHook | None:
     """The supervision service's notify hook: queue an SMS to ``recipients`` in the alert's transaction."""
     if not recipients:
         return None
 
-    def hook(conn: Connection, alert: Alert, what: str, now: datetime) -> None:
-        enqueue(
-            conn,
+    def hook(uow: CountyRepositories, alert: Alert, what: str, now: datetime) -> None:
+        uow.notifications.enqueue(
             recipients=recipients,
             subject_kind="alert",
             subject_id=alert.alert_id,

@@ -135,7 +135,7 @@ def _rating(n: int, origin: str, case_no: str, level: int):
         "channel": "window",
         "at": at(9, 25),
         "negative": level <= 2,
-        "status": "pending" if level <= 2 else "none",
+        "status": "follow_up_pending" if level <= 2 else "recorded",
         "follow_up_limit_days": 5,
         "history": [],
         "updated_at": at(9, 25),

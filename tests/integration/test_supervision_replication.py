@@ -163,10 +163,10 @@ def hall_and_supervision(t: Tiers) -> dict[str, str]:
         "case": case.case_no,
         "red": raised["SUP-002"],
         "unreviewed": raised["SUP-003"],
-        "complaint": on_case["complaint_id"],
-        "window_complaint": on_window["complaint_id"],
-        "good": good["rating_id"],
-        "bad": bad["rating_id"],
+        "complaint": on_case.complaint_id,
+        "window_complaint": on_window.complaint_id,
+        "good": good.rating_id,
+        "bad": bad.rating_id,
     }
 
 

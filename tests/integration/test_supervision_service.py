@@ -288,21 +288,21 @@ def test_a_complaint_not_answered_in_time_raises_a_red_alert(
     comp = node.supervision.file_complaint(
         target="case", target_id=case.case_no, complainant="张三", content="办理太慢", channel="12345", actor="受理员"
     )
-    assert comp["status"] == "open"
-    assert comp["limit_days"] == 5
-    due = comp["idx_due_at"]
+    assert comp.status == "open"
+    assert comp.limit_days == 5
+    due = comp.due_at
     assert due == at(2026, 10, 1)  # 23, 24, 28, 29, 30 Sep (25 Sep is the Mid-Autumn day off)
     assert node.supervision.sweep(due - timedelta(seconds=1)).raised["SUP-101"] == 0
     assert node.supervision.sweep(due).raised["SUP-101"] == 1
     assert node.supervision.sweep(due + timedelta(days=1)).raised["SUP-101"] == 0
     clock.now = due + timedelta(days=1)
-    answered = node.supervision.answer_complaint(comp["complaint_id"], answer="已督促办理", actor="科长")
-    assert answered["status"] == "answered"
-    (alert,) = [a for a in alerts_of(engine, comp["complaint_id"]) if a["rule_id"] == "SUP-101"]
+    answered = node.supervision.answer_complaint(comp.complaint_id, answer="已督促办理", actor="科长")
+    assert answered.status == "answered"
+    (alert,) = [a for a in alerts_of(engine, comp.complaint_id) if a["rule_id"] == "SUP-101"]
     assert alert["status"] == "open"  # answered late: the alert stands
-    closed = node.supervision.close_complaint(comp["complaint_id"], actor="科长", reason="申请人满意")
-    assert closed["status"] == "closed"
-    assert [h["action"] for h in closed["history"]] == ["file", "answer", "close"]
+    closed = node.supervision.close_complaint(comp.complaint_id, actor="科长", reason="申请人满意")
+    assert closed.status == "closed"
+    assert [h["action"] for h in closed.history] == ["file", "answer", "close"]
 
 
 def test_a_complaint_answered_in_time_raises_nothing(engine: Engine, node: CountyNode, clock: FakeClock) -> None:
@@ -311,7 +311,7 @@ def test_a_complaint_answered_in_time_raises_nothing(engine: Engine, node: Count
         target="window", target_id="3 号窗口", complainant="李四", content="态度差", actor="受理员"
     )
     clock.now = at(2026, 9, 23, 9)
-    node.supervision.answer_complaint(comp["complaint_id"], answer="已批评教育", actor="科长")
+    node.supervision.answer_complaint(comp.complaint_id, answer="已批评教育", actor="科长")
     assert sum(node.supervision.sweep(at(2026, 12, 1)).raised.values()) == 0
 
 
@@ -335,7 +335,7 @@ def test_bad_complaints_are_refused_and_change_nothing(engine: Engine, node: Cou
     )
     before = snapshot(engine)
     with pytest.raises(InvalidTransition, match="请先答复"):
-        node.supervision.close_complaint(comp["complaint_id"], actor="科长")
+        node.supervision.close_complaint(comp.complaint_id, actor="科长")
     assert snapshot(engine) == before
 
 
@@ -343,17 +343,17 @@ def test_ratings_and_negative_follow_up(engine: Engine, node: CountyNode, clock:
     case = accepted_case(node, clock, at(2026, 9, 21, 10))
     clock.now = at(2026, 9, 21, 15)
     good = node.supervision.rate(case_no=case.case_no, staff="窗口 1", level=5, comment="很快")
-    assert good["status"] == "recorded"
-    assert not good["negative"]
+    assert good.status == "recorded"
+    assert not good.negative
     bad = node.supervision.rate(case_no=case.case_no, staff="审批员", level=2, comment="反复补正")
-    assert bad["status"] == "follow_up_pending"
-    assert bad["negative"]
-    due = bad["idx_due_at"]
+    assert bad.status == "follow_up_pending"
+    assert bad.negative
+    due = bad.due_at
     assert node.supervision.sweep(due - timedelta(seconds=1)).raised["SUP-201"] == 0
     assert node.supervision.sweep(due).raised["SUP-201"] == 1
     before = snapshot(engine)
     with pytest.raises(InvalidTransition, match="不需要回访"):
-        node.supervision.follow_up(good["rating_id"], note="x", actor="科长")
+        node.supervision.follow_up(good.rating_id, note="x", actor="科长")
     for level in (0, 6, "5", 2.5, None):
         with pytest.raises(ValidationError, match="评价等级"):
             node.supervision.rate(case_no=case.case_no, staff=f"其他 {level}", level=level)
@@ -363,8 +363,8 @@ def test_ratings_and_negative_follow_up(engine: Engine, node: CountyNode, clock:
         node.supervision.rate(case_no=case.case_no, staff="窗口 1", level=4)
     assert snapshot(engine) == before
     clock.now = due + timedelta(days=1)
-    done = node.supervision.follow_up(bad["rating_id"], note="已回访，申请人表示理解", actor="科长")
-    assert done["status"] == "followed_up"
+    done = node.supervision.follow_up(bad.rating_id, note="已回访，申请人表示理解", actor="科长")
+    assert done.status == "followed_up"
 
 
 def test_case_view(engine: Engine, node: CountyNode, clock: FakeClock) -> None:

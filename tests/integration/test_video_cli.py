@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from county_node.unit_of_work import SqlCountyUnits
 from county_node.video.adapters.ingest_model import FoundSegment
 from county_node.video.ingest import UNVERIFIED, IndexSink
 from county_node.video.services import VideoIndexService
@@ -90,7 +91,7 @@ def _found(camera: str, start: datetime, minutes: int = 5, checksum: str | None 
 
 
 def test_index_sink_splits_refused_batches(engine: Engine) -> None:
-    video = VideoIndexService(engine, COUNTY, FakeClock(DAY + timedelta(hours=12)))
+    video = VideoIndexService(SqlCountyUnits(engine, COUNTY), FakeClock(DAY + timedelta(hours=12)))
     video.register_camera(CAM1, name="一号窗口", hall="大厅", window="W01", since=DAY)
     sink = IndexSink(video)
     t = DAY + timedelta(hours=9)
@@ -108,7 +109,7 @@ def test_index_sink_splits_refused_batches(engine: Engine) -> None:
 def test_index_sink_refuses_unknown_cameras_and_invalid_segments_without_splitting(engine: Engine) -> None:
     """A batch mixing a folder of an unregistered camera and an over-long segment with good ones: the bad ones are
     refused up front, one by one, and the good ones go in with one ``add_segments`` call."""
-    video = VideoIndexService(engine, COUNTY, FakeClock(DAY + timedelta(hours=12)))
+    video = VideoIndexService(SqlCountyUnits(engine, COUNTY), FakeClock(DAY + timedelta(hours=12)))
     video.register_camera(CAM1, name="一号窗口", hall="大厅", window="W01", since=DAY)
     calls: list[int] = []
     add = video.add_segments

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import Engine, func, select
 
+from county_node.unit_of_work import SqlCountyUnits
 from county_node.video.domain import Segment
 from county_node.video.services import VideoIndexService
 from federation.errors import Conflict, NotFound, ValidationError
@@ -36,14 +37,14 @@ def count(engine: Engine, table: object, **where: str) -> int:
 @pytest.fixture
 def video(engine: Engine) -> VideoIndexService:
     clock = FakeClock(DAY + timedelta(hours=8))
-    svc = VideoIndexService(engine, COUNTY, clock)
+    svc = VideoIndexService(SqlCountyUnits(engine, COUNTY), clock)
     svc.register_camera(CAM1, name="一号窗口摄像机", hall="政务服务中心", window="W01", since=DAY)
     svc.register_camera(CAM2, name="二号窗口摄像机", hall="政务服务中心", window="W02", since=DAY)
     return svc
 
 
 def test_invalid_camera_id_refused_nothing_written(engine: Engine) -> None:
-    svc = VideoIndexService(engine, COUNTY, FakeClock(DAY))
+    svc = VideoIndexService(SqlCountyUnits(engine, COUNTY), FakeClock(DAY))
     with pytest.raises(ValidationError, match="中心编码"):
         svc.register_camera("37010200001311000001", name="x", hall="y")
     with pytest.raises(ValidationError, match="20 位"):

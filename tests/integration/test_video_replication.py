@@ -21,6 +21,7 @@ from city_aggregator.bootstrap import replication_appliers as city_appliers
 from county_node.approval.domain import Action
 from county_node.approval.services import ApprovalService
 from county_node.bootstrap import CountyNode, assemble_county_node
+from county_node.unit_of_work import SqlCountyUnits
 from county_node.video.adapters.replica import CameraApplier, EventApplier, SegmentApplier, video_appliers
 from county_node.video.domain import Segment
 from county_node.video.services import VideoIndexService, segment_record_id
@@ -102,7 +103,7 @@ def tiers(engine: Engine, bundle: StandardsBundle, clock: FakeClock, tmp_path: P
     county = assemble_county_node(Config(node=NodeConfig(division=COUNTY, name="莒县")), engine, clock)
     county.approval.apply_standards(bundle)
     try:
-        yield Tiers(county, VideoIndexService(engine, COUNTY, clock), clock, engines[0], engines[1])
+        yield Tiers(county, VideoIndexService(SqlCountyUnits(engine, COUNTY), clock), clock, engines[0], engines[1])
     finally:
         for tier in engines:
             tier.dispose()
@@ -345,7 +346,7 @@ def test_an_upper_tier_clip_uses_its_own_margin_and_finds_a_county_long_segment(
     back as far as it accepts, so a two-hour segment that began long before the clip is found, and the clip's
     margin is the upper tier's own ``[video]`` setting."""
     t = tiers
-    t.video = VideoIndexService(t.county.engine, COUNTY, t.clock, max_segment=timedelta(hours=3))
+    t.video = VideoIndexService(SqlCountyUnits(t.county.engine, COUNTY), t.clock, max_segment=timedelta(hours=3))
     ids = red_case_with_video(t)
     t.video.add_segments([seg(CAM1, at(21, 6), minutes=120)])  # 06:00–08:00
     t.ship()

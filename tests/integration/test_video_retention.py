@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import Engine, delete, select
 from structlog.testing import capture_logs
 
+from county_node.unit_of_work import SqlCountyUnits
 from county_node.video.adapters.files import DirectoryFiles, FileResult
-from county_node.video.adapters.store import VideoStore
+from county_node.video.adapters.segments import SegmentStore
 from county_node.video.domain import RetentionPolicy, Segment
 from county_node.video.services import VideoIndexService
 from federation.storage.tables import outbox, video_purges, video_segments
@@ -47,8 +48,7 @@ def root(tmp_path: Path) -> Path:
 
 def service(engine: Engine, root: Path, now: datetime, max_share: float) -> VideoIndexService:
     return VideoIndexService(
-        engine,
-        COUNTY,
+        SqlCountyUnits(engine, COUNTY),
         FakeClock(now),
         retention=RetentionPolicy(days=30, max_share=max_share),
         files=DirectoryFiles(root),
@@ -170,7 +170,7 @@ def test_purge_keeps_a_file_a_kept_segment_still_points_at(engine: Engine, root:
     results = {(i["camera_id"], i["uri"]): i["file_result"] for i in svc.purge_items(report.purge_id)}
     assert results == {(CAM1, "shared.mp4"): None, (CAM2, "alone.mp4"): "removed"}
     with engine.connect() as conn:  # answered chunk by chunk, one pass over the segments each
-        store = VideoStore(conn, timedelta(hours=1))
+        store = SegmentStore(conn, COUNTY)
         assert store.uris_in_use(["later.mp4", "alone.mp4", "shared.mp4", "其他.mp4"], chunk=3) == {
             "later.mp4",
             "shared.mp4",

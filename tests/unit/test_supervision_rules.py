@@ -43,6 +43,7 @@ from federation.clock import Light
 from federation.errors import StandardsError, ValidationError
 from federation.standards import Item, StandardsBundle
 from federation.timeutil import CST
+from tests import records
 
 SECOND = timedelta(seconds=1)
 P = SupervisionParameters()
@@ -603,7 +604,9 @@ def test_a_fee_within_the_tolerance(items: dict[str, Item], calendar: WorkingCal
 
 
 def _complaint(answered_at: datetime | None = None, limit: int = 3) -> Complaint:
-    return Complaint("TS-0001", ComplaintTarget.WINDOW, "3号窗口", at(9, 30, 10), limit, answered_at)
+    return records.complaint(
+        complaint_id="TS-0001", target_id="3号窗口", filed_at=at(9, 30, 10), limit_days=limit, answered_at=answered_at
+    )
 
 
 def test_a_complaint_not_answered_within_its_limit(calendar: WorkingCalendar) -> None:
@@ -630,18 +633,26 @@ def test_a_complaint_not_answered_within_its_limit(calendar: WorkingCalendar) ->
 
 def test_a_bad_complaint_is_refused() -> None:
     with pytest.raises(ValidationError):
-        Complaint("TS-0002", ComplaintTarget.CASE, CASE_NO, at(9, 30), 3, at(9, 29))
+        records.complaint(target=ComplaintTarget.CASE, target_id=CASE_NO, filed_at=at(9, 30), answered_at=at(9, 29))
     with pytest.raises(ValidationError):
-        Complaint("TS-0002", ComplaintTarget.STAFF, "工号 001", at(9, 30), -1)
+        records.complaint(target=ComplaintTarget.STAFF, target_id="工号 001", limit_days=-1)
     with pytest.raises(ValidationError):
-        Complaint("TS-0002", ComplaintTarget.STAFF, " ", at(9, 30), 3)
+        records.complaint(target=ComplaintTarget.STAFF, target_id=" ")
 
 
 # -- SUP-201: ratings ------------------------------------------------------------------------------------------------
 
 
 def _rating(level: int, followed_up_at: datetime | None = None) -> Rating:
-    return Rating("PJ-0001", CASE_NO, "工号 001", level, at(9, 30, 10), 3, followed_up_at)
+    """What SUP-201 reads: the level, the moment, the limit and the follow-up (the status it does not)."""
+    return records.rating(
+        rating_id="PJ-0001",
+        staff="工号 001",
+        level=level,
+        at=at(9, 30, 10),
+        follow_up_limit_days=3,
+        followed_up_at=followed_up_at,
+    )
 
 
 def test_a_negative_rating_not_followed_up_within_its_limit(calendar: WorkingCalendar) -> None:

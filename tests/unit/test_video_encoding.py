@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from county_node.video.adapters.segments import _segment_json, _segment_records, segment_record_id
+from county_node.video.clip_service import _segment_payload
 from county_node.video.domain import Segment
-from county_node.video.services import _segment_json, _segment_payload, _segment_records, segment_record_id
 from federation.storage.outbox import EncodedPayload, canonical_json
 from federation.timeutil import CST
 

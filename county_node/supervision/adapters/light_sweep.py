@@ -22,7 +22,6 @@ the outbox sequence).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -48,14 +47,23 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Connection
 
+from county_node.supervision.ports import LightRaise, LightSweep
 from federation.errors import StorageError
 from federation.storage import outbox
 from federation.storage.outbox import canonical_json
+from federation.storage.standards_store import get_setting, set_setting
 from federation.storage.tables import alerts, cases
 from federation.storage.tables import outbox as outbox_rows
 from federation.storage.types import UTCDateTime
 
-__all__ = ["LightRaise", "alert_payload_sql", "clear_yellow_of_red", "raise_light_alerts", "refresh_statistics"]
+__all__ = [
+    "LightRaise",
+    "LightSweepStore",
+    "alert_payload_sql",
+    "clear_yellow_of_red",
+    "raise_light_alerts",
+    "refresh_statistics",
+]
 
 
 _ANALYZE_AFTER = 1000  # alerts inserted in one chunk after which PostgreSQL re-reads the alerts' statistics
@@ -65,24 +73,6 @@ def refresh_statistics(conn: Connection) -> None:
     """PostgreSQL: analyse the alerts before a sweep that looks at every case (cheap: a sample)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("ANALYZE alerts")
-
-
-@dataclass(frozen=True, slots=True)
-class LightRaise:
-    """What every alert of one light rule raised by one sweep shares."""
-
-    origin: str
-    rule_id: str
-    rule_version: int
-    rule_name: str
-    light: str  # "yellow" | "red"
-    running: Sequence[str]  # the statuses in which the clock runs
-    now: datetime
-    ack_due_at: datetime
-    standards_version: str | None
-    parameters_json: str  # canonical JSON
-    history_json: str  # canonical JSON: the one "raise" step
-    since: datetime | None = None  # the previous complete sweep: only moments in (since, now] can be newly due
 
 
 def _iso(col: Any, dialect: str) -> ColumnElement[Any]:
@@ -361,3 +351,29 @@ def clear_yellow_of_red(conn: Connection, *, origin: str, red: Sequence[str], no
         conn.execute(stmt, {"ids": targets, "ids2": targets})
     _outbox_from_alerts(conn, origin, first_seq=first_seq, last_seq=last_seq, lo=targets[0], hi=targets[-1])
     return len(targets)
+
+
+_WATERMARK = "supervision.light_swept"  # "{calendar version}|{disabled rules}@{moment of the last complete sweep}"
+
+
+class LightSweepStore(LightSweep):
+    """The light sweep of node ``origin`` inside one connection (the :class:`~county_node.ports.LightSweep` port)."""
+
+    def __init__(self, conn: Connection, origin: str) -> None:
+        self._conn = conn
+        self.origin = origin
+
+    def refresh_statistics(self) -> None:
+        refresh_statistics(self._conn)
+
+    def raise_alerts(self, spec: LightRaise, *, limit: int) -> list[str]:
+        return raise_light_alerts(self._conn, spec, limit=limit)
+
+    def clear_yellow_of_red(self, red: Sequence[str], now: datetime, reason: str) -> int:
+        return clear_yellow_of_red(self._conn, origin=self.origin, red=red, now=now, reason=reason)
+
+    def watermark(self) -> str | None:
+        return get_setting(self._conn, _WATERMARK)
+
+    def set_watermark(self, value: str) -> None:
+        set_setting(self._conn, _WATERMARK, value)

@@ -8,14 +8,14 @@ Record types (op ``upsert``, payload = the whole row but ``origin_seq``):
 * ``order_reply`` — id = the order's id, written by the county in its own outbox; it flows up to the issuer.
 
 A row keeps the seq of the outbox record of its last write as ``origin_seq``; a replica applies a snapshot only
-when its seq is newer (:meth:`OrderStore.upsert_replicas`). The issuer reads an order with the reply of the county
-it names (:meth:`OrderStore.page`): a reply from any other county is never shown.
+when its seq is newer (:meth:`OrderStore.upsert_orders`, :meth:`OrderStore.upsert_replies`). The issuer reads an
+order with the reply of the county it names (:meth:`OrderStore.page`): a reply from any other county is never
+shown. Rows are mapped to the domain's :class:`Order` and :class:`OrderReply`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,14 +24,22 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from county_node.supervision.adapters.store import without_seq
 from county_node.supervision.domain.orders import (
     KIND_LABELS,
     ORDER_ID,
     ORDER_STATUS_LABELS,
     REPLY_STATUS_LABELS,
     SUBJECT_LABELS,
+    Order,
+    OrderKind,
+    OrderReply,
+    OrderStatus,
+    OrderSubject,
+    ReplyStatus,
     format_order_id,
 )
+from county_node.supervision.ports import OrderFilter, Orders
 from federation.errors import NotFound, RecordRejected, ValidationError
 from federation.identities import DivisionLevel, level_of, parse_case_number, scope_prefix
 from federation.replication import Record
@@ -46,6 +54,10 @@ __all__ = [
     "OrderStore",
     "check_order",
     "check_reply",
+    "order_from_row",
+    "order_row",
+    "reply_from_row",
+    "reply_row",
 ]
 
 ORDER_RECORD = "order"
@@ -55,10 +67,6 @@ _ORDER_DECODER = RowDecoder(orders, [c.name for c in orders.c if c.name != "orig
 _REPLY_DECODER = RowDecoder(
     order_replies, [c.name for c in order_replies.c if c.name != "origin_seq"], label="指令办复"
 )
-
-
-def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k != "origin_seq"}
 
 
 def _guarded_upsert(ins: Callable[[Table], Any], table: Table, key: str) -> Any:
@@ -77,23 +85,73 @@ _UPSERT = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class OrderFilter:
-    scope: str = ""  # a division prefix: only orders to counties below it
-    county: str | None = None
-    issuer: str | None = None
-    status: str | None = None  # issued | withdrawn | closed
-    reply: str | None = None  # pending (no reply yet) | received | answered
-    subject_id: str | None = None
+def order_row(o: Order) -> dict[str, Any]:
+    return {
+        "order_id": o.order_id,
+        "issuer": o.issuer,
+        "county": o.county,
+        "kind": o.kind.value,
+        "subject_kind": o.subject_kind.value,
+        "subject_id": o.subject_id,
+        "case_no": o.case_no,
+        "reason": o.reason,
+        "issued_by": o.issued_by,
+        "issued_at": o.issued_at,
+        "reply_due_at": o.reply_due_at,
+        "status": o.status.value,
+        "history": [dict(h) for h in o.history],
+        "updated_at": o.updated_at,
+    }
 
-    def check(self) -> None:
-        if self.status is not None and self.status not in ORDER_STATUS_LABELS:
-            raise ValidationError(f"未知的指令状态“{self.status}”（issued、withdrawn、closed）", field="status")
-        if self.reply is not None and self.reply not in ("pending", *REPLY_STATUS_LABELS):
-            raise ValidationError(f"未知的办复状态“{self.reply}”（pending、received、answered）", field="reply")
+
+def order_from_row(r: Mapping[Any, Any]) -> Order:
+    return Order(
+        order_id=r["order_id"],
+        issuer=r["issuer"],
+        county=r["county"],
+        kind=OrderKind(r["kind"]),
+        subject_kind=OrderSubject(r["subject_kind"]),
+        subject_id=r["subject_id"],
+        case_no=r["case_no"],
+        reason=r["reason"],
+        issued_by=r["issued_by"],
+        issued_at=r["issued_at"],
+        reply_due_at=r["reply_due_at"],
+        status=OrderStatus(r["status"]),
+        history=tuple(r["history"] or ()),
+        updated_at=r["updated_at"],
+    )
 
 
-class OrderStore:
+def reply_row(r: OrderReply) -> dict[str, Any]:
+    return {
+        "order_id": r.order_id,
+        "county": r.county,
+        "status": r.status.value,
+        "received_at": r.received_at,
+        "answered_at": r.answered_at,
+        "answered_by": r.answered_by,
+        "answer": r.answer,
+        "history": [dict(h) for h in r.history],
+        "updated_at": r.updated_at,
+    }
+
+
+def reply_from_row(r: Mapping[Any, Any]) -> OrderReply:
+    return OrderReply(
+        order_id=r["order_id"],
+        county=r["county"],
+        status=ReplyStatus(r["status"]),
+        received_at=r["received_at"],
+        answered_at=r["answered_at"],
+        answered_by=r["answered_by"],
+        answer=r["answer"],
+        history=tuple(r["history"] or ()),
+        updated_at=r["updated_at"],
+    )
+
+
+class OrderStore(Orders):
     """Orders and replies held by one node, inside one connection (one unit of work); ``origin`` is this node."""
 
     def __init__(self, conn: Connection, origin: str) -> None:
@@ -102,73 +160,73 @@ class OrderStore:
 
     # -- ids and writes of this node's own records --------------------------------------------------------------
     def new_order_id(self) -> str:
-        """The next order id of this node (the issuer), from its gap-free counter."""
         return format_order_id(self.origin, outbox.next_value(self._conn, f"order:{self.origin}"))
 
-    def _emit(self, record_type: str, row: dict[str, Any], now: datetime) -> None:
+    def _write(self, table: Table, record_type: str, row: dict[str, Any], now: datetime, *, new: bool) -> None:
         (seq,) = outbox.append(
             self._conn,
             origin=self.origin,
-            records=[outbox.OutboxRecord(record_type, row["order_id"], "upsert", _jsonable(row))],
+            records=[outbox.OutboxRecord(record_type, row["order_id"], "upsert", without_seq(row))],
             created_at=now,
         )
         row["origin_seq"] = seq
-
-    def _write(self, table: Table, record_type: str, row: dict[str, Any], now: datetime, *, new: bool) -> None:
-        self._emit(record_type, row, now)
         if new:
             self._conn.execute(insert(table), row)
         else:
             values = {k: v for k, v in row.items() if k != "order_id"}
             self._conn.execute(update(table).where(table.c.order_id == row["order_id"]).values(values))
 
-    def save_order(self, row: dict[str, Any], now: datetime, *, new: bool) -> None:
-        """Write an order this node issued, with its ``order`` outbox record."""
-        self._write(orders, ORDER_RECORD, row, now, new=new)
+    def save_order(self, order: Order, now: datetime, *, new: bool) -> None:
+        self._write(orders, ORDER_RECORD, order_row(order), now, new=new)
 
-    def save_reply(self, row: dict[str, Any], now: datetime, *, new: bool) -> None:
-        """Write this county's reply to an order, with its ``order_reply`` outbox record."""
-        self._write(order_replies, ORDER_REPLY_RECORD, row, now, new=new)
+    def save_reply(self, reply: OrderReply, now: datetime, *, new: bool) -> None:
+        self._write(order_replies, ORDER_REPLY_RECORD, reply_row(reply), now, new=new)
 
     # -- replicas -----------------------------------------------------------------------------------------------
-    def upsert_replicas(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Write replicated snapshots (each with its ``origin_seq``): a stored row with a newer seq stays."""
+    def _upsert(self, table: Table, rows: list[dict[str, Any]]) -> None:
         if rows:
-            self._conn.execute(_UPSERT[(table.name, self._conn.dialect.name)], [dict(r) for r in rows])
+            self._conn.execute(_UPSERT[(table.name, self._conn.dialect.name)], rows)
 
-    def stored_seqs(self, table: Table, keys: Sequence[str]) -> dict[str, tuple[int | None, str]]:
-        """order id → (origin_seq, county) of the rows of ``table`` held for ``keys``."""
+    def upsert_orders(self, snapshots: Sequence[tuple[Order, int]]) -> None:
+        self._upsert(orders, [{**order_row(o), "origin_seq": seq} for o, seq in snapshots])
+
+    def upsert_replies(self, snapshots: Sequence[tuple[OrderReply, int]]) -> None:
+        self._upsert(order_replies, [{**reply_row(r), "origin_seq": seq} for r, seq in snapshots])
+
+    def _seqs(self, table: Table, keys: Sequence[str]) -> dict[str, tuple[int | None, str]]:
         if not keys:
             return {}
         stmt = select(table.c.order_id, table.c.origin_seq, table.c.county).where(table.c.order_id.in_(list(keys)))
         return {r.order_id: (r.origin_seq, r.county) for r in self._conn.execute(stmt)}
 
+    def order_seqs(self, order_ids: Sequence[str]) -> dict[str, tuple[int | None, str]]:
+        return self._seqs(orders, order_ids)
+
+    def reply_seqs(self, order_ids: Sequence[str]) -> dict[str, tuple[int | None, str]]:
+        return self._seqs(order_replies, order_ids)
+
     # -- reads --------------------------------------------------------------------------------------------------
-    def _get(self, table: Table, order_id: str, for_update: bool) -> dict[str, Any] | None:
+    def _get(self, table: Table, order_id: str, for_update: bool) -> Mapping[Any, Any] | None:
         stmt = select(table).where(table.c.order_id == order_id)
         if for_update and self._conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update()
-        row = self._conn.execute(stmt).mappings().first()
-        return dict(row) if row is not None else None
+        return self._conn.execute(stmt).mappings().first()
 
-    def find_order(self, order_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
-        return self._get(orders, order_id, for_update)
+    def find_order(self, order_id: str, *, for_update: bool = False) -> Order | None:
+        row = self._get(orders, order_id, for_update)
+        return None if row is None else order_from_row(row)
 
-    def order(self, order_id: str, *, for_update: bool = False) -> dict[str, Any]:
-        row = self.find_order(order_id, for_update=for_update)
-        if row is None:
+    def order(self, order_id: str, *, for_update: bool = False) -> Order:
+        found = self.find_order(order_id, for_update=for_update)
+        if found is None:
             raise NotFound(f"未找到督办指令“{order_id}”", order_id=order_id)
-        return row
+        return found
 
-    def reply(self, order_id: str, county: str, *, for_update: bool = False) -> dict[str, Any] | None:
-        """The reply of ``county`` to the order (a reply of another county is not its reply)."""
+    def reply(self, order_id: str, county: str, *, for_update: bool = False) -> OrderReply | None:
         row = self._get(order_replies, order_id, for_update)
-        return row if row is not None and row["county"] == county else None
+        return reply_from_row(row) if row is not None and row["county"] == county else None
 
-    def page(
-        self, flt: OrderFilter, *, offset: int, limit: int
-    ) -> tuple[list[tuple[dict[str, Any], dict[str, Any] | None]], int]:
-        """Orders (newest first) with the reply of the county each names, and the total matching."""
+    def page(self, flt: OrderFilter, *, offset: int, limit: int) -> tuple[list[tuple[Order, OrderReply | None]], int]:
         joined = orders.outerjoin(
             order_replies,
             and_(order_replies.c.order_id == orders.c.order_id, order_replies.c.county == orders.c.county),
@@ -198,10 +256,14 @@ class OrderStore:
             .offset(offset)
             .limit(limit)
         )
-        out: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+        out: list[tuple[Order, OrderReply | None]] = []
         for r in self._conn.execute(stmt).mappings():
-            order = {c.name: r[c.name] for c in orders.c}
-            reply = {c.name: r[f"r_{c.name}"] for c in order_replies.c} if r["r_order_id"] is not None else None
+            order = order_from_row(r)
+            reply = (
+                reply_from_row({c.name: r[f"r_{c.name}"] for c in order_replies.c})
+                if r["r_order_id"] is not None
+                else None
+            )
             out.append((order, reply))
         return out, int(total)
 
@@ -238,7 +300,7 @@ def _below(county: str, issuer: str) -> bool:
         return False
 
 
-def check_order(origin: str, record: Record, payload: Any) -> dict[str, Any]:
+def check_order(origin: str, record: Record, payload: Any) -> Order:
     """An ``order`` record of ``origin``, checked: its issuer is the origin (a city or the province), the county
     it names lies below the issuer, its subject belongs to that county, its values are known."""
     row = _decode(_ORDER_DECODER, "督办指令", record, payload)
@@ -267,10 +329,10 @@ def check_order(origin: str, record: Record, payload: Any) -> dict[str, Any]:
     subject = row["subject_id"]
     if not subject.startswith(f"{county}-") or (row["subject_kind"] == "case" and subject != case_no):
         raise RecordRejected(f"督办指令“{key}”的对象“{subject}”不属于区划 {county}", record_id=key)
-    return row
+    return order_from_row(row)
 
 
-def check_reply(origin: str, record: Record, payload: Any) -> dict[str, Any]:
+def check_reply(origin: str, record: Record, payload: Any) -> OrderReply:
     """An ``order_reply`` record of ``origin``: the county that sends it is the county it names, below the
     order's issuer."""
     row = _decode(_REPLY_DECODER, "指令办复", record, payload)
@@ -286,4 +348,4 @@ def check_reply(origin: str, record: Record, payload: Any) -> dict[str, Any]:
         raise RecordRejected(f"指令办复“{key}”：{origin} 不是下发机关 {issuer} 所辖的县级区划", record_id=key)
     if row["status"] not in REPLY_STATUS_LABELS:
         raise RecordRejected(f"指令办复“{key}”的“status”取值“{row['status']}”未知", record_id=key, field="status")
-    return row
+    return reply_from_row(row)

@@ -17,6 +17,8 @@ from county_node.supervision.domain.orders import (
     ORDER_STATUS_LABELS,
     REPLY_LABELS,
     SUBJECT_LABELS,
+    Order,
+    OrderReply,
     OrderStatus,
     ReplyStatus,
 )
@@ -97,56 +99,53 @@ def _history(entries: Sequence[Mapping[str, Any]]) -> list[HistoryView]:
     return out
 
 
-def _reply_view(reply: Mapping[str, Any]) -> ReplyView:
+def _reply_view(reply: OrderReply) -> ReplyView:
     return {
-        "county": reply["county"],
-        "status": reply["status"],
-        "status_label": REPLY_LABELS[reply["status"]],
-        "received_at": _iso(reply["received_at"]) or "",
-        "answered_at": _iso(reply["answered_at"]),
-        "answered_by": reply["answered_by"],
-        "answer": reply["answer"],
-        "history": _history(reply["history"] or []),
+        "county": reply.county,
+        "status": reply.status.value,
+        "status_label": REPLY_LABELS[reply.status],
+        "received_at": _iso(reply.received_at) or "",
+        "answered_at": _iso(reply.answered_at),
+        "answered_by": reply.answered_by,
+        "answer": reply.answer,
+        "history": _history(reply.history),
     }
 
 
-def order_view(order: Mapping[str, Any], reply: Mapping[str, Any] | None, now: datetime) -> OrderView:
+def order_view(order: Order, reply: OrderReply | None, now: datetime) -> OrderView:
     """An order with its county's reply; ``now`` decides whether the reply is overdue."""
-    reply_status = "pending" if reply is None else str(reply["status"])
-    due = order["reply_due_at"]
+    reply_status = "pending" if reply is None else reply.status.value
+    due = order.reply_due_at
     overdue = (
-        order["status"] == OrderStatus.ISSUED
-        and due is not None
-        and reply_status != ReplyStatus.ANSWERED
-        and now >= due
+        order.status == OrderStatus.ISSUED and due is not None and reply_status != ReplyStatus.ANSWERED and now >= due
     )
     return {
-        "order_id": order["order_id"],
-        "issuer": order["issuer"],
-        "county": order["county"],
-        "kind": order["kind"],
-        "kind_label": KIND_LABELS[order["kind"]],
-        "subject_kind": order["subject_kind"],
-        "subject_label": SUBJECT_LABELS[order["subject_kind"]],
-        "subject_id": order["subject_id"],
-        "case_no": order["case_no"],
-        "reason": order["reason"],
-        "issued_by": order["issued_by"],
-        "issued_at": _iso(order["issued_at"]) or "",
+        "order_id": order.order_id,
+        "issuer": order.issuer,
+        "county": order.county,
+        "kind": order.kind.value,
+        "kind_label": KIND_LABELS[order.kind],
+        "subject_kind": order.subject_kind.value,
+        "subject_label": SUBJECT_LABELS[order.subject_kind],
+        "subject_id": order.subject_id,
+        "case_no": order.case_no,
+        "reason": order.reason,
+        "issued_by": order.issued_by,
+        "issued_at": _iso(order.issued_at) or "",
         "reply_due_at": _iso(due),
-        "status": order["status"],
-        "status_label": ORDER_STATUS_LABELS[order["status"]],
+        "status": order.status.value,
+        "status_label": ORDER_STATUS_LABELS[order.status],
         "reply_status": reply_status,
-        "reply_label": REPLY_LABELS[None if reply is None else reply["status"]],
+        "reply_label": REPLY_LABELS[None if reply is None else reply.status],
         "reply_overdue": bool(overdue),
         "reply": None if reply is None else _reply_view(reply),
-        "history": _history(order["history"] or []),
-        "updated_at": _iso(order["updated_at"]) or "",
+        "history": _history(order.history),
+        "updated_at": _iso(order.updated_at) or "",
     }
 
 
 def order_page_view(
-    items: Sequence[tuple[Mapping[str, Any], Mapping[str, Any] | None]],
+    items: Sequence[tuple[Order, OrderReply | None]],
     total: int,
     page: int,
     page_size: int,

@@ -1,27 +1,29 @@
-"""SQL for the supervision records: alerts, complaints, ratings, and the outbox rows that carry them up.
+"""SQL for the alerts (:class:`AlertStore`, the :class:`~county_node.ports.Alerts` port), and the record types of the
+supervision records that replicate.
 
 Every write of an alert, a complaint or a rating appends an ``upsert`` outbox row (record types ``alert``,
 ``complaint``, ``rating``; payload = the row) in the same transaction, and the row keeps the seq of that outbox
-record as its ``origin_seq`` (the replicas apply a snapshot only when it is newer).
+record as its ``origin_seq`` (the replicas apply a snapshot only when it is newer). Complaints and ratings are in
+:mod:`county_node.supervision.adapters.feedback_store`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from county_node.supervision.domain.alerts import Alert
-from federation.errors import AlertNotFound, ComplaintNotFound, RatingNotFound
+from county_node.supervision.domain.alerts import MAX_LEVEL, UNACKNOWLEDGED, Alert
+from county_node.supervision.ports import AlertFilter, Alerts
+from federation.errors import AlertNotFound
 from federation.storage import outbox
 from federation.storage.bulk import BulkStatement
-from federation.storage.tables import alerts, complaints, ratings
+from federation.storage.tables import alerts
 
 __all__ = [
     "ALERT_RECORD",
@@ -29,7 +31,7 @@ __all__ = [
     "RATING_RECORD",
     "AlertFilter",
     "AlertStore",
-    "FeedbackStore",
+    "without_seq",
 ]
 
 ALERT_RECORD = "alert"
@@ -60,20 +62,15 @@ _STANDING_ONE = select(alerts).where(*_STANDING, alerts.c.subject_id == bindpara
 _STANDING_MANY = select(alerts).where(*_STANDING, alerts.c.subject_id.in_(bindparam("ids", expanding=True)))
 
 
-def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
+_UNACKNOWLEDGED = sorted(s.value for s in UNACKNOWLEDGED)
+
+
+def without_seq(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row as its outbox payload: every column but ``origin_seq`` (a replica keeps its own)."""
     return {k: v for k, v in row.items() if k != "origin_seq"}
 
 
-@dataclass(frozen=True, slots=True)
-class AlertFilter:
-    status: str | None = None  # a status, or "active" (any but closed)
-    light: str | None = None
-    rule_id: str | None = None
-    case_no: str | None = None
-    level: int | None = None
-
-
-class AlertStore:
+class AlertStore(Alerts):
     """Alerts of one node inside one connection (one unit of work)."""
 
     def __init__(self, conn: Connection, origin: str) -> None:
@@ -92,7 +89,7 @@ class AlertStore:
         seqs = outbox.append(
             self._conn,
             origin=self.origin,
-            records=[outbox.OutboxRecord(ALERT_RECORD, r["alert_id"], "upsert", _jsonable(r)) for r in rows],
+            records=[outbox.OutboxRecord(ALERT_RECORD, r["alert_id"], "upsert", without_seq(r)) for r in rows],
             created_at=now,
         )
         for row, seq in zip(rows, seqs, strict=True):
@@ -122,6 +119,10 @@ class AlertStore:
         if row is None:
             raise AlertNotFound(f"未找到预警“{alert_id}”", alert_id=alert_id)
         return Alert.from_row(row)
+
+    def find(self, alert_id: str) -> Alert | None:
+        row = self._conn.execute(select(alerts).where(alerts.c.alert_id == alert_id)).mappings().first()
+        return None if row is None else Alert.from_row(row)
 
     def standing_of(self, subject_kind: str, subject_ids: Sequence[str]) -> dict[str, dict[str, Alert]]:
         """The standing alerts of many subjects of one kind: subject id → rule → alert (one query)."""
@@ -178,100 +179,24 @@ class AlertStore:
         )
         return [dict(r) for r in self._conn.execute(stmt).mappings()]
 
-
-class FeedbackStore:
-    """Complaints and ratings of one node inside one connection."""
-
-    def __init__(self, conn: Connection, origin: str) -> None:
-        self._conn = conn
-        self.origin = origin
-
-    def new_id(self, prefix: str) -> str:
-        n = outbox.next_value(self._conn, f"{prefix.lower()}:{self.origin}")
-        return f"{self.origin}-{prefix}{n:08d}"
-
-    def _emit(self, record_type: str, key: str, row: dict[str, Any], now: datetime) -> None:
-        (seq,) = outbox.append(
-            self._conn,
-            origin=self.origin,
-            records=[outbox.OutboxRecord(record_type, row[key], "upsert", _jsonable(row))],
-            created_at=now,
-        )
-        row["origin_seq"] = seq
-
-    def _write(  # noqa: PLR0917 - private: the table, its key and record type, the row
-        self, table: Table, key: str, record_type: str, row: dict[str, Any], now: datetime, new: bool
-    ) -> None:
-        self._emit(record_type, key, row, now)
-        if new:
-            self._conn.execute(insert(table), row)
-        else:
-            values = {k: v for k, v in row.items() if k not in (key, "origin")}
-            self._conn.execute(update(table).where(table.c[key] == row[key]).values(values))
-
-    def save_complaint(self, row: dict[str, Any], now: datetime, *, new: bool) -> None:
-        self._write(complaints, "complaint_id", COMPLAINT_RECORD, row, now, new)
-
-    def save_rating(self, row: dict[str, Any], now: datetime, *, new: bool) -> None:
-        self._write(ratings, "rating_id", RATING_RECORD, row, now, new)
-
-    def _get(self, table: Table, key: str, value: str, for_update: bool) -> dict[str, Any] | None:
-        stmt = select(table).where(table.c[key] == value)
-        if for_update and self._conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        row = self._conn.execute(stmt).mappings().first()
-        return dict(row) if row is not None else None
-
-    def complaint(self, complaint_id: str, *, for_update: bool = False) -> dict[str, Any]:
-        row = self._get(complaints, "complaint_id", complaint_id, for_update)
-        if row is None:
-            raise ComplaintNotFound(f"未找到投诉“{complaint_id}”", complaint_id=complaint_id)
-        return row
-
-    def rating(self, rating_id: str, *, for_update: bool = False) -> dict[str, Any]:
-        row = self._get(ratings, "rating_id", rating_id, for_update)
-        if row is None:
-            raise RatingNotFound(f"未找到评价“{rating_id}”", rating_id=rating_id)
-        return row
-
-    def list_complaints(
-        self, *, status: str | None, case_no: str | None, offset: int, limit: int
-    ) -> tuple[list[dict[str, Any]], int]:
-        conds = []
-        if status:
-            conds.append(complaints.c.status == status)
-        if case_no:
-            conds.append(complaints.c.case_no == case_no)
-        total = self._conn.execute(select(func.count()).select_from(complaints).where(*conds)).scalar_one()
+    def awaiting_escalation(self, now: datetime, *, disabled_rules: Collection[str], limit: int) -> list[Alert]:
         stmt = (
-            select(complaints)
-            .where(*conds)
-            .order_by(complaints.c.filed_at.desc(), complaints.c.complaint_id.desc())
-            .offset(offset)
+            select(alerts)
+            .where(
+                alerts.c.status.in_(_UNACKNOWLEDGED),
+                alerts.c.ack_due_at <= now,
+                alerts.c.acknowledged_at.is_(None),
+                alerts.c.level < MAX_LEVEL,
+                alerts.c.rule_id.notin_(sorted(disabled_rules)),  # a switched-off rule is not pursued
+            )
+            .order_by(alerts.c.ack_due_at)
             .limit(limit)
         )
-        return [dict(r) for r in self._conn.execute(stmt).mappings()], int(total)
+        return [Alert.from_row(r) for r in self._conn.execute(stmt).mappings()]
 
-    def list_ratings(
-        self, *, case_no: str | None, staff: str | None, negative: bool | None, offset: int, limit: int
-    ) -> tuple[list[dict[str, Any]], int]:
-        conds = []
-        if case_no:
-            conds.append(ratings.c.case_no == case_no)
-        if staff:
-            conds.append(ratings.c.staff == staff)
-        if negative is not None:
-            conds.append(ratings.c.negative == negative)
-        total = self._conn.execute(select(func.count()).select_from(ratings).where(*conds)).scalar_one()
-        stmt = (
-            select(ratings)
-            .where(*conds)
-            .order_by(ratings.c.at.desc(), ratings.c.rating_id.desc())
-            .offset(offset)
-            .limit(limit)
+    def holding_video(self, since: datetime) -> list[Alert]:
+        a = alerts.c
+        stmt = select(alerts).where(
+            (a.case_no.is_not(None)) | (a.subject_kind == "complaint"), (a.closed_at.is_(None)) | (a.closed_at > since)
         )
-        return [dict(r) for r in self._conn.execute(stmt).mappings()], int(total)
-
-    def ratings_summary(self) -> dict[int, int]:
-        stmt = select(ratings.c.level, func.count()).group_by(ratings.c.level)
-        return {int(level): int(n) for level, n in self._conn.execute(stmt)}
+        return [Alert.from_row(r) for r in self._conn.execute(stmt).mappings()]

@@ -24,15 +24,16 @@ SUP-201  negative rating not followed up       red     negative_rating_max_level
 =======  ====================================  ======  =================================================
 
 Modules: ``parameters``, ``model`` (rule and result), ``facts`` (what case rules share), ``clock_rules``,
-``process_rules``, ``complaints``, ``ratings``, ``registry`` (all rules, the evaluators).
+``process_rules``, ``complaints``, ``ratings``, ``registry`` (all rules, the evaluators); ``feedback`` and ``orders``
+(the lifecycles of complaints, ratings and orders), ``alerts``, ``records`` (what those records share).
 """
 
 from county_node.supervision.domain.clock_rules import StepReading, step_readings
-from county_node.supervision.domain.complaints import Complaint, ComplaintFacts, ComplaintTarget
+from county_node.supervision.domain.complaints import Complaint, ComplaintFacts, ComplaintStatus, ComplaintTarget
 from county_node.supervision.domain.facts import CaseFacts, case_facts
 from county_node.supervision.domain.model import RuleResult, RuleSpec, SubjectKind, Verdict, clock_record
 from county_node.supervision.domain.parameters import SupervisionParameters
-from county_node.supervision.domain.ratings import RATING_LABELS, Rating, RatingFacts
+from county_node.supervision.domain.ratings import RATING_LABELS, Rating, RatingFacts, RatingStatus
 from county_node.supervision.domain.registry import (
     CASE_RULES,
     COMPLAINT_RULES,
@@ -53,9 +54,11 @@ __all__ = [
     "CaseFacts",
     "Complaint",
     "ComplaintFacts",
+    "ComplaintStatus",
     "ComplaintTarget",
     "Rating",
     "RatingFacts",
+    "RatingStatus",
     "RuleResult",
     "RuleSpec",
     "StepReading",

@@ -2,7 +2,8 @@
 
 A complaint's response limit is counted in working days like the case clock (``docs/case-clock.md``): the day
 it is filed is not counted, the limit ends at 24:00 of its last working day. New complaints take their limit from
-the ``complaint_response_days`` parameter unless the province sets one for the complaint.
+the ``complaint_response_days`` parameter unless the province sets one for the complaint. A :class:`Complaint` is
+the record as stored (and replicated); its lifecycle is in :mod:`county_node.supervision.domain.feedback`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from datetime import datetime
 
 from county_node.supervision.domain.model import Verdict
 from county_node.supervision.domain.parameters import SupervisionParameters
+from county_node.supervision.domain.records import History
 from federation.calendar import WorkingCalendar
 from federation.clock import ClockSpec, Light, read_clock
 from federation.errors import ValidationError
 
-__all__ = ["Complaint", "ComplaintFacts", "ComplaintTarget", "complaint_unanswered"]
+__all__ = ["Complaint", "ComplaintFacts", "ComplaintStatus", "ComplaintTarget", "complaint_unanswered"]
 
 
 class ComplaintTarget(enum.StrEnum):
@@ -28,21 +30,41 @@ class ComplaintTarget(enum.StrEnum):
     STAFF = "staff"  # 工作人员
 
 
+class ComplaintStatus(enum.StrEnum):
+    OPEN = "open"  # 待答复
+    ANSWERED = "answered"  # 已答复
+    CLOSED = "closed"  # 已办结
+
+
 def _aware(moment: datetime, name: str) -> None:
     if moment.tzinfo is None:
         raise ValidationError(f"{name} 必须带时区", field=name)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Complaint:
-    """投诉: against ``target`` (a case number, a window id or a staff id), answered within ``limit_days``."""
+    """投诉: against ``target`` (a case number, a window id or a staff id), answered within ``limit_days``
+    working days of ``filed_at`` (``due_at``, the end of that limit, is kept for the sweep's index)."""
 
     complaint_id: str
+    origin: str
     target: ComplaintTarget
     target_id: str
-    filed_at: datetime
+    case_no: str | None
+    complainant: str
+    content: str
+    channel: str
+    status: ComplaintStatus
     limit_days: int
-    answered_at: datetime | None = None
+    filed_at: datetime
+    due_at: datetime | None
+    answered_at: datetime | None
+    answered_by: str | None
+    answer: str | None
+    closed_at: datetime | None
+    standards_version: str | None
+    history: History
+    updated_at: datetime
 
     def __post_init__(self) -> None:
         if not self.complaint_id.strip():

@@ -11,7 +11,8 @@ The county owns its handling of the order, the *reply*::
     received (已签收, written by the county node when the order arrives) ──answer──▶ answered (已办复)
 
 Order ids are ``{issuer}-OD{n:08d}``, gap-free per issuer; a reply carries the id of its order. Every step is
-appended to the record's ``history`` as {action, actor, at, reason}. No I/O here.
+appended to the record's ``history`` as {action, actor, at, reason}. :class:`Order` and :class:`OrderReply` are the
+records as stored and replicated. No I/O here.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from county_node.supervision.domain.records import History, history_entry, required_text
 from federation.errors import InvalidTransition, ValidationError
 
 __all__ = [
@@ -32,7 +35,9 @@ __all__ = [
     "REPLY_LABELS",
     "REPLY_STATUS_LABELS",
     "SUBJECT_LABELS",
+    "Order",
     "OrderKind",
+    "OrderReply",
     "OrderStatus",
     "OrderSubject",
     "ReplyStatus",
@@ -68,6 +73,41 @@ class OrderSubject(enum.StrEnum):
 class ReplyStatus(enum.StrEnum):
     RECEIVED = "received"  # 已签收
     ANSWERED = "answered"  # 已办复
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Order:
+    """督办 / 催办: issued by ``issuer`` to ``county`` about an alert or a case of that county."""
+
+    order_id: str
+    issuer: str
+    county: str
+    kind: OrderKind
+    subject_kind: OrderSubject
+    subject_id: str
+    case_no: str | None
+    reason: str
+    issued_by: str
+    issued_at: datetime
+    reply_due_at: datetime | None
+    status: OrderStatus
+    history: History
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderReply:
+    """The county's handling of an order (签收, 办复); it carries the order's id."""
+
+    order_id: str
+    county: str
+    status: ReplyStatus
+    received_at: datetime
+    answered_at: datetime | None
+    answered_by: str | None
+    answer: str | None
+    history: History
+    updated_at: datetime
 
 
 KIND_LABELS: Mapping[str, str] = {OrderKind.URGE: "催办", OrderKind.SUPERVISE: "督办"}
@@ -127,21 +167,9 @@ def reply_days(value: Any) -> int | None:
     return value
 
 
-def _text(value: Any, field: str, label: str, *, limit: int = 2000) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"缺少{label}", field=field)
-    if len(value.strip()) > limit:
-        raise ValidationError(f"{label}过长（最多 {limit} 字）", field=field)
-    return value.strip()
-
-
-def _entry(action: str, actor: str, at: datetime, reason: str = "") -> dict[str, Any]:
-    return {"action": action, "actor": actor, "at": at.isoformat(), "reason": reason}
-
-
-def order_actor(order: Mapping[str, Any]) -> str:
+def order_actor(order: Order) -> str:
     """Who acts on the county's alert for an order: the person who issued it, and the issuing node."""
-    return f"{order['issued_by']}（{order['issuer']}）"
+    return f"{order.issued_by}（{order.issuer}）"
 
 
 # -- the issuer's order ---------------------------------------------------------------------------------------------
@@ -160,105 +188,96 @@ def new_order(
     issued_by: Any,
     reply_due_at: datetime | None,
     now: datetime,
-) -> dict[str, Any]:
+) -> Order:
     """A new order (status ``issued``); a ValidationError for a missing reason or issuer or an unknown kind."""
     k = parse_kind(kind)
     subject = parse_subject_kind(subject_kind)
-    why = _text(reason, "reason", f"{KIND_LABELS[k]}原因")
-    by = _text(issued_by, "issued_by", "下发人", limit=100)
-    return {
-        "order_id": order_id,
-        "issuer": issuer,
-        "county": county,
-        "kind": k.value,
-        "subject_kind": subject.value,
-        "subject_id": subject_id,
-        "case_no": case_no,
-        "reason": why,
-        "issued_by": by,
-        "issued_at": now,
-        "reply_due_at": reply_due_at,
-        "status": OrderStatus.ISSUED.value,
-        "history": [_entry("issue", by, now, why)],
-        "updated_at": now,
-    }
+    why = required_text(reason, "reason", f"{KIND_LABELS[k]}原因")
+    by = required_text(issued_by, "issued_by", "下发人", limit=100)
+    return Order(
+        order_id=order_id,
+        issuer=issuer,
+        county=county,
+        kind=k,
+        subject_kind=subject,
+        subject_id=subject_id,
+        case_no=case_no,
+        reason=why,
+        issued_by=by,
+        issued_at=now,
+        reply_due_at=reply_due_at,
+        status=OrderStatus.ISSUED,
+        history=(history_entry("issue", by, now, why),),
+        updated_at=now,
+    )
 
 
-def _end_order(
-    row: Mapping[str, Any], *, target: OrderStatus, action: str, actor: Any, reason: str, now: datetime
-) -> dict[str, Any]:
-    who = _text(actor, "actor", "操作人", limit=100)
+def _end_order(order: Order, *, target: OrderStatus, action: str, actor: Any, reason: str, now: datetime) -> Order:
+    who = required_text(actor, "actor", "操作人", limit=100)
     label = {OrderStatus.WITHDRAWN: "撤回", OrderStatus.CLOSED: "办结"}[target]
-    if row["status"] != OrderStatus.ISSUED:
+    if order.status != OrderStatus.ISSUED:
         raise InvalidTransition(
-            f"指令 {row['order_id']} 当前状态为“{ORDER_STATUS_LABELS[row['status']]}”，不能{label}",
-            order_id=row["order_id"],
-            status=row["status"],
+            f"指令 {order.order_id} 当前状态为“{ORDER_STATUS_LABELS[order.status]}”，不能{label}",
+            order_id=order.order_id,
+            status=order.status.value,
         )
-    at = max(now, row["updated_at"])
-    return {
-        **row,
-        "status": target.value,
-        "history": [*row["history"], _entry(action, who, at, reason)],
-        "updated_at": at,
-    }
+    at = max(now, order.updated_at)
+    return replace(
+        order, status=target, history=(*order.history, history_entry(action, who, at, reason)), updated_at=at
+    )
 
 
-def withdraw_order(row: Mapping[str, Any], *, actor: Any, reason: Any, now: datetime) -> dict[str, Any]:
+def withdraw_order(order: Order, *, actor: Any, reason: Any, now: datetime) -> Order:
     """撤回: the issuer takes an order back (a reason is required)."""
-    why = _text(reason, "reason", "撤回原因")
-    return _end_order(row, target=OrderStatus.WITHDRAWN, action="withdraw", actor=actor, reason=why, now=now)
+    why = required_text(reason, "reason", "撤回原因")
+    return _end_order(order, target=OrderStatus.WITHDRAWN, action="withdraw", actor=actor, reason=why, now=now)
 
 
-def close_order(row: Mapping[str, Any], *, actor: Any, reason: Any = "", now: datetime) -> dict[str, Any]:
+def close_order(order: Order, *, actor: Any, reason: Any = "", now: datetime) -> Order:
     """办结: the issuer is satisfied with the county's handling and closes the order."""
     note = reason.strip() if isinstance(reason, str) else ""
-    return _end_order(row, target=OrderStatus.CLOSED, action="close", actor=actor, reason=note, now=now)
+    return _end_order(order, target=OrderStatus.CLOSED, action="close", actor=actor, reason=note, now=now)
 
 
 # -- the county's reply ---------------------------------------------------------------------------------------------
 
 
-def receive_order(order: Mapping[str, Any], *, now: datetime, note: str = "") -> dict[str, Any]:
+def receive_order(order: Order, *, now: datetime, note: str = "") -> OrderReply:
     """签收: the county node's reply to an order it just received (the node signs for it on arrival)."""
-    return {
-        "order_id": order["order_id"],
-        "county": order["county"],
-        "status": ReplyStatus.RECEIVED.value,
-        "received_at": now,
-        "answered_at": None,
-        "answered_by": None,
-        "answer": None,
-        "history": [_entry("receive", "system", now, note)],
-        "updated_at": now,
-    }
+    return OrderReply(
+        order_id=order.order_id,
+        county=order.county,
+        status=ReplyStatus.RECEIVED,
+        received_at=now,
+        answered_at=None,
+        answered_by=None,
+        answer=None,
+        history=(history_entry("receive", "system", now, note),),
+        updated_at=now,
+    )
 
 
-def answer_reply(
-    reply: Mapping[str, Any], order: Mapping[str, Any], *, by: Any, answer: Any, now: datetime
-) -> dict[str, Any]:
+def answer_reply(reply: OrderReply, order: Order, *, by: Any, answer: Any, now: datetime) -> OrderReply:
     """办复: the county answers an order it received; once, and only while the issuer has not withdrawn or
     closed it."""
-    who = _text(by, "by", "办复人", limit=100)
-    text = _text(answer, "answer", "办复内容")
-    if order["status"] != OrderStatus.ISSUED:
+    who = required_text(by, "by", "办复人", limit=100)
+    text = required_text(answer, "answer", "办复内容")
+    if order.status != OrderStatus.ISSUED:
         raise InvalidTransition(
-            f"指令 {order['order_id']} 已{ORDER_STATUS_LABELS[order['status']][1:]}，不能办复",
-            order_id=order["order_id"],
-            status=order["status"],
+            f"指令 {order.order_id} 已{ORDER_STATUS_LABELS[order.status][1:]}，不能办复",
+            order_id=order.order_id,
+            status=order.status.value,
         )
-    if reply["status"] != ReplyStatus.RECEIVED:
-        raise InvalidTransition(
-            f"指令 {order['order_id']} 已于 {reply['answered_at'].isoformat()} 办复，不能重复办复",
-            order_id=order["order_id"],
-        )
-    at = max(now, reply["updated_at"])
-    return {
-        **reply,
-        "status": ReplyStatus.ANSWERED.value,
-        "answered_at": at,
-        "answered_by": who,
-        "answer": text,
-        "history": [*reply["history"], _entry("answer", who, at, text)],
-        "updated_at": at,
-    }
+    if reply.status != ReplyStatus.RECEIVED:
+        answered = reply.answered_at.isoformat() if reply.answered_at is not None else ""
+        raise InvalidTransition(f"指令 {order.order_id} 已于 {answered} 办复，不能重复办复", order_id=order.order_id)
+    at = max(now, reply.updated_at)
+    return replace(
+        reply,
+        status=ReplyStatus.ANSWERED,
+        answered_at=at,
+        answered_by=who,
+        answer=text,
+        history=(*reply.history, history_entry("answer", who, at, text)),
+        updated_at=at,
+    )

@@ -30,8 +30,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from county_node.video.domain import DEFAULT_MAX_SEGMENT, EventKind, Segment, parse_camera_id
-from county_node.video.services import EVENT_ID_LENGTH, segment_record_id
+from county_node.video.adapters.segments import SEGMENT_RECORD, segment_record_id
+from county_node.video.adapters.store import CAMERA_RECORD, EVENT_RECORD
+from county_node.video.domain import DEFAULT_MAX_SEGMENT, EVENT_ID_LENGTH, EventKind, Segment, parse_camera_id
 from federation.errors import RecordRejected, ValidationError
 from federation.replication import Applier, Prepared, Record, Rejection
 from federation.storage.bulk import BulkStatement
@@ -49,10 +50,6 @@ __all__ = [
     "SegmentApplier",
     "video_appliers",
 ]
-
-CAMERA_RECORD = "camera"
-SEGMENT_RECORD = "video_segment"
-EVENT_RECORD = "video_event"
 
 REPLICA_MAX_SEGMENT = DEFAULT_MAX_SEGMENT * 24
 """The longest segment a replica accepts — a sanity bound, not the county's own limit (``[video] max_segment_s``,

@@ -1,71 +1,67 @@
-"""The video index store: cameras, bindings, segments, events and the purge log, over one connection.
+"""The video index stores over one connection: cameras and their bindings (:class:`CameraStore`), events
+(:class:`VideoEventStore`) and the purge log (:class:`PurgeStore`) — the ports of :mod:`county_node.ports`.
+Segments are in :mod:`county_node.video.adapters.segments`.
 
-Range queries on segments read ``camera_id = C AND start_at >= T1 - max_segment AND start_at < T2`` — a range of
-the primary key ``(camera_id, start_at)`` — and filter ``end_at > T1`` inside it, so they stay an index range at
-ten million rows instead of scanning every segment ending after T1.
+A camera's change appends its ``camera`` outbox record (name, hall and its whole set of bindings), an event its
+``video_event`` record, in the same transaction.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
+from county_node.video.adapters.segments import aware
 from county_node.video.domain import Binding, Segment
+from county_node.video.ports import Cameras, Purges, VideoEvents
+from federation.storage import outbox
 from federation.storage.bulk import BulkStatement, sqlite_moments
-from federation.storage.tables import (
-    camera_bindings,
-    cameras,
-    video_events,
-    video_purge_items,
-    video_purges,
-    video_segments,
-)
+from federation.storage.tables import camera_bindings, cameras, video_events, video_purge_items, video_purges
 
-__all__ = ["VideoStore"]
+__all__ = ["CAMERA_RECORD", "EVENT_RECORD", "CameraStore", "PurgeStore", "VideoEventStore"]
 
-_SEGMENT_COLUMNS = ["camera_id", "start_at", "end_at", "origin", "uri", "size", "checksum", "indexed_at"]
-_INSERT_SEGMENTS = BulkStatement(insert(video_segments), _SEGMENT_COLUMNS)
+CAMERA_RECORD = "camera"
+EVENT_RECORD = "video_event"
+
 _PURGE_ITEM_COLUMNS = ["purge_id", "camera_id", "start_at", "end_at", "uri", "size", "checksum", "file_result"]
 _INSERT_PURGE_ITEMS = BulkStatement(insert(video_purge_items), _PURGE_ITEM_COLUMNS)
-_SEG = video_segments.c
-_SEGMENT_ROW = (_SEG.camera_id, _SEG.start_at, _SEG.end_at, _SEG.uri, _SEG.size, _SEG.checksum)  # → _segment
-
-
-def _aware(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime refused by UTCDateTime")
-    return moment
-
-
-def _segment(row: Any) -> Segment:
-    return Segment(row.camera_id, row.start_at, row.end_at, row.uri, row.size, row.checksum)
+_EVENT_PAYLOAD = ("camera_id", "window", "kind", "at", "details")
 
 
 def _binding(row: Any) -> Binding:
     return Binding(row.camera_id, row.window, row.valid_from, row.valid_to)
 
 
-class VideoStore:
-    def __init__(self, conn: Connection, max_segment: timedelta) -> None:
-        self.conn = conn
-        self.max_segment = max_segment
+class CameraStore(Cameras):
+    """The cameras of the index held by node ``origin`` and their bindings, inside one connection."""
 
-    # -- cameras and bindings -----------------------------------------------------------------------------------
-    def camera(self, camera_id: str) -> dict[str, Any] | None:
+    def __init__(self, conn: Connection, origin: str) -> None:
+        self.conn = conn
+        self.origin = origin
+
+    def get(self, camera_id: str) -> dict[str, Any] | None:
         row = self.conn.execute(select(cameras).where(cameras.c.camera_id == camera_id)).mappings().first()
         return dict(row) if row else None
 
-    def save_camera(self, row: dict[str, Any], *, new: bool) -> None:
+    def save(self, row: dict[str, Any], *, new: bool) -> None:
         if new:
             self.conn.execute(insert(cameras).values(**row))
         else:
             values = {k: v for k, v in row.items() if k not in {"camera_id", "created_at"}}
             self.conn.execute(update(cameras).where(cameras.c.camera_id == row["camera_id"]).values(**values))
+
+    def publish(self, camera: Mapping[str, Any], now: datetime) -> None:
+        bindings = [
+            {"window": b.window, "valid_from": b.valid_from, "valid_to": b.valid_to}
+            for b in self.bindings_of_camera(camera["camera_id"])
+        ]
+        payload = {"camera_id": camera["camera_id"], "name": camera["name"], "hall": camera["hall"]}
+        record = outbox.OutboxRecord(CAMERA_RECORD, camera["camera_id"], "upsert", payload | {"bindings": bindings})
+        outbox.append(self.conn, origin=self.origin, records=[record], created_at=now)
 
     def bindings_of_camera(self, camera_id: str) -> list[Binding]:
         q = select(camera_bindings).where(camera_bindings.c.camera_id == camera_id)
@@ -75,15 +71,16 @@ class VideoStore:
         q = select(camera_bindings).where(camera_bindings.c.window == window)
         return [_binding(r) for r in self.conn.execute(q.order_by(camera_bindings.c.valid_from))]
 
-    def close_binding(self, b: Binding, valid_to: datetime) -> None:
+    def close_binding(self, binding: Binding, valid_to: datetime) -> None:
         cb = camera_bindings.c
         self.conn.execute(
             update(camera_bindings)
-            .where(cb.camera_id == b.camera_id, cb.valid_from == b.valid_from)
+            .where(cb.camera_id == binding.camera_id, cb.valid_from == binding.valid_from)
             .values(valid_to=valid_to)
         )
 
-    def add_binding(self, b: Binding) -> None:
+    def add_binding(self, binding: Binding) -> None:
+        b = binding
         self.conn.execute(
             insert(camera_bindings).values(
                 camera_id=b.camera_id, window=b.window, valid_from=b.valid_from, valid_to=b.valid_to
@@ -111,7 +108,7 @@ class VideoStore:
         )
         return self.conn.execute(q.limit(1)).scalar_one_or_none()
 
-    def cameras_with_bindings(self) -> list[tuple[dict[str, Any], list[Binding]]]:
+    def with_bindings(self) -> list[tuple[dict[str, Any], list[Binding]]]:
         """Every camera by id, with its bindings oldest first (two queries, whatever the number of cameras)."""
         rows = [dict(r) for r in self.conn.execute(select(cameras).order_by(cameras.c.camera_id)).mappings()]
         q = select(camera_bindings).order_by(camera_bindings.c.camera_id, camera_bindings.c.valid_from)
@@ -120,130 +117,45 @@ class VideoStore:
             by_camera.setdefault(b.camera_id, []).append(_binding(b))
         return [(r, by_camera.get(r["camera_id"], [])) for r in rows]
 
-    def existing_cameras(self, camera_ids: Iterable[str]) -> set[str]:
+    def registered(self, camera_ids: Iterable[str]) -> set[str]:
         ids = sorted(set(camera_ids))
         if not ids:
             return set()
         return set(self.conn.execute(select(cameras.c.camera_id).where(cameras.c.camera_id.in_(ids))).scalars())
 
-    # -- segments -----------------------------------------------------------------------------------------------
-    def segments_near(self, camera_ids: Iterable[str], start: datetime, end: datetime) -> list[Segment]:
-        """Stored segments of ``camera_ids`` that could overlap ``[start, end)``.
 
-        ``end_at > start`` drops, inside the key range, the segments that end before the batch begins — the
-        previous hour's, when an NVR delivers hour after hour — so only the few that matter become objects."""
-        ids = sorted(set(camera_ids))
-        q = select(*_SEGMENT_ROW).where(
-            _SEG.camera_id.in_(ids),
-            _SEG.start_at >= start - self.max_segment,
-            _SEG.start_at < end,
-            _SEG.end_at > start,
-        )
-        return [_segment(r) for r in self.conn.execute(q)]
+class VideoEventStore(VideoEvents):
+    """The video events of the index held by node ``origin``, inside one connection."""
 
-    def add_segments(self, segments: Sequence[Segment], origin: str, now: datetime) -> None:
-        """Insert the segment rows: ``COPY … FROM STDIN`` on PostgreSQL, the bulk ``INSERT`` elsewhere."""
-        if not segments:
-            return
-        if self.conn.dialect.name == "postgresql":
-            if now.tzinfo is None:
-                raise ValueError("naive datetime refused by UTCDateTime")
-            raw: Any = self.conn.connection.driver_connection
-            copy = f"COPY {video_segments.name} ({', '.join(_SEGMENT_COLUMNS)}) FROM STDIN"
-            with raw.cursor() as cur, cur.copy(copy) as out:
-                for s in segments:  # validated before: aware moments, a size, a checksum
-                    out.write_row((s.camera_id, s.start, s.end, origin, s.uri, s.size, s.checksum, now))
-            return
-        n = len(segments)
-        _INSERT_SEGMENTS.execute_columns(
-            self.conn,
-            {
-                "camera_id": [s.camera_id for s in segments],
-                "start_at": [s.start for s in segments],
-                "end_at": [s.end for s in segments],
-                "origin": [origin] * n,
-                "uri": [s.uri for s in segments],
-                "size": [s.size for s in segments],
-                "checksum": [s.checksum for s in segments],
-                "indexed_at": [now] * n,
-            },
-        )
+    def __init__(self, conn: Connection, origin: str) -> None:
+        self.conn = conn
+        self.origin = origin
 
-    def segments_between(self, camera_id: str, start: datetime, end: datetime) -> list[Segment]:
-        """Segments of ``camera_id`` overlapping ``[start, end)``, in order."""
-        q = (
-            select(*_SEGMENT_ROW)
-            .where(
-                _SEG.camera_id == camera_id,
-                _SEG.start_at >= start - self.max_segment,
-                _SEG.start_at < end,
-                _SEG.end_at > start,
-            )
-            .order_by(_SEG.start_at)
-        )
-        return [_segment(r) for r in self.conn.execute(q)]
-
-    def count_segments(self) -> int:
-        return int(self.conn.execute(select(func.count()).select_from(video_segments)).scalar_one())
-
-    def count_expired(self, cutoff: datetime) -> int:
-        q = select(func.count()).select_from(video_segments).where(_SEG.start_at < cutoff, _SEG.end_at <= cutoff)
-        return int(self.conn.execute(q).scalar_one())
-
-    def expired_batches(self, cutoff: datetime, size: int = 10_000) -> Iterator[list[Segment]]:
-        """The expired segments oldest first, ``size`` at a time (keyset pages: a purge reads only as far as it
-        needs, never the whole backlog at once)."""
-        after: tuple[datetime, str] | None = None
-        while True:
-            q = (
-                select(*_SEGMENT_ROW)
-                .where(_SEG.start_at < cutoff, _SEG.end_at <= cutoff)
-                .order_by(_SEG.start_at, _SEG.camera_id)
-                .limit(size)
-            )
-            if after is not None:
-                q = q.where(tuple_(_SEG.start_at, _SEG.camera_id) > tuple_(*after))
-            page = [_segment(r) for r in self.conn.execute(q)]
-            if not page:
-                return
-            yield page
-            after = (page[-1].start, page[-1].camera_id)
-
-    def delete_segments(self, segments: Sequence[Segment]) -> None:
-        """Delete the rows of ``segments`` by key: one ``DELETE … USING unnest(…)`` on PostgreSQL (a day's purge
-        is a hundred thousand rows: a round trip each was most of its time), one ``executemany`` on SQLite."""
-        if not segments:
-            return
-        cameras_ = [s.camera_id for s in segments]
-        table = video_segments.name
-        if self.conn.dialect.name == "postgresql":
-            self.conn.exec_driver_sql(
-                f"DELETE FROM {table} AS v USING unnest(%s::varchar[], %s::timestamptz[]) AS d(c, s) "
-                "WHERE v.camera_id = d.c AND v.start_at = d.s",
-                (cameras_, [_aware(s.start) for s in segments]),
-            )
-        else:
-            starts = sqlite_moments([s.start for s in segments])
-            sql = f"DELETE FROM {table} WHERE camera_id = ? AND start_at = ?"
-            self.conn.exec_driver_sql(sql, list(zip(cameras_, starts, strict=True)))
-
-    # -- events -------------------------------------------------------------------------------------------------
-    def add_events(self, rows: Sequence[dict[str, Any]]) -> None:
+    def add(self, rows: Sequence[dict[str, Any]], now: datetime) -> None:
         if rows:
             self.conn.execute(insert(video_events), list(rows))
+        outbox.append(
+            self.conn,
+            origin=self.origin,
+            records=[
+                outbox.OutboxRecord(EVENT_RECORD, r["event_id"], "upsert", {k: r[k] for k in _EVENT_PAYLOAD})
+                for r in rows
+            ],
+            created_at=now,
+        )
 
-    def existing_events(self, event_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def existing(self, event_ids: Iterable[str]) -> set[str]:
         ids = sorted(set(event_ids))
         if not ids:
-            return {}
-        rows = self.conn.execute(select(video_events).where(video_events.c.event_id.in_(ids))).mappings()
-        return {r["event_id"]: dict(r) for r in rows}
+            return set()
+        stmt = select(video_events.c.event_id).where(video_events.c.event_id.in_(ids))
+        return set(self.conn.execute(stmt).scalars())
 
-    def events(
+    def between(
         self,
-        *,
         start: datetime,
         end: datetime,
+        *,
         kind: str | None = None,
         camera_id: str | None = None,
         window: str | None = None,
@@ -260,18 +172,25 @@ class VideoStore:
         rows = self.conn.execute(q.order_by(ev.at, ev.event_id).limit(limit)).mappings()
         return [dict(r) for r in rows]
 
-    # -- purge log ----------------------------------------------------------------------------------------------
-    def last_done_purge(self, origin: str) -> dict[str, Any] | None:
+
+class PurgeStore(Purges):
+    """The purge log of node ``origin``, inside one connection."""
+
+    def __init__(self, conn: Connection, origin: str) -> None:
+        self.conn = conn
+        self.origin = origin
+
+    def last_done(self) -> dict[str, Any] | None:
         vp = video_purges.c
-        q = select(video_purges).where(vp.origin == origin, vp.status == "done").order_by(vp.purge_id.desc())
+        q = select(video_purges).where(vp.origin == self.origin, vp.status == "done").order_by(vp.purge_id.desc())
         row = self.conn.execute(q.limit(1)).mappings().first()
         return dict(row) if row else None
 
-    def log_purge(self, row: dict[str, Any]) -> int:
+    def log(self, row: dict[str, Any]) -> int:
         result = self.conn.execute(insert(video_purges).values(**row).returning(video_purges.c.purge_id))
         return int(result.scalar_one())
 
-    def log_purge_items(self, purge_id: int, segments: Sequence[Segment]) -> None:
+    def log_items(self, purge_id: int, segments: Sequence[Segment]) -> None:
         _INSERT_PURGE_ITEMS.execute(
             self.conn,
             [
@@ -289,29 +208,8 @@ class VideoStore:
             ],
         )
 
-    def uris_in_use(self, uris: Sequence[str], chunk: int = 250_000) -> set[str]:
-        """Those of ``uris`` some indexed segment still points at (a file two index rows share is kept).
-
-        ``uri`` has no index (it would cost every ingest a third index insert for a daily question), so each chunk
-        of ``uris`` is answered by one pass over the segments with a hashed membership test — ``uri = ANY(array)``
-        on PostgreSQL, ``IN (SELECT value FROM json_each(?))`` (an ephemeral index) on SQLite — instead of one pass
-        per thousand URIs."""
-        found: set[str] = set()
-        postgresql = self.conn.dialect.name == "postgresql"
-        table = video_segments.name
-        for i in range(0, len(uris), chunk):
-            part = list(uris[i : i + chunk])
-            if postgresql:
-                sql = f"SELECT DISTINCT uri FROM {table} WHERE uri = ANY(%s)"
-                rows = self.conn.exec_driver_sql(sql, (part,))
-            else:
-                sql = f"SELECT DISTINCT uri FROM {table} WHERE uri IN (SELECT value FROM json_each(?))"
-                rows = self.conn.exec_driver_sql(sql, (json.dumps(part, ensure_ascii=False),))
-            found.update(r[0] for r in rows)
-        return found
-
     def record_file_results(
-        self, purge_id: int, results: Sequence[tuple[str, Any, str]], counts: dict[str, int]
+        self, purge_id: int, results: Sequence[tuple[str, datetime, str]], counts: dict[str, int]
     ) -> None:
         """``results``: (camera id, start, outcome) per removed segment — updated by the items' key (one
         ``UPDATE … FROM unnest(…)`` on PostgreSQL, one ``executemany`` on SQLite), so a purge of a million segments
@@ -325,7 +223,7 @@ class VideoStore:
                     f"UPDATE {table} AS i SET file_result = d.r "
                     "FROM unnest(%s::varchar[], %s::timestamptz[], %s::varchar[]) AS d(c, s, r) "
                     "WHERE i.purge_id = %s AND i.camera_id = d.c AND i.start_at = d.s",
-                    (cameras_, [_aware(s) for _, s, _ in results], outcomes, purge_id),
+                    (cameras_, [aware(s) for _, s, _ in results], outcomes, purge_id),
                 )
             else:
                 starts = sqlite_moments([s for _, s, _ in results])
@@ -334,7 +232,7 @@ class VideoStore:
                 self.conn.exec_driver_sql(sql, rows)
         self.conn.execute(update(video_purges).where(video_purges.c.purge_id == purge_id).values(**counts))
 
-    def purge_items(self, purge_id: int) -> list[dict[str, Any]]:
+    def items(self, purge_id: int) -> list[dict[str, Any]]:
         vi = video_purge_items.c
         q = select(video_purge_items).where(vi.purge_id == purge_id).order_by(vi.start_at, vi.camera_id)
         return [dict(r) for r in self.conn.execute(q).mappings()]

@@ -13,6 +13,7 @@ from county_node.video.domain.cameras import (
 from county_node.video.domain.retention import Hold, HoldIndex, RetentionPolicy, held, purge_limit, untrusted_reason
 from county_node.video.domain.segments import (
     DEFAULT_MAX_SEGMENT,
+    EVENT_ID_LENGTH,
     ClipMargin,
     EventKind,
     Gap,
@@ -26,6 +27,7 @@ from county_node.video.domain.segments import (
 __all__ = [
     "CAMERA_TYPES",
     "DEFAULT_MAX_SEGMENT",
+    "EVENT_ID_LENGTH",
     "NAME_LENGTH",
     "WINDOW_LENGTH",
     "Binding",

@@ -18,6 +18,7 @@ from federation.timeutil import CST
 
 __all__ = [
     "DEFAULT_MAX_SEGMENT",
+    "EVENT_ID_LENGTH",
     "ClipMargin",
     "EventKind",
     "Gap",
@@ -36,6 +37,8 @@ CHECKSUM_LENGTH = 80
 """The longest checksum text (``video_segments.checksum``): room for ``sha256:`` and 64 hex digits."""
 MAX_SIZE = 2**63 - 1
 """The largest size in bytes a segment row holds (a 64-bit integer)."""
+EVENT_ID_LENGTH = 40
+"""The longest event id, the county's prefix included (``video_events.event_id``)."""
 
 
 def show(moment: datetime) -> str:

@@ -1,0 +1,172 @@
+"""Complaints (投诉) and ratings (好差评): filed, answered, closed, rated, followed up — and their lists.
+
+An answer or a follow-up re-evaluates its rule (SUP-101, SUP-201) in the same transaction, so the alert of a
+complaint answered or a rating followed up clears with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from county_node.supervision.domain.complaints import Complaint
+from county_node.supervision.domain.feedback import (
+    answer_complaint,
+    close_complaint,
+    follow_up_rating,
+    new_complaint,
+    new_rating,
+)
+from county_node.supervision.domain.ratings import Rating
+from county_node.supervision.evaluation import SupervisionCore, check_page, limit_end
+from federation.errors import Conflict, ValidationError
+
+__all__ = ["FeedbackUseCases"]
+
+log = structlog.get_logger(__name__)
+
+
+class FeedbackUseCases(SupervisionCore):
+    # -- complaints -----------------------------------------------------------------------------------------
+    def file_complaint(
+        self,
+        *,
+        target: str,
+        target_id: str,
+        complainant: str,
+        content: str,
+        channel: str = "window",
+        limit_days: int | None = None,
+        actor: str,
+    ) -> Complaint:
+        """投诉: against a case (it must exist), a window or a staff member; the limit from the standards."""
+        st, params = self._in_force()
+        limit = params.complaint_response_days if limit_days is None else limit_days
+        with self._units() as uow:
+            uow.lock()
+            case_no = None
+            if target == "case":
+                case_no = uow.cases.get(target_id, st.key_fields).case_no
+            now = self.now()
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+                raise ValidationError("投诉答复时限应为不小于 0 的工作日数", field="limit_days")
+            complaint = new_complaint(
+                complaint_id=uow.complaints.new_id(),
+                origin=self.division,
+                target=target,
+                target_id=target_id,
+                case_no=case_no,
+                complainant=complainant,
+                content=content,
+                channel=channel,
+                limit_days=limit,
+                due_at=limit_end(st.calendar, now, limit),
+                standards_version=st.bundle.version if st.bundle else None,
+                actor=actor,
+                now=now,
+            )
+            uow.complaints.add(complaint, now)
+            uow.commit()
+        log.info("complaint.filed", complaint_id=complaint.complaint_id, target=target, target_id=target_id)
+        return complaint
+
+    def answer_complaint(self, complaint_id: str, *, answer: str, actor: str) -> Complaint:
+        st, params = self._in_force()
+        with self._units() as uow:
+            uow.lock()
+            complaint = uow.complaints.get(complaint_id, for_update=True)
+            now = max(self.now(), complaint.updated_at)
+            after = answer_complaint(complaint, answer=answer, actor=actor, now=now)
+            uow.complaints.save(after, now)
+            self._reconcile(uow, [self._feedback_verdicts(after, now, st, params)], now, st, params)
+            uow.commit()
+        return after
+
+    def close_complaint(self, complaint_id: str, *, actor: str, reason: str = "") -> Complaint:
+        with self._units() as uow:
+            uow.lock()
+            complaint = uow.complaints.get(complaint_id, for_update=True)
+            now = max(self.now(), complaint.updated_at)
+            after = close_complaint(complaint, actor=actor, reason=reason, now=now)
+            uow.complaints.save(after, now)
+            uow.commit()
+        return after
+
+    def get_complaint(self, complaint_id: str) -> Complaint:
+        with self._units(readonly=True) as uow:
+            return uow.complaints.get(complaint_id)
+
+    def list_complaints(
+        self, *, status: str | None = None, case_no: str | None = None, page: int = 1, page_size: int = 20
+    ) -> tuple[list[Complaint], int]:
+        check_page(page, page_size)
+        with self._units(readonly=True) as uow:
+            return uow.complaints.page(status=status, case_no=case_no, offset=(page - 1) * page_size, limit=page_size)
+
+    # -- ratings --------------------------------------------------------------------------------------------
+    def rate(
+        self, *, case_no: str, staff: str, level: Any, comment: str | None = None, channel: str = "window"
+    ) -> Rating:
+        """好差评: one rating per case and staff member; a negative one must be followed up within its limit."""
+        st, params = self._in_force()
+        with self._units() as uow:
+            uow.lock()
+            uow.cases.get(case_no, st.key_fields)  # CaseNotFound for an unknown case
+            existing, _ = uow.ratings.page(case_no=case_no, staff=staff, negative=None, offset=0, limit=1)
+            if existing:
+                raise Conflict(
+                    f"办件“{case_no}”已对工作人员“{staff}”评价过（{existing[0].rating_id}）",
+                    case_no=case_no,
+                    staff=staff,
+                )
+            now = self.now()
+            limit = params.rating_follow_up_days
+            rating = new_rating(
+                rating_id=uow.ratings.new_id(),
+                origin=self.division,
+                case_no=case_no,
+                staff=staff,
+                level=level,
+                comment=comment,
+                channel=channel,
+                negative_max_level=params.negative_rating_max_level,
+                limit_days=limit,
+                due_at=limit_end(st.calendar, now, limit),
+                now=now,
+            )
+            uow.ratings.add(rating, now)
+            uow.commit()
+        log.info("rating.recorded", rating_id=rating.rating_id, level=rating.level, negative=rating.negative)
+        return rating
+
+    def follow_up(self, rating_id: str, *, note: str, actor: str) -> Rating:
+        st, params = self._in_force()
+        with self._units() as uow:
+            uow.lock()
+            rating = uow.ratings.get(rating_id, for_update=True)
+            now = max(self.now(), rating.updated_at)
+            after = follow_up_rating(rating, note=note, actor=actor, now=now)
+            uow.ratings.save(after, now)
+            self._reconcile(uow, [self._feedback_verdicts(after, now, st, params)], now, st, params)
+            uow.commit()
+        return after
+
+    def get_rating(self, rating_id: str) -> Rating:
+        with self._units(readonly=True) as uow:
+            return uow.ratings.get(rating_id)
+
+    def list_ratings(
+        self,
+        *,
+        case_no: str | None = None,
+        staff: str | None = None,
+        negative: bool | None = None,
+        page: int = 1,
+        page_size: int = 20,
+    ) -> tuple[list[Rating], int]:
+        check_page(page, page_size)
+        with self._units(readonly=True) as uow:
+            return uow.ratings.page(
+                case_no=case_no, staff=staff, negative=negative, offset=(page - 1) * page_size, limit=page_size
+            )
