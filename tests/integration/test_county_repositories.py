@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from federation.storage.migrate import upgrade
 
 from county_node.ports import AlertFilter, OrderFilter
 from county_node.supervision.domain.alerts import Alert
@@ -21,6 +20,7 @@ from county_node.video.domain import Binding, Segment
 from federation.errors import AlertNotFound, ComplaintNotFound, NotFound, RatingNotFound
 from federation.storage.engine import make_engine
 from federation.timeutil import CST
+from migrations.runner import upgrade
 from tests import records
 from tests.conftest import create_pg_database
 from tests.fakes import FakeCountyDatabase, FakeCountyUnits

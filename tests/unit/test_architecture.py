@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,3 +112,69 @@ def test_no_package_imports_another_packages_private_names() -> None:
         for hit in _private_imports(path, package)
     ]
     assert offences == [], "private names of another package imported:\n" + "\n".join(offences)
+
+
+def _module_cycles(graph: Any, modules: set[str]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+    counter = 0
+    for root in sorted(modules):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph.find_modules_directly_imported_by(root) & modules)))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.find_modules_directly_imported_by(child) & modules))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    cycles.append(sorted(component))
+    return cycles
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    """No circle of modules anywhere — the two of old (county bootstrap ↔ orders, standards ↔ scoring rules)
+    included — counting imports made only for type checking too."""
+    import grimp
+
+    graph = grimp.build_graph(*PACKAGES, "bench", exclude_type_checking_imports=False)
+    modules = {m for m in graph.modules if m.split(".")[0] in {*PACKAGES, "bench"}}
+    cycles = _module_cycles(graph, modules)
+    assert cycles == [], "import cycles: " + "; ".join(" ↔ ".join(c) for c in cycles)
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    """The check above is not vacuous: a graph with a circle of three modules is reported."""
+    import grimp
+
+    graph = grimp.ImportGraph()
+    for a, b in (("p.a", "p.b"), ("p.b", "p.c"), ("p.c", "p.a"), ("p.c", "p.d")):
+        graph.add_import(importer=a, imported=b)
+    assert _module_cycles(graph, set(graph.modules)) == [["p.a", "p.b", "p.c"]]
