@@ -14,6 +14,7 @@ The tests share one federation (see ``conftest.py``) and run in this order; each
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import grpc
@@ -22,9 +23,11 @@ from sqlalchemy import select, update
 
 from federation.config import Config, NodeConfig
 from federation.nodes import build_node
+from federation.replication.trust import LinkSecurity
 from federation.storage.tables import cases, outbox
 from federation.storage.uow import UnitOfWork
 from federation.wire.v1 import replication_pb2_grpc as pb_grpc
+from security.node import node_trust
 from sync_agent import convert
 from sync_agent.domain import Batch, Mark
 from sync_agent.errors import BatchRefused
@@ -105,11 +108,19 @@ def test_connections_cut_mid_batch_lose_and_duplicate_nothing(rig: Rig) -> None:
 FORGED = "李四"
 
 
+def _security(rig: Rig, division: str) -> LinkSecurity:
+    """``division``'s machine trust, as its agent holds it (its certificate, keys and trust store)."""
+    return node_trust(rig.fed.load(division), rig.probe.engine(division)).link_security()
+
+
 def _stream(rig: Rig, sender: str, *batches: Batch) -> tuple[convert.Welcome, list[Receipt | BatchRefused]]:
-    """One replication stream to the city: Hello as ``sender``, then ``batches``; the answers, in order."""
-    messages = [convert.client_message_to_proto(convert.Hello(sender, (sender,), "fault-test"))]
+    """One replication stream to the city over ``sender``'s mutual TLS: Hello, then ``batches``; the answers."""
+    security = _security(rig, sender)
+    messages = [convert.client_message_to_proto(convert.Hello(sender, (sender,), "fault-test", os.urandom(32)))]
     messages += [convert.client_message_to_proto(b) for b in batches]
-    with grpc.insecure_channel(f"127.0.0.1:{rig.fed.grpc_ports[CITY]}") as channel:
+    options = [("grpc.ssl_target_name_override", security.tls_name)]
+    target = f"127.0.0.1:{rig.fed.grpc_ports[CITY]}"
+    with grpc.secure_channel(target, security.channel_credentials(), options) as channel:
         answers = list(pb_grpc.ReplicationStub(channel).Stream(iter(messages), timeout=WAIT))
     welcome, *replies = (convert.server_message_from_proto(m) for m in answers)
     assert isinstance(welcome, convert.Welcome)
@@ -131,7 +142,8 @@ def test_a_batch_delivered_twice_is_applied_once_and_a_tampered_batch_is_refused
     rig.fed.stop(f"agent:{WULIAN}")  # the test sends 五莲县's batches itself
     try:
         rig.writers[WULIAN].run(20)
-        source = SqlBatchSource(rig.probe.engine(WULIAN), WULIAN, max_records=8)
+        signer = _security(rig, WULIAN).signer.sign  # batches signed by 五莲县, as its agent signs them
+        source = SqlBatchSource(rig.probe.engine(WULIAN), WULIAN, max_records=8, signer=signer)
         source.seal()
         welcome, _ = _stream(rig, WULIAN)
         (mark,) = welcome.marks
