@@ -21,8 +21,11 @@ __all__ = ["PASSPHRASE", "city_authority", "enrolled_config"]
 PASSPHRASE = "sunshine-bench"
 
 
-def enrolled_config(directory: Path, division: str, database_url: str, ca: CertificateAuthority) -> Config:
-    """A node of ``division`` with its data directory under ``directory``, its certificate from ``ca``."""
+def enrolled_config(
+    directory: Path, division: str, database_url: str, ca: CertificateAuthority, *, suite: str = "ed25519"
+) -> Config:
+    """A node of ``division`` with its data directory under ``directory``, its certificate from ``ca``, its signing
+    key of ``suite``."""
     data = directory / division
     data.mkdir(parents=True, exist_ok=True)
     toml = data / "sunshine.toml"
@@ -31,7 +34,7 @@ def enrolled_config(directory: Path, division: str, database_url: str, ca: Certi
         encoding="utf-8",
     )
     cfg = load_config(toml, environ={"SUNSHINE_KEYRING_PASSPHRASE": PASSPHRASE})
-    tls_key, signing = generate_tls_key(), generate_signing_key()
+    tls_key, signing = generate_tls_key(), generate_signing_key(suite)
     issued = ca.issue_node(build_csr(division, tls_key, signing.public), division, utcnow(), 30)
     save_node_material(
         pki_paths(cfg),

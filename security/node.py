@@ -51,11 +51,12 @@ INSECURE_WARNING = (
 )
 
 
-def federation_suite(engine: Engine) -> str:
-    """The signature suite the standards in force name (the default before any bundle is held)."""
+def federation_suite(engine: Engine, default: str = DEFAULT_SUITE) -> str:
+    """The signature suite the standards in force name (``default`` before any bundle is held: a node enrolled
+    with the suite of its parent's standards uses its own until the province's bundle reaches it)."""
     with UnitOfWork(engine, readonly=True) as uow:
         bundle = current_bundle(uow.conn)
-    return bundle.signature_suite if bundle is not None else DEFAULT_SUITE
+    return bundle.signature_suite if bundle is not None else default
 
 
 class NodeTrust:
@@ -76,7 +77,7 @@ class NodeTrust:
             now = time.monotonic()
             held = suite_cache.get("suite")
             if held is None or now - held[0] > _SUITE_TTL_S:
-                held = (now, federation_suite(engine))
+                held = (now, federation_suite(engine, self.credentials.signing.suite))
                 suite_cache["suite"] = held
             return held[1]
 
