@@ -51,22 +51,39 @@ Example ``sunshine.toml``::
     [pki]
     enrol_listen = "127.0.0.1:7101"  # a parent's enrolment port (TLS without client certificates)
     cert_days = 365                  # validity of the certificates this node's CA issues
+
+The sections are frozen dataclasses (:mod:`federation.config_sections`); the helpers that write and read back
+configuration files are :mod:`federation.toml_files`. Both are re-exported here.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
+from federation.config_sections import (
+    ClockConfig,
+    Config,
+    DatabaseConfig,
+    HttpConfig,
+    KeyringConfig,
+    LogConfig,
+    NodeConfig,
+    NotifyConfig,
+    PkiConfig,
+    ReplicationConfig,
+    SimulationConfig,
+    SupervisionConfig,
+    VideoConfig,
+)
 from federation.errors import ConfigError
 from federation.identities import validate_division_code
+from federation.toml_files import dump_toml, read_toml_sections
 
 __all__ = [
     "ClockConfig",
@@ -87,160 +104,6 @@ __all__ = [
     "read_toml_sections",
     "split_address",
 ]
-
-
-@dataclass(frozen=True)
-class NodeConfig:
-    """Who this node is."""
-
-    division: str = "371122"
-    name: str = ""
-    data_dir: str = "."
-
-
-@dataclass(frozen=True)
-class DatabaseConfig:
-    """Where the node keeps its records. Empty url: SQLite file ``node.db`` in ``node.data_dir``."""
-
-    url: str = ""
-    echo: bool = False
-    # SQLite durability: "full" (default) survives a power cut with every committed transaction; "normal"
-    # is faster (no fsync per commit) but may lose the last commits on power loss — see docs/operations.md
-    sqlite_synchronous: str = "full"
-
-
-@dataclass(frozen=True)
-class HttpConfig:
-    host: str = "127.0.0.1"
-    port: int = 8122
-
-
-@dataclass(frozen=True)
-class LogConfig:
-    format: str = "auto"  # auto (console on a terminal, else JSON) | console | json
-    level: str = "info"
-
-
-@dataclass(frozen=True)
-class ClockConfig:
-    yellow_days: int = 1
-    yellow_share: float = 0.8
-    max_extension_days: int = 10
-    max_extension_days_joint: int = 15
-
-
-@dataclass(frozen=True)
-class ReplicationConfig:
-    """The node's receiver and its agent's links (DESIGN.md §4). Addresses are ``host:port``."""
-
-    listen: str = ""  # the node process serves the replication receiver here ("host:0": any free port)
-    upstream: str = ""  # the agent's link up: the parent's receiver
-    downstream: tuple[str, ...] = ()  # the agent's links down: the children's receivers
-    metrics: str = ""  # the agent's HTTP status: /metrics (Prometheus text) and /links (JSON)
-    window: int = 8  # batches in flight per link
-    batch_records: int = 500
-    batch_bytes: int = 1_048_576
-    linger_ms: int = 50  # how long the agent waits for more outbox rows before sealing a short batch
-    gzip: bool = True
-    max_record_bytes: int = 1_048_576  # a receiver refuses a record larger than this (a real record is < 64 KiB)
-    max_message_bytes: int = 16_777_216  # a receiver refuses a gRPC message larger than this before decoding it
-    max_streams_per_peer: int = 4  # concurrent replication streams one sender may hold open at a receiver
-    hello_timeout_s: float = 10.0  # a stream that has not said Hello by then is closed
-
-
-@dataclass(frozen=True)
-class NotifyConfig:
-    """Notifications (短信通知) of supervision alerts, delivered from the ``notifications`` table by a dispatcher.
-
-    Empty ``sms_url``: no gateway, every message is written to the log and counted as delivered."""
-
-    sms_url: str = ""  # http(s) URL the SMS gateway accepts a POST on
-    sms_token_key: str = ""  # the keyring entry holding the gateway's bearer token; empty: no Authorization header
-    recipients: tuple[str, ...] = ()  # mainland mobile numbers, 11 digits
-    timeout_s: float = 5.0  # per HTTP request to the gateway
-    max_attempts: int = 5  # deliveries tried per message (each may retry in-call) before it is marked failed
-    interval_s: float = 2.0  # the dispatcher's pause between looks for due messages
-
-
-@dataclass(frozen=True)
-class SupervisionConfig:
-    """The county's supervision sweep (电子监察定时巡检): how often time-driven verdicts are brought up to date."""
-
-    sweep_interval_s: float = 60.0  # real seconds between sweeps; 0: no background sweep (run `sunshine alert sweep`)
-
-
-@dataclass(frozen=True)
-class VideoConfig:
-    """The county video index (视频索引, DESIGN.md §7): retention, legal holds, clip margins, recording files."""
-
-    retention_days: int = 30  # segments older than this are purged
-    hold_days: int = 30  # a clip held for an alert or complaint is kept this long after it closes
-    max_purge_share: float = 0.1  # one purge never deletes more than this share of the index
-    min_index_ratio: float = 0.5  # purge refused when the index is below this share of what the last purge left
-    margin_before_s: int = 120  # a clip starts this many seconds before its moment
-    margin_after_s: int = 300  # and ends this many seconds after it
-    max_segment_s: int = 3600  # the longest segment accepted
-    storage_root: str = ""  # the recordings' folder: a purge deletes files only under it; empty: index only
-
-
-@dataclass(frozen=True)
-class KeyringConfig:
-    """Where the node's secrets live (:mod:`security.keystore`): private keys, CA keys, tokens. Never in a file
-    of configuration: ``passphrase`` is read from ``SUNSHINE_KEYRING_PASSPHRASE`` only."""
-
-    backend: str = "file"  # "file": an AES-GCM sealed file in the data directory; "system": the OS keyring
-    file: str = "keyring.enc"  # relative to node.data_dir
-    passphrase_file: str = ""  # a file holding the passphrase (e.g. a systemd credential); else the environment
-    passphrase: str = field(default="", repr=False)  # SUNSHINE_KEYRING_PASSPHRASE only
-
-
-@dataclass(frozen=True)
-class PkiConfig:
-    """The node's part of the federation PKI (:mod:`security.pki`)."""
-
-    enrol_listen: str = ""  # a parent's enrolment port: TLS without client certificates (the token authenticates)
-    cert_days: int = 365  # validity of the certificates this node's CA issues (node certificates)
-    renew_days: int = 120  # the agent renews this node's certificate when fewer days than this remain
-    token_hours: float = 24.0  # validity of the enrolment tokens this node issues
-
-
-@dataclass(frozen=True)
-class SimulationConfig:
-    """Demo only: run the node on a simulated clock that starts at ``start`` and runs ``speed`` × real time."""
-
-    enabled: bool = False
-    start: str = ""
-    speed: float = 1.0
-
-    def start_moment(self) -> datetime | None:
-        if not self.start:
-            return None
-        moment = datetime.fromisoformat(self.start)
-        if moment.tzinfo is None:
-            raise ConfigError("simulation.start 必须带时区，例如 2026-09-21T08:30:00+08:00", start=self.start)
-        return moment
-
-
-@dataclass(frozen=True)
-class Config:
-    node: NodeConfig = field(default_factory=NodeConfig)
-    database: DatabaseConfig = field(default_factory=DatabaseConfig)
-    http: HttpConfig = field(default_factory=HttpConfig)
-    log: LogConfig = field(default_factory=LogConfig)
-    clock: ClockConfig = field(default_factory=ClockConfig)
-    replication: ReplicationConfig = field(default_factory=ReplicationConfig)
-    notify: NotifyConfig = field(default_factory=NotifyConfig)
-    supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
-    simulation: SimulationConfig = field(default_factory=SimulationConfig)
-    video: VideoConfig = field(default_factory=VideoConfig)
-    keyring: KeyringConfig = field(default_factory=KeyringConfig)
-    pki: PkiConfig = field(default_factory=PkiConfig)
-
-    @property
-    def database_url(self) -> str:
-        if self.database.url:
-            return self.database.url
-        return f"sqlite:///{Path(self.node.data_dir).resolve() / 'node.db'}"
 
 
 def _coerce(section: str, key: str, raw: Any, target: type | str) -> Any:
@@ -411,42 +274,3 @@ def split_address(address: str, key: str = "address") -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(f"配置项 {key} 的地址“{address}”格式错误，应为 主机:端口，例如 127.0.0.1:7100", key=key)
     return host.strip("[]"), int(port)
-
-
-def _toml_value(key: str, value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(key, v) for v in value) + "]"
-    raise ConfigError(f"配置项 {key} 的值类型不受支持", key=key)
-
-
-def dump_toml(sections: Mapping[str, Mapping[str, Any]], header: str) -> str:
-    """A configuration file of ``sections`` (scalars and lists of scalars), with ``header`` as a comment."""
-    lines = [f"# {header}"]
-    for name, values in sections.items():
-        if not isinstance(values, Mapping):
-            raise ConfigError(f"配置节 [{name}] 格式错误", section=name)
-        lines.append("")
-        lines.append(f"[{name}]")
-        lines.extend(f"{k} = {_toml_value(f'{name}.{k}', v)}" for k, v in values.items())
-    return "\n".join(lines) + "\n"
-
-
-def read_toml_sections(path: Path) -> dict[str, dict[str, Any]]:
-    """An existing configuration file's sections ({} when there is none)."""
-    if not path.exists():
-        return {}
-    try:
-        with path.open("rb") as f:
-            raw = tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"已有配置文件 {path} 格式错误：{exc}", path=str(path)) from exc
-    for section, values in raw.items():
-        if not isinstance(values, dict):
-            raise ConfigError(f"已有配置文件 {path} 中的 {section} 应为配置节", path=str(path))
-    return raw

@@ -3,8 +3,9 @@
 One bidirectional ``Stream`` per sender. With machine trust (``trust``, the node's :class:`ReceiverTrust`; the
 production default) the sender is the division of its TLS certificate — ``Hello.sender`` must agree — and every
 batch must carry its origin's signature; the Welcome proves this receiver's identity to the sender. A sender
-holds at most ``limits.streams_per_peer`` streams, says Hello within ``limits.hello_timeout_s``, and sends no
-record over ``limits.max_record_bytes`` (gRPC refuses a message over the server's limit before decoding it).
+holds at most ``limits.streams_per_peer`` streams, says Hello within ``limits.hello_timeout_s`` (both kept by
+:mod:`sync_agent.stream_guard`, whose :class:`StreamLimits` is re-exported here), and sends no record over
+``limits.max_record_bytes`` (gRPC refuses a message over the server's limit before decoding it).
 
 The first message must be Hello (else the stream is aborted with INVALID_ARGUMENT); the receiver answers Welcome
 with its mark for every origin the sender may send, then one Ack or Refusal per Batch, in order. A refused batch
@@ -18,8 +19,6 @@ new Welcome).
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass
@@ -59,6 +58,7 @@ from sync_agent.convert import (
 from sync_agent.domain import Mark, RefusalReason
 from sync_agent.errors import BatchRefused
 from sync_agent.ports import BatchSink, Receipt
+from sync_agent.stream_guard import StreamGuard, StreamLimits
 
 __all__ = [
     "GRPC_MESSAGE_LIMIT",
@@ -121,22 +121,7 @@ def grpc_status(error: BaseException) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.INTERNAL, error.message
 
 
-@dataclass(frozen=True, slots=True)
-class StreamLimits:
-    """What one sender may use of a receiver (``[replication]`` max_record_bytes, max_streams_per_peer,
-    hello_timeout_s; the message limit is the server's own)."""
-
-    max_record_bytes: int = 1_048_576
-    streams_per_peer: int = 4
-    hello_timeout_s: float = 10.0
-
-
 _NONCE_BYTES = 32
-
-
-def _peer_pem(context: grpc.ServicerContext) -> bytes | None:
-    found = context.auth_context().get("x509_pem_cert")
-    return bytes(found[0]) if found else None
 
 
 def default_allowed(sender: str, origin: str) -> bool:
@@ -171,33 +156,7 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
         self._status = status
         self._trust = trust
         self._limits = limits or StreamLimits()
-        self._streams: Counter[str] = Counter()
-        self._streams_lock = threading.Lock()
-
-    def _who(self, context: grpc.ServicerContext) -> str:
-        """The sender's identity: its certificate's division (machine trust), else (development only) its
-        address, to which the per-peer limit applies."""
-        if self._trust is None:
-            return context.peer()
-        pem = _peer_pem(context)
-        if pem is None:
-            raise Unauthenticated("复制连接须出示本联邦签发的节点证书（此端口只用于登记）")
-        return self._trust.identify_peer(pem)
-
-    def _open(self, who: str) -> None:
-        with self._streams_lock:
-            if self._streams[who] >= self._limits.streams_per_peer:
-                raise LimitExceeded(
-                    f"节点 {who} 已有 {self._streams[who]} 条复制流，达到上限 {self._limits.streams_per_peer}",
-                    peer=who,
-                )
-            self._streams[who] += 1
-
-    def _close(self, who: str) -> None:
-        with self._streams_lock:
-            self._streams[who] -= 1
-            if self._streams[who] <= 0:
-                del self._streams[who]
+        self._guard = StreamGuard(trust, self._limits)
 
     def Stream(  # noqa: N802 — the RPC's name in the wire contract
         self, request_iterator: Iterator[pb.ClientMessage], context: grpc.ServicerContext
@@ -205,11 +164,10 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
         peer = context.peer()
         sender = ""
         who: str | None = None
-        timer = threading.Timer(self._limits.hello_timeout_s, context.cancel)
-        timer.daemon = True
+        timer = self._guard.hello_timer(context)
         try:
-            identity = self._who(context)
-            self._open(identity)
+            identity = self._guard.who(context)
+            self._guard.open(identity)
             who = identity
             timer.start()
             first = next(request_iterator, None)
@@ -257,7 +215,7 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
         finally:
             timer.cancel()
             if who is not None:
-                self._close(who)
+                self._guard.close(who)
         log.info("replication.stream_closed", sender=sender, peer=peer)
 
     def _answer(self, sender: str, message: pb.Batch) -> Receipt | BatchRefused:

@@ -1,9 +1,10 @@
 """Request bodies and JSON views of the supervision API (电子监察): alerts, complaints, ratings, sweeps, summary.
 
 The one shape shared by the HTTP routes (:mod:`county_node.entrypoints.supervision_http`) and the ``--json``
-output of ``sunshine alert|complaint|rating`` (:mod:`county_node.entrypoints.supervision_cli`). Bodies are
-pydantic models (their errors become one Chinese :class:`federation.errors.ValidationError` through
-:func:`federation.http_errors.validation_error`); views are ``TypedDict`` s of JSON values only.
+output of ``sunshine alert|complaint|rating`` (:mod:`county_node.entrypoints.supervision_cli`,
+:mod:`county_node.entrypoints.feedback_cli`). Bodies are pydantic models (their errors become one Chinese
+:class:`federation.errors.ValidationError` through :func:`federation.http_errors.validation_error`); views are
+``TypedDict`` s of JSON values only.
 Moments are ISO 8601 strings in China Standard Time (``+08:00``); codes come with their Chinese labels
 (``status_label``, ``light_label``, ``rule_name`` …).
 

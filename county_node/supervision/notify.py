@@ -1,4 +1,4 @@
-"""Notifications (短信通知) of supervision: the notifier port, the delivery log and the dispatcher that empties it.
+"""Notifications (短信通知) of supervision: the dispatcher that empties the delivery log through the notifier port.
 
 A transactional outbox for messages. The supervision service calls :func:`enqueue` inside the transaction that
 raises or escalates an alert, so a message exists exactly when its alert does; nothing is sent inside a database
@@ -24,23 +24,30 @@ so rows that waited long (a node that was down) still back off between tries; a 
 back to the ``created_at`` schedule. A row still ``pending`` with every attempt used (its last try's outcome
 was never recorded) is marked ``failed`` once that last try's backoff has passed.
 
-Pure apart from the dispatcher's SQL; no HTTP here (the SMS gateway adapter lives in ``adapters.sms``).
+The notifier port, the messages and :func:`enqueue` are :mod:`county_node.supervision.notifier`, re-exported
+here. Pure apart from the dispatcher's SQL; no HTTP here (the SMS gateway adapter lives in ``adapters.sms``).
 """
 
 from __future__ import annotations
 
-import enum
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import structlog
-from sqlalchemy import Engine, and_, insert, or_, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import Engine, and_, or_, select, update
 
-from federation.errors import DeliveryFailed, SunshineError, ValidationError
+from county_node.supervision.notifier import (
+    DeliveryReceipt,
+    LogNotifier,
+    Notification,
+    NotificationStatus,
+    Notifier,
+    enqueue,
+    mask_recipient,
+)
+from federation.errors import DeliveryFailed, SunshineError
 from federation.storage.tables import notifications
 from federation.storage.uow import UnitOfWork
 
@@ -63,110 +70,6 @@ log = structlog.get_logger(__name__)
 
 _GATEWAY_ID_MAX = 100  # notifications.gateway_id is String(100)
 _ERROR_MAX = 1000  # keep the delivery log readable: the gateway's answer is cut to this
-
-
-class NotificationStatus(enum.StrEnum):
-    PENDING = "pending"  # waiting for its (next) try
-    SENT = "sent"  # the gateway accepted it
-    FAILED = "failed"  # refused, or every attempt used: needs a person
-
-
-@dataclass(frozen=True, slots=True)
-class Notification:
-    """One message to one recipient, as read from the delivery log."""
-
-    id: int
-    channel: str
-    recipient: str
-    subject_kind: str  # what it is about: "alert", "complaint", …
-    subject_id: str
-    message: str
-
-    @property
-    def ref(self) -> str:
-        """The reference a gateway echoes back: ``subject_kind:subject_id:id`` (unique per row)."""
-        return f"{self.subject_kind}:{self.subject_id}:{self.id}"
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryReceipt:
-    """A notifier accepted a message; ``gateway_id`` is the gateway's message id when it gave one."""
-
-    gateway_id: str | None = None
-
-
-class Notifier(Protocol):
-    """The port: deliver one message or raise :class:`federation.errors.DeliveryFailed`.
-
-    ``DeliveryFailed.retryable`` tells the dispatcher whether a later try may succeed. ``close`` releases the
-    notifier's connections; the dispatcher owning the notifier calls it when it stops."""
-
-    def send(self, notification: Notification) -> DeliveryReceipt: ...
-
-    def close(self) -> None: ...
-
-
-def mask_recipient(recipient: str) -> str:
-    """A phone number for the log: ``138****8000`` (the delivery log table keeps the full number)."""
-    if len(recipient) < 8:
-        return "*" * len(recipient)
-    return f"{recipient[:3]}{'*' * (len(recipient) - 7)}{recipient[-4:]}"
-
-
-class LogNotifier:
-    """The notifier when no SMS gateway is configured: writes the message to the log and reports it delivered
-    with gateway id ``"log"``."""
-
-    def send(self, notification: Notification) -> DeliveryReceipt:
-        log.info(
-            "notification.logged",
-            notification_id=notification.id,
-            channel=notification.channel,
-            recipient=mask_recipient(notification.recipient),
-            ref=notification.ref,
-            message=notification.message,
-        )
-        return DeliveryReceipt("log")
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-
-def enqueue(
-    conn: Connection,
-    *,
-    recipients: Iterable[str],
-    subject_kind: str,
-    subject_id: str,
-    message: str,
-    now: datetime,
-    channel: str = "sms",
-) -> int:
-    """Add one ``pending`` row per recipient (duplicates once) in the caller's transaction; return how many.
-
-    Call it in the transaction that makes the event worth telling, so the message commits (or not) with it."""
-    unique = list(dict.fromkeys(r.strip() for r in recipients if r.strip()))
-    if not unique:
-        return 0
-    if not message.strip():
-        raise ValidationError("通知内容不能为空", subject_kind=subject_kind, subject_id=subject_id)
-    conn.execute(
-        insert(notifications),
-        [
-            {
-                "channel": channel,
-                "recipient": recipient,
-                "subject_kind": subject_kind,
-                "subject_id": subject_id,
-                "message": message,
-                "status": NotificationStatus.PENDING.value,
-                "attempts": 0,
-                "created_at": now,
-            }
-            for recipient in unique
-        ],
-    )
-    return len(unique)
 
 
 @dataclass(frozen=True, slots=True)

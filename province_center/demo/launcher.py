@@ -4,58 +4,35 @@ Every node and every agent is its own ``sunshine …`` process in its own data d
 launcher knows only commands, port files and HTTP/gRPC endpoints; it carries no tier logic. Ports are chosen by
 the processes (``host:0``) and read back from their port files; a node restarted after a stop or a kill listens
 on the port it had, so the agents pointed at it reconnect by themselves.
+
+What the demo reads from the running nodes is :mod:`province_center.demo.readings` (a mixin of
+:class:`Federation`); the nodes (:data:`DEMO_TOPOLOGY`, :class:`NodeSpec`) and :class:`LaunchError` are
+:mod:`province_center.demo.topology`, re-exported here.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import httpx
 
 from federation.config import Config, dump_toml, load_config, read_toml_sections
 from federation.http_client import http_client
-from federation.identities import DivisionLevel, level_of
+from federation.identities import DivisionLevel
 from federation.storage.engine import engine_from_config
+from province_center.demo.readings import FederationReadings
+from province_center.demo.topology import DEMO_TOPOLOGY, LaunchError, NodeSpec, cli, read_port
 
 __all__ = ["DEMO_TOPOLOGY", "Federation", "LaunchError", "NodeSpec", "Proc"]
-
-
-class LaunchError(RuntimeError):
-    """A process of the federation failed to start or stopped unexpectedly (the message is for the operator)."""
-
-
-@dataclass(frozen=True)
-class NodeSpec:
-    division: str
-    name: str
-    parent: str | None = None
-
-    @property
-    def level(self) -> DivisionLevel:
-        return level_of(self.division)
-
-
-#: The demo federation: the province, two cities, two counties under each.
-DEMO_TOPOLOGY: tuple[NodeSpec, ...] = (
-    NodeSpec("370000", "山东省"),
-    NodeSpec("371100", "日照市", "370000"),
-    NodeSpec("371300", "临沂市", "370000"),
-    NodeSpec("371122", "莒县", "371100"),
-    NodeSpec("371121", "五莲县", "371100"),
-    NodeSpec("371323", "沂水县", "371300"),
-    NodeSpec("371324", "兰陵县", "371300"),
-)
 
 
 @dataclass
@@ -70,20 +47,8 @@ class Proc:
         return self.popen.poll() is None
 
 
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "federation.cli", *args]
-
-
-def _read_port(path: Path) -> int | None:
-    try:
-        text = path.read_text().strip()
-    except FileNotFoundError:
-        return None
-    return int(text) if text else None
-
-
 @dataclass
-class Federation:
+class Federation(FederationReadings):
     """The processes of a federation under ``workdir`` (one data directory per node, named by its code)."""
 
     workdir: Path
@@ -133,7 +98,7 @@ class Federation:
             else:
                 args = [s.level.value, "init", "--division", s.division, "--name", s.name, "--data-dir", d]
             running.append(
-                (s, subprocess.Popen(_cli(*args), env=self._env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+                (s, subprocess.Popen(cli(*args), env=self._env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
             )
         for s, p in running:
             out, _ = p.communicate(timeout=120)
@@ -147,7 +112,7 @@ class Federation:
             from federation.data import CATALOGUE_CSV
 
             publish += ["--from-catalogue", str(CATALOGUE_CSV)]
-        done = subprocess.run(_cli(*publish), env=self._env, capture_output=True, text=True, check=False)
+        done = subprocess.run(cli(*publish), env=self._env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise LaunchError(f"省级发布标准包失败：{done.stdout[-400:]}{done.stderr[-400:]}")
 
@@ -167,7 +132,7 @@ class Federation:
         while time.monotonic() < deadline:
             if not proc.alive:
                 raise LaunchError(f"{proc.name} 进程提前退出（退出码 {proc.popen.returncode}），详见 {proc.log.name}")
-            port = _read_port(path)
+            port = read_port(path)
             if port:
                 return port
             time.sleep(0.05)
@@ -182,10 +147,10 @@ class Federation:
         env = {"SUNSHINE_REPLICATION_LISTEN": f"127.0.0.1:{self.grpc_ports.get(division, 0)}"}
         if spec.level is DivisionLevel.COUNTY:
             port = self.http_ports.get(division, 0)
-            args = _cli("county", "serve", "--config", str(self.config(division)), "--port", str(port), *self._dev())
+            args = cli("county", "serve", "--config", str(self.config(division)), "--port", str(port), *self._dev())
             proc = self._start(f"node:{division}", args, "node.log", {**env, **self.county_env})
         else:
-            args = _cli(spec.level.value, "serve", "--config", str(self.config(division)), *self._dev())
+            args = cli(spec.level.value, "serve", "--config", str(self.config(division)), *self._dev())
             args += ["--http-port", str(self.http_ports.get(division, 0))]  # the inspectors' API
             proc = self._start(f"node:{division}", args, "node.log", env)
         if wait:
@@ -220,7 +185,7 @@ class Federation:
         d = self.dir(division)
         (d / "metrics.port").unlink(missing_ok=True)
         path = self.write_agent_config(division, upstream=upstream)
-        proc = self._start(f"agent:{division}", _cli("agent", "run", "--config", str(path), *self._dev()), "agent.log")
+        proc = self._start(f"agent:{division}", cli("agent", "run", "--config", str(path), *self._dev()), "agent.log")
         if wait:
             self.wait_agent(division)
         return proc
@@ -233,7 +198,7 @@ class Federation:
     ) -> Proc:
         """The hall workload against a county; ``start`` (default: the node's clock now) is the first arrival."""
         url = self.url(division)
-        args = _cli("workload", "run", "--url", url, "--seed", str(seed), "--rate", str(rate))
+        args = cli("workload", "run", "--url", url, "--seed", str(seed), "--rate", str(rate))
         if start is not None:
             args += ["--start", start]
         if duration:
@@ -287,7 +252,7 @@ class Federation:
         if self.insecure_dev or spec.parent is None or pki_paths(child).node.exists():
             return
         parent = self.load(spec.parent)
-        port = _read_port(self.dir(spec.parent) / "enrol.port")
+        port = read_port(self.dir(spec.parent) / "enrol.port")
         if port is None:
             raise LaunchError(f"{spec.parent} 的登记端口未就绪，{division} 无法登记")
         engine = engine_from_config(parent)
@@ -305,46 +270,6 @@ class Federation:
             division, spec.parent, f"127.0.0.1:{port}", token.token, root, suite, token.expires_at.isoformat()
         )
         enrol(child, keystore_for(child), ticket)
-
-    def certificate(self, division: str) -> dict[str, str]:
-        """The node's certificate as ``sunshine admin certs`` shows it: issuer, validity, signature suite."""
-        from security.credentials import NodeCredentials
-        from security.keystore import keystore_for
-        from security.trust import issuer_division
-
-        cfg = self.load(division)
-        creds = NodeCredentials(cfg, keystore_for(cfg))
-        leaf = creds.chain[0]
-        issuer = issuer_division(leaf) or ""
-        return {"issuer": issuer, "not_after": leaf.not_valid_after_utc.isoformat(), "suite": creds.signing.suite}
-
-    def forgery_attempt(self, impostor: str, victim: str, receiver: str) -> str:
-        """What ``receiver`` answers a node that opens a stream with its own certificate but says Hello as
-        ``victim`` (the demo shows the refusal)."""
-        import grpc
-
-        from federation.wire.v1 import replication_pb2 as pb
-        from federation.wire.v1 import replication_pb2_grpc as pb_grpc
-        from security.credentials import NodeCredentials
-        from security.keystore import keystore_for
-        from security.pki import COMMON_NAME
-        from sync_agent.convert import Hello, hello_to_proto
-
-        cfg = self.load(impostor)
-        creds = NodeCredentials(cfg, keystore_for(cfg))
-        target = f"127.0.0.1:{self.grpc_ports[receiver]}"
-        options = [("grpc.ssl_target_name_override", COMMON_NAME)]
-        hello = Hello(victim, (victim,), "demo-forgery/1", secrets.token_bytes(32))
-        with grpc.secure_channel(target, creds.channel_credentials(), options) as channel:
-            try:
-                for _ in pb_grpc.ReplicationStub(channel).Stream(
-                    iter([pb.ClientMessage(hello=hello_to_proto(hello))]), timeout=10
-                ):
-                    return "未被拒绝"
-            except grpc.RpcError as exc:
-                code = exc.code() if isinstance(exc, grpc.Call) else None
-                return f"{code.name if code else 'ERROR'}：{exc.details() if isinstance(exc, grpc.Call) else exc}"
-        return "未被拒绝"
 
     def url(self, division: str) -> str:
         return f"http://127.0.0.1:{self.http_ports[division]}"
@@ -399,77 +324,13 @@ class Federation:
 
     # -- observing ------------------------------------------------------------------------------------------------
 
-    def admin(self, division: str, *args: str, config: Path | None = None) -> Any:
-        """``sunshine admin … --json`` on a node, parsed."""
-        cmd = _cli("admin", *args, "--config", str(config or self.config(division)), "--json")
-        done = subprocess.run(cmd, env=self._env, capture_output=True, text=True, check=False, timeout=60)
-        if done.returncode != 0:
-            raise LaunchError(
-                f"sunshine admin {' '.join(args)}（{division}）失败：{done.stdout[-400:]}{done.stderr[-400:]}"
-            )
-        return json.loads(done.stdout)
-
     def province(self) -> str:
         return next(s.division for s in self.specs if s.level is DivisionLevel.PROVINCE)
 
     def sunshine(self, division: str, *args: str) -> str:
         """``sunshine …`` with the node's configuration; its output (a failure raises LaunchError)."""
-        cmd = _cli(*args, "--config", str(self.config(division)))
+        cmd = cli(*args, "--config", str(self.config(division)))
         done = subprocess.run(cmd, env=self._env, capture_output=True, text=True, check=False, timeout=300)
         if done.returncode != 0:
             raise LaunchError(f"sunshine {' '.join(args)}（{division}）失败：{done.stdout[-400:]}{done.stderr[-400:]}")
         return done.stdout
-
-    def holdings(self, division: str) -> dict[str, dict[str, Any]]:
-        """What the node holds per origin: cases, events, digest — what ``sunshine admin holdings`` shows, read
-        from the node's database in this process (faster than a command per call)."""
-        from federation.config import load_config
-        from federation.storage.engine import engine_from_config
-        from federation.storage.holdings import approval_holdings
-        from federation.storage.uow import UnitOfWork
-
-        engine = engine_from_config(load_config(self.config(division), environ={}))
-        try:
-            with UnitOfWork(engine, readonly=True) as uow:
-                return {h.origin: h.to_dict() for h in approval_holdings(uow.conn)}
-        finally:
-            engine.dispose()
-
-    def supervision_counts(self, division: str) -> dict[str, dict[str, Any]]:
-        """What the node holds of supervision per origin: alerts by "rule/light", complaints, ratings."""
-        from sqlalchemy import func, select
-
-        from federation.config import load_config
-        from federation.storage.engine import engine_from_config
-        from federation.storage.tables import alerts, complaints, ratings
-        from federation.storage.uow import UnitOfWork
-
-        engine = engine_from_config(load_config(self.config(division), environ={}))
-        out: dict[str, dict[str, Any]] = {}
-        try:
-            with UnitOfWork(engine, readonly=True) as uow:
-                stmt = select(alerts.c.origin, alerts.c.rule_id, alerts.c.light, func.count()).group_by(
-                    alerts.c.origin, alerts.c.rule_id, alerts.c.light
-                )
-                for origin, rule, light, n in uow.conn.execute(stmt):
-                    entry = out.setdefault(origin, {"alerts": {}, "complaints": 0, "ratings": 0})
-                    entry["alerts"][f"{rule}/{light or '-'}"] = int(n)
-                for table, key in ((complaints, "complaints"), (ratings, "ratings")):
-                    for origin, n in uow.conn.execute(select(table.c.origin, func.count()).group_by(table.c.origin)):
-                        out.setdefault(origin, {"alerts": {}, "complaints": 0, "ratings": 0})[key] = int(n)
-        finally:
-            engine.dispose()
-        return out
-
-    def links(self, division: str) -> dict[str, Any]:
-        port = _read_port(self.dir(division) / "metrics.port")
-        if port is None:
-            raise LaunchError(f"{division} 的同步代理未运行")
-        body: dict[str, Any] = self.http.get(f"http://127.0.0.1:{port}/links", timeout=5.0).json()
-        return body
-
-    def metrics(self, division: str) -> str:
-        port = _read_port(self.dir(division) / "metrics.port")
-        if port is None:
-            raise LaunchError(f"{division} 的同步代理未运行")
-        return self.http.get(f"http://127.0.0.1:{port}/metrics", timeout=5.0).text
