@@ -28,8 +28,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine, insert
 
 from federation.config import Config
-from federation.errors import CertificateInvalid, ConfigError, EnrolmentRefused, SunshineError, Unauthenticated
-from federation.identities import DivisionLevel, level_of, scope_prefix
+from federation.errors import (
+    CertificateInvalid,
+    ConfigError,
+    EnrolmentRefused,
+    SunshineError,
+    Unauthenticated,
+    ValidationError,
+)
+from federation.identities import DivisionLevel, level_of, parent_of, validate_division_code
 from federation.storage.tables import issued_certificates
 from federation.storage.uow import UnitOfWork
 from federation.wire.v1 import replication_pb2 as pb
@@ -65,6 +72,14 @@ log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
 _TIMEOUT_S = 30.0
+
+
+def _is_code(text: str) -> bool:
+    try:
+        validate_division_code(text)
+    except ValidationError:
+        return False
+    return True
 
 
 def peer_certificate(context: grpc.ServicerContext) -> bytes | None:
@@ -114,11 +129,7 @@ class EnrolmentServicer(pb_grpc.EnrolmentServicer):
     def _issue(self, request: pb.EnrolRequest, *, token: str | None) -> pb.EnrolReply:
         division = request.division
         parent = self.ca.division
-        if (
-            level_of(division) is DivisionLevel.PROVINCE
-            or division == parent
-            or not division.startswith(scope_prefix(parent))
-        ):
+        if not _is_code(division) or parent_of(division) != parent:  # a child enrols at its own parent only
             raise EnrolmentRefused(f"{division[:6]} 不是 {parent} 的下级节点，不能在此登记", division=division[:6])
         try:
             csr = x509.load_der_x509_csr(request.csr)
