@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from federation.storage import audit_chain
 from federation.storage.bulk import BulkStatement
 from federation.storage.tables import counters, outbox
 
@@ -136,6 +137,11 @@ def _write(conn: Connection, origin: str, c: _Columns, *, created_at: datetime, 
     n = len(ids)
     if not n:
         return []
+    rider = audit_chain.ride(conn, origin)  # the entry of who made this write rides in its append
+    if rider is not None:
+        types, ids, ops = [*types, "audit"], [*ids, f"{origin}:{rider.seq}"], [*ops, "insert"]
+        payloads = [*payloads, canonical_json(rider.payload())]
+        n += 1
     last = next_value(conn, f"outbox:{origin}", n)
     first = last - n + 1
     seqs = range(first, last + 1)

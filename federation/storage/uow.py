@@ -2,7 +2,8 @@
 
 Services receive a unit of work, do their reads and writes through ``uow.conn`` and call ``uow.commit()``.
 Leaving the block without committing (an exception, an early return) rolls everything back, so a failed
-transition writes nothing.
+transition writes nothing. Inside an :func:`federation.audit.audited` block a committed write also appends the
+scope's audit entry, in the same transaction (:mod:`federation.storage.audit_log`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection, RootTransaction
 from sqlalchemy.exc import DBAPIError
 
+from federation.audit import current_audit
 from federation.errors import StorageError, SunshineError
+from federation.storage import audit_chain, audit_log
 
 __all__ = ["UnitOfWork"]
 
@@ -42,6 +45,7 @@ class UnitOfWork:
                 conn = conn.execution_options(sunshine_readonly=True)
             self._conn = conn
             self._tx = conn.begin()
+            audit_chain.forget(conn)
         except DBAPIError as exc:
             raise StorageError(f"无法连接数据库：{exc.orig}", backend=self.dialect) from exc
         return self
@@ -49,17 +53,25 @@ class UnitOfWork:
     def commit(self) -> None:
         if self._tx is None:
             raise RuntimeError("nothing to commit")
+        conn = self.conn
         try:
+            scope = current_audit()
+            if scope is not None and not self._readonly:
+                audit_log.write_scope(conn, scope)  # who made this write, in its own transaction
             self._tx.commit()
         except DBAPIError as exc:
+            audit_chain.discard(conn)
             raise StorageError(f"数据库提交失败：{exc.orig}", backend=self.dialect) from exc
         finally:
             self._tx = None
+        audit_chain.promote(conn)
 
     def rollback(self) -> None:
         if self._tx is not None:
             self._tx.rollback()
             self._tx = None
+            if self._conn is not None:
+                audit_chain.discard(self._conn)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -10,7 +10,8 @@ Every table is defined on the one :data:`metadata` (``_metadata``), one module p
 here: ``_node`` (settings, counters), ``_standards`` (bundles, catalogue, calendar years), ``_cases``,
 ``_replication`` (outbox, batch log, marks, link acks, quarantine, batch receipts, signer chains),
 ``_supervision`` (alerts, complaints, ratings, notifications), ``_standards_status`` (each node's standards, clock
-moves), ``_orders``, ``_scores``, ``_video``, ``_security`` (enrolment tokens, issued certificates, revocations).
+moves), ``_orders``, ``_scores``, ``_video``, ``_security`` (enrolment tokens, issued certificates, revocations),
+``_people`` (users, sessions, the audit log).
 They are imported in that order, which is the order the tables are added to :data:`metadata`.
 """
 
@@ -41,10 +42,12 @@ from federation.storage.tables._video import (
 )
 from federation.storage.tables._replication import batch_receipts, signer_chains
 from federation.storage.tables._security import enrolment_tokens, issued_certificates, revocation_list
+from federation.storage.tables._people import audit_log, sessions, users
 # isort: on
 
 __all__ = [
     "alerts",
+    "audit_log",
     "batch_log",
     "batch_receipts",
     "calendar_years",
@@ -72,9 +75,11 @@ __all__ = [
     "replication_marks",
     "revocation_list",
     "scores",
+    "sessions",
     "signer_chains",
     "standards_bundles",
     "standards_status",
+    "users",
     "video_events",
     "video_purge_items",
     "video_purges",

@@ -1,0 +1,123 @@
+"""Appending one entry to an origin's audit chain (:mod:`federation.audit`) in the caller's transaction.
+
+The head of each chain (last seq and hash) is cached per engine so an append is one ``INSERT … ON CONFLICT DO
+NOTHING`` at ``head + 1``: if another process appended meanwhile the insert hits the primary key, nothing is
+written, and the head is read again. A transaction's new head is held on its connection until it commits
+(:func:`promote`, called by the unit of work) — a rolled-back append never moves the cached head.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from federation.audit import GENESIS, AuditEntry, AuditScope, StoredEntry, current_audit, entry_hash
+from federation.errors import StorageError
+from federation.storage.tables import audit_log
+
+__all__ = ["discard", "forget", "insert", "insert_stored", "promote", "ride"]
+
+_TENTATIVE = "sunshine_audit_heads"
+_SCOPE = "sunshine_audit_scope"
+_HEADS: weakref.WeakKeyDictionary[Engine, dict[str, tuple[int, str]]] = weakref.WeakKeyDictionary()
+_INSERT: dict[str, Any] = {
+    "postgresql": pg_insert(audit_log).on_conflict_do_nothing(),
+    "sqlite": sqlite_insert(audit_log).on_conflict_do_nothing(),
+}
+
+
+def _row(stored: StoredEntry) -> dict[str, Any]:
+    e = stored.entry
+    return {
+        "origin": stored.origin,
+        "seq": stored.seq,
+        "at": e.at,
+        "user_id": e.user_id,
+        "name": e.name,
+        "role": e.role,
+        "division": e.division,
+        "action": e.action,
+        "target": e.target,
+        "source": e.source,
+        "outcome": e.outcome,
+        "detail": e.detail,
+        "prev_hash": stored.prev_hash,
+        "hash": stored.hash,
+    }
+
+
+def _load_head(conn: Connection, origin: str) -> tuple[int, str]:
+    row = conn.execute(
+        select(audit_log.c.seq, audit_log.c.hash)
+        .where(audit_log.c.origin == origin)
+        .order_by(audit_log.c.seq.desc())
+        .limit(1)
+    ).first()
+    return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
+
+
+def insert(conn: Connection, origin: str, entry: AuditEntry) -> StoredEntry:
+    """Append ``entry`` to ``origin``'s chain in the caller's transaction; return it as stored."""
+    tentative: dict[str, tuple[int, str]] = conn.info.setdefault(_TENTATIVE, {})
+    head = tentative.get(origin) or _HEADS.get(conn.engine, {}).get(origin)
+    for _ in range(4):
+        if head is None:
+            head = _load_head(conn, origin)
+        seq, prev = head[0] + 1, head[1]
+        stored = StoredEntry(
+            origin=origin, seq=seq, entry=entry, prev_hash=prev, hash=entry_hash(prev, origin, seq, entry)
+        )
+        if insert_stored(conn, stored):
+            tentative[origin] = (seq, stored.hash)
+            return stored
+        head = None  # someone else appended: read the head again
+    raise StorageError("审计日志写入冲突，请重试", origin=origin)
+
+
+def insert_stored(conn: Connection, stored: StoredEntry) -> bool:
+    """Insert an entry as it is (a replica's copy); False if that seq is held already."""
+    return bool(conn.execute(_INSERT[conn.dialect.name], _row(stored)).rowcount)
+
+
+def ride(conn: Connection, origin: str) -> StoredEntry | None:
+    """The entry of the current :class:`~federation.audit.AuditScope` of ``origin``, appended now if this
+    transaction has not yet (the outbox calls this so the entry rides in the write's own outbox append).
+    Returns the entry when it is to be replicated too (it then goes into that append), else None."""
+    scope = current_audit()
+    if scope is None or scope.written or scope.origin != origin:
+        return None
+    stored = insert(conn, origin, scope.entry())
+    mark_written(conn, scope)
+    return stored if scope.replicate else None
+
+
+def mark_written(conn: Connection, scope: AuditScope) -> None:
+    scope.written = True
+    conn.info[_SCOPE] = scope
+
+
+def promote(conn: Connection) -> None:
+    """The transaction on ``conn`` committed: its appends move the cached heads."""
+    conn.info.pop(_SCOPE, None)
+    tentative = conn.info.pop(_TENTATIVE, None)
+    if tentative:
+        _HEADS.setdefault(conn.engine, {}).update(tentative)
+
+
+def discard(conn: Connection) -> None:
+    """The transaction on ``conn`` rolled back: forget its appends; its scope's entry is still to be written."""
+    conn.info.pop(_TENTATIVE, None)
+    scope = conn.info.pop(_SCOPE, None)
+    if scope is not None:
+        scope.written = False
+
+
+def forget(conn: Connection) -> None:
+    """A transaction starts on ``conn``: drop what an earlier one outside a unit of work may have left."""
+    conn.info.pop(_TENTATIVE, None)
+    conn.info.pop(_SCOPE, None)
