@@ -192,11 +192,17 @@ class AuditScope:
     now: datetime
     replicate: bool = False
     detail: str = ""
+    outcome: str = "ok"
     written: bool = field(default=False)
 
-    def entry(self, outcome: str = "ok") -> AuditEntry:
+    def entry(self, outcome: str | None = None) -> AuditEntry:
         return AuditEntry.of(
-            self.actor, at=self.now, action=self.action, target=self.target, outcome=outcome, detail=self.detail
+            self.actor,
+            at=self.now,
+            action=self.action,
+            target=self.target,
+            outcome=self.outcome if outcome is None else outcome,
+            detail=self.detail,
         )
 
 

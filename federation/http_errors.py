@@ -139,7 +139,8 @@ def install_error_handlers(app: Any) -> None:
         status = http_status(exc)
         if status >= 500:
             log.error("http.error", path=request.url.path, code=exc.code, status=status, error=str(exc))
-        return JSONResponse(dict(error_view(exc)), status_code=status)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(dict(error_view(exc)), status_code=status, headers=headers)
 
     def on_request_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -1,0 +1,354 @@
+"""Accounts, passwords and login sessions of one node (issue 15).
+
+Passwords are hashed with Argon2id (``argon2-cffi``); after :attr:`LoginPolicy.max_failures` failed logins in a
+row an account is locked for :attr:`LoginPolicy.lockout`. A login returns a random bearer token; only its SHA-256
+is stored, with an expiry (:attr:`LoginPolicy.http_session` for the API and web pages, ``cli_session`` for the
+command line). Every request checks the token, the session and the account in one query, so a logout, a disabled
+account or a changed password stops the token at once. Every change and every login is audited
+(:mod:`federation.audit`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine, and_, insert, select, update
+
+from federation.audit import Actor, AuditScope, audited
+from federation.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationError
+from federation.identities import validate_division_code
+from federation.storage import audit_log
+from federation.storage.tables import sessions, users
+from federation.storage.uow import UnitOfWork
+from federation.timeutil import Clock
+from security.access import Permission, Principal, Role, covers, parse_roles
+
+__all__ = ["SYSTEM", "Account", "Accounts", "LoginPolicy", "Session", "check_password_strength"]
+
+_USER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+MIN_PASSWORD = 10
+_HASHER = PasswordHasher()  # Argon2id, the library's current defaults (RFC 9106 low-memory profile)
+_DUMMY_HASH = _HASHER.hash("sunshine-dummy-password")  # a failed lookup costs as much as a failed password
+
+SYSTEM = Actor("system", "节点", "系统", "000000")
+
+
+@dataclass(frozen=True, slots=True)
+class LoginPolicy:
+    max_failures: int = 5
+    lockout: timedelta = timedelta(minutes=15)
+    http_session: timedelta = timedelta(hours=8)
+    cli_session: timedelta = timedelta(hours=12)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    user_id: str
+    name: str
+    division: str
+    roles: tuple[Role, ...]
+    disabled: bool
+    locked_until: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    token: str
+    principal: Principal
+    expires_at: datetime
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ValidationError(f"密码至少 {MIN_PASSWORD} 个字符")
+    if len(password) > 256:
+        raise ValidationError("密码不能超过 256 个字符")
+    if any(unicodedata.category(ch) == "Cc" for ch in password):
+        raise ValidationError("密码不能包含控制字符")
+    if len(set(password)) < 4:
+        raise ValidationError("密码过于简单")
+
+
+def _check_user_id(user_id: str) -> str:
+    if not _USER_ID.fullmatch(user_id):
+        raise ValidationError(
+            "账号须为 2–64 位小写字母、数字、点、下划线或连字符，以字母或数字开头", user_id=user_id[:64]
+        )
+    return user_id
+
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 60 or any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in name):
+        raise ValidationError("姓名须为 1–60 个字符，不含控制字符")
+    return name
+
+
+class Accounts:
+    """The accounts of the node of ``division`` over ``engine``. ``replicate_audit``: this node's audit entries go
+    up with its records (a county)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        division: str,
+        clock: Clock,
+        replicate_audit: bool,
+        policy: LoginPolicy = LoginPolicy(),
+    ) -> None:
+        self._engine = engine
+        self.division = division
+        self._clock = clock
+        self.replicate_audit = replicate_audit
+        self.policy = policy
+
+    # ------------------------------------------------------------------------------------------------ audit
+    def scope(self, actor: Actor, action: str, target: str, detail: str = "") -> AuditScope:
+        return AuditScope(self.division, actor, action, target, self._clock(), self.replicate_audit, detail)
+
+    def record(self, actor: Actor, action: str, target: str, *, outcome: str = "ok", detail: str = "") -> None:
+        """Append one stand-alone audit entry (a read of personal data, a refusal, a failed login)."""
+        entry = self.scope(actor, action, target, detail).entry(outcome)
+        with UnitOfWork(self._engine) as uow:
+            audit_log.append(uow.conn, self.division, entry, replicate=self.replicate_audit)
+            uow.commit()
+
+    # -------------------------------------------------------------------------------------------- accounts
+    def _manage(self, by: Principal | None, division: str) -> Actor:
+        if by is None:  # the node's own set-up (init) or an operator at the node's console
+            return SYSTEM
+        by.require(Permission.USER_MANAGE)
+        if not by.covers(division):
+            raise Forbidden(f"无权管理本账号辖区（{by.division}）以外的账号", division=division)
+        return by.actor(Permission.USER_MANAGE)
+
+    def _check_division(self, division: str) -> str:
+        validate_division_code(division)
+        if not covers(self.division, division):
+            raise ValidationError(f"账号的区划 {division} 不在本节点（{self.division}）辖区内", division=division)
+        return division
+
+    def add(
+        self,
+        user_id: str,
+        *,
+        name: str,
+        division: str,
+        roles: str | list[str] | tuple[Role, ...],
+        password: str,
+        by: Principal | None = None,
+    ) -> Account:
+        _check_user_id(user_id)
+        name = _check_name(name)
+        self._check_division(division)
+        parsed = parse_roles([r.value for r in roles] if isinstance(roles, tuple) else roles, division)
+        check_password_strength(password)
+        actor = self._manage(by, division)
+        now = self._clock()
+        hashed = _HASHER.hash(password)
+        scope = self.scope(actor, "user.add", user_id, f"{name} {division} {','.join(parsed)}")
+        with audited(scope), UnitOfWork(self._engine) as uow:
+            if uow.conn.execute(select(users.c.user_id).where(users.c.user_id == user_id)).first():
+                raise Conflict(f"账号“{user_id}”已存在", user_id=user_id)
+            uow.conn.execute(
+                insert(users).values(
+                    user_id=user_id,
+                    name=name,
+                    division=division,
+                    roles=",".join(parsed),
+                    password_hash=hashed,
+                    disabled=False,
+                    failed_logins=0,
+                    locked_until=None,
+                    created_at=now,
+                    password_changed_at=now,
+                )
+            )
+            uow.commit()
+        return self.get(user_id)
+
+    def get(self, user_id: str) -> Account:
+        with UnitOfWork(self._engine, readonly=True) as uow:
+            row = uow.conn.execute(select(users).where(users.c.user_id == user_id)).first()
+        if row is None:
+            raise NotFound(f"账号“{user_id[:64]}”不存在", user_id=user_id[:64])
+        return _account(row)
+
+    def all(self, *, by: Principal | None = None) -> list[Account]:
+        with UnitOfWork(self._engine, readonly=True) as uow:
+            rows = uow.conn.execute(select(users).order_by(users.c.division, users.c.user_id)).all()
+        accounts = [_account(r) for r in rows]
+        if by is not None:
+            by.require(Permission.USER_MANAGE)
+            accounts = [a for a in accounts if by.covers(a.division)]
+        return accounts
+
+    def _change(
+        self, user_id: str, by: Principal | None, action: str, detail: str, values: dict[str, object], *, revoke: bool
+    ) -> Account:
+        account = self.get(user_id)
+        actor = self._manage(by, account.division)
+        now = self._clock()
+        with audited(self.scope(actor, action, user_id, detail)), UnitOfWork(self._engine) as uow:
+            uow.conn.execute(update(users).where(users.c.user_id == user_id).values(**values))
+            if revoke:
+                uow.conn.execute(
+                    update(sessions)
+                    .where(and_(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None)))
+                    .values(revoked_at=now)
+                )
+            uow.commit()
+        return self.get(user_id)
+
+    def set_disabled(self, user_id: str, disabled: bool, *, by: Principal | None = None) -> Account:
+        if by is not None and by.user_id == user_id and disabled:
+            raise Conflict("不能停用当前登录的账号")
+        values: dict[str, object] = {"disabled": disabled}
+        if not disabled:
+            values |= {"failed_logins": 0, "locked_until": None}
+        action = "user.disable" if disabled else "user.enable"
+        return self._change(user_id, by, action, "", values, revoke=disabled)
+
+    def set_roles(self, user_id: str, roles: str | list[str], *, by: Principal | None = None) -> Account:
+        account = self.get(user_id)
+        parsed = parse_roles(roles, account.division)
+        return self._change(user_id, by, "user.roles", ",".join(parsed), {"roles": ",".join(parsed)}, revoke=True)
+
+    def set_password(self, user_id: str, password: str, *, by: Principal | None = None) -> Account:
+        check_password_strength(password)
+        values = {
+            "password_hash": _HASHER.hash(password),
+            "password_changed_at": self._clock(),
+            "failed_logins": 0,
+            "locked_until": None,
+        }
+        return self._change(user_id, by, "user.passwd", "", values, revoke=True)
+
+    # ---------------------------------------------------------------------------------------------- login
+    def login(self, user_id: str, password: str, *, source: str = "", kind: str = "http") -> Session:
+        """A new session for ``user_id``, or Unauthenticated (the same message whether the account or the
+        password was wrong; a locked or disabled account is named as such)."""
+        now = self._clock()
+        with UnitOfWork(self._engine, readonly=True) as uow:
+            row = uow.conn.execute(select(users).where(users.c.user_id == user_id[:64])).first()
+        if row is None:
+            with contextlib.suppress(VerificationError):
+                _HASHER.verify(_DUMMY_HASH, password + "x")
+            self.record(Actor(user_id[:64], "", "", "", source), "login", user_id[:64], outcome="unknown_user")
+            raise Unauthenticated("账号或密码错误")
+        who = _principal(row, source)
+        actor = who.actor()
+        if row.disabled:
+            self.record(actor, "login", user_id, outcome="disabled")
+            raise Unauthenticated("账号已停用，请联系节点管理员")
+        if row.locked_until is not None and row.locked_until > now:
+            minutes = max(1, int((row.locked_until - now).total_seconds() // 60) + 1)
+            self.record(actor, "login", user_id, outcome="locked")
+            raise Unauthenticated(f"连续登录失败次数过多，账号已锁定，请 {minutes} 分钟后再试")
+        try:
+            _HASHER.verify(row.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            failures = row.failed_logins + 1
+            locked = now + self.policy.lockout if failures >= self.policy.max_failures else None
+            scope = self.scope(actor, "login", user_id, f"第 {failures} 次失败" + ("，账号锁定" if locked else ""))
+            scope.outcome = "bad_password"
+            with audited(scope), UnitOfWork(self._engine) as uow:
+                uow.conn.execute(
+                    update(users)
+                    .where(users.c.user_id == user_id)
+                    .values(failed_logins=0 if locked else failures, locked_until=locked)
+                )
+                uow.commit()
+            raise Unauthenticated("账号或密码错误") from None
+        token = secrets.token_urlsafe(32)
+        ttl = self.policy.cli_session if kind == "cli" else self.policy.http_session
+        expires = now + ttl
+        with audited(self.scope(actor, "login", user_id, kind)), UnitOfWork(self._engine) as uow:
+            uow.conn.execute(
+                insert(sessions).values(
+                    token_digest=_digest(token),
+                    user_id=user_id,
+                    kind=kind,
+                    created_at=now,
+                    expires_at=expires,
+                    revoked_at=None,
+                    source=source[:120],
+                )
+            )
+            if row.failed_logins or row.locked_until is not None:
+                uow.conn.execute(
+                    update(users).where(users.c.user_id == user_id).values(failed_logins=0, locked_until=None)
+                )
+            uow.commit()
+        return Session(token, who, expires)
+
+    def authenticate(self, token: str, *, source: str = "") -> Principal:
+        """The person a bearer token stands for, or Unauthenticated: one query checks the token's session (not
+        revoked, not expired) and its account (not disabled)."""
+        if not token or len(token) > 200:
+            raise Unauthenticated("未登录或登录已失效")
+        now = self._clock()
+        query = (
+            select(users.c.user_id, users.c.name, users.c.division, users.c.roles)
+            .select_from(sessions.join(users, users.c.user_id == sessions.c.user_id))
+            .where(
+                and_(
+                    sessions.c.token_digest == _digest(token),
+                    sessions.c.revoked_at.is_(None),
+                    sessions.c.expires_at > now,
+                    users.c.disabled.is_(False),
+                )
+            )
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+            conn.rollback()
+        if row is None:
+            raise Unauthenticated("未登录或登录已失效")
+        return _principal(row, source)
+
+    def logout(self, token: str) -> None:
+        with UnitOfWork(self._engine) as uow:
+            uow.conn.execute(
+                update(sessions)
+                .where(and_(sessions.c.token_digest == _digest(token), sessions.c.revoked_at.is_(None)))
+                .values(revoked_at=self._clock())
+            )
+            uow.commit()
+
+
+def _account(r: Any) -> Account:
+    return Account(
+        user_id=r.user_id,
+        name=r.name,
+        division=r.division,
+        roles=tuple(Role(x) for x in r.roles.split(",") if x),
+        disabled=bool(r.disabled),
+        locked_until=r.locked_until,
+        created_at=r.created_at,
+    )
+
+
+def _principal(r: Any, source: str) -> Principal:
+    return Principal(
+        user_id=r.user_id,
+        name=r.name,
+        division=r.division,
+        roles=tuple(Role(x) for x in r.roles.split(",") if x),
+        source=source[:120],
+    )

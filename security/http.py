@@ -1,0 +1,197 @@
+"""Login and authorisation over HTTP (issue 15), in FastAPI's conventions.
+
+- ``POST /api/v1/auth/token`` — the OAuth2 password flow (form ``username`` / ``password``), declared in
+  OpenAPI so ``/docs`` can log in; answers a bearer token and sets the same token as an ``HttpOnly``,
+  ``SameSite=Strict`` cookie for the web pages. ``POST /api/v1/auth/logout`` ends the session,
+  ``GET /api/v1/auth/me`` says who is logged in.
+- Every route declares its rule next to itself: ``Depends(require(Permission.X))`` (a logged-in person holding
+  the permission; 401 without a valid session, 403 without the permission) or ``Depends(public())``.
+  ``tests/integration/test_authz.py`` derives the routes from the apps and fails on a route with neither.
+- A write is done inside an :class:`~federation.audit.AuditScope`: its audit entry is appended in the write's own
+  transaction; a refused or failed write is audited with the error's code. ``require(..., personal=True)`` marks
+  an inspector's read of personal data (names, key data): audited too.
+
+The app's :class:`HttpAuth` is installed on ``app.state.auth`` by the tier's composition root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Request, Response
+from fastapi.security import OAuth2PasswordBearer
+from starlette.concurrency import run_in_threadpool
+from typing_extensions import TypedDict
+
+from federation.audit import audited
+from federation.errors import SunshineError, Unauthenticated
+from security.access import Permission, Principal
+from security.accounts import Accounts
+
+__all__ = ["AUTH_PREFIX", "COOKIE", "RULE_ATTR", "HttpAuth", "Who", "public", "require"]
+
+AUTH_PREFIX = "/api/v1/auth"
+COOKIE = "sunshine_session"
+RULE_ATTR = "__sunshine_rule__"  # set on every rule dependency: the route-coverage test looks for it
+
+OAUTH2 = OAuth2PasswordBearer(tokenUrl=f"{AUTH_PREFIX}/token", auto_error=False, scheme_name="登录令牌")
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class TokenView(TypedDict):
+    access_token: str
+    token_type: str
+    expires_at: str
+    user_id: str
+    name: str
+    division: str
+    roles: list[str]
+
+
+class MeView(TypedDict):
+    user_id: str
+    name: str
+    division: str
+    roles: list[str]
+    role_labels: str
+
+
+class HttpAuth:
+    """The login endpoints and the rule dependencies' state for one app: the node's :class:`Accounts`."""
+
+    def __init__(self, accounts: Accounts) -> None:
+        self.accounts = accounts
+
+    def install(self, app: FastAPI) -> None:
+        app.state.auth = self
+        app.include_router(_auth_router())
+
+
+def _source(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def _token(request: Request, bearer: str | None) -> str | None:
+    return bearer or request.cookies.get(COOKIE)
+
+
+async def _principal(request: Request, bearer: str | None) -> Principal:
+    auth: HttpAuth = request.app.state.auth
+    token = _token(request, bearer)
+    if not token:
+        raise Unauthenticated("未登录，请先登录")
+    return await run_in_threadpool(auth.accounts.authenticate, token, source=_source(request))
+
+
+def _action(request: Request) -> tuple[str, str]:
+    route = request.scope.get("route")
+    summary = getattr(route, "summary", None) or getattr(route, "name", "") or request.method
+    return str(summary), request.url.path
+
+
+def require(permission: Permission, *, personal: bool = False) -> Callable[..., AsyncIterator[Principal]]:
+    """The rule "a logged-in person holding ``permission``", as a dependency giving the :class:`Principal`.
+
+    Writes (any method but GET/HEAD/OPTIONS) run in an audit scope; ``personal`` reads are audited too."""
+
+    async def rule(request: Request, bearer: Annotated[str | None, Depends(OAUTH2)]) -> AsyncIterator[Principal]:
+        auth: HttpAuth = request.app.state.auth
+        who = await _principal(request, bearer)
+        audited_request = personal or request.method not in _SAFE
+        action, target = _action(request)
+        accounts = auth.accounts
+        if not who.has(permission):
+            if audited_request:
+                await run_in_threadpool(accounts.record, who.actor(), action, target, outcome="forbidden")
+            who.require(permission)
+        if not audited_request:
+            yield who
+            return
+        scope = accounts.scope(who.actor(permission), action, target)
+        try:
+            with audited(scope):
+                yield who
+        except SunshineError as exc:
+            await run_in_threadpool(accounts.record, scope.actor, action, target, outcome=exc.code)
+            raise
+        if not scope.written:  # a personal read, or a write that committed nothing of its own: audited too
+            await run_in_threadpool(accounts.record, scope.actor, action, target)
+
+    setattr(rule, RULE_ATTR, f"require:{permission.value}" + (":personal" if personal else ""))
+    return rule
+
+
+def public() -> Callable[[], None]:
+    """The rule "anyone, logged in or not" (health, the login itself)."""
+
+    def rule() -> None:
+        return None
+
+    setattr(rule, RULE_ATTR, "public")
+    return rule
+
+
+def Who(permission: Permission, *, personal: bool = False) -> Any:  # noqa: N802 - reads as a type annotation
+    """``who: Annotated[Principal, Who(Permission.X)]`` — the dependency of :func:`require`."""
+    return Depends(require(permission, personal=personal))
+
+
+def _auth_router() -> APIRouter:
+    router = APIRouter(prefix=AUTH_PREFIX, tags=["登录"])
+
+    @router.post("/token", summary="登录", response_model=TokenView, dependencies=[Depends(public())])
+    async def login(
+        request: Request,
+        response: Response,
+        username: Annotated[str, Form(max_length=64, description="账号")],
+        password: Annotated[str, Form(max_length=256, description="密码")],
+    ) -> TokenView:
+        """OAuth2 密码模式登录：返回访问令牌（Bearer），并设置同一令牌的会话 Cookie（供网页使用）。"""
+        auth: HttpAuth = request.app.state.auth
+        session = await run_in_threadpool(auth.accounts.login, username, password, source=_source(request), kind="http")
+        max_age = int(auth.accounts.policy.http_session.total_seconds())
+        response.set_cookie(
+            COOKIE,
+            session.token,
+            max_age=max_age,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
+        p = session.principal
+        return {
+            "access_token": session.token,
+            "token_type": "bearer",
+            "expires_at": session.expires_at.isoformat(),
+            "user_id": p.user_id,
+            "name": p.name,
+            "division": p.division,
+            "roles": [r.value for r in p.roles],
+        }
+
+    @router.post("/logout", summary="退出登录", status_code=204, dependencies=[Depends(public())])
+    async def logout(request: Request, bearer: Annotated[str | None, Depends(OAUTH2)]) -> Response:
+        """结束当前会话（令牌立即失效）。"""
+        auth: HttpAuth = request.app.state.auth
+        token = _token(request, bearer)
+        if token:
+            await run_in_threadpool(auth.accounts.logout, token)
+        response = Response(status_code=204)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    @router.get("/me", summary="当前登录账号", response_model=MeView, dependencies=[Depends(public())])
+    async def me(request: Request, bearer: Annotated[str | None, Depends(OAUTH2)]) -> MeView:
+        """当前登录的账号、姓名、区划与岗位。"""
+        p = await _principal(request, bearer)
+        return {
+            "user_id": p.user_id,
+            "name": p.name,
+            "division": p.division,
+            "roles": [r.value for r in p.roles],
+            "role_labels": p.role_label,
+        }
+
+    return router
