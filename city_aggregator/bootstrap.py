@@ -34,6 +34,7 @@ from federation.errors import ConfigError
 from federation.identities import DivisionLevel, DivisionRegistry, level_of
 from federation.replication import Applier
 from federation.replication.trust import LinkSecurity
+from federation.storage.audit_log import AUDIT_RECORD, AuditApplier
 from federation.storage.engine import engine_from_config
 from federation.storage.scores_replica import SCORE_RECORD, ScoreApplier
 from federation.storage.standards_replica import STANDARDS_RECORD, StandardsApplier
@@ -140,6 +141,7 @@ def replication_appliers(division: str | None = None) -> dict[str, Applier[Any]]
         **order_appliers(),  # the province's orders on their way down, the counties' replies
         SCORE_RECORD: ScoreApplier(),  # the province's scores on their way down
         REVOCATION_RECORD: RevocationApplier(utcnow),  # the province's revocation list, enforced here and relayed
+        AUDIT_RECORD: AuditApplier(),  # the counties' audit chains, kept and verified here
     }
 
 

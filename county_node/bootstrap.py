@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from federation.storage.scores_replica import SCORE_RECORD, ScoreApplier
 from federation.storage.standards_replica import STANDARDS_RECORD, StandardsApplier
 from federation.storage.standards_status import STATUS_RECORD, StandardsStatusApplier
 from federation.timeutil import Clock, node_clock, utcnow
+from security.accounts import Accounts
 from security.keystore import keystore_for
 from security.node import link_security
 from security.revocations import REVOCATION_RECORD, RevocationApplier
@@ -65,6 +67,12 @@ class CountyNode:
     def link_security(self, *, insecure_dev: bool = False) -> LinkSecurity | None:
         """mTLS and provenance for the node's links (``security.node``); None, with a warning, in development."""
         return link_security(self.config, self.engine, insecure_dev=insecure_dev)
+
+    @cached_property
+    def accounts(self) -> Accounts:
+        """The people who may log in here (``security.accounts``); their audit entries replicate up with the
+        county's records. Sessions and lockouts run on the real clock, whatever the node's clock is."""
+        return Accounts(self.engine, division=self.config.node.division, clock=utcnow, replicate_audit=True)
 
     def close(self) -> None:
         if self.owns_engine:

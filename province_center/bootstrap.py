@@ -26,6 +26,7 @@ from federation.data import DIVISIONS_CSV
 from federation.identities import DivisionLevel
 from federation.replication import Applier
 from federation.standards import StandardsBundle
+from federation.storage.audit_log import AUDIT_RECORD, AuditApplier
 from federation.storage.standards_status import STATUS_RECORD, StandardsStatusApplier
 from federation.timeutil import Clock
 from province_center.standards import Publication, publication_validators, publish_standards
@@ -59,6 +60,7 @@ def replication_appliers(division: str | None = None) -> dict[str, Applier[Any]]
         **video_appliers(),  # the counties' video index (cameras, segments, events), never the video
         STATUS_RECORD: StandardsStatusApplier(),
         **order_appliers(),  # the cities' orders, the counties' replies
+        AUDIT_RECORD: AuditApplier(),  # the counties' audit chains, kept and verified here
     }
 
 

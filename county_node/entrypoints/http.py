@@ -27,13 +27,14 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, FastAPI, Path, Query, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from county_node.approval.adapters.repository import CaseFilter
 from county_node.approval.domain import Action, Status
 from county_node.bootstrap import CountyNode
 from county_node.entrypoints.orders_http import orders_router
+from county_node.entrypoints.permissions import action_permission
 from county_node.entrypoints.schemas import ACTION_BODIES, ACTION_DESCRIPTIONS, ActionBody, CreateCaseBody
 from county_node.entrypoints.scores_http import scores_router
 from county_node.entrypoints.supervision_http import supervision_router
@@ -52,6 +53,8 @@ from county_node.entrypoints.views import (
 from federation.clock import Light
 from federation.errors import NotFound
 from federation.http_errors import ErrorView, install_error_handlers
+from security.access import Permission, Principal
+from security.http import HttpAuth, Who, public
 
 __all__ = ["create_app"]
 
@@ -60,6 +63,8 @@ log = structlog.get_logger(__name__)
 API_PREFIX = "/api/v1"
 
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorView, "description": "未登录或登录已失效"},
+    403: {"model": ErrorView, "description": "当前账号的岗位或辖区无权执行此操作"},
     404: {"model": ErrorView, "description": "办件、事项或操作不存在"},
     409: {"model": ErrorView, "description": "办件当前状态不允许该操作"},
     422: {"model": ErrorView, "description": "请求参数不正确"},
@@ -92,6 +97,7 @@ def create_app(node: CountyNode) -> FastAPI:
     )
     app.state.node = node
     install_error_handlers(app)
+    HttpAuth(node.accounts).install(app)  # login (/api/v1/auth/…) and every route's rule
     app.include_router(_api_router(node))
     app.include_router(supervision_router(node, prefix=API_PREFIX))
     app.include_router(orders_router(node, prefix=API_PREFIX))  # 督办 / 催办 received from above
@@ -107,7 +113,9 @@ def _api_router(node: CountyNode) -> APIRouter:
     def detail(case_no: str) -> CaseDetailView:
         return case_detail_view(approval.get(case_no))
 
-    @router.get("/health", tags=["节点"], summary="健康检查", response_model=HealthView)
+    @router.get(
+        "/health", tags=["节点"], summary="健康检查", response_model=HealthView, dependencies=[Depends(public())]
+    )
     def health() -> HealthView:
         """节点的行政区划代码、节点时钟的当前时间（now）与正在使用的标准版本。"""
         bundle = approval.standards.bundle
@@ -119,7 +127,7 @@ def _api_router(node: CountyNode) -> APIRouter:
         }
 
     @router.get("/catalogue", tags=["事项目录"], summary="事项目录", response_model=CatalogueView)
-    def catalogue() -> CatalogueView:
+    def catalogue(_: Annotated[Principal, Who(Permission.CASE_READ)]) -> CatalogueView:
         """当前标准包中的全部事项（尚未加载标准包时为空）。"""
         bundle = approval.standards.bundle
         return {
@@ -128,16 +136,23 @@ def _api_router(node: CountyNode) -> APIRouter:
         }
 
     @router.post("/cases", tags=["办件"], summary="申请（登记新办件）", status_code=201, response_model=CaseDetailView)
-    def submit_case(body: CreateCaseBody, response: Response) -> CaseDetailView:
-        """登记一件新办件，返回办件详情；办件编号为 区划代码-年月日-六位流水号。"""
+    def submit_case(
+        body: CreateCaseBody, response: Response, who: Annotated[Principal, Who(Permission.CASE_INTAKE)]
+    ) -> CaseDetailView:
+        """登记一件新办件，返回办件详情；办件编号为 区划代码-年月日-六位流水号。经办人为当前登录账号。"""
         case = approval.submit(
-            item_code=body.item_code, applicant=body.applicant, data=body.data, actor=body.actor, window=body.window
+            item_code=body.item_code,
+            applicant=body.applicant,
+            data=body.data,
+            actor=who.actor(Permission.CASE_INTAKE).label,
+            window=body.window,
         )
         response.headers["Location"] = f"{API_PREFIX}/cases/{case.case_no}"
         return detail(case.case_no)
 
     @router.get("/cases", tags=["办件"], summary="办件列表", response_model=CasePageView)
     def list_cases(
+        _: Annotated[Principal, Who(Permission.CASE_READ)],
         *,
         status: Annotated[Status | None, Query(description="按状态筛选")] = None,
         light: Annotated[Light | None, Query(description="按灯色筛选（仅在办件：white/yellow/red）")] = None,
@@ -156,7 +171,9 @@ def _api_router(node: CountyNode) -> APIRouter:
         return case_page_view(approval.list(flt, page=page, page_size=page_size))
 
     @router.get("/cases/{case_no}", tags=["办件"], summary="办件详情", response_model=CaseDetailView)
-    def get_case(case_no: Annotated[str, Path(description="办件编号")]) -> CaseDetailView:
+    def get_case(
+        case_no: Annotated[str, Path(description="办件编号")], _: Annotated[Principal, Who(Permission.CASE_READ)]
+    ) -> CaseDetailView:
         """办件的全部信息、承诺时限与法定时限的时钟读数（联办件另有各部门子时钟）以及办理过程。"""
         return detail(case_no)
 
@@ -173,14 +190,14 @@ def _api_router(node: CountyNode) -> APIRouter:
         )
 
     @router.post("/cases/{case_no}/actions/{action}", include_in_schema=False)
-    def unknown_action(case_no: str, action: str) -> None:
+    def unknown_action(case_no: str, action: str, _: Annotated[Principal, Who(Permission.CASE_READ)]) -> None:
         known = "、".join(a.value for a in ACTION_BODIES)
         if action == Action.SUBMIT.value:
             raise NotFound("申请新办件请使用 POST /api/v1/cases", action=action)
         raise NotFound(f"未知的办件操作“{action}”，可用操作：{known}", action=action)
 
     @router.get("/summary", tags=["办件"], summary="办件汇总", response_model=SummaryView)
-    def summary() -> SummaryView:
+    def summary(_: Annotated[Principal, Who(Permission.CASE_READ)]) -> SummaryView:
         """按状态统计全部办件；按灯色统计在办件（承诺时限）。"""
         return summary_view(approval.summary())
 
@@ -195,8 +212,10 @@ def _action_endpoint(
 ) -> Callable[..., CaseDetailView]:
     """An endpoint for one action whose body is documented (and coerced) by that action's own model."""
 
-    def endpoint(case_no: str, body: ActionBody) -> CaseDetailView:
-        node.approval.act(case_no, action, actor=body.actor, params=body.params())
+    permission = action_permission(action)
+
+    def endpoint(case_no: str, body: ActionBody, who: Principal) -> CaseDetailView:
+        node.approval.act(case_no, action, actor=who.actor(permission).label, params=body.params())
         return detail(case_no)
 
     handler: Any = endpoint
@@ -209,6 +228,9 @@ def _action_endpoint(
                 annotation=Annotated[str, Path(description="办件编号")],
             ),
             inspect.Parameter("body", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=model),
+            inspect.Parameter(
+                "who", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[Principal, Who(permission)]
+            ),
         ],
         return_annotation=CaseDetailView,
     )

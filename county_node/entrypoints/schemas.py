@@ -43,22 +43,20 @@ class CreateCaseBody(BaseModel):
         description="申请时提交的关键数据（字段名 → 值）",
         examples=[{"统一社会信用代码": "91371122MA3C000000", "法定代表人": "王五"}],
     )
-    actor: str = Field(description="经办人（窗口或工作人员）", examples=["窗口01 孙丽"])
     window: str | None = Field(
         default=None, description="受理窗口编号（按窗口考核评分用；可省略）", examples=["W01"], max_length=16
     )
 
 
 class ActionBody(BaseModel):
-    """Common part of every action body: who acts. Extra fields are passed on for the domain to judge."""
+    """Common part of every action body (who acts is the logged-in person, never a field). Extra fields are
+    passed on for the domain to judge."""
 
     model_config = ConfigDict(extra="allow")
 
-    actor: str = Field(description="经办人（窗口或工作人员）", examples=["窗口01 孙丽"])
-
     def params(self) -> dict[str, Any]:
         """The action's parameters as given (unset fields left out), for ``ApprovalService.act``."""
-        return self.model_dump(exclude={"actor"}, exclude_unset=True)
+        return self.model_dump(exclude_unset=True)
 
 
 class AcceptBody(ActionBody):
