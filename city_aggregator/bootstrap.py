@@ -41,6 +41,7 @@ from federation.storage.standards_replica import STANDARDS_RECORD, StandardsAppl
 from federation.storage.standards_status import STATUS_RECORD, StandardsStatusApplier
 from federation.timeutil import Clock, node_clock, utcnow
 from federation.wire.v1.replication_pb2_grpc import add_EnrolmentServicer_to_server
+from security.accounts import Accounts, accounts_for
 from security.enrolment import EnrolmentServicer
 from security.node import NodeTrust, link_security, node_trust
 from security.revocations import REVOCATION_RECORD, RevocationApplier
@@ -107,6 +108,11 @@ class CityNode:
         if insecure_dev:
             return link_security(self.config, self.engine, insecure_dev=True)
         return self.trust.link_security()
+
+    @cached_property
+    def accounts(self) -> Accounts:
+        """The people who may log in here: inspectors of this node's subtree, its admins (``security.accounts``)."""
+        return accounts_for(self.engine, self.division)
 
     @cached_property
     def trust(self) -> NodeTrust:

@@ -31,7 +31,7 @@ from federation.storage.scores_replica import SCORE_RECORD, ScoreApplier
 from federation.storage.standards_replica import STANDARDS_RECORD, StandardsApplier
 from federation.storage.standards_status import STATUS_RECORD, StandardsStatusApplier
 from federation.timeutil import Clock, node_clock, utcnow
-from security.accounts import Accounts
+from security.accounts import Accounts, accounts_for
 from security.keystore import keystore_for
 from security.node import link_security
 from security.revocations import REVOCATION_RECORD, RevocationApplier
@@ -71,8 +71,8 @@ class CountyNode:
     @cached_property
     def accounts(self) -> Accounts:
         """The people who may log in here (``security.accounts``); their audit entries replicate up with the
-        county's records. Sessions and lockouts run on the real clock, whatever the node's clock is."""
-        return Accounts(self.engine, division=self.config.node.division, clock=utcnow, replicate_audit=True)
+        county's records."""
+        return accounts_for(self.engine, self.config.node.division)
 
     def close(self) -> None:
         if self.owns_engine:

@@ -25,14 +25,14 @@ from sqlalchemy import Engine, and_, insert, select, update
 
 from federation.audit import Actor, AuditScope, audited
 from federation.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationError
-from federation.identities import validate_division_code
+from federation.identities import DivisionLevel, level_of, validate_division_code
 from federation.storage import audit_log
 from federation.storage.tables import sessions, users
 from federation.storage.uow import UnitOfWork
-from federation.timeutil import Clock
+from federation.timeutil import Clock, utcnow
 from security.access import Permission, Principal, Role, covers, parse_roles
 
-__all__ = ["SYSTEM", "Account", "Accounts", "LoginPolicy", "Session", "check_password_strength"]
+__all__ = ["SYSTEM", "Account", "Accounts", "LoginPolicy", "Session", "accounts_for", "check_password_strength"]
 
 _USER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD = 10
@@ -354,3 +354,10 @@ def _principal(r: Any, source: str) -> Principal:
         roles=tuple(Role(x) for x in r.roles.split(",") if x),
         source=source[:120],
     )
+
+
+def accounts_for(engine: Engine, division: str, *, clock: Clock = utcnow) -> Accounts:
+    """The accounts of the node of ``division`` (each tier's composition root and the ``sunshine user``
+    commands build them here): a county's audit entries replicate up, an upper tier's stay local. Sessions and
+    lockouts run on the real clock, whatever the node's (simulated) clock is."""
+    return Accounts(engine, division=division, clock=clock, replicate_audit=level_of(division) is DivisionLevel.COUNTY)
