@@ -114,6 +114,7 @@ class Accounts:
         policy: LoginPolicy = LoginPolicy(),
     ) -> None:
         self._engine = engine
+        self.engine = engine
         self.division = division
         self._clock = clock
         self.replicate_audit = replicate_audit

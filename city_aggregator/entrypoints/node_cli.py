@@ -24,6 +24,7 @@ from federation.data import DIVISIONS_CSV
 from federation.errors import ConfigError, Conflict, ValidationError
 from federation.identities import DivisionLevel, DivisionRegistry, validate_division_code
 from security.node import INSECURE_WARNING
+from security.people_cli import ADMIN_PASSWORD_OPTION, ADMIN_USER_OPTION, init_first_admin
 
 if TYPE_CHECKING:
     from city_aggregator.bootstrap import CityNode
@@ -63,6 +64,22 @@ def _require_level(division: str, level: DivisionLevel, divisions_csv: Path) -> 
     return known.name
 
 
+def _migrate(cfg: Config, admin_user: str, admin_password_file: Path | None) -> None:
+    """Migrate the node's database to the newest schema and create its first admin (both idempotent)."""
+    from federation.storage.engine import engine_from_config
+    from migrations.runner import current_revision, upgrade
+
+    engine = engine_from_config(cfg)
+    try:
+        before = current_revision(engine)
+        upgrade(engine)
+        after = current_revision(engine)
+        typer.echo(f"数据库：{before or '空库'} → {after}")
+        init_first_admin(engine, cfg.node.division, admin_user, admin_password_file)
+    finally:
+        engine.dispose()
+
+
 def init_node(
     level: DivisionLevel,
     division: str,
@@ -74,14 +91,13 @@ def init_node(
     http_port: int | None = None,
     enrol_listen: str = "127.0.0.1:0",
     suite: str = "ed25519",
+    admin_user: str = "admin",
+    admin_password_file: Path | None = None,
 ) -> None:
     """Write (or update) the node's configuration and migrate its database. ``http_port``: the inspectors' API port
     (None keeps the configured one, else the level's default; 0: any free port at start-up). ``enrol_listen``: the
     port its children enrol at. The province also creates the federation's root CA (``suite``: the signature suite
     its own key uses; the standards bundle names the federation's) the first time."""
-    from federation.storage.engine import engine_from_config
-    from migrations.runner import current_revision, upgrade
-
     title = _LEVEL_NAMES[level]
     known_name = _require_level(division, level, divisions)
     split_address(listen, "--listen")
@@ -111,14 +127,7 @@ def init_node(
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, config_path)
     cfg = setup(config_path)
-    engine = engine_from_config(cfg)
-    try:
-        before = current_revision(engine)
-        upgrade(engine)
-        after = current_revision(engine)
-    finally:
-        engine.dispose()
-    typer.echo(f"数据库：{before or '空库'} → {after}")
+    _migrate(cfg, admin_user, admin_password_file)
     if level is DivisionLevel.PROVINCE:
         from security.node import create_federation_root
         from security.pki import fingerprint
@@ -221,6 +230,8 @@ def receiver_node_app(level: DivisionLevel, build: NodeFactory, *, relay: bool, 
         suite: Annotated[
             str, typer.Option("--suite", help="省级：本节点签名算法 ed25519（默认）或 sm2（国密）")
         ] = "ed25519",
+        admin_user: Annotated[str, ADMIN_USER_OPTION] = "admin",
+        admin_password_file: Annotated[Path | None, ADMIN_PASSWORD_OPTION] = None,
     ) -> None:
         """初始化节点：写配置文件、把数据库迁移到最新结构；省级节点首次初始化时创建联邦根证书。可重复执行。"""
         init_node(
@@ -233,6 +244,8 @@ def receiver_node_app(level: DivisionLevel, build: NodeFactory, *, relay: bool, 
             http_port=http_port,
             enrol_listen=enrol_listen,
             suite=suite,
+            admin_user=admin_user,
+            admin_password_file=admin_password_file,
         )
 
     @app.command("serve")

@@ -27,6 +27,7 @@ from federation.errors import ConfigError, Conflict, StandardsError, ValidationE
 from federation.http_server import serve_http
 from federation.identities import DivisionLevel, DivisionRegistry, validate_division_code
 from federation.standards import StandardsBundle, bundle_from_catalogue_csv, load_bundle
+from security.people_cli import ADMIN_PASSWORD_OPTION, ADMIN_USER_OPTION, init_first_admin
 
 if TYPE_CHECKING:
     pass
@@ -168,6 +169,8 @@ def county_init(
     no_standards: Annotated[
         bool, typer.Option("--no-standards", help="不加载本地标准包，等待省级经市级下发（联邦部署）")
     ] = False,
+    admin_user: Annotated[str, ADMIN_USER_OPTION] = "admin",
+    admin_password_file: Annotated[Path | None, ADMIN_PASSWORD_OPTION] = None,
 ) -> None:
     """初始化县级节点：创建数据目录与配置文件，把数据库迁移到最新结构，应用标准包。可重复执行。"""
     # validate everything before creating anything
@@ -194,6 +197,7 @@ def county_init(
     node = build_county_node(cfg)
     try:
         _init_database(node, standards, source)
+        init_first_admin(node.engine, division, admin_user, admin_password_file)
     finally:
         node.close()
     label = f"{cfg.node.name}（{division}）" if cfg.node.name else division
