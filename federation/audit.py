@@ -183,7 +183,9 @@ def verify_chain(origin: str, entries: Iterable[StoredEntry]) -> tuple[int, Chai
 class AuditScope:
     """One use case performed on behalf of ``actor`` at node ``origin``: the entry to append with its write.
 
-    ``replicate``: the entry also goes to the outbox (a county's audit log replicates up with its records)."""
+    ``replicate``: the entry also goes to the outbox (a county's audit log replicates up with its records).
+    ``session``: the write is refused (Unauthenticated) unless that login session is still live when its entry is
+    appended — in the write's own transaction, so a logout, an expiry or a disabled account stops it at once."""
 
     origin: str
     actor: Actor
@@ -193,6 +195,7 @@ class AuditScope:
     replicate: bool = False
     detail: str = ""
     outcome: str = "ok"
+    session: str | None = None  # the SHA-256 of the person's session token: the write commits only while it is live
     written: bool = field(default=False)
 
     def entry(self, outcome: str | None = None) -> AuditEntry:

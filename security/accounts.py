@@ -21,12 +21,12 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, and_, insert, select, update
+from sqlalchemy import Engine, and_, bindparam, insert, select, update
 
 from federation.audit import Actor, AuditScope, audited
 from federation.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationError
 from federation.identities import DivisionLevel, level_of, validate_division_code
-from federation.storage import audit_log
+from federation.storage import audit_chain, audit_log
 from federation.storage.tables import sessions, users
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import Clock, utcnow
@@ -42,6 +42,19 @@ _HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 _DUMMY_HASH = _HASHER.hash("sunshine-dummy-password")  # a failed lookup costs as much as a failed password
 
 SYSTEM = Actor("system", "节点", "系统", "000000")
+
+# the one query of every request: the session by its token's digest (not revoked, not expired), its account (not
+# disabled); built once (it runs on every request), read outside a transaction (one statement, nothing to isolate)
+_AUTHENTICATE = (
+    select(users.c.user_id, users.c.name, users.c.division, users.c.roles)
+    .select_from(sessions.join(users, users.c.user_id == sessions.c.user_id))
+    .where(
+        sessions.c.token_digest == bindparam("digest"),
+        sessions.c.revoked_at.is_(None),
+        sessions.c.expires_at > bindparam("now", type_=sessions.c.expires_at.type),
+        users.c.disabled.is_(False),
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,16 +132,40 @@ class Accounts:
         self._clock = clock
         self.replicate_audit = replicate_audit
         self.policy = policy
+        self._claims: dict[str, Principal] = {}  # token digest → person, for writes (checked live at commit)
 
     # ------------------------------------------------------------------------------------------------ audit
-    def scope(self, actor: Actor, action: str, target: str, detail: str = "") -> AuditScope:
-        return AuditScope(self.division, actor, action, target, self._clock(), self.replicate_audit, detail)
+    def scope(
+        self, actor: Actor, action: str, target: str, detail: str = "", *, token: str | None = None
+    ) -> AuditScope:
+        """The audit scope of a use case done by ``actor``; with the person's session ``token``, its writes commit
+        only while that session is live (checked in the write's own transaction)."""
+        session = None if token is None else _digest(token)
+        return AuditScope(
+            self.division, actor, action, target, self._clock(), self.replicate_audit, detail, session=session
+        )
 
-    def record(self, actor: Actor, action: str, target: str, *, outcome: str = "ok", detail: str = "") -> None:
-        """Append one stand-alone audit entry (a read of personal data, a refusal, a failed login)."""
-        entry = self.scope(actor, action, target, detail).entry(outcome)
+    def record(
+        self,
+        actor: Actor,
+        action: str,
+        target: str,
+        *,
+        outcome: str = "ok",
+        detail: str = "",
+        token: str | None = None,
+    ) -> None:
+        """Append one stand-alone audit entry (a read of personal data, a refusal, a failed login); with the
+        person's session ``token``, only while it is live (else Unauthenticated)."""
+        scope = self.scope(actor, action, target, detail, token=token)
         with UnitOfWork(self._engine) as uow:
-            audit_log.append(uow.conn, self.division, entry, replicate=self.replicate_audit)
+            audit_log.append(
+                uow.conn,
+                self.division,
+                scope.entry(outcome),
+                replicate=self.replicate_audit,
+                live=audit_chain.scope_live(scope),
+            )
             uow.commit()
 
     # -------------------------------------------------------------------------------------------- accounts
@@ -207,6 +244,8 @@ class Accounts:
         account = self.get(user_id)
         actor = self._manage(by, account.division)
         now = self._clock()
+        if revoke:
+            self._claims.clear()
         with audited(self.scope(actor, action, user_id, detail)), UnitOfWork(self._engine) as uow:
             uow.conn.execute(update(users).where(users.c.user_id == user_id).values(**values))
             if revoke:
@@ -305,27 +344,28 @@ class Accounts:
         revoked, not expired) and its account (not disabled)."""
         if not token or len(token) > 200:
             raise Unauthenticated("未登录或登录已失效")
-        now = self._clock()
-        query = (
-            select(users.c.user_id, users.c.name, users.c.division, users.c.roles)
-            .select_from(sessions.join(users, users.c.user_id == sessions.c.user_id))
-            .where(
-                and_(
-                    sessions.c.token_digest == _digest(token),
-                    sessions.c.revoked_at.is_(None),
-                    sessions.c.expires_at > now,
-                    users.c.disabled.is_(False),
-                )
-            )
-        )
-        with self._engine.connect() as conn:
-            row = conn.execute(query).first()
-            conn.rollback()
+        with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            row = conn.execute(_AUTHENTICATE, {"digest": _digest(token), "now": self._clock()}).first()
         if row is None:
             raise Unauthenticated("未登录或登录已失效")
         return _principal(row, source)
 
+    def claimed(self, token: str, *, source: str = "") -> Principal:
+        """The person a token stood for when last checked, for a write: the write itself checks, in its own
+        transaction, that the session is still live (``AuditScope.session``), so a session ended since — by any
+        process — refuses it. Checked in full (:meth:`authenticate`) the first time."""
+        digest = _digest(token)
+        known = self._claims.get(digest)
+        if known is not None and known.source == source[:120]:
+            return known
+        who = self.authenticate(token, source=source)
+        if len(self._claims) >= 10_000:
+            self._claims.clear()
+        self._claims[digest] = who
+        return who
+
     def logout(self, token: str) -> None:
+        self._claims.pop(_digest(token), None)
         with UnitOfWork(self._engine) as uow:
             uow.conn.execute(
                 update(sessions)

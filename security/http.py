@@ -76,7 +76,7 @@ def _token(request: Request, bearer: str | None) -> str | None:
     return bearer or request.cookies.get(COOKIE)
 
 
-async def _principal(request: Request, bearer: str | None) -> Principal:
+async def _me(request: Request, bearer: str | None) -> Principal:
     auth: HttpAuth = request.app.state.auth
     token = _token(request, bearer)
     if not token:
@@ -97,26 +97,34 @@ def require(permission: Permission, *, personal: bool = False) -> Callable[..., 
 
     async def rule(request: Request, bearer: Annotated[str | None, Depends(OAUTH2)]) -> AsyncIterator[Principal]:
         auth: HttpAuth = request.app.state.auth
-        who = await _principal(request, bearer)
-        audited_request = personal or request.method not in _SAFE
-        action, target = _action(request)
         accounts = auth.accounts
+        write = request.method not in _SAFE
+        token = _token(request, bearer)
+        if not token:
+            raise Unauthenticated("未登录，请先登录")
+        source = _source(request)
+        # a read checks the session in full; a write takes the person it was checked for and checks the session
+        # again, live, in the write's own transaction (and in any audit entry of its refusal or failure)
+        check = accounts.claimed if write else accounts.authenticate
+        who = await run_in_threadpool(check, token, source=source)
+        action, target = _action(request)
         if not who.has(permission):
-            if audited_request:
-                await run_in_threadpool(accounts.record, who.actor(), action, target, outcome="forbidden")
+            if personal or write:
+                await run_in_threadpool(accounts.record, who.actor(), action, target, outcome="forbidden", token=token)
             who.require(permission)
-        if not audited_request:
+        if not (personal or write):
             yield who
             return
-        scope = accounts.scope(who.actor(permission), action, target)
+        scope = accounts.scope(who.actor(permission), action, target, token=token)
         try:
             with audited(scope):
                 yield who
         except SunshineError as exc:
-            await run_in_threadpool(accounts.record, scope.actor, action, target, outcome=exc.code)
+            if not isinstance(exc, Unauthenticated):
+                await run_in_threadpool(accounts.record, scope.actor, action, target, outcome=exc.code, token=token)
             raise
         if not scope.written:  # a personal read, or a write that committed nothing of its own: audited too
-            await run_in_threadpool(accounts.record, scope.actor, action, target)
+            await run_in_threadpool(accounts.record, scope.actor, action, target, token=token)
 
     setattr(rule, RULE_ATTR, f"require:{permission.value}" + (":personal" if personal else ""))
     return rule
@@ -185,7 +193,7 @@ def _auth_router() -> APIRouter:
     @router.get("/me", summary="当前登录账号", response_model=MeView, dependencies=[Depends(public())])
     async def me(request: Request, bearer: Annotated[str | None, Depends(OAUTH2)]) -> MeView:
         """当前登录的账号、姓名、区划与岗位。"""
-        p = await _principal(request, bearer)
+        p = await _me(request, bearer)
         return {
             "user_id": p.user_id,
             "name": p.name,

@@ -9,18 +9,20 @@ written, and the head is read again. A transaction's new head is held on its con
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, exists, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from federation.audit import GENESIS, AuditEntry, AuditScope, StoredEntry, current_audit, entry_hash
-from federation.errors import StorageError
-from federation.storage.tables import audit_log
+from federation.errors import StorageError, Unauthenticated
+from federation.storage.tables import audit_log, sessions, users
 
-__all__ = ["discard", "forget", "insert", "insert_stored", "promote", "ride"]
+__all__ = ["Live", "discard", "forget", "insert", "insert_stored", "promote", "ride", "scope_live"]
 
 _TENTATIVE = "sunshine_audit_heads"
 _SCOPE = "sunshine_audit_scope"
@@ -29,6 +31,33 @@ _INSERT: dict[str, Any] = {
     "postgresql": pg_insert(audit_log).on_conflict_do_nothing(),
     "sqlite": sqlite_insert(audit_log).on_conflict_do_nothing(),
 }
+
+# the entry of a person's write, inserted only while the person's session is live (not revoked, not expired, the
+# account not disabled): the check every write makes of its session, in the same statement as its audit entry and
+# under the same transaction as the write — a session ended a moment earlier, by any process, refuses the write
+_LIVE = exists(
+    select(sessions.c.token_digest)
+    .select_from(sessions.join(users, users.c.user_id == sessions.c.user_id))
+    .where(
+        sessions.c.token_digest == bindparam("session_digest"),
+        sessions.c.revoked_at.is_(None),
+        sessions.c.expires_at > bindparam("session_now", type_=sessions.c.expires_at.type),
+        users.c.disabled.is_(False),
+    )
+)
+_VALUES = select(*[bindparam(c.name, type_=c.type) for c in audit_log.c]).where(_LIVE)
+_INSERT_LIVE: dict[str, Any] = {
+    "postgresql": pg_insert(audit_log).from_select([c.name for c in audit_log.c], _VALUES).on_conflict_do_nothing(),
+    "sqlite": sqlite_insert(audit_log).from_select([c.name for c in audit_log.c], _VALUES).on_conflict_do_nothing(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    """The session a write is made under (its token's SHA-256) and the moment to check its expiry against."""
+
+    digest: str
+    now: datetime
 
 
 def _row(stored: StoredEntry) -> dict[str, Any]:
@@ -61,8 +90,9 @@ def _load_head(conn: Connection, origin: str) -> tuple[int, str]:
     return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
 
 
-def insert(conn: Connection, origin: str, entry: AuditEntry) -> StoredEntry:
-    """Append ``entry`` to ``origin``'s chain in the caller's transaction; return it as stored."""
+def insert(conn: Connection, origin: str, entry: AuditEntry, *, live: Live | None = None) -> StoredEntry:
+    """Append ``entry`` to ``origin``'s chain in the caller's transaction; return it as stored. With ``live``,
+    only while that session is live: else Unauthenticated (and the caller's transaction must roll back)."""
     tentative: dict[str, tuple[int, str]] = conn.info.setdefault(_TENTATIVE, {})
     head = tentative.get(origin) or _HEADS.get(conn.engine, {}).get(origin)
     for _ in range(4):
@@ -72,7 +102,14 @@ def insert(conn: Connection, origin: str, entry: AuditEntry) -> StoredEntry:
         stored = StoredEntry(
             origin=origin, seq=seq, entry=entry, prev_hash=prev, hash=entry_hash(prev, origin, seq, entry)
         )
-        if insert_stored(conn, stored):
+        if live is None:
+            inserted = insert_stored(conn, stored)
+        else:
+            params = {**_row(stored), "session_digest": live.digest, "session_now": live.now}
+            inserted = bool(conn.execute(_INSERT_LIVE[conn.dialect.name], params).rowcount)
+            if not inserted and _load_head(conn, origin)[0] < seq:  # no conflict: the session is not live
+                raise Unauthenticated("登录已失效（会话已结束、过期或账号已停用），请重新登录")
+        if inserted:
             tentative[origin] = (seq, stored.hash)
             return stored
         head = None  # someone else appended: read the head again
@@ -91,9 +128,13 @@ def ride(conn: Connection, origin: str) -> StoredEntry | None:
     scope = current_audit()
     if scope is None or scope.written or scope.origin != origin:
         return None
-    stored = insert(conn, origin, scope.entry())
+    stored = insert(conn, origin, scope.entry(), live=scope_live(scope))
     mark_written(conn, scope)
     return stored if scope.replicate else None
+
+
+def scope_live(scope: AuditScope) -> Live | None:
+    return None if scope.session is None else Live(scope.session, scope.now)
 
 
 def mark_written(conn: Connection, scope: AuditScope) -> None:

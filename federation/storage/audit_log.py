@@ -43,9 +43,12 @@ def outbox_record(stored: StoredEntry) -> OutboxRecord:
     return OutboxRecord(AUDIT_RECORD, f"{stored.origin}:{stored.seq}", "insert", stored.payload())
 
 
-def append(conn: Connection, origin: str, entry: AuditEntry, *, replicate: bool) -> StoredEntry:
-    """Append ``entry`` to ``origin``'s chain in the caller's transaction (and to the outbox if ``replicate``)."""
-    stored = audit_chain.insert(conn, origin, entry)
+def append(
+    conn: Connection, origin: str, entry: AuditEntry, *, replicate: bool, live: audit_chain.Live | None = None
+) -> StoredEntry:
+    """Append ``entry`` to ``origin``'s chain in the caller's transaction (and to the outbox if ``replicate``);
+    with ``live``, only while that session is live (:func:`federation.storage.audit_chain.insert`)."""
+    stored = audit_chain.insert(conn, origin, entry, live=live)
     if replicate:
         outbox_append(conn, origin=origin, records=[outbox_record(stored)], created_at=entry.at)
     return stored
@@ -57,7 +60,7 @@ def write_scope(conn: Connection, scope: AuditScope) -> None:
     if scope.written:
         return
     audit_chain.mark_written(conn, scope)
-    append(conn, scope.origin, scope.entry(), replicate=scope.replicate)
+    append(conn, scope.origin, scope.entry(), replicate=scope.replicate, live=audit_chain.scope_live(scope))
 
 
 def _stored(row: Any) -> StoredEntry:

@@ -1,0 +1,86 @@
+"""Sessions end at once (issue 15): a token whose session was ended, or whose account was disabled, by another
+process (another :class:`Accounts` over the same database, as ``sunshine user disable`` is) stops working on the
+very next request — reads and writes — and a refused write changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from county_node.bootstrap import CountyNode
+from county_node.entrypoints.http import create_app
+from federation.storage.tables import audit_log, cases
+from security.accounts import accounts_for
+from tests.integration.test_http_api import ENTERPRISE, ENTERPRISE_DATA, TestClient, node, sqlite_engine  # noqa: F401
+from tests.people import add_staff, log_in
+
+NEW_CASE = {"item_code": ENTERPRISE, "applicant": "张三", "data": ENTERPRISE_DATA}
+
+
+@pytest.fixture
+def client(node: CountyNode) -> Iterator[TestClient]:  # noqa: F811
+    add_staff(node.accounts)
+    with TestClient(create_app(node)) as c:
+        yield c
+
+
+def _count(engine: Engine, table: object) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
+
+
+def test_a_write_after_the_account_is_disabled_elsewhere_is_refused_and_writes_nothing(
+    client: TestClient, node: CountyNode
+) -> None:
+    log_in(client, "clerk")
+    assert client.post("/api/v1/cases", json=NEW_CASE).status_code == 201  # the app now knows this session
+    before_cases, before_audit = _count(node.engine, cases), _count(node.engine, audit_log)
+    accounts_for(node.engine, node.config.node.division).set_disabled("clerk", True)  # another process
+    r = client.post("/api/v1/cases", json=NEW_CASE)
+    assert r.status_code == 401, r.text
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert _count(node.engine, cases) == before_cases
+    assert _count(node.engine, audit_log) == before_audit + 1  # only the admin's "disable"
+    assert client.get("/api/v1/cases").status_code == 401
+
+
+def test_a_logged_out_token_stops_at_once(client: TestClient, node: CountyNode) -> None:
+    token = log_in(client, "approver")
+    assert client.get("/api/v1/cases").status_code == 200
+    assert client.post("/api/v1/auth/logout").status_code == 204
+    client.headers["Authorization"] = f"Bearer {token}"
+    assert client.get("/api/v1/cases").status_code == 401
+    assert client.post("/api/v1/cases", json=NEW_CASE).status_code == 401
+
+
+def test_changed_roles_end_the_sessions_of_the_account(client: TestClient, node: CountyNode) -> None:
+    log_in(client, "approver")
+    assert client.post("/api/v1/cases", json=NEW_CASE).status_code == 201
+    accounts_for(node.engine, node.config.node.division).set_roles("approver", "clerk")
+    assert client.post("/api/v1/cases", json=NEW_CASE).status_code == 401
+    log_in(client, "approver")
+    no = client.get("/api/v1/cases").json()["items"][0]["case_no"]
+    assert client.post(f"/api/v1/cases/{no}/actions/review", json={"opinion": "好"}).status_code == 403
+
+
+def test_the_cookie_session_works_like_the_bearer_token(client: TestClient) -> None:
+    r = client.post("/api/v1/auth/token", data={"username": "clerk", "password": "Sunshine-test-2026"})
+    assert r.status_code == 200
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert client.get("/api/v1/auth/me").json()["user_id"] == "clerk"
+    assert client.get("/api/v1/cases").status_code == 200
+
+
+def test_bad_logins_lock_the_account(client: TestClient) -> None:
+    for _ in range(5):
+        r = client.post("/api/v1/auth/token", data={"username": "clerk", "password": "wrong-password-1"})
+        assert r.status_code == 401
+        assert r.json()["error"]["message"] == "账号或密码错误"
+    r = client.post("/api/v1/auth/token", data={"username": "clerk", "password": "Sunshine-test-2026"})
+    assert r.status_code == 401
+    assert "锁定" in r.json()["error"]["message"]
+    r = client.post("/api/v1/auth/token", data={"username": "nobody", "password": "Sunshine-test-2026"})
+    assert r.json()["error"]["message"] == "账号或密码错误"  # an unknown account reads the same as a bad password
