@@ -11,16 +11,30 @@ from sqlalchemy import Engine, func, select
 
 from county_node.bootstrap import CountyNode
 from county_node.entrypoints.http import create_app
+from federation.standards import StandardsBundle
+from federation.storage.engine import make_engine
 from federation.storage.tables import audit_log, cases
+from migrations.runner import upgrade
 from security.accounts import accounts_for
-from tests.integration.test_http_api import ENTERPRISE, ENTERPRISE_DATA, TestClient, node, sqlite_engine  # noqa: F401
+from tests.conftest import FakeClock
+from tests.integration.test_http_api import ENTERPRISE, ENTERPRISE_DATA, TestClient, make_node
 from tests.people import add_staff, log_in
 
 NEW_CASE = {"item_code": ENTERPRISE, "applicant": "张三", "data": ENTERPRISE_DATA}
 
 
 @pytest.fixture
-def client(node: CountyNode) -> Iterator[TestClient]:  # noqa: F811
+def node(sqlite_url: str, clock: FakeClock, bundle: StandardsBundle) -> Iterator[CountyNode]:
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    county = make_node(engine, clock)
+    county.approval.apply_standards(bundle)
+    yield county
+    engine.dispose()
+
+
+@pytest.fixture
+def client(node: CountyNode) -> Iterator[TestClient]:
     add_staff(node.accounts)
     with TestClient(create_app(node)) as c:
         yield c
@@ -69,7 +83,8 @@ def test_the_cookie_session_works_like_the_bearer_token(client: TestClient) -> N
     r = client.post("/api/v1/auth/token", data={"username": "clerk", "password": "Sunshine-test-2026"})
     assert r.status_code == 200
     cookie = r.headers["set-cookie"]
-    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie
     assert client.get("/api/v1/auth/me").json()["user_id"] == "clerk"
     assert client.get("/api/v1/cases").status_code == 200
 
