@@ -37,6 +37,7 @@ from federation.errors import (
     ValidationError,
 )
 from federation.identities import DivisionLevel, level_of, parent_of, validate_division_code
+from federation.replication.trust import peer_chain_pem
 from federation.storage.tables import issued_certificates
 from federation.storage.uow import UnitOfWork
 from federation.wire.v1 import replication_pb2 as pb
@@ -83,9 +84,8 @@ def _is_code(text: str) -> bool:
 
 
 def peer_certificate(context: grpc.ServicerContext) -> bytes | None:
-    """The TLS peer's leaf certificate (PEM), as gRPC verified it; None on a connection without one."""
-    found = context.auth_context().get("x509_pem_cert")
-    return bytes(found[0]) if found else None
+    """The TLS peer's certificate chain (PEM, leaf first), as gRPC verified it; None on a connection without one."""
+    return peer_chain_pem(context)
 
 
 def _status(exc: SunshineError) -> grpc.StatusCode:

@@ -1,0 +1,122 @@
+"""Machine trust, the independent review's findings (issue 14): each attack replayed against real processes.
+
+The same small federation as ``test_machine_trust`` (the province, 日照市 and two of its counties, every node
+enrolled, every link mutual TLS); each test holds the material the attacker of its finding would hold — a CA that
+the province revoked, the city's own CA used to mint a county's certificate, a certificate of another node — and
+shows the typed refusal while nothing is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import Engine
+
+from federation.storage.engine import engine_from_config
+from federation.timeutil import utcnow
+from federation.wire.v1 import replication_pb2 as pb
+from province_center.demo.launcher import Federation
+from security.credentials import load_authority
+from security.keystore import keystore_for
+from security.pki import CertificateAuthority, build_csr, chain_pem, fingerprint, generate_tls_key, tls_key_pem
+from security.signing import SigningKey, generate_signing_key
+from sync_agent.convert import batch_to_proto
+from sync_agent.domain import seal_batch
+from tests.integration.test_machine_trust import (
+    CITY,
+    JU,
+    PROVINCE,
+    TOPOLOGY,
+    Trust,
+    _sunshine,
+    open_stream,
+    record,
+    wait_for,
+)
+
+pytestmark = pytest.mark.fault
+
+
+@pytest.fixture(scope="module")
+def trust(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trust]:
+    fed = Federation(tmp_path_factory.mktemp("review"), TOPOLOGY)
+    engines: dict[str, Engine] = {}
+    try:
+        fed.init_all()
+        fed.start_all()
+        fed.wait_for_standards()
+        engines = {s.division: engine_from_config(fed.load(s.division)) for s in TOPOLOGY}
+        yield Trust(fed, engines)
+    finally:
+        for e in engines.values():
+            e.dispose()
+        fed.stop_all()
+
+
+def _authority(trust: Trust, division: str) -> CertificateAuthority:
+    cfg = trust.fed.load(division)
+    authority = load_authority(cfg, keystore_for(cfg), trust.credentials(division))
+    assert authority is not None
+    return authority
+
+
+Material = tuple[grpc.ChannelCredentials, SigningKey, list[bytes]]
+
+
+def _node_certificate(ca: CertificateAuthority, division: str) -> Material:
+    """A certificate for ``division`` from ``ca``: its channel credentials, signing key and chain (DER)."""
+    key = generate_tls_key()
+    signing = generate_signing_key()
+    issued = ca.issue_node(build_csr(division, key, signing.public), division, utcnow(), 30)
+    creds = grpc.ssl_channel_credentials(chain_pem([ca.root]), tls_key_pem(key), chain_pem(issued.chain))
+    return creds, signing, [c.public_bytes(serialization.Encoding.DER) for c in issued.chain]
+
+
+# -- V1: revocation is checked on every certificate of a chain --------------------------------------------------
+
+
+def test_a_revoked_intermediate_locks_out_the_certificates_it_issued(trust: Trust) -> None:
+    """A second 日照市 CA (say, a backup the province issued, then revoked by fingerprint when its key leaked): a
+    莒县 certificate it issued opens a stream until the revocation reaches the city, then is refused there, and
+    a batch signed under it is refused at the province — though the leaf itself was never revoked."""
+    root = _authority(trust, PROVINCE)
+    ca_key = generate_tls_key()
+    issued = root.issue_intermediate(CITY, ca_key.public_key(), utcnow() - dt.timedelta(hours=1), 30)
+    leaked = CertificateAuthority(issued.certificate, ca_key, issued.chain, root.root)
+    creds, signing, chain = _node_certificate(leaked, JU)
+    open_stream(trust.target(CITY), creds, JU, (JU,)).close()  # valid, not revoked yet
+
+    env = {**trust.fed._env}
+    out = _sunshine(
+        "admin", "revoke", "--fingerprint", fingerprint(leaked.certificate), "--reason", "备用 CA 私钥泄露",
+        "-c", str(trust.fed.config(PROVINCE)), env=env,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+
+    def refused() -> bool:
+        try:
+            open_stream(trust.target(CITY), creds, JU, (JU,)).close()
+        except grpc.RpcError as exc:
+            return exc.code() is grpc.StatusCode.UNAUTHENTICATED and "吊销" in (exc.details() or "")
+        return False
+
+    wait_for(refused, "日照市收到吊销列表后拒绝被吊销 CA 签发的证书")
+
+    stream = open_stream(trust.target(PROVINCE), trust.credentials(CITY).channel_credentials(), CITY, (JU,))
+    try:
+        assert stream.welcome is not None
+        mark = next(m for m in stream.welcome.welcome.marks if m.origin == JU)
+        forged = seal_batch(JU, mark.last_hash, [record(mark.high_water + 1, f"{JU}-20261102-555555", {"x": 1})])
+        message = batch_to_proto(forged)
+        message.signature = signing.sign(forged.batch_hash)
+        message.signer_chain.extend(chain)
+        answer = stream.send(message)
+    finally:
+        stream.close()
+    assert answer.refusal.reason == pb.Refusal.BAD_SIGNATURE, answer
+    assert "吊销" in answer.refusal.message
+    assert trust.high_water(PROVINCE, JU) == mark.high_water
