@@ -49,6 +49,7 @@ from security.pki import (
     Issued,
     build_csr,
     chain_pem,
+    continuity_message,
     fingerprint,
     generate_tls_key,
     identity_of,
@@ -248,10 +249,12 @@ class _Pending:
     ca_key: ec.EllipticCurvePrivateKey | None
 
 
-def _pending(division: str, token: str, suite: str) -> _Pending:
+def _pending(division: str, token: str, suite: str, previous: SigningKey | None = None) -> _Pending:
+    """Fresh keys and their request; at renewal the ``previous`` signing key consents to the new one."""
     tls_key = generate_tls_key()
     signing = generate_signing_key(suite)
-    csr = build_csr(division, tls_key, signing.public)
+    consent = previous.sign(continuity_message(division, signing.public)) if previous is not None else None
+    csr = build_csr(division, tls_key, signing.public, continuity=consent)
     ca_key = generate_tls_key() if level_of(division) is DivisionLevel.CITY else None
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     request = pb.EnrolRequest(
@@ -301,7 +304,7 @@ def renew(config: Config, keystore: KeyStore, address: str, parent: str, current
     """Renew this node's certificate at its parent (``current``: its :class:`NodeCredentials`), with new keys
     of the same suite; the old certificate keeps working until the new one is saved."""
     division = config.node.division
-    pending = _pending(division, "", current.signing.suite)
+    pending = _pending(division, "", current.signing.suite, current.signing)
     reply = _call(address, parent, current.channel_credentials(), pending.request, renew=True)
     cert = _save(pki_paths(config), keystore, pending, reply, current.root)
     log.info("pki.renewed", division=division, fingerprint=fingerprint(cert), not_after=str(cert.not_valid_after_utc))

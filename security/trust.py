@@ -206,9 +206,11 @@ class TrustStore:
         signer.key.verify(proof, welcome_message(nonce, signer.identity.division, sender))
         return signer.identity.division
 
-    def verify_batch(self, origin: str, batch_hash: bytes, signature: bytes, chain_der: Sequence[bytes]) -> None:
+    def verify_batch(
+        self, origin: str, batch_hash: bytes, signature: bytes, chain_der: Sequence[bytes]
+    ) -> VerifiedSigner:
         """The origin's signature over ``batch_hash``, by a certificate valid now and not revoked; raise
-        SignatureInvalid / CertificateInvalid / CertificateRevoked."""
+        SignatureInvalid / CertificateInvalid / CertificateRevoked. Returns the signer it verified."""
         if not signature or not chain_der:
             raise SignatureInvalid(f"来源 {origin} 的批次没有签名：已登记的联邦不接受未签名的批次", origin=origin)
         signer = self.current(chain_der)
@@ -217,6 +219,7 @@ class TrustStore:
             raise SignatureInvalid(f"批次来源是 {origin}，签名者却是 {who}", origin=origin, signer=who)
         self._same_suite(signer, origin)
         signer.key.verify(signature, batch_hash)
+        return signer
 
     def _same_suite(self, signer: VerifiedSigner, who: str) -> None:
         suite = self._suite()

@@ -120,3 +120,58 @@ def test_a_revoked_intermediate_locks_out_the_certificates_it_issued(trust: Trus
     assert answer.refusal.reason == pb.Refusal.BAD_SIGNATURE, answer
     assert "吊销" in answer.refusal.message
     assert trust.high_water(PROVINCE, JU) == mark.high_water
+
+
+# -- V2: each receiver pins every origin's signing key ------------------------------------------------------------
+
+
+def _forged_at_province(trust: Trust, material: Material, tag: str) -> pb.ServerMessage:
+    """日照市's certificate sends the province a 莒县 batch signed with ``material`` (chain valid to the root)."""
+    _, signing, chain = material
+    stream = open_stream(trust.target(PROVINCE), trust.credentials(CITY).channel_credentials(), CITY, (JU,))
+    try:
+        assert stream.welcome is not None
+        mark = next(m for m in stream.welcome.welcome.marks if m.origin == JU)
+        forged = seal_batch(JU, mark.last_hash, [record(mark.high_water + 1, f"{JU}-20261102-{tag}", {"x": 1})])
+        message = batch_to_proto(forged)
+        message.signature = signing.sign(forged.batch_hash)
+        message.signer_chain.extend(chain)
+        answer: pb.ServerMessage = stream.send(message)
+    finally:
+        stream.close()
+    return answer
+
+
+def test_a_city_cannot_mint_a_county_certificate_and_sign_as_that_county(trust: Trust) -> None:
+    """日照市 holds its CA: it issues itself a 莒县 certificate and signs a forged 莒县 batch — the chain verifies, the
+    province refuses it (the key is not the one it pinned for 莒县), naming origin and relay. A renewal at 莒县
+    (its old key consents to the new) moves the pin; ``sunshine admin trust repin`` lets the operator accept a
+    re-enrolled key."""
+    trust.one_case(JU)
+    wait_for(lambda: trust.converged(JU), "莒县追平（省级首次确认其签名密钥）")
+    minted = _node_certificate(_authority(trust, CITY), JU)
+    before = trust.high_water(PROVINCE, JU)
+    answer = _forged_at_province(trust, minted, "444444")
+    assert answer.refusal.reason == pb.Refusal.BAD_SIGNATURE, answer
+    assert "来源 371122" in answer.refusal.message
+    assert "经 371100 转发" in answer.refusal.message
+    assert "sunshine admin trust repin 371122" in answer.refusal.message
+    assert trust.high_water(PROVINCE, JU) == before
+
+    env = {**trust.fed._env}
+    renewed = _sunshine("admin", "renew", "--force", "-c", str(trust.fed.agent_config(JU)), env=env)
+    assert renewed.returncode == 0, renewed.stderr
+    trust.one_case(JU)
+    wait_for(lambda: trust.converged(JU), "续期后莒县的新密钥经原密钥证明，市、省照常接收")
+    pins = _sunshine("admin", "trust", "pins", "-c", str(trust.fed.config(PROVINCE)), env=env)
+    assert pins.returncode == 0, pins.stderr
+    assert fingerprint(trust.credentials(JU).chain[0])[:16] in pins.stdout
+
+    repin = _sunshine("admin", "trust", "repin", JU, "-c", str(trust.fed.config(PROVINCE)), env=env)
+    assert repin.returncode == 0, repin.stderr
+    assert "已撤销 371122 原确认的签名密钥" in repin.stdout
+    # the operator's decision: the next verified key of 莒县 is pinned (here a certificate its city issued)
+    answer = _forged_at_province(trust, minted, "444445")
+    assert answer.HasField("ack"), answer
+    bad = _sunshine("admin", "trust", "repin", "37112X", "-c", str(trust.fed.config(PROVINCE)), env=env)
+    assert bad.returncode == 2
