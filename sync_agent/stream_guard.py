@@ -22,11 +22,13 @@ __all__ = ["StreamGuard", "StreamLimits"]
 @dataclass(frozen=True, slots=True)
 class StreamLimits:
     """What one sender may use of a receiver (``[replication]`` max_record_bytes, max_streams_per_peer,
-    hello_timeout_s; the message limit is the server's own)."""
+    hello_timeout_s; the message limit is the server's own, and bounds what a batch's records may inflate to in all,
+    ``max_batch_bytes``)."""
 
     max_record_bytes: int = 1_048_576
     streams_per_peer: int = 4
     hello_timeout_s: float = 10.0
+    max_batch_bytes: int = 16 * 1_048_576
 
 
 class StreamGuard:

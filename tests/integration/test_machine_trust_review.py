@@ -9,20 +9,31 @@ shows the typed refusal while nothing is written.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 
 import grpc
 import pytest
 from cryptography.hazmat.primitives import serialization
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import Engine
 
 from federation.storage.engine import engine_from_config
 from federation.timeutil import utcnow
 from federation.wire.v1 import replication_pb2 as pb
+from federation.wire.v1 import replication_pb2_grpc as pb_grpc
 from province_center.demo.launcher import Federation
 from security.credentials import load_authority
 from security.keystore import keystore_for
-from security.pki import CertificateAuthority, build_csr, chain_pem, fingerprint, generate_tls_key, tls_key_pem
+from security.pki import (
+    COMMON_NAME,
+    CertificateAuthority,
+    build_csr,
+    chain_pem,
+    fingerprint,
+    generate_tls_key,
+    tls_key_pem,
+)
 from security.signing import SigningKey, generate_signing_key
 from sync_agent.convert import batch_to_proto
 from sync_agent.domain import seal_batch
@@ -31,6 +42,7 @@ from tests.integration.test_machine_trust import (
     JU,
     PROVINCE,
     TOPOLOGY,
+    WULIAN,
     Trust,
     _sunshine,
     open_stream,
@@ -170,8 +182,63 @@ def test_a_city_cannot_mint_a_county_certificate_and_sign_as_that_county(trust: 
     repin = _sunshine("admin", "trust", "repin", JU, "-c", str(trust.fed.config(PROVINCE)), env=env)
     assert repin.returncode == 0, repin.stderr
     assert "已撤销 371122 原确认的签名密钥" in repin.stdout
-    # the operator's decision: the next verified key of 莒县 is pinned (here a certificate its city issued)
-    answer = _forged_at_province(trust, minted, "444445")
-    assert answer.HasField("ack"), answer
+    # the operator's decision: the next verified key of 莒县 is pinned again
+    trust.one_case(JU)
+    wait_for(lambda: trust.converged(JU), "重新确认后莒县照常复制")
+    pins = _sunshine("admin", "trust", "pins", "-c", str(trust.fed.config(PROVINCE)), env=env)
+    assert fingerprint(trust.credentials(JU).chain[0])[:16] in pins.stdout
     bad = _sunshine("admin", "trust", "repin", "37112X", "-c", str(trust.fed.config(PROVINCE)), env=env)
     assert bad.returncode == 2
+
+
+# -- V3, V4: Status tells a peer of its own link only; the enrolment port is its own server ----------------------
+
+
+def _enrol_target(trust: Trust, division: str) -> str:
+    port = int((trust.fed.dir(division) / "enrol.port").read_text(encoding="utf-8"))
+    return f"127.0.0.1:{port}"
+
+
+def _channel(target: str, creds: grpc.ChannelCredentials) -> grpc.Channel:
+    return grpc.secure_channel(target, creds, [("grpc.ssl_target_name_override", COMMON_NAME)])
+
+
+def test_status_tells_a_peer_only_of_its_own_link(trust: Trust) -> None:
+    """五莲县 asks the city's Status for everything under 3711: it hears of 371121 only, never of 莒县."""
+    with _channel(trust.target(CITY), trust.credentials(WULIAN).channel_credentials()) as channel:
+        reply = pb_grpc.ReplicationStub(channel).Status(pb.StatusRequest(origin_prefix="3711"), timeout=10)
+    origins = {line.origin for line in reply.origins}
+    assert JU not in origins
+    assert origins <= {WULIAN}
+
+
+def test_the_enrolment_port_serves_enrolment_and_health_only(trust: Trust) -> None:
+    """TLS without a client certificate, as any enrolling child connects: replication and Status are not there."""
+    creds = grpc.ssl_channel_credentials(trust.credentials(CITY).root_pem)
+    with _channel(_enrol_target(trust, CITY), creds) as channel:
+        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.RpcError) as caught:
+            pb_grpc.ReplicationStub(channel).Status(pb.StatusRequest(), timeout=10)
+        assert caught.value.code() is grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_a_flood_on_the_enrolment_port_does_not_starve_replication(trust: Trust) -> None:
+    """80 calls held open on the city's enrolment port (more than the replication server's 64 workers): 莒县
+    still opens a stream and its records still reach the province."""
+    creds = grpc.ssl_channel_credentials(trust.credentials(CITY).root_pem)
+    channels = [_channel(_enrol_target(trust, CITY), creds) for _ in range(8)]
+    held = [
+        health_pb2_grpc.HealthStub(channels[i % 8]).Watch(health_pb2.HealthCheckRequest(), timeout=60)
+        for i in range(80)
+    ]
+    try:
+        time.sleep(1.0)
+        open_stream(trust.target(CITY), trust.credentials(JU).channel_credentials(), JU, (JU,)).close()
+        trust.one_case(JU)
+        wait_for(lambda: trust.converged(JU), "登记端口被占满时莒县照常复制")
+    finally:
+        for call in held:
+            call.cancel()
+        for c in channels:
+            c.close()
