@@ -226,7 +226,11 @@ def _check_reply(
 def _call(
     address: str, parent: str, credentials: grpc.ChannelCredentials, request: pb.EnrolRequest, *, renew: bool
 ) -> pb.EnrolReply:
-    options = [("grpc.ssl_target_name_override", node_dns_name(parent)), ("grpc.enable_retries", 0)]
+    options = [
+        ("grpc.ssl_target_name_override", node_dns_name(parent)),
+        ("grpc.enable_retries", 0),
+        ("grpc.enable_http_proxy", 0),  # no proxy from the environment
+    ]
     with grpc.secure_channel(address, credentials, options=options) as channel:
         stub = pb_grpc.EnrolmentStub(channel)
         try:
