@@ -1,7 +1,7 @@
 """signing key pins: each origin's signing key as first verified at this receiver
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-06 22:30:00.000000
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import federation.storage.types
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
