@@ -40,7 +40,8 @@ class DivisionLevel(enum.StrEnum):
 def validate_division_code(code: str) -> str:
     """Return ``code`` if it is a well-formed six-digit division code, else raise InvalidDivisionCode."""
     if not isinstance(code, str) or not _DIVISION_RE.fullmatch(code):
-        raise InvalidDivisionCode(f"行政区划代码“{code}”格式错误，应为 6 位数字", code=str(code))
+        shown = str(code)[:20]  # a peer may send anything: echo a bounded excerpt
+        raise InvalidDivisionCode(f"行政区划代码“{shown}”格式错误，应为 6 位数字", code=shown)
     return code
 
 

@@ -9,6 +9,9 @@ admin renew [--force]                                   renew this node's certif
                                                         by itself before expiry)
 admin revoke --division D | --fingerprint F --reason R  at the province: revoke; published down to every node
 admin secret set NAME / delete NAME                     a secret into the keyring (read from standard input)
+admin trust pins                                        the signing key this receiver pinned for each origin
+admin trust repin DIVISION                              forget an origin's pinned key (after checking its new
+                                                        certificate): its next verified batch is pinned
 =====================================================  ===========================================================
 """
 
@@ -31,6 +34,8 @@ __all__ = ["pki_admin_app"]
 pki_admin_app = typer.Typer(help="联邦证书与密钥库。", no_args_is_help=True)
 secret_app = typer.Typer(help="密钥库中的密钥（口令、令牌）：写入、删除。", no_args_is_help=True)
 pki_admin_app.add_typer(secret_app, name="secret")
+trust_app = typer.Typer(help="接收端为各来源确认（固定）的签名密钥：查看、重新确认。", no_args_is_help=True)
+pki_admin_app.add_typer(trust_app, name="trust")
 
 _Config = Annotated[Path | None, config_option]
 _SECRET_NAMES = {"sms-token": "短信网关令牌"}
@@ -291,3 +296,50 @@ def secret_delete(name: Annotated[str, typer.Argument(help="密钥名称")], con
 
     keystore_for(setup(config)).delete(name)
     typer.echo(f"已删除 {name}")
+
+
+def _pins(cfg: Config) -> Any:
+    from federation.nodes import build_node
+    from federation.timeutil import utcnow
+    from security.pins import SigningKeyPins
+
+    node = build_node(cfg)
+    return node, SigningKeyPins(node.engine, utcnow)
+
+
+@trust_app.command("pins")
+def trust_pins(config: _Config = None) -> None:
+    """本接收端为各来源确认的签名密钥（首次验证通过时确认；续期时由原密钥证明后更新）。"""
+    node, pins = _pins(setup(config))
+    try:
+        held = pins.held()
+    finally:
+        node.close()
+    if not held:
+        typer.echo("尚未确认任何来源的签名密钥")
+    for p in held:
+        typer.echo(f"  {p.origin}  {p.suite}  证书 sha256:{p.certificate[:16]}…  确认于 {p.pinned_at.isoformat()[:19]}")
+
+
+@trust_app.command("repin")
+def trust_repin(
+    division: Annotated[str, typer.Argument(help="来源的行政区划代码")],
+    config: _Config = None,
+) -> None:
+    """重新确认一个来源的签名密钥：先核实其新证书（如在其上级执行 sunshine admin certs 核对指纹），
+    再执行本命令；该来源下一个验证通过的批次的密钥即被确认，其他密钥此后一律拒绝。"""
+    from federation.identities import validate_division_code
+
+    validate_division_code(division)
+    node, pins = _pins(setup(config))
+    try:
+        dropped = pins.forget(division)
+    finally:
+        node.close()
+    if dropped is None:
+        typer.echo(f"{division} 没有已确认的签名密钥：其下一个验证通过的批次将被确认")
+    else:
+        typer.echo(
+            f"已撤销 {division} 原确认的签名密钥（证书 sha256:{dropped.certificate[:16]}…）："
+            "其下一个验证通过的批次的密钥将被确认"
+        )

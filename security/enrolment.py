@@ -37,6 +37,7 @@ from federation.errors import (
     ValidationError,
 )
 from federation.identities import DivisionLevel, level_of, parent_of, validate_division_code
+from federation.replication.trust import peer_chain_pem
 from federation.storage.tables import issued_certificates
 from federation.storage.uow import UnitOfWork
 from federation.wire.v1 import replication_pb2 as pb
@@ -48,6 +49,7 @@ from security.pki import (
     Issued,
     build_csr,
     chain_pem,
+    continuity_message,
     fingerprint,
     generate_tls_key,
     identity_of,
@@ -83,9 +85,8 @@ def _is_code(text: str) -> bool:
 
 
 def peer_certificate(context: grpc.ServicerContext) -> bytes | None:
-    """The TLS peer's leaf certificate (PEM), as gRPC verified it; None on a connection without one."""
-    found = context.auth_context().get("x509_pem_cert")
-    return bytes(found[0]) if found else None
+    """The TLS peer's certificate chain (PEM, leaf first), as gRPC verified it; None on a connection without one."""
+    return peer_chain_pem(context)
 
 
 def _status(exc: SunshineError) -> grpc.StatusCode:
@@ -225,7 +226,11 @@ def _check_reply(
 def _call(
     address: str, parent: str, credentials: grpc.ChannelCredentials, request: pb.EnrolRequest, *, renew: bool
 ) -> pb.EnrolReply:
-    options = [("grpc.ssl_target_name_override", node_dns_name(parent)), ("grpc.enable_retries", 0)]
+    options = [
+        ("grpc.ssl_target_name_override", node_dns_name(parent)),
+        ("grpc.enable_retries", 0),
+        ("grpc.enable_http_proxy", 0),  # no proxy from the environment
+    ]
     with grpc.secure_channel(address, credentials, options=options) as channel:
         stub = pb_grpc.EnrolmentStub(channel)
         try:
@@ -248,10 +253,12 @@ class _Pending:
     ca_key: ec.EllipticCurvePrivateKey | None
 
 
-def _pending(division: str, token: str, suite: str) -> _Pending:
+def _pending(division: str, token: str, suite: str, previous: SigningKey | None = None) -> _Pending:
+    """Fresh keys and their request; at renewal the ``previous`` signing key consents to the new one."""
     tls_key = generate_tls_key()
     signing = generate_signing_key(suite)
-    csr = build_csr(division, tls_key, signing.public)
+    consent = previous.sign(continuity_message(division, signing.public)) if previous is not None else None
+    csr = build_csr(division, tls_key, signing.public, continuity=consent)
     ca_key = generate_tls_key() if level_of(division) is DivisionLevel.CITY else None
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     request = pb.EnrolRequest(
@@ -301,7 +308,7 @@ def renew(config: Config, keystore: KeyStore, address: str, parent: str, current
     """Renew this node's certificate at its parent (``current``: its :class:`NodeCredentials`), with new keys
     of the same suite; the old certificate keeps working until the new one is saved."""
     division = config.node.division
-    pending = _pending(division, "", current.signing.suite)
+    pending = _pending(division, "", current.signing.suite, current.signing)
     reply = _call(address, parent, current.channel_credentials(), pending.request, renew=True)
     cert = _save(pki_paths(config), keystore, pending, reply, current.root)
     log.info("pki.renewed", division=division, fingerprint=fingerprint(cert), not_after=str(cert.not_valid_after_utc))

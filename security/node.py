@@ -26,10 +26,18 @@ from federation.timeutil import utcnow
 from security.credentials import NodeCredentials, save_node_material
 from security.enrolment import renew
 from security.keystore import KeyStore, keystore_for
-from security.pki import COMMON_NAME, CertificateAuthority, build_csr, generate_tls_key, tls_key_pem
+from security.pins import SigningKeyPins
+from security.pki import (
+    COMMON_NAME,
+    CertificateAuthority,
+    build_csr,
+    continuity_message,
+    generate_tls_key,
+    tls_key_pem,
+)
 from security.provenance import NodeProvenance
 from security.revocations import revocations_reader
-from security.signing import DEFAULT_SUITE, generate_signing_key
+from security.signing import DEFAULT_SUITE, SigningKey, generate_signing_key
 from security.trust import Revocations, TrustStore
 
 __all__ = [
@@ -82,7 +90,7 @@ class NodeTrust:
             return held[1]
 
         self.trust = TrustStore(self.credentials.root, revocations_reader(read), suite=suite, clock=utcnow)
-        self.provenance = NodeProvenance(self.credentials, self.trust)
+        self.provenance = NodeProvenance(self.credentials, self.trust, SigningKeyPins(engine, utcnow))
 
     def authority(self) -> CertificateAuthority | None:
         from security.credentials import load_authority
@@ -102,7 +110,7 @@ class NodeTrust:
             authority = self.authority()
             if authority is None:
                 raise ConfigError("省级节点没有根 CA，无法续期本节点证书", node=division)
-            issue_own_certificate(self.config, self.keystore, authority, suite=c.signing.suite)
+            issue_own_certificate(self.config, self.keystore, authority, suite=c.signing.suite, previous=c.signing)
         else:
             if not upstream:
                 raise ConfigError("未配置上级地址 replication.upstream，无法续期证书", node=division)
@@ -124,15 +132,24 @@ class NodeTrust:
         )
 
 
-def issue_own_certificate(config: Config, keystore: KeyStore, authority: CertificateAuthority, *, suite: str) -> None:
-    """The province's own node certificate, from its own root (at ``province init`` and at renewal)."""
+def issue_own_certificate(
+    config: Config,
+    keystore: KeyStore,
+    authority: CertificateAuthority,
+    *,
+    suite: str,
+    previous: SigningKey | None = None,
+) -> None:
+    """The province's own node certificate, from its own root (at ``province init``, and at renewal with the
+    ``previous`` signing key's consent to the new one: receivers that pinned it move their pin)."""
     from security.credentials import pki_paths
 
     tls_key = generate_tls_key()
     signing = generate_signing_key(suite)
     division = config.node.division
+    consent = previous.sign(continuity_message(division, signing.public)) if previous is not None else None
     issued = authority.issue_node(
-        build_csr(division, tls_key, signing.public), division, utcnow(), config.pki.cert_days
+        build_csr(division, tls_key, signing.public, continuity=consent), division, utcnow(), config.pki.cert_days
     )
     save_node_material(
         pki_paths(config),

@@ -46,6 +46,8 @@ __all__ = [
     "Issued",
     "build_csr",
     "chain_pem",
+    "continuity_message",
+    "continuity_of",
     "fingerprint",
     "generate_tls_key",
     "identity_of",
@@ -61,6 +63,8 @@ COMMON_NAME = "node.sunshine"  # every node certificate carries it: the TLS name
 _DOMAIN = "node.sunshine"
 _NODE_URI = "urn:sunshine:node:"
 _KEY_URI = "urn:sunshine:signing-key:"
+_CONTINUITY_URI = "urn:sunshine:key-continuity:"  # a renewed certificate: the previous signing key's consent
+_CONTINUITY_CONTEXT = b"sunshine/key-continuity/v1\x00"
 _CA_SUFFIX = " CA"
 
 
@@ -158,18 +162,39 @@ def signing_key_of(cert: x509.Certificate) -> VerifyKey:
     return load_verify_key(suite, public)
 
 
-def build_csr(division: str, tls_key: ec.EllipticCurvePrivateKey, signing: VerifyKey) -> x509.CertificateSigningRequest:
+def continuity_message(division: str, new_key: VerifyKey) -> bytes:
+    """What a node's current signing key signs when it renews: its consent to ``new_key`` succeeding it. A receiver
+    that pinned the current key accepts the renewed certificate's key on the strength of it (``security.pins``)."""
+    return _CONTINUITY_CONTEXT + division.encode() + b"\x00" + new_key.suite.encode() + b":" + new_key.public_bytes()
+
+
+def continuity_of(cert: x509.Certificate) -> bytes | None:
+    """The previous signing key's signature a renewed node certificate carries, or None."""
+    found = [u for u in _sans(cert, x509.UniformResourceIdentifier) if u.startswith(_CONTINUITY_URI)]
+    if len(found) != 1:
+        return None
+    try:
+        return bytes.fromhex(found[0].removeprefix(_CONTINUITY_URI))
+    except ValueError:
+        return None
+
+
+def build_csr(
+    division: str, tls_key: ec.EllipticCurvePrivateKey, signing: VerifyKey, *, continuity: bytes | None = None
+) -> x509.CertificateSigningRequest:
     """The request a node sends to enrol or renew: its division, its TLS key (which signs the request) and the
-    public half of its signing key."""
+    public half of its signing key; at renewal, ``continuity`` — its current signing key's signature over
+    :func:`continuity_message` of the new one."""
     validate_division_code(division)
-    san = x509.SubjectAlternativeName(
-        [
-            x509.DNSName(node_dns_name(division)),
-            x509.DNSName(COMMON_NAME),
-            x509.UniformResourceIdentifier(f"{_NODE_URI}{division}"),
-            x509.UniformResourceIdentifier(f"{_KEY_URI}{signing.suite}:{signing.public_bytes().hex()}"),
-        ]
-    )
+    names: list[x509.GeneralName] = [
+        x509.DNSName(node_dns_name(division)),
+        x509.DNSName(COMMON_NAME),
+        x509.UniformResourceIdentifier(f"{_NODE_URI}{division}"),
+        x509.UniformResourceIdentifier(f"{_KEY_URI}{signing.suite}:{signing.public_bytes().hex()}"),
+    ]
+    if continuity is not None:
+        names.append(x509.UniformResourceIdentifier(f"{_CONTINUITY_URI}{continuity.hex()}"))
+    san = x509.SubjectAlternativeName(names)
     return (
         x509.CertificateSigningRequestBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, division)]))
@@ -246,10 +271,17 @@ class CertificateAuthority:
         uris = list(san.get_values_for_type(x509.UniformResourceIdentifier))
         dns = set(san.get_values_for_type(x509.DNSName))
         keys = [u for u in uris if u.startswith(_KEY_URI)]
-        if dns != {node_dns_name(division), COMMON_NAME} or set(uris) != {f"{_NODE_URI}{division}", *keys}:
+        renewals = [u for u in uris if u.startswith(_CONTINUITY_URI)]
+        if dns != {node_dns_name(division), COMMON_NAME} or set(uris) != {
+            f"{_NODE_URI}{division}",
+            *keys,
+            *renewals,
+        }:
             raise CertificateInvalid("证书请求的名称与所登记的区划不符", division=division)
         if len(keys) != 1 or san.get_values_for_type(x509.IPAddress):
             raise CertificateInvalid("证书请求应含且只含一个签名公钥")
+        if len(renewals) > 1 or len(uris) != len(set(uris)) or any(len(u) > 400 for u in renewals):
+            raise CertificateInvalid("证书请求的续期证明格式错误", division=division)
         builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, division)]))

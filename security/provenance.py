@@ -1,7 +1,8 @@
 """A node's side of machine trust on its links, as the sync agent's ports ask for it (``sync_agent.ports``):
 
 * sealing: sign a batch hash with the node's signing key, hand over the chain that proves whose key it is;
-* receiving: who the TLS peer is, whether a batch's origin really signed it, and the receiver's Welcome proof;
+* receiving: who the TLS peer is, whether a batch's origin really signed it (with the key this receiver pinned
+  for it), and the receiver's Welcome proof;
 * sending: whether the receiver's Welcome proves it is the node the link meant to reach.
 
 Built by the node's composition root from its :class:`~security.credentials.NodeCredentials` and
@@ -16,15 +17,17 @@ from collections.abc import Sequence
 from federation.errors import Forbidden
 from federation.identities import scope_prefix
 from security.credentials import NodeCredentials
+from security.pins import SigningKeyPins
 from security.trust import TrustStore, welcome_message
 
 __all__ = ["NodeProvenance"]
 
 
 class NodeProvenance:
-    def __init__(self, credentials: NodeCredentials, trust: TrustStore) -> None:
+    def __init__(self, credentials: NodeCredentials, trust: TrustStore, pins: SigningKeyPins | None = None) -> None:
         self.credentials = credentials
         self.trust = trust
+        self.pins = pins
         self.division = credentials.division
 
     # -- sealing -------------------------------------------------------------------------------------------------
@@ -44,7 +47,11 @@ class NodeProvenance:
         return self.trust.identify_peer(pem)
 
     def verify_batch(self, origin: str, batch_hash: bytes, signature: bytes, chain_der: Sequence[bytes]) -> None:
-        self.trust.verify_batch(origin, batch_hash, signature, chain_der)
+        """The chain, the revocation list and the signature (:class:`TrustStore`), then the origin's pinned key
+        (:mod:`security.pins`): a valid chain alone does not let a relay's CA sign as one of its counties."""
+        signer = self.trust.verify_batch(origin, batch_hash, signature, chain_der)
+        if self.pins is not None:
+            self.pins.check(origin, signer)
 
     def welcome_proof(self, nonce: bytes, sender: str) -> tuple[tuple[bytes, ...], bytes]:
         self.credentials.refresh()

@@ -26,22 +26,27 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from federation.errors import CertificateInvalid, CertificateRevoked, SignatureInvalid
+from federation.errors import CertificateInvalid, CertificateRevoked, LimitExceeded, SignatureInvalid
 from federation.identities import scope_prefix
 from security.pki import Identity, fingerprint, identity_of, signing_key_of, verify_chain
 from security.signing import VerifyKey
 
 __all__ = [
+    "MAX_CHAIN_BYTES",
+    "MAX_CHAIN_CERTS",
     "WELCOME_CONTEXT",
     "Revocations",
     "TrustStore",
     "VerifiedSigner",
+    "check_chain_size",
     "issuer_division",
     "welcome_message",
 ]
 
 WELCOME_CONTEXT = b"sunshine/welcome/v1\x00"
 _CACHE_LIMIT = 4096
+MAX_CHAIN_CERTS = 3  # a node certificate, its city's CA, (a sender that adds it) the root: never more
+MAX_CHAIN_BYTES = 16 * 1024  # a federation certificate is under 1 KiB
 
 
 def welcome_message(nonce: bytes, receiver: str, sender: str) -> bytes:
@@ -56,6 +61,12 @@ class Revocations:
     version: int = 0
     divisions: Mapping[str, datetime] = field(default_factory=dict)  # division → certificates before it revoked
     fingerprints: frozenset[str] = frozenset()
+
+    def check_chain(self, chain: Sequence[x509.Certificate]) -> None:
+        """Raise :class:`CertificateRevoked` if any certificate of ``chain`` is revoked: a revoked intermediate (a
+        city's CA) locks out every certificate it issued, whatever the leaf's own entry says."""
+        for cert in chain:
+            self.check(cert)
 
     def check(self, cert: x509.Certificate) -> None:
         """Raise :class:`CertificateRevoked` if ``cert`` is revoked: by fingerprint, by its own division, or by the
@@ -76,6 +87,18 @@ class Revocations:
                 )
 
 
+def check_chain_size(chain_der: Sequence[bytes]) -> None:
+    """Refuse (:class:`LimitExceeded`) a signer chain longer than a federation chain can be."""
+    size = sum(len(c) for c in chain_der)
+    if len(chain_der) > MAX_CHAIN_CERTS or size > MAX_CHAIN_BYTES:
+        raise LimitExceeded(
+            f"签名者证书链有 {len(chain_der)} 张证书、{size} 字节，"
+            f"超过上限（{MAX_CHAIN_CERTS} 张、{MAX_CHAIN_BYTES} 字节）",
+            certificates=len(chain_der),
+            bytes=size,
+        )
+
+
 def issuer_division(cert: x509.Certificate) -> str | None:
     names = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
     if len(names) != 1:
@@ -88,6 +111,7 @@ class VerifiedSigner:
     identity: Identity
     key: VerifyKey
     leaf: x509.Certificate
+    chain: tuple[x509.Certificate, ...]  # the leaf, then the intermediates presented with it
     not_before: datetime
     not_after: datetime
 
@@ -114,7 +138,9 @@ class TrustStore:
     # -- chains ------------------------------------------------------------------------------------------------
 
     def verified(self, chain_der: Sequence[bytes]) -> VerifiedSigner:
-        """The signer a chain (DER, leaf first) names, verified to the root (at its own validity), cached."""
+        """The signer a chain (DER, leaf first) names, verified to the root (at its own validity), cached. A chain
+        of more than ``MAX_CHAIN_CERTS`` certificates or ``MAX_CHAIN_BYTES`` bytes is refused before it is read."""
+        check_chain_size(chain_der)
         key = hashlib.sha256(b"".join(len(c).to_bytes(4, "big") + c for c in chain_der)).digest()
         with self._lock:
             hit = self._chains.get(key)
@@ -131,7 +157,7 @@ class TrustStore:
         inside = leaf.not_valid_before_utc + (leaf.not_valid_after_utc - leaf.not_valid_before_utc) / 2
         identity = verify_chain(chain, self.root, inside)
         signer = VerifiedSigner(
-            identity, signing_key_of(leaf), leaf, leaf.not_valid_before_utc, leaf.not_valid_after_utc
+            identity, signing_key_of(leaf), leaf, tuple(chain), leaf.not_valid_before_utc, leaf.not_valid_after_utc
         )
         with self._lock:
             if len(self._chains) >= _CACHE_LIMIT:
@@ -149,24 +175,28 @@ class TrustStore:
                 f"（{signer.not_before.date()} 至 {signer.not_after.date()}）",
                 division=signer.identity.division,
             )
-        self._revocations().check(signer.leaf)
+        self._revocations().check_chain(signer.chain)
         return signer
 
     # -- the three checks --------------------------------------------------------------------------------------
 
     def identify_peer(self, pem: bytes) -> str:
-        """The division of a TLS peer whose chain TLS has verified (``pem``: its leaf certificate)."""
+        """The division of a TLS peer whose chain TLS has verified (``pem``: its certificate chain as presented,
+        leaf first; every certificate of it is checked against the revocation list)."""
         try:
-            leaf = x509.load_pem_x509_certificate(pem)
+            chain = x509.load_pem_x509_certificates(pem)
         except ValueError:
             raise CertificateInvalid("对端证书格式错误") from None
+        if len(chain) > MAX_CHAIN_CERTS or len(pem) > 2 * MAX_CHAIN_BYTES:
+            raise LimitExceeded(f"对端证书链过长（{len(chain)} 张证书）")
+        leaf = chain[0]
         identity = identity_of(leaf)
         if identity.ca:
             raise CertificateInvalid("对端出示的是 CA 证书，不是节点证书")
         issuer = issuer_division(leaf)
         if issuer is None or not identity.division.startswith(scope_prefix(issuer)):
             raise CertificateInvalid(f"{identity.division} 的证书不是由其上级 CA 签发的", division=identity.division)
-        self._revocations().check(leaf)
+        self._revocations().check_chain(chain)
         return identity.division
 
     def verify_welcome(self, chain_der: Sequence[bytes], proof: bytes, nonce: bytes, sender: str) -> str:
@@ -176,9 +206,11 @@ class TrustStore:
         signer.key.verify(proof, welcome_message(nonce, signer.identity.division, sender))
         return signer.identity.division
 
-    def verify_batch(self, origin: str, batch_hash: bytes, signature: bytes, chain_der: Sequence[bytes]) -> None:
+    def verify_batch(
+        self, origin: str, batch_hash: bytes, signature: bytes, chain_der: Sequence[bytes]
+    ) -> VerifiedSigner:
         """The origin's signature over ``batch_hash``, by a certificate valid now and not revoked; raise
-        SignatureInvalid / CertificateInvalid / CertificateRevoked."""
+        SignatureInvalid / CertificateInvalid / CertificateRevoked. Returns the signer it verified."""
         if not signature or not chain_der:
             raise SignatureInvalid(f"来源 {origin} 的批次没有签名：已登记的联邦不接受未签名的批次", origin=origin)
         signer = self.current(chain_der)
@@ -187,6 +219,7 @@ class TrustStore:
             raise SignatureInvalid(f"批次来源是 {origin}，签名者却是 {who}", origin=origin, signer=who)
         self._same_suite(signer, origin)
         signer.key.verify(signature, batch_hash)
+        return signer
 
     def _same_suite(self, signer: VerifiedSigner, who: str) -> None:
         suite = self._suite()

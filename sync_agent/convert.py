@@ -26,7 +26,7 @@ from federation.errors import InvalidDivisionCode, SyncError, ValidationError
 from federation.identities import validate_division_code
 from federation.replication import Record
 from federation.wire.v1 import replication_pb2 as pb
-from sync_agent.domain import ZERO_HASH, Batch, Mark, RefusalReason
+from sync_agent.domain import ZERO_HASH, Batch, Mark, RefusalReason, excerpt
 from sync_agent.errors import BatchRefused
 from sync_agent.ports import Receipt
 
@@ -108,9 +108,10 @@ def record_to_proto(record: Record, *, compress: bool = False) -> pb.Record:
     )
 
 
-def record_from_proto(message: pb.Record, *, compressed: bool = False) -> Record:
-    """Raise ``ValueError`` when a compressed payload does not decompress (batch_from_proto refuses the batch)."""
-    payload = _gunzip(message.payload) if compressed else message.payload
+def record_from_proto(message: pb.Record, *, compressed: bool = False, limit: int = MAX_PAYLOAD_BYTES) -> Record:
+    """Raise ``ValueError`` when a compressed payload does not decompress, or would inflate past ``limit`` bytes
+    (it is never inflated further than that: batch_from_proto refuses the batch)."""
+    payload = _gunzip(message.payload, limit) if compressed else message.payload
     return Record(
         record_type=message.record_type,
         record_id=message.record_id,
@@ -121,14 +122,14 @@ def record_from_proto(message: pb.Record, *, compressed: bool = False) -> Record
     )
 
 
-def _gunzip(data: bytes) -> bytes:
+def _gunzip(data: bytes, limit: int = MAX_PAYLOAD_BYTES) -> bytes:
     d = zlib.decompressobj(wbits=31)  # gzip container
     try:
-        out = d.decompress(data, MAX_PAYLOAD_BYTES + 1)
+        out = d.decompress(data, limit + 1)  # at most one byte past the limit is ever produced
     except zlib.error as exc:
-        raise ValueError(f"payload is not gzip data: {exc}") from None
-    if len(out) > MAX_PAYLOAD_BYTES or d.unconsumed_tail:
-        raise ValueError(f"payload expands beyond {MAX_PAYLOAD_BYTES} bytes")
+        raise ValueError(f"payload is not gzip data: {excerpt(exc)}") from None
+    if len(out) > limit or d.unconsumed_tail:
+        raise ValueError(f"解压后超过 {limit} 字节的上限（压缩炸弹？）")
     if not d.eof or d.unused_data:
         raise ValueError("payload is a truncated or padded gzip stream")
     return out
@@ -149,24 +150,38 @@ def batch_to_proto(batch: Batch, *, compress: bool = False) -> pb.Batch:
     )
 
 
-def batch_from_proto(message: pb.Batch) -> Batch:
-    """Raise ``BatchRefused(reason="malformed")`` with a zero mark when the message cannot be a batch."""
+def batch_from_proto(
+    message: pb.Batch, *, max_record_bytes: int = MAX_PAYLOAD_BYTES, max_batch_bytes: int = MAX_PAYLOAD_BYTES
+) -> Batch:
+    """Raise ``BatchRefused(reason="malformed")`` with a zero mark when the message cannot be a batch. Compressed
+    payloads are inflated at most to ``max_record_bytes`` each and ``max_batch_bytes`` in all (a gzip bomb is
+    refused once it passes either bound, without being inflated further)."""
     origin = message.origin
     try:
         validate_division_code(origin)
     except InvalidDivisionCode:
-        raise _malformed(message, f"批次来源“{origin}”不是有效的行政区划代码") from None
-    try:
-        records = tuple(record_from_proto(r, compressed=message.gzip) for r in message.records)
-    except ValueError as exc:
-        raise _malformed(message, f"批次记录的压缩数据无法解压：{exc}") from None
+        raise _malformed(message, f"批次来源“{excerpt(origin)}”不是有效的行政区划代码") from None
+    records: list[Record] = []
+    left = max_batch_bytes
+    for r in message.records:
+        try:
+            record = record_from_proto(r, compressed=message.gzip, limit=min(max_record_bytes, left))
+        except ValueError as exc:
+            bound = "单条记录上限" if left >= max_record_bytes else f"整批上限 {max_batch_bytes} 字节"
+            raise _malformed(
+                message, f"批次记录 {r.origin_seq} 的压缩数据无法解压或超过{bound}：{excerpt(exc, 200)}"
+            ) from None
+        left -= len(record.payload)
+        if left < 0:
+            raise _malformed(message, f"批次的记录共超过整批上限 {max_batch_bytes} 字节")
+        records.append(record)
     return Batch(
         origin=origin,
         first_seq=message.first_seq,
         last_seq=message.last_seq,
         prev_hash=message.prev_hash,
         batch_hash=message.batch_hash,
-        records=records,
+        records=tuple(records),
         signature=message.signature,
         signer_chain=tuple(message.signer_chain),
     )
@@ -176,7 +191,7 @@ def _malformed(message: pb.Batch, text: str) -> BatchRefused:
     return BatchRefused(
         text,
         reason=RefusalReason.MALFORMED.value,
-        origin=message.origin,
+        origin=excerpt(message.origin),
         high_water=0,
         last_hash=ZERO_HASH,
         first_seq=message.first_seq,

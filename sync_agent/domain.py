@@ -30,11 +30,21 @@ __all__ = [
     "Verdict",
     "check_batch",
     "compute_batch_hash",
+    "excerpt",
     "refusal",
     "seal_batch",
 ]
 
 ZERO_HASH = bytes(32)
+EXCERPT_CHARS = 40  # characters of a peer-supplied identifier (sender, origin, record id or type) echoed back
+
+
+def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
+    """A bounded excerpt of a value a peer supplied, for an error message or a log line (never the whole)."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + f"…（共 {len(text)} 字符）"
+
+
 _HEADER = struct.Struct(">QqIIII")
 
 

@@ -40,6 +40,7 @@ CHANNEL_OPTIONS: list[tuple[str, int]] = [
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.enable_retries", 0),  # the link resumes from marks itself; gRPC must not replay a stream
+    ("grpc.enable_http_proxy", 0),  # http_proxy / https_proxy / grpc_proxy in the environment never reroute a link
 ]
 
 

@@ -126,7 +126,9 @@ def start_receiver(
     policy = receiver_policy(node)
     sink = SqlBatchSink(engine, node, appliers, relay=relay, allow=policy)
     rep = cfg.replication
-    limits = StreamLimits(rep.max_record_bytes, rep.max_streams_per_peer, rep.hello_timeout_s)
+    limits = StreamLimits(
+        rep.max_record_bytes, rep.max_streams_per_peer, rep.hello_timeout_s, max_batch_bytes=rep.max_message_bytes
+    )
     enrol = (
         [(cfg.pki.enrol_listen, security.enrol_credentials())]
         if security is not None and extra and cfg.pki.enrol_listen

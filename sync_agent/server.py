@@ -55,7 +55,7 @@ from sync_agent.convert import (
     server_message_to_proto,
     status_reply_to_proto,
 )
-from sync_agent.domain import Mark, RefusalReason
+from sync_agent.domain import Mark, RefusalReason, excerpt
 from sync_agent.errors import BatchRefused
 from sync_agent.ports import BatchSink, Receipt
 from sync_agent.stream_guard import StreamGuard, StreamLimits
@@ -137,7 +137,8 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
     """``Stream`` and ``Status`` over a :class:`BatchSink`.
 
     ``Status`` answers from ``status(origin_prefix)`` (marks with counts) or, without it, from the marks of the
-    origins ``origins_held`` lists; with neither it answers UNIMPLEMENTED.
+    origins ``origins_held`` lists; with neither it answers UNIMPLEMENTED. With machine trust the caller is its
+    verified certificate's division, and hears only of its own link (the origins it may send here).
     """
 
     def __init__(
@@ -180,7 +181,8 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
             sender = hello.sender
             if self._trust is not None and sender != identity:
                 raise Unauthenticated(
-                    f"Hello 中的发送方 {sender} 与其证书身份 {identity} 不符：以证书为准，拒绝此复制流", sender=sender
+                    f"Hello 中的发送方 {excerpt(sender)} 与其证书身份 {identity} 不符：以证书为准，拒绝此复制流",
+                    sender=excerpt(sender),
                 )
             origins = [o for o in dict.fromkeys(hello.origins) if self._allowed(sender, o)]
             welcome = Welcome(self._sink.node, tuple(self._sink.marks(origins)))
@@ -193,9 +195,9 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
                 "replication.stream_opened",
                 sender=sender,
                 peer=peer,
-                software=hello.software[:40],
+                software=excerpt(hello.software),
                 origins=len(origins),
-                not_allowed=sorted(set(hello.origins) - set(origins))[:20],
+                not_allowed=[excerpt(o) for o in sorted(set(hello.origins) - set(origins))[:20]],
             )
             yield server_message_to_proto(welcome)
             for message in request_iterator:
@@ -203,37 +205,40 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
                     raise ValidationError("Hello 只能在复制流开头发送一次")
                 yield server_message_to_proto(self._answer(sender, message.batch))
         except grpc.RpcError:  # the sender cancelled or went away: nothing to answer
-            log.info("replication.stream_closed_by_sender", sender=sender, peer=peer)
+            log.info("replication.stream_closed_by_sender", sender=excerpt(sender), peer=peer)
             return
         except Exception as exc:  # every failure leaves through the one translation
             code, text = grpc_status(exc)
             if isinstance(exc, SunshineError):
-                log.warning("replication.stream_aborted", sender=sender, peer=peer, status=code.name, error=str(exc))
+                log.warning(
+                    "replication.stream_aborted", sender=excerpt(sender), peer=peer, status=code.name, error=str(exc)
+                )
             else:
-                log.exception("replication.stream_failed", sender=sender, peer=peer)
+                log.exception("replication.stream_failed", sender=excerpt(sender), peer=peer)
             context.abort(code, text)
         finally:
             timer.cancel()
             if who is not None:
                 self._guard.close(who)
-        log.info("replication.stream_closed", sender=sender, peer=peer)
+        log.info("replication.stream_closed", sender=excerpt(sender), peer=peer)
 
     def _answer(self, sender: str, message: pb.Batch) -> Receipt | BatchRefused:
-        try:
-            batch = batch_from_proto(message)
-        except BatchRefused as refused:  # malformed on the wire: say where to resume if we may
-            log.warning("replication.batch_malformed", sender=sender, origin=message.origin, error=refused.message)
-            if not self._allowed(sender, refused.origin):
-                return refused
-            mark = self._sink.marks([refused.origin])[0]
-            return _refusal(RefusalReason.MALFORMED, refused.message, mark)
-        if not self._allowed(sender, batch.origin):
-            log.warning("replication.batch_not_allowed", sender=sender, origin=batch.origin)
+        origin = message.origin
+        if not self._allowed(sender, origin):  # before a payload is decoded or inflated
+            log.warning("replication.batch_not_allowed", sender=sender, origin=excerpt(origin))
             return _refusal(
                 RefusalReason.NOT_ALLOWED,
-                f"节点 {sender} 无权发送来源 {batch.origin} 的记录：只能发送本节点及其下级节点的记录",
-                Mark(batch.origin),
+                f"节点 {sender} 无权发送来源 {excerpt(origin)} 的记录：只能发送本节点及其下级节点的记录",
+                Mark(excerpt(origin)),
             )
+        try:
+            batch = batch_from_proto(
+                message, max_record_bytes=self._limits.max_record_bytes, max_batch_bytes=self._limits.max_batch_bytes
+            )
+        except BatchRefused as refused:  # malformed on the wire: say where to resume (the origin is allowed)
+            log.warning("replication.batch_malformed", sender=sender, origin=origin, error=refused.message)
+            mark = self._sink.marks([origin])[0]
+            return _refusal(RefusalReason.MALFORMED, refused.message, mark)
         oversize = next((r for r in batch.records if len(r.payload) > self._limits.max_record_bytes), None)
         if oversize is not None:
             log.warning(
@@ -303,6 +308,9 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
                 assert self._origins_held is not None
                 origins = [o for o in self._origins_held() if o.startswith(request.origin_prefix)]
                 lines = [OriginStatus(m) for m in self._sink.marks(origins)]
+            if self._trust is not None:  # a peer hears only of its own link: the origins it may send here
+                caller = self._guard.who(context)
+                lines = [line for line in lines if self._allowed(caller, line.mark.origin)]
         except Exception as exc:  # the one translation, as for Stream
             code, text = grpc_status(exc)
             log.warning("replication.status_failed", status=code.name, error=str(exc))
@@ -326,6 +334,7 @@ class RunningServer:
     port: int
     _pool: futures.ThreadPoolExecutor
     extra_ports: tuple[int, ...] = ()  # the ports bound for ``extra_ports``, in order
+    enrolment: RunningServer | None = None  # the separate server of the enrolment port
 
     @property
     def target(self) -> str:
@@ -333,6 +342,8 @@ class RunningServer:
 
     def stop(self, grace: float | None = 1.0) -> None:
         """Report NOT_SERVING, let open streams finish for ``grace`` seconds, then cancel them."""
+        if self.enrolment is not None:
+            self.enrolment.stop(grace)
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -366,15 +377,19 @@ def serve(
     max_message_bytes: int = GRPC_MESSAGE_LIMIT,
     extra: Sequence[ExtraService] = (),
     extra_ports: Sequence[tuple[str, grpc.ServerCredentials]] = (),
+    enrolment_workers: int = 4,
 ) -> RunningServer:
     """Start a replication server on ``host:port`` and return it with the port bound.
 
     Every open stream holds one worker thread, so ``max_workers`` bounds the concurrent senders; calls beyond
     it are refused with RESOURCE_EXHAUSTED (the sender retries with backoff) rather than queued silently.
     Requests may always be gzip-compressed; ``gzip`` also compresses the (small) responses. ``credentials``:
-    mutual TLS (with ``trust``, the node's machine trust); ``extra`` services share the server (enrolment), and
-    ``extra_ports`` bind more addresses with their own credentials (the enrolment port: TLS without client
-    certificates). A message over ``max_message_bytes`` is refused by gRPC before it is decoded.
+    mutual TLS (with ``trust``, the node's machine trust); ``extra`` services share the server (enrolment's
+    ``Renew``, authenticated by the node certificate). ``extra_ports`` (the enrolment port: TLS without client
+    certificates) are bound by a *separate* server with its own ``enrolment_workers`` threads, serving only the
+    ``extra`` services and health: a flood of unauthenticated enrolment calls cannot take the replication
+    server's workers, nor reach replication or its Status. A message over ``max_message_bytes`` is refused by gRPC
+    before it is decoded.
     """
     pool = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="replication")
     server = grpc.server(
@@ -402,16 +417,53 @@ def serve(
     except RuntimeError as exc:  # grpc reports a port it cannot bind this way
         pool.shutdown(wait=False)
         raise ConfigError(f"复制服务无法监听 {address}：端口可能已被占用或地址无效", address=address) from exc
-    extra_bound = []
-    for extra_address, extra_credentials in extra_ports:
+    enrolment: RunningServer | None = None
+    if extra_ports:
         try:
-            extra_bound.append(server.add_secure_port(extra_address, extra_credentials))
-        except RuntimeError as exc:
+            enrolment = _serve_enrolment(host, extra, extra_ports, enrolment_workers, max_message_bytes)
+        except ConfigError:
             pool.shutdown(wait=False)
-            raise ConfigError(
-                f"服务无法监听 {extra_address}：端口可能已被占用或地址无效", address=extra_address
-            ) from exc
+            raise
     server.start()
-    running = RunningServer(server, health_servicer, host, bound, pool, tuple(extra_bound))
+    running = RunningServer(
+        server,
+        health_servicer,
+        host,
+        bound,
+        pool,
+        enrolment.extra_ports if enrolment is not None else (),
+        enrolment,
+    )
     log.info("replication.server_started", target=running.target, receiver=sink.node)
     return running
+
+
+def _serve_enrolment(
+    host: str,
+    services: Sequence[ExtraService],
+    addresses: Sequence[tuple[str, grpc.ServerCredentials]],
+    workers: int,
+    max_message_bytes: int,
+) -> RunningServer:
+    """The enrolment port's own server: its own small pool, ``services`` (Enrolment) and health, nothing else."""
+    pool = futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="enrolment")
+    server = grpc.server(
+        pool,
+        options=[("grpc.max_receive_message_length", min(max_message_bytes, 1024 * 1024))],
+        maximum_concurrent_rpcs=workers,
+    )
+    for add in services:
+        add(server)
+    health_servicer = health.HealthServicer()
+    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    bound = []
+    for address, credentials in addresses:
+        try:
+            bound.append(server.add_secure_port(address, credentials))
+        except RuntimeError as exc:
+            pool.shutdown(wait=False)
+            raise ConfigError(f"服务无法监听 {address}：端口可能已被占用或地址无效", address=address) from exc
+    server.start()
+    log.info("enrolment.server_started", ports=bound)
+    return RunningServer(server, health_servicer, host, bound[0], pool, tuple(bound))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import grpc
 
 from federation.errors import LimitExceeded, Unauthenticated
-from federation.replication.trust import ReceiverTrust
+from federation.replication.trust import ReceiverTrust, peer_chain_pem
 
 __all__ = ["StreamGuard", "StreamLimits"]
 
@@ -22,16 +22,13 @@ __all__ = ["StreamGuard", "StreamLimits"]
 @dataclass(frozen=True, slots=True)
 class StreamLimits:
     """What one sender may use of a receiver (``[replication]`` max_record_bytes, max_streams_per_peer,
-    hello_timeout_s; the message limit is the server's own)."""
+    hello_timeout_s; the message limit is the server's own, and bounds what a batch's records may inflate to in all,
+    ``max_batch_bytes``)."""
 
     max_record_bytes: int = 1_048_576
     streams_per_peer: int = 4
     hello_timeout_s: float = 10.0
-
-
-def _peer_pem(context: grpc.ServicerContext) -> bytes | None:
-    found = context.auth_context().get("x509_pem_cert")
-    return bytes(found[0]) if found else None
+    max_batch_bytes: int = 16 * 1_048_576
 
 
 class StreamGuard:
@@ -49,7 +46,7 @@ class StreamGuard:
         address, to which the per-peer limit applies."""
         if self._trust is None:
             return context.peer()
-        pem = _peer_pem(context)
+        pem = peer_chain_pem(context)
         if pem is None:
             raise Unauthenticated("复制连接须出示本联邦签发的节点证书（此端口只用于登记）")
         return self._trust.identify_peer(pem)

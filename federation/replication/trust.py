@@ -13,7 +13,22 @@ from typing import Protocol
 
 import grpc
 
-__all__ = ["BatchSigner", "LinkSecurity", "ReceiverTrust", "SenderTrust"]
+__all__ = ["BatchSigner", "LinkSecurity", "ReceiverTrust", "SenderTrust", "peer_chain_pem"]
+
+
+def peer_chain_pem(context: grpc.ServicerContext) -> bytes | None:
+    """The TLS peer's certificate chain as it presented it and TLS verified it (PEM, its leaf first, then the other
+    certificates in the order gRPC reports them); None on a connection without a client certificate. Every
+    certificate of it is checked for revocation, not only the leaf."""
+    auth = context.auth_context()
+    leaf = auth.get("x509_pem_cert")
+    if not leaf:
+        return None
+    first = bytes(leaf[0]).strip()
+    rest = b"".join(bytes(c) for c in auth.get("x509_pem_cert_chain", ()))
+    marker = b"-----END CERTIFICATE-----"
+    others = [c.strip() + marker for c in rest.split(marker) if c.strip()]
+    return b"\n".join([first, *(c for c in others if c != first)]) + b"\n"
 
 
 class BatchSigner(Protocol):
@@ -24,7 +39,8 @@ class BatchSigner(Protocol):
 
 class ReceiverTrust(Protocol):
     def identify_peer(self, pem: bytes) -> str:
-        """The division of the TLS peer whose (verified) leaf certificate is ``pem``; raise Unauthenticated."""
+        """The division of the TLS peer whose (verified) certificate chain is ``pem`` (leaf first); raise
+        Unauthenticated (CertificateRevoked when any certificate of the chain is revoked)."""
         ...
 
     def verify_batch(self, origin: str, batch_hash: bytes, signature: bytes, chain_der: Sequence[bytes]) -> None:

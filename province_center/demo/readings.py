@@ -65,7 +65,7 @@ class FederationReadings:
         cfg = self.load(impostor)
         creds = NodeCredentials(cfg, keystore_for(cfg))
         target = f"127.0.0.1:{self.grpc_ports[receiver]}"
-        options = [("grpc.ssl_target_name_override", COMMON_NAME)]
+        options = [("grpc.ssl_target_name_override", COMMON_NAME), ("grpc.enable_http_proxy", 0)]
         hello = Hello(victim, (victim,), "demo-forgery/1", secrets.token_bytes(32))
         with grpc.secure_channel(target, creds.channel_credentials(), options) as channel:
             try:

@@ -27,7 +27,7 @@ from federation.storage.tables import batch_receipts, outbox, quarantine, replic
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import from_us, utcnow
 from sync_agent.apply import apply_records
-from sync_agent.domain import ZERO_HASH, Batch, Mark, RefusalReason, Verdict, check_batch, refusal
+from sync_agent.domain import ZERO_HASH, Batch, Mark, RefusalReason, Verdict, check_batch, excerpt, refusal
 from sync_agent.ports import Receipt
 from sync_agent.store._shared import INSERT_BATCH, Clock, batch_values, store_chain
 
@@ -186,7 +186,7 @@ class SqlBatchSink:
                 "replication.quarantined",
                 sender=sender,
                 origin=batch.origin,
-                **{k: (v[:_LOG_EXCERPT] if isinstance(v, str) else v) for k, v in h.items()},
+                **{k: (excerpt(v, _LOG_EXCERPT) if isinstance(v, str) else v) for k, v in h.items()},
             )
         return Receipt(Mark(batch.origin, batch.last_seq, batch.batch_hash), quarantined=len(held))
 

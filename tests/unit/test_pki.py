@@ -11,11 +11,19 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from federation.errors import CertificateInvalid, CertificateRevoked, ConfigError, SignatureInvalid, ValidationError
+from federation.errors import (
+    CertificateInvalid,
+    CertificateRevoked,
+    ConfigError,
+    LimitExceeded,
+    SignatureInvalid,
+    ValidationError,
+)
 from security.keystore import EncryptedFileKeyring, KeyStore
 from security.pki import (
     CertificateAuthority,
     build_csr,
+    chain_pem,
     fingerprint,
     generate_tls_key,
     identity_of,
@@ -140,6 +148,34 @@ def test_revocation_by_division_covers_its_certificates_and_those_its_ca_issued(
     _store(root, Revocations(1, {"371122": NOW - dt.timedelta(days=1)})).verify_batch(
         "371122", digest, signing.sign(digest), chain
     )
+
+
+def test_a_revoked_intermediate_locks_out_every_certificate_it_issued(
+    city: CertificateAuthority, root: CertificateAuthority
+) -> None:
+    """Revoking the city's CA by its fingerprint refuses its counties' batches and TLS peers (every certificate of a
+    presented chain is checked, not only the leaf)."""
+    county, signing = _node(city, "371122")
+    chain = [c.public_bytes(DER) for c in county.chain]
+    digest = os.urandom(32)
+    revoked = _store(root, Revocations(1, {}, frozenset({fingerprint(city.certificate)})))
+    with pytest.raises(CertificateRevoked):
+        revoked.verify_batch("371122", digest, signing.sign(digest), chain)
+    with pytest.raises(CertificateRevoked):
+        revoked.identify_peer(chain_pem(county.chain))
+    assert _store(root).identify_peer(chain_pem(county.chain)) == "371122"
+
+
+def test_a_signer_chain_longer_than_a_federation_chain_is_refused_before_it_is_read(
+    city: CertificateAuthority, root: CertificateAuthority
+) -> None:
+    county, signing = _node(city, "371122")
+    chain = [c.public_bytes(DER) for c in county.chain]
+    digest = os.urandom(32)
+    with pytest.raises(LimitExceeded, match="签名者证书链"):
+        _store(root).verify_batch("371122", digest, signing.sign(digest), chain * 3)
+    with pytest.raises(LimitExceeded, match="签名者证书链"):
+        _store(root).verify_batch("371122", digest, signing.sign(digest), [chain[0], os.urandom(64 * 1024)])
 
 
 def test_a_welcome_proof_binds_the_nonce_and_both_identities(

@@ -10,8 +10,8 @@ Every table is defined on the one :data:`metadata` (``_metadata``), one module p
 here: ``_node`` (settings, counters), ``_standards`` (bundles, catalogue, calendar years), ``_cases``,
 ``_replication`` (outbox, batch log, marks, link acks, quarantine, batch receipts, signer chains),
 ``_supervision`` (alerts, complaints, ratings, notifications), ``_standards_status`` (each node's standards, clock
-moves), ``_orders``, ``_scores``, ``_video``, ``_security`` (enrolment tokens, issued certificates, revocations),
-``_people`` (users, sessions, the audit log).
+moves), ``_orders``, ``_scores``, ``_video``, ``_security`` (enrolment tokens, issued certificates, revocations,
+key pins), ``_people`` (users, sessions, the audit log).
 They are imported in that order, which is the order the tables are added to :data:`metadata`.
 """
 
@@ -41,7 +41,12 @@ from federation.storage.tables._video import (
     video_segments,
 )
 from federation.storage.tables._replication import batch_receipts, signer_chains
-from federation.storage.tables._security import enrolment_tokens, issued_certificates, revocation_list
+from federation.storage.tables._security import (
+    enrolment_tokens,
+    issued_certificates,
+    revocation_list,
+    signing_key_pins,
+)
 from federation.storage.tables._people import audit_log, sessions, users
 # isort: on
 
@@ -77,6 +82,7 @@ __all__ = [
     "scores",
     "sessions",
     "signer_chains",
+    "signing_key_pins",
     "standards_bundles",
     "standards_status",
     "users",

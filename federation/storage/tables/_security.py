@@ -1,5 +1,6 @@
 """Machine trust (DESIGN.md §9): enrolment tokens a parent issued, certificates its CA issued, and the province's
-revocation list as this node holds it. Private keys are never here (they are in the keyring).
+revocation list as this node holds it, and the signing key this node pinned for each origin. Private keys are
+never here (they are in the keyring).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text
 from federation.storage.tables._metadata import metadata
 from federation.storage.types import UTCDateTime
 
-__all__ = ["enrolment_tokens", "issued_certificates", "revocation_list"]
+__all__ = ["enrolment_tokens", "issued_certificates", "revocation_list", "signing_key_pins"]
 
 enrolment_tokens = Table(
     "enrolment_tokens",
@@ -46,4 +47,15 @@ revocation_list = Table(
     Column("payload", Text, nullable=False),  # canonical JSON, as published by the province
     Column("applied_at", UTCDateTime, nullable=False),
     comment="The province's revocation list (吊销列表) as held here: the newest version received.",
+)
+
+signing_key_pins = Table(
+    "signing_key_pins",
+    metadata,
+    Column("origin", String(6), primary_key=True),
+    Column("suite", String(16), nullable=False),
+    Column("public_key", String(200), nullable=False),  # hex of the signing public key
+    Column("certificate", String(64), nullable=False),  # fingerprint of the certificate it was pinned from
+    Column("pinned_at", UTCDateTime, nullable=False),
+    comment="The signing key of each origin as first verified here (or renewed with the pinned key's consent).",
 )
