@@ -228,7 +228,7 @@ def test_a_role_without_the_permission_is_403(hall: Hall, route: Route) -> None:
     permission = route.permission
     assert permission is not None, f"{route}: no rule"
     user_id = next(u for u, roles in PEOPLE.items() if not any(permission in ROLE_PERMISSIONS[r] for r in roles))
-    body = {} if route.method == "POST" else None
+    body: dict[str, str] | None = {} if route.method == "POST" else None
     resp = hall.client.request(route.method, route.url, json=body, headers=bearer(hall.tokens[user_id]))
     assert resp.status_code == 403, (str(route), user_id, resp.text)
     assert resp.json()["error"]["code"] == "forbidden"
