@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
-from county_node.entrypoints.schema_values import ACTOR, HistoryView, history, moment
+from county_node.entrypoints.schema_values import HistoryView, history, moment
 from county_node.entrypoints.views import iso
 from county_node.supervision.domain.complaints import Complaint
 from county_node.supervision.domain.feedback import COMPLAINT_STATUS_LABELS, RATING_STATUS_LABELS
@@ -74,16 +74,14 @@ class FileComplaintBody(BaseModel):
         default="window", description=f"投诉渠道：{'、'.join(f'{k} {v}' for k, v in CHANNEL_LABELS.items())}"
     )
     limit_days: int | None = Field(default=None, description="答复时限（工作日；不填取标准包参数，默认 5）")
-    actor: str = Field(description="登记人（受理投诉的工作人员）", examples=["投诉受理员 王芳"])
 
 
 class AnswerComplaintBody(BaseModel):
-    """答复投诉：只有待答复的投诉可以答复。"""
+    """答复投诉：只有待答复的投诉可以答复。答复人为当前登录账号。"""
 
     model_config = ConfigDict(extra="forbid")
 
     answer: str = Field(description="答复内容", examples=["已督促承办科室当日办结，并向申请人致歉"])
-    actor: str = ACTOR
 
 
 class CloseComplaintBody(BaseModel):
@@ -91,7 +89,6 @@ class CloseComplaintBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    actor: str = ACTOR
     reason: str = Field(default="", description="办结说明", examples=["申请人表示满意"])
 
 
@@ -117,7 +114,6 @@ class FollowUpBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     note: str = Field(description="回访情况", examples=["已电话回访，申请人表示理解"])
-    actor: str = ACTOR
 
 
 # -- views ----------------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""JSON values the supervision views share: moments in China Standard Time, the steps of a record's history, the
-request field of the person acting."""
+"""JSON values the supervision views share: moments in China Standard Time and the steps of a record's history
+(whose actor is the logged-in person's label, 姓名（岗位，账号）)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from county_node.entrypoints.views import iso
 
-__all__ = ["ACTOR", "HistoryView", "history", "moment"]
-
-ACTOR: Any = Field(description="操作人（姓名或岗位）", examples=["县监察室 李明"])
+__all__ = ["HistoryView", "history", "moment"]
 
 
 class HistoryView(TypedDict):

@@ -4,6 +4,7 @@ The province computes the scores and sends them down (``score`` records, applied
 :class:`federation.storage.scores_replica.ScoreApplier`); this route shows what the county holds of its own: its
 score and rank of N for the period, every indicator, deduction and bonus, and its departments' and windows' scores.
 Without ``period`` it answers the newest period held. Errors render through ``http_errors`` like every route.
+Reading it needs a login holding ``score.read`` (issue 15: the approver, the supervisor, the node admin).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from federation.scoring_rules import parse_period
 from federation.storage.scores_replica import latest_rules_version, read_scores
 from federation.storage.tables import scores
 from federation.storage.uow import UnitOfWork
+from security.access import Permission, Principal
+from security.http import Who
 
 __all__ = ["scores_router"]
 
@@ -69,9 +72,14 @@ def scores_router(node: CountyNode, *, prefix: str) -> APIRouter:
         tags=["考核评分"],
         summary="本县考核评分与名次",
         response_model=ScoresView,
-        responses={404: {"model": ErrorView, "description": "尚未收到该周期的考核评分"}},
+        responses={
+            401: {"model": ErrorView, "description": "未登录或登录已失效"},
+            403: {"model": ErrorView, "description": "当前账号的岗位或辖区无权执行此操作"},
+            404: {"model": ErrorView, "description": "尚未收到该周期的考核评分"},
+        },
     )
     def county_scores(
+        _: Annotated[Principal, Who(Permission.SCORE_READ)],
         period: Annotated[str | None, Query(description="考核周期：2026-10、2026-Q4 或 2026（默认最新）")] = None,
     ) -> ScoresView:
         with UnitOfWork(node.engine, readonly=True) as uow:

@@ -41,7 +41,7 @@ from county_node.entrypoints.feedback_schemas import (
     rating_page_view,
     rating_view,
 )
-from county_node.entrypoints.schema_values import ACTOR, HistoryView, history, moment
+from county_node.entrypoints.schema_values import HistoryView, history, moment
 from county_node.entrypoints.views import iso
 from county_node.supervision.domain import RATING_LABELS, REGISTRY, RuleResult, clock_record
 from county_node.supervision.domain.alerts import (
@@ -105,11 +105,10 @@ ALERT_ACTION_DESCRIPTIONS: Mapping[AlertAction, str] = {
 
 
 class AlertActionBody(BaseModel):
-    """签收、催办、督办或关闭一条预警。催办、督办、关闭须填写原因或意见。"""
+    """签收、催办、督办或关闭一条预警。催办、督办、关闭须填写原因或意见。处理人为当前登录账号。"""
 
     model_config = ConfigDict(extra="forbid")
 
-    actor: str = ACTOR
     reason: str = Field(default="", description="原因或意见（催办、督办、关闭时必填）", examples=["请今日内办结"])
 
 

@@ -18,6 +18,9 @@ GET       /alerts/{alert_id}/clip                 the clip of an alert
 GET       /complaints/{complaint_id}/clip         the clip of a complaint
 POST      /video/purge                            run retention once; the purge report
 ========  ======================================  ==================================================================
+
+Every route needs a login (issue 15): reads (clips included) ``video.read``; cameras, bindings, segments and events
+``video.manage``; the purge, which deletes recordings, ``video.purge`` (the node admin only).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from county_node.video.domain import Binding, Segment, Timeline
 from county_node.video.services import Clip, PurgeReport
 from federation.http_errors import ErrorView
 from federation.timeutil import CST
+from security.access import Permission, Principal
+from security.http import Who
 
 __all__ = [
     "BindBody",
@@ -52,10 +57,18 @@ __all__ = [
 
 _TAG = "视频索引"
 _RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorView, "description": "未登录或登录已失效"},
+    403: {"model": ErrorView, "description": "当前账号的岗位或辖区无权执行此操作"},
     404: {"model": ErrorView, "description": "摄像机、办件、预警或投诉不存在"},
     409: {"model": ErrorView, "description": "录像片段重叠，或摄像机绑定冲突"},
     422: {"model": ErrorView, "description": "摄像机编号或参数不正确"},
 }
+
+
+# the rule of each route, next to it
+_Reader = Annotated[Principal, Who(Permission.VIDEO_READ)]
+_Manager = Annotated[Principal, Who(Permission.VIDEO_MANAGE)]
+_Purger = Annotated[Principal, Who(Permission.VIDEO_PURGE)]
 
 
 def aware(moment: datetime) -> datetime:
@@ -187,36 +200,39 @@ def video_router(node: CountyNode, *, prefix: str) -> APIRouter:
     video = node.video
 
     @router.post("/cameras", summary="登记摄像机", status_code=201)
-    def register_camera(body: RegisterCameraBody) -> dict[str, Any]:
+    def register_camera(body: RegisterCameraBody, _: _Manager) -> dict[str, Any]:
         """登记摄像机（编号须为本县的 GB/T 28181 编号）；已登记的更新名称和大厅。"""
         since = aware(body.since) if body.since else None
         row = video.register_camera(body.camera_id, name=body.name, hall=body.hall, window=body.window, since=since)
         return camera_view(*video.camera(row["camera_id"]))
 
     @router.get("/cameras", summary="摄像机列表")
-    def list_cameras() -> list[dict[str, Any]]:
+    def list_cameras(_: _Reader) -> list[dict[str, Any]]:
         """本县登记的全部摄像机及其窗口绑定历史。"""
         return [camera_view(row, bindings) for row, bindings in video.cameras()]
 
     @router.get("/cameras/{camera_id}", summary="摄像机详情")
-    def get_camera(camera_id: Annotated[str, Path(description="摄像机编号")]) -> dict[str, Any]:
+    def get_camera(camera_id: Annotated[str, Path(description="摄像机编号")], _: _Reader) -> dict[str, Any]:
         return camera_view(*video.camera(camera_id))
 
     @router.post("/cameras/{camera_id}/bind", summary="绑定或移装摄像机")
-    def bind_camera(camera_id: Annotated[str, Path(description="摄像机编号")], body: BindBody) -> dict[str, Any]:
+    def bind_camera(
+        camera_id: Annotated[str, Path(description="摄像机编号")], body: BindBody, _: _Manager
+    ) -> dict[str, Any]:
         """自 valid_from 起把摄像机绑定到窗口；摄像机原来的未结束绑定随之结束（移装）。"""
         start = aware(body.valid_from) if body.valid_from else node.clock()
         video.bind(camera_id, body.window, start, aware(body.valid_to) if body.valid_to else None)
         return camera_view(*video.camera(camera_id))
 
     @router.post("/video/segments", summary="录像片段入库", status_code=201)
-    def add_segments(body: list[SegmentBody]) -> dict[str, int]:
+    def add_segments(body: list[SegmentBody], _: _Manager) -> dict[str, int]:
         """整批入库：与已入库片段完全相同的重复提交忽略；任何重叠、未登记的摄像机或无效片段使整批不入库。"""
         indexed = video.add_segments([s.segment() for s in body])
         return {"received": len(body), "indexed": indexed}
 
     @router.get("/video/segments", summary="查询录像片段")
     def get_segments(
+        _: _Reader,
         camera: Annotated[str, Query(description="摄像机编号")],
         start: Annotated[datetime, Query(alias="from", description="开始时间")],
         end: Annotated[datetime, Query(alias="to", description="结束时间")],
@@ -225,11 +241,12 @@ def video_router(node: CountyNode, *, prefix: str) -> APIRouter:
         return timeline_view(video.segments(camera, aware(start), aware(end)))
 
     @router.post("/video/events", summary="视频事件入库", status_code=201)
-    def add_events(body: list[EventBody]) -> dict[str, list[str]]:
+    def add_events(body: list[EventBody], _: _Manager) -> dict[str, list[str]]:
         return {"event_ids": video.record_events([e.event() for e in body])}
 
     @router.get("/video/events", summary="查询视频事件")
     def get_events(
+        _: _Reader,
         start: Annotated[datetime, Query(alias="from", description="开始时间")],
         end: Annotated[datetime, Query(alias="to", description="结束时间")],
         kind: Annotated[str | None, Query(alias="type", description="事件类型")] = None,
@@ -242,6 +259,7 @@ def video_router(node: CountyNode, *, prefix: str) -> APIRouter:
 
     @router.get("/cases/{case_no}/steps/{n}/clip", summary="办件某一步的录像")
     def case_step_clip(
+        _: _Reader,
         case_no: Annotated[str, Path(description="办件编号")],
         n: Annotated[int, Path(ge=1, description="办理过程中的第几步")],
     ) -> dict[str, Any]:
@@ -249,15 +267,15 @@ def video_router(node: CountyNode, *, prefix: str) -> APIRouter:
         return clip_view(video.clip_for_case_step(case_no, n))
 
     @router.get("/alerts/{alert_id}/clip", summary="预警的录像")
-    def alert_clip(alert_id: Annotated[str, Path(description="预警编号")]) -> dict[str, Any]:
+    def alert_clip(alert_id: Annotated[str, Path(description="预警编号")], _: _Reader) -> dict[str, Any]:
         return clip_view(video.clip_for_alert(alert_id))
 
     @router.get("/complaints/{complaint_id}/clip", summary="投诉的录像")
-    def complaint_clip(complaint_id: Annotated[str, Path(description="投诉编号")]) -> dict[str, Any]:
+    def complaint_clip(complaint_id: Annotated[str, Path(description="投诉编号")], _: _Reader) -> dict[str, Any]:
         return clip_view(video.clip_for_complaint(complaint_id))
 
     @router.post("/video/purge", summary="按保留期清理录像")
-    def purge() -> dict[str, Any]:
+    def purge(_: _Purger) -> dict[str, Any]:
         """删除超过保留期且未被预警、投诉保全的片段；索引不可信时拒绝清理（status 为 refused）。"""
         return purge_view(video.purge())
 

@@ -1,7 +1,9 @@
 """The county HTTP API over a real migrated database, driven in-process with FastAPI's TestClient.
 
 The node is assembled by hand with a :class:`tests.conftest.FakeClock`, so deadlines and lights are exact. The
-lifecycle test runs on SQLite and PostgreSQL (``engine`` fixture); the others on SQLite.
+lifecycle test runs on SQLite and PostgreSQL (``engine`` fixture); the others on SQLite. Every client logs in
+(``tests.people``): the approver (审批负责人, who may take cases in and decide them) unless a test says otherwise;
+the timeline's actor is the logged-in person.
 """
 
 from __future__ import annotations
@@ -35,11 +37,13 @@ from federation.errors import (
 )
 from federation.http_errors import http_status
 from federation.standards import StandardsBundle
+from federation.storage.audit_log import AUDIT_RECORD
 from federation.storage.engine import make_engine
 from federation.storage.tables import outbox
 from federation.timeutil import CST
 from migrations.runner import upgrade
 from tests.conftest import FakeClock
+from tests.people import PASSWORD, add_staff, bearer, log_in
 
 with warnings.catch_warnings():
     # Starlette asks for the "httpx2" distribution instead of httpx; the client behaves the same. Only the
@@ -52,11 +56,23 @@ ENTERPRISE = "XK00001000"  # 企业设立登记: promised 1, legal 3 working day
 ENTERPRISE_DATA = {"统一社会信用代码": "91371122MA3C000000", "法定代表人": "王五"}
 FOOD = "XK00003000"  # 食品经营许可: promised 5, legal 10
 JOINT = "XK00036000"  # 建设项目联合审批: three departments
+CLERK = "孙丽（窗口人员，clerk）"
+APPROVER = "李建国（审批负责人，approver）"
 
 
 def make_node(engine: Engine, clock: FakeClock) -> CountyNode:
     config = Config(node=NodeConfig(division=DIVISION, name="莒县"))
-    return assemble_county_node(config, engine, clock)
+    county = assemble_county_node(config, engine, clock)
+    add_staff(county.accounts)
+    return county
+
+
+def as_user(client: TestClient, user_id: str) -> dict[str, str]:
+    """The bearer header of another person of the hall (the client's own login stays its default)."""
+    resp = client.post("/api/v1/auth/token", data={"username": user_id, "password": PASSWORD})
+    assert resp.status_code == 200, resp.text
+    client.cookies.clear()
+    return bearer(str(resp.json()["access_token"]))
 
 
 @pytest.fixture
@@ -77,19 +93,22 @@ def node(sqlite_engine: Engine, clock: FakeClock, bundle: StandardsBundle) -> Co
 @pytest.fixture
 def client(node: CountyNode) -> Iterator[TestClient]:
     with TestClient(create_app(node)) as c:
+        log_in(c, "approver")
         yield c
 
 
 def submit(client: TestClient, item_code: str = ENTERPRISE, **extra: Any) -> str:
-    body = {"item_code": item_code, "applicant": "张三", "actor": "窗口01", "data": ENTERPRISE_DATA, **extra}
+    body = {"item_code": item_code, "applicant": "张三", "data": ENTERPRISE_DATA, **extra}
     resp = client.post("/api/v1/cases", json=body)
     assert resp.status_code == 201, resp.text
     case_no: str = resp.json()["case"]["case_no"]
     return case_no
 
 
-def act(client: TestClient, case_no: str, action: str, **params: Any) -> dict[str, Any]:
-    resp = client.post(f"/api/v1/cases/{case_no}/actions/{action}", json={"actor": "窗口01", **params})
+def act(
+    client: TestClient, case_no: str, action: str, *, headers: dict[str, str] | None = None, **params: Any
+) -> dict[str, Any]:
+    resp = client.post(f"/api/v1/cases/{case_no}/actions/{action}", json=params, headers=headers)
     assert resp.status_code == 200, resp.text
     body: dict[str, Any] = resp.json()
     return body
@@ -110,8 +129,10 @@ def assert_error(resp: Any, status: int, code: str) -> dict[str, Any]:
 
 
 def outbox_rows(engine: Engine) -> int:
+    """Outbox rows but the audit log's (a refused write is audited, and that entry goes up too)."""
     with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(outbox)).scalar_one())
+        query = select(func.count()).select_from(outbox).where(outbox.c.record_type != AUDIT_RECORD)
+        return int(conn.execute(query).scalar_one())
 
 
 # -- node and catalogue -------------------------------------------------------------------------------------------
@@ -137,9 +158,10 @@ def test_catalogue_lists_the_items_in_force(client: TestClient, bundle: Standard
 
 def test_node_without_catalogue_is_not_ready(sqlite_engine: Engine, clock: FakeClock) -> None:
     with TestClient(create_app(make_node(sqlite_engine, clock))) as c:
+        log_in(c, "clerk")
         assert c.get("/api/v1/health").json()["standards_version"] is None
         assert c.get("/api/v1/catalogue").json() == {"standards_version": None, "items": []}
-        resp = c.post("/api/v1/cases", json={"item_code": ENTERPRISE, "applicant": "张三", "actor": "窗口01"})
+        resp = c.post("/api/v1/cases", json={"item_code": ENTERPRISE, "applicant": "张三"})
         error = assert_error(resp, 503, "standards_not_loaded")
         assert "sunshine county init" in error["message"]
 
@@ -148,10 +170,12 @@ def test_node_without_catalogue_is_not_ready(sqlite_engine: Engine, clock: FakeC
 
 
 def _drive_to_concluded(c: TestClient, clock: FakeClock) -> str:
-    """申请 → 受理 → 补正 → 审核 → 延期 → 决定 → 办结, checking what each step returns."""
+    """申请 → 受理 → 补正 → 审核 → 延期 → 决定 → 办结, checking what each step returns: the client's clerk takes
+    the case in, the approver reviews, extends and decides."""
+    approver = as_user(c, "approver")
     resp = c.post(
         "/api/v1/cases",
-        json={"item_code": ENTERPRISE, "applicant": "张三", "actor": "窗口01", "data": {"法定代表人": "王五"}},
+        json={"item_code": ENTERPRISE, "applicant": "张三", "data": {"法定代表人": "王五"}},
     )
     assert resp.status_code == 201
     created = resp.json()
@@ -176,11 +200,12 @@ def _drive_to_concluded(c: TestClient, clock: FakeClock) -> str:
     clock.set(2026, 9, 23, 9, 0)
     act(c, case_no, "receive_correction", data={"统一社会信用代码": "91371122MA3C000000"})
     clock.set(2026, 9, 23, 10, 0)
-    act(c, case_no, "review", opinion="符合条件")
+    act(c, case_no, "review", headers=approver, opinion="符合条件")
     clock.set(2026, 9, 23, 10, 30)
-    assert act(c, case_no, "extend", days=2, reason="需现场核查", approver="分管局长")["case"]["extension_days"] == 2
+    extended = act(c, case_no, "extend", headers=approver, days=2, reason="需现场核查", approver="分管局长")
+    assert extended["case"]["extension_days"] == 2
     clock.set(2026, 9, 24, 9, 0)
-    act(c, case_no, "decide", outcome="approve")
+    act(c, case_no, "decide", headers=approver, outcome="approve")
     clock.set(2026, 9, 24, 15, 0)
     act(c, case_no, "conclude", note="已发证")
     return case_no
@@ -222,6 +247,7 @@ def _assert_timeline(timeline: list[dict[str, Any]]) -> None:
         ("conclude", "办结"),
     ]
     assert [e["n"] for e in timeline] == list(range(1, 9))
+    assert [e["actor"] for e in timeline] == [CLERK] * 4 + [APPROVER] * 3 + [CLERK]
     assert timeline[5]["payload"] == {"days": 2, "reason": "需现场核查", "approver": "分管局长"}
     assert timeline[-1]["to_status_label"] == "已办结"
     assert all(e["at"].endswith("+08:00") for e in timeline)
@@ -233,6 +259,7 @@ def test_lifecycle_to_concluded_with_timeline_and_clock(
     node = make_node(engine, clock)
     node.approval.apply_standards(bundle)
     with TestClient(create_app(node)) as c:
+        log_in(c, "clerk")
         case_no = _drive_to_concluded(c, clock)
         clock.set(2026, 10, 20, 9, 0)  # read much later: a concluded case is read at its conclusion
         detail = c.get(f"/api/v1/cases/{case_no}").json()
@@ -272,7 +299,7 @@ def test_joint_case_has_one_sub_clock_per_department(client: TestClient) -> None
     assert set(detail["clock"]["tasks"]) == {"自然资源局", "住房和城乡建设局", "消防救援大队"}
     assert detail["clock"]["tasks"]["住房和城乡建设局"]["budget_days"] == 15
 
-    resp = client.post(f"/api/v1/cases/{case_no}/actions/decide", json={"actor": "窗口01", "outcome": "approve"})
+    resp = client.post(f"/api/v1/cases/{case_no}/actions/decide", json={"outcome": "approve"})
     error = assert_error(resp, 409, "joint_tasks_pending")
     assert error["details"]["pending"] == ["住房和城乡建设局", "消防救援大队", "自然资源局"]
 
@@ -286,7 +313,7 @@ def test_joint_case_has_one_sub_clock_per_department(client: TestClient) -> None
 
 
 def test_unknown_item_is_404(client: TestClient) -> None:
-    resp = client.post("/api/v1/cases", json={"item_code": "XK99999000", "applicant": "张三", "actor": "窗口01"})
+    resp = client.post("/api/v1/cases", json={"item_code": "XK99999000", "applicant": "张三"})
     error = assert_error(resp, 404, "item_not_found")
     assert "XK99999000" in error["message"]
     assert error["details"] == {"item_code": "XK99999000"}
@@ -294,19 +321,19 @@ def test_unknown_item_is_404(client: TestClient) -> None:
 
 def test_unknown_case_is_404(client: TestClient) -> None:
     assert_error(client.get("/api/v1/cases/371122-20260921-999999"), 404, "case_not_found")
-    resp = client.post("/api/v1/cases/371122-20260921-999999/actions/accept", json={"actor": "窗口01"})
+    resp = client.post("/api/v1/cases/371122-20260921-999999/actions/accept", json={})
     assert_error(resp, 404, "case_not_found")
 
 
 def test_unknown_action_is_404(client: TestClient) -> None:
     case_no = submit(client)
     error = assert_error(
-        client.post(f"/api/v1/cases/{case_no}/actions/approve_quickly", json={"actor": "窗口01"}),
+        client.post(f"/api/v1/cases/{case_no}/actions/approve_quickly", json={}),
         404,
         "not_found",
     )
     assert "approve_quickly" in error["message"]
-    assert_error(client.post(f"/api/v1/cases/{case_no}/actions/submit", json={"actor": "窗口01"}), 404, "not_found")
+    assert_error(client.post(f"/api/v1/cases/{case_no}/actions/submit", json={}), 404, "not_found")
     assert len(client.get(f"/api/v1/cases/{case_no}").json()["timeline"]) == 1
 
 
@@ -315,7 +342,7 @@ def test_invalid_transition_is_409_and_writes_nothing(client: TestClient, node: 
     before = client.get(f"/api/v1/cases/{case_no}").json()
     rows = outbox_rows(node.engine)
 
-    resp = client.post(f"/api/v1/cases/{case_no}/actions/decide", json={"actor": "窗口01", "outcome": "approve"})
+    resp = client.post(f"/api/v1/cases/{case_no}/actions/decide", json={"outcome": "approve"})
     error = assert_error(resp, 409, "invalid_transition")
     assert error["message"] == "办件当前状态为“已申请”，不能执行“审批决定”"
     assert error["details"] == {"case_no": case_no, "action": "decide", "status": "submitted"}
@@ -332,7 +359,7 @@ def test_extension_is_allowed_once(client: TestClient) -> None:
     act(client, case_no, "extend", days=1, reason="核查", approver="局长")
     resp = client.post(
         f"/api/v1/cases/{case_no}/actions/extend",
-        json={"actor": "窗口01", "days": 1, "reason": "再次核查", "approver": "局长"},
+        json={"days": 1, "reason": "再次核查", "approver": "局长"},
     )
     assert_error(resp, 409, "extension_already_used")
 
@@ -359,7 +386,7 @@ def test_bad_action_parameters_are_422_and_write_nothing(
         act(client, case_no, "review")
     events = len(client.get(f"/api/v1/cases/{case_no}").json()["timeline"])
 
-    resp = client.post(f"/api/v1/cases/{case_no}/actions/{action}", json={"actor": "窗口01", **params})
+    resp = client.post(f"/api/v1/cases/{case_no}/actions/{action}", json={**params})
     error = assert_error(resp, 422, "validation_error")
     assert fragment in error["message"]
     assert len(client.get(f"/api/v1/cases/{case_no}").json()["timeline"]) == events
@@ -369,7 +396,7 @@ def test_key_data_missing_before_decide_is_409(client: TestClient) -> None:
     case_no = submit(client, data={"法定代表人": "王五"})
     act(client, case_no, "accept")
     act(client, case_no, "review")
-    resp = client.post(f"/api/v1/cases/{case_no}/actions/decide", json={"actor": "窗口01", "outcome": "approve"})
+    resp = client.post(f"/api/v1/cases/{case_no}/actions/decide", json={"outcome": "approve"})
     error = assert_error(resp, 409, "key_data_missing")
     assert "统一社会信用代码" in error["message"]
     act(client, case_no, "record_data", data={"统一社会信用代码": "91371122MA3C000000"})
@@ -383,18 +410,37 @@ def test_request_validation_errors_use_the_chinese_error_shape(client: TestClien
     assert fields == {
         "请求体 item_code": "缺少必填项",
         "请求体 applicant": "缺少必填项",
-        "请求体 actor": "缺少必填项",
         "请求体 data.法定代表人": "应为文字",
     }
 
     resp = client.post("/api/v1/cases", content=b'{"item_code": ', headers={"content-type": "application/json"})
     assert "不是有效的 JSON" in assert_error(resp, 422, "validation_error")["message"]
-    resp = client.post("/api/v1/cases", json={"item_code": ENTERPRISE, "applicant": "张三", "actor": "窗口01", "x": 1})
+    resp = client.post("/api/v1/cases", json={"item_code": ENTERPRISE, "applicant": "张三", "x": 1})
     assert "不接受此参数" in assert_error(resp, 422, "validation_error")["message"]
     assert "page" in assert_error(client.get("/api/v1/cases?page=0"), 422, "validation_error")["message"]
     assert_error(client.get("/api/v1/cases?page_size=201"), 422, "validation_error")
     assert "status" in assert_error(client.get("/api/v1/cases?status=lost"), 422, "validation_error")["message"]
     assert_error(client.get("/api/v1/cases?light=green"), 422, "validation_error")
+
+
+def test_who_acts_is_the_login_anonymous_is_401_and_a_wrong_role_403(client: TestClient, node: CountyNode) -> None:
+    case_no = submit(client)
+    body = {"item_code": ENTERPRISE, "applicant": "张三", "data": ENTERPRISE_DATA}
+    anonymous = client.post("/api/v1/cases", json=body, headers={"Authorization": ""})
+    assert "未登录" in assert_error(anonymous, 401, "unauthenticated")["message"]
+    assert anonymous.headers["WWW-Authenticate"] == "Bearer"
+    assert_error(client.get(f"/api/v1/cases/{case_no}", headers={"Authorization": ""}), 401, "unauthenticated")
+    clerk = as_user(client, "clerk")
+    assert act(client, case_no, "accept", headers=clerk)["timeline"][-1]["actor"] == CLERK
+    rows = outbox_rows(node.engine)
+    refused = client.post(f"/api/v1/cases/{case_no}/actions/review", json={}, headers=clerk)  # the approver's
+    assert "无权" in assert_error(refused, 403, "forbidden")["message"]
+    supervisor = as_user(client, "supervisor")  # reads cases, takes none in
+    assert_error(client.post("/api/v1/cases", json=body, headers=supervisor), 403, "forbidden")
+    assert client.get("/api/v1/cases", headers=supervisor).json()["total"] == 1
+    assert outbox_rows(node.engine) == rows  # nothing but the refusals' audit entries
+    detail = client.get(f"/api/v1/cases/{case_no}").json()
+    assert [(e["action"], e["actor"]) for e in detail["timeline"]] == [("submit", APPROVER), ("accept", CLERK)]
 
 
 def test_unknown_path_and_method_use_the_error_shape(client: TestClient) -> None:
@@ -410,6 +456,7 @@ def test_unexpected_errors_are_500_without_traceback(node: CountyNode, monkeypat
 
     monkeypatch.setattr(node.approval, "summary", broken)
     with TestClient(create_app(node), raise_server_exceptions=False) as c:
+        log_in(c, "clerk")
         resp = c.get("/api/v1/summary")
     error = assert_error(resp, 500, "internal")
     assert "secret" not in resp.text
@@ -422,6 +469,7 @@ def test_storage_errors_are_503(node: CountyNode, monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(node.approval, "summary", unreachable)
     with TestClient(create_app(node)) as c:
+        log_in(c, "clerk")
         error = assert_error(c.get("/api/v1/summary"), 503, "storage_error")
     assert error["details"] == {"backend": "postgresql"}
 
@@ -522,7 +570,7 @@ def test_openapi_and_docs_are_served(client: TestClient) -> None:
         assert f"/api/v1/cases/{{case_no}}/actions/{action.value}" in paths
     schemas = spec["components"]["schemas"]
     assert schemas["ExtendBody"]["properties"]["days"]["type"] == "integer"
-    assert set(schemas["ExtendBody"]["required"]) == {"actor", "days", "reason", "approver"}
+    assert set(schemas["ExtendBody"]["required"]) == {"days", "reason", "approver"}  # who acts: the login
     assert schemas["DecideBody"]["properties"]["outcome"]["enum"] == ["approve", "deny"]
     assert "ErrorView" in schemas
     docs = client.get("/docs")
@@ -533,7 +581,7 @@ def test_openapi_and_docs_are_served(client: TestClient) -> None:
 def test_every_action_but_submit_has_a_body_model_with_the_domains_parameters() -> None:
     assert set(ACTION_BODIES) == set(Action) - {Action.SUBMIT}
     for action, model in ACTION_BODIES.items():
-        assert set(model.model_fields) - {"actor"} == _PARAMS[action], action
+        assert set(model.model_fields) == _PARAMS[action], action
 
 
 def test_the_window_taking_a_case_in_is_kept_and_a_malformed_one_refused(client: TestClient, node: CountyNode) -> None:
@@ -541,9 +589,7 @@ def test_the_window_taking_a_case_in_is_kept_and_a_malformed_one_refused(client:
     assert client.get(f"/api/v1/cases/{case_no}").json()["case"]["window"] == "W03"
     before = outbox_rows(node.engine)
     error = assert_error(
-        client.post(
-            "/api/v1/cases", json={"item_code": ENTERPRISE, "applicant": "张三", "actor": "窗口01", "window": "三号窗"}
-        ),
+        client.post("/api/v1/cases", json={"item_code": ENTERPRISE, "applicant": "张三", "window": "三号窗"}),
         422,
         "validation_error",
     )

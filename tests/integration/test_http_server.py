@@ -1,7 +1,8 @@
 """A real county node server: ``sunshine county init`` then ``sunshine county serve --port 0`` as processes.
 
 The server picks a free loopback port and announces it in ``DATA_DIR/http.port``; the test talks to it over real
-HTTP, then stops it with SIGINT and expects a clean exit. Every wait is bounded.
+HTTP as the hall's clerk (whose account is added to the node's database before the server starts), then stops
+it with SIGINT and expects a clean exit. Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from pathlib import Path
 
 import httpx
 
+from federation.config import load_config
 from federation.data import CATALOGUE_CSV
+from federation.storage.engine import make_engine
+from security.accounts import accounts_for
+from tests.people import add_staff, log_in
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -29,6 +34,15 @@ def _clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUNSHINE_")}
     env["SUNSHINE_LOG_FORMAT"] = "json"
     return env
+
+
+def _add_staff(config_file: Path, env: dict[str, str]) -> None:
+    config = load_config(config_file, env)
+    engine = make_engine(config.database_url)
+    try:
+        add_staff(accounts_for(engine, config.node.division))
+    finally:
+        engine.dispose()
 
 
 def _wait_for_port(port_file: Path, proc: subprocess.Popen[bytes], log: Path) -> int:
@@ -56,6 +70,7 @@ def test_real_server_serves_the_api_and_stops_cleanly_on_sigint(tmp_path: Path) 
         check=False,
     )
     assert init.returncode == 0, init.stdout + init.stderr
+    _add_staff(data_dir / "sunshine.toml", env)
 
     port_file = data_dir / "http.port"
     log = tmp_path / "server.log"
@@ -73,24 +88,26 @@ def test_real_server_serves_the_api_and_stops_cleanly_on_sigint(tmp_path: Path) 
                 health = client.get("/api/v1/health").json()
                 assert health["division"] == "371122"
                 assert health["standards_version"].startswith("catalogue-")
+                assert client.get("/api/v1/cases").status_code == 401  # not logged in
+                log_in(client, "clerk")
                 resp = client.post(
                     "/api/v1/cases",
                     json={
                         "item_code": "XK00001000",
                         "applicant": "张三",
-                        "actor": "窗口01",
                         "data": {"统一社会信用代码": "91371122MA3C000000", "法定代表人": "王五"},
                     },
                 )
                 assert resp.status_code == 201, resp.text
                 case_no = resp.json()["case"]["case_no"]
-                resp = client.post(f"/api/v1/cases/{case_no}/actions/accept", json={"actor": "窗口01"})
+                resp = client.post(f"/api/v1/cases/{case_no}/actions/accept", json={})
                 assert resp.status_code == 200, resp.text
                 detail = resp.json()
                 assert detail["case"]["status"] == "accepted"
                 assert detail["clock"]["promised"]["budget_days"] == 1
                 assert [e["action"] for e in detail["timeline"]] == ["submit", "accept"]
-                resp = client.post(f"/api/v1/cases/{case_no}/actions/accept", json={"actor": "窗口01"})
+                assert {e["actor"] for e in detail["timeline"]} == {"孙丽（窗口人员，clerk）"}
+                resp = client.post(f"/api/v1/cases/{case_no}/actions/accept", json={})
                 assert resp.status_code == 409
                 assert resp.json()["error"]["code"] == "invalid_transition"
 

@@ -1,7 +1,9 @@
 """The supervision routes of the county HTTP API (电子监察) over a real migrated SQLite database, in-process.
 
 The node is assembled by hand with a :class:`tests.conftest.FakeClock` (as in ``test_http_api``), so a sweep
-``now`` is an exact moment: the red light is raised at the case's due moment, not a second before.
+``now`` is an exact moment: the red light is raised at the case's due moment, not a second before. The client is
+logged in as the county's supervisor (监察员); cases are taken in by the window clerk (窗口人员). Who acts is the
+logged-in person: the history names them, no request body does.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from county_node.entrypoints.http import create_app
 from county_node.supervision.domain import CASE_RULES
 from federation.config import Config, NodeConfig
 from federation.standards import StandardsBundle
+from federation.storage.audit_log import AUDIT_RECORD
 from federation.storage.engine import make_engine
 from federation.storage.tables import alerts, complaints, outbox, ratings
 from migrations.runner import upgrade
 from tests.conftest import FakeClock
+from tests.people import PASSWORD, add_staff, bearer, log_in
 
 with warnings.catch_warnings():
     # Starlette asks for the "httpx2" distribution instead of httpx; the client behaves the same (see test_http_api)
@@ -33,6 +37,8 @@ DIVISION = "371122"
 FOOD = "XK00003000"  # 食品经营许可: promised 5 working days
 FOOD_DATA = {"统一社会信用代码": "91371122MA3C000001", "经营场所": "莒县城阳街道 1 号"}
 UNKNOWN_CASE = f"{DIVISION}-20260921-999999"
+SUPERVISOR = "王海燕（监察员，supervisor）"  # the logged-in person, as every history records them
+ANONYMOUS = {"Authorization": ""}  # a request without the client's login
 
 
 @pytest.fixture
@@ -56,8 +62,18 @@ def node(sqlite_engine: Engine, clock: FakeClock, bundle: StandardsBundle) -> Co
 
 @pytest.fixture
 def client(node: CountyNode) -> Iterator[TestClient]:
+    add_staff(node.accounts)
     with TestClient(create_app(node)) as c:
+        log_in(c, "supervisor")
         yield c
+
+
+def as_user(client: TestClient, user_id: str) -> dict[str, str]:
+    """The bearer header of another person of the hall (the client stays logged in as the supervisor)."""
+    resp = client.post("/api/v1/auth/token", data={"username": user_id, "password": PASSWORD})
+    assert resp.status_code == 200, resp.text
+    client.cookies.clear()
+    return bearer(str(resp.json()["access_token"]))
 
 
 def assert_error(resp: Any, status: int, code: str) -> dict[str, Any]:
@@ -73,20 +89,25 @@ def assert_error(resp: Any, status: int, code: str) -> dict[str, Any]:
 
 
 def counts(engine: Engine) -> dict[str, int]:
+    """Rows of the supervision tables and of the outbox but its audit records (a refusal is audited: that entry
+    goes up with the county's records; nothing else may be written)."""
     with engine.connect() as conn:
-        return {
+        found = {
             t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
-            for t in (alerts, complaints, ratings, outbox)
+            for t in (alerts, complaints, ratings)
         }
+        query = select(func.count()).select_from(outbox).where(outbox.c.record_type != AUDIT_RECORD)
+        return found | {"outbox": int(conn.execute(query).scalar_one())}
 
 
 def accepted_case(client: TestClient) -> tuple[str, datetime]:
     """A food licence submitted and accepted now; its case number and promised due moment."""
-    body = {"item_code": FOOD, "applicant": "张三", "actor": "窗口01", "data": FOOD_DATA}
-    resp = client.post("/api/v1/cases", json=body)
+    clerk = as_user(client, "clerk")
+    body = {"item_code": FOOD, "applicant": "张三", "data": FOOD_DATA}
+    resp = client.post("/api/v1/cases", json=body, headers=clerk)
     assert resp.status_code == 201, resp.text
     case_no: str = resp.json()["case"]["case_no"]
-    resp = client.post(f"/api/v1/cases/{case_no}/actions/accept", json={"actor": "窗口01"})
+    resp = client.post(f"/api/v1/cases/{case_no}/actions/accept", json={}, headers=clerk)
     assert resp.status_code == 200, resp.text
     due_at = datetime.fromisoformat(resp.json()["clock"]["promised"]["due_at"])
     return case_no, due_at
@@ -191,10 +212,10 @@ def test_alert_lifecycle_over_http(client: TestClient, clock: FakeClock) -> None
     _, alert_id = red_alert(client, clock)
     url = f"/api/v1/alerts/{alert_id}"
     steps = [
-        ("acknowledge", {"actor": "李科长"}, "acknowledged", "已签收"),
-        ("urge", {"actor": "县监察室", "reason": "请今日内办结"}, "urged", "已催办"),
-        ("supervise", {"actor": "县监察室", "reason": "挂牌督办"}, "supervised", "已督办"),
-        ("close", {"actor": "县监察室", "reason": "已办结，约谈经办人"}, "closed", "已关闭"),
+        ("acknowledge", {}, "acknowledged", "已签收"),
+        ("urge", {"reason": "请今日内办结"}, "urged", "已催办"),
+        ("supervise", {"reason": "挂牌督办"}, "supervised", "已督办"),
+        ("close", {"reason": "已办结，约谈经办人"}, "closed", "已关闭"),
     ]
     for action, body, status, label in steps:
         clock.now += timedelta(minutes=10)
@@ -207,10 +228,11 @@ def test_alert_lifecycle_over_http(client: TestClient, clock: FakeClock) -> None
     assert closed["closed_at"] == clock.now.isoformat()
     assert [h["action"] for h in closed["history"]] == ["raise", "acknowledge", "urge", "supervise", "close"]
     assert [h["action_label"] for h in closed["history"]] == ["触发", "签收", "催办", "督办", "关闭"]
+    assert {h["actor"] for h in closed["history"][1:]} == {SUPERVISOR}
     assert closed["history"][2] == {
         "action": "urge",
         "action_label": "催办",
-        "actor": "县监察室",
+        "actor": SUPERVISOR,
         "at": closed["history"][2]["at"],
         "reason": "请今日内办结",
     }
@@ -222,29 +244,35 @@ def test_bad_alert_actions_are_refused_and_write_nothing(
     _, alert_id = red_alert(client, clock)
     url = f"/api/v1/alerts/{alert_id}"
     before = counts(sqlite_engine)
-    urge = assert_error(client.post(f"{url}/urge", json={"actor": "县监察室"}), 422, "validation_error")
+    urge = assert_error(client.post(f"{url}/urge", json={}), 422, "validation_error")
     assert "原因" in urge["message"]
-    no_actor = assert_error(client.post(f"{url}/acknowledge", json={}), 422, "validation_error")
-    assert "actor" in no_actor["message"]
-    assert "缺少必填项" in no_actor["message"]
-    extra = client.post(f"{url}/acknowledge", json={"actor": "李科长", "level": 2})
+    anonymous = client.post(f"{url}/acknowledge", json={}, headers=ANONYMOUS)
+    assert_error(anonymous, 401, "unauthenticated")
+    assert anonymous.headers["WWW-Authenticate"] == "Bearer"
+    clerk = as_user(client, "clerk")  # reads alerts, does not handle them
+    assert client.get(url, headers=clerk).status_code == 200
+    assert (
+        "无权" in assert_error(client.post(f"{url}/acknowledge", json={}, headers=clerk), 403, "forbidden")["message"]
+    )
+    assert_error(client.post(f"{url}/escalate", json={}, headers=clerk), 403, "forbidden")
+    assert_error(client.post("/api/v1/supervision/sweep", headers=clerk), 403, "forbidden")
+    assert client.get(url).json()["status"] == "open"
+    extra = client.post(f"{url}/acknowledge", json={"level": 2})
     assert "不接受此参数" in assert_error(extra, 422, "validation_error")["message"]
-    unknown = assert_error(client.post(f"{url}/reopen", json={"actor": "李科长"}), 404, "not_found")
+    unknown = assert_error(client.post(f"{url}/reopen", json={}), 404, "not_found")
     assert "未知的预警操作“reopen”" in unknown["message"]
     assert "acknowledge" in unknown["message"]
-    system = assert_error(client.post(f"{url}/escalate", json={"actor": "李科长"}), 404, "not_found")
+    system = assert_error(client.post(f"{url}/escalate", json={}), 404, "not_found")
     assert "由系统执行" in system["message"]
-    missing = client.post(f"/api/v1/alerts/{DIVISION}-A000009999/acknowledge", json={"actor": "李科长"})
+    missing = client.post(f"/api/v1/alerts/{DIVISION}-A000009999/acknowledge", json={})
     assert_error(missing, 404, "alert_not_found")
     assert counts(sqlite_engine) == before
 
-    assert client.post(f"{url}/close", json={"actor": "县监察室", "reason": "已处理"}).status_code == 200
+    assert client.post(f"{url}/close", json={"reason": "已处理"}).status_code == 200
     before = counts(sqlite_engine)
-    again = assert_error(
-        client.post(f"{url}/close", json={"actor": "县监察室", "reason": "再关"}), 409, "invalid_transition"
-    )
+    again = assert_error(client.post(f"{url}/close", json={"reason": "再关"}), 409, "invalid_transition")
     assert "已关闭" in again["message"]
-    assert_error(client.post(f"{url}/acknowledge", json={"actor": "李科长"}), 409, "invalid_transition")
+    assert_error(client.post(f"{url}/acknowledge", json={}), 409, "invalid_transition")
     assert counts(sqlite_engine) == before
 
 
@@ -255,7 +283,7 @@ def test_case_supervision_view(client: TestClient, clock: FakeClock) -> None:
     case_no, alert_id = red_alert(client, clock)
     client.post(
         "/api/v1/complaints",
-        json={"target": "case", "target_id": case_no, "complainant": "张三", "content": "超期", "actor": "受理员"},
+        json={"target": "case", "target_id": case_no, "complainant": "张三", "content": "超期"},
     )
     client.post("/api/v1/ratings", json={"case_no": case_no, "staff": "窗口01", "level": 1, "comment": "太慢"})
     view = client.get(f"/api/v1/cases/{case_no}/supervision").json()
@@ -291,7 +319,6 @@ def test_complaint_lifecycle_over_http(client: TestClient, clock: FakeClock) -> 
         "complainant": "张三",
         "content": "办理太慢",
         "channel": "12345",
-        "actor": "受理员",
     }
     resp = client.post("/api/v1/complaints", json=body)
     assert resp.status_code == 201, resp.text
@@ -313,7 +340,6 @@ def test_complaint_lifecycle_over_http(client: TestClient, clock: FakeClock) -> 
             "complainant": "李四",
             "content": "态度差",
             "limit_days": 20,
-            "actor": "受理员",
         },
     ).json()
     assert window["limit_days"] == 20
@@ -330,23 +356,24 @@ def test_complaint_lifecycle_over_http(client: TestClient, clock: FakeClock) -> 
     clock.now = datetime.fromisoformat(filed["due_at"])
     assert sweep(client)["raised"]["SUP-101"] == 1
     clock.now += timedelta(hours=2)
-    answered = client.post(f"/api/v1/complaints/{complaint_id}/answer", json={"answer": "已督促办理", "actor": "科长"})
+    answered = client.post(f"/api/v1/complaints/{complaint_id}/answer", json={"answer": "已督促办理"})
     assert answered.status_code == 200, answered.text
     assert answered.json()["status_label"] == "已答复"
-    assert answered.json()["answered_by"] == "科长"
+    assert answered.json()["answered_by"] == SUPERVISOR
     assert client.get("/api/v1/complaints", params={"status": "answered"}).json()["total"] == 1
-    closed = client.post(f"/api/v1/complaints/{complaint_id}/close", json={"actor": "科长", "reason": "申请人满意"})
+    closed = client.post(f"/api/v1/complaints/{complaint_id}/close", json={"reason": "申请人满意"})
     assert closed.status_code == 200, closed.text
     assert closed.json()["status"] == "closed"
     assert [h["action_label"] for h in closed.json()["history"]] == ["登记投诉", "答复", "办结"]
-    again = client.post(f"/api/v1/complaints/{complaint_id}/close", json={"actor": "科长"})
+    assert {h["actor"] for h in closed.json()["history"]} == {SUPERVISOR}
+    again = client.post(f"/api/v1/complaints/{complaint_id}/close", json={})
     assert_error(again, 409, "invalid_transition")
-    answer_closed = client.post(f"/api/v1/complaints/{complaint_id}/answer", json={"answer": "x", "actor": "科长"})
+    answer_closed = client.post(f"/api/v1/complaints/{complaint_id}/answer", json={"answer": "x"})
     assert_error(answer_closed, 409, "invalid_transition")
 
 
 def test_bad_complaints_are_refused_and_write_nothing(client: TestClient, sqlite_engine: Engine) -> None:
-    base = {"target": "case", "complainant": "张三", "content": "太慢", "actor": "受理员"}
+    base = {"target": "case", "complainant": "张三", "content": "太慢"}
     before = counts(sqlite_engine)
     unknown_case = client.post("/api/v1/complaints", json={**base, "target_id": UNKNOWN_CASE})
     assert "未找到办件" in assert_error(unknown_case, 404, "case_not_found")["message"]
@@ -360,12 +387,12 @@ def test_bad_complaints_are_refused_and_write_nothing(client: TestClient, sqlite
     assert "答复时限" in assert_error(limit, 422, "validation_error")["message"]
     missing = f"/api/v1/complaints/{DIVISION}-TS00000099"
     assert_error(client.get(missing), 404, "complaint_not_found")
-    assert_error(client.post(f"{missing}/answer", json={"answer": "x", "actor": "科长"}), 404, "complaint_not_found")
-    assert_error(client.post(f"{missing}/close", json={"actor": "科长"}), 404, "complaint_not_found")
+    assert_error(client.post(f"{missing}/answer", json={"answer": "x"}), 404, "complaint_not_found")
+    assert_error(client.post(f"{missing}/close", json={}), 404, "complaint_not_found")
     assert counts(sqlite_engine) == before
     open_one = client.post("/api/v1/complaints", json={**base, "target": "staff", "target_id": "王五"}).json()
     before = counts(sqlite_engine)
-    early = client.post(f"/api/v1/complaints/{open_one['complaint_id']}/close", json={"actor": "科长"})
+    early = client.post(f"/api/v1/complaints/{open_one['complaint_id']}/close", json={})
     assert "请先答复" in assert_error(early, 409, "invalid_transition")["message"]
     assert counts(sqlite_engine) == before
 
@@ -404,16 +431,15 @@ def test_ratings_and_follow_up_over_http(client: TestClient, clock: FakeClock) -
     clock.now = datetime.fromisoformat(bad["due_at"])
     assert sweep(client)["raised"]["SUP-201"] == 1
     clock.now += timedelta(hours=1)
-    done = client.post(
-        f"/api/v1/ratings/{bad['rating_id']}/follow-up", json={"note": "已回访，申请人表示理解", "actor": "科长"}
-    )
+    done = client.post(f"/api/v1/ratings/{bad['rating_id']}/follow-up", json={"note": "已回访，申请人表示理解"})
     assert done.status_code == 200, done.text
     assert done.json()["status_label"] == "已回访"
     assert done.json()["follow_up_note"] == "已回访，申请人表示理解"
     assert [h["action_label"] for h in done.json()["history"]] == ["评价", "回访"]
-    again = client.post(f"/api/v1/ratings/{bad['rating_id']}/follow-up", json={"note": "再访", "actor": "科长"})
+    assert done.json()["followed_up_by"] == SUPERVISOR
+    again = client.post(f"/api/v1/ratings/{bad['rating_id']}/follow-up", json={"note": "再访"})
     assert "不需要回访" in assert_error(again, 409, "invalid_transition")["message"]
-    good_follow = client.post(f"/api/v1/ratings/{good['rating_id']}/follow-up", json={"note": "x", "actor": "科长"})
+    good_follow = client.post(f"/api/v1/ratings/{good['rating_id']}/follow-up", json={"note": "x"})
     assert_error(good_follow, 409, "invalid_transition")
 
 
@@ -443,7 +469,7 @@ def test_bad_ratings_are_refused_and_write_nothing(client: TestClient, sqlite_en
     assert_error(no_staff, 422, "validation_error")
     missing = f"/api/v1/ratings/{DIVISION}-PJ00000099"
     assert_error(client.get(missing), 404, "rating_not_found")
-    assert_error(client.post(f"{missing}/follow-up", json={"note": "x", "actor": "科长"}), 404, "rating_not_found")
+    assert_error(client.post(f"{missing}/follow-up", json={"note": "x"}), 404, "rating_not_found")
     assert counts(sqlite_engine) == before
 
 
@@ -459,10 +485,10 @@ def test_supervision_summary(client: TestClient, clock: FakeClock) -> None:
     assert empty["alerts"]["light_labels"] == {"yellow": "黄灯", "red": "红灯"}
 
     case_no, alert_id = red_alert(client, clock)
-    client.post(f"/api/v1/alerts/{alert_id}/acknowledge", json={"actor": "李科长"})
+    client.post(f"/api/v1/alerts/{alert_id}/acknowledge", json={})
     client.post(
         "/api/v1/complaints",
-        json={"target": "case", "target_id": case_no, "complainant": "张三", "content": "超期", "actor": "受理员"},
+        json={"target": "case", "target_id": case_no, "complainant": "张三", "content": "超期"},
     )
     client.post("/api/v1/ratings", json={"case_no": case_no, "staff": "窗口01", "level": 2})
     summary = client.get("/api/v1/supervision/summary").json()
@@ -510,6 +536,9 @@ def test_openapi_documents_the_supervision_routes_in_chinese(client: TestClient)
 
 
 def test_a_node_without_standards_cannot_sweep(sqlite_engine: Engine, clock: FakeClock) -> None:
-    with TestClient(create_app(make_node(sqlite_engine, clock))) as c:
+    bare = make_node(sqlite_engine, clock)
+    add_staff(bare.accounts)
+    with TestClient(create_app(bare)) as c:
+        log_in(c, "supervisor")
         assert_error(c.post("/api/v1/supervision/sweep"), 503, "standards_not_loaded")
         assert c.get("/api/v1/alerts").json()["total"] == 0

@@ -1,6 +1,7 @@
 """The video routes of the county HTTP API on SQLite and PostgreSQL: register a camera → index segments → query
 them with their gaps → the clip of a case step → purge (files deleted from a real directory); a bad camera id or
-an overlapping segment is refused with a Chinese error and nothing is written."""
+an overlapping segment is refused with a Chinese error and nothing is written. The client is logged in as the
+node admin (节点管理员: cameras, segments, the purge); the hall's supervisor reads recordings and may not purge."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ from sqlalchemy import Engine, func, select
 from county_node.bootstrap import assemble_county_node
 from county_node.entrypoints.http import create_app
 from federation.config import Config, NodeConfig, VideoConfig
+from federation.storage.audit_log import AUDIT_RECORD
 from federation.storage.tables import cameras, outbox, video_purges, video_segments
 from federation.timeutil import CST
 from tests.conftest import FakeClock
-from tests.integration.test_supervision_http import assert_error
+from tests.integration.test_supervision_http import as_user, assert_error
 from tests.integration.video_fixtures import CAM1, COUNTY, add_case
+from tests.people import add_staff, log_in
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient` is deprecated")
@@ -31,8 +34,12 @@ API = "/api/v1"
 
 
 def count(engine: Engine, table: Any) -> int:
+    """Rows of ``table`` (of the outbox: but the audit log's, since a refusal is audited and that goes up too)."""
+    query = select(func.count()).select_from(table)
+    if table is outbox:
+        query = query.where(outbox.c.record_type != AUDIT_RECORD)
     with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+        return int(conn.execute(query).scalar_one())
 
 
 @pytest.fixture
@@ -45,7 +52,9 @@ def setup(engine: Engine, tmp_path: Path) -> Iterator[tuple[TestClient, FakeCloc
     )
     clock = FakeClock(DAY + timedelta(hours=9))
     node = assemble_county_node(config, engine, clock)
+    add_staff(node.accounts)
     with TestClient(create_app(node)) as client:
+        log_in(client, "admin")
         yield client, clock, root
 
 
@@ -112,7 +121,14 @@ def test_register_index_clip_and_purge(setup: tuple[TestClient, FakeClock, Path]
         (CAM1, "W01", "2026-09-21T09:01:00+08:00")
     ]
 
+    supervisor = as_user(client, "supervisor")  # reads recordings and clips; neither indexes nor purges them
+    assert client.get(f"{API}/cases/371122-20260921-000001/steps/2/clip", headers=supervisor).json() == clip
+    assert_error(client.post(f"{API}/video/events", json=[], headers=supervisor), 403, "forbidden")
     clock.now = DAY + timedelta(days=30, hours=9, minutes=5)  # the first two segments expired, the third not
+    assert_error(client.post(f"{API}/video/purge", headers=supervisor), 403, "forbidden")
+    assert (count(engine, video_segments), count(engine, video_purges)) == (3, 0)
+    anonymous = client.get(f"{API}/cameras", headers={"Authorization": ""})
+    assert_error(anonymous, 401, "unauthenticated")
     report = client.post(f"{API}/video/purge").json()
     assert (report["status"], report["expired"], report["removed"]) == ("done", 2, 2)
     assert report["files"]["removed"] == 2
