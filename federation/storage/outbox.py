@@ -134,7 +134,7 @@ class _Columns:
 
 def _write(conn: Connection, origin: str, c: _Columns, *, created_at: datetime, copy: bool) -> list[int]:
     types, ids, ops, payloads = c.types, c.ids, c.ops, c.payloads
-    n = len(ids)
+    n = mine = len(ids)
     if not n:
         return []
     rider = audit_chain.ride(conn, origin)  # the entry of who made this write rides in its append
@@ -153,7 +153,7 @@ def _write(conn: Connection, origin: str, c: _Columns, *, created_at: datetime, 
         with raw.cursor() as cur, cur.copy(f"COPY {outbox.name} ({', '.join(columns)}) FROM STDIN") as out:
             for row in zip(seqs, types, ids, ops, payloads, strict=True):
                 out.write_row((origin, *row, created_at))
-        return list(seqs)
+        return list(seqs)[:mine]  # the caller's records' seqs (an audit rider's, last, is not theirs)
     _INSERT_OUTBOX.execute_columns(
         conn,
         {
@@ -166,7 +166,7 @@ def _write(conn: Connection, origin: str, c: _Columns, *, created_at: datetime, 
             "created_at": [created_at] * n,
         },
     )
-    return list(seqs)
+    return list(seqs)[:mine]  # the caller's records' seqs (an audit rider's, last, is not theirs)
 
 
 def lock_origin(conn: Connection, origin: str) -> None:

@@ -15,11 +15,12 @@ from federation.config import load_config
 from federation.storage.engine import make_engine
 from security.access import Role
 from security.accounts import accounts_for
-from tests.people import add_user, log_in
+
 # the same bounded waits as the county's server test
 from tests.integration.test_http_server import STOP_TIMEOUT, _sunshine
 from tests.integration.test_http_server import _clean_env as _env
 from tests.integration.test_http_server import _wait_for_port as _wait_for
+from tests.people import add_user, log_in
 
 
 def test_city_init_writes_the_http_section_and_serve_answers_health_on_the_port_it_wrote(tmp_path: Path) -> None:

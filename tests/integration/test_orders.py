@@ -248,7 +248,9 @@ def test_a_city_order_is_received_acted_on_answered_and_seen_answered_by_the_cit
     assert received["reply_status"] == "received"
     reply = row(t.county.engine, order_replies, order_id)
     assert (reply["county"], reply["status"], reply["received_at"]) == (COUNTY, "received", t.clock.now)
-    assert [(h["action"], h["actor"], h["reason"]) for h in reply["history"]] == [("receive", "王海燕（监察员，supervisor）", "")]
+    assert [(h["action"], h["actor"], h["reason"]) for h in reply["history"]] == [
+        ("receive", "王海燕（监察员，supervisor）", "")
+    ]
     assert outbox_types(t.county.engine, COUNTY)[-1] == ("order_reply", order_id)
     with pytest.raises(InvalidTransition, match="不能重复签收"):
         t.county.orders.receive(order_id, by="王海燕（监察员，supervisor）")
@@ -307,7 +309,10 @@ def test_a_province_order_reaches_the_county_through_the_city_and_its_answer_the
     seen = province.get(order_id)
     assert seen["reply_label"] == "已办复"
     assert seen["reply"] is not None
-    assert [(h["action"], h["actor"]) for h in seen["reply"]["history"]] == [("receive", "李科长"), ("answer", "李科长")]
+    assert [(h["action"], h["actor"]) for h in seen["reply"]["history"]] == [
+        ("receive", "李科长"),
+        ("answer", "李科长"),
+    ]
     # the city sees the province's order on its county, but only the issuer may withdraw it
     city = t.desk()
     assert city.get(order_id)["reply_label"] == "已办复"

@@ -251,7 +251,10 @@ def test_a_county_answers_an_order_and_signs_for_its_alert_in_one_unit_of_work(
     view = orders.answer(order.order_id, by="李科长", answer="已整改", acknowledge=True)
     assert (view["reply_status"], view["reply"] and view["reply"]["answered_by"]) == ("answered", "李科长")
     assert view["reply"] is not None
-    assert [(h["action"], h["actor"]) for h in view["reply"]["history"]] == [("receive", "李科长"), ("answer", "李科长")]
+    assert [(h["action"], h["actor"]) for h in view["reply"]["history"]] == [
+        ("receive", "李科长"),
+        ("answer", "李科长"),
+    ]
     assert db.alerts[alert.alert_id].acknowledged_at == clock.now
     assert db.outbox[-2:] == [("alert", alert.alert_id, "upsert"), ("order_reply", order.order_id, "upsert")]
     before = db.state()
