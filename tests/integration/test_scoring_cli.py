@@ -28,6 +28,7 @@ from federation.storage.uow import UnitOfWork
 from migrations.runner import upgrade
 from tests.conftest import FakeClock
 from tests.integration import scoring_data as sd
+from tests.people import add_staff, log_in
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient` is deprecated")
@@ -161,7 +162,9 @@ def test_a_county_sees_its_own_rank_by_cli_and_http(
         assert "44.81" in shown
         assert "371123" not in shown  # its own rows only
 
+        add_staff(node.accounts)
         with TestClient(create_app(node)) as client:
+            log_in(client, "approver")  # 审批负责人: reads the county's own scores
             body = client.get("/api/v1/scores", params={"period": "2026-11"}).json()
             assert (body["county"], body["computed_by"], body["rules_version"]) == ("371122", "370000", "2026.09.1")
             assert (body["score"]["score"], body["score"]["rank"], body["score"]["ranked_of"]) == ("44.81", 2, 2)
