@@ -93,15 +93,16 @@ class CityNode:
         return replication_appliers(self.division)
 
     def http_app(self) -> FastAPI:
-        """The node's HTTP API: the inspectors' API with the orders within the caller's scope (imported only when
-        a node serves it, so the ``sunshine`` CLI starts fast)."""
-        from city_aggregator.inspection.http import create_inspector_app, request_prefix
+        """The node's HTTP API: the inspectors' API with the orders, its people logging in with the node's accounts,
+        each within their account's subtree (imported only when a node serves it, so the ``sunshine`` CLI starts
+        fast)."""
+        from city_aggregator.inspection.http import create_inspector_app
         from city_aggregator.orders.http import orders_router
 
-        def orders(ctx: InspectionContext) -> Any:  # 督办 / 催办, within the caller's scope
-            return orders_router(OrdersContext(ctx.engine, ctx.division, ctx.clock), scope=request_prefix)
+        def orders(ctx: InspectionContext) -> Any:  # 督办 / 催办, within the logged-in person's subtree
+            return orders_router(OrdersContext(ctx.engine, ctx.division, ctx.clock))
 
-        return create_inspector_app(self.inspection, routers=[orders])
+        return create_inspector_app(self.inspection, self.accounts, routers=[orders])
 
     def link_security(self, *, insecure_dev: bool = False) -> LinkSecurity | None:
         """mTLS and provenance for the node's links (``security.node``); None, with a warning, in development."""

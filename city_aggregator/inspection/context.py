@@ -37,5 +37,6 @@ class InspectionContext:
         return self.config.node.name or self.service.name_of(self.division) or self.division
 
     def scope(self, inspector: str | None) -> Scope:
-        """The scope of a request made by an inspector of division ``inspector`` (None: the node's own)."""
+        """The scope of a request made by an inspector of division ``inspector`` (their account's; None: the node's
+        own)."""
         return resolve_scope(self.division, inspector)

@@ -1,11 +1,13 @@
 """The inspectors' HTTP JSON API (监察人员接口) of a city or province node, built by :func:`create_inspector_app`.
 
-The same code serves a city and the province; the node's division prefix caps every answer. A request may narrow
-its scope with the header ``X-Sunshine-Division`` (the inspector's division): an inspector of 371100 asking the
-province node for county 371323, its cases or its alerts gets **403**, and every list is filtered to 3711xx.
-The header is **trusted as sent** until the security issue adds mTLS and roles × division scope (DESIGN.md §9);
-deploy the API behind the intranet gateway until then. Errors are rendered by the county's one translation
-table (:mod:`federation.http_errors`): 403 outside the scope, 404 unknown, 422 malformed.
+The same code serves a city and the province. Every route but the health check needs a logged-in person
+(:mod:`security.http`: ``POST /api/v1/auth/token``): summaries, alert lists, rankings and trends the permission
+``inspect``; a case's or an alert's detail (names, key data) ``personal.read``, and each such read is audited.
+The scope of a request comes from the account alone — its division's subtree, capped by the node's — never from
+anything the request sends: an inspector of 371100 logged in at the province asking for county 371323, its cases
+or its alerts gets **403**, and every list is filtered to 3711xx. Errors are rendered by the one translation
+table (:mod:`federation.http_errors`): 401 not logged in, 403 outside the scope or without the permission, 404
+unknown, 422 malformed.
 
 ========  ======================================  ==================================================================
 GET       /api/v1/health                          node, scope prefix, clock ("now"), standards version
@@ -22,8 +24,8 @@ GET       /api/v1/trends?county=&from=&to=        per month: accepted, decided, 
 ========  ======================================  ==================================================================
 
 ``routers`` mounts more routers on the same app (the orders of a city or the province, …), each given as a router
-or as a function of the :class:`InspectionContext` returning one; their endpoints take the request's scope as a
-parameter annotated :data:`InScope`. :func:`inspector_app` is the factory ``sunshine city|province serve`` runs.
+or as a function of the :class:`InspectionContext` returning one; each of their routes declares its own rule
+(``security.http.Who``) and takes its scope from the principal (:meth:`InspectionContext.scope`).
 """
 
 from __future__ import annotations
@@ -32,11 +34,10 @@ from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from city_aggregator.inspection.context import InspectionContext
-from city_aggregator.inspection.scope import Scope
 from city_aggregator.inspection.views import (
     AlertListView,
     CountyDetailView,
@@ -56,25 +57,20 @@ from city_aggregator.inspection.views import (
 from county_node.entrypoints.views import iso
 from federation.http_errors import ErrorView, install_error_handlers
 from federation.identities import level_of
+from security.access import Permission, Principal
+from security.accounts import Accounts
+from security.http import HttpAuth, Who, public
 
-__all__ = [
-    "API_PREFIX",
-    "DIVISION_HEADER",
-    "InScope",
-    "RouterSource",
-    "create_inspector_app",
-    "request_prefix",
-    "request_scope",
-]
+__all__ = ["API_PREFIX", "RouterSource", "create_inspector_app"]
 
 log = structlog.get_logger(__name__)
 
 API_PREFIX = "/api/v1"
-DIVISION_HEADER = "X-Sunshine-Division"
 
 _TAG = "监察"
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    403: {"model": ErrorView, "description": "所请求的区划、办件或预警不在监察人员的辖区内"},
+    401: {"model": ErrorView, "description": "未登录或登录已失效"},
+    403: {"model": ErrorView, "description": "当前账号无此权限，或所请求的区划、办件或预警不在账号的辖区内"},
     404: {"model": ErrorView, "description": "区划、办件或预警不存在"},
     422: {"model": ErrorView, "description": "请求参数不正确"},
     503: {"model": ErrorView, "description": "数据库不可用"},
@@ -96,34 +92,13 @@ class HealthView(TypedDict):
     standards_version: str | None
 
 
-def request_scope(
-    request: Request,
-    division: Annotated[
-        str | None,
-        Header(
-            alias=DIVISION_HEADER,
-            description="监察人员所属行政区划代码（6 位），缺省为本节点区划；"
-            "目前按原样信任，待安全改造后由证书与角色确定",
-        ),
-    ] = None,
-) -> Scope:
-    """FastAPI dependency: the request's :class:`Scope`, from the ``X-Sunshine-Division`` header and the node of
-    the app (:func:`create_inspector_app` keeps its context in ``app.state.inspection``)."""
-    ctx: InspectionContext = request.app.state.inspection
-    return ctx.scope(division)
+_Inspector = Annotated[Principal, Who(Permission.INSPECT)]
+_PersonalReader = Annotated[Principal, Who(Permission.PERSONAL_READ, personal=True)]
 
 
-InScope = Annotated[Scope, Depends(request_scope)]
-"""A parameter annotated so receives the request's scope (routers mounted on the inspectors' app may use it)."""
-
-
-def request_prefix(scope: InScope) -> str:
-    """FastAPI dependency: the division prefix of the request's scope (for routers that take a plain prefix)."""
-    return scope.prefix
-
-
-def create_inspector_app(ctx: InspectionContext, routers: Iterable[RouterSource] = ()) -> FastAPI:
-    """The FastAPI application of one city or province node. The caller owns ``ctx`` (and closes it)."""
+def create_inspector_app(ctx: InspectionContext, accounts: Accounts, routers: Iterable[RouterSource] = ()) -> FastAPI:
+    """The FastAPI application of one city or province node, its people logging in with ``accounts`` (the
+    node's). The caller owns ``ctx`` (and closes it)."""
     app = FastAPI(
         title=f"Sunshine 监察接口（{ctx.name}）",
         description="市级、省级监察人员查询所辖各县的办件、预警、投诉、评价、考核排名与趋势。时间均为北京时间（+08:00）。",
@@ -135,6 +110,7 @@ def create_inspector_app(ctx: InspectionContext, routers: Iterable[RouterSource]
     )
     app.state.inspection = ctx
     install_error_handlers(app)
+    HttpAuth(accounts).install(app)  # login (/api/v1/auth/…) and every route's rule
     app.include_router(_router(ctx))
     for source in routers:
         app.include_router(source if isinstance(source, APIRouter) else source(ctx))
@@ -145,7 +121,7 @@ def _router(ctx: InspectionContext) -> APIRouter:
     router = APIRouter(prefix=API_PREFIX, tags=[_TAG])
     svc = ctx.service
 
-    @router.get("/health", summary="健康检查", response_model=HealthView)
+    @router.get("/health", summary="健康检查", response_model=HealthView, dependencies=[Depends(public())])
     def health() -> HealthView:
         """节点的区划代码、名称、层级与数据范围前缀，节点时钟的当前时间（now）与正在使用的标准版本。"""
         bundle = svc.approval.standards.bundle
@@ -160,20 +136,22 @@ def _router(ctx: InspectionContext) -> APIRouter:
         }
 
     @router.get("/counties", summary="各县汇总", response_model=CountyListView)
-    def counties(scope: InScope) -> CountyListView:
+    def counties(who: _Inspector) -> CountyListView:
         """辖区内每个县：办件按状态与灯色统计、按时办结率、未关闭预警（按灯色、规则）、投诉（待答复、超时、按时答复）、
         好差评（按等级、满意率），以及辖区合计。尚无数据的县显示为 0。"""
+        scope = ctx.scope(who.division)
         return county_list_view(svc.counties(scope), svc.name_of(scope.division))
 
     @router.get("/counties/{code}", summary="单县汇总", response_model=CountyDetailView)
-    def county(scope: InScope, code: Annotated[str, Path(description="县级行政区划代码（6 位）")]) -> CountyDetailView:
-        """一个县的汇总；不在辖区内为 403，不是本节点所辖的县为 404。"""
+    def county(who: _Inspector, code: Annotated[str, Path(description="县级行政区划代码（6 位）")]) -> CountyDetailView:
+        """一个县的汇总；不在账号的辖区内为 403，不是本节点所辖的县为 404。"""
+        scope = ctx.scope(who.division)
         fig, name, as_of = svc.county(scope, code)
         return county_detail_view(scope, fig, name, as_of)
 
     @router.get("/alerts", summary="预警列表", response_model=AlertListView)
     def alerts(
-        scope: InScope,
+        who: _Inspector,
         *,
         county: Annotated[str | None, Query(description="按县筛选（行政区划代码）")] = None,
         light: Annotated[str | None, Query(description="按灯色筛选：yellow 黄灯、red 红灯")] = None,
@@ -186,7 +164,8 @@ def _router(ctx: InspectionContext) -> APIRouter:
         page: _Page = 1,
         page_size: Annotated[int, Query(ge=1, le=200, description="每页条数（1–200）")] = 20,
     ) -> AlertListView:
-        """辖区内的预警（最新触发的在前）。"""
+        """账号辖区内的预警（最新触发的在前）。"""
+        scope = ctx.scope(who.division)
         found = svc.alerts(
             scope,
             county=county,
@@ -200,18 +179,22 @@ def _router(ctx: InspectionContext) -> APIRouter:
         return alert_list_view(scope, found)
 
     @router.get("/alerts/{alert_id}", summary="预警详情", response_model=InspectorAlertView)
-    def alert(scope: InScope, alert_id: Annotated[str, Path(description="预警编号")]) -> InspectorAlertView:
-        """预警的规则、证据、时钟读数、参数、状态与处理记录，以及应向县级调取的录像（摄像机、时段、片段与空档）。"""
+    def alert(who: _PersonalReader, alert_id: Annotated[str, Path(description="预警编号")]) -> InspectorAlertView:
+        """预警的规则、证据、时钟读数、参数、状态与处理记录，以及应向县级调取的录像（摄像机、时段、片段与空档）。
+        每次查看记入审计日志。"""
+        scope = ctx.scope(who.division)
         return inspector_alert_view(svc.alert(scope, alert_id), svc.alert_clip(scope, alert_id))
 
     @router.get("/cases/{case_no}", summary="办件详查", response_model=InspectorCaseView)
-    def case(scope: InScope, case_no: Annotated[str, Path(description="办件编号")]) -> InspectorCaseView:
-        """办件的全部信息、按本节点日历此刻读取的承诺与法定时限时钟、办理过程，以及它的预警、投诉与评价。"""
+    def case(who: _PersonalReader, case_no: Annotated[str, Path(description="办件编号")]) -> InspectorCaseView:
+        """办件的全部信息、按本节点日历此刻读取的承诺与法定时限时钟、办理过程，以及它的预警、投诉与评价。
+        每次查看记入审计日志。"""
+        scope = ctx.scope(who.division)
         return inspector_case_view(svc.case(scope, case_no))
 
     @router.get("/rankings", summary="考核排名", response_model=RankingView)
     def rankings(
-        scope: InScope,
+        who: _Inspector,
         *,
         period: Annotated[
             str | None, Query(description="考核周期：2026-10、2026-Q4 或 2026；缺省为最近计算的周期")
@@ -224,6 +207,7 @@ def _router(ctx: InspectionContext) -> APIRouter:
         page_size: Annotated[int, Query(ge=1, le=200, description="每页条数（1–200）")] = 200,
     ) -> RankingView:
         """评分与名次（名次为该次计算范围内的名次），每项附扣分、加分明细；样本过小的不参与排名，单独标出。"""
+        scope = ctx.scope(who.division)
         found = svc.rankings(
             scope,
             period=period,
@@ -239,7 +223,7 @@ def _router(ctx: InspectionContext) -> APIRouter:
 
     @router.get("/trends", summary="月度趋势", response_model=TrendView)
     def trends(
-        scope: InScope,
+        who: _Inspector,
         *,
         county: Annotated[str | None, Query(description="某县（缺省为整个辖区）")] = None,
         start: Annotated[
@@ -248,6 +232,7 @@ def _router(ctx: InspectionContext) -> APIRouter:
         end: Annotated[str | None, Query(alias="to", description="截止月份 2026-12（缺省为本月）")] = None,
     ) -> TrendView:
         """按月统计：受理、决定（其中按时、超期）、办结、触发预警（黄灯、红灯）与投诉件数；最多 36 个月。"""
+        scope = ctx.scope(who.division)
         return trend_view(scope, svc.trends(scope, county=county, start=start, end=end))
 
     return router

@@ -1,14 +1,13 @@
 """Who may see what on an inspector node: the division scope of a request (pure, no I/O).
 
 A city or province node holds the records of its subtree; its division prefix (``federation.identities.
-scope_prefix``: ``3711`` for city 371100, ``37`` for the province) caps everything it serves. A request may narrow
-the scope to the inspector's own division (the ``X-Sunshine-Division`` header): an inspector of 371100 on the
-province node sees the counties ``3711xx`` only, and asking for ``371323`` (another city's county), its cases or
-its alerts is refused with :class:`~federation.errors.Forbidden`. An inspector of an ancestor division (the
-province asking a city node) sees what the node holds — the node's prefix still caps it. An inspector of an
-unrelated division is refused outright.
-
-The header is trusted as it comes until the security issue adds mTLS and roles × division scope (DESIGN.md §9).
+scope_prefix``: ``3711`` for city 371100, ``37`` for the province) caps everything it serves. A request is
+narrowed to the division of the logged-in inspector's account (``security.access.Principal.division``; nothing
+the request sends): an inspector of 371100 on the province node sees the counties ``3711xx`` only, and asking
+for ``371323`` (another city's county), its cases or its alerts is refused with
+:class:`~federation.errors.Forbidden`. An inspector of an ancestor division (the province asking a city node)
+sees what the node holds — the node's prefix still caps it. An inspector of an unrelated division is refused
+outright.
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ __all__ = [
 
 class ScopeView(TypedDict):
     node: str  # the node's division
-    division: str  # the inspector's division (X-Sunshine-Division, else the node's)
+    division: str  # the logged-in inspector's division (their account's)
     prefix: str  # every record shown belongs to a division starting with it
 
 

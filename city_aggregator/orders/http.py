@@ -1,10 +1,13 @@
 """The order routes (督办 / 催办) of the inspectors' HTTP API at a city or the province.
 
 :func:`orders_router` takes its context — engine, node (the issuer), clock, scope — from an
-:class:`~city_aggregator.orders.service.OrdersContext`, or from a zero-argument callable returning one (e.g. per
-request, once the caller's scope comes from its credentials). The inspectors' app mounts it under ``/api/v1``
-and renders the Sunshine errors it raises (:mod:`federation.http_errors`);
-:func:`create_orders_app` is a complete app around the router alone.
+:class:`~city_aggregator.orders.service.OrdersContext`, or from a zero-argument callable returning one. Every route
+needs a logged-in person (:mod:`security.http`): reading ``order.read``, issuing, withdrawing and closing
+``order.issue``. Each request is narrowed to the subtree of the person's division (an inspector of 371100 at the
+province acts on 3711xx only: an order on a county outside it is refused with 403, orders outside it are not
+seen), and the issuer or actor recorded is the person's label, 姓名（岗位，账号）— never a text the request sends.
+The inspectors' app mounts it under ``/api/v1`` and renders the Sunshine errors it raises
+(:mod:`federation.http_errors`); :func:`create_orders_app` is a complete app around the router alone.
 
 ========  ==============================  =========================================================
 POST      /orders                         下发 — 201 and the order (with ``Location``)
@@ -21,26 +24,38 @@ import dataclasses
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response
+from fastapi import APIRouter, FastAPI, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from city_aggregator.orders.service import OrderDesk, OrdersContext
 from county_node.supervision.adapters.orders_views import OrderPageView, OrderView
+from federation.errors import Forbidden
 from federation.http_errors import ErrorView, install_error_handlers
+from security.access import Permission, Principal
+from security.accounts import Accounts
+from security.http import HttpAuth, Who
 
-__all__ = ["CloseOrderBody", "IssueOrderBody", "WithdrawOrderBody", "create_orders_app", "orders_router"]
+__all__ = [
+    "CloseOrderBody",
+    "IssueOrderBody",
+    "WithdrawOrderBody",
+    "create_orders_app",
+    "narrowed",
+    "orders_router",
+]
 
 _TAG = "督办指令"
 _RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorView, "description": "未登录或登录已失效"},
+    403: {"model": ErrorView, "description": "当前账号无此权限，或对象不在账号的辖区内"},
     404: {"model": ErrorView, "description": "预警、办件或指令不存在（或不在查看范围内）"},
     409: {"model": ErrorView, "description": "预警已关闭，或指令已撤回、已办结，或不是本节点下发的"},
-    403: {"model": ErrorView, "description": "对象不在调用者的监察范围内"},
     422: {"model": ErrorView, "description": "请求参数不正确"},
 }
 
 
 class IssueOrderBody(BaseModel):
-    """下发一条催办或督办指令：对象为本节点掌握的预警（或办件），随同步下发到所属县。"""
+    """下发一条催办或督办指令：对象为本节点掌握的预警（或办件），随同步下发到所属县；下发人为当前登录账号。"""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -48,66 +63,59 @@ class IssueOrderBody(BaseModel):
     subject_kind: str = Field(default="alert", description="对象类型：alert 预警、case 办件", examples=["alert"])
     subject_id: str = Field(description="预警编号或办件编号", examples=["371122-A000000001"])
     reason: str = Field(description="原因与要求", examples=["超期未办结，请三个工作日内办结并书面说明"])
-    issued_by: str = Field(description="下发人（姓名或岗位）", examples=["市监察室 王处长"])
     reply_limit_days: int | None = Field(default=None, description="办复时限（工作日，可选，0–60）", examples=[3])
 
 
 class WithdrawOrderBody(BaseModel):
-    """撤回本节点下发的一条指令。"""
+    """撤回本节点下发的一条指令（操作人为当前登录账号）。"""
 
     model_config = ConfigDict(extra="forbid")
 
-    actor: str = Field(description="操作人", examples=["市监察室 王处长"])
     reason: str = Field(description="撤回原因", examples=["预警已由县里说明，属系统误报"])
 
 
 class CloseOrderBody(BaseModel):
-    """办结本节点下发的一条指令（对县里的办复满意）。"""
+    """办结本节点下发的一条指令（对县里的办复满意；操作人为当前登录账号）。"""
 
     model_config = ConfigDict(extra="forbid")
 
-    actor: str = Field(description="操作人", examples=["市监察室 王处长"])
     reason: str = Field(default="", description="办结意见（可选）")
 
 
 ContextSource = OrdersContext | Callable[[], OrdersContext]
 
 
-def orders_router(
-    context: ContextSource, *, prefix: str = "/api/v1", scope: Callable[..., str] | None = None
-) -> APIRouter:
-    """The order routes over ``context`` (an :class:`OrdersContext`, or a callable giving one per request).
+def narrowed(context: OrdersContext, who: Principal) -> OrdersContext:
+    """``context`` narrowed to the subtree of ``who``'s division: a person of a division below the context's
+    scope sees only their own subtree; one of the scope's division or above it, the whole scope; anyone else
+    nothing (Forbidden)."""
+    mine = who.prefix
+    if mine.startswith(context.prefix):
+        return dataclasses.replace(context, scope=mine)
+    if context.prefix.startswith(mine):
+        return context
+    raise Forbidden(f"无权访问本账号辖区（{who.division}）以外的督办指令", division=who.division)
 
-    ``scope`` (optional) is a FastAPI dependency giving the request's division prefix (the inspectors' app passes
-    the scope of the caller's ``X-Sunshine-Division``); it narrows the context's scope for that request."""
+
+def orders_router(context: ContextSource, *, prefix: str = "/api/v1") -> APIRouter:
+    """The order routes over ``context`` (an :class:`OrdersContext`, or a callable giving one per request),
+    each request narrowed to the logged-in person's subtree (:func:`narrowed`)."""
     router = APIRouter(prefix=prefix, responses=_RESPONSES, tags=[_TAG])
 
-    def base() -> OrdersContext:
-        return context if isinstance(context, OrdersContext) else context()
-
-    if scope is None:
-
-        def desk() -> OrderDesk:
-            return OrderDesk(base())
-
-    else:
-
-        def desk(request_prefix: str = Depends(scope)) -> OrderDesk:  # type: ignore[misc]
-            return OrderDesk(dataclasses.replace(base(), scope=request_prefix))
-
-    # (``from __future__ import annotations`` makes annotations strings FastAPI resolves in the module's globals,
-    # so the per-router dependency is a default, not an ``Annotated`` alias local to this function)
-    per_request = Depends(desk)
+    def desk(who: Principal) -> OrderDesk:
+        return OrderDesk(narrowed(context if isinstance(context, OrdersContext) else context(), who))
 
     @router.post("/orders", summary="下发督办指令", status_code=201, response_model=OrderView)
-    def issue(body: IssueOrderBody, response: Response, d: OrderDesk = per_request) -> OrderView:
-        """对本节点掌握、且在查看范围内的预警（或办件）下发催办、督办指令；已关闭的预警不能督办。"""
-        view = d.issue(
+    def issue(
+        body: IssueOrderBody, response: Response, who: Annotated[Principal, Who(Permission.ORDER_ISSUE)]
+    ) -> OrderView:
+        """对本节点掌握、且在账号辖区内的预警（或办件）下发催办、督办指令；已关闭的预警不能督办。下发人为当前登录账号。"""
+        view = desk(who).issue(
             subject_kind=body.subject_kind,
             subject_id=body.subject_id,
             kind=body.kind,
             reason=body.reason,
-            issued_by=body.issued_by,
+            issued_by=who.actor(Permission.ORDER_ISSUE).label,
             reply_limit_days=body.reply_limit_days,
         )
         response.headers["Location"] = f"{prefix}/orders/{view['order_id']}"
@@ -115,8 +123,8 @@ def orders_router(
 
     @router.get("/orders", summary="督办指令列表", response_model=OrderPageView)
     def list_orders(
+        who: Annotated[Principal, Who(Permission.ORDER_READ)],
         *,
-        d: OrderDesk = per_request,
         county: Annotated[str | None, Query(description="按县（区划代码）筛选")] = None,
         issuer: Annotated[str | None, Query(description="按下发机关（区划代码）筛选")] = None,
         status: Annotated[
@@ -131,8 +139,8 @@ def orders_router(
         page: Annotated[int, Query(ge=1, description="页码，从 1 开始")] = 1,
         page_size: Annotated[int, Query(ge=1, le=200, description="每页条数（1–200）")] = 20,
     ) -> OrderPageView:
-        """查看范围内的指令（最新下发的在前），附所属县的签收、办复（谁、何时、内容）。"""
-        return d.list(
+        """账号辖区内的指令（最新下发的在前），附所属县的签收、办复（谁、何时、内容）。"""
+        return desk(who).list(
             county=county,
             issuer=issuer,
             status=status,
@@ -143,30 +151,38 @@ def orders_router(
         )
 
     @router.get("/orders/{order_id}", summary="督办指令详情", response_model=OrderView)
-    def get_order(order_id: Annotated[str, Path(description="指令编号")], d: OrderDesk = per_request) -> OrderView:
+    def get_order(
+        order_id: Annotated[str, Path(description="指令编号")], who: Annotated[Principal, Who(Permission.ORDER_READ)]
+    ) -> OrderView:
         """一条指令：原因、办复时限、所属县的签收与办复，以及全部处理记录。"""
-        return d.get(order_id)
+        return desk(who).get(order_id)
 
     @router.post("/orders/{order_id}/withdraw", summary="撤回督办指令", response_model=OrderView)
     def withdraw(
-        order_id: Annotated[str, Path(description="指令编号")], body: WithdrawOrderBody, d: OrderDesk = per_request
+        order_id: Annotated[str, Path(description="指令编号")],
+        body: WithdrawOrderBody,
+        who: Annotated[Principal, Who(Permission.ORDER_ISSUE)],
     ) -> OrderView:
-        """撤回本节点下发、尚未办结的指令；撤回随同步通知所属县。"""
-        return d.withdraw(order_id, actor=body.actor, reason=body.reason)
+        """撤回本节点下发、尚未办结的指令；撤回随同步通知所属县。操作人为当前登录账号。"""
+        return desk(who).withdraw(order_id, actor=who.actor(Permission.ORDER_ISSUE).label, reason=body.reason)
 
     @router.post("/orders/{order_id}/close", summary="办结督办指令", response_model=OrderView)
     def close(
-        order_id: Annotated[str, Path(description="指令编号")], body: CloseOrderBody, d: OrderDesk = per_request
+        order_id: Annotated[str, Path(description="指令编号")],
+        body: CloseOrderBody,
+        who: Annotated[Principal, Who(Permission.ORDER_ISSUE)],
     ) -> OrderView:
-        """办结本节点下发的指令。"""
-        return d.close(order_id, actor=body.actor, reason=body.reason)
+        """办结本节点下发的指令。操作人为当前登录账号。"""
+        return desk(who).close(order_id, actor=who.actor(Permission.ORDER_ISSUE).label, reason=body.reason)
 
     return router
 
 
-def create_orders_app(context: ContextSource) -> FastAPI:
-    """A FastAPI app serving :func:`orders_router` alone, with the Sunshine error rendering."""
+def create_orders_app(context: ContextSource, accounts: Accounts) -> FastAPI:
+    """A FastAPI app serving :func:`orders_router` alone, with login over ``accounts`` and the Sunshine error
+    rendering."""
     app = FastAPI(title="Sunshine 督办指令接口", version="1.0.0", docs_url="/docs", redoc_url=None)
     install_error_handlers(app)
+    HttpAuth(accounts).install(app)
     app.include_router(orders_router(context))
     return app

@@ -12,12 +12,14 @@ below the issuer. On each county :class:`CountyOrderApplier`:
   (:func:`federation.storage.outbox.lock_origin`): performs the order on its alert — 催办 ``urge`` / 督办
   ``supervise`` with the issuer as actor, through the alert lifecycle of
   :mod:`county_node.supervision.domain.alerts` (the alert's new snapshot goes to the outbox as every alert write
-  does) — and writes the county's reply ``received`` (签收) with its ``order_reply`` outbox record. An alert the
-  order cannot act on (closed meanwhile, already supervised, unknown) does not stop the order: the reply
-  records why the alert was left as it was. A later snapshot (withdrawn, closed) only updates the order.
+  does). An alert the order cannot act on (closed meanwhile, already supervised, unknown) does not stop the
+  order. The order then waits for a person's 签收 (待签收): the node signs for nothing itself. A later snapshot
+  (withdrawn, closed) only updates the order.
 
-County staff answer with :meth:`CountyOrders.answer` (办复), optionally acknowledging (签收) the alert in the same
-transaction; the answered reply flows up to the issuer.
+County staff sign for an order with :meth:`CountyOrders.receive` (签收: the ``received`` reply with its
+``order_reply`` outbox record, noting why the alert was left alone if it was) and answer it with
+:meth:`CountyOrders.answer` (办复; an order not yet signed for is signed for by the same person in the same
+transaction), optionally acknowledging (签收) the alert too; the reply flows up to the issuer.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from sqlalchemy.engine import Connection
 
 from county_node.supervision.adapters.orders_store import ORDER_RECORD, check_order
 from county_node.supervision.adapters.orders_views import OrderPageView, OrderView, order_page_view, order_view
-from county_node.supervision.domain.alerts import AlertAction
+from county_node.supervision.domain.alerts import STATUS_LABELS, AlertAction
 from county_node.supervision.domain.orders import (
     KIND_LABELS,
     Order,
@@ -73,6 +75,21 @@ def _act_on_alert(uow: CountyRepositories, order: Order, now: datetime) -> str:
     uow.alerts.update([after], now)
     log.info("order.alert_acted", order_id=order.order_id, alert_id=alert.alert_id, action=order.kind.value)
     return ""
+
+
+def _alert_note(uow: CountyRepositories, order: Order) -> str:
+    """At 签收: "" when the order acted on its alert on arrival, else why the alert was left as it is."""
+    if order.subject_kind != OrderSubject.ALERT:
+        return ""
+    label = KIND_LABELS[order.kind]
+    try:
+        alert = uow.alerts.get(order.subject_id)
+    except NotFound:
+        return f"预警未{label}：未找到预警“{order.subject_id}”"
+    mark = f"指令 {order.order_id}）"
+    if any(mark in str(h.get("reason", "")) for h in alert.history):
+        return ""
+    return f"预警未{label}：预警当前状态为“{STATUS_LABELS[alert.status]}”"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +150,10 @@ class CountyOrderApplier:
         for order in arriving:
             if order.order_id in held:  # signed for already (the order was stored anew after a repair)
                 continue
-            note = _act_on_alert(uow, order, now) if order.subject_kind == OrderSubject.ALERT else ""
-            uow.orders.save_reply(receive_order(order, now=now, note=note), now, new=True)
-            log.info("order.received", order_id=order.order_id, issuer=order.issuer, kind=order.kind.value)
+            if order.subject_kind == OrderSubject.ALERT:
+                _act_on_alert(uow, order, now)
+            # no reply: the order waits for a person's 签收 (CountyOrders.receive)
+            log.info("order.arrived", order_id=order.order_id, issuer=order.issuer, kind=order.kind.value)
         return []
 
 
@@ -166,18 +184,39 @@ class CountyOrders:
             reply = uow.orders.reply(order_id, self.division)
         return order_view(order, reply, self._now())
 
-    def answer(self, order_id: str, *, by: str, answer: str, acknowledge: bool = False) -> OrderView:
-        """办复: answer an order this county received; with ``acknowledge``, also sign for (签收) its alert when
-        nobody has yet. A typed error, and nothing written, when the order cannot be answered."""
+    def receive(self, order_id: str, *, by: str) -> OrderView:
+        """签收: ``by`` (a person of this county) signs for an order that arrived and still stands; once."""
         with self._units() as uow:
             uow.lock()
             order = uow.orders.order(order_id, for_update=True)
+            if order.county != self.division:
+                raise NotFound(f"未找到督办指令“{order_id}”", order_id=order_id)
             reply = uow.orders.reply(order_id, self.division, for_update=True)
             now = self._now()
-            if reply is None:
+            if reply is not None:
                 raise InvalidTransition(
-                    f"指令 {order_id} 在下发机关撤回或办结后才到达本县，未签收，不能办复", order_id=order_id
+                    f"指令 {order_id} 已于 {reply.received_at.isoformat()} 签收，不能重复签收", order_id=order_id
                 )
+            reply = receive_order(order, by=by, now=now, note=_alert_note(uow, order))
+            uow.orders.save_reply(reply, now, new=True)
+            uow.commit()
+        log.info("order.received", order_id=order_id, by=by)
+        return order_view(order, reply, now)
+
+    def answer(self, order_id: str, *, by: str, answer: str, acknowledge: bool = False) -> OrderView:
+        """办复: answer an order this county received (an order not yet signed for is signed for by ``by`` in the
+        same transaction); with ``acknowledge``, also sign for (签收) its alert when nobody has yet. A typed
+        error, and nothing written, when the order cannot be answered."""
+        with self._units() as uow:
+            uow.lock()
+            order = uow.orders.order(order_id, for_update=True)
+            if order.county != self.division:
+                raise NotFound(f"未找到督办指令“{order_id}”", order_id=order_id)
+            reply = uow.orders.reply(order_id, self.division, for_update=True)
+            now = self._now()
+            new = reply is None
+            if reply is None:
+                reply = receive_order(order, by=by, now=now, note=_alert_note(uow, order))
             after = answer_reply(reply, order, by=by, answer=answer, now=now)
             if acknowledge and order.subject_kind == OrderSubject.ALERT:
                 alert = uow.alerts.get(order.subject_id, for_update=True)
@@ -186,7 +225,7 @@ class CountyOrders:
                         AlertAction.ACKNOWLEDGE, actor=after.answered_by or by, at=max(now, alert.updated_at)
                     )
                     uow.alerts.update([acked], now)
-            uow.orders.save_reply(after, now, new=False)
+            uow.orders.save_reply(after, now, new=new)
             uow.commit()
         log.info("order.answered", order_id=order_id, by=after.answered_by)
         return order_view(order, after, now)

@@ -173,7 +173,7 @@ def test_orders_and_replies(units: CountyUnits) -> None:
         uow.orders.upsert_orders([(withdrawn, 5)])
         uow.orders.upsert_orders([(order, 4)])  # older: the withdrawn snapshot stays
         assert uow.orders.order_seqs([order.order_id, "x"]) == {order.order_id: (5, DIV)}
-        received = receive_order(order, now=T0)
+        received = receive_order(order, by="王海燕", now=T0)
         uow.orders.save_reply(received, T0, new=True)
         uow.commit()
     with units(readonly=True) as uow:

@@ -5,7 +5,7 @@ county, all writing into the one database the "province" reads), with a settable
 light is exact — and the supervision rows (alerts, complaints, ratings) and the scores the scoring engine would
 write are inserted by hand. The queries are checked for exact counts; then a real uvicorn server on 127.0.0.1
 port 0 is hit over HTTP: summaries, alert list and detail, case drill-down with timeline and clock, rankings,
-trends, and the scope (a city inspector cannot see another city's counties).
+trends, and the scope (a city inspector, logged in at the province, cannot see another city's counties).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
@@ -27,7 +27,7 @@ from sqlalchemy import Engine, insert
 from city_aggregator.bootstrap import CityNode
 from city_aggregator.inspection.context import InspectionContext
 from city_aggregator.inspection.figures import month_range
-from city_aggregator.inspection.http import DIVISION_HEADER, InScope, create_inspector_app
+from city_aggregator.inspection.http import create_inspector_app
 from city_aggregator.inspection.scope import resolve_scope
 from county_node.approval.domain import Action
 from county_node.approval.services import ApprovalService
@@ -41,7 +41,10 @@ from federation.storage.tables import alerts, complaints, ratings, scores
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import CST
 from migrations.runner import upgrade
+from security.access import Permission, Principal, Role
+from security.http import Who
 from tests.conftest import FakeClock, create_pg_database
+from tests.people import add_user, log_in
 
 PROVINCE, RIZHAO, LINYI = "370000", "371100", "371300"
 JUXIAN, WULIAN, YISHUI = "371122", "371121", "371323"  # 莒县, 五莲县 (日照市); 沂水县 (临沂市)
@@ -252,17 +255,26 @@ def replicas(
     engine = make_engine(url)
     try:
         upgrade(engine)
-        yield build_replicas(engine, bundle)
+        built = build_replicas(engine, bundle)
+        accounts = _node(built).accounts
+        add_user(accounts, "sd-jiancha", [Role.INSPECTOR], division=PROVINCE, name="赵省督")
+        add_user(accounts, "rz-jiancha", [Role.INSPECTOR], division=RIZHAO, name="钱市督")
+        add_user(accounts, "sd-admin", [Role.NODE_ADMIN], division=PROVINCE, name="孙管理")
+        yield built
     finally:
         engine.dispose()
         if drop is not None:
             drop()
 
 
-def _context(r: Replicas, division: str = PROVINCE) -> InspectionContext:
+def _node(r: Replicas, division: str = PROVINCE) -> CityNode:
     node = build_node(Config(node=NodeConfig(division=division)), engine=r.engine, clock=r.clock)
     assert isinstance(node, CityNode)  # the province's root is the city's with what the province adds
-    return node.inspection
+    return node
+
+
+def _context(r: Replicas, division: str = PROVINCE) -> InspectionContext:
+    return _node(r, division).inspection
 
 
 # -- scope (pure) ---------------------------------------------------------------------------------------------------
@@ -418,35 +430,46 @@ class ServerThread:
 
 
 def _extra_router(ctx: InspectionContext) -> APIRouter:
-    """A router mounted the way the orders router is: built from the context, taking the request's scope."""
+    """A router mounted the way the orders router is: built from the context, its rule and scope from the login."""
     router = APIRouter(prefix="/api/v1")
 
     @router.get("/extra")
-    def extra(scope: InScope) -> dict[str, str]:
-        return {"node": ctx.division, "prefix": scope.prefix}
+    def extra(who: Annotated[Principal, Who(Permission.INSPECT)]) -> dict[str, str]:
+        return {"node": ctx.division, "prefix": ctx.scope(who.division).prefix}
 
     return router
 
 
+@dataclass
+class Api:
+    client: httpx.Client  # the province's inspector (赵省督, 370000)
+    r: Replicas
+    city: httpx.Client  # 日照 (371100)'s inspector, logged in at the province
+
+
 @pytest.fixture
-def api(replicas: Replicas) -> Iterator[tuple[httpx.Client, Replicas]]:
-    app = create_inspector_app(_context(replicas), routers=[_extra_router])
-    with ServerThread(app) as url, httpx.Client(base_url=url, timeout=10.0) as client:
-        yield client, replicas
+def api(replicas: Replicas) -> Iterator[Api]:
+    node = _node(replicas)
+    app = create_inspector_app(node.inspection, node.accounts, routers=[_extra_router])
+    with (
+        ServerThread(app) as url,
+        httpx.Client(base_url=url, timeout=10.0) as client,
+        httpx.Client(base_url=url, timeout=10.0) as city,
+    ):
+        log_in(client, "sd-jiancha")
+        log_in(city, "rz-jiancha")
+        yield Api(client, replicas, city)
 
 
-CITY = {DIVISION_HEADER: RIZHAO}
-
-
-def test_http_summary_alerts_and_health(api: tuple[httpx.Client, Replicas]) -> None:
-    client, _ = api
+def test_http_summary_alerts_and_health(api: Api) -> None:
+    client = api.client
     health = client.get("/api/v1/health").json()
     assert (health["division"], health["level"], health["prefix"]) == (PROVINCE, "province", "37")
     assert health["standards_version"] == "2026.09.1"
     assert health["now"] == "2026-09-30T09:00:00+08:00"
     assert "/api/v1/trends" in client.get("/openapi.json").json()["paths"]
-    assert client.get("/api/v1/extra", headers=CITY).json() == {"node": PROVINCE, "prefix": "3711"}
-    assert client.get("/api/v1/extra", headers={DIVISION_HEADER: "440000"}).status_code == 403
+    assert api.city.get("/api/v1/extra").json() == {"node": PROVINCE, "prefix": "3711"}
+    assert client.get("/api/v1/extra").json() == {"node": PROVINCE, "prefix": "37"}
 
     body = client.get("/api/v1/counties").json()
     assert body["scope"] == {"node": PROVINCE, "division": PROVINCE, "prefix": "37"}
@@ -471,8 +494,8 @@ def test_http_summary_alerts_and_health(api: tuple[httpx.Client, Replicas]) -> N
     assert client.get(f"/api/v1/alerts/{JUXIAN}-A000000099").status_code == 404
 
 
-def test_http_case_drill_down_has_timeline_clock_and_supervision(api: tuple[httpx.Client, Replicas]) -> None:
-    client, r = api
+def test_http_case_drill_down_has_timeline_clock_and_supervision(api: Api) -> None:
+    client, r = api.client, api.r
     body = client.get(f"/api/v1/cases/{r.cases['A2']}").json()
     assert body["case"]["status"] == "accepted"
     assert [e["action"] for e in body["timeline"]] == ["submit", "accept"]
@@ -484,7 +507,7 @@ def test_http_case_drill_down_has_timeline_clock_and_supervision(api: tuple[http
     )
     assert promised["overdue_days"] == 1  # today, 09-30
     assert [a["alert_id"] for a in body["alerts"]] == [f"{JUXIAN}-A000000002"]
-    late = client.get(f"/api/v1/cases/{r.cases['A5']}", headers=CITY).json()
+    late = api.city.get(f"/api/v1/cases/{r.cases['A5']}").json()
     assert [e["action"] for e in late["timeline"]] == ["submit", "accept", "review", "decide"]
     assert [x["level"] for x in late["ratings"]] == [1]
     assert client.get(f"/api/v1/cases/{JUXIAN}-20260921-000099").status_code == 404
@@ -493,8 +516,8 @@ def test_http_case_drill_down_has_timeline_clock_and_supervision(api: tuple[http
     assert "格式错误" in bad.json()["error"]["message"]
 
 
-def test_http_a_city_inspector_cannot_see_another_citys_counties(api: tuple[httpx.Client, Replicas]) -> None:
-    client, r = api
+def test_http_a_city_inspector_cannot_see_another_citys_counties(api: Api) -> None:
+    client, r, city = api.client, api.r, api.city
     for path in (
         f"/api/v1/counties/{YISHUI}",
         f"/api/v1/cases/{r.cases['C1']}",
@@ -503,33 +526,34 @@ def test_http_a_city_inspector_cannot_see_another_citys_counties(api: tuple[http
         f"/api/v1/trends?county={YISHUI}",
         f"/api/v1/rankings?county={YISHUI}",
     ):
-        resp = client.get(path, headers=CITY)
+        resp = city.get(path)
         assert resp.status_code == 403, path
         error = resp.json()["error"]
         assert error["code"] == "forbidden"
         assert "无权查看" in error["message"], error
-    # the same requests without the header (the province's own inspector) are served
+    # the same requests by the province's own inspector are served
     assert client.get(f"/api/v1/counties/{YISHUI}").status_code == 200
     assert client.get(f"/api/v1/cases/{r.cases['C1']}").status_code == 200
     # lists are filtered to the inspector's counties
-    counties = client.get("/api/v1/counties", headers=CITY).json()
+    counties = city.get("/api/v1/counties").json()
     assert [i["county"] for i in counties["items"]] == ["371102", "371103", WULIAN, JUXIAN]
     assert counties["total"]["name"] == "日照市"
-    assert {a["origin"] for a in client.get("/api/v1/alerts", headers=CITY).json()["items"]} == {JUXIAN, WULIAN}
-    ranking = client.get("/api/v1/rankings", params={"period": "2026-09"}, headers=CITY).json()
+    assert {a["origin"] for a in city.get("/api/v1/alerts").json()["items"]} == {JUXIAN, WULIAN}
+    ranking = city.get("/api/v1/rankings", params={"period": "2026-09"}).json()
     assert [i["county"] for i in ranking["items"]] == [WULIAN, JUXIAN, "371102"]
-    trend = client.get("/api/v1/trends", params={"from": "2026-09", "to": "2026-09"}, headers=CITY).json()
+    trend = city.get("/api/v1/trends", params={"from": "2026-09", "to": "2026-09"}).json()
     assert trend["months"][0]["accepted"] == 7
-    # an inspector of an unrelated or malformed division; an unknown county
-    assert client.get("/api/v1/counties", headers={DIVISION_HEADER: "440000"}).status_code == 403
-    assert client.get("/api/v1/counties", headers={DIVISION_HEADER: "3711"}).status_code == 422
+    # a person without the inspector's role; an unknown county
+    with httpx.Client(base_url=str(client.base_url), timeout=10.0) as admin:
+        log_in(admin, "sd-admin")
+        assert admin.get("/api/v1/counties").status_code == 403
     missing = client.get("/api/v1/counties/379999")
     assert missing.status_code == 404
     assert "不是本节点所辖的县级区划" in missing.json()["error"]["message"]
 
 
-def test_http_rankings_and_trends(api: tuple[httpx.Client, Replicas]) -> None:
-    client, _ = api
+def test_http_rankings_and_trends(api: Api) -> None:
+    client = api.client
     body = client.get("/api/v1/rankings", params={"period": "2026-09", "level": "county"}).json()
     assert (body["computed_by"], body["rules_version"], body["versions"]) == (
         PROVINCE,

@@ -1,6 +1,7 @@
 """``sunshine city init`` then ``sunshine city serve`` as real processes: the node runs its replication receiver
 and the inspectors' HTTP API in one process, announces both ports in its data directory, answers
-``/api/v1/health`` on the HTTP one and stops cleanly on SIGINT. Every wait is bounded."""
+``/api/v1/health`` on the HTTP one (anyone), the counties to the city's logged-in inspector only, and stops
+cleanly on SIGINT. Every wait is bounded."""
 
 from __future__ import annotations
 
@@ -10,10 +11,16 @@ from pathlib import Path
 
 import httpx
 
+from federation.config import load_config
+from federation.storage.engine import make_engine
+from security.access import Role
+from security.accounts import accounts_for
+
 # the same bounded waits as the county's server test
 from tests.integration.test_http_server import STOP_TIMEOUT, _sunshine
 from tests.integration.test_http_server import _clean_env as _env
 from tests.integration.test_http_server import _wait_for_port as _wait_for
+from tests.people import add_user, log_in
 
 
 def test_city_init_writes_the_http_section_and_serve_answers_health_on_the_port_it_wrote(tmp_path: Path) -> None:
@@ -39,6 +46,11 @@ def test_city_init_writes_the_http_section_and_serve_answers_health_on_the_port_
     )
     assert again.returncode == 0, again.stdout + again.stderr
     assert "port = 0" in (data / "sunshine.toml").read_text(encoding="utf-8")
+    engine = make_engine(load_config(data / "sunshine.toml").database.url)
+    try:  # the city's inspector (until ``sunshine user add`` exists: straight into the node's accounts)
+        add_user(accounts_for(engine, "371100"), "rz-jiancha", [Role.INSPECTOR], name="钱市督")
+    finally:
+        engine.dispose()
 
     # not enrolled yet: no plaintext by default, a clear refusal (machine trust, issue 14) ...
     refused = subprocess.run(
@@ -69,10 +81,11 @@ def test_city_init_writes_the_http_section_and_serve_answers_health_on_the_port_
                 health = client.get("/api/v1/health").json()
                 assert (health["division"], health["level"], health["prefix"]) == ("371100", "city", "3711")
                 assert health["name"] == "日照市"
+                assert client.get("/api/v1/counties").status_code == 401
+                log_in(client, "rz-jiancha")
                 counties = client.get("/api/v1/counties").json()
                 assert [i["county"] for i in counties["items"]] == ["371102", "371103", "371121", "371122"]
-                other = client.get("/api/v1/counties/371323", headers={"X-Sunshine-Division": "371100"})
-                assert other.status_code == 403
+                assert client.get("/api/v1/counties/371323").status_code == 403
             proc.send_signal(signal.SIGINT)
             assert proc.wait(timeout=STOP_TIMEOUT) == 0, log.read_text(encoding="utf-8")
         finally:

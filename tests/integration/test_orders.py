@@ -1,6 +1,6 @@
 """Orders (督办 / 催办) on SQLite and PostgreSQL: issued at a city or the province, carried down by the replication
-store (sealed batches, the tiers' own appliers), received, acted on and answered by the county, and the county's
-reply carried back up — plus every refusal, which writes nothing.
+store (sealed batches, the tiers' own appliers), acted on by the county on arrival, signed for (签收) and answered by
+a person of the county, and the county's reply carried back up — plus every refusal, which writes nothing.
 
 The county is a real node (approval + supervision) with a case gone red (``hall_and_supervision``); the city and
 the province are databases on the same backend with their composition roots' appliers.
@@ -222,23 +222,38 @@ def test_a_city_order_is_received_acted_on_answered_and_seen_answered_by_the_cit
 
     t.clock.now += timedelta(minutes=5)
     t.down()
-    # the county holds the order, signed for it (with its outbox record) and the alert is supervised by the issuer
+    # the county holds the order, the alert is supervised by the issuer, and nobody has signed for it yet: the
+    # node signs for nothing itself (issue 15), the order waits for a person's 签收
     held = row(t.county.engine, orders, order_id)
     assert (held["issuer"], held["kind"], held["status"]) == (CITY, "supervise", "issued")
-    reply = row(t.county.engine, order_replies, order_id)
-    assert (reply["county"], reply["status"], reply["received_at"]) == (COUNTY, "received", t.clock.now)
+    assert t.county.orders.get(order_id)["reply_status"] == "pending"
     alert = t.county.supervision.get_alert(red["red"])
     assert alert.status.value == "supervised"
     last = alert.history[-1]
     assert (last["action"], last["actor"]) == ("supervise", f"王处长（{CITY}）")
     assert order_id in last["reason"]
-    assert outbox_types(t.county.engine, COUNTY)[-2:] == [("alert", red["red"]), ("order_reply", order_id)]
+    assert outbox_types(t.county.engine, COUNTY)[-1] == ("alert", red["red"])
     assert quarantined(t.county.engine) == {}
 
     # delivered again (a resend) or redelivered: nothing more happens
     before = snapshot(t.county.engine)
     t.down()
     assert snapshot(t.county.engine) == before
+    t.up()
+    assert desk.get(order_id)["reply_label"] == "待签收"
+
+    # a person of the county signs for it (with its outbox record); once
+    t.clock.now += timedelta(minutes=5)
+    received = t.county.orders.receive(order_id, by="王海燕（监察员，supervisor）")
+    assert received["reply_status"] == "received"
+    reply = row(t.county.engine, order_replies, order_id)
+    assert (reply["county"], reply["status"], reply["received_at"]) == (COUNTY, "received", t.clock.now)
+    assert [(h["action"], h["actor"], h["reason"]) for h in reply["history"]] == [
+        ("receive", "王海燕（监察员，supervisor）", "")
+    ]
+    assert outbox_types(t.county.engine, COUNTY)[-1] == ("order_reply", order_id)
+    with pytest.raises(InvalidTransition, match="不能重复签收"):
+        t.county.orders.receive(order_id, by="王海燕（监察员，supervisor）")
 
     # back up: the city sees 已签收, then the county answers (and signs for the alert), the city sees 已办复
     t.up()
@@ -289,9 +304,15 @@ def test_a_province_order_reaches_the_county_through_the_city_and_its_answer_the
     t.down()
     assert row(t.city, orders, order_id)["issuer"] == PROVINCE  # the city holds what it relays
     assert t.county.supervision.get_alert(red["red"]).status.value == "urged"
-    t.county.orders.answer(order_id, by="李科长", answer="已办结")
+    t.county.orders.answer(order_id, by="李科长", answer="已办结")  # not signed for yet: the same person signs too
     t.up()
-    assert province.get(order_id)["reply_label"] == "已办复"
+    seen = province.get(order_id)
+    assert seen["reply_label"] == "已办复"
+    assert seen["reply"] is not None
+    assert [(h["action"], h["actor"]) for h in seen["reply"]["history"]] == [
+        ("receive", "李科长"),
+        ("answer", "李科长"),
+    ]
     # the city sees the province's order on its county, but only the issuer may withdraw it
     city = t.desk()
     assert city.get(order_id)["reply_label"] == "已办复"
@@ -311,8 +332,10 @@ def test_an_order_on_an_alert_closed_meanwhile_is_signed_for_and_the_alert_left_
     t.county.supervision.act(red["red"], "close", actor="县监察室", reason="已办结")  # before the order arrives
     t.down()
     assert t.county.supervision.get_alert(red["red"]).status.value == "closed"
+    t.county.orders.receive(order_id, by="王海燕（监察员，supervisor）")
     reply = row(t.county.engine, order_replies, order_id)
     assert reply["status"] == "received"
+    assert reply["history"][0]["actor"] == "王海燕（监察员，supervisor）"
     assert "预警未催办" in reply["history"][0]["reason"]
 
 
@@ -323,6 +346,7 @@ def test_withdrawn_orders_newer_snapshots_win_and_a_withdrawn_order_cannot_be_an
     desk = t.desk()
     first = desk.issue(subject_id=red["red"], kind="urge", reason="请办结", issued_by="王处长")["order_id"]
     t.down()
+    t.county.orders.receive(first, by="王海燕（监察员，supervisor）")
     desk.withdraw(first, actor="王处长", reason="误发")
     # issued and withdrawn before the county ever saw it: stored withdrawn, never signed for, alert untouched
     second = desk.issue(subject_id=red["unreviewed"], kind="supervise", reason="请审查", issued_by="王处长")["order_id"]
@@ -335,8 +359,10 @@ def test_withdrawn_orders_newer_snapshots_win_and_a_withdrawn_order_cannot_be_an
     assert t.county.supervision.get_alert(red["unreviewed"]).status.value == "open"
     with pytest.raises(InvalidTransition, match="已撤回，不能办复"):
         t.county.orders.answer(first, by="李科长", answer="已办结")
-    with pytest.raises(InvalidTransition, match="未签收"):
+    with pytest.raises(InvalidTransition, match="已撤回，不能签收"):
         t.county.orders.answer(second, by="李科长", answer="已办结")
+    with pytest.raises(InvalidTransition, match="已撤回，不能签收"):
+        t.county.orders.receive(second, by="李科长")
 
     # every order snapshot the city ever sent, oldest last, straight through the county's applier: nothing changes
     before = snapshot(t.county.engine)
@@ -396,7 +422,7 @@ def test_another_countys_order_is_ignored_and_forged_or_malformed_ones_are_quara
     assert "不能由 371100 发送" in reasons[f"{CITY}-OD00000904"]
     assert "缺少必填字段“reason”" in reasons[f"{CITY}-OD00000905"]
     assert held_rows(t.county.engine, orders) == 1  # the genuine one
-    assert row(t.county.engine, order_replies, genuine["order_id"])["status"] == "received"
+    assert t.county.orders.get(genuine["order_id"])["reply_status"] == "pending"  # awaiting a person's 签收
 
     # an origin that is not an ancestor of the county: refused even when the order names this county
     applier = CountyOrderApplier(COUNTY, t.clock)
@@ -412,6 +438,7 @@ def test_a_reply_is_accepted_only_from_the_county_the_order_names(tiers: Tiers, 
     t = tiers
     order_id = t.desk().issue(subject_id=red["red"], kind="urge", reason="请办结", issued_by="王处长")["order_id"]
     t.down()
+    t.county.orders.receive(order_id, by="王海燕（监察员，supervisor）")
     t.up()
     reply = {k: v for k, v in row(t.city, order_replies, order_id).items() if k != "origin_seq"}
     payload = json.loads(json.dumps(reply, default=lambda v: v.isoformat()))

@@ -95,6 +95,8 @@ def test_a_city_supervises_a_county_alert_and_sees_the_countys_answer(
     )
     alert = county.supervision.get_alert(red)
     assert alert.history[-1]["actor"] == f"市监察室 王处长（{CITY}）"
+    assert desk.get(order_id)["reply_label"] == "待签收"  # arrival signs for nothing: a person does
+    county.orders.receive(order_id, by="王海燕（监察员，supervisor）")
     wait_for("the county's 签收 at the city", lambda: desk.get(order_id)["reply_label"] == "已签收")
 
     county.orders.answer(order_id, by="县政务服务中心 李科长", answer="已办结，约谈经办人", acknowledge=True)

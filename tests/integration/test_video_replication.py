@@ -36,9 +36,11 @@ from federation.storage.uow import UnitOfWork
 from federation.timeutil import CST, to_us
 from migrations.runner import upgrade
 from province_center.bootstrap import replication_appliers as province_appliers
+from security.access import Role
 from sync_agent.domain import Mark
 from sync_agent.store import SqlBatchSink, SqlBatchSource
 from tests.conftest import FakeClock, create_pg_database
+from tests.people import add_user, bearer, log_in
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient` is deprecated")
@@ -193,7 +195,12 @@ def test_the_index_reaches_the_province_and_its_inspectors_see_the_red_alerts_cl
 
     county_clip = t.video.clip_for_alert(ids["red"])
     config = Config(node=NodeConfig(division=PROVINCE, name="山东省"))
-    with TestClient(build_node(config, engine=t.province).http_app()) as client:
+    node = build_node(config, engine=t.province)
+    add_user(node.accounts, "sd-jiancha", [Role.INSPECTOR], division=PROVINCE)  # type: ignore[attr-defined]
+    add_user(node.accounts, "ly-jiancha", [Role.INSPECTOR], division="371300")  # type: ignore[attr-defined]
+    with TestClient(node.http_app()) as client:  # type: ignore[attr-defined]
+        linyi = bearer(log_in(client, "ly-jiancha"))
+        log_in(client, "sd-jiancha")
         got = client.get(f"/api/v1/alerts/{ids['red']}")
         assert got.status_code == 200, got.text
         body = got.json()
@@ -218,8 +225,8 @@ def test_the_index_reaches_the_province_and_its_inspectors_see_the_red_alerts_cl
         assert [c["subject"] for c in case["clips"]] == [f"alert:{a['alert_id']}" for a in case["alerts"]]
         assert any(c == clip for c in case["clips"])
 
-        # outside the caller's scope: refused, like the alert itself
-        refused = client.get(f"/api/v1/alerts/{ids['red']}", headers={"X-Sunshine-Division": "371300"})
+        # outside the logged-in inspector's subtree: refused, like the alert itself
+        refused = client.get(f"/api/v1/alerts/{ids['red']}", headers=linyi)
         assert refused.status_code == 403
 
 
@@ -352,7 +359,10 @@ def test_an_upper_tier_clip_uses_its_own_margin_and_finds_a_county_long_segment(
     t.ship()
     video = VideoConfig(margin_before_s=3 * 3600, margin_after_s=60)
     config = Config(node=NodeConfig(division=PROVINCE, name="山东省"), video=video)
-    with TestClient(build_node(config, engine=t.province).http_app()) as client:
+    node = build_node(config, engine=t.province)
+    add_user(node.accounts, "sd-jiancha", [Role.INSPECTOR], division=PROVINCE)  # type: ignore[attr-defined]
+    with TestClient(node.http_app()) as client:  # type: ignore[attr-defined]
+        log_in(client, "sd-jiancha")
         clip = client.get(f"/api/v1/alerts/{ids['red']}").json()["clip"]
     assert (clip["start"], clip["end"]) == ("2026-09-21T07:10:00+08:00", "2026-09-21T10:11:00+08:00")
     assert [s["start"][11:16] for s in clip["segments"]] == ["06:00", "10:00", "10:05"]

@@ -14,7 +14,7 @@ from county_node.approval.domain import Action, Case, apply_action, new_case
 from county_node.ports import AlertFilter
 from county_node.supervision.domain.alerts import AlertStatus
 from county_node.supervision.domain.complaints import ComplaintStatus, ComplaintTarget
-from county_node.supervision.domain.orders import new_order, receive_order
+from county_node.supervision.domain.orders import new_order
 from county_node.supervision.domain.ratings import RatingStatus
 from county_node.supervision.orders import CountyOrders
 from county_node.supervision.runner import alert_message, sms_hook
@@ -244,13 +244,17 @@ def test_a_county_answers_an_order_and_signs_for_its_alert_in_one_unit_of_work(
         now=clock.now,
     )
     with units() as uow:
-        uow.orders.upsert_orders([(order, 7)])
-        uow.orders.save_reply(receive_order(order, now=clock.now), clock.now, new=True)
+        uow.orders.upsert_orders([(order, 7)])  # arrived, not yet signed for (待签收)
         uow.commit()
     orders = CountyOrders(units, clock)
     clock.now += timedelta(hours=1)
     view = orders.answer(order.order_id, by="李科长", answer="已整改", acknowledge=True)
     assert (view["reply_status"], view["reply"] and view["reply"]["answered_by"]) == ("answered", "李科长")
+    assert view["reply"] is not None
+    assert [(h["action"], h["actor"]) for h in view["reply"]["history"]] == [
+        ("receive", "李科长"),
+        ("answer", "李科长"),
+    ]
     assert db.alerts[alert.alert_id].acknowledged_at == clock.now
     assert db.outbox[-2:] == [("alert", alert.alert_id, "upsert"), ("order_reply", order.order_id, "upsert")]
     before = db.state()

@@ -8,7 +8,7 @@ that county owns. Its lifecycle, at the issuer::
 
 The county owns its handling of the order, the *reply*::
 
-    received (已签收, written by the county node when the order arrives) ──answer──▶ answered (已办复)
+    (none: 待签收, when the order arrives) ──receive──▶ received (已签收, by a person) ──answer──▶ answered (已办复)
 
 Order ids are ``{issuer}-OD{n:08d}``, gap-free per issuer; a reply carries the id of its order. Every step is
 appended to the record's ``history`` as {action, actor, at, reason}. :class:`Order` and :class:`OrderReply` are the
@@ -242,18 +242,27 @@ def close_order(order: Order, *, actor: Any, reason: Any = "", now: datetime) ->
 # -- the county's reply ---------------------------------------------------------------------------------------------
 
 
-def receive_order(order: Order, *, now: datetime, note: str = "") -> OrderReply:
-    """签收: the county node's reply to an order it just received (the node signs for it on arrival)."""
+def receive_order(order: Order, *, by: Any, now: datetime, note: str = "") -> OrderReply:
+    """签收: a person of the county signs for an order that arrived (and still stands); ``note`` says what became
+    of the order's alert when it was left alone."""
+    who = required_text(by, "by", "签收人", limit=100)
+    if order.status != OrderStatus.ISSUED:
+        raise InvalidTransition(
+            f"指令 {order.order_id} 已{ORDER_STATUS_LABELS[order.status][1:]}，不能签收",
+            order_id=order.order_id,
+            status=order.status.value,
+        )
+    at = now
     return OrderReply(
         order_id=order.order_id,
         county=order.county,
         status=ReplyStatus.RECEIVED,
-        received_at=now,
+        received_at=at,
         answered_at=None,
         answered_by=None,
         answer=None,
-        history=(history_entry("receive", "system", now, note),),
-        updated_at=now,
+        history=(history_entry("receive", who, at, note),),
+        updated_at=at,
     )
 
 
