@@ -181,6 +181,8 @@ class Accounts:
         validate_division_code(division)
         if not covers(self.division, division):
             raise ValidationError(f"账号的区划 {division} 不在本节点（{self.division}）辖区内", division=division)
+        if division != self.division and level_of(division) is DivisionLevel.COUNTY:
+            raise ValidationError(f"县级账号（{division}）只能在该县自己的节点上开设", division=division)
         return division
 
     def add(
