@@ -19,8 +19,9 @@ from county_node.supervision.domain.feedback import (
     new_rating,
 )
 from county_node.supervision.domain.ratings import Rating
-from county_node.supervision.evaluation import SupervisionCore, check_page, limit_end
+from county_node.supervision.evaluation import SupervisionCore, limit_end
 from federation.errors import Conflict, ValidationError
+from federation.paging import page_offset
 
 __all__ = ["FeedbackUseCases"]
 
@@ -100,9 +101,9 @@ class FeedbackUseCases(SupervisionCore):
     def list_complaints(
         self, *, status: str | None = None, case_no: str | None = None, page: int = 1, page_size: int = 20
     ) -> tuple[list[Complaint], int]:
-        check_page(page, page_size)
+        offset = page_offset(page, page_size)
         with self._units(readonly=True) as uow:
-            return uow.complaints.page(status=status, case_no=case_no, offset=(page - 1) * page_size, limit=page_size)
+            return uow.complaints.page(status=status, case_no=case_no, offset=offset, limit=page_size)
 
     # -- ratings --------------------------------------------------------------------------------------------
     def rate(
@@ -165,8 +166,6 @@ class FeedbackUseCases(SupervisionCore):
         page: int = 1,
         page_size: int = 20,
     ) -> tuple[list[Rating], int]:
-        check_page(page, page_size)
+        offset = page_offset(page, page_size)
         with self._units(readonly=True) as uow:
-            return uow.ratings.page(
-                case_no=case_no, staff=staff, negative=negative, offset=(page - 1) * page_size, limit=page_size
-            )
+            return uow.ratings.page(case_no=case_no, staff=staff, negative=negative, offset=offset, limit=page_size)
