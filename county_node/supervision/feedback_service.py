@@ -10,7 +10,7 @@ from typing import Any
 
 import structlog
 
-from county_node.supervision.domain.complaints import Complaint
+from county_node.supervision.domain.complaints import MAX_LIMIT_DAYS, Complaint
 from county_node.supervision.domain.feedback import (
     answer_complaint,
     close_complaint,
@@ -50,8 +50,8 @@ class FeedbackUseCases(SupervisionCore):
             if target == "case":
                 case_no = uow.cases.get(target_id, st.key_fields).case_no
             now = self.now()
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-                raise ValidationError("投诉答复时限应为不小于 0 的工作日数", field="limit_days")
+            if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_LIMIT_DAYS:
+                raise ValidationError(f"投诉答复时限应为 0 到 {MAX_LIMIT_DAYS} 个工作日", field="limit_days")
             complaint = new_complaint(
                 complaint_id=uow.complaints.new_id(),
                 origin=self.division,

@@ -341,3 +341,17 @@ def test_a_purge_keeps_a_file_still_indexed_through_an_alias(
     assert report["files"]["removed"] == 0
     assert recording.exists()
     assert count(engine, video_segments) == 1
+
+
+# -- found by schemathesis -------------------------------------------------------------------------------------------
+
+
+def test_a_complaint_limit_beyond_the_calendar_is_422(client: TestClient, engine: Engine) -> None:
+    """``limit_days`` 263966166 ran the deadline past the working calendar: 500 calendar_out_of_range before."""
+    before = counts(engine)
+    body = {"target": "window", "target_id": "W01", "complainant": "李四", "content": "久等", "actor": "窗口01"}
+    resp = client.post(f"{API}/complaints", json=body | {"limit_days": 263966166})
+    err = assert_error(resp, 422, "validation_error")
+    assert "250" in err["message"]
+    assert counts(engine) == before
+    assert client.post(f"{API}/complaints", json=body | {"limit_days": 250}).status_code == 201
