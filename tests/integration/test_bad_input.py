@@ -355,3 +355,21 @@ def test_a_complaint_limit_beyond_the_calendar_is_422(client: TestClient, engine
     assert "250" in err["message"]
     assert counts(engine) == before
     assert client.post(f"{API}/complaints", json=body | {"limit_days": 250}).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("given", "canonical"),
+    [
+        ("file:///data/nvr/cam1/../cam1/recent28.mp4", "file:///data/nvr/cam1/recent28.mp4"),
+        ("file:///data/nvr/./cam1//a%20b.mp4", "file:///data/nvr/cam1/a%20b.mp4"),
+        ("file:////data/nvr/a.mp4", "file:///data/nvr/a.mp4"),
+        ("cam1/../cam1/a.mp4", "cam1/a.mp4"),
+        ("/data/nvr/x/../a.mp4", "/data/nvr/a.mp4"),
+        ("rtsp://nvr/cam1/../a", "rtsp://nvr/cam1/../a"),
+    ],
+)
+def test_canonical_uri_gives_one_spelling_per_file(given: str, canonical: str) -> None:
+    from county_node.video.domain import canonical_uri
+
+    assert canonical_uri(given) == canonical
+    assert canonical_uri(canonical) == canonical
