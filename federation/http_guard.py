@@ -9,7 +9,7 @@ Installed on every Sunshine HTTP app by :func:`federation.http_errors.install_er
   nobody types it;
 * text that is not valid UTF-8 once percent-decoded (path, query, form), and a lone surrogate in a JSON string
   (``"\\ud800"``, which no UTF-8 encoder can write back), are refused with 422;
-* JSON nested too deep for the parser is refused with 422.
+* JSON nested too deep for the parser, or with an integer of thousands of digits, is refused with 422.
 
 Multipart and ``application/octet-stream`` bodies are only counted (a file may hold any byte). The body is read
 once here and replayed to the app; nothing downstream changes.
@@ -80,8 +80,10 @@ def _check_json(body: bytes) -> None:
         raise ValidationError("请求体 JSON 嵌套层数过多", where="请求体") from None
     except UnicodeDecodeError:
         raise _bad_encoding("请求体") from None
-    except ValueError:
+    except json.JSONDecodeError:
         return  # not JSON: the route reports it in its own words
+    except ValueError:  # an integer of more digits than Python converts (a 400 from the framework otherwise)
+        raise ValidationError("请求体中的数字位数过多", where="请求体") from None
     stack = [value]
     while stack:  # iterative: a deep document must not exhaust the recursion limit here
         item = stack.pop()

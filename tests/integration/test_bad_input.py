@@ -167,8 +167,9 @@ def test_the_inspectors_pages_are_bounded(engine: Engine, clock: FakeClock) -> N
         b'{"item_code": "XK00001000", "applicant": "x\x00", "actor": "w", "data": {}}',
         b'{"item_code": "XK00001000", "applicant": "\xed\xa0\x80", "actor": "w", "data": {}}',
         b"[" * 100_000 + b"]" * 100_000,
+        b'{"item_code": 1' + b"1" * 5000 + b"}",
     ],
-    ids=["nul-escape", "high-surrogate", "low-surrogate", "nul-key", "raw-nul", "utf8-surrogate", "deep"],
+    ids=["nul-escape", "high-surrogate", "low-surrogate", "nul-key", "raw-nul", "utf8-surrogate", "deep", "digits"],
 )
 def test_nul_and_lone_surrogates_in_a_json_body_are_422_and_store_nothing(
     client: TestClient, engine: Engine, raw: bytes
