@@ -40,6 +40,7 @@ from federation.errors import (
     Unauthenticated,
     ValidationError,
 )
+from federation.http_guard import RequestGuard
 
 __all__ = [
     "INTERNAL_ERROR_MESSAGE",
@@ -125,7 +126,9 @@ def http_error_view(status: int) -> ErrorView:
 def install_error_handlers(app: Any) -> None:
     """Render every error of ``app`` (a FastAPI app: the county's, the inspectors', the orders') in the one shape
     above: Sunshine errors by class, request-validation errors as one Chinese ValidationError, Starlette's HTTP
-    errors (unknown path, wrong method) and anything unexpected (500, logged, never a traceback)."""
+    errors (unknown path, wrong method) and anything unexpected (500, logged, never a traceback). Installs
+    :class:`federation.http_guard.RequestGuard` too: what no route can store (a NUL, a lone surrogate) is 422 and a
+    body over 8 MiB is 413 before any route runs."""
     import structlog
     from fastapi import Request
     from fastapi.exceptions import RequestValidationError
@@ -155,6 +158,11 @@ def install_error_handlers(app: Any) -> None:
         log.exception("http.unexpected_error", path=request.url.path, method=request.method)
         return JSONResponse(dict(http_error_view(500)), status_code=500)
 
+    def render(exc: SunshineError) -> tuple[int, Mapping[str, Any]]:
+        return http_status(exc), error_view(exc)
+
+    # before any route: NUL and lone surrogates anywhere (422), bodies over 8 MiB (413)
+    app.add_middleware(RequestGuard, render=render)
     app.add_exception_handler(SunshineError, on_sunshine_error)
     app.add_exception_handler(RequestValidationError, on_request_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

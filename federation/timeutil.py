@@ -10,14 +10,19 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
+from federation.errors import ValidationError
+
 if TYPE_CHECKING:
     from federation.config import SimulationConfig
 
 __all__ = [
     "CST",
+    "MAX_YEAR",
+    "MIN_YEAR",
     "UTC",
     "Clock",
     "SimulatedClock",
+    "check_moment",
     "from_us",
     "local_date",
     "local_ordinal",
@@ -38,6 +43,26 @@ Clock = Callable[[], datetime]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
+
+
+MIN_YEAR = 2000
+MAX_YEAR = 2099
+"""The years a moment given to a node may fall in (both as local time and as UTC): a hall's records, its video and
+its reports are of this century; outside it a moment is a typo, and near year 1 or 9999 arithmetic overflows."""
+
+
+def check_moment(moment: datetime, field: str) -> datetime:
+    """``moment`` itself if it is aware and falls in :data:`MIN_YEAR`–:data:`MAX_YEAR` both in its own offset, in
+    China Standard Time and in UTC; a :class:`ValidationError` naming ``field`` otherwise (never an overflow)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValidationError(f"{field} 须为带时区的时间", field=field)
+    if MIN_YEAR <= moment.year <= MAX_YEAR and all(  # the year first, so the conversions cannot overflow
+        MIN_YEAR <= m.year <= MAX_YEAR for m in (moment.astimezone(UTC), moment.astimezone(CST))
+    ):
+        return moment
+    raise ValidationError(
+        f"{field} 的时间 {moment.isoformat()} 超出范围：应在 {MIN_YEAR} 年至 {MAX_YEAR} 年之间", field=field
+    )
 
 
 def utcnow() -> datetime:

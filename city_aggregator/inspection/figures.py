@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from federation.errors import ValidationError
-from federation.timeutil import CST, local_date
+from federation.timeutil import CST, check_moment, local_date
 
 __all__ = [
     "MAX_MONTHS",
@@ -159,7 +159,9 @@ def parse_month(text: str, field_name: str) -> date:
     m = _MONTH_RE.fullmatch(text.strip())
     if m is None or not 1 <= int(m[2]) <= 12 or int(m[1]) < 1:
         raise ValidationError(f"月份“{text}”格式错误，应为 年-月，例如 2026-09", field=field_name)
-    return date(int(m[1]), int(m[2]), 1)
+    first = date(int(m[1]), int(m[2]), 1)
+    check_moment(month_start(first), field_name)  # 2000-01 … 2099-12: beyond, month arithmetic overflows
+    return first
 
 
 def month_label(first: date) -> str:

@@ -56,6 +56,7 @@ from city_aggregator.inspection.views import (
 )
 from county_node.entrypoints.views import iso
 from federation.http_errors import ErrorView, install_error_handlers
+from federation.http_params import PageQuery, PageSizeQuery
 from federation.identities import level_of
 from security.access import Permission, Principal
 from security.accounts import Accounts
@@ -75,8 +76,6 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorView, "description": "请求参数不正确"},
     503: {"model": ErrorView, "description": "数据库不可用"},
 }
-
-_Page = Annotated[int, Query(ge=1, description="页码，从 1 开始")]
 
 RouterSource = APIRouter | Callable[[InspectionContext], APIRouter]
 """A router to mount, or a function building it from the node's inspection context."""
@@ -161,8 +160,8 @@ def _router(ctx: InspectionContext) -> APIRouter:
             Query(description="按状态筛选：open、acknowledged、urged、supervised、closed；active 为全部未关闭"),
         ] = None,
         level: Annotated[int | None, Query(ge=0, le=2, description="按督办层级筛选：0 县级、1 市级、2 省级")] = None,
-        page: _Page = 1,
-        page_size: Annotated[int, Query(ge=1, le=200, description="每页条数（1–200）")] = 20,
+        page: PageQuery = 1,
+        page_size: PageSizeQuery = 20,
     ) -> AlertListView:
         """账号辖区内的预警（最新触发的在前）。"""
         scope = ctx.scope(who.division)
@@ -203,8 +202,8 @@ def _router(ctx: InspectionContext) -> APIRouter:
         county: Annotated[str | None, Query(description="只看某县的部门或窗口")] = None,
         computed_by: Annotated[str | None, Query(description="计算评分的节点；缺省为本节点（若有），否则省级")] = None,
         rules_version: Annotated[str | None, Query(description="评分规则版本；缺省为该周期最近计算的版本")] = None,
-        page: _Page = 1,
-        page_size: Annotated[int, Query(ge=1, le=200, description="每页条数（1–200）")] = 200,
+        page: PageQuery = 1,
+        page_size: PageSizeQuery = 200,
     ) -> RankingView:
         """评分与名次（名次为该次计算范围内的名次），每项附扣分、加分明细；样本过小的不参与排名，单独标出。"""
         scope = ctx.scope(who.division)

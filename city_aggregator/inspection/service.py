@@ -31,6 +31,7 @@ from county_node.video.domain import ClipMargin
 from county_node.video.services import Clip, VideoIndexService
 from federation.errors import NotFound, ValidationError
 from federation.identities import DivisionLevel, DivisionRegistry, level_of, validate_division_code
+from federation.paging import page_offset
 from federation.storage.uow import UnitOfWork
 
 __all__ = [
@@ -88,11 +89,6 @@ class Ranking:
 class Trend:
     county: str | None
     months: list[MonthFigures]
-
-
-def _check_page(page: int, page_size: int) -> None:
-    if page < 1 or not 1 <= page_size <= 200:
-        raise ValidationError("分页参数无效：页码从 1 开始，每页 1 到 200 条")
 
 
 _PERIOD_RE = re.compile(r"\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?", re.ASCII)
@@ -178,7 +174,7 @@ class InspectionService:
         page: int = 1,
         page_size: int = 20,
     ) -> AlertList:
-        _check_page(page, page_size)
+        offset = page_offset(page, page_size)
         if county is not None:
             scope.require_division(county)
         if status and status != "active" and status not in {s.value for s in AlertStatus}:
@@ -189,7 +185,7 @@ class InspectionService:
             raise ValidationError(f"未知的监察规则“{rule_id}”", field="rule_id")
         q = queries.AlertQuery(scope.prefix, county, status, light, rule_id, level)
         with UnitOfWork(self._engine, readonly=True) as uow:
-            rows, total = queries.alert_page(uow.conn, q, offset=(page - 1) * page_size, limit=page_size)
+            rows, total = queries.alert_page(uow.conn, q, offset=offset, limit=page_size)
         return AlertList([Alert.from_row(r) for r in rows], total, page, page_size)
 
     def alert(self, scope: Scope, alert_id: str) -> Alert:
@@ -238,7 +234,7 @@ class InspectionService:
     ) -> Ranking:
         """The scores of one computation (see :func:`queries.ranking_choice`), the subjects in scope only; the
         rank is the one computed over the whole computation (a city's inspector sees its counties' province rank)."""
-        _check_page(page, page_size)
+        offset = page_offset(page, page_size)
         if level not in LEVELS:
             raise ValidationError(f"未知的考核对象层级“{level}”（county、department、window）", field="level")
         if period is not None:
@@ -273,7 +269,7 @@ class InspectionService:
                 prefix=scope.prefix,
                 level=level,
                 county=county,
-                offset=(page - 1) * page_size,
+                offset=offset,
                 limit=page_size,
             )
         return Ranking(choice, level, rows, total, page, page_size)

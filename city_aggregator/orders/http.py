@@ -31,6 +31,7 @@ from city_aggregator.orders.service import OrderDesk, OrdersContext
 from county_node.supervision.adapters.orders_views import OrderPageView, OrderView
 from federation.errors import Forbidden
 from federation.http_errors import ErrorView, install_error_handlers
+from federation.http_params import PageQuery, PageSizeQuery
 from security.access import Permission, Principal
 from security.accounts import Accounts
 from security.http import HttpAuth, Who
@@ -136,8 +137,8 @@ def orders_router(context: ContextSource, *, prefix: str = "/api/v1") -> APIRout
             Query(description="按办复状态：pending 待签收、received 已签收、answered 已办复"),
         ] = None,
         subject_id: Annotated[str | None, Query(description="按预警或办件编号筛选")] = None,
-        page: Annotated[int, Query(ge=1, description="页码，从 1 开始")] = 1,
-        page_size: Annotated[int, Query(ge=1, le=200, description="每页条数（1–200）")] = 20,
+        page: PageQuery = 1,
+        page_size: PageSizeQuery = 20,
     ) -> OrderPageView:
         """账号辖区内的指令（最新下发的在前），附所属县的签收、办复（谁、何时、内容）。"""
         return desk(who).list(

@@ -47,6 +47,7 @@ from federation.errors import (
     ValidationError,
 )
 from federation.identities import DivisionLevel, level_of, scope_prefix
+from federation.paging import page_offset
 from federation.storage import outbox
 from federation.storage.standards_store import current_bundle, load_calendar
 from federation.storage.tables import alerts, cases
@@ -80,11 +81,6 @@ class OrdersContext:
         if not scope.isdigit() or not scope.startswith(own):
             raise ValidationError(f"查看范围“{self.scope}”不在本节点 {self.node} 的辖区内", scope=self.scope)
         object.__setattr__(self, "prefix", scope)
-
-
-def _check_page(page: int, page_size: int) -> None:
-    if page < 1 or not 1 <= page_size <= 200:
-        raise ValidationError("分页参数无效：页码从 1 开始，每页 1 到 200 条")
 
 
 class OrderDesk:
@@ -219,11 +215,11 @@ class OrderDesk:
     ) -> OrderPageView:
         """Orders held here (issued by this node, and by the nodes above or below it) within the scope, newest
         first, each with its county's reply; ``reply`` = pending | received | answered."""
-        _check_page(page, page_size)
+        offset = page_offset(page, page_size)
         flt = OrderFilter(
             scope=self.ctx.prefix, county=county, issuer=issuer, status=status, reply=reply, subject_id=subject_id
         )
         flt.check()
         with UnitOfWork(self.ctx.engine, readonly=True) as uow:
-            items, total = OrderStore(uow.conn, self.ctx.node).page(flt, offset=(page - 1) * page_size, limit=page_size)
+            items, total = OrderStore(uow.conn, self.ctx.node).page(flt, offset=offset, limit=page_size)
         return order_page_view(items, total, page, page_size, self.now())

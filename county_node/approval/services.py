@@ -54,6 +54,7 @@ from federation.clock import Light, LightPolicy, missing_year_warning
 from federation.config import ClockConfig
 from federation.errors import StandardsNotLoaded, ValidationError
 from federation.identities import format_case_number
+from federation.paging import page_offset
 from federation.standards import BundleValidator, Item, ItemKind, StandardsBundle, validate_bundle
 from federation.storage import outbox
 from federation.storage.standards_store import (
@@ -413,15 +414,14 @@ class ApprovalService:
         return CaseDetail(case, clocks, events, now)
 
     def list(self, flt: CaseFilter, *, page: int = 1, page_size: int = 20) -> CasePage:
-        if page < 1 or not 1 <= page_size <= 200:
-            raise ValidationError("分页参数无效：页码从 1 开始，每页 1 到 200 条")
+        offset = page_offset(page, page_size)
         if flt.light is not None and flt.light not in {lt.value for lt in Light}:
             raise ValidationError(f"未知的灯色“{flt.light}”（white、yellow、red）", field="light")
         st = self.standards
         now = self.now()
         with UnitOfWork(self._engine, readonly=True) as uow:
             repo = CaseRepository(uow.conn, st.key_fields)
-            found, total = repo.list(flt, now=now, offset=(page - 1) * page_size, limit=page_size)
+            found, total = repo.list(flt, now=now, offset=offset, limit=page_size)
         items = [(c, case_clocks(c, st.calendar, now, st.policy)) for c in found]
         for c, clocks in items:
             self._warn_provisional(c.case_no, clocks)

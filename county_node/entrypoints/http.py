@@ -53,6 +53,7 @@ from county_node.entrypoints.views import (
 from federation.clock import Light
 from federation.errors import NotFound
 from federation.http_errors import ErrorView, install_error_handlers
+from federation.http_params import PageQuery, PageSizeQuery
 from security.access import Permission, Principal
 from security.http import HttpAuth, Who, public
 
@@ -158,8 +159,8 @@ def _api_router(node: CountyNode) -> APIRouter:
         light: Annotated[Light | None, Query(description="按灯色筛选（仅在办件：white/yellow/red）")] = None,
         department: Annotated[str | None, Query(description="按实施部门筛选")] = None,
         item_code: Annotated[str | None, Query(description="按事项编码筛选")] = None,
-        page: Annotated[int, Query(ge=1, description="页码，从 1 开始")] = 1,
-        page_size: Annotated[int, Query(ge=1, le=200, description="每页条数（1–200）")] = 20,
+        page: PageQuery = 1,
+        page_size: PageSizeQuery = 20,
     ) -> CasePageView:
         """按条件筛选办件（最新申请的在前）。light 为承诺时限时钟的灯色；仅在办（已受理、审核中、暂停中）办件有灯色。"""
         flt = CaseFilter(

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from county_node.bootstrap import CountyNode
 from county_node.supervision.adapters.orders_views import OrderPageView, OrderView
 from federation.http_errors import ErrorView
+from federation.http_params import PageQuery, PageSizeQuery
 from security.access import Permission, Principal
 from security.http import Who
 
@@ -62,8 +63,8 @@ def orders_router(node: CountyNode, *, prefix: str) -> APIRouter:
             Literal["pending", "received", "answered"] | None,
             Query(description="按办复状态筛选：pending 待签收、received 已签收、answered 已办复"),
         ] = None,
-        page: Annotated[int, Query(ge=1, description="页码，从 1 开始")] = 1,
-        page_size: Annotated[int, Query(ge=1, le=200, description="每页条数（1–200）")] = 20,
+        page: PageQuery = 1,
+        page_size: PageSizeQuery = 20,
     ) -> OrderPageView:
         """市、省下发给本县的督办、催办指令（最新下发的在前），附本县的签收与办复。"""
         return service.list(status=status, reply=reply, page=page, page_size=page_size)

@@ -69,6 +69,7 @@ from county_node.supervision.adapters.store import AlertFilter
 from county_node.supervision.domain.alerts import ACTION_LABELS, AlertAction
 from federation.errors import NotFound
 from federation.http_errors import ErrorView
+from federation.http_params import PageQuery, PageSizeQuery
 from security.access import Permission, Principal
 from security.http import Who
 
@@ -85,9 +86,6 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorView, "description": "预警、投诉、评价、办件或操作不存在"},
     409: {"model": ErrorView, "description": "当前状态不允许该操作，或已评价过"},
 }
-
-_Page = Annotated[int, Query(ge=1, description="页码，从 1 开始")]
-_PageSize = Annotated[int, Query(ge=1, le=200, description="每页条数（1–200）")]
 
 # the rule of each route, next to it: who may read and handle alerts, complaints and ratings
 _AlertReader = Annotated[Principal, Who(Permission.ALERT_READ)]
@@ -115,8 +113,8 @@ def supervision_router(node: CountyNode, *, prefix: str) -> APIRouter:
         ] = None,
         case_no: Annotated[str | None, Query(description="按办件编号筛选")] = None,
         level: Annotated[int | None, Query(ge=0, le=2, description="按督办层级筛选：0 县级、1 市级、2 省级")] = None,
-        page: _Page = 1,
-        page_size: _PageSize = 20,
+        page: PageQuery = 1,
+        page_size: PageSizeQuery = 20,
     ) -> AlertPageView:
         """按条件筛选预警（最新触发的在前）。"""
         flt = AlertFilter(status=status, light=light, rule_id=rule_id, case_no=case_no, level=level)
@@ -181,8 +179,8 @@ def supervision_router(node: CountyNode, *, prefix: str) -> APIRouter:
             Query(description="按状态筛选：open 待答复、answered 已答复、closed 已办结"),
         ] = None,
         case_no: Annotated[str | None, Query(description="按办件编号筛选")] = None,
-        page: _Page = 1,
-        page_size: _PageSize = 20,
+        page: PageQuery = 1,
+        page_size: PageSizeQuery = 20,
     ) -> ComplaintPageView:
         """按条件筛选投诉（最新登记的在前）。"""
         found = sup.list_complaints(status=status, case_no=case_no, page=page, page_size=page_size)
@@ -230,8 +228,8 @@ def supervision_router(node: CountyNode, *, prefix: str) -> APIRouter:
         case_no: Annotated[str | None, Query(description="按办件编号筛选")] = None,
         staff: Annotated[str | None, Query(description="按工作人员筛选")] = None,
         negative: Annotated[bool | None, Query(description="true 只看差评，false 只看非差评")] = None,
-        page: _Page = 1,
-        page_size: _PageSize = 20,
+        page: PageQuery = 1,
+        page_size: PageSizeQuery = 20,
     ) -> RatingPageView:
         """按条件筛选评价（最新的在前）。"""
         found = sup.list_ratings(case_no=case_no, staff=staff, negative=negative, page=page, page_size=page_size)

@@ -37,7 +37,8 @@ from county_node.entrypoints.views import iso
 from county_node.video.domain import Binding, Segment, Timeline
 from county_node.video.services import Clip, PurgeReport
 from federation.http_errors import ErrorView
-from federation.timeutil import CST
+from federation.http_params import StepPath
+from federation.timeutil import CST, check_moment
 from security.access import Permission, Principal
 from security.http import Who
 
@@ -71,9 +72,9 @@ _Manager = Annotated[Principal, Who(Permission.VIDEO_MANAGE)]
 _Purger = Annotated[Principal, Who(Permission.VIDEO_PURGE)]
 
 
-def aware(moment: datetime) -> datetime:
-    """A moment with its offset; one given without is Beijing time."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=CST)
+def aware(moment: datetime, field: str = "时间") -> datetime:
+    """A moment with its offset; one given without is Beijing time. Outside 2000–2099 (local time or UTC): 422."""
+    return check_moment(moment if moment.tzinfo is not None else moment.replace(tzinfo=CST), field)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -261,7 +262,7 @@ def video_router(node: CountyNode, *, prefix: str) -> APIRouter:
     def case_step_clip(
         _: _Reader,
         case_no: Annotated[str, Path(description="办件编号")],
-        n: Annotated[int, Path(ge=1, description="办理过程中的第几步")],
+        n: StepPath,
     ) -> dict[str, Any]:
         """该步发生时办件窗口所绑定摄像机的录像片段（前后留有余量），以及缺失的时段。"""
         return clip_view(video.clip_for_case_step(case_no, n))

@@ -12,9 +12,10 @@ from county_node.supervision.domain import REGISTRY, RuleResult, evaluate
 from county_node.supervision.domain.alerts import Alert, AlertAction, AlertStatus
 from county_node.supervision.domain.complaints import Complaint
 from county_node.supervision.domain.ratings import Rating
-from county_node.supervision.evaluation import SupervisionCore, check_page
+from county_node.supervision.evaluation import SupervisionCore
 from county_node.supervision.ports import AlertFilter
 from federation.errors import ValidationError
+from federation.paging import page_offset
 
 __all__ = ["AlertPage", "AlertUseCases", "CaseSupervision"]
 
@@ -59,7 +60,7 @@ class AlertUseCases(SupervisionCore):
             return uow.alerts.get(alert_id)
 
     def list_alerts(self, flt: AlertFilter, *, page: int = 1, page_size: int = 20) -> AlertPage:
-        check_page(page, page_size)
+        offset = page_offset(page, page_size)
         if flt.status and flt.status != "active" and flt.status not in {s.value for s in AlertStatus}:
             raise ValidationError(f"未知的预警状态“{flt.status}”", field="status")
         if flt.light and flt.light not in ("yellow", "red"):
@@ -67,7 +68,7 @@ class AlertUseCases(SupervisionCore):
         if flt.rule_id and flt.rule_id not in REGISTRY:
             raise ValidationError(f"未知的监察规则“{flt.rule_id}”", field="rule_id")
         with self._units(readonly=True) as uow:
-            items, total = uow.alerts.page(flt, offset=(page - 1) * page_size, limit=page_size)
+            items, total = uow.alerts.page(flt, offset=offset, limit=page_size)
         return AlertPage(items, total, page, page_size)
 
     def case_view(self, case_no: str) -> CaseSupervision:

@@ -37,7 +37,7 @@ from county_node.supervision.ports import CaseMark
 from county_node.unit_of_work import CountyRepositories, CountyUnits
 from federation.calendar import WorkingCalendar
 from federation.clock import ClockSpec, LightPolicy, compute_deadline
-from federation.errors import StandardsNotLoaded, ValidationError
+from federation.errors import StandardsNotLoaded
 from federation.standards import StandardsBundle
 from federation.storage.outbox import canonical_json
 
@@ -51,7 +51,6 @@ __all__ = [
     "StandardsView",
     "SupervisionCore",
     "Verdicts",
-    "check_page",
     "limit_end",
 ]
 
@@ -109,11 +108,6 @@ def _answered(r: RuleResult, fired: frozenset[str]) -> str:
 
 def _followed_up(r: RuleResult, fired: frozenset[str]) -> str:
     return "已回访，预警条件消除"
-
-
-def check_page(page: int, page_size: int) -> None:
-    if page < 1 or not 1 <= page_size <= 200:
-        raise ValidationError("分页参数无效：页码从 1 开始，每页 1 到 200 条")
 
 
 def limit_end(calendar: WorkingCalendar, start: datetime, days: int) -> datetime:

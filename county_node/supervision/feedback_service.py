@@ -10,7 +10,7 @@ from typing import Any
 
 import structlog
 
-from county_node.supervision.domain.complaints import Complaint
+from county_node.supervision.domain.complaints import MAX_LIMIT_DAYS, Complaint
 from county_node.supervision.domain.feedback import (
     answer_complaint,
     close_complaint,
@@ -19,8 +19,9 @@ from county_node.supervision.domain.feedback import (
     new_rating,
 )
 from county_node.supervision.domain.ratings import Rating
-from county_node.supervision.evaluation import SupervisionCore, check_page, limit_end
+from county_node.supervision.evaluation import SupervisionCore, limit_end
 from federation.errors import Conflict, ValidationError
+from federation.paging import page_offset
 
 __all__ = ["FeedbackUseCases"]
 
@@ -49,8 +50,8 @@ class FeedbackUseCases(SupervisionCore):
             if target == "case":
                 case_no = uow.cases.get(target_id, st.key_fields).case_no
             now = self.now()
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-                raise ValidationError("投诉答复时限应为不小于 0 的工作日数", field="limit_days")
+            if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_LIMIT_DAYS:
+                raise ValidationError(f"投诉答复时限应为 0 到 {MAX_LIMIT_DAYS} 个工作日", field="limit_days")
             complaint = new_complaint(
                 complaint_id=uow.complaints.new_id(),
                 origin=self.division,
@@ -100,9 +101,9 @@ class FeedbackUseCases(SupervisionCore):
     def list_complaints(
         self, *, status: str | None = None, case_no: str | None = None, page: int = 1, page_size: int = 20
     ) -> tuple[list[Complaint], int]:
-        check_page(page, page_size)
+        offset = page_offset(page, page_size)
         with self._units(readonly=True) as uow:
-            return uow.complaints.page(status=status, case_no=case_no, offset=(page - 1) * page_size, limit=page_size)
+            return uow.complaints.page(status=status, case_no=case_no, offset=offset, limit=page_size)
 
     # -- ratings --------------------------------------------------------------------------------------------
     def rate(
@@ -165,8 +166,6 @@ class FeedbackUseCases(SupervisionCore):
         page: int = 1,
         page_size: int = 20,
     ) -> tuple[list[Rating], int]:
-        check_page(page, page_size)
+        offset = page_offset(page, page_size)
         with self._units(readonly=True) as uow:
-            return uow.ratings.page(
-                case_no=case_no, staff=staff, negative=negative, offset=(page - 1) * page_size, limit=page_size
-            )
+            return uow.ratings.page(case_no=case_no, staff=staff, negative=negative, offset=offset, limit=page_size)

@@ -44,11 +44,11 @@ from county_node.supervision.domain.orders import (
     order_actor,
     receive_order,
 )
-from county_node.supervision.evaluation import check_page
 from county_node.supervision.ports import OrderFilter
 from county_node.unit_of_work import CountyRepositories, CountyUnits, SqlCountyRepositories
 from federation.errors import Conflict, InvalidTransition, NotFound, RecordRejected, ValidationError
 from federation.identities import DivisionLevel, level_of, scope_prefix
+from federation.paging import page_offset
 from federation.replication import Prepared, Record, Rejection
 
 __all__ = ["ORDER_RECORD", "CountyOrderApplier", "CountyOrders"]
@@ -171,11 +171,11 @@ class CountyOrders:
     def list(
         self, *, status: str | None = None, reply: str | None = None, page: int = 1, page_size: int = 20
     ) -> OrderPageView:
-        check_page(page, page_size)
+        offset = page_offset(page, page_size)
         flt = OrderFilter(county=self.division, status=status, reply=reply)
         flt.check()
         with self._units(readonly=True) as uow:
-            items, total = uow.orders.page(flt, offset=(page - 1) * page_size, limit=page_size)
+            items, total = uow.orders.page(flt, offset=offset, limit=page_size)
         return order_page_view(items, total, page, page_size, self._now())
 
     def get(self, order_id: str) -> OrderView:

@@ -14,6 +14,7 @@ from county_node.video.core import VideoIndexCore
 from county_node.video.domain import Binding, check_binding, check_camera_text, parse_camera_id
 from county_node.video.ports import Cameras
 from federation.errors import NotFound, ValidationError
+from federation.timeutil import check_moment
 
 __all__ = ["CameraUseCases"]
 
@@ -50,6 +51,8 @@ class CameraUseCases(VideoIndexCore):
         """Register (or rename) a camera; with ``window``, bind it there from ``since`` (default now)."""
         cid = str(parse_camera_id(camera_id, self.division))
         check_camera_text(cid, name=name.strip(), hall=hall.strip())
+        if since is not None:
+            check_moment(since, "绑定开始时间")
         now = self._now()
         with self._units() as uow:
             uow.lock()
@@ -71,6 +74,9 @@ class CameraUseCases(VideoIndexCore):
     def bind(self, camera_id: str, window: str, valid_from: datetime, valid_to: datetime | None = None) -> None:
         """Bind a camera to ``window`` for ``[valid_from, valid_to)``; an open binding elsewhere is closed at
         ``valid_from`` (the camera was moved). Overlaps for the camera or a second camera on the window: refused."""
+        check_moment(valid_from, "绑定开始时间")
+        if valid_to is not None:
+            check_moment(valid_to, "绑定结束时间")
         now = self._now()
         with self._units() as uow:
             uow.lock()

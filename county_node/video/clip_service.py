@@ -17,6 +17,7 @@ from county_node.unit_of_work import CountyRepositories
 from county_node.video.core import VideoIndexCore
 from county_node.video.domain import Segment, Timeline, find_gaps, show
 from federation.errors import AlertNotFound, CaseNotFound, ComplaintNotFound, NotFound
+from federation.paging import MAX_STEP
 
 __all__ = ["Clip", "ClipUseCases", "alert_moment", "complaint_moment"]
 
@@ -108,6 +109,8 @@ class ClipUseCases(VideoIndexCore):
 
     def clip_for_case_step(self, case_no: str, n: int) -> Clip:
         """The clip of step ``n`` of a case: the case's window, the camera bound there at the step's moment."""
+        if not 1 <= n <= MAX_STEP:
+            raise NotFound(f"办件 {case_no} 没有第 {n} 步", case_no=case_no, n=n)
         with self._units(readonly=True) as uow:
             desk = uow.cases.desk_of(case_no)
             if desk is None:

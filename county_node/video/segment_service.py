@@ -8,6 +8,7 @@ owned by the county (``{division}-…``), so a re-sent event is a no-op.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
@@ -18,11 +19,13 @@ from county_node.video.domain import (
     EventKind,
     Segment,
     Timeline,
+    canonical_uri,
     check_camera_text,
     check_new_segments,
     find_gaps,
 )
 from federation.errors import NotFound, ValidationError
+from federation.timeutil import check_moment
 
 __all__ = ["SegmentUseCases"]
 
@@ -36,6 +39,8 @@ class SegmentUseCases(VideoIndexCore):
             return 0
         for s in segments:
             s.validate(self.max_segment)
+        # one spelling per file, so the purge's "still in use" compares files, not spellings
+        segments = [s if s.uri == (uri := canonical_uri(s.uri)) else replace(s, uri=uri) for s in segments]
         now = self._now()
         with self._units() as uow:
             uow.lock()
@@ -52,6 +57,8 @@ class SegmentUseCases(VideoIndexCore):
 
     def segments(self, camera_id: str, start: datetime, end: datetime) -> Timeline:
         """Segments of ``camera_id`` overlapping ``[start, end)`` in order, and the gaps between them."""
+        check_moment(start, "开始时间")
+        check_moment(end, "结束时间")
         if end <= start:
             raise ValidationError("查询的结束时间必须晚于开始时间", camera_id=camera_id)
         with self._units(readonly=True) as uow:
@@ -73,6 +80,7 @@ class SegmentUseCases(VideoIndexCore):
             at = e.get("at")
             if not isinstance(at, datetime) or at.tzinfo is None:
                 raise ValidationError("视频事件须有带时区的发生时间", kind=kind.value)
+            check_moment(at, "视频事件的发生时间")
             given = e.get("window")
             window = None if given is None else (str(given).strip() or None)  # blank: the camera's window then
             if window is not None:
@@ -138,5 +146,7 @@ class SegmentUseCases(VideoIndexCore):
     ) -> list[dict[str, Any]]:
         if kind is not None and kind not in {k.value for k in EventKind}:
             raise ValidationError(f"未知的视频事件类型“{kind}”")
+        check_moment(start, "开始时间")
+        check_moment(end, "结束时间")
         with self._units(readonly=True) as uow:
             return uow.video_events.between(start, end, kind=kind, camera_id=camera_id, window=window, limit=limit)

@@ -115,7 +115,10 @@ def _money(params: Mapping[str, Any], name: str, label: str) -> Decimal | None:
         raise ValidationError(f"{label}“{value}”不是有效金额", field=name) from None
     if not amount.is_finite() or amount < 0 or amount > Decimal("9999999999.99"):
         raise ValidationError(f"{label}必须是 0 到 9999999999.99 之间的金额", field=name)
-    return amount.quantize(Decimal("0.01"))
+    cents = amount.quantize(Decimal("0.01"))
+    if cents != amount:  # 0.001 is not 0.00: refuse rather than round a sum of money away
+        raise ValidationError(f"{label}“{value}”最多保留两位小数（精确到分）", field=name)
+    return cents
 
 
 def _data(params: Mapping[str, Any]) -> dict[str, str]:

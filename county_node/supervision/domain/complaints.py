@@ -19,7 +19,17 @@ from federation.calendar import WorkingCalendar
 from federation.clock import ClockSpec, Light, read_clock
 from federation.errors import ValidationError
 
-__all__ = ["Complaint", "ComplaintFacts", "ComplaintStatus", "ComplaintTarget", "complaint_unanswered"]
+__all__ = [
+    "MAX_LIMIT_DAYS",
+    "Complaint",
+    "ComplaintFacts",
+    "ComplaintStatus",
+    "ComplaintTarget",
+    "complaint_unanswered",
+]
+
+MAX_LIMIT_DAYS = 250
+"""The longest answer limit of a complaint, in working days (about a year; a longer one would leave the calendar)."""
 
 
 class ComplaintTarget(enum.StrEnum):
@@ -71,8 +81,12 @@ class Complaint:
             raise ValidationError("缺少投诉编号", field="complaint_id")
         if not self.target_id.strip():
             raise ValidationError("缺少投诉对象", field="target_id")
-        if isinstance(self.limit_days, bool) or not isinstance(self.limit_days, int) or self.limit_days < 0:
-            raise ValidationError("投诉答复时限应为不小于 0 的工作日数", field="limit_days")
+        if (
+            isinstance(self.limit_days, bool)
+            or not isinstance(self.limit_days, int)
+            or not 0 <= self.limit_days <= MAX_LIMIT_DAYS
+        ):
+            raise ValidationError(f"投诉答复时限应为 0 到 {MAX_LIMIT_DAYS} 个工作日", field="limit_days")
         _aware(self.filed_at, "filed_at")
         if self.answered_at is not None:
             _aware(self.answered_at, "answered_at")

@@ -8,13 +8,16 @@ whole batch with it. Moments are stored in UTC and shown in China Standard Time 
 from __future__ import annotations
 
 import enum
+import posixpath
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import attrgetter
+from urllib.parse import quote, unquote, urlsplit
 
 from federation.errors import Conflict, ValidationError
-from federation.timeutil import CST
+from federation.timeutil import CST, check_moment
 
 __all__ = [
     "DEFAULT_MAX_SEGMENT",
@@ -66,6 +69,9 @@ class Segment:
         return (self.end, self.uri, self.size, self.checksum) == (other.end, other.uri, other.size, other.checksum)
 
     def validate(self, max_length: timedelta) -> None:
+        if self.start.tzinfo is not None and self.end.tzinfo is not None:
+            check_moment(self.start, "录像片段的开始时间")
+            check_moment(self.end, "录像片段的结束时间")
         if (
             self.start.tzinfo is not None
             and self.end.tzinfo is not None
@@ -98,6 +104,25 @@ class Segment:
         if len(self.checksum) > CHECKSUM_LENGTH:
             limit = f"至多 {CHECKSUM_LENGTH} 个字符（当前 {len(self.checksum)} 个）"
             raise ValidationError(f"录像片段 {show(self.start)} 的校验值过长：{limit}", **where)
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
+
+
+def canonical_uri(uri: str) -> str:
+    """The one spelling of a recording's location, so two spellings of one file compare equal: a ``file:`` URI
+    with its path normalised (``cam1/../cam1/a.mp4`` → ``cam1/a.mp4``, percent-encoded as ``Path.as_uri()``
+    writes it), a plain path normalised the same way; any other URI (``rtsp://``, ``http://``) as given."""
+    text = uri.strip()
+    if _SCHEME.match(text):
+        parts = urlsplit(text)
+        if parts.scheme.lower() != "file":
+            return text
+        path = posixpath.normpath(unquote(parts.path)) if parts.path else ""
+        if path.startswith("//"):  # normpath keeps a leading "//"; a file path means "/" by it
+            path = "/" + path.lstrip("/")
+        return f"file://{parts.netloc}{quote(path)}"
+    return posixpath.normpath(text) if text else text
 
 
 def _overlap_error(new: Segment, old: Segment, *, stored: bool) -> Conflict:
