@@ -134,10 +134,10 @@ class _Columns:
 
 def _write(conn: Connection, origin: str, c: _Columns, *, created_at: datetime, copy: bool) -> list[int]:
     types, ids, ops, payloads = c.types, c.ids, c.ops, c.payloads
-    n = len(ids)
+    n = own = len(ids)
     if not n:
         return []
-    rider = audit_chain.ride(conn, origin)  # the entry of who made this write rides in its append
+    rider = audit_chain.ride(conn, origin)  # the entry of who made this write rides in its append (last)
     if rider is not None:
         types, ids, ops = [*types, "audit"], [*ids, f"{origin}:{rider.seq}"], [*ops, "insert"]
         payloads = [*payloads, canonical_json(rider.payload())]
@@ -153,7 +153,7 @@ def _write(conn: Connection, origin: str, c: _Columns, *, created_at: datetime, 
         with raw.cursor() as cur, cur.copy(f"COPY {outbox.name} ({', '.join(columns)}) FROM STDIN") as out:
             for row in zip(seqs, types, ids, ops, payloads, strict=True):
                 out.write_row((origin, *row, created_at))
-        return list(seqs)
+        return list(seqs[:own])  # the caller's records' numbers, not the riding audit entry's
     _INSERT_OUTBOX.execute_columns(
         conn,
         {
@@ -166,7 +166,7 @@ def _write(conn: Connection, origin: str, c: _Columns, *, created_at: datetime, 
             "created_at": [created_at] * n,
         },
     )
-    return list(seqs)
+    return list(seqs[:own])  # the caller's records' numbers, not the riding audit entry's
 
 
 def lock_origin(conn: Connection, origin: str) -> None:
