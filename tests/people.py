@@ -1,18 +1,31 @@
 """People for the tests (issue 15): accounts of each role at a node, and logged-in HTTP clients.
 
 Every test that talks to an HTTP API logs in as a named person of the right role, exactly as a user would
-(``POST /api/v1/auth/token``); :data:`PASSWORD` is every test account's password.
+(``POST /api/v1/auth/token``); every test that runs a write command logs the command line in
+(``sunshine user login --password-file``, :func:`password_file`); :data:`PASSWORD` is every test account's
+password.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+from federation.storage.engine import make_engine
 from security.access import Role
-from security.accounts import Accounts
+from security.accounts import Accounts, accounts_for
 
-__all__ = ["COUNTY_STAFF", "PASSWORD", "add_staff", "add_user", "bearer", "log_in"]
+__all__ = [
+    "COUNTY_STAFF",
+    "PASSWORD",
+    "add_staff",
+    "add_staff_at",
+    "add_user",
+    "bearer",
+    "log_in",
+    "password_file",
+]
 
 PASSWORD = "Sunshine-test-2026"
 
@@ -56,3 +69,24 @@ def log_in(client: Any, user_id: str, password: str = PASSWORD) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def add_staff_at(database_url: str, division: str) -> None:
+    """The people of :data:`COUNTY_STAFF` over a node's database (an initialised node the tests run commands on);
+    an id the node has already (``admin``, the first admin ``init`` made) is left as it is."""
+    engine = make_engine(database_url)
+    try:
+        accounts = accounts_for(engine, division)
+        have = {a.user_id for a in accounts.all()}
+        for user_id, (name, roles) in COUNTY_STAFF.items():
+            if user_id not in have:
+                add_user(accounts, user_id, roles, name=name)
+    finally:
+        engine.dispose()
+
+
+def password_file(directory: Path, password: str = PASSWORD) -> Path:
+    """A file holding ``password`` (for ``--password-file``), in ``directory``."""
+    path = directory / "test-password.txt"
+    path.write_text(password + "\n", encoding="utf-8")
+    return path

@@ -21,12 +21,15 @@ from county_node.approval.adapters.repository import CaseFilter
 from county_node.approval.domain import ACTION_LABELS, STATUS_LABELS, Action, Status
 from county_node.bootstrap import CountyNode, build_county_node
 from county_node.entrypoints.case_output import print_case_detail, print_case_page
+from county_node.entrypoints.cli_people import acting, reading
+from county_node.entrypoints.permissions import action_permission
 from county_node.entrypoints.schemas import ACTION_BODIES
 from county_node.entrypoints.views import case_detail_view, case_page_view
 from federation.cli import config_option, setup
 from federation.clock import Light
 from federation.errors import ConfigError, ValidationError
 from federation.http_errors import validation_error
+from security.access import Permission
 
 __all__ = ["case_app"]
 
@@ -69,16 +72,16 @@ def case_submit(
     *,
     item: Annotated[str, typer.Option("--item", help="事项编码，例如 XK00001000")],
     applicant: Annotated[str, typer.Option("--applicant", help="申请人")],
-    actor: Annotated[str, typer.Option("--actor", help="经办人（窗口或工作人员）")],
     data: Annotated[list[str] | None, typer.Option("--data", help="关键数据 字段名=值（可重复）")] = None,
     window: Annotated[str | None, typer.Option("--window", help="受理窗口编号，例如 W01")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出办件详情")] = False,
     config: Annotated[Path | None, config_option] = None,
 ) -> None:
-    """申请：登记一件新办件。"""
+    """申请：登记一件新办件（需窗口人员登录，经办人为当前登录账号）。"""
     fields = dict(_pairs(data or [], "--data"))
     with _node(config) as node:
-        case = node.approval.submit(item_code=item, applicant=applicant, data=fields, actor=actor, window=window)
+        with acting(node, Permission.CASE_INTAKE, ACTION_LABELS[Action.SUBMIT], item) as actor:
+            case = node.approval.submit(item_code=item, applicant=applicant, data=fields, actor=actor, window=window)
         detail = node.approval.get(case.case_no)
     if as_json:
         _echo_json(case_detail_view(detail))
@@ -89,7 +92,7 @@ def case_submit(
     )
 
 
-def _action_params(action: Action, actor: str, json_params: str | None, params: list[str]) -> dict[str, Any]:
+def _action_params(action: Action, json_params: str | None, params: list[str]) -> dict[str, Any]:
     """Parameters from ``--json`` then ``--param`` (``data.字段=值`` fills the ``data`` mapping), typed by the
     action's body model (``days=5`` becomes the integer 5)."""
     merged: dict[str, Any] = {}
@@ -110,7 +113,7 @@ def _action_params(action: Action, actor: str, json_params: str | None, params: 
             merged[key] = value
     model = ACTION_BODIES[action]
     try:
-        body = model.model_validate({**merged, "actor": actor})
+        body = model.model_validate(merged)
     except pydantic.ValidationError as exc:
         err = validation_error(exc.errors(), summary=f"“{ACTION_LABELS[action]}”的参数不正确")
         raise ValidationError(err.message, action=action.value) from None  # the message names every field
@@ -122,20 +125,20 @@ def case_act(
     *,
     case_no: Annotated[str, typer.Argument(help="办件编号")],
     action: Annotated[str, typer.Argument(help="操作，例如 accept、review、decide、extend")],
-    actor: Annotated[str, typer.Option("--actor", help="经办人（窗口或工作人员）")],
     param: Annotated[
         list[str] | None, typer.Option("--param", help="操作参数 名称=值（可重复；data.字段=值 录入关键数据）")
     ] = None,
     json_params: Annotated[str | None, typer.Option("--json", help="操作参数（JSON 对象）")] = None,
     config: Annotated[Path | None, config_option] = None,
 ) -> None:
-    """办理：对办件执行一个操作（受理、审核、审批决定、办结、补正、暂停、延期、退回……）。"""
+    """办理：对办件执行一个操作（受理、审核、审批决定、办结、补正、暂停、延期、退回……），经办人为当前登录账号：
+    受理、补正、信息采集、办结等窗口操作需窗口人员，审核、决定、暂停、延期、退回等需审批负责人。"""
     known = {a.value: a for a in ACTION_BODIES}
     if action not in known:
         raise ValidationError(f"未知的办件操作“{action}”，可用操作：{'、'.join(known)}", action=action)
     act = known[action]
-    params = _action_params(act, actor, json_params, param or [])
-    with _node(config) as node:
+    params = _action_params(act, json_params, param or [])
+    with _node(config) as node, acting(node, action_permission(act), ACTION_LABELS[act], case_no) as actor:
         case = node.approval.act(case_no, act, actor=actor, params=params)
     typer.echo(f"办件 {case.case_no}：已{ACTION_LABELS[act]}，当前状态：{STATUS_LABELS[case.status]}")
 
@@ -149,6 +152,7 @@ def case_show(
 ) -> None:
     """查看办件：基本信息、时限时钟与办理过程。"""
     with _node(config) as node:
+        reading(node, Permission.CASE_READ)
         view = case_detail_view(node.approval.get(case_no))
     if as_json:
         _echo_json(view)
@@ -175,6 +179,7 @@ def case_list(
         raise ValidationError(f"未知的灯色“{light}”，可选：white、yellow、red", field="light")
     flt = CaseFilter(status=status, light=light, department=department, item_code=item)
     with _node(config) as node:
+        reading(node, Permission.CASE_READ)
         view = case_page_view(node.approval.list(flt, page=page, page_size=page_size))
     if as_json:
         _echo_json(view)

@@ -20,8 +20,8 @@ from typing import Annotated
 import typer
 
 from county_node.entrypoints.case_cli import _node as open_node  # the one way a command opens the node
+from county_node.entrypoints.cli_people import acting, reading
 from county_node.entrypoints.supervision_cli_common import (
-    ActorOption,
     ConfigOption,
     Echo,
     JsonOption,
@@ -42,6 +42,7 @@ from county_node.entrypoints.supervision_schemas import (
     rating_view,
 )
 from federation.errors import ValidationError
+from security.access import Permission
 
 __all__ = ["complaint_app", "rating_app"]
 
@@ -102,7 +103,6 @@ def complaint_file(
     target_id: Annotated[str, typer.Option("--target-id", help="投诉对象：办件编号、窗口编号或工作人员")],
     complainant: Annotated[str, typer.Option("--complainant", help="投诉人")],
     content: Annotated[str, typer.Option("--content", help="投诉内容")],
-    actor: Annotated[str, typer.Option("--actor", help="登记人（受理投诉的工作人员）")],
     channel: Annotated[
         str, typer.Option("--channel", help="投诉渠道：window、web、app、phone、sms、12345、kiosk")
     ] = "window",
@@ -110,8 +110,8 @@ def complaint_file(
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """登记一件投诉；投诉办件时办件须存在。"""
-    with open_node(config) as node:
+    """登记一件投诉；投诉办件时办件须存在。登记人为当前登录账号。"""
+    with open_node(config) as node, acting(node, Permission.FEEDBACK_RECORD, "登记投诉", target_id) as actor:
         row = node.supervision.file_complaint(
             target=target,
             target_id=target_id,
@@ -146,6 +146,7 @@ def complaint_list(
     if status is not None and status not in statuses:
         raise ValidationError(f"未知的投诉状态“{status}”，可选：{'、'.join(statuses)}", field="status")
     with open_node(config) as node:
+        reading(node, Permission.FEEDBACK_READ)
         found = node.supervision.list_complaints(status=status, case_no=case_no, page=page, page_size=page_size)
     view = complaint_page_view(found, page, page_size)
     if as_json:
@@ -163,6 +164,7 @@ def complaint_show(
 ) -> None:
     """查看投诉。"""
     with open_node(config) as node:
+        reading(node, Permission.FEEDBACK_READ)
         view = complaint_view(node.supervision.get_complaint(complaint_id))
     if as_json:
         echo_json(view)
@@ -175,12 +177,11 @@ def complaint_answer(
     *,
     complaint_id: Annotated[str, typer.Argument(help="投诉编号")],
     answer: Annotated[str, typer.Option("--answer", help="答复内容")],
-    actor: ActorOption,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     """答复一件待答复的投诉。"""
-    with open_node(config) as node:
+    with open_node(config) as node, acting(node, Permission.FEEDBACK_HANDLE, "答复投诉", complaint_id) as actor:
         view = complaint_view(node.supervision.answer_complaint(complaint_id, answer=answer, actor=actor))
     if as_json:
         echo_json(view)
@@ -192,13 +193,12 @@ def complaint_answer(
 def complaint_close(
     *,
     complaint_id: Annotated[str, typer.Argument(help="投诉编号")],
-    actor: ActorOption,
     reason: Annotated[str, typer.Option("--reason", help="办结说明")] = "",
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     """办结一件已答复的投诉。"""
-    with open_node(config) as node:
+    with open_node(config) as node, acting(node, Permission.FEEDBACK_HANDLE, "办结投诉", complaint_id) as actor:
         view = complaint_view(node.supervision.close_complaint(complaint_id, actor=actor, reason=reason))
     if as_json:
         echo_json(view)
@@ -234,7 +234,7 @@ def rating_add(
 ) -> None:
     """记录一条好差评（每件每人一次）；差评须在时限内回访。"""
     value = _level(level)
-    with open_node(config) as node:
+    with open_node(config) as node, acting(node, Permission.FEEDBACK_RECORD, "记录评价", case_no):
         row = node.supervision.rate(case_no=case_no, staff=staff, level=value, comment=comment, channel=channel)
     view = rating_view(row)
     if as_json:
@@ -262,6 +262,7 @@ def rating_list(
 ) -> None:
     """查询评价（最新的在前）。"""
     with open_node(config) as node:
+        reading(node, Permission.FEEDBACK_READ)
         found = node.supervision.list_ratings(
             case_no=case_no, staff=staff, negative=negative, page=page, page_size=page_size
         )
@@ -281,6 +282,7 @@ def rating_show(
 ) -> None:
     """查看评价。"""
     with open_node(config) as node:
+        reading(node, Permission.FEEDBACK_READ)
         view = rating_view(node.supervision.get_rating(rating_id))
     if as_json:
         echo_json(view)
@@ -293,12 +295,11 @@ def rating_follow_up(
     *,
     rating_id: Annotated[str, typer.Argument(help="评价编号")],
     note: Annotated[str, typer.Option("--note", help="回访情况")],
-    actor: ActorOption,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     """差评回访：记录回访情况。"""
-    with open_node(config) as node:
+    with open_node(config) as node, acting(node, Permission.FEEDBACK_HANDLE, "差评回访", rating_id) as actor:
         view = rating_view(node.supervision.follow_up(rating_id, note=note, actor=actor))
     if as_json:
         echo_json(view)

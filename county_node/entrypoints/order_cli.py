@@ -14,8 +14,10 @@ from typing import Annotated, Any
 import typer
 
 from county_node.entrypoints.case_cli import _node as open_node  # the one way a command opens the node
+from county_node.entrypoints.cli_people import acting, reading
 from county_node.supervision.adapters.orders_views import OrderPageView, OrderView
 from federation.cli import config_option
+from security.access import Permission
 
 __all__ = ["order_app", "print_order", "print_order_page"]
 
@@ -78,6 +80,7 @@ def order_list(
 ) -> None:
     """本县收到的督办、催办指令（最新下发的在前）。"""
     with open_node(config) as node:
+        reading(node, Permission.ORDER_READ)
         view = node.orders.list(status=status, reply=reply, page=page, page_size=page_size)
     if as_json:
         _echo_json(view)
@@ -94,6 +97,7 @@ def order_show(
 ) -> None:
     """一条指令：下发机关、原因、签收与办复。"""
     with open_node(config) as node:
+        reading(node, Permission.ORDER_READ)
         view = node.orders.get(order_id)
     if as_json:
         _echo_json(view)
@@ -105,7 +109,6 @@ def order_show(
 def order_answer(
     *,
     order_id: Annotated[str, typer.Argument(help="指令编号")],
-    by: Annotated[str, typer.Option("--by", help="办复人（姓名或岗位）")],
     answer: Annotated[str, typer.Option("--answer", help="办复内容")],
     acknowledge: Annotated[
         bool, typer.Option("--acknowledge/--no-acknowledge", help="同时签收指令所涉的预警（尚未签收时）")
@@ -113,8 +116,8 @@ def order_answer(
     as_json: _Json = False,
     config: _Config = None,
 ) -> None:
-    """办复：答复上级的督办、催办指令；答复随同步上报下发机关。"""
-    with open_node(config) as node:
+    """办复：答复上级的督办、催办指令；答复随同步上报下发机关。办复人为当前登录账号（监察员）。"""
+    with open_node(config) as node, acting(node, Permission.ORDER_ANSWER, "办复指令", order_id) as by:
         view = node.orders.answer(order_id, by=by, answer=answer, acknowledge=acknowledge)
     if as_json:
         _echo_json(view)

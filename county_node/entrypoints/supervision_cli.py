@@ -22,8 +22,8 @@ from typing import Annotated
 import typer
 
 from county_node.entrypoints.case_cli import _node as open_node  # the one way a command opens the node
+from county_node.entrypoints.cli_people import acting, reading
 from county_node.entrypoints.supervision_cli_common import (
-    ActorOption,
     ConfigOption,
     Echo,
     JsonOption,
@@ -45,6 +45,7 @@ from county_node.entrypoints.supervision_schemas import (
 from county_node.supervision.adapters.store import AlertFilter
 from county_node.supervision.domain.alerts import ACTION_LABELS, AlertAction
 from federation.errors import ValidationError
+from security.access import Permission
 
 __all__ = ["alert_app"]
 
@@ -123,6 +124,7 @@ def alert_list(
     """查询预警（最新触发的在前）。"""
     flt = AlertFilter(status=status, light=light, rule_id=rule, case_no=case_no, level=level)
     with open_node(config) as node:
+        reading(node, Permission.ALERT_READ)
         view = alert_page_view(node.supervision.list_alerts(flt, page=page, page_size=page_size))
     if as_json:
         echo_json(view)
@@ -139,6 +141,7 @@ def alert_show(
 ) -> None:
     """查看预警：规则、证据、时钟读数与处理记录。"""
     with open_node(config) as node:
+        reading(node, Permission.ALERT_READ)
         view = alert_view(node.supervision.get_alert(alert_id))
     if as_json:
         echo_json(view)
@@ -146,8 +149,9 @@ def alert_show(
         _print_alert(view, typer.echo)
 
 
-def _act(alert_id: str, action: AlertAction, actor: str, reason: str, as_json: bool, config: Path | None) -> None:
-    with open_node(config) as node:
+def _act(alert_id: str, action: AlertAction, reason: str, as_json: bool, config: Path | None) -> None:
+    """An alert action as the logged-in person (监察员: 预警处理)."""
+    with open_node(config) as node, acting(node, Permission.ALERT_HANDLE, ACTION_LABELS[action], alert_id) as actor:
         view = alert_view(node.supervision.act(alert_id, action, actor=actor, reason=reason))
     if as_json:
         echo_json(view)
@@ -160,7 +164,6 @@ def alert_act(
     *,
     alert_id: Annotated[str, typer.Argument(help="预警编号")],
     action: Annotated[str, typer.Argument(help="操作：acknowledge、urge、supervise、close")],
-    actor: ActorOption,
     reason: Annotated[str, typer.Option("--reason", help="原因或意见（催办、督办、关闭时必填）")] = "",
     as_json: JsonOption = False,
     config: ConfigOption = None,
@@ -169,59 +172,55 @@ def alert_act(
     known = {a.value: a for a in PERSON_ACTION_ORDER}
     if action not in known:
         raise ValidationError(f"未知的预警操作“{action}”，可用操作：{'、'.join(known)}", action=action)
-    _act(alert_id, known[action], actor, reason, as_json, config)
+    _act(alert_id, known[action], reason, as_json, config)
 
 
 @alert_app.command("ack")
 def alert_ack(
     *,
     alert_id: Annotated[str, typer.Argument(help="预警编号")],
-    actor: ActorOption,
     reason: Annotated[str, typer.Option("--reason", help="签收意见（可不填）")] = "",
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     """签收预警：本级已知悉并开始处理，签收后不再超时升级。"""
-    _act(alert_id, AlertAction.ACKNOWLEDGE, actor, reason, as_json, config)
+    _act(alert_id, AlertAction.ACKNOWLEDGE, reason, as_json, config)
 
 
 @alert_app.command("urge")
 def alert_urge(
     *,
     alert_id: Annotated[str, typer.Argument(help="预警编号")],
-    actor: ActorOption,
     reason: Annotated[str, typer.Option("--reason", help="催办意见（必填）")] = "",
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     """催办：向承办部门发出催办（可重复）。"""
-    _act(alert_id, AlertAction.URGE, actor, reason, as_json, config)
+    _act(alert_id, AlertAction.URGE, reason, as_json, config)
 
 
 @alert_app.command("supervise")
 def alert_supervise(
     *,
     alert_id: Annotated[str, typer.Argument(help="预警编号")],
-    actor: ActorOption,
     reason: Annotated[str, typer.Option("--reason", help="督办意见（必填）")] = "",
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     """督办：发出督办令。"""
-    _act(alert_id, AlertAction.SUPERVISE, actor, reason, as_json, config)
+    _act(alert_id, AlertAction.SUPERVISE, reason, as_json, config)
 
 
 @alert_app.command("close")
 def alert_close(
     *,
     alert_id: Annotated[str, typer.Argument(help="预警编号")],
-    actor: ActorOption,
     reason: Annotated[str, typer.Option("--reason", help="关闭原因（必填）")] = "",
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     """关闭预警：记录关闭人、时间与原因。"""
-    _act(alert_id, AlertAction.CLOSE, actor, reason, as_json, config)
+    _act(alert_id, AlertAction.CLOSE, reason, as_json, config)
 
 
 def _moment(text: str) -> datetime:
@@ -246,7 +245,7 @@ def alert_sweep(
 ) -> None:
     """立即巡检一次：触发到点的黄灯、红灯与超时预警，升级超时未签收的预警。可重复执行。"""
     moment = None if at is None else _moment(at)
-    with open_node(config) as node:
+    with open_node(config) as node, acting(node, Permission.ALERT_HANDLE, "立即巡检", node.config.node.division):
         view = sweep_view(node.supervision.sweep(moment))
     if as_json:
         echo_json(view)

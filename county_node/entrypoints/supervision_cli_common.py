@@ -15,7 +15,6 @@ import typer
 from federation.cli import config_option
 
 __all__ = [
-    "ActorOption",
     "ConfigOption",
     "Echo",
     "JsonOption",
@@ -28,7 +27,6 @@ __all__ = [
 
 ConfigOption = Annotated[Path | None, config_option]
 JsonOption = Annotated[bool, typer.Option("--json", help="以 JSON 输出（与接口返回相同）")]
-ActorOption = Annotated[str, typer.Option("--actor", help="操作人（姓名或岗位）")]
 PageOption = Annotated[int, typer.Option("--page", help="页码，从 1 开始")]
 PageSizeOption = Annotated[int, typer.Option("--page-size", help="每页条数（1–200）")]
 

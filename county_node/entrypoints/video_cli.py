@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from county_node.entrypoints.case_cli import _node as open_node  # the one way a command opens the node
+from county_node.entrypoints.cli_people import acting, reading
 from county_node.entrypoints.video_http import aware, camera_view, clip_view, event_view, purge_view, timeline_view
 from county_node.video.adapters.ingest_folder import scan_export_folder
 from county_node.video.adapters.ingest_model import IngestReport
@@ -24,6 +25,7 @@ from county_node.video.adapters.ingest_nvr import NvrPoller
 from county_node.video.ingest import IndexSink
 from federation.cli import config_option
 from federation.errors import ValidationError
+from security.access import Permission
 
 __all__ = ["camera_app", "video_app"]
 
@@ -84,7 +86,7 @@ def camera_register(
 ) -> None:
     """登记（或更名）一台摄像机，可同时绑定到窗口。"""
     start = _moment(since, "--since") if since else None
-    with open_node(config) as node:
+    with open_node(config) as node, acting(node, Permission.VIDEO_MANAGE, "登记摄像机", camera_id):
         row = node.video.register_camera(camera_id, name=name, hall=hall, window=window, since=start)
         view = camera_view(*node.video.camera(row["camera_id"]))
     if as_json:
@@ -105,7 +107,7 @@ def camera_move(
     config: _Config = None,
 ) -> None:
     """把摄像机绑定（移装）到一个窗口；原有的未结束绑定随之结束。"""
-    with open_node(config) as node:
+    with open_node(config) as node, acting(node, Permission.VIDEO_MANAGE, "摄像机绑定窗口", camera_id):
         valid_from = _moment(start, "--from") if start else node.clock()
         node.video.bind(camera_id, window, valid_from, _moment(end, "--to") if end else None)
         view = camera_view(*node.video.camera(camera_id))
@@ -120,6 +122,7 @@ def camera_move(
 def camera_list(*, as_json: _Json = False, config: _Config = None) -> None:
     """本县登记的全部摄像机。"""
     with open_node(config) as node:
+        reading(node, Permission.VIDEO_READ)
         views = [camera_view(row, bindings) for row, bindings in node.video.cameras()]
     if as_json:
         _echo_json(views)
@@ -138,6 +141,7 @@ def camera_show(
 ) -> None:
     """一台摄像机及其窗口绑定历史。"""
     with open_node(config) as node:
+        reading(node, Permission.VIDEO_READ)
         view = camera_view(*node.video.camera(camera_id))
     if as_json:
         _echo_json(view)
@@ -162,6 +166,7 @@ def video_segments(
     """摄像机在 [from, to) 内的录像片段（按时间顺序）与缺失时段。"""
     t1, t2 = _moment(start, "--from"), _moment(end, "--to")
     with open_node(config) as node:
+        reading(node, Permission.VIDEO_READ)
         view = timeline_view(node.video.segments(camera, t1, t2))
     if as_json:
         _echo_json(view)
@@ -186,6 +191,7 @@ def video_events(
     """按类型、摄像机、窗口和时间查询视频事件。"""
     t1, t2 = _moment(start, "--from"), _moment(end, "--to")
     with open_node(config) as node:
+        reading(node, Permission.VIDEO_READ)
         found = node.video.events(t1, t2, kind=kind, camera_id=camera, window=window, limit=limit)
     views = [event_view(e) for e in found]
     if as_json:
@@ -211,6 +217,7 @@ def video_clip(
     if sum((case_given, alert is not None, complaint is not None)) != 1:
         raise ValidationError("请只指定一项：--case 与 --step、--alert 或 --complaint")
     with open_node(config) as node:
+        reading(node, Permission.VIDEO_READ)
         if alert is not None:
             clip = node.video.clip_for_alert(alert)
         elif complaint is not None:
@@ -231,8 +238,8 @@ def video_clip(
 
 @video_app.command("purge")
 def video_purge(*, as_json: _Json = False, config: _Config = None) -> None:
-    """按保留期清理录像：跳过被预警、投诉保全的片段；索引不可信时拒绝清理。"""
-    with open_node(config) as node:
+    """按保留期清理录像：跳过被预警、投诉保全的片段；索引不可信时拒绝清理（需节点管理员登录）。"""
+    with open_node(config) as node, acting(node, Permission.VIDEO_PURGE, "清理录像", node.config.node.division):
         view = purge_view(node.video.purge())
     if as_json:
         _echo_json(view)
@@ -287,7 +294,7 @@ def video_ingest_folder(
     config: _Config = None,
 ) -> None:
     """扫描录像机导出目录（文件名为 摄像机编号_开始_结束.扩展名），把录像片段编入索引。"""
-    with open_node(config) as node:
+    with open_node(config) as node, acting(node, Permission.VIDEO_MANAGE, "导入录像目录", str(root)[:200]):
         sink = IndexSink(node.video)
         result = scan_export_folder(root, checksum=checksum, sink=sink, batch_size=batch_size)
     _report_ingest(result.report, sink, as_json)
@@ -306,7 +313,11 @@ def video_poll(
 ) -> None:
     """向录像机的录像列表接口查询一段时间的录像，编入索引；应答不全时报告“已接收 N / M 条”。"""
     t1, t2 = _moment(start, "--from"), _moment(end, "--to")
-    with open_node(config) as node, NvrPoller(url, timeout=timeout) as poller:
+    with (
+        open_node(config) as node,
+        acting(node, Permission.VIDEO_MANAGE, "查询录像机录像", camera),
+        NvrPoller(url, timeout=timeout) as poller,
+    ):
         sink = IndexSink(node.video)
         result = poller.poll(camera, t1, t2, sink=sink)
     _report_ingest(result.report, sink, as_json)

@@ -11,6 +11,7 @@ Every client is built by :func:`county_client` or :func:`inspector_client` (one 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import warnings
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -23,15 +24,19 @@ from sqlalchemy import Engine, func, select
 from county_node.bootstrap import CountyNode, assemble_county_node
 from county_node.entrypoints.http import create_app
 from federation.config import Config, NodeConfig, VideoConfig
+from federation.errors import Conflict
 from federation.http_errors import error_view, http_status
 from federation.http_guard import MAX_BODY, RequestGuard
 from federation.nodes import build_node
 from federation.standards import StandardsBundle
 from federation.storage.tables import camera_bindings, cameras, cases, outbox, video_events, video_segments
 from federation.timeutil import CST
+from security.access import Role
+from security.accounts import Accounts
 from tests.conftest import FakeClock
 from tests.integration.test_supervision_http import assert_error
 from tests.integration.video_fixtures import CAM1, COUNTY, add_case
+from tests.people import add_user, log_in
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient` is deprecated")
@@ -53,15 +58,27 @@ def counts(engine: Engine) -> dict[str, int]:
     return {t.name: count(engine, t) for t in (cases, outbox, video_segments, video_events, camera_bindings, cameras)}
 
 
+def _person(accounts: Accounts, user_id: str, roles: list[Role]) -> None:
+    with contextlib.suppress(Conflict):  # a second client over the same node
+        add_user(accounts, user_id, roles)
+
+
 def county_client(node: CountyNode) -> TestClient:
-    """The one place a county client is built (a login goes here later)."""
-    return TestClient(create_app(node))
+    """The one place a county client is built, logged in as one person holding the county's every write role."""
+    _person(node.accounts, "all-roles", [Role.APPROVER, Role.SUPERVISOR, Role.NODE_ADMIN])
+    client = TestClient(create_app(node))
+    log_in(client, "all-roles")
+    return client
 
 
 def inspector_client(engine: Engine, clock: FakeClock, division: str = CITY) -> TestClient:
-    """The one place an inspectors' client (city or province) is built: the app ``sunshine city serve`` runs."""
+    """The one place an inspectors' client (city or province) is built: the app ``sunshine city serve`` runs,
+    logged in as an inspector of ``division``."""
     node = build_node(Config(node=NodeConfig(division=division)), engine=engine, clock=clock)
-    return TestClient(node.http_app())
+    _person(node.accounts, "inspector", [Role.INSPECTOR])
+    client = TestClient(node.http_app())
+    log_in(client, "inspector")
+    return client
 
 
 @pytest.fixture
@@ -89,7 +106,7 @@ def client(node: CountyNode) -> Iterator[TestClient]:
 
 
 def submit(client: TestClient) -> str:
-    body = {"item_code": ENTERPRISE, "applicant": "张三", "actor": "窗口01", "data": ENTERPRISE_DATA}
+    body = {"item_code": ENTERPRISE, "applicant": "张三", "data": ENTERPRISE_DATA}
     resp = client.post(f"{API}/cases", json=body)
     assert resp.status_code == 201, resp.text
     case_no: str = resp.json()["case"]["case_no"]
@@ -160,12 +177,12 @@ def test_the_inspectors_pages_are_bounded(engine: Engine, clock: FakeClock) -> N
 @pytest.mark.parametrize(
     "raw",
     [
-        b'{"item_code": "XK00001000", "applicant": "\\u0000", "actor": "w", "data": {}}',
-        b'{"item_code": "XK00001000", "applicant": "\\ud800", "actor": "w", "data": {}}',
-        b'{"item_code": "XK00001000", "applicant": "a\\udfff", "actor": "w", "data": {}}',
-        b'{"item_code": "XK00001000", "applicant": "x", "actor": "w", "data": {"\\u0000": "v"}}',
-        b'{"item_code": "XK00001000", "applicant": "x\x00", "actor": "w", "data": {}}',
-        b'{"item_code": "XK00001000", "applicant": "\xed\xa0\x80", "actor": "w", "data": {}}',
+        b'{"item_code": "XK00001000", "applicant": "\\u0000", "data": {}}',
+        b'{"item_code": "XK00001000", "applicant": "\\ud800", "data": {}}',
+        b'{"item_code": "XK00001000", "applicant": "a\\udfff", "data": {}}',
+        b'{"item_code": "XK00001000", "applicant": "x", "data": {"\\u0000": "v"}}',
+        b'{"item_code": "XK00001000", "applicant": "x\x00", "data": {}}',
+        b'{"item_code": "XK00001000", "applicant": "\xed\xa0\x80", "data": {}}',
         b"[" * 100_000 + b"]" * 100_000,
         b'{"item_code": 1' + b"1" * 5000 + b"}",
     ],
@@ -182,7 +199,7 @@ def test_nul_and_lone_surrogates_in_a_json_body_are_422_and_store_nothing(
 
 
 def test_a_valid_surrogate_pair_is_stored(client: TestClient) -> None:
-    raw = b'{"item_code": "XK00001000", "applicant": "\\ud83d\\ude00", "actor": "w", "data": %s}'
+    raw = b'{"item_code": "XK00001000", "applicant": "\\ud83d\\ude00", "data": %s}'
     data = str(ENTERPRISE_DATA).replace("'", '"').encode()
     resp = client.post(f"{API}/cases", content=raw % data, headers={"content-type": "application/json"})
     assert resp.status_code == 201, resp.text
@@ -307,9 +324,9 @@ def test_trend_months_outside_the_century_are_422(engine: Engine, clock: FakeClo
 def test_a_fee_finer_than_a_cent_is_refused_not_rounded(client: TestClient, engine: Engine, fee: str) -> None:
     case_no = submit(client)
     for action in ("accept", "review"):
-        assert client.post(f"{API}/cases/{case_no}/actions/{action}", json={"actor": "w"}).status_code == 200
+        assert client.post(f"{API}/cases/{case_no}/actions/{action}", json={}).status_code == 200
     before = counts(engine)
-    body = {"actor": "w", "outcome": "approve", "fee_charged": fee}
+    body = {"outcome": "approve", "fee_charged": fee}
     err = assert_error(client.post(f"{API}/cases/{case_no}/actions/decide", json=body), 422, "validation_error")
     assert "两位小数" in err["message"]
     assert counts(engine) == before
@@ -350,7 +367,7 @@ def test_a_purge_keeps_a_file_still_indexed_through_an_alias(
 def test_a_complaint_limit_beyond_the_calendar_is_422(client: TestClient, engine: Engine) -> None:
     """``limit_days`` 263966166 ran the deadline past the working calendar: 500 calendar_out_of_range before."""
     before = counts(engine)
-    body = {"target": "window", "target_id": "W01", "complainant": "李四", "content": "久等", "actor": "窗口01"}
+    body = {"target": "window", "target_id": "W01", "complainant": "李四", "content": "久等"}
     resp = client.post(f"{API}/complaints", json=body | {"limit_days": 263966166})
     err = assert_error(resp, 422, "validation_error")
     assert "250" in err["message"]

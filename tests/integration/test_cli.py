@@ -1,7 +1,9 @@
 """``sunshine county init`` and ``sunshine case …`` run as real processes (``python -m federation.cli``).
 
 Real processes, because what a user sees is the whole path: typer parsing, ``federation.cli.main`` turning a
-Sunshine error into one Chinese line and exit status 2, and logging configured once per process.
+Sunshine error into one Chinese line and exit status 2, and logging configured once per process. The case
+commands act as the person logged in by ``sunshine user login`` (:func:`login`): the timeline records that
+person, a clerk cannot decide, and nobody logged in can do nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from federation.data import CATALOGUE_CSV
 from federation.standards import StandardsBundle
 from federation.storage.engine import make_engine
 from federation.storage.tables import standards_bundles
+from tests.people import COUNTY_STAFF, add_staff_at, password_file
 
 DIVISION = "371122"
 CASE_NO = re.compile(r"\d{6}-\d{8}-\d{6}")
@@ -29,6 +32,7 @@ CASE_NO = re.compile(r"\d{6}-\d{8}-\d{6}")
 def sunshine(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUNSHINE_")}
     env["SUNSHINE_LOG_FORMAT"] = "json"
+    env["SUNSHINE_KEYRING_PASSPHRASE"] = os.environ["SUNSHINE_KEYRING_PASSPHRASE"]  # tests/conftest.py's
     return subprocess.run(
         [sys.executable, "-m", "federation.cli", *args],
         env=env,
@@ -55,7 +59,28 @@ def error_line(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def init(data_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return sunshine("county", "init", "--division", DIVISION, "--data-dir", str(data_dir), *extra)
+    """``county init``; the first admin (``admin``) gets the tests' password (:data:`tests.people.PASSWORD`)."""
+    admin = ("--admin-password-file", str(password_file(data_dir.parent)))
+    return sunshine("county", "init", "--division", DIVISION, "--data-dir", str(data_dir), *admin, *extra)
+
+
+def add_staff(data_dir: Path, division: str = DIVISION) -> None:
+    """The county hall's people (:data:`tests.people.COUNTY_STAFF`) on the node initialised in ``data_dir``."""
+    add_staff_at(f"sqlite:///{data_dir / 'node.db'}", division)
+
+
+def login(config: list[str], user: str) -> str:
+    """Log the node's command line (``--config`` in ``config``) in as ``user``, as a person would."""
+    where = Path(config[config.index("--config") + 1]).parent
+    return ok(sunshine("user", "login", "--user", user, "--password-file", str(password_file(where)), *config))
+
+
+def actor_label(user: str) -> str:
+    """How :data:`tests.people.COUNTY_STAFF`'s ``user`` appears as the actor: 姓名（岗位，账号）."""
+    from security.access import ROLE_LABELS
+
+    name, roles = COUNTY_STAFF[user]
+    return f"{name}（{ROLE_LABELS[roles[0]]}，{user}）"
 
 
 def bundles_in(data_dir: Path) -> int:
@@ -72,6 +97,7 @@ def node_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One initialised county node shared by the case tests of this module."""
     data_dir = tmp_path_factory.mktemp("county") / DIVISION
     ok(init(data_dir, "--name", "莒县", "--catalogue", str(CATALOGUE_CSV)))
+    add_staff(data_dir)
     return data_dir
 
 
@@ -159,6 +185,7 @@ def test_init_refuses_conflicting_inputs(tmp_path: Path) -> None:
 
 def test_case_submit_act_show_and_list(node_dir: Path) -> None:
     config = ["--config", str(node_dir / "sunshine.toml")]
+    login(config, "clerk")
     out = ok(
         sunshine(
             "case",
@@ -167,8 +194,6 @@ def test_case_submit_act_show_and_list(node_dir: Path) -> None:
             "XK00001000",
             "--applicant",
             "张三",
-            "--actor",
-            "窗口1",
             "--data",
             "统一社会信用代码=91371122MA3C000000",
             *config,
@@ -180,15 +205,18 @@ def test_case_submit_act_show_and_list(node_dir: Path) -> None:
     assert match is not None
     case_no = match.group()
 
-    assert "当前状态：已受理" in ok(sunshine("case", "act", case_no, "accept", "--actor", "窗口1", *config))
-    ok(sunshine("case", "act", case_no, "review", "--actor", "审核员", "--param", "data.法定代表人=王五", *config))
+    assert "当前状态：已受理" in ok(sunshine("case", "act", case_no, "accept", *config))
+    refused = error_line(sunshine("case", "act", case_no, "review", *config))  # a clerk does not decide
+    assert "forbidden" in refused
+    assert "窗口人员" in refused
+
+    login(config, "approver")
+    ok(sunshine("case", "act", case_no, "review", "--param", "data.法定代表人=王五", *config))
     extended = sunshine(
         "case",
         "act",
         case_no,
         "extend",
-        "--actor",
-        "窗口1",
         "--param",
         "days=3",  # arrives as the integer 3
         "--json",
@@ -197,7 +225,7 @@ def test_case_submit_act_show_and_list(node_dir: Path) -> None:
     )
     assert "已延期" in ok(extended)
 
-    invalid = sunshine("case", "act", case_no, "accept", "--actor", "窗口1", *config)
+    invalid = sunshine("case", "act", case_no, "accept", *config)
     line = error_line(invalid)
     assert "invalid_transition" in line
     assert "办件当前状态为“审核中”，不能执行“受理”" in line
@@ -215,6 +243,7 @@ def test_case_submit_act_show_and_list(node_dir: Path) -> None:
     assert detail["case"]["extension_days"] == 3
     assert detail["case"]["data"] == {"统一社会信用代码": "91371122MA3C000000", "法定代表人": "王五"}
     assert [e["action"] for e in detail["timeline"]] == ["submit", "accept", "review", "extend"]
+    assert [e["actor"] for e in detail["timeline"]] == [actor_label("clerk")] * 2 + [actor_label("approver")] * 2
     assert detail["clock"]["promised"]["budget_days"] == 4
 
     page = json.loads(ok(sunshine("case", "list", "--status", "in_review", "--json", *config)))
@@ -228,23 +257,32 @@ def test_case_submit_act_show_and_list(node_dir: Path) -> None:
 
 def test_case_commands_report_user_errors_in_chinese(node_dir: Path) -> None:
     config = ["--config", str(node_dir / "sunshine.toml")]
-    unknown_item = sunshine(
-        "case", "submit", "--item", "XK99999000", "--applicant", "张三", "--actor", "窗口1", *config
-    )
+    login(config, "approver")
+    unknown_item = sunshine("case", "submit", "--item", "XK99999000", "--applicant", "张三", *config)
     assert "事项目录中没有编码为“XK99999000”的事项" in error_line(unknown_item)
-    bad_data = sunshine(
-        "case", "submit", "--item", "XK00001000", "--applicant", "张三", "--actor", "窗口1", "--data", "王五", *config
-    )
+    bad_data = sunshine("case", "submit", "--item", "XK00001000", "--applicant", "张三", "--data", "王五", *config)
     assert "--data 应为“名称=值”的形式" in error_line(bad_data)
     missing = sunshine("case", "show", f"{DIVISION}-20260921-999999", *config)
     assert "未找到办件" in error_line(missing)
-    unknown_action = sunshine("case", "act", f"{DIVISION}-20260921-999999", "approve", "--actor", "x", *config)
+    unknown_action = sunshine("case", "act", f"{DIVISION}-20260921-999999", "approve", *config)
     assert "未知的办件操作“approve”" in error_line(unknown_action)
-    bad_days = sunshine(
-        "case", "act", f"{DIVISION}-20260921-999999", "extend", "--actor", "x", "--param", "days=三", *config
-    )
+    bad_days = sunshine("case", "act", f"{DIVISION}-20260921-999999", "extend", "--param", "days=三", *config)
     assert "days：应为整数" in error_line(bad_days)
-    bad_json = sunshine("case", "act", f"{DIVISION}-20260921-999999", "accept", "--actor", "x", "--json", "{", *config)
+    bad_json = sunshine("case", "act", f"{DIVISION}-20260921-999999", "accept", "--json", "{", *config)
     assert "--json 不是有效的 JSON" in error_line(bad_json)
     bad_light = sunshine("case", "list", "--light", "green", *config)
     assert "未知的灯色“green”" in error_line(bad_light)
+
+
+def test_case_commands_need_a_login_holding_the_permission(node_dir: Path) -> None:
+    config = ["--config", str(node_dir / "sunshine.toml")]
+    ok(sunshine("user", "logout", *config))
+    assert "命令行尚未登录" in error_line(sunshine("case", "list", *config))
+    submit = ("case", "submit", "--item", "XK00001000", "--applicant", "张三")
+    assert "命令行尚未登录" in error_line(sunshine(*submit, *config))
+
+    login(config, "admin")  # the node admin reads the cases but takes none in
+    assert "共" in ok(sunshine("case", "list", *config))
+    assert "forbidden" in error_line(sunshine(*submit, *config))
+    login(config, "supervisor")  # 监察员: no case work at all
+    assert "forbidden" in error_line(sunshine(*submit, *config))

@@ -27,7 +27,7 @@ from migrations.runner import upgrade
 from security.access import Role
 from security.accounts import accounts_for
 from tests.conftest import FakeClock
-from tests.integration.test_cli import error_line, ok, sunshine
+from tests.integration.test_cli import actor_label, error_line, login, ok, sunshine
 from tests.integration.test_orders import CITY, COUNTY, Tiers, held_rows, row
 from tests.integration.test_supervision_http import assert_error
 from tests.integration.test_supervision_replication import hall_and_supervision
@@ -172,12 +172,14 @@ def test_sunshine_city_order_and_sunshine_order(setup: tuple[Tiers, dict[str, st
     assert held_rows(t.city, orders) == before
 
     t.down()
+    add_staff(t.county.accounts)
+    login(county, "supervisor")  # the county's 监察员 answers, as the person logged in
     shown = json.loads(ok(sunshine("order", "show", order_id, "--json", *county)))
     assert (shown["reply_label"], shown["kind_label"]) == ("待签收", "督办")  # until a person signs for it
-    answered = ok(sunshine("order", "answer", order_id, "--by", "李科长", "--answer", "已办结并约谈经办人", *county))
+    answered = ok(sunshine("order", "answer", order_id, "--answer", "已办结并约谈经办人", *county))
     assert f"已办复指令 {order_id}" in answered
-    assert "办复：已办结并约谈经办人（李科长" in answered  # signed for by the same person
-    assert "签收  李科长" in answered
+    assert f"办复：已办结并约谈经办人（{actor_label('supervisor')}" in answered
+    assert f"签收  {actor_label('supervisor')}" in answered  # signed for by the same person
     t.up()
     seen = json.loads(ok(sunshine("city", "order", "show", order_id, "--json", *city)))
     assert (seen["reply_label"], seen["reply"]["answer"]) == ("已办复", "已办结并约谈经办人")

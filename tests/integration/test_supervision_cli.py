@@ -3,6 +3,8 @@
 One initialised county node per module; a case is submitted and accepted with ``sunshine case``, then swept at
 its due moment with ``sunshine alert sweep --at`` (the node's clock is the real one), and its red alert, a
 complaint and ratings are worked through the commands — text, ``--json`` and the Chinese error line (status 2).
+The window's clerk (孙丽) takes cases, complaints and ratings in; the supervisor (王海燕) works the alerts and the
+complaints and follows ratings up, each logged in with ``sunshine user login`` and recorded as the actor.
 """
 
 from __future__ import annotations
@@ -14,7 +16,17 @@ from typing import Any
 import pytest
 
 from federation.data import CATALOGUE_CSV
-from tests.integration.test_cli import CASE_NO, DIVISION, error_line, init, ok, sunshine
+from tests.integration.test_cli import (
+    CASE_NO,
+    DIVISION,
+    actor_label,
+    add_staff,
+    error_line,
+    init,
+    login,
+    ok,
+    sunshine,
+)
 
 FOOD = "XK00003000"  # 食品经营许可: promised 5 working days
 COMPLAINT_ID = re.compile(rf"{DIVISION}-TS\d{{8}}")
@@ -26,6 +38,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """The ``--config`` of one initialised county node shared by this module's tests."""
     data_dir = tmp_path_factory.mktemp("county") / DIVISION
     ok(init(data_dir, "--name", "莒县", "--catalogue", str(CATALOGUE_CSV)))
+    add_staff(data_dir)
     return ["--config", str(data_dir / "sunshine.toml")]
 
 
@@ -34,7 +47,9 @@ def run_json(*args: str) -> Any:
 
 
 def accepted_case(config: list[str]) -> tuple[str, str]:
-    """A food licence submitted and accepted with ``sunshine case``: its number and promised due moment."""
+    """A food licence submitted and accepted with ``sunshine case`` by the clerk (logged in at the end): its
+    number and promised due moment."""
+    login(config, "clerk")
     out = ok(
         sunshine(
             "case",
@@ -43,8 +58,6 @@ def accepted_case(config: list[str]) -> tuple[str, str]:
             FOOD,
             "--applicant",
             "张三",
-            "--actor",
-            "窗口01",
             "--data",
             "统一社会信用代码=91371122MA3C000001",
             "--data",
@@ -55,7 +68,7 @@ def accepted_case(config: list[str]) -> tuple[str, str]:
     match = CASE_NO.search(out)
     assert match is not None, out
     case_no = match.group()
-    ok(sunshine("case", "act", case_no, "accept", "--actor", "窗口01", *config))
+    ok(sunshine("case", "act", case_no, "accept", *config))
     detail = run_json("case", "show", case_no, "--json", *config)
     due_at: str = detail["clock"]["promised"]["due_at"]
     return case_no, due_at
@@ -63,6 +76,8 @@ def accepted_case(config: list[str]) -> tuple[str, str]:
 
 def test_sweep_and_the_alert_lifecycle(config: list[str]) -> None:
     case_no, due_at = accepted_case(config)
+    assert "forbidden" in error_line(sunshine("alert", "sweep", "--at", due_at, *config))  # not the window's
+    login(config, "supervisor")
     report = run_json("alert", "sweep", "--at", due_at, "--json", *config)
     assert report["as_of"] == due_at
     assert report["raised"]["SUP-002"] == 1
@@ -88,31 +103,31 @@ def test_sweep_and_the_alert_lifecycle(config: list[str]) -> None:
     assert "处理记录" in shown
     assert "触发  system" in shown
 
-    assert "已签收，当前状态：已签收" in ok(sunshine("alert", "ack", alert_id, "--actor", "李科长", *config))
-    no_reason = error_line(sunshine("alert", "urge", alert_id, "--actor", "县监察室", *config))
+    assert "已签收，当前状态：已签收" in ok(sunshine("alert", "ack", alert_id, *config))
+    no_reason = error_line(sunshine("alert", "urge", alert_id, *config))
     assert "validation_error" in no_reason
     assert "催办预警必须填写原因或意见" in no_reason
-    urged = ok(sunshine("alert", "urge", alert_id, "--actor", "县监察室", "--reason", "请今日内办结", *config))
+    urged = ok(sunshine("alert", "urge", alert_id, "--reason", "请今日内办结", *config))
     assert "已催办" in urged
-    supervised = ok(
-        sunshine("alert", "act", alert_id, "supervise", "--actor", "县监察室", "--reason", "挂牌督办", *config)
-    )
+    supervised = ok(sunshine("alert", "act", alert_id, "supervise", "--reason", "挂牌督办", *config))
     assert "已督办" in supervised
-    closed = run_json("alert", "close", alert_id, "--actor", "县监察室", "--reason", "已办结", "--json", *config)
+    closed = run_json("alert", "close", alert_id, "--reason", "已办结", "--json", *config)
     assert closed["status"] == "closed"
     assert closed["close_reason"] == "已办结"
     assert [h["action_label"] for h in closed["history"]] == ["触发", "签收", "催办", "督办", "关闭"]
+    assert {h["actor"] for h in closed["history"][1:]} == {actor_label("supervisor")}
     assert run_json("alert", "show", alert_id, "--json", *config) == closed
 
-    twice = error_line(sunshine("alert", "close", alert_id, "--actor", "县监察室", "--reason", "再关", *config))
+    twice = error_line(sunshine("alert", "close", alert_id, "--reason", "再关", *config))
     assert "invalid_transition" in twice
     assert f"预警 {alert_id} 当前状态为“已关闭”，不能关闭" in twice
 
 
 def test_alert_commands_report_user_errors_in_chinese(config: list[str]) -> None:
-    unknown_action = error_line(sunshine("alert", "act", f"{DIVISION}-A000000001", "reopen", "--actor", "x", *config))
+    login(config, "supervisor")
+    unknown_action = error_line(sunshine("alert", "act", f"{DIVISION}-A000000001", "reopen", *config))
     assert "未知的预警操作“reopen”，可用操作：acknowledge、urge、supervise、close" in unknown_action
-    missing = error_line(sunshine("alert", "ack", f"{DIVISION}-A000009999", "--actor", "李科长", *config))
+    missing = error_line(sunshine("alert", "ack", f"{DIVISION}-A000009999", *config))
     assert "alert_not_found" in missing
     assert f"未找到预警“{DIVISION}-A000009999”" in missing
     assert "未知的预警灯色“green”" in error_line(sunshine("alert", "list", "--light", "green", *config))
@@ -137,8 +152,6 @@ def test_complaint_file_answer_close(config: list[str]) -> None:
             "办理太慢",
             "--channel",
             "12345",
-            "--actor",
-            "受理员",
             *config,
         )
     )
@@ -152,22 +165,24 @@ def test_complaint_file_answer_close(config: list[str]) -> None:
     assert [c["complaint_id"] for c in page["items"]] == [complaint_id]
     assert page["items"][0]["status_label"] == "待答复"
     assert complaint_id in ok(sunshine("complaint", "list", "--status", "open", *config))
-    early = error_line(sunshine("complaint", "close", complaint_id, "--actor", "科长", *config))
+    assert "forbidden" in error_line(sunshine("complaint", "answer", complaint_id, "--answer", "好", *config))
+    login(config, "supervisor")
+    early = error_line(sunshine("complaint", "close", complaint_id, *config))
     assert "请先答复" in early
 
-    answered = ok(sunshine("complaint", "answer", complaint_id, "--answer", "已督促办理", "--actor", "科长", *config))
+    answered = ok(sunshine("complaint", "answer", complaint_id, "--answer", "已督促办理", *config))
     assert "已答复" in answered
-    closed = run_json(
-        "complaint", "close", complaint_id, "--actor", "科长", "--reason", "申请人满意", "--json", *config
-    )
+    closed = run_json("complaint", "close", complaint_id, "--reason", "申请人满意", "--json", *config)
     assert closed["status"] == "closed"
     assert [h["action_label"] for h in closed["history"]] == ["登记投诉", "答复", "办结"]
+    assert [h["actor"] for h in closed["history"]] == [actor_label("clerk")] + [actor_label("supervisor")] * 2
     shown = ok(sunshine("complaint", "show", complaint_id, *config))
     assert f"投诉 {complaint_id}  已办结" in shown
-    assert "答复：已督促办理（科长" in shown
+    assert f"答复：已督促办理（{actor_label('supervisor')}" in shown
 
 
 def test_complaint_commands_report_user_errors_in_chinese(config: list[str]) -> None:
+    login(config, "clerk")
     unknown_case = sunshine(
         "complaint",
         "file",
@@ -179,8 +194,6 @@ def test_complaint_commands_report_user_errors_in_chinese(config: list[str]) -> 
         "张三",
         "--content",
         "x",
-        "--actor",
-        "受理员",
         *config,
     )
     assert "未找到办件" in error_line(unknown_case)
@@ -216,15 +229,14 @@ def test_rating_add_and_follow_up(config: list[str]) -> None:
     others = run_json("rating", "list", "--case", case_no, "--not-negative", "--json", *config)
     assert [r["staff"] for r in others["items"]] == ["窗口01"]
     assert "共 2 条评价" in ok(sunshine("rating", "list", "--case", case_no, *config))
+    login(config, "supervisor")
 
-    done = ok(
-        sunshine("rating", "follow-up", rating_id, "--note", "已回访，申请人表示理解", "--actor", "科长", *config)
-    )
+    done = ok(sunshine("rating", "follow-up", rating_id, "--note", "已回访，申请人表示理解", *config))
     assert "已回访" in done
     shown = ok(sunshine("rating", "show", rating_id, *config))
     assert "2 级 不满意  已回访" in shown
-    assert "回访：已回访，申请人表示理解（科长" in shown
-    again = error_line(sunshine("rating", "follow-up", rating_id, "--note", "再访", "--actor", "科长", *config))
+    assert f"回访：已回访，申请人表示理解（{actor_label('supervisor')}" in shown
+    again = error_line(sunshine("rating", "follow-up", rating_id, "--note", "再访", *config))
     assert "不需要回访" in again
 
 

@@ -1,6 +1,7 @@
 """``sunshine camera …`` and ``sunshine video …`` as real processes on a SQLite county, and the ingestion sink that
 connects the scanner and the poller to the index (on SQLite and PostgreSQL): a refused batch is split so that good
-segments are indexed and exactly the bad ones are reported."""
+segments are indexed and exactly the bad ones are reported. The commands run as the node admin logged in with
+``sunshine user login``; a clerk may look but not register."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from federation.storage.engine import make_engine
 from federation.timeutil import CST
 from migrations.runner import upgrade
 from tests.conftest import FakeClock
-from tests.integration.test_cli import error_line, ok, sunshine
+from tests.integration.test_cli import error_line, login, ok, sunshine
 from tests.integration.video_fixtures import CAM1, CAM2, COUNTY
+from tests.people import add_staff_at
 
 DAY = datetime(2026, 9, 21, tzinfo=CST)
 
@@ -37,6 +39,7 @@ def _county(tmp_path: Path) -> list[str]:
         f'[node]\ndivision = "{COUNTY}"\ndata_dir = "{tmp_path}"\n\n[database]\nurl = "sqlite:///{db}"\n',
         encoding="utf-8",
     )
+    add_staff_at(f"sqlite:///{db}", COUNTY)
     return ["--config", str(config)]
 
 
@@ -46,6 +49,11 @@ def _file(root: Path, camera: str, start: str, end: str) -> None:
 
 def test_camera_and_ingest_folder_commands(tmp_path: Path) -> None:
     config = _county(tmp_path)
+    login(config, "clerk")
+    assert "forbidden" in error_line(sunshine("camera", "register", CAM1, "--name", "甲", "--hall", "大厅", *config))
+    assert "共 0 台摄像机" in ok(sunshine("camera", "list", *config))
+    assert "forbidden" in error_line(sunshine("video", "purge", *config))
+    login(config, "admin")
     line = error_line(sunshine("camera", "register", "12345", "--name", "甲", "--hall", "大厅", *config))
     assert "错误[validation_error]" in line
     assert "Traceback" not in line
