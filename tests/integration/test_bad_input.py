@@ -55,7 +55,13 @@ def count(engine: Engine, table: Any) -> int:
 
 
 def counts(engine: Engine) -> dict[str, int]:
-    return {t.name: count(engine, t) for t in (cases, outbox, video_segments, video_events, camera_bindings, cameras)}
+    """The rows a refused request must not change: the records and their outbox rows — not the audit log, which
+    records the refusal (its entries replicate through the outbox too)."""
+    held = {t.name: count(engine, t) for t in (cases, video_segments, video_events, camera_bindings, cameras)}
+    with engine.connect() as conn:
+        query = select(func.count()).select_from(outbox).where(outbox.c.record_type != "audit")
+        held["outbox"] = int(conn.execute(query).scalar_one())
+    return held
 
 
 def _person(accounts: Accounts, user_id: str, roles: list[Role]) -> None:
