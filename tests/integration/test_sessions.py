@@ -18,7 +18,7 @@ from migrations.runner import upgrade
 from security.accounts import accounts_for
 from tests.conftest import FakeClock
 from tests.integration.test_http_api import ENTERPRISE, ENTERPRISE_DATA, TestClient, make_node
-from tests.people import add_staff, log_in
+from tests.people import log_in
 
 NEW_CASE = {"item_code": ENTERPRISE, "applicant": "张三", "data": ENTERPRISE_DATA}
 
@@ -34,8 +34,7 @@ def node(sqlite_url: str, clock: FakeClock, bundle: StandardsBundle) -> Iterator
 
 
 @pytest.fixture
-def client(node: CountyNode) -> Iterator[TestClient]:
-    add_staff(node.accounts)
+def client(node: CountyNode) -> Iterator[TestClient]:  # make_node added the hall's staff
     with TestClient(create_app(node)) as c:
         yield c
 
