@@ -58,7 +58,7 @@ from security.pki import (
     verify_chain,
 )
 from security.signing import SigningKey, generate_signing_key
-from security.tokens import consume_token
+from security.tokens import check_token, consume_token
 from security.trust import TrustStore
 
 __all__ = [
@@ -132,11 +132,14 @@ class EnrolmentServicer(pb_grpc.EnrolmentServicer):
         parent = self.ca.division
         if not _is_code(division) or parent_of(division) != parent:  # a child enrols at its own parent only
             raise EnrolmentRefused(f"{division[:6]} 不是 {parent} 的下级节点，不能在此登记", division=division[:6])
+        now = self.clock()
+        if token is not None:  # the one-time token first: nothing the child sent is parsed for a stranger
+            with UnitOfWork(self.engine, readonly=True) as uow:
+                check_token(uow.conn, token=token, division=division, now=now)
         try:
             csr = x509.load_der_x509_csr(request.csr)
         except ValueError:
             raise CertificateInvalid("证书请求格式错误") from None
-        now = self.clock()
         node = self.ca.issue_node(csr, division, now, self.cert_days)
         ca_issued: Issued | None = None
         if request.ca_public_key:

@@ -108,6 +108,9 @@ def load_chain(pem: bytes) -> list[x509.Certificate]:
     return certs
 
 
+_ISSUED_NAMES = (x509.DNSName, x509.UniformResourceIdentifier)  # the only names a node certificate carries
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
     """Who a certificate names: a division, and whether it is a CA (the province's root, a city's intermediate)."""
@@ -264,10 +267,16 @@ class CertificateAuthority:
         requested = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         if [str(a.value) for a in requested] != [division]:
             raise CertificateInvalid(f"证书请求的主体不是 {division}", division=division)
+        if len(csr.subject) != 1:
+            raise CertificateInvalid("证书请求的主体只能含区划代码", division=division)
         try:
             san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         except x509.ExtensionNotFound:
             raise CertificateInvalid("证书请求缺少主体备用名称") from None
+        if len(csr.extensions) != 1:  # nothing but the names: every other extension is the CA's to choose
+            raise CertificateInvalid("证书请求含有本联邦不签发的扩展", division=division)
+        if any(not isinstance(name, _ISSUED_NAMES) for name in san):  # e-mail, directory, IP, other names …
+            raise CertificateInvalid("证书请求含有本联邦不签发的名称类型", division=division)
         uris = list(san.get_values_for_type(x509.UniformResourceIdentifier))
         dns = set(san.get_values_for_type(x509.DNSName))
         keys = [u for u in uris if u.startswith(_KEY_URI)]

@@ -53,20 +53,26 @@ def issue_token(conn: Connection, *, division: str, issued_by: str, now: datetim
     return IssuedToken(token, division, expires)
 
 
-def consume_token(conn: Connection, *, token: str, division: str, now: datetime) -> None:
-    """Mark ``token`` used for ``division``; refuse (:class:`EnrolmentRefused`) a token that is unknown, used,
-    expired or issued for another division. Call it inside the transaction that records the certificate."""
+def check_token(conn: Connection, *, token: str, division: str, now: datetime, lock: bool = False) -> str:
+    """The digest of ``token`` if it may enrol ``division`` now; else :class:`EnrolmentRefused` (unknown, used,
+    expired or issued for another division). Checked first, before anything the child sent is parsed."""
     if not token.startswith(_PREFIX) or len(token) > 200:
         raise EnrolmentRefused("登记令牌格式错误")
-    row = conn.execute(
-        select(enrolment_tokens).where(enrolment_tokens.c.digest == token_digest(token)).with_for_update()
-    ).one_or_none()
+    query = select(enrolment_tokens).where(enrolment_tokens.c.digest == token_digest(token))
+    row = conn.execute(query.with_for_update() if lock else query).one_or_none()
     if row is None:
         raise EnrolmentRefused("登记令牌无效：上级节点没有签发过此令牌")
     if not hmac.compare_digest(row.division, division):
-        raise EnrolmentRefused(f"此登记令牌是为 {row.division} 签发的，不能用于 {division}", division=division)
+        raise EnrolmentRefused(f"此登记令牌是为 {row.division} 签发的，不能用于 {division[:6]}", division=division[:6])
     if row.used_at is not None:
         raise EnrolmentRefused("此登记令牌已使用过，请向上级管理员重新申请", division=division)
     if row.expires_at <= now:
         raise EnrolmentRefused("此登记令牌已过期，请向上级管理员重新申请", division=division)
-    conn.execute(update(enrolment_tokens).where(enrolment_tokens.c.digest == row.digest).values(used_at=now))
+    return str(row.digest)
+
+
+def consume_token(conn: Connection, *, token: str, division: str, now: datetime) -> None:
+    """Mark ``token`` used for ``division`` (checked again, under a row lock); refuse as :func:`check_token` does.
+    Call it inside the transaction that records the certificate."""
+    digest = check_token(conn, token=token, division=division, now=now, lock=True)
+    conn.execute(update(enrolment_tokens).where(enrolment_tokens.c.digest == digest).values(used_at=now))

@@ -210,3 +210,45 @@ def test_the_encrypted_keyring_is_private_sealed_and_bound_to_its_names(tmp_path
         store.get("sms-token")
     with pytest.raises(ConfigError, match="口令为空"):
         KeyStore(EncryptedFileKeyring(path, b""), "371122").get("tls-key")
+
+
+def _csr_with(division: str, extra_names: list[object], extensions: list[object]) -> object:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    base = build_csr(division, key := generate_tls_key(), generate_signing_key().public)
+    san = base.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    builder = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, division)]))
+        .add_extension(x509.SubjectAlternativeName([*san, *extra_names]), critical=False)  # type: ignore[list-item]
+    )
+    for ext in extensions:
+        builder = builder.add_extension(ext, critical=False)  # type: ignore[arg-type]
+    return builder.sign(key, hashes.SHA256())
+
+
+@pytest.mark.parametrize(
+    ("extra_names", "extensions", "words"),
+    [
+        (["email"], [], "名称类型"),
+        (["directory"], [], "名称类型"),
+        ([], ["basic"], "扩展"),
+    ],
+)
+def test_a_csr_with_names_or_extensions_the_federation_does_not_issue_is_refused(
+    city: CertificateAuthority, extra_names: list[str], extensions: list[str], words: str
+) -> None:
+    """Review W6: only the DNS names and URIs a node certificate carries; no other extension."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    names = {
+        "email": x509.RFC822Name("admin@example.org"),
+        "directory": x509.DirectoryName(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "370000")])),
+    }
+    exts = {"basic": x509.BasicConstraints(ca=True, path_length=None)}
+    csr = _csr_with("371122", [names[n] for n in extra_names], [exts[e] for e in extensions])
+    with pytest.raises(CertificateInvalid, match=words):
+        city.issue_node(csr, "371122", NOW, 10)  # type: ignore[arg-type]
