@@ -147,6 +147,14 @@ _SECRET_HINTS = {
 }
 
 
+def _has_password(url: object) -> bool:
+    """Whether a database URL carries a password (``scheme://user:secret@host/db``): never in a file."""
+    if not isinstance(url, str) or "://" not in url:
+        return False
+    authority = url.split("://", 1)[1].split("/", 1)[0]
+    return "@" in authority and ":" in authority.rsplit("@", 1)[0]
+
+
 def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Read the TOML file (if any) and the environment once; validate; return frozen dataclasses."""
     env = dict(os.environ if environ is None else environ)
@@ -172,6 +180,12 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
         if secret:
             raise ConfigError(
                 f"配置文件不能含有密钥 [{section}] {', '.join(sorted(secret))}：{_SECRET_HINTS[section]}",
+                section=section,
+            )
+        if section == "database" and _has_password(raw_section.get("url")):
+            raise ConfigError(
+                "配置文件中的 [database] url 不能含有数据库口令：请用 PostgreSQL 的口令文件（PGPASSFILE，权限 0600）"
+                "或环境变量 SUNSHINE_DATABASE_URL 提供",
                 section=section,
             )
         unknown = set(raw_section) - set(known)

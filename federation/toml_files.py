@@ -5,6 +5,7 @@ demo's agent configurations) and :func:`read_toml_sections`. Re-exported by :mod
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -52,3 +53,30 @@ def read_toml_sections(path: Path) -> dict[str, dict[str, Any]]:
         if not isinstance(values, dict):
             raise ConfigError(f"已有配置文件 {path} 中的 {section} 应为配置节", path=str(path))
     return raw
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, readable by its owner only (0600): a node's configuration names
+    its database and keyring, which no other local user needs to read."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def make_private_dir(path: Path) -> bool:
+    """Create the node's data directory (0700: databases, keyring, logs) or tighten an existing one; True if it was
+    created."""
+    created = not path.exists()
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return created
+
+
+def make_private(*paths: Path) -> None:
+    """Restrict files that exist among ``paths`` (a SQLite database and its -wal/-shm) to their owner."""
+    for p in paths:
+        if p.exists():
+            os.chmod(p, 0o600)

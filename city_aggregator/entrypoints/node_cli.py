@@ -10,7 +10,6 @@ on ``http.host:http.port`` in the same process until Ctrl-C or SIGTERM, writing 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
@@ -23,6 +22,8 @@ from federation.config import Config, dump_toml, read_toml_sections, split_addre
 from federation.data import DIVISIONS_CSV
 from federation.errors import ConfigError, Conflict, ValidationError
 from federation.identities import DivisionLevel, DivisionRegistry, validate_division_code
+from federation.storage.engine import make_database_private
+from federation.toml_files import make_private_dir, write_private_file
 from security.node import INSECURE_WARNING
 from security.people_cli import ADMIN_PASSWORD_OPTION, ADMIN_USER_OPTION, init_first_admin
 
@@ -78,6 +79,7 @@ def _migrate(cfg: Config, admin_user: str, admin_password_file: Path | None) -> 
         init_first_admin(engine, cfg.node.division, admin_user, admin_password_file)
     finally:
         engine.dispose()
+    make_database_private(cfg.database_url)
 
 
 def init_node(
@@ -111,7 +113,7 @@ def init_node(
     owner = sections.get("node", {}).get("division", division)
     if owner != division:
         raise Conflict(f"数据目录 {data_dir} 已属于区划 {owner}，不能再初始化为 {division}", path=str(data_dir))
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(data_dir)  # 0700
     node = {**sections.get("node", {}), "division": division, "data_dir": str(data_dir)}
     node["name"] = name or node.get("name") or known_name
     sections["node"] = node
@@ -123,9 +125,7 @@ def init_node(
     http.setdefault("host", "127.0.0.1")
     http["port"] = http_port if http_port is not None else http.get("port", DEFAULT_HTTP_PORTS[level])
     text = dump_toml(sections, f"Sunshine {title}节点配置（由 sunshine {level.value} init 生成，可手工修改）")
-    tmp = config_path.with_name(config_path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, config_path)
+    write_private_file(config_path, text)  # 0600
     cfg = setup(config_path)
     _migrate(cfg, admin_user, admin_password_file)
     if level is DivisionLevel.PROVINCE:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -27,6 +26,8 @@ from federation.errors import ConfigError, Conflict, StandardsError, ValidationE
 from federation.http_server import serve_http
 from federation.identities import DivisionLevel, DivisionRegistry, validate_division_code
 from federation.standards import StandardsBundle, bundle_from_catalogue_csv, load_bundle
+from federation.storage.engine import make_database_private
+from federation.toml_files import make_private, make_private_dir, write_private_file
 from security.people_cli import ADMIN_PASSWORD_OPTION, ADMIN_USER_OPTION, init_first_admin
 
 if TYPE_CHECKING:
@@ -113,11 +114,10 @@ def _init_config(
         "Sunshine 县级节点配置（由 sunshine county init 生成，可手工修改）",
     )
     if existing and config_path.read_text(encoding="utf-8") == text:
+        make_private(config_path)  # 0600, also for a file written before
         typer.echo(f"配置文件未变：{config_path}")
         return
-    tmp = config_path.with_name(config_path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, config_path)
+    write_private_file(config_path, text)  # 0600
     typer.echo(f"{'已更新' if existing else '已写入'}配置文件：{config_path}")
 
 
@@ -189,8 +189,7 @@ def county_init(
         raise ValidationError("--no-standards 不能与 --bundle 或 --catalogue 同时使用")
     standards, source = (None, "-") if no_standards else _init_standards(bundle, catalogue)
 
-    created = not data_dir.exists()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    created = make_private_dir(data_dir)  # 0700
     typer.echo(f"{'已创建' if created else '使用已有'}数据目录：{data_dir}")
     _init_config(config_path, existing, division=division, name=name, http_port=http_port)
     cfg = setup(config_path)
@@ -198,6 +197,7 @@ def county_init(
     try:
         _init_database(node, standards, source)
         init_first_admin(node.engine, division, admin_user, admin_password_file)
+        make_database_private(cfg.database_url)
     finally:
         node.close()
     label = f"{cfg.node.name}（{division}）" if cfg.node.name else division

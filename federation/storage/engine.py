@@ -108,3 +108,16 @@ def engine_from_config(config: Config) -> Engine:
     composition root and command opens its database through this one function."""
     db = config.database
     return make_engine(config.database_url, echo=db.echo, sqlite_synchronous=db.sqlite_synchronous)
+
+
+def make_database_private(url: str) -> None:
+    """A SQLite database (and its -wal/-shm) readable by its owner only (0600); nothing for a server database."""
+    from sqlalchemy.engine import make_url
+
+    from federation.toml_files import make_private
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return
+    path = Path(parsed.database)
+    make_private(path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
