@@ -19,6 +19,7 @@ import typer
 from county_node.entrypoints.workload_cameras import HallCameras
 from county_node.entrypoints.workload_plan import Step
 from county_node.entrypoints.workload_simulator import HallSimulator
+from county_node.entrypoints.workload_staff import HallStaff
 from federation.cli import config_option, setup
 from federation.http_client import http_client
 
@@ -39,18 +40,29 @@ def run_workload(
     start: Annotated[
         str | None, typer.Option(help="第一件办件的到达时刻（带时区；缺省为节点当前时间）。固定它，计划只取决于种子")
     ] = None,
+    password_file: Annotated[
+        Path | None,
+        typer.Option(help="大厅人员（窗口人员、审批负责人、监察员、节点管理员）的登录密码文件（首行）；需要登录时必填"),
+    ] = None,
     config: Annotated[Path | None, config_option] = None,
 ) -> None:
-    """向县级节点持续模拟窗口业务。"""
+    """向县级节点持续模拟窗口业务：各岗位人员各自登录，按岗位办理。"""
     setup(config)
     first = None if start is None else datetime.fromisoformat(start)
     if first is not None and first.tzinfo is None:
         raise typer.BadParameter("start 必须带时区，例如 2026-11-02T08:30:00+08:00")
+    if password_file is None:
+        raise typer.BadParameter("县级节点的接口需要登录：请用 --password-file 给出大厅人员的密码文件")
+    from security.people_cli import read_password
+
+    password = read_password(password_file)
     with http_client(base_url=url) as client:
-        sim = HallSimulator(client, seed=seed, rate_per_hour=rate, start=first)
+        staff = HallStaff(url, password, seed=seed)
+        sim = HallSimulator(client, staff, seed=seed, rate_per_hour=rate, start=first)
         try:
-            sim.run(duration_s=duration, cameras=HallCameras(client, seed=seed))
+            sim.run(duration_s=duration, cameras=HallCameras(staff.admin, seed=seed))
         except KeyboardInterrupt:
             pass
         finally:
+            staff.close()
             log.info("workload.stopped", **dict(sim.stats))
