@@ -58,6 +58,7 @@ def run_workload(
     password = read_password(password_file)
     with http_client(base_url=url) as client:
         staff = HallStaff(url, password, seed=seed)
+        log.info("workload.started", url=url, people=sorted(staff.clients))  # the launcher waits for this line
         sim = HallSimulator(client, staff, seed=seed, rate_per_hour=rate, start=first)
         try:
             sim.run(duration_s=duration, cameras=HallCameras(staff.admin, seed=seed))

@@ -459,6 +459,8 @@ def demo(
         first = _next_opening(fed)
         for i, c in enumerate(fed.counties()):
             fed.start_workload(c.division, seed=seed + i, rate=rate, start=first.isoformat())
+        for c in fed.counties():
+            fed.wait_workload(c.division)
         _say(f"四个县的大厅业务模拟已启动（首件 {first:%m-%d %H:%M} 到达，{speed:g} 倍速；Ctrl-C 停止并输出汇总）")
         interrupted = _watch(fed, duration)
         fed.stop(*(f"workload:{c.division}" for c in fed.counties()))

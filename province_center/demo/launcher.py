@@ -270,6 +270,18 @@ class Federation(FederationReadings):
             args += ["--duration", str(duration)]
         return self._start(f"workload:{division}", args, "workload.log")
 
+    def wait_workload(self, division: str, timeout: float = 180.0) -> None:
+        """Until the workload of ``division`` has logged its people in (its log says ``workload.started``)."""
+        proc = self.procs[f"workload:{division}"]
+        path = self.dir(division) / "workload.log"
+        deadline = time.monotonic() + timeout
+        while b'"workload.started"' not in path.read_bytes():
+            if not proc.alive:
+                raise LaunchError(f"{proc.name} 进程提前退出（退出码 {proc.popen.returncode}），详见 {path}")
+            if time.monotonic() > deadline:
+                raise LaunchError(f"{proc.name} 在 {timeout:.0f} 秒内未就绪（{path}）")
+            time.sleep(0.1)
+
     def _dev(self) -> tuple[str, ...]:
         return ("--insecure-dev",) if self.insecure_dev else ()
 
