@@ -295,7 +295,11 @@ def _scores(fed: Federation, period: str, timeout: float = 30.0) -> None:
     done = fed.sunshine(province, "province", "score", "run", "--period", period)
     for line in done.splitlines():
         _say(f"  {line}")
-    shown = fed.sunshine(province, "province", "score", "show", period, "--level", "county")
+    try:
+        shown = fed.sunshine(province, "province", "score", "show", period, "--level", "county")
+    except LaunchError as exc:
+        _say(f"  {period} 暂无可显示的评分（{exc}）")
+        return
     names = {s.division: s.name for s in fed.specs}
     for line in shown.splitlines():
         named = line
