@@ -164,7 +164,12 @@ class Federation(FederationReadings):
                 (s, subprocess.Popen(cli(*args), env=self._env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
             )
         for s, p in running:
-            out, _ = p.communicate(timeout=120)
+            try:
+                out, _ = p.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.communicate()
+                raise LaunchError(f"{s.name}（{s.division}）初始化 120 秒内未完成") from None
             if p.returncode != 0:
                 raise LaunchError(f"{s.name}（{s.division}）初始化失败：{out.decode(errors='replace')[-800:]}")
         self.add_people()
