@@ -19,7 +19,7 @@ def test_demo_runs_the_federation_reports_every_tier_and_stops_cleanly(tmp_path:
         [sys.executable, "-m", "federation.cli", "demo", "--workdir", str(workdir), "--duration", "15"],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,  # seven nodes, seven agents and four workloads start on two shared cores before the 15 s
         check=False,
     )
     out = proc.stdout
