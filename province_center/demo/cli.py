@@ -306,15 +306,18 @@ def _scores(fed: Federation, period: str, timeout: float = 30.0) -> None:
         for code, name in names.items():
             named = named.replace(f" {code} ", f" {code} {name} ")
         _say(f"  {named}")
-    county = fed.counties()[0]
+    # the first county whose hall has its score (a county with no case in the period is not scored)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        got = fed.as_role(county.division, "supervisor").get("/api/v1/scores", params={"period": period}, timeout=10.0)
-        if got.status_code == 200:
-            _say(f"  {county.name}大厅看到本县排名：{_rank_text(got.json())}")
-            return
+        for county in fed.counties():
+            got = fed.as_role(county.division, "supervisor").get(
+                "/api/v1/scores", params={"period": period}, timeout=10.0
+            )
+            if got.status_code == 200:
+                _say(f"  {county.name}大厅看到本县排名：{_rank_text(got.json())}")
+                return
         time.sleep(0.5)
-    _say(f"  {timeout:.0f} 秒内评分未下发到{county.name}")
+    _say(f"  {timeout:.0f} 秒内评分未下发到任何一个县")
 
 
 def _rank_text(view: dict[str, Any]) -> str:
