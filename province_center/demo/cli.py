@@ -18,7 +18,7 @@ import contextlib
 import shutil
 import signal
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,6 +28,7 @@ import typer
 from federation.identities import DivisionLevel
 from federation.logging import configure_logging
 from province_center.demo.launcher import Federation, LaunchError, NodeSpec
+from security.access import ROLE_LABELS
 
 __all__ = ["demo_app"]
 
@@ -340,24 +341,7 @@ def _as_of(fed: Federation) -> str:
         return "?"
 
 
-def _next_opening(fed: Federation) -> datetime:
-    """The first arrival: the counties' simulated now if the hall is open, else its next opening (08:30)."""
-    now = _node_now(fed)
-    opening = now.replace(hour=8, minute=30, second=0, microsecond=0)
-    if now < opening:
-        return opening
-    if now.hour >= 16:
-        return opening + timedelta(days=1)
-    return now + timedelta(minutes=5)
-
-
-_ROLE_LABELS = {
-    "clerk": "窗口人员",
-    "approver": "审批负责人",
-    "supervisor": "监察员",
-    "inspector": "督查员",
-    "node_admin": "节点管理员",
-}
+_ROLE_LABELS = {r.value: label for r, label in ROLE_LABELS.items()}
 
 
 def _people(fed: Federation) -> None:
@@ -463,12 +447,13 @@ def demo(
         fed.wait_for_standards()
         _say("标准包已经市级下发到全部四个县")
         _standards_status(fed)
-        first = _next_opening(fed)
         for i, c in enumerate(fed.counties()):
-            fed.start_workload(c.division, seed=seed + i, rate=rate, start=first.isoformat())
+            fed.start_workload(c.division, seed=seed + i, rate=rate)
         for c in fed.counties():
             fed.wait_workload(c.division)
-        _say(f"四个县的大厅业务模拟已启动（首件 {first:%m-%d %H:%M} 到达，{speed:g} 倍速；Ctrl-C 停止并输出汇总）")
+        # the workloads' start (imports, logins) takes simulated days on a busy machine: each one's first arrival is
+        # its node's clock once its people are logged in, not a moment fixed before, so none starts with a backlog
+        _say(f"四个县的大厅业务模拟已启动（模拟时间 {_as_of(fed)} 起到达，{speed:g} 倍速；Ctrl-C 停止并输出汇总）")
         interrupted = _watch(fed, duration)
         fed.stop(*(f"workload:{c.division}" for c in fed.counties()))
         _say("业务模拟已停止，等待复制追平……")
