@@ -66,6 +66,7 @@ class HallSimulator(HallPlanner):
         self._items: list[dict[str, Any]] = []
         self._queue: list[Step] = []
         self._keys = itertools.count(1)
+        self._prepared = False
 
     @property
     def _staff(self) -> HallStaff:
@@ -200,10 +201,20 @@ class HallSimulator(HallPlanner):
                     "ratings_followed_up",
                 )
 
-    def run(self, *, duration_s: float, tick_s: float = 0.2, cameras: HallCameras | None = None) -> None:
+    def prepare(self, cameras: HallCameras | None = None) -> None:
+        """Read the catalogue and register the hall's cameras (before the first arrival)."""
         self.load_catalogue()
         if cameras is not None:
             cameras.install(self._get("/api/v1/health")["division"], self.node_now())
+        self._prepared = True
+
+    def start_at(self, first: datetime) -> None:
+        """The first arrival (set once prepared, before running)."""
+        self._next_arrival = first
+
+    def run(self, *, duration_s: float, tick_s: float = 0.2, cameras: HallCameras | None = None) -> None:
+        if not self._prepared:
+            self.prepare(cameras)
         deadline = time.monotonic() + duration_s if duration_s > 0 else None
         while deadline is None or time.monotonic() < deadline:
             started = time.monotonic()

@@ -15,10 +15,11 @@ The orchestrator (:mod:`province_center.demo.launcher`) knows only commands, por
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -394,6 +395,22 @@ def _audit_summary(fed: Federation) -> None:
             _say(f"    {name}（{role}，{user_id}）" + "、".join(actions))
 
 
+def _next_opening(fed: Federation) -> datetime:
+    """The first arrival: the counties' simulated now if the hall is open, else its next opening (08:30) on a
+    working day."""
+    from federation.calendar import WorkingCalendar
+    from federation.calendar_seed import seed_years
+    from federation.timeutil import CST
+
+    calendar = WorkingCalendar(seed_years())
+    now = _node_now(fed).astimezone(CST)
+    if calendar.is_working_day(now.date()) and (8, 30) <= (now.hour, now.minute) < (16, 0):
+        return now + timedelta(minutes=5)
+    early = calendar.is_working_day(now.date()) and (now.hour, now.minute) < (8, 30)
+    day = now.date() if early else calendar.add_working_days(now.date(), 1)
+    return datetime(day.year, day.month, day.day, 8, 30, tzinfo=CST)
+
+
 def _watch(fed: Federation, duration: float) -> bool:
     """Progress every few seconds until ``duration`` (0: forever) or Ctrl-C/SIGTERM; True when interrupted."""
     deadline = time.monotonic() + duration if duration > 0 else None
@@ -447,13 +464,18 @@ def demo(
         fed.wait_for_standards()
         _say("标准包已经市级下发到全部四个县")
         _standards_status(fed)
+        # the workloads' start (imports, logins, cameras) takes simulated hours on a busy machine: they get their
+        # first arrival only once all are ready, so none starts with a backlog and all start together
+        go = workdir / "workload-start.txt"
         for i, c in enumerate(fed.counties()):
-            fed.start_workload(c.division, seed=seed + i, rate=rate)
+            fed.start_workload(c.division, seed=seed + i, rate=rate, start_file=go)
         for c in fed.counties():
             fed.wait_workload(c.division)
-        # the workloads' start (imports, logins) takes simulated days on a busy machine: each one's first arrival is
-        # its node's clock once its people are logged in, not a moment fixed before, so none starts with a backlog
-        _say(f"四个县的大厅业务模拟已启动（模拟时间 {_as_of(fed)} 起到达，{speed:g} 倍速；Ctrl-C 停止并输出汇总）")
+        first = _next_opening(fed)
+        tmp = go.with_suffix(".tmp")
+        tmp.write_text(first.isoformat(), encoding="utf-8")
+        os.replace(tmp, go)
+        _say(f"四个县的大厅业务模拟已启动（首件 {first:%m-%d %H:%M} 到达，{speed:g} 倍速；Ctrl-C 停止并输出汇总）")
         interrupted = _watch(fed, duration)
         fed.stop(*(f"workload:{c.division}" for c in fed.counties()))
         _say("业务模拟已停止，等待复制追平……")

@@ -263,9 +263,17 @@ class Federation(FederationReadings):
         self._wait_file(self.dir(division) / "metrics.port", self.procs[f"agent:{division}"])
 
     def start_workload(
-        self, division: str, *, seed: int, rate: float, start: str | None = None, duration: float = 0.0
+        self,
+        division: str,
+        *,
+        seed: int,
+        rate: float,
+        start: str | None = None,
+        duration: float = 0.0,
+        start_file: Path | None = None,
     ) -> Proc:
-        """The hall workload against a county; ``start`` (default: the node's clock now) is the first arrival."""
+        """The hall workload against a county; ``start`` (default: the node's clock now) is the first arrival, or
+        the moment written to ``start_file`` once the workload is ready (:meth:`wait_workload`)."""
         url = self.url(division)
         args = cli("workload", "run", "--url", url, "--seed", str(seed), "--rate", str(rate))
         args += ["--password-file", str(self.password_file)]
@@ -273,6 +281,8 @@ class Federation(FederationReadings):
             args += ["--start", start]
         if duration:
             args += ["--duration", str(duration)]
+        if start_file is not None:
+            args += ["--start-file", str(start_file)]
         return self._start(f"workload:{division}", args, "workload.log")
 
     def wait_workload(self, division: str, timeout: float = 180.0) -> None:
