@@ -14,9 +14,10 @@ from typing import Any
 
 import httpx
 
-__all__ = ["DEFAULT_TIMEOUT_S", "http_client"]
+__all__ = ["DEFAULT_TIMEOUT_S", "LOGIN_PATH", "http_client", "logged_in_client"]
 
 DEFAULT_TIMEOUT_S = 10.0
+LOGIN_PATH = "/api/v1/auth/token"  # every node's login (OAuth2 password form)
 
 
 def http_client(
@@ -43,3 +44,20 @@ def http_client(
         follow_redirects=False,
         **kwargs,
     )
+
+
+def logged_in_client(
+    base_url: str, username: str, password: str, *, timeout: float = DEFAULT_TIMEOUT_S
+) -> httpx.Client:
+    """A client of the node at ``base_url`` logged in as ``username`` (``POST /api/v1/auth/token``), its bearer
+    token set on every request. A refused login raises :class:`httpx.HTTPStatusError`."""
+    client = http_client(base_url=base_url, timeout=timeout)
+    try:
+        reply = client.post(LOGIN_PATH, data={"username": username, "password": password})
+        reply.raise_for_status()
+        client.headers["Authorization"] = f"Bearer {reply.json()['access_token']}"
+        client.cookies.clear()  # the bearer token only: no session cookie besides it
+    except BaseException:
+        client.close()
+        raise
+    return client

@@ -19,6 +19,7 @@ import structlog
 
 from county_node.entrypoints.workload_cameras import HallCameras
 from county_node.entrypoints.workload_plan import STAFF, CaseState, HallPlanner, Step
+from county_node.entrypoints.workload_staff import HallStaff
 from federation.timeutil import CST
 
 __all__ = ["HallSimulator"]
@@ -44,22 +45,38 @@ _APPLICANTS = [
 
 
 class HallSimulator(HallPlanner):
-    """Plans cases and executes their steps against the API when the node's clock reaches them."""
+    """Plans cases and executes their steps against the API when the node's clock reaches them, each call by the
+    person of ``staff`` whose role it needs (none: planning only); ``client`` (anonymous) reads only the public
+    ``/health``."""
 
     def __init__(
-        self, client: httpx.Client, *, seed: int = 7, rate_per_hour: float = 10.0, start: datetime | None = None
+        self,
+        client: httpx.Client,
+        staff: HallStaff | None = None,
+        *,
+        seed: int = 7,
+        rate_per_hour: float = 10.0,
+        start: datetime | None = None,
     ) -> None:
         super().__init__(seed=seed, rate_per_hour=rate_per_hour, start=start)
         self._client = client
+        self._people = staff
         self._staff_rng = random.Random(f"{seed}:staff")
         self._feedback_rng = random.Random(f"{seed}:feedback")  # complaints and ratings, after the plan
         self._items: list[dict[str, Any]] = []
         self._queue: list[Step] = []
         self._keys = itertools.count(1)
+        self._prepared = False
+
+    @property
+    def _staff(self) -> HallStaff:
+        if self._people is None:
+            raise RuntimeError("大厅业务模拟需要登录的人员（HallStaff）")
+        return self._people
 
     # -- API -------------------------------------------------------------------------------------------------
-    def _get(self, path: str, **params: Any) -> Any:
-        r = self._client.get(path, params=params)
+    def _get(self, path: str, client: httpx.Client | None = None, **params: Any) -> Any:
+        r = (client or self._client).get(path, params=params)
         r.raise_for_status()
         return r.json()
 
@@ -67,7 +84,7 @@ class HallSimulator(HallPlanner):
         return datetime.fromisoformat(self._get("/api/v1/health")["now"])
 
     def load_catalogue(self) -> None:
-        self._items = list(self._get("/api/v1/catalogue")["items"])
+        self._items = list(self._get("/api/v1/catalogue", self._staff.clerk(0))["items"])
         if not self._items:
             raise RuntimeError("节点事项目录为空，无法生成办件")
 
@@ -87,13 +104,13 @@ class HallSimulator(HallPlanner):
             data = self._plan_case(key, item, arrival)
             state.steps.sort()
             staff = self._rng.choice(STAFF)
-            resp = self._client.post(
+            n = STAFF.index(staff)
+            resp = self._staff.clerk(n).post(
                 "/api/v1/cases",
                 json={
                     "item_code": item["code"],
                     "applicant": self._rng.choice(_APPLICANTS),
                     "data": data,
-                    "actor": staff,
                     "window": "W" + staff[2:4],  # "窗口03 胡静" takes cases in at window W03
                 },
             )
@@ -118,9 +135,8 @@ class HallSimulator(HallPlanner):
                 )
                 heapq.heappush(self._queue, step)
                 continue
-            resp = self._client.post(
-                f"/api/v1/cases/{state.case_no}/actions/{step.action}",
-                json={"actor": self._staff_rng.choice(STAFF), **step.params},
+            resp = self._staff.for_action(step.action).post(
+                f"/api/v1/cases/{state.case_no}/actions/{step.action}", json=step.params
             )
             if resp.status_code == 200:
                 self.stats[step.action] += 1
@@ -140,7 +156,7 @@ class HallSimulator(HallPlanner):
         return now
 
     def _post(self, path: str, body: dict[str, Any], counter: str) -> dict[str, Any] | None:
-        resp = self._client.post(path, json=body)
+        resp = self._staff.supervisor.post(path, json=body)
         if resp.status_code in (200, 201):
             self.stats[counter] += 1
             result: dict[str, Any] = resp.json()
@@ -162,14 +178,13 @@ class HallSimulator(HallPlanner):
                     "complainant": rng.choice(_APPLICANTS),
                     "content": rng.choice(["办理进度慢，无人答复", "窗口要求重复提交材料", "工作人员态度生硬"]),
                     "channel": rng.choice(["12345", "window", "web"]),
-                    "actor": "投诉受理员",
                 },
                 "complaints",
             )
             if filed is not None and rng.random() < 0.5:
                 self._post(
                     f"/api/v1/complaints/{filed['complaint_id']}/answer",
-                    {"answer": "已核实并督促经办科室加快办理", "actor": "督查科"},
+                    {"answer": "已核实并督促经办科室加快办理"},
                     "complaints_answered",
                 )
         if after == "conclude" and rng.random() < 0.7:
@@ -182,14 +197,24 @@ class HallSimulator(HallPlanner):
             if rated is not None and rated.get("negative") and rng.random() < 0.5:
                 self._post(
                     f"/api/v1/ratings/{rated['rating_id']}/follow-up",
-                    {"note": "已电话回访，说明情况", "actor": "督查科"},
+                    {"note": "已电话回访，说明情况"},
                     "ratings_followed_up",
                 )
 
-    def run(self, *, duration_s: float, tick_s: float = 0.2, cameras: HallCameras | None = None) -> None:
+    def prepare(self, cameras: HallCameras | None = None) -> None:
+        """Read the catalogue and register the hall's cameras (before the first arrival)."""
         self.load_catalogue()
         if cameras is not None:
             cameras.install(self._get("/api/v1/health")["division"], self.node_now())
+        self._prepared = True
+
+    def start_at(self, first: datetime) -> None:
+        """The first arrival (set once prepared, before running)."""
+        self._next_arrival = first
+
+    def run(self, *, duration_s: float, tick_s: float = 0.2, cameras: HallCameras | None = None) -> None:
+        if not self._prepared:
+            self.prepare(cameras)
         deadline = time.monotonic() + duration_s if duration_s > 0 else None
         while deadline is None or time.monotonic() < deadline:
             started = time.monotonic()

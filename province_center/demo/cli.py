@@ -15,6 +15,7 @@ The orchestrator (:mod:`province_center.demo.launcher`) knows only commands, por
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import time
@@ -28,6 +29,7 @@ import typer
 from federation.identities import DivisionLevel
 from federation.logging import configure_logging
 from province_center.demo.launcher import Federation, LaunchError, NodeSpec
+from security.access import ROLE_LABELS
 
 __all__ = ["demo_app"]
 
@@ -131,8 +133,8 @@ def _summary(fed: Federation, snap: dict[str, Any]) -> None:
         counts = f"{own.get('cases', 0):>8}{city.get('cases', 0):>8}{prov.get('cases', 0):>8}"
         _say(f"  {c.name:<4}{counts}  {events:<22} {mark}")
     for c in fed.counties():
-        with contextlib.suppress(httpx.HTTPError):
-            summary = fed.http.get(f"{fed.url(c.division)}/api/v1/summary", timeout=10.0).json()
+        with contextlib.suppress(httpx.HTTPError, LaunchError):
+            summary = fed.as_role(c.division, "supervisor").get("/api/v1/summary", timeout=10.0).json()
             lights = summary.get("by_light", {})
             labels = summary.get("light_labels", {})
             shown = "  ".join(f"{labels.get(k, k)} {v}" for k, v in lights.items())
@@ -200,12 +202,17 @@ _STATE_LABELS = {"current": "最新", "pending": "最新（待生效）", "behin
 
 def _order_round_trip(fed: Federation, timeout: float = 30.0) -> None:
     """A city inspector issues a 督办 on one of its counties' red alerts through the inspectors' API; the order
-    comes down to the county, which signs for it (签收) — and the reply comes back up to the city."""
+    comes down to the county, whose supervisor signs for it (签收) and answers it (办复) — and the reply comes back
+    up to the city."""
     city = next(s for s in fed.specs if s.level is DivisionLevel.CITY)
-    api = f"{fed.url(city.division)}/api/v1"
+    inspector = fed.person(city.division, "inspector")
+    api = fed.as_role(city.division, "inspector")
     _say("")
-    _say(f"==== 督办：{city.name}监察人员对所辖县的红灯预警下发督办（监察接口 {api}） ====")
-    found = fed.http.get(f"{api}/alerts", params={"light": "red", "status": "active", "page_size": 1}, timeout=10.0)
+    _say(
+        f"==== 督办：{city.name}督查员 {inspector.name}（{inspector.user_id}）对所辖县的红灯预警下发督办"
+        f"（监察接口 {fed.url(city.division)}/api/v1） ===="
+    )
+    found = api.get("/api/v1/alerts", params={"light": "red", "status": "active", "page_size": 1}, timeout=10.0)
     items = found.json().get("items", []) if found.status_code == 200 else []
     if not items:
         _say("  所辖县暂无未关闭的红灯预警，跳过督办演示")
@@ -215,28 +222,46 @@ def _order_round_trip(fed: Federation, timeout: float = 30.0) -> None:
         "kind": "supervise",
         "subject_id": alert["alert_id"],
         "reason": "办件已超期，请三个工作日内办结并书面说明原因",
-        "issued_by": f"{city.name}监察室 王处长",
         "reply_limit_days": 3,
     }
-    issued = fed.http.post(f"{api}/orders", json=body, timeout=10.0)
+    issued = api.post("/api/v1/orders", json=body, timeout=10.0)
     if issued.status_code != 201:
         _say(f"  下发失败：{issued.text[:200]}")
         return
     order = issued.json()
-    county = _name(fed, order["county"])
-    _say(f"  已下发督办 {order['order_id']}：{county}预警 {alert['alert_id']}（{alert.get('rule_name', '')}）")
+    order_id, county_code = order["order_id"], order["county"]
+    county = _name(fed, county_code)
+    rule = alert.get("rule_name", "")
+    _say(f"  {order['issued_by']} 已下发督办 {order_id}：{county}预警 {alert['alert_id']}（{rule}）")
+    supervisor = fed.person(county_code, "supervisor")
+    hall = fed.as_role(county_code, "supervisor")
     deadline = time.monotonic() + timeout
+    while hall.get(f"/api/v1/orders/{order_id}", timeout=10.0).status_code != 200:
+        if time.monotonic() > deadline:
+            _say(f"  {timeout:.0f} 秒内督办未下发到{county}")
+            return
+        time.sleep(0.5)
+    received = hall.post(f"/api/v1/orders/{order_id}/receive", timeout=10.0)
+    answer = {"answer": "已于当日督促经办窗口办结，并约谈经办人", "acknowledge": True}
+    answered = hall.post(f"/api/v1/orders/{order_id}/answer", json=answer, timeout=10.0)
+    if received.status_code != 200 or answered.status_code != 200:
+        _say(f"  {county}签收或办复失败：{received.text[:200]} {answered.text[:200]}")
+        return
+    _say(f"  {county}监察员 {supervisor.name}（{supervisor.user_id}）已签收并办复")
     while time.monotonic() < deadline:
-        order = fed.http.get(f"{api}/orders/{order['order_id']}", timeout=10.0).json()
-        if order.get("reply") is not None:
+        order = api.get(f"/api/v1/orders/{order_id}", timeout=10.0).json()
+        if order.get("reply_status") == "answered":
             break
         time.sleep(0.5)
     reply = order.get("reply")
     if reply is None:
         _say(f"  {timeout:.0f} 秒内未收到{county}的签收")
         return
-    _say(f"  {county}已签收（{reply['received_at']}），签收回执经同步回到{city.name}：{order['reply_label']}")
-    county_alert = fed.http.get(f"{fed.url(order['county'])}/api/v1/alerts/{alert['alert_id']}", timeout=10.0)
+    _say(
+        f"  {county}已签收（{reply['received_at']}），签收回执经同步回到{city.name}：{order['reply_label']}"
+        f"（办复人 {reply.get('answered_by') or '—'}）"
+    )
+    county_alert = hall.get(f"/api/v1/alerts/{alert['alert_id']}", timeout=10.0)
     if county_alert.status_code == 200:
         view = county_alert.json()
         _say(f"  {county}的预警现为：{view.get('status_label', view.get('status'))}（{view.get('level_label', '')}）")
@@ -247,7 +272,7 @@ def _alert_clip(fed: Federation, alert_id: str) -> None:
     """The alert's clip as the province inspector sees it (computed on the province's replicas of the video index):
     which camera, which time range, which recording segments to ask the county for."""
     province = fed.province()
-    got = fed.http.get(f"{fed.url(province)}/api/v1/alerts/{alert_id}", timeout=10.0)
+    got = fed.as_role(province, "inspector").get(f"/api/v1/alerts/{alert_id}", timeout=10.0)
     clip = got.json().get("clip") if got.status_code == 200 else None
     if not clip:
         _say("  省级监察接口：该预警暂无可调阅的录像")
@@ -272,22 +297,29 @@ def _scores(fed: Federation, period: str, timeout: float = 30.0) -> None:
     done = fed.sunshine(province, "province", "score", "run", "--period", period)
     for line in done.splitlines():
         _say(f"  {line}")
-    shown = fed.sunshine(province, "province", "score", "show", period, "--level", "county")
+    try:
+        shown = fed.sunshine(province, "province", "score", "show", period, "--level", "county")
+    except LaunchError as exc:
+        _say(f"  {period} 暂无可显示的评分（{exc}）")
+        return
     names = {s.division: s.name for s in fed.specs}
     for line in shown.splitlines():
         named = line
         for code, name in names.items():
             named = named.replace(f" {code} ", f" {code} {name} ")
         _say(f"  {named}")
-    county = fed.counties()[0]
+    # the first county whose hall has its score (a county with no case in the period is not scored)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        got = fed.http.get(f"{fed.url(county.division)}/api/v1/scores", params={"period": period}, timeout=10.0)
-        if got.status_code == 200:
-            _say(f"  {county.name}大厅看到本县排名：{_rank_text(got.json())}")
-            return
+        for county in fed.counties():
+            got = fed.as_role(county.division, "supervisor").get(
+                "/api/v1/scores", params={"period": period}, timeout=10.0
+            )
+            if got.status_code == 200:
+                _say(f"  {county.name}大厅看到本县排名：{_rank_text(got.json())}")
+                return
         time.sleep(0.5)
-    _say(f"  {timeout:.0f} 秒内评分未下发到{county.name}")
+    _say(f"  {timeout:.0f} 秒内评分未下发到任何一个县")
 
 
 def _rank_text(view: dict[str, Any]) -> str:
@@ -297,25 +329,86 @@ def _rank_text(view: dict[str, Any]) -> str:
     return f"{own['score']} 分，第 {own['rank']} / {own['ranked_of']} 名"
 
 
+def _node_now(fed: Federation) -> datetime:
+    """The counties' (simulated) clock, from the first county's public ``/api/v1/health``."""
+    health = fed.http.get(f"{fed.url(fed.counties()[0].division)}/api/v1/health", timeout=10.0).json()
+    return datetime.fromisoformat(health["now"])
+
+
 def _as_of(fed: Federation) -> str:
-    first = fed.counties()[0].division
     try:
-        summary = fed.http.get(f"{fed.url(first)}/api/v1/summary", timeout=10.0).json()
-        return datetime.fromisoformat(summary["as_of"]).strftime("%Y-%m-%d %H:%M")
+        return _node_now(fed).strftime("%Y-%m-%d %H:%M")
     except (httpx.HTTPError, KeyError, ValueError):
         return "?"
 
 
+_ROLE_LABELS = {r.value: label for r, label in ROLE_LABELS.items()}
+
+
+def _people(fed: Federation) -> None:
+    """Who the demo logs in as: at every county its hall's people, at the cities and the province inspectors."""
+    _say("演示人员（每人一个账号，密码见 " + str(fed.password_file) + "）：")
+    county = fed.counties()[0]
+    hall = "、".join(f"{p.name}（{_ROLE_LABELS[p.role]}，{p.user_id}）" for p in fed.people(county.division))
+    _say(f"  每个县：{hall}")
+    for s in fed.specs:
+        if s.level is DivisionLevel.COUNTY:
+            continue
+        shown = "、".join(
+            f"{p.name}（{_ROLE_LABELS[p.role]}，{p.user_id}"
+            + ("" if p.division == s.division else f"，限{_name(fed, p.division)}")
+            + "）"
+            for p in fed.people(s.division)
+        )
+        _say(f"  {s.name}（{s.division}）：{shown}")
+
+
+_ACTION_LABELS = {"login": "登录", "user.add": "开设账号"}
+
+
+def _audit_summary(fed: Federation) -> None:
+    """Who did what in each county, from the audit entries replicated up to the province, and each county's
+    hash chain recomputed there."""
+    province = fed.province()
+    report = fed.audit_report(province)
+    _say("")
+    _say(f"==== 审计：谁做了什么（{_name(fed, province)}持有的各县审计日志，逐条重算哈希链） ====")
+    for c in fed.counties():
+        chain = report.get(c.division)
+        if chain is None:
+            _say(f"  {c.name}（{c.division}）：省级尚无审计日志")
+            continue
+        people: dict[tuple[str, str, str], list[str]] = {}
+        refused = 0
+        for (user_id, name, role, action, outcome), n in sorted(
+            chain["counts"].items(), key=lambda kv: (kv[0][0], -kv[1], kv[0][3])
+        ):
+            if outcome != "ok":
+                refused += n
+                continue
+            people.setdefault((user_id, name, role), []).append(f"{_ACTION_LABELS.get(action, action)} {n} 次")
+        broken = chain["break"]
+        verdict = "哈希链完整" if broken is None else f"✗ 哈希链断裂于第 {broken.seq} 条：{broken.reason}"
+        tail = f"，其中被拒绝 {refused} 次" if refused else ""
+        _say(f"  {c.name}（{c.division}）：{chain['checked']} 条，{verdict}{tail}")
+        for (user_id, name, role), actions in people.items():
+            _say(f"    {name}（{role}，{user_id}）" + "、".join(actions))
+
+
 def _next_opening(fed: Federation) -> datetime:
-    """The first arrival: the counties' simulated now if the hall is open, else its next opening (08:30)."""
-    summary = fed.http.get(f"{fed.url(fed.counties()[0].division)}/api/v1/summary", timeout=10.0).json()
-    now = datetime.fromisoformat(summary["as_of"])
-    opening = now.replace(hour=8, minute=30, second=0, microsecond=0)
-    if now < opening:
-        return opening
-    if now.hour >= 16:
-        return opening + timedelta(days=1)
-    return now + timedelta(minutes=5)
+    """The first arrival: the counties' simulated now if the hall is open, else its next opening (08:30) on a
+    working day."""
+    from federation.calendar import WorkingCalendar
+    from federation.calendar_seed import seed_years
+    from federation.timeutil import CST
+
+    calendar = WorkingCalendar(seed_years())
+    now = _node_now(fed).astimezone(CST)
+    if calendar.is_working_day(now.date()) and (8, 30) <= (now.hour, now.minute) < (16, 0):
+        return now + timedelta(minutes=5)
+    early = calendar.is_working_day(now.date()) and (now.hour, now.minute) < (8, 30)
+    day = now.date() if early else calendar.add_working_days(now.date(), 1)
+    return datetime(day.year, day.month, day.day, 8, 30, tzinfo=CST)
 
 
 def _watch(fed: Federation, duration: float) -> bool:
@@ -360,6 +453,7 @@ def demo(
         _say(f"初始化 {len(fed.specs)} 个节点（省 1、市 2、县 4）：{workdir}")
         fed.init_all()
         _say("省级已发布标准包（事项目录与节假日历）")
+        _people(fed)
         fed.start_all()
         for s in fed.specs:
             kind = "大厅接口" if s.level is DivisionLevel.COUNTY else "监察接口"
@@ -370,9 +464,17 @@ def demo(
         fed.wait_for_standards()
         _say("标准包已经市级下发到全部四个县")
         _standards_status(fed)
-        first = _next_opening(fed)
+        # the workloads' start (imports, logins, cameras) takes simulated hours on a busy machine: they get their
+        # first arrival only once all are ready, so none starts with a backlog and all start together
+        go = workdir / "workload-start.txt"
         for i, c in enumerate(fed.counties()):
-            fed.start_workload(c.division, seed=seed + i, rate=rate, start=first.isoformat())
+            fed.start_workload(c.division, seed=seed + i, rate=rate, start_file=go)
+        for c in fed.counties():
+            fed.wait_workload(c.division)
+        first = _next_opening(fed)
+        tmp = go.with_suffix(".tmp")
+        tmp.write_text(first.isoformat(), encoding="utf-8")
+        os.replace(tmp, go)
         _say(f"四个县的大厅业务模拟已启动（首件 {first:%m-%d %H:%M} 到达，{speed:g} 倍速；Ctrl-C 停止并输出汇总）")
         interrupted = _watch(fed, duration)
         fed.stop(*(f"workload:{c.division}" for c in fed.counties()))
@@ -381,6 +483,8 @@ def demo(
         _supervision_summary(fed)
         _order_round_trip(fed)
         _scores(fed, _as_of(fed)[:7])
+        _wait_converged(fed, timeout=30.0)  # the order's and the scores' audit entries up too
+        _audit_summary(fed)
     except (LaunchError, RuntimeError) as exc:
         typer.echo(f"演示失败：{exc}（日志目录 {workdir}）", err=True)
         raise typer.Exit(1) from None

@@ -26,13 +26,15 @@ from typing import IO
 import httpx
 
 from federation.config import Config, dump_toml, load_config, read_toml_sections
-from federation.http_client import http_client
+from federation.http_client import http_client, logged_in_client
 from federation.identities import DivisionLevel
 from federation.storage.engine import engine_from_config
 from province_center.demo.readings import FederationReadings
-from province_center.demo.topology import DEMO_TOPOLOGY, LaunchError, NodeSpec, cli, read_port
+from province_center.demo.topology import DEMO_TOPOLOGY, DemoPerson, LaunchError, NodeSpec, cli, people_of, read_port
 
-__all__ = ["DEMO_TOPOLOGY", "Federation", "LaunchError", "NodeSpec", "Proc"]
+__all__ = ["DEMO_TOPOLOGY", "DemoPerson", "Federation", "LaunchError", "NodeSpec", "Proc"]
+
+PASSWORD_FILE = "demo-password.txt"  # the one password of every demo account (and of each node's first admin)
 
 
 @dataclass
@@ -68,6 +70,65 @@ class Federation(FederationReadings):
         passphrase = {"SUNSHINE_KEYRING_PASSPHRASE": secrets.token_urlsafe(24)}
         self._env = {**base, "SUNSHINE_LOG_FORMAT": "json", **passphrase, **self.env}
         self.http = http_client(timeout=10.0)  # the demo's calls to its own nodes (no proxy from the environment)
+        self._sessions: dict[tuple[str, str], httpx.Client] = {}  # (division, user) → logged-in client
+
+    # -- people ---------------------------------------------------------------------------------------------------
+
+    @property
+    def password_file(self) -> Path:
+        """The demo's one password (every account it opens), in a 0600 file made once per working directory."""
+        path = self.workdir / PASSWORD_FILE
+        if not path.exists():
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(secrets.token_urlsafe(18) + "\n")
+        return path
+
+    @property
+    def password(self) -> str:
+        return self.password_file.read_text(encoding="utf-8").splitlines()[0]
+
+    def people(self, division: str) -> list[DemoPerson]:
+        """The demo's people with an account at ``division``'s node."""
+        return people_of(self.by_code[division], list(self.specs))
+
+    def person(self, division: str, role: str) -> DemoPerson:
+        """The first of ``division``'s people with ``role`` bound to ``division`` itself."""
+        return next(p for p in self.people(division) if p.role == role and p.division == division)
+
+    def add_people(self) -> None:
+        """Open the demo's accounts at every (initialised) node, in its database, all with the demo's password."""
+        from security.accounts import accounts_for
+
+        password = self.password
+        for s in self.specs:
+            engine = engine_from_config(load_config(self.config(s.division), environ={}))
+            try:
+                accounts = accounts_for(engine, s.division)
+                have = {a.user_id for a in accounts.all()}
+                for p in self.people(s.division):
+                    if p.user_id not in have:
+                        accounts.add(p.user_id, name=p.name, division=p.division, roles=[p.role], password=password)
+            finally:
+                engine.dispose()
+
+    def session(self, division: str, user_id: str) -> httpx.Client:
+        """A client of ``division``'s node logged in as ``user_id`` (``POST /api/v1/auth/token``), made once per
+        (node, person) and reused."""
+        key = (division, user_id)
+        client = self._sessions.get(key)
+        if client is None:
+            try:
+                client = logged_in_client(self.url(division), user_id, self.password)
+            except httpx.HTTPStatusError as exc:
+                raise LaunchError(f"{user_id} 在 {division} 登录失败：{exc.response.text[:200]}") from None
+            self._sessions[key] = client
+        return client
+
+    def as_role(self, division: str, role: str) -> httpx.Client:
+        """A client of ``division``'s node logged in as its person with ``role``."""
+        return self.session(division, self.person(division, role).user_id)
 
     # -- layout ---------------------------------------------------------------------------------------------------
 
@@ -91,19 +152,27 @@ class Federation(FederationReadings):
     def init_all(self, *, catalogue: Path | None = None) -> None:
         """Initialise every node (in parallel) and publish the standards at the province."""
         running = []
+        secret = str(self.password_file)
         for s in self.specs:
             d = str(self.dir(s.division))
             if s.level is DivisionLevel.COUNTY:
                 args = ["county", "init", "--division", s.division, "--name", s.name, "--data-dir", d, "--no-standards"]
             else:
                 args = [s.level.value, "init", "--division", s.division, "--name", s.name, "--data-dir", d]
+            args += ["--admin-password-file", secret]
             running.append(
                 (s, subprocess.Popen(cli(*args), env=self._env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
             )
         for s, p in running:
-            out, _ = p.communicate(timeout=120)
+            try:
+                out, _ = p.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.communicate()
+                raise LaunchError(f"{s.name}（{s.division}）初始化 120 秒内未完成") from None
             if p.returncode != 0:
                 raise LaunchError(f"{s.name}（{s.division}）初始化失败：{out.decode(errors='replace')[-800:]}")
+        self.add_people()
         province = next(s for s in self.specs if s.level is DivisionLevel.PROVINCE)
         publish = ["standards", "publish", "--config", str(self.config(province.division))]
         if catalogue is not None:
@@ -194,16 +263,39 @@ class Federation(FederationReadings):
         self._wait_file(self.dir(division) / "metrics.port", self.procs[f"agent:{division}"])
 
     def start_workload(
-        self, division: str, *, seed: int, rate: float, start: str | None = None, duration: float = 0.0
+        self,
+        division: str,
+        *,
+        seed: int,
+        rate: float,
+        start: str | None = None,
+        duration: float = 0.0,
+        start_file: Path | None = None,
     ) -> Proc:
-        """The hall workload against a county; ``start`` (default: the node's clock now) is the first arrival."""
+        """The hall workload against a county; ``start`` (default: the node's clock now) is the first arrival, or
+        the moment written to ``start_file`` once the workload is ready (:meth:`wait_workload`)."""
         url = self.url(division)
         args = cli("workload", "run", "--url", url, "--seed", str(seed), "--rate", str(rate))
+        args += ["--password-file", str(self.password_file)]
         if start is not None:
             args += ["--start", start]
         if duration:
             args += ["--duration", str(duration)]
+        if start_file is not None:
+            args += ["--start-file", str(start_file)]
         return self._start(f"workload:{division}", args, "workload.log")
+
+    def wait_workload(self, division: str, timeout: float = 180.0) -> None:
+        """Until the workload of ``division`` has logged its people in (its log says ``workload.started``)."""
+        proc = self.procs[f"workload:{division}"]
+        path = self.dir(division) / "workload.log"
+        deadline = time.monotonic() + timeout
+        while b'"workload.started"' not in path.read_bytes():
+            if not proc.alive:
+                raise LaunchError(f"{proc.name} 进程提前退出（退出码 {proc.popen.returncode}），详见 {path}")
+            if time.monotonic() > deadline:
+                raise LaunchError(f"{proc.name} 在 {timeout:.0f} 秒内未就绪（{path}）")
+            time.sleep(0.1)
 
     def _dev(self) -> tuple[str, ...]:
         return ("--insecure-dev",) if self.insecure_dev else ()
@@ -275,16 +367,17 @@ class Federation(FederationReadings):
         return f"http://127.0.0.1:{self.http_ports[division]}"
 
     def wait_for_standards(self, timeout: float = 60.0) -> None:
-        """Until every county serves the catalogue the province published (it came down through its city)."""
+        """Until every county runs the standards the province published (they came down through its city), as its
+        public ``/api/v1/health`` says."""
         deadline = time.monotonic() + timeout
         waiting = {s.division for s in self.counties()}
         while waiting:
             for division in sorted(waiting):
                 try:
-                    reply = self.http.get(f"{self.url(division)}/api/v1/catalogue", timeout=5.0)
+                    reply = self.http.get(f"{self.url(division)}/api/v1/health", timeout=5.0)
                 except httpx.HTTPError:
                     continue
-                # a node without standards answers too, with no version and no items
+                # a node without standards answers too, with no version
                 if reply.status_code == 200 and reply.json().get("standards_version"):
                     waiting.discard(division)
             if waiting and time.monotonic() > deadline:
@@ -315,6 +408,9 @@ class Federation(FederationReadings):
         """Workloads first, then agents, then nodes — each group at once, each process cleanly."""
         for kind in ("workload", "agent", "node"):
             self.stop(*(k for k in self.procs if k.startswith(f"{kind}:")))
+        for client in self._sessions.values():
+            client.close()
+        self._sessions.clear()
         self.http.close()
 
     def check_alive(self) -> None:

@@ -129,6 +129,31 @@ class FederationReadings:
             engine.dispose()
         return out
 
+    def audit_report(self: _Layout, division: str) -> dict[str, dict[str, Any]]:
+        """The audit chains ``division``'s node holds, per origin: the entries counted per person and action
+        (``(user_id, name, role, action, outcome)`` → n) and the chain recomputed there (count, first break)."""
+        from collections import Counter
+
+        from federation.config import load_config
+        from federation.storage.audit_log import audit_origins, read_entries, verify_origin
+        from federation.storage.engine import engine_from_config
+        from federation.storage.uow import UnitOfWork
+
+        engine = engine_from_config(load_config(self.config(division), environ={}))
+        out: dict[str, dict[str, Any]] = {}
+        try:
+            with UnitOfWork(engine, readonly=True) as uow:
+                for origin in audit_origins(uow.conn):
+                    counts: Counter[tuple[str, str, str, str, str]] = Counter(
+                        (e.entry.user_id, e.entry.name, e.entry.role, e.entry.action, e.entry.outcome)
+                        for e in read_entries(uow.conn, origin)
+                    )
+                    checked, broken = verify_origin(uow.conn, origin)
+                    out[origin] = {"counts": counts, "checked": checked, "break": broken}
+        finally:
+            engine.dispose()
+        return out
+
     def links(self: _Layout, division: str) -> dict[str, Any]:
         port = read_port(self.dir(division) / "metrics.port")
         if port is None:

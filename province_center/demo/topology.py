@@ -12,9 +12,20 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from county_node.entrypoints.workload_staff import HALL_PEOPLE
 from federation.identities import DivisionLevel, level_of
 
-__all__ = ["DEMO_TOPOLOGY", "LaunchError", "NodeSpec", "cli", "read_port"]
+__all__ = [
+    "CITY_INSPECTORS",
+    "DEMO_TOPOLOGY",
+    "PROVINCE_INSPECTOR",
+    "DemoPerson",
+    "LaunchError",
+    "NodeSpec",
+    "cli",
+    "people_of",
+    "read_port",
+]
 
 
 class LaunchError(RuntimeError):
@@ -42,6 +53,40 @@ DEMO_TOPOLOGY: tuple[NodeSpec, ...] = (
     NodeSpec("371323", "沂水县", "371300"),
     NodeSpec("371324", "兰陵县", "371300"),
 )
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    """A person of the demo at one node: account, name, role, and the division the account is bound to."""
+
+    user_id: str
+    name: str
+    role: str  # a security.access.Role value
+    division: str
+
+
+#: Each city's inspector (督查员): at the city's node, and at the province bound to the city (sees only it).
+CITY_INSPECTORS: dict[str, tuple[str, str]] = {"371100": ("rz-jiancha", "刘明"), "371300": ("ly-jiancha", "陈红")}
+#: The province's inspector (督查员), who sees the whole province.
+PROVINCE_INSPECTOR = ("sd-jiancha", "赵立")
+
+
+def city_inspector(division: str) -> tuple[str, str]:
+    return CITY_INSPECTORS.get(division, (f"jiancha-{division}", f"{division}督查员"))
+
+
+def people_of(spec: NodeSpec, specs: tuple[NodeSpec, ...] | list[NodeSpec]) -> list[DemoPerson]:
+    """The demo's people at ``spec``'s node: a county's hall staff, a city's inspector, the province's inspector
+    and every city's inspector (bound to the city)."""
+    if spec.level is DivisionLevel.COUNTY:
+        return [DemoPerson(p.user_id, p.name, p.role, spec.division) for p in HALL_PEOPLE]
+    if spec.level is DivisionLevel.CITY:
+        return [DemoPerson(*city_inspector(spec.division), "inspector", spec.division)]
+    cities = [s for s in specs if s.level is DivisionLevel.CITY]
+    return [
+        DemoPerson(*PROVINCE_INSPECTOR, "inspector", spec.division),
+        *(DemoPerson(*city_inspector(c.division), "inspector", c.division) for c in cities),
+    ]
 
 
 def cli(*args: str) -> list[str]:

@@ -19,12 +19,16 @@ def test_demo_runs_the_federation_reports_every_tier_and_stops_cleanly(tmp_path:
         [sys.executable, "-m", "federation.cli", "demo", "--workdir", str(workdir), "--duration", "15"],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,  # seven nodes, seven agents and four workloads start on two shared cores before the 15 s
         check=False,
     )
     out = proc.stdout
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "已启动 7 个节点进程与 7 个同步代理进程" in out
+    # issue 15: the demo's people, each logged in with their role; one password, in a file only its owner reads
+    assert "每个县：孙丽（窗口人员，w01）、胡静（窗口人员，w02）、李建国（审批负责人，shenpi）" in out, out
+    assert "刘明（督查员，rz-jiancha，限日照市）" in out, out
+    assert (workdir / "demo-password.txt").stat().st_mode & 0o777 == 0o600
     assert "标准包已经市级下发到全部四个县" in out
     for name in ("莒县", "五莲县", "沂水县", "兰陵县"):
         assert f"{name}（" in out
@@ -39,6 +43,14 @@ def test_demo_runs_the_federation_reports_every_tier_and_stops_cleanly(tmp_path:
         assert "签收回执经同步回到日照市" in out, out
     assert "已完成考核评分：范围 37" in out, out
     assert "大厅看到本县排名" in out, out
+    # who did what, from the counties' audit entries at the province, each county's chain intact there
+    assert "==== 审计：谁做了什么" in out, out
+    audit = out[out.index("==== 审计：谁做了什么") :]
+    for division in COUNTIES:
+        assert f"（{division}）：" in audit, audit
+    assert audit.count("哈希链完整") == 4, audit
+    assert "孙丽（窗口人员，w01）" in audit or "胡静（窗口人员，w02）" in audit, audit
+    assert "申请" in audit, audit
     assert "所有进程已停止" in out
     for division in (*COUNTIES, "371100", "371300", "370000"):
         node_dir = workdir / division
