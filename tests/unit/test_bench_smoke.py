@@ -128,7 +128,7 @@ def test_command_line_prints_one_json_line_per_benchmark() -> None:
         [sys.executable, "-m", "bench", "all", "--scale", "0.001", "--no-postgresql"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,  # the latency benchmark starts a whole federation (14 processes, logins): a minute or two
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
