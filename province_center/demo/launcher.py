@@ -16,6 +16,7 @@ import os
 import secrets
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -190,7 +191,12 @@ class Federation(FederationReadings):
     def _start(self, key: str, args: list[str], log_name: str, env: Mapping[str, str] | None = None) -> Proc:
         log = (self.dir(key.rsplit(":", maxsplit=1)[-1]) / log_name).open("ab")
         popen = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, env={**self._env, **(env or {})}, start_new_session=True
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**self._env, **(env or {})},
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - a single prctl call, no locks
         )
         proc = Proc(key, args, popen, log)
         self.procs[key] = proc
@@ -430,3 +436,12 @@ class Federation(FederationReadings):
         if done.returncode != 0:
             raise LaunchError(f"sunshine {' '.join(args)}（{division}）失败：{done.stdout[-400:]}{done.stderr[-400:]}")
         return done.stdout
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, SIGTERM this process when the launcher dies — a launcher killed
+    outright (a test's timeout, SIGKILL) leaves no node or agent running in its own session behind it."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
