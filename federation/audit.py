@@ -122,36 +122,50 @@ class StoredEntry:
     entry: AuditEntry
     prev_hash: str
     hash: str
+    body: str = field(default="", compare=False, repr=False)  # entry_body(), when just computed
 
     def payload(self) -> dict[str, Any]:
-        """The replicated form (outbox record type ``audit``)."""
+        """The replicated form (outbox record type ``audit``): the hashed body, and the chain's two hashes."""
         return {
-            "origin": self.origin,
-            "seq": self.seq,
-            **self.entry.content(),
-            "prev_hash": self.prev_hash,
+            "entry": {"origin": self.origin, "seq": self.seq, **self.entry.content()},
             "hash": self.hash,
+            "prev_hash": self.prev_hash,
         }
+
+    def payload_json(self) -> str:
+        """:meth:`payload` as canonical JSON (sorted keys, no spaces), from the body hashed at append when known:
+        the entry is encoded once per write."""
+        body = self.body or entry_body(self.origin, self.seq, self.entry)
+        return f'{{"entry":{body},"hash":"{self.hash}","prev_hash":"{self.prev_hash}"}}'
 
     @classmethod
     def from_payload(cls, p: dict[str, Any]) -> StoredEntry:
+        e = p["entry"]
         entry = AuditEntry(
-            at=datetime.fromisoformat(str(p["at"])),
+            at=datetime.fromisoformat(str(e["at"])),
             **{
-                k: str(p[k])
+                k: str(e[k])
                 for k in ("user_id", "name", "role", "division", "action", "target", "source", "outcome", "detail")
             },
         )
         return cls(
-            origin=str(p["origin"]), seq=int(p["seq"]), entry=entry, prev_hash=str(p["prev_hash"]), hash=str(p["hash"])
+            origin=str(e["origin"]), seq=int(e["seq"]), entry=entry, prev_hash=str(p["prev_hash"]), hash=str(p["hash"])
         )
 
 
-def entry_hash(prev_hash: str, origin: str, seq: int, entry: AuditEntry) -> str:
-    body = json.dumps(
+def entry_body(origin: str, seq: int, entry: AuditEntry) -> str:
+    """The canonical JSON of an entry as it is hashed (sorted keys, no spaces, UTF-8 text)."""
+    return json.dumps(
         {"origin": origin, "seq": seq, **entry.content()}, ensure_ascii=False, sort_keys=True, separators=(",", ":")
     )
+
+
+def hash_body(prev_hash: str, body: str) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + body.encode("utf-8")).hexdigest()
+
+
+def entry_hash(prev_hash: str, origin: str, seq: int, entry: AuditEntry) -> str:
+    return hash_body(prev_hash, entry_body(origin, seq, entry))
 
 
 @dataclass(frozen=True, slots=True)

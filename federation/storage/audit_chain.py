@@ -18,9 +18,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from federation.audit import GENESIS, AuditEntry, AuditScope, StoredEntry, current_audit, entry_hash
+from federation.audit import GENESIS, AuditEntry, AuditScope, StoredEntry, current_audit, entry_body, hash_body
 from federation.errors import StorageError, Unauthenticated
+from federation.storage.bulk import sqlite_moment
 from federation.storage.tables import audit_log, sessions, users
+from federation.storage.types import UTCDateTime
 
 __all__ = ["Live", "discard", "forget", "insert", "insert_stored", "promote", "ride", "scope_live"]
 
@@ -50,6 +52,60 @@ _INSERT_LIVE: dict[str, Any] = {
     "postgresql": pg_insert(audit_log).from_select([c.name for c in audit_log.c], _VALUES).on_conflict_do_nothing(),
     "sqlite": sqlite_insert(audit_log).from_select([c.name for c in audit_log.c], _VALUES).on_conflict_do_nothing(),
 }
+
+
+class _OneRow:
+    """A statement compiled once per dialect and executed for one row straight through the driver: the audit
+    entry of every write goes through here, so it skips SQLAlchemy's per-execution compile-cache and type work."""
+
+    def __init__(self, statements: dict[str, Any]) -> None:
+        self._statements = statements
+        self._compiled: dict[str, tuple[str, list[tuple[str, Any]], bool]] = {}
+
+    def _for(self, dialect: Any) -> tuple[str, list[tuple[str, Any]], bool]:
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            c = self._statements[dialect.name].compile(dialect=dialect)
+            positional = c.positiontup is not None
+            names = list(c.positiontup) if positional else list(c.binds)
+            converters: list[tuple[str, Any]] = []
+            for name in names:
+                type_ = c.binds[name].type
+                if isinstance(type_, UTCDateTime):
+                    convert = sqlite_moment if dialect.name == "sqlite" else _aware
+                else:
+                    convert = type_.dialect_impl(dialect).bind_processor(dialect) or _same
+                converters.append((name, convert))
+            compiled = (c.string, converters, positional)
+            self._compiled[dialect.name] = compiled
+        return compiled
+
+    def execute(self, conn: Connection, params: dict[str, Any]) -> int:
+        """Run on the DB-API connection of ``conn`` (in its transaction, which SQLAlchemy has begun); the count
+        of rows inserted."""
+        sql, converters, positional = self._for(conn.dialect)
+        args: Any = (
+            tuple(f(params[n]) for n, f in converters) if positional else {n: f(params[n]) for n, f in converters}
+        )
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, args)
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime refused by UTCDateTime")
+    return value
+
+
+_LIVE_INSERT = _OneRow(_INSERT_LIVE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,14 +155,13 @@ def insert(conn: Connection, origin: str, entry: AuditEntry, *, live: Live | Non
         if head is None:
             head = _load_head(conn, origin)
         seq, prev = head[0] + 1, head[1]
-        stored = StoredEntry(
-            origin=origin, seq=seq, entry=entry, prev_hash=prev, hash=entry_hash(prev, origin, seq, entry)
-        )
+        body = entry_body(origin, seq, entry)
+        stored = StoredEntry(origin=origin, seq=seq, entry=entry, prev_hash=prev, hash=hash_body(prev, body), body=body)
         if live is None:
             inserted = insert_stored(conn, stored)
         else:
             params = {**_row(stored), "session_digest": live.digest, "session_now": live.now}
-            inserted = bool(conn.execute(_INSERT_LIVE[conn.dialect.name], params).rowcount)
+            inserted = bool(_LIVE_INSERT.execute(conn, params))
             if not inserted and _load_head(conn, origin)[0] < seq:  # no conflict: the session is not live
                 raise Unauthenticated("登录已失效（会话已结束、过期或账号已停用），请重新登录")
         if inserted:

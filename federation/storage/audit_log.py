@@ -20,7 +20,7 @@ from federation.errors import RecordRejected
 from federation.identities import DivisionLevel, level_of
 from federation.replication import Prepared, Record, Rejection
 from federation.storage import audit_chain
-from federation.storage.outbox import OutboxRecord
+from federation.storage.outbox import EncodedPayload, OutboxRecord
 from federation.storage.outbox import append as outbox_append
 from federation.storage.tables import audit_log
 
@@ -40,7 +40,7 @@ _PAGE = 5000
 
 
 def outbox_record(stored: StoredEntry) -> OutboxRecord:
-    return OutboxRecord(AUDIT_RECORD, f"{stored.origin}:{stored.seq}", "insert", stored.payload())
+    return OutboxRecord(AUDIT_RECORD, f"{stored.origin}:{stored.seq}", "insert", EncodedPayload(stored.payload_json()))
 
 
 def append(

@@ -24,12 +24,12 @@ from sqlalchemy.sql.dml import Insert
 
 from federation.storage.types import UTCDateTime
 
-__all__ = ["BulkStatement", "sqlite_moments"]
+__all__ = ["BulkStatement", "sqlite_moment", "sqlite_moments"]
 
 Processor = Callable[[Any], Any] | None
 
 
-def _sqlite_moment(value: datetime | None) -> str | None:
+def sqlite_moment(value: datetime | None) -> str | None:
     """What ``UTCDateTime`` + SQLite's ``DATETIME`` store: UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``."""
     if value is None:
         return None
@@ -54,11 +54,11 @@ def sqlite_moments(values: Sequence[datetime | None]) -> tuple[str | None, ...]:
         keys = list(map(_instant, values))
         distinct: dict[Any, str | None] = dict.fromkeys(keys)
         for key in distinct:
-            distinct[key] = None if key is None else _sqlite_moment(key[0])
+            distinct[key] = None if key is None else sqlite_moment(key[0])
     else:
         distinct = dict.fromkeys(values)
         for moment in distinct:
-            distinct[moment] = _sqlite_moment(moment)
+            distinct[moment] = sqlite_moment(moment)
     return tuple(map(distinct.__getitem__, keys))
 
 
@@ -121,7 +121,7 @@ class _Compiled:
             type_ = compiled.binds[name].type
             process: Processor
             if isinstance(type_, UTCDateTime):
-                process = _sqlite_moment if dialect.name == "sqlite" else _aware_moment
+                process = sqlite_moment if dialect.name == "sqlite" else _aware_moment
             else:
                 process = type_.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
@@ -164,7 +164,7 @@ class BulkStatement:
     @staticmethod
     def _run(conn: Connection, c: _Compiled, columns: list[Sequence[Any]]) -> None:
         for i, process in c.converting:
-            if process is _sqlite_moment:
+            if process is sqlite_moment:
                 columns[i] = sqlite_moments(columns[i])
             else:
                 columns[i] = tuple(map(process, columns[i]))

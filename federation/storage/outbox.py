@@ -140,7 +140,7 @@ def _write(conn: Connection, origin: str, c: _Columns, *, created_at: datetime, 
     rider = audit_chain.ride(conn, origin)  # the entry of who made this write rides in its append (last)
     if rider is not None:
         types, ids, ops = [*types, "audit"], [*ids, f"{origin}:{rider.seq}"], [*ops, "insert"]
-        payloads = [*payloads, canonical_json(rider.payload())]
+        payloads = [*payloads, rider.payload_json()]
         n += 1
     last = next_value(conn, f"outbox:{origin}", n)
     first = last - n + 1

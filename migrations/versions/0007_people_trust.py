@@ -41,9 +41,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("origin", "seq", name=op.f("pk_audit_log")),
         comment="Append-only, hash-chained audit log (审计日志): who, role, division, what, when, from where, outcome.",
     )
-    with op.batch_alter_table("audit_log", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_audit_log_user_id_at"), ["user_id", "at"], unique=False)
-
     op.create_table(
         "sessions",
         sa.Column("token_digest", sa.String(length=64), nullable=False),
@@ -84,8 +81,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_sessions_user_id"))
 
     op.drop_table("sessions")
-    with op.batch_alter_table("audit_log", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_audit_log_user_id_at"))
-
     op.drop_table("audit_log")
     # ### end Alembic commands ###

@@ -123,7 +123,9 @@ def test_tampering_at_the_province_is_found_and_the_first_bad_entry_named(
 
 def _audit_record(origin: str, payload: dict[str, object], record_id: str | None = None) -> Record:
     body = json.dumps(payload, ensure_ascii=False).encode()
-    return Record("audit", record_id or f"{payload.get('origin')}:{payload.get('seq')}", "insert", 1, body, 0)
+    entry = payload.get("entry", {})
+    assert isinstance(entry, dict)
+    return Record("audit", record_id or f"{entry.get('origin')}:{entry.get('seq')}", "insert", 1, body, 0)
 
 
 def test_an_audit_record_not_of_its_own_county_is_refused() -> None:
@@ -141,13 +143,13 @@ def test_an_audit_record_not_of_its_own_county_is_refused() -> None:
         "source": "",
         "outcome": "ok",
         "detail": "",
-        "prev_hash": "0" * 64,
-        "hash": "1" * 64,
     }
+    good = {"entry": entry, "prev_hash": "0" * 64, "hash": "1" * 64}
     with pytest.raises(RecordRejected, match="来源"):
-        applier.prepare("371121", _audit_record("371121", entry), entry)  # another county's entry
+        applier.prepare("371121", _audit_record("371121", good), good)  # another county's entry
+    at_province = {**good, "entry": {**entry, "origin": PROVINCE}}
     with pytest.raises(RecordRejected, match="县级"):
-        applier.prepare(PROVINCE, _audit_record(PROVINCE, {**entry, "origin": PROVINCE}), {**entry, "origin": PROVINCE})
+        applier.prepare(PROVINCE, _audit_record(PROVINCE, at_province), at_province)
     with pytest.raises(RecordRejected, match="格式"):
-        applier.prepare(COUNTY, _audit_record(COUNTY, {"origin": COUNTY}), {"origin": COUNTY, "seq": 1})
-    assert applier.prepare(COUNTY, _audit_record(COUNTY, entry), entry).seq == 1
+        applier.prepare(COUNTY, _audit_record(COUNTY, {"entry": {"origin": COUNTY}}), {"entry": {"origin": COUNTY}})
+    assert applier.prepare(COUNTY, _audit_record(COUNTY, good), good).seq == 1

@@ -62,7 +62,6 @@ audit_log = Table(
     Column("detail", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
-    PrimaryKeyConstraint("origin", "seq"),
-    Index(None, "user_id", "at"),
+    PrimaryKeyConstraint("origin", "seq"),  # the only index: an append touches one b-tree
     comment="Append-only, hash-chained audit log (审计日志): who, role, division, what, when, from where, outcome.",
 )
