@@ -293,7 +293,9 @@ class Accounts:
         if row is None:
             with contextlib.suppress(VerificationError):
                 _HASHER.verify(_DUMMY_HASH, password + "x")
-            self.record(Actor(user_id[:64], "", "", "", source), "login", user_id[:64], outcome="unknown_user")
+            # what a stranger typed reaches the audit log (and its replicas) only as a valid id or a digest
+            named = user_id if _USER_ID.fullmatch(user_id) else "sha256:" + _digest(user_id)[:16]
+            self.record(Actor(named, "", "", "", source), "login", named, outcome="unknown_user")
             raise Unauthenticated("账号或密码错误")
         who = _principal(row, source)
         actor = who.actor()
@@ -307,15 +309,26 @@ class Accounts:
         try:
             _HASHER.verify(row.password_hash, password)
         except (VerificationError, InvalidHashError):
-            failures = row.failed_logins + 1
-            locked = now + self.policy.lockout if failures >= self.policy.max_failures else None
-            scope = self.scope(actor, "login", user_id, f"第 {failures} 次失败" + ("，账号锁定" if locked else ""))
-            scope.outcome = "bad_password"
-            with audited(scope), UnitOfWork(self._engine) as uow:
-                uow.conn.execute(
-                    update(users)
-                    .where(users.c.user_id == user_id)
-                    .values(failed_logins=0 if locked else failures, locked_until=locked)
+            with UnitOfWork(self._engine) as uow:  # one atomic count: parallel guesses cannot share a number
+                failures = int(
+                    uow.conn.execute(
+                        update(users)
+                        .where(users.c.user_id == user_id)
+                        .values(failed_logins=users.c.failed_logins + 1)
+                        .returning(users.c.failed_logins)
+                    ).scalar_one()
+                )
+                locked = now + self.policy.lockout if failures >= self.policy.max_failures else None
+                if locked is not None:
+                    uow.conn.execute(
+                        update(users).where(users.c.user_id == user_id).values(failed_logins=0, locked_until=locked)
+                    )
+                detail = f"第 {failures} 次失败" + ("，账号锁定" if locked else "")
+                audit_log.append(
+                    uow.conn,
+                    self.division,
+                    self.scope(actor, "login", user_id, detail).entry("bad_password"),
+                    replicate=self.replicate_audit,
                 )
                 uow.commit()
             raise Unauthenticated("账号或密码错误") from None

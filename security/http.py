@@ -115,6 +115,18 @@ def require(permission: Permission, *, personal: bool = False) -> Callable[..., 
         if not (personal or write):
             yield who
             return
+        if personal and not write:
+            # the read of personal data is on record ("read") before a byte of it leaves — what follows a
+            # dependency's yield runs after the response is sent — in a statement that also checks the session is
+            # live; a read that then fails (not found, outside the scope) adds an entry with its error's code
+            actor = who.actor(permission)
+            await run_in_threadpool(accounts.record, actor, action, target, outcome="read", token=token)
+            try:
+                yield who
+            except SunshineError as exc:
+                await run_in_threadpool(accounts.record, actor, action, target, outcome=exc.code)
+                raise
+            return
         scope = accounts.scope(who.actor(permission), action, target, token=token)
         try:
             with audited(scope):
@@ -123,7 +135,7 @@ def require(permission: Permission, *, personal: bool = False) -> Callable[..., 
             if not isinstance(exc, Unauthenticated):
                 await run_in_threadpool(accounts.record, scope.actor, action, target, outcome=exc.code, token=token)
             raise
-        if not scope.written:  # a personal read, or a write that committed nothing of its own: audited too
+        if not scope.written:  # a write that committed nothing of its own: audited too
             await run_in_threadpool(accounts.record, scope.actor, action, target, token=token)
 
     setattr(rule, RULE_ATTR, f"require:{permission.value}" + (":personal" if personal else ""))

@@ -106,12 +106,20 @@ def orders_router(context: ContextSource, *, prefix: str = "/api/v1") -> APIRout
     def desk(who: Principal) -> OrderDesk:
         return OrderDesk(narrowed(context if isinstance(context, OrdersContext) else context(), who))
 
+    def issuing_desk(who: Principal) -> OrderDesk:
+        """Orders are issued, withdrawn and closed in the node's name (市级督办 / 省级督办): only by a person of
+        the node's own division — a city's inspector logged in at the province reads its city there, no more."""
+        ctx = context if isinstance(context, OrdersContext) else context()
+        if who.division != ctx.node:
+            raise Forbidden(f"本节点（{ctx.node}）的督办指令只能由本级人员下发、撤回或办结", division=who.division)
+        return OrderDesk(narrowed(ctx, who))
+
     @router.post("/orders", summary="下发督办指令", status_code=201, response_model=OrderView)
     def issue(
         body: IssueOrderBody, response: Response, who: Annotated[Principal, Who(Permission.ORDER_ISSUE)]
     ) -> OrderView:
         """对本节点掌握、且在账号辖区内的预警（或办件）下发催办、督办指令；已关闭的预警不能督办。下发人为当前登录账号。"""
-        view = desk(who).issue(
+        view = issuing_desk(who).issue(
             subject_kind=body.subject_kind,
             subject_id=body.subject_id,
             kind=body.kind,
@@ -165,7 +173,7 @@ def orders_router(context: ContextSource, *, prefix: str = "/api/v1") -> APIRout
         who: Annotated[Principal, Who(Permission.ORDER_ISSUE)],
     ) -> OrderView:
         """撤回本节点下发、尚未办结的指令；撤回随同步通知所属县。操作人为当前登录账号。"""
-        return desk(who).withdraw(order_id, actor=who.actor(Permission.ORDER_ISSUE).label, reason=body.reason)
+        return issuing_desk(who).withdraw(order_id, actor=who.actor(Permission.ORDER_ISSUE).label, reason=body.reason)
 
     @router.post("/orders/{order_id}/close", summary="办结督办指令", response_model=OrderView)
     def close(
@@ -174,7 +182,7 @@ def orders_router(context: ContextSource, *, prefix: str = "/api/v1") -> APIRout
         who: Annotated[Principal, Who(Permission.ORDER_ISSUE)],
     ) -> OrderView:
         """办结本节点下发的指令。操作人为当前登录账号。"""
-        return desk(who).close(order_id, actor=who.actor(Permission.ORDER_ISSUE).label, reason=body.reason)
+        return issuing_desk(who).close(order_id, actor=who.actor(Permission.ORDER_ISSUE).label, reason=body.reason)
 
     return router
 

@@ -20,7 +20,7 @@ from federation.errors import RecordRejected
 from federation.identities import DivisionLevel, level_of
 from federation.replication import Prepared, Record, Rejection
 from federation.storage import audit_chain
-from federation.storage.outbox import EncodedPayload, OutboxRecord
+from federation.storage.outbox import EncodedPayload, OutboxRecord, lock_origin
 from federation.storage.outbox import append as outbox_append
 from federation.storage.tables import audit_log
 
@@ -48,6 +48,8 @@ def append(
 ) -> StoredEntry:
     """Append ``entry`` to ``origin``'s chain in the caller's transaction (and to the outbox if ``replicate``);
     with ``live``, only while that session is live (:func:`federation.storage.audit_chain.insert`)."""
+    if replicate:  # the order every writer of the origin takes its locks in: the outbox counter first
+        lock_origin(conn, origin)
     stored = audit_chain.insert(conn, origin, entry, live=live)
     if replicate:
         outbox_append(conn, origin=origin, records=[outbox_record(stored)], created_at=entry.at)

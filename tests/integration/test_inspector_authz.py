@@ -56,7 +56,7 @@ def province(tmp_path_factory: pytest.TempPathFactory, bundle: Any) -> Iterator[
         assert isinstance(node, CityNode)
         add_user(node.accounts, "sd-jiancha", [Role.INSPECTOR], division=PROVINCE, name="赵省督")
         add_user(node.accounts, "rz-jiancha", [Role.INSPECTOR], division=RIZHAO, name="钱市督")
-        add_user(node.accounts, "ju-admin", [Role.NODE_ADMIN], division=JUXIAN, name="莒县管理员")
+        add_user(node.accounts, "rz-admin", [Role.NODE_ADMIN], division=RIZHAO, name="日照管理员")
         yield node, replicas
     finally:
         engine.dispose()
@@ -127,19 +127,23 @@ def test_a_city_inspector_at_the_province_sees_its_own_subtree_whatever_it_sends
             assert client.get(f"/api/v1/alerts?county={YISHUI}", headers=header).status_code == 403
             assert client.get("/api/v1/orders", headers=header).json()["total"] == 0
         assert client.get(f"/api/v1/cases/{r.cases['A2']}").status_code == 200  # its own: served
+        # but it cannot act in the province's name, even on its own city's counties (review finding)
+        body = {"kind": "supervise", "subject_kind": "case", "subject_id": r.cases["A2"], "reason": "请说明"}
+        refused = client.post("/api/v1/orders", json=body)
+        assert refused.status_code == 403, refused.text
+        assert "本级人员" in refused.json()["error"]["message"]
 
 
 def test_roles_are_per_level_a_county_account_is_no_use_at_the_province(province: tuple[CityNode, Replicas]) -> None:
     node, r = province
-    with pytest.raises(ValidationError, match="不能设在区划"):  # an inspector is a city's or the province's
-        add_user(node.accounts, "ju-inspector", [Role.INSPECTOR], division=JUXIAN)
-    add_user(node.accounts, "ju-supervisor", [Role.SUPERVISOR], division=JUXIAN, name="莒县监察员")
+    with pytest.raises(ValidationError, match="只能在该县自己的节点"):  # a county's staff: at the county only
+        add_user(node.accounts, "ju-supervisor", [Role.SUPERVISOR], division=JUXIAN, name="莒县监察员")
     with TestClient(node.http_app()) as client:
         # the county's own staff are accounts of the county node, not of the province
         refused = client.post("/api/v1/auth/token", data={"username": "supervisor", "password": "Sunshine-test-2026"})
         assert refused.status_code == 401
-        # a county-level account made here holds none of an inspector's permissions: every inspector route is 403
-        for user in ("ju-admin", "ju-supervisor"):
+        # an account here without the inspector's role holds none of its permissions: every inspector route 403
+        for user in ("rz-admin",):
             who = bearer(log_in(client, user))
             for path in (
                 "/api/v1/counties",
@@ -167,10 +171,13 @@ def test_personal_reads_are_audited_with_the_user_and_the_outcome(province: tupl
         assert client.get(f"/api/v1/cases/{JUXIAN}-20260921-000099").status_code == 404
         assert client.get("/api/v1/counties").status_code == 200  # a summary: not a personal read
     entries = _audit(node.engine, "rz-jiancha")[before:]
+    # on record before the data leaves ("read"); a read that then fails adds its error's code
     assert [(target, outcome) for action, target, outcome in entries if action != "login"] == [
-        (f"/api/v1/cases/{case}", "ok"),
-        (f"/api/v1/alerts/{own_alert}", "ok"),
+        (f"/api/v1/cases/{case}", "read"),
+        (f"/api/v1/alerts/{own_alert}", "read"),
+        (f"/api/v1/alerts/{other_alert}", "read"),
         (f"/api/v1/alerts/{other_alert}", "forbidden"),
+        (f"/api/v1/cases/{JUXIAN}-20260921-000099", "read"),
         (f"/api/v1/cases/{JUXIAN}-20260921-000099", "case_not_found"),
     ]
     with node.engine.connect() as conn:

@@ -98,3 +98,16 @@ def test_bad_logins_lock_the_account(client: TestClient) -> None:
     assert "锁定" in r.json()["error"]["message"]
     r = client.post("/api/v1/auth/token", data={"username": "nobody", "password": "Sunshine-test-2026"})
     assert r.json()["error"]["message"] == "账号或密码错误"  # an unknown account reads the same as a bad password
+
+
+def test_what_a_stranger_types_as_an_account_reaches_the_audit_log_only_as_a_digest(
+    client: TestClient, node: CountyNode
+) -> None:
+    typed = "x\n#9 2026-01-01 假条目\x1b[2J"
+    r = client.post("/api/v1/auth/token", data={"username": typed, "password": "whatever-123"})
+    assert r.status_code == 401
+    with node.engine.connect() as conn:
+        row = conn.execute(select(audit_log).order_by(audit_log.c.seq.desc()).limit(1)).one()
+    assert row.outcome == "unknown_user"
+    assert row.user_id.startswith("sha256:")
+    assert "\n" not in row.target
