@@ -189,7 +189,8 @@ def test_sunshine_city_order_and_sunshine_order(setup: tuple[Tiers, dict[str, st
 def test_the_inspectors_app_serves_orders_within_the_callers_scope(setup: tuple[Tiers, dict[str, str]]) -> None:
     """Mounted on the province's inspectors' API, the order routes act within the subtree of the logged-in
     inspector's account, whatever header is sent: a 临沂 (371300) inspector can neither order nor see a 莒县 alert;
-    a 日照 one can, and is recorded as the issuer."""
+    a 日照 one sees it but cannot order in the province's name; the province's inspector orders, and is recorded
+    as the issuer."""
     t, ids = setup
     config = Config(node=NodeConfig(division="370000", name="山东省"))
     node = build_node(config, engine=t.province)
@@ -207,14 +208,16 @@ def test_the_inspectors_app_serves_orders_within_the_callers_scope(setup: tuple[
         assert refused.status_code == 403, refused.text
         assert any("\u4e00" <= ch <= "\u9fff" for ch in refused.json()["error"]["message"]), refused.text
         assert held_rows(t.province, orders) == before  # nothing written
-        issued = client.post("/api/v1/orders", json=body, headers=rizhao)
+        assert_error(client.post("/api/v1/orders", json=body, headers=rizhao), 403, "forbidden")  # 省级督办: not its
+        assert held_rows(t.province, orders) == before
+        issued = client.post("/api/v1/orders", json=body, headers=province)
         assert issued.status_code == 201, issued.text
-        assert issued.json()["issued_by"] == "日照督查（督查员，rz-jiancha）"
+        assert issued.json()["issued_by"] == "省督查（督查员，sd-jiancha）"
         assert client.get("/api/v1/orders", headers=linyi).json()["total"] == 0
         assert client.get("/api/v1/orders", headers=rizhao).json()["total"] == 1
         assert client.get("/api/v1/orders", headers=province).json()["total"] == 1
         order_id = issued.json()["order_id"]
         assert_error(client.get(f"/api/v1/orders/{order_id}", headers=linyi), 404, "not_found")
-        assert_error(
-            client.post(f"/api/v1/orders/{order_id}/withdraw", json={"reason": "x"}, headers=linyi), 404, "not_found"
+        assert_error(  # not the province's own people: refused whatever the order (nothing learnt of it)
+            client.post(f"/api/v1/orders/{order_id}/withdraw", json={"reason": "x"}, headers=linyi), 403, "forbidden"
         )
