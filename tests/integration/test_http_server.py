@@ -18,9 +18,7 @@ import httpx
 
 from federation.config import load_config
 from federation.data import CATALOGUE_CSV
-from federation.storage.engine import make_engine
-from security.accounts import accounts_for
-from tests.people import add_staff, log_in
+from tests.people import add_staff_at, log_in
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -38,11 +36,7 @@ def _clean_env() -> dict[str, str]:
 
 def _add_staff(config_file: Path, env: dict[str, str]) -> None:
     config = load_config(config_file, env)
-    engine = make_engine(config.database_url)
-    try:
-        add_staff(accounts_for(engine, config.node.division))
-    finally:
-        engine.dispose()
+    add_staff_at(config.database_url, config.node.division)  # beside the first admin `init` made
 
 
 def _wait_for_port(port_file: Path, proc: subprocess.Popen[bytes], log: Path) -> int:
