@@ -20,7 +20,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from federation.audit import AuditEntry, StoredEntry
 from federation.storage import audit_chain
+from federation.storage.audit_chain import AUDIT_RECORD
 from federation.storage.bulk import BulkStatement
 from federation.storage.tables import counters, outbox
 
@@ -29,6 +31,7 @@ __all__ = [
     "OutboxRecord",
     "append",
     "append_encoded",
+    "append_entry",
     "canonical_json",
     "high_water",
     "lock_origin",
@@ -99,7 +102,7 @@ def append(
     columns = _Columns(
         [r.record_type for r in records], [r.record_id for r in records], [r.op for r in records], payloads
     )
-    return _write(conn, origin, columns, created_at=created_at, copy=copy)
+    return _write(conn, origin, columns, created_at=created_at, copy=copy)[0]
 
 
 def append_encoded(
@@ -119,7 +122,7 @@ def append_encoded(
         raise ValueError("outbox record ids and payloads of different lengths")
     n = len(record_ids)
     columns = _Columns([record_type] * n, record_ids, [op] * n, payloads)
-    return _write(conn, origin, columns, created_at=created_at, copy=copy)
+    return _write(conn, origin, columns, created_at=created_at, copy=copy)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,18 +135,34 @@ class _Columns:
     payloads: Sequence[str]
 
 
-def _write(conn: Connection, origin: str, c: _Columns, *, created_at: datetime, copy: bool) -> list[int]:
+def _write(
+    conn: Connection,
+    origin: str,
+    c: _Columns,
+    *,
+    created_at: datetime,
+    copy: bool,
+    ride: audit_chain.Rider | None = None,
+) -> tuple[list[int], StoredEntry | None]:
+    """Write the rows of ``c`` (and the entry of who made this write, as the last row, when the origin's audit
+    chain is kept in the outbox); return the rows' seqs and the entry appended, if any."""
     types, ids, ops, payloads = c.types, c.ids, c.ops, c.payloads
-    n = own = len(ids)
+    own = len(ids)
+    if ride is None and own:
+        ride = audit_chain.rider(conn, origin)  # the entry of who made this write rides in its append (last)
+    n = own + (ride is not None)
     if not n:
-        return []
-    rider = audit_chain.ride(conn, origin)  # the entry of who made this write rides in its append (last)
-    if rider is not None:
-        types, ids, ops = [*types, "audit"], [*ids, f"{origin}:{rider.seq}"], [*ops, "insert"]
-        payloads = [*payloads, rider.payload_json()]
-        n += 1
-    last = next_value(conn, f"outbox:{origin}", n)
+        return [], None
+    name = f"outbox:{origin}"
+    if ride is not None and ride.live is not None:  # the session checked live by the counter's own upsert
+        last = audit_chain.next_value_live(conn, name, n, ride.live)
+    else:
+        last = next_value(conn, name, n)
     first = last - n + 1
+    stored = audit_chain.outbox_written(conn, origin, first, last, None if ride is None else ride.entry)
+    if stored is not None:
+        types, ids, ops = [*types, AUDIT_RECORD], [*ids, f"{origin}:{stored.seq}"], [*ops, "insert"]
+        payloads = [*payloads, stored.payload_json()]
     seqs = range(first, last + 1)
     if copy and conn.dialect.name == "postgresql":
         if created_at.tzinfo is None:
@@ -153,7 +172,7 @@ def _write(conn: Connection, origin: str, c: _Columns, *, created_at: datetime, 
         with raw.cursor() as cur, cur.copy(f"COPY {outbox.name} ({', '.join(columns)}) FROM STDIN") as out:
             for row in zip(seqs, types, ids, ops, payloads, strict=True):
                 out.write_row((origin, *row, created_at))
-        return list(seqs[:own])  # the caller's records' numbers, not the riding audit entry's
+        return list(seqs[:own]), stored  # the caller's records' numbers, not the riding audit entry's
     _INSERT_OUTBOX.execute_columns(
         conn,
         {
@@ -166,7 +185,17 @@ def _write(conn: Connection, origin: str, c: _Columns, *, created_at: datetime, 
             "created_at": [created_at] * n,
         },
     )
-    return list(seqs[:own])  # the caller's records' numbers, not the riding audit entry's
+    return list(seqs[:own]), stored  # the caller's records' numbers, not the riding audit entry's
+
+
+def append_entry(conn: Connection, origin: str, entry: AuditEntry, *, live: audit_chain.Live | None) -> StoredEntry:
+    """Append ``entry`` to ``origin``'s audit chain kept in the outbox (a county's), on its own; with ``live``,
+    only while that session is live (else Unauthenticated)."""
+    _, stored = _write(
+        conn, origin, _Columns([], [], [], []), created_at=entry.at, copy=False, ride=audit_chain.Rider(entry, live)
+    )
+    assert stored is not None
+    return stored
 
 
 def lock_origin(conn: Connection, origin: str) -> None:
