@@ -4,13 +4,16 @@
 order issue --alert ID | --case 办件编号 --kind K …     下发催办（urge）或督办（supervise）指令
 order list [--county --issuer --status --reply]        指令及各县的签收、办复情况
 order show ID                                          一条指令的详情与处理记录
-order withdraw ID --by 人 --reason 原因                撤回本节点下发的指令
-order close ID --by 人 [--reason 意见]                 办结本节点下发的指令
+order withdraw ID --reason 原因                       撤回本节点下发的指令
+order close ID [--reason 意见]                        办结本节点下发的指令
 =====================================================  ======================================================
 
 Each tier hooks the app of its level into its command group (``order_app(DivisionLevel.CITY)``). The commands
-work on the node's database (the configuration's ``[database]``) with the node as issuer; ``--json`` prints what
-the HTTP API returns.
+work on the node's database (the configuration's ``[database]``) with the node as issuer, as the person logged in
+at the node's command line (``sunshine user login``): reading needs ``order.read`` and shows that person's subtree;
+issuing, withdrawing and closing need ``order.issue``, a person of the node's own division, and are recorded under
+that person's name (no free-text actor) in the order's history and the audit log. ``--json`` prints what the HTTP
+API returns.
 """
 
 from __future__ import annotations
@@ -19,17 +22,19 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from sqlalchemy.engine import make_url
 
 from city_aggregator.entrypoints.node_cli import NodeFactory
-from city_aggregator.orders.service import OrderDesk
 from county_node.entrypoints.order_cli import print_order, print_order_page
 from federation.cli import config_option, setup
 from federation.errors import ConfigError, ValidationError
 from federation.identities import DivisionLevel
+
+if TYPE_CHECKING:
+    from city_aggregator.orders.service import OrderDesk
 
 __all__ = ["order_app"]
 
@@ -48,7 +53,13 @@ def order_app(level: DivisionLevel, build: NodeFactory) -> typer.Typer:  # noqa:
     app = typer.Typer(help=f"{title}督办、催办指令：下发、查询、撤回、办结，跟踪各县签收与办复。", no_args_is_help=True)
 
     @contextmanager
-    def desk(config: Path | None) -> Iterator[OrderDesk]:
+    def desk(config: Path | None, action: str = "", target: str = "") -> Iterator[tuple[OrderDesk, str]]:
+        """The order desk as the logged-in person sees it, and the actor label of what they do; with ``action``,
+        a write of the node's own (``order.issue``), audited under ``action`` and ``target``."""
+        from city_aggregator.orders.service import OrderDesk, OrdersContext, issuing, narrowed
+        from security.access import Permission
+        from security.people import acting_as, cli_principal
+
         cfg = setup(config)
         url = make_url(cfg.database_url)
         if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
@@ -58,7 +69,14 @@ def order_app(level: DivisionLevel, build: NodeFactory) -> typer.Typer:  # noqa:
             )
         node = build(cfg)  # refuses a configuration of another level
         try:
-            yield node.orders()
+            who = cli_principal(cfg, node.accounts)
+            context = OrdersContext(node.engine, node.division, node.clock)
+            if not action:
+                who.require(Permission.ORDER_READ)
+                yield OrderDesk(narrowed(context, who)), who.label
+                return
+            with acting_as(node.accounts, who, Permission.ORDER_ISSUE, action, target) as actor:
+                yield OrderDesk(issuing(context, who)), actor
         finally:
             node.close()
 
@@ -67,7 +85,6 @@ def order_app(level: DivisionLevel, build: NodeFactory) -> typer.Typer:  # noqa:
         *,
         kind: Annotated[str, typer.Option("--kind", help="指令类型：urge 催办、supervise 督办")],
         reason: Annotated[str, typer.Option("--reason", help="原因与要求")],
-        by: Annotated[str, typer.Option("--by", help="下发人（姓名或岗位）")],
         alert: Annotated[str | None, typer.Option("--alert", help="所督办的预警编号")] = None,
         case_no: Annotated[str | None, typer.Option("--case", help="所督办的办件编号（不针对预警时）")] = None,
         reply_days: Annotated[int | None, typer.Option("--reply-days", help="办复时限（工作日，可选）")] = None,
@@ -79,13 +96,13 @@ def order_app(level: DivisionLevel, build: NodeFactory) -> typer.Typer:  # noqa:
             raise ValidationError("请指定 --alert（预警编号）或 --case（办件编号）之一", field="subject")
         subject_kind, subject_id = ("alert", alert) if alert is not None else ("case", case_no)
         assert subject_id is not None
-        with desk(config) as d:
+        with desk(config, "order.issue", f"{subject_kind}:{subject_id}") as (d, actor):
             view = d.issue(
                 subject_kind=subject_kind,
                 subject_id=subject_id,
                 kind=kind,
                 reason=reason,
-                issued_by=by,
+                issued_by=actor,
                 reply_limit_days=reply_days,
             )
         if as_json:
@@ -109,7 +126,7 @@ def order_app(level: DivisionLevel, build: NodeFactory) -> typer.Typer:  # noqa:
         config: _Config = None,
     ) -> None:
         """本节点辖区内的指令（最新下发的在前），附各县的签收与办复。"""
-        with desk(config) as d:
+        with desk(config) as (d, _):
             view = d.list(county=county, issuer=issuer, status=status, reply=reply, page=page, page_size=page_size)
         if as_json:
             _echo_json(view)
@@ -124,7 +141,7 @@ def order_app(level: DivisionLevel, build: NodeFactory) -> typer.Typer:  # noqa:
         config: _Config = None,
     ) -> None:
         """一条指令的详情：原因、办复时限、县的签收与办复、处理记录。"""
-        with desk(config) as d:
+        with desk(config) as (d, _):
             view = d.get(order_id)
         if as_json:
             _echo_json(view)
@@ -135,14 +152,13 @@ def order_app(level: DivisionLevel, build: NodeFactory) -> typer.Typer:  # noqa:
     def withdraw(
         *,
         order_id: Annotated[str, typer.Argument(help="指令编号")],
-        by: Annotated[str, typer.Option("--by", help="操作人")],
         reason: Annotated[str, typer.Option("--reason", help="撤回原因")],
         as_json: _Json = False,
         config: _Config = None,
     ) -> None:
         """撤回本节点下发的指令（随同步通知所属县）。"""
-        with desk(config) as d:
-            view = d.withdraw(order_id, actor=by, reason=reason)
+        with desk(config, "order.withdraw", order_id) as (d, actor):
+            view = d.withdraw(order_id, actor=actor, reason=reason)
         if as_json:
             _echo_json(view)
         else:
@@ -152,14 +168,13 @@ def order_app(level: DivisionLevel, build: NodeFactory) -> typer.Typer:  # noqa:
     def close(
         *,
         order_id: Annotated[str, typer.Argument(help="指令编号")],
-        by: Annotated[str, typer.Option("--by", help="操作人")],
         reason: Annotated[str, typer.Option("--reason", help="办结意见（可选）")] = "",
         as_json: _Json = False,
         config: _Config = None,
     ) -> None:
         """办结本节点下发的指令（对县里的办复满意）。"""
-        with desk(config) as d:
-            view = d.close(order_id, actor=by, reason=reason)
+        with desk(config, "order.close", order_id) as (d, actor):
+            view = d.close(order_id, actor=actor, reason=reason)
         if as_json:
             _echo_json(view)
         else:

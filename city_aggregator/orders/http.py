@@ -20,16 +20,14 @@ POST      /orders/{order_id}/close        办结 an order this node issued
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from city_aggregator.orders.service import OrderDesk, OrdersContext
+from city_aggregator.orders.service import OrderDesk, OrdersContext, issuing, narrowed
 from county_node.supervision.adapters.orders_views import OrderPageView, OrderView
-from federation.errors import Forbidden
 from federation.http_errors import ErrorView, install_error_handlers
 from federation.http_params import PageQuery, PageSizeQuery
 from security.access import Permission, Principal
@@ -86,18 +84,6 @@ class CloseOrderBody(BaseModel):
 ContextSource = OrdersContext | Callable[[], OrdersContext]
 
 
-def narrowed(context: OrdersContext, who: Principal) -> OrdersContext:
-    """``context`` narrowed to the subtree of ``who``'s division: a person of a division below the context's
-    scope sees only their own subtree; one of the scope's division or above it, the whole scope; anyone else
-    nothing (Forbidden)."""
-    mine = who.prefix
-    if mine.startswith(context.prefix):
-        return dataclasses.replace(context, scope=mine)
-    if context.prefix.startswith(mine):
-        return context
-    raise Forbidden(f"无权访问本账号辖区（{who.division}）以外的督办指令", division=who.division)
-
-
 def orders_router(context: ContextSource, *, prefix: str = "/api/v1") -> APIRouter:
     """The order routes over ``context`` (an :class:`OrdersContext`, or a callable giving one per request),
     each request narrowed to the logged-in person's subtree (:func:`narrowed`)."""
@@ -107,12 +93,7 @@ def orders_router(context: ContextSource, *, prefix: str = "/api/v1") -> APIRout
         return OrderDesk(narrowed(context if isinstance(context, OrdersContext) else context(), who))
 
     def issuing_desk(who: Principal) -> OrderDesk:
-        """Orders are issued, withdrawn and closed in the node's name (市级督办 / 省级督办): only by a person of
-        the node's own division — a city's inspector logged in at the province reads its city there, no more."""
-        ctx = context if isinstance(context, OrdersContext) else context()
-        if who.division != ctx.node:
-            raise Forbidden(f"本节点（{ctx.node}）的督办指令只能由本级人员下发、撤回或办结", division=who.division)
-        return OrderDesk(narrowed(ctx, who))
+        return OrderDesk(issuing(context if isinstance(context, OrdersContext) else context(), who))
 
     @router.post("/orders", summary="下发督办指令", status_code=201, response_model=OrderView)
     def issue(

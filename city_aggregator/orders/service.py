@@ -14,6 +14,7 @@ each order with the reply of the county it names (待签收 · 已签收 · 已�
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,6 +54,7 @@ from federation.storage.standards_store import current_bundle, load_calendar
 from federation.storage.tables import alerts, cases
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import utcnow
+from security.access import Principal
 
 __all__ = ["OrderDesk", "OrdersContext"]
 
@@ -81,6 +83,27 @@ class OrdersContext:
         if not scope.isdigit() or not scope.startswith(own):
             raise ValidationError(f"查看范围“{self.scope}”不在本节点 {self.node} 的辖区内", scope=self.scope)
         object.__setattr__(self, "prefix", scope)
+
+
+def narrowed(context: OrdersContext, who: Principal) -> OrdersContext:
+    """``context`` narrowed to the subtree of ``who``'s division: a person of a division below the context's
+    scope sees only their own subtree; one of the scope's division or above it, the whole scope; anyone else
+    nothing (Forbidden)."""
+    mine = who.prefix
+    if mine.startswith(context.prefix):
+        return dataclasses.replace(context, scope=mine)
+    if context.prefix.startswith(mine):
+        return context
+    raise Forbidden(f"无权访问本账号辖区（{who.division}）以外的督办指令", division=who.division)
+
+
+def issuing(context: OrdersContext, who: Principal) -> OrdersContext:
+    """:func:`narrowed`, for issuing, withdrawing and closing: orders are the node's (市级督办 / 省级督办), done
+    only by a person of the node's own division — a city's inspector logged in at the province reads its city
+    there, no more."""
+    if who.division != context.node:
+        raise Forbidden(f"本节点（{context.node}）的督办指令只能由本级人员下发、撤回或办结", division=who.division)
+    return narrowed(context, who)
 
 
 class OrderDesk:

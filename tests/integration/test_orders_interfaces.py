@@ -21,6 +21,7 @@ from county_node.entrypoints.http import create_app
 from federation.config import Config, NodeConfig
 from federation.nodes import build_node
 from federation.standards import StandardsBundle
+from federation.storage import audit_log
 from federation.storage.engine import make_engine
 from federation.storage.tables import orders, outbox
 from migrations.runner import upgrade
@@ -157,19 +158,28 @@ def test_sunshine_city_order_and_sunshine_order(setup: tuple[Tiers, dict[str, st
     city = ["--config", str(_config(tmp_path / "city.toml", CITY, Path(str(t.city.url.database))))]
     county = ["--config", str(_config(tmp_path / "county.toml", COUNTY, Path(str(t.county.engine.url.database))))]
 
-    out = ok(sunshine("city", "order", "issue", "--alert", ids["red"], "--kind", "supervise", "--reason", "超期未办结",
-                      "--by", "王处长", "--reply-days", "2", *city))  # fmt: skip
+    issue = ["city", "order", "issue", "--alert", ids["red"], "--kind", "supervise", "--reason", "超期未办结"]
+    anonymous = sunshine(*issue, "--reply-days", "2", *city)  # nobody logged in at the city's command line
+    assert "错误[unauthenticated]：命令行尚未登录" in error_line(anonymous)
+    assert "--by" not in ok(sunshine("city", "order", "issue", "--help", *city))  # no free-text actor any more
+    assert held_rows(t.city, orders) == 0
+    add_user(accounts_for(t.city, CITY), "wang", [Role.INSPECTOR], name="王处长")
+    login(city, "wang")
+    out = ok(sunshine(*issue, "--reply-days", "2", *city))
     order_id = "371100-OD00000001"
     assert f"已下发督办指令 {order_id}（371122）" in out
     assert "待签收" in out
     listed = json.loads(ok(sunshine("city", "order", "list", "--json", *city)))
-    assert [o["order_id"] for o in listed["items"]] == [order_id]
+    assert [(o["order_id"], o["issued_by"]) for o in listed["items"]] == [(order_id, "王处长（督查员，wang）")]
     # a refusal: the one Chinese error line, exit status 2, nothing written
     before = held_rows(t.city, orders)
-    refused = sunshine("city", "order", "issue", "--alert", ids["red"], "--kind", "scold", "--reason", "x",
-                       "--by", "王", *city)  # fmt: skip
+    refused = sunshine("city", "order", "issue", "--alert", ids["red"], "--kind", "scold", "--reason", "x", *city)
     assert "错误[validation_error]：未知的指令类型“scold”" in error_line(refused)
     assert held_rows(t.city, orders) == before
+    with t.city.connect() as conn:  # who issued it, and who was refused, are on the city's audit chain
+        trail = [(e.entry.user_id, e.entry.action, e.entry.outcome) for e in audit_log.read_entries(conn, CITY)]
+    assert ("wang", "order.issue", "ok") in trail
+    assert ("wang", "order.issue", "validation_error") in trail
 
     t.down()
     add_staff(t.county.accounts)
