@@ -241,10 +241,18 @@ class Accounts:
         return accounts
 
     def _change(
-        self, user_id: str, by: Principal | None, action: str, detail: str, values: dict[str, object], *, revoke: bool
+        self,
+        user_id: str,
+        by: Principal | None,
+        action: str,
+        detail: str,
+        values: dict[str, object],
+        *,
+        revoke: bool,
+        actor: Actor | None = None,
     ) -> Account:
         account = self.get(user_id)
-        actor = self._manage(by, account.division)
+        actor = actor or self._manage(by, account.division)
         now = self._clock()
         if revoke:
             self._claims.clear()
@@ -282,6 +290,19 @@ class Accounts:
             "locked_until": None,
         }
         return self._change(user_id, by, "user.passwd", "", values, revoke=True)
+
+    def change_own_password(self, who: Principal, old: str, new: str) -> Account:
+        """A person changes their own password: only with the current one (checked as a login is — a wrong one
+        counts towards the lockout); every session of theirs ends, and the entry names them, not the node."""
+        check_password_strength(new)
+        self.login(who.user_id, old, source=who.source, kind="cli")  # Unauthenticated on a wrong password
+        values = {
+            "password_hash": _HASHER.hash(new),
+            "password_changed_at": self._clock(),
+            "failed_logins": 0,
+            "locked_until": None,
+        }
+        return self._change(who.user_id, None, "user.passwd", "", values, revoke=True, actor=who.actor())
 
     # ---------------------------------------------------------------------------------------------- login
     def login(self, user_id: str, password: str, *, source: str = "", kind: str = "http") -> Session:

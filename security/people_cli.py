@@ -250,16 +250,24 @@ def user_roles(
 def user_passwd(
     user_id: Annotated[str | None, typer.Argument(help="账号（省略为当前登录账号）")] = None,
     password_file: _PasswordFile = None,
+    old_password_file: Annotated[
+        Path | None, typer.Option("--old-password-file", help="改本人密码时：原密码所在文件（省略则提示输入）")
+    ] = None,
     config: _Config = None,
 ) -> None:
-    """修改密码：本人，或节点管理员为他人重设（其会话全部失效）。"""
+    """修改密码：本人（须输入原密码），或节点管理员为他人重设（其会话全部失效）。"""
     from security.people import cli_principal
 
-    password = read_password(password_file, prompt="新密码", confirm=True)
     with _accounts(config) as (cfg, accounts):
         me = cli_principal(cfg, accounts)
         target = user_id or me.user_id
-        account = accounts.set_password(target, password, by=None if target == me.user_id else me)
+        if target == me.user_id:
+            old = read_password(old_password_file, prompt="原密码")
+            password = read_password(password_file, prompt="新密码", confirm=True)
+            account = accounts.change_own_password(me, old, password)
+        else:
+            password = read_password(password_file, prompt="新密码", confirm=True)
+            account = accounts.set_password(target, password, by=me)
     typer.echo(f"已修改账号 {account.user_id} 的密码，其原有会话已失效")
 
 

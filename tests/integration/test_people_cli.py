@@ -178,7 +178,12 @@ def test_add_list_roles_passwd(node: Path) -> None:
     )
     login(node, "w02", "Reset-pass-2026", os_user="ma")
     own = _secret(node.parent, "pw-own.txt", "Own-pass-2026x")
-    assert "已修改账号 w02 的密码" in ok(sunshine("user", "passwd", "--password-file", own, *config, os_user="ma"))
+    own_change = ("user", "passwd", "--password-file", own, *config)
+    wrong = _secret(node.parent, "pw-wrong.txt", "Not-the-password-1")
+    refused = sunshine(*own_change, "--old-password-file", wrong, os_user="ma")  # one's own: only with the old one
+    assert "账号或密码错误" in error_line(refused)
+    assert "马超（w02）" in ok(sunshine("user", "whoami", *config, os_user="ma"))  # nothing changed
+    assert "已修改账号 w02 的密码" in ok(sunshine(*own_change, "--old-password-file", reset, os_user="ma"))
     assert "命令行登录已失效" in error_line(sunshine("user", "whoami", *config, os_user="ma"))  # sessions end
     login(node, "w02", "Own-pass-2026x", os_user="ma")
     assert "马超（w02）" in ok(sunshine("user", "whoami", *config, os_user="ma"))
