@@ -290,8 +290,8 @@ def audit_verify(
         with UnitOfWork(accounts.engine, readonly=True) as uow:
             origins = [origin] if origin else audit_log.audit_origins(uow.conn)
             results = [
-                (o, *audit_log.verify_origin(uow.conn, o)) for o in origins if who.covers(o) or o == cfg.node.division
-            ]
+                (o, *audit_log.verify_origin(uow.conn, o)) for o in origins if who.covers(o)
+            ]  # only chains within the person's subtree: a city's admin at the province reads its counties' only
         accounts.record(
             who.actor(Permission.AUDIT_READ),
             "audit.verify",
@@ -343,8 +343,7 @@ def audit_list(
         who = cli_principal(cfg, accounts)
         who.require(Permission.AUDIT_READ)
         source = origin or cfg.node.division
-        if not (who.covers(source) or source == cfg.node.division):
-            who.check(source)
+        who.check(source)  # within the person's subtree (a city's admin at the province: not the province's own)
         with UnitOfWork(accounts.engine, readonly=True) as uow:
             entries = audit_log.read_entries(uow.conn, source, limit=limit, user_id=user, newest_first=True)
     for s in entries:
