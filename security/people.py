@@ -18,7 +18,7 @@ from security.access import Permission, Principal
 from security.accounts import Accounts, Session, accounts_for
 from security.keystore import keystore_for
 
-__all__ = ["acting_as", "cli_accounts", "cli_login", "cli_logout", "cli_principal", "os_user"]
+__all__ = ["acting_as", "cli_accounts", "cli_login", "cli_logout", "cli_principal", "cli_session", "os_user"]
 
 
 def os_user() -> str:
@@ -54,23 +54,38 @@ def cli_logout(config: Config, accounts: Accounts) -> bool:
 
 def cli_principal(config: Config, accounts: Accounts) -> Principal:
     """The person logged in at this node's command line (by ``sunshine user login``), or Unauthenticated."""
-    token = keystore_for(config).get(_key())
-    if token is None:
+    return cli_session(config, accounts)[0]
+
+
+def cli_session(config: Config, accounts: Accounts) -> tuple[Principal, str]:
+    """:func:`cli_principal` and the session token (a write passes it on: it commits only while that session is
+    live, :func:`acting_as`)."""
+    stored = keystore_for(config).get(_key())
+    if stored is None:
         raise Unauthenticated("命令行尚未登录：请先执行 sunshine user login --user 账号")
+    token = stored.decode()
     try:
-        return accounts.authenticate(token.decode(), source=f"cli:{os_user()}")
+        return accounts.authenticate(token, source=f"cli:{os_user()}"), token
     except Unauthenticated:
         raise Unauthenticated("命令行登录已失效：请重新执行 sunshine user login --user 账号") from None
 
 
 @contextmanager
 def acting_as(
-    accounts: Accounts, who: Principal, permission: Permission, action: str, target: str, *, scoped: str = ""
+    accounts: Accounts,
+    who: Principal,
+    permission: Permission,
+    action: str,
+    target: str,
+    *,
+    scoped: str = "",
+    token: str | None = None,
 ) -> Iterator[str]:
     """Do a use case needing ``permission`` as ``who`` (403 without it, or when ``scoped`` — a division or a
     record id — is outside their subtree): yields the actor label to record; the writes are audited with
-    ``action`` and ``target``, a refusal or failure too."""
-    scope = accounts.scope(who.actor(permission), action, target)
+    ``action`` and ``target``, a refusal or failure too; with the person's session ``token``, they commit only
+    while that session is live (a logout or a disabled account stops a command still running)."""
+    scope = accounts.scope(who.actor(permission), action, target, token=token)
     try:
         who.require(permission)
         if scoped:

@@ -58,7 +58,7 @@ def order_app(level: DivisionLevel, build: NodeFactory) -> typer.Typer:  # noqa:
         a write of the node's own (``order.issue``), audited under ``action`` and ``target``."""
         from city_aggregator.orders.service import OrderDesk, OrdersContext, issuing, narrowed
         from security.access import Permission
-        from security.people import acting_as, cli_principal
+        from security.people import acting_as, cli_session
 
         cfg = setup(config)
         url = make_url(cfg.database_url)
@@ -69,13 +69,13 @@ def order_app(level: DivisionLevel, build: NodeFactory) -> typer.Typer:  # noqa:
             )
         node = build(cfg)  # refuses a configuration of another level
         try:
-            who = cli_principal(cfg, node.accounts)
+            who, token = cli_session(cfg, node.accounts)
             context = OrdersContext(node.engine, node.division, node.clock)
             if not action:
                 who.require(Permission.ORDER_READ)
                 yield OrderDesk(narrowed(context, who)), who.label
                 return
-            with acting_as(node.accounts, who, Permission.ORDER_ISSUE, action, target) as actor:
+            with acting_as(node.accounts, who, Permission.ORDER_ISSUE, action, target, token=token) as actor:
                 yield OrderDesk(issuing(context, who)), actor
         finally:
             node.close()

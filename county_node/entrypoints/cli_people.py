@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 from county_node.bootstrap import CountyNode
 from security.access import Permission, Principal
-from security.people import acting_as, cli_principal
+from security.people import acting_as, cli_principal, cli_session
 
 __all__ = ["acting", "reading"]
 
@@ -20,8 +20,8 @@ __all__ = ["acting", "reading"]
 def acting(node: CountyNode, permission: Permission, action: str, target: str) -> Iterator[str]:
     """Do a write needing ``permission`` as the logged-in person (Unauthenticated without a login, Forbidden
     without the permission — audited either way); yields the actor label to record."""
-    who = cli_principal(node.config, node.accounts)
-    with acting_as(node.accounts, who, permission, action=action, target=target) as actor:
+    who, token = cli_session(node.config, node.accounts)
+    with acting_as(node.accounts, who, permission, action=action, target=target, token=token) as actor:
         yield actor
 
 

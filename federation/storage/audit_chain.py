@@ -21,6 +21,7 @@ work) — a rolled-back append never moves a cached head.
 from __future__ import annotations
 
 import json
+import threading
 import weakref
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,7 +61,11 @@ _SEEN_TENTATIVE = "sunshine_audit_outbox"  # on a connection: origin → last ou
 _SCOPE = "sunshine_audit_scope"
 _HEADS: weakref.WeakKeyDictionary[Engine, dict[str, tuple[int, str]]] = weakref.WeakKeyDictionary()
 # per engine: origin → the last outbox seq this process saw committed (the position its cached head is valid at)
-_SEEN: weakref.WeakKeyDictionary[Engine, dict[str, int]] = weakref.WeakKeyDictionary()
+# per engine: origin → (outbox seq, chain seq, chain hash): the head of an outbox-kept chain and the last outbox seq
+# of the origin when it was known to be the head (replaced only by a later position, under _CACHE_LOCK: threads
+# promote their commits in any order)
+_OUTBOX_HEADS: weakref.WeakKeyDictionary[Engine, dict[str, tuple[int, int, str]]] = weakref.WeakKeyDictionary()
+_CACHE_LOCK = threading.Lock()
 _INSERT: dict[str, Any] = {
     "postgresql": pg_insert(audit_log).on_conflict_do_nothing(),
     "sqlite": sqlite_insert(audit_log).on_conflict_do_nothing(),
@@ -97,7 +102,24 @@ def _counter_live(ins: Any) -> Any:
     ).returning(counters.c.value)
 
 
-_COUNTER_LIVE: dict[str, Any] = {"postgresql": _counter_live(pg_insert), "sqlite": _counter_live(sqlite_insert)}
+_COUNTER_LIVE: dict[str, Any] = {"sqlite": _counter_live(sqlite_insert)}
+
+
+def _counter(ins: Any) -> Any:
+    """``next_value``'s upsert, with typed parameters (run straight on the driver, as :class:`_OneRow` does)."""
+    values = {
+        "name": bindparam("name", type_=counters.c.name.type),
+        "value": bindparam("value", type_=counters.c.value.type),
+    }
+    return (
+        ins(counters)
+        .values(**values)
+        .on_conflict_do_update(
+            index_elements=[counters.c.name],
+            set_={"value": counters.c.value + bindparam("step", type_=counters.c.value.type)},
+        )
+        .returning(counters.c.value)
+    )
 
 
 class _OneRow:
@@ -160,6 +182,8 @@ def _aware(value: datetime) -> datetime:
 
 _LIVE_INSERT = _OneRow(_INSERT_LIVE)
 _LIVE_COUNTER = _OneRow(_COUNTER_LIVE)
+_LIVE_CHECK = _OneRow({"postgresql": select(_LIVE)})
+_COUNTER = _OneRow({"postgresql": _counter(pg_insert)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +219,7 @@ IS_AUDIT = outbox.c.record_type == literal_column(f"'{AUDIT_RECORD}'")  # a lite
 
 def outbox_entries_query(origin: str) -> Any:
     """The outbox rows of ``origin``'s audit entries (by the partial index ``ix_outbox_origin_seq``)."""
-    return select(outbox.c.seq, outbox.c.payload).where(outbox.c.origin == origin, IS_AUDIT)
+    return select(outbox.c.seq, outbox.c.record_id, outbox.c.payload).where(outbox.c.origin == origin, IS_AUDIT)
 
 
 def _load_head(conn: Connection, origin: str) -> tuple[int, str]:
@@ -209,9 +233,17 @@ def _load_head(conn: Connection, origin: str) -> tuple[int, str]:
     head = (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
     last = conn.execute(outbox_entries_query(origin).order_by(outbox.c.seq.desc()).limit(1)).first()
     if last is not None:
-        p = json.loads(last.payload)
-        if int(p["entry"]["seq"]) > head[0]:
-            head = (int(p["entry"]["seq"]), str(p["hash"]))
+        try:
+            p = json.loads(last.payload)
+            queued = (int(p["entry"]["seq"]), str(p["hash"]))
+        except (KeyError, TypeError, ValueError):
+            raise StorageError(
+                f"审计链（{origin}）的末条记录无法解析，已停止追加：请执行 sunshine admin audit verify 并排查改动",
+                origin=origin,
+                row=int(last.seq),
+            ) from None
+        if queued[0] > head[0]:
+            head = queued
     return head
 
 
@@ -279,10 +311,20 @@ def rider(conn: Connection, origin: str) -> Rider | None:
 
 
 def next_value_live(conn: Connection, name: str, count: int, live: Live) -> int:
-    """:func:`federation.storage.outbox.next_value`, only while ``live``'s session is live (else Unauthenticated)."""
-    row = _LIVE_COUNTER.first(
-        conn, {"name": name, "value": count, "step": count, "session_digest": live.digest, "session_now": live.now}
-    )
+    """:func:`federation.storage.outbox.next_value`, only while ``live``'s session is live (else Unauthenticated).
+
+    SQLite (one writer at a time): the counter's upsert is conditional on the live session. PostgreSQL: the
+    upsert first — it takes the counter's row lock, which a change to the account (a disable, a logout's audit
+    entry) takes before it commits too — then the live check as a statement of its own: it sees every change
+    committed before the lock was granted (under READ COMMITTED an upsert that waited for the lock would not
+    re-evaluate its condition)."""
+    params = {"name": name, "value": count, "step": count, "session_digest": live.digest, "session_now": live.now}
+    if conn.dialect.name == "postgresql":
+        last = int(_COUNTER.first(conn, params)[0])
+        if not _LIVE_CHECK.first(conn, params)[0]:
+            raise Unauthenticated(_ENDED)
+        return last
+    row = _LIVE_COUNTER.first(conn, params)
     if row is None:
         raise Unauthenticated(_ENDED)
     return int(row[0])
@@ -295,23 +337,23 @@ def outbox_written(
     origin's write lock); with ``entry``, the entry appended to the origin's outbox-kept chain as the last of them.
 
     The entry is chained to the cached head when nobody else wrote this origin's outbox since that head was cached
-    (this process's last committed append ended at ``first - 1``), else to the head read again. The position is
-    remembered at commit (:func:`promote`)."""
-    tx: dict[str, tuple[int, bool]] = conn.info.setdefault(_SEEN_TENTATIVE, {})
+    (the cache's outbox position is ``first - 1``), else to the head read again. The position is remembered at
+    commit (:func:`promote`)."""
+    tx: dict[str, tuple[int, tuple[int, str] | None]] = conn.info.setdefault(_SEEN_TENTATIVE, {})
     prior = tx.get(origin)
+    head: tuple[int, str] | None
     if prior is None:
-        current = _SEEN.get(conn.engine, {}).get(origin) == first - 1
+        cached = _OUTBOX_HEADS.get(conn.engine, {}).get(origin)
+        head = (cached[1], cached[2]) if cached is not None and cached[0] == first - 1 else None
     else:
-        current = prior[1] and prior[0] == first - 1
+        head = prior[1] if prior[0] == first - 1 else None
     stored = None
     if entry is not None:
-        tentative: dict[str, tuple[int, str]] = conn.info.setdefault(_TENTATIVE, {})
-        head = (tentative.get(origin) or _HEADS.get(conn.engine, {}).get(origin)) if current else None
         if head is None:
-            head, current = _load_head(conn, origin), True
+            head = _load_head(conn, origin)
         stored = _next(origin, head, entry)
-        tentative[origin] = (stored.seq, stored.hash)
-    tx[origin] = (last, current)
+        head = (stored.seq, stored.hash)
+    tx[origin] = (last, head)  # head None: not known to be current (read again at the next append)
     return stored
 
 
@@ -330,14 +372,18 @@ def promote(conn: Connection) -> None:
     tentative = conn.info.pop(_TENTATIVE, None)
     if tentative:
         _HEADS.setdefault(conn.engine, {}).update(tentative)
-    written: dict[str, tuple[int, bool]] | None = conn.info.pop(_SEEN_TENTATIVE, None)
+    written: dict[str, tuple[int, tuple[int, str] | None]] | None = conn.info.pop(_SEEN_TENTATIVE, None)
     if written:
-        seen = _SEEN.setdefault(conn.engine, {})
-        for origin, (last, current) in written.items():
-            if current:
-                seen[origin] = last
-            else:  # the outbox moved under a head this process has not re-read: read it at the next append
-                seen.pop(origin, None)
+        with _CACHE_LOCK:
+            cache = _OUTBOX_HEADS.setdefault(conn.engine, {})
+            for origin, (last, head) in written.items():
+                known = cache.get(origin)
+                if known is not None and known[0] >= last:
+                    continue  # a later commit (another thread's) is cached already
+                if head is None:  # the outbox moved under a head not re-read: read it at the next append
+                    cache.pop(origin, None)
+                else:
+                    cache[origin] = (last, *head)
 
 
 def discard(conn: Connection) -> None:

@@ -14,11 +14,10 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, cast, func, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
 
-from federation.audit import GENESIS, AuditEntry, AuditScope, ChainBreak, StoredEntry, verify_chain
+from federation.audit import GENESIS, AuditEntry, AuditScope, ChainBreak, StoredEntry, entry_body, verify_chain
 from federation.errors import RecordRejected
 from federation.identities import DivisionLevel, level_of
 from federation.replication import Prepared, Record, Rejection
@@ -75,24 +74,23 @@ def _stored(row: Any) -> StoredEntry:
     return StoredEntry(origin=row.origin, seq=int(row.seq), entry=entry, prev_hash=row.prev_hash, hash=row.hash)
 
 
-def _from_outbox(payload: str) -> StoredEntry | None:
+def _from_outbox(origin: str, record_id: str, payload: str) -> StoredEntry | None:
+    """The entry an outbox ``audit`` row carries, or None where the row no longer holds together: its payload does
+    not parse, names another origin or another position than its record id, or its moment cannot be written."""
     try:
-        return StoredEntry.from_payload(json.loads(payload))
-    except (KeyError, TypeError, ValueError):  # a changed byte may leave no entry at all
+        stored = StoredEntry.from_payload(json.loads(payload))
+        entry_body(stored.origin, stored.seq, stored.entry)
+    except (KeyError, TypeError, ValueError, OverflowError):  # a changed byte may leave no entry at all
         return None
+    if stored.origin != origin or record_id != f"{origin}:{stored.seq}":
+        return None
+    return stored
 
 
 def _changed(seq: int, prev_hash: str, why: str) -> StoredEntry:
     """A stand-in for an entry whose stored copy no longer holds together: it fails verification as changed."""
-    entry = AuditEntry(datetime.min.replace(tzinfo=UTC), "", "", "", "", "", "", "", why)
+    entry = AuditEntry(datetime.min.replace(tzinfo=UTC), "", "", "", "", "", "", "", "changed", detail=why)
     return StoredEntry(origin="", seq=seq, entry=entry, prev_hash=prev_hash, hash="")
-
-
-def _user_of_payload(conn: Connection) -> Any:
-    """The ``user_id`` inside an outbox audit row's JSON payload, as SQL."""
-    if conn.dialect.name == "postgresql":
-        return cast(outbox.c.payload, JSONB)["entry"]["user_id"].astext
-    return func.json_extract(outbox.c.payload, "$.entry.user_id")
 
 
 def _log_page(
@@ -110,18 +108,34 @@ def _log_page(
 
 
 def _outbox_page(
-    conn: Connection, origin: str, *, after_row: int, limit: int | None, user_id: str | None, newest_first: bool
-) -> list[tuple[int, StoredEntry | None]]:
-    """Outbox rows of ``origin``'s chain: (outbox seq, entry — None where the payload no longer parses)."""
+    conn: Connection, origin: str, *, after_row: int, limit: int | None, newest_first: bool
+) -> list[tuple[int, str, StoredEntry | None]]:
+    """Outbox rows of ``origin``'s chain: (outbox seq, record id, entry — None where the row no longer holds
+    together)."""
     q = audit_chain.outbox_entries_query(origin)
     if after_row:
-        q = q.where(outbox.c.seq > after_row)
-    if user_id is not None:
-        q = q.where(_user_of_payload(conn) == user_id)
+        q = q.where(outbox.c.seq < after_row) if newest_first else q.where(outbox.c.seq > after_row)
     q = q.order_by(outbox.c.seq.desc() if newest_first else outbox.c.seq)
     if limit is not None:
         q = q.limit(limit)
-    return [(int(r.seq), _from_outbox(r.payload)) for r in conn.execute(q)]
+    return [(int(r.seq), str(r.record_id), _from_outbox(origin, r.record_id, r.payload)) for r in conn.execute(q)]
+
+
+def _queued_entries(conn: Connection, origin: str, *, newest_first: bool) -> Iterator[StoredEntry]:
+    """The entries of ``origin``'s outbox-kept chain in pages (a row that no longer holds together as a stand-in
+    that says so, numbered by its record id)."""
+    after = 0
+    while True:
+        page = _outbox_page(conn, origin, after_row=after, limit=_PAGE, newest_first=newest_first)
+        for _, record_id, parsed in page:
+            if parsed is None:
+                seq = record_id.rpartition(":")[2]
+                yield _changed(int(seq) if seq.isdigit() else 0, "", "审计条目已被改动，无法解析")
+            else:
+                yield parsed
+        if len(page) < _PAGE:
+            return
+        after = page[-1][0]
 
 
 def read_entries(
@@ -135,12 +149,17 @@ def read_entries(
 ) -> list[StoredEntry]:
     """``origin``'s entries in chain order (or newest first), from wherever they are kept: the outbox (a county's
     own chain), ``audit_log`` (an upper tier's own chain, the copies of its counties'), or both (a city's relay copy
-    beside its applied copy: one entry per seq, the ``audit_log`` copy first)."""
+    beside its applied copy: one entry per seq, the ``audit_log`` copy first). An outbox row that no longer holds
+    together is listed as a changed entry (``detail`` says so), whoever's it was."""
     logged = _log_page(conn, origin, after=after, limit=limit, user_id=user_id, newest_first=newest_first)
-    rows = _outbox_page(
-        conn, origin, after_row=0, limit=None if after else limit, user_id=user_id, newest_first=newest_first
-    )
-    queued = [e for _, e in rows if e is not None and e.seq > after]
+    queued: list[StoredEntry] = []
+    for e in _queued_entries(conn, origin, newest_first=newest_first):
+        if newest_first and e.seq and e.seq <= after:
+            break
+        if e.seq > after and (user_id is None or e.entry.user_id in (user_id, "")):
+            queued.append(e)
+            if limit is not None and len(queued) >= limit:
+                break
     merged = _merge(logged, queued, newest_first=newest_first)
     return merged if limit is None else merged[:limit]
 
@@ -173,16 +192,12 @@ def _all_logged(conn: Connection, origin: str) -> Iterator[StoredEntry]:
 
 
 def _all_queued(conn: Connection, origin: str) -> Iterator[StoredEntry]:
-    after, seq, prev = 0, 0, GENESIS
-    while True:
-        page = _outbox_page(conn, origin, after_row=after, limit=_PAGE, user_id=None, newest_first=False)
-        for _, parsed in page:
-            e = parsed or _changed(seq + 1, prev, "发件箱中的审计条目无法解析")
-            yield e
-            seq, prev = e.seq, e.hash
-        if len(page) < _PAGE:
-            return
-        after = page[-1][0]
+    seq, prev = 0, GENESIS
+    for found in _queued_entries(conn, origin, newest_first=False):
+        # a row that no longer holds together: changed, in the place it stands
+        e = found if found.hash else _changed(seq + 1, prev, found.entry.detail)
+        yield e
+        seq, prev = e.seq, e.hash
 
 
 def _merged(a: Iterator[StoredEntry], b: Iterator[StoredEntry]) -> Iterator[StoredEntry]:
@@ -225,7 +240,8 @@ class AuditApplier:
             raise RecordRejected("审计记录格式不正确", origin=origin)
         try:
             stored = StoredEntry.from_payload(payload)
-        except (KeyError, TypeError, ValueError) as exc:
+            entry_body(stored.origin, stored.seq, stored.entry)  # a moment that cannot be written is refused here
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise RecordRejected(f"审计记录格式不正确：{type(exc).__name__}", origin=origin) from exc
         if stored.origin != origin or record.record_id != f"{origin}:{stored.seq}":
             raise RecordRejected("审计记录的来源与批次来源不符", origin=origin)

@@ -1,7 +1,8 @@
-"""audit chain in the outbox: a partial index on a county's audit entries in its outbox
+"""audit chain in the outbox: partial indexes on a county's audit entries in its outbox
 
 A county's audit chain replicates, so its entries are kept only as outbox rows of record type ``audit`` (no second
-copy in ``audit_log``); this index finds the chain's head and its entries among the outbox rows.
+copy in ``audit_log``); one index finds the chain's head and its entries among the outbox rows, the other (unique)
+holds one entry per chain position.
 
 Revision ID: 0009
 Revises: 0008
@@ -33,6 +34,16 @@ def upgrade() -> None:
         postgresql_where=_AUDIT,
     )
 
+    op.create_index(  # one entry per chain position: a forked chain fails its insert
+        op.f("ix_outbox_origin_record_id"),
+        "outbox",
+        ["origin", "record_id"],
+        unique=True,
+        sqlite_where=_AUDIT,
+        postgresql_where=_AUDIT,
+    )
+
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_outbox_origin_record_id"), table_name="outbox")
     op.drop_index(op.f("ix_outbox_origin_seq"), table_name="outbox")

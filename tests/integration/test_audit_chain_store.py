@@ -5,12 +5,13 @@ by another writer is refused and writes nothing; reading by user and newest firs
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
 
-from federation.audit import Actor, AuditScope, audited
+from federation.audit import Actor, AuditScope, ChainBreak, audited
 from federation.errors import Unauthenticated
 from federation.storage import audit_log, outbox
 from federation.storage.engine import make_engine
@@ -94,3 +95,84 @@ def test_a_write_under_a_session_ended_by_another_writer_is_refused_and_writes_n
     finally:
         node.dispose()
         operator.dispose()
+
+
+@pytest.mark.postgresql
+def test_a_write_queued_behind_a_disable_on_postgresql_is_refused(pg_url: str) -> None:
+    """PostgreSQL, READ COMMITTED: a write that waits for the outbox counter's lock while the account is being
+    disabled (the disable holds the lock until it commits) must see the disable — an upsert that waited would not
+    re-evaluate its condition, so the session is checked again once the lock is held."""
+    from sqlalchemy import update
+
+    from federation.storage.tables import users
+    from migrations.runner import upgrade
+
+    node = make_engine(pg_url)
+    try:
+        upgrade(node)
+        accounts = accounts_for(node, COUNTY, clock=lambda: AT)
+        accounts.add("w03", name="何敏", division=COUNTY, roles=[Role.CLERK.value], password="a-long-password-1")
+        session = accounts.login("w03", "a-long-password-1")
+        who = accounts.claimed(session.token)
+        _write(node, accounts.scope(who.actor(), "write", "c1", token=session.token), "c1")
+        outcome: list[str] = []
+
+        def queued_write() -> None:
+            try:
+                _write(node, accounts.scope(who.actor(), "write", "c2", token=session.token), "c2")
+                outcome.append("committed")
+            except Unauthenticated:
+                outcome.append("refused")
+
+        with node.connect() as admin, admin.begin():  # the disable: account first, the counter last, held
+            admin.execute(update(users).where(users.c.user_id == "w03").values(disabled=True))
+            outbox.next_value(admin, f"outbox:{COUNTY}", 0)
+            writer = threading.Thread(target=queued_write)
+            writer.start()
+            writer.join(timeout=1.0)
+            assert writer.is_alive()  # waiting for the counter's lock
+        writer.join(timeout=30)
+        assert outcome == ["refused"]
+        with node.connect() as conn:
+            assert [e.entry.target for e in audit_log.read_entries(conn, COUNTY)][-1] != "c2"
+    finally:
+        node.dispose()
+
+
+def test_a_garbled_or_misplaced_entry_row_is_named_and_stops_appends_with_a_clear_error(db_url: str) -> None:
+    from sqlalchemy import update
+
+    from federation.errors import StorageError
+    from migrations.runner import upgrade
+
+    node = make_engine(db_url)
+    try:
+        upgrade(node)
+        clerk = Actor("w03", "何敏", "窗口人员", COUNTY, "10.0.0.8")
+        for i in range(3):
+            _write(node, _scope(clerk, f"c{i}"), f"c{i}")
+        audit_rows = outbox_table.c.record_type == "audit"
+        with node.begin() as conn:  # the second entry claims to be another origin's
+            row = conn.execute(select(outbox_table).where(audit_rows).order_by(outbox_table.c.seq)).all()[1]
+            forged = row.payload.replace(f'"origin":"{COUNTY}"', '"origin":"371199"')
+            conn.execute(update(outbox_table).where(outbox_table.c.seq == row.seq).values(payload=forged))
+        with node.connect() as conn:
+            assert audit_log.verify_origin(conn, COUNTY)[1] == ChainBreak(
+                COUNTY, 2, "条目内容与其哈希不符（内容被改动）"
+            )
+        with node.begin() as conn:  # now the last one no longer parses at all
+            last = conn.execute(select(outbox_table).where(audit_rows).order_by(outbox_table.c.seq.desc())).first()
+            assert last is not None
+            conn.execute(update(outbox_table).where(outbox_table.c.seq == last.seq).values(payload="{garbled"))
+        with node.connect() as conn:
+            listed = audit_log.read_entries(conn, COUNTY, user_id="w03", newest_first=True)
+            newest = listed[0]
+        assert (newest.seq, newest.entry.detail) == (3, "审计条目已被改动，无法解析")
+        fresh = make_engine(db_url)  # another process: it must read the head, and cannot
+        try:
+            with pytest.raises(StorageError, match="末条记录无法解析"):
+                _write(fresh, _scope(clerk, "c9"), "c9")
+        finally:
+            fresh.dispose()
+    finally:
+        node.dispose()

@@ -323,11 +323,13 @@ def test_audit_verify_finds_a_changed_byte_a_deleted_entry_and_a_swap(node: Path
         conn.execute(f"insert into outbox values ({', '.join('?' * len(kept))})", kept)
     assert _verify(node).returncode == 0
 
-    # (c) two entries swapped (the log reordered)
-    (row2, payload2) = rows[k]
+    # (c) two entries swapped (the log reordered: each row moved to the other's place)
+    (row2, _) = rows[k]
     with _db(node) as conn:
-        _set_payload(conn, row, payload2)
-        _set_payload(conn, row2, payload)
+        move = "update outbox set seq = ? where origin = ? and seq = ?"
+        conn.execute(move, (-1, DIVISION, row))
+        conn.execute(move, (row, DIVISION, row2))
+        conn.execute(move, (row2, DIVISION, -1))
     broken_at(k, f"次序错乱（第 {k + 1} 条排在第 {k} 条之前）")
     json_out = sunshine("admin", "audit", "verify", "--json", *cfg(node))
     assert json_out.returncode == 2

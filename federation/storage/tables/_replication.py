@@ -37,6 +37,15 @@ outbox = Table(
         sqlite_where=text("record_type = 'audit'"),
         postgresql_where=text("record_type = 'audit'"),
     ),
+    # … and one entry per chain position (record id "origin:seq"): a forked chain fails its insert
+    Index(
+        None,
+        "origin",
+        "record_id",
+        unique=True,
+        sqlite_where=text("record_type = 'audit'"),
+        postgresql_where=text("record_type = 'audit'"),
+    ),
     comment="Transactional outbox: written in the same transaction as the change; seq gap-free per origin.",
 )
 
