@@ -244,13 +244,18 @@ class FerryIntake:
 
     def statement(self, sender: str, now: float | None = None) -> Statement:
         """This receiver's statement for ``sender``: per origin it may send, the mark, digest and records held."""
-        held = [s for s in self.sink.status() if self._allowed(sender, s.origin)]
+        held = {s.origin: s for s in self.sink.status() if self._allowed(sender, s.origin)}
+        marks = [Mark(s.origin, s.high_water, s.last_hash) for s in held.values()]
+        records = [s.records for s in held.values()]
+        if sender not in held and self._allowed(sender, sender):  # nothing of it yet: say so (mark 0)
+            marks.insert(0, Mark(sender))
+            records.insert(0, 0)
         return Statement(
             self.node,
             sender,
             int((now if now is not None else self._clock()) * 1_000_000) or to_us(utcnow()),
-            tuple(Mark(s.origin, s.high_water, s.last_hash) for s in held),
-            tuple(s.records for s in held),
+            tuple(marks),
+            tuple(records),
         )
 
     def signed_statement(self, sender: str, now: float | None = None) -> tuple[str, bytes]:
