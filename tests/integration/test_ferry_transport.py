@@ -10,6 +10,7 @@ of the county's stream, record by record, so nothing lost is checked seq by seq.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -338,3 +339,33 @@ def test_the_agent_builds_a_ferry_link_from_configuration(ends: Ends, tmp_path: 
     toml.write_text(f'[node]\ndivision = "{JU}"\n\n[replication]\ntransport = "ferry"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="ferry_out"):
         load_config(toml, environ={})
+
+
+def test_admin_ferry_status_reports_both_spools(ends: Ends, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sync_agent.entrypoints.cli import admin_app
+
+    ends.link(spool_limit=1).run_once()
+    (ends.inbox / file_name(JU, JU, 15, 28)).write_bytes((ends.out / file_name(JU, JU, 1, 14)).read_bytes())
+    ends.intake().run_once()  # misnamed: refused, with its reason
+    toml = tmp_path / "ferry.toml"
+    toml.write_text(
+        f'[node]\ndivision = "{CITY}"\ndata_dir = "{tmp_path}"\n\n[replication]\n'
+        f'ferry_out = "{ends.out}"\nferry_return = "{ends.ret}"\nferry_in = "{ends.inbox}"\n'
+        f"ferry_spool_bytes = 100\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(admin_app, ["ferry", "status", "--json", "--config", str(toml)])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    sender = body["sender"]["spool"]
+    assert sender["files"] == 1
+    assert sender["full"]
+    assert sender["origins"] == [{"origin": JU, "first_seq": 1, "last_seq": 14, "files": 1}]
+    refused = body["receiver"]["spool"]["refused"]
+    assert len(refused) == 1
+    assert "文件名与内容不符" in refused[0]["reason"]
+    text = CliRunner().invoke(admin_app, ["ferry", "status", "--config", str(toml)]).output
+    assert "已满，暂停封装新文件" in text
+    assert "被拒收 1 个文件" in text
