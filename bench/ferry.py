@@ -56,6 +56,7 @@ TARGET_RATIO = 0.5
 BASE_EVENTS = 200_000
 BATCH_RECORDS, BATCH_BYTES, WINDOW, FILE_BATCHES = 500, 1_048_576, 8, 16
 LINK_NAME = "bench-up"
+LINGER_S = 0.05  # the agent's default linger_ms: how often the ferry link looks for new rows and statements
 Say = Callable[[str], None]
 
 
@@ -75,9 +76,7 @@ def _receiver_main(city_url: str, city_toml: str, in_dir: str, ack_dir: str, pip
         security = node_trust(cfg, engine).link_security()
         policy = receiver_policy(CITY)
         sink = SqlBatchSink(engine, CITY, default_appliers(), relay=True, allow=policy)
-        intake = FerryIntake(
-            sink, Path(in_dir), Path(ack_dir), allowed=policy, trust=security.receiver, poll=0.01, settle=1.0
-        )
+        intake = FerryIntake(sink, Path(in_dir), Path(ack_dir), allowed=policy, trust=security.receiver, settle=1.0)
         worker = threading.Thread(target=intake.run_forever, args=(stop,), daemon=True)
         worker.start()
         pipe.send("ready")
@@ -114,7 +113,7 @@ def _intake_process(city_url: str, city_toml: Path, in_dir: Path, ack_dir: Path)
 def _gateway(out_dir: Path, in_dir: Path, stop: threading.Event) -> None:
     """Copy every new file of the county's spool into the city's: a temporary name, then a rename."""
     carried: set[str] = set()
-    while not stop.wait(0.005):
+    while not stop.wait(0.02):
         for f in spool_files(out_dir):
             name = f.path.name
             if name in carried:
@@ -197,7 +196,7 @@ def _ferry(county_url: str, city_url: str, directory: Path, last_seq: int, say: 
                 files = max(files, stats.spool_files)
                 if time.perf_counter() > deadline:  # pragma: no cover
                     raise RuntimeError(f"ferry: acknowledged only to {link.acked(COUNTY)} of {last_seq}")
-                time.sleep(0.005)
+                time.sleep(LINGER_S)
             seconds = time.perf_counter() - started
             stop.set()
             gateway.join(5)

@@ -1,7 +1,8 @@
 """The files of a ferry link (摆渡文件, for a one-way gateway 网闸): sealed batch files and signed statements.
 
 **A batch file** carries consecutive batches of one origin, exactly as the gRPC link carries them (the wire's
-``Batch``, payloads gzip-compressed, each batch with its origin's signature), in an envelope the *sender* signs
+``Batch``, each batch with its origin's signature; payloads as they are — a gateway moves files on a local
+network, and compressing each record cost more time than the file's transfer saves), in an envelope the *sender* signs
 (on a gRPC link mutual TLS says who the sender is; a file has no TLS, so the envelope's signature does)::
 
     "SUNFERRY" ‖ version (1 byte) ‖ sender (6 ASCII digits) ‖ count (u32) ‖ count × (u32 length ‖ Batch)
@@ -120,7 +121,7 @@ def encode_batch_file(
         raise ValueError("a ferry file needs at least one batch")
     parts = [MAGIC, bytes([VERSION]), sender.encode("ascii"), _U32.pack(len(batches))]
     for b in batches:
-        data = batch_to_proto(b, compress=True).SerializeToString()
+        data = batch_to_proto(b).SerializeToString()
         parts += [_U32.pack(len(data)), data]
     body = b"".join(parts)
     signature: bytes = b""
