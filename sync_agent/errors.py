@@ -47,7 +47,8 @@ class LinkError(SyncError):
 
 class FerryFileRefused(SyncError):
     """A ferry file refused as a whole, nothing of it applied; ``reason``: truncated, corrupt, foreign (not signed
-    by an enrolled sender, or by another than it names), misnamed, or refused (a batch in it was refused)."""
+    by an enrolled sender, or by another than it names), misnamed, too_large, or refused (a batch in it was
+    refused)."""
 
     code = "ferry_file_refused"
 

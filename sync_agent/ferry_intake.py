@@ -83,6 +83,7 @@ class FerryIntake:
         statement_every: float = 60.0,
         settle: float = 5.0,
         poll: float = 0.05,
+        max_file_bytes: int = 256 * 1024 * 1024,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.sink = sink
@@ -94,6 +95,7 @@ class FerryIntake:
         self._limits = limits or StreamLimits()
         self._statement_every = statement_every
         self._settle = settle
+        self._max_file_bytes = max_file_bytes
         self._poll = poll
         self._clock = clock
         self._senders: set[str] = set()
@@ -184,11 +186,18 @@ class FerryIntake:
         """Process one file: ``applied``, ``duplicate`` (both deleted), ``waiting`` (kept), ``refused`` (set
         aside), or ``gone``."""
         try:
-            data = entry.read_bytes()
-            age = self._clock() - entry.stat().st_mtime
+            st = entry.stat()
+            age = self._clock() - st.st_mtime
+            data = entry.read_bytes() if st.st_size <= self._max_file_bytes else b""
         except FileNotFoundError:
             return "gone"
         try:
+            if not data and st.st_size:
+                raise FerryFileRefused(
+                    f"摆渡文件 {entry.name} 有 {st.st_size} 字节，超过上限 {self._max_file_bytes} 字节",
+                    reason="too_large",
+                    file=entry.name,
+                )
             file = decode_batch_file(data, entry.name)
             self._authenticate(file.sender, file.digest, file.signature, file.chain, entry.name)
             self._senders.add(file.sender)

@@ -189,6 +189,7 @@ def start_ferry_intake(
         limits=limits,
         statement_every=rep.ferry_statement_s,
         settle=rep.ferry_settle_s,
+        max_file_bytes=rep.ferry_file_batches * rep.max_message_bytes,
     )
     return intake.start()
 

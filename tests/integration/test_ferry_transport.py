@@ -215,6 +215,11 @@ def test_bad_files_get_typed_errors_and_change_nothing(ends: Ends) -> None:
     assert ends.city_seqs() == []
     assert ends.applied_times() == 0
     assert intake.sink.marks([JU])[0].high_water == 0
+    small = FerryIntake(intake.sink, ends.inbox, None, allowed=receiver_policy(CITY), trust=None, max_file_bytes=100)
+    (ends.inbox / first).write_bytes(good)
+    assert small.take(ends.inbox / first) == "refused"  # too large: not even read
+    assert "超过上限" in next((ends.inbox / "refused").glob(f"{first}.*.reason.txt")).read_text(encoding="utf-8")
+    assert ends.city_seqs() == []
     # a statement not signed by the county's parent changes nothing at the county either
     link = ends.link()
     wulian_intake = FerryIntake(
