@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import structlog
 
 from federation.errors import SunshineError
+from federation.identities import DivisionLevel, level_of, scope_prefix
 from federation.replication.trust import ReceiverTrust
 from federation.timeutil import to_us, utcnow
 from sync_agent.domain import Mark, RefusalReason
@@ -50,7 +51,7 @@ from sync_agent.server import AllowPolicy, answer_batch
 from sync_agent.store import SqlBatchSink
 from sync_agent.stream_guard import StreamLimits
 
-__all__ = ["FerryIntake", "IntakeStats"]
+__all__ = ["FerryIntake", "IntakeStats", "senders_of"]
 
 log = structlog.get_logger(__name__)
 
@@ -99,6 +100,7 @@ class FerryIntake:
         self._poll = poll
         self._clock = clock
         self._senders: set[str] = set()
+        self._seeded = False
         self._last_statement = -1e18
         self._stats = IntakeStats()
         self._lock = threading.Lock()
@@ -151,6 +153,9 @@ class FerryIntake:
                 break
         self._note(waiting_files=waiting, spool_bytes=size)
         now = self._clock()
+        if not self._seeded:  # after a restart: statements for the senders of what this node holds
+            self._senders |= senders_of(self.node, [s.origin for s in self.sink.status()], self._allowed)
+            self._seeded = True
         if applied_total or now - self._last_statement >= self._statement_every:
             self.write_statements(now)
         return applied_total
@@ -162,22 +167,23 @@ class FerryIntake:
                 continue
             parsed = parse_file_name(entry.name)
             if parsed is not None:
-                entries.append((parsed[1], parsed[2], entry))
+                entries.append((parsed[1], parsed[2], parsed[3], entry))
         entries.sort(key=lambda e: (e[0], e[1]))
+        origins = list(dict.fromkeys(e[0] for e in entries))
+        marks = {m.origin: m.high_water for m in self.sink.marks(origins)}
         applied = waiting = size = 0
-        blocked: set[str] = set()  # origins with a file waiting: later files of theirs wait too
-        for origin, _first, entry in entries:
-            if origin in blocked:
-                waiting += 1
+        for origin, first, last, entry in entries:
+            if first > marks[origin] + 1:  # a file before it has not arrived: wait, without reading it again
+                waiting += 1  # (a name that lies about the content is refused when the file is read)
                 size += _size(entry)
                 continue
             outcome = self.take(entry)
-            if outcome == "applied":
-                applied += 1
+            if outcome in {"applied", "duplicate"}:
+                marks[origin] = max(marks[origin], last)
+                applied += outcome == "applied"
             elif outcome == "waiting":
                 waiting += 1
                 size += _size(entry)
-                blocked.add(origin)
         return applied, waiting, size
 
     # --- one file ----------------------------------------------------------------------------------------------
@@ -291,6 +297,23 @@ class FerryIntake:
     def _note(self, **changes: object) -> None:
         with self._lock:
             self._stats = replace(self._stats, **changes)  # type: ignore[arg-type]
+
+
+def senders_of(node: str, origins: Sequence[str], allowed: AllowPolicy) -> set[str]:
+    """The neighbours of ``node`` that send it ``origins``: up, the child on the way to each origin of its
+    subtree; down, its parent (for its ancestors' origins). Only those the policy lets send the origin."""
+    level = level_of(node)
+    found = set()
+    for origin in origins:
+        if origin != node and origin.startswith(scope_prefix(node)):
+            sender = origin[:4] + "00" if level is DivisionLevel.PROVINCE else origin
+        elif level is not DivisionLevel.PROVINCE and node.startswith(scope_prefix(origin)):
+            sender = node[:4] + "00" if level is DivisionLevel.COUNTY else node[:2] + "0000"
+        else:
+            continue
+        if allowed(sender, origin):
+            found.add(sender)
+    return found
 
 
 def _size(entry: Path) -> int:

@@ -260,7 +260,7 @@ def test_the_spool_is_bounded_and_resumes_when_acknowledged(ends: Ends) -> None:
 
 
 def test_an_unacknowledged_file_is_written_again_when_the_receiver_still_waits_for_it(ends: Ends) -> None:
-    moments = iter(range(1_000_000, 2_000_000, 1000))  # each statement 1000 s after the one before
+    moments = iter(range(1_001_000, 2_000_000, 1000))  # each statement 1000 s after the one before
     link = ends.link(resend_after=500.0)
     link.run_once()
     intake = ends.intake()
@@ -352,7 +352,7 @@ def test_admin_ferry_status_reports_both_spools(ends: Ends, tmp_path: Path) -> N
     from sync_agent.entrypoints.cli import admin_app
 
     ends.link(spool_limit=1).run_once()
-    (ends.inbox / file_name(JU, JU, 15, 28)).write_bytes((ends.out / file_name(JU, JU, 1, 14)).read_bytes())
+    (ends.inbox / file_name(JU, JU, 1, 13)).write_bytes((ends.out / file_name(JU, JU, 1, 14)).read_bytes())
     ends.intake().run_once()  # misnamed: refused, with its reason
     toml = tmp_path / "ferry.toml"
     toml.write_text(
@@ -374,3 +374,12 @@ def test_admin_ferry_status_reports_both_spools(ends: Ends, tmp_path: Path) -> N
     text = CliRunner().invoke(admin_app, ["ferry", "status", "--config", str(toml)]).output
     assert "已满，暂停封装新文件" in text
     assert "被拒收 1 个文件" in text
+
+
+def test_the_senders_of_what_a_receiver_holds() -> None:
+    from sync_agent.ferry_intake import senders_of
+
+    province, county_policy = receiver_policy("370000"), receiver_policy(JU)
+    assert senders_of("370000", [JU, WULIAN, CITY, "371300"], province) == {CITY, "371300"}
+    assert senders_of(CITY, [JU, WULIAN, "370000"], receiver_policy(CITY)) == {JU, WULIAN, "370000"}
+    assert senders_of(JU, ["370000", CITY, WULIAN], county_policy) == {CITY}
