@@ -114,7 +114,6 @@ class FerryLink:
         self._acked: dict[str, int] = {}
         self._written: dict[str, int] = {}
         self._waiting_since: dict[str, float] = {}  # origin → when a statement last showed the receiver behind
-        self._started = False
 
     # --- public ------------------------------------------------------------------------------------------------
 
@@ -154,11 +153,9 @@ class FerryLink:
 
     def _round(self) -> None:
         origins = list(dict.fromkeys(self._origins()))
-        if not self._started:
-            self._start(origins)
-        for origin in origins:
-            self._acked.setdefault(origin, 0)
-            self._written.setdefault(origin, self._acked[origin])
+        new = [o for o in origins if o not in self._acked]
+        if new:  # at start, and when an origin appears (a relay's new child)
+            self._start(new)
         self._read_statements()
         files = self._prune(spool_files(self._out))
         self._source.seal()
@@ -190,15 +187,15 @@ class FerryLink:
         acks = {a.origin: a.acked_seq for a in self._source.link_acks() if a.link == self.name}
         for origin in origins:
             self._acked[origin] = acks.get(origin, 0)
+            self._written[origin] = self._acked[origin]
         for f in spool_files(self._out):
-            if f.sender == self.node:
-                self._written[f.origin] = max(self._written.get(f.origin, 0), f.last_seq)
+            if f.sender == self.node and f.origin in origins:
+                self._written[f.origin] = max(self._written[f.origin], f.last_seq)
         with self._lock:
             for origin in origins:
                 s = self._stats.origins.setdefault(origin, OriginStats())
                 s.acked_high_water = self._acked[origin]
                 s.source_high_water = max(self._written.get(origin, 0), self._acked[origin])
-        self._started = True
 
     def _write_files(self, origin: str, used: int) -> int:
         while True:
