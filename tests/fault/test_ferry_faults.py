@@ -49,8 +49,8 @@ class FerryFederation(Federation):
 
 class Gateway:
     """The one-way gateway: new files of 莒县's spool into the city's, reversed in each round, each delivered again
-    one round later (duplicates), every third one first as its truncated first half written in place (a gateway
-    that does not write atomically) and completed 0.7 s later; statements carried back the other way."""
+    one round later (duplicates), in every other round the oldest one first as its truncated first half written in
+    place (a gateway that does not write atomically) and completed 0.7 s later; statements carried back."""
 
     def __init__(self, root: Path) -> None:
         self.out, self.inbox, self.ack, self.ret = (root / d for d in ("out", "in", "ack", "return"))
@@ -58,6 +58,7 @@ class Gateway:
             d.mkdir(parents=True, exist_ok=True)
         self.carried: dict[str, int] = {}  # name → times delivered
         self.truncated = 0
+        self.rounds = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gateway", daemon=True)
 
@@ -84,8 +85,9 @@ class Gateway:
                     self._deliver(f.path)
                     self.carried[f.path.name] = 2
             new = [f for f in spool_files(self.out) if f.path.name not in self.carried]
+            self.rounds += bool(new)
             for i, f in enumerate(reversed(new)):
-                if (len(self.carried) + i) % 3 == 0:
+                if i == len(new) - 1 and self.rounds % 2:  # the oldest: the one the city reads next
                     data = f.path.read_bytes()
                     (self.inbox / f.path.name).write_bytes(data[: len(data) // 2])
                     self.truncated += 1
