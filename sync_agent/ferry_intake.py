@@ -204,8 +204,14 @@ class FerryIntake:
                     reason="too_large",
                     file=entry.name,
                 )
-            file = decode_batch_file(data, entry.name)
-            self._authenticate(file.sender, file.digest, file.signature, file.chain, entry.name)
+            file = decode_batch_file(
+                data,
+                entry.name,
+                authenticate=lambda sender, digest, sig, chain: self._authenticate(
+                    sender, digest, sig, chain, entry.name
+                ),
+                max_bytes=self._max_file_bytes,
+            )
             self._senders.add(file.sender)
             duplicate = True
             for message in file.batches:

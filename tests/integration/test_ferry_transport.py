@@ -181,6 +181,9 @@ def test_bad_files_get_typed_errors_and_change_nothing(ends: Ends) -> None:
     with pytest.raises(FerryFileRefused) as truncated:
         decode_batch_file(good[:-10], first)
     assert truncated.value.reason == "truncated"
+    with pytest.raises(FerryFileRefused) as inflated:  # inflates past the receiver's bound: stopped there
+        decode_batch_file(good, first, max_bytes=1000)
+    assert inflated.value.reason == "too_large"
     corrupt = bytearray(good)
     corrupt[len(good) // 2] ^= 0xFF
     jb = SqlBatchSource(ends.engines[JU], JU, max_records=7).batches_after(JU, 0, 2)
