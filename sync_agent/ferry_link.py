@@ -167,9 +167,10 @@ class FerryLink:
             except SpoolFull as exc:
                 full = exc
                 break
+        held = len(spool_files(self._out))
         with self._lock:
             self._stats.spool_bytes = used
-            self._stats.spool_files = len(spool_files(self._out))
+            self._stats.spool_files = held
             self._stats.spool_limit = self._limit
             was_full = self._stats.spool_full
             self._stats.spool_full = full is not None
