@@ -386,3 +386,25 @@ def test_the_senders_of_what_a_receiver_holds() -> None:
     assert senders_of("370000", [JU, WULIAN, CITY, "371300"], province) == {CITY, "371300"}
     assert senders_of(CITY, [JU, WULIAN, "370000"], receiver_policy(CITY)) == {JU, WULIAN, "370000"}
     assert senders_of(JU, ["370000", CITY, WULIAN], county_policy) == {CITY}
+
+
+@pytest.mark.postgresql
+def test_a_city_on_postgresql_takes_the_ferry_too(ends: Ends, pg_url: str) -> None:
+    city = make_engine(pg_url)
+    try:
+        upgrade(city)
+        ends.engines[CITY].dispose()
+        ends.engines[CITY] = city
+        ends.security[CITY] = node_trust(ends.configs[CITY], city).link_security()
+        link = ends.link()
+        link.run_once()
+        names = _names(ends.out)
+        ends.carry(*reversed(names))
+        ends.carry(names[0])
+        ends.intake().run_once()
+        assert ends.city_seqs() == list(range(1, N + 1))
+        assert ends.applied_times() == N
+        link.run_once()
+        assert link.acked(JU) == N
+    finally:
+        city.dispose()
