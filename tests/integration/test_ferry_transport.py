@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from bench.pki_material import city_authority, enrolled_config
+from bench.pki_material import PASSPHRASE, city_authority, enrolled_config
 from federation.config import Config, DatabaseConfig, NodeConfig, ReplicationConfig, load_config
 from federation.errors import ConfigError
 from federation.replication.trust import LinkSecurity
@@ -349,11 +349,24 @@ def test_the_agent_builds_a_ferry_link_from_configuration(ends: Ends, tmp_path: 
         load_config(toml, environ={})
 
 
+def _sunshine(*args: str) -> str:
+    """``sunshine ARGS`` as an operator runs it (its own process); its standard output."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUNSHINE_")}
+    env["SUNSHINE_KEYRING_PASSPHRASE"] = PASSPHRASE
+    done = subprocess.run(
+        [sys.executable, "-m", "federation.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
 def test_admin_ferry_status_reports_both_spools(ends: Ends, tmp_path: Path) -> None:
-    from typer.testing import CliRunner
-
-    from sync_agent.entrypoints.cli import admin_app
-
     ends.link(spool_limit=1).run_once()
     (ends.inbox / file_name(JU, JU, 1, 13)).write_bytes((ends.out / file_name(JU, JU, 1, 14)).read_bytes())
     ends.intake().run_once()  # misnamed: refused, with its reason
@@ -364,9 +377,8 @@ def test_admin_ferry_status_reports_both_spools(ends: Ends, tmp_path: Path) -> N
         f"ferry_spool_bytes = 100\n",
         encoding="utf-8",
     )
-    result = CliRunner().invoke(admin_app, ["ferry", "status", "--json", "--config", str(toml)])
-    assert result.exit_code == 0, result.output
-    body = json.loads(result.output)
+    result = _sunshine("admin", "ferry", "status", "--json", "--config", str(toml))
+    body = json.loads(result)
     sender = body["sender"]["spool"]
     assert sender["files"] == 1
     assert sender["full"]
@@ -374,7 +386,7 @@ def test_admin_ferry_status_reports_both_spools(ends: Ends, tmp_path: Path) -> N
     refused = body["receiver"]["spool"]["refused"]
     assert len(refused) == 1
     assert "文件名与内容不符" in refused[0]["reason"]
-    text = CliRunner().invoke(admin_app, ["ferry", "status", "--config", str(toml)]).output
+    text = _sunshine("admin", "ferry", "status", "--config", str(toml))
     assert "已满，暂停封装新文件" in text
     assert "被拒收 1 个文件" in text
 
@@ -408,3 +420,21 @@ def test_a_city_on_postgresql_takes_the_ferry_too(ends: Ends, pg_url: str) -> No
         assert link.acked(JU) == N
     finally:
         city.dispose()
+
+
+def test_admin_ferry_statement_is_signed_for_the_sender_to_verify(ends: Ends, tmp_path: Path) -> None:
+    link = ends.link()
+    link.run_once()
+    ends.carry(*_names(ends.out))
+    ends.intake().run_once()
+    for old in ends.ret.glob("statement.*.json"):
+        old.unlink()  # the return path lost it: the operator makes one and carries it
+    city_toml = Path(ends.configs[CITY].node.data_dir) / "sunshine.toml"
+    usb = tmp_path / "usb"
+    shown = _sunshine("admin", "ferry", "statement", "--sender", JU, "-o", str(usb), "--config", str(city_toml))
+    assert f"来源 {JU}：已接收到序号 {N}" in shown
+    (statement,) = usb.glob(f"statement.{CITY}.{JU}.*.json")
+    shutil.copyfile(statement, ends.ret / statement.name)
+    link.run_once()
+    assert link.acked(JU) == N
+    assert _names(ends.out) == []
