@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench import approval, clock, evaluate, latency, replication, scoring, sweep, video
+from bench import approval, clock, evaluate, ferry, latency, replication, scoring, sweep, video
 from bench.harness import DEFAULT_POSTGRES_ADMIN_URL, DEFAULT_SEED, Options, emit
 from federation.errors import SunshineError
 
@@ -36,6 +36,11 @@ BENCHMARKS: Mapping[str, Benchmark] = {
             replication.NAME,
             "case events per second county → city over gRPC, vs the transport's ceiling (target ≥ 50,000/s)",
             replication.run,
+        ),
+        Benchmark(
+            ferry.NAME,
+            "case events per second county → city over the file ferry (网闸) vs the gRPC link (target ≥ 0.5 ×)",
+            ferry.run,
         ),
         Benchmark(
             latency.NAME,

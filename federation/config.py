@@ -27,6 +27,7 @@ Example ``sunshine.toml``::
     upstream = "127.0.0.1:7100"      # the agent's link up (the parent node's receiver); empty: none
     downstream = ["127.0.0.1:7200"]  # the agent's links down (children's receivers)
     metrics = "127.0.0.1:9122"       # the agent's /metrics (Prometheus) and /links (JSON); empty: none
+    transport = "grpc"               # or "ferry": the link up as signed files (ferry_out, ferry_return; 网闸)
 
     [clock]
     yellow_days = 1       # yellow when at most this many working days remain (today included)
@@ -254,11 +255,26 @@ def _validate_replication(rep: ReplicationConfig) -> None:
             raise ConfigError(f"replication.{name} 必须大于 0", value=getattr(rep, name))
     if rep.linger_ms < 0:
         raise ConfigError("replication.linger_ms 不能为负数", value=rep.linger_ms)
+    _validate_ferry(rep)
     if rep.max_message_bytes < max(rep.batch_bytes, rep.max_record_bytes) or rep.hello_timeout_s <= 0:
         raise ConfigError(
             "replication.max_message_bytes 须不小于 batch_bytes 与 max_record_bytes，hello_timeout_s 须为正数",
             value=rep.max_message_bytes,
         )
+
+
+def _validate_ferry(rep: ReplicationConfig) -> None:
+    if rep.transport not in {"grpc", "ferry"}:
+        raise ConfigError("replication.transport 只能是 grpc 或 ferry", value=rep.transport)
+    if rep.transport == "ferry" and not (rep.ferry_out and rep.ferry_return):
+        raise ConfigError(
+            'replication.transport = "ferry" 时须配置 ferry_out（发往网闸的摆渡目录）与 ferry_return（回执目录）',
+            key="replication.ferry_out",
+        )
+    if rep.ferry_spool_bytes < 1 or rep.ferry_file_batches < 1:
+        raise ConfigError("replication.ferry_spool_bytes 与 ferry_file_batches 必须大于 0", value=rep.ferry_spool_bytes)
+    if not (rep.ferry_statement_s > 0 and rep.ferry_resend_s > 0 and rep.ferry_settle_s >= 0):
+        raise ConfigError("replication.ferry_statement_s、ferry_resend_s 须为正数，ferry_settle_s 不能为负数")
 
 
 _MOBILE = re.compile(r"1[3-9][0-9]{9}")  # a mainland mobile number (中国大陆手机号)

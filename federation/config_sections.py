@@ -86,6 +86,17 @@ class ReplicationConfig:
     max_message_bytes: int = 16_777_216  # a receiver refuses a gRPC message larger than this before decoding it
     max_streams_per_peer: int = 4  # concurrent replication streams one sender may hold open at a receiver
     hello_timeout_s: float = 10.0  # a stream that has not said Hello by then is closed
+    # the file ferry for a one-way gateway (网闸), docs/replication.md "A ferry link"
+    transport: str = "grpc"  # the agent's link up: "grpc" (to ``upstream``) or "ferry" (files in ``ferry_out``)
+    ferry_out: str = ""  # sender: the spool its sealed files are written to (the gateway carries them across)
+    ferry_return: str = ""  # sender: where the receiver's signed statements arrive (gateway or operator)
+    ferry_in: str = ""  # receiver: the spool the gateway delivers files to; empty: no ferry intake
+    ferry_ack: str = ""  # receiver: where its signed statements are written (the return path); empty: none
+    ferry_spool_bytes: int = 1_073_741_824  # sender: the spool's bound; sealing new files stops when it is full
+    ferry_file_batches: int = 16  # sender: batches sealed into one file at most
+    ferry_statement_s: float = 60.0  # receiver: a statement at least this often (and after every file applied)
+    ferry_resend_s: float = 600.0  # sender: a file unacknowledged this long after a later statement is rewritten
+    ferry_settle_s: float = 5.0  # receiver: an unreadable file younger than this may still be arriving: wait
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 
 SyncError
 ├── BatchRefused        the receiver refuses a batch (gap, reorder, broken chain, bad hash, …)
+├── FerryFileRefused    a ferry file refused whole: truncated, corrupt, foreign (signer), misnamed, refused batch
+├── SpoolFull           a ferry sender's spool is at its bound: nothing new is sealed into files until acks free it
 ├── RecordRejected      (kernel) one record fails validation or apply: it is quarantined, the stream goes on
 └── LinkError           the peer is unreachable or the stream broke (the agent retries with backoff)
 """
@@ -13,7 +15,7 @@ from typing import Any
 
 from federation.errors import SyncError
 
-__all__ = ["BatchRefused", "LinkError"]
+__all__ = ["BatchRefused", "FerryFileRefused", "LinkError", "SpoolFull"]
 
 
 class BatchRefused(SyncError):
@@ -41,3 +43,27 @@ class LinkError(SyncError):
             details["status"] = status
         super().__init__(message, **details)
         self.status = status
+
+
+class FerryFileRefused(SyncError):
+    """A ferry file refused as a whole, nothing of it applied; ``reason``: truncated, corrupt, foreign (not signed
+    by an enrolled sender, or by another than it names), misnamed, too_large, or refused (a batch in it was
+    refused)."""
+
+    code = "ferry_file_refused"
+
+    def __init__(self, message: str, *, reason: str, file: str = "", **details: Any) -> None:
+        super().__init__(message, reason=reason, file=file, **details)
+        self.reason = reason
+        self.file = file
+
+
+class SpoolFull(SyncError):
+    """The ferry sender's spool holds ``used`` bytes of its ``limit``: no new file until acknowledgements free it."""
+
+    code = "spool_full"
+
+    def __init__(self, message: str, *, used: int, limit: int, **details: Any) -> None:
+        super().__init__(message, used=used, limit=limit, **details)
+        self.used = used
+        self.limit = limit

@@ -39,6 +39,11 @@ class LinkStats:
     last_error: str = ""
     last_error_status: str = ""
     origins: dict[str, OriginStats] = field(default_factory=dict)
+    # a ferry link's spool (摆渡目录): bytes and files held until acknowledged, its bound, and whether it is full
+    spool_bytes: int = 0
+    spool_files: int = 0
+    spool_limit: int = 0
+    spool_full: bool = False
 
     @property
     def lag(self) -> int:

@@ -49,7 +49,18 @@ class AgentCollector(Collector):
         refusals = CounterMetricFamily("sunshine_replication_refusals", "Batches the peer refused", labels=lo)
         up = GaugeMetricFamily("sunshine_replication_link_connected", "1 while the link is connected", labels=lo[:2])
         failures = CounterMetricFamily("sunshine_replication_link_failures", "Failed link sessions", labels=lo[:2])
+        spool = GaugeMetricFamily(
+            "sunshine_ferry_spool_bytes",
+            "Bytes of ferry files in the link's spool, not yet acknowledged",
+            labels=lo[:2],
+        )
+        spool_full = GaugeMetricFamily(
+            "sunshine_ferry_spool_full", "1 while the ferry spool is at its bound (no new file sealed)", labels=lo[:2]
+        )
         for v in views:
+            if v.target.startswith("ferry:"):
+                spool.add_metric([node, v.link], float(v.spool_bytes))
+                spool_full.add_metric([node, v.link], 1.0 if v.spool_full else 0.0)
             up.add_metric([node, v.link], 1.0 if v.connected else 0.0)
             failures.add_metric([node, v.link], float(v.failures))
             for o in v.origins:
@@ -68,7 +79,7 @@ class AgentCollector(Collector):
         )
         for origin, n in sorted(self._agent.quarantine_held().items()):
             held.add_metric([node, origin], float(n))
-        yield from (lag, lag_s, acked, sent, acked_n, batches, refusals, up, failures, held)
+        yield from (lag, lag_s, acked, sent, acked_n, batches, refusals, up, failures, held, spool, spool_full)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -38,6 +38,8 @@ from federation.timeutil import to_us, utcnow
 from sync_agent.client import Link
 from sync_agent.convert import OriginStatus
 from sync_agent.domain import Mark
+from sync_agent.ferry_intake import FerryIntake
+from sync_agent.ferry_link import FerryLink
 from sync_agent.link_stats import LinkStats
 from sync_agent.server import ExtraService, RunningServer, StreamLimits, serve
 from sync_agent.store import SqlBatchSink, SqlBatchSource
@@ -52,6 +54,7 @@ __all__ = [
     "down_origins",
     "is_ancestor",
     "receiver_policy",
+    "start_ferry_intake",
     "start_receiver",
     "up_origins",
     "write_port_file",
@@ -161,6 +164,45 @@ def start_receiver(
     return running
 
 
+def start_ferry_intake(
+    cfg: Config, engine: Engine, appliers: AppliersByType, *, relay: bool, security: LinkSecurity | None = None
+) -> FerryIntake | None:
+    """Start this node's ferry intake on ``replication.ferry_in`` (None when it is not configured): files a one-way
+    gateway delivers, applied through the same checks as the gRPC receiver's, statements to ``ferry_ack``."""
+    rep = cfg.replication
+    if not rep.ferry_in:
+        return None
+    node = cfg.node.division
+    in_dir = _spool_dir(rep.ferry_in, "replication.ferry_in")
+    ack_dir = _spool_dir(rep.ferry_ack, "replication.ferry_ack") if rep.ferry_ack else None
+    policy = receiver_policy(node)
+    sink = SqlBatchSink(engine, node, appliers, relay=relay, allow=policy)
+    limits = StreamLimits(
+        rep.max_record_bytes, rep.max_streams_per_peer, rep.hello_timeout_s, max_batch_bytes=rep.max_message_bytes
+    )
+    intake = FerryIntake(
+        sink,
+        in_dir,
+        ack_dir,
+        allowed=policy,
+        trust=security.receiver if security is not None else None,
+        limits=limits,
+        statement_every=rep.ferry_statement_s,
+        settle=rep.ferry_settle_s,
+        max_file_bytes=rep.ferry_file_batches * rep.max_message_bytes,
+    )
+    return intake.start()
+
+
+def _spool_dir(path: str, key: str) -> Path:
+    directory = Path(path).expanduser().resolve()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"配置项 {key} 的摆渡目录 {directory} 无法创建：{exc}", key=key) from exc
+    return directory
+
+
 # -- the agent ----------------------------------------------------------------------------------------------------
 
 
@@ -189,6 +231,10 @@ class LinkView:
     failures: int
     last_error: str
     origins: tuple[OriginView, ...]
+    spool_bytes: int = 0  # a ferry link: bytes of files in its spool, not yet acknowledged
+    spool_files: int = 0
+    spool_limit: int = 0
+    spool_full: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -199,6 +245,12 @@ class LinkView:
             "failures": self.failures,
             "last_error": self.last_error,
             "origins": [o.__dict__ for o in self.origins],
+            "spool": {
+                "bytes": self.spool_bytes,
+                "files": self.spool_files,
+                "limit": self.spool_limit,
+                "full": self.spool_full,
+            },
         }
 
 
@@ -238,7 +290,7 @@ class Agent:
         node: str,
         engine: Engine,
         source: SqlBatchSource,
-        links: Sequence[Link],
+        links: Sequence[Link | FerryLink],
         *,
         clock: Any = utcnow,
         renew: Callable[[], bool] | None = None,
@@ -326,7 +378,19 @@ class Agent:
                         )
                     )
                 out.append(
-                    LinkView(s.link, s.target, s.connected, s.sessions, s.failures, s.last_error, tuple(origins))
+                    LinkView(
+                        s.link,
+                        s.target,
+                        s.connected,
+                        s.sessions,
+                        s.failures,
+                        s.last_error,
+                        tuple(origins),
+                        s.spool_bytes,
+                        s.spool_files,
+                        s.spool_limit,
+                        s.spool_full,
+                    )
                 )
         return out
 
@@ -359,9 +423,10 @@ def build_agent(cfg: Config, *, engine: Engine | None = None, security: LinkSecu
     renewed at the parent when due."""
     rep = cfg.replication
     node = cfg.node.division
-    if not rep.upstream and not rep.downstream:
+    ferry = rep.transport == "ferry"
+    if not rep.upstream and not rep.downstream and not ferry:
         raise ConfigError("代理没有任何链路：请在 [replication] 中配置 upstream 或 downstream", node=node)
-    if rep.upstream and level_of(node) is DivisionLevel.PROVINCE:
+    if (rep.upstream or ferry) and level_of(node) is DivisionLevel.PROVINCE:
         raise ConfigError("省级节点没有上级，replication.upstream 应为空", node=node)
     engine = engine or engine_from_config(cfg)
     source = SqlBatchSource(
@@ -383,15 +448,41 @@ def build_agent(cfg: Config, *, engine: Engine | None = None, security: LinkSecu
             "trust": security.sender,
             "tls_name": security.tls_name,
         }
-    links = []
-    if rep.upstream:
+    links: list[Link | FerryLink] = []
+    if ferry:  # the link up as files through a one-way gateway (网闸)
+        links.append(
+            FerryLink(
+                "up",
+                source,
+                node=node,
+                out_dir=_spool_dir(rep.ferry_out, "replication.ferry_out"),
+                return_dir=_spool_dir(rep.ferry_return, "replication.ferry_return"),
+                origins=up_origins(node, source),
+                spool_limit=rep.ferry_spool_bytes,
+                file_batches=rep.ferry_file_batches,
+                resend_after=rep.ferry_resend_s,
+                linger=rep.linger_ms / 1000.0,
+                sign=security.signer.sign if security is not None else None,
+                verify=_statement_verifier(security),
+            )
+        )
+    elif rep.upstream:
         split_address(rep.upstream, "replication.upstream")
         links.append(Link("up", rep.upstream, source, origins=up_origins(node, source), up=True, **common))
     for target in rep.downstream:
         split_address(target, "replication.downstream")
         links.append(Link(f"down-{target}", target, source, origins=down_origins(node, source), up=False, **common))
     renew = None
-    if security is not None and security.renew_if_due is not None:
+    if security is not None and security.renew_if_due is not None and rep.upstream:
         renew_at = security.renew_if_due
         renew = lambda: renew_at(rep.upstream)  # noqa: E731 - the parent is reached on the link up
     return Agent(node, engine, source, links, renew=renew)
+
+
+def _statement_verifier(security: LinkSecurity | None) -> Callable[[Sequence[bytes], bytes, bytes], str] | None:
+    """A receiver's statement is verified as its Welcome is: its proof over the statement's digest, by an
+    ancestor of this node."""
+    if security is None:
+        return None
+    sender = security.sender
+    return lambda chain, proof, digest: sender.verify_receiver(chain, proof, digest, up=True)

@@ -68,6 +68,7 @@ __all__ = [
     "ReplicationServicer",
     "RunningServer",
     "StreamLimits",
+    "answer_batch",
     "default_allowed",
     "grpc_status",
     "serve",
@@ -223,78 +224,7 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
         log.info("replication.stream_closed", sender=excerpt(sender), peer=peer)
 
     def _answer(self, sender: str, message: pb.Batch) -> Receipt | BatchRefused:
-        origin = message.origin
-        if not self._allowed(sender, origin):  # before a payload is decoded or inflated
-            log.warning("replication.batch_not_allowed", sender=sender, origin=excerpt(origin))
-            return _refusal(
-                RefusalReason.NOT_ALLOWED,
-                f"节点 {sender} 无权发送来源 {excerpt(origin)} 的记录：只能发送本节点及其下级节点的记录",
-                Mark(excerpt(origin)),
-            )
-        try:
-            batch = batch_from_proto(
-                message, max_record_bytes=self._limits.max_record_bytes, max_batch_bytes=self._limits.max_batch_bytes
-            )
-        except BatchRefused as refused:  # malformed on the wire: say where to resume (the origin is allowed)
-            log.warning("replication.batch_malformed", sender=sender, origin=origin, error=refused.message)
-            mark = self._sink.marks([origin])[0]
-            return _refusal(RefusalReason.MALFORMED, refused.message, mark)
-        oversize = next((r for r in batch.records if len(r.payload) > self._limits.max_record_bytes), None)
-        if oversize is not None:
-            log.warning(
-                "replication.record_too_large",
-                sender=sender,
-                origin=batch.origin,
-                seq=oversize.origin_seq,
-                bytes=len(oversize.payload),
-            )
-            return _refusal(
-                RefusalReason.MALFORMED,
-                f"来源 {batch.origin} 的记录 {oversize.origin_seq} 有 {len(oversize.payload)} 字节，"
-                f"超过单条记录上限 {self._limits.max_record_bytes} 字节",
-                self._sink.marks([batch.origin])[0],
-            )
-        if self._trust is not None:
-            try:
-                self._trust.verify_batch(batch.origin, batch.batch_hash, batch.signature, batch.signer_chain)
-            except SunshineError as exc:
-                via = f"，经 {sender} 转发" if sender != batch.origin else ""
-                log.warning(
-                    "replication.bad_signature",
-                    sender=sender,
-                    origin=batch.origin,
-                    first_seq=batch.first_seq,
-                    error=exc.message,
-                )
-                return _refusal(
-                    RefusalReason.BAD_SIGNATURE,
-                    f"来源 {batch.origin} 的批次 {batch.first_seq}–{batch.last_seq}{via}：签名验证失败：{exc.message}",
-                    self._sink.marks([batch.origin])[0],
-                )
-        try:
-            receipt = self._sink.receive(sender, batch)
-        except BatchRefused as refused:
-            # a GAP usually answers a batch sent behind one just refused: the sender ignores it, so do we
-            level = log.info if refused.reason == RefusalReason.GAP else log.warning
-            level(
-                "replication.batch_refused",
-                sender=sender,
-                origin=batch.origin,
-                first_seq=batch.first_seq,
-                last_seq=batch.last_seq,
-                reason=refused.reason,
-                high_water=refused.high_water,
-            )
-            return refused
-        log.debug(
-            "replication.batch_acked",
-            sender=sender,
-            origin=batch.origin,
-            high_water=receipt.mark.high_water,
-            quarantined=receipt.quarantined,
-            duplicate=receipt.duplicate,
-        )
-        return receipt
+        return answer_batch(self._sink, sender, message, allowed=self._allowed, trust=self._trust, limits=self._limits)
 
     def Status(  # noqa: N802 — the RPC's name in the wire contract
         self, request: pb.StatusRequest, context: grpc.ServicerContext
@@ -316,6 +246,92 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
             log.warning("replication.status_failed", status=code.name, error=str(exc))
             context.abort(code, text)
         return status_reply_to_proto(self._sink.node, lines)
+
+
+def answer_batch(
+    sink: BatchSink,
+    sender: str,
+    message: pb.Batch,
+    *,
+    allowed: AllowPolicy,
+    trust: ReceiverTrust | None,
+    limits: StreamLimits,
+) -> Receipt | BatchRefused:
+    """The receiver's answer to one batch ``sender`` sent, whatever carried it (a gRPC stream, a ferry file):
+    the policy (before anything is decoded), the wire conversion, the record size, the origin's signature, then
+    the sink's check and apply in one transaction. A refusal is returned, never raised: nothing was applied."""
+    origin = message.origin
+    if not allowed(sender, origin):  # before a payload is decoded or inflated
+        log.warning("replication.batch_not_allowed", sender=sender, origin=excerpt(origin))
+        return _refusal(
+            RefusalReason.NOT_ALLOWED,
+            f"节点 {sender} 无权发送来源 {excerpt(origin)} 的记录：只能发送本节点及其下级节点的记录",
+            Mark(excerpt(origin)),
+        )
+    try:
+        batch = batch_from_proto(
+            message, max_record_bytes=limits.max_record_bytes, max_batch_bytes=limits.max_batch_bytes
+        )
+    except BatchRefused as refused:  # malformed on the wire: say where to resume (the origin is allowed)
+        log.warning("replication.batch_malformed", sender=sender, origin=origin, error=refused.message)
+        mark = sink.marks([origin])[0]
+        return _refusal(RefusalReason.MALFORMED, refused.message, mark)
+    oversize = next((r for r in batch.records if len(r.payload) > limits.max_record_bytes), None)
+    if oversize is not None:
+        log.warning(
+            "replication.record_too_large",
+            sender=sender,
+            origin=batch.origin,
+            seq=oversize.origin_seq,
+            bytes=len(oversize.payload),
+        )
+        return _refusal(
+            RefusalReason.MALFORMED,
+            f"来源 {batch.origin} 的记录 {oversize.origin_seq} 有 {len(oversize.payload)} 字节，"
+            f"超过单条记录上限 {limits.max_record_bytes} 字节",
+            sink.marks([batch.origin])[0],
+        )
+    if trust is not None:
+        try:
+            trust.verify_batch(batch.origin, batch.batch_hash, batch.signature, batch.signer_chain)
+        except SunshineError as exc:
+            via = f"，经 {sender} 转发" if sender != batch.origin else ""
+            log.warning(
+                "replication.bad_signature",
+                sender=sender,
+                origin=batch.origin,
+                first_seq=batch.first_seq,
+                error=exc.message,
+            )
+            return _refusal(
+                RefusalReason.BAD_SIGNATURE,
+                f"来源 {batch.origin} 的批次 {batch.first_seq}–{batch.last_seq}{via}：签名验证失败：{exc.message}",
+                sink.marks([batch.origin])[0],
+            )
+    try:
+        receipt = sink.receive(sender, batch)
+    except BatchRefused as refused:
+        # a GAP usually answers a batch sent behind one just refused: the sender ignores it, so do we
+        level = log.info if refused.reason == RefusalReason.GAP else log.warning
+        level(
+            "replication.batch_refused",
+            sender=sender,
+            origin=batch.origin,
+            first_seq=batch.first_seq,
+            last_seq=batch.last_seq,
+            reason=refused.reason,
+            high_water=refused.high_water,
+        )
+        return refused
+    log.debug(
+        "replication.batch_acked",
+        sender=sender,
+        origin=batch.origin,
+        high_water=receipt.mark.high_water,
+        quarantined=receipt.quarantined,
+        duplicate=receipt.duplicate,
+    )
+    return receipt
 
 
 def _refusal(reason: RefusalReason, message: str, mark: Mark) -> BatchRefused:

@@ -155,7 +155,7 @@ def serve_node(
     """Run the node's replication receiver (mutual TLS, signatures checked; with its CA, the enrolment port for
     its children) and its HTTP API on ``http.host:http.port`` (``http_host`` / ``http_port`` override them) until
     SIGINT/SIGTERM; the node is built by its tier's root (``build``)."""
-    from sync_agent.runtime import ENROL_PORT_FILE, GRPC_PORT_FILE, start_receiver
+    from sync_agent.runtime import ENROL_PORT_FILE, GRPC_PORT_FILE, start_ferry_intake, start_receiver
 
     title = _LEVEL_NAMES[level]
     cfg = setup(config)
@@ -183,11 +183,16 @@ def serve_node(
             extra=node.enrolment_services() if security is not None else (),
             enrol_port_file=enrol_file,
         )
+        intake = start_ferry_intake(cfg, node.engine, node.receiver_appliers(), relay=relay, security=security)
         app = node.http_app()
         typer.echo(f"{title}节点 {cfg.node.division} 复制接收服务已启动：{running.target}")
+        if intake is not None:
+            typer.echo(f"{title}节点摆渡接收已启动：{cfg.replication.ferry_in}")
         try:
             _run_http(app, bind_host, bind_port, data_dir / HTTP_PORT_FILE, title=title)
         finally:
+            if intake is not None:
+                intake.stop()
             running.stop(grace=2.0)
     finally:
         port_file.unlink(missing_ok=True)

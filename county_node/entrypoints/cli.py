@@ -222,7 +222,7 @@ def county_serve(
     from county_node.entrypoints.http import create_app
     from county_node.supervision.runner import start_background
     from security.node import INSECURE_WARNING
-    from sync_agent.runtime import GRPC_PORT_FILE, start_receiver
+    from sync_agent.runtime import GRPC_PORT_FILE, start_ferry_intake, start_receiver
 
     cfg = setup(config)
     bind_host = host or cfg.http.host
@@ -234,17 +234,22 @@ def county_serve(
         raise ConfigError(f"数据目录 {data_dir} 不存在，请先执行 sunshine county init", path=str(data_dir))
     node = build_county_node(cfg)
     receiver = None
+    intake = None
     background = None
     grpc_port_file = data_dir / GRPC_PORT_FILE
     try:
-        if cfg.replication.listen:  # standards, orders and scores come down from the city on this receiver
+        if cfg.replication.listen or cfg.replication.ferry_in:  # standards, orders and scores come down
             security = node.link_security(insecure_dev=insecure_dev)
             if insecure_dev:
                 typer.echo(f"警告：{INSECURE_WARNING}", err=True)
-            receiver = start_receiver(
-                cfg, node.engine, node.receiver_appliers(), relay=False, port_file=grpc_port_file, security=security
-            )
-            typer.echo(f"县级节点复制接收服务已启动：{receiver.target}")
+            if cfg.replication.listen:
+                receiver = start_receiver(
+                    cfg, node.engine, node.receiver_appliers(), relay=False, port_file=grpc_port_file, security=security
+                )
+                typer.echo(f"县级节点复制接收服务已启动：{receiver.target}")
+            intake = start_ferry_intake(cfg, node.engine, node.receiver_appliers(), relay=False, security=security)
+            if intake is not None:
+                typer.echo(f"县级节点摆渡接收已启动：{cfg.replication.ferry_in}")
         background = start_background(cfg, node.supervision, node.engine, node.clock, sms_token=node.sms_token())
         serve_http(
             create_app(node),
@@ -258,6 +263,8 @@ def county_serve(
     finally:
         if background is not None:
             background.stop()
+        if intake is not None:
+            intake.stop()
         if receiver is not None:
             receiver.stop(grace=2.0)
             grpc_port_file.unlink(missing_ok=True)

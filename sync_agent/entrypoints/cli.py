@@ -22,6 +22,7 @@ from federation.cli import config_option, setup
 from federation.config import Config, split_address
 from federation.errors import ConfigError
 from sync_agent.entrypoints.admin_standards_cli import admin_standards_app
+from sync_agent.entrypoints.ferry_cli import admin_ferry_app
 from sync_agent.errors import LinkError
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ admin_app = typer.Typer(help="交换管理：链路状态、隔离区。", no_ar
 quarantine_app = typer.Typer(help="隔离区（无法入库的记录）：查看、修正、重放、丢弃。", no_args_is_help=True)
 admin_app.add_typer(quarantine_app, name="quarantine")
 admin_app.add_typer(admin_standards_app, name="standards")  # which node runs which standards version
+admin_app.add_typer(admin_ferry_app, name="ferry")  # the spools of a ferry link (网闸)
 
 METRICS_PORT_FILE = "metrics.port"  # in the node's data directory: the agent's status port
 
@@ -143,6 +145,13 @@ def _links_table(body: dict[str, Any]) -> list[str]:
         state = "已连接" if link["connected"] else "未连接"
         target = link["target"] or "（未连接过）"
         lines.append(f"{link['link']} → {target}  [{state}，会话 {link['sessions']} 次，失败 {link['failures']} 次]")
+        spool = link.get("spool") or {}
+        if str(target).startswith("ferry:"):
+            full = "，已满：暂停封装新文件" if spool.get("full") else ""
+            lines.append(
+                f"  摆渡目录：{spool.get('files', 0)} 个文件待确认，"
+                f"{spool.get('bytes', 0):,}/{spool.get('limit', 0):,} 字节{full}"
+            )
         lines.append(header)
         for o in link["origins"]:
             lines.append(

@@ -281,6 +281,14 @@ class SqlBatchSource:
             )
             uow.commit()
 
+    def batch_hash_at(self, origin: str, last_seq: int) -> bytes | None:
+        """The hash of the batch of ``origin`` held here that ends at ``last_seq`` (None: no batch ends there)."""
+        with UnitOfWork(self._engine, readonly=True) as uow:
+            found = uow.conn.execute(
+                select(batch_log.c.batch_hash).where(batch_log.c.origin == origin, batch_log.c.last_seq == last_seq)
+            ).scalar()
+        return None if found is None else bytes(found)
+
     def record_link_error(self, link: str, origin: str, message: str) -> None:
         """Remember the last error of ``link`` for ``origin`` (a refusal, a broken stream); cleared by an ack."""
         with UnitOfWork(self._engine) as uow:

@@ -41,6 +41,15 @@ EXPECTED_KEYS = {
         "case_snapshots",
         "records",
     },
+    "ferry": {
+        "bench",
+        "ferry_events_per_s",
+        "grpc_events_per_s",
+        "ratio",
+        "target_ratio",
+        "events",
+        "records",
+    },
     "latency": {"bench", "p50_ms", "p99_ms", "max_ms", "target_p99_ms", "probes", "background_events_per_s"},
     "sweep": {"bench", "cases", "sqlite_s", "postgresql_s", "sqlite_cold_s", "daily_raised", "target_s"},
     "evaluate": {"bench", "p50_ms", "p99_ms", "pure_p50_ms", "pure_p99_ms", "events", "target_p99_ms"},
@@ -107,6 +116,17 @@ def test_replication_result_line_without_postgresql(capsys: pytest.CaptureFixtur
     # one case snapshot per 6–8 events, every record streamed and applied (the bench checks the city itself)
     assert 5000 / 8 <= result["case_snapshots"] <= 5000 / 6 + 1
     assert result["records"] == result["events"] + result["case_snapshots"]
+
+
+def test_ferry_result_line(capsys: pytest.CaptureFixture[str]) -> None:
+    result = _run(capsys, "ferry")
+    assert EXPECTED_KEYS["ferry"] <= result.keys()
+    assert result["bench"] == "ferry"
+    assert result["target_ratio"] == 0.5
+    assert result["ferry_events_per_s"] > 0
+    assert result["grpc_events_per_s"] > 0
+    assert result["ratio"] == pytest.approx(result["ferry_events_per_s"] / result["grpc_events_per_s"], rel=0.01)
+    assert result["events"] == 1000
 
 
 def test_unreachable_postgresql_gives_null_and_says_why(capsys: pytest.CaptureFixture[str]) -> None:
