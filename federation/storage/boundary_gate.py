@@ -115,16 +115,27 @@ def _compiled(conn: Connection, version: str | None) -> CompiledBoundary:
     return compiled
 
 
+def _current_version(conn: Connection) -> str:
+    """The newest standards version held, "" when none: one primary-key read straight on the DB-API cursor (every
+    outbox write makes it, so it skips SQLAlchemy's result machinery), in the caller's transaction."""
+    raw: Any = conn.connection.driver_connection
+    cursor = raw.cursor()
+    try:
+        cursor.execute(_CURRENT_SQL)
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return "" if row is None else str(row[0])
+
+
 def policy_in_force(conn: Connection) -> CompiledBoundary:
     """The policy of the newest bundle held (the built-in default when none, or when it publishes none)."""
-    version = conn.exec_driver_sql(_CURRENT_SQL).scalar()
-    return _compiled(conn, None if version is None else str(version))
+    return _compiled(conn, _current_version(conn) or None)
 
 
 def gate(conn: Connection, origin: str) -> Gate:
     """The gate the records ``origin`` writes now pass (one primary-key read; compiled once per version)."""
-    version = conn.exec_driver_sql(_CURRENT_SQL).scalar()
-    key = ("" if version is None else str(version), origin)
+    key = (_current_version(conn), origin)
     found = _GATES.get(key)
     if found is None:
         compiled = _compiled(conn, key[0] or None)
