@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
@@ -19,20 +20,26 @@ from city_aggregator.bootstrap import replication_appliers as city_appliers
 from county_node.approval.domain import Action
 from county_node.approval.services import ApprovalService
 from county_node.bootstrap import CountyNode, assemble_county_node
+from county_node.bootstrap import replication_appliers as county_appliers
 from federation.boundary import default_boundary_policy
-from federation.config import Config, NodeConfig
+from federation.config import Config, DatabaseConfig, NodeConfig, ReplicationConfig
 from federation.standards import StandardsBundle
 from federation.storage import outbox as outbox_store
 from federation.storage.boundary_report import boundary_report
-from federation.storage.engine import make_engine
+from federation.storage.engine import engine_from_config, make_engine
+from federation.storage.standards_store import current_bundle
 from federation.storage.tables import audit_log, boundary_refusals, cases, complaints, metadata, outbox, quarantine
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import CST
 from migrations.runner import upgrade
 from province_center.bootstrap import replication_appliers as province_appliers
+from province_center.standards import publish_standards
 from sync_agent.domain import Mark
+from sync_agent.runtime import Agent, build_agent, start_receiver
+from sync_agent.server import RunningServer
 from sync_agent.store import SqlBatchSink, SqlBatchSource
 from tests.conftest import FakeClock, create_pg_database
+from tests.integration.test_replication_runtime import wait_for
 
 COUNTY, CITY, PROVINCE = "371122", "371100", "370000"
 SOLE_TRADER = "XK00002000"  # 个体工商户设立登记, key data 经营者身份证号
@@ -254,3 +261,92 @@ def test_the_report_speaks_chinese(tiers: Tiers, tmp_path: Path) -> None:
     assert {r["record_type"] for r in up["types"]} >= {"case", "case_event", "complaint", "rating", "audit"}
     assert all(isinstance(r["crossed"], int) for r in up["types"])
     assert json.dumps(report, ensure_ascii=False)  # plain JSON
+
+
+# -- over the real runtime: gRPC receivers and agents on loopback, province → city → county -----------------------
+
+
+@dataclasses.dataclass
+class Node:
+    cfg: Config
+    engine: Engine
+    receiver: RunningServer
+    agent: Agent | None = None
+
+
+def _node_config(tmp: Path, division: str, url: str, **replication: Any) -> Config:
+    d = tmp / division
+    d.mkdir(exist_ok=True)
+    return Config(
+        node=NodeConfig(division=division, data_dir=str(d)),
+        database=DatabaseConfig(url=url, sqlite_synchronous="normal"),
+        replication=ReplicationConfig(linger_ms=10, **replication),
+    )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def running(request: pytest.FixtureRequest, tmp_path: Path, bundle: StandardsBundle) -> Iterator[dict[str, Node]]:
+    """Province, city and county each with its receiver and its agent; the standards published at the province."""
+    nodes: dict[str, Node] = {}
+    drops = []
+    appliers = {PROVINCE: province_appliers, CITY: city_appliers, COUNTY: county_appliers}
+    try:
+        for division in (PROVINCE, CITY, COUNTY):
+            if request.param == "sqlite":
+                url = f"sqlite:///{tmp_path / f'{division}.db'}"
+            else:
+                url, drop = create_pg_database()
+                drops.append(drop)
+            cfg = _node_config(tmp_path, division, url, listen="127.0.0.1:0")
+            engine = engine_from_config(cfg)
+            upgrade(engine)
+            receiver = start_receiver(cfg, engine, appliers[division](), relay=division == CITY)
+            nodes[division] = Node(cfg, engine, receiver)
+        publish_standards(nodes[PROVINCE].engine, bundle, PROVINCE, lambda: datetime(2026, 9, 1, 8, tzinfo=CST))
+        links: dict[str, dict[str, Any]] = {
+            PROVINCE: {"downstream": (nodes[CITY].receiver.target,)},
+            CITY: {"upstream": nodes[PROVINCE].receiver.target, "downstream": (nodes[COUNTY].receiver.target,)},
+            COUNTY: {"upstream": nodes[CITY].receiver.target},
+        }
+        for division, node in nodes.items():
+            node.cfg = _node_config(tmp_path, division, node.cfg.database.url, **links[division])
+            node.agent = build_agent(node.cfg, engine=node.engine)
+            node.agent.start()
+        wait_for("the standards at the county", lambda: _version(nodes[COUNTY].engine) == bundle.version)
+        yield nodes
+    finally:
+        for node in nodes.values():
+            if node.agent is not None:
+                node.agent.stop()
+        for node in nodes.values():
+            node.receiver.stop(grace=0.5)
+            node.engine.dispose()
+        for drop in drops:
+            drop()
+
+
+def _version(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        found = current_bundle(conn)
+    return found.version if found else None
+
+
+def test_over_grpc_the_province_database_holds_no_unmasked_id_phone_or_name(running: dict[str, Node]) -> None:
+    county = running[COUNTY]
+    clock = FakeClock(datetime(2026, 9, 21, 10, tzinfo=CST))
+    node = assemble_county_node(county.cfg, county.engine, clock)
+    t = Tiers(node, clock, running[CITY].engine, running[PROVINCE].engine)
+    ids = the_hall_at_work(t)
+
+    def arrived() -> bool:
+        with running[PROVINCE].engine.connect() as conn:
+            held = {r[0] for r in conn.execute(select(complaints.c.complaint_id))}
+        return ids["complaint"] in held
+
+    wait_for("the county's records at the province", arrived)
+    for tier in (running[CITY].engine, running[PROVINCE].engine):
+        held = everything_held(tier)
+        for secret in (ID_NUMBER, CREDIT_CODE, PHONE, APPLICANT):
+            assert secret not in held, (tier.url, secret)
+        assert "欧***" in held
+        assert "370122********1234" in held
