@@ -39,6 +39,7 @@ from sync_agent.runtime import Agent, build_agent, start_receiver
 from sync_agent.server import RunningServer
 from sync_agent.store import SqlBatchSink, SqlBatchSource
 from tests.conftest import FakeClock, create_pg_database
+from tests.integration.test_cli import init, ok, sunshine
 from tests.integration.test_replication_runtime import wait_for
 
 COUNTY, CITY, PROVINCE = "371122", "371100", "370000"
@@ -249,7 +250,7 @@ def test_a_record_type_the_policy_does_not_allow_is_refused_counted_and_audited(
     assert report.policy_version == "2026.09.2"
 
 
-def test_the_report_speaks_chinese(tiers: Tiers, tmp_path: Path) -> None:
+def test_the_report_lists_the_policy_in_force_and_every_type_of_its_direction(tiers: Tiers) -> None:
     t = tiers
     the_hall_at_work(t)
     with t.county.engine.connect() as conn:
@@ -350,3 +351,46 @@ def test_over_grpc_the_province_database_holds_no_unmasked_id_phone_or_name(runn
             assert secret not in held, (tier.url, secret)
         assert "欧***" in held
         assert "370122********1234" in held
+
+
+# -- the operator's report --------------------------------------------------------------------------------------
+
+
+def test_sunshine_admin_boundary_report(tmp_path: Path) -> None:
+    data = tmp_path / "county"
+    ok(init(data))
+    config = ["--config", str(data / "sunshine.toml")]
+    engine = make_engine(f"sqlite:///{data / 'node.db'}")
+    try:
+        moment = datetime(2026, 9, 21, 10, tzinfo=CST)
+        svc = ApprovalService(engine, COUNTY, lambda: moment)
+        svc.submit(item_code=SOLE_TRADER, applicant=APPLICANT, data={"经营者身份证号": ID_NUMBER}, actor="窗口 1")
+        with UnitOfWork(engine) as uow:  # a record type the policy does not know
+            outbox_store.append(
+                uow.conn,
+                origin=COUNTY,
+                records=[outbox_store.OutboxRecord("applicant_register", "1", "upsert", {"name": APPLICANT})],
+                created_at=moment,
+            )
+            uow.commit()
+    finally:
+        engine.dispose()
+    text = ok(sunshine("admin", "boundary", "report", *config))
+    assert f"节点 {COUNTY} 边界策略：标准版本" in text
+    assert "上行（本级 → 上级）" in text
+    assert "applicant_register（不允许）：已放行 0 条，拒绝 1 条" in text
+    assert "case（允许）：已放行 1 条，拒绝 0 条" in text
+    assert "applicant（姓名脱敏）" in text
+    assert "data（清空）" in text
+    report = json.loads(ok(sunshine("admin", "boundary", "report", "--json", *config)))
+    (up,) = report["directions"]
+    by_type = {t["record_type"]: t for t in up["types"]}
+    assert by_type["applicant_register"] == {
+        "record_type": "applicant_register",
+        "allowed": False,
+        "crossed": 0,
+        "redacted": [],
+        "refused": 1,
+        "dropped_fields": [],
+    }
+    assert APPLICANT not in json.dumps(report, ensure_ascii=False)
