@@ -23,6 +23,7 @@ then costs a few dictionary look-ups per field, and no regular expression is com
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -395,16 +396,11 @@ class CompiledBoundary:
         return self.directions.get(name, _DENY_ALL)
 
 
-_DEFAULT: BoundaryPolicy | None = None
-
-
+@functools.cache
 def default_boundary_policy() -> BoundaryPolicy:
     """The default policy (``federation/data/boundary.toml``): what the example and catalogue bundles publish, and
-    what a node runs under while its bundle publishes none."""
-    global _DEFAULT  # noqa: PLW0603 - read once per process, immutable
-    if _DEFAULT is None:
-        from federation.data import data_path
+    what a node runs under while its bundle publishes none (read once per process)."""
+    from federation.data import data_path
 
-        with data_path("boundary.toml").open("rb") as f:
-            _DEFAULT = BoundaryPolicy.from_dict(tomllib.load(f))
-    return _DEFAULT
+    with data_path("boundary.toml").open("rb") as f:
+        return BoundaryPolicy.from_dict(tomllib.load(f))

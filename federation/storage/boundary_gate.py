@@ -21,6 +21,7 @@ years, a policy applies on receipt, not on its bundle's effective date: a tighte
 from __future__ import annotations
 
 import json
+import weakref
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ import structlog
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from federation.audit import AuditEntry, StoredEntry
 from federation.boundary import (
@@ -63,8 +64,10 @@ CURRENT_STANDARDS = "standards.current"  # federation.storage.standards_store.CU
 _CURRENT_SQL = f"SELECT value FROM node_settings WHERE key = '{CURRENT_STANDARDS}'"
 DEFAULT_VERSION = ""  # the built-in default's "version": no bundle held, or a bundle that publishes no policy
 
-_COMPILED: dict[str, CompiledBoundary] = {}  # per standards version: a version's content never changes
-_GATES: dict[tuple[str, str], Gate] = {}
+# per engine (a database's version names one content for good; two databases may name different ones), per
+# standards version: the compiled policy, and the gate of each origin
+_COMPILED: weakref.WeakKeyDictionary[Engine, dict[str, CompiledBoundary]] = weakref.WeakKeyDictionary()
+_GATES: weakref.WeakKeyDictionary[Engine, dict[tuple[str, str], Gate]] = weakref.WeakKeyDictionary()
 
 
 def directions_of(origin: str) -> tuple[str, ...]:
@@ -90,6 +93,10 @@ class Gate:
     def allows(self, record_type: str) -> bool:
         return all(d.allows(record_type) for d in self.directions)
 
+    def refusing(self, record_type: str) -> str:
+        """The first direction that does not allow ``record_type``."""
+        return next((d.direction for d in self.directions if not d.allows(record_type)), self.directions[0].direction)
+
     def whole(self, record_type: str) -> bool:
         """Whether ``record_type`` crosses as written in every direction (a control record, or ``whole``)."""
         return record_type in CONTROL_RECORDS or all(
@@ -99,7 +106,8 @@ class Gate:
 
 def _compiled(conn: Connection, version: str | None) -> CompiledBoundary:
     key = version or DEFAULT_VERSION
-    compiled = _COMPILED.get(key)
+    held = _COMPILED.setdefault(conn.engine, {})
+    compiled = held.get(key)
     if compiled is None:
         raw = None
         if version:
@@ -111,7 +119,7 @@ def _compiled(conn: Connection, version: str | None) -> CompiledBoundary:
             compiled = BoundaryPolicy.from_dict(raw).compile(key)
         else:
             compiled = default_boundary_policy().compile(DEFAULT_VERSION)
-        _COMPILED[key] = compiled
+        held[key] = compiled
     return compiled
 
 
@@ -136,10 +144,11 @@ def policy_in_force(conn: Connection) -> CompiledBoundary:
 def gate(conn: Connection, origin: str) -> Gate:
     """The gate the records ``origin`` writes now pass (one primary-key read; compiled once per version)."""
     key = (_current_version(conn), origin)
-    found = _GATES.get(key)
+    gates = _GATES.setdefault(conn.engine, {})
+    found = gates.get(key)
     if found is None:
         compiled = _compiled(conn, key[0] or None)
-        found = _GATES[key] = Gate(compiled.version, tuple(compiled.direction(d) for d in directions_of(origin)))
+        found = gates[key] = Gate(compiled.version, tuple(compiled.direction(d) for d in directions_of(origin)))
     return found
 
 

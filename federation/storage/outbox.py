@@ -221,24 +221,14 @@ def _write(
         if rider is not None:
             riders.append(rider)
     if riders and gate.allows(AUDIT):
-        types, ids, ops = (
-            [*types, *([AUDIT] * len(riders))],
-            [*ids, *(f"{origin}:{r.seq}" for r in riders)],
-            [
-                *ops,
-                *(["insert"] * len(riders)),
-            ],
-        )
+        types = [*types, *([AUDIT] * len(riders))]
+        ids = [*ids, *(f"{origin}:{r.seq}" for r in riders)]
+        ops = [*ops, *(["insert"] * len(riders))]
         payloads = [*payloads, *(r.payload_json() for r in riders)]
         n += len(riders)
-    elif riders:
-        boundary_gate.note_refusals(
-            conn,
-            origin,
-            gate.version,
-            {boundary_gate.Refusal(gate.directions[0].direction, AUDIT): len(riders)},
-            created_at,
-        )
+    elif riders:  # the policy keeps audit entries in: they stay in this node's chain only
+        refused = {boundary_gate.Refusal(gate.refusing(AUDIT), AUDIT): len(riders)}
+        boundary_gate.note_refusals(conn, origin, gate.version, refused, created_at)
     if not n:
         return []
     last = next_value(conn, f"outbox:{origin}", n)
