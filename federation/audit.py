@@ -14,12 +14,12 @@ when the transaction writes to the outbox or commits (:mod:`federation.storage.a
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from json.encoder import encode_basestring as _encode_string  # json.dumps' own, with ensure_ascii=False
 from typing import Any
 
 __all__ = [
@@ -154,9 +154,15 @@ class StoredEntry:
 
 
 def entry_body(origin: str, seq: int, entry: AuditEntry) -> str:
-    """The canonical JSON of an entry as it is hashed (sorted keys, no spaces, UTF-8 text)."""
-    return json.dumps(
-        {"origin": origin, "seq": seq, **entry.content()}, ensure_ascii=False, sort_keys=True, separators=(",", ":")
+    """The canonical JSON of an entry as it is hashed (sorted keys, no spaces, UTF-8 text): exactly
+    ``json.dumps({"origin": …, "seq": …, **entry.content()}, ensure_ascii=False, sort_keys=True,
+    separators=(",", ":"))``, written out key by key (every write hashes one)."""
+    s = _encode_string
+    return (
+        f'{{"action":{s(entry.action)},"at":"{entry.at.astimezone(UTC).isoformat(timespec="microseconds")}",'
+        f'"detail":{s(entry.detail)},"division":{s(entry.division)},"name":{s(entry.name)},'
+        f'"origin":{s(origin)},"outcome":{s(entry.outcome)},"role":{s(entry.role)},"seq":{int(seq)},'
+        f'"source":{s(entry.source)},"target":{s(entry.target)},"user_id":{s(entry.user_id)}}}'
     )
 
 
@@ -180,11 +186,16 @@ class ChainBreak:
 def verify_chain(origin: str, entries: Iterable[StoredEntry]) -> tuple[int, ChainBreak | None]:
     """Check one origin's entries (in stored order); return how many were checked and the first break, if any."""
     prev, expected, n = GENESIS, 1, 0
-    for e in entries:
+    it = iter(entries)
+    for e in it:
         n += 1
         if e.seq != expected:
-            why = f"缺少第 {expected} 条（下一条为第 {e.seq} 条）" if e.seq > expected else f"序号 {e.seq} 次序错乱"
-            return n, ChainBreak(origin, expected if e.seq > expected else e.seq, why)
+            if e.seq < expected:
+                return n, ChainBreak(origin, e.seq, f"序号 {e.seq} 次序错乱")
+            following = next(it, None)
+            if following is not None and following.seq == expected:  # the missing one comes next: a swap
+                return n, ChainBreak(origin, expected, f"次序错乱（第 {e.seq} 条排在第 {expected} 条之前）")
+            return n, ChainBreak(origin, expected, f"缺少第 {expected} 条（下一条为第 {e.seq} 条）")
         if e.prev_hash != prev:
             return n, ChainBreak(origin, e.seq, "前一条的哈希不符（条目被删除、插入或调换次序）")
         if entry_hash(e.prev_hash, origin, e.seq, e.entry) != e.hash:

@@ -6,15 +6,14 @@ to its parent; ``down``: to its children) it lists the record types that may cro
 that crosses with its treatment::
 
     {"up": {"case": {"case_no": "keep", "applicant": "mask_name", "data": "clear", ...},
-            "case_event": {..., "payload": {"applicant": "mask_name", "data": "clear", ...}},
-            "audit": "whole"},
+            "case_event": {..., "payload": {"applicant": "mask_name", "data": "clear", ...}}},
      "down": {"order": {...}, ...}}
 
 A field's rule is an action (:class:`Action`) or, for a JSON object (or a list of objects), the rules of its own
 fields. Whatever the policy does not list does not cross: a record type not listed is refused, a field not listed
-is dropped. ``whole`` (the record as written) is allowed only for the hash-chained ``audit`` entries, which a
-receiver verifies field by field. The standards bundle and the revocation list (:data:`CONTROL_RECORDS`) are the
-channel the policy itself travels on, and are never screened.
+is dropped. Three record types are never screened (:data:`CONTROL_RECORDS`): the standards bundle and the
+revocation list, the channel the policy itself travels on, and the audit entries — a county's audit chain is kept
+in its outbox, hash-chained field by field, and crosses whole so every tier can verify it.
 
 :meth:`BoundaryPolicy.compile` turns a policy into plain closures once per standards version; redacting a record
 then costs a few dictionary look-ups per field, and no regular expression is compiled per write.
@@ -35,7 +34,6 @@ from federation.errors import StandardsError
 __all__ = [
     "CONTROL_RECORDS",
     "DIRECTIONS",
-    "WHOLE",
     "Action",
     "BoundaryPolicy",
     "CompiledBoundary",
@@ -53,11 +51,9 @@ DIRECTIONS = ("up", "down")
 
 DIRECTION_LABELS = {"up": "上行（本级 → 上级）", "down": "下行（本级 → 下级）"}
 
-CONTROL_RECORDS = frozenset({"standards", "revocation_list"})
-"""Never screened: the province's own publications, the channel the policy travels on."""
-
-WHOLE = "whole"
-_WHOLE_ALLOWED = frozenset({"audit"})  # hash-chained: any change would break the receiver's chain verification
+CONTROL_RECORDS = frozenset({"standards", "revocation_list", "audit"})
+"""Never screened: the province's own publications (the channel the policy travels on) and the audit chain (kept in
+a county's outbox, hash-chained: a changed or missing entry would break every receiver's verification)."""
 
 
 class Action(enum.StrEnum):
@@ -201,13 +197,13 @@ def _rule_to_raw(rule: Rule) -> Any:
 class BoundaryPolicy:
     """Per direction, per record type: :data:`WHOLE` or the rules of its fields (see the module)."""
 
-    directions: Mapping[str, Mapping[str, Mapping[str, Rule] | str]] = field(default_factory=dict)
+    directions: Mapping[str, Mapping[str, Mapping[str, Rule]]] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> BoundaryPolicy:
         if not isinstance(raw, Mapping):
             raise StandardsError("边界策略应为 JSON 对象")
-        directions: dict[str, dict[str, Mapping[str, Rule] | str]] = {}
+        directions: dict[str, dict[str, Mapping[str, Rule]]] = {}
         for direction, types in raw.items():
             if direction not in DIRECTIONS:
                 raise StandardsError(
@@ -215,43 +211,31 @@ class BoundaryPolicy:
                 )
             if not isinstance(types, Mapping):
                 raise StandardsError(f"边界策略 {direction} 应为记录类型表", direction=direction)
-            out: dict[str, Mapping[str, Rule] | str] = {}
+            out: dict[str, Mapping[str, Rule]] = {}
             for record_type, spec in types.items():
                 where = f"{direction}.{record_type}"
                 if record_type in CONTROL_RECORDS:
                     raise StandardsError(
-                        f"边界策略 {where}：{record_type} 是标准下发通道本身，始终放行，不能由策略限制", where=where
-                    )
-                if spec == WHOLE:
-                    if record_type not in _WHOLE_ALLOWED:
-                        raise StandardsError(
-                            f"边界策略 {where}：只有审计日志（audit）可以整条放行，其他记录须逐字段列出", where=where
-                        )
-                    out[str(record_type)] = WHOLE
-                    continue
-                if record_type in _WHOLE_ALLOWED:
-                    raise StandardsError(
-                        f"边界策略 {where}：审计日志有哈希链，只能整条放行（whole）或不列出（拒绝）", where=where
+                        f"边界策略 {where}：{record_type} 始终整条放行（标准下发通道、吊销列表与审计哈希链），"
+                        "不能由策略限制",
+                        where=where,
                     )
                 rule = _parse_rule(spec, where)
                 if isinstance(rule, Action):
-                    raise StandardsError(f"边界策略 {where} 应逐字段列出（或为 whole）", where=where)
+                    raise StandardsError(f"边界策略 {where} 应逐字段列出", where=where)
                 out[str(record_type)] = rule
             directions[direction] = out
         return cls(directions)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            d: {t: (spec if isinstance(spec, str) else _rule_to_raw(spec)) for t, spec in types.items()}
-            for d, types in self.directions.items()
-        }
+        return {d: {t: _rule_to_raw(spec) for t, spec in types.items()} for d, types in self.directions.items()}
 
     def compile(self, version: str) -> CompiledBoundary:
         """The policy as closures, built once (per standards ``version``)."""
         return CompiledBoundary(
             version,
             {
-                d: CompiledDirection(d, {t: _compile_record(s) for t, s in types.items()})
+                d: CompiledDirection(d, {t: _compile_object(s) for t, s in types.items()})
                 for d, types in self.directions.items()
             },
             self,
@@ -352,16 +336,12 @@ def _compile_value(rule: Rule, name: str) -> Callable[[Any, str], tuple[Any, boo
     return descend
 
 
-def _compile_record(spec: Mapping[str, Rule] | str) -> _ObjectFn | None:
-    return None if isinstance(spec, str) else _compile_object(spec)
-
-
 @dataclass(frozen=True, slots=True)
 class CompiledDirection:
-    """One direction of a compiled policy: per record type, ``None`` (whole) or its object rule."""
+    """One direction of a compiled policy: per record type, its object rule."""
 
     direction: str
-    types: Mapping[str, _ObjectFn | None]
+    types: Mapping[str, _ObjectFn]
 
     def allows(self, record_type: str) -> bool:
         return record_type in CONTROL_RECORDS or record_type in self.types
@@ -370,13 +350,8 @@ class CompiledDirection:
         """``payload`` as it may cross, or refused (``payload`` None) when the type is not allowed."""
         if record_type in CONTROL_RECORDS:
             return Screened(payload)
-        try:
-            fn = self.types[record_type]
-        except KeyError:
-            return Screened(None)
-        if fn is None:
-            return Screened(payload)
-        if not isinstance(payload, Mapping):
+        fn = self.types.get(record_type)
+        if fn is None or not isinstance(payload, Mapping):
             return Screened(None)
         out, changed, unlisted = fn(payload, "")
         return Screened(out, changed, tuple(unlisted))

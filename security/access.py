@@ -9,6 +9,7 @@ counties (``370100`` covers ``3701xx``), a province inspector on the whole provi
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -148,6 +149,11 @@ def covers(division: str, code: str) -> bool:
     return code[:6].isdigit() and code.startswith(scope_prefix(division))
 
 
+@functools.cache
+def _permissions_of(roles: tuple[Role, ...]) -> frozenset[Permission]:
+    return frozenset().union(*(ROLE_PERMISSIONS[r] for r in roles))
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """An authenticated person: account, name, division and roles, and where the request came from."""
@@ -160,7 +166,7 @@ class Principal:
 
     @property
     def permissions(self) -> frozenset[Permission]:
-        return frozenset().union(*(ROLE_PERMISSIONS[r] for r in self.roles))
+        return _permissions_of(self.roles)
 
     @property
     def role_label(self) -> str:

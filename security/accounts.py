@@ -288,8 +288,10 @@ class Accounts:
         """A new session for ``user_id``, or Unauthenticated (the same message whether the account or the
         password was wrong; a locked or disabled account is named as such)."""
         now = self._clock()
-        with UnitOfWork(self._engine, readonly=True) as uow:
-            row = uow.conn.execute(select(users).where(users.c.user_id == user_id[:64])).first()
+        row = None
+        if _USER_ID.fullmatch(user_id):  # no account has another form (nor is anything else sent to the database)
+            with UnitOfWork(self._engine, readonly=True) as uow:
+                row = uow.conn.execute(select(users).where(users.c.user_id == user_id)).first()
         if row is None:
             with contextlib.suppress(VerificationError):
                 _HASHER.verify(_DUMMY_HASH, password + "x")

@@ -1,19 +1,32 @@
 """Appending one entry to an origin's audit chain (:mod:`federation.audit`) in the caller's transaction.
 
-The head of each chain (last seq and hash) is cached per engine so an append is one ``INSERT … ON CONFLICT DO
-NOTHING`` at ``head + 1``: if another process appended meanwhile the insert hits the primary key, nothing is
-written, and the head is read again. A transaction's new head is held on its connection until it commits
-(:func:`promote`, called by the unit of work) — a rolled-back append never moves the cached head.
+Two homes for a chain, one rule each:
+
+* **in the outbox** — a chain that replicates (a county's): its entries are outbox rows of record type
+  ``audit``, nothing else. The entry of a write rides in the write's own outbox append (:func:`rider`), so the
+  write, its entry and the check that the person's session is still live cost no statement of their own: the live
+  check is the condition of the outbox counter's upsert (:func:`next_value_live`). The head of the chain (last seq
+  and hash) is cached per engine together with the outbox position it was read at; the counter bump tells whether
+  any other process wrote this origin's outbox since — if so, the head is read again (an index on the outbox's
+  ``audit`` rows).
+* **in** ``audit_log`` — a chain that stays at its node (a city's or the province's own), and the copies of the
+  counties' chains a city and the province receive. The head is cached per engine and an append is one
+  ``INSERT … ON CONFLICT DO NOTHING`` at ``head + 1``: if another process appended meanwhile, nothing is written
+  and the head is read again.
+
+A transaction's new heads are held on its connection until it commits (:func:`promote`, called by the unit of
+work) — a rolled-back append never moves a cached head.
 """
 
 from __future__ import annotations
 
+import json
 import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, exists, select
+from sqlalchemy import Engine, bindparam, exists, literal_column, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -21,22 +34,41 @@ from sqlalchemy.engine import Connection
 from federation.audit import GENESIS, AuditEntry, AuditScope, StoredEntry, current_audit, entry_body, hash_body
 from federation.errors import StorageError, Unauthenticated
 from federation.storage.bulk import sqlite_moment
-from federation.storage.tables import audit_log, sessions, users
+from federation.storage.tables import audit_log, counters, outbox, sessions, users
 from federation.storage.types import UTCDateTime
 
-__all__ = ["Live", "discard", "forget", "insert", "insert_stored", "promote", "ride", "scope_live"]
+__all__ = [
+    "AUDIT_RECORD",
+    "IS_AUDIT",
+    "Live",
+    "Rider",
+    "discard",
+    "forget",
+    "insert",
+    "insert_stored",
+    "next_value_live",
+    "outbox_entries_query",
+    "outbox_written",
+    "promote",
+    "rider",
+    "scope_live",
+]
 
-_TENTATIVE = "sunshine_audit_heads"
+AUDIT_RECORD = "audit"  # the outbox record type of an audit entry
+_TENTATIVE = "sunshine_audit_heads"  # on a connection: origin → (seq, hash) appended by its open transaction
+_SEEN_TENTATIVE = "sunshine_audit_outbox"  # on a connection: origin → last outbox seq its transaction wrote
 _SCOPE = "sunshine_audit_scope"
 _HEADS: weakref.WeakKeyDictionary[Engine, dict[str, tuple[int, str]]] = weakref.WeakKeyDictionary()
+# per engine: origin → the last outbox seq this process saw committed (the position its cached head is valid at)
+_SEEN: weakref.WeakKeyDictionary[Engine, dict[str, int]] = weakref.WeakKeyDictionary()
 _INSERT: dict[str, Any] = {
     "postgresql": pg_insert(audit_log).on_conflict_do_nothing(),
     "sqlite": sqlite_insert(audit_log).on_conflict_do_nothing(),
 }
 
-# the entry of a person's write, inserted only while the person's session is live (not revoked, not expired, the
-# account not disabled): the check every write makes of its session, in the same statement as its audit entry and
-# under the same transaction as the write — a session ended a moment earlier, by any process, refuses the write
+# a person's session is live: not revoked, not expired, the account not disabled — checked in the statement that
+# also writes (an audit entry in ``audit_log``, or the outbox counter of a chain kept in the outbox), under the
+# same transaction as the write: a session ended a moment earlier, by any process, refuses the write
 _LIVE = exists(
     select(sessions.c.token_digest)
     .select_from(sessions.join(users, users.c.user_id == sessions.c.user_id))
@@ -52,6 +84,20 @@ _INSERT_LIVE: dict[str, Any] = {
     "postgresql": pg_insert(audit_log).from_select([c.name for c in audit_log.c], _VALUES).on_conflict_do_nothing(),
     "sqlite": sqlite_insert(audit_log).from_select([c.name for c in audit_log.c], _VALUES).on_conflict_do_nothing(),
 }
+
+
+def _counter_live(ins: Any) -> Any:
+    """Advance a counter only while the session is live: ``INSERT … SELECT … WHERE EXISTS (live session)
+    ON CONFLICT DO UPDATE … RETURNING value`` — no row back when the session is not live."""
+    values = select(bindparam("name", type_=counters.c.name.type), bindparam("value", type_=counters.c.value.type))
+    stmt = ins(counters).from_select(["name", "value"], values.where(_LIVE))
+    return stmt.on_conflict_do_update(
+        index_elements=[counters.c.name],
+        set_={"value": counters.c.value + bindparam("step", type_=counters.c.value.type)},
+    ).returning(counters.c.value)
+
+
+_COUNTER_LIVE: dict[str, Any] = {"postgresql": _counter_live(pg_insert), "sqlite": _counter_live(sqlite_insert)}
 
 
 class _OneRow:
@@ -80,9 +126,7 @@ class _OneRow:
             self._compiled[dialect.name] = compiled
         return compiled
 
-    def execute(self, conn: Connection, params: dict[str, Any]) -> int:
-        """Run on the DB-API connection of ``conn`` (in its transaction, which SQLAlchemy has begun); the count
-        of rows inserted."""
+    def _run(self, conn: Connection, params: dict[str, Any], fetch: bool) -> Any:
         sql, converters, positional = self._for(conn.dialect)
         args: Any = (
             tuple(f(params[n]) for n, f in converters) if positional else {n: f(params[n]) for n, f in converters}
@@ -90,9 +134,18 @@ class _OneRow:
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(sql, args)
-            return int(cursor.rowcount)
+            return cursor.fetchone() if fetch else int(cursor.rowcount)
         finally:
             cursor.close()
+
+    def execute(self, conn: Connection, params: dict[str, Any]) -> int:
+        """Run on the DB-API connection of ``conn`` (in its transaction, which SQLAlchemy has begun); the count
+        of rows written."""
+        return int(self._run(conn, params, False))
+
+    def first(self, conn: Connection, params: dict[str, Any]) -> Any:
+        """Run as :meth:`execute`; the first row returned (None when none)."""
+        return self._run(conn, params, True)
 
 
 def _same(value: Any) -> Any:
@@ -106,6 +159,7 @@ def _aware(value: datetime) -> datetime:
 
 
 _LIVE_INSERT = _OneRow(_INSERT_LIVE)
+_LIVE_COUNTER = _OneRow(_COUNTER_LIVE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,39 +190,62 @@ def _row(stored: StoredEntry) -> dict[str, Any]:
     }
 
 
+IS_AUDIT = outbox.c.record_type == literal_column(f"'{AUDIT_RECORD}'")  # a literal: the partial index applies
+
+
+def outbox_entries_query(origin: str) -> Any:
+    """The outbox rows of ``origin``'s audit entries (by the partial index ``ix_outbox_origin_seq``)."""
+    return select(outbox.c.seq, outbox.c.payload).where(outbox.c.origin == origin, IS_AUDIT)
+
+
 def _load_head(conn: Connection, origin: str) -> tuple[int, str]:
+    """The last entry of ``origin``'s chain, wherever it is kept (the outbox or ``audit_log``)."""
     row = conn.execute(
         select(audit_log.c.seq, audit_log.c.hash)
         .where(audit_log.c.origin == origin)
         .order_by(audit_log.c.seq.desc())
         .limit(1)
     ).first()
-    return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
+    head = (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
+    last = conn.execute(outbox_entries_query(origin).order_by(outbox.c.seq.desc()).limit(1)).first()
+    if last is not None:
+        p = json.loads(last.payload)
+        if int(p["entry"]["seq"]) > head[0]:
+            head = (int(p["entry"]["seq"]), str(p["hash"]))
+    return head
 
 
 def insert(conn: Connection, origin: str, entry: AuditEntry, *, live: Live | None = None) -> StoredEntry:
-    """Append ``entry`` to ``origin``'s chain in the caller's transaction; return it as stored. With ``live``,
-    only while that session is live: else Unauthenticated (and the caller's transaction must roll back)."""
+    """Append ``entry`` to ``origin``'s chain in ``audit_log``, in the caller's transaction; return it as stored.
+    With ``live``, only while that session is live: else Unauthenticated (and the caller's transaction must roll
+    back)."""
     tentative: dict[str, tuple[int, str]] = conn.info.setdefault(_TENTATIVE, {})
     head = tentative.get(origin) or _HEADS.get(conn.engine, {}).get(origin)
     for _ in range(4):
         if head is None:
             head = _load_head(conn, origin)
-        seq, prev = head[0] + 1, head[1]
-        body = entry_body(origin, seq, entry)
-        stored = StoredEntry(origin=origin, seq=seq, entry=entry, prev_hash=prev, hash=hash_body(prev, body), body=body)
+        stored = _next(origin, head, entry)
         if live is None:
             inserted = insert_stored(conn, stored)
         else:
             params = {**_row(stored), "session_digest": live.digest, "session_now": live.now}
             inserted = bool(_LIVE_INSERT.execute(conn, params))
-            if not inserted and _load_head(conn, origin)[0] < seq:  # no conflict: the session is not live
-                raise Unauthenticated("登录已失效（会话已结束、过期或账号已停用），请重新登录")
+            if not inserted and _load_head(conn, origin)[0] < stored.seq:  # no conflict: the session is not live
+                raise Unauthenticated(_ENDED)
         if inserted:
-            tentative[origin] = (seq, stored.hash)
+            tentative[origin] = (stored.seq, stored.hash)
             return stored
         head = None  # someone else appended: read the head again
     raise StorageError("审计日志写入冲突，请重试", origin=origin)
+
+
+_ENDED = "登录已失效（会话已结束、过期或账号已停用），请重新登录"
+
+
+def _next(origin: str, head: tuple[int, str], entry: AuditEntry) -> StoredEntry:
+    seq, prev = head[0] + 1, head[1]
+    body = entry_body(origin, seq, entry)
+    return StoredEntry(origin=origin, seq=seq, entry=entry, prev_hash=prev, hash=hash_body(prev, body), body=body)
 
 
 def insert_stored(conn: Connection, stored: StoredEntry) -> bool:
@@ -176,16 +253,66 @@ def insert_stored(conn: Connection, stored: StoredEntry) -> bool:
     return bool(conn.execute(_INSERT[conn.dialect.name], _row(stored)).rowcount)
 
 
-def ride(conn: Connection, origin: str) -> StoredEntry | None:
-    """The entry of the current :class:`~federation.audit.AuditScope` of ``origin``, appended now if this
-    transaction has not yet (the outbox calls this so the entry rides in the write's own outbox append).
-    Returns the entry when it is to be replicated too (it then goes into that append), else None."""
+# -- chains kept in the outbox ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Rider:
+    """An entry to append to a chain kept in the outbox, in the outbox append being made (as its last row)."""
+
+    entry: AuditEntry
+    live: Live | None
+
+
+def rider(conn: Connection, origin: str) -> Rider | None:
+    """The entry of the current :class:`~federation.audit.AuditScope` of ``origin`` when its chain is kept in the
+    outbox and this transaction has not appended it yet (the outbox calls this for each append it writes). A
+    scope whose chain stays in ``audit_log`` is appended there now (and None returned)."""
     scope = current_audit()
     if scope is None or scope.written or scope.origin != origin:
         return None
-    stored = insert(conn, origin, scope.entry(), live=scope_live(scope))
     mark_written(conn, scope)
-    return stored if scope.replicate else None
+    if not scope.replicate:
+        insert(conn, origin, scope.entry(), live=scope_live(scope))
+        return None
+    return Rider(scope.entry(), scope_live(scope))
+
+
+def next_value_live(conn: Connection, name: str, count: int, live: Live) -> int:
+    """:func:`federation.storage.outbox.next_value`, only while ``live``'s session is live (else Unauthenticated)."""
+    row = _LIVE_COUNTER.first(
+        conn, {"name": name, "value": count, "step": count, "session_digest": live.digest, "session_now": live.now}
+    )
+    if row is None:
+        raise Unauthenticated(_ENDED)
+    return int(row[0])
+
+
+def outbox_written(
+    conn: Connection, origin: str, first: int, last: int, entry: AuditEntry | None = None
+) -> StoredEntry | None:
+    """This transaction wrote ``origin``'s outbox rows ``first … last`` (the counter is bumped: it holds the
+    origin's write lock); with ``entry``, the entry appended to the origin's outbox-kept chain as the last of them.
+
+    The entry is chained to the cached head when nobody else wrote this origin's outbox since that head was cached
+    (this process's last committed append ended at ``first - 1``), else to the head read again. The position is
+    remembered at commit (:func:`promote`)."""
+    tx: dict[str, tuple[int, bool]] = conn.info.setdefault(_SEEN_TENTATIVE, {})
+    prior = tx.get(origin)
+    if prior is None:
+        current = _SEEN.get(conn.engine, {}).get(origin) == first - 1
+    else:
+        current = prior[1] and prior[0] == first - 1
+    stored = None
+    if entry is not None:
+        tentative: dict[str, tuple[int, str]] = conn.info.setdefault(_TENTATIVE, {})
+        head = (tentative.get(origin) or _HEADS.get(conn.engine, {}).get(origin)) if current else None
+        if head is None:
+            head, current = _load_head(conn, origin), True
+        stored = _next(origin, head, entry)
+        tentative[origin] = (stored.seq, stored.hash)
+    tx[origin] = (last, current)
+    return stored
 
 
 def scope_live(scope: AuditScope) -> Live | None:
@@ -203,11 +330,20 @@ def promote(conn: Connection) -> None:
     tentative = conn.info.pop(_TENTATIVE, None)
     if tentative:
         _HEADS.setdefault(conn.engine, {}).update(tentative)
+    written: dict[str, tuple[int, bool]] | None = conn.info.pop(_SEEN_TENTATIVE, None)
+    if written:
+        seen = _SEEN.setdefault(conn.engine, {})
+        for origin, (last, current) in written.items():
+            if current:
+                seen[origin] = last
+            else:  # the outbox moved under a head this process has not re-read: read it at the next append
+                seen.pop(origin, None)
 
 
 def discard(conn: Connection) -> None:
     """The transaction on ``conn`` rolled back: forget its appends; its scope's entry is still to be written."""
     conn.info.pop(_TENTATIVE, None)
+    conn.info.pop(_SEEN_TENTATIVE, None)
     scope = conn.info.pop(_SCOPE, None)
     if scope is not None:
         scope.written = False
@@ -216,4 +352,5 @@ def discard(conn: Connection) -> None:
 def forget(conn: Connection) -> None:
     """A transaction starts on ``conn``: drop what an earlier one outside a unit of work may have left."""
     conn.info.pop(_TENTATIVE, None)
+    conn.info.pop(_SEEN_TENTATIVE, None)
     conn.info.pop(_SCOPE, None)

@@ -34,7 +34,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
-from federation.audit import AuditEntry, StoredEntry
+from federation.audit import Actor, AuditEntry
 from federation.boundary import (
     CONTROL_RECORDS,
     BoundaryPolicy,
@@ -44,7 +44,6 @@ from federation.boundary import (
 )
 from federation.errors import SunshineError
 from federation.identities import DivisionLevel, level_of
-from federation.storage import audit_chain
 from federation.storage.tables import boundary_refusals, standards_bundles
 
 __all__ = [
@@ -97,11 +96,10 @@ class Gate:
         """The first direction that does not allow ``record_type``."""
         return next((d.direction for d in self.directions if not d.allows(record_type)), self.directions[0].direction)
 
-    def whole(self, record_type: str) -> bool:
-        """Whether ``record_type`` crosses as written in every direction (a control record, or ``whole``)."""
-        return record_type in CONTROL_RECORDS or all(
-            record_type in d.types and d.types[record_type] is None for d in self.directions
-        )
+    @staticmethod
+    def whole(record_type: str) -> bool:
+        """Whether ``record_type`` crosses as written, never screened (a control record)."""
+        return record_type in CONTROL_RECORDS
 
 
 def _compiled(conn: Connection, version: str | None) -> CompiledBoundary:
@@ -202,12 +200,11 @@ _UPSERT = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
 
 def note_refusals(
     conn: Connection, origin: str, version: str, refusals: Mapping[Refusal, int], at: datetime
-) -> list[StoredEntry]:
-    """Count ``refusals`` in the caller's transaction and audit the first of each kind (per direction, record type
-    and field, for as long as this node has kept it); return the audit entries to replicate with the write."""
+) -> list[AuditEntry]:
+    """Count ``refusals`` in the caller's transaction; return the audit entries of those refused for the first time
+    (per direction, record type and field, for as long as this node has kept it) for the caller to append."""
     stmt = _UPSERT[conn.dialect.name]
-    replicate = level_of(origin) is DivisionLevel.COUNTY  # the tiers above keep their own entries locally
-    entries: list[StoredEntry] = []
+    entries: list[AuditEntry] = []
     for r, n in sorted(refusals.items(), key=lambda kv: (kv[0].direction, kv[0].record_type, kv[0].field)):
         total = conn.execute(
             stmt,
@@ -227,19 +224,14 @@ def note_refusals(
         )
         if total != n:  # audited when first refused
             continue
-        entry = AuditEntry(
-            at=at,
-            user_id="system",
-            name="节点",
-            role="系统",
-            division=origin,
-            action="boundary.refuse",
-            target=f"{r.direction}:{r.record_type}{'.' + r.field if r.field else ''}"[:200],
-            source="outbox",
-            outcome="refused",
-            detail=f"边界策略（标准版本 {version or '内置默认'}）拒绝 {r.record_type} 的{what}；本地数据不受影响",
+        entries.append(
+            AuditEntry.of(
+                Actor("system", "节点", "系统", origin, source="outbox"),
+                at=at,
+                action="boundary.refuse",
+                target=f"{r.direction}:{r.record_type}{'.' + r.field if r.field else ''}",
+                outcome="refused",
+                detail=f"边界策略（标准版本 {version or '内置默认'}）拒绝 {r.record_type} 的{what}；本地数据不受影响",
+            )
         )
-        stored = audit_chain.insert(conn, origin, entry)
-        if replicate:
-            entries.append(stored)
     return entries

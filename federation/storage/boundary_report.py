@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from federation.boundary import ACTION_LABELS, CONTROL_RECORDS, WHOLE, Action, Rule
+from federation.boundary import ACTION_LABELS, CONTROL_RECORDS, Action, Rule
 from federation.storage.boundary_gate import DEFAULT_VERSION, directions_of, policy_in_force
 from federation.storage.tables import boundary_refusals, outbox
 
@@ -66,9 +66,7 @@ class BoundaryReport:
         }
 
 
-def _redactions(rules: Mapping[str, Rule] | str, prefix: str = "") -> list[tuple[str, str]]:
-    if isinstance(rules, str):
-        return []
+def _redactions(rules: Mapping[str, Rule], prefix: str = "") -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for name, rule in rules.items():
         if isinstance(rule, Action):
@@ -127,9 +125,7 @@ def boundary_report(conn: Connection, node: str) -> BoundaryReport:
 
 
 def action_label(action: str) -> str:
-    """The Chinese label of an action (``mask_name`` → 姓名脱敏); ``whole`` → 整条放行."""
-    if action == WHOLE:
-        return "整条放行"
+    """The Chinese label of an action (``mask_name`` → 姓名脱敏)."""
     try:
         return ACTION_LABELS[Action(action)]
     except ValueError:

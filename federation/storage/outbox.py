@@ -23,8 +23,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from federation.audit import StoredEntry
+from federation.audit import AuditEntry, StoredEntry
+from federation.errors import SunshineError
+from federation.identities import DivisionLevel, level_of
 from federation.storage import audit_chain, boundary_gate
+from federation.storage.audit_chain import AUDIT_RECORD
 from federation.storage.bulk import BulkStatement
 from federation.storage.tables import counters, outbox
 
@@ -33,6 +36,7 @@ __all__ = [
     "OutboxRecord",
     "append",
     "append_encoded",
+    "append_entry",
     "canonical_json",
     "high_water",
     "lock_origin",
@@ -47,8 +51,6 @@ def _default(value: Any) -> Any:
         return str(value)
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
-
-AUDIT = "audit"  # federation.storage.audit_log.AUDIT_RECORD (which imports this module)
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_default)
 
@@ -121,7 +123,9 @@ def append(
             [records[i].op for i in kept],
             payloads,
         )
-    seqs = _write(conn, origin, columns, created_at=created_at, copy=copy, gate=gate, refusals=refusals)
+    seqs = _write(conn, origin, columns, created_at=created_at, copy=copy)[0]
+    if refusals:
+        _refused(conn, origin, gate, refusals, created_at)
     return _spread(seqs, kept, len(records))
 
 
@@ -156,7 +160,9 @@ def append_encoded(
     ids = record_ids if len(kept) == len(record_ids) else [record_ids[i] for i in kept]
     n = len(ids)
     columns = _Columns([record_type] * n, ids, [op] * n, kept_payloads)
-    seqs = _write(conn, origin, columns, created_at=created_at, copy=copy, gate=gate, refusals=refusals)
+    seqs = _write(conn, origin, columns, created_at=created_at, copy=copy)[0]
+    if refusals:
+        _refused(conn, origin, gate, refusals, created_at)
     return _spread(seqs, kept, len(record_ids))
 
 
@@ -189,6 +195,26 @@ def _spread(seqs: list[int], kept: list[int], n: int) -> list[int]:
     return out
 
 
+def _refused(
+    conn: Connection,
+    origin: str,
+    gate: boundary_gate.Gate,
+    refusals: Counter[boundary_gate.Refusal],
+    created_at: datetime,
+) -> None:
+    """Count what the policy kept back and audit the first of each kind: in the origin's chain, kept in the
+    outbox at a county (so the entry crosses like every audit entry), in ``audit_log`` above."""
+    try:
+        in_outbox = level_of(origin) is DivisionLevel.COUNTY
+    except SunshineError:
+        in_outbox = False
+    for entry in boundary_gate.note_refusals(conn, origin, gate.version, refusals, created_at):
+        if in_outbox:
+            append_entry(conn, origin, entry, live=None)
+        else:
+            audit_chain.insert(conn, origin, entry)
+
+
 @dataclass(frozen=True, slots=True)
 class _Columns:
     """The per-record columns of outbox rows, one list each."""
@@ -206,33 +232,27 @@ def _write(
     *,
     created_at: datetime,
     copy: bool,
-    gate: boundary_gate.Gate,
-    refusals: Counter[boundary_gate.Refusal],
-) -> list[int]:
+    ride: audit_chain.Rider | None = None,
+) -> tuple[list[int], StoredEntry | None]:
+    """Write the rows of ``c`` (and the entry of who made this write, as the last row, when the origin's audit
+    chain is kept in the outbox); return the rows' seqs and the entry appended, if any."""
     types, ids, ops, payloads = c.types, c.ids, c.ops, c.payloads
-    n = own = len(ids)
-    riders: list[StoredEntry] = []
-    if refusals:  # counted and, the first of each kind, audited — the entry crosses like any audit entry
-        riders.extend(boundary_gate.note_refusals(conn, origin, gate.version, refusals, created_at))
-    if not n and not riders:
-        return []
-    if n:
-        rider = audit_chain.ride(conn, origin)  # the entry of who made this write rides in its append (last)
-        if rider is not None:
-            riders.append(rider)
-    if riders and gate.allows(AUDIT):
-        types = [*types, *([AUDIT] * len(riders))]
-        ids = [*ids, *(f"{origin}:{r.seq}" for r in riders)]
-        ops = [*ops, *(["insert"] * len(riders))]
-        payloads = [*payloads, *(r.payload_json() for r in riders)]
-        n += len(riders)
-    elif riders:  # the policy keeps audit entries in: they stay in this node's chain only
-        refused = {boundary_gate.Refusal(gate.refusing(AUDIT), AUDIT): len(riders)}
-        boundary_gate.note_refusals(conn, origin, gate.version, refused, created_at)
+    own = len(ids)
+    if ride is None and own:
+        ride = audit_chain.rider(conn, origin)  # the entry of who made this write rides in its append (last)
+    n = own + (ride is not None)
     if not n:
-        return []
-    last = next_value(conn, f"outbox:{origin}", n)
+        return [], None
+    name = f"outbox:{origin}"
+    if ride is not None and ride.live is not None:  # the session checked live by the counter's own upsert
+        last = audit_chain.next_value_live(conn, name, n, ride.live)
+    else:
+        last = next_value(conn, name, n)
     first = last - n + 1
+    stored = audit_chain.outbox_written(conn, origin, first, last, None if ride is None else ride.entry)
+    if stored is not None:
+        types, ids, ops = [*types, AUDIT_RECORD], [*ids, f"{origin}:{stored.seq}"], [*ops, "insert"]
+        payloads = [*payloads, stored.payload_json()]
     seqs = range(first, last + 1)
     if copy and conn.dialect.name == "postgresql":
         if created_at.tzinfo is None:
@@ -242,7 +262,7 @@ def _write(
         with raw.cursor() as cur, cur.copy(f"COPY {outbox.name} ({', '.join(columns)}) FROM STDIN") as out:
             for row in zip(seqs, types, ids, ops, payloads, strict=True):
                 out.write_row((origin, *row, created_at))
-        return list(seqs[:own])  # the caller's records' numbers, not the riding audit entry's
+        return list(seqs[:own]), stored  # the caller's records' numbers, not the riding audit entry's
     _INSERT_OUTBOX.execute_columns(
         conn,
         {
@@ -255,7 +275,17 @@ def _write(
             "created_at": [created_at] * n,
         },
     )
-    return list(seqs[:own])  # the caller's records' numbers, not the riding audit entry's
+    return list(seqs[:own]), stored  # the caller's records' numbers, not the riding audit entry's
+
+
+def append_entry(conn: Connection, origin: str, entry: AuditEntry, *, live: audit_chain.Live | None) -> StoredEntry:
+    """Append ``entry`` to ``origin``'s audit chain kept in the outbox (a county's), on its own; with ``live``,
+    only while that session is live (else Unauthenticated)."""
+    _, stored = _write(
+        conn, origin, _Columns([], [], [], []), created_at=entry.at, copy=False, ride=audit_chain.Rider(entry, live)
+    )
+    assert stored is not None
+    return stored
 
 
 def lock_origin(conn: Connection, origin: str) -> None:

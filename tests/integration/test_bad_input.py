@@ -226,6 +226,15 @@ def test_nul_in_a_form_body_is_422(client: TestClient) -> None:
     assert_error(resp, 422, "validation_error")
 
 
+def test_a_nul_in_a_multipart_login_is_a_failed_login_not_a_storage_error(client: TestClient) -> None:
+    """Multipart bodies are only counted by the guard; the login route sends nothing but a well-formed account id
+    to the database (PostgreSQL answered a NUL with a 503 "storage_error")."""
+    for username in ("ad\x00min", "admin\x00", "\x00"):
+        resp = client.post("/api/v1/auth/token", files={"username": (None, username), "password": (None, "x\x00y")})
+        assert resp.status_code == 401, resp.text
+        assert resp.json()["error"]["message"] == "账号或密码错误"
+
+
 def test_a_body_over_8_mib_is_413_whether_declared_or_streamed(client: TestClient, engine: Engine) -> None:
     before = counts(engine)
     big = b'["' + b"a" * MAX_BODY + b'"]'

@@ -14,21 +14,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from city_aggregator.bootstrap import replication_appliers as city_appliers
 from county_node.approval.domain import Action
 from county_node.approval.services import ApprovalService
 from county_node.bootstrap import CountyNode, assemble_county_node
 from county_node.bootstrap import replication_appliers as county_appliers
+from federation.audit import StoredEntry
 from federation.boundary import default_boundary_policy
 from federation.config import Config, DatabaseConfig, NodeConfig, ReplicationConfig
 from federation.standards import StandardsBundle
 from federation.storage import outbox as outbox_store
+from federation.storage.audit_log import read_entries
 from federation.storage.boundary_report import boundary_report
 from federation.storage.engine import engine_from_config, make_engine
 from federation.storage.standards_store import current_bundle
-from federation.storage.tables import audit_log, boundary_refusals, cases, complaints, metadata, outbox, quarantine
+from federation.storage.tables import boundary_refusals, cases, complaints, metadata, outbox, quarantine
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import CST
 from migrations.runner import upgrade
@@ -189,7 +191,7 @@ def test_a_field_the_policy_does_not_list_does_not_cross(tiers: Tiers) -> None:
     with t.county.engine.connect() as conn:
         payload = json.loads(conn.execute(select(outbox.c.payload).where(outbox.c.seq == seq)).scalar_one())
         refused = conn.execute(select(boundary_refusals)).mappings().all()
-        audited = conn.execute(select(audit_log.c.target).where(audit_log.c.action == "boundary.refuse")).all()
+        audited = [(e.entry.target,) for e in refusal_entries(conn)]
     assert "applicant_phone" not in payload
     assert payload["applicant"] == "欧***"
     assert [(r["direction"], r["record_type"], r["field"], r["count"]) for r in refused] == [
@@ -199,6 +201,11 @@ def test_a_field_the_policy_does_not_list_does_not_cross(tiers: Tiers) -> None:
     t.ship()
     for tier in (t.city, t.province):
         assert PHONE not in everything_held(tier)
+
+
+def refusal_entries(conn: Connection) -> list[StoredEntry]:
+    """The county's audit entries of boundary refusals (its chain is kept in its outbox: they cross too)."""
+    return [e for e in read_entries(conn, COUNTY) if e.entry.action == "boundary.refuse"]
 
 
 def bundle_without(bundle: StandardsBundle, record_type: str, version: str) -> StandardsBundle:
@@ -224,9 +231,7 @@ def test_a_record_type_the_policy_does_not_allow_is_refused_counted_and_audited(
         held_here = {r[0] for r in conn.execute(select(complaints.c.complaint_id))}
         queued = {r[0] for r in conn.execute(select(outbox.c.record_id).where(outbox.c.record_type == "complaint"))}
         refused = conn.execute(select(boundary_refusals)).mappings().all()
-        audited = conn.execute(
-            select(audit_log.c.target, audit_log.c.detail).where(audit_log.c.action == "boundary.refuse")
-        ).all()
+        audited = [(e.entry.target, e.entry.detail) for e in refusal_entries(conn)]
         report = boundary_report(conn, COUNTY)
     # the county's own writes committed; none of them was queued up
     assert {first.complaint_id, second.complaint_id, ids["complaint"]} <= held_here
@@ -240,6 +245,10 @@ def test_a_record_type_the_policy_does_not_allow_is_refused_counted_and_audited(
     with t.province.connect() as conn:
         at_province = {r[0] for r in conn.execute(select(complaints.c.complaint_id))}
     assert at_province == {ids["complaint"]}  # the province still holds the first snapshot, nothing newer
+    with t.province.connect() as conn:  # the refusal's audit entry crossed with the county's chain
+        assert [e.entry.target for e in read_entries(conn, COUNTY) if e.entry.action == "boundary.refuse"] == [
+            "up:complaint"
+        ]
     (up,) = report.directions
     by_type = {r.record_type: r for r in up.types}
     assert (by_type["complaint"].allowed, by_type["complaint"].refused, by_type["complaint"].crossed) == (False, 3, 1)
@@ -259,7 +268,7 @@ def test_the_report_lists_the_policy_in_force_and_every_type_of_its_direction(ti
     assert up["direction"] == "up"
     assert report["default_policy"] is False
     assert report["policy_version"] == "2026.09.1"
-    assert {r["record_type"] for r in up["types"]} >= {"case", "case_event", "complaint", "rating", "audit"}
+    assert {r["record_type"] for r in up["types"]} >= {"case", "case_event", "complaint", "rating", "alert"}
     assert all(isinstance(r["crossed"], int) for r in up["types"])
     assert json.dumps(report, ensure_ascii=False)  # plain JSON
 

@@ -10,6 +10,7 @@ the tests give each person their own OS user (``LOGNAME``), as two operators of 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -260,11 +261,18 @@ def _db(data_dir: Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-_COLUMNS = "at, user_id, name, role, division, action, target, source, outcome, detail, prev_hash, hash"
-
-
 def _verify(data_dir: Path) -> subprocess.CompletedProcess[str]:
     return sunshine("admin", "audit", "verify", *cfg(data_dir))
+
+
+def _entry_rows(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+    """The county's audit chain as it is kept: outbox rows of record type ``audit`` (outbox seq, payload)."""
+    q = "select seq, payload from outbox where origin = ? and record_type = 'audit' order by seq"
+    return [(int(s), str(p)) for s, p in conn.execute(q, (DIVISION,))]
+
+
+def _set_payload(conn: sqlite3.Connection, row: int, payload: str) -> None:
+    conn.execute("update outbox set payload = ? where origin = ? and seq = ?", (payload, DIVISION, row))
 
 
 def test_audit_verify_finds_a_changed_byte_a_deleted_entry_and_a_swap(node: Path) -> None:
@@ -276,46 +284,46 @@ def test_audit_verify_finds_a_changed_byte_a_deleted_entry_and_a_swap(node: Path
     assert "哈希链完整" in intact.stdout
 
     with _db(node) as conn:
-        seqs = [s for (s,) in conn.execute("select seq from audit_log where origin = ? order by seq", (DIVISION,))]
+        rows = _entry_rows(conn)
+    seqs = [json.loads(p)["entry"]["seq"] for _, p in rows]
     assert seqs == list(range(1, len(seqs) + 1))
     assert len(seqs) >= 4
     k = 2  # an entry in the middle of the chain
+    row, payload = rows[k - 1]
 
     def broken_at(seq: int, reason: str) -> None:
         result = _verify(node)
         assert result.returncode == 2, result.stdout + result.stderr
         assert f"{DIVISION}：第 {seq} 条起不符 —— {reason}" in result.stdout, result.stdout
 
-    # (a) one character of one entry's target
+    # (a) one byte of one entry's target; then one byte that leaves no JSON at all
+    target = json.loads(payload)["entry"]["target"]
+    changed = ("X" if target[0] != "X" else "Y") + target[1:]
     with _db(node) as conn:
-        (target,) = conn.execute("select target from audit_log where origin = ? and seq = ?", (DIVISION, k)).fetchone()
-        changed = ("X" if target[0] != "X" else "Y") + target[1:]
-        conn.execute("update audit_log set target = ? where origin = ? and seq = ?", (changed, DIVISION, k))
+        _set_payload(conn, row, payload.replace(f'"target":"{target}"', f'"target":"{changed}"'))
     broken_at(k, "条目内容与其哈希不符（内容被改动）")
     with _db(node) as conn:
-        conn.execute("update audit_log set target = ? where origin = ? and seq = ?", (target, DIVISION, k))
+        _set_payload(conn, row, payload[:-1] + "]")
+    broken_at(k, "条目内容与其哈希不符（内容被改动）")
+    with _db(node) as conn:
+        _set_payload(conn, row, payload)
     assert _verify(node).returncode == 0
 
     # (b) an entry deleted
     with _db(node) as conn:
-        row = conn.execute(f"select {_COLUMNS} from audit_log where origin = ? and seq = ?", (DIVISION, k)).fetchone()
-        conn.execute("delete from audit_log where origin = ? and seq = ?", (DIVISION, k))
+        kept = conn.execute("select * from outbox where origin = ? and seq = ?", (DIVISION, row)).fetchone()
+        conn.execute("delete from outbox where origin = ? and seq = ?", (DIVISION, row))
     broken_at(k, f"缺少第 {k} 条（下一条为第 {k + 1} 条）")
     with _db(node) as conn:
-        marks = ", ".join("?" * (len(row) + 2))
-        conn.execute(f"insert into audit_log (origin, seq, {_COLUMNS}) values ({marks})", (DIVISION, k, *row))
+        conn.execute(f"insert into outbox values ({', '.join('?' * len(kept))})", kept)
     assert _verify(node).returncode == 0
 
-    # (c) two entries' contents swapped (the log reordered)
+    # (c) two entries swapped (the log reordered)
+    (row2, payload2) = rows[k]
     with _db(node) as conn:
-        first, second = (
-            conn.execute(f"select {_COLUMNS} from audit_log where origin = ? and seq = ?", (DIVISION, s)).fetchone()
-            for s in (k, k + 1)
-        )
-        sets = ", ".join(f"{c.strip()} = ?" for c in _COLUMNS.split(","))
-        for seq, values in ((k, second), (k + 1, first)):
-            conn.execute(f"update audit_log set {sets} where origin = ? and seq = ?", (*values, DIVISION, seq))
-    broken_at(k, "前一条的哈希不符（条目被删除、插入或调换次序）")
+        _set_payload(conn, row, payload2)
+        _set_payload(conn, row2, payload)
+    broken_at(k, f"次序错乱（第 {k + 1} 条排在第 {k} 条之前）")
     json_out = sunshine("admin", "audit", "verify", "--json", *cfg(node))
     assert json_out.returncode == 2
     assert f'"first_bad_seq": {k}' in json_out.stdout

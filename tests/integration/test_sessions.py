@@ -11,9 +11,11 @@ from sqlalchemy import Engine, func, select
 
 from county_node.bootstrap import CountyNode
 from county_node.entrypoints.http import create_app
+from federation.audit import StoredEntry
 from federation.standards import StandardsBundle
+from federation.storage import audit_log
 from federation.storage.engine import make_engine
-from federation.storage.tables import audit_log, cases
+from federation.storage.tables import cases
 from migrations.runner import upgrade
 from security.accounts import accounts_for
 from tests.conftest import FakeClock
@@ -44,18 +46,24 @@ def _count(engine: Engine, table: object) -> int:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
 
 
+def _entries(node: CountyNode) -> list[StoredEntry]:
+    """The county's audit chain (kept in its outbox: it replicates)."""
+    with node.engine.connect() as conn:
+        return audit_log.read_entries(conn, node.config.node.division)
+
+
 def test_a_write_after_the_account_is_disabled_elsewhere_is_refused_and_writes_nothing(
     client: TestClient, node: CountyNode
 ) -> None:
     log_in(client, "clerk")
     assert client.post("/api/v1/cases", json=NEW_CASE).status_code == 201  # the app now knows this session
-    before_cases, before_audit = _count(node.engine, cases), _count(node.engine, audit_log)
+    before_cases, before_audit = _count(node.engine, cases), len(_entries(node))
     accounts_for(node.engine, node.config.node.division).set_disabled("clerk", True)  # another process
     r = client.post("/api/v1/cases", json=NEW_CASE)
     assert r.status_code == 401, r.text
     assert r.headers["www-authenticate"] == "Bearer"
     assert _count(node.engine, cases) == before_cases
-    assert _count(node.engine, audit_log) == before_audit + 1  # only the admin's "disable"
+    assert len(_entries(node)) == before_audit + 1  # only the admin's "disable"
     assert client.get("/api/v1/cases").status_code == 401
 
 
@@ -106,8 +114,7 @@ def test_what_a_stranger_types_as_an_account_reaches_the_audit_log_only_as_a_dig
     typed = "x\n#9 2026-01-01 假条目\x1b[2J"
     r = client.post("/api/v1/auth/token", data={"username": typed, "password": "whatever-123"})
     assert r.status_code == 401
-    with node.engine.connect() as conn:
-        row = conn.execute(select(audit_log).order_by(audit_log.c.seq.desc()).limit(1)).one()
+    row = _entries(node)[-1].entry
     assert row.outcome == "unknown_user"
     assert row.user_id.startswith("sha256:")
     assert "\n" not in row.target

@@ -82,7 +82,6 @@ POLICY = BoundaryPolicy.from_dict(
                 "secret": "drop",
                 "pauses": {"n": "keep", "reason": "scrub"},
             },
-            "audit": "whole",
         }
     }
 )
@@ -111,12 +110,12 @@ def test_a_record_crosses_with_its_listed_fields_only_masked_as_the_policy_says(
     assert screened.unlisted == ("pauses.by", "phone")  # the explicitly dropped field is not "unlisted"
 
 
-def test_a_record_type_not_listed_is_refused_and_whole_crosses_as_written() -> None:
+def test_a_record_type_not_listed_is_refused_and_the_control_records_cross_as_written() -> None:
     compiled = POLICY.compile("v1")
     assert compiled.direction("up").screen("complaint", {"a": 1}).payload is None
     assert compiled.direction("down").screen("case", {"case_no": "1"}).payload is None  # no down direction at all
     entry = {"entry": {"seq": 1}, "hash": "h", "prev_hash": "p"}
-    assert compiled.direction("up").screen("audit", entry).payload is entry
+    assert compiled.direction("up").screen("audit", entry).payload is entry  # the hash chain crosses whole
     # the standards channel is never screened, whatever the policy
     assert compiled.direction("down").screen("standards", {"version": "v"}).payload == {"version": "v"}
 
@@ -140,9 +139,8 @@ def test_a_value_of_the_wrong_shape_does_not_cross() -> None:
         ({"sideways": {}}, "方向"),
         ({"up": {"case": {"applicant": "hide"}}}, "处理方式"),
         ({"up": {"case": "keep"}}, "逐字段"),
-        ({"up": {"case": "whole"}}, "只有审计日志"),
-        ({"up": {"audit": {"entry": "keep"}}}, "整条放行"),
-        ({"up": {"standards": {"version": "keep"}}}, "始终放行"),
+        ({"up": {"audit": {"entry": "keep"}}}, "始终整条放行"),
+        ({"up": {"standards": {"version": "keep"}}}, "始终整条放行"),
         ({"up": {"case": {}}}, "没有列出"),
         ({"up": {"case": {"applicant": 3}}}, "处理方式或字段表"),
     ],

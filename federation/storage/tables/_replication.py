@@ -4,7 +4,7 @@ sender's acknowledgements per link, and the quarantine of poison records.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, String, Table, Text, text
 
 from federation.storage.tables._metadata import metadata
 from federation.storage.types import UTCDateTime
@@ -29,6 +29,14 @@ outbox = Table(
     Column("op", String(8), nullable=False),
     Column("payload", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # a county's audit chain is kept here (record type "audit"): its head and its entries, by a partial index
+    Index(
+        None,
+        "origin",
+        "seq",
+        sqlite_where=text("record_type = 'audit'"),
+        postgresql_where=text("record_type = 'audit'"),
+    ),
     comment="Transactional outbox: written in the same transaction as the change; seq gap-free per origin.",
 )
 

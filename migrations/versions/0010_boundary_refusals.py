@@ -1,7 +1,7 @@
 """boundary refusals: what the boundary policy kept from leaving a node
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-07 01:30:00.000000
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import federation.storage.types
 
-revision: str = "0009"
-down_revision: str | None = "0008"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
