@@ -148,6 +148,11 @@ def the_hall_at_work(t: Tiers) -> dict[str, str]:
 def test_the_province_never_holds_an_unmasked_id_phone_or_name(tiers: Tiers) -> None:
     t = tiers
     ids = the_hall_at_work(t)
+    # free text in a history entry too: the answer is kept in the complaint's history, the follow-up in the rating's
+    t.county.supervision.answer_complaint(
+        ids["complaint"], answer=f"已回电 {PHONE}，核对身份证 {ID_NUMBER}", actor="科长"
+    )
+    t.county.supervision.follow_up(ids["rating"], note=f"已回访 {PHONE}", actor="科长")
     t.ship()
 
     # the county keeps everything
