@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from federation.boundary import BoundaryPolicy, default_boundary_policy
 from federation.calendar import WorkingCalendar, YearCalendar
 from federation.errors import ItemNotFound, StandardsError, SunshineError
 from federation.scoring_rules import default_scoring_rules
@@ -154,6 +155,9 @@ class StandardsBundle:
     issuer: str = "370000"
     # the provenance layer's signature suite for the whole federation: "ed25519" (default) or "sm2" (国密)
     signature_suite: str = "ed25519"
+    # the boundary policy (federation.boundary): empty in a bundle published before it existed, which then runs
+    # under the built-in default (docs/boundary.md)
+    boundary: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.signature_suite not in SIGNATURE_SUITES:
@@ -169,6 +173,13 @@ class StandardsBundle:
         years = [y.year for y in self.calendar_years]
         if len(set(years)) != len(years):
             raise StandardsError("标准包中的日历年份重复", version=self.version)
+        if self.boundary:
+            BoundaryPolicy.from_dict(self.boundary)  # refuses a malformed policy, naming where
+
+    @property
+    def boundary_policy(self) -> BoundaryPolicy:
+        """The boundary policy this bundle publishes, or the built-in default when it publishes none."""
+        return BoundaryPolicy.from_dict(self.boundary) if self.boundary else default_boundary_policy()
 
     def item(self, code: str) -> Item:
         for it in self.items:
@@ -191,6 +202,7 @@ class StandardsBundle:
             "scoring_rules": dict(self.scoring_rules),
             # written only when not the default, so the digest of every bundle published before it stays
             **({"signature_suite": self.signature_suite} if self.signature_suite != "ed25519" else {}),
+            **({"boundary": dict(self.boundary)} if self.boundary else {}),
         }
 
     def to_json(self) -> str:
@@ -215,6 +227,7 @@ class StandardsBundle:
                 scoring_rules=dict(raw.get("scoring_rules", {})),
                 issuer=str(raw.get("issuer", "370000")),
                 signature_suite=str(raw.get("signature_suite", "ed25519")),
+                boundary=dict(raw.get("boundary") or {}),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StandardsError(f"标准包格式错误：{exc!r}") from exc
@@ -337,9 +350,11 @@ def bundle_from_catalogue_csv(
     rule_parameters: Mapping[str, Any] | None = None,
     *,
     scoring_rules: Mapping[str, Any] | None = None,
+    boundary: Mapping[str, Any] | None = None,
 ) -> StandardsBundle:
     """Build a bundle from a catalogue CSV (columns of ``shared/data/county_items.csv``); without
-    ``scoring_rules`` it carries the published-practice default (``default_scoring_rules``)."""
+    ``scoring_rules`` it carries the published-practice default (``default_scoring_rules``), without ``boundary``
+    the default boundary policy (``federation/data/boundary.toml``)."""
     return StandardsBundle(
         version=version,
         effective_date=effective_date,
@@ -347,4 +362,5 @@ def bundle_from_catalogue_csv(
         calendar_years=tuple(calendar_years),
         rule_parameters=dict(rule_parameters or {"yellow_days": 1, "yellow_share": 0.8}),
         scoring_rules=dict(scoring_rules) if scoring_rules is not None else default_scoring_rules(),
+        boundary=dict(boundary) if boundary is not None else default_boundary_policy().to_dict(),
     )

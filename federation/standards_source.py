@@ -7,6 +7,7 @@ Layout (see ``docs/standards.md`` and ``docs/examples/standards/``)::
     calendar/2026.toml     one file per published year: revision, source, holidays, make-up working days
     rule_parameters.toml   the supervision rules' parameters (flat keys)
     scoring.toml           the scoring rules
+    boundary.toml          the boundary policy (docs/boundary.md); without it, the default policy
 
 Pure reading and checking: no database. Every problem is a :class:`~federation.errors.StandardsError` that names
 the file (and the line or key) and says what is wrong, so an author can fix it before anything is published.
@@ -21,6 +22,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from federation.boundary import BoundaryPolicy, default_boundary_policy
 from federation.calendar import YearCalendar
 from federation.errors import StandardsError
 from federation.standards import StandardsBundle, read_catalogue_csv
@@ -31,6 +33,7 @@ BUNDLE_FILE = "bundle.toml"
 _CATALOGUE = "catalogue.csv"
 _RULE_PARAMETERS = "rule_parameters.toml"
 _SCORING = "scoring.toml"
+_BOUNDARY = "boundary.toml"
 _CALENDAR_DIR = "calendar"
 _BUNDLE_KEYS = frozenset({"version", "effective_date", "issuer", "catalogue", "signature_suite"})
 _YEAR_KEYS = frozenset({"year", "revision", "source", "holidays", "makeup_workdays"})
@@ -161,6 +164,15 @@ def load_bundle_source(directory: Path) -> StandardsBundle:
     scoring = directory / _SCORING
     rule_parameters = _plain_json(parameters, _read_toml(parameters)) if parameters.is_file() else {}
     scoring_rules = _plain_json(scoring, _read_toml(scoring)) if scoring.is_file() else {}
+    boundary_path = directory / _BOUNDARY
+    try:  # without boundary.toml the bundle publishes the default policy: every bundle built here names its policy
+        boundary = (
+            BoundaryPolicy.from_dict(_read_toml(boundary_path))
+            if boundary_path.is_file()
+            else default_boundary_policy()
+        )
+    except StandardsError as exc:
+        raise StandardsError(f"{_BOUNDARY}：{exc.message}", path=str(boundary_path)) from exc
     return StandardsBundle(
         version=str(head["version"]),
         effective_date=effective,
@@ -170,4 +182,5 @@ def load_bundle_source(directory: Path) -> StandardsBundle:
         scoring_rules=scoring_rules,
         issuer=str(head["issuer"]),
         signature_suite=str(head.get("signature_suite", "ed25519")),
+        boundary=boundary.to_dict(),
     )

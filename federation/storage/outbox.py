@@ -3,12 +3,15 @@
 ``next_value`` increments a counter row inside the caller's transaction (a row lock on PostgreSQL, the single
 writer lock on SQLite), so the numbers handed out are gap-free: a rolled-back transaction gives its number back.
 ``append`` writes an outbox row ``(origin, seq, record_type, record_id, op, payload, created_at)`` in the same
-transaction as the domain change it describes.
+transaction as the domain change it describes — after the boundary policy has screened it
+(:mod:`federation.storage.boundary_gate`): a record the policy refuses gets no row (its seq reads 0), a record
+that crosses is stored as it crosses (names masked, unlisted fields dropped).
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +24,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from federation.audit import AuditEntry, StoredEntry
-from federation.storage import audit_chain
+from federation.errors import SunshineError
+from federation.identities import DivisionLevel, level_of
+from federation.storage import audit_chain, boundary_gate
 from federation.storage.audit_chain import AUDIT_RECORD
 from federation.storage.bulk import BulkStatement
 from federation.storage.tables import counters, outbox
@@ -98,11 +103,30 @@ def append(
 
     ``copy``: on PostgreSQL, write them with ``COPY … FROM STDIN`` (for a few large payloads, e.g. a scoring run's,
     COPY costs about half the array ``INSERT``); elsewhere, and by default, the bulk ``INSERT``."""
-    payloads = [p if isinstance(p, EncodedPayload) else canonical_json(p) for p in (r.payload for r in records)]
-    columns = _Columns(
-        [r.record_type for r in records], [r.record_id for r in records], [r.op for r in records], payloads
-    )
-    return _write(conn, origin, columns, created_at=created_at, copy=copy)[0]
+    gate = boundary_gate.gate(conn, origin)
+    refusals: Counter[boundary_gate.Refusal] = Counter()
+    kept: list[int] = []
+    payloads: list[str] = []
+    for i, r in enumerate(records):
+        encoded = _screened(gate, r.record_type, r.payload, refusals)
+        if encoded is not None:
+            kept.append(i)
+            payloads.append(encoded)
+    if len(kept) == len(records):
+        columns = _Columns(
+            [r.record_type for r in records], [r.record_id for r in records], [r.op for r in records], payloads
+        )
+    else:
+        columns = _Columns(
+            [records[i].record_type for i in kept],
+            [records[i].record_id for i in kept],
+            [records[i].op for i in kept],
+            payloads,
+        )
+    seqs = _write(conn, origin, columns, created_at=created_at, copy=copy)[0]
+    if refusals:
+        _refused(conn, origin, gate, refusals, created_at)
+    return _spread(seqs, kept, len(records))
 
 
 def append_encoded(
@@ -120,9 +144,75 @@ def append_encoded(
     thousands of segments): no :class:`OutboxRecord` per row."""
     if len(record_ids) != len(payloads):
         raise ValueError("outbox record ids and payloads of different lengths")
-    n = len(record_ids)
-    columns = _Columns([record_type] * n, record_ids, [op] * n, payloads)
-    return _write(conn, origin, columns, created_at=created_at, copy=copy)[0]
+    gate = boundary_gate.gate(conn, origin)
+    refusals: Counter[boundary_gate.Refusal] = Counter()
+    if gate.whole(record_type):
+        kept_payloads: Sequence[str] = payloads
+        kept = list(range(len(record_ids)))
+    else:
+        kept, screened = [], []
+        for i, p in enumerate(payloads):
+            encoded = _screened(gate, record_type, p, refusals)
+            if encoded is not None:
+                kept.append(i)
+                screened.append(encoded)
+        kept_payloads = screened
+    ids = record_ids if len(kept) == len(record_ids) else [record_ids[i] for i in kept]
+    n = len(ids)
+    columns = _Columns([record_type] * n, ids, [op] * n, kept_payloads)
+    seqs = _write(conn, origin, columns, created_at=created_at, copy=copy)[0]
+    if refusals:
+        _refused(conn, origin, gate, refusals, created_at)
+    return _spread(seqs, kept, len(record_ids))
+
+
+def _screened(
+    gate: boundary_gate.Gate, record_type: str, payload: Any, refusals: Counter[boundary_gate.Refusal]
+) -> str | None:
+    """The payload as it crosses, encoded (None: refused); an encoded payload that needs no change is kept as is."""
+    if gate.whole(record_type):
+        return payload if isinstance(payload, EncodedPayload) else canonical_json(payload)
+    if not gate.allows(record_type):
+        boundary_gate.screen(gate, record_type, None, refusals)  # counted in the direction that refuses it
+        return None
+    encoded = isinstance(payload, EncodedPayload)
+    before = sum(refusals.values())
+    out, redacted = boundary_gate.screen(gate, record_type, json.loads(payload) if encoded else payload, refusals)
+    if out is None:
+        return None
+    if encoded and not redacted and sum(refusals.values()) == before:
+        return payload  # type: ignore[no-any-return]
+    return canonical_json(out)
+
+
+def _spread(seqs: list[int], kept: list[int], n: int) -> list[int]:
+    """The seq of each of the caller's ``n`` records: 0 for one the boundary refused (no outbox row)."""
+    if len(kept) == n:
+        return seqs
+    out = [0] * n
+    for i, seq in zip(kept, seqs, strict=True):
+        out[i] = seq
+    return out
+
+
+def _refused(
+    conn: Connection,
+    origin: str,
+    gate: boundary_gate.Gate,
+    refusals: Counter[boundary_gate.Refusal],
+    created_at: datetime,
+) -> None:
+    """Count what the policy kept back and audit the first of each kind: in the origin's chain, kept in the
+    outbox at a county (so the entry crosses like every audit entry), in ``audit_log`` above."""
+    try:
+        in_outbox = level_of(origin) is DivisionLevel.COUNTY
+    except SunshineError:
+        in_outbox = False
+    for entry in boundary_gate.note_refusals(conn, origin, gate.version, refusals, created_at):
+        if in_outbox:
+            append_entry(conn, origin, entry, live=None)
+        else:
+            audit_chain.insert(conn, origin, entry)
 
 
 @dataclass(frozen=True, slots=True)

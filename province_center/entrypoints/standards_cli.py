@@ -44,6 +44,17 @@ def _current(engine: Engine, on: date | None = None) -> StandardsBundle | None:
         return current_bundle(uow.conn, on)
 
 
+def _boundary_summary(bundle: StandardsBundle) -> str:
+    """边界策略：上行 11 类记录、下行 4 类记录 (docs/boundary.md)."""
+    from federation.boundary import DIRECTIONS
+
+    policy = bundle.boundary_policy
+    counts = "、".join(
+        f"{'上行' if d == 'up' else '下行'} {len(policy.directions.get(d, {}))} 类记录" for d in DIRECTIONS
+    )
+    return f"边界策略{'' if bundle.boundary else '（内置默认）'}：{counts}"
+
+
 def _same_content(a: StandardsBundle, b: StandardsBundle) -> bool:
     """Whether two bundles differ in nothing but their version and effective date."""
     ignore = {"version", "effective_date"}
@@ -57,7 +68,7 @@ def _catalogue_bundle(
 ) -> StandardsBundle:
     """A bundle from a catalogue CSV and the seeded calendar years, keeping what the province already published:
     its own calendar years (a year the seed lacks, or a revision at least the seed's) and its rule parameters
-    and scoring rules."""
+    and scoring rules, and its boundary policy."""
     from federation.calendar_seed import seed_years
 
     years = {y.year: y for y in seed_years()}
@@ -75,6 +86,8 @@ def _catalogue_bundle(
     )
     if current is not None and current.scoring_rules:  # the province's own scoring rules are kept
         bundle = dataclasses.replace(bundle, scoring_rules=dict(current.scoring_rules))
+    if current is not None and current.boundary:  # and its own boundary policy
+        bundle = dataclasses.replace(bundle, boundary=dict(current.boundary))
     return dataclasses.replace(bundle, issuer=node)
 
 
@@ -108,7 +121,8 @@ def standards_build(
     typer.echo(
         f"标准包 {built.version} 校验通过（签发机关 {built.issuer}；生效日期 {built.effective_date}；"
         f"事项 {len(built.items)} 项；日历 {_calendar_span(built)}；"
-        f"规则参数 {len(built.rule_parameters)} 项；评分规则{'已包含' if built.scoring_rules else '未包含'}）"
+        f"规则参数 {len(built.rule_parameters)} 项；评分规则{'已包含' if built.scoring_rules else '未包含'}；"
+        f"{_boundary_summary(built)}）"
     )
     if output is not None:
         typer.echo(f"已写入 {output}")
@@ -206,6 +220,7 @@ def standards_show(config: Annotated[Path | None, config_option] = None) -> None
     typer.echo(f"签发机关：{current.issuer}")
     typer.echo(f"事项：{len(current.items)} 项")
     typer.echo(f"日历：{_calendar_span(current)}")
+    typer.echo(_boundary_summary(current))
     typer.echo(f"摘要：{current.digest}")
     if newest.version != current.version:
         typer.echo(f"待生效：{newest.version}（生效日期 {newest.effective_date}；摘要 {newest.digest}）")

@@ -21,6 +21,7 @@ import grpc
 import pytest
 from sqlalchemy import select, update
 
+from federation.boundary import mask_name
 from federation.config import Config, NodeConfig
 from federation.nodes import build_node
 from federation.replication.trust import LinkSecurity
@@ -105,7 +106,8 @@ def test_connections_cut_mid_batch_lose_and_duplicate_nothing(rig: Rig) -> None:
 
 # -- raw streams to the city: a batch twice, a tampered batch -----------------------------------------------------
 
-FORGED = "李四"
+FORGED = "李*"
+MASKED = mask_name(APPLICANT)  # what a case snapshot carries up (docs/boundary.md)
 
 
 def _security(rig: Rig, division: str) -> LinkSecurity:
@@ -129,11 +131,12 @@ def _stream(rig: Rig, sender: str, *batches: Batch) -> tuple[convert.Welcome, li
 
 
 def _tampered(batch: Batch) -> Batch:
-    """``batch`` with the applicant in its first case snapshot changed after sealing (hashes left as they were)."""
-    at = next(i for i, r in enumerate(batch.records) if APPLICANT.encode() in r.payload)
+    """``batch`` with the (masked) applicant in its first case snapshot changed after sealing (hashes left as
+    they were)."""
+    at = next(i for i, r in enumerate(batch.records) if MASKED.encode() in r.payload)
     records = list(batch.records)
     records[at] = dataclasses.replace(
-        records[at], payload=records[at].payload.replace(APPLICANT.encode(), FORGED.encode())
+        records[at], payload=records[at].payload.replace(MASKED.encode(), FORGED.encode())
     )
     return dataclasses.replace(batch, records=tuple(records))
 

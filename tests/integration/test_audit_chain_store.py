@@ -30,7 +30,9 @@ def _write(engine: Engine, scope: AuditScope, record_id: str, *, fail: bool = Fa
         outbox.append(
             uow.conn,
             origin=COUNTY,
-            records=[outbox.OutboxRecord("case", record_id, "upsert", {"id": record_id})],
+            records=[
+                outbox.OutboxRecord("case", record_id, "upsert", {"case_no": record_id})
+            ],  # a field the policy lists
             created_at=AT,
         )
         if fail:

@@ -89,12 +89,13 @@ def test_append_encoded_writes_what_append_writes(engine: Engine) -> None:
     from federation.storage.tables import outbox as outbox_table
 
     at = datetime(2026, 11, 26, 9, 0, tzinfo=timezone(timedelta(hours=8)))
-    payloads = [outbox.EncodedPayload(outbox.canonical_json({"n": i, "文": "录像"})) for i in range(3)]
+    # fields the boundary policy lists for the type, so both paths write them as given
+    payloads = [outbox.EncodedPayload(outbox.canonical_json({"size": i, "uri": "录像"})) for i in range(3)]
     ids = [f"cam@{i}" for i in range(3)]
     for copy in (False, True):
         with engine.begin() as conn:
             records = [
-                outbox.OutboxRecord("video_segment", i, "upsert", {"n": n, "文": "录像"}) for n, i in enumerate(ids)
+                outbox.OutboxRecord("video_segment", i, "upsert", {"size": n, "uri": "录像"}) for n, i in enumerate(ids)
             ]
             general = outbox.append(conn, origin="371122", records=records, created_at=at, copy=copy)
             encoded = outbox.append_encoded(

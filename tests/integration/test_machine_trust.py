@@ -267,7 +267,7 @@ def test_a_relay_that_alters_a_county_record_is_caught_at_the_province(trust: Tr
     altered = seal_batch(
         JU,
         last.prev_hash,
-        [replace(r, payload=r.payload.replace("张三".encode(), "伪造".encode())) for r in last.records],
+        [replace(r, payload=r.payload.replace("张*".encode(), "伪*".encode())) for r in last.records],  # masked name
     )
     message = batch_to_proto(altered)
     message.signature = last.signature
@@ -283,7 +283,7 @@ def test_a_relay_that_alters_a_county_record_is_caught_at_the_province(trust: Tr
     assert "经 371100 转发" in refusal.message
     with UnitOfWork(trust.engines[PROVINCE], readonly=True) as uow:
         applicant = uow.conn.execute(select(cases.c.applicant).where(cases.c.case_no == case_no)).scalar_one()
-    assert applicant == "张三"
+    assert applicant == "张*"  # as the county sent it (docs/boundary.md)
 
 
 def test_a_seq_held_with_other_content_is_refused_as_divergent_not_acked(trust: Trust) -> None:

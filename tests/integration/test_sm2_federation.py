@@ -50,7 +50,11 @@ def federation(tmp_path: Path, bundle: StandardsBundle) -> Iterator[dict[str, ob
     }
     for division in (JU, WULIAN):
         with UnitOfWork(engines[division]) as uow:
-            records = [OutboxRecord("test_note", f"{division}-{i}", "upsert", {"n": i}) for i in range(5)]
+            # a type and fields the boundary policy lets cross (docs/boundary.md)
+            records = [
+                OutboxRecord("video_event", f"{division}-{i}", "upsert", {"kind": "note", "details": {"n": i}})
+                for i in range(5)
+            ]
             outbox.append(uow.conn, origin=division, records=records, created_at=NOW)
             uow.commit()
     yield {"engines": engines, "configs": configs}

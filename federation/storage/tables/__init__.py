@@ -11,7 +11,7 @@ here: ``_node`` (settings, counters), ``_standards`` (bundles, catalogue, calend
 ``_replication`` (outbox, batch log, marks, link acks, quarantine, batch receipts, signer chains),
 ``_supervision`` (alerts, complaints, ratings, notifications), ``_standards_status`` (each node's standards, clock
 moves), ``_orders``, ``_scores``, ``_video``, ``_security`` (enrolment tokens, issued certificates, revocations,
-key pins), ``_people`` (users, sessions, the audit log).
+key pins), ``_people`` (users, sessions, the audit log), ``_boundary`` (what the boundary policy refused).
 They are imported in that order, which is the order the tables are added to :data:`metadata`.
 """
 
@@ -48,6 +48,7 @@ from federation.storage.tables._security import (
     signing_key_pins,
 )
 from federation.storage.tables._people import audit_log, sessions, users
+from federation.storage.tables._boundary import boundary_refusals
 # isort: on
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "audit_log",
     "batch_log",
     "batch_receipts",
+    "boundary_refusals",
     "calendar_years",
     "camera_bindings",
     "cameras",
