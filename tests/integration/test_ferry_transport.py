@@ -108,7 +108,21 @@ def _engine(path: Path) -> Engine:
 
 def _write_outbox(engine: Engine, division: str, n: int) -> None:
     with UnitOfWork(engine) as uow:
-        records = [OutboxRecord("test_note", f"{division}-{i}", "upsert", {"n": i, "说明": "摆渡"}) for i in range(n)]
+        records = [  # a record type and fields the boundary policy lets cross whole
+            OutboxRecord(
+                "video_event",
+                f"{division}-{i}",
+                "insert",
+                {
+                    "camera_id": f"{division}-cam",
+                    "window": "W01",
+                    "kind": "摆渡",
+                    "at": "2026-09-21",
+                    "details": {"n": i},
+                },
+            )
+            for i in range(n)
+        ]
         outbox.append(uow.conn, origin=division, records=records, created_at=NOW)
         uow.commit()
 
