@@ -27,7 +27,7 @@ from federation.timeutil import CST
 from migrations.runner import upgrade
 from security import accounts
 
-PRODUCTION_HASHER, PRODUCTION_DUMMY_HASH = accounts._HASHER, accounts._DUMMY_HASH
+PRODUCTION_HASHER = accounts._HASHER
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"  # the project's shared data, beside the checkout (CI has it)
@@ -116,15 +116,13 @@ FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 def _fast_password_hashing() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(accounts, "_HASHER", FAST_HASHER)
-        mp.setattr(accounts, "_DUMMY_HASH", FAST_HASHER.hash("sunshine-dummy-password"))
         yield
 
 
 @pytest.fixture
 def real_password_hashing(monkeypatch: pytest.MonkeyPatch) -> PasswordHasher:
-    """The production hasher (and dummy hash) of :mod:`security.accounts` for this test; returned."""
+    """The production hasher of :mod:`security.accounts` for this test; returned."""
     monkeypatch.setattr(accounts, "_HASHER", PRODUCTION_HASHER)
-    monkeypatch.setattr(accounts, "_DUMMY_HASH", PRODUCTION_DUMMY_HASH)
     return PRODUCTION_HASHER
 
 
