@@ -52,6 +52,14 @@ def pytest_configure(config: pytest.Config) -> None:
         config.add_cleanup(traveller.stop)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files holding a long test (marked ``fault`` or ``slow``: real federations of processes) run first, in
+    their order: `make test` gives each worker whole files (pytest-xdist ``--dist loadfile``, pyproject.toml), and
+    a long file handed out last would finish alone while the other workers idle."""
+    long_files = {item.path for item in items if item.get_closest_marker("fault") or item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in long_files)  # stable: the order within each group is kept
+
+
 # the passphrase of the nodes' encrypted keyrings in the tests' processes (a production node gets its own from its
 # service manager); set once, so every command a test runs can read the keyring its node was given
 os.environ.setdefault("SUNSHINE_KEYRING_PASSPHRASE", "test-" + uuid.uuid4().hex)
