@@ -71,10 +71,17 @@ def setup(config_path: Path | None) -> Config:
     return cfg
 
 
-def _register_tiers() -> None:
+def _register_tiers(only: str | None = None) -> None:
     """Every package's command groups (``sunshine.cli``); a group named N also takes the commands other packages
-    contribute to it through ``sunshine.cli.N`` (the PKI commands of ``security`` join ``sunshine admin``)."""
-    for ep in sorted(entry_points(group="sunshine.cli"), key=lambda e: e.name):
+    contribute to it through ``sunshine.cli.N`` (the PKI commands of ``security`` join ``sunshine admin``).
+
+    ``only``: the group a command line names (``sunshine user login …``): when a package contributes it, only that
+    group is loaded — a command imports its own package, not every tier's HTTP apps (about a second of start-up).
+    The root's help, and a name no package contributes, load them all."""
+    groups = sorted(entry_points(group="sunshine.cli"), key=lambda e: e.name)
+    if any(ep.name == only for ep in groups):
+        groups = [ep for ep in groups if ep.name == only]
+    for ep in groups:
         sub: typer.Typer = ep.load()
         for extra in sorted(entry_points(group=f"sunshine.cli.{ep.name}"), key=lambda e: e.name):
             more: typer.Typer = extra.load()
@@ -84,9 +91,10 @@ def _register_tiers() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    _register_tiers()
+    args = sys.argv[1:] if argv is None else argv
+    _register_tiers(args[0] if args else None)  # the root takes no option but --help: a group comes first
     try:
-        rc = app(args=argv, prog_name="sunshine", standalone_mode=False)
+        rc = app(args=args, prog_name="sunshine", standalone_mode=False)
         if isinstance(rc, int) and rc:  # typer.Exit(code) comes back as a return value without standalone mode
             sys.exit(rc)
     except SunshineError as exc:

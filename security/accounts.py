@@ -11,6 +11,7 @@ account or a changed password stops the token at once. Every change and every lo
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import re
 import secrets
@@ -39,7 +40,14 @@ MIN_PASSWORD = 10
 # Argon2id with OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): ~50 ms a hash on one core here; a stored
 # hash names its own parameters, so raising these later re-hashes nothing and still verifies old hashes
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
-_DUMMY_HASH = _HASHER.hash("sunshine-dummy-password")  # a failed lookup costs as much as a failed password
+
+
+@functools.cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    """A hash at ``hasher``'s parameters, verified on a failed lookup so that it costs as much as a failed password;
+    made on first use, not at import (every command line imports this module)."""
+    return hasher.hash("sunshine-dummy-password")
+
 
 SYSTEM = Actor("system", "节点", "系统", "000000")
 
@@ -315,7 +323,7 @@ class Accounts:
                 row = uow.conn.execute(select(users).where(users.c.user_id == user_id)).first()
         if row is None:
             with contextlib.suppress(VerificationError):
-                _HASHER.verify(_DUMMY_HASH, password + "x")
+                _HASHER.verify(_dummy_hash(_HASHER), password + "x")
             # what a stranger typed reaches the audit log (and its replicas) only as a valid id or a digest
             named = user_id if _USER_ID.fullmatch(user_id) else "sha256:" + _digest(user_id)[:16]
             self.record(Actor(named, "", "", "", source), "login", named, outcome="unknown_user")

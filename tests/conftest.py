@@ -14,6 +14,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -24,6 +25,9 @@ from federation.standards import StandardsBundle, bundle_from_catalogue_csv
 from federation.storage.engine import make_engine
 from federation.timeutil import CST
 from migrations.runner import upgrade
+from security import accounts
+
+PRODUCTION_HASHER = accounts._HASHER
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"  # the project's shared data, beside the checkout (CI has it)
@@ -46,6 +50,14 @@ def pytest_configure(config: pytest.Config) -> None:
         traveller = time_machine.travel(datetime.fromisoformat(day).replace(hour=10, tzinfo=CST), tick=True)
         traveller.start()
         config.add_cleanup(traveller.stop)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files holding a long test (marked ``fault`` or ``slow``: real federations of processes) run first, in
+    their order: `make test` gives each worker whole files (pytest-xdist ``--dist loadfile``, pyproject.toml), and
+    a long file handed out last would finish alone while the other workers idle."""
+    long_files = {item.path for item in items if item.get_closest_marker("fault") or item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in long_files)  # stable: the order within each group is kept
 
 
 # the passphrase of the nodes' encrypted keyrings in the tests' processes (a production node gets its own from its
@@ -98,6 +110,28 @@ def create_pg_database() -> tuple[str, Callable[[], None]]:
         admin.dispose()
 
     return url, drop
+
+
+# Argon2id at the production parameters (19 MiB, 2 passes) costs ~50 ms a hash and a login; the suite creates and logs
+# in thousands of accounts. In this process (in-process tests) passwords are hashed at Argon2's minimum instead —
+# injected here, never through a setting production could read. A stored hash names its own parameters, so a hash
+# made here verifies anywhere, and every ``sunshine`` subprocess a test runs still hashes at the real parameters;
+# ``real_password_hashing`` gives a test the production hasher back (tests/integration/test_sessions.py).
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(accounts, "_HASHER", FAST_HASHER)
+        yield
+
+
+@pytest.fixture
+def real_password_hashing(monkeypatch: pytest.MonkeyPatch) -> PasswordHasher:
+    """The production hasher of :mod:`security.accounts` for this test; returned."""
+    monkeypatch.setattr(accounts, "_HASHER", PRODUCTION_HASHER)
+    return PRODUCTION_HASHER
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ numbers, NUL characters and lone surrogates anywhere in a request, bodies over 8
 alias (``cam1/../cam1/a.mp4``) keeps its file through a purge that removes another spelling of it.
 
 Every client is built by :func:`county_client` or :func:`inspector_client` (one place each, to add a login later).
+The tests whose requests are all refused share one node of each backend for the module (:func:`shared_client`),
+each comparing what its own request changed; a test that writes anything gets a node of its own.
 """
 
 from __future__ import annotations
@@ -29,11 +31,13 @@ from federation.http_errors import error_view, http_status
 from federation.http_guard import MAX_BODY, RequestGuard
 from federation.nodes import build_node
 from federation.standards import StandardsBundle
+from federation.storage.engine import make_engine
 from federation.storage.tables import camera_bindings, cameras, cases, outbox, video_events, video_segments
 from federation.timeutil import CST
+from migrations.runner import upgrade
 from security.access import Role
 from security.accounts import Accounts
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, create_pg_database
 from tests.integration.test_supervision_http import assert_error
 from tests.integration.video_fixtures import CAM1, COUNTY, add_case
 from tests.people import add_user, log_in
@@ -111,6 +115,39 @@ def client(node: CountyNode) -> Iterator[TestClient]:
         yield c
 
 
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def shared_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """One migrated database of each backend for the module's tests that only send requests which must be refused
+    (each compares what its own request changed): built once, not once a test."""
+    drop = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('bad-input') / 'node.db'}"
+    else:
+        url, drop = create_pg_database()
+    eng = make_engine(url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+    if drop is not None:
+        drop()
+
+
+@pytest.fixture(scope="module")
+def shared_client(
+    shared_engine: Engine, tmp_path_factory: pytest.TempPathFactory, bundle: StandardsBundle
+) -> Iterator[TestClient]:
+    """A county client (:func:`county_client`) over :func:`shared_engine`, for the refused requests."""
+    data_dir = tmp_path_factory.mktemp("bad-input-node")
+    config = Config(
+        node=NodeConfig(division=COUNTY, name="莒县", data_dir=str(data_dir)),
+        video=VideoConfig(storage_root=str(data_dir / "nvr"), max_purge_share=1.0),
+    )
+    county = assemble_county_node(config, shared_engine, FakeClock(DAY + timedelta(hours=9)))
+    county.approval.apply_standards(bundle)
+    with county_client(county) as c:
+        yield c
+
+
 def submit(client: TestClient) -> str:
     body = {"item_code": ENTERPRISE, "applicant": "张三", "data": ENTERPRISE_DATA}
     resp = client.post(f"{API}/cases", json=body)
@@ -152,8 +189,8 @@ def segment(uri: str, start: datetime) -> dict[str, Any]:
         "/video/events?from=2026-09-21&to=2026-09-22&limit=99999999999999999999",
     ],
 )
-def test_a_page_number_too_large_is_422(client: TestClient, path: str) -> None:
-    err = assert_error(client.get(API + path), 422, "validation_error")
+def test_a_page_number_too_large_is_422(shared_client: TestClient, path: str) -> None:
+    err = assert_error(shared_client.get(API + path), 422, "validation_error")
     assert "查询参数" in err["message"]
 
 
@@ -195,13 +232,13 @@ def test_the_inspectors_pages_are_bounded(engine: Engine, clock: FakeClock) -> N
     ids=["nul-escape", "high-surrogate", "low-surrogate", "nul-key", "raw-nul", "utf8-surrogate", "deep", "digits"],
 )
 def test_nul_and_lone_surrogates_in_a_json_body_are_422_and_store_nothing(
-    client: TestClient, engine: Engine, raw: bytes
+    shared_client: TestClient, shared_engine: Engine, raw: bytes
 ) -> None:
-    before = counts(engine)
-    resp = client.post(f"{API}/cases", content=raw, headers={"content-type": "application/json"})
+    before = counts(shared_engine)
+    resp = shared_client.post(f"{API}/cases", content=raw, headers={"content-type": "application/json"})
     assert_error(resp, 422, "validation_error")
-    assert counts(engine) == before
-    assert client.get(f"{API}/health").status_code == 200  # the connection still serves
+    assert counts(shared_engine) == before
+    assert shared_client.get(f"{API}/health").status_code == 200  # the connection still serves
 
 
 def test_a_valid_surrogate_pair_is_stored(client: TestClient) -> None:
@@ -215,39 +252,42 @@ def test_a_valid_surrogate_pair_is_stored(client: TestClient) -> None:
 @pytest.mark.parametrize(
     "path", ["/cases/a%00b", "/cases?department=a%00b", "/cases?department=%ED%A0%80", "/cases/%ED%A0%80"]
 )
-def test_nul_and_bad_utf8_in_path_or_query_are_422(client: TestClient, path: str) -> None:
-    assert_error(client.get(API + path), 422, "validation_error")
+def test_nul_and_bad_utf8_in_path_or_query_are_422(shared_client: TestClient, path: str) -> None:
+    assert_error(shared_client.get(API + path), 422, "validation_error")
 
 
-def test_nul_in_a_form_body_is_422(client: TestClient) -> None:
-    resp = client.post(
+def test_nul_in_a_form_body_is_422(shared_client: TestClient) -> None:
+    resp = shared_client.post(
         f"{API}/cases", content=b"applicant=a%00b", headers={"content-type": "application/x-www-form-urlencoded"}
     )
     assert_error(resp, 422, "validation_error")
 
 
-def test_a_nul_in_a_multipart_login_is_a_failed_login_not_a_storage_error(client: TestClient) -> None:
+def test_a_nul_in_a_multipart_login_is_a_failed_login_not_a_storage_error(shared_client: TestClient) -> None:
     """Multipart bodies are only counted by the guard; the login route sends nothing but a well-formed account id
     to the database (PostgreSQL answered a NUL with a 503 "storage_error")."""
     for username in ("ad\x00min", "admin\x00", "\x00"):
-        resp = client.post("/api/v1/auth/token", files={"username": (None, username), "password": (None, "x\x00y")})
+        files = {"username": (None, username), "password": (None, "x\x00y")}
+        resp = shared_client.post("/api/v1/auth/token", files=files)
         assert resp.status_code == 401, resp.text
         assert resp.json()["error"]["message"] == "账号或密码错误"
 
 
-def test_a_body_over_8_mib_is_413_whether_declared_or_streamed(client: TestClient, engine: Engine) -> None:
-    before = counts(engine)
+def test_a_body_over_8_mib_is_413_whether_declared_or_streamed(
+    shared_client: TestClient, shared_engine: Engine
+) -> None:
+    before = counts(shared_engine)
     big = b'["' + b"a" * MAX_BODY + b'"]'
-    resp = client.post(f"{API}/video/segments", content=big, headers={"content-type": "application/json"})
+    resp = shared_client.post(f"{API}/video/segments", content=big, headers={"content-type": "application/json"})
     assert_error(resp, 413, "limit_exceeded")
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams
         for _ in range(9):
             yield b" " * (1024 * 1024)
 
-    resp = client.post(f"{API}/video/segments", content=chunks(), headers={"content-type": "application/json"})
+    resp = shared_client.post(f"{API}/video/segments", content=chunks(), headers={"content-type": "application/json"})
     assert_error(resp, 413, "limit_exceeded")
-    assert counts(engine) == before
+    assert counts(shared_engine) == before
 
 
 def test_a_body_longer_than_its_content_length_is_counted() -> None:

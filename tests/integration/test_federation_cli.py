@@ -156,3 +156,35 @@ def test_an_operator_lists_shows_fixes_replays_and_discards_quarantined_records(
     assert ju["origin"] == JU
     assert (ju["cases"], ju["events"]) == (1, 2)
     assert ju["high_water"] == county_records[-1].origin_seq
+
+
+def test_a_command_loads_only_its_own_group_and_the_root_help_lists_every_group() -> None:
+    """``sunshine user …`` imports the ``user`` group (and what it needs), not every tier's commands and HTTP apps;
+    ``sunshine --help`` still lists every group the packages contribute, ``sunshine admin`` the commands other
+    packages add to it."""
+    probe = (
+        "import sys\n"
+        "from federation.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('LOADED', ' '.join(m for m in ('security.people_cli', 'province_center.demo.cli',"
+        " 'county_node.entrypoints.case_cli') if m in sys.modules))\n"
+    )
+
+    def loaded(*args: str) -> tuple[str, list[str]]:
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=120, check=True
+        )
+        return done.stdout, done.stdout.splitlines()[-1].split()[1:]
+
+    out, modules = loaded("user", "--help")
+    assert "login" in out
+    assert modules == ["security.people_cli"]
+    out, modules = loaded("--help")
+    assert all(group in out for group in ("admin", "case", "city", "county", "demo", "user"))
+    assert modules == ["security.people_cli", "province_center.demo.cli", "county_node.entrypoints.case_cli"]
+    out, _ = loaded("admin", "--help")
+    assert "enrol" in out  # security's PKI commands joined the admin group
+    assert "audit" in out  # and its audit group

@@ -7,20 +7,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import Engine, func, select
 
 from county_node.bootstrap import CountyNode
 from county_node.entrypoints.http import create_app
 from federation.audit import StoredEntry
+from federation.errors import Unauthenticated
 from federation.standards import StandardsBundle
 from federation.storage import audit_log
 from federation.storage.engine import make_engine
-from federation.storage.tables import cases
+from federation.storage.tables import cases, users
 from migrations.runner import upgrade
+from security.access import Role
 from security.accounts import accounts_for
 from tests.conftest import FakeClock
 from tests.integration.test_http_api import ENTERPRISE, ENTERPRISE_DATA, TestClient, make_node
-from tests.people import log_in
+from tests.people import PASSWORD, add_user, log_in
 
 NEW_CASE = {"item_code": ENTERPRISE, "applicant": "张三", "data": ENTERPRISE_DATA}
 
@@ -118,3 +121,21 @@ def test_what_a_stranger_types_as_an_account_reaches_the_audit_log_only_as_a_dig
     assert row.outcome == "unknown_user"
     assert row.user_id.startswith("sha256:")
     assert "\n" not in row.target
+
+
+def test_passwords_are_hashed_at_the_production_parameters(
+    real_password_hashing: PasswordHasher, node: CountyNode
+) -> None:
+    """The rest of this process's suite hashes at Argon2's minimum (tests/conftest.py); here the production hasher
+    — Argon2id, 19 MiB, 2 passes, 1 lane — hashes a new account's password, which then logs in (and no other)."""
+    accounts = accounts_for(node.engine, node.config.node.division)
+    add_user(accounts, "hashed", [Role.CLERK])
+    with node.engine.connect() as conn:
+        stored = conn.execute(select(users.c.password_hash).where(users.c.user_id == "hashed")).scalar_one()
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert real_password_hashing.verify(stored, PASSWORD)
+    assert accounts.login("hashed", PASSWORD).principal.user_id == "hashed"
+    with pytest.raises(Unauthenticated, match="账号或密码错误"):
+        accounts.login("hashed", "wrong-password-1")
+    with pytest.raises(Unauthenticated, match="账号或密码错误"):
+        accounts.login("nobody", PASSWORD)  # the dummy hash verified at the same cost

@@ -1,5 +1,8 @@
 """The benchmarks still run: each one at a tiny scale, checking the keys of its final JSON line.
 
+One ``python -m bench all`` run (:func:`bench_all`) gives every line: it used to be run beside an in-process run
+of each benchmark, which timed every benchmark twice (the latency one's federation of 14 processes included).
+
 Figures are not asserted (a smoke run times too little to mean anything); PostgreSQL is skipped here.
 """
 
@@ -67,14 +70,26 @@ EXPECTED_KEYS = {
 }
 
 
-def _run(capsys: pytest.CaptureFixture[str], name: str) -> dict[str, Any]:
-    with capture_logs():
-        status = main([name, *SMOKE], environ={})
-    out = capsys.readouterr().out.splitlines()
-    assert status == 0
-    assert len(out) == 1, out  # exactly one line on stdout: the result
-    result = json.loads(out[-1])
-    assert isinstance(result, dict)
+@pytest.fixture(scope="module")
+def bench_all() -> subprocess.CompletedProcess[str]:
+    """``python -m bench all`` at the smoke scale, run once: the command line's own test reads it, and so does each
+    benchmark's (running each one again in this process would time every benchmark twice, the latency one's
+    federation of 14 processes included)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "all", *SMOKE],
+        capture_output=True,
+        text=True,
+        timeout=900,  # every benchmark; the latency one starts a whole federation (14 processes, logins)
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def _result(bench_all: subprocess.CompletedProcess[str], name: str) -> dict[str, Any]:
+    """``name``'s result: its one JSON line on the command's stdout."""
+    results = [json.loads(line) for line in bench_all.stdout.splitlines()]
+    (result,) = (r for r in results if isinstance(r, dict) and r.get("bench") == name)
     return result
 
 
@@ -82,8 +97,8 @@ def test_registry_lists_every_benchmark() -> None:
     assert set(BENCHMARKS) == set(EXPECTED_KEYS)
 
 
-def test_clock_result_line(capsys: pytest.CaptureFixture[str]) -> None:
-    result = _run(capsys, "clock")
+def test_clock_result_line(bench_all: subprocess.CompletedProcess[str]) -> None:
+    result = _result(bench_all, "clock")
     assert EXPECTED_KEYS["clock"] <= result.keys()
     assert result["bench"] == "clock"
     assert result["target_per_s"] == 200_000
@@ -92,8 +107,8 @@ def test_clock_result_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert result["n"] >= 100
 
 
-def test_approval_result_line_without_postgresql(capsys: pytest.CaptureFixture[str]) -> None:
-    result = _run(capsys, "approval")
+def test_approval_result_line_without_postgresql(bench_all: subprocess.CompletedProcess[str]) -> None:
+    result = _result(bench_all, "approval")
     assert EXPECTED_KEYS["approval"] <= result.keys()
     assert result["bench"] == "approval"
     assert result["target_sqlite_per_s"] == 300
@@ -102,8 +117,8 @@ def test_approval_result_line_without_postgresql(capsys: pytest.CaptureFixture[s
     assert result["lifecycles"] == 10
 
 
-def test_replication_result_line_without_postgresql(capsys: pytest.CaptureFixture[str]) -> None:
-    result = _run(capsys, "replication")
+def test_replication_result_line_without_postgresql(bench_all: subprocess.CompletedProcess[str]) -> None:
+    result = _result(bench_all, "replication")
     assert EXPECTED_KEYS["replication"] <= result.keys()
     assert result["bench"] == "replication"
     assert result["target_sqlite_events_per_s"] == 50_000
@@ -118,8 +133,8 @@ def test_replication_result_line_without_postgresql(capsys: pytest.CaptureFixtur
     assert result["records"] == result["events"] + result["case_snapshots"]
 
 
-def test_ferry_result_line(capsys: pytest.CaptureFixture[str]) -> None:
-    result = _run(capsys, "ferry")
+def test_ferry_result_line(bench_all: subprocess.CompletedProcess[str]) -> None:
+    result = _result(bench_all, "ferry")
     assert EXPECTED_KEYS["ferry"] <= result.keys()
     assert result["bench"] == "ferry"
     assert result["target_ratio"] == 0.5
@@ -143,24 +158,16 @@ def test_unreachable_postgresql_gives_null_and_says_why(capsys: pytest.CaptureFi
     assert "unreachable" in captured.err
 
 
-def test_command_line_prints_one_json_line_per_benchmark() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", "all", "--scale", "0.001", "--no-postgresql"],
-        capture_output=True,
-        text=True,
-        timeout=300,  # the latency benchmark starts a whole federation (14 processes, logins): a minute or two
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
+def test_command_line_prints_one_json_line_per_benchmark(bench_all: subprocess.CompletedProcess[str]) -> None:
+    lines = bench_all.stdout.splitlines()
     assert [json.loads(line)["bench"] for line in lines] == list(BENCHMARKS)
-    assert "[bench clock]" in proc.stderr
+    assert "[bench clock]" in bench_all.stderr
 
 
 @pytest.mark.slow
-def test_latency_result_line(capsys: pytest.CaptureFixture[str]) -> None:
+def test_latency_result_line(bench_all: subprocess.CompletedProcess[str]) -> None:
     # the demo federation (14 processes) and 4 load generators: about a minute on 2 cores
-    result = _run(capsys, "latency")
+    result = _result(bench_all, "latency")
     assert EXPECTED_KEYS["latency"] <= result.keys()
     assert result["bench"] == "latency"
     assert result["target_p99_ms"] == 1000
@@ -172,8 +179,8 @@ def test_latency_result_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert result["background_events_per_s"] > 0
 
 
-def test_sweep_result_line_without_postgresql(capsys: pytest.CaptureFixture[str]) -> None:
-    result = _run(capsys, "sweep")
+def test_sweep_result_line_without_postgresql(bench_all: subprocess.CompletedProcess[str]) -> None:
+    result = _result(bench_all, "sweep")
     assert EXPECTED_KEYS["sweep"] <= result.keys()
     assert result["cases"] == 5000
     assert result["postgresql_s"] is None
@@ -182,16 +189,16 @@ def test_sweep_result_line_without_postgresql(capsys: pytest.CaptureFixture[str]
     assert result["cold_raised"] > result["daily_raised"] / 10
 
 
-def test_evaluate_result_line(capsys: pytest.CaptureFixture[str]) -> None:
-    result = _run(capsys, "evaluate")
+def test_evaluate_result_line(bench_all: subprocess.CompletedProcess[str]) -> None:
+    result = _result(bench_all, "evaluate")
     assert EXPECTED_KEYS["evaluate"] <= result.keys()
     assert result["events"] >= 20 * 6  # six transitions or more per lifecycle
     assert 0 < result["p50_ms"] <= result["p99_ms"]
     assert 0 < result["pure_p50_ms"] <= result["pure_p99_ms"]
 
 
-def test_scoring_result_line_without_postgresql(capsys: pytest.CaptureFixture[str]) -> None:
-    result = _run(capsys, "scoring")
+def test_scoring_result_line_without_postgresql(bench_all: subprocess.CompletedProcess[str]) -> None:
+    result = _result(bench_all, "scoring")
     assert EXPECTED_KEYS["scoring"] <= result.keys()
     assert result["counties"] == 137  # every county of Shandong, whatever the scale
     assert result["cases"] == sum(c.cases for c in counties(0.005, DEFAULT_SEED))
@@ -205,8 +212,8 @@ def test_scoring_result_line_without_postgresql(capsys: pytest.CaptureFixture[st
     assert result["scores"] > 12 * 137  # 12 months of every county, and their departments and windows
 
 
-def test_video_result_line_without_postgresql(capsys: pytest.CaptureFixture[str]) -> None:
-    result = _run(capsys, "video")
+def test_video_result_line_without_postgresql(bench_all: subprocess.CompletedProcess[str]) -> None:
+    result = _result(bench_all, "video")
     assert EXPECTED_KEYS["video"] <= result.keys()
     assert result["segments"] == 50_000  # 10,000,000 × 0.005, every one indexed
     assert result["sqlite_ingest_per_s"] > 0
