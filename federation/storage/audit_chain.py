@@ -45,6 +45,7 @@ __all__ = [
     "Rider",
     "discard",
     "forget",
+    "holding",
     "insert",
     "insert_stored",
     "next_value_live",
@@ -59,6 +60,7 @@ AUDIT_RECORD = "audit"  # the outbox record type of an audit entry
 _TENTATIVE = "sunshine_audit_heads"  # on a connection: origin → (seq, hash) appended by its open transaction
 _SEEN_TENTATIVE = "sunshine_audit_outbox"  # on a connection: origin → last outbox seq its transaction wrote
 _SCOPE = "sunshine_audit_scope"
+_HELD = "sunshine_counter_locks"  # on a connection: the counters whose row lock its open transaction holds
 _HEADS: weakref.WeakKeyDictionary[Engine, dict[str, tuple[int, str]]] = weakref.WeakKeyDictionary()
 # per engine: origin → the last outbox seq this process saw committed (the position its cached head is valid at)
 # per engine: origin → (outbox seq, chain seq, chain hash): the head of an outbox-kept chain and the last outbox seq
@@ -102,7 +104,7 @@ def _counter_live(ins: Any) -> Any:
     ).returning(counters.c.value)
 
 
-_COUNTER_LIVE: dict[str, Any] = {"sqlite": _counter_live(sqlite_insert)}
+_COUNTER_LIVE: dict[str, Any] = {"postgresql": _counter_live(pg_insert), "sqlite": _counter_live(sqlite_insert)}
 
 
 def _counter(ins: Any) -> Any:
@@ -313,13 +315,14 @@ def rider(conn: Connection, origin: str) -> Rider | None:
 def next_value_live(conn: Connection, name: str, count: int, live: Live) -> int:
     """:func:`federation.storage.outbox.next_value`, only while ``live``'s session is live (else Unauthenticated).
 
-    SQLite (one writer at a time): the counter's upsert is conditional on the live session. PostgreSQL: the
-    upsert first — it takes the counter's row lock, which a change to the account (a disable, a logout's audit
-    entry) takes before it commits too — then the live check as a statement of its own: it sees every change
-    committed before the lock was granted (under READ COMMITTED an upsert that waited for the lock would not
-    re-evaluate its condition)."""
+    SQLite (one writer at a time), and PostgreSQL when this transaction already holds the counter's row lock
+    (:func:`holding`, e.g. from ``lock_origin`` at its start): the counter's upsert is conditional on the live
+    session — its snapshot is taken after the lock was granted. Otherwise, on PostgreSQL: the upsert first — it
+    takes the counter's row lock, which a change to the account (a disable, a logout's audit entry) takes before it
+    commits too — then the live check as a statement of its own, which sees every change committed before the lock
+    was granted (under READ COMMITTED an upsert that waited for the lock would not re-evaluate its condition)."""
     params = {"name": name, "value": count, "step": count, "session_digest": live.digest, "session_now": live.now}
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql" and not _holds(conn, name):
         last = int(_COUNTER.first(conn, params)[0])
         if not _LIVE_CHECK.first(conn, params)[0]:
             raise Unauthenticated(_ENDED)
@@ -357,6 +360,20 @@ def outbox_written(
     return stored
 
 
+def holding(conn: Connection, name: str) -> None:
+    """This transaction holds counter ``name``'s row lock (PostgreSQL) until it ends."""
+    tx = conn.get_transaction()
+    held: tuple[object, set[str]] | None = conn.info.get(_HELD)
+    if held is None or held[0] is not tx:  # remembered per transaction: a later one on this connection holds none
+        held = conn.info[_HELD] = (tx, set())
+    held[1].add(name)
+
+
+def _holds(conn: Connection, name: str) -> bool:
+    held = conn.info.get(_HELD)
+    return held is not None and held[0] is conn.get_transaction() and name in held[1]
+
+
 def scope_live(scope: AuditScope) -> Live | None:
     return None if scope.session is None else Live(scope.session, scope.now)
 
@@ -369,6 +386,7 @@ def mark_written(conn: Connection, scope: AuditScope) -> None:
 def promote(conn: Connection) -> None:
     """The transaction on ``conn`` committed: its appends move the cached heads."""
     conn.info.pop(_SCOPE, None)
+    conn.info.pop(_HELD, None)
     tentative = conn.info.pop(_TENTATIVE, None)
     if tentative:
         _HEADS.setdefault(conn.engine, {}).update(tentative)
@@ -390,6 +408,7 @@ def discard(conn: Connection) -> None:
     """The transaction on ``conn`` rolled back: forget its appends; its scope's entry is still to be written."""
     conn.info.pop(_TENTATIVE, None)
     conn.info.pop(_SEEN_TENTATIVE, None)
+    conn.info.pop(_HELD, None)
     scope = conn.info.pop(_SCOPE, None)
     if scope is not None:
         scope.written = False
@@ -399,4 +418,5 @@ def forget(conn: Connection) -> None:
     """A transaction starts on ``conn``: drop what an earlier one outside a unit of work may have left."""
     conn.info.pop(_TENTATIVE, None)
     conn.info.pop(_SEEN_TENTATIVE, None)
+    conn.info.pop(_HELD, None)
     conn.info.pop(_SCOPE, None)

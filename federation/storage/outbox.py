@@ -294,7 +294,9 @@ def lock_origin(conn: Connection, origin: str) -> None:
     takes before it commits anyway; created at 0 on the first write; no number handed out); on SQLite the write
     transaction already holds the database's write lock from its ``BEGIN IMMEDIATE``."""
     if conn.dialect.name == "postgresql":
-        next_value(conn, f"outbox:{origin}", 0)
+        name = f"outbox:{origin}"
+        next_value(conn, name, 0)
+        audit_chain.holding(conn, name)
 
 
 def high_water(conn: Connection, origin: str) -> int:

@@ -24,9 +24,12 @@ COUNTY = "371122"
 AT = datetime(2026, 9, 21, 1, 0, tzinfo=UTC)
 
 
-def _write(engine: Engine, scope: AuditScope, record_id: str, *, fail: bool = False) -> None:
-    """One write of the county (an outbox record) in ``scope``; ``fail``: it raises before committing."""
+def _write(engine: Engine, scope: AuditScope, record_id: str, *, fail: bool = False, lock_first: bool = False) -> None:
+    """One write of the county (an outbox record) in ``scope``; ``fail``: it raises before committing;
+    ``lock_first``: it takes the origin's lock first, as the county's services do."""
     with audited(scope), UnitOfWork(engine) as uow:
+        if lock_first:
+            outbox.lock_origin(uow.conn, COUNTY)
         outbox.append(
             uow.conn,
             origin=COUNTY,
@@ -100,7 +103,8 @@ def test_a_write_under_a_session_ended_by_another_writer_is_refused_and_writes_n
 
 
 @pytest.mark.postgresql
-def test_a_write_queued_behind_a_disable_on_postgresql_is_refused(pg_url: str) -> None:
+@pytest.mark.parametrize("lock_first", [False, True], ids=["counter-last", "lock-first"])
+def test_a_write_queued_behind_a_disable_on_postgresql_is_refused(pg_url: str, lock_first: bool) -> None:
     """PostgreSQL, READ COMMITTED: a write that waits for the outbox counter's lock while the account is being
     disabled (the disable holds the lock until it commits) must see the disable — an upsert that waited would not
     re-evaluate its condition, so the session is checked again once the lock is held."""
@@ -121,7 +125,8 @@ def test_a_write_queued_behind_a_disable_on_postgresql_is_refused(pg_url: str) -
 
         def queued_write() -> None:
             try:
-                _write(node, accounts.scope(who.actor(), "write", "c2", token=session.token), "c2")
+                scope = accounts.scope(who.actor(), "write", "c2", token=session.token)
+                _write(node, scope, "c2", lock_first=lock_first)
                 outcome.append("committed")
             except Unauthenticated:
                 outcome.append("refused")
