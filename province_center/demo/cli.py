@@ -395,6 +395,34 @@ def _audit_summary(fed: Federation) -> None:
             _say(f"    {name}（{role}，{user_id}）" + "、".join(actions))
 
 
+def _boundary_summary(fed: Federation) -> None:
+    """What each county let cross its boundary under the province's policy, and what the province's own database
+    holds of the applicants' personal data (read from its tables)."""
+    province = fed.province()
+    _say("")
+    _say("==== 边界：各县出境记录与脱敏（省级发布的边界策略） ====")
+    for c in fed.counties():
+        report = fed.boundary_report(c.division)
+        up: dict[str, Any] = next((d for d in report["directions"] if d["direction"] == "up"), {"types": []})
+        crossed = sum(t["crossed"] for t in up["types"])
+        masked = sorted(
+            {f"{t['record_type']}.{r['field']}" for t in up["types"] for r in t["redacted"]},
+            key=lambda f: (not f.startswith("case."), f),  # the applicant's data first
+        )
+        refused = sum(t["refused"] for t in up["types"])
+        policy = "内置默认策略" if report["default_policy"] else f"策略版本 {report['policy_version']}"
+        _say(
+            f"  {c.name}（{c.division}）：{policy}；上行 {crossed} 条记录，脱敏字段 {len(masked)} 个"
+            f"（如 {'、'.join(masked[:3])}），拒绝 {refused} 条"
+        )
+    held = fed.personal_data_held(province)
+    verdict = "✓" if held["full_names"] == 0 and held["raw_numbers"] == 0 else "✗"
+    _say(
+        f"  {verdict} {_name(fed, province)}数据库直查：{held['cases']} 件办件中申请人全名 {held['full_names']} 个，"
+        f"未脱敏的证件号、信用代码或手机号 {held['raw_numbers']} 处"
+    )
+
+
 def _next_opening(fed: Federation) -> datetime:
     """The first arrival: the counties' simulated now if the hall is open, else its next opening (08:30) on a
     working day."""
@@ -485,6 +513,7 @@ def demo(
         _scores(fed, _as_of(fed)[:7])
         _wait_converged(fed, timeout=30.0)  # the order's and the scores' audit entries up too
         _audit_summary(fed)
+        _boundary_summary(fed)
     except (LaunchError, RuntimeError) as exc:
         typer.echo(f"演示失败：{exc}（日志目录 {workdir}）", err=True)
         raise typer.Exit(1) from None

@@ -154,6 +154,46 @@ class FederationReadings:
             engine.dispose()
         return out
 
+    def boundary_report(self: _Layout, division: str) -> dict[str, Any]:
+        """What ``division``'s node let cross its boundary (``sunshine admin boundary report --json``'s content)."""
+        from federation.config import load_config
+        from federation.storage.boundary_report import boundary_report
+        from federation.storage.engine import engine_from_config
+        from federation.storage.uow import UnitOfWork
+
+        engine = engine_from_config(load_config(self.config(division), environ={}))
+        try:
+            with UnitOfWork(engine, readonly=True) as uow:
+                return boundary_report(uow.conn, division).to_dict()
+        finally:
+            engine.dispose()
+
+    def personal_data_held(self: _Layout, division: str) -> dict[str, int]:
+        """What ``division``'s database holds of the counties' personal data, read straight from its tables:
+        applicant names in full (not ``张*``), and raw ID, credit-code or phone numbers anywhere in a case's or an
+        event's text."""
+        from sqlalchemy import select
+
+        from federation.boundary import scrub
+        from federation.config import load_config
+        from federation.storage.engine import engine_from_config
+        from federation.storage.tables import case_events, cases
+        from federation.storage.uow import UnitOfWork
+
+        engine = engine_from_config(load_config(self.config(division), environ={}))
+        try:
+            with UnitOfWork(engine, readonly=True) as uow:
+                names = [str(a) for (a,) in uow.conn.execute(select(cases.c.applicant))]
+                texts = [str(d) for (d,) in uow.conn.execute(select(cases.c.data))]
+                texts += [str(p) for (p,) in uow.conn.execute(select(case_events.c.payload))]
+        finally:
+            engine.dispose()
+        return {
+            "cases": len(names),
+            "full_names": sum(1 for n in names if "*" not in n),
+            "raw_numbers": sum(1 for t in texts if scrub(t) != t),
+        }
+
     def links(self: _Layout, division: str) -> dict[str, Any]:
         port = read_port(self.dir(division) / "metrics.port")
         if port is None:

@@ -51,6 +51,13 @@ def test_demo_runs_the_federation_reports_every_tier_and_stops_cleanly(tmp_path:
     assert audit.count("哈希链完整") == 4, audit
     assert "孙丽（窗口人员，w01）" in audit or "胡静（窗口人员，w02）" in audit, audit
     assert "申请" in audit, audit
+    # issue 16: what crossed each county's boundary, and the province's database holds no unmasked personal data
+    assert "==== 边界：各县出境记录与脱敏" in out, out
+    boundary = out[out.index("==== 边界：各县出境记录与脱敏") :]
+    for division in COUNTIES:
+        assert f"（{division}）：内置默认策略" in boundary or f"（{division}）：策略版本" in boundary, boundary
+    assert "申请人全名 0 个，未脱敏的证件号、信用代码或手机号 0 处" in boundary, boundary
+    assert "✓ 山东省数据库直查" in boundary, boundary
     assert "所有进程已停止" in out
     for division in (*COUNTIES, "371100", "371300", "370000"):
         node_dir = workdir / division
