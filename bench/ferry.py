@@ -219,12 +219,6 @@ def _check_city(city_url: str, county: County, label: str) -> None:
         raise RuntimeError(f"{label}: the city holds {events} events, not {county.events}")
 
 
-def _fresh_copy(county: County, name: str) -> str:
-    path = county.path.with_name(name)
-    shutil.copyfile(county.path, path)
-    return f"sqlite:///{path}"
-
-
 def run(options: Options) -> dict[str, Any]:
     """Run the benchmark; return its figures (the caller prints them as the result line)."""
 
@@ -242,7 +236,7 @@ def run(options: Options) -> dict[str, Any]:
         for label in ("grpc", "ferry"):
             city_url = f"sqlite:///{directory / f'city-{label}.db'}"
             prepare_city(city_url, bundle)
-            county_url = _fresh_copy(county, f"county-{label}.db")
+            county_url = county.fresh_copy(f"county-{label}.db")
             where = directory / label
             where.mkdir()
             if label == "grpc":

@@ -31,7 +31,6 @@ Events/s counts the ``case_event`` records; ``sqlite_records_per_s`` counts the 
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import threading
 import time
@@ -250,12 +249,6 @@ def _setting(url: str, name: str) -> str:
         engine.dispose()
 
 
-def _fresh_copy(county: County, name: str) -> str:
-    path = county.path.with_name(name)
-    shutil.copyfile(county.path, path)
-    return f"sqlite:///{path}"
-
-
 def run(options: Options) -> dict[str, Any]:
     """Run the benchmark; return its figures (the caller prints them as the result line)."""
 
@@ -274,14 +267,14 @@ def run(options: Options) -> dict[str, Any]:
         )
         plain_city = f"sqlite:///{directory / 'city-plain.db'}"
         prepare_city(plain_city, bundle)
-        plain = _replicate(_fresh_copy(county, "county-plain.db"), plain_city, county, "sqlite, plaintext", say)
+        plain = _replicate(county.fresh_copy("county-plain.db"), plain_city, county, "sqlite, plaintext", say)
         city_url = f"sqlite:///{directory / 'city.db'}"
         prepare_city(city_url, bundle)
-        sqlite_county = _fresh_copy(county, "county-sqlite.db")
+        sqlite_county = county.fresh_copy("county-sqlite.db")
         secure = _secure(directory, sqlite_county, city_url)
         sqlite = _replicate(sqlite_county, city_url, county, "sqlite, mTLS + signatures", say, secure=secure)
         ceiling_per_s = _ceiling(sqlite_county, county, say)
-        pg = _postgresql(options, _fresh_copy(county, "county-postgresql.db"), county, bundle, say)
+        pg = _postgresql(options, county.fresh_copy("county-postgresql.db"), county, bundle, say)
     postgresql, autovacuum = (None, None) if pg is None else pg
     sqlite_per_s = county.events / sqlite.total_s
     plain_per_s = county.events / plain.total_s

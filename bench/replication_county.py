@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -191,6 +192,12 @@ class County:
     last_seq: int
     events: int
     cases: int
+
+    def fresh_copy(self, name: str) -> str:
+        """A copy of the prepared county database beside it (each run starts from the same records): its URL."""
+        path = self.path.with_name(name)
+        shutil.copyfile(self.path, path)
+        return f"sqlite:///{path}"
 
 
 def prepare_county(path: Path, templates: Sequence[_Template], n_events: int) -> County:
