@@ -126,7 +126,8 @@ def test_replication_result_line_without_postgresql(bench_all: subprocess.Comple
     assert result["postgresql_events_per_s"] is None
     assert result["sqlite_events_per_s"] > 0
     assert result["ceiling_events_per_s"] > 0
-    assert result["ratio"] == pytest.approx(result["sqlite_events_per_s"] / result["ceiling_events_per_s"], rel=0.01)
+    # the line rounds the ratio to 3 places: at the smoke scale it can be ~0.02, where that is more than 1 %
+    assert result["ratio"] == pytest.approx(result["sqlite_events_per_s"] / result["ceiling_events_per_s"], abs=5e-4)
     assert result["events"] == 5000
     # one case snapshot per 6–8 events, every record streamed and applied (the bench checks the city itself)
     assert 5000 / 8 <= result["case_snapshots"] <= 5000 / 6 + 1
