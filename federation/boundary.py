@@ -46,10 +46,17 @@ __all__ = [
     "scrub",
 ]
 
-DIRECTIONS = ("up", "down")
-"""``up``: a node's own records to its parent (county → city, city → province); ``down``: to its children."""
+DIRECTIONS = ("up", "down", "out", "in")
+"""``up``: a node's own records to its parent (county → city, city → province); ``down``: to its children;
+``out``: a county's public stream to its extranet node (内网 → 外网); ``in``: the extranet node's records to its
+county (外网 → 内网)."""
 
-DIRECTION_LABELS = {"up": "上行（本级 → 上级）", "down": "下行（本级 → 下级）"}
+DIRECTION_LABELS = {
+    "up": "上行（本级 → 上级）",
+    "down": "下行（本级 → 下级）",
+    "out": "出网（内网 → 外网）",
+    "in": "入网（外网 → 内网）",
+}
 
 CONTROL_RECORDS = frozenset({"standards", "revocation_list", "audit"})
 """Never screened: the province's own publications (the channel the policy travels on) and the audit chain (kept in

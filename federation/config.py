@@ -71,6 +71,7 @@ from federation.config_sections import (
     ClockConfig,
     Config,
     DatabaseConfig,
+    ExtranetConfig,
     HttpConfig,
     KeyringConfig,
     LogConfig,
@@ -83,13 +84,14 @@ from federation.config_sections import (
     VideoConfig,
 )
 from federation.errors import ConfigError
-from federation.identities import validate_division_code
+from federation.identities import DivisionLevel, boundary_kind, level_of, validate_node_id
 from federation.toml_files import dump_toml, read_toml_sections
 
 __all__ = [
     "ClockConfig",
     "Config",
     "DatabaseConfig",
+    "ExtranetConfig",
     "HttpConfig",
     "KeyringConfig",
     "LogConfig",
@@ -210,7 +212,7 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
 
 
 def _validate(cfg: Config) -> None:
-    validate_division_code(cfg.node.division)
+    validate_node_id(cfg.node.division)  # a division code, or a county's extranet node (371122-ext)
     if cfg.database.sqlite_synchronous not in {"full", "normal"}:
         raise ConfigError("database.sqlite_synchronous 只能是 full 或 normal", value=cfg.database.sqlite_synchronous)
     if cfg.log.format not in {"auto", "console", "json"}:
@@ -227,8 +229,20 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("keyring.backend 只能是 file 或 system", value=cfg.keyring.backend)
     if cfg.pki.enrol_listen:
         split_address(cfg.pki.enrol_listen, "pki.enrol_listen")
+    _validate_extranet(cfg)
     if cfg.pki.cert_days < 1 or not 0 < cfg.pki.renew_days < cfg.pki.cert_days or cfg.pki.token_hours <= 0:
         raise ConfigError("pki.cert_days、renew_days、token_hours 须为正数，且 renew_days 小于 cert_days")
+
+
+def _validate_extranet(cfg: Config) -> None:
+    ext = cfg.extranet
+    if ext.link:
+        split_address(ext.link, "extranet.link")
+        if boundary_kind(cfg.node.division) is not None or level_of(cfg.node.division) is not DivisionLevel.COUNTY:
+            raise ConfigError("extranet.link 只用于县级节点（其外网节点的接收端地址）", node=cfg.node.division)
+    for name in ("client_per_minute", "case_per_minute", "submissions_per_hour", "max_body_bytes"):
+        if getattr(ext, name) < 1:
+            raise ConfigError(f"extranet.{name} 须为正数", value=getattr(ext, name))
 
 
 def _validate_video(video: VideoConfig) -> None:

@@ -16,6 +16,7 @@ __all__ = [
     "ClockConfig",
     "Config",
     "DatabaseConfig",
+    "ExtranetConfig",
     "HttpConfig",
     "KeyringConfig",
     "LogConfig",
@@ -156,6 +157,23 @@ class PkiConfig:
 
 
 @dataclass(frozen=True)
+class ExtranetConfig:
+    """The intranet/extranet boundary (docs/boundary.md).
+
+    At a **county**: ``link`` is its extranet node's replication receiver; when set, the county publishes its public
+    stream (``371122-pub``: catalogue, case status, submission results, 办件公示) and its agent sends it there.
+    At the **extranet node** (``node.division = "371122-ext"``): the public portal's limits."""
+
+    link: str = ""  # county: the extranet node's receiver (host:port); empty: no extranet, nothing published
+    portal_url: str = ""  # county: the public portal's address, printed in SMS and on 受理通知书
+    client_per_minute: int = 30  # extranet: requests per client address per minute (每个访问者)
+    case_per_minute: int = 10  # extranet: status queries and ratings per case (or submission) per minute
+    submissions_per_hour: int = 20  # extranet: applications and complaints per client address per hour
+    max_body_bytes: int = 65536  # extranet: the largest request body accepted
+    trusted_proxies: tuple[str, ...] = ()  # extranet: reverse proxies whose X-Forwarded-For names the client
+
+
+@dataclass(frozen=True)
 class SimulationConfig:
     """Demo only: run the node on a simulated clock that starts at ``start`` and runs ``speed`` × real time."""
 
@@ -186,6 +204,7 @@ class Config:
     video: VideoConfig = field(default_factory=VideoConfig)
     keyring: KeyringConfig = field(default_factory=KeyringConfig)
     pki: PkiConfig = field(default_factory=PkiConfig)
+    extranet: ExtranetConfig = field(default_factory=ExtranetConfig)
 
     @property
     def database_url(self) -> str:

@@ -2,6 +2,17 @@
 
 A node's identity is its six-digit division code: ``370000`` (province), ``371100`` (city), ``371122``
 (county). A city sees the counties whose code starts with its four digits; the province sees its two.
+
+The intranet/extranet boundary adds two identities per county (``docs/boundary.md``), never division codes:
+
+* ``371122-ext`` — the county's **extranet node** (外网, the public portal in the DMZ): a node of its own, with its
+  own certificate, whose outbox stream (public submissions, complaints, ratings) crosses *in* to the county;
+* ``371122-pub`` — the county's **public stream**: records the county itself writes and signs (status, 办件公示,
+  the public catalogue) that cross *out* to its extranet node. Not a node: an origin only.
+
+Both name their county in their first six characters, so a prefix test places them under the county; the
+replication policy (``sync_agent.runtime.receiver_policy``) nevertheless lets them cross only between a county
+and its own extranet node — never up to a city or the province.
 """
 
 from __future__ import annotations
@@ -16,18 +27,33 @@ from pathlib import Path
 from federation.errors import InvalidDivisionCode, ValidationError
 
 __all__ = [
+    "EXTRANET_SUFFIX",
+    "PUBLIC_SUFFIX",
+    "BoundaryKind",
     "CaseNumber",
     "Division",
     "DivisionLevel",
     "DivisionRegistry",
+    "boundary_kind",
+    "ca_parent_of",
+    "county_of",
+    "extranet_of",
     "format_case_number",
+    "is_boundary_origin",
+    "origin_signer",
     "parent_of",
     "parse_case_number",
+    "public_stream_of",
     "scope_prefix",
     "validate_division_code",
+    "validate_node_id",
+    "validate_origin",
 ]
 
 _DIVISION_RE = re.compile(r"[1-9]\d{5}", re.ASCII)  # fullmatch: no trailing newline, ASCII digits
+_BOUNDARY_RE = re.compile(r"(?P<county>[1-9]\d{5})-(?P<kind>ext|pub)", re.ASCII)
+EXTRANET_SUFFIX = "-ext"
+PUBLIC_SUFFIX = "-pub"
 _CASE_NO_RE = re.compile(r"(?P<division>\d{6})-(?P<day>\d{8})-(?P<seq>\d{6})", re.ASCII)
 
 
@@ -58,6 +84,84 @@ def scope_prefix(code: str) -> str:
     """The prefix that selects a node's subtree: 2 digits for a province, 4 for a city, 6 for a county."""
     level = level_of(code)
     return {DivisionLevel.PROVINCE: code[:2], DivisionLevel.CITY: code[:4], DivisionLevel.COUNTY: code}[level]
+
+
+class BoundaryKind(enum.StrEnum):
+    EXTRANET = "ext"  # the county's extranet node (and its outbox stream, crossing in)
+    PUBLIC = "pub"  # the county's public stream (crossing out)
+
+
+def boundary_kind(code: str) -> BoundaryKind | None:
+    """The boundary identity ``code`` is (None: it is not one — a division code, or malformed)."""
+    m = _BOUNDARY_RE.fullmatch(code) if isinstance(code, str) else None
+    if m is None or level_of(m["county"]) is not DivisionLevel.COUNTY:
+        return None
+    return BoundaryKind(m["kind"])
+
+
+def is_boundary_origin(code: str) -> bool:
+    return boundary_kind(code) is not None
+
+
+def county_of(code: str) -> str:
+    """The county a boundary identity belongs to (``371122-ext`` → ``371122``); a division code is itself."""
+    if boundary_kind(code) is not None:
+        return code[:6]
+    return validate_division_code(code)
+
+
+def extranet_of(county: str) -> str:
+    """The extranet node of ``county`` (``371122`` → ``371122-ext``)."""
+    if level_of(county) is not DivisionLevel.COUNTY:
+        raise InvalidDivisionCode(f"只有县级节点有外网节点，{county} 不是县级行政区划", code=county)
+    return county + EXTRANET_SUFFIX
+
+
+def public_stream_of(county: str) -> str:
+    """The public stream of ``county`` (``371122`` → ``371122-pub``): what it publishes to its extranet node."""
+    if level_of(county) is not DivisionLevel.COUNTY:
+        raise InvalidDivisionCode(f"只有县级节点发布外网公开数据，{county} 不是县级行政区划", code=county)
+    return county + PUBLIC_SUFFIX
+
+
+def validate_node_id(code: str) -> str:
+    """A node's identity: a division code, or a county's extranet node (``371122-ext``); else InvalidDivisionCode."""
+    if boundary_kind(code) is BoundaryKind.EXTRANET:
+        return code
+    if isinstance(code, str) and _DIVISION_RE.fullmatch(code):
+        return code
+    shown = str(code)[:20]
+    raise InvalidDivisionCode(
+        f"节点标识“{shown}”格式错误，应为 6 位行政区划代码或“县级代码-ext”（外网节点）", code=shown
+    )
+
+
+def validate_origin(code: str) -> str:
+    """A replication origin: a node's identity or a county's public stream (``371122-pub``); else
+    InvalidDivisionCode."""
+    if boundary_kind(code) is not None:
+        return code
+    if isinstance(code, str) and _DIVISION_RE.fullmatch(code):
+        return code
+    shown = str(code)[:20]
+    raise InvalidDivisionCode(
+        f"来源标识“{shown}”格式错误，应为 6 位行政区划代码、“县级代码-ext”或“县级代码-pub”", code=shown
+    )
+
+
+def origin_signer(origin: str) -> str:
+    """The node whose key signs ``origin``'s batches: the county for its public stream, else the origin itself."""
+    if boundary_kind(origin) is BoundaryKind.PUBLIC:
+        return origin[:6]
+    return validate_origin(origin)
+
+
+def ca_parent_of(node_id: str) -> str | None:
+    """The node whose CA certifies ``node_id``: a division's parent; for a county's extranet node, the county's
+    city (the county has no CA of its own)."""
+    if boundary_kind(node_id) is BoundaryKind.EXTRANET:
+        return parent_of(node_id[:6])
+    return parent_of(node_id)
 
 
 def parent_of(code: str) -> str | None:

@@ -64,13 +64,13 @@ def _enrol_address(cfg: Config) -> str:
 @pki_admin_app.command("enrol")
 def admin_enrol(
     *,
-    division: Annotated[str, typer.Option("--division", help="下级节点的行政区划代码")],
+    division: Annotated[str, typer.Option("--division", help="下级节点的行政区划代码（或县级外网节点，如 371122-ext）")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="登记文件（默认写在数据目录）")] = None,
     hours: Annotated[float | None, typer.Option("--hours", help="令牌有效小时数（默认取 pki.token_hours）")] = None,
     config: _Config = None,
 ) -> None:
     """为一个下级节点签发一次性登记令牌，与联邦根证书一起写入登记文件（交给下级管理员，执行 sunshine admin join）。"""
-    from federation.identities import parent_of, validate_division_code
+    from federation.identities import ca_parent_of, validate_node_id
     from federation.nodes import build_node
     from federation.storage.uow import UnitOfWork
     from federation.timeutil import utcnow
@@ -80,10 +80,10 @@ def admin_enrol(
     from security.tokens import issue_token
 
     cfg = setup(config)
-    validate_division_code(division)
-    if parent_of(division) != cfg.node.division:
+    validate_node_id(division)  # a child, or a county's extranet node (371122-ext): its city's CA certifies it
+    if ca_parent_of(division) != cfg.node.division:
         raise ValidationError(
-            f"{division} 的上级是 {parent_of(division)}，不是本节点 {cfg.node.division}：请在其上级签发",
+            f"{division} 的上级是 {ca_parent_of(division)}，不是本节点 {cfg.node.division}：请在其上级签发",
             division=division,
         )
     node = build_node(cfg)

@@ -36,7 +36,7 @@ from federation.errors import (
     Unauthenticated,
     ValidationError,
 )
-from federation.identities import DivisionLevel, level_of, parent_of, validate_division_code
+from federation.identities import DivisionLevel, boundary_kind, ca_parent_of, level_of, validate_node_id
 from federation.replication.trust import peer_chain_pem
 from federation.storage.tables import issued_certificates
 from federation.storage.uow import UnitOfWork
@@ -78,7 +78,7 @@ _TIMEOUT_S = 30.0
 
 def _is_code(text: str) -> bool:
     try:
-        validate_division_code(text)
+        validate_node_id(text)
     except ValidationError:
         return False
     return True
@@ -130,7 +130,7 @@ class EnrolmentServicer(pb_grpc.EnrolmentServicer):
     def _issue(self, request: pb.EnrolRequest, *, token: str | None) -> pb.EnrolReply:
         division = request.division
         parent = self.ca.division
-        if not _is_code(division) or parent_of(division) != parent:  # a child enrols at its own parent only
+        if not _is_code(division) or ca_parent_of(division) != parent:  # a child enrols at its own parent only
             raise EnrolmentRefused(f"{division[:6]} 不是 {parent} 的下级节点，不能在此登记", division=division[:6])
         now = self.clock()
         if token is not None:  # the one-time token first: nothing the child sent is parsed for a stranger
@@ -262,7 +262,9 @@ def _pending(division: str, token: str, suite: str, previous: SigningKey | None 
     signing = generate_signing_key(suite)
     consent = previous.sign(continuity_message(division, signing.public)) if previous is not None else None
     csr = build_csr(division, tls_key, signing.public, continuity=consent)
-    ca_key = generate_tls_key() if level_of(division) is DivisionLevel.CITY else None
+    ca_key = (
+        generate_tls_key() if boundary_kind(division) is None and level_of(division) is DivisionLevel.CITY else None
+    )
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     request = pb.EnrolRequest(
         division=division,

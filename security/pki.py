@@ -36,7 +36,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from federation.errors import CertificateInvalid, ValidationError
-from federation.identities import DivisionLevel, level_of, scope_prefix, validate_division_code
+from federation.identities import DivisionLevel, level_of, scope_prefix, validate_division_code, validate_node_id
 from security.signing import SUITES, VerifyKey, load_verify_key
 
 __all__ = [
@@ -132,7 +132,7 @@ def identity_of(cert: x509.Certificate) -> Identity:
         is_ca = False
     code = common.removesuffix(_CA_SUFFIX) if is_ca else common
     try:
-        validate_division_code(code)
+        validate_division_code(code) if is_ca else validate_node_id(code)  # a CA is a division's, never a boundary's
     except ValidationError:
         raise CertificateInvalid(f"证书通用名称“{common[:40]}”不是行政区划代码") from None
     if not is_ca:
@@ -188,7 +188,7 @@ def build_csr(
     """The request a node sends to enrol or renew: its division, its TLS key (which signs the request) and the
     public half of its signing key; at renewal, ``continuity`` — its current signing key's signature over
     :func:`continuity_message` of the new one."""
-    validate_division_code(division)
+    validate_node_id(division)
     names: list[x509.GeneralName] = [
         x509.DNSName(node_dns_name(division)),
         x509.DNSName(COMMON_NAME),

@@ -15,7 +15,16 @@ import secrets
 from collections.abc import Sequence
 
 from federation.errors import Forbidden
-from federation.identities import scope_prefix
+from federation.identities import (
+    DivisionLevel,
+    boundary_kind,
+    county_of,
+    extranet_of,
+    is_boundary_origin,
+    level_of,
+    origin_signer,
+    scope_prefix,
+)
 from security.credentials import NodeCredentials
 from security.pins import SigningKeyPins
 from security.trust import TrustStore, welcome_message
@@ -51,7 +60,7 @@ class NodeProvenance:
         (:mod:`security.pins`): a valid chain alone does not let a relay's CA sign as one of its counties."""
         signer = self.trust.verify_batch(origin, batch_hash, signature, chain_der)
         if self.pins is not None:
-            self.pins.check(origin, signer)
+            self.pins.check(origin_signer(origin), signer)
 
     def welcome_proof(self, nonce: bytes, sender: str) -> tuple[tuple[bytes, ...], bytes]:
         self.credentials.refresh()
@@ -68,11 +77,20 @@ class NodeProvenance:
         """The receiver's division, proved by its Welcome; up: it must be an ancestor of this node, down: a
         descendant."""
         receiver = self.trust.verify_welcome(chain_der, proof, nonce, self.division)
-        expected = (
-            receiver != self.division and self.division.startswith(scope_prefix(receiver))
-            if up
-            else receiver != self.division and receiver.startswith(scope_prefix(self.division))
-        )
+        if is_boundary_origin(receiver) or is_boundary_origin(self.division):  # a county and its extranet node only
+            expected = (
+                receiver == county_of(self.division)
+                if up
+                else boundary_kind(self.division) is None
+                and level_of(self.division) is DivisionLevel.COUNTY
+                and receiver == extranet_of(self.division)
+            )
+        else:
+            expected = (
+                receiver != self.division and self.division.startswith(scope_prefix(receiver))
+                if up
+                else receiver != self.division and receiver.startswith(scope_prefix(self.division))
+            )
         if not expected:
             where = "上级" if up else "下级"
             raise Forbidden(f"接收端 {receiver} 不是本节点 {self.division} 的{where}节点，拒绝发送", receiver=receiver)

@@ -21,7 +21,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from federation.errors import RecordRejected, ValidationError
-from federation.identities import DivisionLevel, level_of, validate_division_code
+from federation.identities import DivisionLevel, level_of, validate_node_id
 from federation.replication import Prepared, Record, Rejection
 from federation.storage import outbox
 from federation.storage.outbox import OutboxRecord, canonical_json
@@ -44,9 +44,7 @@ _FINGERPRINT_LEN = 64
 def _parse(payload: Mapping[str, Any]) -> Revocations:
     try:
         version = int(payload["version"])
-        divisions = {
-            validate_division_code(str(k)): parse_moment(v, "divisions") for k, v in payload["divisions"].items()
-        }
+        divisions = {validate_node_id(str(k)): parse_moment(v, "divisions") for k, v in payload["divisions"].items()}
         fingerprints = frozenset(str(f).lower() for f in payload["fingerprints"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise RecordRejected(f"吊销列表格式错误：{exc}") from None
@@ -117,7 +115,7 @@ def publish_revocation(
         raise ValidationError("请说明吊销原因（--reason）")
     outbox.lock_origin(conn, province)
     current, reasons = _held(conn)
-    added = {validate_division_code(d): now for d in divisions}
+    added = {validate_node_id(d): now for d in divisions}
     prints = {f.lower().removeprefix("sha256:") for f in fingerprints}
     if any(len(f) != _FINGERPRINT_LEN or any(c not in "0123456789abcdef" for c in f) for f in prints):
         raise ValidationError("证书指纹应为 64 位十六进制（sunshine admin certs 中显示）")

@@ -19,7 +19,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from federation.errors import EnrolmentRefused, ValidationError
-from federation.identities import validate_division_code
+from federation.identities import validate_node_id
 from federation.storage.tables import enrolment_tokens
 
 __all__ = ["IssuedToken", "consume_token", "issue_token", "token_digest"]
@@ -40,7 +40,7 @@ class IssuedToken:
 
 def issue_token(conn: Connection, *, division: str, issued_by: str, now: datetime, ttl: timedelta) -> IssuedToken:
     """A fresh token for ``division`` (a child of ``issued_by``), valid for ``ttl``."""
-    validate_division_code(division)
+    validate_node_id(division)
     if ttl <= timedelta(0) or ttl > timedelta(days=7):
         raise ValidationError("登记令牌有效期应在 7 天以内", ttl=str(ttl))
     token = _PREFIX + secrets.token_urlsafe(24)

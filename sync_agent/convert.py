@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from federation.errors import InvalidDivisionCode, SyncError, ValidationError
-from federation.identities import validate_division_code
+from federation.identities import validate_node_id, validate_origin
 from federation.replication import Record
 from federation.wire.v1 import replication_pb2 as pb
 from sync_agent.domain import ZERO_HASH, Batch, Mark, RefusalReason, excerpt
@@ -158,9 +158,9 @@ def batch_from_proto(
     refused once it passes either bound, without being inflated further)."""
     origin = message.origin
     try:
-        validate_division_code(origin)
+        validate_origin(origin)
     except InvalidDivisionCode:
-        raise _malformed(message, f"批次来源“{excerpt(origin)}”不是有效的行政区划代码") from None
+        raise _malformed(message, f"批次来源“{excerpt(origin)}”不是有效的来源标识") from None
     records: list[Record] = []
     left = max_batch_bytes
     for r in message.records:
@@ -274,8 +274,8 @@ def hello_to_proto(hello: Hello) -> pb.Hello:
 
 
 def hello_from_proto(message: pb.Hello) -> Hello:
-    """Raise ``InvalidDivisionCode`` when the sender is not a division code (origins are the policy's business)."""
-    sender = validate_division_code(message.sender)
+    """Raise ``InvalidDivisionCode`` when the sender is not a node's identity (origins are the policy's business)."""
+    sender = validate_node_id(message.sender)
     return Hello(sender, tuple(message.origins), message.software, message.nonce)
 
 

@@ -18,7 +18,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from federation.identities import validate_division_code
+from federation.identities import validate_origin
 from federation.replication import Record
 from sync_agent.errors import BatchRefused
 
@@ -121,9 +121,9 @@ def refusal(reason: RefusalReason, message: str, batch: Batch, mark: Mark) -> Ba
 def check_batch(mark: Mark, batch: Batch) -> Verdict:
     """Decide what to do with ``batch`` given the receiver's ``mark`` for its origin; raise BatchRefused."""
     try:
-        validate_division_code(batch.origin)
+        validate_origin(batch.origin)
     except Exception:
-        raise refusal(RefusalReason.MALFORMED, f"批次来源“{batch.origin}”不是有效的行政区划代码", batch, mark) from None
+        raise refusal(RefusalReason.MALFORMED, f"批次来源“{batch.origin}”不是有效的来源标识", batch, mark) from None
     recs = batch.records
     if (
         not recs

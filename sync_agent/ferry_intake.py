@@ -31,7 +31,7 @@ from pathlib import Path
 import structlog
 
 from federation.errors import SunshineError
-from federation.identities import DivisionLevel, level_of, scope_prefix
+from federation.identities import DivisionLevel, is_boundary_origin, level_of, origin_signer, scope_prefix
 from federation.replication.trust import ReceiverTrust
 from federation.timeutil import to_us, utcnow
 from sync_agent.domain import Mark, RefusalReason
@@ -307,10 +307,15 @@ class FerryIntake:
 
 def senders_of(node: str, origins: Sequence[str], allowed: AllowPolicy) -> set[str]:
     """The neighbours of ``node`` that send it ``origins``: up, the child on the way to each origin of its
-    subtree; down, its parent (for its ancestors' origins). Only those the policy lets send the origin."""
+    subtree; down, its parent (for its ancestors' origins); across the boundary, the origin's signer (a county's
+    public stream from the county, an extranet node's stream from that node). Only those the policy lets send."""
+    found = {origin_signer(o) for o in origins if is_boundary_origin(o) and allowed(origin_signer(o), o)}
+    if is_boundary_origin(node):
+        return found
     level = level_of(node)
-    found = set()
     for origin in origins:
+        if is_boundary_origin(origin):
+            continue
         if origin != node and origin.startswith(scope_prefix(node)):
             sender = origin[:4] + "00" if level is DivisionLevel.PROVINCE else origin
         elif level is not DivisionLevel.PROVINCE and node.startswith(scope_prefix(origin)):

@@ -7,8 +7,15 @@ Who may send what (DESIGN.md §2, §4), for a receiving node ``N``:
 * **down** — ``N``'s ancestor sends the records of ``N``'s ancestors: standards of ``370000`` relayed by city
   ``371100`` to county ``371122``.
 
+* **in** — a county's extranet node (``371122-ext``) sends its own stream to ``371122``;
+* **out** — county ``371122`` sends its public stream (``371122-pub``) to its extranet node.
+
+The boundary identities cross only between a county and its own extranet node: no division ever sends or relays
+them, and no extranet node sends anything else (``docs/boundary.md``).
+
 An agent's link up carries the origins of its own subtree; a link down carries its own origin and those of its
-ancestors (what came down from above is relayed further down). Every receiver and every agent is its own
+ancestors (what came down from above is relayed further down); a county's link to its extranet node carries its
+public stream only. Every receiver and every agent is its own
 process; this module builds them from the configuration and nothing else.
 """
 
@@ -28,7 +35,16 @@ from sqlalchemy import Engine, bindparam, func, select
 
 from federation.config import Config, split_address
 from federation.errors import ConfigError
-from federation.identities import DivisionLevel, level_of, scope_prefix
+from federation.identities import (
+    BoundaryKind,
+    DivisionLevel,
+    boundary_kind,
+    county_of,
+    is_boundary_origin,
+    level_of,
+    public_stream_of,
+    scope_prefix,
+)
 from federation.replication import AppliersByType
 from federation.replication.trust import LinkSecurity
 from federation.storage.engine import engine_from_config
@@ -79,9 +95,15 @@ def is_ancestor(code: str, of: str) -> bool:
 
 
 def receiver_policy(node: str) -> Callable[[str, str], bool]:
-    """``allowed(sender, origin)`` for the receiver of ``node``: its subtree up, its ancestors down."""
+    """``allowed(sender, origin)`` for the receiver of ``node``: its subtree up, its ancestors down; a county
+    from its extranet node that node's own stream, an extranet node from its county that county's public stream."""
+    extranet = boundary_kind(node) is BoundaryKind.EXTRANET
 
     def allowed(sender: str, origin: str) -> bool:
+        if extranet:
+            return sender == county_of(node) and origin == public_stream_of(sender)
+        if is_boundary_origin(sender) or is_boundary_origin(origin):
+            return sender == origin and boundary_kind(sender) is BoundaryKind.EXTRANET and county_of(sender) == node
         try:
             if sender != node and in_subtree(sender, node):  # a child (or grandchild) sending up
                 return in_subtree(origin, sender)
@@ -95,11 +117,15 @@ def receiver_policy(node: str) -> Callable[[str, str], bool]:
 
 
 def up_origins(node: str, source: SqlBatchSource) -> Callable[[], list[str]]:
-    return lambda: [o for o in source.origins() if in_subtree(o, node)]
+    """The origins a link up carries: ``node``'s subtree — never a boundary stream (an extranet node's own link
+    up carries its own stream only)."""
+    if boundary_kind(node) is BoundaryKind.EXTRANET:
+        return lambda: [node]
+    return lambda: [o for o in source.origins() if not is_boundary_origin(o) and in_subtree(o, node)]
 
 
 def down_origins(node: str, source: SqlBatchSource) -> Callable[[], list[str]]:
-    return lambda: [o for o in source.origins() if o == node or is_ancestor(o, node)]
+    return lambda: [o for o in source.origins() if not is_boundary_origin(o) and (o == node or is_ancestor(o, node))]
 
 
 def write_port_file(path: Path, port: int) -> None:
@@ -424,9 +450,12 @@ def build_agent(cfg: Config, *, engine: Engine | None = None, security: LinkSecu
     rep = cfg.replication
     node = cfg.node.division
     ferry = rep.transport == "ferry"
-    if not rep.upstream and not rep.downstream and not ferry:
+    extranet_link = cfg.extranet.link
+    if not rep.upstream and not rep.downstream and not ferry and not extranet_link:
         raise ConfigError("代理没有任何链路：请在 [replication] 中配置 upstream 或 downstream", node=node)
-    if (rep.upstream or ferry) and level_of(node) is DivisionLevel.PROVINCE:
+    if boundary_kind(node) is BoundaryKind.EXTRANET and (rep.downstream or not (rep.upstream or ferry)):
+        raise ConfigError("外网节点只有一条链路：发往其县级节点（replication.upstream）", node=node)
+    if (rep.upstream or ferry) and boundary_kind(node) is None and level_of(node) is DivisionLevel.PROVINCE:
         raise ConfigError("省级节点没有上级，replication.upstream 应为空", node=node)
     engine = engine or engine_from_config(cfg)
     source = SqlBatchSource(
@@ -472,6 +501,17 @@ def build_agent(cfg: Config, *, engine: Engine | None = None, security: LinkSecu
     for target in rep.downstream:
         split_address(target, "replication.downstream")
         links.append(Link(f"down-{target}", target, source, origins=down_origins(node, source), up=False, **common))
+    if extranet_link:  # the county's public stream, to its extranet node (出网): sealed and signed by the county
+        split_address(extranet_link, "extranet.link")
+        public = public_stream_of(node)
+        pub_source = SqlBatchSource(
+            engine,
+            public,
+            max_records=rep.batch_records,
+            max_bytes=rep.batch_bytes,
+            signer=security.signer.sign if security is not None else None,
+        )
+        links.append(Link("extranet", extranet_link, pub_source, origins=lambda: [public], up=False, **common))
     renew = None
     if security is not None and security.renew_if_due is not None and rep.upstream:
         renew_at = security.renew_if_due

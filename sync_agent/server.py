@@ -42,7 +42,7 @@ from federation.errors import (
     Unauthenticated,
     ValidationError,
 )
-from federation.identities import scope_prefix, validate_division_code
+from federation.identities import is_boundary_origin, origin_signer, scope_prefix, validate_division_code
 from federation.replication.trust import ReceiverTrust
 from federation.wire.v1 import replication_pb2 as pb
 from federation.wire.v1 import replication_pb2_grpc as pb_grpc
@@ -128,6 +128,8 @@ _NONCE_BYTES = 32
 def default_allowed(sender: str, origin: str) -> bool:
     """A node sends the records it owns and relays those of its subtree (a city relays its counties)."""
     try:
+        if is_boundary_origin(origin) or is_boundary_origin(sender):  # only a county and its extranet node
+            return origin_signer(origin) == sender
         validate_division_code(origin)
         return origin == sender or origin.startswith(scope_prefix(sender))
     except InvalidDivisionCode:

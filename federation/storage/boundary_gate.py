@@ -43,7 +43,7 @@ from federation.boundary import (
     default_boundary_policy,
 )
 from federation.errors import SunshineError
-from federation.identities import DivisionLevel, level_of
+from federation.identities import BoundaryKind, DivisionLevel, boundary_kind, level_of
 from federation.storage.tables import boundary_refusals, standards_bundles
 
 __all__ = [
@@ -70,7 +70,13 @@ _GATES: weakref.WeakKeyDictionary[Engine, dict[tuple[str, str], Gate]] = weakref
 
 
 def directions_of(origin: str) -> tuple[str, ...]:
-    """The directions a node's own records cross: county ``up``, city ``up`` and ``down``, province ``down``."""
+    """The directions a node's own records cross: county ``up``, city ``up`` and ``down``, province ``down``; a
+    county's public stream ``out`` (to its extranet node), the extranet node's own stream ``in``."""
+    kind = boundary_kind(origin)
+    if kind is BoundaryKind.PUBLIC:
+        return ("out",)
+    if kind is BoundaryKind.EXTRANET:
+        return ("in",)
     try:
         level = level_of(origin)
     except SunshineError:

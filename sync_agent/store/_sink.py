@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from federation.identities import validate_division_code
+from federation.identities import validate_node_id
 from federation.replication import AppliersByType
 from federation.storage.bulk import BulkStatement
 from federation.storage.tables import batch_receipts, outbox, quarantine, replication_marks
@@ -120,7 +120,7 @@ class SqlBatchSink:
         allow: Callable[[str, str], bool] | None = None,
     ) -> None:
         self._engine = engine
-        self.node = validate_division_code(node)
+        self.node = validate_node_id(node)
         self._appliers = appliers
         self.relay = relay
         self._clock = clock

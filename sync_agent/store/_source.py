@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.types import NullType
 
 from federation.errors import StorageError
-from federation.identities import validate_division_code
+from federation.identities import validate_origin
 from federation.replication import Record
 from federation.storage.tables import batch_log, link_acks, outbox, replication_marks
 from federation.storage.uow import UnitOfWork
@@ -35,6 +35,14 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_NAIVE = datetime(1970, 1, 1)
 _US = timedelta(microseconds=1)
 _SEAL_LOCK_SPACE = 0x5EA1  # first key of pg_advisory_xact_lock(int, int): "sealing"; the second is the origin
+
+
+def _lock_key(origin: str) -> int:
+    """The origin as the advisory lock's second key: a division code is its number; a county's public stream
+    (``371122-pub``) and extranet node (``371122-ext``) take the county's number plus 1 or 2 million (above any
+    six-digit code, within int4)."""
+    county, _, kind = origin.partition("-")
+    return int(county) + {"": 0, "pub": 1_000_000, "ext": 2_000_000}[kind]
 
 
 def _stored_us(value: Any) -> int:
@@ -173,7 +181,7 @@ class SqlBatchSource:
         if max_records < 1 or max_bytes < 1 or batches_per_transaction < 2:
             raise ValueError("max_records and max_bytes must be positive, batches_per_transaction at least 2")
         self._engine = engine
-        self.node = validate_division_code(node)
+        self.node = validate_origin(node)  # the origin sealed here: the node, or a county's public stream
         self.max_records = max_records
         self.max_bytes = max_bytes
         self._signer = signer
@@ -207,7 +215,7 @@ class SqlBatchSource:
             if conn.dialect.name == "postgresql":
                 conn.execute(
                     text("SELECT pg_advisory_xact_lock(:space, :key)"),
-                    {"space": _SEAL_LOCK_SPACE, "key": int(self.node)},
+                    {"space": _SEAL_LOCK_SPACE, "key": _lock_key(self.node)},
                 )
             last = conn.execute(_LAST_BATCH, {"origin": self.node}).first()
             after, prev_hash = (int(last.last_seq), bytes(last.batch_hash)) if last else (0, ZERO_HASH)

@@ -48,7 +48,7 @@ sessions = Table(
 audit_log = Table(
     "audit_log",
     metadata,
-    Column("origin", String(6), nullable=False),  # the node that wrote the entry
+    Column("origin", String(16), nullable=False),  # the node that wrote the entry
     Column("seq", BigInteger, nullable=False),  # 1, 2, 3, … per origin, gap-free
     Column("at", UTCDateTime, nullable=False),
     Column("user_id", String(64), nullable=False),

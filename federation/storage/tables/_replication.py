@@ -22,7 +22,7 @@ __all__ = [
 outbox = Table(
     "outbox",
     metadata,
-    Column("origin", String(6), primary_key=True),
+    Column("origin", String(16), primary_key=True),
     Column("seq", BigInteger, primary_key=True),
     Column("record_type", String(32), nullable=False),
     Column("record_id", String(64), nullable=False),
@@ -54,7 +54,7 @@ outbox = Table(
 batch_log = Table(
     "batch_log",
     metadata,
-    Column("origin", String(6), primary_key=True),
+    Column("origin", String(16), primary_key=True),
     Column("first_seq", BigInteger, primary_key=True),
     Column("last_seq", BigInteger, nullable=False),
     Column("prev_hash", LargeBinary(32), nullable=False),
@@ -70,7 +70,7 @@ batch_log = Table(
 replication_marks = Table(
     "replication_marks",
     metadata,
-    Column("origin", String(6), primary_key=True),
+    Column("origin", String(16), primary_key=True),
     Column("high_water", BigInteger, nullable=False),
     Column("last_hash", LargeBinary(32), nullable=False),
     Column("records", BigInteger, nullable=False),
@@ -85,7 +85,7 @@ replication_marks = Table(
 batch_receipts = Table(
     "batch_receipts",
     metadata,
-    Column("origin", String(6), primary_key=True),
+    Column("origin", String(16), primary_key=True),
     Column("last_seq", BigInteger, primary_key=True),
     Column("first_seq", BigInteger, nullable=False),
     Column("batch_hash", LargeBinary(32), nullable=False),
@@ -105,7 +105,7 @@ link_acks = Table(
     "link_acks",
     metadata,
     Column("link", String(64), primary_key=True),
-    Column("origin", String(6), primary_key=True),
+    Column("origin", String(16), primary_key=True),
     Column("acked_seq", BigInteger, nullable=False),
     Column("acked_at", UTCDateTime, nullable=False),
     Column("last_error", Text),
@@ -116,7 +116,7 @@ quarantine = Table(
     "quarantine",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("origin", String(6), nullable=False),
+    Column("origin", String(16), nullable=False),
     Column("seq", BigInteger, nullable=False),
     Column("record_type", String(32), nullable=False),
     Column("record_id", String(64), nullable=False),

@@ -16,7 +16,7 @@ enrolment_tokens = Table(
     "enrolment_tokens",
     metadata,
     Column("digest", String(64), primary_key=True),  # SHA-256 of the token: the token itself is never stored
-    Column("division", String(6), nullable=False),
+    Column("division", String(16), nullable=False),  # a division code, or a county's extranet node (371122-ext)
     Column("issued_by", String(6), nullable=False),
     Column("issued_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
@@ -29,7 +29,7 @@ issued_certificates = Table(
     metadata,
     Column("fingerprint", String(64), primary_key=True),
     Column("serial", String(40), nullable=False),
-    Column("division", String(6), nullable=False),
+    Column("division", String(16), nullable=False),
     Column("kind", String(8), nullable=False),  # node | ca
     Column("issuer", String(6), nullable=False),
     Column("issued_at", UTCDateTime, nullable=False),
@@ -52,7 +52,7 @@ revocation_list = Table(
 signing_key_pins = Table(
     "signing_key_pins",
     metadata,
-    Column("origin", String(6), primary_key=True),
+    Column("origin", String(16), primary_key=True),
     Column("suite", String(16), nullable=False),
     Column("public_key", String(200), nullable=False),  # hex of the signing public key
     Column("certificate", String(64), nullable=False),  # fingerprint of the certificate it was pinned from
