@@ -64,7 +64,7 @@ def _enrol_address(cfg: Config) -> str:
 @pki_admin_app.command("enrol")
 def admin_enrol(
     *,
-    division: Annotated[str, typer.Option("--division", help="下级节点的行政区划代码（或县级外网节点，如 371122-ext）")],
+    division: Annotated[str, typer.Option("--division", help="下级节点的区划代码（或县级外网节点，如 371122-ext）")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="登记文件（默认写在数据目录）")] = None,
     hours: Annotated[float | None, typer.Option("--hours", help="令牌有效小时数（默认取 pki.token_hours）")] = None,
     config: _Config = None,

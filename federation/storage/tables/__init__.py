@@ -11,7 +11,8 @@ here: ``_node`` (settings, counters), ``_standards`` (bundles, catalogue, calend
 ``_replication`` (outbox, batch log, marks, link acks, quarantine, batch receipts, signer chains),
 ``_supervision`` (alerts, complaints, ratings, notifications), ``_standards_status`` (each node's standards, clock
 moves), ``_orders``, ``_scores``, ``_video``, ``_security`` (enrolment tokens, issued certificates, revocations,
-key pins), ``_people`` (users, sessions, the audit log), ``_boundary`` (what the boundary policy refused).
+key pins), ``_people`` (users, sessions, the audit log), ``_boundary`` (what the boundary policy refused),
+``_extranet`` (an extranet node's public store), ``_public_intake`` (a county's online applications and contacts).
 They are imported in that order, which is the order the tables are added to :data:`metadata`.
 """
 
@@ -49,6 +50,15 @@ from federation.storage.tables._security import (
 )
 from federation.storage.tables._people import audit_log, sessions, users
 from federation.storage.tables._boundary import boundary_refusals
+from federation.storage.tables._extranet import (
+    ext_cases,
+    ext_complaints,
+    ext_disclosures,
+    ext_items,
+    ext_ratings,
+    ext_submissions,
+)
+from federation.storage.tables._public_intake import case_contacts, public_submissions
 # isort: on
 
 __all__ = [
@@ -60,6 +70,7 @@ __all__ = [
     "calendar_years",
     "camera_bindings",
     "cameras",
+    "case_contacts",
     "case_events",
     "case_pauses",
     "case_tasks",
@@ -69,6 +80,12 @@ __all__ = [
     "complaints",
     "counters",
     "enrolment_tokens",
+    "ext_cases",
+    "ext_complaints",
+    "ext_disclosures",
+    "ext_items",
+    "ext_ratings",
+    "ext_submissions",
     "issued_certificates",
     "link_acks",
     "metadata",
@@ -77,6 +94,7 @@ __all__ = [
     "order_replies",
     "orders",
     "outbox",
+    "public_submissions",
     "quarantine",
     "ratings",
     "replication_marks",
