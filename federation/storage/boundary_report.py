@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from federation.boundary import ACTION_LABELS, CONTROL_RECORDS, Action, Rule
+from federation.identities import DivisionLevel, boundary_kind, level_of, public_stream_of
 from federation.storage.boundary_gate import DEFAULT_VERSION, directions_of, policy_in_force
 from federation.storage.tables import boundary_refusals, outbox
 
@@ -78,11 +79,18 @@ def _redactions(rules: Mapping[str, Rule], prefix: str = "") -> list[tuple[str, 
 
 
 def boundary_report(conn: Connection, node: str) -> BoundaryReport:
+    """What ``node``'s own records did at its boundary, per direction: its own stream's (a county ``up``, an extranet
+    node ``in``) and, at a county that publishes to an extranet node, its public stream's (``out``)."""
     compiled = policy_in_force(conn)
-    crossed = {
-        str(t): int(n)
-        for t, n in conn.execute(
-            select(outbox.c.record_type, func.count()).where(outbox.c.origin == node).group_by(outbox.c.record_type)
+    streams = [node]
+    if boundary_kind(node) is None and level_of(node) is DivisionLevel.COUNTY:
+        streams.append(public_stream_of(node))
+    crossed: dict[tuple[str, str], int] = {
+        (str(o), str(t)): int(n)
+        for o, t, n in conn.execute(
+            select(outbox.c.origin, outbox.c.record_type, func.count())
+            .where(outbox.c.origin.in_(streams))
+            .group_by(outbox.c.origin, outbox.c.record_type)
         )
     }
     refused: dict[tuple[str, str], int] = {}
@@ -94,33 +102,30 @@ def boundary_report(conn: Connection, node: str) -> BoundaryReport:
         else:
             refused[(direction, record_type)] = int(n)
     reports: list[DirectionReport] = []
-    for direction in directions_of(node):
-        rules = compiled.policy.directions.get(direction, {})
-        types = sorted(
-            (
-                set(rules)
-                | set(crossed)
-                | {t for d, t in refused if d == direction}
-                | {t for d, t in dropped if d == direction}
+    for origin in streams:
+        own = {t: n for (o, t), n in crossed.items() if o == origin}
+        for direction in directions_of(origin):
+            noted = {t for d, t in (*refused, *dropped) if d == direction}
+            if origin != node and not own and not noted:
+                continue  # a county without an extranet node publishes nothing: no "out" to report
+            rules = compiled.policy.directions.get(direction, {})
+            types = sorted((set(rules) | set(own) | noted) - CONTROL_RECORDS)
+            reports.append(
+                DirectionReport(
+                    direction,
+                    tuple(
+                        TypeReport(
+                            record_type=t,
+                            allowed=t in rules,
+                            crossed=own.get(t, 0),
+                            redacted=tuple(_redactions(rules[t])) if t in rules else (),
+                            refused=refused.get((direction, t), 0),
+                            dropped_fields=tuple(sorted(dropped.get((direction, t), []))),
+                        )
+                        for t in types
+                    ),
+                )
             )
-            - CONTROL_RECORDS
-        )
-        reports.append(
-            DirectionReport(
-                direction,
-                tuple(
-                    TypeReport(
-                        record_type=t,
-                        allowed=t in rules,
-                        crossed=crossed.get(t, 0),
-                        redacted=tuple(_redactions(rules[t])) if t in rules else (),
-                        refused=refused.get((direction, t), 0),
-                        dropped_fields=tuple(sorted(dropped.get((direction, t), []))),
-                    )
-                    for t in types
-                ),
-            )
-        )
     return BoundaryReport(node, compiled.version, tuple(reports))
 
 

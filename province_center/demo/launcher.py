@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,7 +29,7 @@ import httpx
 
 from federation.config import Config, dump_toml, load_config, read_toml_sections
 from federation.http_client import http_client, logged_in_client
-from federation.identities import DivisionLevel
+from federation.identities import DivisionLevel, ca_parent_of, extranet_of
 from federation.storage.engine import engine_from_config
 from province_center.demo.readings import FederationReadings
 from province_center.demo.topology import DEMO_TOPOLOGY, DemoPerson, LaunchError, NodeSpec, cli, people_of, read_port
@@ -62,6 +63,7 @@ class Federation(FederationReadings):
     grpc_ports: dict[str, int] = field(default_factory=dict)
     http_ports: dict[str, int] = field(default_factory=dict)
     insecure_dev: bool = False  # a benchmark's comparison only: plaintext links, unsigned batches, no enrolment
+    extranets: Sequence[str] = ()  # counties that run an extranet node (外网节点, ``371122-ext``) beside them
 
     def __post_init__(self) -> None:
         self.workdir = self.workdir.resolve()
@@ -148,6 +150,61 @@ class Federation(FederationReadings):
     def counties(self) -> list[NodeSpec]:
         return [s for s in self.specs if s.level is DivisionLevel.COUNTY]
 
+    # -- extranet nodes (外网节点) ----------------------------------------------------------------------------------
+
+    def extranet_ports(self, county: str) -> tuple[int, int]:
+        """The gRPC and HTTP ports of ``county``'s extranet node: chosen once, before anything starts, because the
+        county publishes to the one and prints the other in its SMS, and both must survive a restart."""
+        node = extranet_of(county)
+        if node not in self.grpc_ports:
+            self.grpc_ports[node] = _free_port()
+            self.http_ports[node] = _free_port()
+        return self.grpc_ports[node], self.http_ports[node]
+
+    def extranet_env(self, county: str) -> dict[str, str]:
+        """What a county with an extranet node adds to its node's and agent's environment: where to publish."""
+        if county not in self.extranets:
+            return {}
+        grpc_port, http_port = self.extranet_ports(county)
+        return {
+            "SUNSHINE_EXTRANET_LINK": f"127.0.0.1:{grpc_port}",
+            "SUNSHINE_EXTRANET_PORTAL_URL": f"http://127.0.0.1:{http_port}",
+        }
+
+    def init_extranet(self, county: str) -> None:
+        """``sunshine extranet init`` for ``county``'s extranet node, in its own data directory."""
+        node = extranet_of(county)
+        args = ["extranet", "init", "--division", county, "--data-dir", str(self.dir(node))]
+        done = subprocess.run(cli(*args), env=self._env, capture_output=True, text=True, check=False, timeout=120)
+        if done.returncode != 0:
+            raise LaunchError(f"{node} 初始化失败：{done.stdout[-400:]}{done.stderr[-400:]}")
+
+    def start_extranet(self, county: str, *, wait: bool = True) -> Proc:
+        """Enrol ``county``'s extranet node at the county's city, then start it (public HTTP, its receiver, its link
+        up to the county — which must be listening)."""
+        node = extranet_of(county)
+        self.enrol(node)
+        grpc_port, http_port = self.extranet_ports(county)
+        d = self.dir(node)
+        for name in ("grpc.port", "http.port"):
+            (d / name).unlink(missing_ok=True)
+        env = {
+            "SUNSHINE_REPLICATION_LISTEN": f"127.0.0.1:{grpc_port}",
+            "SUNSHINE_REPLICATION_UPSTREAM": f"127.0.0.1:{self.grpc_ports[county]}",
+            "SUNSHINE_HTTP_PORT": str(http_port),
+        }
+        args = cli("extranet", "serve", "--config", str(self.config(node)), *self._dev())
+        proc = self._start(f"extranet:{node}", args, "node.log", env)
+        if wait:
+            self.wait_extranet(county)
+        return proc
+
+    def wait_extranet(self, county: str) -> None:
+        node = extranet_of(county)
+        proc, d = self.procs[f"extranet:{node}"], self.dir(node)
+        self._wait_file(d / "http.port", proc)
+        self._wait_file(d / "grpc.port", proc)
+
     # -- set-up ---------------------------------------------------------------------------------------------------
 
     def init_all(self, *, catalogue: Path | None = None) -> None:
@@ -174,6 +231,8 @@ class Federation(FederationReadings):
             if p.returncode != 0:
                 raise LaunchError(f"{s.name}（{s.division}）初始化失败：{out.decode(errors='replace')[-800:]}")
         self.add_people()
+        for county in self.extranets:
+            self.init_extranet(county)
         province = next(s for s in self.specs if s.level is DivisionLevel.PROVINCE)
         publish = ["standards", "publish", "--config", str(self.config(province.division))]
         if catalogue is not None:
@@ -223,6 +282,7 @@ class Federation(FederationReadings):
         if spec.level is DivisionLevel.COUNTY:
             port = self.http_ports.get(division, 0)
             args = cli("county", "serve", "--config", str(self.config(division)), "--port", str(port), *self._dev())
+            env |= self.extranet_env(division)
             proc = self._start(f"node:{division}", args, "node.log", {**env, **self.county_env})
         else:
             args = cli(spec.level.value, "serve", "--config", str(self.config(division)), *self._dev())
@@ -260,7 +320,8 @@ class Federation(FederationReadings):
         d = self.dir(division)
         (d / "metrics.port").unlink(missing_ok=True)
         path = self.write_agent_config(division, upstream=upstream)
-        proc = self._start(f"agent:{division}", cli("agent", "run", "--config", str(path), *self._dev()), "agent.log")
+        args = cli("agent", "run", "--config", str(path), *self._dev())
+        proc = self._start(f"agent:{division}", args, "agent.log", self.extranet_env(division))
         if wait:
             self.wait_agent(division)
         return proc
@@ -319,9 +380,13 @@ class Federation(FederationReadings):
                 self.wait_node(s.division)
 
     def start_all(self) -> None:
-        """Every node (:meth:`start_nodes`), then — once all listen, so each agent knows its peers' ports — every
-        agent, in parallel."""
+        """Every node (:meth:`start_nodes`) and extranet node, then — once all listen, so each agent knows its
+        peers' ports — every agent, in parallel."""
         self.start_nodes()
+        for county in self.extranets:
+            self.start_extranet(county, wait=False)
+        for county in self.extranets:
+            self.wait_extranet(county)
         for s in self.specs:
             self.start_agent(s.division, wait=False)
         for s in self.specs:
@@ -345,19 +410,19 @@ class Federation(FederationReadings):
         from security.node import federation_suite
         from security.tokens import issue_token
 
-        spec = self.by_code[division]
+        parent_code = ca_parent_of(division)  # a county's extranet node enrols at the county's city
         child = self.load(division)
-        if self.insecure_dev or spec.parent is None or pki_paths(child).node.exists():
+        if self.insecure_dev or parent_code is None or pki_paths(child).node.exists():
             return
-        parent = self.load(spec.parent)
-        port = read_port(self.dir(spec.parent) / "enrol.port")
+        parent = self.load(parent_code)
+        port = read_port(self.dir(parent_code) / "enrol.port")
         if port is None:
-            raise LaunchError(f"{spec.parent} 的登记端口未就绪，{division} 无法登记")
+            raise LaunchError(f"{parent_code} 的登记端口未就绪，{division} 无法登记")
         engine = engine_from_config(parent)
         try:
             with UnitOfWork(engine) as uow:
                 token = issue_token(
-                    uow.conn, division=division, issued_by=spec.parent, now=utcnow(), ttl=timedelta(minutes=10)
+                    uow.conn, division=division, issued_by=parent_code, now=utcnow(), ttl=timedelta(minutes=10)
                 )
                 uow.commit()
             suite = federation_suite(engine)
@@ -365,7 +430,7 @@ class Federation(FederationReadings):
             engine.dispose()
         root = (pki_paths(parent).root).read_text(encoding="ascii")
         ticket = EnrolmentFile(
-            division, spec.parent, f"127.0.0.1:{port}", token.token, root, suite, token.expires_at.isoformat()
+            division, parent_code, f"127.0.0.1:{port}", token.token, root, suite, token.expires_at.isoformat()
         )
         enrol(child, keystore_for(child), ticket)
 
@@ -411,8 +476,9 @@ class Federation(FederationReadings):
         self.stop(key, sig=signal.SIGKILL)
 
     def stop_all(self) -> None:
-        """Workloads first, then agents, then nodes — each group at once, each process cleanly."""
-        for kind in ("workload", "agent", "node"):
+        """Workloads first, then agents, then extranet nodes, then nodes — each group at once, each process
+        cleanly."""
+        for kind in ("workload", "agent", "extranet", "node"):
             self.stop(*(k for k in self.procs if k.startswith(f"{kind}:")))
         for client in self._sessions.values():
             client.close()
@@ -436,6 +502,12 @@ class Federation(FederationReadings):
         if done.returncode != 0:
             raise LaunchError(f"sunshine {' '.join(args)}（{division}）失败：{done.stdout[-400:]}{done.stderr[-400:]}")
         return done.stdout
+
+
+def _free_port() -> int:
+    """A TCP port free on loopback now (a process told to listen on it binds it moments later)."""
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        return int(sock.getsockname()[1])
 
 
 def _die_with_parent() -> None:
