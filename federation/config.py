@@ -236,10 +236,15 @@ def _validate(cfg: Config) -> None:
 
 def _validate_extranet(cfg: Config) -> None:
     ext = cfg.extranet
+    if ext.link and ext.ferry_out:
+        raise ConfigError("extranet.link 与 extranet.ferry_out 只能配置其一（直连或经网闸摆渡）", key="extranet.link")
+    if ext.ferry_out and not ext.ferry_return:
+        raise ConfigError("经网闸摆渡（extranet.ferry_out）时须配置回执目录 ferry_return", key="extranet.ferry_return")
     if ext.link:
         split_address(ext.link, "extranet.link")
-        if boundary_kind(cfg.node.division) is not None or level_of(cfg.node.division) is not DivisionLevel.COUNTY:
-            raise ConfigError("extranet.link 只用于县级节点（其外网节点的接收端地址）", node=cfg.node.division)
+    county = boundary_kind(cfg.node.division) is None and level_of(cfg.node.division) is DivisionLevel.COUNTY
+    if ext.enabled and not county:
+        raise ConfigError("extranet.link / ferry_out 只用于县级节点（发往其外网节点）", node=cfg.node.division)
     for name in ("client_per_minute", "case_per_minute", "submissions_per_hour", "max_body_bytes"):
         if getattr(ext, name) < 1:
             raise ConfigError(f"extranet.{name} 须为正数", value=getattr(ext, name))

@@ -165,12 +165,20 @@ class ExtranetConfig:
     At the **extranet node** (``node.division = "371122-ext"``): the public portal's limits."""
 
     link: str = ""  # county: the extranet node's receiver (host:port); empty: no extranet, nothing published
+    # county, through a one-way gateway (网闸) instead of ``link``: the public stream as sealed files
+    ferry_out: str = ""  # the spool the gateway carries to the extranet node's replication.ferry_in
+    ferry_return: str = ""  # where the extranet node's signed statements arrive
     portal_url: str = ""  # county: the public portal's address, printed in SMS and on 受理通知书
     client_per_minute: int = 30  # extranet: requests per client address per minute (每个访问者)
     case_per_minute: int = 10  # extranet: status queries and ratings per case (or submission) per minute
     submissions_per_hour: int = 20  # extranet: applications and complaints per client address per hour
     max_body_bytes: int = 65536  # extranet: the largest request body accepted
     trusted_proxies: tuple[str, ...] = ()  # extranet: reverse proxies whose X-Forwarded-For names the client
+
+    @property
+    def enabled(self) -> bool:
+        """Whether this county publishes to an extranet node (over gRPC or through a gateway)."""
+        return bool(self.link or self.ferry_out)
 
 
 @dataclass(frozen=True)

@@ -450,8 +450,8 @@ def build_agent(cfg: Config, *, engine: Engine | None = None, security: LinkSecu
     rep = cfg.replication
     node = cfg.node.division
     ferry = rep.transport == "ferry"
-    extranet_link = cfg.extranet.link
-    if not rep.upstream and not rep.downstream and not ferry and not extranet_link:
+    extranet = cfg.extranet
+    if not rep.upstream and not rep.downstream and not ferry and not extranet.enabled:
         raise ConfigError("代理没有任何链路：请在 [replication] 中配置 upstream 或 downstream", node=node)
     if boundary_kind(node) is BoundaryKind.EXTRANET and (rep.downstream or not (rep.upstream or ferry)):
         raise ConfigError("外网节点只有一条链路：发往其县级节点（replication.upstream）", node=node)
@@ -501,8 +501,7 @@ def build_agent(cfg: Config, *, engine: Engine | None = None, security: LinkSecu
     for target in rep.downstream:
         split_address(target, "replication.downstream")
         links.append(Link(f"down-{target}", target, source, origins=down_origins(node, source), up=False, **common))
-    if extranet_link:  # the county's public stream, to its extranet node (出网): sealed and signed by the county
-        split_address(extranet_link, "extranet.link")
+    if extranet.enabled:  # the county's public stream, to its extranet node (出网): sealed and signed by the county
         public = public_stream_of(node)
         pub_source = SqlBatchSource(
             engine,
@@ -511,7 +510,26 @@ def build_agent(cfg: Config, *, engine: Engine | None = None, security: LinkSecu
             max_bytes=rep.batch_bytes,
             signer=security.signer.sign if security is not None else None,
         )
-        links.append(Link("extranet", extranet_link, pub_source, origins=lambda: [public], up=False, **common))
+        if extranet.ferry_out:  # through a one-way gateway (网闸): files, the extranet node's statements back
+            links.append(
+                FerryLink(
+                    "extranet",
+                    pub_source,
+                    node=node,
+                    out_dir=_spool_dir(extranet.ferry_out, "extranet.ferry_out"),
+                    return_dir=_spool_dir(extranet.ferry_return, "extranet.ferry_return"),
+                    origins=lambda: [public],
+                    spool_limit=rep.ferry_spool_bytes,
+                    file_batches=rep.ferry_file_batches,
+                    resend_after=rep.ferry_resend_s,
+                    linger=rep.linger_ms / 1000.0,
+                    sign=security.signer.sign if security is not None else None,
+                    verify=_statement_verifier(security, up=False),
+                )
+            )
+        else:
+            split_address(extranet.link, "extranet.link")
+            links.append(Link("extranet", extranet.link, pub_source, origins=lambda: [public], up=False, **common))
     renew = None
     if security is not None and security.renew_if_due is not None and rep.upstream:
         renew_at = security.renew_if_due
@@ -519,10 +537,12 @@ def build_agent(cfg: Config, *, engine: Engine | None = None, security: LinkSecu
     return Agent(node, engine, source, links, renew=renew)
 
 
-def _statement_verifier(security: LinkSecurity | None) -> Callable[[Sequence[bytes], bytes, bytes], str] | None:
+def _statement_verifier(
+    security: LinkSecurity | None, *, up: bool = True
+) -> Callable[[Sequence[bytes], bytes, bytes], str] | None:
     """A receiver's statement is verified as its Welcome is: its proof over the statement's digest, by an
-    ancestor of this node."""
+    ancestor of this node (``up``) or, on a county's link out, by its extranet node."""
     if security is None:
         return None
     sender = security.sender
-    return lambda chain, proof, digest: sender.verify_receiver(chain, proof, digest, up=True)
+    return lambda chain, proof, digest: sender.verify_receiver(chain, proof, digest, up=up)
