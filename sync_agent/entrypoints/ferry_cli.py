@@ -114,7 +114,7 @@ def admin_ferry_statement(
     insecure_dev: Annotated[bool, typer.Option("--insecure-dev", help="仅限开发：回执不签名")] = False,
 ) -> None:
     """生成本节点（接收端）给某发送节点的签名完整性回执（各来源的高水位与摘要），供无回传路径时人工带回。"""
-    from federation.identities import validate_division_code
+    from federation.identities import validate_node_id
     from federation.nodes import build_node
     from sync_agent.ferry_files import write_atomically
     from sync_agent.ferry_intake import FerryIntake
@@ -122,7 +122,7 @@ def admin_ferry_statement(
     from sync_agent.store import SqlBatchSink
 
     cfg = setup(config)
-    validate_division_code(sender)
+    validate_node_id(sender)
     node = build_node(cfg)
     try:
         security = node.link_security(insecure_dev=insecure_dev)
