@@ -18,6 +18,8 @@ the CLI's exit status by ``federation.cli`` (``USER_ERRORS``)::
     │                               another city asking for a county it does not supervise)
     ├── SignatureInvalid            a batch whose origin signature is missing, malformed or does not verify
     ├── LimitExceeded               a message, batch or record over the configured size, or too many streams
+    │   └── RateLimited             too many requests from one client (or for one case) in a while; ``retry_after``
+    │                               says in how many seconds asking again may succeed
     ├── NotFound                    a record that does not exist
     │   ├── CaseNotFound
     │   ├── ItemNotFound            an item code the catalogue does not hold
@@ -71,6 +73,7 @@ __all__ = [
     "LimitExceeded",
     "NotFound",
     "NotificationError",
+    "RateLimited",
     "RatingNotFound",
     "RecordRejected",
     "SignatureInvalid",
@@ -142,6 +145,16 @@ class SignatureInvalid(SunshineError):
 
 class LimitExceeded(SunshineError):
     code = "limit_exceeded"
+
+
+class RateLimited(LimitExceeded):
+    """Too many requests in a while (the public portal's limits): ``retry_after`` seconds until one may succeed."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, **details: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **details)
+        self.retry_after = max(1, int(retry_after))
 
 
 class NotFound(SunshineError):

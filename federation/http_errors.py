@@ -7,6 +7,7 @@ Simplified-Chinese message. Status codes by error class (first match wins)::
     Unauthenticated  (no or a bad login, token or certificate)   401
     Forbidden        (outside the caller's division scope) 403
     SignatureInvalid 403
+    RateLimited      429 (with ``Retry-After``: too many requests from one client, or for one case)
     LimitExceeded    413
     NotFound         (CaseNotFound, ItemNotFound, unknown action)  404
     Conflict         (InvalidTransition, ExtensionAlreadyUsed, …)  409
@@ -32,6 +33,7 @@ from federation.errors import (
     Forbidden,
     LimitExceeded,
     NotFound,
+    RateLimited,
     SignatureInvalid,
     StandardsError,
     StandardsNotLoaded,
@@ -46,6 +48,7 @@ __all__ = [
     "INTERNAL_ERROR_MESSAGE",
     "ErrorBody",
     "ErrorView",
+    "error_headers",
     "error_view",
     "http_error_view",
     "http_status",
@@ -58,6 +61,7 @@ _STATUS_BY_CLASS: tuple[tuple[type[SunshineError], int], ...] = (
     (Unauthenticated, 401),
     (Forbidden, 403),
     (SignatureInvalid, 403),
+    (RateLimited, 429),
     (LimitExceeded, 413),
     (NotFound, 404),
     (Conflict, 409),
@@ -87,6 +91,15 @@ def http_status(exc: SunshineError) -> int:
         if isinstance(exc, cls):
             return status
     return 500
+
+
+def error_headers(exc: SunshineError) -> dict[str, str] | None:
+    """The headers an error response carries besides its body: how to log in (401), when to ask again (429)."""
+    if isinstance(exc, RateLimited):
+        return {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, Unauthenticated):
+        return {"WWW-Authenticate": "Bearer"}
+    return None
 
 
 def _jsonable(value: Any) -> Any:
@@ -123,12 +136,12 @@ def http_error_view(status: int) -> ErrorView:
     return {"error": {"code": code, "message": message, "details": {}}}
 
 
-def install_error_handlers(app: Any) -> None:
+def install_error_handlers(app: Any, *, max_body: int | None = None) -> None:
     """Render every error of ``app`` (a FastAPI app: the county's, the inspectors', the orders') in the one shape
     above: Sunshine errors by class, request-validation errors as one Chinese ValidationError, Starlette's HTTP
     errors (unknown path, wrong method) and anything unexpected (500, logged, never a traceback). Installs
     :class:`federation.http_guard.RequestGuard` too: what no route can store (a NUL, a lone surrogate) is 422 and a
-    body over 8 MiB is 413 before any route runs."""
+    body over 8 MiB (or ``max_body`` bytes) is 413 before any route runs."""
     import structlog
     from fastapi import Request
     from fastapi.exceptions import RequestValidationError
@@ -142,8 +155,7 @@ def install_error_handlers(app: Any) -> None:
         status = http_status(exc)
         if status >= 500:
             log.error("http.error", path=request.url.path, code=exc.code, status=status, error=str(exc))
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse(dict(error_view(exc)), status_code=status, headers=headers)
+        return JSONResponse(dict(error_view(exc)), status_code=status, headers=error_headers(exc))
 
     def on_request_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -162,7 +174,7 @@ def install_error_handlers(app: Any) -> None:
         return http_status(exc), error_view(exc)
 
     # before any route: NUL and lone surrogates anywhere (422), bodies over 8 MiB (413)
-    app.add_middleware(RequestGuard, render=render)
+    app.add_middleware(RequestGuard, render=render, **({} if max_body is None else {"max_body": max_body}))
     app.add_exception_handler(SunshineError, on_sunshine_error)
     app.add_exception_handler(RequestValidationError, on_request_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

@@ -42,6 +42,15 @@ class _BodyTooLarge(Exception):
     pass
 
 
+def _size(n: int) -> str:
+    """A byte count as people read it: 8 MiB, 64 KiB, 500 字节."""
+    if n >= 1024 * 1024 and n % (1024 * 1024) == 0:
+        return f"{n // (1024 * 1024)} MiB"
+    if n >= 1024:
+        return f"{n // 1024} KiB"
+    return f"{n} 字节"
+
+
 def _nul(where: str) -> ValidationError:
     return ValidationError(f"{where}含有空字符（\\u0000），请删除后重试", where=where)
 
@@ -161,7 +170,7 @@ class RequestGuard:
             check_body(body, _media_type(scope))
         except _BodyTooLarge:
             err: SunshineError = LimitExceeded(
-                f"请求体过大：至多 {self.max_body // (1024 * 1024)} MiB，请分批提交", max_bytes=self.max_body
+                f"请求体过大：至多 {_size(self.max_body)}，请分批提交", max_bytes=self.max_body
             )
             await self._reply(send, err, close=True)
             return

@@ -6,6 +6,7 @@ Each tier registers its composition root in the ``sunshine.node`` entry-point gr
     county = "county_node.bootstrap:build_county_node"
     city = "city_aggregator.bootstrap:build_city_node"
     province = "province_center.bootstrap:build_province_node"
+    extranet = "county_node.extranet.bootstrap:build_extranet_node"   # a county's extranet node, 371122-ext
 
 Commands that serve every level — ``sunshine admin quarantine replay`` (it must apply a record exactly as the
 node's receiver does), ``sunshine score show`` — call :func:`build_node` and get the node of the configuration's
@@ -19,7 +20,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Protocol
 
 from federation.errors import ConfigError
-from federation.identities import level_of
+from federation.identities import BoundaryKind, boundary_kind, level_of
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["NODE_GROUP", "Node", "NodeBuilder", "build_node"]
 
 NODE_GROUP = "sunshine.node"
-_LEVEL_NAMES = {"county": "县级", "city": "市级", "province": "省级"}
+_LEVEL_NAMES = {"county": "县级", "city": "市级", "province": "省级", "extranet": "外网"}
+EXTRANET_NODE = "extranet"  # the entry point of a county's extranet node (371122-ext), which is no division level
 
 
 class Node(Protocol):
@@ -68,11 +70,12 @@ class NodeBuilder(Protocol):
 def build_node(config: Config, *, engine: Engine | None = None, clock: Clock | None = None) -> Node:
     """The node ``config`` describes, built by the composition root its level registered — over ``engine`` and
     ``clock`` when given (the caller keeps owning the engine), else from ``config``."""
-    level = level_of(config.node.division)
-    found = entry_points(group=NODE_GROUP, name=level.value)
+    division = config.node.division
+    kind = EXTRANET_NODE if boundary_kind(division) is BoundaryKind.EXTRANET else level_of(division).value
+    found = entry_points(group=NODE_GROUP, name=kind)
     if not found:
         raise ConfigError(
-            f"未安装{_LEVEL_NAMES[level.value]}节点的组装入口（{NODE_GROUP}:{level.value}），请重新安装 Sunshine",
+            f"未安装{_LEVEL_NAMES[kind]}节点的组装入口（{NODE_GROUP}:{kind}），请重新安装 Sunshine",
             division=config.node.division,
         )
     builder: NodeBuilder = next(iter(found)).load()

@@ -1,0 +1,56 @@
+"""The extranet portal's domain: the public's forms, the answers it gets, the rate limits. Pure, no I/O."""
+
+from county_node.extranet.domain.answers import (
+    NOT_FOUND_MESSAGE,
+    CaseStatus,
+    ComplaintReceipt,
+    DisclosurePage,
+    RatingReceipt,
+    SubmissionReceipt,
+    SubmissionState,
+    SubmissionStatus,
+    case_status,
+    on_time_label,
+    rating_receipt,
+    submission_status,
+)
+from county_node.extranet.domain.forms import (
+    ApplicationForm,
+    ComplaintForm,
+    Lookup,
+    RatingForm,
+    check_application,
+    check_complaint,
+    check_lookup,
+    check_rating,
+    is_case_number,
+    is_submission_id,
+)
+from county_node.extranet.domain.limits import PortalLimits, SlidingWindow
+
+__all__ = [
+    "NOT_FOUND_MESSAGE",
+    "ApplicationForm",
+    "CaseStatus",
+    "ComplaintForm",
+    "ComplaintReceipt",
+    "DisclosurePage",
+    "Lookup",
+    "PortalLimits",
+    "RatingForm",
+    "RatingReceipt",
+    "SlidingWindow",
+    "SubmissionReceipt",
+    "SubmissionState",
+    "SubmissionStatus",
+    "case_status",
+    "check_application",
+    "check_complaint",
+    "check_lookup",
+    "check_rating",
+    "is_case_number",
+    "is_submission_id",
+    "on_time_label",
+    "rating_receipt",
+    "submission_status",
+]

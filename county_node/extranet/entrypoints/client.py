@@ -1,0 +1,65 @@
+"""Who is asking: the client's address, behind trusted reverse proxies, and the digest the portal keeps of it.
+
+The client is the socket peer — unless the peer is one of ``[extranet] trusted_proxies`` (addresses or networks,
+``10.0.0.5`` or ``10.0.0.0/24``): then ``X-Forwarded-For`` is read from its right end, past every trusted hop, and
+the first address no trusted proxy owns is the client (what a client writes into the header itself lies to the
+left of what its proxies appended, so it is never believed). Only a keyed digest of the address is logged or
+stored (:func:`client_digest`), never the address itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from collections.abc import Iterable, Sequence
+
+from federation.errors import ConfigError
+
+__all__ = ["ClientResolver", "client_digest"]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(entries: Iterable[str]) -> tuple[Network, ...]:
+    found = []
+    for entry in entries:
+        try:
+            found.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError as exc:
+            raise ConfigError(f"extranet.trusted_proxies 中的“{entry}”不是 IP 地址或网段", value=entry) from exc
+    return tuple(found)
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip().split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+class ClientResolver:
+    """The client address of a request, given its socket peer and its ``X-Forwarded-For`` values."""
+
+    def __init__(self, trusted_proxies: Sequence[str]) -> None:
+        self._trusted = _networks(trusted_proxies)
+
+    def _is_trusted(self, text: str) -> bool:
+        address = _address(text)
+        return address is not None and any(address in net for net in self._trusted)
+
+    def resolve(self, peer: str, forwarded_for: Sequence[str]) -> str:
+        if not self._trusted or not self._is_trusted(peer):
+            return peer
+        hops = [h.strip() for value in forwarded_for for h in value.split(",") if h.strip()]
+        for hop in reversed(hops):
+            if not self._is_trusted(hop):
+                address = _address(hop)
+                return str(address) if address is not None else hop[:64]
+        return hops[0] if hops else peer  # every hop is a trusted proxy: the farthest one asked
+
+
+def client_digest(key: bytes, address: str) -> str:
+    """A keyed digest of a client address (64 hex): the same client gives the same digest, nobody can reverse it
+    without the node's key."""
+    return hmac.new(key, address.encode("utf-8"), hashlib.sha256).hexdigest()

@@ -1,0 +1,364 @@
+"""The extranet portal over real HTTP: a real uvicorn server on 127.0.0.1 port 0 and an httpx client
+(``trust_env=False``), over a real SQLite store filled through the county's public stream.
+
+The JSON API and the pages, the query-code oracle seen from outside (one status and body for an unknown number and a
+wrong code), the CSRF refusal of a form, the rate limits (429 with ``Retry-After``, on an injected clock), the body
+limit (413 before the body is read), the security headers, the client behind a trusted proxy, and logs that never
+hold a phone number, an ID number or a query code."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import Engine, select
+from structlog.testing import capture_logs
+
+from county_node.extranet.bootstrap import ExtranetNode
+from county_node.extranet.domain import PortalLimits
+from county_node.extranet.entrypoints.client import client_digest
+from county_node.extranet.entrypoints.portal_http import CSRF_COOKIE, create_portal_app
+from federation.public_records import DISCLOSURE, PUBLIC_CASE, PUBLIC_CATALOGUE
+from federation.storage.engine import make_engine
+from federation.storage.tables import ext_complaints, ext_submissions, outbox
+from federation.storage.uow import UnitOfWork
+from migrations.runner import upgrade
+from tests.conftest import FakeClock
+from tests.integration.extranet_fixtures import (
+    CASE_CODE,
+    COUNTY,
+    T0,
+    County,
+    case_payload,
+    catalogue_payload,
+    concluded,
+    disclosure_payload,
+    ext_node,
+    wipe,
+)
+
+CASE_1 = f"{COUNTY}-20261207-000001"
+CASE_2 = f"{COUNTY}-20261207-000002"
+KEY = b"k" * 32
+API = "/api/v1/public"
+APPLICATION = {
+    "item_code": "A01",
+    "applicant": "张三",
+    "applicant_id": "370122199001011234",
+    "phone": "13812345678",
+    "materials": ["身份证"],
+    "data": {"统一社会信用代码": "91371122MA3C0XXXX1", "经营场所": "城阳街道 1 号"},
+}
+
+
+class Monotonic:
+    """The limits' clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class ServerThread:
+    """A real uvicorn server on 127.0.0.1 port 0 in a thread (signals stay with the main thread)."""
+
+    def __init__(self, app: Any) -> None:
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            assert self.thread.is_alive(), "uvicorn exited"
+            time.sleep(0.02)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+class Portal:
+    def __init__(self, node: ExtranetNode, clock: Monotonic, client: httpx.Client) -> None:
+        self.node = node
+        self.clock = clock
+        self.http = client
+
+    def rows(self, table: Any) -> list[Any]:
+        with UnitOfWork(self.node.engine, readonly=True) as uow:
+            return list(uow.conn.execute(select(table)))
+
+    def form(self, path: str) -> str:
+        """GET a form page; the CSRF token of its hidden field (the cookie is kept by the client)."""
+        page = self.http.get(path)
+        assert page.status_code == 200, page.text
+        found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert found is not None
+        return found.group(1)
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, Engine]]:
+    engines = []
+    for name in ("ext", "county"):
+        eng = make_engine(f"sqlite:///{tmp_path_factory.mktemp(name) / 'node.db'}")
+        upgrade(eng)
+        engines.append(eng)
+    yield engines[0], engines[1]
+    for eng in engines:
+        eng.dispose()
+
+
+def _portal(stores: tuple[Engine, Engine], tmp_path: Path, **limits: Any) -> Iterator[Portal]:
+    ext_engine, county_engine = stores
+    wipe(ext_engine)
+    wipe(county_engine)
+    node = ext_node(ext_engine, FakeClock(T0), tmp_path, **limits)
+    county = County(county_engine, ext_engine, node.receiver_appliers())
+    county.send(
+        (PUBLIC_CATALOGUE, "catalogue", catalogue_payload("A01", "B02")),
+        (PUBLIC_CASE, CASE_1, concluded(CASE_1)),
+        (PUBLIC_CASE, CASE_2, case_payload(CASE_2)),
+        (DISCLOSURE, CASE_1, disclosure_payload(CASE_1, T0.date())),
+    )
+    clock = Monotonic()
+    ext = node.config.extranet
+    limiter = PortalLimits.per_config(
+        client_per_minute=ext.client_per_minute,
+        submissions_per_hour=ext.submissions_per_hour,
+        case_per_minute=ext.case_per_minute,
+        clock=clock,
+    )
+    with (
+        ServerThread(create_portal_app(node, limits=limiter)) as base,
+        httpx.Client(base_url=base, trust_env=False, timeout=10) as client,
+    ):
+        yield Portal(node, clock, client)
+
+
+@pytest.fixture
+def portal(stores: tuple[Engine, Engine], tmp_path: Path) -> Iterator[Portal]:
+    yield from _portal(stores, tmp_path, client_per_minute=1000, case_per_minute=1000, submissions_per_hour=1000)
+
+
+# -- the JSON API ----------------------------------------------------------------------------------------------------
+
+
+def test_apply_and_ask_through_the_api(portal: Portal) -> None:
+    catalogue = portal.http.get(f"{API}/catalogue")
+    assert sorted(i["code"] for i in catalogue.json()["items"]) == ["A01", "B02"]
+    with capture_logs() as logs:
+        made = portal.http.post(f"{API}/submissions", json=APPLICATION)
+    assert made.status_code == 201, made.text
+    sid, code = made.json()["submission_id"], made.json()["query_code"]
+    asked = portal.http.post(f"{API}/status", json={"number": sid, "query_code": code})
+    assert asked.status_code == 200
+    assert (asked.json()["kind"], asked.json()["state_label"]) == ("submission", "待受理")
+    case = portal.http.post(f"{API}/status", json={"number": CASE_1, "query_code": CASE_CODE}).json()
+    assert (case["status_label"], case["on_time_label"], case["can_rate"]) == ("已办结", "按时", True)
+    # nothing secret in the logs: no phone, no ID number, no query code — the client only as its digest
+    text = repr(logs)
+    for secret in ("13812345678", "370122199001011234", code):
+        assert secret not in text
+    assert client_digest(KEY, "127.0.0.1") in text
+
+
+def test_an_unknown_number_and_a_wrong_code_look_the_same_from_outside(portal: Portal) -> None:
+    answers = [
+        portal.http.post(f"{API}/status", json={"number": number, "query_code": code})
+        for number, code in ((CASE_1, "WRONG234"), (f"{COUNTY}-20261207-000099", "WRONG234"), (CASE_2, "AAAA2222"))
+    ]
+    assert {a.status_code for a in answers} == {404}
+    assert len({a.content for a in answers}) == 1
+    assert answers[0].json()["error"]["message"].startswith("未找到该办件或查询码不正确")
+
+
+def test_refusals_are_clear_4xx_json_naming_the_field(portal: Portal) -> None:
+    too_long = portal.http.post(
+        f"{API}/complaints", json={"complainant": "李四", "phone": "13912345678", "content": "长" * 2001}
+    )
+    assert too_long.status_code == 422
+    assert too_long.json()["error"]["details"]["field"] == "content"
+    assert "投诉内容" in too_long.json()["error"]["message"]
+    bad_phone = portal.http.post(f"{API}/submissions", json=APPLICATION | {"phone": "123"})
+    assert bad_phone.status_code == 422
+    assert "手机号码" in bad_phone.json()["error"]["message"]
+    not_json = portal.http.post(f"{API}/complaints", content=b"complainant=x", headers={"content-type": "text/plain"})
+    assert not_json.status_code == 422
+    assert "JSON" in not_json.json()["error"]["message"]
+    unknown = portal.http.post(f"{API}/ratings", json={"case_no": CASE_1, "query_code": CASE_CODE, "level": 5, "x": 1})
+    assert unknown.status_code == 422
+    rated = portal.http.post(f"{API}/ratings", json={"case_no": CASE_1, "query_code": CASE_CODE, "level": 5})
+    assert rated.status_code == 201
+    assert rated.json()["label"] == "非常满意"
+    again = portal.http.post(f"{API}/ratings", json={"case_no": CASE_1, "query_code": CASE_CODE, "level": 1})
+    assert again.status_code == 409
+    assert "只能评价一次" in again.json()["error"]["message"]
+    assert len(portal.rows(ext_submissions)) == 0
+    assert len(portal.rows(ext_complaints)) == 0
+
+
+def test_disclosures_and_security_headers(portal: Portal) -> None:
+    listed = portal.http.get(f"{API}/disclosures", params={"page": 1, "page_size": 5})
+    assert listed.json()["total"] == 1
+    assert listed.json()["items"][0]["on_time_label"] in {"按时", "超时"}
+    page = portal.http.get("/disclosures")
+    assert CASE_1 in page.text
+    assert "办件公示" in page.text
+    for response in (listed, page, portal.http.get("/")):
+        h = response.headers
+        assert h["content-security-policy"].startswith("default-src 'self'")
+        assert (h["x-content-type-options"], h["x-frame-options"], h["referrer-policy"]) == (
+            "nosniff",
+            "DENY",
+            "no-referrer",
+        )
+        assert h["cache-control"] == "no-store"
+
+
+# -- the pages -------------------------------------------------------------------------------------------------------
+
+
+def test_apply_on_the_pages_and_see_the_code_once(portal: Portal) -> None:
+    home = portal.http.get("/")
+    assert "事项A01" in home.text
+    assert 'href="/apply/A01"' in home.text
+    token = portal.form("/apply/A01")
+    assert portal.http.cookies.get(CSRF_COOKIE) == token
+    form = {
+        "csrf_token": token,
+        "applicant": "张三",
+        "phone": "13812345678",
+        "kf0": "91371122MA3C0XXXX1",
+        "kf1": "城阳街道 1 号",
+        "materials": "身份证\n营业执照",
+    }
+    missing = portal.http.post("/apply/A01", data=form | {"kf1": ""})
+    assert missing.status_code == 422
+    assert "请填写“经营场所”" in missing.text
+    assert "张三" in missing.text
+    done = portal.http.post("/apply/A01", data=form)
+    assert done.status_code == 200, done.text
+    sid = re.search(r"(371122-W\d{8}-[0-9A-Z]{6})", done.text)
+    code = re.search(r'查询码：<span class="code">([0-9A-Z]{8})<', done.text)
+    assert sid is not None
+    assert code is not None
+    (row,) = portal.rows(ext_submissions)
+    assert row.materials == ["身份证", "营业执照"]
+    token = portal.form("/status")
+    asked = portal.http.post("/status", data={"csrf_token": token, "number": sid.group(1), "query_code": code.group(1)})
+    assert "待受理" in asked.text
+    wrong = portal.http.post("/status", data={"csrf_token": token, "number": sid.group(1), "query_code": "WRONG234"})
+    assert wrong.status_code == 404
+    assert "未找到该办件或查询码不正确" in wrong.text
+
+
+def test_a_form_without_its_csrf_token_or_from_another_site_is_refused(portal: Portal) -> None:
+    complaint = {"complainant": "李四", "phone": "13912345678", "content": "态度差"}
+    stranger = httpx.post(str(portal.http.base_url.join("/complaint")), data=complaint, trust_env=False)
+    assert stranger.status_code == 403
+    assert "页面已过期或来源不明" in stranger.text
+    token = portal.form("/complaint")
+    forged = portal.http.post("/complaint", data=complaint | {"csrf_token": "x" * 32})
+    assert forged.status_code == 403
+    cross = portal.http.post(
+        "/complaint", data=complaint | {"csrf_token": token}, headers={"origin": "https://evil.example"}
+    )
+    assert cross.status_code == 403
+    assert portal.rows(ext_complaints) == []
+    assert portal.rows(outbox) == []
+    done = portal.http.post("/complaint", data=complaint | {"csrf_token": token})
+    assert done.status_code == 200
+    assert "投诉已提交" in done.text
+    assert len(portal.rows(ext_complaints)) == 1
+
+
+# -- limits ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tight(stores: tuple[Engine, Engine], tmp_path: Path) -> Iterator[Portal]:
+    yield from _portal(
+        stores,
+        tmp_path,
+        client_per_minute=6,
+        case_per_minute=2,
+        submissions_per_hour=1,
+        max_body_bytes=2048,
+        trusted_proxies=("127.0.0.1",),
+    )
+
+
+def test_rate_limits_answer_429_with_retry_after(tight: Portal) -> None:
+    def ask(number: str, client: str = "203.0.113.7") -> httpx.Response:
+        return tight.http.post(
+            f"{API}/status",
+            json={"number": number, "query_code": "WRONG234"},
+            headers={"x-forwarded-for": f"198.51.100.1, {client}"},  # the left hop is the client's own claim
+        )
+
+    # per case number, whoever asks: the third query of one number within a minute is refused
+    assert [ask(CASE_1, f"203.0.113.{n}").status_code for n in range(3)] == [404, 404, 429]
+    refused = ask(CASE_1, "203.0.113.9")
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) == 60
+    assert "该编号查询过于频繁" in refused.json()["error"]["message"]
+    assert ask(CASE_2, "203.0.113.9").status_code == 404  # another number is not held back
+
+    # per client: the 7th request of one address within a minute is refused, on the pages too
+    for _ in range(5):
+        tight.http.get("/", headers={"x-forwarded-for": "192.0.2.1"})
+    assert tight.http.get(f"{API}/catalogue", headers={"x-forwarded-for": "192.0.2.1"}).status_code == 200
+    page = tight.http.get("/", headers={"x-forwarded-for": "192.0.2.1"})
+    assert page.status_code == 429
+    assert "访问过于频繁" in page.text
+    assert "retry-after" in page.headers
+    assert tight.http.get("/", headers={"x-forwarded-for": "192.0.2.2"}).status_code == 200
+    tight.clock.now += 61  # a minute later the address may ask again
+    assert tight.http.get("/", headers={"x-forwarded-for": "192.0.2.1"}).status_code == 200
+
+    # applications and complaints per client per hour (here: one)
+    first = tight.http.post(f"{API}/submissions", json=APPLICATION, headers={"x-forwarded-for": "192.0.2.3"})
+    assert first.status_code == 201
+    second = tight.http.post(
+        f"{API}/complaints",
+        json={"complainant": "李四", "phone": "13912345678", "content": "x"},
+        headers={"x-forwarded-for": "192.0.2.3"},
+    )
+    assert second.status_code == 429
+    assert int(second.headers["retry-after"]) == 3600
+    (row,) = tight.rows(ext_submissions)
+    assert row.client == client_digest(KEY, "192.0.2.3")  # the client behind the trusted proxy, as a digest
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(tight: Portal) -> None:
+    big = {"complainant": "李四", "phone": "13912345678", "content": "x" * 4000}
+    declared = tight.http.post(f"{API}/complaints", json=big)
+    assert declared.status_code == 413
+    assert "过大" in declared.json()["error"]["message"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted while it streams in
+        yield b'{"complainant": "x", "content": "'
+        for _ in range(10):
+            yield b"y" * 500
+        yield b'"}'
+
+    streamed = tight.http.post(f"{API}/complaints", content=chunks(), headers={"content-type": "application/json"})
+    assert streamed.status_code == 413
+    token = tight.form("/complaint")
+    page = tight.http.post("/complaint", data={"csrf_token": token, "content": "z" * 4000})
+    assert page.status_code == 413
+    assert "提交的内容过大" in page.text
+    assert tight.rows(ext_complaints) == []

@@ -1,0 +1,124 @@
+"""The extranet portal's pure parts: the public's forms, the rate limits on an injected clock, the client behind
+trusted proxies."""
+
+from __future__ import annotations
+
+import pytest
+
+from county_node.extranet.domain import (
+    PortalLimits,
+    SlidingWindow,
+    check_application,
+    check_complaint,
+    check_lookup,
+    check_rating,
+)
+from county_node.extranet.entrypoints.client import ClientResolver, client_digest
+from federation.errors import ConfigError, RateLimited, ValidationError
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_sliding_window_counts_per_key_and_says_how_long_to_wait() -> None:
+    clock = Clock()
+    window = SlidingWindow(3, 60.0, clock)
+    assert [window.hit("a") for _ in range(3)] == [0, 0, 0]
+    clock.now += 10
+    assert window.hit("a") == 50  # the first hit leaves the window in 50 s
+    assert window.hit("b") == 0
+    clock.now += 50
+    assert window.wait("a") == 0  # the three first hits have left the window
+    assert [window.hit("a") for _ in range(3)] == [0, 0, 0]
+    assert window.hit("a") == 60
+
+
+def test_a_sliding_window_holds_a_bounded_number_of_keys() -> None:
+    clock = Clock()
+    window = SlidingWindow(1, 60.0, clock, max_keys=100)
+    for n in range(1000):
+        window.hit(f"client-{n}")
+    assert len(window._hits) <= 100
+
+
+def test_portal_limits_raise_rate_limited_with_retry_after() -> None:
+    clock = Clock()
+    limits = PortalLimits.per_config(client_per_minute=1, submissions_per_hour=1, case_per_minute=1, clock=clock)
+    limits.request("c")
+    with pytest.raises(RateLimited, match="访问过于频繁") as caught:
+        limits.request("c")
+    assert caught.value.retry_after == 60
+    limits.check_submission("c")
+    limits.count_submission("c")
+    with pytest.raises(RateLimited, match="60 分钟") as hourly:
+        limits.check_submission("c")
+    assert hourly.value.retry_after == 3600
+    limits.lookup("371122-20261207-000001")
+    with pytest.raises(RateLimited, match="该编号查询过于频繁"):
+        limits.lookup("371122-20261207-000001")
+
+
+def _application(**changes: object) -> dict[str, object]:
+    return {
+        "item_code": "A01",
+        "applicant": " 张三 ",
+        "applicant_id": "37012219900101123x",
+        "phone": "138 1234 5678",
+        "materials": ["身份证", " "],
+        "data": {"经营场所": "城阳街道"},
+        "note": "",
+        "sms_opt_out": False,
+        "key_fields": ("经营场所",),
+    } | changes
+
+
+def test_an_application_is_trimmed_and_checked_field_by_field() -> None:
+    form = check_application(**_application())  # type: ignore[arg-type]
+    assert (form.applicant, form.applicant_id, form.phone, form.materials) == (
+        "张三",
+        "37012219900101123X",
+        "13812345678",
+        ("身份证",),
+    )
+    for change, field in (
+        ({"phone": "23812345678"}, "phone"),
+        ({"data": {}}, "data.经营场所"),
+        ({"data": {"经营场所": "x", "法人": "y"}}, "data"),
+        ({"applicant": "张" * 101}, "applicant"),
+        ({"sms_opt_out": "yes"}, "sms_opt_out"),
+        ({"materials": "身份证"}, "materials"),
+    ):
+        with pytest.raises(ValidationError) as caught:
+            check_application(**_application(**change))  # type: ignore[arg-type]
+        assert caught.value.details["field"] == field
+
+
+def test_lookups_complaints_and_ratings() -> None:
+    lookup = check_lookup(number=" 371122-w20261207-7k3m9q ", query_code="k7m3 q9xa")
+    assert (lookup.number, lookup.code, lookup.is_submission) == ("371122-W20261207-7K3M9Q", "K7M3Q9XA", True)
+    with pytest.raises(ValidationError, match="查询码"):
+        check_lookup(number="371122-20261207-000001", query_code="漢字")
+    with pytest.raises(ValidationError, match="本县"):
+        check_complaint(county="371122", case_no="371121-20261207-000001", complainant="李", phone="13912345678",
+                        content="x")  # fmt: skip
+    rating = check_rating(case_no="371122-20261207-000001", query_code="K7M3Q9XA", level="4", comment="")
+    assert rating.level == 4
+    with pytest.raises(ValidationError, match="申报编号"):
+        check_rating(case_no="371122-W20261207-7K3M9Q", query_code="K7M3Q9XA", level=5, comment="")
+
+
+def test_the_client_behind_trusted_proxies() -> None:
+    direct = ClientResolver(())
+    assert direct.resolve("203.0.113.9", ["10.0.0.1"]) == "203.0.113.9"  # no proxy trusted: the header is ignored
+    proxied = ClientResolver(["10.0.0.0/24", "127.0.0.1"])
+    assert proxied.resolve("198.51.100.1", ["1.2.3.4"]) == "198.51.100.1"  # an untrusted peer's header is ignored
+    assert proxied.resolve("127.0.0.1", ["6.6.6.6, 203.0.113.9, 10.0.0.7"]) == "203.0.113.9"
+    assert proxied.resolve("127.0.0.1", ["10.0.0.7"]) == "10.0.0.7"
+    assert client_digest(b"k", "1.2.3.4") == client_digest(b"k", "1.2.3.4") != client_digest(b"j", "1.2.3.4")
+    with pytest.raises(ConfigError, match="trusted_proxies"):
+        ClientResolver(["not-an-address"])
