@@ -15,9 +15,9 @@ from typing import Annotated, Any
 import structlog
 import typer
 
-from county_node.extranet.bootstrap import build_extranet_node
+from county_node.extranet.bootstrap import ExtranetNode, build_extranet_node
 from federation.cli import config_option, setup
-from federation.config import dump_toml, read_toml_sections, split_address
+from federation.config import Config, dump_toml, read_toml_sections, split_address
 from federation.data import DIVISIONS_CSV
 from federation.errors import ConfigError, Conflict, ValidationError
 from federation.identities import DivisionLevel, DivisionRegistry, extranet_of, validate_division_code
@@ -155,8 +155,6 @@ def extranet_serve(
     Ctrl-C 或 SIGTERM 干净退出。"""
     from county_node.extranet.entrypoints.portal_http import create_portal_app
     from federation.http_server import serve_http
-    from security.node import INSECURE_WARNING
-    from sync_agent.runtime import GRPC_PORT_FILE, build_agent, start_receiver
 
     cfg = setup(config)
     bind_host = host or cfg.http.host
@@ -167,25 +165,9 @@ def extranet_serve(
     if not data_dir.is_dir():
         raise ConfigError(f"数据目录 {data_dir} 不存在，请先执行 sunshine extranet init", path=str(data_dir))
     node = build_extranet_node(cfg)
-    receiver = None
-    agent = None
-    grpc_port_file = data_dir / GRPC_PORT_FILE
+    exchange = _Exchange()
     try:
-        if cfg.replication.listen or cfg.replication.upstream:
-            security = node.link_security(insecure_dev=insecure_dev)
-            if insecure_dev:
-                typer.echo(f"警告：{INSECURE_WARNING}", err=True)
-            if cfg.replication.listen:  # the county's public stream comes in here
-                receiver = start_receiver(
-                    cfg, node.engine, node.receiver_appliers(), relay=False, port_file=grpc_port_file, security=security
-                )
-                typer.echo(f"外网节点复制接收服务已启动：{receiver.target}")
-            if cfg.replication.upstream:  # applications, complaints and ratings go to the county
-                agent = build_agent(cfg, engine=node.engine, security=security)
-                agent.start()
-                typer.echo(f"外网节点同步链路已启动：→ {cfg.replication.upstream}")
-        else:
-            typer.echo("提示：未配置 replication.listen 与 replication.upstream，门户不与县级节点交换数据", err=True)
+        exchange.start(cfg, node, data_dir, insecure_dev=insecure_dev)
         serve_http(
             create_portal_app(node),
             bind_host,
@@ -196,11 +178,55 @@ def extranet_serve(
             access_log=access_log,
         )
     finally:
-        if agent is not None:
-            agent.stop()
-        if receiver is not None:
-            receiver.stop(grace=2.0)
-            grpc_port_file.unlink(missing_ok=True)
+        exchange.stop()
         node.close()
     log.info("http.stopped")
     typer.echo("外网节点已停止")
+
+
+class _Exchange:
+    """The node's side of the boundary: the receiver of the county's public stream (gRPC, or files from a gateway)
+    and the agent's link to the county (gRPC, or files)."""
+
+    def __init__(self) -> None:
+        self.receiver: Any = None
+        self.intake: Any = None
+        self.agent: Any = None
+        self.port_file: Path | None = None
+
+    def start(self, cfg: Config, node: ExtranetNode, data_dir: Path, *, insecure_dev: bool) -> None:
+        from security.node import INSECURE_WARNING
+        from sync_agent.runtime import GRPC_PORT_FILE, build_agent, start_ferry_intake, start_receiver
+
+        rep = cfg.replication
+        ferry = rep.transport == "ferry"
+        if not (rep.listen or rep.upstream or rep.ferry_in or ferry):
+            typer.echo("提示：未配置 replication.listen 与 replication.upstream，门户不与县级节点交换数据", err=True)
+            return
+        security = node.link_security(insecure_dev=insecure_dev)
+        if insecure_dev:
+            typer.echo(f"警告：{INSECURE_WARNING}", err=True)
+        if rep.listen:  # the county's public stream comes in here
+            self.port_file = data_dir / GRPC_PORT_FILE
+            self.receiver = start_receiver(
+                cfg, node.engine, node.receiver_appliers(), relay=False, port_file=self.port_file, security=security
+            )
+            typer.echo(f"外网节点复制接收服务已启动：{self.receiver.target}")
+        # through a one-way gateway (网闸): the public stream arrives as files in replication.ferry_in
+        self.intake = start_ferry_intake(cfg, node.engine, node.receiver_appliers(), relay=False, security=security)
+        if self.intake is not None:
+            typer.echo(f"外网节点摆渡接收已启动：{rep.ferry_in}")
+        if rep.upstream or ferry:  # applications, complaints and ratings go to the county (gRPC or files)
+            self.agent = build_agent(cfg, engine=node.engine, security=security)
+            self.agent.start()
+            typer.echo(f"外网节点同步链路已启动：→ {rep.ferry_out if ferry else rep.upstream}")
+
+    def stop(self) -> None:
+        if self.agent is not None:
+            self.agent.stop()
+        if self.intake is not None:
+            self.intake.stop()
+        if self.receiver is not None:
+            self.receiver.stop(grace=2.0)
+            if self.port_file is not None:
+                self.port_file.unlink(missing_ok=True)
