@@ -250,7 +250,14 @@ def county_serve(
             intake = start_ferry_intake(cfg, node.engine, node.receiver_appliers(), relay=False, security=security)
             if intake is not None:
                 typer.echo(f"县级节点摆渡接收已启动：{cfg.replication.ferry_in}")
-        background = start_background(cfg, node.supervision, node.engine, node.clock, sms_token=node.sms_token())
+        background = start_background(
+            cfg,
+            node.supervision,
+            node.engine,
+            node.clock,
+            sms_token=node.sms_token(),
+            resolvers=node.address_resolvers(),
+        )
         serve_http(
             create_app(node),
             bind_host,
