@@ -17,7 +17,7 @@ import enum
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from county_node.approval.domain import STATUS_LABELS, Action, Case, Event, Status
@@ -206,17 +206,11 @@ def correction_list(case: Case) -> tuple[str, ...]:
     return tuple(p[:200] for p in parts if p)[:50]
 
 
-def _last_day(due_at: datetime) -> date:
-    """The local day a due moment (the end of its last working day, i.e. 0:00 of the next day) closes."""
-    return local_date(due_at - timedelta(microseconds=1))
-
-
 def promised_due_on(case: Case, calendar: WorkingCalendar) -> date | None:
     """承诺办结日 (China time): the promised clock's last day; None before acceptance or while a pause holds it."""
     if case.accepted_at is None or case.status in (Status.SUBMITTED, Status.REFUSED, Status.RETURNED):
         return None
-    due = compute_deadline(calendar, case.clock_spec(case.promised_budget)).due_at
-    return None if due is None else _last_day(due)
+    return compute_deadline(calendar, case.clock_spec(case.promised_budget)).due_date
 
 
 def concluded_on_time(case: Case, calendar: WorkingCalendar) -> bool | None:
