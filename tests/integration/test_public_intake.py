@@ -9,7 +9,7 @@ with (what it returns is what the sink quarantines)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -19,7 +19,7 @@ from county_node.approval.domain import Action, Case
 from county_node.bootstrap import CountyNode, assemble_county_node
 from county_node.public.adapters import APPLICANT_CHANNEL
 from county_node.public.appliers import public_complaint_id
-from county_node.public.services import IntakeDesk, Publication
+from county_node.public.services import IntakeDesk
 from county_node.supervision.notify import NotificationDispatcher
 from federation.config import Config, ExtranetConfig, NodeConfig
 from federation.errors import InvalidTransition, SubmissionNotFound, ValidationError
@@ -307,7 +307,8 @@ def test_accepting_an_online_application_makes_the_case_and_publishes_in_one_tra
     public = last_public_case(engine, case.case_no)
     assert (public.status, public.status_label, public.submission_id) == ("accepted", "已受理", SUB_ID)
     assert check_query_code(CODE, public.query_hash)
-    assert public.due_on is not None and public.accepted_at is not None
+    assert public.due_on is not None
+    assert public.accepted_at is not None
     assert intake.list().total == 0
     with pytest.raises(InvalidTransition, match="已受理"):
         intake.accept(SUB_ID, actor="窗口 2")
@@ -360,14 +361,16 @@ def test_a_walk_in_case_gets_its_contact_a_fresh_code_and_its_public_status(
     case = intake.submit(item_code=FOOD, applicant="王五", data=FOOD_DATA, actor="窗口 3", phone="138-1234-5678")
     assert published(engine, "public_case") == []  # no code yet: the public cannot see it
     accepted = intake.accept_case(case.case_no, actor="窗口 3")
-    assert accepted.query_code is not None and len(accepted.query_code) == 8
+    assert accepted.query_code is not None
+    assert len(accepted.query_code) == 8
     public = last_public_case(engine, case.case_no)
     assert check_query_code(accepted.query_code, public.query_hash)
     assert public.submission_id == ""
     (contact,) = rows(engine, case_contacts)
     assert contact["phone"] == PHONE
     (sms_row,) = rows(engine, notifications)
-    assert accepted.query_code in sms_row["message"] and PORTAL in sms_row["message"]
+    assert accepted.query_code in sms_row["message"]
+    assert PORTAL in sms_row["message"]
 
 
 def test_the_public_status_follows_the_lifecycle_with_the_correction_list_and_the_disclosure(
@@ -379,7 +382,8 @@ def test_the_public_status_follows_the_lifecycle_with_the_correction_list_and_th
     clock.set(2026, 9, 21, 9, 10)
     intake.accept_case(case.case_no, actor="窗口 3")
     due_on = last_public_case(engine, case.case_no).due_on
-    assert due_on is not None and due_on.isoformat() == "2026-09-29"  # 5 working days; 25 Sep is 中秋节
+    assert due_on is not None
+    assert due_on.isoformat() == "2026-09-29"
     clock.set(2026, 9, 22, 10)
     node.approval.act(
         case.case_no, Action.REQUEST_CORRECTION, actor="窗口 3", params={"reason": "营业执照副本、场所租赁合同"}
@@ -405,13 +409,15 @@ def test_the_public_status_follows_the_lifecycle_with_the_correction_list_and_th
         True,
         "2026-09-25",
     )
-    assert disclosure.accepted_on is not None and disclosure.accepted_on.isoformat() == "2026-09-21"
+    assert disclosure.accepted_on is not None
+    assert disclosure.accepted_on.isoformat() == "2026-09-21"
     assert "王五" not in row["payload"].__repr__()
 
     messages = [r["message"] for r in rows(engine, notifications)]
     assert len(messages) == 3  # 受理, 补正, 办结
     assert "营业执照副本、场所租赁合同" in messages[1]
-    assert "不予许可" in messages[2] and "评价" in messages[2]
+    assert "不予许可" in messages[2]
+    assert "评价" in messages[2]
 
 
 def test_the_catalogue_is_published_when_the_standards_change_and_on_demand(
@@ -478,7 +484,8 @@ def test_a_county_without_an_extranet_node_publishes_nothing(
     engine: Engine, bundle: StandardsBundle, clock: FakeClock
 ) -> None:
     plain = county(engine, clock, bundle, extranet=False)
-    assert plain.intake is None and plain.publication is None
+    assert plain.intake is None
+    assert plain.publication is None
     case = plain.approval.submit(item_code=FOOD, applicant="王五", data=FOOD_DATA, actor="窗口 3")
     plain.approval.act(case.case_no, Action.ACCEPT, actor="窗口 3")
     assert about_cases(engine) == []
