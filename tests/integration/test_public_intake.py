@@ -9,6 +9,7 @@ with (what it returns is what the sink quarantines)."""
 from __future__ import annotations
 
 import json
+import warnings
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import Engine, func, select
 
 from county_node.approval.domain import Action, Case
 from county_node.bootstrap import CountyNode, assemble_county_node
+from county_node.entrypoints.http import create_app
 from county_node.public.adapters import APPLICANT_CHANNEL
 from county_node.public.appliers import public_complaint_id
 from county_node.public.services import IntakeDesk
@@ -48,6 +50,11 @@ from federation.timeutil import CST
 from sync_agent.apply import apply_records
 from tests.conftest import FakeClock
 from tests.integration.test_notifications import Gateway, sms
+from tests.people import add_staff, log_in
+
+with warnings.catch_warnings():  # Starlette asks for "httpx2"; only the import warns (see test_http_api)
+    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient` is deprecated")
+    from fastapi.testclient import TestClient
 
 DIV = "371122"
 EXT = "371122-ext"
@@ -508,3 +515,62 @@ def test_the_up_stream_never_carries_phone_id_numbers_or_query_codes(
     for secret in (PHONE, ID_NO, HASH, "scrypt$"):
         assert secret not in text
     assert not any(r["record_type"] in ("public_case", "disclosure", "submission_result") for r in up)
+
+
+# -- the hall's HTTP API --------------------------------------------------------------------------------------------
+
+
+def test_the_desk_over_http_behind_the_login(engine: Engine, node: CountyNode, clock: FakeClock) -> None:
+    add_staff(node.accounts)
+    receive(node, record("public_submission", SUB_ID, submission()))
+    with TestClient(create_app(node)) as client:
+        log_in(client, "supervisor")  # reads cases, may not take them in
+        assert client.get("/api/v1/intake").json()["total"] == 1
+        assert client.post(f"/api/v1/intake/{SUB_ID}/accept", json={}).status_code == 403
+        log_in(client, "clerk")
+        shown = client.get(f"/api/v1/intake/{SUB_ID}").json()
+        assert (shown["phone"], shown["status_label"], shown["applicant_id"]) == ("138****5678", "待受理", ID_NO)
+        assert client.get("/api/v1/intake/371122-W20260921-NOPE00").json()["error"]["code"] == "submission_not_found"
+        resp = client.post(f"/api/v1/intake/{SUB_ID}/accept", json={"window": "W02"})
+        assert resp.status_code == 201, resp.text
+        body = resp.json()
+        assert body["query_code"] is None
+        assert body["submission_id"] == SUB_ID
+        assert body["case"]["case"]["status"] == "accepted"
+        assert client.post(f"/api/v1/intake/{SUB_ID}/accept", json={}).status_code == 409
+
+        bad = client.post(
+            "/api/v1/cases", json={"item_code": FOOD, "applicant": "王五", "data": FOOD_DATA, "phone": "110"}
+        )
+        assert bad.status_code == 422
+        assert "手机号码格式错误" in bad.json()["error"]["message"]
+        made = client.post(
+            "/api/v1/cases", json={"item_code": FOOD, "applicant": "王五", "data": FOOD_DATA, "phone": PHONE}
+        )
+        case_no = made.json()["case"]["case_no"]
+        accepted = client.post(f"/api/v1/cases/{case_no}/actions/accept", json={}).json()
+        assert accepted["case"]["status"] == "accepted"
+        assert len(accepted["query_code"]) == 8
+        assert check_query_code(accepted["query_code"], last_public_case(engine, case_no).query_hash)
+
+        receive(node, record("public_submission", "371122-W20260921-222222", submission("371122-W20260921-222222")))
+        refused = client.post("/api/v1/intake/371122-W20260921-222222/refuse", json={"reason": "非本县事项"})
+        assert refused.json()["status"] == "refused"
+        assert client.get("/api/v1/intake", params={"status": "all"}).json()["total"] == 2
+
+
+def test_without_an_extranet_node_there_is_no_desk_and_no_phone(
+    engine: Engine, bundle: StandardsBundle, clock: FakeClock
+) -> None:
+    plain = county(engine, clock, bundle, extranet=False)
+    add_staff(plain.accounts)
+    with TestClient(create_app(plain)) as client:
+        log_in(client, "clerk")
+        assert client.get("/api/v1/intake").status_code == 404
+        resp = client.post("/api/v1/cases", json={"item_code": FOOD, "applicant": "王五", "phone": PHONE})
+        assert resp.status_code == 422
+        assert count(engine, cases) == 0
+        made = client.post("/api/v1/cases", json={"item_code": FOOD, "applicant": "王五"}).json()
+        accepted = client.post(f"/api/v1/cases/{made['case']['case_no']}/actions/accept", json={}).json()
+        assert accepted["query_code"] is None
+    assert about_cases(engine) == []
