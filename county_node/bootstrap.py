@@ -15,7 +15,11 @@ from typing import Any
 from sqlalchemy import Engine
 
 from county_node.approval.services import ApprovalService
+from county_node.public.adapters import APPLICANT_CHANNEL, ApplicantNumbers
+from county_node.public.appliers import public_appliers
+from county_node.public.services import IntakeDesk, Publication
 from county_node.standards_validation import bundle_validators
+from county_node.supervision.notify import AddressResolver
 from county_node.supervision.orders import ORDER_RECORD, CountyOrderApplier, CountyOrders
 from county_node.supervision.runner import sms_hook
 from county_node.supervision.services import SupervisionService
@@ -50,11 +54,24 @@ class CountyNode:
     supervision: SupervisionService
     video: VideoIndexService
     orders: CountyOrders  # the 督办/催办 that came down, and the county's replies
+    publication: Publication | None = None  # the public stream (371122-pub): only with an extranet node
+    intake: IntakeDesk | None = None  # online applications and query codes: only with an extranet node
     owns_engine: bool = False
 
     def receiver_appliers(self) -> dict[str, Applier[Any]]:
-        """What the county's receiver applies, with this node's hooks (``federation.nodes.Node``)."""
-        return replication_appliers(self.approval)
+        """What the county's receiver applies, with this node's hooks (``federation.nodes.Node``): with an extranet
+        node, also what the public made on its portal (applications, complaints, ratings)."""
+        appliers = replication_appliers(self.approval)
+        if self.publication is not None:
+            items = lambda: self.approval.standards.items  # noqa: E731 - the catalogue in force when applied
+            appliers.update(
+                public_appliers(self.approval.division, self.clock, items, self.supervision, self.publication)
+            )
+        return appliers
+
+    def address_resolvers(self) -> dict[str, AddressResolver]:
+        """The SMS dispatcher's resolvers: an applicant's number is read from ``case_contacts`` when sent."""
+        return {APPLICANT_CHANNEL: ApplicantNumbers()}
 
     def sms_token(self) -> str | None:
         """The SMS gateway's bearer token, from the keyring (``notify.sms_token_key``; never from a file)."""
@@ -98,6 +115,12 @@ def assemble_county_node(config: Config, engine: Engine, clock: Clock) -> County
         default_policy=approval.default_policy,
     )
     approval.observe(supervision)
+    publication = intake = None
+    if config.extranet.link:  # a county without an extranet node publishes nothing and writes nothing extra
+        publication = Publication(engine, approval, config.extranet.portal_url)
+        approval.observe(publication)
+        approval.observe_standards(publication)
+        intake = IntakeDesk(engine, approval, publication)
     video = video_service(config, engine, clock)
     orders = CountyOrders(units, clock)
     return CountyNode(
@@ -108,6 +131,8 @@ def assemble_county_node(config: Config, engine: Engine, clock: Clock) -> County
         supervision=supervision,
         video=video,
         orders=orders,
+        publication=publication,
+        intake=intake,
     )
 
 

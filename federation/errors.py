@@ -25,7 +25,8 @@ the CLI's exit status by ``federation.cli`` (``USER_ERRORS``)::
     │   ├── ItemNotFound            an item code the catalogue does not hold
     │   ├── AlertNotFound           a supervision alert (预警) that does not exist
     │   ├── ComplaintNotFound       a complaint (投诉) that does not exist
-    │   └── RatingNotFound          a rating (好差评) that does not exist
+    │   ├── RatingNotFound          a rating (好差评) that does not exist
+    │   └── SubmissionNotFound      an online application (网上申报) the county does not hold
     ├── Conflict                    the request is well formed but the current state forbids it
     │   ├── InvalidTransition       a lifecycle action not allowed in the status of a case, an alert, a
     │   │                           complaint or a rating
@@ -80,6 +81,7 @@ __all__ = [
     "StandardsError",
     "StandardsNotLoaded",
     "StorageError",
+    "SubmissionNotFound",
     "SunshineError",
     "SyncError",
     "Unauthenticated",
@@ -179,6 +181,10 @@ class ComplaintNotFound(NotFound):
 
 class RatingNotFound(NotFound):
     code = "rating_not_found"
+
+
+class SubmissionNotFound(NotFound):
+    code = "submission_not_found"
 
 
 class Conflict(SunshineError):

@@ -68,7 +68,16 @@ from federation.storage.tables import calendar_years
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import local_date
 
-__all__ = ["STANDARDS_TTL_SECONDS", "ApprovalService", "CaseDetail", "CaseObserver", "CasePage", "light_policy_of"]
+__all__ = [
+    "STANDARDS_TTL_SECONDS",
+    "ApprovalService",
+    "CaseDetail",
+    "CaseObserver",
+    "CasePage",
+    "StandardsObserver",
+    "Within",
+    "light_policy_of",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -82,6 +91,18 @@ class CaseObserver(Protocol):
     def case_changed(
         self, conn: Connection, case: Case, now: datetime, st: Any, previous: tuple[Any, Any] | None
     ) -> None: ...
+
+
+class StandardsObserver(Protocol):
+    """Told of every standards bundle applied here (locally or sent down), inside the transaction that applied it
+    (the county's publication of its public catalogue)."""
+
+    def standards_applied(self, conn: Connection, result: AppliedStandards, now: datetime) -> None: ...
+
+
+Within = Callable[[Connection, Case, datetime], None]
+"""A caller's own writes in a use case's transaction: given the case as written and "now", called before the
+observers are told (so they see those writes), e.g. an online application marked accepted with its case."""
 
 
 STANDARDS_TTL_SECONDS = 5.0
@@ -170,6 +191,7 @@ class ApprovalService:
         self._checked_at = 0.0  # monotonic time the cached standards were last confirmed
         self._warned_years: set[int] = set()  # unpublished years already warned about (this service = the process)
         self._observers: list[CaseObserver] = []
+        self._standards_observers: list[StandardsObserver] = []
         self._validators = tuple(validators)  # checks of a bundle applied locally (rule parameters, scoring)
         # a reader of replicas (the inspectors' API) never re-indexes: the receiver and the publisher do that
         self._read_only = read_only
@@ -177,6 +199,10 @@ class ApprovalService:
     def observe(self, observer: CaseObserver) -> None:
         """Call ``observer.case_changed`` in the transaction of every submission and action (composition root)."""
         self._observers.append(observer)
+
+    def observe_standards(self, observer: StandardsObserver) -> None:
+        """Call ``observer.standards_applied`` in the transaction of every bundle applied (composition root)."""
+        self._standards_observers.append(observer)
 
     # -- standards ------------------------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -259,6 +285,8 @@ class ApprovalService:
             self._lock_outbox(uow)  # the sweep's counted set of due cases must not move under it
             result = apply_bundle(uow.conn, bundle, now)
             moved = reindex_after_standards(uow.conn, result, now=now, default_policy=self.default_policy)
+            for observer in self._standards_observers:
+                observer.standards_applied(uow.conn, result, now)
             uow.commit()
         with self._lock:
             self._standards = None
@@ -274,7 +302,10 @@ class ApprovalService:
     def on_standards_replicated(self, conn: Connection, result: AppliedStandards) -> None:
         """The hook of the county's standards applier, in the transaction that put a bundle sent down by the
         province in force: as :meth:`apply_standards`, the open cases' due moments follow a changed calendar."""
-        moved = reindex_after_standards(conn, result, now=self.now(), default_policy=self.default_policy)
+        now = self.now()
+        moved = reindex_after_standards(conn, result, now=now, default_policy=self.default_policy)
+        for observer in self._standards_observers:
+            observer.standards_applied(conn, result, now)
         self._checked_at = -float("inf")  # the next read of the standards confirms them against the database
         log.info("standards.replicated_applied", calendar_changed=result.calendar_changed, cases_moved=moved)
 
@@ -319,39 +350,103 @@ class ApprovalService:
         data: Mapping[str, Any] | None,
         actor: str,
         window: str | None = None,
+        within: Within | None = None,
     ) -> Case:
         """申请: register a new case for ``item_code`` (taken in at ``window``, when known); returns the case with its
-        number."""
+        number. ``within``: the caller's own writes in the same transaction (before the observers are told)."""
         st = self._require_standards()
-        assert st.bundle is not None
-        item = st.bundle.item(item_code)
         with UnitOfWork(self._engine) as uow:
             self._lock_outbox(uow)
-            now = self.now()
-            day = local_date(now)
-            seq = outbox.next_value(uow.conn, f"case_no:{self.division}:{day:%Y%m%d}")
-            case_no = format_case_number(self.division, day, seq)
-            result = new_case(
-                case_no=case_no,
-                origin=self.division,
-                item=item,
-                standards_version=st.bundle.version,
-                applicant=applicant,
-                data=data or {},
-                actor=actor,
-                now=now,
-                window=window,
+            case, now = self._submit_in(
+                uow, st, item_code=item_code, applicant=applicant, data=data, actor=actor, window=window
             )
-            repo = CaseRepository(uow.conn, st.key_fields)
-            case_seq = self._emit(uow, result, now)
-            repo.add(result.case, result.event, index_values(result.case, st.calendar, st.policy), origin_seq=case_seq)
-            for observer in self._observers:
-                observer.case_changed(uow.conn, result.case, now, st, (None, None))
+            self._tell(uow.conn, case, now, st, previous=(None, None), within=within)
             uow.commit()
-        return result.case
+        return case
 
-    def act(self, case_no: str, action: Action | str, *, actor: str, params: Mapping[str, Any] | None = None) -> Case:
-        """Apply a lifecycle action to a case, in one transaction."""
+    def take_in(
+        self,
+        *,
+        item_code: str,
+        applicant: str,
+        data: Mapping[str, Any] | None,
+        actor: str,
+        window: str | None = None,
+        note: str | None = None,
+        within: Within | None = None,
+    ) -> Case:
+        """申请 and 受理 in one transaction (an online application a clerk accepts): the case exists accepted, or not
+        at all. ``within`` runs once, after the acceptance and before the observers are told of it."""
+        st = self._require_standards()
+        with UnitOfWork(self._engine) as uow:
+            self._lock_outbox(uow)
+            submitted, now = self._submit_in(
+                uow, st, item_code=item_code, applicant=applicant, data=data, actor=actor, window=window
+            )
+            self._tell(uow.conn, submitted, now, st, previous=(None, None), within=None)
+            params = {"note": note} if note else {}
+            case = self._act_in(uow, st, submitted.case_no, Action.ACCEPT, actor=actor, params=params, within=within)
+            uow.commit()
+        return case
+
+    def _submit_in(
+        self,
+        uow: UnitOfWork,
+        st: _Standards,
+        *,
+        item_code: str,
+        applicant: str,
+        data: Mapping[str, Any] | None,
+        actor: str,
+        window: str | None,
+    ) -> tuple[Case, datetime]:
+        assert st.bundle is not None
+        item = st.bundle.item(item_code)
+        now = self.now()
+        day = local_date(now)
+        seq = outbox.next_value(uow.conn, f"case_no:{self.division}:{day:%Y%m%d}")
+        case_no = format_case_number(self.division, day, seq)
+        result = new_case(
+            case_no=case_no,
+            origin=self.division,
+            item=item,
+            standards_version=st.bundle.version,
+            applicant=applicant,
+            data=data or {},
+            actor=actor,
+            now=now,
+            window=window,
+        )
+        repo = CaseRepository(uow.conn, st.key_fields)
+        case_seq = self._emit(uow, result, now)
+        repo.add(result.case, result.event, index_values(result.case, st.calendar, st.policy), origin_seq=case_seq)
+        return result.case, now
+
+    def _tell(
+        self,
+        conn: Connection,
+        case: Case,
+        now: datetime,
+        st: _Standards,
+        *,
+        previous: tuple[Any, Any] | None,
+        within: Within | None,
+    ) -> None:
+        if within is not None:
+            within(conn, case, now)
+        for observer in self._observers:
+            observer.case_changed(conn, case, now, st, previous)
+
+    def act(
+        self,
+        case_no: str,
+        action: Action | str,
+        *,
+        actor: str,
+        params: Mapping[str, Any] | None = None,
+        within: Within | None = None,
+    ) -> Case:
+        """Apply a lifecycle action to a case, in one transaction (``within``: the caller's own writes in it)."""
         try:
             act = Action(action)
         except ValueError:
@@ -359,23 +454,34 @@ class ApprovalService:
         st = self.standards
         with UnitOfWork(self._engine) as uow:
             self._lock_outbox(uow)  # first, as every writer of this node: the sweep then sees this case as it is
-            repo = CaseRepository(uow.conn, st.key_fields)
-            before = repo.get(case_no, for_update=True)
-            now = self.now()  # only now: a concurrent action on this case has committed (or not begun)
-            max_ext = (
-                self._config.max_extension_days_joint
-                if before.kind is ItemKind.JOINT
-                else self._config.max_extension_days
-            )
-            result = apply_action(before, act, actor=actor, now=now, params=params, max_extension_days=max_ext)
-            case_seq = self._emit(uow, result, now)
-            idx = index_values(result.case, st.calendar, st.policy)
-            repo.save(before, result.case, result.event, idx, origin_seq=case_seq)
-            for observer in self._observers:
-                observer.case_changed(uow.conn, result.case, now, st, repo.loaded_supervision(case_no))
+            case = self._act_in(uow, st, case_no, act, actor=actor, params=params, within=within)
             uow.commit()
-        if result.case.status in OPEN_STATUSES:
-            self._warn_provisional(case_no, case_clocks(result.case, st.calendar, now, st.policy))
+        if case.status in OPEN_STATUSES:
+            self._warn_provisional(case_no, case_clocks(case, st.calendar, self.now(), st.policy))
+        return case
+
+    def _act_in(
+        self,
+        uow: UnitOfWork,
+        st: _Standards,
+        case_no: str,
+        act: Action,
+        *,
+        actor: str,
+        params: Mapping[str, Any] | None,
+        within: Within | None,
+    ) -> Case:
+        repo = CaseRepository(uow.conn, st.key_fields)
+        before = repo.get(case_no, for_update=True)
+        now = self.now()  # only now: a concurrent action on this case has committed (or not begun)
+        max_ext = (
+            self._config.max_extension_days_joint if before.kind is ItemKind.JOINT else self._config.max_extension_days
+        )
+        result = apply_action(before, act, actor=actor, now=now, params=params, max_extension_days=max_ext)
+        case_seq = self._emit(uow, result, now)
+        idx = index_values(result.case, st.calendar, st.policy)
+        repo.save(before, result.case, result.event, idx, origin_seq=case_seq)
+        self._tell(uow.conn, result.case, now, st, previous=repo.loaded_supervision(case_no), within=within)
         return result.case
 
     def _lock_outbox(self, uow: UnitOfWork) -> None:

@@ -8,49 +8,31 @@ refuse to run on a node that was never initialised (no database yet) instead of 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import pydantic
 import typer
-from sqlalchemy.engine import make_url
 
 from county_node.approval.adapters.repository import CaseFilter
 from county_node.approval.domain import ACTION_LABELS, STATUS_LABELS, Action, Status
-from county_node.bootstrap import CountyNode, build_county_node
 from county_node.entrypoints.case_output import print_case_detail, print_case_page
+from county_node.entrypoints.cli_node import node_of
 from county_node.entrypoints.cli_people import acting, reading
+from county_node.entrypoints.intake_cli import intake_app, print_accepted
 from county_node.entrypoints.permissions import action_permission
 from county_node.entrypoints.schemas import ACTION_BODIES
 from county_node.entrypoints.views import case_detail_view, case_page_view
-from federation.cli import config_option, setup
+from federation.cli import config_option
 from federation.clock import Light
-from federation.errors import ConfigError, ValidationError
+from federation.errors import ValidationError
 from federation.http_errors import validation_error
 from security.access import Permission
 
 __all__ = ["case_app"]
 
 case_app = typer.Typer(help="办件：申请、办理、查看与查询（直接操作本节点数据库）。", no_args_is_help=True)
-
-
-@contextmanager
-def _node(config: Path | None) -> Iterator[CountyNode]:
-    cfg = setup(config)
-    url = make_url(cfg.database_url)
-    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
-        raise ConfigError(
-            f"本节点尚未初始化（找不到数据库 {url.database}），"
-            "请先执行 sunshine county init 或用 --config 指定配置文件",
-            database=url.database,
-        )
-    node = build_county_node(cfg)
-    try:
-        yield node
-    finally:
-        node.close()
+case_app.add_typer(intake_app, name="intake")
 
 
 def _pairs(values: list[str], option: str) -> list[tuple[str, str]]:
@@ -74,14 +56,35 @@ def case_submit(
     applicant: Annotated[str, typer.Option("--applicant", help="申请人")],
     data: Annotated[list[str] | None, typer.Option("--data", help="关键数据 字段名=值（可重复）")] = None,
     window: Annotated[str | None, typer.Option("--window", help="受理窗口编号，例如 W01")] = None,
+    phone: Annotated[
+        str | None, typer.Option("--phone", help="申请人手机号码（受理、补正、办结时短信告知；需配置外网节点）")
+    ] = None,
+    sms_opt_out: Annotated[bool, typer.Option("--sms-opt-out", help="申请人不接收短信")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出办件详情")] = False,
     config: Annotated[Path | None, config_option] = None,
 ) -> None:
     """申请：登记一件新办件（需窗口人员登录，经办人为当前登录账号）。"""
     fields = dict(_pairs(data or [], "--data"))
-    with _node(config) as node:
+    with node_of(config) as node:
+        if phone and node.intake is None:
+            raise ValidationError(
+                "本县未配置外网节点（[extranet] link），不登记申请人手机号码，也不发送办件短信", field="phone"
+            )
         with acting(node, Permission.CASE_INTAKE, ACTION_LABELS[Action.SUBMIT], item) as actor:
-            case = node.approval.submit(item_code=item, applicant=applicant, data=fields, actor=actor, window=window)
+            if node.intake is not None:
+                case = node.intake.submit(
+                    item_code=item,
+                    applicant=applicant,
+                    data=fields,
+                    actor=actor,
+                    window=window,
+                    phone=phone,
+                    sms_opt_out=sms_opt_out,
+                )
+            else:
+                case = node.approval.submit(
+                    item_code=item, applicant=applicant, data=fields, actor=actor, window=window
+                )
         detail = node.approval.get(case.case_no)
     if as_json:
         _echo_json(case_detail_view(detail))
@@ -138,7 +141,11 @@ def case_act(
         raise ValidationError(f"未知的办件操作“{action}”，可用操作：{'、'.join(known)}", action=action)
     act = known[action]
     params = _action_params(act, json_params, param or [])
-    with _node(config) as node, acting(node, action_permission(act), ACTION_LABELS[act], case_no) as actor:
+    with node_of(config) as node, acting(node, action_permission(act), ACTION_LABELS[act], case_no) as actor:
+        if act is Action.ACCEPT and node.intake is not None:  # a query code for the 受理通知书, shown once
+            accepted = node.intake.accept_case(case_no, actor=actor, params=params)
+            print_accepted(accepted, node.config.extranet.portal_url)
+            return
         case = node.approval.act(case_no, act, actor=actor, params=params)
     typer.echo(f"办件 {case.case_no}：已{ACTION_LABELS[act]}，当前状态：{STATUS_LABELS[case.status]}")
 
@@ -151,7 +158,7 @@ def case_show(
     config: Annotated[Path | None, config_option] = None,
 ) -> None:
     """查看办件：基本信息、时限时钟与办理过程。"""
-    with _node(config) as node:
+    with node_of(config) as node:
         reading(node, Permission.CASE_READ)
         view = case_detail_view(node.approval.get(case_no))
     if as_json:
@@ -178,7 +185,7 @@ def case_list(
     if light is not None and light not in {lt.value for lt in Light}:
         raise ValidationError(f"未知的灯色“{light}”，可选：white、yellow、red", field="light")
     flt = CaseFilter(status=status, light=light, department=department, item_code=item)
-    with _node(config) as node:
+    with node_of(config) as node:
         reading(node, Permission.CASE_READ)
         view = case_page_view(node.approval.list(flt, page=page, page_size=page_size))
     if as_json:

@@ -204,6 +204,25 @@ def county_init(
     typer.echo(f"县级节点 {label} 初始化完成。启动接口服务：sunshine county serve --config {config_path}")
 
 
+# -- county publish-catalogue ---------------------------------------------------------------------------------------
+
+
+@county_app.command("publish-catalogue")
+def county_publish_catalogue(*, config: Annotated[Path | None, config_option] = None) -> None:
+    """向外网节点重新发布事项目录（外网公开流 public_catalogue；标准变更时已自动发布）。需交换管理员登录。"""
+    from county_node.entrypoints.cli_node import node_of
+    from county_node.entrypoints.cli_people import acting
+    from security.access import Permission
+
+    with node_of(config) as node:
+        publication = node.publication
+        if publication is None:
+            raise ConfigError("本县未配置外网节点（[extranet] link），没有外网事项目录可发布")
+        with acting(node, Permission.LINK_ADMIN, "发布外网事项目录", "catalogue"):
+            bundle = publication.publish_catalogue()
+    typer.echo(f"已发布外网事项目录：标准版本 {bundle.version}，事项 {len(bundle.items)} 项（待同步至外网节点）")
+
+
 # -- county serve -------------------------------------------------------------------------------------------------
 
 
@@ -250,7 +269,14 @@ def county_serve(
             intake = start_ferry_intake(cfg, node.engine, node.receiver_appliers(), relay=False, security=security)
             if intake is not None:
                 typer.echo(f"县级节点摆渡接收已启动：{cfg.replication.ferry_in}")
-        background = start_background(cfg, node.supervision, node.engine, node.clock, sms_token=node.sms_token())
+        background = start_background(
+            cfg,
+            node.supervision,
+            node.engine,
+            node.clock,
+            sms_token=node.sms_token(),
+            resolvers=node.address_resolvers(),
+        )
         serve_http(
             create_app(node),
             bind_host,

@@ -7,7 +7,8 @@ thin — they call :class:`county_node.approval.services.ApprovalService` and re
 ========  ======================================================  ==========================================
 GET       /api/v1/health                                          node, clock ("now") and standards version
 GET       /api/v1/catalogue                                       the items of the standards bundle in force
-POST      /api/v1/cases                                           申请 — 201 and the case detail
+POST      /api/v1/cases                                           申请 — 201 and the case detail (``phone``: the
+                                                                  applicant's, for SMS, with an extranet node)
 GET       /api/v1/cases                                           filtered, paged list of case summaries
 GET       /api/v1/cases/{case_no}                                 case, clocks and timeline
 POST      /api/v1/cases/{case_no}/actions/{action}                one lifecycle action (one body model each)
@@ -15,6 +16,8 @@ GET       /api/v1/summary                                         counts by stat
 …         /api/v1/alerts, /complaints, /ratings, /supervision/…   supervision (电子监察), see ``supervision_http``
 …         /api/v1/orders                                          orders (督办/催办) received, 办复; ``orders_http``
 …         /api/v1/cameras, /video/…, …/clip                       video index (视频索引); ``video_http``
+…         /api/v1/intake                                          online applications (网上受理), only with an
+                                                                  extranet node; ``intake_http``
 ========  ======================================================  ==========================================
 
 OpenAPI is served at ``/openapi.json`` and the interactive documentation at ``/docs``.
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response
@@ -33,6 +36,8 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 from county_node.approval.adapters.repository import CaseFilter
 from county_node.approval.domain import Action, Status
 from county_node.bootstrap import CountyNode
+from county_node.entrypoints.intake_http import intake_router
+from county_node.entrypoints.intake_views import AcceptedCaseView
 from county_node.entrypoints.orders_http import orders_router
 from county_node.entrypoints.permissions import action_permission
 from county_node.entrypoints.schemas import ACTION_BODIES, ACTION_DESCRIPTIONS, ActionBody, CreateCaseBody
@@ -51,7 +56,7 @@ from county_node.entrypoints.views import (
     summary_view,
 )
 from federation.clock import Light
-from federation.errors import NotFound
+from federation.errors import NotFound, ValidationError
 from federation.http_errors import ErrorView, install_error_handlers
 from federation.http_params import PageQuery, PageSizeQuery
 from security.access import Permission, Principal
@@ -104,6 +109,8 @@ def create_app(node: CountyNode) -> FastAPI:
     app.include_router(orders_router(node, prefix=API_PREFIX))  # 督办 / 催办 received from above
     app.include_router(scores_router(node, prefix=API_PREFIX))  # 考核评分: the county's own rank
     app.include_router(video_router(node, prefix=API_PREFIX))  # 视频索引: cameras, segments, events, clips
+    if node.intake is not None:  # 网上受理: only on a county with an extranet node
+        app.include_router(intake_router(node, node.intake, prefix=API_PREFIX))
     return app
 
 
@@ -141,13 +148,25 @@ def _api_router(node: CountyNode) -> APIRouter:
         body: CreateCaseBody, response: Response, who: Annotated[Principal, Who(Permission.CASE_INTAKE)]
     ) -> CaseDetailView:
         """登记一件新办件，返回办件详情；办件编号为 区划代码-年月日-六位流水号。经办人为当前登录账号。"""
-        case = approval.submit(
-            item_code=body.item_code,
-            applicant=body.applicant,
-            data=body.data,
-            actor=who.actor(Permission.CASE_INTAKE).label,
-            window=body.window,
-        )
+        actor = who.actor(Permission.CASE_INTAKE).label
+        if node.intake is not None:
+            case = node.intake.submit(
+                item_code=body.item_code,
+                applicant=body.applicant,
+                data=body.data,
+                actor=actor,
+                window=body.window,
+                phone=body.phone,
+                sms_opt_out=body.sms_opt_out,
+            )
+        elif body.phone:
+            raise ValidationError(
+                "本县未配置外网节点（[extranet] link），不登记申请人手机号码，也不发送办件短信", field="phone"
+            )
+        else:
+            case = approval.submit(
+                item_code=body.item_code, applicant=body.applicant, data=body.data, actor=actor, window=body.window
+            )
         response.headers["Location"] = f"{API_PREFIX}/cases/{case.case_no}"
         return detail(case.case_no)
 
@@ -186,7 +205,7 @@ def _api_router(node: CountyNode) -> APIRouter:
             tags=["办件操作"],
             summary=ACTION_DESCRIPTIONS[action],
             description=(model.__doc__ or "").strip(),
-            response_model=CaseDetailView,
+            response_model=AcceptedCaseView if action is Action.ACCEPT else CaseDetailView,
             operation_id=f"act_{action.value}",
         )
 
@@ -216,7 +235,16 @@ def _action_endpoint(
     permission = action_permission(action)
 
     def endpoint(case_no: str, body: ActionBody, who: Principal) -> CaseDetailView:
-        node.approval.act(case_no, action, actor=who.actor(permission).label, params=body.params())
+        actor = who.actor(permission).label
+        if action is Action.ACCEPT:  # 受理: with an extranet node, the query code for the 受理通知书 (shown once)
+            code = None
+            if node.intake is not None:
+                code = node.intake.accept_case(case_no, actor=actor, params=body.params()).query_code
+            else:
+                node.approval.act(case_no, action, actor=actor, params=body.params())
+            accepted: Any = {**detail(case_no), "query_code": code}
+            return cast(CaseDetailView, accepted)
+        node.approval.act(case_no, action, actor=actor, params=body.params())
         return detail(case_no)
 
     handler: Any = endpoint

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from county_node.entrypoints.case_cli import _node as open_node  # the one way a command opens the node
+from county_node.entrypoints.cli_node import node_of as open_node  # the one way a command opens the node
 from county_node.entrypoints.cli_people import acting, reading
 from county_node.supervision.adapters.orders_views import OrderPageView, OrderView
 from federation.cli import config_option

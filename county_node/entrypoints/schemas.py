@@ -46,6 +46,13 @@ class CreateCaseBody(BaseModel):
     window: str | None = Field(
         default=None, description="受理窗口编号（按窗口考核评分用；可省略）", examples=["W01"], max_length=16
     )
+    phone: str | None = Field(
+        default=None,
+        description="申请人手机号码：受理、补正、办结时短信告知（仅配置外网节点的县；不上报、日志中脱敏）",
+        examples=["13812345678"],
+        max_length=20,
+    )
+    sms_opt_out: bool = Field(default=False, description="申请人不接收短信")
 
 
 class ActionBody(BaseModel):

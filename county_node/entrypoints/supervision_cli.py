@@ -21,7 +21,7 @@ from typing import Annotated
 
 import typer
 
-from county_node.entrypoints.case_cli import _node as open_node  # the one way a command opens the node
+from county_node.entrypoints.cli_node import node_of as open_node  # the one way a command opens the node
 from county_node.entrypoints.cli_people import acting, reading
 from county_node.entrypoints.supervision_cli_common import (
     ConfigOption,

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from county_node.entrypoints.case_cli import _node as open_node  # the one way a command opens the node
+from county_node.entrypoints.cli_node import node_of as open_node  # the one way a command opens the node
 from county_node.entrypoints.cli_people import acting, reading
 from county_node.entrypoints.video_http import aware, camera_view, clip_view, event_view, purge_view, timeline_view
 from county_node.video.adapters.ingest_folder import scan_export_folder

@@ -6,9 +6,11 @@ complaint answered or a rating followed up clears with it.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import structlog
+from sqlalchemy.engine import Connection
 
 from county_node.supervision.domain.complaints import MAX_LIMIT_DAYS, Complaint
 from county_node.supervision.domain.feedback import (
@@ -20,6 +22,7 @@ from county_node.supervision.domain.feedback import (
 )
 from county_node.supervision.domain.ratings import Rating
 from county_node.supervision.evaluation import SupervisionCore, limit_end
+from county_node.unit_of_work import CountyRepositories
 from federation.errors import Conflict, ValidationError
 from federation.paging import page_offset
 
@@ -42,34 +45,96 @@ class FeedbackUseCases(SupervisionCore):
         actor: str,
     ) -> Complaint:
         """投诉: against a case (it must exist), a window or a staff member; the limit from the standards."""
-        st, params = self._in_force()
-        limit = params.complaint_response_days if limit_days is None else limit_days
         with self._units() as uow:
             uow.lock()
-            case_no = None
-            if target == "case":
-                case_no = uow.cases.get(target_id, st.key_fields).case_no
-            now = self.now()
-            if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_LIMIT_DAYS:
-                raise ValidationError(f"投诉答复时限应为 0 到 {MAX_LIMIT_DAYS} 个工作日", field="limit_days")
-            complaint = new_complaint(
-                complaint_id=uow.complaints.new_id(),
-                origin=self.division,
+            complaint = self._file(
+                uow,
+                complaint_id=None,
                 target=target,
                 target_id=target_id,
-                case_no=case_no,
                 complainant=complainant,
                 content=content,
                 channel=channel,
-                limit_days=limit,
-                due_at=limit_end(st.calendar, now, limit),
-                standards_version=st.bundle.version if st.bundle else None,
+                limit_days=limit_days,
                 actor=actor,
-                now=now,
+                now=None,
             )
-            uow.complaints.add(complaint, now)
             uow.commit()
         log.info("complaint.filed", complaint_id=complaint.complaint_id, target=target, target_id=target_id)
+        return complaint
+
+    def record_complaint(
+        self,
+        conn: Connection,
+        *,
+        complaint_id: str,
+        target: str,
+        target_id: str,
+        complainant: str,
+        content: str,
+        channel: str,
+        actor: str,
+        filed_at: datetime,
+    ) -> Complaint | None:
+        """投诉 filed elsewhere (the public portal) under its own ``complaint_id``, inside a transaction the caller
+        owns and in which it holds the county's writer lock (the replication receiver's): the same rules as
+        :meth:`file_complaint`; None when ``complaint_id`` is held already (a resend files nothing)."""
+        uow = self._units.joining(conn)
+        if uow.complaints.find(complaint_id) is not None:
+            return None
+        complaint = self._file(
+            uow,
+            complaint_id=complaint_id,
+            target=target,
+            target_id=target_id,
+            complainant=complainant,
+            content=content,
+            channel=channel,
+            limit_days=None,
+            actor=actor,
+            now=min(filed_at, self.now()),
+        )
+        log.info("complaint.filed", complaint_id=complaint.complaint_id, target=target, channel=channel)
+        return complaint
+
+    def _file(
+        self,
+        uow: CountyRepositories,
+        *,
+        complaint_id: str | None,
+        target: str,
+        target_id: str,
+        complainant: str,
+        content: str,
+        channel: str,
+        limit_days: int | None,
+        actor: str,
+        now: datetime | None,
+    ) -> Complaint:
+        st, params = self._in_force()
+        limit = params.complaint_response_days if limit_days is None else limit_days
+        case_no = None
+        if target == "case":
+            case_no = uow.cases.get(target_id, st.key_fields).case_no
+        at = self.now() if now is None else now
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_LIMIT_DAYS:
+            raise ValidationError(f"投诉答复时限应为 0 到 {MAX_LIMIT_DAYS} 个工作日", field="limit_days")
+        complaint = new_complaint(
+            complaint_id=complaint_id or uow.complaints.new_id(),
+            origin=self.division,
+            target=target,
+            target_id=target_id,
+            case_no=case_no,
+            complainant=complainant,
+            content=content,
+            channel=channel,
+            limit_days=limit,
+            due_at=limit_end(st.calendar, at, limit),
+            standards_version=st.bundle.version if st.bundle else None,
+            actor=actor,
+            now=at,
+        )
+        uow.complaints.add(complaint, at)
         return complaint
 
     def answer_complaint(self, complaint_id: str, *, answer: str, actor: str) -> Complaint:
@@ -110,35 +175,52 @@ class FeedbackUseCases(SupervisionCore):
         self, *, case_no: str, staff: str, level: Any, comment: str | None = None, channel: str = "window"
     ) -> Rating:
         """好差评: one rating per case and staff member; a negative one must be followed up within its limit."""
-        st, params = self._in_force()
         with self._units() as uow:
             uow.lock()
-            uow.cases.get(case_no, st.key_fields)  # CaseNotFound for an unknown case
-            existing, _ = uow.ratings.page(case_no=case_no, staff=staff, negative=None, offset=0, limit=1)
-            if existing:
-                raise Conflict(
-                    f"办件“{case_no}”已对工作人员“{staff}”评价过（{existing[0].rating_id}）",
-                    case_no=case_no,
-                    staff=staff,
-                )
-            now = self.now()
-            limit = params.rating_follow_up_days
-            rating = new_rating(
-                rating_id=uow.ratings.new_id(),
-                origin=self.division,
-                case_no=case_no,
-                staff=staff,
-                level=level,
-                comment=comment,
-                channel=channel,
-                negative_max_level=params.negative_rating_max_level,
-                limit_days=limit,
-                due_at=limit_end(st.calendar, now, limit),
-                now=now,
-            )
-            uow.ratings.add(rating, now)
+            rating = self._rate(uow, case_no=case_no, staff=staff, level=level, comment=comment, channel=channel)
             uow.commit()
         log.info("rating.recorded", rating_id=rating.rating_id, level=rating.level, negative=rating.negative)
+        return rating
+
+    def record_rating(
+        self, conn: Connection, *, case_no: str, staff: str, level: Any, comment: str | None, channel: str
+    ) -> Rating:
+        """好差评 made elsewhere (the public portal), inside a transaction the caller owns and in which it holds the
+        county's writer lock: the same rules as :meth:`rate` (Conflict when the case and staff were rated)."""
+        rating = self._rate(
+            self._units.joining(conn), case_no=case_no, staff=staff, level=level, comment=comment, channel=channel
+        )
+        log.info("rating.recorded", rating_id=rating.rating_id, level=rating.level, channel=channel)
+        return rating
+
+    def _rate(
+        self, uow: CountyRepositories, *, case_no: str, staff: str, level: Any, comment: str | None, channel: str
+    ) -> Rating:
+        st, params = self._in_force()
+        uow.cases.get(case_no, st.key_fields)  # CaseNotFound for an unknown case
+        existing, _ = uow.ratings.page(case_no=case_no, staff=staff, negative=None, offset=0, limit=1)
+        if existing:
+            raise Conflict(
+                f"办件“{case_no}”已对工作人员“{staff}”评价过（{existing[0].rating_id}）",
+                case_no=case_no,
+                staff=staff,
+            )
+        now = self.now()
+        limit = params.rating_follow_up_days
+        rating = new_rating(
+            rating_id=uow.ratings.new_id(),
+            origin=self.division,
+            case_no=case_no,
+            staff=staff,
+            level=level,
+            comment=comment,
+            channel=channel,
+            negative_max_level=params.negative_rating_max_level,
+            limit_days=limit,
+            due_at=limit_end(st.calendar, now, limit),
+            now=now,
+        )
+        uow.ratings.add(rating, now)
         return rating
 
     def follow_up(self, rating_id: str, *, note: str, actor: str) -> Rating:

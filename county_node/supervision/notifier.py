@@ -9,7 +9,7 @@ adapter lives in ``adapters.sms``).
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -22,6 +22,7 @@ from federation.errors import ValidationError
 from federation.storage.tables import notifications
 
 __all__ = [
+    "AddressResolver",
     "DeliveryReceipt",
     "LogNotifier",
     "Notification",
@@ -50,6 +51,12 @@ class Notification:
     subject_kind: str  # what it is about: "alert", "complaint", …
     subject_id: str
     message: str
+    address: str | None = None  # the number resolved at send time when ``recipient`` only names it (masked)
+
+    @property
+    def to(self) -> str:
+        """The number the gateway sends to: the resolved address, else the recipient as stored."""
+        return self.address or self.recipient
 
     @property
     def ref(self) -> str:
@@ -75,8 +82,14 @@ class Notifier(Protocol):
     def close(self) -> None: ...
 
 
+AddressResolver = Callable[[Connection, Notification], "str | None"]
+"""Resolves, when a message is sent, the number of a delivery-log row whose channel keeps only a masked recipient
+(an applicant's SMS: the number stays in ``case_contacts``); None when it cannot be had (the message fails)."""
+
+
 def mask_recipient(recipient: str) -> str:
-    """A phone number for the log: ``138****8000`` (the delivery log table keeps the full number)."""
+    """A phone number for the log: ``138****8000`` (idempotent: a masked number masks to itself). The delivery log
+    keeps staff numbers in full; an applicant's only masked (see ``AddressResolver``)."""
     if len(recipient) < 8:
         return "*" * len(recipient)
     return f"{recipient[:3]}{'*' * (len(recipient) - 7)}{recipient[-4:]}"

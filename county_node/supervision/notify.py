@@ -31,14 +31,15 @@ here. Pure apart from the dispatcher's SQL; no HTTP here (the SMS gateway adapte
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import Engine, and_, or_, select, update
 
 from county_node.supervision.notifier import (
+    AddressResolver,
     DeliveryReceipt,
     LogNotifier,
     Notification,
@@ -52,6 +53,7 @@ from federation.storage.tables import notifications
 from federation.storage.uow import UnitOfWork
 
 __all__ = [
+    "AddressResolver",
     "Backoff",
     "DeliveryReceipt",
     "DispatchReport",
@@ -111,7 +113,11 @@ class NotificationDispatcher:
     """Delivers the due ``pending`` rows of the delivery log through ``notifier`` (see the module docstring).
 
     ``clock`` is the node's clock (a zero-argument callable returning an aware moment); ``batch`` bounds the
-    rows one pass handles. The dispatcher owns ``notifier`` and closes it in :meth:`close`."""
+    rows one pass handles. The dispatcher owns ``notifier`` and closes it in :meth:`close`.
+
+    ``resolvers`` (by channel): rows of those channels keep only a masked recipient; the number is resolved in the
+    claiming transaction and handed to the notifier alone (logs and the table keep the masked form). A row whose
+    number cannot be resolved (the applicant opted out since, the contact is gone) is marked ``failed``."""
 
     def __init__(
         self,
@@ -122,6 +128,7 @@ class NotificationDispatcher:
         max_attempts: int = 5,
         backoff: Backoff | None = None,
         batch: int = 100,
+        resolvers: Mapping[str, AddressResolver] | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -133,6 +140,7 @@ class NotificationDispatcher:
         self.max_attempts = max_attempts
         self.backoff = backoff or Backoff()
         self._batch = batch
+        self._resolvers = dict(resolvers or {})
         self._not_before: dict[int, datetime] = {}  # row id → earliest next try (this process's failures)
 
     # --- one pass ----------------------------------------------------------------------------------------------
@@ -150,6 +158,11 @@ class NotificationDispatcher:
             if notification is None:  # another dispatcher got there first
                 continue
             attempt = attempts + 1
+            if notification.channel in self._resolvers and not notification.address:
+                reason = "收件人号码无法取得（申请人已退订短信或联系方式已删除），不再发送"
+                self._record_failed(notification, attempt, reason)
+                failed += 1
+                continue
             outcome = self._send(notification)
             if isinstance(outcome, DeliveryReceipt):
                 self._record_sent(notification, outcome)
@@ -206,15 +219,19 @@ class NotificationDispatcher:
             full = uow.conn.execute(
                 select(n.id, n.channel, n.recipient, n.subject_kind, n.subject_id, n.message).where(n.id == row_id)
             ).one()
+            notification = Notification(
+                id=full.id,
+                channel=full.channel,
+                recipient=full.recipient,
+                subject_kind=full.subject_kind,
+                subject_id=full.subject_id,
+                message=full.message,
+            )
+            resolve = self._resolvers.get(full.channel)
+            if resolve is not None:
+                notification = replace(notification, address=resolve(uow.conn, notification) or "")
             uow.commit()
-        return Notification(
-            id=full.id,
-            channel=full.channel,
-            recipient=full.recipient,
-            subject_kind=full.subject_kind,
-            subject_id=full.subject_id,
-            message=full.message,
-        )
+        return notification
 
     def _send(self, notification: Notification) -> DeliveryReceipt | DeliveryFailed:
         try:

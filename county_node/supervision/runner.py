@@ -7,7 +7,7 @@ both threads (the dispatcher finishes the message in flight).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,7 +16,12 @@ from sqlalchemy import Engine
 
 from county_node.supervision.adapters.sms import build_notifier
 from county_node.supervision.domain.alerts import ESCALATION_LABELS, Alert
-from county_node.supervision.notify import DispatcherHandle, NotificationDispatcher, start_dispatcher
+from county_node.supervision.notify import (
+    AddressResolver,
+    DispatcherHandle,
+    NotificationDispatcher,
+    start_dispatcher,
+)
 from county_node.supervision.services import AlertHook, SupervisionService
 from county_node.unit_of_work import CountyRepositories
 from federation.config import Config
@@ -86,9 +91,11 @@ def start_background(
     clock: Callable[[], datetime],
     *,
     sms_token: str | None = None,
+    resolvers: Mapping[str, AddressResolver] | None = None,
 ) -> Background:
     """Start the sweep loop (unless ``supervision.sweep_interval_s`` is 0) and the notification dispatcher
-    (``sms_token``: the gateway's bearer token, read from the keyring by the composition root)."""
+    (``sms_token``: the gateway's bearer token, read from the keyring by the composition root; ``resolvers``: the
+    numbers of channels the delivery log keeps masked, see ``NotificationDispatcher``)."""
     stop = threading.Event()
     sweeper = None
     interval = config.supervision.sweep_interval_s
@@ -99,7 +106,11 @@ def start_background(
         sweeper.start()
     dispatcher = start_dispatcher(
         NotificationDispatcher(
-            engine, build_notifier(config.notify, sms_token), clock, max_attempts=config.notify.max_attempts
+            engine,
+            build_notifier(config.notify, sms_token),
+            clock,
+            max_attempts=config.notify.max_attempts,
+            resolvers=resolvers,
         ),
         interval=config.notify.interval_s,
     )

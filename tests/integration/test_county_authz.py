@@ -25,7 +25,7 @@ from sqlalchemy import Engine, func, select
 
 from county_node.bootstrap import CountyNode, assemble_county_node
 from county_node.entrypoints.http import create_app
-from federation.config import Config, NodeConfig
+from federation.config import Config, ExtranetConfig, NodeConfig
 from federation.standards import StandardsBundle
 from federation.storage.audit_log import AUDIT_RECORD, read_entries
 from federation.storage.engine import make_engine
@@ -59,6 +59,7 @@ SAMPLES = {
     "complaint_id": f"{DIVISION}-TS00000001",
     "rating_id": f"{DIVISION}-PJ00000001",
     "order_id": f"{DIVISION}-DB00000001",
+    "submission_id": f"{DIVISION}-W20260921-AAAAAA",
     "camera_id": "37112200001311000001",
     "n": "1",
     "action": "nothing",  # a name no declared route has: the hidden catch-alls
@@ -105,7 +106,10 @@ def routes_of(app: FastAPI) -> list[Route]:
 
 
 def _make_node(engine: Engine, clock: FakeClock) -> CountyNode:
-    return assemble_county_node(Config(node=NodeConfig(division=DIVISION, name="莒县")), engine, clock)
+    extranet = ExtranetConfig(link="127.0.0.1:7001")  # the 网上受理 routes are covered too
+    return assemble_county_node(
+        Config(node=NodeConfig(division=DIVISION, name="莒县"), extranet=extranet), engine, clock
+    )
 
 
 def _collected() -> list[Route]:
@@ -202,6 +206,9 @@ def test_the_routes_are_found_and_every_one_has_one_rule() -> None:
         "POST /api/v1/supervision/sweep",
         "POST /api/v1/video/purge",
         "GET /api/v1/scores",
+        "GET /api/v1/intake",
+        "POST /api/v1/intake/{submission_id}/accept",
+        "POST /api/v1/intake/{submission_id}/refuse",
     ):
         assert expected in paths
     unruled = [str(r) for r in routes if r.rule is None and not r.path.startswith("/api/v1/orders")]

@@ -85,7 +85,7 @@ class SmsGatewayNotifier:
         self._client = client if client is not None else http_client(timeout=timeout)
 
     def send(self, notification: Notification) -> DeliveryReceipt:
-        payload = {"to": notification.recipient, "message": notification.message, "ref": notification.ref}
+        payload = {"to": notification.to, "message": notification.message, "ref": notification.ref}
         reason = ""  # why the last try failed (retryable); empty before the first try
         status: int | None = None
         cause: Exception | None = None
