@@ -116,7 +116,7 @@ def assemble_county_node(config: Config, engine: Engine, clock: Clock) -> County
     )
     approval.observe(supervision)
     publication = intake = None
-    if config.extranet.link:  # a county without an extranet node publishes nothing and writes nothing extra
+    if config.extranet.enabled:  # a county without an extranet node publishes nothing and writes nothing extra
         publication = Publication(engine, approval, config.extranet.portal_url)
         approval.observe(publication)
         approval.observe_standards(publication)
