@@ -36,8 +36,8 @@ def print_accepted(accepted: Accepted, portal_url: str) -> None:
     if accepted.query_code:
         where = f"（外网查询：{portal_url}）" if portal_url else ""
         typer.echo(f"查询码：{accepted.query_code}{where}——仅显示这一次，请打印在受理通知书上交申请人")
-    elif accepted.submission_id:
-        typer.echo(f"申请人使用网上申报（{accepted.submission_id}）时获得的查询码查询办件")
+    if accepted.submission_id:
+        typer.echo(f"申请人在网上申报（{accepted.submission_id}）时获得的查询码同样可用")
 
 
 @intake_app.command("list")

@@ -218,14 +218,17 @@ class IntakeDesk:
 
     def accept(self, submission_id: str, *, actor: str, window: str | None = None) -> Accepted:
         """受理 an online application: in one transaction the case is submitted and accepted, the application
-        marked accepted with its number, the case's contact written (the applicant's code opens the case),
+        marked accepted with its number, the case's contact written (a fresh query code of the case's own; the
+        applicant's submission code opens the case as well),
         ``submission_result`` and ``public_case`` published and the acceptance SMS queued."""
         sub = self.get(submission_id)
         require_pending(sub, "受理")  # early, with its reason; checked again in the transaction
         data = dict(sub.data)
         if sub.applicant_id and "证件号码" not in data:
             data["证件号码"] = sub.applicant_id
-        code, hashed = (None, sub.query_hash) if sub.query_hash else _fresh_code()
+        # a code of the case's own, for the SMS and the 受理通知书; the one shown at the online submission keeps
+        # opening the case too (the extranet node checks it through the submission the case came from)
+        code, hashed = _fresh_code()
         pub = self._publication
 
         def within(conn: Connection, case: Case, now: datetime) -> None:

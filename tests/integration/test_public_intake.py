@@ -302,18 +302,20 @@ def test_accepting_an_online_application_makes_the_case_and_publishes_in_one_tra
     clock.set(2026, 9, 21, 10)
     accepted = intake.accept(SUB_ID, actor="窗口 2", window="W02")
     case = accepted.case
-    assert accepted.query_code is None  # the applicant's own code opens the case
+    assert accepted.query_code  # a code of the case's own, shown once (the submission's code opens it too)
     assert (case.status.value, case.applicant, case.window, case.data["证件号码"]) == ("accepted", "张三", "W02", ID_NO)
     (sub,) = rows(engine, public_submissions)
     assert (sub["status"], sub["case_no"], sub["decided_by"]) == ("accepted", case.case_no, "窗口 2")
     (contact,) = rows(engine, case_contacts)
-    assert (contact["phone"], contact["query_hash"], contact["submission_id"]) == (PHONE, HASH, SUB_ID)
+    assert (contact["phone"], contact["submission_id"]) == (PHONE, SUB_ID)
+    assert check_query_code(accepted.query_code, contact["query_hash"])
 
     result = parse_submission_result(DIV, published(engine, "submission_result")[0]["payload"])
     assert (result.outcome, result.case_no) == ("accepted", case.case_no)
     public = last_public_case(engine, case.case_no)
     assert (public.status, public.status_label, public.submission_id) == ("accepted", "已受理", SUB_ID)
-    assert check_query_code(CODE, public.query_hash)
+    assert check_query_code(accepted.query_code, public.query_hash)
+    assert not check_query_code(CODE, public.query_hash)  # the extranet opens it through the submission's own hash
     assert public.due_on is not None
     assert public.accepted_at is not None
     assert intake.list().total == 0
@@ -534,7 +536,7 @@ def test_the_desk_over_http_behind_the_login(engine: Engine, node: CountyNode, c
         resp = client.post(f"/api/v1/intake/{SUB_ID}/accept", json={"window": "W02"})
         assert resp.status_code == 201, resp.text
         body = resp.json()
-        assert body["query_code"] is None
+        assert body["query_code"]
         assert body["submission_id"] == SUB_ID
         assert body["case"]["case"]["status"] == "accepted"
         assert client.post(f"/api/v1/intake/{SUB_ID}/accept", json={}).status_code == 409

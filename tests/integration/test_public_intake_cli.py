@@ -45,7 +45,8 @@ def test_the_desk_from_the_command_line(tmp_path: Path) -> None:
     assert PHONE not in shown
     accepted = ok(sunshine("case", "intake", "accept", SUB_ID, "--window", "W02", *config))
     assert "已受理办件 371122-" in accepted
-    assert f"申请人使用网上申报（{SUB_ID}）时获得的查询码" in accepted
+    assert "查询码：" in accepted
+    assert f"网上申报（{SUB_ID}）时获得的查询码同样可用" in accepted
     assert "已受理" in error_line(sunshine("case", "intake", "accept", SUB_ID, *config))
 
     made = ok(sunshine("case", "submit", "--item", "XK00003000", "--applicant", "王五", "--phone", PHONE, *config))
