@@ -7,7 +7,9 @@ replication receiver, on a simulated clock so days pass in seconds and cases rea
 receiver) and every sync agent, waits until the standards have come down to every county through its city,
 then runs the hall workload in every county. It shows each county's cases as held at the county, at its city
 and at the province, and the replication lag; on Ctrl-C (or after ``--duration``) it stops the workloads, lets
-replication catch up, prints the summary and stops every process cleanly.
+replication catch up, prints the summary and stops every process cleanly. 莒县 also runs its extranet node (外网节点,
+the public portal, :mod:`province_center.demo.extranet`): the summary applies online there, accepts the
+application at the county, queries its status and rates it from the portal, and shows what crossed the boundary.
 
 The orchestrator (:mod:`province_center.demo.launcher`) knows only commands, port files and endpoints; no tier logic.
 """
@@ -26,8 +28,9 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from federation.identities import DivisionLevel
+from federation.identities import DivisionLevel, extranet_of
 from federation.logging import configure_logging
+from province_center.demo.extranet import extranet_boundary_lines, public_round_trip
 from province_center.demo.launcher import Federation, LaunchError, NodeSpec
 from security.access import ROLE_LABELS
 
@@ -36,6 +39,7 @@ __all__ = ["demo_app"]
 demo_app = typer.Typer(help="启动演示联邦（SQLite，本机回环地址）。", invoke_without_command=True)
 
 _MARKER = ".sunshine-demo"  # a working directory the demo may wipe carries this file
+DEMO_EXTRANET = "371122"  # 莒县 runs an extranet node (网上办事门户) in the demo
 
 
 def _say(text: str) -> None:
@@ -415,12 +419,28 @@ def _boundary_summary(fed: Federation) -> None:
             f"  {c.name}（{c.division}）：{policy}；上行 {crossed} 条记录，脱敏字段 {len(masked)} 个"
             f"（如 {'、'.join(masked[:3])}），拒绝 {refused} 条"
         )
+    for line in extranet_boundary_lines(fed, DEMO_EXTRANET):
+        _say(line)
     held = fed.personal_data_held(province)
     verdict = "✓" if held["full_names"] == 0 and held["raw_numbers"] == 0 else "✗"
     _say(
         f"  {verdict} {_name(fed, province)}数据库直查：{held['cases']} 件办件中申请人全名 {held['full_names']} 个，"
         f"未脱敏的证件号、信用代码或手机号 {held['raw_numbers']} 处"
     )
+
+
+def _started(fed: Federation) -> None:
+    """Where each node listens, the extranet node too."""
+    for s in fed.specs:
+        kind = "大厅接口" if s.level is DivisionLevel.COUNTY else "监察接口"
+        grpc = f"127.0.0.1:{fed.grpc_ports[s.division]}"
+        _say(f"  {s.name}（{s.division}）{kind} {fed.url(s.division)}/docs，复制接收 {grpc}")
+    portal = extranet_of(DEMO_EXTRANET)
+    _say(
+        f"  {_name(fed, DEMO_EXTRANET)}外网节点（{portal}，网上办事门户）{fed.url(portal)}/，"
+        f"复制接收 127.0.0.1:{fed.grpc_ports[portal]}"
+    )
+    _say(f"已启动 {len(fed.specs)} 个节点进程与 {len(fed.specs)} 个同步代理进程，外网节点 1 个")
 
 
 def _next_opening(fed: Federation) -> datetime:
@@ -475,7 +495,7 @@ def demo(
         # the supervision sweep every real second: two simulated hours at the default speed
         "SUNSHINE_SUPERVISION_SWEEP_INTERVAL_S": "1",
     }
-    fed = Federation(workdir, county_env=simulation)
+    fed = Federation(workdir, county_env=simulation, extranets=(DEMO_EXTRANET,))
     interrupted = False
     try:
         _say(f"初始化 {len(fed.specs)} 个节点（省 1、市 2、县 4）：{workdir}")
@@ -483,11 +503,7 @@ def demo(
         _say("省级已发布标准包（事项目录与节假日历）")
         _people(fed)
         fed.start_all()
-        for s in fed.specs:
-            kind = "大厅接口" if s.level is DivisionLevel.COUNTY else "监察接口"
-            grpc = f"127.0.0.1:{fed.grpc_ports[s.division]}"
-            _say(f"  {s.name}（{s.division}）{kind} {fed.url(s.division)}/docs，复制接收 {grpc}")
-        _say(f"已启动 {len(fed.specs)} 个节点进程与 {len(fed.specs)} 个同步代理进程")
+        _started(fed)
         _machine_trust(fed)
         fed.wait_for_standards()
         _say("标准包已经市级下发到全部四个县")
@@ -512,6 +528,9 @@ def demo(
         _order_round_trip(fed)
         _scores(fed, _as_of(fed)[:7])
         _wait_converged(fed, timeout=30.0)  # the order's and the scores' audit entries up too
+        _say("")
+        public_round_trip(fed, DEMO_EXTRANET, _say)
+        _wait_converged(fed, timeout=30.0)  # the online case and its rating up too
         _audit_summary(fed)
         _boundary_summary(fed)
     except (LaunchError, RuntimeError) as exc:

@@ -52,6 +52,16 @@ def test_demo_runs_the_federation_reports_every_tier_and_stops_cleanly(tmp_path:
     assert "孙丽（窗口人员，w01）" in audit or "胡静（窗口人员，w02）" in audit, audit
     assert "申请" in audit, audit
     # issue 16: what crossed each county's boundary, and the province's database holds no unmasked personal data
+    # issue 16: the extranet node — a public application, its status on the portal, a public rating, the boundary
+    assert "已启动 7 个节点进程与 7 个同步代理进程，外网节点 1 个" in out, out
+    portal = out.split("==== 外网：莒县网上办事门户", 1)[1].split("====", 1)[0]
+    assert "到达莒县网上受理台（待受理" in portal, portal
+    assert "秒后外网可查（办件编号 + 查询码）：已受理" in portal, portal
+    assert "公众网上评价「非常满意」" in portal, portal
+    assert "号码在发送记录中脱敏：139****5678" in portal, portal
+    assert "外网已公示 1 件办结件" in portal, portal
+    assert "莒县入网（外网 → 内网，371122-ext）：评价 1 条，网上申报 1 条" in out, out
+    assert "莒县出网（内网 → 外网，371122-pub）：办件公示 1 条" in out, out
     assert "==== 边界：各县出境记录与脱敏" in out, out
     boundary = out[out.index("==== 边界：各县出境记录与脱敏") :]
     for division in COUNTIES:
