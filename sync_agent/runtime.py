@@ -531,7 +531,9 @@ def build_agent(cfg: Config, *, engine: Engine | None = None, security: LinkSecu
             split_address(extranet.link, "extranet.link")
             links.append(Link("extranet", extranet.link, pub_source, origins=lambda: [public], up=False, **common))
     renew = None
-    if security is not None and security.renew_if_due is not None and rep.upstream:
+    # renewal is served by the parent's CA over the link up; an extranet node's parent is its county, which has no
+    # CA (it enrols again at the city: docs/boundary.md)
+    if security is not None and security.renew_if_due is not None and rep.upstream and boundary_kind(node) is None:
         renew_at = security.renew_if_due
         renew = lambda: renew_at(rep.upstream)  # noqa: E731 - the parent is reached on the link up
     return Agent(node, engine, source, links, renew=renew)
