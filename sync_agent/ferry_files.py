@@ -6,10 +6,14 @@ less than compressing each record and shrinks what is written, fsynced, copied b
 envelope the *sender* signs (on a gRPC link mutual TLS says who the sender is; a file has no TLS, so the
 envelope's signature does)::
 
-    "SUNFERRY" ‖ version (1 byte) ‖ sender (6 ASCII digits) ‖ count (u32)
+    "SUNFERRY" ‖ version (1 byte) ‖ sender ‖ count (u32)
     ‖ u32 length ‖ zlib( count × (u32 length ‖ Batch) )
     ‖ u32 length ‖ signature ‖ u16 count ‖ count × (u32 length ‖ certificate DER)
     ‖ SHA-256 of everything before it (32 bytes)
+
+The sender is 6 ASCII digits in version 1 (a division code) and, in version 2, one length byte and the ASCII
+identity (a county's extranet node, ``371122-ext``); a division's files are written as version 1, so a receiver
+of an earlier release still reads them.
 
 The signature is over ``SHA-256("sunshine-ferry-file/1\\0" ‖ the body up to the compressed batches' end)``; the
 final digest finds a truncated or damaged file before anything is parsed further, and the signature is checked
@@ -65,14 +69,18 @@ __all__ = [
 ]
 
 MAGIC = b"SUNFERRY"
-VERSION = 1
+VERSION = 1  # sender: 6 ASCII digits
+VERSION_LONG_SENDER = 2  # sender: u8 length ‖ ASCII (a boundary identity)
 BATCH_SUFFIX = ".ferry"
 STATEMENT_KIND = "sunshine-ferry-statement/1"
 TEMP_PREFIX = ".tmp-"  # a file being written: never read
 _SIGN_DOMAIN = b"sunshine-ferry-file/1\x00"
 _U32 = struct.Struct(">I")
 _U16 = struct.Struct(">H")
-_NAME = re.compile(r"(?P<sender>\d{6})\.(?P<origin>\d{6})\.(?P<first>\d{12})-(?P<last>\d{12})\.ferry")
+# sender and origin: a division code, or a county's boundary identity (371122-ext, 371122-pub)
+_NAME = re.compile(
+    r"(?P<sender>\d{6}(?:-ext)?)\.(?P<origin>\d{6}(?:-ext|-pub)?)\.(?P<first>\d{12})-(?P<last>\d{12})\.ferry"
+)
 _MAX_CHAIN = 8
 _LEVEL = 1  # zlib's fastest: a file's JSON payloads shrink about sixfold for little time
 
@@ -129,7 +137,9 @@ def encode_batch_file(
         data = batch_to_proto(b).SerializeToString()
         records += [_U32.pack(len(data)), data]
     packed = zlib.compress(b"".join(records), _LEVEL)
-    body = b"".join([MAGIC, bytes([VERSION]), sender.encode("ascii"), _U32.pack(len(batches)), _U32.pack(len(packed))])
+    who = sender.encode("ascii")
+    head_of = [MAGIC, bytes([VERSION]), who] if len(who) == 6 else [MAGIC, bytes([VERSION_LONG_SENDER, len(who)]), who]
+    body = b"".join([*head_of, _U32.pack(len(batches)), _U32.pack(len(packed))])
     body += packed
     signature: bytes = b""
     chain: tuple[bytes, ...] = ()
@@ -178,11 +188,12 @@ def decode_batch_file(
         )
     r = _Reader(data[:-32], name)
     r.take(len(MAGIC))
-    if r.take(1)[0] != VERSION:
+    version = r.take(1)[0]
+    if version not in (VERSION, VERSION_LONG_SENDER):
         raise FerryFileRefused(
             f"摆渡文件 {name} 的格式版本无法识别，请确认两端软件版本一致", reason="corrupt", file=name
         )
-    sender = r.take(6).decode("ascii", "replace")
+    sender = r.take(6 if version == VERSION else min(r.take(1)[0], 16)).decode("ascii", "replace")
     count = r.u32()
     packed = r.take(r.u32())
     body_end = r.pos
