@@ -193,3 +193,17 @@ def test_public_records_are_checked_field_by_field_with_the_reason_in_chinese() 
         parse_public_rating("371122", {"case_no": "371122-20261207-000001", "level": 6, "rated_at": NOW.isoformat()})
     with pytest.raises(RecordRejected, match="JSON 对象"):
         parse_public_case("371122", ["not", "an", "object"])
+
+
+def test_a_field_added_to_a_public_record_without_a_policy_entry_does_not_go_out() -> None:
+    out = default_boundary_policy().compile("t").direction("out")
+    payload = {
+        "case_no": "371122-20261207-000001",
+        "status": "accepted",
+        "applicant": "张三",  # a writer added it; the policy does not list it
+        "handled_by": "孙丽",
+    }
+    screened = out.screen("public_case", payload)
+    assert screened.payload == {"case_no": "371122-20261207-000001", "status": "accepted"}
+    assert sorted(screened.unlisted) == ["applicant", "handled_by"]
+    assert out.screen("case", {"case_no": "x"}).payload is None  # an intranet record type never goes out
