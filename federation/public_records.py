@@ -89,6 +89,9 @@ _CASE_NO_RE = re.compile(r"[1-9]\d{5}-\d{8}-\d{6}", re.ASCII)
 _ITEM_RE = re.compile(r"[A-Za-z0-9_.-]{1,32}", re.ASCII)
 _PHONE_RE = re.compile(r"[0-9*+\- ]{0,20}", re.ASCII)  # masked forms (138****5678) are phone numbers too
 _HASH_RE = re.compile(r"scrypt\$\d+\$\d+\$\d+\$[0-9a-f]{32}\$[0-9a-f]{64}", re.ASCII)
+# C0 and C1 control characters, and the bidirectional overrides, isolates and marks: a terminal or a page that
+# shows public input must not be steered by it (line breaks and tabs only where a field has several lines)
+_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 _CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud and typed from an SMS
 _CODE_LENGTH = 8
 _ID_ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -172,7 +175,15 @@ class _Fields:
         self.t = record_type
         self.p = payload
 
-    def text(self, name: str, *, max_len: int, required: bool = True, pattern: re.Pattern[str] | None = None) -> str:
+    def text(
+        self,
+        name: str,
+        *,
+        max_len: int,
+        required: bool = True,
+        pattern: re.Pattern[str] | None = None,
+        multiline: bool = False,
+    ) -> str:
         value = self.p.get(name, "")
         if value is None:
             value = ""
@@ -182,8 +193,10 @@ class _Fields:
             raise _reject(self.t, f"缺少字段 {name}", field=name)
         if len(value) > max_len:
             raise _reject(self.t, f"字段 {name} 超过 {max_len} 个字符", field=name)
-        if value and pattern is not None and not pattern.fullmatch(value):
-            raise _reject(self.t, f"字段 {name} 格式错误（“{value[:40]}”）", field=name)
+        if value and pattern is not None and not pattern.fullmatch(value):  # not echoed: it may be personal data
+            raise _reject(self.t, f"字段 {name} 格式错误", field=name)
+        if _FORBIDDEN.search(value.replace("\n", "").replace("\r", "").replace("\t", "") if multiline else value):
+            raise _reject(self.t, f"字段 {name} 含有不可见的控制字符", field=name)
         return value
 
     def moment(self, name: str, *, required: bool = True) -> datetime | None:
@@ -234,6 +247,8 @@ class _Fields:
             raise _reject(self.t, f"字段 {name} 应为文本列表", field=name)
         if len(value) > max_items or any(len(v) > max_len for v in value):
             raise _reject(self.t, f"字段 {name} 超出限制（至多 {max_items} 项，每项 {max_len} 字）", field=name)
+        if any(_FORBIDDEN.search(v) for v in value):
+            raise _reject(self.t, f"字段 {name} 含有不可见的控制字符", field=name)
         return tuple(value)
 
     def mapping(self, name: str, *, max_items: int, max_len: int) -> dict[str, str]:
@@ -246,6 +261,8 @@ class _Fields:
             raise _reject(self.t, f"字段 {name} 应为“名称: 文本”对象", field=name)
         if len(value) > max_items or any(len(k) > 64 or len(v) > max_len for k, v in value.items()):
             raise _reject(self.t, f"字段 {name} 超出限制（至多 {max_items} 项，每项 {max_len} 字）", field=name)
+        if any(_FORBIDDEN.search(k) or _FORBIDDEN.search(v) for k, v in value.items()):
+            raise _reject(self.t, f"字段 {name} 含有不可见的控制字符", field=name)
         return dict(value)
 
     def county_id(self, name: str, pattern: re.Pattern[str], origin_county: str) -> str:
@@ -286,7 +303,7 @@ def parse_public_submission(county: str, payload: Any) -> PublicSubmission:
         phone=f.text("phone", max_len=20, required=False, pattern=_PHONE_RE),
         materials=f.texts("materials", max_items=50, max_len=100),
         data=f.mapping("data", max_items=50, max_len=500),
-        note=f.text("note", max_len=1000, required=False),
+        note=f.text("note", max_len=1000, required=False, multiline=True),
         sms_opt_out=bool(f.flag("sms_opt_out")),
         query_hash=f.text("query_hash", max_len=200, required=False, pattern=_HASH_RE),
         submitted_at=moment,
@@ -316,7 +333,7 @@ def parse_public_complaint(county: str, payload: Any) -> PublicComplaint:
         case_no=case_no,
         complainant=f.text("complainant", max_len=100),
         phone=f.text("phone", max_len=20, required=False, pattern=_PHONE_RE),
-        content=f.text("content", max_len=2000),
+        content=f.text("content", max_len=2000, multiline=True),
         filed_at=moment,
     )
 
@@ -340,7 +357,7 @@ def parse_public_rating(county: str, payload: Any) -> PublicRating:
     return PublicRating(
         case_no=case_no,
         level=f.integer("level", low=1, high=5),
-        comment=f.text("comment", max_len=500, required=False),
+        comment=f.text("comment", max_len=500, required=False, multiline=True),
         rated_at=moment,
     )
 
@@ -462,7 +479,7 @@ def parse_submission_result(county: str, payload: Any) -> SubmissionResult:
         submission_id=f.county_id("submission_id", _SUBMISSION_RE, county),
         outcome=outcome,
         case_no=case_no,
-        reason=f.text("reason", max_len=1000, required=outcome == "refused"),
+        reason=f.text("reason", max_len=1000, required=outcome == "refused", multiline=True),
         decided_at=moment,
     )
 

@@ -42,7 +42,7 @@ _RECEIPT = select(batch_receipts.c.first_seq, batch_receipts.c.batch_hash).where
     batch_receipts.c.origin == bindparam("origin"), batch_receipts.c.last_seq == bindparam("last_seq")
 )
 _RECEIPTS_FROM = select(replication_marks.c.receipts_from).where(replication_marks.c.origin == bindparam("origin"))
-_LOG_EXCERPT = 200  # characters of a payload a log line may carry
+_LOG_EXCERPT = 200  # characters of a reason or an identifier a log line may carry
 
 _SELECT_MARK = select(replication_marks.c.high_water, replication_marks.c.last_hash).where(
     replication_marks.c.origin == bindparam("origin")
@@ -181,12 +181,12 @@ class SqlBatchSink:
                 },
             )
             uow.commit()
-        for h in held:
+        for h in held:  # never the payload: it may hold personal data (the quarantine table keeps it)
             log.warning(
                 "replication.quarantined",
                 sender=sender,
                 origin=batch.origin,
-                **{k: (excerpt(v, _LOG_EXCERPT) if isinstance(v, str) else v) for k, v in h.items()},
+                **{k: (excerpt(v, _LOG_EXCERPT) if isinstance(v, str) else v) for k, v in h.items() if k != "payload"},
             )
         return Receipt(Mark(batch.origin, batch.last_seq, batch.batch_hash), quarantined=len(held))
 

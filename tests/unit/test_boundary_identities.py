@@ -207,3 +207,39 @@ def test_a_field_added_to_a_public_record_without_a_policy_entry_does_not_go_out
     assert screened.payload == {"case_no": "371122-20261207-000001", "status": "accepted"}
     assert sorted(screened.unlisted) == ["applicant", "handled_by"]
     assert out.screen("case", {"case_no": "x"}).payload is None  # an intranet record type never goes out
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("applicant", "张三\x1b[2K\r\x1b[1A李四"),  # ANSI: rewrites the clerk's terminal line
+        ("applicant", "张三\u202e四李"),  # a bidi override
+        ("note", "第一行\x1b]52;c;ZXZpbA==\x07"),  # OSC 52: the clerk's clipboard
+        ("materials", ["申请书\x00"]),
+        ("data", {"经营场所\u2066": "莒县"}),
+    ],
+)
+def test_public_input_with_control_or_bidi_characters_is_rejected_naming_the_field(field: str, value: object) -> None:
+    payload = {
+        "submission_id": submission_id("371122", dt.date(2026, 12, 7)),
+        "item_code": "JY-001",
+        "applicant": "张三",
+        "note": "第一行\n第二行\t（换行与制表符可以）",
+        "submitted_at": "2026-12-07T09:00:00+08:00",
+        field: value,
+    }
+    with pytest.raises(RecordRejected, match=f"字段 {field} 含有不可见的控制字符"):
+        parse_public_submission("371122", payload)
+
+
+def test_a_malformed_value_is_not_echoed_in_the_reason() -> None:
+    payload = {
+        "submission_id": submission_id("371122", dt.date(2026, 12, 7)),
+        "item_code": "JY-001",
+        "applicant": "张三",
+        "phone": "1381234567X",
+        "submitted_at": "2026-12-07T09:00:00+08:00",
+    }
+    with pytest.raises(RecordRejected) as caught:
+        parse_public_submission("371122", payload)
+    assert "1381234567" not in caught.value.message
