@@ -160,20 +160,35 @@ class PublicComplaintApplier(_FromExtranet):
         for item in items:
             c = item.value
             try:
-                self._supervision.record_complaint(
-                    conn,
-                    complaint_id=public_complaint_id(c.complaint_ref),
-                    target="case" if c.case_no else "window",
-                    target_id=c.case_no or HALL_TARGET,
-                    complainant=c.complainant,
-                    content=c.content,
-                    channel="web",
-                    actor=f"外网 {origin}",
-                    filed_at=c.filed_at,
-                )
-            except SunshineError as exc:  # an unknown case: the reason, quarantined
-                rejected.append(Rejection(item.record, f"网上投诉 {c.complaint_ref}：{rejection_reason(exc)}"))
+                with conn.begin_nested():
+                    self._file(conn, origin, c, about_case=bool(c.case_no))
+            except SunshineError as exc:
+                if not c.case_no:
+                    rejected.append(Rejection(item.record, f"网上投诉 {c.complaint_ref}：{rejection_reason(exc)}"))
+                    continue
+                # a case number the county does not know (mistyped, or not its own): the public was told it was
+                # filed, so it is — against the hall, with the number as the complainant gave it
+                try:
+                    with conn.begin_nested():
+                        self._file(conn, origin, c, about_case=False)
+                except SunshineError as again:
+                    rejected.append(Rejection(item.record, f"网上投诉 {c.complaint_ref}：{rejection_reason(again)}"))
         return rejected
+
+    def _file(self, conn: Connection, origin: str, c: PublicComplaint, *, about_case: bool) -> None:
+        content = c.content
+        if c.case_no and not about_case:
+            content += f"\n（投诉人填写的办件编号 {c.case_no} 本县未找到）"
+        self._supervision.record_complaint(
+            conn,
+            complaint_id=public_complaint_id(c.complaint_ref),
+            target="case" if about_case else "window",
+            target_id=c.case_no if about_case else HALL_TARGET,
+            complainant=c.complainant,
+            content=content,
+            channel="web",
+            actor=f"外网 {origin}",
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,11 +74,11 @@ class FeedbackUseCases(SupervisionCore):
         content: str,
         channel: str,
         actor: str,
-        filed_at: datetime,
     ) -> Complaint | None:
         """投诉 filed elsewhere (the public portal) under its own ``complaint_id``, inside a transaction the caller
         owns and in which it holds the county's writer lock (the replication receiver's): the same rules as
-        :meth:`file_complaint`; None when ``complaint_id`` is held already (a resend files nothing)."""
+        :meth:`file_complaint`; None when ``complaint_id`` is held already (a resend files nothing). It is filed at
+        the county's now, not at the portal's filing time (a sender cannot start its answer's limit in the past)."""
         uow = self._units.joining(conn)
         if uow.complaints.find(complaint_id) is not None:
             return None
@@ -92,7 +92,7 @@ class FeedbackUseCases(SupervisionCore):
             channel=channel,
             limit_days=None,
             actor=actor,
-            now=min(filed_at, self.now()),
+            now=self.now(),  # the answer's limit runs from its arrival here: a sender cannot backdate it
         )
         log.info("complaint.filed", complaint_id=complaint.complaint_id, target=target, channel=channel)
         return complaint
