@@ -58,6 +58,7 @@ __all__ = [
     "SubmissionResult",
     "check_query_code",
     "complaint_ref",
+    "mask_query_codes",
     "new_query_code",
     "normalise_code",
     "parse_disclosure",
@@ -122,6 +123,15 @@ def new_query_code() -> str:
 
 def normalise_code(code: str) -> str:
     return "".join(code.split()).upper()
+
+
+_CODE_IN_TEXT = re.compile(f"(查询码[：:\\s]*)[{_CODE_ALPHABET}]{{{_CODE_LENGTH}}}(?![0-9A-Z])")
+
+
+def mask_query_codes(text: str) -> str:
+    """``text`` with every query code after “查询码” masked (``查询码 ********``): what a log line or a delivery log
+    row keeps of a message that carried one."""
+    return _CODE_IN_TEXT.sub(lambda m: m.group(1) + "*" * _CODE_LENGTH, text)
 
 
 def query_hash(code: str, *, salt: bytes | None = None) -> str:

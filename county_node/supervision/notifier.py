@@ -19,6 +19,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
 from federation.errors import ValidationError
+from federation.public_records import mask_query_codes
 from federation.storage.tables import notifications
 
 __all__ = [
@@ -106,7 +107,7 @@ class LogNotifier:
             channel=notification.channel,
             recipient=mask_recipient(notification.recipient),
             ref=notification.ref,
-            message=notification.message,
+            message=mask_query_codes(notification.message),  # a log line never carries a query code
         )
         return DeliveryReceipt("log")
 

@@ -49,6 +49,7 @@ from county_node.supervision.notifier import (
     mask_recipient,
 )
 from federation.errors import DeliveryFailed, SunshineError
+from federation.public_records import mask_query_codes
 from federation.storage.tables import notifications
 from federation.storage.uow import UnitOfWork
 
@@ -253,7 +254,13 @@ class NotificationDispatcher:
             uow.conn.execute(
                 update(notifications)
                 .where(n.id == notification.id, n.status != NotificationStatus.SENT.value)
-                .values(status=NotificationStatus.SENT.value, sent_at=now, gateway_id=gateway_id)
+                # the delivery log keeps no query code once the message is out (the applicant has it)
+                .values(
+                    status=NotificationStatus.SENT.value,
+                    sent_at=now,
+                    gateway_id=gateway_id,
+                    message=mask_query_codes(notification.message),
+                )
             )
             uow.commit()
         self._not_before.pop(notification.id, None)
@@ -292,7 +299,11 @@ class NotificationDispatcher:
             uow.conn.execute(
                 update(notifications)
                 .where(n.id == notification.id, n.status == NotificationStatus.PENDING.value, n.attempts == attempt)
-                .values(status=NotificationStatus.FAILED.value, last_error=reason[:_ERROR_MAX])
+                .values(
+                    status=NotificationStatus.FAILED.value,
+                    last_error=reason[:_ERROR_MAX],
+                    message=mask_query_codes(notification.message),
+                )
             )
             uow.commit()
         self._not_before.pop(notification.id, None)

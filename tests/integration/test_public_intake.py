@@ -9,12 +9,14 @@ with (what it returns is what the sink quarantines)."""
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from datetime import datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
+from structlog.testing import capture_logs
 
 from county_node.approval.domain import Action, Case
 from county_node.bootstrap import CountyNode, assemble_county_node
@@ -22,7 +24,7 @@ from county_node.entrypoints.http import create_app
 from county_node.public.adapters import APPLICANT_CHANNEL
 from county_node.public.appliers import public_complaint_id
 from county_node.public.services import IntakeDesk
-from county_node.supervision.notify import NotificationDispatcher
+from county_node.supervision.notify import LogNotifier, Notification, NotificationDispatcher
 from federation.config import Config, ExtranetConfig, NodeConfig
 from federation.errors import InvalidTransition, SubmissionNotFound, ValidationError
 from federation.public_records import (
@@ -473,6 +475,14 @@ def test_the_applicants_sms_is_masked_in_the_log_and_resolved_when_sent(
     assert report.sent == 2  # 受理 and 办结
     assert {r["json"]["to"] for r in gateway.requests} == {PHONE}
     assert all(r["status"] == "sent" and r["recipient"] == "138****5678" for r in rows(engine, notifications))
+    sent_code = next(m for r in gateway.requests if (m := re.search(r"查询码 ([0-9A-Z]{8})", r["json"]["message"])))
+    assert sent_code  # the applicant got the code …
+    logged = " ".join(r["message"] for r in rows(engine, notifications))
+    assert sent_code.group(1) not in logged  # … the delivery log keeps it masked once sent
+    assert "查询码 ********" in logged
+    with capture_logs() as logs:
+        LogNotifier().send(Notification(1, "sms", "138****5678", "case", "x", f"查询码 {sent_code.group(1)}"))
+    assert sent_code.group(1) not in str(logs)
 
 
 def test_an_sms_whose_number_is_gone_fails_without_a_call(engine: Engine, node: CountyNode, clock: FakeClock) -> None:
