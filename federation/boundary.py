@@ -144,7 +144,9 @@ def _masking(mask: Callable[[str], str]) -> Callable[[Any], Any]:
             return mask(value)
         if isinstance(value, int | float):
             return mask(str(value))
-        return _DROPPED  # an object or a list where the policy expects text: it does not cross
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return [mask(v) for v in value]  # a list of texts (e.g. what 补正 asks for): item by item
+        return _DROPPED  # an object, or a list of anything else, where the policy expects text: it does not cross
 
     return apply
 

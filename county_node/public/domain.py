@@ -21,6 +21,7 @@ from datetime import date, datetime
 from typing import Any
 
 from county_node.approval.domain import STATUS_LABELS, Action, Case, Event, Status
+from federation.boundary import scrub
 from federation.calendar import WorkingCalendar
 from federation.clock import PauseKind, compute_deadline
 from federation.errors import InvalidTransition, ValidationError
@@ -324,8 +325,8 @@ def acceptance_message(case: Case, code: str | None, portal_url: str, *, online:
 
 
 def correction_message(case: Case, missing: Sequence[str], portal_url: str) -> str:
-    """补正 SMS: what is missing."""
-    what = "、".join(missing) if missing else "材料"
+    """补正 SMS: what is missing (ID and phone numbers in it masked: the text passes the SMS gateway)."""
+    what = "、".join(scrub(m) for m in missing) if missing else "材料"
     return f"{_SIGN}您的办件 {case.case_no}（{case.item_name}）需补正：{what}。请尽快补齐{_portal(portal_url)}。"
 
 

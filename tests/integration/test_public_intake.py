@@ -403,11 +403,18 @@ def test_the_public_status_follows_the_lifecycle_with_the_correction_list_and_th
     assert due_on.isoformat() == "2026-09-29"
     clock.set(2026, 9, 22, 10)
     node.approval.act(
-        case.case_no, Action.REQUEST_CORRECTION, actor="窗口 3", params={"reason": "营业执照副本、场所租赁合同"}
+        case.case_no,
+        Action.REQUEST_CORRECTION,
+        actor="窗口 3",
+        params={"reason": f"营业执照副本、场所租赁合同、身份证号{ID_NO}与户籍不符"},
     )
     public = last_public_case(engine, case.case_no)
     assert (public.status, public.status_label) == ("correction", "补正中")
-    assert public.correction == ("营业执照副本", "场所租赁合同")
+    masked = f"身份证号{ID_NO[:6]}{'*' * (len(ID_NO) - 10)}{ID_NO[-4:]}与户籍不符"
+    assert public.correction == ("营业执照副本", "场所租赁合同", masked)  # scrubbed by the out policy
+    texted = [r["message"] for r in rows(engine, notifications) if "补正" in r["message"]]
+    assert texted
+    assert all(ID_NO not in m for m in texted)  # nor does the SMS gateway see it
     assert public.due_on is None  # the clock is paused
     clock.set(2026, 9, 24, 10)
     node.approval.act(case.case_no, Action.RECEIVE_CORRECTION, actor="窗口 3")
