@@ -389,3 +389,42 @@ def test_disclosures_are_paged_newest_concluded_first(ext: ExtranetNode, county:
         ext.portal.disclosures(page=0)
     with UnitOfWork(ext.engine, readonly=True) as uow:
         assert uow.conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 0  # reads write nothing
+
+
+# -- retention: what the county acknowledged leaves the DMZ -----------------------------------------------------------
+
+
+def test_once_the_county_acknowledges_them_the_public_s_personal_data_leave_the_dmz(
+    ext: ExtranetNode, county: County
+) -> None:
+    from county_node.extranet.retention import purge_acknowledged
+    from federation.storage.tables import ext_complaints
+    from sync_agent.store import SqlBatchSource
+
+    county.send((PUBLIC_CATALOGUE, "catalogue", catalogue_payload("A01")))
+    first = ext.portal.submit(**APPLICATION, client="c" * 64)
+    ext.portal.complain(case_no="", complainant="李四", phone="13912345678", content="窗口态度差", client="c" * 64)
+    later = ext.portal.submit(**APPLICATION, client="c" * 64)
+    assert purge_acknowledged(ext.engine, EXT).acked_seq == 0  # nothing acknowledged: nothing cleared
+    SqlBatchSource(ext.engine, EXT).record_ack("up", EXT, 2)  # the county holds the first two records
+    purged = purge_acknowledged(ext.engine, EXT)
+    assert (purged.acked_seq, purged.submissions, purged.complaints, purged.outbox_rows) == (2, 1, 1, 2)
+    rows = {r.submission_id: r for r in _rows(ext.engine, ext_submissions)}
+    gone = rows[first.submission_id]
+    assert (gone.applicant, gone.applicant_id, gone.phone, gone.data, gone.materials, gone.note) == (
+        "日*",
+        "",
+        "",
+        {},
+        [],
+        "",
+    )
+    assert rows[later.submission_id].phone == "13812345678"  # not acknowledged yet: kept until it is
+    (complaint,) = _rows(ext.engine, ext_complaints)
+    assert (complaint.complainant, complaint.phone, complaint.content) == ("李*", "", "")
+    held = {r.seq: r.payload for r in _outbox(ext.engine)}
+    assert held[1] == held[2] == '{"purged":true}'
+    assert "13812345678" in held[3]
+    # the applicant still follows the application with the code shown at submission
+    assert ext.portal.status(number=first.submission_id, query_code=first.query_code).state_label == "待受理"
+    assert purge_acknowledged(ext.engine, EXT).total == 0  # idempotent

@@ -9,6 +9,7 @@ the node's own stream — applications, complaints, ratings — to the county (`
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -184,6 +185,42 @@ def extranet_serve(
     typer.echo("外网节点已停止")
 
 
+_PURGE_EVERY_S = 60.0
+
+
+@extranet_app.command("purge")
+def extranet_purge(config: Annotated[Path | None, config_option] = None) -> None:
+    """清除县级节点已确认收到的公众个人信息（证件号、电话、关键数据、投诉内容等）：外网只保留查询所需。"""
+    from county_node.extranet.retention import purge_acknowledged
+
+    cfg = setup(config)
+    node = build_extranet_node(cfg)
+    try:
+        purged = purge_acknowledged(node.engine, cfg.node.division)
+    finally:
+        node.close()
+    if not purged.acked_seq:
+        typer.echo("县级节点尚未确认收到任何记录：没有可清除的个人信息")
+        return
+    typer.echo(
+        f"已清除县级节点确认收到（至第 {purged.acked_seq} 条）的个人信息：网上申报 {purged.submissions} 件、"
+        f"投诉 {purged.complaints} 件、评价意见 {purged.ratings} 条、发件箱记录 {purged.outbox_rows} 条"
+    )
+
+
+def _purging(node: ExtranetNode, stop: threading.Event) -> None:
+    """Every minute: clear what the county acknowledged (``county_node.extranet.retention``)."""
+    from county_node.extranet.retention import purge_acknowledged
+
+    while not stop.wait(_PURGE_EVERY_S):
+        try:
+            purged = purge_acknowledged(node.engine, node.config.node.division)
+            if purged.total:
+                log.info("extranet.purged", acked_seq=purged.acked_seq, records=purged.total)
+        except Exception:  # the next round tries again; the portal keeps serving
+            log.exception("extranet.purge_failed")
+
+
 class _Exchange:
     """The node's side of the boundary: the receiver of the county's public stream (gRPC, or files from a gateway)
     and the agent's link to the county (gRPC, or files)."""
@@ -193,6 +230,8 @@ class _Exchange:
         self.intake: Any = None
         self.agent: Any = None
         self.port_file: Path | None = None
+        self._stop = threading.Event()
+        self._purger: threading.Thread | None = None
 
     def start(self, cfg: Config, node: ExtranetNode, data_dir: Path, *, insecure_dev: bool) -> None:
         from security.node import INSECURE_WARNING
@@ -220,8 +259,13 @@ class _Exchange:
             self.agent = build_agent(cfg, engine=node.engine, security=security)
             self.agent.start()
             typer.echo(f"外网节点同步链路已启动：→ {rep.ferry_out if ferry else rep.upstream}")
+            self._purger = threading.Thread(target=_purging, args=(node, self._stop), name="purge", daemon=True)
+            self._purger.start()
 
     def stop(self) -> None:
+        self._stop.set()
+        if self._purger is not None:
+            self._purger.join(timeout=10)
         if self.agent is not None:
             self.agent.stop()
         if self.intake is not None:
