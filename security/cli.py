@@ -328,9 +328,9 @@ def trust_repin(
 ) -> None:
     """重新确认一个来源的签名密钥：先核实其新证书（如在其上级执行 sunshine admin certs 核对指纹），
     再执行本命令；该来源下一个验证通过的批次的密钥即被确认，其他密钥此后一律拒绝。"""
-    from federation.identities import validate_division_code
+    from federation.identities import validate_node_id
 
-    validate_division_code(division)
+    validate_node_id(division)  # a division, or a county's extranet node (371122-ext) re-enrolled at its city
     node, pins = _pins(setup(config))
     try:
         dropped = pins.forget(division)
