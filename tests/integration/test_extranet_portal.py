@@ -25,6 +25,7 @@ from county_node.extranet.bootstrap import ExtranetNode
 from county_node.extranet.domain import PortalLimits
 from county_node.extranet.entrypoints.client import client_digest
 from county_node.extranet.entrypoints.portal_http import CSRF_COOKIE, create_portal_app
+from federation.http_server import http_config
 from federation.public_records import DISCLOSURE, PUBLIC_CASE, PUBLIC_CATALOGUE
 from federation.storage.engine import make_engine
 from federation.storage.tables import ext_complaints, ext_submissions, outbox
@@ -69,10 +70,11 @@ class Monotonic:
 
 
 class ServerThread:
-    """A real uvicorn server on 127.0.0.1 port 0 in a thread (signals stay with the main thread)."""
+    """A real uvicorn server on 127.0.0.1 port 0 in a thread (signals stay with the main thread), configured as
+    ``serve_http`` configures every node's server (:func:`federation.http_server.http_config`)."""
 
     def __init__(self, app: Any) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False))
+        self.server = uvicorn.Server(http_config(app, "127.0.0.1", 0))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> str:
@@ -362,3 +364,24 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(tight: Portal) -> No
     assert page.status_code == 413
     assert "提交的内容过大" in page.text
     assert tight.rows(ext_complaints) == []
+
+
+@pytest.fixture
+def direct(stores: tuple[Engine, Engine], tmp_path: Path) -> Iterator[Portal]:
+    """No trusted proxy: the client is the socket peer, whatever ``X-Forwarded-For`` says."""
+    yield from _portal(stores, tmp_path, client_per_minute=3, case_per_minute=10, submissions_per_hour=10)
+
+
+def test_a_spoofed_forwarded_for_from_an_untrusted_peer_changes_nothing(direct: Portal) -> None:
+    # served as serve_http serves it (uvicorn's own proxy headers off): only ClientResolver decides who asks, and
+    # 127.0.0.1 is not a trusted proxy here — every spoofed address counts against the peer's one limit
+    spoofed = [
+        direct.http.get("/", headers={"x-forwarded-for": f"198.51.100.{n}", "forwarded": f"for=198.51.100.{n}"})
+        for n in range(4)
+    ]
+    assert [r.status_code for r in spoofed] == [200, 200, 200, 429]
+    direct.clock.now += 61
+    made = direct.http.post(f"{API}/submissions", json=APPLICATION, headers={"x-forwarded-for": "203.0.113.5"})
+    assert made.status_code == 201, made.text
+    (row,) = direct.rows(ext_submissions)
+    assert row.client == client_digest(KEY, "127.0.0.1")
