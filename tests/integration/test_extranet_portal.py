@@ -212,6 +212,28 @@ def test_refusals_are_clear_4xx_json_naming_the_field(portal: Portal) -> None:
     assert len(portal.rows(ext_complaints)) == 0
 
 
+def test_invisible_control_and_bidi_characters_are_refused(portal: Portal) -> None:
+    spoofed = portal.http.post(f"{API}/submissions", json=APPLICATION | {"applicant": "张三\u202egnp.exe"})
+    assert spoofed.status_code == 422
+    assert spoofed.json()["error"]["details"]["field"] == "applicant"
+    assert spoofed.json()["error"]["message"] == "申请人：含有不可见的控制字符"
+    escape = portal.http.post(
+        f"{API}/complaints", json={"complainant": "李四", "phone": "13912345678", "content": "x\x1b[2Jy"}
+    )
+    assert escape.status_code == 422
+    assert escape.json()["error"]["details"]["field"] == "content"
+    lines = portal.http.post(
+        f"{API}/complaints", json={"complainant": "李四", "phone": "13912345678", "content": "第一行\n第二行"}
+    )
+    assert lines.status_code == 201
+    token = portal.form("/apply/A01")
+    form = {"csrf_token": token, "applicant": "张三", "phone": "13812345678", "kf0": "x", "kf1": "y"}
+    hidden = portal.http.post("/apply/A01", data=form | {"materials": "身份证\x1c营业执照"})
+    assert hidden.status_code == 422
+    assert "申请材料：含有不可见的控制字符" in hidden.text
+    assert portal.rows(ext_submissions) == []
+
+
 def test_disclosures_and_security_headers(portal: Portal) -> None:
     listed = portal.http.get(f"{API}/disclosures", params={"page": 1, "page_size": 5})
     assert listed.json()["total"] == 1

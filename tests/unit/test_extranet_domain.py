@@ -122,3 +122,45 @@ def test_the_client_behind_trusted_proxies() -> None:
     assert client_digest(b"k", "1.2.3.4") == client_digest(b"k", "1.2.3.4") != client_digest(b"j", "1.2.3.4")
     with pytest.raises(ConfigError, match="trusted_proxies"):
         ClientResolver(["not-an-address"])
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["\x01", "\x07", "\x1b[2J", "\x7f", "\x85", "\x9b", "\u202e", "\u202a", "\u2066", "\u2069", "\u200e", "\u200f",
+     "\u061c"],
+)  # fmt: skip
+def test_control_and_bidi_characters_are_refused_naming_the_field(bad: str) -> None:
+    for change, field in (
+        ({"applicant": f"张{bad}三"}, "applicant"),
+        ({"note": f"备{bad}注"}, "note"),
+        ({"materials": ["身份证", f"营业{bad}执照"]}, "materials"),
+        ({"data": {"经营场所": f"城阳{bad}街道"}}, "data"),
+        ({"data": {f"经营场所{bad}": "x"}, "key_fields": (f"经营场所{bad}",)}, "data"),
+    ):
+        with pytest.raises(ValidationError, match="含有不可见的控制字符") as caught:
+            check_application(**_application(**change))  # type: ignore[arg-type]
+        assert caught.value.details["field"] == field
+    with pytest.raises(ValidationError, match="投诉人：含有不可见的控制字符"):
+        check_complaint(county="371122", case_no="", complainant=f"李{bad}四", phone="13912345678", content="x")
+    with pytest.raises(ValidationError, match="投诉内容：含有不可见的控制字符"):
+        check_complaint(county="371122", case_no="", complainant="李四", phone="13912345678", content=f"x{bad}y")
+    with pytest.raises(ValidationError, match="评价意见：含有不可见的控制字符"):
+        check_rating(case_no="371122-20261207-000001", query_code="K7M3Q9XA", level=5, comment=f"很{bad}好")
+
+
+def test_line_breaks_and_tabs_only_in_multi_line_fields() -> None:
+    form = check_application(**_application(note="第一行\r\n第二行\t完"))  # type: ignore[arg-type]
+    assert form.note == "第一行\r\n第二行\t完"
+    complaint = check_complaint(county="371122", case_no="", complainant="李四", phone="13912345678",
+                                content="一\n二\t三")  # fmt: skip
+    assert complaint.content == "一\n二\t三"
+    assert check_rating(case_no="371122-20261207-000001", query_code="K7M3Q9XA", level=5, comment="好\n很好").comment
+    for change, field in (
+        ({"applicant": "张\n三"}, "applicant"),
+        ({"applicant": "张\t三"}, "applicant"),
+        ({"materials": ["身份\r证"]}, "materials"),
+        ({"data": {"经营场所": "城阳\n街道"}}, "data"),
+    ):
+        with pytest.raises(ValidationError, match="含有不可见的控制字符") as caught:
+            check_application(**_application(**change))  # type: ignore[arg-type]
+        assert caught.value.details["field"] == field

@@ -21,6 +21,7 @@ GET       /  /apply/{item}  /status  /complaint  /rate  /disclosures    the page
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypeVar
@@ -231,6 +232,12 @@ def _form_text(form: Mapping[str, Any], name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _lines(text: str) -> list[str]:
+    """A textarea's lines: split at line breaks only (``str.splitlines`` would also split at, and so hide, the
+    control characters U+001C–U+001E and U+0085 the form checks refuse)."""
+    return re.split(r"\r\n|\r|\n", text)
+
+
 class _Pages:
     """What every page route shares: the node's portal, the limits, and how a refusal is shown."""
 
@@ -307,7 +314,7 @@ def _page_router(p: _Pages) -> APIRouter:
                     applicant=_form_text(values, "applicant"),
                     applicant_id=_form_text(values, "applicant_id"),
                     phone=_form_text(values, "phone"),
-                    materials=_form_text(values, "materials").splitlines(),
+                    materials=_lines(_form_text(values, "materials")),
                     data=data,
                     note=_form_text(values, "note"),
                     sms_opt_out=bool(values.get("sms_opt_out")),
