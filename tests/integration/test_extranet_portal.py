@@ -309,6 +309,33 @@ def test_a_form_without_its_csrf_token_or_from_another_site_is_refused(portal: P
     assert len(portal.rows(ext_complaints)) == 1
 
 
+def test_the_pages_take_url_encoded_forms_only(portal: Portal) -> None:
+    token = portal.form("/complaint")
+    fields = {"csrf_token": token, "complainant": "李四", "phone": "13912345678", "content": "态度\x00差"}
+    multipart = portal.http.post("/complaint", data=fields, files={"attachment": ("a.txt", b"x")})
+    assert multipart.status_code == 415, multipart.text
+    assert "不支持的提交格式" in multipart.text
+    parts = b"".join(  # multipart without any file, a NUL in a field: RequestGuard does not look into it
+        b'--b0undary\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (k.encode(), v.encode())
+        for k, v in fields.items()
+    )
+    forged = portal.http.post(
+        "/complaint",
+        content=parts + b"--b0undary--\r\n",
+        headers={"content-type": "multipart/form-data; boundary=b0undary"},
+    )
+    assert forged.status_code == 415
+    for kind, body in (("text/plain", b"content=x"), ("application/json", b'{"content": "x"}')):
+        other = portal.http.post("/complaint", content=body, headers={"content-type": kind})
+        assert other.status_code == 415
+    nul = portal.http.post("/complaint", data=fields)  # url-encoded: %00 is refused as in JSON
+    assert nul.status_code == 422
+    assert "空字符" in nul.text
+    assert portal.rows(ext_complaints) == []
+    done = portal.http.post("/complaint", data=fields | {"content": "态度差"})
+    assert done.status_code == 200
+
+
 # -- limits ---------------------------------------------------------------------------------------------------
 
 

@@ -44,8 +44,9 @@ from county_node.extranet.entrypoints.views import (
     receipt_view,
     status_view,
 )
-from federation.errors import Forbidden, SunshineError
+from federation.errors import Forbidden, SunshineError, UnsupportedMediaType
 from federation.http_errors import install_error_handlers
+from federation.http_guard import check_text_value
 from federation.http_params import PageQuery, PageSizeQuery
 
 __all__ = ["API_PREFIX", "CSRF_COOKIE", "create_portal_app"]
@@ -260,9 +261,17 @@ class _Pages:
 
     @staticmethod
     async def posted(request: Request) -> dict[str, str]:
-        """The form's fields, once its CSRF token matched its cookie (else Forbidden)."""
+        """The form's fields, once its CSRF token matched its cookie (else Forbidden). The guard let only an
+        url-encoded body in (415 otherwise); each field gets the JSON body's text checks (no NUL, no lone surrogate)
+        once more here, as :class:`federation.http_guard.RequestGuard` gave them to the raw body."""
         form = await request.form()
-        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        fields: dict[str, str] = {}
+        for key, value in form.multi_items():
+            if not isinstance(value, str):  # an uploaded file: no page takes one
+                raise UnsupportedMediaType("不支持的提交格式：网页表单不接受上传文件", field=key[:32])
+            check_text_value(key, "表单")
+            check_text_value(value, "表单")
+            fields[key] = value
         _check_csrf(request, fields)
         return fields
 
