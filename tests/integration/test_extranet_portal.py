@@ -360,13 +360,17 @@ def test_rate_limits_answer_429_with_retry_after(tight: Portal) -> None:
             headers={"x-forwarded-for": f"198.51.100.1, {client}"},  # the left hop is the client's own claim
         )
 
-    # per case number, whoever asks: the third query of one number within a minute is refused
-    assert [ask(CASE_1, f"203.0.113.{n}").status_code for n in range(3)] == [404, 404, 429]
-    refused = ask(CASE_1, "203.0.113.9")
+    # failed code checks per number and client: the third wrong code of one client within a minute is refused
+    assert [ask(CASE_1).status_code for _ in range(3)] == [404, 404, 429]
+    refused = ask(CASE_1)
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) == 60
-    assert "该编号查询过于频繁" in refused.json()["error"]["message"]
-    assert ask(CASE_2, "203.0.113.9").status_code == 404  # another number is not held back
+    assert "该编号查询码输错次数过多" in refused.json()["error"]["message"]
+    assert ask(CASE_2).status_code == 404  # another number is not held back
+    # the applicant's right code, from their own address, is never refused by those failures — nor counted
+    applicant = {"x-forwarded-for": "203.0.113.50"}
+    right = {"number": CASE_1, "query_code": CASE_CODE}
+    assert [tight.http.post(f"{API}/status", json=right, headers=applicant).status_code for _ in range(3)] == [200] * 3
 
     # per client: the 7th request of one address within a minute is refused, on the pages too
     for _ in range(5):
@@ -392,6 +396,64 @@ def test_rate_limits_answer_429_with_retry_after(tight: Portal) -> None:
     assert int(second.headers["retry-after"]) == 3600
     (row,) = tight.rows(ext_submissions)
     assert row.client == client_digest(KEY, "192.0.2.3")  # the client behind the trusted proxy, as a digest
+
+
+def test_junk_queries_do_not_lock_the_applicant_out_but_a_number_under_attack_locks(tight: Portal) -> None:
+    def ask(client: str, code: str = "WRONG234", path: str = "status") -> int:
+        key = "number" if path == "status" else "case_no"
+        body = {key: CASE_1, "query_code": code} | ({"level": 5} if path == "ratings" else {})
+        return tight.http.post(f"{API}/{path}", json=body, headers={"x-forwarded-for": client}).status_code
+
+    assert [ask("198.51.100.1") for _ in range(5)] == [404, 404, 429, 429, 429]  # junk: 2 failures a minute
+    assert ask("203.0.113.50", CASE_CODE) == 200  # before: the junk had locked the number for everyone
+    # a brute force from many addresses stops at 10 × case_per_minute failures of the number, from anyone …
+    for n in range(2, 11):
+        assert [ask(f"198.51.100.{n}", path=p) for p in ("status", "ratings")] == [404, 404]
+    assert ask("198.51.100.11") == 429
+    # … and a locked number answers 429 before the code is checked: the right code too (no oracle)
+    for path in ("status", "ratings"):
+        assert ask("203.0.113.50", CASE_CODE, path) == 429
+    token = tight.form("/status")
+    page = tight.http.post("/status", data={"csrf_token": token, "number": CASE_1, "query_code": CASE_CODE})
+    assert page.status_code == 429
+    assert "已暂停查询" in page.text
+    tight.clock.now += 61
+    assert ask("203.0.113.50", CASE_CODE) == 200
+    assert ask("203.0.113.50", CASE_CODE, "ratings") == 201
+
+
+def test_concurrent_submissions_cannot_overrun_the_hourly_share(tight: Portal) -> None:
+    base, threads = str(tight.http.base_url), 4
+    start = threading.Barrier(threads)
+    answers: list[int] = []
+
+    def submit() -> None:
+        with httpx.Client(base_url=base, trust_env=False, timeout=10) as client:
+            start.wait(timeout=10)
+            made = client.post(f"{API}/submissions", json=APPLICATION, headers={"x-forwarded-for": "192.0.2.9"})
+            answers.append(made.status_code)
+
+    workers = [threading.Thread(target=submit) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+    assert sorted(answers) == [201] + [429] * (threads - 1)
+    assert len(tight.rows(ext_submissions)) == 1
+
+
+def test_bad_input_does_not_use_up_the_share_and_ipv6_counts_per_64(tight: Portal) -> None:
+    def submit(client: str, **changes: Any) -> httpx.Response:
+        return tight.http.post(f"{API}/submissions", json=APPLICATION | changes, headers={"x-forwarded-for": client})
+
+    assert submit("2001:db8:1:2::1", phone="123").status_code == 422  # nothing stored: nothing counted
+    assert submit("2001:db8:1:2::1").status_code == 201
+    other_host = submit("2001:db8:1:2:ffff:ffff:ffff:fffe")  # another address of the same /64
+    assert other_host.status_code == 429
+    assert "提交过于频繁" in other_host.json()["error"]["message"]
+    assert submit("2001:db8:1:3::1").status_code == 201  # the next /64 is another client
+    clients = {row.client for row in tight.rows(ext_submissions)}
+    assert clients == {client_digest(KEY, "2001:db8:1:2::/64"), client_digest(KEY, "2001:db8:1:3::/64")}
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(tight: Portal) -> None:

@@ -1,7 +1,8 @@
 """The portal's outer guard (pure ASGI), before any route: who asks, how often, how much, and the headers.
 
-* the client address (:class:`~county_node.extranet.entrypoints.client.ClientResolver`) and its keyed digest are
-  put in ``scope["state"]`` (``request.state.client``), the only form of it the routes see, log and store;
+* the client address (:class:`~county_node.extranet.entrypoints.client.ClientResolver`; an IPv6 one as its /64)
+  is put, as its keyed digest, in ``scope["state"]`` (``request.state.client``), the only form of it the routes
+  see, count, log and store;
 * every request counts against ``client_per_minute`` of its client: beyond it, 429 with ``Retry-After``;
 * a ``Content-Length`` over ``max_body_bytes`` is refused with 413 before a byte of the body is read (a body
   streamed without one is counted by :class:`federation.http_guard.RequestGuard` further in);
@@ -22,7 +23,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from county_node.extranet.domain import PortalLimits
-from county_node.extranet.entrypoints.client import ClientResolver, client_digest
+from county_node.extranet.entrypoints.client import ClientResolver, client_digest, client_network
 from federation.errors import LimitExceeded, SunshineError, UnsupportedMediaType, ValidationError
 from federation.http_errors import error_headers, error_view, http_status
 
@@ -87,7 +88,7 @@ class PortalGuard:
             return
         peer = (scope.get("client") or ("unknown", 0))[0]
         address = self.resolver.resolve(str(peer), _header(scope, b"x-forwarded-for"))
-        client = client_digest(self.client_key, address)
+        client = client_digest(self.client_key, client_network(address))
         scope.setdefault("state", {})["client"] = client
 
         async def send_secured(message: Message) -> None:

@@ -1,10 +1,12 @@
 """The public portal (网上办事) of an extranet node: a JSON API under ``/api/v1/public`` and Chinese pages.
 
 No login: the public is anonymous. What keeps it honest is :class:`~county_node.extranet.entrypoints.guard.PortalGuard`
-(client rate limit, body size, JSON-only API, security headers), the per-route limits below (applications and
-complaints per client per hour; status queries and ratings per case or submission number per minute) and, on the
-pages, a CSRF token: a GET of a form sets a random token in a ``SameSite=Strict`` cookie and in a hidden field, and
-a POST whose field does not match its cookie — or whose ``Origin`` is another site — is refused (403).
+(client rate limit, body size, JSON-only API, form-only pages, security headers), the per-route limits below
+(applications and complaints per client per hour, taken atomically; failed query-code checks per case or submission
+number and client, and per number from anyone, per minute — see :class:`~county_node.extranet.domain.PortalLimits`)
+and, on the pages, a CSRF token: a GET of a form sets a random token in a ``SameSite=Strict`` cookie and in a
+hidden field, and a POST whose field does not match its cookie — or whose ``Origin`` is another site — is refused
+(403).
 
 ========  ======================================  ================================================================
 GET       /api/v1/public/health                   the node and its clock
@@ -154,29 +156,30 @@ def _api_router(node: ExtranetNode, limits: PortalLimits) -> APIRouter:
     def submit(body: SubmissionBody, request: Request) -> dict[str, Any]:
         """提交申报；返回申报编号与查询码（查询码只在此返回一次，请妥善保存）。"""
         client = _client(request)
-        limits.check_submission(client)
-        receipt = portal.submit(**body.model_dump(), client=client)
-        limits.count_submission(client)
+        with limits.submission(client):
+            receipt = portal.submit(**body.model_dump(), client=client)
         return receipt_view(receipt)
 
     @router.post("/status", summary="办件或申报进度查询")
-    def status(body: StatusBody) -> dict[str, Any]:
+    def status(body: StatusBody, request: Request) -> dict[str, Any]:
         """凭办件编号（或申报编号）与查询码查询进度；编号不存在与查询码错误的回答相同。"""
-        limits.lookup(_lookup_key(body.number))
-        return status_view(portal.status(number=body.number, query_code=body.query_code))
+        with limits.lookup(_lookup_key(body.number), _client(request)):
+            answer = portal.status(number=body.number, query_code=body.query_code)
+        return status_view(answer)
 
     @router.post("/complaints", summary="网上投诉", status_code=201)
     def complain(body: ComplaintBody, request: Request) -> dict[str, Any]:
         client = _client(request)
-        limits.check_submission(client)
-        receipt = portal.complain(**body.model_dump(), client=client)
-        limits.count_submission(client)
+        with limits.submission(client):
+            receipt = portal.complain(**body.model_dump(), client=client)
         return receipt_view(receipt)
 
     @router.post("/ratings", summary="好差评（办结后一次）", status_code=201)
     def rate(body: RatingBody, request: Request) -> dict[str, Any]:
-        limits.lookup(_lookup_key(body.case_no))
-        return receipt_view(portal.rate(**body.model_dump(), client=_client(request)))
+        client = _client(request)
+        with limits.lookup(_lookup_key(body.case_no), client):
+            receipt = portal.rate(**body.model_dump(), client=client)
+        return receipt_view(receipt)
 
     @router.get("/disclosures", summary="办件公示")
     def disclosures(
@@ -315,22 +318,21 @@ def _page_router(p: _Pages) -> APIRouter:
         try:
             values = await posted(request)
             client = _client(request)
-            limits.check_submission(client)
             data = {name: _form_text(values, f"kf{n}") for n, name in enumerate(item.key_fields)}
-            receipt = await call(
-                lambda: portal.submit(
-                    item_code=item.code,
-                    applicant=_form_text(values, "applicant"),
-                    applicant_id=_form_text(values, "applicant_id"),
-                    phone=_form_text(values, "phone"),
-                    materials=_lines(_form_text(values, "materials")),
-                    data=data,
-                    note=_form_text(values, "note"),
-                    sms_opt_out=bool(values.get("sms_opt_out")),
-                    client=client,
+            with limits.submission(client):
+                receipt = await call(
+                    lambda: portal.submit(
+                        item_code=item.code,
+                        applicant=_form_text(values, "applicant"),
+                        applicant_id=_form_text(values, "applicant_id"),
+                        phone=_form_text(values, "phone"),
+                        materials=_lines(_form_text(values, "materials")),
+                        data=data,
+                        note=_form_text(values, "note"),
+                        sms_opt_out=bool(values.get("sms_opt_out")),
+                        client=client,
+                    )
                 )
-            )
-            limits.count_submission(client)
         except SunshineError as exc:
             text = pages.apply_page(item, csrf=csrf, county=county, values=values, error=exc.message)
             return again(text, exc, csrf, request)
@@ -363,8 +365,8 @@ def _feedback_router(p: _Pages) -> APIRouter:
         try:
             values = await posted(request)
             number = _form_text(values, "number")
-            limits.lookup(_lookup_key(number))
-            answer = await call(lambda: portal.status(number=number, query_code=_form_text(values, "query_code")))
+            with limits.lookup(_lookup_key(number), _client(request)):
+                answer = await call(lambda: portal.status(number=number, query_code=_form_text(values, "query_code")))
         except SunshineError as exc:
             text = pages.status_page(csrf=csrf, county=county, number=number, error=exc.message)
             return again(text, exc, csrf, request)
@@ -382,17 +384,16 @@ def _feedback_router(p: _Pages) -> APIRouter:
         try:
             values = await posted(request)
             client = _client(request)
-            limits.check_submission(client)
-            receipt = await call(
-                lambda: portal.complain(
-                    case_no=_form_text(values, "case_no"),
-                    complainant=_form_text(values, "complainant"),
-                    phone=_form_text(values, "phone"),
-                    content=_form_text(values, "content"),
-                    client=client,
+            with limits.submission(client):
+                receipt = await call(
+                    lambda: portal.complain(
+                        case_no=_form_text(values, "case_no"),
+                        complainant=_form_text(values, "complainant"),
+                        phone=_form_text(values, "phone"),
+                        content=_form_text(values, "content"),
+                        client=client,
+                    )
                 )
-            )
-            limits.count_submission(client)
         except SunshineError as exc:
             text = pages.complaint_page(csrf=csrf, county=county, values=values, error=exc.message)
             return again(text, exc, csrf, request)
@@ -409,16 +410,17 @@ def _feedback_router(p: _Pages) -> APIRouter:
         values: dict[str, str] = {}
         try:
             values = await posted(request)
-            limits.lookup(_lookup_key(_form_text(values, "case_no")))
-            receipt = await call(
-                lambda: portal.rate(
-                    case_no=_form_text(values, "case_no"),
-                    query_code=_form_text(values, "query_code"),
-                    level=_form_text(values, "level"),
-                    comment=_form_text(values, "comment"),
-                    client=_client(request),
+            client = _client(request)
+            with limits.lookup(_lookup_key(_form_text(values, "case_no")), client):
+                receipt = await call(
+                    lambda: portal.rate(
+                        case_no=_form_text(values, "case_no"),
+                        query_code=_form_text(values, "query_code"),
+                        level=_form_text(values, "level"),
+                        comment=_form_text(values, "comment"),
+                        client=client,
+                    )
                 )
-            )
         except SunshineError as exc:
             text = pages.rating_page(csrf=csrf, county=county, values=values, error=exc.message)
             return again(text, exc, csrf, request)
