@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ from county_node.extranet.bootstrap import ExtranetNode
 from county_node.extranet.domain import PortalLimits
 from county_node.extranet.entrypoints.client import client_digest
 from county_node.extranet.entrypoints.portal_http import CSRF_COOKIE, create_portal_app
+from county_node.extranet.services import CodeChecks
 from federation.http_server import http_config
 from federation.public_records import DISCLOSURE, PUBLIC_CASE, PUBLIC_CATALOGUE
 from federation.storage.engine import make_engine
@@ -454,6 +456,35 @@ def test_bad_input_does_not_use_up_the_share_and_ipv6_counts_per_64(tight: Porta
     assert submit("2001:db8:1:3::1").status_code == 201  # the next /64 is another client
     clients = {row.client for row in tight.rows(ext_submissions)}
     assert clients == {client_digest(KEY, "2001:db8:1:2::/64"), client_digest(KEY, "2001:db8:1:3::/64")}
+
+
+def test_code_checks_are_bounded_node_wide_and_busy_is_429_before_hashing(tight: Portal) -> None:
+    checks = CodeChecks(1, wait=0.05)
+    tight.node.portal.checks = checks
+    right = {"number": CASE_1, "query_code": CASE_CODE}
+    assert checks.semaphore.acquire(timeout=1)  # the one slot is busy (another lookup hashing)
+    try:
+        with patch("county_node.extranet.services.check_query_code", side_effect=AssertionError("hashed")):
+            busy = tight.http.post(f"{API}/status", json=right)
+            assert busy.status_code == 429
+            assert busy.json()["error"]["message"] == "系统繁忙，请稍后再试"
+            assert busy.headers["retry-after"] == "2"
+            rating = {"case_no": CASE_1, "query_code": CASE_CODE, "level": 5}
+            other = {"x-forwarded-for": "192.0.2.77"}
+            assert tight.http.post(f"{API}/ratings", json=rating, headers=other).status_code == 429
+            token = tight.form("/status")
+            page = tight.http.post("/status", data={"csrf_token": token} | right)
+            assert page.status_code == 429
+            assert "系统繁忙" in page.text
+        with patch("county_node.extranet.services.query_hash", side_effect=AssertionError("hashed")):
+            assert tight.http.post(f"{API}/submissions", json=APPLICATION).status_code == 429
+        assert tight.rows(ext_submissions) == []
+    finally:
+        checks.semaphore.release()
+    # the two busy lookups were no failures (case_per_minute is 2 here), the busy application used no slot (1 an
+    # hour here) — six requests of 127.0.0.1 in all, its client_per_minute
+    assert tight.http.post(f"{API}/status", json=right).status_code == 200
+    assert tight.http.post(f"{API}/submissions", json=APPLICATION).status_code == 201
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(tight: Portal) -> None:

@@ -3,8 +3,9 @@
 No login: the public is anonymous. What keeps it honest is :class:`~county_node.extranet.entrypoints.guard.PortalGuard`
 (client rate limit, body size, JSON-only API, form-only pages, security headers), the per-route limits below
 (applications and complaints per client per hour, taken atomically; failed query-code checks per case or submission
-number and client, and per number from anyone, per minute — see :class:`~county_node.extranet.domain.PortalLimits`)
-and, on the pages, a CSRF token: a GET of a form sets a random token in a ``SameSite=Strict`` cookie and in a
+number and client, and per number from anyone, per minute — see :class:`~county_node.extranet.domain.PortalLimits`),
+the bound on concurrent query-code checks (:class:`~county_node.extranet.services.CodeChecks`, 429 "系统繁忙" when
+busy) and, on the pages, a CSRF token: a GET of a form sets a random token in a ``SameSite=Strict`` cookie and in a
 hidden field, and a POST whose field does not match its cookie — or whose ``Origin`` is another site — is refused
 (403).
 
