@@ -170,7 +170,7 @@ class ExtranetConfig:
     ferry_return: str = ""  # where the extranet node's signed statements arrive
     portal_url: str = ""  # county: the public portal's address, printed in SMS and on 受理通知书
     client_per_minute: int = 30  # extranet: requests per client address per minute (每个访问者)
-    case_per_minute: int = 10  # extranet: status queries and ratings per case (or submission) per minute
+    case_per_minute: int = 10  # extranet: failed code checks per case and client per minute (x10 from anyone)
     submissions_per_hour: int = 20  # extranet: applications and complaints per client address per hour
     max_body_bytes: int = 65536  # extranet: the largest request body accepted
     trusted_proxies: tuple[str, ...] = ()  # extranet: reverse proxies whose X-Forwarded-For names the client

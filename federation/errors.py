@@ -8,7 +8,9 @@ the CLI's exit status by ``federation.cli`` (``USER_ERRORS``)::
     SunshineError
     ├── ConfigError                 bad or missing configuration
     ├── ValidationError             malformed input (a field is missing or out of range)
-    │   └── InvalidDivisionCode     not a six-digit GB/T 2260 code, or unknown
+    │   ├── InvalidDivisionCode     not a six-digit GB/T 2260 code, or unknown
+    │   └── UnsupportedMediaType    a request body of a type the endpoint does not take (a multipart post to a
+    │                               page that takes forms only)
     ├── Unauthenticated             the caller did not prove who it is (no or a bad certificate, token or login)
     │   ├── CertificateInvalid      a certificate that is expired, not yet valid, not the federation's, or of
     │   │                           another identity than the one it claims
@@ -85,6 +87,7 @@ __all__ = [
     "SunshineError",
     "SyncError",
     "Unauthenticated",
+    "UnsupportedMediaType",
     "ValidationError",
 ]
 
@@ -119,6 +122,10 @@ class ValidationError(SunshineError):
 
 class InvalidDivisionCode(ValidationError):
     code = "invalid_division_code"
+
+
+class UnsupportedMediaType(ValidationError):
+    code = "unsupported_media_type"
 
 
 class Unauthenticated(SunshineError):

@@ -3,6 +3,7 @@
 Every error the API returns has the body ``{"error": {"code": …, "message": …, "details": {…}}}`` with a
 Simplified-Chinese message. Status codes by error class (first match wins)::
 
+    UnsupportedMediaType 415 (a body of a type the endpoint does not take)
     ValidationError  (incl. request-validation errors)   422
     Unauthenticated  (no or a bad login, token or certificate)   401
     Forbidden        (outside the caller's division scope) 403
@@ -40,6 +41,7 @@ from federation.errors import (
     StorageError,
     SunshineError,
     Unauthenticated,
+    UnsupportedMediaType,
     ValidationError,
 )
 from federation.http_guard import RequestGuard
@@ -57,6 +59,7 @@ __all__ = [
 ]
 
 _STATUS_BY_CLASS: tuple[tuple[type[SunshineError], int], ...] = (
+    (UnsupportedMediaType, 415),
     (ValidationError, 422),
     (Unauthenticated, 401),
     (Forbidden, 403),

@@ -23,7 +23,7 @@ from federation.errors import ConfigError
 if TYPE_CHECKING:
     import uvicorn
 
-__all__ = ["serve_http"]
+__all__ = ["http_config", "serve_http"]
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +67,25 @@ async def _serve(server: uvicorn.Server, announcer: _Announcer) -> None:
         announcer.remove()
 
 
+def http_config(app: Any, host: str, port: int, *, access_log: bool = False) -> uvicorn.Config:
+    """The uvicorn configuration every node serves with. uvicorn's own proxy-header handling is off
+    (``proxy_headers=False``, no ``forwarded_allow_ips``): the socket peer reaches the app unchanged, and only the
+    app decides whether to believe ``X-Forwarded-For`` (the extranet portal's ``ClientResolver`` and its
+    ``trusted_proxies``) — by default uvicorn would rewrite the client from that header for a peer at 127.0.0.1."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=access_log,
+        timeout_graceful_shutdown=5,
+        proxy_headers=False,
+        forwarded_allow_ips="",
+    )
+
+
 def serve_http(
     app: Any, host: str, port: int, port_file: Path, *, label: str, say: Any = print, access_log: bool = False
 ) -> None:
@@ -74,9 +93,7 @@ def serve_http(
     (e.g. "县级节点接口"), ``say`` says it (the CLI's echo)."""
     import uvicorn
 
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=access_log, timeout_graceful_shutdown=5)
-    )
+    server = uvicorn.Server(http_config(app, host, port, access_log=access_log))
     announcer = _Announcer(server, host, port_file, say, label)
 
     # uvicorn handles SIGINT/SIGTERM while serving and re-raises them afterwards with the handlers it found:

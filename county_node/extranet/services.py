@@ -8,11 +8,19 @@ direction as it enters the outbox) — both or neither. Bad input raises a Chine
 A status answer needs the number and its query code. An unknown number and a wrong code get the same
 :class:`~federation.errors.NotFound` (same message, same details, and the same number of code checks — a missing
 record is checked against a stand-in hash), so nobody learns which numbers exist by asking.
+
+A code check is scrypt (some 50 ms of a core; a status query makes two): :class:`CodeChecks` bounds how many run
+at once, node-wide (one per CPU by default). A lookup — or an application's hashing of its new code — that cannot
+get a slot within a short wait is refused before it hashes anything: :class:`~federation.errors.RateLimited`
+"系统繁忙，请稍后再试" (429, ``Retry-After``), so a flood of queries cannot take every core of the node.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -38,7 +46,7 @@ from county_node.extranet.domain import (
     submission_status,
 )
 from county_node.extranet.unit_of_work import ExtranetUnitOfWork
-from federation.errors import Conflict, ItemNotFound, NotFound, ValidationError
+from federation.errors import Conflict, ItemNotFound, NotFound, RateLimited, ValidationError
 from federation.identities import extranet_of
 from federation.paging import page_offset
 from federation.public_records import (
@@ -59,12 +67,33 @@ from federation.storage import outbox
 from federation.storage.outbox import OutboxRecord
 from federation.timeutil import Clock, local_date
 
-__all__ = ["PublicPortal"]
+__all__ = ["BUSY_MESSAGE", "CodeChecks", "PublicPortal"]
 
 log = structlog.get_logger(__name__)
 
 Units = Callable[..., ExtranetUnitOfWork]
 _ID_ATTEMPTS = 5
+BUSY_MESSAGE = "系统繁忙，请稍后再试"
+BUSY_RETRY_AFTER = 2  # seconds
+
+
+class CodeChecks:
+    """At most ``slots`` query-code hashings at once (default: the CPU count), each waiting at most ``wait``
+    seconds for its slot — else RateLimited (busy) before hashing."""
+
+    def __init__(self, slots: int | None = None, *, wait: float = 0.5) -> None:
+        self.slots = slots or os.cpu_count() or 1
+        self.wait = wait
+        self.semaphore = threading.BoundedSemaphore(self.slots)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        if not self.semaphore.acquire(timeout=self.wait):
+            raise RateLimited(BUSY_MESSAGE, retry_after=BUSY_RETRY_AFTER, limit="busy")
+        try:
+            yield
+        finally:
+            self.semaphore.release()
 
 
 @cache
@@ -83,13 +112,15 @@ def _not_found() -> NotFound:
 
 
 class PublicPortal:
-    """The extranet node of ``county``: its public use cases over ``units`` and ``clock``."""
+    """The extranet node of ``county``: its public use cases over ``units`` and ``clock``; ``checks`` bounds the
+    concurrent query-code hashings."""
 
-    def __init__(self, units: Units, county: str, clock: Clock) -> None:
+    def __init__(self, units: Units, county: str, clock: Clock, *, checks: CodeChecks | None = None) -> None:
         self._units = units
         self.county = county
         self.origin = extranet_of(county)
         self._now = clock
+        self.checks = checks or CodeChecks()
 
     def now(self) -> datetime:
         return self._now()
@@ -126,7 +157,7 @@ class PublicPortal:
     def status(self, *, number: Any, query_code: Any) -> CaseStatus | SubmissionStatus:
         """The case (办件编号) or the online application (申报编号) ``number`` opens with ``query_code``."""
         lookup = check_lookup(number=number, query_code=query_code)
-        with self._units(readonly=True) as uow:
+        with self.checks.slot(), self._units(readonly=True) as uow:
             if lookup.is_submission:
                 return self._submission_status(uow, lookup)
             return self._case_status(uow, lookup)
@@ -189,7 +220,8 @@ class PublicPortal:
             key_fields=item.key_fields,
         )
         code = new_query_code()
-        hashed = query_hash(code)  # ~20 ms: before the transaction, which holds the origin's writer lock
+        with self.checks.slot():
+            hashed = query_hash(code)  # ~20 ms: before the transaction, which holds the origin's writer lock
         now = self._now()
         with self._units() as uow:
             outbox.lock_origin(uow.conn, self.origin)
@@ -257,7 +289,7 @@ class PublicPortal:
         open for rating."""
         form = check_rating(case_no=case_no, query_code=query_code, level=level, comment=comment)
         number = form.lookup.number
-        with self._units(readonly=True) as uow:
+        with self.checks.slot(), self._units(readonly=True) as uow:
             self._case_status(uow, form.lookup)  # NotFound, the same as a status query's, unless the code opens it
         now = self._now()
         with self._units() as uow:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import httpx
 import pytest
@@ -25,6 +26,8 @@ from county_node.extranet.bootstrap import ExtranetNode
 from county_node.extranet.domain import PortalLimits
 from county_node.extranet.entrypoints.client import client_digest
 from county_node.extranet.entrypoints.portal_http import CSRF_COOKIE, create_portal_app
+from county_node.extranet.services import CodeChecks
+from federation.http_server import http_config
 from federation.public_records import DISCLOSURE, PUBLIC_CASE, PUBLIC_CATALOGUE
 from federation.storage.engine import make_engine
 from federation.storage.tables import ext_complaints, ext_submissions, outbox
@@ -69,10 +72,11 @@ class Monotonic:
 
 
 class ServerThread:
-    """A real uvicorn server on 127.0.0.1 port 0 in a thread (signals stay with the main thread)."""
+    """A real uvicorn server on 127.0.0.1 port 0 in a thread (signals stay with the main thread), configured as
+    ``serve_http`` configures every node's server (:func:`federation.http_server.http_config`)."""
 
     def __init__(self, app: Any) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False))
+        self.server = uvicorn.Server(http_config(app, "127.0.0.1", 0))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> str:
@@ -210,6 +214,28 @@ def test_refusals_are_clear_4xx_json_naming_the_field(portal: Portal) -> None:
     assert len(portal.rows(ext_complaints)) == 0
 
 
+def test_invisible_control_and_bidi_characters_are_refused(portal: Portal) -> None:
+    spoofed = portal.http.post(f"{API}/submissions", json=APPLICATION | {"applicant": "张三\u202egnp.exe"})
+    assert spoofed.status_code == 422
+    assert spoofed.json()["error"]["details"]["field"] == "applicant"
+    assert spoofed.json()["error"]["message"] == "申请人：含有不可见的控制字符"
+    escape = portal.http.post(
+        f"{API}/complaints", json={"complainant": "李四", "phone": "13912345678", "content": "x\x1b[2Jy"}
+    )
+    assert escape.status_code == 422
+    assert escape.json()["error"]["details"]["field"] == "content"
+    lines = portal.http.post(
+        f"{API}/complaints", json={"complainant": "李四", "phone": "13912345678", "content": "第一行\n第二行"}
+    )
+    assert lines.status_code == 201
+    token = portal.form("/apply/A01")
+    form = {"csrf_token": token, "applicant": "张三", "phone": "13812345678", "kf0": "x", "kf1": "y"}
+    hidden = portal.http.post("/apply/A01", data=form | {"materials": "身份证\x1c营业执照"})
+    assert hidden.status_code == 422
+    assert "申请材料：含有不可见的控制字符" in hidden.text
+    assert portal.rows(ext_submissions) == []
+
+
 def test_disclosures_and_security_headers(portal: Portal) -> None:
     listed = portal.http.get(f"{API}/disclosures", params={"page": 1, "page_size": 5})
     assert listed.json()["total"] == 1
@@ -285,6 +311,33 @@ def test_a_form_without_its_csrf_token_or_from_another_site_is_refused(portal: P
     assert len(portal.rows(ext_complaints)) == 1
 
 
+def test_the_pages_take_url_encoded_forms_only(portal: Portal) -> None:
+    token = portal.form("/complaint")
+    fields = {"csrf_token": token, "complainant": "李四", "phone": "13912345678", "content": "态度\x00差"}
+    multipart = portal.http.post("/complaint", data=fields, files={"attachment": ("a.txt", b"x")})
+    assert multipart.status_code == 415, multipart.text
+    assert "不支持的提交格式" in multipart.text
+    parts = b"".join(  # multipart without any file, a NUL in a field: RequestGuard does not look into it
+        b'--b0undary\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (k.encode(), v.encode())
+        for k, v in fields.items()
+    )
+    forged = portal.http.post(
+        "/complaint",
+        content=parts + b"--b0undary--\r\n",
+        headers={"content-type": "multipart/form-data; boundary=b0undary"},
+    )
+    assert forged.status_code == 415
+    for kind, body in (("text/plain", b"content=x"), ("application/json", b'{"content": "x"}')):
+        other = portal.http.post("/complaint", content=body, headers={"content-type": kind})
+        assert other.status_code == 415
+    nul = portal.http.post("/complaint", data=fields)  # url-encoded: %00 is refused as in JSON
+    assert nul.status_code == 422
+    assert "空字符" in nul.text
+    assert portal.rows(ext_complaints) == []
+    done = portal.http.post("/complaint", data=fields | {"content": "态度差"})
+    assert done.status_code == 200
+
+
 # -- limits ---------------------------------------------------------------------------------------------------
 
 
@@ -309,13 +362,17 @@ def test_rate_limits_answer_429_with_retry_after(tight: Portal) -> None:
             headers={"x-forwarded-for": f"198.51.100.1, {client}"},  # the left hop is the client's own claim
         )
 
-    # per case number, whoever asks: the third query of one number within a minute is refused
-    assert [ask(CASE_1, f"203.0.113.{n}").status_code for n in range(3)] == [404, 404, 429]
-    refused = ask(CASE_1, "203.0.113.9")
+    # failed code checks per number and client: the third wrong code of one client within a minute is refused
+    assert [ask(CASE_1).status_code for _ in range(3)] == [404, 404, 429]
+    refused = ask(CASE_1)
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) == 60
-    assert "该编号查询过于频繁" in refused.json()["error"]["message"]
-    assert ask(CASE_2, "203.0.113.9").status_code == 404  # another number is not held back
+    assert "该编号查询码输错次数过多" in refused.json()["error"]["message"]
+    assert ask(CASE_2).status_code == 404  # another number is not held back
+    # the applicant's right code, from their own address, is never refused by those failures — nor counted
+    applicant = {"x-forwarded-for": "203.0.113.50"}
+    right = {"number": CASE_1, "query_code": CASE_CODE}
+    assert [tight.http.post(f"{API}/status", json=right, headers=applicant).status_code for _ in range(3)] == [200] * 3
 
     # per client: the 7th request of one address within a minute is refused, on the pages too
     for _ in range(5):
@@ -343,6 +400,93 @@ def test_rate_limits_answer_429_with_retry_after(tight: Portal) -> None:
     assert row.client == client_digest(KEY, "192.0.2.3")  # the client behind the trusted proxy, as a digest
 
 
+def test_junk_queries_do_not_lock_the_applicant_out_but_a_number_under_attack_locks(tight: Portal) -> None:
+    def ask(client: str, code: str = "WRONG234", path: str = "status") -> int:
+        key = "number" if path == "status" else "case_no"
+        body = {key: CASE_1, "query_code": code} | ({"level": 5} if path == "ratings" else {})
+        return tight.http.post(f"{API}/{path}", json=body, headers={"x-forwarded-for": client}).status_code
+
+    assert [ask("198.51.100.1") for _ in range(5)] == [404, 404, 429, 429, 429]  # junk: 2 failures a minute
+    assert ask("203.0.113.50", CASE_CODE) == 200  # before: the junk had locked the number for everyone
+    # a brute force from many addresses stops at 10 × case_per_minute failures of the number, from anyone …
+    for n in range(2, 11):
+        assert [ask(f"198.51.100.{n}", path=p) for p in ("status", "ratings")] == [404, 404]
+    assert ask("198.51.100.11") == 429
+    # … and a locked number answers 429 before the code is checked: the right code too (no oracle)
+    for path in ("status", "ratings"):
+        assert ask("203.0.113.50", CASE_CODE, path) == 429
+    token = tight.form("/status")
+    page = tight.http.post("/status", data={"csrf_token": token, "number": CASE_1, "query_code": CASE_CODE})
+    assert page.status_code == 429
+    assert "已暂停查询" in page.text
+    tight.clock.now += 61
+    assert ask("203.0.113.50", CASE_CODE) == 200
+    assert ask("203.0.113.50", CASE_CODE, "ratings") == 201
+
+
+def test_concurrent_submissions_cannot_overrun_the_hourly_share(tight: Portal) -> None:
+    base, threads = str(tight.http.base_url), 4
+    start = threading.Barrier(threads)
+    answers: list[int] = []
+
+    def submit() -> None:
+        with httpx.Client(base_url=base, trust_env=False, timeout=10) as client:
+            start.wait(timeout=10)
+            made = client.post(f"{API}/submissions", json=APPLICATION, headers={"x-forwarded-for": "192.0.2.9"})
+            answers.append(made.status_code)
+
+    workers = [threading.Thread(target=submit) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+    assert sorted(answers) == [201] + [429] * (threads - 1)
+    assert len(tight.rows(ext_submissions)) == 1
+
+
+def test_bad_input_does_not_use_up_the_share_and_ipv6_counts_per_64(tight: Portal) -> None:
+    def submit(client: str, **changes: Any) -> httpx.Response:
+        return tight.http.post(f"{API}/submissions", json=APPLICATION | changes, headers={"x-forwarded-for": client})
+
+    assert submit("2001:db8:1:2::1", phone="123").status_code == 422  # nothing stored: nothing counted
+    assert submit("2001:db8:1:2::1").status_code == 201
+    other_host = submit("2001:db8:1:2:ffff:ffff:ffff:fffe")  # another address of the same /64
+    assert other_host.status_code == 429
+    assert "提交过于频繁" in other_host.json()["error"]["message"]
+    assert submit("2001:db8:1:3::1").status_code == 201  # the next /64 is another client
+    clients = {row.client for row in tight.rows(ext_submissions)}
+    assert clients == {client_digest(KEY, "2001:db8:1:2::/64"), client_digest(KEY, "2001:db8:1:3::/64")}
+
+
+def test_code_checks_are_bounded_node_wide_and_busy_is_429_before_hashing(tight: Portal) -> None:
+    checks = CodeChecks(1, wait=0.05)
+    tight.node.portal.checks = checks
+    right = {"number": CASE_1, "query_code": CASE_CODE}
+    assert checks.semaphore.acquire(timeout=1)  # the one slot is busy (another lookup hashing)
+    try:
+        with patch("county_node.extranet.services.check_query_code", side_effect=AssertionError("hashed")):
+            busy = tight.http.post(f"{API}/status", json=right)
+            assert busy.status_code == 429
+            assert busy.json()["error"]["message"] == "系统繁忙，请稍后再试"
+            assert busy.headers["retry-after"] == "2"
+            rating = {"case_no": CASE_1, "query_code": CASE_CODE, "level": 5}
+            other = {"x-forwarded-for": "192.0.2.77"}
+            assert tight.http.post(f"{API}/ratings", json=rating, headers=other).status_code == 429
+            token = tight.form("/status")
+            page = tight.http.post("/status", data={"csrf_token": token} | right)
+            assert page.status_code == 429
+            assert "系统繁忙" in page.text
+        with patch("county_node.extranet.services.query_hash", side_effect=AssertionError("hashed")):
+            assert tight.http.post(f"{API}/submissions", json=APPLICATION).status_code == 429
+        assert tight.rows(ext_submissions) == []
+    finally:
+        checks.semaphore.release()
+    # the two busy lookups were no failures (case_per_minute is 2 here), the busy application used no slot (1 an
+    # hour here) — six requests of 127.0.0.1 in all, its client_per_minute
+    assert tight.http.post(f"{API}/status", json=right).status_code == 200
+    assert tight.http.post(f"{API}/submissions", json=APPLICATION).status_code == 201
+
+
 def test_a_body_over_the_limit_is_refused_before_it_is_read(tight: Portal) -> None:
     big = {"complainant": "李四", "phone": "13912345678", "content": "x" * 4000}
     declared = tight.http.post(f"{API}/complaints", json=big)
@@ -362,3 +506,24 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(tight: Portal) -> No
     assert page.status_code == 413
     assert "提交的内容过大" in page.text
     assert tight.rows(ext_complaints) == []
+
+
+@pytest.fixture
+def direct(stores: tuple[Engine, Engine], tmp_path: Path) -> Iterator[Portal]:
+    """No trusted proxy: the client is the socket peer, whatever ``X-Forwarded-For`` says."""
+    yield from _portal(stores, tmp_path, client_per_minute=3, case_per_minute=10, submissions_per_hour=10)
+
+
+def test_a_spoofed_forwarded_for_from_an_untrusted_peer_changes_nothing(direct: Portal) -> None:
+    # served as serve_http serves it (uvicorn's own proxy headers off): only ClientResolver decides who asks, and
+    # 127.0.0.1 is not a trusted proxy here — every spoofed address counts against the peer's one limit
+    spoofed = [
+        direct.http.get("/", headers={"x-forwarded-for": f"198.51.100.{n}", "forwarded": f"for=198.51.100.{n}"})
+        for n in range(4)
+    ]
+    assert [r.status_code for r in spoofed] == [200, 200, 200, 429]
+    direct.clock.now += 61
+    made = direct.http.post(f"{API}/submissions", json=APPLICATION, headers={"x-forwarded-for": "203.0.113.5"})
+    assert made.status_code == 201, made.text
+    (row,) = direct.rows(ext_submissions)
+    assert row.client == client_digest(KEY, "127.0.0.1")

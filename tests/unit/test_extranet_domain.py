@@ -3,9 +3,12 @@ trusted proxies."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from county_node.extranet.domain import (
+    CASE_SPREAD,
     PortalLimits,
     SlidingWindow,
     check_application,
@@ -13,8 +16,8 @@ from county_node.extranet.domain import (
     check_lookup,
     check_rating,
 )
-from county_node.extranet.entrypoints.client import ClientResolver, client_digest
-from federation.errors import ConfigError, RateLimited, ValidationError
+from county_node.extranet.entrypoints.client import ClientResolver, client_digest, client_network
+from federation.errors import ConfigError, NotFound, RateLimited, ValidationError
 
 
 class Clock:
@@ -53,14 +56,90 @@ def test_portal_limits_raise_rate_limited_with_retry_after() -> None:
     with pytest.raises(RateLimited, match="访问过于频繁") as caught:
         limits.request("c")
     assert caught.value.retry_after == 60
-    limits.check_submission("c")
-    limits.count_submission("c")
-    with pytest.raises(RateLimited, match="60 分钟") as hourly:
-        limits.check_submission("c")
+    with limits.submission("c"):
+        pass
+    with pytest.raises(RateLimited, match="60 分钟") as hourly, limits.submission("c"):
+        pass
     assert hourly.value.retry_after == 3600
-    limits.lookup("371122-20261207-000001")
-    with pytest.raises(RateLimited, match="该编号查询过于频繁"):
-        limits.lookup("371122-20261207-000001")
+
+
+CASE = "371122-20261207-000001"
+
+
+def _fail(limits: PortalLimits, client: str, number: str = CASE) -> None:
+    with pytest.raises(NotFound), limits.lookup(number, client):
+        raise NotFound("未找到该办件或查询码不正确")
+
+
+def test_only_failed_code_checks_count_per_number_and_client() -> None:
+    clock = Clock()
+    limits = PortalLimits.per_config(client_per_minute=100, submissions_per_hour=1, case_per_minute=2, clock=clock)
+    for _ in range(5):  # the right code (the body does not raise NotFound) never counts
+        with limits.lookup(CASE, "owner"):
+            pass
+    with pytest.raises(ValidationError), limits.lookup(CASE, "owner"):  # nor does a malformed request
+        raise ValidationError("格式不正确")
+    _fail(limits, "junk")
+    _fail(limits, "junk")
+    with pytest.raises(RateLimited, match="输错次数过多") as locked, limits.lookup(CASE, "junk"):
+        pytest.fail("a locked pair is refused before its code is checked")  # right or wrong
+    assert locked.value.retry_after == 60
+    with limits.lookup(CASE, "owner"):  # another client of the same number is not held back
+        pass
+    with limits.lookup("371122-20261207-000002", "junk"):  # nor the same client on another number
+        pass
+    clock.now += 60
+    _fail(limits, "junk")  # a minute on, the failures have left the window
+
+
+def test_a_number_locks_after_ten_times_the_failures_from_anyone() -> None:
+    clock = Clock()
+    limits = PortalLimits.per_config(client_per_minute=100, submissions_per_hour=1, case_per_minute=2, clock=clock)
+    assert CASE_SPREAD == 10
+    for n in range(10):
+        _fail(limits, f"bot-{n}")
+        _fail(limits, f"bot-{n}")
+    for client in ("bot-10", "owner"):  # the 21st failure's turn: refused for everyone, before any check
+        with pytest.raises(RateLimited, match="已暂停查询"), limits.lookup(CASE, client):
+            pytest.fail("a locked number is refused before its code is checked")
+    assert limits.case_client.wait(f"{CASE}\nowner") == 0  # a refusal counts nothing against the pair
+    clock.now += 61
+    with limits.lookup(CASE, "owner"):
+        pass
+
+
+def test_a_submission_slot_is_taken_atomically_and_given_back_on_failure() -> None:
+    limits = PortalLimits.per_config(client_per_minute=100, submissions_per_hour=2, case_per_minute=1, clock=Clock())
+    with pytest.raises(ValidationError), limits.submission("c"):
+        raise ValidationError("手机号码：应为 11 位手机号码")  # nothing stored: nothing counted
+    threads = 8
+    start, inside = threading.Barrier(threads), threading.Barrier(threads)
+    passed: list[bool] = []
+
+    def submit() -> None:
+        start.wait(timeout=10)
+        try:
+            with limits.submission("c"):
+                passed.append(True)
+                inside.wait(timeout=10)  # every thread has tried before any leaves
+        except RateLimited:
+            passed.append(False)
+            inside.wait(timeout=10)
+
+    workers = [threading.Thread(target=submit) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=10)
+    assert sorted(passed) == [False] * 6 + [True] * 2
+
+
+def test_ipv6_clients_are_known_by_their_64() -> None:
+    assert client_network("2001:db8:1:2:aaaa::1") == client_network("2001:db8:1:2:ffff:1:2:3") == "2001:db8:1:2::/64"
+    assert client_network("2001:db8:1:3::1") == "2001:db8:1:3::/64"
+    assert client_network("203.0.113.9") == "203.0.113.9"
+    assert client_network("::ffff:203.0.113.9") == "203.0.113.9"
+    assert client_network("unknown") == "unknown"
 
 
 def _application(**changes: object) -> dict[str, object]:
@@ -122,3 +201,45 @@ def test_the_client_behind_trusted_proxies() -> None:
     assert client_digest(b"k", "1.2.3.4") == client_digest(b"k", "1.2.3.4") != client_digest(b"j", "1.2.3.4")
     with pytest.raises(ConfigError, match="trusted_proxies"):
         ClientResolver(["not-an-address"])
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["\x01", "\x07", "\x1b[2J", "\x7f", "\x85", "\x9b", "\u202e", "\u202a", "\u2066", "\u2069", "\u200e", "\u200f",
+     "\u061c"],
+)  # fmt: skip
+def test_control_and_bidi_characters_are_refused_naming_the_field(bad: str) -> None:
+    for change, field in (
+        ({"applicant": f"张{bad}三"}, "applicant"),
+        ({"note": f"备{bad}注"}, "note"),
+        ({"materials": ["身份证", f"营业{bad}执照"]}, "materials"),
+        ({"data": {"经营场所": f"城阳{bad}街道"}}, "data"),
+        ({"data": {f"经营场所{bad}": "x"}, "key_fields": (f"经营场所{bad}",)}, "data"),
+    ):
+        with pytest.raises(ValidationError, match="含有不可见的控制字符") as caught:
+            check_application(**_application(**change))  # type: ignore[arg-type]
+        assert caught.value.details["field"] == field
+    with pytest.raises(ValidationError, match="投诉人：含有不可见的控制字符"):
+        check_complaint(county="371122", case_no="", complainant=f"李{bad}四", phone="13912345678", content="x")
+    with pytest.raises(ValidationError, match="投诉内容：含有不可见的控制字符"):
+        check_complaint(county="371122", case_no="", complainant="李四", phone="13912345678", content=f"x{bad}y")
+    with pytest.raises(ValidationError, match="评价意见：含有不可见的控制字符"):
+        check_rating(case_no="371122-20261207-000001", query_code="K7M3Q9XA", level=5, comment=f"很{bad}好")
+
+
+def test_line_breaks_and_tabs_only_in_multi_line_fields() -> None:
+    form = check_application(**_application(note="第一行\r\n第二行\t完"))  # type: ignore[arg-type]
+    assert form.note == "第一行\r\n第二行\t完"
+    complaint = check_complaint(county="371122", case_no="", complainant="李四", phone="13912345678",
+                                content="一\n二\t三")  # fmt: skip
+    assert complaint.content == "一\n二\t三"
+    assert check_rating(case_no="371122-20261207-000001", query_code="K7M3Q9XA", level=5, comment="好\n很好").comment
+    for change, field in (
+        ({"applicant": "张\n三"}, "applicant"),
+        ({"applicant": "张\t三"}, "applicant"),
+        ({"materials": ["身份\r证"]}, "materials"),
+        ({"data": {"经营场所": "城阳\n街道"}}, "data"),
+    ):
+        with pytest.raises(ValidationError, match="含有不可见的控制字符") as caught:
+            check_application(**_application(**change))  # type: ignore[arg-type]
+        assert caught.value.details["field"] == field

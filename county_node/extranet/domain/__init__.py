@@ -26,9 +26,10 @@ from county_node.extranet.domain.forms import (
     is_case_number,
     is_submission_id,
 )
-from county_node.extranet.domain.limits import PortalLimits, SlidingWindow
+from county_node.extranet.domain.limits import CASE_SPREAD, PortalLimits, SlidingWindow
 
 __all__ = [
+    "CASE_SPREAD",
     "NOT_FOUND_MESSAGE",
     "ApplicationForm",
     "CaseStatus",

@@ -4,6 +4,11 @@ Pure: each ``check_*`` takes the raw values (from a JSON body or an HTML form) a
 text trimmed, or raises :class:`~federation.errors.ValidationError` naming the field in Chinese (``field`` in its
 details) — the portal answers 422 and nothing is written. The limits are those of the records' contract
 (:mod:`federation.public_records`), so whatever passes here also passes the county's checks.
+
+No text may hold an invisible control character: C0 and C1 controls (and DEL) — except a line break or a tab in
+the multi-line fields (备注, 投诉内容, 评价意见) — and the bidirectional marks, embeddings, overrides and isolates
+(U+200E, U+200F, U+061C, U+202A–U+202E, U+2066–U+2069), which make a name or a note read otherwise on a screen
+than it is stored.
 """
 
 from __future__ import annotations
@@ -46,6 +51,9 @@ _ID_NUMBER = re.compile(r"[0-9A-Za-z]{15,18}", re.ASCII)  # 身份证号 (15/18)
 _CASE_NO = re.compile(r"[1-9]\d{5}-\d{8}-\d{6}", re.ASCII)
 _SUBMISSION = re.compile(r"[1-9]\d{5}-W\d{8}-[0-9A-Z]{6}", re.ASCII)
 _CODE = re.compile(r"[0-9A-Z]{4,16}", re.ASCII)
+_BIDI = r"\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069"  # bidi marks, embeddings, overrides, isolates
+_INVISIBLE = re.compile(rf"[\x00-\x1f\x7f-\x9f{_BIDI}]")  # C0, DEL, C1
+_INVISIBLE_MULTILINE = re.compile(rf"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}]")  # … but \t \n \r
 
 _LABELS = {
     "item_code": "申请事项",
@@ -69,12 +77,19 @@ def _bad(field: str, message: str) -> ValidationError:
     return ValidationError(f"{_LABELS.get(field, field)}：{message}", field=field)
 
 
-def _text(raw: Any, field: str, *, max_len: int, required: bool) -> str:
+def _visible(value: str, field: str, *, multiline: bool = False) -> str:
+    """``value``, unless it holds a control or bidi character (``multiline``: a line break or a tab is fine)."""
+    if (_INVISIBLE_MULTILINE if multiline else _INVISIBLE).search(value):
+        raise _bad(field, "含有不可见的控制字符")
+    return value
+
+
+def _text(raw: Any, field: str, *, max_len: int, required: bool, multiline: bool = False) -> str:
     if raw is None:
         raw = ""
     if not isinstance(raw, str):
         raise _bad(field, "应为文字")
-    value = raw.strip()
+    value = _visible(raw.strip(), field, multiline=multiline)
     if required and not value:
         raise _bad(field, "不能为空")
     if len(value) > max_len:
@@ -133,13 +148,15 @@ def check_application(
         materials = []
     if not isinstance(materials, list | tuple) or not all(isinstance(m, str) for m in materials):
         raise _bad("materials", "应为材料名称列表")
-    names = tuple(m.strip() for m in materials if m.strip())
+    names = tuple(_visible(m.strip(), "materials") for m in materials if m.strip())
     if len(names) > MAX_MATERIALS or any(len(m) > MAX_MATERIAL for m in names):
         raise _bad("materials", f"至多 {MAX_MATERIALS} 项，每项不超过 {MAX_MATERIAL} 个字")
     if data is None:
         data = {}
     if not isinstance(data, Mapping) or not all(isinstance(k, str) for k in data):
         raise _bad("data", "应为“名称: 内容”形式")
+    for key in data:
+        _visible(key, "data")
     unknown = [k for k in data if k not in key_fields]
     if unknown:
         raise _bad("data", f"本事项没有“{unknown[0][:32]}”一项")
@@ -157,7 +174,7 @@ def check_application(
         phone=_mobile(phone),
         materials=names,
         data=filled,
-        note=_text(note, "note", max_len=MAX_NOTE, required=False),
+        note=_text(note, "note", max_len=MAX_NOTE, required=False, multiline=True),
         sms_opt_out=sms_opt_out,
     )
 
@@ -178,7 +195,7 @@ def check_complaint(*, county: str, case_no: Any, complainant: Any, phone: Any, 
         case_no=number,
         complainant=_text(complainant, "complainant", max_len=MAX_NAME, required=True),
         phone=_mobile(phone),
-        content=_text(content, "content", max_len=MAX_COMPLAINT, required=True),
+        content=_text(content, "content", max_len=MAX_COMPLAINT, required=True, multiline=True),
     )
 
 
@@ -220,4 +237,4 @@ def check_rating(*, case_no: Any, query_code: Any, level: Any, comment: Any) -> 
         level = int(level.strip())
     if isinstance(level, bool) or not isinstance(level, int) or level not in RATING_LABELS:
         raise _bad("level", "应为 1–5（5 非常满意 … 1 非常不满意）")
-    return RatingForm(lookup, level, _text(comment, "comment", max_len=MAX_COMMENT, required=False))
+    return RatingForm(lookup, level, _text(comment, "comment", max_len=MAX_COMMENT, required=False, multiline=True))

@@ -5,9 +5,12 @@ requests counted in the last ``window`` seconds; the request over ``limit`` is r
 oldest counted one leaves the window (the ``Retry-After`` the portal answers). Keys idle for a window are dropped,
 and at most ``max_keys`` are held (the oldest goes first), so a flood of addresses cannot grow it without bound.
 
-:class:`PortalLimits` holds the portal's three: every request per client address, applications and complaints
-per client address, status queries and ratings per case (or submission) number — the last stops anyone trying
-query codes against one number, from however many addresses.
+:class:`PortalLimits` holds the portal's four: every request per client, applications and complaints per client
+(taken atomically before the write, given back when nothing was stored), and the failed query-code checks of a
+case (or submission) number — per number and client, and per number from anyone (:data:`CASE_SPREAD` times as
+many). Only a failure counts, so nobody locks an applicant out by asking about their number; a locked number is
+refused before its code is checked, right or wrong, so the lock tells nothing about the code. A client is an IPv4
+address or an IPv6 /64 (:func:`~county_node.extranet.entrypoints.client.client_network`).
 """
 
 from __future__ import annotations
@@ -15,12 +18,17 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from federation.errors import RateLimited
+from federation.errors import NotFound, RateLimited
 
-__all__ = ["PortalLimits", "SlidingWindow"]
+__all__ = ["CASE_SPREAD", "PortalLimits", "SlidingWindow"]
+
+CASE_SPREAD = 10
+"""A number's failed code checks from anyone, per minute: this many times ``case_per_minute`` (one client's share).
+A brute force from many addresses still stops; locking the number needs this many addresses' worth of failures."""
 
 MonotonicClock = Callable[[], float]
 
@@ -62,14 +70,25 @@ class SlidingWindow:
 
     def hit(self, key: str) -> int:
         """Count one request of ``key`` if it may make it (returns 0), else count nothing and return the wait."""
+        return self.take(key)[0]
+
+    def take(self, key: str) -> tuple[int, float]:
+        """:meth:`hit`, atomically, also giving the moment counted (for :meth:`give_back`)."""
         with self._lock:
             now = self._clock()
             hits = self._recent(key, now)
             if len(hits) >= self.limit:
-                return max(1, math.ceil(hits[0] + self.window - now))
+                return max(1, math.ceil(hits[0] + self.window - now)), now
             hits.append(now)
             self._prune(now)
-            return 0
+            return 0, now
+
+    def give_back(self, key: str, moment: float) -> None:
+        """Uncount the request of ``key`` counted at ``moment`` (by :meth:`take`); nothing if it left already."""
+        with self._lock:
+            hits = self._hits.get(key)
+            if hits is not None and moment in hits:
+                hits.remove(moment)
 
     def _prune(self, now: float) -> None:
         """Drop a few keys idle for a whole window (the least recently used first): amortised, bounded work."""
@@ -92,7 +111,8 @@ class PortalLimits:
 
     client: SlidingWindow
     submissions: SlidingWindow
-    case: SlidingWindow
+    case_client: SlidingWindow  # failed code checks per (number, client)
+    case: SlidingWindow  # failed code checks per number, from anyone
 
     @classmethod
     def per_config(
@@ -102,10 +122,11 @@ class PortalLimits:
             SlidingWindow(client_per_minute, 60.0, clock),
             SlidingWindow(submissions_per_hour, 3600.0, clock),
             SlidingWindow(case_per_minute, 60.0, clock),
+            SlidingWindow(CASE_SPREAD * case_per_minute, 60.0, clock),
         )
 
     def request(self, client: str) -> None:
-        """Every request of a client address counts (RateLimited beyond the limit)."""
+        """Every request of a client counts (RateLimited beyond the limit)."""
         wait = self.client.hit(client)
         if wait:
             raise RateLimited(
@@ -114,9 +135,12 @@ class PortalLimits:
                 limit="client",
             )
 
-    def check_submission(self, client: str) -> None:
-        """Before an application or a complaint: refused when the client made its hourly share already."""
-        wait = self.submissions.wait(client)
+    @contextmanager
+    def submission(self, client: str) -> Iterator[None]:
+        """Around an application or a complaint: its slot of the client's hourly share is taken atomically before
+        (RateLimited when none is left — concurrent requests cannot all pass), and given back if the body raises
+        (bad input, a refusal: nothing was stored, so nothing is counted)."""
+        wait, moment = self.submissions.take(client)
         if wait:
             raise RateLimited(
                 f"提交过于频繁，请 {_wait_text(wait)}后再试（每个访问者每小时至多提交 {self.submissions.limit} 次"
@@ -124,17 +148,44 @@ class PortalLimits:
                 retry_after=wait,
                 limit="submissions",
             )
+        try:
+            yield
+        except BaseException:
+            self.submissions.give_back(client, moment)
+            raise
 
-    def count_submission(self, client: str) -> None:
-        """After an application or a complaint was stored: it counts against the client's hourly share."""
-        self.submissions.hit(client)
+    @contextmanager
+    def lookup(self, number: str, client: str) -> Iterator[None]:
+        """Around a status query or a rating of ``number`` by ``client``: refused (RateLimited) before the code is
+        checked when the pair, or the number from anyone, has failed its share in the last minute; a failure (the
+        body raises NotFound: a wrong code or an unknown number) counts against both, anything else does not.
 
-    def lookup(self, number: str) -> None:
-        """Every status query and rating of one case (or submission) number counts, whoever asks."""
-        wait = self.case.hit(number)
+        The slots are taken before the body runs and given back unless it failed, so concurrent guesses cannot
+        overrun the limit either."""
+        pair = f"{number}\n{client}"
+        wait, mine = self.case_client.take(pair)
         if wait:
             raise RateLimited(
-                f"该编号查询过于频繁，请 {_wait_text(wait)}后再试（每个编号每分钟至多 {self.case.limit} 次）",
+                f"该编号查询码输错次数过多，请 {_wait_text(wait)}后再试（每个访问者对每个编号每分钟至多输错"
+                f" {self.case_client.limit} 次）",
                 retry_after=wait,
                 limit="case",
             )
+        wait, anyone = self.case.take(number)
+        if wait:
+            self.case_client.give_back(pair, mine)
+            raise RateLimited(
+                f"该编号近期查询码输错次数过多，已暂停查询，请 {_wait_text(wait)}后再试",
+                retry_after=wait,
+                limit="case",
+            )
+        failed = False
+        try:
+            yield
+        except NotFound:
+            failed = True
+            raise
+        finally:
+            if not failed:
+                self.case_client.give_back(pair, mine)
+                self.case.give_back(number, anyone)

@@ -5,6 +5,9 @@ The client is the socket peer — unless the peer is one of ``[extranet] trusted
 the first address no trusted proxy owns is the client (what a client writes into the header itself lies to the
 left of what its proxies appended, so it is never believed). Only a keyed digest of the address is logged or
 stored (:func:`client_digest`), never the address itself.
+
+The portal knows a client by :func:`client_network`: an IPv4 address whole, an IPv6 address by its /64 — one
+subscriber's network, in which a host may take any of 2^64 addresses, so a limit per IPv6 address would be none.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Iterable, Sequence
 
 from federation.errors import ConfigError
 
-__all__ = ["ClientResolver", "client_digest"]
+__all__ = ["ClientResolver", "client_digest", "client_network"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -57,6 +60,17 @@ class ClientResolver:
                 address = _address(hop)
                 return str(address) if address is not None else hop[:64]
         return hops[0] if hops else peer  # every hop is a trusted proxy: the farthest one asked
+
+
+def client_network(address: str) -> str:
+    """What the limits count and the store keeps (digested) of a client address: an IPv4 address (also one mapped
+    into IPv6) as it is, an IPv6 address as its /64, anything else as given."""
+    parsed = _address(address)
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed) if parsed is not None else address
 
 
 def client_digest(key: bytes, address: str) -> str:

@@ -1,11 +1,14 @@
 """The portal's outer guard (pure ASGI), before any route: who asks, how often, how much, and the headers.
 
-* the client address (:class:`~county_node.extranet.entrypoints.client.ClientResolver`) and its keyed digest are
-  put in ``scope["state"]`` (``request.state.client``), the only form of it the routes see, log and store;
+* the client address (:class:`~county_node.extranet.entrypoints.client.ClientResolver`; an IPv6 one as its /64)
+  is put, as its keyed digest, in ``scope["state"]`` (``request.state.client``), the only form of it the routes
+  see, count, log and store;
 * every request counts against ``client_per_minute`` of its client: beyond it, 429 with ``Retry-After``;
 * a ``Content-Length`` over ``max_body_bytes`` is refused with 413 before a byte of the body is read (a body
   streamed without one is counted by :class:`federation.http_guard.RequestGuard` further in);
-* a POST to the JSON API must say ``application/json`` (no form posted from another site reaches it);
+* a POST to the JSON API must say ``application/json`` (no form posted from another site reaches it), a POST to a
+  page ``application/x-www-form-urlencoded`` (415 otherwise: a multipart body would pass
+  :class:`federation.http_guard.RequestGuard` unread, its fields unchecked for NUL and bad UTF-8);
 * every response carries the security headers: a CSP of ``default-src 'self'`` (no script, no frame, forms to
   this site only), ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``, ``Referrer-Policy: no-referrer``
   and ``Cache-Control: no-store`` (a page showing a query code must not be kept by a shared browser or proxy).
@@ -20,11 +23,14 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from county_node.extranet.domain import PortalLimits
-from county_node.extranet.entrypoints.client import ClientResolver, client_digest
-from federation.errors import LimitExceeded, SunshineError, ValidationError
+from county_node.extranet.entrypoints.client import ClientResolver, client_digest, client_network
+from federation.errors import LimitExceeded, SunshineError, UnsupportedMediaType, ValidationError
 from federation.http_errors import error_headers, error_view, http_status
 
-__all__ = ["SECURITY_HEADERS", "PortalGuard", "render_page_error"]
+__all__ = ["FORM_TYPE", "SECURITY_HEADERS", "PortalGuard", "render_page_error"]
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+"""The one body type the pages take (their forms have no ``enctype``, no file field)."""
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -82,7 +88,7 @@ class PortalGuard:
             return
         peer = (scope.get("client") or ("unknown", 0))[0]
         address = self.resolver.resolve(str(peer), _header(scope, b"x-forwarded-for"))
-        client = client_digest(self.client_key, address)
+        client = client_digest(self.client_key, client_network(address))
         scope.setdefault("state", {})["client"] = client
 
         async def send_secured(message: Message) -> None:
@@ -105,10 +111,16 @@ class PortalGuard:
         for value in _header(scope, b"content-length"):
             if not value.isdigit() or int(value) > self.max_body:
                 raise LimitExceeded(f"提交的内容过大：至多 {self.max_body // 1024} KiB", max_bytes=self.max_body)
-        if scope.get("method") == "POST" and path.startswith("/api/"):
+        if scope.get("method") == "POST":
             kind = (_header(scope, b"content-type") or [""])[0].split(";", 1)[0].strip().lower()
-            if kind != "application/json":
-                raise ValidationError("请求体须为 JSON（Content-Type: application/json）", field="content-type")
+            if path.startswith("/api/"):
+                if kind != "application/json":
+                    raise ValidationError("请求体须为 JSON（Content-Type: application/json）", field="content-type")
+            elif kind != FORM_TYPE:
+                raise UnsupportedMediaType(
+                    "不支持的提交格式：网页表单只接受普通表单提交（application/x-www-form-urlencoded），请刷新页面后重新提交",
+                    field="content-type",
+                )
 
     async def _refuse(self, scope: Scope, send: Send, exc: SunshineError) -> None:
         if str(scope.get("path", "")).startswith("/api/"):

@@ -1,10 +1,13 @@
 """The public portal (网上办事) of an extranet node: a JSON API under ``/api/v1/public`` and Chinese pages.
 
 No login: the public is anonymous. What keeps it honest is :class:`~county_node.extranet.entrypoints.guard.PortalGuard`
-(client rate limit, body size, JSON-only API, security headers), the per-route limits below (applications and
-complaints per client per hour; status queries and ratings per case or submission number per minute) and, on the
-pages, a CSRF token: a GET of a form sets a random token in a ``SameSite=Strict`` cookie and in a hidden field, and
-a POST whose field does not match its cookie — or whose ``Origin`` is another site — is refused (403).
+(client rate limit, body size, JSON-only API, form-only pages, security headers), the per-route limits below
+(applications and complaints per client per hour, taken atomically; failed query-code checks per case or submission
+number and client, and per number from anyone, per minute — see :class:`~county_node.extranet.domain.PortalLimits`),
+the bound on concurrent query-code checks (:class:`~county_node.extranet.services.CodeChecks`, 429 "系统繁忙" when
+busy) and, on the pages, a CSRF token: a GET of a form sets a random token in a ``SameSite=Strict`` cookie and in a
+hidden field, and a POST whose field does not match its cookie — or whose ``Origin`` is another site — is refused
+(403).
 
 ========  ======================================  ================================================================
 GET       /api/v1/public/health                   the node and its clock
@@ -21,6 +24,7 @@ GET       /  /apply/{item}  /status  /complaint  /rate  /disclosures    the page
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypeVar
@@ -43,8 +47,9 @@ from county_node.extranet.entrypoints.views import (
     receipt_view,
     status_view,
 )
-from federation.errors import Forbidden, SunshineError
+from federation.errors import Forbidden, SunshineError, UnsupportedMediaType
 from federation.http_errors import install_error_handlers
+from federation.http_guard import check_text_value
 from federation.http_params import PageQuery, PageSizeQuery
 
 __all__ = ["API_PREFIX", "CSRF_COOKIE", "create_portal_app"]
@@ -152,29 +157,30 @@ def _api_router(node: ExtranetNode, limits: PortalLimits) -> APIRouter:
     def submit(body: SubmissionBody, request: Request) -> dict[str, Any]:
         """提交申报；返回申报编号与查询码（查询码只在此返回一次，请妥善保存）。"""
         client = _client(request)
-        limits.check_submission(client)
-        receipt = portal.submit(**body.model_dump(), client=client)
-        limits.count_submission(client)
+        with limits.submission(client):
+            receipt = portal.submit(**body.model_dump(), client=client)
         return receipt_view(receipt)
 
     @router.post("/status", summary="办件或申报进度查询")
-    def status(body: StatusBody) -> dict[str, Any]:
+    def status(body: StatusBody, request: Request) -> dict[str, Any]:
         """凭办件编号（或申报编号）与查询码查询进度；编号不存在与查询码错误的回答相同。"""
-        limits.lookup(_lookup_key(body.number))
-        return status_view(portal.status(number=body.number, query_code=body.query_code))
+        with limits.lookup(_lookup_key(body.number), _client(request)):
+            answer = portal.status(number=body.number, query_code=body.query_code)
+        return status_view(answer)
 
     @router.post("/complaints", summary="网上投诉", status_code=201)
     def complain(body: ComplaintBody, request: Request) -> dict[str, Any]:
         client = _client(request)
-        limits.check_submission(client)
-        receipt = portal.complain(**body.model_dump(), client=client)
-        limits.count_submission(client)
+        with limits.submission(client):
+            receipt = portal.complain(**body.model_dump(), client=client)
         return receipt_view(receipt)
 
     @router.post("/ratings", summary="好差评（办结后一次）", status_code=201)
     def rate(body: RatingBody, request: Request) -> dict[str, Any]:
-        limits.lookup(_lookup_key(body.case_no))
-        return receipt_view(portal.rate(**body.model_dump(), client=_client(request)))
+        client = _client(request)
+        with limits.lookup(_lookup_key(body.case_no), client):
+            receipt = portal.rate(**body.model_dump(), client=client)
+        return receipt_view(receipt)
 
     @router.get("/disclosures", summary="办件公示")
     def disclosures(
@@ -231,6 +237,12 @@ def _form_text(form: Mapping[str, Any], name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _lines(text: str) -> list[str]:
+    """A textarea's lines: split at line breaks only (``str.splitlines`` would also split at, and so hide, the
+    control characters U+001C–U+001E and U+0085 the form checks refuse)."""
+    return re.split(r"\r\n|\r|\n", text)
+
+
 class _Pages:
     """What every page route shares: the node's portal, the limits, and how a refusal is shown."""
 
@@ -253,9 +265,17 @@ class _Pages:
 
     @staticmethod
     async def posted(request: Request) -> dict[str, str]:
-        """The form's fields, once its CSRF token matched its cookie (else Forbidden)."""
+        """The form's fields, once its CSRF token matched its cookie (else Forbidden). The guard let only an
+        url-encoded body in (415 otherwise); each field gets the JSON body's text checks (no NUL, no lone surrogate)
+        once more here, as :class:`federation.http_guard.RequestGuard` gave them to the raw body."""
         form = await request.form()
-        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        fields: dict[str, str] = {}
+        for key, value in form.multi_items():
+            if not isinstance(value, str):  # an uploaded file: no page takes one
+                raise UnsupportedMediaType("不支持的提交格式：网页表单不接受上传文件", field=key[:32])
+            check_text_value(key, "表单")
+            check_text_value(value, "表单")
+            fields[key] = value
         _check_csrf(request, fields)
         return fields
 
@@ -299,22 +319,21 @@ def _page_router(p: _Pages) -> APIRouter:
         try:
             values = await posted(request)
             client = _client(request)
-            limits.check_submission(client)
             data = {name: _form_text(values, f"kf{n}") for n, name in enumerate(item.key_fields)}
-            receipt = await call(
-                lambda: portal.submit(
-                    item_code=item.code,
-                    applicant=_form_text(values, "applicant"),
-                    applicant_id=_form_text(values, "applicant_id"),
-                    phone=_form_text(values, "phone"),
-                    materials=_form_text(values, "materials").splitlines(),
-                    data=data,
-                    note=_form_text(values, "note"),
-                    sms_opt_out=bool(values.get("sms_opt_out")),
-                    client=client,
+            with limits.submission(client):
+                receipt = await call(
+                    lambda: portal.submit(
+                        item_code=item.code,
+                        applicant=_form_text(values, "applicant"),
+                        applicant_id=_form_text(values, "applicant_id"),
+                        phone=_form_text(values, "phone"),
+                        materials=_lines(_form_text(values, "materials")),
+                        data=data,
+                        note=_form_text(values, "note"),
+                        sms_opt_out=bool(values.get("sms_opt_out")),
+                        client=client,
+                    )
                 )
-            )
-            limits.count_submission(client)
         except SunshineError as exc:
             text = pages.apply_page(item, csrf=csrf, county=county, values=values, error=exc.message)
             return again(text, exc, csrf, request)
@@ -347,8 +366,8 @@ def _feedback_router(p: _Pages) -> APIRouter:
         try:
             values = await posted(request)
             number = _form_text(values, "number")
-            limits.lookup(_lookup_key(number))
-            answer = await call(lambda: portal.status(number=number, query_code=_form_text(values, "query_code")))
+            with limits.lookup(_lookup_key(number), _client(request)):
+                answer = await call(lambda: portal.status(number=number, query_code=_form_text(values, "query_code")))
         except SunshineError as exc:
             text = pages.status_page(csrf=csrf, county=county, number=number, error=exc.message)
             return again(text, exc, csrf, request)
@@ -366,17 +385,16 @@ def _feedback_router(p: _Pages) -> APIRouter:
         try:
             values = await posted(request)
             client = _client(request)
-            limits.check_submission(client)
-            receipt = await call(
-                lambda: portal.complain(
-                    case_no=_form_text(values, "case_no"),
-                    complainant=_form_text(values, "complainant"),
-                    phone=_form_text(values, "phone"),
-                    content=_form_text(values, "content"),
-                    client=client,
+            with limits.submission(client):
+                receipt = await call(
+                    lambda: portal.complain(
+                        case_no=_form_text(values, "case_no"),
+                        complainant=_form_text(values, "complainant"),
+                        phone=_form_text(values, "phone"),
+                        content=_form_text(values, "content"),
+                        client=client,
+                    )
                 )
-            )
-            limits.count_submission(client)
         except SunshineError as exc:
             text = pages.complaint_page(csrf=csrf, county=county, values=values, error=exc.message)
             return again(text, exc, csrf, request)
@@ -393,16 +411,17 @@ def _feedback_router(p: _Pages) -> APIRouter:
         values: dict[str, str] = {}
         try:
             values = await posted(request)
-            limits.lookup(_lookup_key(_form_text(values, "case_no")))
-            receipt = await call(
-                lambda: portal.rate(
-                    case_no=_form_text(values, "case_no"),
-                    query_code=_form_text(values, "query_code"),
-                    level=_form_text(values, "level"),
-                    comment=_form_text(values, "comment"),
-                    client=_client(request),
+            client = _client(request)
+            with limits.lookup(_lookup_key(_form_text(values, "case_no")), client):
+                receipt = await call(
+                    lambda: portal.rate(
+                        case_no=_form_text(values, "case_no"),
+                        query_code=_form_text(values, "query_code"),
+                        level=_form_text(values, "level"),
+                        comment=_form_text(values, "comment"),
+                        client=client,
+                    )
                 )
-            )
         except SunshineError as exc:
             text = pages.rating_page(csrf=csrf, county=county, values=values, error=exc.message)
             return again(text, exc, csrf, request)
