@@ -243,3 +243,12 @@ def test_line_breaks_and_tabs_only_in_multi_line_fields() -> None:
         with pytest.raises(ValidationError, match="含有不可见的控制字符") as caught:
             check_application(**_application(**change))  # type: ignore[arg-type]
         assert caught.value.details["field"] == field
+
+
+def test_the_scheme_comes_from_x_forwarded_proto_only_through_a_trusted_proxy() -> None:
+    proxied = ClientResolver(["10.0.0.0/24"])
+    assert proxied.scheme("10.0.0.5", "http", ["https"]) == "https"  # TLS ended at the proxy: the cookie is Secure
+    assert proxied.scheme("10.0.0.5", "http", ["https, http"]) == "http"  # the last hop said it
+    assert proxied.scheme("203.0.113.9", "http", ["https"]) == "http"  # a client cannot claim it
+    assert proxied.scheme("10.0.0.5", "http", ["gopher"]) == "http"
+    assert ClientResolver(()).scheme("10.0.0.5", "http", ["https"]) == "http"

@@ -51,6 +51,15 @@ class ClientResolver:
         address = _address(text)
         return address is not None and any(address in net for net in self._trusted)
 
+    def scheme(self, peer: str, scheme: str, forwarded_proto: Sequence[str]) -> str:
+        """The scheme the client used: a trusted proxy's ``X-Forwarded-Proto`` (it terminated TLS), else the
+        connection's own. (The CSRF cookie is ``Secure`` on https.)"""
+        if forwarded_proto and self._trusted and self._is_trusted(peer):
+            said = forwarded_proto[-1].split(",")[-1].strip().lower()
+            if said in {"http", "https"}:
+                return said
+        return scheme
+
     def resolve(self, peer: str, forwarded_for: Sequence[str]) -> str:
         if not self._trusted or not self._is_trusted(peer):
             return peer

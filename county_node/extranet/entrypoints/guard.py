@@ -90,6 +90,9 @@ class PortalGuard:
         address = self.resolver.resolve(str(peer), _header(scope, b"x-forwarded-for"))
         client = client_digest(self.client_key, client_network(address))
         scope.setdefault("state", {})["client"] = client
+        scope["scheme"] = self.resolver.scheme(
+            str(peer), str(scope.get("scheme", "http")), _header(scope, b"x-forwarded-proto")
+        )
 
         async def send_secured(message: Message) -> None:
             if message["type"] == "http.response.start":
