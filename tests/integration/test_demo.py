@@ -54,7 +54,7 @@ def test_demo_runs_the_federation_reports_every_tier_and_stops_cleanly(tmp_path:
     # issue 16: what crossed each county's boundary, and the province's database holds no unmasked personal data
     # issue 16: the extranet node — a public application, its status on the portal, a public rating, the boundary
     assert "已启动 7 个节点进程与 7 个同步代理进程，外网节点 1 个" in out, out
-    portal = out.split("==== 外网：莒县网上办事门户", 1)[1].split("====", 1)[0]
+    portal = out.split("==== 外网：莒县网上办事门户", 1)[1].split("\n", 1)[1].split("====", 1)[0]
     assert "到达莒县网上受理台（待受理" in portal, portal
     assert "秒后外网可查（办件编号 + 查询码）：已受理" in portal, portal
     assert "公众网上评价「非常满意」" in portal, portal
