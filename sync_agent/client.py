@@ -27,12 +27,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import grpc
 import structlog
 
 from federation.errors import SunshineError
 from federation.replication.trust import SenderTrust
+from federation.timeutil import utcnow
 from federation.wire.v1 import replication_pb2 as pb
 from federation.wire.v1 import replication_pb2_grpc as pb_grpc
 from sync_agent.backoff import Backoff
@@ -90,7 +92,10 @@ class Link:
     ``name`` identifies the link in logs, stats and ``source.record_ack``. ``origins`` (default: the source's)
     are the origins to send, its own first. ``window`` batches are kept in flight; the source is asked for
     ``batch_limit`` batches at a time and sealed every ``linger`` seconds. ``clock`` (monotonic seconds),
-    ``sleep`` (the backoff wait; default: the stop event's wait) and ``rng`` are injectable for tests.
+    ``wall_clock`` (when an error happened, when the link recovered), ``sleep`` (the backoff wait; default: the
+    stop event's wait) and ``rng`` are injectable for tests.
+
+    The last error stands until the link is connected again; then it is kept as history (``LinkStats.recover``).
     """
 
     def __init__(
@@ -115,6 +120,7 @@ class Link:
         up: bool = True,
         tls_name: str = "",
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], object] | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -145,6 +151,7 @@ class Link:
         self._up = up
         self._channel_options = [*CHANNEL_OPTIONS, *([("grpc.ssl_target_name_override", tls_name)] if tls_name else [])]
         self._clock = clock
+        self._wall_clock = wall_clock
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._backoff = Backoff(backoff_initial, backoff_max, self._rng)
@@ -152,6 +159,10 @@ class Link:
         self._stats = LinkStats(name)
 
     # --- public ----------------------------------------------------------------------------------------------
+
+    def carried_origins(self) -> list[str]:
+        """The origins this link carries (as its next session would say them in its Hello)."""
+        return list(dict.fromkeys(self._origins()))
 
     def stats(self) -> LinkStats:
         """A consistent copy of the link's counters (safe to call from any thread)."""
@@ -228,6 +239,7 @@ class Link:
             with self._lock:
                 self._stats.connected = True
                 self._stats.sessions += 1
+                self._stats.recover(self._wall_clock())
             log.info("replication.link_connected", link=self.name, target=target, receiver=welcome.receiver)
             self._pump(states, requests, inbox, stop, until_idle=until_idle, origins=origins)
             requests.put(None)  # half-close; the receiver completes the stream
@@ -439,7 +451,8 @@ class Link:
         st.acked = max(st.acked, refused.high_water)
 
     def _record_failure(self, exc: BaseException) -> None:
+        message = exc.message if isinstance(exc, SunshineError) else repr(exc)
+        status = exc.status if isinstance(exc, LinkError) else ""
+        at = self._wall_clock()
         with self._lock:
-            self._stats.failures += 1
-            self._stats.last_error = exc.message if isinstance(exc, SunshineError) else repr(exc)
-            self._stats.last_error_status = exc.status if isinstance(exc, LinkError) else ""
+            self._stats.fail(message, at, status=status)

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
@@ -117,6 +118,10 @@ class FerryLink:
 
     # --- public ------------------------------------------------------------------------------------------------
 
+    def carried_origins(self) -> list[str]:
+        """The origins this link carries."""
+        return list(dict.fromkeys(self._origins()))
+
     def stats(self) -> LinkStats:
         with self._lock:
             return copy.deepcopy(self._stats)
@@ -175,10 +180,10 @@ class FerryLink:
             was_full = self._stats.spool_full
             self._stats.spool_full = full is not None
             self._stats.connected = True
-            if full is not None:
-                self._stats.last_error = full.message
-            elif was_full:
-                self._stats.last_error = ""
+            if full is not None and self._stats.current_error != full.message:
+                self._stats.fail(full.message, self._now(), count=False)
+            elif full is None and was_full:
+                self._stats.recover(self._now())
         if full is not None and not was_full:
             log.warning("ferry.spool_full", link=self.name, used=full.used, limit=full.limit)
         self._resend(files)
@@ -268,6 +273,7 @@ class FerryLink:
                 self._acked[mark.origin] = mark.high_water
                 self._source.record_ack(self.name, mark.origin, mark.high_water)
                 with self._lock:
+                    self._stats.recover(self._now())  # an acknowledgement: the link works again
                     s = self._stats.origins.setdefault(mark.origin, OriginStats())
                     s.acked_high_water = mark.high_water
                     s.acked_records += mark.high_water - before
@@ -299,7 +305,9 @@ class FerryLink:
             log.info("ferry.file_resent", link=self.name, file=first.path.name)
             self._waiting_since.pop(origin, None)
 
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
+
     def _failed(self, message: str) -> None:
         with self._lock:
-            self._stats.failures += 1
-            self._stats.last_error = message
+            self._stats.fail(message, self._now())

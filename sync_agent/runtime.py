@@ -25,13 +25,12 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, bindparam, func, select
+from sqlalchemy import Engine, func, select
 
 from federation.config import Config, split_address
 from federation.errors import ConfigError
@@ -48,7 +47,7 @@ from federation.identities import (
 from federation.replication import AppliersByType
 from federation.replication.trust import LinkSecurity
 from federation.storage.engine import engine_from_config
-from federation.storage.tables import batch_log, quarantine
+from federation.storage.tables import quarantine
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import to_us, utcnow
 from sync_agent.client import Link
@@ -56,7 +55,8 @@ from sync_agent.convert import OriginStatus
 from sync_agent.domain import Mark
 from sync_agent.ferry_intake import FerryIntake
 from sync_agent.ferry_link import FerryLink
-from sync_agent.link_stats import LinkStats
+from sync_agent.link_stats import LinkStats, OriginStats
+from sync_agent.link_views import LinkView, OriginView, RateMeter, backlog, persisted_acks
 from sync_agent.server import ExtraService, RunningServer, StreamLimits, serve
 from sync_agent.store import SqlBatchSink, SqlBatchSource
 
@@ -70,6 +70,7 @@ __all__ = [
     "down_origins",
     "is_ancestor",
     "receiver_policy",
+    "sealed_here",
     "start_ferry_intake",
     "start_receiver",
     "up_origins",
@@ -126,6 +127,13 @@ def up_origins(node: str, source: SqlBatchSource) -> Callable[[], list[str]]:
 
 def down_origins(node: str, source: SqlBatchSource) -> Callable[[], list[str]]:
     return lambda: [o for o in source.origins() if not is_boundary_origin(o) and (o == node or is_ancestor(o, node))]
+
+
+def sealed_here(node: str) -> frozenset[str]:
+    """The origins whose outbox ``node`` writes and seals itself: its own and, a county, its public stream."""
+    if boundary_kind(node) is None and level_of(node) is DivisionLevel.COUNTY:
+        return frozenset({node, public_stream_of(node)})
+    return frozenset({node})
 
 
 def write_port_file(path: Path, port: int) -> None:
@@ -232,82 +240,6 @@ def _spool_dir(path: str, key: str) -> Path:
 # -- the agent ----------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OriginView:
-    """One origin on one link, as ``sunshine admin links`` and the metrics show it."""
-
-    origin: str
-    sent_seq: int
-    acked_seq: int
-    lag_records: int
-    lag_seconds: float
-    sent_records: int
-    sent_batches: int
-    acked_records: int
-    refusals: int
-    rate_per_s: float  # records acknowledged per second, over the last minute at most
-
-
-@dataclass(frozen=True)
-class LinkView:
-    link: str
-    target: str
-    connected: bool
-    sessions: int
-    failures: int
-    last_error: str
-    origins: tuple[OriginView, ...]
-    spool_bytes: int = 0  # a ferry link: bytes of files in its spool, not yet acknowledged
-    spool_files: int = 0
-    spool_limit: int = 0
-    spool_full: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "link": self.link,
-            "target": self.target,
-            "connected": self.connected,
-            "sessions": self.sessions,
-            "failures": self.failures,
-            "last_error": self.last_error,
-            "origins": [o.__dict__ for o in self.origins],
-            "spool": {
-                "bytes": self.spool_bytes,
-                "files": self.spool_files,
-                "limit": self.spool_limit,
-                "full": self.spool_full,
-            },
-        }
-
-
-_RATE_WINDOW_S = 60.0
-_HELD = select(
-    select(func.max(batch_log.c.last_seq))
-    .where(batch_log.c.origin == bindparam("origin"))
-    .scalar_subquery()
-    .label("high"),
-    select(func.min(batch_log.c.sealed_at))
-    .where(batch_log.c.origin == bindparam("origin"), batch_log.c.last_seq > bindparam("acked"))
-    .scalar_subquery()
-    .label("oldest"),
-)
-
-
-@dataclass
-class _RateMeter:
-    """Acked-record counts sampled per (link, origin), for a rate over the recent past."""
-
-    samples: dict[tuple[str, str], list[tuple[float, int]]] = field(default_factory=dict)
-
-    def rate(self, key: tuple[str, str], now: float, acked: int) -> float:
-        series = self.samples.setdefault(key, [])
-        series.append((now, acked))
-        while len(series) > 2 and now - series[0][0] > _RATE_WINDOW_S:
-            series.pop(0)
-        t0, a0 = series[0]
-        return (acked - a0) / (now - t0) if now > t0 else 0.0
-
-
 class Agent:
     """A node's sync agent: one link up (if configured) and one per child down, each on its own thread."""
 
@@ -329,7 +261,8 @@ class Agent:
         self._clock: Callable[[], datetime] = clock
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._rates = _RateMeter()
+        self._rates = RateMeter()
+        self._sealed_here = sealed_here(node)
         self._rates_lock = threading.Lock()
 
     def start(self) -> None:
@@ -375,27 +308,34 @@ class Agent:
     def views(self) -> list[LinkView]:
         """Every link and origin: seq sent and acked, lag in records and seconds, rate, last error.
 
-        The lag is measured against what this node holds (``batch_log``), not against what the link happened to
-        read, so a backlog the link has not reached yet still counts; its age is how long the oldest batch the
-        peer has not acknowledged has been sealed (or, relayed, held) here."""
+        The lag is measured against what this node holds, not against what the link happened to read or seal
+        (:mod:`sync_agent.link_views`): an origin sealed here against its outbox, a relayed one against the
+        batches held. Every origin a link carries is shown, also before it has connected once (its mark as last
+        recorded in ``link_acks``)."""
         stats = self.stats()
+        carried = [link.carried_origins() for link in self.links]
         now_mono = time.monotonic()
         now = self._clock()
-        held = self._held(stats)
         out = []
-        with self._rates_lock:
-            for s in stats:
+        with UnitOfWork(self.engine, readonly=True) as uow, self._rates_lock:
+            recorded = persisted_acks(uow.conn)
+            for s, origins_carried in zip(stats, carried, strict=True):
                 origins = []
-                for origin, o in sorted(s.origins.items()):
-                    high, oldest = held.get((s.link, origin), (0, None))
-                    lag = max(0, max(high, o.source_high_water) - o.acked_high_water)
+                for origin in sorted(set(s.origins) | set(origins_carried)):
+                    o = s.origins.get(origin)
+                    if o is None:  # not connected since the agent started: the mark as last recorded
+                        mark = recorded.get((s.link, origin), 0)
+                        o = OriginStats(acked_high_water=mark, source_high_water=mark)
+                    held = backlog(uow.conn, origin, o.acked_high_water, sealed_here=origin in self._sealed_here)
+                    lag = max(0, max(held.high, o.source_high_water) - o.acked_high_water)
+                    age = (now - held.oldest).total_seconds() if held.oldest is not None and lag else 0.0
                     origins.append(
                         OriginView(
                             origin=origin,
                             sent_seq=o.source_high_water,
                             acked_seq=o.acked_high_water,
                             lag_records=lag,
-                            lag_seconds=round(max(0.0, (now - oldest).total_seconds()), 3) if oldest and lag else 0.0,
+                            lag_seconds=round(max(0.0, age), 3),
                             sent_records=o.sent_records,
                             sent_batches=o.sent_batches,
                             acked_records=o.acked_records,
@@ -403,32 +343,8 @@ class Agent:
                             rate_per_s=round(self._rates.rate((s.link, origin), now_mono, o.acked_records), 2),
                         )
                     )
-                out.append(
-                    LinkView(
-                        s.link,
-                        s.target,
-                        s.connected,
-                        s.sessions,
-                        s.failures,
-                        s.last_error,
-                        tuple(origins),
-                        s.spool_bytes,
-                        s.spool_files,
-                        s.spool_limit,
-                        s.spool_full,
-                    )
-                )
+                out.append(LinkView.of(s, tuple(origins)))
         return out
-
-    def _held(self, stats: Sequence[LinkStats]) -> dict[tuple[str, str], tuple[int, datetime | None]]:
-        """Per link and origin: the highest seq held here, and when the oldest batch not yet acked was sealed."""
-        found: dict[tuple[str, str], tuple[int, datetime | None]] = {}
-        with UnitOfWork(self.engine, readonly=True) as uow:
-            for s in stats:
-                for origin, o in s.origins.items():
-                    row = uow.conn.execute(_HELD, {"origin": origin, "acked": o.acked_high_water}).one()
-                    found[(s.link, origin)] = (int(row.high or 0), row.oldest)
-        return found
 
     def quarantine_held(self) -> dict[str, int]:
         """Records held in this node's quarantine, per origin."""

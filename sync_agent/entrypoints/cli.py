@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import signal
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
@@ -21,6 +22,7 @@ import typer
 from federation.cli import config_option, setup
 from federation.config import Config, split_address
 from federation.errors import ConfigError
+from federation.timeutil import CST
 from sync_agent.entrypoints.admin_standards_cli import admin_standards_app
 from sync_agent.entrypoints.ferry_cli import admin_ferry_app
 from sync_agent.errors import LinkError
@@ -153,14 +155,30 @@ def _links_table(body: dict[str, Any]) -> list[str]:
                 f"{spool.get('bytes', 0):,}/{spool.get('limit', 0):,} 字节{full}"
             )
         lines.append(header)
+        current = link["last_error"]
+        if current and link.get("last_error_at"):
+            current = f"{current}（{_local_time(link['last_error_at'])}）"
         for o in link["origins"]:
             lines.append(
                 f"  {o['origin']:<10}{o['sent_seq']:>10}{o['acked_seq']:>10}{o['lag_records']:>10}"
-                f"{o['lag_seconds']:>10.1f}{o['rate_per_s']:>10.1f}  {link['last_error'] or '-'}"
+                f"{o['lag_seconds']:>10.1f}{o['rate_per_s']:>10.1f}  {current or '-'}"
             )
         if not link["origins"]:
             lines.append("  （尚无来源）")
+        if link.get("previous_error"):
+            lines.append(
+                f"  上次错误（已于 {_local_time(link.get('recovered_at'))} 恢复）："
+                f"{link['previous_error']}（发生于 {_local_time(link.get('previous_error_at'))}）"
+            )
     return lines
+
+
+def _local_time(iso: str | None) -> str:
+    """An ISO instant from ``/links`` in Beijing time, to the second (``?`` when missing or unreadable)."""
+    try:
+        return datetime.fromisoformat(iso or "").astimezone(CST).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return "?"
 
 
 @admin_app.command("links")
