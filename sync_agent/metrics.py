@@ -37,10 +37,14 @@ class AgentCollector(Collector):
         views = self._agent.views()
         lo = ["node", "link", "origin"]
         lag = GaugeMetricFamily(
-            "sunshine_replication_lag_records", "Records held here the peer has not acked", labels=lo
+            "sunshine_replication_lag_records",
+            "Records the peer has not acked: of the outbox for an origin written here, of the batches held if relayed",
+            labels=lo,
         )
         lag_s = GaugeMetricFamily(
-            "sunshine_replication_lag_seconds", "Age of the oldest batch the peer has not acked", labels=lo
+            "sunshine_replication_lag_seconds",
+            "Age of the oldest record (origin written here) or batch held (relayed) the peer has not acked",
+            labels=lo,
         )
         acked = GaugeMetricFamily("sunshine_replication_acked_seq", "The peer's high-water mark", labels=lo)
         sent = CounterMetricFamily("sunshine_replication_sent_records", "Records sent on the link", labels=lo)
