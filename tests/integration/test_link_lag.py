@@ -230,6 +230,21 @@ def test_once_the_city_is_back_and_caught_up_the_lag_is_zero_and_the_error_is_hi
     assert "发生于 2026-09-21 09:02:00" in shown.table
 
 
+def test_a_countys_public_stream_lags_by_its_outbox_on_the_extranet_link(ends: _Ends) -> None:
+    public = f"{JU}-pub"
+    with UnitOfWork(ends.county) as uow:  # control records cross whole (no boundary policy needed here)
+        records = [OutboxRecord("standards", f"pub-{i}", "upsert", {"n": i}) for i in range(7)]
+        outbox.append(uow.conn, origin=public, records=records, created_at=T0)
+        uow.commit()
+    source = SqlBatchSource(ends.county, public)
+    link = Link("extranet", "127.0.0.1:1", source, node=JU, origins=[public], up=False)
+    ends.now = T0 + timedelta(seconds=30)
+    agent = Agent(JU, ends.county, SqlBatchSource(ends.county, JU), [link], clock=lambda: ends.now)
+    (view,) = agent.views()  # the extranet node never reached: nothing sealed, the backlog shows all the same
+    (origin,) = view.origins
+    assert (origin.origin, origin.acked_seq, origin.lag_records, origin.lag_seconds) == (public, 0, 7, 30.0)
+
+
 def test_the_origins_sealed_here_are_the_nodes_own_and_a_countys_public_stream() -> None:
     assert sealed_here(JU) == {JU, f"{JU}-pub"}
     assert sealed_here(CITY) == {CITY}
