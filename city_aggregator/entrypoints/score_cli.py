@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -52,6 +53,17 @@ def _periods(period: list[str] | None, year: int | None) -> list[str]:
     if not out:
         raise ValidationError("请用 --period 或 --year 指定考核周期")
     return out
+
+
+def _moment(text: str) -> datetime:
+    """``--at``: an ISO 8601 moment with its zone (a run as of that moment: what was pending then stays pending)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"--at 不是有效的时刻：{text}（例如 2026-11-30T17:30:00+08:00）", at=text) from None
+    if moment.tzinfo is None:
+        raise ValidationError(f"--at 必须带时区，例如 {text}+08:00", at=text)
+    return moment
 
 
 def _explain_lines(data: dict[str, Any]) -> list[str]:
@@ -119,15 +131,27 @@ def score_app_for(level: DivisionLevel, build: NodeFactory) -> typer.Typer:
             list[str] | None, typer.Option("--period", help="考核周期：2026-10、2026-Q4 或 2026，可重复")
         ] = None,
         year: Annotated[int | None, typer.Option("--year", help="整年：12 个月、4 个季度和全年")] = None,
+        at: Annotated[
+            str | None,
+            typer.Option(
+                "--at",
+                help="按指定时刻计算（ISO 8601，带时区；未到答复、回访时限的投诉与差评不计；默认节点时钟的当前时间）",
+            ),
+        ] = None,
         config: Annotated[Path | None, config_option] = None,
     ) -> None:
         """计算并保存考核评分（省级节点同时下发到各市、县）。"""
         from city_aggregator.scoring.service import compute_scores, scope_of
 
         periods = _periods(period, year)
+        moment = None if at is None else _moment(at)
         with opened(config) as node:
             result = compute_scores(
-                node.engine, node=node.division, scope=scope_of(node.division), periods=periods, now=node.clock()
+                node.engine,
+                node=node.division,
+                scope=scope_of(node.division),
+                periods=periods,
+                now=moment or node.clock(),
             )
         typer.echo(
             f"已完成考核评分：范围 {result.scope}，规则版本 {result.rules_version}，周期 {len(result.periods)} 个"

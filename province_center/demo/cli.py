@@ -292,13 +292,18 @@ def _alert_clip(fed: Federation, alert_id: str) -> None:
     )
 
 
-def _scores(fed: Federation, period: str, timeout: float = 30.0) -> None:
-    """The province scores its counties for ``period`` and publishes the scores down; the ranking with each
-    county's top deductions, then one county's own rank as its hall sees it."""
+def _scores(fed: Federation, at: datetime, timeout: float = 30.0) -> None:
+    """The province scores its counties for the month of ``at`` (the counties' simulated now) as of ``at`` and
+    publishes the scores down; the ranking with each county's top deductions, then one county's own rank as its
+    hall sees it. The province runs on the wall clock, the counties on the simulated one: scored as of the wall
+    clock, every complaint and negative rating the simulation left within its limit would count as missed."""
     province = fed.province()
+    from federation.timeutil import CST
+
+    period = f"{at.astimezone(CST):%Y-%m}"
     _say("")
     _say(f"==== 考核评分：省级计算 {period} 各县得分并下发（sunshine province score run / show） ====")
-    done = fed.sunshine(province, "province", "score", "run", "--period", period)
+    done = fed.sunshine(province, "province", "score", "run", "--period", period, "--at", at.isoformat())
     for line in done.splitlines():
         _say(f"  {line}")
     try:
@@ -312,6 +317,11 @@ def _scores(fed: Federation, period: str, timeout: float = 30.0) -> None:
         for code, name in names.items():
             named = named.replace(f" {code} ", f" {code} {name} ")
         _say(f"  {named}")
+    if "样本不足" in shown and not any(line.startswith("第 ") for line in shown.splitlines()):
+        _say(
+            "  （演示只模拟了一两天：多数承诺件尚未到审批决定，本期决定件数低于排名所需的最小样本，"
+            "各县评分仅供参考、不排名；见 docs/scoring.md“小样本”）"
+        )
     # the first county whose hall has its score (a county with no case in the period is not scored)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -526,7 +536,7 @@ def demo(
         _summary(fed, _wait_converged(fed, timeout=60.0))
         _supervision_summary(fed)
         _order_round_trip(fed)
-        _scores(fed, _as_of(fed)[:7])
+        _scores(fed, _node_now(fed))
         _wait_converged(fed, timeout=30.0)  # the order's and the scores' audit entries up too
         _say("")
         public_round_trip(fed, DEMO_EXTRANET, _say)

@@ -126,6 +126,25 @@ def test_province_and_city_score_commands(tmp_path: Path, province_db: Path) -> 
     assert "考核周期“2026-13”格式错误" in user_error("province", "score", "explain", "371122", "2026-13", "-c", cfg)
 
 
+def test_a_run_as_of_a_moment_leaves_what_was_pending_then_pending(tmp_path: Path, province_db: Path) -> None:
+    """``score run --at``: the demo's province scores the simulated days as of the counties' simulated now; a
+    complaint still within its limit at that moment is pending, not missed (Q2 is due Nov 10)."""
+    cfg = str(config(tmp_path / "p", "370000", province_db))
+
+    def missed() -> int:
+        data = json.loads(sunshine("province", "score", "show", "2026-11", "--json", "-c", cfg))
+        row = next(r for r in data if r["subject"] == "371122")
+        return int(row["breakdown"]["measures"]["complaints_missed"])
+
+    sunshine("province", "score", "run", "--period", "2026-11", "--at", "2026-11-09T12:00:00+08:00", "-c", cfg)
+    assert missed() == 0
+    sunshine("province", "score", "run", "--period", "2026-11", "-c", cfg)  # as of the node's clock: long past
+    assert missed() == 1
+    assert "--at 必须带时区" in user_error(
+        "province", "score", "run", "--period", "2026-11", "--at", "2026-11-09", "-c", cfg
+    )
+
+
 def _province_records(province_db: Path) -> list[Record]:
     engine = make_engine(f"sqlite:///{province_db}")
     try:
