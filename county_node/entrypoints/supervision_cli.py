@@ -43,7 +43,8 @@ from county_node.entrypoints.supervision_schemas import (
     sweep_view,
 )
 from county_node.supervision.adapters.store import AlertFilter
-from county_node.supervision.domain.alerts import ACTION_LABELS, AlertAction
+from county_node.supervision.domain.alerts import ACTION_LABELS, ACTOR_LABELS, AlertAction
+from county_node.supervision.domain.model import SUBJECT_KIND_LABELS
 from federation.errors import ValidationError
 from security.access import Permission
 
@@ -65,7 +66,8 @@ def _alert_line(a: AlertView) -> str:
 
 def _print_alert(a: AlertView, echo: Echo) -> None:
     echo(f"预警 {a['alert_id']}  {a['rule_id']} {a['rule_name']}（规则第 {a['rule_version']} 版）")
-    echo(f"  对象：{a['subject_kind']} {a['subject_id']}    部门：{a['department'] or '—'}")
+    kind = SUBJECT_KIND_LABELS.get(a["subject_kind"], a["subject_kind"])
+    echo(f"  对象：{kind} {a['subject_id']}    部门：{a['department'] or '—'}")
     echo(f"  灯色：{a['light_label'] or '—'}    状态：{a['status_label']}    督办层级：{a['level_label']}")
     echo(f"  触发：{when(a['opened_at'])}    签收时限：{when(a['ack_due_at'])}    关闭：{when(a['closed_at'])}")
     if a["close_reason"]:
@@ -81,7 +83,7 @@ def _print_alert(a: AlertView, echo: Echo) -> None:
     echo("处理记录：")
     for h in a["history"]:
         reason = f"  {h['reason']}" if h["reason"] else ""
-        echo(f"  {when(h['at'])}  {h['action_label']}  {h['actor']}{reason}")
+        echo(f"  {when(h['at'])}  {h['action_label']}  {ACTOR_LABELS.get(h['actor'], h['actor'])}{reason}")
 
 
 def _print_alert_page(view: AlertPageView, echo: Echo) -> None:

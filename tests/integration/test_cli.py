@@ -196,6 +196,8 @@ def test_case_submit_act_show_and_list(node_dir: Path) -> None:
             "张三",
             "--data",
             "统一社会信用代码=91371122MA3C000000",
+            "--window",
+            "W01",
             *config,
         )
     )
@@ -237,6 +239,9 @@ def test_case_submit_act_show_and_list(node_dir: Path) -> None:
     assert "办理过程" in text
     assert "受理" in text
     assert "天数：3" in text
+    assert "窗口：W01" in text  # the submission's window by its Chinese label
+    words = set(re.findall(r"\b[a-z_]{2,}\b", text))
+    assert words <= {"clerk", "approver"}  # the actors' user ids; no English label or raw enum value
 
     detail = json.loads(ok(sunshine("case", "show", case_no, "--json", *config)))
     assert detail["case"]["status"] == "in_review"
