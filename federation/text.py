@@ -9,11 +9,12 @@ offset. Tables pad with :func:`ljust` / :func:`rjust`, which count an East Asian
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from federation.timeutil import CST
 
-__all__ = ["display_width", "ljust", "moment_text", "rjust"]
+__all__ = ["choices", "display_width", "ljust", "moment_text", "rjust"]
 
 _EMPTY = "—"
 
@@ -56,3 +57,9 @@ def rjust(value: object, width: int) -> str:
     """``value`` as text, padded with spaces on the left to ``width`` display columns (never cut)."""
     text = str(value)
     return " " * max(0, width - display_width(text)) + text
+
+
+def choices(names: Iterable[str], labels: Mapping[str, str]) -> str:
+    """The values a person may type, each with its Chinese name: ``受理（accept）、审核（review）`` — the English name
+    shown only because it is what the command takes."""
+    return "、".join(f"{labels[n]}（{n}）" if n in labels else n for n in names)

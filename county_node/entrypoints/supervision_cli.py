@@ -46,6 +46,7 @@ from county_node.supervision.adapters.store import AlertFilter
 from county_node.supervision.domain.alerts import ACTION_LABELS, ACTOR_LABELS, AlertAction
 from county_node.supervision.domain.model import SUBJECT_KIND_LABELS
 from federation.errors import ValidationError
+from federation.text import choices
 from security.access import Permission
 
 __all__ = ["alert_app"]
@@ -173,7 +174,8 @@ def alert_act(
     """对预警执行一个操作（与接口 POST /api/v1/alerts/{预警编号}/{操作} 相同）。"""
     known = {a.value: a for a in PERSON_ACTION_ORDER}
     if action not in known:
-        raise ValidationError(f"未知的预警操作“{action}”，可用操作：{'、'.join(known)}", action=action)
+        names = choices(known, {a.value: ACTION_LABELS[a] for a in known.values()})
+        raise ValidationError(f"未知的预警操作“{action}”，可用操作：{names}", action=action)
     _act(alert_id, known[action], reason, as_json, config)
 
 

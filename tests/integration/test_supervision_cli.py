@@ -128,7 +128,10 @@ def test_sweep_and_the_alert_lifecycle(config: list[str]) -> None:
 def test_alert_commands_report_user_errors_in_chinese(config: list[str]) -> None:
     login(config, "supervisor")
     unknown_action = error_line(sunshine("alert", "act", f"{DIVISION}-A000000001", "reopen", *config))
-    assert "未知的预警操作“reopen”，可用操作：acknowledge、urge、supervise、close" in unknown_action
+    assert (
+        "未知的预警操作“reopen”，可用操作：签收（acknowledge）、催办（urge）、督办（supervise）、关闭（close）"
+        in unknown_action
+    )
     missing = error_line(sunshine("alert", "ack", f"{DIVISION}-A000009999", *config))
     assert "alert_not_found" in missing
     assert f"未找到预警“{DIVISION}-A000009999”" in missing

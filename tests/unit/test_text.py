@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 from county_node.entrypoints.score_cli import render_ranking
-from federation.text import display_width, ljust, moment_text, rjust
+from federation.text import choices, display_width, ljust, moment_text, rjust
 
 
 def test_a_moment_is_shown_in_china_time_to_the_minute_whatever_its_zone() -> None:
@@ -36,3 +36,10 @@ def test_the_ranking_columns_line_up_with_chinese_and_latin_subjects() -> None:
     lines = render_ranking([_row("莒县", 1), _row("W01", 2), _row("莒县行政审批服务局", None)])
     columns = {display_width(line[: line.index(" 分")]) for line in lines}
     assert len(columns) == 1  # the score ends in the same terminal column on every line
+
+
+def test_a_value_a_person_must_type_is_shown_with_its_chinese_name() -> None:
+    from county_node.approval.domain import ACTION_LABELS
+
+    labels = {a.value: label for a, label in ACTION_LABELS.items()}
+    assert choices(["accept", "review", "unknown"], labels) == "受理（accept）、审核（review）、unknown"
