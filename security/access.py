@@ -18,6 +18,7 @@ from federation.errors import Forbidden, ValidationError
 from federation.identities import DivisionLevel, level_of, scope_prefix
 
 __all__ = [
+    "AUDIT_ACTION_LABELS",
     "ROLE_LABELS",
     "ROLE_LEVELS",
     "ROLE_PERMISSIONS",
@@ -26,6 +27,7 @@ __all__ = [
     "Role",
     "covers",
     "parse_roles",
+    "role_label",
 ]
 
 
@@ -46,6 +48,26 @@ ROLE_LABELS: Mapping[Role, str] = {
     Role.EXCHANGE_ADMIN: "交换管理员",
     Role.NODE_ADMIN: "节点管理员",
 }
+
+AUDIT_ACTION_LABELS: Mapping[str, str] = {
+    "login": "登录",
+    "user.add": "开设账号",
+    "user.disable": "停用账号",
+    "user.enable": "启用账号",
+    "user.passwd": "重设密码",
+    "user.roles": "调整角色",
+    "boundary.refuse": "边界拒绝",
+}
+"""How a person reads the audit actions written with an English name (the others are written in Chinese)."""
+
+
+def role_label(role: str) -> str:
+    """A role's Chinese name from its wire value (``clerk`` → ``窗口人员``); an unknown value as it is."""
+    try:
+        return ROLE_LABELS[Role(role)]
+    except ValueError:
+        return role
+
 
 _COUNTY = frozenset({DivisionLevel.COUNTY})
 _UPPER = frozenset({DivisionLevel.CITY, DivisionLevel.PROVINCE})

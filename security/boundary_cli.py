@@ -10,6 +10,7 @@ import typer
 
 from federation.boundary import DIRECTION_LABELS
 from federation.cli import config_option, setup
+from federation.replication.records import record_type_label
 
 __all__ = ["boundary_admin_app"]
 
@@ -45,7 +46,7 @@ def report(
         typer.echo(f"\n{DIRECTION_LABELS.get(d.direction, d.direction)}")
         for t in d.types:
             state = "允许" if t.allowed else "不允许"
-            typer.echo(f"  {t.record_type}（{state}）：已放行 {t.crossed} 条，拒绝 {t.refused} 条")
+            typer.echo(f"  {record_type_label(t.record_type)}，{state}：已放行 {t.crossed} 条，拒绝 {t.refused} 条")
             if t.redacted:
                 fields = "、".join(f"{f}（{action_label(a)}）" for f, a in t.redacted)
                 typer.echo(f"    脱敏：{fields}")

@@ -28,6 +28,7 @@ import typer
 from federation.cli import config_option, setup
 from federation.config import Config
 from federation.errors import ConfigError, ValidationError
+from federation.text import moment_text
 
 __all__ = ["pki_admin_app"]
 
@@ -117,7 +118,7 @@ def admin_enrol(
     write_enrolment_file(path, enrolment)
     from security.pki import fingerprint
 
-    typer.echo(f"已为 {division} 签发一次性登记令牌，有效至 {enrolment.expires_at}")
+    typer.echo(f"已为 {division} 签发一次性登记令牌，有效至 {moment_text(enrolment.expires_at)}")
     typer.echo(f"登记文件：{path}（含令牌，请安全交给 {division} 的管理员；仅本人可读）")
     typer.echo(f"联邦根证书指纹（请另行核对）：sha256:{fingerprint(trust.credentials.root)}")
     typer.echo(f"在 {division} 上执行：sunshine admin join {path.name} --config <其配置文件>")
@@ -209,7 +210,7 @@ def admin_certs(
         typer.echo(f"本节点 CA 签发的证书（{len(data['issued'])} 张）：")
         for r in data["issued"]:
             typer.echo(
-                f"  {r['division']}  {kinds.get(r['kind'], r['kind'])}  签发于 {r['issued_at'][:19]}  "
+                f"  {r['division']}  {kinds.get(r['kind'], r['kind'])}  签发于 {moment_text(r['issued_at'])}  "
                 f"有效至 {r['not_after'][:10]}  sha256:{r['fingerprint'][:16]}…"
             )
 
@@ -318,7 +319,7 @@ def trust_pins(config: _Config = None) -> None:
     if not held:
         typer.echo("尚未确认任何来源的签名密钥")
     for p in held:
-        typer.echo(f"  {p.origin}  {p.suite}  证书 sha256:{p.certificate[:16]}…  确认于 {p.pinned_at.isoformat()[:19]}")
+        typer.echo(f"  {p.origin}  {p.suite}  证书 sha256:{p.certificate[:16]}…  确认于 {moment_text(p.pinned_at)}")
 
 
 @trust_app.command("repin")

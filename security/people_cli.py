@@ -32,7 +32,8 @@ from federation.config import Config
 from federation.errors import ConfigError
 from federation.storage.engine import engine_from_config
 from federation.storage.uow import UnitOfWork
-from security.access import ROLE_LABELS, Permission, Role
+from federation.text import ljust, moment_text
+from security.access import AUDIT_ACTION_LABELS, ROLE_LABELS, Permission, Role, role_label
 from security.accounts import Account, Accounts, accounts_for
 
 __all__ = [
@@ -85,7 +86,7 @@ def _roles_text(roles: tuple[Role, ...]) -> str:
 
 def _print_account(a: Account) -> None:
     state = "已停用" if a.disabled else ("已锁定" if a.locked_until is not None else "正常")
-    typer.echo(f"{a.user_id:<16} {a.name:<8} {a.division}  {_roles_text(a.roles)}  {state}")
+    typer.echo(f"{ljust(a.user_id, 16)} {ljust(a.name, 8)} {a.division}  {_roles_text(a.roles)}  {state}")
 
 
 ADMIN_USER_OPTION = typer.Option("--admin-user", help="首个管理员账号（节点管理员兼交换管理员；仅在尚无账号时创建）")
@@ -336,7 +337,6 @@ def audit_list(
 ) -> None:
     """最近的审计条目（最新的在前）。"""
     from federation.storage import audit_log
-    from federation.timeutil import CST
     from security.people import cli_principal
 
     with _accounts(config) as (cfg, accounts):
@@ -348,7 +348,8 @@ def audit_list(
             entries = audit_log.read_entries(uow.conn, source, limit=limit, user_id=user, newest_first=True)
     for s in entries:
         e = s.entry
+        outcome = "成功" if e.outcome == "ok" else f"被拒绝（{e.outcome}）"
         typer.echo(
-            f"#{s.seq:<6} {e.at.astimezone(CST):%Y-%m-%d %H:%M:%S}  {e.name}（{e.role}，{e.user_id}）  "
-            f"{e.action}  {e.target}  {e.outcome}"
+            f"#{s.seq:<6} {moment_text(e.at, seconds=True)}  {e.name}（{role_label(e.role)}，{e.user_id}）  "
+            f"{AUDIT_ACTION_LABELS.get(e.action, e.action)}  {e.target}  {outcome}"
         )

@@ -22,17 +22,22 @@ from county_node.entrypoints.cli_people import acting, reading
 from county_node.entrypoints.intake_cli import intake_app, print_accepted
 from county_node.entrypoints.permissions import action_permission
 from county_node.entrypoints.schemas import ACTION_BODIES
-from county_node.entrypoints.views import case_detail_view, case_page_view
+from county_node.entrypoints.views import LIGHT_LABELS, case_detail_view, case_page_view
 from federation.cli import config_option
 from federation.clock import Light
 from federation.errors import ValidationError
 from federation.http_errors import validation_error
+from federation.text import choices
 from security.access import Permission
 
 __all__ = ["case_app"]
 
 case_app = typer.Typer(help="办件：申请、办理、查看与查询（直接操作本节点数据库）。", no_args_is_help=True)
 case_app.add_typer(intake_app, name="intake")
+
+_ACTION_NAMES = {a.value: label for a, label in ACTION_LABELS.items()}
+_STATUS_NAMES = {s.value: label for s, label in STATUS_LABELS.items()}
+_LIGHT_NAMES = {light: label.partition("（")[0] for light, label in LIGHT_LABELS.items()}  # 红灯（超期） → 红灯
 
 
 def _pairs(values: list[str], option: str) -> list[tuple[str, str]]:
@@ -138,7 +143,7 @@ def case_act(
     受理、补正、信息采集、办结等窗口操作需窗口人员，审核、决定、暂停、延期、退回等需审批负责人。"""
     known = {a.value: a for a in ACTION_BODIES}
     if action not in known:
-        raise ValidationError(f"未知的办件操作“{action}”，可用操作：{'、'.join(known)}", action=action)
+        raise ValidationError(f"未知的办件操作“{action}”，可用操作：{choices(known, _ACTION_NAMES)}", action=action)
     act = known[action]
     params = _action_params(act, json_params, param or [])
     with node_of(config) as node, acting(node, action_permission(act), ACTION_LABELS[act], case_no) as actor:
@@ -181,9 +186,9 @@ def case_list(
 ) -> None:
     """查询办件列表（最新申请的在前）。"""
     if status is not None and status not in {s.value for s in Status}:
-        raise ValidationError(f"未知的状态“{status}”，可选：{'、'.join(s.value for s in Status)}", field="status")
+        raise ValidationError(f"未知的状态“{status}”，可选：{choices(_STATUS_NAMES, _STATUS_NAMES)}", field="status")
     if light is not None and light not in {lt.value for lt in Light}:
-        raise ValidationError(f"未知的灯色“{light}”，可选：white、yellow、red", field="light")
+        raise ValidationError(f"未知的灯色“{light}”，可选：{choices(_LIGHT_NAMES, _LIGHT_NAMES)}", field="light")
     flt = CaseFilter(status=status, light=light, department=department, item_code=item)
     with node_of(config) as node:
         reading(node, Permission.CASE_READ)

@@ -11,6 +11,8 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from county_node.entrypoints.views import LIGHT_LABELS, CaseDetailView, CasePageView, CaseView, ReadingView
+from federation.text import moment_text
+from federation.timeutil import CST
 
 __all__ = ["print_case_detail", "print_case_page"]
 
@@ -32,23 +34,19 @@ _PAYLOAD_LABELS: Mapping[str, str] = {
     "procedure": "程序",
     "pause_n": "暂停序号",
     "data": "数据",
+    "window": "窗口",
 }
 _OUTCOME_LABELS: Mapping[str, str] = {"approve": "准予许可", "deny": "不予许可", "agree": "同意", "disagree": "不同意"}
-
-
-def _when(moment: str | None) -> str:
-    """``2026-09-21T09:00:00+08:00`` → ``2026-09-21 09:00`` (Beijing time)."""
-    return "—" if moment is None else moment[:16].replace("T", " ")
 
 
 def _deadline(due_at: str | None) -> str:
     """A due moment (00:00 of the next day) shown the way halls say it: ``2026-09-22 24:00``."""
     if due_at is None:
         return "—"
-    moment = datetime.fromisoformat(due_at)
+    moment = datetime.fromisoformat(due_at).astimezone(CST)
     if moment.time() == time(0, 0):
         return f"{(moment - timedelta(days=1)).date().isoformat()} 24:00"
-    return _when(due_at)
+    return moment_text(due_at)
 
 
 def _due(reading: ReadingView) -> str:
@@ -93,8 +91,8 @@ def _print_case(case: CaseView, echo: Echo) -> None:
     echo(f"  实施部门：{case['department']}    类型：{_KIND_LABELS.get(case['kind'], case['kind'])}")
     echo(f"  申请人：{case['applicant']}    状态：{case['status_label']}")
     echo(
-        f"  申请：{_when(case['submitted_at'])}  受理：{_when(case['accepted_at'])}  "
-        f"决定：{_when(case['decided_at'])}  办结：{_when(case['concluded_at'])}"
+        f"  申请：{moment_text(case['submitted_at'])}  受理：{moment_text(case['accepted_at'])}  "
+        f"决定：{moment_text(case['decided_at'])}  办结：{moment_text(case['concluded_at'])}"
     )
     if case["data"]:
         echo("  关键数据：" + "；".join(f"{k}={v}" for k, v in case["data"].items()))
@@ -112,7 +110,7 @@ def _print_case(case: CaseView, echo: Echo) -> None:
 
 def _print_clock(view: CaseDetailView, echo: Echo) -> None:
     clock = view["clock"]
-    echo(f"时限（读数时间 {_when(view['as_of'])}）：")
+    echo(f"时限（读数时间 {moment_text(view['as_of'])}）：")
     if clock is None:
         echo("  尚未受理，未开始计时")
         return
@@ -128,8 +126,8 @@ def _print_pauses_and_tasks(case: CaseView, echo: Echo) -> None:
     if case["pauses"]:
         echo("暂停记录（不计入时限）：")
         for p in case["pauses"]:
-            end = _when(p["ended_at"]) if p["ended_at"] else "进行中"
-            echo(f"  {p['n']}. {p['kind_label']} {_when(p['started_at'])} → {end}  {p['reason']}")
+            end = moment_text(p["ended_at"]) if p["ended_at"] else "进行中"
+            echo(f"  {p['n']}. {p['kind_label']} {moment_text(p['started_at'])} → {end}  {p['reason']}")
     if case["tasks"]:
         echo("联办部门：")
         for t in case["tasks"]:
@@ -147,7 +145,7 @@ def print_case_detail(view: CaseDetailView, echo: Echo) -> None:
     for e in view["timeline"]:
         extra = _payload_text(e["payload"])
         echo(
-            f"  {e['n']:>3}  {_when(e['at'])}  {e['action_label']}  {e['actor']}  → {e['to_status_label']}"
+            f"  {e['n']:>3}  {moment_text(e['at'])}  {e['action_label']}  {e['actor']}  → {e['to_status_label']}"
             + (f"  {extra}" if extra else "")
         )
 
@@ -155,7 +153,7 @@ def print_case_detail(view: CaseDetailView, echo: Echo) -> None:
 def print_case_page(view: CasePageView, echo: Echo) -> None:
     """One page of case summaries, one line each."""
     pages = max(1, -(-view["total"] // view["page_size"]))
-    echo(f"共 {view['total']} 件，第 {view['page']}/{pages} 页（读数时间 {_when(view['as_of'])}）")
+    echo(f"共 {view['total']} 件，第 {view['page']}/{pages} 页（读数时间 {moment_text(view['as_of'])}）")
     for c in view["items"]:
         light = LIGHT_LABELS[c["light"]] if c["light"] else "未计时"
         due = _deadline(c["due_at"])

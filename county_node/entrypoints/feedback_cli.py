@@ -41,7 +41,9 @@ from county_node.entrypoints.supervision_schemas import (
     rating_page_view,
     rating_view,
 )
+from county_node.supervision.domain.feedback import COMPLAINT_STATUS_LABELS
 from federation.errors import ValidationError
+from federation.text import choices
 from security.access import Permission
 
 __all__ = ["complaint_app", "rating_app"]
@@ -144,7 +146,9 @@ def complaint_list(
     """查询投诉（最新登记的在前）。"""
     statuses = ("open", "answered", "closed")
     if status is not None and status not in statuses:
-        raise ValidationError(f"未知的投诉状态“{status}”，可选：{'、'.join(statuses)}", field="status")
+        raise ValidationError(
+            f"未知的投诉状态“{status}”，可选：{choices(statuses, COMPLAINT_STATUS_LABELS)}", field="status"
+        )
     with open_node(config) as node:
         reading(node, Permission.FEEDBACK_READ)
         found = node.supervision.list_complaints(status=status, case_no=case_no, page=page, page_size=page_size)

@@ -18,6 +18,7 @@ from county_node.entrypoints.intake_views import accepted_view, submission_page_
 from county_node.entrypoints.views import case_detail_view
 from county_node.public.services import Accepted, require_desk
 from federation.cli import config_option
+from federation.text import moment_text
 from security.access import Permission
 
 __all__ = ["intake_app", "print_accepted"]
@@ -64,7 +65,8 @@ def intake_list(
     typer.echo(f"网上申报 共 {view['total']} 件（第 {view['page']} 页）")
     for s in view["items"]:
         case = f" → {s['case_no']}" if s["case_no"] else ""
-        line = f"{s['submission_id']}  {s['status_label']}  {s['item_code']}  {s['applicant']}  {s['submitted_at']}"
+        submitted = moment_text(s["submitted_at"])
+        line = f"{s['submission_id']}  {s['status_label']}  {s['item_code']}  {s['applicant']}  {submitted}"
         typer.echo(f"  {line}{case}")
 
 
@@ -84,16 +86,15 @@ def intake_show(
         return
     typer.echo(f"网上申报 {view['submission_id']}（{view['status_label']}）")
     typer.echo(f"  事项：{view['item_code']}  申请人：{view['applicant']}  证件号码：{view['applicant_id'] or '-'}")
-    typer.echo(
-        f"  手机：{view['phone'] or '-'}{'（不接收短信）' if view['sms_opt_out'] else ''}  提交：{view['submitted_at']}"
-    )
+    no_sms = "（不接收短信）" if view["sms_opt_out"] else ""
+    typer.echo(f"  手机：{view['phone'] or '-'}{no_sms}  提交：{moment_text(view['submitted_at'])}")
     typer.echo(f"  材料：{'、'.join(view['materials']) or '-'}")
     for key, value in view["data"].items():
         typer.echo(f"  {key}：{value}")
     if view["note"]:
         typer.echo(f"  备注：{view['note']}")
     if view["case_no"]:
-        typer.echo(f"  办件：{view['case_no']}（{view['decided_by']}，{view['decided_at']}）")
+        typer.echo(f"  办件：{view['case_no']}（{view['decided_by']}，{moment_text(view['decided_at'])}）")
     if view["reason"]:
         typer.echo(f"  不予受理理由：{view['reason']}")
 

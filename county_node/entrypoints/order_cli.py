@@ -17,6 +17,7 @@ from county_node.entrypoints.cli_node import node_of as open_node  # the one way
 from county_node.entrypoints.cli_people import acting, reading
 from county_node.supervision.adapters.orders_views import OrderPageView, OrderView
 from federation.cli import config_option
+from federation.text import moment_text
 from security.access import Permission
 
 __all__ = ["order_app", "print_order", "print_order_page"]
@@ -27,10 +28,6 @@ _Config = Annotated[Path | None, config_option]
 _Json = Annotated[bool, typer.Option("--json", help="以 JSON 输出（与接口返回相同）")]
 
 
-def _when(moment: str | None) -> str:
-    return "—" if not moment else moment[:16].replace("T", " ")
-
-
 def _echo_json(value: Any) -> None:
     typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
 
@@ -38,23 +35,22 @@ def _echo_json(value: Any) -> None:
 def print_order(o: OrderView) -> None:
     """One order with its reply and both histories, in Chinese."""
     typer.echo(f"{o['kind_label']}指令 {o['order_id']}  {o['status_label']}  {o['reply_label']}")
-    typer.echo(
-        f"  下发：{o['issuer']} {o['issued_by']}，{_when(o['issued_at'])}    办复时限：{_when(o['reply_due_at'])}"
-    )
+    issued, due = moment_text(o["issued_at"]), moment_text(o["reply_due_at"])
+    typer.echo(f"  下发：{o['issuer']} {o['issued_by']}，{issued}    办复时限：{due}")
     typer.echo(f"  对象：{o['subject_label']} {o['subject_id']}    县：{o['county']}    办件：{o['case_no'] or '—'}")
     typer.echo(f"  原因：{o['reason']}")
     if o["reply_overdue"]:
         typer.echo("  已超过办复时限，尚未办复")
     reply = o["reply"]
     if reply is not None:
-        typer.echo(f"  签收：{_when(reply['received_at'])}")
+        typer.echo(f"  签收：{moment_text(reply['received_at'])}")
         if reply["answered_at"]:
-            typer.echo(f"  办复：{reply['answer']}（{reply['answered_by']}，{_when(reply['answered_at'])}）")
+            typer.echo(f"  办复：{reply['answer']}（{reply['answered_by']}，{moment_text(reply['answered_at'])}）")
     typer.echo("处理记录：")
     steps = [*o["history"], *(reply["history"] if reply else [])]
     for h in sorted(steps, key=lambda h: h["at"]):
         reason = f"  {h['reason']}" if h["reason"] else ""
-        typer.echo(f"  {_when(h['at'])}  {h['action_label']}  {h['actor']}{reason}")
+        typer.echo(f"  {moment_text(h['at'])}  {h['action_label']}  {h['actor']}{reason}")
 
 
 def print_order_page(view: OrderPageView) -> None:
@@ -64,7 +60,7 @@ def print_order_page(view: OrderPageView) -> None:
         overdue = "  超时未办复" if o["reply_overdue"] else ""
         typer.echo(
             f"  {o['order_id']}  {o['kind_label']}  {o['status_label']}  {o['reply_label']}  "
-            f"{o['subject_label']} {o['subject_id']}  县 {o['county']}  下发 {_when(o['issued_at'])}{overdue}"
+            f"{o['subject_label']} {o['subject_id']}  县 {o['county']}  下发 {moment_text(o['issued_at'])}{overdue}"
         )
 
 

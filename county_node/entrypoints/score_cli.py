@@ -19,6 +19,7 @@ from federation.cli import config_option, setup
 from federation.config import Config
 from federation.errors import NotFound, ValidationError
 from federation.identities import DivisionLevel, level_of
+from federation.text import ljust, rjust
 
 __all__ = ["LEVEL_LABELS", "node_score_app", "render_ranking", "score_text", "show_scores"]
 
@@ -30,7 +31,8 @@ def score_text(value: Any) -> str:
 
 
 def render_ranking(rows: list[dict[str, Any]], *, top: int = 3) -> list[str]:
-    """Ranking lines: rank (or 样本不足), subject, score, cases, top deductions."""
+    """Ranking lines: rank (or 样本不足), subject, score, cases, top deductions — columns padded by display width
+    (a Chinese subject name takes two columns a character), so they line up on a terminal."""
     from federation.storage.scores_replica import top_losses
 
     lines = []
@@ -38,8 +40,8 @@ def render_ranking(rows: list[dict[str, Any]], *, top: int = 3) -> list[str]:
         rank = f"第 {r['rank']} / {r['ranked_of']} 名" if r["rank"] is not None else "样本不足，不排名"
         losses = "；".join(f"{name} {points}" for name, points in top_losses(r["breakdown"], top))
         lines.append(
-            f"{rank:<14}  {r['subject']:<28}  {score_text(r['score']):>7} 分  办件 {r['cases']:>6}"
-            + (f"  主要失分：{losses}" if losses else "")
+            f"{ljust(rank, 16)}  {ljust(r['subject'], 28)}  {rjust(score_text(r['score']), 7)} 分  "
+            f"办件 {rjust(r['cases'], 6)}" + (f"  主要失分：{losses}" if losses else "")
         )
     return lines
 

@@ -43,8 +43,10 @@ from county_node.entrypoints.supervision_schemas import (
     sweep_view,
 )
 from county_node.supervision.adapters.store import AlertFilter
-from county_node.supervision.domain.alerts import ACTION_LABELS, AlertAction
+from county_node.supervision.domain.alerts import ACTION_LABELS, ACTOR_LABELS, AlertAction
+from county_node.supervision.domain.model import SUBJECT_KIND_LABELS
 from federation.errors import ValidationError
+from federation.text import choices
 from security.access import Permission
 
 __all__ = ["alert_app"]
@@ -65,7 +67,8 @@ def _alert_line(a: AlertView) -> str:
 
 def _print_alert(a: AlertView, echo: Echo) -> None:
     echo(f"预警 {a['alert_id']}  {a['rule_id']} {a['rule_name']}（规则第 {a['rule_version']} 版）")
-    echo(f"  对象：{a['subject_kind']} {a['subject_id']}    部门：{a['department'] or '—'}")
+    kind = SUBJECT_KIND_LABELS.get(a["subject_kind"], a["subject_kind"])
+    echo(f"  对象：{kind} {a['subject_id']}    部门：{a['department'] or '—'}")
     echo(f"  灯色：{a['light_label'] or '—'}    状态：{a['status_label']}    督办层级：{a['level_label']}")
     echo(f"  触发：{when(a['opened_at'])}    签收时限：{when(a['ack_due_at'])}    关闭：{when(a['closed_at'])}")
     if a["close_reason"]:
@@ -81,7 +84,7 @@ def _print_alert(a: AlertView, echo: Echo) -> None:
     echo("处理记录：")
     for h in a["history"]:
         reason = f"  {h['reason']}" if h["reason"] else ""
-        echo(f"  {when(h['at'])}  {h['action_label']}  {h['actor']}{reason}")
+        echo(f"  {when(h['at'])}  {h['action_label']}  {ACTOR_LABELS.get(h['actor'], h['actor'])}{reason}")
 
 
 def _print_alert_page(view: AlertPageView, echo: Echo) -> None:
@@ -171,7 +174,8 @@ def alert_act(
     """对预警执行一个操作（与接口 POST /api/v1/alerts/{预警编号}/{操作} 相同）。"""
     known = {a.value: a for a in PERSON_ACTION_ORDER}
     if action not in known:
-        raise ValidationError(f"未知的预警操作“{action}”，可用操作：{'、'.join(known)}", action=action)
+        names = choices(known, {a.value: ACTION_LABELS[a] for a in known.values()})
+        raise ValidationError(f"未知的预警操作“{action}”，可用操作：{names}", action=action)
     _act(alert_id, known[action], reason, as_json, config)
 
 

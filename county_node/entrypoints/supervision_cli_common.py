@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from federation.cli import config_option
+from federation.text import moment_text
 
 __all__ = [
     "ConfigOption",
@@ -38,8 +39,8 @@ def echo_json(value: Any) -> None:
 
 
 def when(moment: str | None) -> str:
-    """``2026-09-21T09:00:00+08:00`` → ``2026-09-21 09:00`` (Beijing time)."""
-    return "—" if not moment else moment[:16].replace("T", " ")
+    """``2026-09-21T01:00:00+00:00`` → ``2026-09-21 09:00`` (China time; :func:`federation.text.moment_text`)."""
+    return moment_text(moment)
 
 
 def pages(total: int, page_size: int) -> int:

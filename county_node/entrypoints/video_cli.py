@@ -22,9 +22,11 @@ from county_node.entrypoints.video_http import aware, camera_view, clip_view, ev
 from county_node.video.adapters.ingest_folder import scan_export_folder
 from county_node.video.adapters.ingest_model import IngestReport
 from county_node.video.adapters.ingest_nvr import NvrPoller
+from county_node.video.domain.segments import EVENT_KIND_LABELS
 from county_node.video.ingest import IndexSink
 from federation.cli import config_option
 from federation.errors import ValidationError
+from federation.text import moment_text
 from security.access import Permission
 
 __all__ = ["camera_app", "video_app"]
@@ -50,7 +52,22 @@ def _moment(raw: str, option: str) -> datetime:
 
 
 def _short(moment: str | None) -> str:
-    return "—" if not moment else moment[:19].replace("T", " ")
+    """A video moment in China time, to the second (a clip is cut to the second)."""
+    return moment_text(moment, seconds=True)
+
+
+_CLIP_SUBJECT_LABELS = {"alert": "预警", "complaint": "投诉"}
+
+
+def _clip_subject(subject: str) -> str:
+    """A clip's subject as a person reads it: ``alert:ID`` → ``预警 ID``, ``办件号#0003`` → ``办件 办件号 第 3 步``."""
+    kind, sep, rest = subject.partition(":")
+    if sep and kind in _CLIP_SUBJECT_LABELS:
+        return f"{_CLIP_SUBJECT_LABELS[kind]} {rest}"
+    case_no, sep, step = subject.rpartition("#")
+    if sep and step.isdigit():
+        return f"办件 {case_no} 第 {int(step)} 步"
+    return subject
 
 
 def _print_camera(view: dict[str, Any]) -> None:
@@ -199,7 +216,8 @@ def video_events(
         return
     typer.echo(f"共 {len(views)} 条事件")
     for v in views:
-        typer.echo(f"  {_short(v['at'])}  {v['kind']}  摄像机 {v['camera_id']}  窗口 {v['window'] or '—'}")
+        kind = EVENT_KIND_LABELS.get(v["kind"], v["kind"])
+        typer.echo(f"  {_short(v['at'])}  {kind}  摄像机 {v['camera_id']}  窗口 {v['window'] or '—'}")
 
 
 @video_app.command("clip")
@@ -230,7 +248,7 @@ def video_clip(
     if as_json:
         _echo_json(view)
         return
-    typer.echo(f"{view['subject']}  窗口 {view['window'] or '—'}  时刻 {_short(view['at'])}")
+    typer.echo(f"{_clip_subject(view['subject'])}  窗口 {view['window'] or '—'}  时刻 {_short(view['at'])}")
     if view["note"]:
         typer.echo(f"  {view['note']}")
     _print_timeline(view)
@@ -278,7 +296,7 @@ def _report_ingest(report: IngestReport, sink: IndexSink, as_json: bool) -> None
     for s in report.skipped[:20]:
         typer.echo(f"  跳过 {s.source}：{s.reason}")
     for r in sink.refused[:20]:
-        typer.echo(f"  拒绝 {r.segment.camera_id} {_short(r.segment.start.isoformat())}：{r.reason}")
+        typer.echo(f"  拒绝 {r.segment.camera_id} {moment_text(r.segment.start, seconds=True)}：{r.reason}")
     hidden = max(0, len(report.skipped) - 20) + max(0, len(sink.refused) - 20)
     if hidden:
         typer.echo(f"  （另有 {hidden} 条未列出，请用 --json 查看全部）")

@@ -32,7 +32,7 @@ from federation.identities import DivisionLevel, extranet_of
 from federation.logging import configure_logging
 from province_center.demo.extranet import extranet_boundary_lines, public_round_trip
 from province_center.demo.launcher import Federation, LaunchError, NodeSpec
-from security.access import ROLE_LABELS
+from security.access import AUDIT_ACTION_LABELS, ROLE_LABELS
 
 __all__ = ["demo_app"]
 
@@ -377,9 +377,6 @@ def _people(fed: Federation) -> None:
         _say(f"  {s.name}（{s.division}）：{shown}")
 
 
-_ACTION_LABELS = {"login": "登录", "user.add": "开设账号"}
-
-
 def _audit_summary(fed: Federation) -> None:
     """Who did what in each county, from the audit entries replicated up to the province, and each county's
     hash chain recomputed there."""
@@ -400,7 +397,7 @@ def _audit_summary(fed: Federation) -> None:
             if outcome != "ok":
                 refused += n
                 continue
-            people.setdefault((user_id, name, role), []).append(f"{_ACTION_LABELS.get(action, action)} {n} 次")
+            people.setdefault((user_id, name, role), []).append(f"{AUDIT_ACTION_LABELS.get(action, action)} {n} 次")
         broken = chain["break"]
         verdict = "哈希链完整" if broken is None else f"✗ 哈希链断裂于第 {broken.seq} 条：{broken.reason}"
         tail = f"，其中被拒绝 {refused} 次" if refused else ""

@@ -18,6 +18,7 @@ import typer
 
 from federation.cli import config_option, setup
 from federation.identities import Division
+from federation.text import moment_text
 
 __all__ = ["StatusLine", "admin_standards_app", "standards_report"]
 
@@ -136,7 +137,7 @@ def standards_status(
         effective = li.effective_date.isoformat() if li.effective_date else "—"
         typer.echo(
             f"{li.division.code}  {li.division.name}（{level}）  {version}  生效 {effective}  "
-            f"应用于 {li.applied_at or '—'}  {_STATE_LABELS[li.state]}"
+            f"应用于 {moment_text(li.applied_at)}  {_STATE_LABELS[li.state]}"
         )
     summary = "，".join(f"{_STATE_LABELS[s]} {n}" for s, n in counts.items() if n)
     typer.echo(f"合计：{summary}")

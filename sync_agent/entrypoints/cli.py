@@ -22,7 +22,8 @@ import typer
 from federation.cli import config_option, setup
 from federation.config import Config, split_address
 from federation.errors import ConfigError
-from federation.timeutil import CST
+from federation.replication.records import OP_LABELS, record_type_label
+from federation.text import ljust, moment_text, rjust
 from sync_agent.entrypoints.admin_standards_cli import admin_standards_app
 from sync_agent.entrypoints.ferry_cli import admin_ferry_app
 from sync_agent.errors import LinkError
@@ -140,9 +141,12 @@ def fetch_links(url: str) -> dict[str, Any]:
     return body
 
 
+_LINK_COLUMNS = ("已发送", "已确认", "积压条数", "积压秒数", "速率/秒")
+
+
 def _links_table(body: dict[str, Any]) -> list[str]:
     lines = [f"节点 {body['node']} 的链路："]
-    header = f"  {'来源':<8}{'已发送':>10}{'已确认':>10}{'积压条数':>10}{'积压秒数':>10}{'速率/秒':>10}  最近错误"
+    header = "  " + ljust("来源", 10) + "".join(rjust(h, 10) for h in _LINK_COLUMNS) + "  最近错误"
     for link in body["links"]:
         state = "已连接" if link["connected"] else "未连接"
         target = link["target"] or "（未连接过）"
@@ -159,10 +163,15 @@ def _links_table(body: dict[str, Any]) -> list[str]:
         if current and link.get("last_error_at"):
             current = f"{current}（{_local_time(link['last_error_at'])}）"
         for o in link["origins"]:
-            lines.append(
-                f"  {o['origin']:<10}{o['sent_seq']:>10}{o['acked_seq']:>10}{o['lag_records']:>10}"
-                f"{o['lag_seconds']:>10.1f}{o['rate_per_s']:>10.1f}  {current or '-'}"
+            cells = (
+                o["sent_seq"],
+                o["acked_seq"],
+                o["lag_records"],
+                f"{o['lag_seconds']:.1f}",
+                f"{o['rate_per_s']:.1f}",
             )
+            row = ljust(o["origin"], 10) + "".join(rjust(c, 10) for c in cells)
+            lines.append(f"  {row}  {current or '-'}")
         if not link["origins"]:
             lines.append("  （尚无来源）")
         if link.get("previous_error"):
@@ -174,9 +183,9 @@ def _links_table(body: dict[str, Any]) -> list[str]:
 
 
 def _local_time(iso: str | None) -> str:
-    """An ISO instant from ``/links`` in Beijing time, to the second (``?`` when missing or unreadable)."""
+    """An ISO instant from ``/links`` in China time (``?`` when missing or unreadable)."""
     try:
-        return datetime.fromisoformat(iso or "").astimezone(CST).strftime("%Y-%m-%d %H:%M:%S")
+        return moment_text(datetime.fromisoformat(iso or ""), seconds=True)
     except ValueError:
         return "?"
 
@@ -226,10 +235,13 @@ def admin_holdings(
         typer.echo(json.dumps({"node": cfg.node.division, "origins": rows}, ensure_ascii=False))
         return
     typer.echo(f"节点 {cfg.node.division} 持有的数据：")
-    typer.echo(f"  {'来源':<8}{'办件':>8}{'事件':>9}{'高水位':>10}  摘要")
+    typer.echo(f"  {ljust('来源', 10)}{rjust('办件', 8)}{rjust('事件', 10)}{rjust('高水位', 10)}  摘要")
     for r in rows:
         hw = "本节点" if r["high_water"] is None else r["high_water"]
-        typer.echo(f"  {r['origin']:<10}{r['cases']:>8}{r['events']:>10}{hw:>10}  {str(r['digest'])[:16]}")
+        typer.echo(
+            f"  {ljust(r['origin'], 10)}{rjust(r['cases'], 8)}{rjust(r['events'], 10)}{rjust(hw, 10)}"
+            f"  {str(r['digest'])[:16]}"
+        )
 
 
 # -- admin quarantine ---------------------------------------------------------------------------------------------
@@ -260,13 +272,12 @@ def _echo_json(body: dict[str, Any]) -> None:
 
 
 def _show(q: QuarantinedRecord, *, full: bool) -> None:
-    resolved = f"，处理于 {q.resolved_at.isoformat()}" if q.resolved_at else ""
-    typer.echo(
-        f"#{q.id}  来源 {q.origin}  序号 {q.seq}  {q.record_type} {q.record_id}  [{_STATE_LABELS[q.state]}{resolved}]"
-    )
+    resolved = f"，处理于 {moment_text(q.resolved_at)}" if q.resolved_at else ""
+    kind = record_type_label(q.record_type)
+    typer.echo(f"#{q.id}  来源 {q.origin}  序号 {q.seq}  {kind} {q.record_id}  [{_STATE_LABELS[q.state]}{resolved}]")
     typer.echo(f"    原因：{q.reason}")
     if full:
-        typer.echo(f"    操作：{q.op}    隔离时间：{q.created_at.isoformat()}")
+        typer.echo(f"    操作：{OP_LABELS.get(q.op, q.op)}    隔离时间：{moment_text(q.created_at)}")
         typer.echo(f"    载荷：{q.payload}")
 
 

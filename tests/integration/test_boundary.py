@@ -392,8 +392,8 @@ def test_sunshine_admin_boundary_report(tmp_path: Path) -> None:
     text = ok(sunshine("admin", "boundary", "report", *config))
     assert f"节点 {COUNTY} 边界策略：标准版本" in text
     assert "上行（本级 → 上级）" in text
-    assert "applicant_register（不允许）：已放行 0 条，拒绝 1 条" in text
-    assert "case（允许）：已放行 1 条，拒绝 0 条" in text
+    assert "applicant_register，不允许：已放行 0 条，拒绝 1 条" in text  # a type without a name: its wire name
+    assert "办件（case），允许：已放行 1 条，拒绝 0 条" in text
     assert "applicant（姓名脱敏）" in text
     assert "data（清空）" in text
     report = json.loads(ok(sunshine("admin", "boundary", "report", "--json", *config)))

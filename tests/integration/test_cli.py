@@ -196,6 +196,8 @@ def test_case_submit_act_show_and_list(node_dir: Path) -> None:
             "张三",
             "--data",
             "统一社会信用代码=91371122MA3C000000",
+            "--window",
+            "W01",
             *config,
         )
     )
@@ -237,6 +239,9 @@ def test_case_submit_act_show_and_list(node_dir: Path) -> None:
     assert "办理过程" in text
     assert "受理" in text
     assert "天数：3" in text
+    assert "窗口：W01" in text  # the submission's window by its Chinese label
+    words = set(re.findall(r"\b[a-z_]{2,}\b", text))
+    assert words <= {"clerk", "approver"}  # the actors' user ids; no English label or raw enum value
 
     detail = json.loads(ok(sunshine("case", "show", case_no, "--json", *config)))
     assert detail["case"]["status"] == "in_review"
@@ -266,12 +271,14 @@ def test_case_commands_report_user_errors_in_chinese(node_dir: Path) -> None:
     assert "未找到办件" in error_line(missing)
     unknown_action = sunshine("case", "act", f"{DIVISION}-20260921-999999", "approve", *config)
     assert "未知的办件操作“approve”" in error_line(unknown_action)
+    assert "受理（accept）" in error_line(unknown_action)  # what to type, with its Chinese name
     bad_days = sunshine("case", "act", f"{DIVISION}-20260921-999999", "extend", "--param", "days=三", *config)
     assert "days：应为整数" in error_line(bad_days)
     bad_json = sunshine("case", "act", f"{DIVISION}-20260921-999999", "accept", "--json", "{", *config)
     assert "--json 不是有效的 JSON" in error_line(bad_json)
     bad_light = sunshine("case", "list", "--light", "green", *config)
     assert "未知的灯色“green”" in error_line(bad_light)
+    assert "白灯（white）、黄灯（yellow）、红灯（red）" in error_line(bad_light)
 
 
 def test_case_commands_need_a_login_holding_the_permission(node_dir: Path) -> None:

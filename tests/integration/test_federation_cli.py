@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -123,6 +124,10 @@ def test_an_operator_lists_shows_fixes_replays_and_discards_quarantined_records(
     shown = sunshine("admin", "quarantine", "show", "1", "--config", config)
     assert shown.returncode == 0
     assert '载荷：{"case_no": ' in shown.stdout
+    assert "办件（case）" in shown.stdout  # the record type by its Chinese name, its wire name beside it
+    assert "操作：写入" in shown.stdout
+    # when it was set aside: China time to the minute, as every other command prints a moment (not raw UTC ISO)
+    assert re.search(r"隔离时间：\d{4}-\d{2}-\d{2} \d{2}:\d{2}\n", shown.stdout), shown.stdout
     assert sunshine("admin", "quarantine", "show", "999", "--config", config).returncode == 2
 
     # the event cannot be replayed before its case: refused with the reason, still held

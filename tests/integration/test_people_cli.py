@@ -342,4 +342,6 @@ def test_audit_list(node: Path) -> None:
     lines = newest.splitlines()
     assert len(lines) == 3
     assert "节点管理员（节点管理员、交换管理员，admin）" in newest or "admin" in newest
-    assert "login" in ok(sunshine("admin", "audit", "list", "--user", "admin", *cfg(node)))
+    by_admin = ok(sunshine("admin", "audit", "list", "--user", "admin", *cfg(node)))
+    assert "登录" in by_admin  # the action by its Chinese name, not "login"
+    assert "login" not in by_admin

@@ -117,6 +117,7 @@ def test_publish_a_source_directory_and_see_every_node_s_version(tmp_path: Path,
     text = ok(sunshine("admin", "standards", "status", "--config", str(cfg)))
     assert "省级当前标准版本：2026.10.1" in text
     assert any(line.startswith(COUNTY) and "落后" in line for line in text.splitlines())
+    assert "应用于 2026-09-01 08:00  落后" in text  # China time, not the stored UTC ISO moment
     assert any(line.startswith("371100") and "未报告" in line for line in text.splitlines())
 
 

@@ -101,7 +101,9 @@ def test_sweep_and_the_alert_lifecycle(config: list[str]) -> None:
     shown = ok(sunshine("alert", "show", alert_id, *config))
     assert f"预警 {alert_id}  SUP-002 超期（红灯）" in shown
     assert "处理记录" in shown
-    assert "触发  system" in shown
+    assert "触发  系统" in shown  # the system's own step, by its Chinese name
+    assert "对象：办件 " in shown  # the subject kind by its Chinese name, not "case"
+    assert re.search(r"触发：\d{4}-\d{2}-\d{2} \d{2}:\d{2} ", shown)  # China time, to the minute
 
     assert "已签收，当前状态：已签收" in ok(sunshine("alert", "ack", alert_id, *config))
     no_reason = error_line(sunshine("alert", "urge", alert_id, *config))
@@ -126,7 +128,10 @@ def test_sweep_and_the_alert_lifecycle(config: list[str]) -> None:
 def test_alert_commands_report_user_errors_in_chinese(config: list[str]) -> None:
     login(config, "supervisor")
     unknown_action = error_line(sunshine("alert", "act", f"{DIVISION}-A000000001", "reopen", *config))
-    assert "未知的预警操作“reopen”，可用操作：acknowledge、urge、supervise、close" in unknown_action
+    assert (
+        "未知的预警操作“reopen”，可用操作：签收（acknowledge）、催办（urge）、督办（supervise）、关闭（close）"
+        in unknown_action
+    )
     missing = error_line(sunshine("alert", "ack", f"{DIVISION}-A000009999", *config))
     assert "alert_not_found" in missing
     assert f"未找到预警“{DIVISION}-A000009999”" in missing

@@ -29,6 +29,7 @@ from federation.errors import InvalidTransition, ValidationError
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "ACTOR_LABELS",
     "ESCALATION_LABELS",
     "MAX_LEVEL",
     "UNACKNOWLEDGED",
@@ -98,6 +99,8 @@ _REASON_REQUIRED = frozenset({AlertAction.URGE, AlertAction.SUPERVISE, AlertActi
 
 MAX_LEVEL = 2
 ESCALATION_LABELS: Mapping[int, str] = {0: "县级", 1: "市级", 2: "省级"}
+ACTOR_LABELS: Mapping[str, str] = {"system": "系统"}
+"""How a person reads the actor of the steps the system takes itself (触发, 升级, 条件消除: actor ``system``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 from county_node.supervision.domain.parameters import SupervisionParameters
 from federation.clock import ClockReading, Light
 
-__all__ = ["RuleResult", "RuleSpec", "SubjectKind", "Verdict", "clock_record"]
+__all__ = ["SUBJECT_KIND_LABELS", "RuleResult", "RuleSpec", "SubjectKind", "Verdict", "clock_record"]
 
 F = TypeVar("F")
 
@@ -31,6 +31,14 @@ class SubjectKind(enum.StrEnum):
     CASE = "case"
     COMPLAINT = "complaint"
     RATING = "rating"
+
+
+SUBJECT_KIND_LABELS: Mapping[str, str] = {
+    SubjectKind.CASE: "办件",
+    SubjectKind.COMPLAINT: "投诉",
+    SubjectKind.RATING: "评价",
+}
+"""How a person reads an alert's subject kind (``对象：办件 …``)."""
 
 
 @dataclass(frozen=True, slots=True)

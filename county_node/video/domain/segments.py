@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import posixpath
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import attrgetter
@@ -22,6 +22,7 @@ from federation.timeutil import CST, check_moment
 __all__ = [
     "DEFAULT_MAX_SEGMENT",
     "EVENT_ID_LENGTH",
+    "EVENT_KIND_LABELS",
     "ClipMargin",
     "EventKind",
     "Gap",
@@ -54,6 +55,15 @@ class EventKind(enum.StrEnum):
     MOTION = "motion"  # 移动侦测
     WINDOW_UNATTENDED = "window_unattended"  # 窗口无人
     COMPLAINT_LINKED = "complaint_linked"  # 投诉关联
+
+
+EVENT_KIND_LABELS: Mapping[str, str] = {
+    EventKind.ALARM: "报警",
+    EventKind.MOTION: "移动侦测",
+    EventKind.WINDOW_UNATTENDED: "窗口无人",
+    EventKind.COMPLAINT_LINKED: "投诉关联",
+}
+"""How a person reads a video event's kind."""
 
 
 @dataclass(frozen=True, slots=True)
