@@ -509,12 +509,19 @@ def test_list_filters_by_status_light_department_item_and_pages(client: TestClie
     act(client, food, "accept")  # promised 5 working days
     waiting = [submit(client) for _ in range(2)]  # never accepted: no clock, no light
 
-    # on the day of acceptance a 1-day case has one working day left: yellow at once; the 5-day case is white
+    # on the day of acceptance nothing of any budget is used: every accepted case is white. (This test used to
+    # expect the 1-day cases yellow at once — the bug of issue 17: a warning that fires at acceptance warns of
+    # nothing and cost the county a SUP-001 alert for every 1-day case.)
+    assert client.get("/api/v1/cases", params={"light": "yellow"}).json()["total"] == 0
+    white = client.get("/api/v1/cases", params={"light": "white"}).json()
+    assert {c["case_no"] for c in white["items"]} == {*late, food}
+    assert client.get("/api/v1/cases", params={"light": "red"}).json()["total"] == 0
+
+    clock.now = datetime(2026, 9, 22, 0, 0, tzinfo=CST)  # Tuesday 00:00: the 1-day cases' one day has begun
     yellow = client.get("/api/v1/cases", params={"light": "yellow"}).json()
     assert {c["case_no"] for c in yellow["items"]} == set(late)
     white = client.get("/api/v1/cases", params={"light": "white"}).json()
     assert [c["case_no"] for c in white["items"]] == [food]
-    assert client.get("/api/v1/cases", params={"light": "red"}).json()["total"] == 0
 
     clock.now = datetime(2026, 9, 24, 9, 0, tzinfo=CST)  # Thursday: the 1-day cases were due Tuesday 24:00
     red = client.get("/api/v1/cases", params={"light": "red"}).json()
