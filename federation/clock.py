@@ -44,9 +44,11 @@ __all__ = [
     "LightPolicy",
     "Pause",
     "PauseKind",
+    "StoppedClock",
     "compute_deadline",
     "missing_year_warning",
     "read_clock",
+    "stopped_clock",
 ]
 
 
@@ -279,3 +281,34 @@ def read_clock(
     else:
         light = Light.WHITE
     return ClockReading(dl, now, remaining, elapsed, overdue, light, yellow_at)
+
+
+@dataclass(frozen=True, slots=True)
+class StoppedClock:
+    """A clock stopped at ``at`` (the decision, the conclusion, a joint department's completion): the working days
+    it used — counted like the budget: the acceptance day not counted, paused days not counted, the stopping day
+    counted — and whether it kept its limit. Derived from the reading at the stopping moment, never stored."""
+
+    at: datetime
+    used_days: int
+    budget_days: int
+    late: bool  # stopped at or after the due moment
+    overdue_days: int  # working days past the last day of the budget, up to the stopping day
+
+    @property
+    def in_time(self) -> bool:
+        return not self.late
+
+
+def stopped_clock(calendar: WorkingCalendar, spec: ClockSpec, reading: ClockReading) -> StoppedClock:
+    """``reading`` — ``spec`` read at the moment its clock stopped — as a stopped clock (用时、按时 / 超时)."""
+    total = reading.deadline.total_budget
+    accept = local_ordinal(spec.accepted_at)
+    start = accept if total > 0 else accept - 1
+    stop = local_ordinal(reading.as_of)
+    used = max(0, calendar.count(start, stop))
+    for lo, hi in _exclusions(spec.pauses) if spec.pauses else ():
+        after, upto = max(lo, start), min(stop if hi is None else hi, stop)
+        if upto > after:
+            used -= calendar.count(after, upto)
+    return StoppedClock(reading.as_of, max(0, used), total, reading.light is Light.RED, reading.overdue_days)
