@@ -44,9 +44,11 @@ __all__ = [
     "LightPolicy",
     "Pause",
     "PauseKind",
+    "StoppedClock",
     "compute_deadline",
     "missing_year_warning",
     "read_clock",
+    "stopped_clock",
 ]
 
 
@@ -160,6 +162,17 @@ def _day_start(ordinal: int) -> datetime:
     return start_of_local_day(ordinal)
 
 
+def _exclusions(pauses: Sequence[Pause]) -> list[tuple[int, int | None]]:
+    """The pause ledger as excluded ordinal spans: a pause excludes the working days in [start, end), i.e. the
+    ordinals in (start - 1, end - 1]."""
+    exclusions = [(local_ordinal(p.start) - 1, None if p.end is None else local_ordinal(p.end) - 1) for p in pauses]
+    if len(exclusions) > 1:
+        # by start only: two pauses can start the same day (a same-day 补正, then a still-open 暂停), and
+        # comparing their ends would compare None with an int
+        exclusions.sort(key=itemgetter(0))
+    return exclusions
+
+
 def compute_deadline(calendar: WorkingCalendar, spec: ClockSpec) -> Deadline:
     """Derive the due date of ``spec`` on ``calendar`` in O(pauses) array look-ups."""
     remaining = spec.budget_days + spec.extension_days
@@ -171,15 +184,7 @@ def compute_deadline(calendar: WorkingCalendar, spec: ClockSpec) -> Deadline:
         remaining = 1
         cursor = accept - 1
     if spec.pauses:
-        # a pause excludes working days in [start, end), i.e. ordinals in (start - 1, end - 1]
-        exclusions = [
-            (local_ordinal(p.start) - 1, None if p.end is None else local_ordinal(p.end) - 1) for p in spec.pauses
-        ]
-        if len(exclusions) > 1:
-            # by start only: two pauses can start the same day (a same-day 补正, then a still-open 暂停), and
-            # comparing their ends would compare None with an int
-            exclusions.sort(key=itemgetter(0))
-        due, left = calendar.run_budget(cursor, remaining, exclusions)
+        due, left = calendar.run_budget(cursor, remaining, _exclusions(spec.pauses))
     else:
         due, left = calendar.run_budget(cursor, remaining)
     year = date.fromordinal(accept).year  # the CST year, whatever the time zone of accepted_at
@@ -200,9 +205,21 @@ def compute_deadline(calendar: WorkingCalendar, spec: ClockSpec) -> Deadline:
 
 
 def _yellow_threshold(total_budget: int, policy: LightPolicy) -> int:
-    """Remaining working days (today included) at or below which the light is yellow."""
+    """Remaining working days (today included) at or below which the light is yellow — once the budget is in use
+    (see :func:`read_clock`)."""
     by_share = total_budget - math.ceil(policy.yellow_share * total_budget - 1e-9)
     return max(policy.yellow_days, by_share)
+
+
+def _first_counted_day(calendar: WorkingCalendar, spec: ClockSpec, start: int) -> int:
+    """Ordinal of the first working day counted in the budget of ``spec`` (after ``start``, pauses skipped)."""
+    if spec.pauses:
+        day, _ = calendar.run_budget(start, 1, _exclusions(spec.pauses))
+    else:
+        day, _ = calendar.run_budget(start, 1)
+    # not paused at its due moment, so not held before its first day either
+    assert day is not None
+    return day
 
 
 def read_clock(
@@ -212,14 +229,25 @@ def read_clock(
     policy: LightPolicy = LightPolicy(),
     deadline: Deadline | None = None,
 ) -> ClockReading:
-    """Read the clock at ``now``: remaining and elapsed working days, overdue days and the light."""
+    """Read the clock at ``now``: remaining and elapsed working days, overdue days and the light.
+
+    The light is red from the due moment. Before it, it is yellow once the budget is **in use** — its first
+    counted working day has begun (for an instant item: its one day, the acceptance day) — **and** at most
+    ``policy.yellow_days`` working days remain (today included) or at least ``policy.yellow_share`` of the budget
+    is used. A case whose whole budget is within the thresholds (a 1-day case under ``yellow_days`` 1) is
+    therefore white on its acceptance day and turns yellow at 00:00 of its first counted working day, never at
+    acceptance. A paused case is yellow when it was in use before the pause and within the thresholds.
+    """
     dl = deadline if deadline is not None else compute_deadline(calendar, spec)
     total = dl.total_budget
     threshold = _yellow_threshold(total, policy)
     if dl.paused:
         remaining = dl.remaining_at_pause if dl.remaining_at_pause is not None else 0
         elapsed = max(0, total - remaining)  # an instant item's one counted day is not "elapsed" budget
-        light = Light.YELLOW if remaining <= threshold else Light.WHITE
+        # the budget is in use when a working day of it was counted before the pause (the pause gives back the
+        # day it starts on); an instant item's one day counts as remaining
+        in_use = remaining < max(total, 1)
+        light = Light.YELLOW if in_use and remaining <= threshold else Light.WHITE
         return ClockReading(dl, now, remaining, elapsed, 0, light, None)
     assert dl.due_ordinal is not None
     due = dl.due_ordinal
@@ -237,10 +265,14 @@ def read_clock(
         remaining = 0
         overdue = calendar.count(due, today)
     elapsed = max(0, total - remaining)
-    # first day on which remaining <= threshold: the acceptance day if it holds already, otherwise the day after
-    # the working day whose running count is cum_due - threshold
+    # first day on which remaining <= threshold: the day after the working day whose running count is
+    # cum_due - threshold — unless that holds from the start (the whole budget is within the thresholds, e.g. a
+    # 1-day case with yellow_days 1): then the day the budget comes into use, its first counted working day
     k = cum_due - threshold
-    yellow_day = accept if k < 1 or cum_start >= k else max(accept, calendar.nth_working(k) + 1)
+    if k < 1 or cum_start >= k:
+        yellow_day = _first_counted_day(calendar, spec, start)
+    else:
+        yellow_day = max(accept, calendar.nth_working(k) + 1)
     yellow_at = max(start_of_local_day(yellow_day), spec.accepted_at)
     if dl.due_at is not None and now >= dl.due_at:
         light = Light.RED
@@ -249,3 +281,34 @@ def read_clock(
     else:
         light = Light.WHITE
     return ClockReading(dl, now, remaining, elapsed, overdue, light, yellow_at)
+
+
+@dataclass(frozen=True, slots=True)
+class StoppedClock:
+    """A clock stopped at ``at`` (the decision, the conclusion, a joint department's completion): the working days
+    it used — counted like the budget: the acceptance day not counted, paused days not counted, the stopping day
+    counted — and whether it kept its limit. Derived from the reading at the stopping moment, never stored."""
+
+    at: datetime
+    used_days: int
+    budget_days: int
+    late: bool  # stopped at or after the due moment
+    overdue_days: int  # working days past the last day of the budget, up to the stopping day
+
+    @property
+    def in_time(self) -> bool:
+        return not self.late
+
+
+def stopped_clock(calendar: WorkingCalendar, spec: ClockSpec, reading: ClockReading) -> StoppedClock:
+    """``reading`` — ``spec`` read at the moment its clock stopped — as a stopped clock (用时、按时 / 超时)."""
+    total = reading.deadline.total_budget
+    accept = local_ordinal(spec.accepted_at)
+    start = accept if total > 0 else accept - 1
+    stop = local_ordinal(reading.as_of)
+    used = max(0, calendar.count(start, stop))
+    for lo, hi in _exclusions(spec.pauses) if spec.pauses else ():
+        after, upto = max(lo, start), min(stop if hi is None else hi, stop)
+        if upto > after:
+            used -= calendar.count(after, upto)
+    return StoppedClock(reading.as_of, max(0, used), total, reading.light is Light.RED, reading.overdue_days)

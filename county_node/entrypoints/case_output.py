@@ -10,7 +10,14 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from county_node.entrypoints.views import LIGHT_LABELS, CaseDetailView, CasePageView, CaseView, ReadingView
+from county_node.entrypoints.views import (
+    LIGHT_LABELS,
+    CaseDetailView,
+    CasePageView,
+    CaseView,
+    ReadingView,
+    StoppedView,
+)
 from federation.text import moment_text
 from federation.timeutil import CST
 
@@ -36,6 +43,10 @@ _PAYLOAD_LABELS: Mapping[str, str] = {
     "data": "数据",
     "window": "窗口",
 }
+_NO_CLOCK: Mapping[str, str] = {
+    "refused": "不予受理，未计时",
+    "returned": "已退回，计时终止（重新提交并受理后重新起算）",
+}
 _OUTCOME_LABELS: Mapping[str, str] = {"approve": "准予许可", "deny": "不予许可", "agree": "同意", "disagree": "不同意"}
 
 
@@ -55,9 +66,25 @@ def _due(reading: ReadingView) -> str:
     return f"{reading['due_date']} 24:00"
 
 
-def _reading_line(label: str, reading: ReadingView) -> str:
-    light = LIGHT_LABELS[reading["light"]]
+def _stopped_text(stopped: StoppedView) -> str:
+    """``用时 3 个工作日，按时`` / ``用时 7 个工作日，超时 2 个工作日``."""
+    used = "受理当日完成" if stopped["used_days"] == 0 else f"用时 {stopped['used_days']} 个工作日"
+    if stopped["in_time"]:
+        return f"{used}，按时"
+    if stopped["overdue_days"]:
+        return f"{used}，超时 {stopped['overdue_days']} 个工作日"
+    return f"{used}，超时（截止后的非工作日完成）"
+
+
+def _reading_line(label: str, reading: ReadingView, stopped_label: str | None = None) -> str:
     parts = [f"{label} {reading['budget_days']} 个工作日", f"截止 {_due(reading)}"]
+    stopped = reading["stopped"]
+    if stopped is not None:  # the clock stopped: no remaining time, no light
+        parts.append(f"{stopped_label or '已完成'}：{_stopped_text(stopped)}")
+        if reading["provisional"]:
+            parts.append("临时推算")
+        return "，".join(parts)
+    light = LIGHT_LABELS[reading["light"]]
     if reading["paused"]:
         parts.append(f"暂停时剩余 {reading['remaining_days']} 个工作日")
     elif reading["overdue_days"]:
@@ -112,12 +139,15 @@ def _print_clock(view: CaseDetailView, echo: Echo) -> None:
     clock = view["clock"]
     echo(f"时限（读数时间 {moment_text(view['as_of'])}）：")
     if clock is None:
-        echo("  尚未受理，未开始计时")
+        echo("  " + _NO_CLOCK.get(view["case"]["status"], "尚未受理，未开始计时"))
         return
-    echo("  " + _reading_line("承诺时限", clock["promised"]))
-    echo("  " + _reading_line("法定时限", clock["legal"]))
+    if clock["state"] == "stopped":
+        stop = clock["promised"]["stopped"]
+        echo(f"  计时已停止（{clock['stopped_label']}，{moment_text(None if stop is None else stop['at'])}）")
+    echo("  " + _reading_line("承诺时限", clock["promised"], clock["stopped_label"]))
+    echo("  " + _reading_line("法定时限", clock["legal"], clock["stopped_label"]))
     for dept, reading in clock["tasks"].items():
-        echo("  " + _reading_line(f"联办 {dept}", reading))
+        echo("  " + _reading_line(f"联办 {dept}", reading, clock["stopped_label"] or "部门已办结"))
     for warning in dict.fromkeys(clock["promised"]["warnings"] + clock["legal"]["warnings"]):
         echo(f"  注意：{warning}")
 

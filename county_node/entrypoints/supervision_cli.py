@@ -69,7 +69,8 @@ def _print_alert(a: AlertView, echo: Echo) -> None:
     echo(f"预警 {a['alert_id']}  {a['rule_id']} {a['rule_name']}（规则第 {a['rule_version']} 版）")
     kind = SUBJECT_KIND_LABELS.get(a["subject_kind"], a["subject_kind"])
     echo(f"  对象：{kind} {a['subject_id']}    部门：{a['department'] or '—'}")
-    echo(f"  灯色：{a['light_label'] or '—'}    状态：{a['status_label']}    督办层级：{a['level_label']}")
+    by_order = f"（指令 {a['supervising_order']}）" if a["supervising_order"] else ""
+    echo(f"  灯色：{a['light_label'] or '—'}    状态：{a['status_label']}    督办层级：{a['level_label']}{by_order}")
     echo(f"  触发：{when(a['opened_at'])}    签收时限：{when(a['ack_due_at'])}    关闭：{when(a['closed_at'])}")
     if a["close_reason"]:
         echo(f"  关闭原因：{a['close_reason']}")

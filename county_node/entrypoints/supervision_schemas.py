@@ -132,8 +132,10 @@ class AlertView(TypedDict):
     status_label: str
     active: bool
     standing: bool
-    level: int
-    level_label: str
+    level: int  # escalation level: 0 county, 1 city, 2 province (unacknowledged alerts escalate)
+    level_label: str  # 督办层级 of supervision_level
+    supervision_level: int  # the highest of ``level`` and the tiers whose orders acted on the alert
+    supervising_order: str | None  # the order that raised supervision_level above ``level``
     department: str | None
     standards_version: str | None
     opened_at: str
@@ -287,7 +289,9 @@ def alert_view(alert: Alert) -> AlertView:
         "active": alert.active,
         "standing": alert.standing,
         "level": alert.level,
-        "level_label": ESCALATION_LABELS.get(alert.level, str(alert.level)),
+        "level_label": ESCALATION_LABELS.get(alert.supervision_level, str(alert.supervision_level)),
+        "supervision_level": alert.supervision_level,
+        "supervising_order": alert.supervising_order,
         "department": alert.department,
         "standards_version": alert.standards_version,
         "opened_at": iso(alert.opened_at),

@@ -25,7 +25,7 @@ from county_node.approval.domain import (
 )
 from county_node.approval.services import CaseDetail, CasePage
 from federation.clock import LIGHT_LABELS as CLOCK_LIGHT_LABELS
-from federation.clock import ClockReading, Light, PauseKind
+from federation.clock import ClockReading, Light, PauseKind, StoppedClock
 from federation.standards import Item
 from federation.timeutil import CST
 
@@ -40,6 +40,7 @@ __all__ = [
     "EventView",
     "ItemView",
     "ReadingView",
+    "StoppedView",
     "SummaryView",
     "case_detail_view",
     "case_page_view",
@@ -49,10 +50,12 @@ __all__ = [
     "iso",
     "item_view",
     "reading_view",
+    "stopped_view",
     "summary_view",
 ]
 
 LightName = Literal["white", "yellow", "red"]
+ReadingLight = Literal["white", "yellow", "red", "none"]  # "none": a stopped clock shows no light
 
 LIGHT_LABELS: Mapping[str, str] = {light.value: label for light, label in CLOCK_LIGHT_LABELS.items()}
 PAUSE_LABELS: Mapping[str, str] = {
@@ -81,8 +84,18 @@ class ItemView(TypedDict):
     joint_departments: NotRequired[list[JointDepartmentView]]
 
 
+class StoppedView(TypedDict):
+    """A stopped clock (decided, concluded, a joint department done): what it used and whether it kept its limit."""
+
+    at: str  # the moment it stopped
+    used_days: int  # working days used: acceptance day and paused days not counted, the stopping day counted
+    in_time: bool
+    overdue_days: int
+
+
 class ReadingView(TypedDict):
-    """One clock read at ``as_of``: where its budget runs out, what is left, and the light."""
+    """One clock read at ``as_of``: where its budget runs out, what is left, and the light — or, once it stopped,
+    ``stopped`` (what it used, in time or not), with ``light`` "none" and nothing remaining."""
 
     due_date: str | None  # last working day of the budget (None while an open pause holds the clock)
     due_at: str | None  # 24:00 of due_date, i.e. 00:00 of the next day
@@ -90,15 +103,22 @@ class ReadingView(TypedDict):
     remaining_days: int
     elapsed_days: int
     overdue_days: int
-    light: LightName
+    light: ReadingLight
     yellow_at: str | None
     budget_days: int  # total budget in working days, extension included
     calendar_version: str
     provisional: bool
     warnings: list[str]
+    stopped: StoppedView | None
 
 
 class ClockView(TypedDict):
+    """The clocks of an accepted case. ``state``: ``running``, ``paused`` or ``stopped`` (decided or concluded:
+    ``stopped_by`` names the status, and every reading shows what it used instead of a light)."""
+
+    state: Literal["running", "paused", "stopped"]
+    stopped_by: str | None
+    stopped_label: str | None
     promised: ReadingView
     legal: ReadingView
     tasks: dict[str, ReadingView]
@@ -223,31 +243,50 @@ def item_view(item: Item) -> ItemView:
     return cast(ItemView, item.to_dict())
 
 
-def reading_view(reading: ClockReading) -> ReadingView:
+def stopped_view(stopped: StoppedClock) -> StoppedView:
+    return {
+        "at": iso(stopped.at),
+        "used_days": stopped.used_days,
+        "in_time": stopped.in_time,
+        "overdue_days": stopped.overdue_days,
+    }
+
+
+def reading_view(reading: ClockReading, stopped: StoppedClock | None = None) -> ReadingView:
     dl = reading.deadline
     return {
         "due_date": None if dl.due_date is None else dl.due_date.isoformat(),
         "due_at": _iso(dl.due_at),
         "paused": dl.paused,
-        "remaining_days": reading.remaining_days,
+        "remaining_days": 0 if stopped is not None else reading.remaining_days,
         "elapsed_days": reading.elapsed_days,
         "overdue_days": reading.overdue_days,
-        "light": reading.light.value,
-        "yellow_at": _iso(reading.yellow_at),
+        "light": "none" if stopped is not None else reading.light.value,
+        "yellow_at": None if stopped is not None else _iso(reading.yellow_at),
         "budget_days": dl.total_budget,
         "calendar_version": dl.calendar_version,
         "provisional": dl.provisional,
         "warnings": list(dl.warnings),
+        "stopped": None if stopped is None else stopped_view(stopped),
     }
 
 
 def clock_view(clocks: CaseClocks | None) -> ClockView | None:
     if clocks is None:
         return None
+    state: Literal["running", "paused", "stopped"] = "running"
+    if clocks.stopped_by is not None:
+        state = "stopped"
+    elif clocks.promised.deadline.paused:
+        state = "paused"
+    stops = clocks.stopped
     return {
-        "promised": reading_view(clocks.promised),
-        "legal": reading_view(clocks.legal),
-        "tasks": {dept: reading_view(r) for dept, r in clocks.tasks.items()},
+        "state": state,
+        "stopped_by": None if clocks.stopped_by is None else clocks.stopped_by.value,
+        "stopped_label": None if clocks.stopped_by is None else STATUS_LABELS[clocks.stopped_by],
+        "promised": reading_view(clocks.promised, stops.get("promised")),
+        "legal": reading_view(clocks.legal, stops.get("legal")),
+        "tasks": {dept: reading_view(r, stops.get(f"task:{dept}")) for dept, r in clocks.tasks.items()},
     }
 
 

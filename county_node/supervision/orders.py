@@ -57,6 +57,9 @@ log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
 
+_ORDER_LEVELS = {DivisionLevel.CITY: 1, DivisionLevel.PROVINCE: 2}
+"""The 督办层级 (``ESCALATION_LABELS``) an order of each issuing tier gives the alert it acts on."""
+
 
 def _act_on_alert(uow: CountyRepositories, order: Order, now: datetime) -> str:
     """Perform an order on its alert (the issuer as actor); "" when done, else why the alert was left alone."""
@@ -68,6 +71,7 @@ def _act_on_alert(uow: CountyRepositories, order: Order, now: datetime) -> str:
             actor=order_actor(order),
             at=max(now, alert.updated_at),
             reason=f"{order.reason}（{label}指令 {order.order_id}）",
+            order=(order.order_id, _ORDER_LEVELS[level_of(order.issuer)]),
         )
     except (NotFound, Conflict, ValidationError) as exc:
         log.warning("order.alert_unchanged", order_id=order.order_id, alert_id=order.subject_id, reason=exc.message)

@@ -268,24 +268,34 @@ def test_lifecycle_to_concluded_with_timeline_and_clock(
     _assert_concluded_case(detail["case"])
     _assert_timeline(detail["timeline"])
     promised = detail["clock"]["promised"]
-    # budget 1 + 2 extension days, Tuesday paused, Friday 25th is the Mid-Autumn holiday: due Monday 28th
+    # budget 1 + 2 extension days, Tuesday paused, Friday 25th is the Mid-Autumn holiday: due Monday 28th.
+    # Concluded Thursday 24th: the clock stopped — no remaining time, no light (issue 17), but what it used
+    # (Wednesday and Thursday; Tuesday was paused) and that it kept its limit.
+    assert (detail["clock"]["state"], detail["clock"]["stopped_by"], detail["clock"]["stopped_label"]) == (
+        "stopped",
+        "concluded",
+        "已办结",
+    )
     assert promised == {
         "due_date": "2026-09-28",
         "due_at": "2026-09-29T00:00:00+08:00",
         "paused": False,
-        "remaining_days": 2,
+        "remaining_days": 0,
         "elapsed_days": 1,
         "overdue_days": 0,
-        "light": "white",
-        "yellow_at": promised["yellow_at"],
+        "light": "none",
+        "yellow_at": None,
         "budget_days": 3,
         "calendar_version": promised["calendar_version"],
         "provisional": False,
         "warnings": [],
+        "stopped": {"at": "2026-09-24T15:00:00+08:00", "used_days": 2, "in_time": True, "overdue_days": 0},
     }
     assert promised["calendar_version"]
     legal = detail["clock"]["legal"]
-    assert (legal["due_date"], legal["budget_days"], legal["light"]) == ("2026-09-30", 5, "white")
+    assert (legal["due_date"], legal["budget_days"], legal["light"]) == ("2026-09-30", 5, "none")
+    assert legal["stopped"] is not None
+    assert legal["stopped"]["in_time"]
     assert detail["clock"]["tasks"] == {}
     assert detail["as_of"] == "2026-10-20T09:00:00+08:00"
     assert [c["case_no"] for c in listed["items"]] == [case_no]
@@ -509,12 +519,19 @@ def test_list_filters_by_status_light_department_item_and_pages(client: TestClie
     act(client, food, "accept")  # promised 5 working days
     waiting = [submit(client) for _ in range(2)]  # never accepted: no clock, no light
 
-    # on the day of acceptance a 1-day case has one working day left: yellow at once; the 5-day case is white
+    # on the day of acceptance nothing of any budget is used: every accepted case is white. (This test used to
+    # expect the 1-day cases yellow at once — the bug of issue 17: a warning that fires at acceptance warns of
+    # nothing and cost the county a SUP-001 alert for every 1-day case.)
+    assert client.get("/api/v1/cases", params={"light": "yellow"}).json()["total"] == 0
+    white = client.get("/api/v1/cases", params={"light": "white"}).json()
+    assert {c["case_no"] for c in white["items"]} == {*late, food}
+    assert client.get("/api/v1/cases", params={"light": "red"}).json()["total"] == 0
+
+    clock.now = datetime(2026, 9, 22, 0, 0, tzinfo=CST)  # Tuesday 00:00: the 1-day cases' one day has begun
     yellow = client.get("/api/v1/cases", params={"light": "yellow"}).json()
     assert {c["case_no"] for c in yellow["items"]} == set(late)
     white = client.get("/api/v1/cases", params={"light": "white"}).json()
     assert [c["case_no"] for c in white["items"]] == [food]
-    assert client.get("/api/v1/cases", params={"light": "red"}).json()["total"] == 0
 
     clock.now = datetime(2026, 9, 24, 9, 0, tzinfo=CST)  # Thursday: the 1-day cases were due Tuesday 24:00
     red = client.get("/api/v1/cases", params={"light": "red"}).json()

@@ -24,6 +24,8 @@ from city_aggregator.orders.replica import ReplyApplier
 from county_node.approval.services import ApprovalService
 from county_node.bootstrap import CountyNode, assemble_county_node
 from county_node.bootstrap import replication_appliers as county_appliers
+from county_node.entrypoints.supervision_schemas import alert_view
+from county_node.supervision.domain.alerts import Alert
 from county_node.supervision.orders import CountyOrderApplier
 from federation.config import Config, NodeConfig
 from federation.errors import (
@@ -232,6 +234,12 @@ def test_a_city_order_is_received_acted_on_answered_and_seen_answered_by_the_cit
     last = alert.history[-1]
     assert (last["action"], last["actor"]) == ("supervise", f"王处长（{CITY}）")
     assert order_id in last["reason"]
+    assert (last["order_id"], last["order_level"]) == (order_id, 1)
+    # issue 17: the alert shows the tier that supervised it (市级), recorded by the county in its own alert with
+    # the order id, while its own escalation level stays what the county's sweep made it
+    assert (alert.level, alert.supervision_level, alert.supervising_order) == (0, 1, order_id)
+    county_view = alert_view(alert)
+    assert (county_view["level_label"], county_view["supervising_order"]) == ("市级", order_id)
     assert outbox_types(t.county.engine, COUNTY)[-1] == ("alert", red["red"])
     assert quarantined(t.county.engine) == {}
 
@@ -259,6 +267,8 @@ def test_a_city_order_is_received_acted_on_answered_and_seen_answered_by_the_cit
     t.up()
     assert desk.get(order_id)["reply_label"] == "已签收"
     assert row(t.city, alerts, red["red"])["status"] == "supervised"
+    # what replicated up says 市级 too: the city's replica of the alert carries the county's record of the order
+    assert alert_view(Alert.from_row(row(t.city, alerts, red["red"])))["level_label"] == "市级"
     t.clock.now += timedelta(hours=2)
     answered = t.county.orders.answer(
         order_id, by="县政务服务中心 李科长", answer="已于当日办结，并约谈经办人", acknowledge=True
@@ -303,7 +313,9 @@ def test_a_province_order_reaches_the_county_through_the_city_and_its_answer_the
     assert order_id == f"{PROVINCE}-OD00000001"
     t.down()
     assert row(t.city, orders, order_id)["issuer"] == PROVINCE  # the city holds what it relays
-    assert t.county.supervision.get_alert(red["red"]).status.value == "urged"
+    urged = t.county.supervision.get_alert(red["red"])
+    assert urged.status.value == "urged"
+    assert alert_view(urged)["level_label"] == "省级"  # a province order: 省级, whichever tier relayed it
     t.county.orders.answer(order_id, by="李科长", answer="已办结")  # not signed for yet: the same person signs too
     t.up()
     seen = province.get(order_id)

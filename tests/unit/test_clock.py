@@ -311,7 +311,11 @@ def test_publishing_the_year_moves_the_provisional_deadline(calendar: WorkingCal
         (1, 0.5, midnight(2026, 9, 25)),  # ⌈2.5⌉ = 3 of 5 used → at most 2 left, today included
         (1, 0.2, midnight(2026, 9, 23)),  # ⌈1⌉ = 1 used → 4 left: from Wednesday
         (4, 0.8, midnight(2026, 9, 23)),  # 4 left (09-23, 09-24, 09-28, 09-29): from Wednesday
-        (5, 0.8, ACCEPT),  # the whole budget (5) remains on the acceptance day → yellow from acceptance
+        # the whole budget is within yellow_days: yellow once it is in use, at 00:00 of its first counted working
+        # day — not at acceptance, as this line said before issue 17 (nothing of the budget is used on the
+        # acceptance day, which is not counted; a warning then cost every short case a SUP-001 alert)
+        (5, 0.8, midnight(2026, 9, 22)),
+        (9, 0.8, midnight(2026, 9, 22)),
         (0, 1.0, midnight(2026, 9, 30)),  # no yellow phase: white until red
     ],
 )
@@ -331,6 +335,52 @@ def test_the_light_turns_at_exactly_the_right_moments(
         assert read_clock(calendar, FIVE_DAYS, due_at - SECOND, policy).light is Light.YELLOW
     assert read_clock(calendar, FIVE_DAYS, due_at, policy).light is Light.RED
     assert read_clock(calendar, FIVE_DAYS, due_at + timedelta(days=30), policy).light is Light.RED
+
+
+@pytest.mark.parametrize(
+    ("accepted_at", "yellow_at", "due_at"),
+    [
+        (at(2026, 9, 21), midnight(2026, 9, 22), midnight(2026, 9, 23)),  # Monday → its day is Tuesday
+        (at(2026, 9, 21, 23, 59), midnight(2026, 9, 22), midnight(2026, 9, 23)),
+        (at(2026, 9, 24, 16), midnight(2026, 9, 28), midnight(2026, 9, 29)),  # Thursday before Mid-Autumn
+        (at(2026, 9, 26, 10), midnight(2026, 9, 28), midnight(2026, 9, 29)),  # accepted on a holiday
+    ],
+)
+def test_a_one_day_case_is_white_at_acceptance_and_yellow_on_its_day(
+    calendar: WorkingCalendar, accepted_at: datetime, yellow_at: datetime, due_at: datetime
+) -> None:
+    # issue 17: with yellow_days 1 a 1-day case was yellow the moment it was accepted (its one day "remained")
+    spec = ClockSpec(accepted_at, 1)
+    reading = read_clock(calendar, spec, accepted_at)
+    assert reading.light is Light.WHITE
+    assert reading.yellow_at == yellow_at
+    assert reading.deadline.due_at == due_at
+    assert read_clock(calendar, spec, yellow_at - SECOND).light is Light.WHITE
+    assert read_clock(calendar, spec, yellow_at).light is Light.YELLOW
+    assert read_clock(calendar, spec, due_at - SECOND).light is Light.YELLOW
+    assert read_clock(calendar, spec, due_at).light is Light.RED
+
+
+def test_a_short_case_paused_before_its_first_day_stays_white(calendar: WorkingCalendar) -> None:
+    # a correction requested on the acceptance day: nothing of the 1-day budget is used, so white while paused
+    spec = ClockSpec(ACCEPT, 1, (Pause(CORR, at(2026, 9, 21, 11)),))
+    assert read_clock(calendar, spec, at(2026, 9, 23)).light is Light.WHITE
+    # resumed Wednesday 09-23: that day is its day → yellow from its start (the resumption), due 09-23 24:00
+    resumed = ClockSpec(ACCEPT, 1, (Pause(CORR, at(2026, 9, 21, 11), at(2026, 9, 23, 10)),))
+    reading = read_clock(calendar, resumed, at(2026, 9, 23, 11))
+    assert (reading.light, reading.deadline.due_at) == (Light.YELLOW, midnight(2026, 9, 24))
+    # a 3-day case paused after two counted days (one left) is yellow while paused, as before
+    late = ClockSpec(ACCEPT, 3, (Pause(CORR, at(2026, 9, 24, 10)),))
+    assert read_clock(calendar, late, at(2026, 9, 30)).light is Light.YELLOW
+
+
+def test_an_instant_case_is_yellow_from_acceptance_on_a_working_day(calendar: WorkingCalendar) -> None:
+    # its one day is the acceptance day itself: in use as soon as it is accepted (due 24:00 the same day)
+    spec = ClockSpec(ACCEPT, 0)
+    reading = read_clock(calendar, spec, ACCEPT)
+    assert (reading.light, reading.yellow_at) == (Light.YELLOW, ACCEPT)
+    holiday = ClockSpec(at(2026, 9, 26, 10), 0)  # accepted on a holiday: its day is Monday 09-28
+    assert read_clock(calendar, holiday, at(2026, 9, 26, 10)).yellow_at == midnight(2026, 9, 28)
 
 
 def test_readings_through_the_holiday(calendar: WorkingCalendar) -> None:

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from county_node.approval.domain import Action, Case, Event, Status, apply_action, event_id, new_case
+from county_node.approval.domain import Action, Case, Event, Status, apply_action, event_id, index_values, new_case
 from county_node.supervision.domain import (
     CASE_RULES,
     REGISTRY,
@@ -262,6 +262,23 @@ def test_yellow_days_from_the_bundle_move_the_yellow_moment_by_one_working_day(
     two = SupervisionParameters.from_mapping({"yellow_days": 2})
     assert not story.fires("SUP-001", midnight(10, 9) - SECOND, calendar, two)  # Thursday 10-08: three left
     assert story.fires("SUP-001", midnight(10, 9), calendar, two)  # Friday 10-09: two left
+
+
+def test_a_short_budget_is_not_yellow_at_acceptance_and_the_index_agrees(
+    items: dict[str, Item], calendar: WorkingCalendar
+) -> None:
+    # issue 17: a budget within yellow_days (here promised 3 under yellow_days 3; in the field a 1-day item under
+    # the default 1) raised SUP-001 the moment it was accepted. Yellow needs the budget in use: from 00:00 of its
+    # first counted working day, Thursday 10-08 (accepted Wed 09-30, National Day off).
+    three = SupervisionParameters.from_mapping({"yellow_days": 3})
+    story = Story(items[BUILD], at(9, 30, 8)).accepted(at(9, 30))
+    accepted = story.run(at(9, 30, 10), calendar, three)["SUP-001"]
+    assert not accepted.fired
+    assert accepted.wake_at == midnight(10, 8)
+    assert not story.fires("SUP-001", midnight(10, 8) - SECOND, calendar, three)
+    assert story.fires("SUP-001", midnight(10, 8), calendar, three)
+    # the indexed yellow moment the sweep raises SUP-001 from is the same moment
+    assert index_values(story.case, calendar, three.light_policy).yellow_at == midnight(10, 8)
 
 
 def test_a_paused_case_does_not_turn_red_while_paused(items: dict[str, Item], calendar: WorkingCalendar) -> None:

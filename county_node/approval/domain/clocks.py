@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 from county_node.approval.domain.case import OPEN_STATUSES, Case, Status
 from federation.calendar import WorkingCalendar
-from federation.clock import ClockReading, ClockSpec, LightPolicy, compute_deadline, read_clock
+from federation.clock import (
+    ClockReading,
+    ClockSpec,
+    LightPolicy,
+    StoppedClock,
+    compute_deadline,
+    read_clock,
+    stopped_clock,
+)
 from federation.errors import StandardsError, ValidationError
 from federation.standards import StandardsBundle
 
@@ -20,31 +29,49 @@ __all__ = ["CaseClocks", "IndexValues", "case_clocks", "index_values", "light_po
 
 @dataclass(frozen=True, slots=True)
 class CaseClocks:
-    """The promised clock (drives the light), the legal clock, and one sub-clock per joint department."""
+    """The promised clock (drives the light), the legal clock, and one sub-clock per joint department.
+
+    Once the case is decided (or concluded) its clocks are stopped: ``stopped`` holds, per clock (``promised``,
+    ``legal``, and each department), the working days used and whether it kept its limit; a joint department's
+    sub-clock stops when the department completes its task. A stopped clock has no remaining time and no light
+    to show."""
 
     promised: ClockReading
     legal: ClockReading
     tasks: Mapping[str, ClockReading]
+    stopped: Mapping[str, StoppedClock] = field(default_factory=dict)
+    stopped_by: Status | None = None  # the status that stopped the case clock (approved, denied, concluded)
+
+    @property
+    def running(self) -> bool:
+        return self.stopped_by is None
 
 
 def case_clocks(case: Case, calendar: WorkingCalendar, now: datetime, policy: LightPolicy) -> CaseClocks | None:
     """Read every clock of ``case`` at ``now``; None before acceptance. A concluded case is read at its end."""
     if case.accepted_at is None or case.status in (Status.REFUSED, Status.RETURNED, Status.SUBMITTED):
         return None
-    at = now
+    at, stopped_by = now, cast(Status | None, None)
     if case.status is Status.CONCLUDED and case.concluded_at is not None:
-        at = case.concluded_at
+        at, stopped_by = case.concluded_at, case.status
     elif case.decided_at is not None:
-        at = case.decided_at
-    promised = read_clock(calendar, case.clock_spec(case.promised_budget), at, policy)
-    legal = read_clock(calendar, case.clock_spec(case.legal_budget), at, policy)
+        at, stopped_by = case.decided_at, case.status
+    stopped: dict[str, StoppedClock] = {}
+    promised_spec, legal_spec = case.clock_spec(case.promised_budget), case.clock_spec(case.legal_budget)
+    promised = read_clock(calendar, promised_spec, at, policy)
+    legal = read_clock(calendar, legal_spec, at, policy)
+    if stopped_by is not None:
+        stopped["promised"] = stopped_clock(calendar, promised_spec, promised)
+        stopped["legal"] = stopped_clock(calendar, legal_spec, legal)
     tasks: dict[str, ClockReading] = {}
     for t in case.tasks:
         if t.started_at is None:
             continue
         spec = ClockSpec(t.started_at, t.limit_days, case.clock_spec(t.limit_days).pauses, case.extension_days)
         tasks[t.department] = read_clock(calendar, spec, t.completed_at or at, policy)
-    return CaseClocks(promised, legal, tasks)
+        if t.completed_at is not None or stopped_by is not None:
+            stopped[f"task:{t.department}"] = stopped_clock(calendar, spec, tasks[t.department])
+    return CaseClocks(promised, legal, tasks, stopped, stopped_by)
 
 
 @dataclass(frozen=True, slots=True)

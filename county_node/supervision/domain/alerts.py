@@ -158,8 +158,35 @@ class Alert:
         entry = HistoryEntry(action, actor, at, reason).to_dict()
         return replace(self, history=(*self.history, entry), updated_at=at, **changes)
 
-    def act(self, action: AlertAction | str, *, actor: str, at: datetime, reason: str = "") -> Alert:
-        """A person's step (签收 / 催办 / 督办 / 关闭); a typed error when the status does not allow it."""
+    @property
+    def supervision_level(self) -> int:
+        """督办层级: the highest of the county's own escalation (``level``) and the tiers whose orders (催办 / 督办)
+        acted on this alert — recorded by the county in its own history (``order_level``), never on the order."""
+        ordered = (h.get("order_level") for h in self.history)
+        return max([self.level, *(lv for lv in ordered if isinstance(lv, int) and not isinstance(lv, bool))])
+
+    @property
+    def supervising_order(self) -> str | None:
+        """The id of the order that set :attr:`supervision_level` above the escalation level (the first of its
+        tier), None when the county's own escalation is as high."""
+        level = self.supervision_level
+        if level <= self.level:
+            return None
+        return next((str(h["order_id"]) for h in self.history if h.get("order_level") == level), None)
+
+    def act(
+        self,
+        action: AlertAction | str,
+        *,
+        actor: str,
+        at: datetime,
+        reason: str = "",
+        order: tuple[str, int] | None = None,
+    ) -> Alert:
+        """A person's step (签收 / 催办 / 督办 / 关闭); a typed error when the status does not allow it.
+
+        ``order`` — (order id, level of the issuing tier: 1 city, 2 province) — when the step performs an order
+        from above: the history entry records it, so the alert shows the tier that supervised it."""
         try:
             act = AlertAction(action)
         except ValueError:
@@ -191,7 +218,14 @@ class Alert:
             changes.update(closed_at=at, close_reason=reason, ack_due_at=None)
         elif self.status is AlertStatus.OPEN:
             changes["ack_due_at"] = self.ack_due_at  # an order does not acknowledge the alert
-        return self._step(act, actor, at, reason, **changes)
+        after = self._step(act, actor, at, reason, **changes)
+        if order is not None:
+            order_id, level = order
+            if not 0 < level <= MAX_LEVEL:
+                raise ValidationError(f"督办指令层级无效：{level}", order_id=order_id)
+            entry = {**after.history[-1], "order_id": order_id, "order_level": level}
+            after = replace(after, history=(*after.history[:-1], entry))
+        return after
 
     def escalate(self, *, at: datetime, next_due: datetime | None, ack_days: int) -> Alert:
         """No acknowledgement within the limit: one level up (county → city → province)."""
