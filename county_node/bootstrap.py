@@ -122,6 +122,7 @@ def assemble_county_node(config: Config, engine: Engine, clock: Clock) -> County
         approval.observe_standards(publication)
         intake = IntakeDesk(engine, approval, publication)
     video = video_service(config, engine, clock)
+    video.observe(supervision)  # an alarm or an unattended window raises its alert with the event (SUP-301/302)
     orders = CountyOrders(units, clock)
     return CountyNode(
         config=config,

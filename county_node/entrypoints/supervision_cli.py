@@ -45,6 +45,7 @@ from county_node.entrypoints.supervision_schemas import (
 from county_node.supervision.adapters.store import AlertFilter
 from county_node.supervision.domain.alerts import ACTION_LABELS, ACTOR_LABELS, AlertAction
 from county_node.supervision.domain.model import SUBJECT_KIND_LABELS
+from county_node.video.domain.segments import EVENT_KIND_LABELS
 from federation.errors import ValidationError
 from federation.text import choices
 from security.access import Permission
@@ -76,6 +77,7 @@ def _print_alert(a: AlertView, echo: Echo) -> None:
         echo(f"  关闭原因：{a['close_reason']}")
     if a["evidence"]:
         echo("  证据：" + "、".join(a["evidence"]))
+    _print_clip(a, echo)
     clock = a["clock"]
     if clock:
         echo(
@@ -86,6 +88,21 @@ def _print_alert(a: AlertView, echo: Echo) -> None:
     for h in a["history"]:
         reason = f"  {h['reason']}" if h["reason"] else ""
         echo(f"  {when(h['at'])}  {h['action_label']}  {ACTOR_LABELS.get(h['actor'], h['actor'])}{reason}")
+
+
+def _print_clip(a: AlertView, echo: Echo) -> None:
+    """A video event's alert (SUP-301 / SUP-302): what the camera reported, and where its clip is."""
+    details = a["details"] if isinstance(a["details"], dict) else {}
+    clip = details.get("clip")
+    if not isinstance(clip, dict):
+        return
+    kind = EVENT_KIND_LABELS.get(str(details.get("event_kind")), str(details.get("event_kind") or "—"))
+    echo(f"  视频事件：{kind}，发生于 {when(details.get('at'))}")
+    camera = f"摄像机 {clip['camera_id']}" if clip.get("camera_id") else (clip.get("note") or "无摄像机")
+    echo(
+        f"  录像：窗口 {clip.get('window') or '—'}，{camera}，{when(clip.get('start'))} 至 {when(clip.get('end'))}"
+        f"（{clip.get('segments', 0)} 段，缺失 {clip.get('gaps', 0)} 处）"
+    )
 
 
 def _print_alert_page(view: AlertPageView, echo: Echo) -> None:

@@ -1,5 +1,6 @@
 """What every supervision use case shares: the standards in force, the evaluation of a subject, and the
-reconciliation of verdicts into alerts — and the approval service's observer (:meth:`SupervisionCore.case_changed`).
+reconciliation of verdicts into alerts — and the approval service's observer (:meth:`SupervisionCore.case_changed`)
+and the video index's (:meth:`SupervisionCore.video_events_recorded`).
 
 A subject (a case, a complaint, a rating) is evaluated by the pure rules of :mod:`county_node.supervision.domain`;
 :meth:`SupervisionCore._reconcile` then raises an alert for each rule that fired with no standing alert and clears
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -28,11 +29,13 @@ from county_node.supervision.domain import (
     evaluate,
     evaluate_complaint,
     evaluate_rating,
+    evaluate_video_event,
     next_wake_at,
 )
 from county_node.supervision.domain.alerts import Alert, AlertAction, AlertStatus
 from county_node.supervision.domain.complaints import Complaint
 from county_node.supervision.domain.ratings import Rating
+from county_node.supervision.domain.video_rules import VideoEvent
 from county_node.supervision.ports import CaseMark
 from county_node.unit_of_work import CountyRepositories, CountyUnits
 from federation.calendar import WorkingCalendar
@@ -47,6 +50,7 @@ __all__ = [
     "TURNED_RED",
     "YELLOW",
     "AlertHook",
+    "ClipLookup",
     "Clock",
     "StandardsView",
     "SupervisionCore",
@@ -70,6 +74,8 @@ _FINAL_LABELS = {
 }
 
 Clock = Callable[[], datetime]
+ClipLookup = Callable[[str | None, datetime], Mapping[str, Any]]
+"""The video index's clip of a window at a moment (its camera then, with the margins): window, camera, range, note."""
 AlertHook = Callable[[CountyRepositories, Alert, str, datetime], None]
 """Told, inside the alert's transaction, of a red alert ``"raised"`` and of an alert ``"escalated"``."""
 
@@ -104,6 +110,15 @@ class Verdicts:
 
 def _answered(r: RuleResult, fired: frozenset[str]) -> str:
     return "已答复，预警条件消除"
+
+
+def _event_stays(r: RuleResult, fired: frozenset[str]) -> str:  # pragma: no cover - an event never un-fires
+    return "预警条件消除"
+
+
+def _clip_reference(clip: Mapping[str, Any]) -> str:
+    """How an alert's evidence names its clip: ``clip:{camera}/{start}/{end}`` (``-`` when no camera watched)."""
+    return f"clip:{clip.get('camera_id') or '-'}/{clip['start']}/{clip['end']}"
 
 
 def _followed_up(r: RuleResult, fired: frozenset[str]) -> str:
@@ -305,3 +320,27 @@ class SupervisionCore:
         self._reconcile(uow, [verdicts], now, st, params)
         if previous is None or (previous[0], previous[1] or None) != (mark.wake_at, mark.evidence or None):
             uow.cases.mark([mark])
+
+    def video_events_recorded(
+        self, uow: CountyRepositories, events: Sequence[VideoEvent], clip: ClipLookup, now: datetime
+    ) -> list[Alert]:
+        """The video index's observer: evaluate the events just recorded in ``uow`` (new ones only, a re-sent event
+        is not passed), raising their alerts in the same transaction; each alert's evidence is the event and its
+        clip (``clip``: the video index's lookup — the window's camera at the event's moment, with the margins)."""
+        st = self._standards()
+        params = self._params(st.bundle)
+        subjects: list[Verdicts] = []
+        for e in events:
+            results = evaluate_video_event(e, params)
+            if not any(r.fired for r in results):
+                continue
+            found = {k: _jsonable(v) for k, v in clip(e.window, e.at).items()}
+            with_clip = [
+                replace(r, evidence=(*r.evidence, _clip_reference(found)), details={**r.details, "clip": found})
+                if r.fired
+                else r
+                for r in results
+            ]
+            subjects.append(Verdicts(SubjectKind.VIDEO_EVENT, e.event_id, with_clip, None, None, _event_stays))
+        new, _ = self._reconcile(uow, subjects, now, st, params)
+        return new

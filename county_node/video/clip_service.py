@@ -19,7 +19,7 @@ from county_node.video.domain import Segment, Timeline, find_gaps, show
 from federation.errors import AlertNotFound, CaseNotFound, ComplaintNotFound, NotFound
 from federation.paging import MAX_STEP
 
-__all__ = ["Clip", "ClipUseCases", "alert_moment", "complaint_moment"]
+__all__ = ["Clip", "ClipUseCases", "alert_moment", "clip_reference", "complaint_moment", "window_clip"]
 
 
 def _segment_payload(s: Segment) -> dict[str, Any]:
@@ -83,11 +83,16 @@ def complaint_moment(uow: CountyRepositories, c: Complaint) -> tuple[str | None,
 
 def alert_moment(uow: CountyRepositories, alert: Alert) -> tuple[str | None, datetime]:
     """Where and when an alert's video is: a complaint's alert (SUP-101) at the complaint (its window, when it
-    was filed); a case's at its case's last step before the alert opened; else its opening moment."""
+    was filed); a video event's (SUP-301, SUP-302) at the event; a case's at its case's last step before the alert
+    opened; else its opening moment."""
     if alert.subject_kind == "complaint":
         complaint = uow.complaints.find(alert.subject_id)
         if complaint is not None:
             return complaint_moment(uow, complaint)
+    if alert.subject_kind == "video_event":  # SUP-301 / SUP-302: the event's window at the event's moment
+        at = alert.details.get("at")
+        if isinstance(at, str):
+            return alert.details.get("window"), datetime.fromisoformat(at)
     if not alert.case_no:
         return None, alert.opened_at
     window = _case_window(uow, alert.case_no)
@@ -95,17 +100,40 @@ def alert_moment(uow: CountyRepositories, alert: Alert) -> tuple[str | None, dat
     return window, last or alert.opened_at
 
 
+def window_clip(
+    core: VideoIndexCore, uow: CountyRepositories, subject: str, window: str | None, at: datetime, *, county: str
+) -> Clip:
+    """The clip of ``window`` at ``at``: the camera bound there then, over ``core``'s margin around ``at``.
+    ``county``: whose window it is — window numbers are per hall, and a city or the province holds the cameras of
+    every county below it, so the camera is looked for among that county's only."""
+    start, end = core.margin.around(at)
+    camera = uow.cameras.camera_at(window, at, county=county) if window else None
+    if camera is None:
+        note = f"窗口 {window} 在 {show(at)} 未绑定摄像机" if window else "未记录办理窗口，无法定位录像"
+        return Clip(subject, window, at, Timeline(None, start, end, [], find_gaps([], start, end)), note)
+    found = uow.segments.between(camera, start, end, reach=core.max_segment)
+    return Clip(subject, window, at, Timeline(camera, start, end, found, find_gaps(found, start, end)))
+
+
+def clip_reference(clip: Clip) -> dict[str, Any]:
+    """What an alert records of a clip (not the segments themselves): window, moment, camera, range, note and how
+    many segments and gaps it had when the alert was raised."""
+    t = clip.timeline
+    return {
+        "window": clip.window,
+        "at": clip.at,
+        "camera_id": t.camera_id,
+        "start": t.start,
+        "end": t.end,
+        "segments": len(t.segments),
+        "gaps": len(t.gaps),
+        "note": clip.note,
+    }
+
+
 class ClipUseCases(VideoIndexCore):
     def _clip(self, uow: CountyRepositories, subject: str, window: str | None, at: datetime, county: str) -> Clip:
-        """``county``: whose window it is — window numbers are per hall, and a city or the province holds the
-        cameras of every county below it, so the camera is looked for among that county's only."""
-        start, end = self.margin.around(at)
-        camera = uow.cameras.camera_at(window, at, county=county) if window else None
-        if camera is None:
-            note = f"窗口 {window} 在 {show(at)} 未绑定摄像机" if window else "未记录办理窗口，无法定位录像"
-            return Clip(subject, window, at, Timeline(None, start, end, [], find_gaps([], start, end)), note)
-        found = uow.segments.between(camera, start, end, reach=self.max_segment)
-        return Clip(subject, window, at, Timeline(camera, start, end, found, find_gaps(found, start, end)))
+        return window_clip(self, uow, subject, window, at, county=county)
 
     def clip_for_case_step(self, case_no: str, n: int) -> Clip:
         """The clip of step ``n`` of a case: the case's window, the camera bound there at the step's moment."""

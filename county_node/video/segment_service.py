@@ -2,7 +2,8 @@
 
 A batch of segments is indexed whole or not at all (an unknown camera, an invalid segment or an overlap refuses
 it; an exact duplicate is a no-op), with one bulk insert and one outbox append; events are indexed by their id,
-owned by the county (``{division}-…``), so a re-sent event is a no-op.
+owned by the county (``{division}-…``), so a re-sent event is a no-op; the events newly indexed are told to the
+observers (supervision: an alarm or an unattended window raises an alert) in the same transaction.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
+from county_node.supervision.domain.video_rules import VideoEvent
+from county_node.unit_of_work import CountyRepositories
+from county_node.video.clip_service import clip_reference, window_clip
 from county_node.video.core import VideoIndexCore
 from county_node.video.domain import (
     EVENT_ID_LENGTH,
@@ -116,8 +120,22 @@ class SegmentUseCases(VideoIndexCore):
                     r["window"] = uow.cameras.window_at(r["camera_id"], r["at"])
                 fresh.append(r)
             uow.video_events.add(fresh, now)
+            self._tell_observers(uow, fresh, now)
             uow.commit()
         return [r["event_id"] for r in rows]
+
+    def _tell_observers(self, uow: CountyRepositories, fresh: Sequence[Mapping[str, Any]], now: datetime) -> None:
+        if not self._event_observers or not fresh:
+            return
+        recorded = [
+            VideoEvent(r["event_id"], r["camera_id"], r["window"], r["kind"], r["at"], r["details"]) for r in fresh
+        ]
+
+        def clip(window: str | None, at: datetime) -> dict[str, Any]:
+            return clip_reference(window_clip(self, uow, "", window, at, county=self.division))
+
+        for observer in self._event_observers:
+            observer.video_events_recorded(uow, recorded, clip, now)
 
     def _event_id(self, given: Any) -> str:
         """An event's id, owned by this county: ``{division}-…`` (a given id is qualified; none: a fresh one), so

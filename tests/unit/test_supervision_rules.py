@@ -117,7 +117,7 @@ def items(bundle: StandardsBundle) -> dict[str, Item]:
 
 
 def test_the_registry_holds_every_rule_once_with_an_id_and_a_version() -> None:
-    assert len(REGISTRY) == len({r.rule_id for r in REGISTRY.values()}) == 11
+    assert len(REGISTRY) == len({r.rule_id for r in REGISTRY.values()}) == 13
     for rule_id, rule in REGISTRY.items():
         assert re.fullmatch(r"SUP-\d{3}", rule_id)
         assert rule.rule_id == rule_id
@@ -755,3 +755,46 @@ def test_the_seeded_calendar_is_the_one_these_tests_assume(calendar: WorkingCale
     assert calendar.is_working_day(date(2026, 9, 20))
     assert calendar.is_working_day(date(2026, 10, 10))
     assert not calendar.is_working_day(date(2026, 10, 11))
+
+
+# -- the hall's cameras (SUP-301, SUP-302) ------------------------------------------------------------------------
+
+
+def _video(kind: str, **details: Any) -> Any:
+    from county_node.supervision.domain import VideoEvent
+
+    return VideoEvent("371122-e1", "37112200001311000001", "W01", kind, datetime(2026, 9, 21, 12, tzinfo=CST), details)
+
+
+def test_an_alarm_fires_sup_301_and_motion_nothing() -> None:
+    from county_node.supervision.domain import evaluate_video_event
+
+    fired = {r.rule_id: r for r in evaluate_video_event(_video("alarm"), P) if r.fired}
+    assert list(fired) == ["SUP-301"]
+    assert (fired["SUP-301"].light, fired["SUP-301"].evidence) == (Light.RED, ("371122-e1",))
+    assert not any(r.fired for r in evaluate_video_event(_video("motion"), P))
+    assert not any(r.fired for r in evaluate_video_event(_video("complaint_linked"), P))
+
+
+@pytest.mark.parametrize(
+    ("details", "minutes", "fires"),
+    [({"duration_s": 599}, 10, False), ({"duration_s": 600}, 10, True), ({}, 10, True), ({"duration_s": 60}, 1, True)],
+)
+def test_an_unattended_window_fires_sup_302_from_its_minutes(
+    details: dict[str, Any], minutes: int, fires: bool
+) -> None:
+    from county_node.supervision.domain import evaluate_video_event
+
+    params = SupervisionParameters.from_mapping({"unattended_minutes": minutes, "unattended_light": "red"})
+    [r] = [r for r in evaluate_video_event(_video("window_unattended", **details), params) if r.rule_id == "SUP-302"]
+    assert r.fired is fires
+    assert r.light == (Light.RED if fires else None)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [{"unattended_minutes": -1}, {"unattended_minutes": "10"}, {"video_alarm_light": "white"}, {"unattended_light": 1}],
+)
+def test_bad_video_parameters_are_refused_naming_the_key(raw: dict[str, Any]) -> None:
+    with pytest.raises(StandardsError, match=next(iter(raw))):
+        SupervisionParameters.from_mapping(raw)

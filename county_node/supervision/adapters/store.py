@@ -197,6 +197,7 @@ class AlertStore(Alerts):
     def holding_video(self, since: datetime) -> list[Alert]:
         a = alerts.c
         stmt = select(alerts).where(
-            (a.case_no.is_not(None)) | (a.subject_kind == "complaint"), (a.closed_at.is_(None)) | (a.closed_at > since)
+            (a.case_no.is_not(None)) | (a.subject_kind.in_(("complaint", "video_event"))),
+            (a.closed_at.is_(None)) | (a.closed_at > since),
         )
         return [Alert.from_row(r) for r in self._conn.execute(stmt).mappings()]

@@ -21,11 +21,14 @@ SUP-008  steps out of order                    —       —
 SUP-009  fee differs from the standard         —       fee_tolerance_yuan ("0.00")
 SUP-101  complaint not answered in time        red     (complaint's own limit; complaint_response_days (5))
 SUP-201  negative rating not followed up       red     negative_rating_max_level (2); rating_follow_up_days (15)
+SUP-301  an NVR alarm at a window (窗口视频报警)  red     video_alarm_light ("red")
+SUP-302  a window unattended (窗口无人值守)      yellow  unattended_minutes (10), unattended_light ("yellow")
 =======  ====================================  ======  =================================================
 
 Modules: ``parameters``, ``model`` (rule and result), ``facts`` (what case rules share), ``clock_rules``,
-``process_rules``, ``complaints``, ``ratings``, ``registry`` (all rules, the evaluators); ``feedback`` and ``orders``
-(the lifecycles of complaints, ratings and orders), ``alerts``, ``records`` (what those records share).
+``process_rules``, ``complaints``, ``ratings``, ``video_rules``, ``registry`` (all rules, the evaluators);
+``feedback`` and ``orders`` (the lifecycles of complaints, ratings and orders), ``alerts``, ``records`` (what those
+records share).
 """
 
 from county_node.supervision.domain.clock_rules import StepReading, step_readings
@@ -39,11 +42,14 @@ from county_node.supervision.domain.registry import (
     COMPLAINT_RULES,
     RATING_RULES,
     REGISTRY,
+    VIDEO_RULES,
     evaluate,
     evaluate_complaint,
     evaluate_rating,
+    evaluate_video_event,
     next_wake_at,
 )
+from county_node.supervision.domain.video_rules import VideoEvent
 
 __all__ = [
     "CASE_RULES",
@@ -51,6 +57,7 @@ __all__ = [
     "RATING_LABELS",
     "RATING_RULES",
     "REGISTRY",
+    "VIDEO_RULES",
     "CaseFacts",
     "Complaint",
     "ComplaintFacts",
@@ -65,11 +72,13 @@ __all__ = [
     "SubjectKind",
     "SupervisionParameters",
     "Verdict",
+    "VideoEvent",
     "case_facts",
     "clock_record",
     "evaluate",
     "evaluate_complaint",
     "evaluate_rating",
+    "evaluate_video_event",
     "next_wake_at",
     "step_readings",
 ]

@@ -26,17 +26,20 @@ F = TypeVar("F")
 
 
 class SubjectKind(enum.StrEnum):
-    """What an alert is about: one case (办件), one complaint (投诉) or one rating (好差评)."""
+    """What an alert is about: one case (办件), one complaint (投诉), one rating (好差评) or one event of the hall's
+    cameras (视频事件)."""
 
     CASE = "case"
     COMPLAINT = "complaint"
     RATING = "rating"
+    VIDEO_EVENT = "video_event"
 
 
 SUBJECT_KIND_LABELS: Mapping[str, str] = {
     SubjectKind.CASE: "办件",
     SubjectKind.COMPLAINT: "投诉",
     SubjectKind.RATING: "评价",
+    SubjectKind.VIDEO_EVENT: "视频事件",
 }
 """How a person reads an alert's subject kind (``对象：办件 …``)."""
 

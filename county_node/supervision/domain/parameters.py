@@ -27,6 +27,9 @@ key                                    default  meaning
 ``rating_follow_up_days``              15       default follow-up limit of a negative rating (working days)
 ``alert_ack_days``                     1        working days to acknowledge (签收) an alert before it escalates
                                                 (county → city → province)
+``unattended_minutes``                 10       a window unattended at least this long raises SUP-302 (minutes)
+``video_alarm_light``                  "red"    the light of an NVR alarm's alert (SUP-301): "red" or "yellow"
+``unattended_light``                   "yellow" the light of an unattended window's alert (SUP-302)
 ``disabled_rules``                     []       rule ids the province has switched off, e.g. ``["SUP-004"]``
 =====================================  =======  ================================================================
 """
@@ -76,6 +79,12 @@ def _money(key: str, value: Any) -> Decimal:
     return amount
 
 
+def _alert_light(key: str, value: Any) -> str:
+    if value not in ("red", "yellow"):
+        raise StandardsError(f'规则参数 {key} 应为 "red"（红灯）或 "yellow"（黄灯），实际为“{value!r}”', key=key)
+    return str(value)
+
+
 def _rule_ids(key: str, value: Any) -> frozenset[str]:
     if isinstance(value, str) or not isinstance(value, list | tuple | frozenset | set):
         raise StandardsError(f'规则参数 {key} 应为规则编号列表，如 ["SUP-004"]', key=key)
@@ -95,6 +104,7 @@ _INT_KEYS = (
     "negative_rating_max_level",
     "rating_follow_up_days",
     "alert_ack_days",
+    "unattended_minutes",
 )
 
 
@@ -116,6 +126,9 @@ class SupervisionParameters:
     negative_rating_max_level: int = 2
     rating_follow_up_days: int = 15
     alert_ack_days: int = 1
+    unattended_minutes: int = 10
+    video_alarm_light: str = "red"
+    unattended_light: str = "yellow"
     disabled_rules: frozenset[str] = frozenset()
     light_policy: LightPolicy = field(init=False, repr=False, compare=False)
 
@@ -134,6 +147,9 @@ class SupervisionParameters:
         _int("negative_rating_max_level", self.negative_rating_max_level, 1, 4)
         _int("rating_follow_up_days", self.rating_follow_up_days, 0)
         _int("alert_ack_days", self.alert_ack_days, 1)
+        _int("unattended_minutes", self.unattended_minutes, 0, 24 * 60)
+        _alert_light("video_alarm_light", self.video_alarm_light)
+        _alert_light("unattended_light", self.unattended_light)
         try:
             policy = LightPolicy(self.yellow_days, self.yellow_share)
         except ValidationError as exc:  # pragma: no cover - the checks above are stricter
@@ -152,6 +168,9 @@ class SupervisionParameters:
                 kwargs[key] = _share(key, raw[key])
         if "fee_tolerance_yuan" in raw:
             kwargs["fee_tolerance_yuan"] = _money("fee_tolerance_yuan", raw["fee_tolerance_yuan"])
+        for key in ("video_alarm_light", "unattended_light"):
+            if key in raw:
+                kwargs[key] = _alert_light(key, raw[key])
         if "disabled_rules" in raw:
             kwargs["disabled_rules"] = _rule_ids("disabled_rules", raw["disabled_rules"])
         return cls(**kwargs)  # __post_init__ checks the ranges

@@ -2,7 +2,8 @@
 
 * :func:`evaluate` runs the case rules on one case: ``(case, events, now, calendar, params) -> [RuleResult]``,
   one result per enabled rule, fired or not (a result that no longer fires is what closes an alert);
-* :func:`evaluate_complaint` and :func:`evaluate_rating` do the same for one complaint or one rating;
+* :func:`evaluate_complaint`, :func:`evaluate_rating` and :func:`evaluate_video_event` do the same for one
+  complaint, one rating or one event of the hall's cameras;
 * :func:`next_wake_at` is the earliest moment at which any of the results can change with no new event —
   the moment the sweep must look at the subject again.
 
@@ -30,6 +31,7 @@ from county_node.supervision.domain.process_rules import (
     steps_out_of_order,
 )
 from county_node.supervision.domain.ratings import Rating, RatingFacts, negative_rating_not_followed_up
+from county_node.supervision.domain.video_rules import VideoEvent, VideoEventFacts, video_alarm, window_unattended
 from federation.calendar import WorkingCalendar
 
 __all__ = [
@@ -37,9 +39,11 @@ __all__ = [
     "COMPLAINT_RULES",
     "RATING_RULES",
     "REGISTRY",
+    "VIDEO_RULES",
     "evaluate",
     "evaluate_complaint",
     "evaluate_rating",
+    "evaluate_video_event",
     "next_wake_at",
 ]
 
@@ -90,7 +94,16 @@ RATING_RULES: tuple[RuleSpec[RatingFacts], ...] = (
     ),
 )
 
-_ALL: tuple[RuleSpec[Any], ...] = (*CASE_RULES, *COMPLAINT_RULES, *RATING_RULES)
+_VIDEO = SubjectKind.VIDEO_EVENT
+
+VIDEO_RULES: tuple[RuleSpec[VideoEventFacts], ...] = (
+    RuleSpec("SUP-301", 1, "窗口视频报警", _VIDEO, False, ("video_alarm_light",), video_alarm),
+    RuleSpec(
+        "SUP-302", 1, "窗口无人值守", _VIDEO, False, ("unattended_minutes", "unattended_light"), window_unattended
+    ),
+)
+
+_ALL: tuple[RuleSpec[Any], ...] = (*CASE_RULES, *COMPLAINT_RULES, *RATING_RULES, *VIDEO_RULES)
 REGISTRY: Mapping[str, RuleSpec[Any]] = {r.rule_id: r for r in _ALL}
 """Every rule by id."""
 
@@ -122,6 +135,13 @@ def evaluate_rating(
     facts = RatingFacts(rating, now, calendar, params)
     off = params.disabled_rules
     return [r.run(facts, rating.rating_id, params) for r in RATING_RULES if r.rule_id not in off]
+
+
+def evaluate_video_event(event: VideoEvent, params: SupervisionParameters) -> list[RuleResult]:
+    """Run every enabled video rule on one event of the hall's cameras (as the index recorded it)."""
+    facts = VideoEventFacts(event, params)
+    off = params.disabled_rules
+    return [r.run(facts, event.event_id, params) for r in VIDEO_RULES if r.rule_id not in off]
 
 
 def next_wake_at(results: Iterable[RuleResult]) -> datetime | None:
