@@ -19,15 +19,12 @@ quarantines the record with it, and nothing is applied blindly. The boundary pol
 ``in``) decides which of these fields cross and how each is masked; a field it drops arrives absent or empty, so
 the parsers accept the policy's ``clear`` forms ("" / [] / {}).
 
-The query code (查询码): given to the applicant at acceptance (SMS and 受理通知书), or on screen at an online
-submission; only its salted scrypt hash ever crosses or is stored on the extranet (:func:`query_hash`,
-:func:`check_query_code`).
+The query code (查询码) that opens a case's status is :mod:`federation.query_codes`; only its salted scrypt hash
+crosses (``query_hash`` fields).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import secrets
 from collections.abc import Mapping
@@ -36,6 +33,7 @@ from datetime import date, datetime
 from typing import Any
 
 from federation.errors import RecordRejected
+from federation.query_codes import HASH_RE as _HASH_RE
 
 __all__ = [
     "DISCLOSURE",
@@ -56,11 +54,7 @@ __all__ = [
     "PublicRating",
     "PublicSubmission",
     "SubmissionResult",
-    "check_query_code",
     "complaint_ref",
-    "mask_query_codes",
-    "new_query_code",
-    "normalise_code",
     "parse_disclosure",
     "parse_public_case",
     "parse_public_catalogue",
@@ -68,7 +62,6 @@ __all__ = [
     "parse_public_rating",
     "parse_public_submission",
     "parse_submission_result",
-    "query_hash",
     "submission_id",
 ]
 
@@ -89,17 +82,13 @@ _COMPLAINT_RE = re.compile(r"(?P<county>[1-9]\d{5})-T(?P<day>\d{8})-[0-9A-Z]{6}"
 _CASE_NO_RE = re.compile(r"[1-9]\d{5}-\d{8}-\d{6}", re.ASCII)
 _ITEM_RE = re.compile(r"[A-Za-z0-9_.-]{1,32}", re.ASCII)
 _PHONE_RE = re.compile(r"[0-9*+\- ]{0,20}", re.ASCII)  # masked forms (138****5678) are phone numbers too
-_HASH_RE = re.compile(r"scrypt\$\d+\$\d+\$\d+\$[0-9a-f]{32}\$[0-9a-f]{64}", re.ASCII)
 # C0 and C1 control characters, and the bidirectional overrides, isolates and marks: a terminal or a page that
 # shows public input must not be steered by it (line breaks and tabs only where a field has several lines)
 _FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
-_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud and typed from an SMS
-_CODE_LENGTH = 8
 _ID_ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-_SCRYPT = (2**14, 8, 1)  # ~20 ms per hash here: cheap per acceptance, costly per guess of an offline attacker
 
 
-# -- identifiers and query codes ----------------------------------------------------------------------------------
+# -- identifiers -------------------------------------------------------------------------------------------------------
 
 
 def _random_suffix() -> str:
@@ -114,48 +103,6 @@ def submission_id(county: str, day: date) -> str:
 def complaint_ref(county: str, day: date) -> str:
     """A new public complaint's reference: ``371122-T20261207-4QX2ZP``."""
     return f"{county}-T{day:%Y%m%d}-{_random_suffix()}"
-
-
-def new_query_code() -> str:
-    """A fresh 8-character 查询码 from an alphabet without look-alike characters (~40 bits)."""
-    return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
-
-
-def normalise_code(code: str) -> str:
-    return "".join(code.split()).upper()
-
-
-_CODE_IN_TEXT = re.compile(f"(查询码[：:\\s]*)[{_CODE_ALPHABET}]{{{_CODE_LENGTH}}}(?![0-9A-Z])")
-
-
-def mask_query_codes(text: str) -> str:
-    """``text`` with every query code after “查询码” masked (``查询码 ********``): what a log line or a delivery log
-    row keeps of a message that carried one."""
-    return _CODE_IN_TEXT.sub(lambda m: m.group(1) + "*" * _CODE_LENGTH, text)
-
-
-def query_hash(code: str, *, salt: bytes | None = None) -> str:
-    """The stored form of a query code: ``scrypt$n$r$p$<salt hex>$<hash hex>`` (never the code itself)."""
-    n, r, p = _SCRYPT
-    salt = salt if salt is not None else secrets.token_bytes(16)
-    digest = hashlib.scrypt(normalise_code(code).encode(), salt=salt, n=n, r=r, p=p, dklen=32)
-    return f"scrypt${n}${r}${p}${salt.hex()}${digest.hex()}"
-
-
-def check_query_code(code: str, stored: str) -> bool:
-    """Whether ``code`` is the code ``stored`` (from :func:`query_hash`) was made of; False for a malformed hash."""
-    if not stored or not _HASH_RE.fullmatch(stored) or not code:
-        return False
-    _, n, r, p, salt, digest = stored.split("$")
-    if int(n) > 2**16 or int(r) > 8 or int(p) > 1:  # a hash from elsewhere must not cost seconds or memory
-        return False
-    try:
-        got = hashlib.scrypt(
-            normalise_code(code)[:64].encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32
-        )
-    except ValueError:  # n not a power of two, and the like
-        return False
-    return hmac.compare_digest(got.hex(), digest)
 
 
 # -- field checks -------------------------------------------------------------------------------------------------

@@ -54,14 +54,16 @@ from federation.public_records import (
     PUBLIC_RATING,
     PUBLIC_SUBMISSION,
     PublicItem,
-    check_query_code,
     complaint_ref,
-    new_query_code,
     parse_public_complaint,
     parse_public_rating,
     parse_public_submission,
-    query_hash,
     submission_id,
+)
+from federation.query_codes import (
+    check_query_code,
+    new_query_code,
+    query_hash,
 )
 from federation.storage import outbox
 from federation.storage.outbox import OutboxRecord

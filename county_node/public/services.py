@@ -53,6 +53,8 @@ from federation.public_records import (
     PUBLIC_CASE,
     PUBLIC_CATALOGUE,
     SUBMISSION_RESULT,
+)
+from federation.query_codes import (
     new_query_code,
     query_hash,
 )

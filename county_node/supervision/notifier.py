@@ -19,7 +19,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
 from federation.errors import ValidationError
-from federation.public_records import mask_query_codes
+from federation.query_codes import mask_query_codes
 from federation.storage.tables import notifications
 
 __all__ = [

@@ -49,7 +49,7 @@ from county_node.supervision.notifier import (
     mask_recipient,
 )
 from federation.errors import DeliveryFailed, SunshineError
-from federation.public_records import mask_query_codes
+from federation.query_codes import mask_query_codes
 from federation.storage.tables import notifications
 from federation.storage.uow import UnitOfWork
 

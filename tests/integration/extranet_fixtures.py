@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select
 
 from county_node.extranet.bootstrap import ExtranetNode, build_extranet_node
 from federation.config import Config, ExtranetConfig, NodeConfig
-from federation.public_records import query_hash
+from federation.query_codes import query_hash
 from federation.storage import outbox
 from federation.storage.engine import make_engine
 from federation.storage.outbox import OutboxRecord

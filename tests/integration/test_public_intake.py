@@ -28,11 +28,13 @@ from county_node.supervision.notify import LogNotifier, Notification, Notificati
 from federation.config import Config, ExtranetConfig, NodeConfig
 from federation.errors import InvalidTransition, SubmissionNotFound, ValidationError
 from federation.public_records import (
-    check_query_code,
     parse_disclosure,
     parse_public_case,
     parse_public_catalogue,
     parse_submission_result,
+)
+from federation.query_codes import (
+    check_query_code,
     query_hash,
 )
 from federation.replication import Record

@@ -22,13 +22,15 @@ from federation.identities import (
     validate_origin,
 )
 from federation.public_records import (
-    check_query_code,
-    new_query_code,
     parse_public_case,
     parse_public_rating,
     parse_public_submission,
-    query_hash,
     submission_id,
+)
+from federation.query_codes import (
+    check_query_code,
+    new_query_code,
+    query_hash,
 )
 from federation.storage.boundary_gate import directions_of
 from security.pki import CertificateAuthority, build_csr, generate_tls_key, identity_of

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from federation.errors import ValidationError
-from federation.public_records import RATING_LABELS, normalise_code
+from federation.public_records import RATING_LABELS
+from federation.query_codes import normalise_code
 
 __all__ = [
     "MAX_COMMENT",
