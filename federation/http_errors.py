@@ -151,27 +151,36 @@ def install_error_handlers(app: Any, *, max_body: int | None = None) -> None:
     from fastapi.responses import JSONResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
+    from starlette.responses import Response
+
     log = structlog.get_logger(__name__)
 
-    def on_sunshine_error(request: Request, exc: Exception) -> JSONResponse:
+    def respond(request: Request, status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None) -> Response:
+        # the web pages (issue 17), where the app has them: an error on a page is a page (federation.web)
+        web = getattr(request.app.state, "web", None)
+        if web is not None and web.owns(request.url.path):
+            return web.error(request, status, body, headers or {})  # type: ignore[no-any-return]
+        return JSONResponse(dict(body), status_code=status, headers=headers)
+
+    def on_sunshine_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SunshineError)
         status = http_status(exc)
         if status >= 500:
             log.error("http.error", path=request.url.path, code=exc.code, status=status, error=str(exc))
-        return JSONResponse(dict(error_view(exc)), status_code=status, headers=error_headers(exc))
+        return respond(request, status, error_view(exc), error_headers(exc))
 
-    def on_request_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    def on_request_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         err = validation_error(exc.errors())
-        return JSONResponse(dict(error_view(err)), status_code=http_status(err))
+        return respond(request, http_status(err), error_view(err), None)
 
-    def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        return JSONResponse(dict(http_error_view(exc.status_code)), status_code=exc.status_code, headers=exc.headers)
+        return respond(request, exc.status_code, http_error_view(exc.status_code), exc.headers)
 
-    def on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    def on_unexpected_error(request: Request, exc: Exception) -> Response:
         log.exception("http.unexpected_error", path=request.url.path, method=request.method)
-        return JSONResponse(dict(http_error_view(500)), status_code=500)
+        return respond(request, 500, http_error_view(500), None)
 
     def render(exc: SunshineError) -> tuple[int, Mapping[str, Any]]:
         return http_status(exc), error_view(exc)

@@ -26,6 +26,7 @@ from typing_extensions import TypedDict
 
 from federation.audit import audited
 from federation.errors import SunshineError, Unauthenticated
+from federation.web import check_csrf
 from security.access import Permission, Principal
 from security.accounts import Accounts
 
@@ -102,6 +103,10 @@ def require(permission: Permission, *, personal: bool = False) -> Callable[..., 
         token = _token(request, bearer)
         if not token:
             raise Unauthenticated("未登录，请先登录")
+        if write and not bearer:
+            # a write made with the session cookie (a page's form or htmx request) carries the session's CSRF
+            # token and comes from this site; a bearer token is never sent by a browser on its own
+            await check_csrf(request, token)
         source = _source(request)
         # a read checks the session in full; a write takes the person it was checked for and checks the session
         # again, live, in the write's own transaction (and in any audit entry of its refusal or failure)

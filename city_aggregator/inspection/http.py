@@ -38,6 +38,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from city_aggregator.inspection.context import InspectionContext
+from city_aggregator.inspection.pages import INSPECT_NAV, inspect_router
 from city_aggregator.inspection.views import (
     AlertListView,
     CountyDetailView,
@@ -54,13 +55,16 @@ from city_aggregator.inspection.views import (
     ranking_view,
     trend_view,
 )
+from county_node.entrypoints.exchange_pages import EXCHANGE_NAV, exchange_router
 from county_node.entrypoints.views import iso
 from federation.http_errors import ErrorView, install_error_handlers
 from federation.http_params import PageQuery, PageSizeQuery
-from federation.identities import level_of
+from federation.identities import DivisionLevel, level_of
+from federation.web import WebPages
 from security.access import Permission, Principal
 from security.accounts import Accounts
-from security.http import HttpAuth, Who, public
+from security.http import COOKIE, HttpAuth, Who, public
+from security.web import install_login_pages
 
 __all__ = ["API_PREFIX", "RouterSource", "create_inspector_app"]
 
@@ -113,7 +117,23 @@ def create_inspector_app(ctx: InspectionContext, accounts: Accounts, routers: It
     app.include_router(_router(ctx))
     for source in routers:
         app.include_router(source if isinstance(source, APIRouter) else source(ctx))
+    _install_pages(app, ctx)
     return app
+
+
+def _install_pages(app: FastAPI, ctx: InspectionContext) -> None:
+    """The web pages (issue 17): the inspectors' and the exchange admin's, behind the login."""
+    web = WebPages(
+        node_name=ctx.name,
+        tier_label="省级节点" if level_of(ctx.division) == DivisionLevel.PROVINCE else "市级节点",
+        session_cookie=COOKIE,
+        nav=INSPECT_NAV + EXCHANGE_NAV,
+        packages=("city_aggregator.inspection", "county_node.entrypoints"),
+        clock=ctx.clock,
+    )
+    install_login_pages(app, web)
+    app.include_router(inspect_router(ctx))
+    app.include_router(exchange_router(ctx.config))
 
 
 def _router(ctx: InspectionContext) -> APIRouter:

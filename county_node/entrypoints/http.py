@@ -36,6 +36,8 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 from county_node.approval.adapters.repository import CaseFilter
 from county_node.approval.domain import Action, Status
 from county_node.bootstrap import CountyNode
+from county_node.entrypoints.exchange_pages import EXCHANGE_NAV, exchange_router
+from county_node.entrypoints.hall_pages import HALL_NAV, hall_router
 from county_node.entrypoints.intake_http import intake_router
 from county_node.entrypoints.intake_views import AcceptedCaseView
 from county_node.entrypoints.orders_http import orders_router
@@ -59,8 +61,10 @@ from federation.clock import Light
 from federation.errors import NotFound, ValidationError
 from federation.http_errors import ErrorView, install_error_handlers
 from federation.http_params import PageQuery, PageSizeQuery
+from federation.web import WebPages
 from security.access import Permission, Principal
-from security.http import HttpAuth, Who, public
+from security.http import COOKIE, HttpAuth, Who, public
+from security.web import install_login_pages
 
 __all__ = ["create_app"]
 
@@ -111,7 +115,23 @@ def create_app(node: CountyNode) -> FastAPI:
     app.include_router(video_router(node, prefix=API_PREFIX))  # 视频索引: cameras, segments, events, clips
     if node.intake is not None:  # 网上受理: only on a county with an extranet node
         app.include_router(intake_router(node, node.intake, prefix=API_PREFIX))
+    _install_pages(app, node)
     return app
+
+
+def _install_pages(app: FastAPI, node: CountyNode) -> None:
+    """The web pages (issue 17): the hall's and the exchange admin's, behind the login."""
+    web = WebPages(
+        node_name=node.config.node.name or node.config.node.division,
+        tier_label="县级节点",
+        session_cookie=COOKIE,
+        nav=HALL_NAV + EXCHANGE_NAV,
+        packages=("county_node.entrypoints",),
+        clock=node.clock,
+    )
+    install_login_pages(app, web)
+    app.include_router(hall_router(node))
+    app.include_router(exchange_router(node.config))
 
 
 def _api_router(node: CountyNode) -> APIRouter:

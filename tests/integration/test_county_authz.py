@@ -44,6 +44,7 @@ with warnings.catch_warnings():
 DIVISION = "371122"
 START = datetime(2026, 9, 21, 9, 0, tzinfo=CST)
 PUBLIC = {f"{AUTH_PREFIX}/token", f"{AUTH_PREFIX}/logout", f"{AUTH_PREFIX}/me", "/api/v1/health"}
+PUBLIC_PAGES = {"/", "/login", "/logout", "/account"}  # the login pages (tests/integration/test_web_login.py)
 # who is tried for a 403: the first of these lacking the route's permission (the exchange admin lacks them all)
 PEOPLE: dict[str, tuple[Role, ...]] = {
     "clerk": (Role.CLERK,),
@@ -93,11 +94,14 @@ def _rules(dependant: Dependant) -> list[str]:
     return found
 
 
-def routes_of(app: FastAPI) -> list[Route]:
-    """Every API route of ``app`` with its full path (included routers flattened), one per method."""
+def routes_of(app: FastAPI, *, pages: bool = False) -> list[Route]:
+    """Every API route of ``app`` (``pages``: every web page) with its full path (included routers flattened),
+    one per method."""
     out: list[Route] = []
     for ctx in iter_route_contexts(app.routes):
-        if not isinstance(ctx.original_route, APIRoute) or ctx.path in PUBLIC:
+        if not isinstance(ctx.original_route, APIRoute) or ctx.path in PUBLIC | PUBLIC_PAGES:
+            continue
+        if ctx.path.startswith("/api/") == pages:
             continue
         rules = _rules(ctx.dependant)
         for method in sorted(ctx.methods or ()):
@@ -112,23 +116,24 @@ def _make_node(engine: Engine, clock: FakeClock) -> CountyNode:
     )
 
 
-def _collected() -> list[Route]:
+def _collected(*, pages: bool = False) -> list[Route]:
     """The routes, at collection time, of an app over an empty in-memory database (building it reads nothing)."""
     engine = make_engine("sqlite://")
     try:
-        return routes_of(create_app(_make_node(engine, FakeClock(START))))
+        return routes_of(create_app(_make_node(engine, FakeClock(START))), pages=pages)
     finally:
         engine.dispose()
 
 
-def _params() -> list[object]:
+def _params(*, pages: bool = False) -> list[object]:
     params: list[object] = []
-    for route in _collected():
+    for route in _collected(pages=pages):
         params.append(pytest.param(route, id=str(route)))
     return params
 
 
 ROUTES = _params()
+PAGES = _params(pages=True)
 
 
 def _counts(engine: Engine) -> dict[str, int]:
@@ -289,3 +294,22 @@ def test_a_read_is_not_audited(fresh: Hall) -> None:
     for user_id in ("clerk", "approver", "supervisor"):
         assert fresh.client.get("/api/v1/alerts", headers=bearer(fresh.tokens[user_id])).status_code == 200
     assert len(fresh.entries()) == before
+
+
+@pytest.mark.parametrize("route", PAGES)
+def test_a_page_has_one_rule_and_sends_a_stranger_to_the_login(hall: Hall, route: Route) -> None:
+    assert route.permission is not None, f"{route}: no rule"
+    for headers in ({}, bearer("not-a-token")):
+        resp = hall.client.request(route.method, route.url, headers=headers, follow_redirects=False)
+        assert resp.status_code == 303, (str(route), resp.text)
+        assert resp.headers["location"].startswith("/login")
+
+
+@pytest.mark.parametrize("route", PAGES)
+def test_a_page_refuses_a_role_without_its_permission_with_a_page(hall: Hall, route: Route) -> None:
+    permission = route.permission
+    assert permission is not None, f"{route}: no rule"
+    user_id = next(u for u, roles in PEOPLE.items() if not any(permission in ROLE_PERMISSIONS[r] for r in roles))
+    resp = hall.client.request(route.method, route.url, headers=bearer(hall.tokens[user_id]), follow_redirects=False)
+    assert resp.status_code == 403, (str(route), user_id, resp.text)
+    assert resp.headers["content-type"].startswith("text/html") and "无权" in resp.text
