@@ -150,7 +150,6 @@ def install_error_handlers(app: Any, *, max_body: int | None = None) -> None:
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
-
     from starlette.responses import Response
 
     log = structlog.get_logger(__name__)

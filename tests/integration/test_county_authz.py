@@ -312,4 +312,5 @@ def test_a_page_refuses_a_role_without_its_permission_with_a_page(hall: Hall, ro
     user_id = next(u for u, roles in PEOPLE.items() if not any(permission in ROLE_PERMISSIONS[r] for r in roles))
     resp = hall.client.request(route.method, route.url, headers=bearer(hall.tokens[user_id]), follow_redirects=False)
     assert resp.status_code == 403, (str(route), user_id, resp.text)
-    assert resp.headers["content-type"].startswith("text/html") and "无权" in resp.text
+    assert resp.headers["content-type"].startswith("text/html")
+    assert "无权" in resp.text

@@ -50,28 +50,38 @@ def login(client: TestClient, user: str, password: str = PASSWORD, next_: str = 
 
 def test_a_page_without_login_goes_to_the_login_page(client: TestClient) -> None:
     r = client.get("/")
-    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert r.status_code == 303
+    assert r.headers["location"] == "/login"
     r = client.get("/login")
-    assert r.status_code == 200 and "登录" in r.text and "<script>" not in r.text
+    assert r.status_code == 200
+    assert "登录" in r.text
+    assert "<script>" not in r.text
     assert "script-src 'self'" in r.headers["content-security-policy"]
     r = client.get("/account?x=1")
-    assert r.status_code == 303 and r.headers["location"] == "/login?next=/account%3Fx%3D1"
+    assert r.status_code == 303
+    assert r.headers["location"] == "/login?next=/account%3Fx%3D1"
 
 
 def test_login_sets_an_httponly_session_and_goes_to_the_page_asked_for(client: TestClient) -> None:
     r = login(client, "clerk", next_="/account")
-    assert r.status_code == 303 and r.headers["location"] == "/account"  # type: ignore[attr-defined]
+    assert r.status_code == 303
+    assert r.headers["location"] == "/account"
     cookie = r.headers["set-cookie"]  # type: ignore[attr-defined]
-    assert COOKIE in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert COOKIE in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie
     page = client.get("/account")
-    assert page.status_code == 200 and "孙丽" in page.text and "窗口人员" in page.text
+    assert page.status_code == 200
+    assert "孙丽" in page.text
+    assert "窗口人员" in page.text
     assert csrf_token(client.cookies[COOKIE]) in page.text  # the logout form carries the session's token
 
 
 def test_a_wrong_password_shows_the_form_again_in_chinese(client: TestClient) -> None:
     r = login(client, "clerk", password="wrong-password")
     assert r.status_code == 401  # type: ignore[attr-defined]
-    assert "账号或密码" in r.text and 'value="clerk"' in r.text  # type: ignore[attr-defined]
+    assert "账号或密码" in r.text
+    assert 'value="clerk"' in r.text
     assert COOKIE not in client.cookies
 
 
@@ -79,7 +89,8 @@ def test_login_never_redirects_off_site(client: TestClient) -> None:
     for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
         r = login(client, "clerk", next_=target)
         assert r.headers["location"] != target  # type: ignore[attr-defined]
-        assert r.headers["location"].startswith("/") and not r.headers["location"].startswith("//")  # type: ignore[attr-defined]
+        assert r.headers["location"].startswith("/")
+        assert not r.headers["location"].startswith("//")
     assert safe_next("/hall/cases?page=2") == "/hall/cases?page=2"
 
 
@@ -89,7 +100,8 @@ def test_login_from_another_site_is_refused(client: TestClient) -> None:
         data={"username": "clerk", "password": PASSWORD, "next": "/"},
         headers={"Origin": "https://evil.example"},
     )
-    assert r.status_code == 403 and "来源不明" in r.text
+    assert r.status_code == 403
+    assert "来源不明" in r.text
     assert COOKIE not in client.cookies
 
 
@@ -99,7 +111,8 @@ def test_a_cookie_write_needs_the_csrf_token(client: TestClient) -> None:
     body = {"item_code": "XK00001000", "applicant": "张三", "data": {}}
     # the API with the session cookie alone (as a page on another site would send it): refused, nothing written
     r = client.post("/api/v1/cases", json=body)
-    assert r.status_code == 403 and r.json()["error"]["details"]["reason"] == "csrf"
+    assert r.status_code == 403
+    assert r.json()["error"]["details"]["reason"] == "csrf"
     assert client.get("/api/v1/cases").json()["total"] == 0
     wrong = client.post("/api/v1/cases", json=body, headers={"X-CSRF-Token": csrf_token("another-session")})
     assert wrong.status_code == 403
@@ -118,7 +131,8 @@ def test_logout_ends_the_session(client: TestClient) -> None:
     refused = client.post("/logout", data={"csrf": "forged"})
     assert refused.status_code == 403
     r = client.post("/logout", data={"csrf": csrf_token(token)})
-    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert r.status_code == 303
+    assert r.headers["location"] == "/login"
     client.cookies.set(COOKIE, token)
     assert client.get("/account").status_code == 303  # the session is over, not only the cookie
 
@@ -126,9 +140,12 @@ def test_logout_ends_the_session(client: TestClient) -> None:
 def test_an_error_on_a_page_is_a_page_and_on_the_api_json(client: TestClient) -> None:
     login(client, "clerk")
     page = client.get("/no-such-page")
-    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html") and "未找到" in page.text
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "未找到" in page.text
     api = client.get("/api/v1/no-such")
-    assert api.status_code == 404 and api.headers["content-type"].startswith("application/json")
+    assert api.status_code == 404
+    assert api.headers["content-type"].startswith("application/json")
 
 
 def test_static_files_are_served(client: TestClient) -> None:
