@@ -25,6 +25,7 @@ demo: $(STAMP)
 	$(BIN)/sunshine demo $(DEMO_ARGS)
 
 test: $(STAMP)
+	@bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

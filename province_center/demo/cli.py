@@ -448,6 +448,20 @@ def _started(fed: Federation) -> None:
         f"复制接收 127.0.0.1:{fed.grpc_ports[portal]}"
     )
     _say(f"已启动 {len(fed.specs)} 个节点进程与 {len(fed.specs)} 个同步代理进程，外网节点 1 个")
+    _pages(fed)
+
+
+def _pages(fed: Federation) -> None:
+    """The web pages to open while the demo runs, and who logs in there (the password is in the password file)."""
+    _say(f"网页（浏览器打开，演示运行期间可用；账号见上，密码见 {fed.password_file}）：")
+    for s in fed.specs:
+        url = fed.url(s.division)
+        users = "、".join(p.user_id for p in fed.people(s.division) if p.role != "exchange_admin")
+        if s.level is DivisionLevel.COUNTY:
+            own = f"大厅 {url}/hall/cases（{users}）"
+        else:
+            own = f"实时监控 {url}/inspect/wall（督查员 {users}）"
+        _say(f"  {s.name}（{s.division}）：{own}；交换管理 {url}/exchange/links（交换管理员 jiaohuan）")
 
 
 def _next_opening(fed: Federation) -> datetime:

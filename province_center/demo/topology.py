@@ -69,6 +69,9 @@ class DemoPerson:
 CITY_INSPECTORS: dict[str, tuple[str, str]] = {"371100": ("rz-jiancha", "刘明"), "371300": ("ly-jiancha", "陈红")}
 #: The province's inspector (督查员), who sees the whole province.
 PROVINCE_INSPECTOR = ("sd-jiancha", "赵立")
+#: Each node's exchange admin (交换管理员): links, quarantine, standards, certificates — the same account id at
+#: every node (accounts are per node).
+EXCHANGE_ADMIN = ("jiaohuan", "周敏")
 
 
 def city_inspector(division: str) -> tuple[str, str]:
@@ -77,15 +80,17 @@ def city_inspector(division: str) -> tuple[str, str]:
 
 def people_of(spec: NodeSpec, specs: tuple[NodeSpec, ...] | list[NodeSpec]) -> list[DemoPerson]:
     """The demo's people at ``spec``'s node: a county's hall staff, a city's inspector, the province's inspector
-    and every city's inspector (bound to the city)."""
+    and every city's inspector (bound to the city); every node's exchange admin."""
+    admin = DemoPerson(*EXCHANGE_ADMIN, "exchange_admin", spec.division)
     if spec.level is DivisionLevel.COUNTY:
-        return [DemoPerson(p.user_id, p.name, p.role, spec.division) for p in HALL_PEOPLE]
+        return [*(DemoPerson(p.user_id, p.name, p.role, spec.division) for p in HALL_PEOPLE), admin]
     if spec.level is DivisionLevel.CITY:
-        return [DemoPerson(*city_inspector(spec.division), "inspector", spec.division)]
+        return [DemoPerson(*city_inspector(spec.division), "inspector", spec.division), admin]
     cities = [s for s in specs if s.level is DivisionLevel.CITY]
     return [
         DemoPerson(*PROVINCE_INSPECTOR, "inspector", spec.division),
         *(DemoPerson(*city_inspector(c.division), "inspector", c.division) for c in cities),
+        admin,
     ]
 
 
