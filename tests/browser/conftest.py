@@ -79,7 +79,7 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
     fed = Federation(tmp_path_factory.mktemp("browser"), TOPOLOGY, extranets=(COUNTY,))
     try:
@@ -102,8 +102,18 @@ class Person:
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        self.page.on("console", lambda msg: self.errors.append(msg.text) if msg.type == "error" else None)
+        self.page.on("console", self._console)
+        self.page.on("response", self._response)
         self.shots = shots
+
+    def _console(self, msg: Any) -> None:
+        # a failed load is reported below with its address (the browser's own /favicon.ico is not a page's)
+        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
+            self.errors.append(msg.text)
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 500 or (response.status == 404 and not response.url.endswith("/favicon.ico")):
+            self.errors.append(f"{response.status} {response.url}")
 
     def login(self, user_id: str, password: str) -> None:
         self.page.goto("/login")

@@ -249,7 +249,7 @@ def test_disclosures_and_security_headers(portal: Portal) -> None:
         assert (h["x-content-type-options"], h["x-frame-options"], h["referrer-policy"]) == (
             "nosniff",
             "DENY",
-            "no-referrer",
+            "same-origin",
         )
         assert h["cache-control"] == "no-store"
 

@@ -10,7 +10,7 @@
   page ``application/x-www-form-urlencoded`` (415 otherwise: a multipart body would pass
   :class:`federation.http_guard.RequestGuard` unread, its fields unchecked for NUL and bad UTF-8);
 * every response carries the security headers: a CSP of ``default-src 'self'`` (no script, no frame, forms to
-  this site only), ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``, ``Referrer-Policy: no-referrer``
+  this site only), ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``, ``Referrer-Policy: same-origin``
   and ``Cache-Control: no-store`` (a page showing a query code must not be kept by a shared browser or proxy).
 
 A refusal is JSON under ``/api/`` (the one error shape of :mod:`federation.http_errors`) and a page elsewhere.
@@ -45,7 +45,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     ),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),  # "no-referrer" makes a browser send "Origin: null" on a form post
     (b"cache-control", b"no-store"),
 )
 _OWN = {name for name, _ in SECURITY_HEADERS}
