@@ -30,6 +30,7 @@ import typer
 
 from federation.identities import DivisionLevel, extranet_of
 from federation.logging import configure_logging
+from federation.text import ljust, rjust
 from province_center.demo.extranet import extranet_boundary_lines, public_round_trip
 from province_center.demo.launcher import Federation, LaunchError, NodeSpec
 from security.access import AUDIT_ACTION_LABELS, ROLE_LABELS
@@ -111,7 +112,7 @@ def _progress(fed: Federation, snap: dict[str, Any], as_of: str) -> None:
         city = _name(fed, c.parent or "")
         records, seconds = row["lag"]
         _say(
-            f"  {c.name:<4} 本县 {row['own'].get('cases', 0):5d} 件 | {city} {row['city'].get('cases', 0):5d} 件"
+            f"  {ljust(c.name, 8)} 本县 {row['own'].get('cases', 0):5d} 件 | {city} {row['city'].get('cases', 0):5d} 件"
             f" | 省 {row['province'].get('cases', 0):5d} 件 | 积压 {records:4d} 条（{seconds:4.1f} 秒）"
         )
 
@@ -128,14 +129,15 @@ def _wait_converged(fed: Federation, timeout: float) -> dict[str, Any]:
 def _summary(fed: Federation, snap: dict[str, Any]) -> None:
     _say("")
     _say("==== 各县办件在县、市、省三级的持有情况 ====")
-    _say(f"  {'县':<4}{'本县':>8}{'市级':>8}{'省级':>8}  事件（县/市/省）        一致")
+    tiers = f"{rjust('本县', 8)}{rjust('市级', 8)}{rjust('省级', 8)}"
+    _say(f"  {ljust('县', 8)}{tiers}  {ljust('事件（县/市/省）', 22)} 一致")
     for c in fed.counties():
         row = snap[c.division]
         own, city, prov = row["own"], row["city"], row["province"]
         events = f"{own.get('events', 0)}/{city.get('events', 0)}/{prov.get('events', 0)}"
         mark = "✓ 数量与摘要一致" if row["complete"] else ("（尚无办件）" if not own else "✗ 尚未一致")
         counts = f"{own.get('cases', 0):>8}{city.get('cases', 0):>8}{prov.get('cases', 0):>8}"
-        _say(f"  {c.name:<4}{counts}  {events:<22} {mark}")
+        _say(f"  {ljust(c.name, 8)}{counts}  {ljust(events, 22)} {mark}")
     for c in fed.counties():
         with contextlib.suppress(httpx.HTTPError, LaunchError):
             summary = fed.as_role(c.division, "supervisor").get("/api/v1/summary", timeout=10.0).json()
@@ -166,7 +168,7 @@ def _supervision_summary(fed: Federation) -> None:
             rule, light = key.split("/")
             name = REGISTRY[rule].name if rule in REGISTRY else rule
             counts = f"{own['alerts'][key]}/{city['alerts'].get(key, 0)}/{prov['alerts'].get(key, 0)}"
-            _say(f"    {rule} {name:<16} {_LIGHT_LABELS.get(light, light)}  县/市/省 {counts}")
+            _say(f"    {rule} {ljust(name, 24)} {_LIGHT_LABELS.get(light, light)}  县/市/省 {counts}")
         _say(
             f"    投诉 {own['complaints']}/{city['complaints']}/{prov['complaints']}"
             f"   好差评 {own['ratings']}/{city['ratings']}/{prov['ratings']}"
