@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from county_node.approval.adapters.repository import CaseFilter
-from county_node.approval.domain import PAUSED_STATUSES, RUNNING_STATUSES, STATUS_LABELS, Action, Status
+from county_node.approval.domain import ACTION_LABELS, PAUSED_STATUSES, RUNNING_STATUSES, STATUS_LABELS, Action, Status
 from county_node.approval.services import CasePage
 from county_node.bootstrap import CountyNode
 from county_node.entrypoints.hall_common import form_error, form_of, see_other, web_of
@@ -200,7 +200,7 @@ def cases_router(node: CountyNode) -> APIRouter:
             f"/cases/{{case_no}}/act/{action.value}",
             _action_endpoint(node, action, card),
             methods=["POST"],
-            summary=f"办件操作：{action.value}",
+            summary=f"办件操作：{ACTION_LABELS[action]}",
         )
 
     _notice_routes(router, node)

@@ -19,6 +19,7 @@ from county_node.entrypoints.supervision_schemas import (
     alert_view,
 )
 from county_node.supervision.domain.alerts import ACTION_LABELS, STATUS_LABELS, AlertAction, AlertStatus
+from county_node.supervision.domain.alerts import ACTION_LABELS as ALERT_ACTION_LABELS
 from county_node.supervision.ports import AlertFilter
 from federation.errors import SunshineError, ValidationError
 from federation.http_errors import http_status
@@ -85,7 +86,7 @@ def supervision_pages_router(node: CountyNode) -> APIRouter:
             f"/alerts/{{alert_id}}/{action.value}",
             _alert_action(node, action, alert_page),
             methods=["POST"],
-            summary=f"预警操作：{action.value}",
+            summary=f"预警操作：{ALERT_ACTION_LABELS[action]}",
         )
 
     # -- 督办 -------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, select
 from county_node.bootstrap import CountyNode
 from county_node.entrypoints.http import create_app
 from federation.standards import StandardsBundle
+from federation.storage.audit_log import read_entries
 from federation.storage.engine import make_engine
 from federation.storage.tables import cases
 from federation.timeutil import CST
@@ -185,6 +186,9 @@ def test_a_wrong_intake_shows_a_chinese_error_and_writes_nothing(hall: tuple[Cou
     assert r.status_code == 422  # type: ignore[attr-defined]
     assert "请从事项目录中选择" in r.text  # type: ignore[attr-defined]
     assert _count(engine) == 0
+    with engine.connect() as conn:
+        outcomes = [e.entry.outcome for e in read_entries(conn, "371122") if e.entry.action == "办件受理：申请"]
+    assert outcomes == ["validation_error"] * 3  # each refused form on the audit record with its error's code
 
 
 def test_a_form_without_the_csrf_token_is_refused(hall: tuple[CountyNode, TestClient, Engine]) -> None:
