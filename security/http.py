@@ -141,7 +141,8 @@ def require(permission: Permission, *, personal: bool = False) -> Callable[..., 
                 await run_in_threadpool(accounts.record, scope.actor, action, target, outcome=exc.code, token=token)
             raise
         if not scope.written:  # a write that committed nothing of its own: audited too
-            await run_in_threadpool(accounts.record, scope.actor, action, target, token=token)
+            # (with the outcome a page put on it when it showed the person a refused form instead of an error)
+            await run_in_threadpool(accounts.record, scope.actor, action, target, outcome=scope.outcome, token=token)
 
     setattr(rule, RULE_ATTR, f"require:{permission.value}" + (":personal" if personal else ""))
     return rule

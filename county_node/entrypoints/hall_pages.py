@@ -1,7 +1,22 @@
-"""The hall's pages (大厅, issue 17): intake, the clerk's queue, the case card, complaints and ratings, notices.
+"""The hall's pages (大厅, issue 17): intake, the clerk's queue, the case card, alerts, complaints and ratings,
+orders received, notices.
 
 Served by the county node under ``/hall``; every page declares its rule like an API route. Templates in
-``county_node/entrypoints/templates/hall``.
+``county_node/entrypoints/templates/hall``. The pages call the node's services in-process, as the JSON API does:
+
+========  ==========================================  ==============================  =========================
+GET       /hall/intake[?item_code=]                   办件受理 (form)                 case.intake
+POST      /hall/intake                                申请 → 303 to the case card     case.intake
+GET       /hall/cases[?status=&light=&page=]          办件队列                        case.read
+GET       /hall/cases/live                            the queue's live part (htmx)    case.read
+GET       /hall/cases/{case_no}                       办件详情 (clocks, ledger, …)    case.read
+POST      /hall/cases/{case_no}/act/{action}          one lifecycle action            the action's permission
+GET       /hall/cases/{case_no}/notice/acceptance     受理通知书 (printable)           case.read
+GET       /hall/cases/{case_no}/notice/correction     一次性告知书 (printable)         case.read
+GET       /hall/alerts, /hall/alerts/{alert_id}       预警; POST …/{action}           alert.read; alert.handle
+GET       /hall/feedback                              投诉与评价; POST answer/close…  feedback.read; …handle
+GET       /hall/orders                                督办; POST receive / answer     order.read; order.answer
+========  ==========================================  ==============================  =========================
 """
 
 from __future__ import annotations
@@ -9,12 +24,26 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from county_node.bootstrap import CountyNode
+from county_node.entrypoints.hall_pages_cases import cases_router
+from county_node.entrypoints.hall_pages_feedback import feedback_router
+from county_node.entrypoints.hall_pages_supervision import supervision_pages_router
 from federation.web import NavItem
+from security.access import Permission
 
 __all__ = ["HALL_NAV", "hall_router"]
 
-HALL_NAV: tuple[NavItem, ...] = ()
+HALL_NAV: tuple[NavItem, ...] = (
+    NavItem("办件受理", "/hall/intake", Permission.CASE_INTAKE.value),
+    NavItem("办件队列", "/hall/cases", Permission.CASE_READ.value),
+    NavItem("预警", "/hall/alerts", Permission.ALERT_READ.value),
+    NavItem("投诉与评价", "/hall/feedback", Permission.FEEDBACK_READ.value),
+    NavItem("督办", "/hall/orders", Permission.ORDER_READ.value),
+)
 
 
 def hall_router(node: CountyNode) -> APIRouter:
-    return APIRouter(prefix="/hall", include_in_schema=False)
+    router = APIRouter(prefix="/hall", include_in_schema=False)
+    router.include_router(cases_router(node))
+    router.include_router(supervision_pages_router(node))
+    router.include_router(feedback_router(node))
+    return router

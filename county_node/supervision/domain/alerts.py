@@ -174,6 +174,17 @@ class Alert:
             return None
         return next((str(h["order_id"]) for h in self.history if h.get("order_level") == level), None)
 
+    def person_actions(self) -> tuple[AlertAction, ...]:
+        """The steps a person may take on this alert now (签收 / 催办 / 督办 / 关闭), in lifecycle order."""
+        out = []
+        for act in (AlertAction.ACKNOWLEDGE, AlertAction.URGE, AlertAction.SUPERVISE, AlertAction.CLOSE):
+            allowed, _ = _ALLOWED[act]
+            if act is AlertAction.ACKNOWLEDGE and self.acknowledged_at is not None:
+                continue
+            if self.status in allowed:
+                out.append(act)
+        return tuple(out)
+
     def act(
         self,
         action: AlertAction | str,
