@@ -5,6 +5,7 @@ Simplified-Chinese message. Status codes by error class (first match wins)::
 
     UnsupportedMediaType 415 (a body of a type the endpoint does not take)
     ValidationError  (incl. request-validation errors)   422
+    RecordRejected   422 (a record its applier refuses: a quarantined record's replay)
     Unauthenticated  (no or a bad login, token or certificate)   401
     Forbidden        (outside the caller's division scope) 403
     SignatureInvalid 403
@@ -35,6 +36,7 @@ from federation.errors import (
     LimitExceeded,
     NotFound,
     RateLimited,
+    RecordRejected,
     SignatureInvalid,
     StandardsError,
     StandardsNotLoaded,
@@ -61,6 +63,7 @@ __all__ = [
 _STATUS_BY_CLASS: tuple[tuple[type[SunshineError], int], ...] = (
     (UnsupportedMediaType, 415),
     (ValidationError, 422),
+    (RecordRejected, 422),  # a record its applier refuses (a quarantined record's replay): the data, not the server
     (Unauthenticated, 401),
     (Forbidden, 403),
     (SignatureInvalid, 403),

@@ -133,7 +133,7 @@ def _install_pages(app: FastAPI, ctx: InspectionContext) -> None:
     )
     install_login_pages(app, web)
     app.include_router(inspect_router(ctx))
-    app.include_router(exchange_router(ctx.config))
+    app.include_router(exchange_router(ctx.config, ctx.engine, ctx.clock))
 
 
 def _router(ctx: InspectionContext) -> APIRouter:

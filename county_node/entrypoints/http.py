@@ -131,7 +131,7 @@ def _install_pages(app: FastAPI, node: CountyNode) -> None:
     )
     install_login_pages(app, web)
     app.include_router(hall_router(node))
-    app.include_router(exchange_router(node.config))
+    app.include_router(exchange_router(node.config, node.engine, node.clock, node.receiver_appliers))
 
 
 def _api_router(node: CountyNode) -> APIRouter:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from federation.storage.tables import case_events, cases
 
-__all__ = ["Holding", "approval_holdings"]
+__all__ = ["Holding", "approval_holdings", "holding_counts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +55,20 @@ def approval_holdings(conn: Connection, origin_prefix: str = "") -> list[Holding
         digests.setdefault(o, hashlib.sha256()).update(f"e|{case_no}|{n}\n".encode())
         counts.setdefault(o, [0, 0])[1] += 1
     return [Holding(o, counts[o][0], counts[o][1], digests[o].hexdigest()) for o in sorted(digests)]
+
+
+def holding_counts(conn: Connection, origin_prefix: str = "") -> dict[str, tuple[int, int]]:
+    """Per origin under ``origin_prefix``: (cases, events) held — two grouped counts, no digest (the 数据持有
+    page lists every origin at once and computes one origin's digest when asked)."""
+    out: dict[str, list[int]] = {}
+    for column, table, slot in ((cases.c.case_no, cases, 0), (case_events.c.case_no, case_events, 1)):
+        origin = func.substr(column, 1, 6)
+        rows = conn.execute(
+            select(origin, func.count())
+            .select_from(table)
+            .where(column.startswith(origin_prefix, autoescape=True))
+            .group_by(origin)
+        ).all()
+        for o, n in rows:
+            out.setdefault(str(o), [0, 0])[slot] = int(n)
+    return {o: (c, e) for o, (c, e) in sorted(out.items())}

@@ -20,7 +20,14 @@ from federation.cli import config_option, setup
 from federation.identities import Division
 from federation.text import moment_text
 
-__all__ = ["StatusLine", "admin_standards_app", "standards_report"]
+__all__ = [
+    "STATE_LABELS",
+    "StandardsOverview",
+    "StatusLine",
+    "admin_standards_app",
+    "standards_overview",
+    "standards_report",
+]
 
 admin_standards_app = typer.Typer(help="统一标准：各节点使用的标准版本。", no_args_is_help=True)
 
@@ -47,7 +54,7 @@ class StatusLine:
         }
 
 
-_STATE_LABELS = {
+STATE_LABELS = {
     "current": "最新",
     "pending": "最新（待生效）",
     "behind": "落后",
@@ -89,10 +96,8 @@ def standards_status(
     """列出本节点辖区内每个节点使用的标准版本、生效日期与应用时间，标出落后于省级与从未报告的节点。"""
     from federation.data import DIVISIONS_CSV
     from federation.errors import ConfigError
-    from federation.identities import DivisionRegistry, scope_prefix
+    from federation.identities import DivisionRegistry
     from federation.nodes import build_node
-    from federation.storage.standards_status import status_rows
-    from federation.storage.uow import UnitOfWork
     from federation.timeutil import local_date
 
     cfg = setup(config)
@@ -100,20 +105,14 @@ def standards_status(
     path = divisions or DIVISIONS_CSV
     if not path.is_file():
         raise ConfigError(f"找不到行政区划表 {path}", path=str(path))
-    registry = DivisionRegistry.from_csv(path)
-    prefix = scope_prefix(node)
-    province = node[:2] + "0000"
-    scope = [registry.get(c) for c in sorted(_codes(registry)) if c.startswith(prefix)]
     at = build_node(cfg)  # its database and its clock (the demo's simulated one), as its tier wires them
     try:
-        with UnitOfWork(at.engine, readonly=True) as uow:
-            reports = status_rows(uow.conn)
         today = local_date(at.clock())
+        overview = standards_overview(at.engine, node, DivisionRegistry.from_csv(path), today)
     finally:
         at.close()
-    reference = reports.get(province)
-    lines = standards_report(scope, reports, reference, today)
-    counts = {state: sum(1 for li in lines if li.state == state) for state in _STATE_LABELS}
+    lines, reference = overview.lines, overview.reference
+    counts = overview.counts
     if as_json:
         typer.echo(
             json.dumps(
@@ -137,10 +136,37 @@ def standards_status(
         effective = li.effective_date.isoformat() if li.effective_date else "—"
         typer.echo(
             f"{li.division.code}  {li.division.name}（{level}）  {version}  生效 {effective}  "
-            f"应用于 {moment_text(li.applied_at)}  {_STATE_LABELS[li.state]}"
+            f"应用于 {moment_text(li.applied_at)}  {STATE_LABELS[li.state]}"
         )
-    summary = "，".join(f"{_STATE_LABELS[s]} {n}" for s, n in counts.items() if n)
+    summary = "，".join(f"{STATE_LABELS[s]} {n}" for s, n in counts.items() if n)
     typer.echo(f"合计：{summary}")
+
+
+@dataclass(frozen=True, slots=True)
+class StandardsOverview:
+    """The standards versions of a node's subtree: one line per division, the province's report (``reference``)
+    and how many divisions are in each state."""
+
+    lines: list[StatusLine]
+    reference: Any | None
+    counts: dict[str, int]
+
+
+def standards_overview(engine: Any, node: str, registry: Any, today: date) -> StandardsOverview:
+    """Every division under ``node`` (from ``registry``) with the report that reached ``node``'s database, as
+    ``sunshine admin standards status`` and the exchange admin's 标准版本 page show it."""
+    from federation.identities import scope_prefix
+    from federation.storage.standards_status import status_rows
+    from federation.storage.uow import UnitOfWork
+
+    prefix = scope_prefix(node)
+    scope = [registry.get(c) for c in sorted(_codes(registry)) if c.startswith(prefix)]
+    with UnitOfWork(engine, readonly=True) as uow:
+        reports = status_rows(uow.conn)
+    reference = reports.get(node[:2] + "0000")
+    lines = standards_report(scope, reports, reference, today)
+    counts = {state: sum(1 for li in lines if li.state == state) for state in STATE_LABELS}
+    return StandardsOverview(lines, reference, counts)
 
 
 def _codes(registry: Any) -> list[str]:

@@ -26,7 +26,7 @@ from federation.replication.records import OP_LABELS, record_type_label
 from federation.text import ljust, moment_text, rjust
 from sync_agent.entrypoints.admin_standards_cli import admin_standards_app
 from sync_agent.entrypoints.ferry_cli import admin_ferry_app
-from sync_agent.errors import LinkError
+from sync_agent.link_status import METRICS_PORT_FILE, fetch_links, status_url
 
 if TYPE_CHECKING:
     from federation.nodes import Node
@@ -42,8 +42,6 @@ quarantine_app = typer.Typer(help="隔离区（无法入库的记录）：查看
 admin_app.add_typer(quarantine_app, name="quarantine")
 admin_app.add_typer(admin_standards_app, name="standards")  # which node runs which standards version
 admin_app.add_typer(admin_ferry_app, name="ferry")  # the spools of a ferry link (网闸)
-
-METRICS_PORT_FILE = "metrics.port"  # in the node's data directory: the agent's status port
 
 
 def _quarantine(cfg: Config) -> tuple[QuarantineService, Node]:
@@ -114,33 +112,6 @@ def agent_run(
 # -- admin links --------------------------------------------------------------------------------------------------
 
 
-def _status_url(cfg: Config) -> str:
-    if not cfg.replication.metrics:
-        raise ConfigError("配置中没有代理指标端口 replication.metrics，无法查询链路状态", node=cfg.node.division)
-    host, port = split_address(cfg.replication.metrics, "replication.metrics")
-    if port == 0:
-        port_file = Path(cfg.node.data_dir).expanduser().resolve() / METRICS_PORT_FILE
-        if not port_file.is_file():
-            raise LinkError(f"同步代理未运行（找不到 {port_file}）", target=str(port_file))
-        port = int(port_file.read_text().strip())
-    return f"http://{'127.0.0.1' if host in {'0.0.0.0', ''} else host}:{port}"
-
-
-def fetch_links(url: str) -> dict[str, Any]:
-    import httpx
-
-    from federation.http_client import http_client
-
-    try:
-        with http_client(timeout=5.0) as client:
-            response = client.get(f"{url.rstrip('/')}/links")
-        response.raise_for_status()
-    except httpx.HTTPError as exc:
-        raise LinkError(f"无法从 {url} 读取链路状态：{exc}", target=url) from exc
-    body: dict[str, Any] = response.json()
-    return body
-
-
 _LINK_COLUMNS = ("已发送", "已确认", "积压条数", "积压秒数", "速率/秒")
 
 
@@ -198,7 +169,7 @@ def admin_links(
 ) -> None:
     """每条链路、每个来源：已发送/已确认序号、积压（条数与秒数）、速率、最近错误。"""
     if url is None:
-        url = _status_url(setup(config))
+        url = status_url(setup(config))
     body = fetch_links(url)
     if as_json:
         typer.echo(json.dumps(body, ensure_ascii=False, indent=1))

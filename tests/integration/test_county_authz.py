@@ -63,6 +63,7 @@ SAMPLES = {
     "submission_id": f"{DIVISION}-W20260921-AAAAAA",
     "camera_id": "37112200001311000001",
     "n": "1",
+    "record_id": "1",  # a quarantined record (the exchange admin's pages)
     "action": "nothing",  # a name no declared route has: the hidden catch-alls
 }
 
