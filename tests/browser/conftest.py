@@ -36,6 +36,14 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1366, "height": 768}
+# the county runs on the demo's simulated clock, fast enough that a 1-day case's light changes while a page is open
+# (one simulated hour per second; the start is fixed, so nothing here depends on today's date)
+SIMULATION = {
+    "SUNSHINE_SIMULATION_ENABLED": "true",
+    "SUNSHINE_SIMULATION_START": "2026-11-02T08:30:00+08:00",
+    "SUNSHINE_SIMULATION_SPEED": "3600",
+    "SUNSHINE_SUPERVISION_SWEEP_INTERVAL_S": "1",
+}
 
 T = TypeVar("T")
 
@@ -81,7 +89,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
-    fed = Federation(tmp_path_factory.mktemp("browser"), TOPOLOGY, extranets=(COUNTY,))
+    fed = Federation(tmp_path_factory.mktemp("browser"), TOPOLOGY, county_env=SIMULATION, extranets=(COUNTY,))
     try:
         fed.init_all()
         fed.start_all()
@@ -100,11 +108,17 @@ class Person:
         )
         self.context.set_default_timeout(15_000)
         self.page = self.context.new_page()
+        self.page.on("dialog", lambda dialog: dialog.accept())  # the data-confirm buttons' confirm step
+        self.loads = 0  # full page loads of the main frame (a live part must update without one)
+        self.page.on("load", self._loaded)
         self.errors: list[str] = []
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         self.page.on("console", self._console)
         self.page.on("response", self._response)
         self.shots = shots
+
+    def _loaded(self, _page: Any) -> None:
+        self.loads += 1
 
     def _console(self, msg: Any) -> None:
         # a failed load is reported below with its address (the browser's own /favicon.ico is not a page's)
@@ -119,8 +133,9 @@ class Person:
         self.page.goto("/login")
         self.page.fill("#username", user_id)
         self.page.fill("#password", password)
-        self.page.press("#password", "Enter")  # keyboard-usable: Enter submits
-        self.page.wait_for_url(lambda url: "/login" not in url)
+        with self.page.expect_navigation():
+            self.page.press("#password", "Enter")  # keyboard-usable: Enter submits
+        assert "/login" not in self.page.url, self.page.locator("main").inner_text()
 
     def shot(self, name: str) -> Path:
         path = self.shots / f"{name}.png"

@@ -13,19 +13,21 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.mark.parametrize(
-    ("division", "user_id", "landing"),
+    ("division", "role", "landing"),
     [
-        (COUNTY, "clerk", "/hall/"),
-        (COUNTY, "approver", "/hall/"),
-        (COUNTY, "jiaohuan", "/exchange/"),
-        (CITY, "rz-jiancha", "/inspect/"),
-        (PROVINCE, "sd-jiancha", "/inspect/"),
-        (PROVINCE, "jiaohuan", "/exchange/"),
+        (COUNTY, "clerk", "/hall/intake"),
+        (COUNTY, "approver", "/hall/intake"),
+        (COUNTY, "supervisor", "/hall/cases"),
+        (COUNTY, "exchange_admin", "/exchange/links"),
+        (CITY, "inspector", "/inspect/"),
+        (PROVINCE, "inspector", "/inspect/"),
+        (PROVINCE, "exchange_admin", "/exchange/links"),
     ],
 )
 def test_each_role_logs_in_and_lands_on_its_pages(
-    fed: Federation, person: Callable[[str], Person], division: str, user_id: str, landing: str
+    fed: Federation, person: Callable[[str], Person], division: str, role: str, landing: str
 ) -> None:
+    user_id = fed.person(division, role).user_id
     p = person(fed.url(division))
     p.page.goto("/")
     assert "/login" in p.page.url
@@ -42,7 +44,8 @@ def test_each_role_logs_in_and_lands_on_its_pages(
 def test_a_wrong_password_is_told_in_chinese(fed: Federation, person: Callable[[str], Person]) -> None:
     p = person(fed.url(COUNTY))
     p.page.goto("/login")
-    p.page.fill("#username", "clerk")
+    p.page.fill("#username", fed.person(COUNTY, "clerk").user_id)
     p.page.fill("#password", "not-the-password")
     p.page.click("button[type=submit]")
     assert "账号或密码" in p.page.locator("[role=alert]").inner_text()
+    p.shot("login")
