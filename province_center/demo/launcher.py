@@ -278,7 +278,12 @@ class Federation(FederationReadings):
         d = self.dir(division)
         for name in ("grpc.port", "http.port", "enrol.port"):
             (d / name).unlink(missing_ok=True)
-        env = {"SUNSHINE_REPLICATION_LISTEN": f"127.0.0.1:{self.grpc_ports.get(division, 0)}"}
+        env = {
+            "SUNSHINE_REPLICATION_LISTEN": f"127.0.0.1:{self.grpc_ports.get(division, 0)}",
+            # where this node's agent (its own process, agent.toml) serves its status: the exchange admin's pages
+            # ask it there (port 0: the port the agent writes to metrics.port in the shared data directory)
+            "SUNSHINE_REPLICATION_METRICS": "127.0.0.1:0",
+        }
         if spec.level is DivisionLevel.COUNTY:
             port = self.http_ports.get(division, 0)
             args = cli("county", "serve", "--config", str(self.config(division)), "--port", str(port), *self._dev())
