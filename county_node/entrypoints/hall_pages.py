@@ -16,6 +16,9 @@ GET       /hall/cases/{case_no}/notice/correction     一次性告知书 (printa
 GET       /hall/alerts, /hall/alerts/{alert_id}       预警; POST …/{action}           alert.read; alert.handle
 GET       /hall/feedback                              投诉与评价; POST answer/close…  feedback.read; …handle
 GET       /hall/orders                                督办; POST receive / answer     order.read; order.answer
+GET       /hall/online[?status=&page=]                网上申报 (extranet only)        case.read
+GET       /hall/online/{submission_id}                网上申报详情                    case.read
+POST      /hall/online/{submission_id}/accept|refuse  受理 → 303 受理通知书; 不予受理  case.intake
 ========  ==========================================  ==============================  =========================
 """
 
@@ -26,11 +29,12 @@ from fastapi import APIRouter
 from county_node.bootstrap import CountyNode
 from county_node.entrypoints.hall_pages_cases import cases_router
 from county_node.entrypoints.hall_pages_feedback import feedback_router
+from county_node.entrypoints.hall_pages_online import ONLINE_NAV, online_router
 from county_node.entrypoints.hall_pages_supervision import supervision_pages_router
 from federation.web import NavItem
 from security.access import Permission
 
-__all__ = ["HALL_NAV", "hall_router"]
+__all__ = ["HALL_NAV", "hall_nav", "hall_router"]
 
 HALL_NAV: tuple[NavItem, ...] = (
     NavItem("办件受理", "/hall/intake", Permission.CASE_INTAKE.value),
@@ -41,9 +45,17 @@ HALL_NAV: tuple[NavItem, ...] = (
 )
 
 
+def hall_nav(node: CountyNode) -> tuple[NavItem, ...]:
+    """The hall's navigation on ``node``: 网上申报 after 办件受理 when the county has an extranet node."""
+    if node.intake is None:
+        return HALL_NAV
+    return (*HALL_NAV[:1], ONLINE_NAV, *HALL_NAV[1:])
+
+
 def hall_router(node: CountyNode) -> APIRouter:
     router = APIRouter(prefix="/hall", include_in_schema=False)
     router.include_router(cases_router(node))
     router.include_router(supervision_pages_router(node))
     router.include_router(feedback_router(node))
+    router.include_router(online_router(node))
     return router
