@@ -16,6 +16,8 @@ GET       /hall/cases/{case_no}/notice/correction     一次性告知书 (printa
 GET       /hall/alerts, /hall/alerts/{alert_id}       预警; POST …/{action}           alert.read; alert.handle
 GET       /hall/feedback                              投诉与评价; POST answer/close…  feedback.read; …handle
 GET       /hall/orders                                督办; POST receive / answer     order.read; order.answer
+GET       /hall/cases/{case_no}/steps/{n}/clip        本步录像                        video.read
+GET       /hall/alerts/{alert_id}/clip                预警录像                        video.read
 GET       /hall/online[?status=&page=]                网上申报 (extranet only)        case.read
 GET       /hall/online/{submission_id}                网上申报详情                    case.read
 POST      /hall/online/{submission_id}/accept|refuse  受理 → 303 受理通知书; 不予受理  case.intake
@@ -28,6 +30,7 @@ from fastapi import APIRouter
 
 from county_node.bootstrap import CountyNode
 from county_node.entrypoints.hall_pages_cases import cases_router
+from county_node.entrypoints.hall_pages_clips import clips_router
 from county_node.entrypoints.hall_pages_feedback import feedback_router
 from county_node.entrypoints.hall_pages_online import ONLINE_NAV, online_router
 from county_node.entrypoints.hall_pages_supervision import supervision_pages_router
@@ -58,4 +61,5 @@ def hall_router(node: CountyNode) -> APIRouter:
     router.include_router(supervision_pages_router(node))
     router.include_router(feedback_router(node))
     router.include_router(online_router(node))
+    router.include_router(clips_router(node))
     return router
