@@ -134,6 +134,10 @@ def test_intake_to_conclusion_through_the_pages(hall: tuple[CountyNode, TestClie
     assert "营业执照副本复印件" in notice
     assert "统一社会信用代码证明材料" in notice
     assert "申请书</li>" not in notice
+    assert 'data-print id="print-notice"' in notice
+    script = clerk.get("/static/sunshine.js").text  # type: ignore[attr-defined]
+    assert '"[data-print]"' in script
+    assert "window.print()" in script
     card = clerk.get(f"/hall/cases/{case_no}").text  # type: ignore[attr-defined]
     assert "暂停计时" in card
     assert "补正" in card
@@ -171,6 +175,9 @@ def _decide_and_conclude(approver: Browser, node: CountyNode, case_no: str) -> N
     notice = approver.get(f"/hall/cases/{case_no}/notice/acceptance").text  # type: ignore[attr-defined]
     assert "受理通知书" in notice
     assert "2026年9月21日" in notice
+    assert 'data-print id="print-notice"' in notice  # the print button: sunshine.js's listener, no inline script
+    assert "<script>" not in notice
+    assert "onclick" not in notice
     assert not re.search(r"\d{4}-\d{2}-\d{2}T", card + notice)  # no raw ISO moments on a page
 
 
