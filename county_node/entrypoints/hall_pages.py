@@ -14,6 +14,7 @@ POST      /hall/cases/{case_no}/act/{action}          one lifecycle action      
 GET       /hall/cases/{case_no}/notice/acceptance     受理通知书 (printable)           case.read
 GET       /hall/cases/{case_no}/notice/correction     一次性告知书 (printable)         case.read
 GET       /hall/alerts, /hall/alerts/{alert_id}       预警; POST …/{action}           alert.read; alert.handle
+GET       /hall/alerts/live                           the alerts' live part (htmx)    alert.read
 GET       /hall/feedback                              投诉与评价; POST answer/close…  feedback.read; …handle
 GET       /hall/orders                                督办; POST receive / answer     order.read; order.answer
 GET       /hall/cases/{case_no}/steps/{n}/clip        本步录像                        video.read

@@ -243,6 +243,13 @@ def test_the_supervisor_handles_an_alert_and_feedback(
     detail = sup.get(f"/hall/alerts/{alert_id}").text  # type: ignore[attr-defined]
     assert 'id="alert-act-acknowledge"' not in detail
     assert "已签收" in detail
+    page = sup.get("/hall/alerts").text  # type: ignore[attr-defined]
+    assert 'hx-get="/hall/alerts/live?status=active&amp;light=&page=1" hx-trigger="every 10s"' in page
+    live = sup.get("/hall/alerts/live?status=active&light=&page=1")  # the list's live part: a fragment, no reload
+    assert live.status_code == 200  # type: ignore[attr-defined]
+    assert "<html" not in live.text  # type: ignore[attr-defined]
+    assert f'<tr data-alert="{alert_id}" data-status="acknowledged"' in live.text  # type: ignore[attr-defined]
+    assert "更新于 2026年9月25日 10:00:00" in live.text  # type: ignore[attr-defined]
 
     feedback = sup.get("/hall/feedback").text  # type: ignore[attr-defined]
     assert f'id="answer-{complaint.complaint_id}"' in feedback
