@@ -15,7 +15,8 @@ GET       /hall/cases/{case_no}/notice/acceptance     受理通知书 (printable
 GET       /hall/cases/{case_no}/notice/correction     一次性告知书 (printable)         case.read
 GET       /hall/alerts, /hall/alerts/{alert_id}       预警; POST …/{action}           alert.read; alert.handle
 GET       /hall/alerts/live                           the alerts' live part (htmx)    alert.read
-GET       /hall/feedback                              投诉与评价; POST answer/close…  feedback.read; …handle
+GET       /hall/feedback[?case_no=&rated=]            投诉与评价; POST answer/close…  feedback.read; …handle
+POST      /hall/complaints, /hall/ratings             登记投诉, 好差评 → 303          feedback.record
 GET       /hall/orders                                督办; POST receive / answer     order.read; order.answer
 GET       /hall/cases/{case_no}/steps/{n}/clip        本步录像                        video.read
 GET       /hall/alerts/{alert_id}/clip                预警录像                        video.read

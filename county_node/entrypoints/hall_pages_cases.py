@@ -187,6 +187,7 @@ def cases_router(node: CountyNode) -> APIRouter:
             pause_labels=PAUSE_LABELS,
             data_prefix=DATA_PREFIX,
             clips=who.has(Permission.VIDEO_READ),
+            can_record=who.has(Permission.FEEDBACK_RECORD),
             in_correction=detail.case.status is Status.CORRECTION,
             **({"error": "", "failed": "", "values": {}} | extra),
         )
