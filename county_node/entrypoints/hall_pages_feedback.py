@@ -109,7 +109,7 @@ def feedback_router(node: CountyNode) -> APIRouter:
             if not form_error(exc):
                 raise
             return await run_in_threadpool(
-                page, request, who, http_status(exc), error=str(exc), failed=record_id, values=form
+                page, request, who, http_status(exc), error=exc.message, failed=record_id, values=form
             )
         return see_other(f"/hall/feedback#{anchor}")
 
@@ -146,7 +146,7 @@ def feedback_router(node: CountyNode) -> APIRouter:
             if not _mistake(exc):
                 raise
             return await run_in_threadpool(
-                page, request, who, http_status(exc), error=str(exc), failed=kind, values=form
+                page, request, who, http_status(exc), error=exc.message, failed=kind, values=form
             )
         return see_other(target)
 

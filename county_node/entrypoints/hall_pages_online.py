@@ -108,7 +108,14 @@ def online_router(node: CountyNode) -> APIRouter:
             if not form_error(exc):
                 raise
             return await run_in_threadpool(
-                detail_page, request, who, submission_id, http_status(exc), error=str(exc), failed="accept", values=form
+                detail_page,
+                request,
+                who,
+                submission_id,
+                http_status(exc),
+                error=exc.message,
+                failed="accept",
+                values=form,
             )
         return see_other(f"/hall/cases/{accepted.case.case_no}/notice/acceptance")
 
@@ -123,7 +130,14 @@ def online_router(node: CountyNode) -> APIRouter:
             if not form_error(exc):
                 raise
             return await run_in_threadpool(
-                detail_page, request, who, submission_id, http_status(exc), error=str(exc), failed="refuse", values=form
+                detail_page,
+                request,
+                who,
+                submission_id,
+                http_status(exc),
+                error=exc.message,
+                failed="refuse",
+                values=form,
             )
         return see_other(f"/hall/online/{submission_id}")
 

@@ -130,7 +130,7 @@ def supervision_pages_router(node: CountyNode) -> APIRouter:
             if not form_error(exc):
                 raise
             return await run_in_threadpool(
-                orders_page, request, who, "", 1, http_status(exc), error=str(exc), failed=order_id
+                orders_page, request, who, "", 1, http_status(exc), error=exc.message, failed=order_id
             )
         return see_other(f"/hall/orders#order-{order_id}")
 
@@ -148,7 +148,7 @@ def supervision_pages_router(node: CountyNode) -> APIRouter:
             if not form_error(exc):
                 raise
             return await run_in_threadpool(
-                orders_page, request, who, "", 1, http_status(exc), error=str(exc), failed=order_id, values=form
+                orders_page, request, who, "", 1, http_status(exc), error=exc.message, failed=order_id, values=form
             )
         return see_other(f"/hall/orders#order-{order_id}")
 
@@ -170,7 +170,14 @@ def _alert_action(node: CountyNode, action: AlertAction, alert_page: Any) -> Any
             if not form_error(exc):
                 raise
             return await run_in_threadpool(
-                alert_page, request, who, alert_id, http_status(exc), error=str(exc), failed=action.value, values=form
+                alert_page,
+                request,
+                who,
+                alert_id,
+                http_status(exc),
+                error=exc.message,
+                failed=action.value,
+                values=form,
             )
         return see_other(f"/hall/alerts/{alert_id}")
 

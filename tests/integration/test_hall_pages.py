@@ -187,6 +187,7 @@ def test_a_wrong_intake_shows_a_chinese_error_and_writes_nothing(hall: tuple[Cou
     r = clerk.post("/hall/intake", {"item_code": ITEM, "applicant": "张三", "window": "三号窗口"})
     assert r.status_code == 422  # type: ignore[attr-defined]
     assert "窗口编号" in r.text  # type: ignore[attr-defined]
+    assert "(field=" not in r.text  # type: ignore[attr-defined]  # the Chinese message, not its English details
     assert 'value="张三"' in r.text  # type: ignore[attr-defined]  # what was typed stays on the form
     r = clerk.post("/hall/intake", {"item_code": ITEM, "applicant": "  "})
     assert r.status_code == 422  # type: ignore[attr-defined]
