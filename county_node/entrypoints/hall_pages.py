@@ -51,10 +51,11 @@ HALL_NAV: tuple[NavItem, ...] = (
 
 
 def hall_nav(node: CountyNode) -> tuple[NavItem, ...]:
-    """The hall's navigation on ``node``: 网上申报 after 办件受理 when the county has an extranet node."""
+    """The hall's navigation on ``node``: 网上申报 after 办件队列 when the county has an extranet node (after the
+    queue, so that a person's first page stays the intake form or the queue)."""
     if node.intake is None:
         return HALL_NAV
-    return (*HALL_NAV[:1], ONLINE_NAV, *HALL_NAV[1:])
+    return (*HALL_NAV[:2], ONLINE_NAV, *HALL_NAV[2:])
 
 
 def hall_router(node: CountyNode) -> APIRouter:

@@ -48,7 +48,9 @@ def hall(sqlite_url: str, clock: FakeClock, bundle: StandardsBundle) -> Iterator
 def test_a_clerk_accepts_an_online_application_through_the_pages(hall: tuple[CountyNode, TestClient, Engine]) -> None:
     node, client, engine = hall
     receive(node, record("public_submission", SUB_ID, submission()))
+    assert Browser(client, "supervisor").home == "/hall/cases"  # the queue stays the first page of who takes nothing in
     clerk = Browser(client, "clerk")
+    assert clerk.home == "/hall/intake"
     page = clerk.get("/hall/online").text  # type: ignore[attr-defined]
     assert 'href="/hall/online"' in page  # the nav entry: this county has an extranet node
     assert f'<tr data-submission="{SUB_ID}" data-status="pending">' in page
