@@ -156,7 +156,7 @@ def cases_router(node: CountyNode) -> APIRouter:
         except SunshineError as exc:
             if not form_error(exc):
                 raise
-            values["error"] = str(exc)
+            values["error"] = exc.message
             return await run_in_threadpool(intake_page, request, who, values, http_status(exc))
         return see_other(f"/hall/cases/{case.case_no}")
 
@@ -187,6 +187,7 @@ def cases_router(node: CountyNode) -> APIRouter:
             pause_labels=PAUSE_LABELS,
             data_prefix=DATA_PREFIX,
             clips=who.has(Permission.VIDEO_READ),
+            can_record=who.has(Permission.FEEDBACK_RECORD),
             in_correction=detail.case.status is Status.CORRECTION,
             **({"error": "", "failed": "", "values": {}} | extra),
         )
@@ -272,7 +273,7 @@ def _action_endpoint(node: CountyNode, action: Action, card: Any) -> Any:
             if not form_error(exc):
                 raise
             return await run_in_threadpool(
-                card, request, who, case_no, http_status(exc), error=str(exc), failed=action.value, values=form
+                card, request, who, case_no, http_status(exc), error=exc.message, failed=action.value, values=form
             )
         return see_other(f"/hall/cases/{case_no}#case-clocks")
 

@@ -40,27 +40,33 @@ def supervision_pages_router(node: CountyNode) -> APIRouter:
     sup = node.supervision
 
     # -- 预警 -------------------------------------------------------------------------------------------------
-    @router.get("/alerts", summary="预警")
-    def alerts(request: Request, who: _AlertReader, status: str = "active", light: str = "", page: int = 1) -> Response:
+    def alert_list(status: str, light: str, page: int) -> dict[str, Any]:
         if light and light not in ALERT_LIGHT_LABELS:
             raise ValidationError(f"未知的灯色“{light}”", field="light")
         flt = AlertFilter(status=status or None, light=light or None)
         found = sup.list_alerts(flt, page=max(page, 1), page_size=PAGE_SIZE)
         query = "&".join(f"{k}={v}" for k, v in (("status", status), ("light", light)))
-        return web_of(request).render(
-            request,
-            "hall/alerts.html",
-            who,
-            alerts=[alert_view(a) for a in found.items],
-            total=found.total,
-            page=found.page,
-            has_next=found.page * found.page_size < found.total,
-            status_filter=status,
-            light_filter=light,
-            query=query,
-            statuses=[("active", "未关闭"), *((s.value, label) for s, label in STATUS_LABELS.items())],
-            lights=list(ALERT_LIGHT_LABELS.items()),
-        )
+        return {
+            "alerts": [alert_view(a) for a in found.items],
+            "total": found.total,
+            "page": found.page,
+            "has_next": found.page * found.page_size < found.total,
+            "status_filter": status,
+            "light_filter": light,
+            "query": query,
+            "statuses": [("active", "未关闭"), *((s.value, label) for s, label in STATUS_LABELS.items())],
+            "lights": list(ALERT_LIGHT_LABELS.items()),
+        }
+
+    @router.get("/alerts", summary="预警")
+    def alerts(request: Request, who: _AlertReader, status: str = "active", light: str = "", page: int = 1) -> Response:
+        return web_of(request).render(request, "hall/alerts.html", who, **alert_list(status, light, page))
+
+    @router.get("/alerts/live", summary="预警（实时刷新）")
+    def alerts_live(
+        request: Request, who: _AlertReader, status: str = "active", light: str = "", page: int = 1
+    ) -> Response:
+        return web_of(request).render(request, "hall/_alerts_live.html", who, **alert_list(status, light, page))
 
     def alert_page(request: Request, who: Principal, alert_id: str, status: int = 200, **extra: Any) -> Response:
         alert = sup.get_alert(alert_id)
@@ -124,7 +130,7 @@ def supervision_pages_router(node: CountyNode) -> APIRouter:
             if not form_error(exc):
                 raise
             return await run_in_threadpool(
-                orders_page, request, who, "", 1, http_status(exc), error=str(exc), failed=order_id
+                orders_page, request, who, "", 1, http_status(exc), error=exc.message, failed=order_id
             )
         return see_other(f"/hall/orders#order-{order_id}")
 
@@ -142,7 +148,7 @@ def supervision_pages_router(node: CountyNode) -> APIRouter:
             if not form_error(exc):
                 raise
             return await run_in_threadpool(
-                orders_page, request, who, "", 1, http_status(exc), error=str(exc), failed=order_id, values=form
+                orders_page, request, who, "", 1, http_status(exc), error=exc.message, failed=order_id, values=form
             )
         return see_other(f"/hall/orders#order-{order_id}")
 
@@ -164,7 +170,14 @@ def _alert_action(node: CountyNode, action: AlertAction, alert_page: Any) -> Any
             if not form_error(exc):
                 raise
             return await run_in_threadpool(
-                alert_page, request, who, alert_id, http_status(exc), error=str(exc), failed=action.value, values=form
+                alert_page,
+                request,
+                who,
+                alert_id,
+                http_status(exc),
+                error=exc.message,
+                failed=action.value,
+                values=form,
             )
         return see_other(f"/hall/alerts/{alert_id}")
 

@@ -37,7 +37,7 @@ from county_node.approval.adapters.repository import CaseFilter
 from county_node.approval.domain import Action, Status
 from county_node.bootstrap import CountyNode
 from county_node.entrypoints.exchange_pages import EXCHANGE_NAV, exchange_router
-from county_node.entrypoints.hall_pages import HALL_NAV, hall_router
+from county_node.entrypoints.hall_pages import hall_nav, hall_router
 from county_node.entrypoints.intake_http import intake_router
 from county_node.entrypoints.intake_views import AcceptedCaseView
 from county_node.entrypoints.orders_http import orders_router
@@ -125,7 +125,7 @@ def _install_pages(app: FastAPI, node: CountyNode) -> None:
         node_name=node.config.node.name or node.config.node.division,
         tier_label="县级节点",
         session_cookie=COOKIE,
-        nav=HALL_NAV + EXCHANGE_NAV,
+        nav=hall_nav(node) + EXCHANGE_NAV,
         packages=("county_node.entrypoints",),
         clock=node.clock,
     )

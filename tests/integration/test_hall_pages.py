@@ -8,13 +8,15 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
 
 from county_node.bootstrap import CountyNode
 from county_node.entrypoints.http import create_app
+from county_node.supervision.ports import AlertFilter
+from county_node.video.domain import Segment
 from federation.standards import StandardsBundle
 from federation.storage.audit_log import read_entries
 from federation.storage.engine import make_engine
@@ -132,6 +134,10 @@ def test_intake_to_conclusion_through_the_pages(hall: tuple[CountyNode, TestClie
     assert "营业执照副本复印件" in notice
     assert "统一社会信用代码证明材料" in notice
     assert "申请书</li>" not in notice
+    assert 'data-print id="print-notice"' in notice
+    script = clerk.get("/static/sunshine.js").text  # type: ignore[attr-defined]
+    assert '"[data-print]"' in script
+    assert "window.print()" in script
     card = clerk.get(f"/hall/cases/{case_no}").text  # type: ignore[attr-defined]
     assert "暂停计时" in card
     assert "补正" in card
@@ -165,10 +171,13 @@ def _decide_and_conclude(approver: Browser, node: CountyNode, case_no: str) -> N
     assert _forms(card) == set()
     for step in ("受理", "补正告知", "补正接收", "审核", "审批决定", "办结"):
         assert f"<strong>{step}</strong>" in card
-    assert f"/api/v1/cases/{case_no}/steps/1/clip" in card
+    assert f'href="/hall/cases/{case_no}/steps/1/clip"' in card
     notice = approver.get(f"/hall/cases/{case_no}/notice/acceptance").text  # type: ignore[attr-defined]
     assert "受理通知书" in notice
     assert "2026年9月21日" in notice
+    assert 'data-print id="print-notice"' in notice  # the print button: sunshine.js's listener, no inline script
+    assert "<script>" not in notice
+    assert "onclick" not in notice
     assert not re.search(r"\d{4}-\d{2}-\d{2}T", card + notice)  # no raw ISO moments on a page
 
 
@@ -178,6 +187,7 @@ def test_a_wrong_intake_shows_a_chinese_error_and_writes_nothing(hall: tuple[Cou
     r = clerk.post("/hall/intake", {"item_code": ITEM, "applicant": "张三", "window": "三号窗口"})
     assert r.status_code == 422  # type: ignore[attr-defined]
     assert "窗口编号" in r.text  # type: ignore[attr-defined]
+    assert "(field=" not in r.text  # type: ignore[attr-defined]  # the Chinese message, not its English details
     assert 'value="张三"' in r.text  # type: ignore[attr-defined]  # what was typed stays on the form
     r = clerk.post("/hall/intake", {"item_code": ITEM, "applicant": "  "})
     assert r.status_code == 422  # type: ignore[attr-defined]
@@ -234,6 +244,13 @@ def test_the_supervisor_handles_an_alert_and_feedback(
     detail = sup.get(f"/hall/alerts/{alert_id}").text  # type: ignore[attr-defined]
     assert 'id="alert-act-acknowledge"' not in detail
     assert "已签收" in detail
+    page = sup.get("/hall/alerts").text  # type: ignore[attr-defined]
+    assert 'hx-get="/hall/alerts/live?status=active&amp;light=&page=1" hx-trigger="every 10s"' in page
+    live = sup.get("/hall/alerts/live?status=active&light=&page=1")  # the list's live part: a fragment, no reload
+    assert live.status_code == 200  # type: ignore[attr-defined]
+    assert "<html" not in live.text  # type: ignore[attr-defined]
+    assert f'<tr data-alert="{alert_id}" data-status="acknowledged"' in live.text  # type: ignore[attr-defined]
+    assert "更新于 2026年9月25日 10:00:00" in live.text  # type: ignore[attr-defined]
 
     feedback = sup.get("/hall/feedback").text  # type: ignore[attr-defined]
     assert f'id="answer-{complaint.complaint_id}"' in feedback
@@ -244,6 +261,49 @@ def test_the_supervisor_handles_an_alert_and_feedback(
     clerk_view = Browser(client, "clerk").get("/hall/alerts/" + alert_id).text  # type: ignore[attr-defined]
     assert 'id="alert-act-' not in clerk_view  # a clerk reads alerts, never handles them
     assert Browser(client, "supervisor").get("/hall/orders").status_code == 200  # type: ignore[attr-defined]
+
+
+def test_a_steps_clip_and_an_alerts_clip_in_chinese(
+    hall: tuple[CountyNode, TestClient, Engine], clock: FakeClock
+) -> None:
+    node, client, _ = hall
+    camera = "37112200001311000001"
+    node.video.register_camera(
+        camera, name="一号窗口摄像机", hall="莒县政务服务大厅", window="W01", since=datetime(2026, 9, 1, tzinfo=CST)
+    )
+    start = datetime(2026, 9, 21, 8, 55, tzinfo=CST)
+    node.video.add_segments([Segment(camera, start, start + timedelta(minutes=5), "file:///nvr/w01/0855.mp4", 9, "x")])
+    clerk = Browser(client, "clerk")
+    case_no = _take_in(clerk)  # step 1 at 09:00 (the clock), window W01: 08:55–09:00 recorded, 09:00–09:05 not
+    card = clerk.get(f"/hall/cases/{case_no}").text  # type: ignore[attr-defined]
+    assert f'href="/hall/cases/{case_no}/steps/1/clip"' in card
+    page = clerk.get(f"/hall/cases/{case_no}/steps/1/clip").text  # type: ignore[attr-defined]
+    assert "一号窗口摄像机" in page
+    assert 'id="clip-window">W01<' in page
+    assert "2026年9月21日 08:55:00" in page
+    assert "file:///nvr/w01/0855.mp4" in page
+    assert page.count('data-testid="clip-segment"') == 1
+    assert 'data-testid="clip-gap">2026年9月21日 09:00:00 至' in page
+    assert not re.search(r"\d{4}-\d{2}-\d{2}T", page)
+    assert clerk.get(f"/hall/cases/{case_no}/steps/9/clip").status_code == 404  # type: ignore[attr-defined]
+
+    node.approval.act(case_no, node_action("accept"), actor="孙丽")  # step 2, at 09:00 too
+    clock.now = datetime(2026, 9, 25, 10, 0, tzinfo=CST)  # past the promised day: an alert
+    node.supervision.sweep()
+    alert_id = node.supervision.list_alerts(AlertFilter(status="active"), page=1, page_size=5).items[0].alert_id
+    detail = clerk.get(f"/hall/alerts/{alert_id}").text  # type: ignore[attr-defined]
+    assert f'href="/hall/alerts/{alert_id}/clip"' in detail
+    page = clerk.get(f"/hall/alerts/{alert_id}/clip").text  # type: ignore[attr-defined]
+    assert f"预警 {alert_id}" in page
+    assert "file:///nvr/w01/0855.mp4" in page  # the case's last step before the alert: the acceptance at 09:00
+
+    later = _take_in(clerk)  # at 10:00 on the 25th: the camera is there, nothing recorded
+    page = clerk.get(f"/hall/cases/{later}/steps/1/clip").text  # type: ignore[attr-defined]
+    assert 'id="clip-none">该时段无录像' in page
+    unwatched = _take_in(clerk, window="W09")
+    page = clerk.get(f"/hall/cases/{unwatched}/steps/1/clip").text  # type: ignore[attr-defined]
+    assert "窗口 W09 在 2026年9月25日 10:00:00 未绑定摄像机" in page
+    assert Browser(client, "approver").get(f"/hall/cases/{case_no}/steps/1/clip").status_code == 200  # type: ignore[attr-defined]
 
 
 def node_action(name: str) -> object:

@@ -28,6 +28,11 @@
       if (chart) { chart.resize(); }
     });
   });
+  // a print button without inline script: <button type="button" data-print>
+  document.addEventListener("click", function (evt) {
+    var target = evt.target instanceof Element ? evt.target.closest("[data-print]") : null;
+    if (target) { evt.preventDefault(); window.print(); }
+  });
   // a confirm step for buttons that change a record: <button data-confirm="…">
   document.addEventListener("submit", function (evt) {
     var button = evt.submitter;
