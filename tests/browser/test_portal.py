@@ -37,11 +37,22 @@ def test_an_applicant_applies_online_and_follows_the_status(fed: Federation, per
     assert re.fullmatch(r"371122-W\d{8}-\w{6}", number)
     p.shot("portal-submitted")
 
-    clerk = fed.as_role(COUNTY, "clerk")
-    wait_for("网上申报到达县级节点", lambda: clerk.get(f"/api/v1/intake/{number}").is_success)
-    reply = clerk.post(f"/api/v1/intake/{number}/accept", json={})
-    assert reply.status_code == 201, reply.text
-    case_no = reply.json()["case"]["case"]["case_no"]
+    # the county's clerk takes it in on the hall's 网上申报 page
+    clerk = person(fed.url(COUNTY))
+    clerk.login(fed.person(COUNTY, "clerk").user_id, fed.password)
+
+    def arrived() -> bool:
+        clerk.page.goto("/hall/online")
+        return clerk.page.locator(f'tr[data-submission="{number}"]').count() == 1
+
+    wait_for("网上申报到达县级节点", arrived, timeout=30.0)
+    clerk.shot("hall-online")
+    clerk.page.locator(f'tr[data-submission="{number}"] [data-testid=submission-link]').click()
+    assert "****" in clerk.page.locator("#submission-phone").inner_text()  # masked in the hall's list
+    clerk.page.click("#online-accept-submit")
+    case_no = clerk.page.locator("#notice-case-no").inner_text().strip()
+    assert case_no.startswith(COUNTY)
+    assert clerk.errors == []
 
     def status_shows_the_case() -> bool:
         page.goto("/status")
