@@ -178,7 +178,8 @@ def scores_router(ctx: InspectionContext) -> APIRouter:
         end: Annotated[str | None, Query(alias="to", max_length=7)] = None,
     ) -> HTMLResponse:
         scope = ctx.scope(who.division)
-        view = trend_view(scope, svc.trends(scope, county=county or None, start=start or None, end=end or None))
+        found = svc.trends(scope, county=county or None, start=start or None, end=end or None, stored=True)
+        view = trend_view(scope, found)
         months = view["months"]
         return render(
             request,
@@ -193,6 +194,8 @@ def scores_router(ctx: InspectionContext) -> APIRouter:
             start=months[0]["month"],
             end=months[-1]["month"],
             scope_name=svc.name_of(county) if county else (svc.name_of(scope.division) or scope.division),
+            stored=[month_text(m) for m in found.stored],
+            stored_at=found.stored_at,
         )
 
     def _month(month: str | None) -> str:

@@ -16,8 +16,9 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import RowMapping
 
 from city_aggregator.inspection import queries
-from city_aggregator.inspection.figures import CountyFigures, MonthFigures, month_range
+from city_aggregator.inspection.figures import CountyFigures, MonthFigures, month_label, month_range
 from city_aggregator.inspection.scope import Scope
+from city_aggregator.inspection.trend_store import stored_months
 from city_aggregator.inspection.wall import Wall, WallRow, newest_alerts, wall_rows
 from county_node.approval.services import ApprovalService, CaseDetail
 from county_node.supervision.adapters.feedback_store import ComplaintStore, RatingStore
@@ -90,6 +91,8 @@ class Ranking:
 class Trend:
     county: str | None
     months: list[MonthFigures]
+    stored: tuple[str, ...] = ()  # the months read from the scoring run's counts (``trend_months``)
+    stored_at: datetime | None = None  # when the oldest of those was counted
 
 
 _PERIOD_RE = re.compile(r"\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?", re.ASCII)
@@ -295,11 +298,24 @@ class InspectionService:
         return Ranking(choice, level, rows, total, page, page_size)
 
     # -- trends -------------------------------------------------------------------------------------------------
-    def trends(self, scope: Scope, *, county: str | None, start: str | None, end: str | None) -> Trend:
-        """Per month (China Standard Time) for ``county`` or the whole scope; defaults to the last 12 months."""
+    def trends(
+        self, scope: Scope, *, county: str | None, start: str | None, end: str | None, stored: bool = False
+    ) -> Trend:
+        """Per month (China Standard Time) for ``county`` or the whole scope; defaults to the last 12 months.
+
+        ``stored``: the months the scoring run counted (:mod:`~city_aggregator.inspection.trend_store`) are read
+        from its counts, as of its run — the pages' choice at province scale; the others are counted live."""
         if county is not None:
             scope.require_division(county)
         months = month_range(start, end, self.now())
         with UnitOfWork(self._engine, readonly=True) as uow:
-            figures = queries.monthly_figures(uow.conn, scope.prefix, county, months)
-        return Trend(county, figures)
+            have, stored_at = stored_months(uow.conn, scope.prefix, county, months) if stored else ({}, None)
+            missing = [i for i, m in enumerate(months) if month_label(m) not in have]
+            live = (
+                queries.monthly_figures(uow.conn, scope.prefix, county, months[missing[0] : missing[-1] + 1])
+                if missing
+                else []
+            )
+        by_label = {f.month: f for f in live} | have
+        figures = [by_label[month_label(m)] for m in months]
+        return Trend(county, figures, tuple(sorted(have)), stored_at)

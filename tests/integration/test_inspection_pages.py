@@ -259,3 +259,18 @@ def test_rankings_trends_explanation_and_the_monthly_report(province: tuple[City
         assert ju[2:6] == ["5", "2", "1", "1"]
         assert ju[12] != ""  # scored
         assert len(rows) == 1 + 137
+
+
+def test_the_stored_trend_months_are_the_live_ones(province: tuple[CityNode, Replicas]) -> None:
+    node, _ = province
+    svc, scope = node.inspection.service, node.inspection.scope(None)
+    for county in (None, JUXIAN, WULIAN):
+        stored = svc.trends(scope, county=county, start="2026-08", end="2026-10", stored=True)
+        live = svc.trends(scope, county=county, start="2026-08", end="2026-10")
+        assert stored.stored == ("2026-09",)  # the month the scoring run counted
+        assert stored.stored_at is not None
+        assert stored.months == live.months
+    city = node.inspection.scope(RIZHAO)
+    stored = svc.trends(city, county=None, start="2026-09", end="2026-09", stored=True)
+    assert stored.months == svc.trends(city, county=None, start="2026-09", end="2026-09").months
+    assert stored.months[0].accepted == 7  # 莒县 5 and 五莲县 2; 沂水县 not in it
