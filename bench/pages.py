@@ -11,7 +11,8 @@ fetched ``ROUNDS`` times and timed from request to the last byte of the response
 * ``rankings`` — 考核排名 ``/inspect/rankings`` (the latest month's county scores, chart and table);
 * ``trends`` — 月度趋势 ``/inspect/trends`` (12 months of the whole province).
 
-On SQLite, and on PostgreSQL when reachable (``*_pg_p99_ms``; null otherwise). The figures: p50 and p99 in ms.
+On SQLite, and on PostgreSQL when reachable (``*_pg_p99_ms``; null otherwise; vacuumed after the bulk load, as
+autovacuum keeps a live database, so that index-only scans apply). The figures: p50 and p99 in ms.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ __all__ = ["DEFAULT_SCALE", "NAME", "run"]
 NAME = "pages"
 DEFAULT_SCALE = 0.2
 TARGET_MS = 300.0
-ROUNDS = 100
+ROUNDS = 200
 WARM_UP = 5
 PAGES = {"wall": "/inspect/wall", "rankings": "/inspect/rankings", "trends": "/inspect/trends"}
 _USER, _PASSWORD = "bench-inspector", "Bench-pages-2026"
@@ -89,6 +90,9 @@ def _measure(label: str, engine: Engine, population: Population, options: Option
         started = time.perf_counter()
         compute_scores(engine, node=PROVINCE, scope=SCOPE, periods=PERIODS, now=NOW)
         say(f"{label}: 12 months scored in {time.perf_counter() - started:.1f}s")
+        if engine.dialect.name == "postgresql":  # the steady state autovacuum keeps (visibility map: index-only scans)
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM ANALYZE")
         return {**loaded, **_time_pages(label, engine, say)}
     finally:
         engine.dispose()
