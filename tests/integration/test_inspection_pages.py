@@ -16,7 +16,7 @@ from html import unescape
 from typing import Any
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 
 from city_aggregator.bootstrap import CityNode
 from city_aggregator.scoring.service import compute_scores
@@ -25,12 +25,23 @@ from federation.nodes import build_node
 from federation.scoring_rules import default_scoring_rules, parse_scoring_rules
 from federation.storage import audit_log
 from federation.storage.engine import make_engine
-from federation.storage.tables import scores
+from federation.storage.tables import alerts, scores
 from federation.web import csrf_token
 from migrations.runner import upgrade
 from security.access import Role
 from security.http import COOKIE
-from tests.integration.test_inspection import JUXIAN, NOW, PROVINCE, RIZHAO, WULIAN, YISHUI, Replicas, build_replicas
+from tests.integration.test_inspection import (
+    JUXIAN,
+    NOW,
+    PROVINCE,
+    RIZHAO,
+    WULIAN,
+    YISHUI,
+    Replicas,
+    _alert,
+    at,
+    build_replicas,
+)
 from tests.people import PASSWORD, add_user
 
 with warnings.catch_warnings():
@@ -274,3 +285,35 @@ def test_the_stored_trend_months_are_the_live_ones(province: tuple[CityNode, Rep
     stored = svc.trends(city, county=None, start="2026-09", end="2026-09", stored=True)
     assert stored.months == svc.trends(city, county=None, start="2026-09", end="2026-09").months
     assert stored.months[0].accepted == 7  # 莒县 5 and 五莲县 2; 沂水县 not in it
+
+
+def test_a_video_alert_is_on_the_wall_with_its_clip(province: tuple[CityNode, Replicas]) -> None:
+    node, _ = province
+    lanshan = "371302"  # a county no other test of this module counts
+    row = _alert(1, lanshan, "", rule="SUP-301", light="red", status="open", opened=at(9, 30, 8))
+    clip = {
+        "window": "W03",
+        "camera_id": "CAM-7",
+        "start": "2026-09-30T07:59:00+08:00",
+        "end": "2026-09-30T08:03:00+08:00",
+    }
+    details = {
+        "event_kind": "alarm",
+        "camera_id": "CAM-7",
+        "window": "W03",
+        "at": "2026-09-30T08:00:00+08:00",
+        "clip": clip,
+    }
+    row |= {"subject_kind": "video_event", "subject_id": "371302-E1", "case_no": None, "rule_name": "窗口视频报警"}
+    row |= {"details": details, "evidence": ["371302-E1"]}
+    with node.engine.begin() as conn:
+        conn.execute(insert(alerts), [row])
+    with _client(node, "sd-jiancha") as client:
+        live = client.get("/inspect/wall/live").text
+        assert 'data-alert="371302-A000000001" data-rule="SUP-301"' in live
+        assert "摄像机 CAM-7" in live
+        assert "2026年9月30日 07:59:00 至 2026年9月30日 08:03:00" in live  # China time
+        assert _tile(live, lanshan)["alerts"] == 1
+        detail = client.get("/inspect/alerts/371302-A000000001")
+        assert detail.status_code == 200
+        assert "窗口视频报警" in detail.text
