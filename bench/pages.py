@@ -2,7 +2,8 @@
 
 The province's database is the ``scoring`` benchmark's (:func:`bench.scoring.load_province`: 137 counties,
 ~25,000 cases each × scale — default 0.2 here, ~680,000 cases — with their events, alerts, complaints and
-ratings), scored for the 12 months of 2026 by the real scoring engine. Then the province node's real app
+ratings), scored for the 12 months of 2026 by the real scoring engine, with the months' trend figures counted as
+``sunshine score run`` counts them. Then the province node's real app
 (:func:`federation.nodes.build_node`, the same FastAPI app ``sunshine serve`` runs) is driven in-process with
 FastAPI's TestClient, logged in through the login page as a province inspector: after a warm-up, each page is
 fetched ``ROUNDS`` times and timed from request to the last byte of the response:
@@ -30,6 +31,7 @@ from bench.harness import Options, optional_postgresql, progress
 from bench.scoring import PERIODS, PROVINCE, SCOPE, load_province, province_bundle
 from bench.scoring_data import Population
 from bench.scoring_templates import NOW, build_templates
+from city_aggregator.inspection.trend_store import refresh_trend_months
 from city_aggregator.scoring.service import compute_scores
 from federation.config import Config, NodeConfig
 from federation.nodes import build_node
@@ -89,7 +91,8 @@ def _measure(label: str, engine: Engine, population: Population, options: Option
         loaded = load_province(label, engine, population, options, say)
         started = time.perf_counter()
         compute_scores(engine, node=PROVINCE, scope=SCOPE, periods=PERIODS, now=NOW)
-        say(f"{label}: 12 months scored in {time.perf_counter() - started:.1f}s")
+        refresh_trend_months(engine, scope=SCOPE, months=PERIODS, now=NOW)  # as `sunshine score run` does
+        say(f"{label}: 12 months scored (and their trend figures counted) in {time.perf_counter() - started:.1f}s")
         if engine.dialect.name == "postgresql":  # the steady state autovacuum keeps (visibility map: index-only scans)
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("VACUUM ANALYZE")

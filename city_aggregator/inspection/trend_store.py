@@ -1,5 +1,6 @@
-"""月度趋势, precomputed: each county's figures of a month (``trend_months``), refreshed by the scoring run over
-the months it scores, so that a year's trend at a province (millions of cases) reads a few thousand rows.
+"""月度趋势, precomputed: each county's figures of a month (``trend_months``), refreshed by the scoring run
+(``sunshine score run``) over the months it scores, so that a year's trend at a province (millions of cases) reads
+a few thousand rows.
 
 The counts are the live trend's (:func:`city_aggregator.inspection.queries.monthly_figures`) grouped by county as
 well as by month — one ``GROUP BY`` per measure over the whole scope, never a query per county or per month; a

@@ -27,7 +27,6 @@ from typing import Any
 import structlog
 from sqlalchemy import Engine, and_, delete
 
-from city_aggregator.inspection.trend_store import refresh_trend_months
 from city_aggregator.scoring.adapters.aggregates import MonthRow, day_table, monthly_rows
 from city_aggregator.scoring.adapters.store import write_scores
 from city_aggregator.scoring.domain import MEASURES, ScoredSubject, SubjectKey, rank_subjects, score_subject
@@ -265,8 +264,6 @@ def compute_scores(
         write_scores(conn, table_rows)
         append(conn, origin=node, records=records, created_at=now, copy=True)
         uow.commit()
-    # the months' figures for the inspectors' trends, counted from the same replicas (月度趋势)
-    refresh_trend_months(engine, scope=scope, months=months, now=now)
     run = ScoreRun(
         node=node,
         scope=scope,

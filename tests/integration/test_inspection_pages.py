@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import delete, insert
 
 from city_aggregator.bootstrap import CityNode
+from city_aggregator.inspection.trend_store import refresh_trend_months
 from city_aggregator.scoring.service import compute_scores
 from federation.config import Config, NodeConfig
 from federation.nodes import build_node
@@ -61,6 +62,7 @@ def province(tmp_path_factory: pytest.TempPathFactory, bundle: Any) -> Iterator[
             conn.execute(delete(scores))
         rules = parse_scoring_rules(default_scoring_rules())
         compute_scores(engine, node=PROVINCE, scope="37", periods=["2026-09"], now=NOW, rules=rules, rules_version="r1")
+        refresh_trend_months(engine, scope="37", months=["2026-09"], now=NOW)  # as `sunshine score run` does
         node = build_node(Config(node=NodeConfig(division=PROVINCE)), engine=engine, clock=replicas.clock)
         assert isinstance(node, CityNode)
         add_user(node.accounts, "sd-jiancha", [Role.INSPECTOR], division=PROVINCE, name="赵省督")
