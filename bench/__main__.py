@@ -7,13 +7,14 @@ create their temporary databases on.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench import approval, clock, evaluate, ferry, latency, replication, scoring, sweep, video
+from bench import approval, clock, evaluate, ferry, latency, pages, replication, scoring, sweep, video
 from bench.harness import DEFAULT_POSTGRES_ADMIN_URL, DEFAULT_SEED, Options, emit
 from federation.errors import SunshineError
 
@@ -25,6 +26,7 @@ class Benchmark:
     name: str
     summary: str
     run: Callable[[Options], Mapping[str, Any]]
+    default_scale: float = 1.0  # the scale when --scale is not given
 
 
 BENCHMARKS: Mapping[str, Benchmark] = {
@@ -68,6 +70,13 @@ BENCHMARKS: Mapping[str, Benchmark] = {
             "(target p99 < 5 ms), SQLite and PostgreSQL",
             video.run,
         ),
+        Benchmark(
+            pages.NAME,
+            "the inspectors' lights wall, rankings and trends pages rendered over a province-year (scale 0.2 by "
+            "default), p99 (target < 300 ms)",
+            pages.run,
+            default_scale=pages.DEFAULT_SCALE,
+        ),
     )
 }
 
@@ -93,7 +102,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("name", choices=[*BENCHMARKS, "all"], help="benchmark to run, or 'all'")
     parser.add_argument(
-        "--scale", type=_positive_float, default=1.0, help="workload size multiplier (default 1.0; 0.01 to smoke)"
+        "--scale",
+        type=_positive_float,
+        default=None,
+        help="workload size multiplier (default 1.0, pages 0.2; 0.01 to smoke)",
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of generated workloads")
     parser.add_argument("--no-postgresql", action="store_true", help="skip the PostgreSQL figures (reported as null)")
@@ -110,7 +122,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     args = _parser().parse_args(argv)
     env = os.environ if environ is None else environ
     options = Options(
-        scale=args.scale,
+        scale=1.0,
         seed=args.seed,
         postgresql=not args.no_postgresql,
         postgres_admin_url=env.get("SUNSHINE_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_ADMIN_URL),
@@ -120,7 +132,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     status = 0
     for name in names:
         try:
-            result = BENCHMARKS[name].run(options)
+            bench = BENCHMARKS[name]
+            scale = bench.default_scale if args.scale is None else args.scale
+            result = bench.run(dataclasses.replace(options, scale=scale))
         except SunshineError as exc:
             print(f"[bench {name}] failed: {exc}", file=sys.stderr, flush=True)
             status = 1

@@ -42,7 +42,7 @@ from federation.storage.standards_store import apply_bundle
 from federation.storage.tables import alerts, case_events, cases, complaints, ratings, scores
 from migrations.runner import upgrade
 
-__all__ = ["NAME", "run"]
+__all__ = ["NAME", "load_province", "province_bundle", "run"]
 
 NAME = "scoring"
 TARGET_S = 60.0
@@ -65,7 +65,7 @@ def province_bundle() -> StandardsBundle:
     return StandardsBundle.from_dict({**base.to_dict(), "scoring_rules": default_scoring_rules()})
 
 
-def _load(label: str, engine: Engine, population: Population, options: Options, say: Say) -> dict[str, Any]:
+def load_province(label: str, engine: Engine, population: Population, options: Options, say: Say) -> dict[str, Any]:
     """Migrate, apply the bundle, bulk-load the province-year, analyse; the counts and the load time."""
     upgrade(engine)
     with engine.begin() as conn:
@@ -127,7 +127,7 @@ def _score(engine: Engine) -> tuple[float, int]:
 
 def _measure(label: str, engine: Engine, population: Population, options: Options, say: Say) -> dict[str, Any]:
     try:
-        loaded = _load(label, engine, population, options, say)
+        loaded = load_province(label, engine, population, options, say)
         floor_s = _floor(engine)
         say(f"{label}: floor (events per county and month, one GROUP BY) {floor_s:.2f}s")
         score_s, written = _score(engine)

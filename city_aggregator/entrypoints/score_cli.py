@@ -141,18 +141,20 @@ def score_app_for(level: DivisionLevel, build: NodeFactory) -> typer.Typer:
         config: Annotated[Path | None, config_option] = None,
     ) -> None:
         """计算并保存考核评分（省级节点同时下发到各市、县）。"""
+        from city_aggregator.inspection.trend_store import refresh_trend_months
         from city_aggregator.scoring.service import compute_scores, scope_of
+        from federation.scoring_rules import parse_period
 
         periods = _periods(period, year)
         moment = None if at is None else _moment(at)
         with opened(config) as node:
+            now = moment or node.clock()
             result = compute_scores(
-                node.engine,
-                node=node.division,
-                scope=scope_of(node.division),
-                periods=periods,
-                now=moment or node.clock(),
+                node.engine, node=node.division, scope=scope_of(node.division), periods=periods, now=now
             )
+            # the same months' figures for the inspectors' trends and monthly report (月度趋势), from the same replicas
+            months = sorted({m for p in result.periods for m in parse_period(p).months})
+            counted = refresh_trend_months(node.engine, scope=result.scope, months=months, now=now)
         typer.echo(
             f"已完成考核评分：范围 {result.scope}，规则版本 {result.rules_version}，周期 {len(result.periods)} 个"
             f"（{result.periods[0]} … {result.periods[-1]}）"
@@ -160,6 +162,7 @@ def score_app_for(level: DivisionLevel, build: NodeFactory) -> typer.Typer:
         for lv in ("county", "department", "window"):
             typer.echo(f"  {LEVEL_LABELS[lv]}：评分 {result.subjects[lv]} 项，参与排名 {result.ranked[lv]} 项")
         typer.echo(f"输入摘要 {result.input_digest}")
+        typer.echo(f"已统计月度趋势：{len(months)} 个月，{counted} 条县（市、区）月度数据")
         if result.outbox_records:
             typer.echo(f"已排入发件箱 {result.outbox_records} 条评分记录：同步代理将下发到各市、县")
 

@@ -16,8 +16,10 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import RowMapping
 
 from city_aggregator.inspection import queries
-from city_aggregator.inspection.figures import CountyFigures, MonthFigures, month_range
+from city_aggregator.inspection.figures import CountyFigures, MonthFigures, month_label, month_range
 from city_aggregator.inspection.scope import Scope
+from city_aggregator.inspection.trend_store import stored_months
+from city_aggregator.inspection.wall import Wall, WallRow, newest_alerts, wall_rows
 from county_node.approval.services import ApprovalService, CaseDetail
 from county_node.supervision.adapters.feedback_store import ComplaintStore, RatingStore
 from county_node.supervision.adapters.store import AlertStore
@@ -89,6 +91,8 @@ class Ranking:
 class Trend:
     county: str | None
     months: list[MonthFigures]
+    stored: tuple[str, ...] = ()  # the months read from the scoring run's counts (``trend_months``)
+    stored_at: datetime | None = None  # when the oldest of those was counted
 
 
 _PERIOD_RE = re.compile(r"\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?", re.ASCII)
@@ -132,7 +136,7 @@ class InspectionService:
     def name_of(self, code: str) -> str | None:
         return self.registry.get(code).name if code in self.registry else None
 
-    def _counties_in(self, scope: Scope) -> list[str]:
+    def counties_in(self, scope: Scope) -> list[str]:
         return [d.code for d in self.registry.of_level(DivisionLevel.COUNTY) if scope.covers(d.code)]
 
     # -- summaries ----------------------------------------------------------------------------------------------
@@ -142,7 +146,7 @@ class InspectionService:
         now = self.now()
         with UnitOfWork(self._engine, readonly=True) as uow:
             found = queries.county_figures(uow.conn, scope.prefix, now)
-        codes = sorted(set(self._counties_in(scope)) | set(found))
+        codes = sorted(set(self.counties_in(scope)) | set(found))
         items = [(found.get(code) or CountyFigures(code), self.name_of(code)) for code in codes]
         total = CountyFigures(scope.prefix)
         for fig, _name in items:
@@ -160,6 +164,25 @@ class InspectionService:
         if not (in_table or known):
             raise NotFound(f"区划 {code} 不是本节点所辖的县级区划，或本节点没有它的数据", county=code)
         return found.get(code) or CountyFigures(code), self.name_of(code), now
+
+    def wall(self, scope: Scope, county: str | None = None) -> Wall:
+        """The lights wall (实时监控) of the scope — every county of it (zeros for those without data), or the
+        departments of ``county`` — with the newest red and video alerts: two aggregate queries and one list."""
+        if county is not None:
+            scope.require_division(county)
+        now = self.now()
+        with UnitOfWork(self._engine, readonly=True) as uow:
+            found = wall_rows(uow.conn, scope.prefix, now, county)
+            newest = newest_alerts(uow.conn, scope.prefix, county)
+        keys = sorted(found) if county is not None else sorted(set(self.counties_in(scope)) | set(found))
+        rows = [found.get(k) or WallRow(k) for k in keys]
+        if county is None:
+            for r in rows:
+                r.name = self.name_of(r.key)
+        total = WallRow(county or scope.prefix, self.name_of(county or scope.division))
+        for r in rows:
+            total.add(r)
+        return Wall(now, county, rows, total, [Alert.from_row(r) for r in newest])
 
     # -- alerts -------------------------------------------------------------------------------------------------
     def alerts(
@@ -275,11 +298,24 @@ class InspectionService:
         return Ranking(choice, level, rows, total, page, page_size)
 
     # -- trends -------------------------------------------------------------------------------------------------
-    def trends(self, scope: Scope, *, county: str | None, start: str | None, end: str | None) -> Trend:
-        """Per month (China Standard Time) for ``county`` or the whole scope; defaults to the last 12 months."""
+    def trends(
+        self, scope: Scope, *, county: str | None, start: str | None, end: str | None, stored: bool = False
+    ) -> Trend:
+        """Per month (China Standard Time) for ``county`` or the whole scope; defaults to the last 12 months.
+
+        ``stored``: the months the scoring run counted (:mod:`~city_aggregator.inspection.trend_store`) are read
+        from its counts, as of its run — the pages' choice at province scale; the others are counted live."""
         if county is not None:
             scope.require_division(county)
         months = month_range(start, end, self.now())
         with UnitOfWork(self._engine, readonly=True) as uow:
-            figures = queries.monthly_figures(uow.conn, scope.prefix, county, months)
-        return Trend(county, figures)
+            have, stored_at = stored_months(uow.conn, scope.prefix, county, months) if stored else ({}, None)
+            missing = [i for i, m in enumerate(months) if month_label(m) not in have]
+            live = (
+                queries.monthly_figures(uow.conn, scope.prefix, county, months[missing[0] : missing[-1] + 1])
+                if missing
+                else []
+            )
+        by_label = {f.month: f for f in live} | have
+        figures = [by_label[month_label(m)] for m in months]
+        return Trend(county, figures, tuple(sorted(have)), stored_at)

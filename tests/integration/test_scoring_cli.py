@@ -82,6 +82,7 @@ def test_province_and_city_score_commands(tmp_path: Path, province_db: Path) -> 
     out = sunshine("province", "score", "run", "--period", "2026-11", "--period", "2026-Q4", "-c", cfg)
     assert "已完成考核评分：范围 37，规则版本 2026.09.1，周期 2 个" in out
     assert "已排入发件箱 6 条评分记录" in out
+    assert "已统计月度趋势：3 个月" in out  # 2026-10 … 2026-12, for the inspectors' trends (issue 17)
 
     shown = sunshine("province", "score", "show", "2026-11", "--level", "county", "-c", cfg)
     lines = [line for line in shown.splitlines() if "371" in line]

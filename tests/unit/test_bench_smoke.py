@@ -67,6 +67,7 @@ EXPECTED_KEYS = {
         "postgresql_query_p50_ms",
         "postgresql_query_p99_ms",
     },
+    "pages": {"bench", "wall_p99_ms", "rankings_p99_ms", "trends_p99_ms", "wall_pg_p99_ms", "target_ms", "cases"},
 }
 
 
@@ -143,6 +144,16 @@ def test_ferry_result_line(bench_all: subprocess.CompletedProcess[str]) -> None:
     assert result["grpc_events_per_s"] > 0
     assert result["ratio"] == pytest.approx(result["ferry_events_per_s"] / result["grpc_events_per_s"], rel=0.01)
     assert result["events"] == 1000
+
+
+def test_pages_result_line(bench_all: subprocess.CompletedProcess[str]) -> None:
+    result = _result(bench_all, "pages")
+    assert EXPECTED_KEYS["pages"] <= result.keys()
+    assert result["target_ms"] == 300
+    assert result["scale"] == 0.005  # --scale overrides the benchmark's default (0.2)
+    assert result["wall_p99_ms"] > 0
+    assert result["wall_pg_p99_ms"] is None
+    assert result["cases"] > 0
 
 
 def test_unreachable_postgresql_gives_null_and_says_why(capsys: pytest.CaptureFixture[str]) -> None:

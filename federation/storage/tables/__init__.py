@@ -32,7 +32,7 @@ from federation.storage.tables._replication import (
 from federation.storage.tables._supervision import alerts, complaints, notifications, ratings
 from federation.storage.tables._standards_status import clock_moves, standards_status
 from federation.storage.tables._orders import order_replies, orders
-from federation.storage.tables._scores import scores
+from federation.storage.tables._scores import scores, trend_months, trend_refreshes
 from federation.storage.tables._video import (
     camera_bindings,
     cameras,
@@ -105,6 +105,8 @@ __all__ = [
     "signing_key_pins",
     "standards_bundles",
     "standards_status",
+    "trend_months",
+    "trend_refreshes",
     "users",
     "video_events",
     "video_purge_items",

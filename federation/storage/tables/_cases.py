@@ -5,12 +5,16 @@ The ``idx_`` columns are derived, kept only for the indexes (see :mod:`federatio
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, Numeric, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, Numeric, String, Table, Text, text
 
 from federation.storage.tables._metadata import metadata
 from federation.storage.types import UTCDateTime
 
-__all__ = ["case_events", "case_pauses", "case_tasks", "cases"]
+__all__ = ["UNDER_CLOCK_SQL", "case_events", "case_pauses", "case_tasks", "cases"]
+
+UNDER_CLOCK_SQL = "status IN ('accepted', 'correction', 'in_review', 'special_procedure', 'suspended')"
+"""The open cases under the clock (running or paused), as the partial index ``ix_cases_open`` is defined: a
+query that repeats this term with the same literals (``county_node.approval.domain`` RUNNING | PAUSED) can use it."""
 
 cases = Table(
     "cases",
@@ -64,6 +68,18 @@ cases = Table(
     Index(None, "department"),
     Index(None, "item_code"),
     Index(None, "submitted_at"),
+    # the lights wall (实时监控): the few open cases among millions, by county (or department), covering the light
+    Index(
+        "ix_cases_open",
+        "origin",
+        "department",
+        "status",
+        "idx_due_at",
+        "idx_yellow_at",
+        "idx_paused_light",
+        sqlite_where=text(UNDER_CLOCK_SQL),
+        postgresql_where=text(UNDER_CLOCK_SQL),
+    ),
 )
 
 case_pauses = Table(

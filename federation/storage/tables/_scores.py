@@ -11,7 +11,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, Numeri
 from federation.storage.tables._metadata import metadata
 from federation.storage.types import UTCDateTime
 
-__all__ = ["scores"]
+__all__ = ["scores", "trend_months", "trend_refreshes"]
 
 scores = Table(
     "scores",
@@ -32,5 +32,32 @@ scores = Table(
     Column("computed_at", UTCDateTime, nullable=False),
     Column("origin_seq", BigInteger),
     Index(None, "county", "period"),
+    Index(None, "level", "computed_at"),  # the latest computed period of a level (the rankings page's default)
     comment="Scores per period for county, department and window, with their breakdown (考核评分).",
+)
+
+trend_months = Table(
+    "trend_months",
+    metadata,
+    Column("county", String(6), primary_key=True),
+    Column("month", String(7), primary_key=True),  # 2026-10 (China Standard Time)
+    Column("accepted", Integer, nullable=False),
+    Column("decided", Integer, nullable=False),
+    Column("late", Integer, nullable=False),
+    Column("concluded", Integer, nullable=False),
+    Column("alerts_raised", Integer, nullable=False),
+    Column("alerts_yellow", Integer, nullable=False),
+    Column("alerts_red", Integer, nullable=False),
+    Column("complaints", Integer, nullable=False),
+    comment="A county's figures of a month (月度趋势), as the scoring run counted them from the replicas: the "
+    "inspectors' trends read the months a refresh covered from here instead of scanning every case.",
+)
+
+trend_refreshes = Table(
+    "trend_refreshes",
+    metadata,
+    Column("scope", String(6), primary_key=True),  # the division prefix the refresh covered (37, 3711)
+    Column("month", String(7), primary_key=True),
+    Column("refreshed_at", UTCDateTime, nullable=False),
+    comment="Which months of which scope ``trend_months`` holds, and as of when.",
 )

@@ -12,7 +12,11 @@ from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, String
 from federation.storage.tables._metadata import metadata
 from federation.storage.types import UTCDateTime
 
-__all__ = ["alerts", "complaints", "notifications", "ratings"]
+__all__ = ["NOT_CLOSED_SQL", "alerts", "complaints", "notifications", "ratings"]
+
+NOT_CLOSED_SQL = "status <> 'closed'"
+"""The alerts not closed, as the partial indexes ``ix_alerts_open*`` are defined (a query repeating this term with
+the literal can use them)."""
 
 alerts = Table(
     "alerts",
@@ -59,6 +63,23 @@ alerts = Table(
     Index(None, "rule_id", "status"),
     Index(None, "origin", "status"),
     Index(None, "case_no"),
+    # the lights wall (实时监控): open alerts by county (or department) and light, and the newest ones
+    Index(
+        "ix_alerts_open",
+        "origin",
+        "light",
+        "department",
+        "status",
+        sqlite_where=text(NOT_CLOSED_SQL),
+        postgresql_where=text(NOT_CLOSED_SQL),
+    ),
+    Index(
+        "ix_alerts_open_opened_at",
+        "opened_at",
+        "alert_id",
+        sqlite_where=text(NOT_CLOSED_SQL),
+        postgresql_where=text(NOT_CLOSED_SQL),
+    ),
     comment="Supervision alerts (预警/红黄牌): rule, version, evidence and clock; open → acknowledged → urged / "
     "supervised → closed.",
 )
