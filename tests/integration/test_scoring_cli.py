@@ -90,7 +90,7 @@ def test_province_and_city_score_commands(tmp_path: Path, province_db: Path) -> 
     assert "95.24" in lines[0]
     assert lines[1].startswith("第 2 / 2 名")
     assert "371122" in lines[1]
-    assert "44.81" in lines[1]
+    assert "47.14" in lines[1]
     assert "主要失分：按时办结率 -20.19；时限使用率 -7.33；" in lines[1]
     assert lines[2].startswith("样本不足，不排名")
     assert "371202" in lines[2]
@@ -104,8 +104,8 @@ def test_province_and_city_score_commands(tmp_path: Path, province_db: Path) -> 
     assert json.loads(as_json) == json.loads(stored)
 
     explained = sunshine("province", "score", "explain", "371122", "2026-11", "-c", cfg)
-    assert "371122 2026-11 考核评分 44.81 分（第 2 / 2 名" in explained
-    assert "黄牌扣分：2 张 → -2.00 分" in explained
+    assert "371122 2026-11 考核评分 47.14 分（第 2 / 2 名" in explained
+    assert "黄牌扣分：2 张 → -1.67 分" in explained
     assert "黄牌（预警）（2）：371122-Y1、371122-Y2" in explained
     assert "提前办结的办件（加分）（1）：371122-A2" in explained
     assert "未按时答复的投诉（1）：371122-Q2" in explained
@@ -178,7 +178,7 @@ def test_a_county_sees_its_own_rank_by_cli_and_http(
         shown = sunshine("score", "show", "2026-11", "-c", str(config(tmp_path / "k", "371122", county_db)))
         assert "计算节点 370000" in shown
         assert "第 2 / 2 名" in shown
-        assert "44.81" in shown
+        assert "47.14" in shown
         assert "371123" not in shown  # its own rows only
 
         add_staff(node.accounts)
@@ -189,7 +189,7 @@ def test_a_county_sees_its_own_rank_by_cli_and_http(
             log_in(client, "approver")
             body = client.get("/api/v1/scores", params={"period": "2026-11"}).json()
             assert (body["county"], body["computed_by"], body["rules_version"]) == ("371122", "370000", "2026.09.1")
-            assert (body["score"]["score"], body["score"]["rank"], body["score"]["ranked_of"]) == ("44.81", 2, 2)
+            assert (body["score"]["score"], body["score"]["rank"], body["score"]["ranked_of"]) == ("47.14", 2, 2)
             assert [w["subject"] for w in body["windows"]] == ["371122/W01", "371122/W02"]
             assert body["departments"][0]["subject"] == "371122/市场监督管理局"
             assert client.get("/api/v1/scores").json() == body  # the newest period held

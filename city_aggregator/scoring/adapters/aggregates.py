@@ -1,8 +1,8 @@
 """The SQL side of scoring: monthly counts per county, department and window, set-based over the replicas.
 
-Four grouped scans, one per source table, each returning rows of ``(county, department, window, month, counts…)``:
+Five grouped scans, each returning rows of ``(county, department, window, month, counts…)``:
 
-* **cases** decided in the months: on time, working days used against budget, early, instant, corrected. Working
+* **cases** decided in the months: on time, working days used against budget, early, corrected. Working
   days come from a small temporary table of the calendar in force, one row per local day with the running count of
   working days before it (``cb``) and up to it (``ci``) — the clock's arithmetic as two joins, never a walk:
 
@@ -15,6 +15,8 @@ Four grouped scans, one per source table, each returning rows of ``(county, depa
 
   The item-mix expectation is the same scan: window sums over ``(item, month)`` give each item's on-time rate across
   the scope, and each group adds ``cases × rate`` in integer millionths.
+* **cases** accepted in the months, by the month of acceptance (受理): how many, how many of instant items — the
+  volume the per-case rates and deductions are counted over, known as soon as a case is accepted.
 * **alerts** opened in the months: yellow and red cards, key-data-missing alerts (``SUP-007``).
 * **complaints** filed and **ratings** (negative) given in the months: answered / followed up on time, late or
   overdue at ``now``, the rest still pending.
@@ -57,7 +59,7 @@ from federation.storage.tables import alerts, case_pauses, cases, complaints, ra
 from federation.storage.types import UTCDateTime
 from federation.timeutil import start_of_local_day
 
-__all__ = ["DayTable", "MonthRow", "case_facts", "day_table", "monthly_rows"]
+__all__ = ["DayTable", "MonthRow", "accepted_facts", "case_facts", "day_table", "monthly_rows"]
 
 KEY_DATA_RULE = "SUP-007"
 
@@ -161,7 +163,6 @@ def case_facts(conn: Connection, days: DayTable, *, scope: str, first: date, end
             cases.c.department,
             cases.c.window,
             cases.c.item_code,
-            cases.c.kind,
             wd.c.ym,
             wd.c.cb.label("cb_dec"),
             start.label("cum_start"),
@@ -212,7 +213,6 @@ def case_facts(conn: Connection, days: DayTable, *, scope: str, first: date, end
             case((base.c.instant_clock, 0), else_=base.c.budget).label("budget"),
             case((and_(~base.c.instant_clock, used * 100 <= base.c.budget * early_percent), 1), else_=0).label("early"),
             case((base.c.instant_clock, 0), else_=1).label("eligible"),
-            case((base.c.kind == "instant", 1), else_=0).label("instant"),
             case((func.coalesce(paused.c.corrections, 0) > 0, 1), else_=0).label("corrected"),
         )
         .select_from(base.outerjoin(paused, paused.c.case_no == base.c.case_no))
@@ -234,7 +234,6 @@ def _case_rows(conn: Connection, facts: Any) -> Iterator[tuple[Any, ...]]:
             func.sum(facts.c.budget).label("budget"),
             func.sum(facts.c.early).label("early"),
             func.sum(facts.c.eligible).label("eligible"),
-            func.sum(facts.c.instant).label("instant"),
             func.sum(facts.c.corrected).label("corrected"),
         ).group_by(facts.c.origin, facts.c.department, facts.c.window, facts.c.item_code, facts.c.ym)
     ).cte("score_items")
@@ -263,7 +262,6 @@ def _case_rows(conn: Connection, facts: Any) -> Iterator[tuple[Any, ...]]:
             func.sum(r.budget),
             func.sum(r.early),
             func.sum(r.eligible),
-            func.sum(r.instant),
             func.sum(r.corrected),
         )
         .select_from(per_item.join(item_totals, and_(t.item_code == r.item_code, t.ym == r.ym)))
@@ -280,9 +278,39 @@ _CASE_MEASURES = (
     "budget_days",
     "early",
     "eligible",
-    "instant",
     "corrected",
 )
+
+
+def accepted_facts(conn: Connection, days: DayTable, *, scope: str, first: date, end: date) -> Any:
+    """A subquery: one row per case accepted (受理) in ``[first, end)`` (local days), with its month of acceptance."""
+    lo, hi = _moment_range(first, end)
+    w = days.table.alias("w")
+    return (
+        select(
+            cases.c.case_no,
+            cases.c.origin,
+            cases.c.department,
+            cases.c.window,
+            w.c.ym,
+            case((cases.c.kind == "instant", 1), else_=0).label("instant"),
+        )
+        .select_from(cases.join(w, w.c.day == _local_day(cases.c.accepted_at, conn.dialect.name)))
+        .where(
+            _in_scope(cases.c.origin, scope),
+            cases.c.accepted_at >= literal(lo, UTCDateTime),
+            cases.c.accepted_at < literal(hi, UTCDateTime),
+        )
+        .subquery("score_accepted")
+    )
+
+
+def _accepted_rows(conn: Connection, facts: Any) -> Any:
+    f = facts.c
+    stmt = select(f.origin, f.department, f.window, f.ym, func.count(), func.sum(f.instant)).group_by(
+        f.origin, f.department, f.window, f.ym
+    )
+    return conn.execute(stmt)
 
 
 def _flag(cond: ColumnElement[bool]) -> ColumnElement[int]:
@@ -404,6 +432,7 @@ def monthly_rows(
 
     facts = case_facts(conn, days, scope=scope, first=first, end=end, early_percent=early_percent)
     emit(_case_rows(conn, facts), _CASE_MEASURES)
+    emit(_accepted_rows(conn, accepted_facts(conn, days, scope=scope, first=first, end=end)), ("accepted", "instant"))
     emit(_alert_rows(conn, days, scope, first, end), ("yellow", "red", "key_missing"))
     emit(
         _complaint_rows(conn, days, scope=scope, first=first, end=end, now=now),
