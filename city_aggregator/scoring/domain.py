@@ -8,8 +8,9 @@ give the same scores byte for byte on every node.
 
 Each indicator, deduction and bonus is counted over its basis (:class:`~federation.scoring_rules.Basis`): cases
 accepted in the period for volume, cases decided for the clock. The minimum sample (``min_cases``) applies per
-measure: one whose basis is too small is shown as such and scores nothing — neither points nor a loss — and the
-weighted part is the measured indicators' points scaled to 100 over their weights (:func:`scale_to_100`).
+measure: one whose basis is too small scores nothing — its points and loss are null in the breakdown, which is how it
+is shown as 样本不足 (its sample is in the measures: :func:`samples`) — and the weighted part is the measured
+indicators' points scaled to 100 over their weights (:func:`scale_to_100`).
 """
 
 from __future__ import annotations
@@ -140,15 +141,19 @@ class _Templates:
 
     def __init__(self, rules: ScoringRules) -> None:
         self.rules = rules  # kept alive while cached, so the cache key (its id) cannot be reused
+        # per indicator: its id and basis; whether the minimum sample applies to it, and whether, measured, it makes
+        # its subject rankable (a case basis and a weight); its weight and scale; the constant parts of its JSON
         self.indicators = [
             (
                 rule.id,
                 INDICATORS[rule.id].basis,
+                INDICATORS[rule.id].basis in CASE_BASES,
+                INDICATORS[rule.id].basis in CASE_BASES and rule.weight > 0,
                 rule.weight,
                 quantize_points(rule.weight),
                 rule.floor,
                 rule.target - rule.floor,
-                '{"basis":' + _j(str(INDICATORS[rule.id].basis)) + ',"id":' + _j(rule.id) + ',"lost":',
+                '{"id":' + _j(rule.id) + ',"lost":',
                 ',"name":' + _j(rule.name) + ',"points":',
                 ',"unit":' + _j(INDICATORS[rule.id].unit) + ',"value":',
                 ',"weight":' + _j(str(rule.weight)) + "}",
@@ -156,18 +161,14 @@ class _Templates:
             for rule in rules.indicators
         ]
         self.total_weight = sum((rule.weight for rule in rules.indicators), Decimal(0))
-        # an indicator whose basis has a minimum sample, and a weight: measured, it makes its subject rankable
-        self.ranking = [spec_basis in CASE_BASES and weight > 0 for _, spec_basis, weight, *_ in self.indicators]
-        deduction = '{"basis":' + _j(str(DEDUCTION_BASIS)) + ',"count":'
-        self.yellow = (deduction, ',"id":"yellow_card","name":' + _j(DEDUCTION_NAMES["yellow_card"]) + ',"points":')
-        self.red = (deduction, ',"id":"red_card","name":' + _j(DEDUCTION_NAMES["red_card"]) + ',"points":')
+        self.yellow = ',"id":"yellow_card","name":' + _j(DEDUCTION_NAMES["yellow_card"]) + ',"points":'
+        self.red = ',"id":"red_card","name":' + _j(DEDUCTION_NAMES["red_card"]) + ',"points":'
         self.early = (
-            '{"basis":' + _j(str(BONUS_BASIS)) + ',"count":',
             ',"id":"early_finish","max_budget_share":'
             + _j(str(rules.early_finish.max_budget_share))
             + ',"name":'
             + _j(BONUS_NAMES["early_finish"])
-            + ',"of":',
+            + ',"of":'
         )
         order = sorted(range(len(MEASURES)), key=lambda i: MEASURES[i])
         self.measures = "{{" + ",".join(f'"{MEASURES[i]}":{{{i}}}' for i in order) + "}}"
@@ -234,10 +235,6 @@ def _indicator_values(m: Mapping[str, int], scope_on_time: Decimal | None, item_
     }
 
 
-def _bool(value: bool) -> str:
-    return "true" if value else "false"
-
-
 def score_subject(
     key: SubjectKey,
     measures: Sequence[int],
@@ -249,10 +246,10 @@ def score_subject(
 ) -> ScoredSubject:
     """The score of one subject for one period from its summed counts.
 
-    A measure whose case basis holds fewer than ``min_cases`` of the subject's level is marked ``small_sample``:
-    no points and no loss (null), left out of the weighted part, which is scaled to 100 over the measured weights;
-    a deduction or bonus so marked is not applied. The subject is ranked (``small_sample`` false) when at least one
-    of its weighted case-based indicators is measured."""
+    A measure whose case basis holds fewer than ``min_cases`` of the subject's level is left out: its points (and
+    loss) are null — a deduction or bonus so marked is not applied — and the weighted part is the measured
+    indicators' points scaled to 100 over their weights. The subject is ranked (``small_sample`` false) when at
+    least one of its weighted case-based indicators is measured."""
     t = _templates(rules)
     m = dict(zip(MEASURES, measures, strict=True))
     values = _indicator_values(m, scope_on_time, rules.item_mix)
@@ -262,49 +259,40 @@ def score_subject(
     measured_points = Decimal("0.00")
     measured_weight = Decimal(0)
     rankable = False
-    for (rule_id, basis, weight, full, floor, span, a, b, c, d), ranking in zip(t.indicators, t.ranking, strict=True):
+    for rule_id, basis, sampled, ranking, weight, full, floor, span, a, b, c, d in t.indicators:
         value = values[rule_id]
         sample = size[basis]
-        small = basis in CASE_BASES and sample < minimum
-        points: Decimal | None
-        lost: Decimal | None
-        if small:
-            points = lost = None
+        shown = "null" if value is None else f'"{value}"'
+        if sampled and sample < minimum:  # left out: no points, no loss (null marks it; its sample is in the measures)
+            parts.append(f"{a}null{b}null{c}{shown}{d}")
+            continue
+        if value is None:  # IndicatorRule.points, inlined with its constants computed once
+            points = full
         else:
-            if value is None:  # IndicatorRule.points, inlined with its constants computed once
-                points = full
-            else:
-                points = (weight * min(_ONE, max(_ZERO, (value - floor) / span))).quantize(
-                    _CENT, rounding=ROUND_HALF_UP
-                )
-            measured_points += points
-            measured_weight += weight
-            rankable = rankable or ranking
-            lost = (weight - points).quantize(_CENT, rounding=ROUND_HALF_UP)
-        parts.append(
-            f'{a}{_jd(lost)}{b}{_jd(points)},"sample":{sample},"small_sample":{_bool(small)}{c}{_jd(value)}{d}'
-        )
+            points = (weight * min(_ONE, max(_ZERO, (value - floor) / span))).quantize(_CENT, rounding=ROUND_HALF_UP)
+        measured_points += points
+        measured_weight += weight
+        if ranking:
+            rankable = True
+        lost = (weight - points).quantize(_CENT, rounding=ROUND_HALF_UP)
+        parts.append(f'{a}"{lost}"{b}"{points}"{c}{shown}{d}')
     weighted = scale_to_100(measured_points, measured_weight, t.total_weight)
     deductions_sample = size[DEDUCTION_BASIS]
     deductions_small = deductions_sample < minimum
-    bonus_sample = size[BONUS_BASIS]
-    bonus_small = bonus_sample < minimum
     yellow = None if deductions_small else rules.yellow_card.deduct(m["yellow"], deductions_sample)
     red = None if deductions_small else rules.red_card.deduct(m["red"], deductions_sample)
-    early = None if bonus_small else rules.early_finish.bonus(m["early"], m["eligible"])
+    early = None if size[BONUS_BASIS] < minimum else rules.early_finish.bonus(m["early"], m["eligible"])
     deducted = (yellow or _ZERO) + (red or _ZERO)
     added = early or Decimal("0.00")
     total = quantize_points(max(Decimal(0), weighted - deducted + added))
     small_sample = not rankable
     measures_json = t.measures.format(*(int(v) for v in measures))
     scope_text = _jd(scope_on_time)
-    d_tail = f',"sample":{deductions_sample},"small_sample":{_bool(deductions_small)}}}'
     breakdown_json = (
-        f'{{"bonuses":[{t.early[0]}{m["early"]}{t.early[1]}{m["eligible"]},"points":{_jd(early)},'
-        f'"sample":{bonus_sample},"small_sample":{_bool(bonus_small)}}}],'
+        f'{{"bonuses":[{{"count":{m["early"]}{t.early}{m["eligible"]},"points":{_jd(early)}}}],'
         f'"bonuses_total":"{added}",'
-        f'"deductions":[{t.yellow[0]}{m["yellow"]}{t.yellow[1]}{_jd(None if yellow is None else -yellow)}{d_tail},'
-        f"{t.red[0]}{m['red']}{t.red[1]}{_jd(None if red is None else -red)}{d_tail}],"
+        f'"deductions":[{{"count":{m["yellow"]}{t.yellow}{_jd(None if yellow is None else -yellow)}}},'
+        f'{{"count":{m["red"]}{t.red}{_jd(None if red is None else -red)}}}],'
         f'"deductions_total":"{-deducted.quantize(_CENT)}",'
         f'"indicators":[{",".join(parts)}],'
         f'"measured_points":"{measured_points}","measured_weight":{_j(str(measured_weight))},'

@@ -80,7 +80,7 @@ def _records(conn: Connection, county: str, period: str, now: datetime, early_pe
         rows = conn.execute(
             select(facts.c.case_no, facts.c.on_time, facts.c.early, facts.c.corrected).where(facts.c.origin == county)
         ).all()
-        accepted = accepted_facts(conn, days, scope=county, first=first, end=end)
+        accepted = accepted_facts(conn, scope=county, first=first, end=end)
         taken = conn.execute(select(accepted.c.case_no, accepted.c.instant).where(accepted.c.origin == county)).all()
     out["accepted_cases"] = sorted(r[0] for r in taken)
     out["instant_cases"] = sorted(r[0] for r in taken if r[1])

@@ -53,7 +53,7 @@ def render_ranking(rows: list[dict[str, Any]], *, top: int = 3) -> list[str]:
             left_out = "、".join(small_sample_parts(r["breakdown"]))
             sample = f"  样本不足未计：{left_out}" if left_out else ""
         else:  # short of cases on every case basis: say what its score rests on (a county with no complaint: 100)
-            measured = [str(i["name"]) for i in r["breakdown"].get("indicators", ()) if i.get("small_sample") is False]
+            measured = [str(i["name"]) for i in r["breakdown"].get("indicators", ()) if i["points"] is not None]
             sample = f"  仅计：{'、'.join(measured)}" if measured else ""
         lines.append(
             f"{ljust(rank, 16)}  {ljust(r['subject'], 28)}  {rjust(score_text(r['score']), 7)} 分  {counts_text(r)}"

@@ -310,11 +310,11 @@ def top_losses(breakdown: Mapping[str, Any], n: int = 3) -> list[tuple[str, Deci
 
 
 def small_sample_parts(breakdown: Mapping[str, Any]) -> list[str]:
-    """The names of the indicators, deductions and bonuses of a score left out for a small sample (样本不足), in
-    the breakdown's order."""
+    """The names of the indicators, deductions and bonuses of a score left out for a small sample (样本不足: their
+    points are null), in the breakdown's order."""
     return [
         str(part["name"])
         for key in ("indicators", "deductions", "bonuses")
         for part in breakdown.get(key, ())
-        if part.get("small_sample")
+        if part["points"] is None
     ]

@@ -12,32 +12,35 @@ week of November and decided none of them in November (minimum sample: 3 a count
   complaints 0 → 10.00; instant 1 of 5 = 0.2 → 5 · 0.2/0.5 = 2.00; key data 1 → 10.00; no complaint or negative
   rating → 10.00 each. Measured 50.00 of the weights 55 → 90.91; yellow −5 · 1 · 1/5 = −1.00 → 89.91, ranked 2nd
   of 3 (B 95.24, A 47.14 as in ``test_scoring``, whose figures D leaves alone: it decided nothing in November).
-* December, D: decided 2 (D4, D5), accepted 0: below the minimum on every case basis — scored, not ranked.
+* D6 (ITEMA, W01) accepted 00:30 on Dec 1 China time (Nov 30 in UTC): a December acceptance.
+* December, D: decided 2 (D4, D5), accepted 1 (D6): below the minimum on every case basis — scored, not ranked.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, insert
 
 from city_aggregator.scoring.adapters.aggregates import day_table, monthly_rows
-from city_aggregator.scoring.domain import MEASURES
+from city_aggregator.scoring.domain import MEASURES, samples
 from city_aggregator.scoring.explain import explain_score
 from city_aggregator.scoring.service import compute_scores, export_scores
 from federation.standards import StandardsBundle
 from federation.storage.standards_store import load_calendar
 from federation.storage.tables import alerts, cases
 from federation.storage.uow import UnitOfWork
+from federation.timeutil import CST
 from tests.integration import scoring_data as sd
 
 PROVINCE = "370000"
 VERSION = "2026.09.1"
 D = "371124"
+ACCEPTED_D6 = datetime(2026, 12, 1, 0, 30, tzinfo=CST)
 
 D_CASES = [
     *(
@@ -46,6 +49,8 @@ D_CASES = [
     ),
     sd._case(f"{D}-D4", item="ITEMA0001", accepted=sd.cst(11, 30), decided=sd.cst(12, 2), window="W01", budget=5),
     sd._case(f"{D}-D5", item="ITEMB0001", accepted=sd.cst(11, 30), decided=sd.cst(12, 1), window=None, budget=0),
+    # half an hour into December, China time (still November 30 in UTC): a December acceptance
+    sd._case(f"{D}-D6", item="ITEMA0001", accepted=ACCEPTED_D6, decided=None, window="W01", budget=5),
 ]
 D_ALERTS = [sd._alert(f"{D}-Y1", f"{D}-D1", "SUP-001", "yellow", sd.cst(11, 27))]
 
@@ -85,7 +90,7 @@ def test_cases_are_counted_accepted_in_their_month_of_acceptance_and_decided_in_
     # (accepted, instant, decided)
     assert pick((D, "W01", "2026-11"), "accepted", "instant", "cases") == (4, 0, 0)
     assert pick((D, None, "2026-11"), "accepted", "instant", "cases") == (1, 1, 0)
-    assert pick((D, "W01", "2026-12"), "accepted", "instant", "cases") == (0, 0, 1)
+    assert pick((D, "W01", "2026-12"), "accepted", "instant", "cases") == (1, 0, 1)  # D6; D4
     assert pick((D, None, "2026-12"), "accepted", "instant", "cases") == (0, 0, 1)
     assert pick(("371122", "W01", "2026-11"), "accepted", "cases") == (3, 2)  # A6 accepted, still running
     assert pick(("371122", "W02", "2026-11"), "accepted", "cases") == (1, 1)
@@ -106,12 +111,21 @@ def test_a_county_with_enough_accepted_cases_is_ranked_while_its_clock_measures_
     november = _rows(loaded, "2026-11")
     d = november[D]
     parts = {i["id"]: i for i in d["breakdown"]["indicators"]}
-    assert {k: (p["points"], p["sample"]) for k, p in parts.items() if p["small_sample"]} == {
-        "on_time_rate": (None, 0),
-        "budget_used_share": (None, 0),
-        "correction_rate": (None, 0),
+    assert samples(d["breakdown"]["measures"]) == {
+        "accepted": 5,
+        "decided": 0,
+        "budgeted": 0,
+        "complaints": 0,
+        "negatives": 0,
     }
-    assert {k: (p["value"], p["points"]) for k, p in parts.items() if not p["small_sample"]} == {
+    # left out (null, not 0): nothing decided yet
+    assert [k for k, p in parts.items() if p["points"] is None] == [
+        "on_time_rate",
+        "budget_used_share",
+        "correction_rate",
+    ]
+    assert all(parts[k]["lost"] is None for k in ("on_time_rate", "budget_used_share", "correction_rate"))
+    assert {k: (p["value"], p["points"]) for k, p in parts.items() if p["points"] is not None} == {
         "yellow_cards_per_100": ("20.0000", "3.00"),
         "red_cards_per_100": ("0.0000", "5.00"),
         "complaints_per_1000": ("0.0000", "10.00"),
@@ -141,7 +155,7 @@ def test_a_county_with_enough_accepted_cases_is_ranked_while_its_clock_measures_
 
     december = _rows(loaded, "2026-12")[D]
     assert december["breakdown"]["measures"]["cases"] == 2
-    assert december["breakdown"]["measures"]["accepted"] == 0
+    assert december["breakdown"]["measures"]["accepted"] == 1  # D6
     assert (december["small_sample"], december["rank"]) == (True, None)
 
     e = explain_score(loaded, node=PROVINCE, county=D, period="2026-11", now=sd.NOW)

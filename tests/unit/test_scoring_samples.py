@@ -13,6 +13,7 @@ from city_aggregator.scoring.domain import (
     ScoredSubject,
     SubjectKey,
     rank_subjects,
+    samples,
     scale_to_100,
     score_subject,
 )
@@ -60,33 +61,35 @@ def test_every_indicator_has_a_basis_and_the_clock_counts_decided_cases() -> Non
 def test_enough_accepted_cases_score_and_rank_on_the_measures_they_have_data_for() -> None:
     s = _score("371122", FEW_DECIDED)
     parts = _parts(s)
-    # counted over the 3 decided cases (fewer than 30): shown as such, no points and no loss — not 0
+    # counted over the 3 decided cases (fewer than 30): left out, no points and no loss (null) — not 0
+    assert samples(dict(zip(MEASURES, FEW_DECIDED, strict=True))) == {
+        Basis.ACCEPTED: 80,
+        Basis.DECIDED: 3,
+        Basis.BUDGETED: 3,
+        Basis.COMPLAINTS: 0,
+        Basis.NEGATIVES: 0,
+    }
     for indicator_id in ("on_time_rate", "budget_used_share", "correction_rate"):
-        part = parts[indicator_id]
-        assert (part["small_sample"], part["points"], part["lost"], part["sample"]) == (True, None, None, 3)
+        assert (parts[indicator_id]["points"], parts[indicator_id]["lost"]) == (None, None)
     assert parts["on_time_rate"]["value"] == "0.3333"  # still shown: the record behind the mark
     # counted over the 80 accepted cases
     assert (parts["yellow_cards_per_100"]["value"], parts["yellow_cards_per_100"]["points"]) == ("2.5000", "3.75")
     assert (parts["red_cards_per_100"]["value"], parts["red_cards_per_100"]["points"]) == ("1.2500", "3.75")
     assert (parts["instant_share"]["value"], parts["instant_share"]["points"]) == ("0.1000", "0.00")
     assert (parts["complaints_per_1000"]["points"], parts["key_data_completeness"]["points"]) == ("10.00", "10.00")
-    assert all(
-        parts[i]["sample"] == 80 and not parts[i]["small_sample"] for i in ("instant_share", "red_cards_per_100")
-    )
     # no complaint or negative rating to judge: nothing to fault, full weight (no minimum for these)
-    assert parts["complaint_on_time_response"]["points"] == "10.00"
-    assert parts["complaint_on_time_response"]["small_sample"] is False
+    assert (parts["complaint_on_time_response"]["value"], parts["complaint_on_time_response"]["points"]) == (
+        None,
+        "10.00",
+    )
     b = s.breakdown
     # 3.75 + 3.75 + 10 + 10 + 10 + 0 + 10 = 47.50 of the 55 measured points → 86.36 of 100
     assert (b["measured_points"], b["measured_weight"], b["weighted"]) == ("47.50", "55", "86.36")
     # cards per 100 accepted cases: 5 · 2 · 100/80 = 12.50 and 10 · 1 · 100/80 = 12.50
-    assert [(d["points"], d["sample"], d["small_sample"]) for d in b["deductions"]] == [
-        ("-12.50", 80, False),
-        ("-12.50", 80, False),
-    ]
+    assert [(d["count"], d["points"]) for d in b["deductions"]] == [(2, "-12.50"), (1, "-12.50")]
     assert b["deductions_total"] == "-25.00"
     # finishing early is a share of the 3 budgeted decided cases: not enough, not applied, and said so
-    assert [(x["points"], x["sample"], x["small_sample"]) for x in b["bonuses"]] == [(None, 3, True)]
+    assert [(x["count"], x["of"], x["points"]) for x in b["bonuses"]] == [(0, 3, None)]
     assert b["bonuses_total"] == "0.00"
     assert (s.score, s.small_sample, s.cases) == (Decimal("61.36"), False, 3)
     assert b["min_sample"] == 30
@@ -98,7 +101,7 @@ def test_a_subject_with_too_few_cases_on_every_case_basis_is_scored_marked_and_n
     few = _score("371123", _m(accepted=29, cases=29, on_time=29, eligible=29, used_days=29, budget_days=145, yellow=5))
     assert few.small_sample
     parts = _parts(few)
-    assert [i for i, p in parts.items() if not p["small_sample"]] == [
+    assert [i for i, p in parts.items() if p["points"] is not None] == [
         "complaint_on_time_response",
         "negative_follow_up",
     ]
@@ -114,7 +117,7 @@ def test_with_every_sample_large_enough_the_weighted_part_is_the_plain_sum() -> 
         _m(accepted=120, instant=60, cases=100, on_time=100, eligible=50, early=50, used_days=25, budget_days=50),
     )
     b = s.breakdown
-    assert not any(i["small_sample"] for i in b["indicators"])
+    assert all(i["points"] is not None for i in b["indicators"])
     assert (b["measured_weight"], b["measured_points"], b["weighted"]) == ("100", "100.00", "100.00")
     assert small_sample_parts(b) == []
     assert s.score == Decimal("105.00")  # 100 + the early-finish bonus capped at 5 (every budgeted case early)
@@ -123,8 +126,8 @@ def test_with_every_sample_large_enough_the_weighted_part_is_the_plain_sum() -> 
 def test_the_minimum_is_the_subject_levels() -> None:
     window = _score("371122/W01", _m(accepted=12, cases=4, on_time=4), level="window")  # window minimum 10
     parts = _parts(window)
-    assert not parts["instant_share"]["small_sample"]
-    assert parts["on_time_rate"]["small_sample"]
+    assert parts["instant_share"]["points"] is not None
+    assert parts["on_time_rate"]["points"] is None
     assert not window.small_sample
     assert window.breakdown["min_sample"] == 10
 

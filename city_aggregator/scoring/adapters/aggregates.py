@@ -1,6 +1,6 @@
 """The SQL side of scoring: monthly counts per county, department and window, set-based over the replicas.
 
-Five grouped scans, each returning rows of ``(county, department, window, month, counts…)``:
+Four grouped statements, each returning rows of ``(county, department, window, month, counts…)``:
 
 * **cases** decided in the months: on time, working days used against budget, early, corrected. Working
   days come from a small temporary table of the calendar in force, one row per local day with the running count of
@@ -15,8 +15,9 @@ Five grouped scans, each returning rows of ``(county, department, window, month,
 
   The item-mix expectation is the same scan: window sums over ``(item, month)`` give each item's on-time rate across
   the scope, and each group adds ``cases × rate`` in integer millionths.
-* **cases** accepted in the months, by the month of acceptance (受理): how many, how many of instant items — the
-  volume the per-case rates and deductions are counted over, known as soon as a case is accepted.
+  With them, in the same statement and the same rows, the **cases accepted** in the months, by the month of
+  acceptance (受理): how many, how many of instant items — the volume the per-case rates and deductions are counted
+  over, known as soon as a case is accepted (a second pass over the cases, grouped once with the first).
 * **alerts** opened in the months: yellow and red cards, key-data-missing alerts (``SUP-007``).
 * **complaints** filed and **ratings** (negative) given in the months: answered / followed up on time, late or
   overdue at ``now``, the rest still pending.
@@ -49,6 +50,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union_all,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
@@ -129,6 +131,13 @@ def _local_day(col: Any, dialect: str) -> ColumnElement[Any]:
     if dialect == "sqlite":
         return func.date(col, "+8 hours")
     return cast(func.timezone("Asia/Shanghai", col), Date)
+
+
+def _local_month(col: Any, dialect: str) -> ColumnElement[Any]:
+    """The China-Standard-Time month (``YYYY-MM``, as ``tmp_score_days.ym``) of a stored UTC moment."""
+    if dialect == "sqlite":
+        return func.strftime("%Y-%m", col, "+8 hours")
+    return func.to_char(func.timezone("Asia/Shanghai", col), "YYYY-MM")
 
 
 def _least(a: Any, b: Any) -> ColumnElement[Any]:
@@ -220,7 +229,10 @@ def case_facts(conn: Connection, days: DayTable, *, scope: str, first: date, end
     )
 
 
-def _case_rows(conn: Connection, facts: Any) -> Iterator[tuple[Any, ...]]:
+def _case_rows(conn: Connection, facts: Any, accepted: Any) -> Iterator[tuple[Any, ...]]:
+    """The decided cases' counts and the accepted cases' counts of each (county, department, window, month), in one
+    row: the two are put together (``UNION ALL``) and grouped once, so a key decided and accepted in the same month
+    is one row, not two."""
     per_item = (
         select(
             facts.c.origin,
@@ -249,24 +261,29 @@ def _case_rows(conn: Connection, facts: Any) -> Iterator[tuple[Any, ...]]:
     r = per_item.c
     t = item_totals.c
     expected = cast(r.n, BigInteger) * t.item_ok * MICRO // t.item_n
-    stmt = (
-        select(
-            r.origin,
-            r.department,
-            r.window,
-            r.ym,
-            func.sum(r.n),
-            func.sum(r.on_time),
-            func.sum(expected),
-            func.sum(r.used),
-            func.sum(r.budget),
-            func.sum(r.early),
-            func.sum(r.eligible),
-            func.sum(r.corrected),
-        )
-        .select_from(per_item.join(item_totals, and_(t.item_code == r.item_code, t.ym == r.ym)))
-        .group_by(r.origin, r.department, r.window, r.ym)
-    )
+    zero = literal(0, BigInteger)
+    decided = select(
+        r.origin,
+        r.department,
+        r.window,
+        r.ym,
+        r.n,
+        r.on_time,
+        expected.label("expected"),
+        r.used,
+        r.budget,
+        r.early,
+        r.eligible,
+        r.corrected,
+        zero.label("accepted"),
+        zero.label("instant"),
+    ).select_from(per_item.join(item_totals, and_(t.item_code == r.item_code, t.ym == r.ym)))
+    a = accepted.c
+    taken = select(a.origin, a.department, a.window, a.ym, *([zero] * 8), literal(1, BigInteger), a.instant)
+    both = union_all(decided, taken).subquery("score_case_counts")
+    b = both.c
+    counts = [func.sum(col) for col in list(b)[4:]]
+    stmt = select(b.origin, b.department, b.window, b.ym, *counts).group_by(b.origin, b.department, b.window, b.ym)
     yield from conn.execute(stmt)
 
 
@@ -279,23 +296,24 @@ _CASE_MEASURES = (
     "early",
     "eligible",
     "corrected",
+    "accepted",
+    "instant",
 )
 
 
-def accepted_facts(conn: Connection, days: DayTable, *, scope: str, first: date, end: date) -> Any:
-    """A subquery: one row per case accepted (受理) in ``[first, end)`` (local days), with its month of acceptance."""
+def accepted_facts(conn: Connection, *, scope: str, first: date, end: date) -> Any:
+    """A subquery: one row per case accepted (受理) in ``[first, end)`` (local days), with its month of acceptance
+    (computed from the moment: no working days are needed, so no join with the day table)."""
     lo, hi = _moment_range(first, end)
-    w = days.table.alias("w")
     return (
         select(
             cases.c.case_no,
             cases.c.origin,
             cases.c.department,
             cases.c.window,
-            w.c.ym,
+            _local_month(cases.c.accepted_at, conn.dialect.name).label("ym"),
             case((cases.c.kind == "instant", 1), else_=0).label("instant"),
         )
-        .select_from(cases.join(w, w.c.day == _local_day(cases.c.accepted_at, conn.dialect.name)))
         .where(
             _in_scope(cases.c.origin, scope),
             cases.c.accepted_at >= literal(lo, UTCDateTime),
@@ -303,14 +321,6 @@ def accepted_facts(conn: Connection, days: DayTable, *, scope: str, first: date,
         )
         .subquery("score_accepted")
     )
-
-
-def _accepted_rows(conn: Connection, facts: Any) -> Any:
-    f = facts.c
-    stmt = select(f.origin, f.department, f.window, f.ym, func.count(), func.sum(f.instant)).group_by(
-        f.origin, f.department, f.window, f.ym
-    )
-    return conn.execute(stmt)
 
 
 def _flag(cond: ColumnElement[bool]) -> ColumnElement[int]:
@@ -431,8 +441,8 @@ def monthly_rows(
                 out.append(MonthRow(county, department, window, month, values))
 
     facts = case_facts(conn, days, scope=scope, first=first, end=end, early_percent=early_percent)
-    emit(_case_rows(conn, facts), _CASE_MEASURES)
-    emit(_accepted_rows(conn, accepted_facts(conn, days, scope=scope, first=first, end=end)), ("accepted", "instant"))
+    accepted = accepted_facts(conn, scope=scope, first=first, end=end)
+    emit(_case_rows(conn, facts, accepted), _CASE_MEASURES)
     emit(_alert_rows(conn, days, scope, first, end), ("yellow", "red", "key_missing"))
     emit(
         _complaint_rows(conn, days, scope=scope, first=first, end=end, now=now),
