@@ -7,8 +7,9 @@ them. The model, in short (see ``docs/scoring.md``):
 
 * **Weighted part (100 points).** Every indicator has a weight; the weights add up to exactly 100. An indicator's
   value maps to points *linearly* between its ``floor`` (0 points) and its ``target`` (the full weight), clamped
-  at both ends; when ``floor > target`` lower values are better (cards, complaints, budget used). An indicator
-  with nothing to measure (no complaints in the period: no on-time response rate) scores its full weight.
+  at both ends; when ``floor > target`` lower values are better (cards, complaints, budget used). A complaint or
+  rating indicator with nothing to measure (no complaints in the period: no on-time response rate) scores its full
+  weight.
 * **Deductions (扣分).** Published practice deducts fixed points per card: 5 per yellow card and 10 per red card.
   To compare counties of different volume, the cards are counted *per ``per_cases`` cases accepted* (default per
   100 cases) and each deduction is capped.
@@ -24,9 +25,9 @@ them. The model, in short (see ``docs/scoring.md``):
   rate, correction rate, and — over the decided cases with a budget — working days used and the early-finish
   bonus. Complaint and negative-rating indicators count the complaints and ratings past their limit.
 * **Small samples, per measure.** An indicator, deduction or bonus whose case basis holds fewer cases than
-  ``min_cases`` of the subject's level is marked ``small_sample`` and left out: no points (not 0), and the weighted
-  part is the points of the measured indicators scaled to 100 over their weights. A subject none of whose
-  case-based indicators is measured is scored and marked ``small_sample`` but not ranked.
+  ``min_cases`` of the subject's level is left out: its points are null (not 0), and the weighted part is the
+  points of the measured indicators scaled to 100 over their weights. A subject none of whose case-based indicators
+  is measured is scored and marked ``small_sample`` but not ranked.
 
 Numbers are :class:`~decimal.Decimal` (never floats), so that the same data and the same rules give the same
 scores byte for byte.
