@@ -7,19 +7,27 @@ them. The model, in short (see ``docs/scoring.md``):
 
 * **Weighted part (100 points).** Every indicator has a weight; the weights add up to exactly 100. An indicator's
   value maps to points *linearly* between its ``floor`` (0 points) and its ``target`` (the full weight), clamped
-  at both ends; when ``floor > target`` lower values are better (cards, complaints, budget used). An indicator
-  with nothing to measure (no complaints in the period: no on-time response rate) scores its full weight.
+  at both ends; when ``floor > target`` lower values are better (cards, complaints, budget used). A complaint or
+  rating indicator with nothing to measure (no complaints in the period: no on-time response rate) scores its full
+  weight.
 * **Deductions (扣分).** Published practice deducts fixed points per card: 5 per yellow card and 10 per red card.
-  To compare counties of different volume, the cards are counted *per ``per_cases`` cases* (default per 100 cases)
-  and each deduction is capped.
+  To compare counties of different volume, the cards are counted *per ``per_cases`` cases accepted* (default per
+  100 cases) and each deduction is capped.
 * **Bonuses (加分).** Finishing early: ``points_per_percent`` for each percent of the concluded, non-instant cases
   that used at most ``max_budget_share`` of their budget, capped.
 * **Total** = weighted part − deductions + bonuses, never below 0, rounded to 0.01.
 * **Normalisation.** Rates per 100 / 1,000 cases normalise for volume; with ``item_mix`` the on-time rate is
   compared with the rate expected for the subject's own mix of items (each case's expectation is the on-time rate
   of its item across the whole scope in the case's month).
-* **Small samples.** A subject with fewer concluded cases than ``min_cases`` of its level is scored and marked
-  ``small_sample`` but not ranked.
+* **What each indicator counts (its basis).** Volume, and what is known when a case is accepted, counts the cases
+  *accepted* (受理) in the period: cards, complaints and key-data alerts per case, the instant share, the per-card
+  deductions. What the clock says once it stops counts the cases *decided* (审批决定) in the period: on-time
+  rate, correction rate, and — over the decided cases with a budget — working days used and the early-finish
+  bonus. Complaint and negative-rating indicators count the complaints and ratings past their limit.
+* **Small samples, per measure.** An indicator, deduction or bonus whose case basis holds fewer cases than
+  ``min_cases`` of the subject's level is left out: its points are null (not 0), and the weighted part is the
+  points of the measured indicators scaled to 100 over their weights. A subject none of whose case-based indicators
+  is measured is scored and marked ``small_sample`` but not ranked.
 
 Numbers are :class:`~decimal.Decimal` (never floats), so that the same data and the same rules give the same
 scores byte for byte.
@@ -38,8 +46,13 @@ from federation.errors import StandardsError
 from federation.scoring_periods import Period, expand_year, parse_period
 
 __all__ = [
+    "BASIS_LABELS",
+    "BONUS_BASIS",
+    "CASE_BASES",
+    "DEDUCTION_BASIS",
     "INDICATORS",
     "LEVELS",
+    "Basis",
     "BonusRule",
     "CardDeduction",
     "Direction",
@@ -69,6 +82,30 @@ class Direction(enum.StrEnum):
     LOWER_BETTER = "lower"
 
 
+class Basis(enum.StrEnum):
+    """What a measure is counted over (its sample, 样本): the denominator the minimum sample applies to."""
+
+    ACCEPTED = "accepted"  # cases accepted (受理) in the period: volume, and what is known at acceptance
+    DECIDED = "decided"  # cases decided (审批决定) in the period: what the clock says once it stops
+    BUDGETED = "budgeted"  # … those with a working-day budget (not instant): working days used, finishing early
+    COMPLAINTS = "complaints"  # complaints filed in the period and answered, or past their limit
+    NEGATIVES = "negatives"  # negative ratings given in the period and followed up, or past their limit
+
+
+#: The bases ``min_cases`` applies to (complaints and ratings have none: with none to judge there is nothing to fault).
+CASE_BASES = frozenset({Basis.ACCEPTED, Basis.DECIDED, Basis.BUDGETED})
+BASIS_LABELS: Mapping[Basis, str] = {
+    Basis.ACCEPTED: "受理件",
+    Basis.DECIDED: "审批决定件",
+    Basis.BUDGETED: "审批决定的非即办件",
+    Basis.COMPLAINTS: "已答复或已到期的投诉",
+    Basis.NEGATIVES: "已回访或已到期的差评",
+}
+#: The per-card deductions are normalised per cases accepted; the early-finish bonus is a share of budgeted cases.
+DEDUCTION_BASIS = Basis.ACCEPTED
+BONUS_BASIS = Basis.BUDGETED
+
+
 @dataclass(frozen=True, slots=True)
 class IndicatorSpec:
     """What an indicator id measures (fixed in code; the rules only weight and scale it)."""
@@ -77,21 +114,24 @@ class IndicatorSpec:
     name: str
     unit: str  # "rate" (0..1) | "per_100" | "per_1000"
     direction: Direction
+    basis: Basis
 
 
 INDICATORS: Mapping[str, IndicatorSpec] = {
     s.id: s
     for s in (
-        IndicatorSpec("on_time_rate", "按时办结率", "rate", Direction.HIGHER_BETTER),
-        IndicatorSpec("yellow_cards_per_100", "每百件黄牌数", "per_100", Direction.LOWER_BETTER),
-        IndicatorSpec("red_cards_per_100", "每百件红牌数", "per_100", Direction.LOWER_BETTER),
-        IndicatorSpec("budget_used_share", "时限使用率", "rate", Direction.LOWER_BETTER),
-        IndicatorSpec("complaints_per_1000", "每千件投诉数", "per_1000", Direction.LOWER_BETTER),
-        IndicatorSpec("complaint_on_time_response", "投诉按时答复率", "rate", Direction.HIGHER_BETTER),
-        IndicatorSpec("negative_follow_up", "差评按时回访率", "rate", Direction.HIGHER_BETTER),
-        IndicatorSpec("correction_rate", "补正率", "rate", Direction.LOWER_BETTER),
-        IndicatorSpec("instant_share", "即办件占比", "rate", Direction.HIGHER_BETTER),
-        IndicatorSpec("key_data_completeness", "关键数据完整率", "rate", Direction.HIGHER_BETTER),
+        IndicatorSpec("on_time_rate", "按时办结率", "rate", Direction.HIGHER_BETTER, Basis.DECIDED),
+        IndicatorSpec("yellow_cards_per_100", "每百件黄牌数", "per_100", Direction.LOWER_BETTER, Basis.ACCEPTED),
+        IndicatorSpec("red_cards_per_100", "每百件红牌数", "per_100", Direction.LOWER_BETTER, Basis.ACCEPTED),
+        IndicatorSpec("budget_used_share", "时限使用率", "rate", Direction.LOWER_BETTER, Basis.BUDGETED),
+        IndicatorSpec("complaints_per_1000", "每千件投诉数", "per_1000", Direction.LOWER_BETTER, Basis.ACCEPTED),
+        IndicatorSpec(
+            "complaint_on_time_response", "投诉按时答复率", "rate", Direction.HIGHER_BETTER, Basis.COMPLAINTS
+        ),
+        IndicatorSpec("negative_follow_up", "差评按时回访率", "rate", Direction.HIGHER_BETTER, Basis.NEGATIVES),
+        IndicatorSpec("correction_rate", "补正率", "rate", Direction.LOWER_BETTER, Basis.DECIDED),
+        IndicatorSpec("instant_share", "即办件占比", "rate", Direction.HIGHER_BETTER, Basis.ACCEPTED),
+        IndicatorSpec("key_data_completeness", "关键数据完整率", "rate", Direction.HIGHER_BETTER, Basis.ACCEPTED),
     )
 }
 

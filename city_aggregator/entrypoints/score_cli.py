@@ -24,6 +24,7 @@ from county_node.entrypoints.score_cli import LEVEL_LABELS, show_scores
 from federation.cli import config_option, setup
 from federation.errors import ConfigError, ValidationError
 from federation.identities import DivisionLevel, level_of
+from federation.scoring_rules import BONUS_BASIS, DEDUCTION_BASIS, INDICATORS, Basis
 
 if TYPE_CHECKING:
     from city_aggregator.bootstrap import CityNode
@@ -66,16 +67,38 @@ def _moment(text: str) -> datetime:
     return moment
 
 
+def _small(basis: Basis, b: dict[str, Any]) -> str:
+    """Why a part was left out: its basis and sample against the minimum (样本不足)."""
+    from city_aggregator.scoring.domain import samples
+    from federation.scoring_rules import BASIS_LABELS
+
+    return f"样本不足（{BASIS_LABELS[basis]} {samples(b['measures'])[basis]} 件，少于 {b['min_sample']} 件）"
+
+
 def _explain_lines(data: dict[str, Any]) -> list[str]:
     b = data["breakdown"]
     rank = f"第 {data['rank']} / {data['ranked_of']} 名" if data["rank"] is not None else "样本不足，不排名"
+    measures = b.get("measures", {})
+    counted = (
+        f"受理 {measures['accepted']} 件，审批决定 {data['cases']} 件"
+        if "accepted" in measures
+        else f"办结 {data['cases']} 件"
+    )
     lines = [
-        f"{data['county']} {data['period']} 考核评分 {data['score']} 分（{rank}；办结 {data['cases']} 件；"
+        f"{data['county']} {data['period']} 考核评分 {data['score']} 分（{rank}；{counted}；"
         f"计算节点 {data['computed_by']}，规则版本 {data['rules_version']}）",
         f"指标得分 {b['weighted']}，扣分 {b['deductions_total']}，加分 {b['bonuses_total']}",
-        "指标：",
     ]
+    if any(i["points"] is None for i in b["indicators"]):
+        lines.append(
+            f"（样本不足的指标不计分：已计指标权重 {b['measured_weight']}，得分 {b['measured_points']}，"
+            f"折算为百分制 {b['weighted']}）"
+        )
+    lines.append("指标：")
     for i in b["indicators"]:
+        if i["points"] is None:
+            lines.append(f"  {i['name']}：{_small(INDICATORS[i['id']].basis, b)}，不计分（权重 {i['weight']} 分）")
+            continue
         value = "无可计量（满分）" if i["value"] is None else i["value"]
         lines.append(f"  {i['name']}：{value} → {i['points']} / {i['weight']} 分")
     ref = b.get("reference", {})
@@ -86,10 +109,16 @@ def _explain_lines(data: dict[str, Any]) -> list[str]:
         )
     lines.append("扣分：")
     for d in b["deductions"]:
-        lines.append(f"  {d['name']}：{d['count']} 张 → {d['points']} 分")
+        if d["points"] is None:
+            lines.append(f"  {d['name']}：{d['count']} 张，{_small(DEDUCTION_BASIS, b)}，不扣分")
+        else:
+            lines.append(f"  {d['name']}：{d['count']} 张 → {d['points']} 分")
     lines.append("加分：")
     for x in b["bonuses"]:
-        lines.append(f"  {x['name']}：{x['count']} / {x['of']} 件 → +{x['points']} 分")
+        if x["points"] is None:
+            lines.append(f"  {x['name']}：{x['count']} / {x['of']} 件，{_small(BONUS_BASIS, b)}，不加分")
+        else:
+            lines.append(f"  {x['name']}：{x['count']} / {x['of']} 件 → +{x['points']} 分")
     lines.append("依据记录：")
     for key, label in _RECORD_LABELS.items():
         ids = data["records"].get(key, [])

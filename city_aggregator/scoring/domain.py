@@ -5,6 +5,12 @@ No I/O. The adapters hand over, per subject (county, department, window) and mon
 bonuses with :class:`~decimal.Decimal` arithmetic quantised at fixed places, and ranks the subjects. Every number
 that enters a score is an integer count or a Decimal derived from counts, so the same counts and the same rules
 give the same scores byte for byte on every node.
+
+Each indicator, deduction and bonus is counted over its basis (:class:`~federation.scoring_rules.Basis`): cases
+accepted in the period for volume, cases decided for the clock. The minimum sample (``min_cases``) applies per
+measure: one whose basis is too small scores nothing — its points and loss are null in the breakdown, which is how it
+is shown as 样本不足 (its sample is in the measures: :func:`samples`) — and the weighted part is the measured
+indicators' points scaled to 100 over their weights (:func:`scale_to_100`).
 """
 
 from __future__ import annotations
@@ -17,7 +23,15 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from federation.scoring_rules import INDICATORS, ScoringRules, quantize_points
+from federation.scoring_rules import (
+    BONUS_BASIS,
+    CASE_BASES,
+    DEDUCTION_BASIS,
+    INDICATORS,
+    Basis,
+    ScoringRules,
+    quantize_points,
+)
 
 __all__ = [
     "BONUS_NAMES",
@@ -28,6 +42,8 @@ __all__ = [
     "SubjectKey",
     "add_measures",
     "rank_subjects",
+    "samples",
+    "scale_to_100",
     "score_subject",
 ]
 
@@ -40,8 +56,9 @@ MEASURES = (
     "budget_days",  # … and their budgets (promised + extension)
     "early",  # non-instant cases that used at most the bonus's share of their budget
     "eligible",  # non-instant cases (the early-finish bonus's denominator)
-    "instant",  # cases of instant items (即办件)
     "corrected",  # cases with at least one correction request (补正)
+    "accepted",  # cases accepted (受理) in the month
+    "instant",  # … of instant items (即办件)
     "yellow",  # yellow cards (黄牌): alerts with a yellow light opened in the month
     "red",  # red cards (红牌)
     "key_missing",  # key-data-missing alerts (SUP-007) opened in the month
@@ -124,22 +141,28 @@ class _Templates:
 
     def __init__(self, rules: ScoringRules) -> None:
         self.rules = rules  # kept alive while cached, so the cache key (its id) cannot be reused
+        # per indicator: its id and basis; whether the minimum sample applies to it, and whether, measured, it makes
+        # its subject rankable (a case basis and a weight); its weight and scale; the constant parts of its JSON
         self.indicators = [
             (
                 rule.id,
+                INDICATORS[rule.id].basis,
+                INDICATORS[rule.id].basis in CASE_BASES,
+                INDICATORS[rule.id].basis in CASE_BASES and rule.weight > 0,
                 rule.weight,
                 quantize_points(rule.weight),
                 rule.floor,
                 rule.target - rule.floor,
-                '{"id":' + _j(rule.id) + ',"lost":"',
-                '","name":' + _j(rule.name) + ',"points":"',
-                '","unit":' + _j(INDICATORS[rule.id].unit) + ',"value":',
+                '{"id":' + _j(rule.id) + ',"lost":',
+                ',"name":' + _j(rule.name) + ',"points":',
+                ',"unit":' + _j(INDICATORS[rule.id].unit) + ',"value":',
                 ',"weight":' + _j(str(rule.weight)) + "}",
             )
             for rule in rules.indicators
         ]
-        self.yellow = ',"id":"yellow_card","name":' + _j(DEDUCTION_NAMES["yellow_card"]) + ',"points":"'
-        self.red = ',"id":"red_card","name":' + _j(DEDUCTION_NAMES["red_card"]) + ',"points":"'
+        self.total_weight = sum((rule.weight for rule in rules.indicators), Decimal(0))
+        self.yellow = ',"id":"yellow_card","name":' + _j(DEDUCTION_NAMES["yellow_card"]) + ',"points":'
+        self.red = ',"id":"red_card","name":' + _j(DEDUCTION_NAMES["red_card"]) + ',"points":'
         self.early = (
             ',"id":"early_finish","max_budget_share":'
             + _j(str(rules.early_finish.max_budget_share))
@@ -163,27 +186,49 @@ def _templates(rules: ScoringRules) -> _Templates:
     return t
 
 
+def samples(m: Mapping[str, int]) -> dict[Basis, int]:
+    """The size of each basis in a subject's counts: what its indicators, deductions and bonuses are counted over."""
+    return {
+        Basis.ACCEPTED: m["accepted"],
+        Basis.DECIDED: m["cases"],
+        Basis.BUDGETED: m["eligible"],
+        Basis.COMPLAINTS: m["complaints_on_time"] + m["complaints_missed"],
+        Basis.NEGATIVES: m["negatives_on_time"] + m["negatives_missed"],
+    }
+
+
+def scale_to_100(points: Decimal, measured_weight: Decimal, total_weight: Decimal) -> Decimal:
+    """The weighted part: the measured indicators' ``points`` scaled to 100 over their weights (折算为百分制); the
+    sum as it is when every indicator is measured, 0 when none is."""
+    if measured_weight == total_weight:
+        return points
+    if measured_weight <= 0:
+        return Decimal("0.00")
+    return quantize_points(points * 100 / measured_weight)
+
+
 def _indicator_values(m: Mapping[str, int], scope_on_time: Decimal | None, item_mix: bool) -> dict[str, Any]:
-    """Each indicator's value (a Decimal to 4 places, or None when there is nothing to measure) and, for the
-    on-time rate, the reference it was normalised with."""
+    """Each indicator's value over its basis (a Decimal to 4 places, or None when there is nothing to measure) and,
+    for the on-time rate, the reference it was normalised with."""
     cases = m["cases"]
+    accepted = m["accepted"]
     actual = _rate(m["on_time"], cases)
     on_time = actual
     expected: Decimal | None = None
     if actual is not None and item_mix and scope_on_time is not None:
         expected = (Decimal(m["expected_micro"]) / Decimal(MICRO * cases)).quantize(_RATE)
         on_time = min(Decimal(1), max(Decimal(0), actual - expected + scope_on_time)).quantize(_RATE)
-    key_missing = _rate(m["key_missing"], cases)
+    key_missing = _rate(m["key_missing"], accepted)
     return {
         "on_time_rate": on_time,
-        "yellow_cards_per_100": _rate(m["yellow"], cases, 100),
-        "red_cards_per_100": _rate(m["red"], cases, 100),
+        "yellow_cards_per_100": _rate(m["yellow"], accepted, 100),
+        "red_cards_per_100": _rate(m["red"], accepted, 100),
         "budget_used_share": _rate(m["used_days"], m["budget_days"]),
-        "complaints_per_1000": _rate(m["complaints"], cases, 1000),
+        "complaints_per_1000": _rate(m["complaints"], accepted, 1000),
         "complaint_on_time_response": _rate(m["complaints_on_time"], m["complaints_on_time"] + m["complaints_missed"]),
         "negative_follow_up": _rate(m["negatives_on_time"], m["negatives_on_time"] + m["negatives_missed"]),
         "correction_rate": _rate(m["corrected"], cases),
-        "instant_share": _rate(m["instant"], cases),
+        "instant_share": _rate(m["instant"], accepted),
         "key_data_completeness": None if key_missing is None else max(Decimal(0), 1 - key_missing),
         "_actual_on_time": actual,
         "_expected_on_time": expected,
@@ -199,36 +244,59 @@ def score_subject(
     period: str,
     scope_on_time: Decimal | None,
 ) -> ScoredSubject:
-    """The score of one subject for one period from its summed counts."""
+    """The score of one subject for one period from its summed counts.
+
+    A measure whose case basis holds fewer than ``min_cases`` of the subject's level is left out: its points (and
+    loss) are null — a deduction or bonus so marked is not applied — and the weighted part is the measured
+    indicators' points scaled to 100 over their weights. The subject is ranked (``small_sample`` false) when at
+    least one of its weighted case-based indicators is measured."""
     t = _templates(rules)
     m = dict(zip(MEASURES, measures, strict=True))
     values = _indicator_values(m, scope_on_time, rules.item_mix)
+    size = samples(m)
+    minimum = rules.min_cases[key.level]
     parts = []
-    weighted = Decimal("0.00")
-    for rule_id, weight, full, floor, span, a, b, c, d in t.indicators:
+    measured_points = Decimal("0.00")
+    measured_weight = Decimal(0)
+    rankable = False
+    for rule_id, basis, sampled, ranking, weight, full, floor, span, a, b, c, d in t.indicators:
         value = values[rule_id]
+        sample = size[basis]
+        shown = "null" if value is None else f'"{value}"'
+        if sampled and sample < minimum:  # left out: no points, no loss (null marks it; its sample is in the measures)
+            parts.append(f"{a}null{b}null{c}{shown}{d}")
+            continue
         if value is None:  # IndicatorRule.points, inlined with its constants computed once
             points = full
         else:
             points = (weight * min(_ONE, max(_ZERO, (value - floor) / span))).quantize(_CENT, rounding=ROUND_HALF_UP)
-        weighted += points
+        measured_points += points
+        measured_weight += weight
+        if ranking:
+            rankable = True
         lost = (weight - points).quantize(_CENT, rounding=ROUND_HALF_UP)
-        parts.append(f"{a}{lost}{b}{points}{c}{_jd(value)}{d}")
-    cases = m["cases"]
-    yellow = rules.yellow_card.deduct(m["yellow"], cases)
-    red = rules.red_card.deduct(m["red"], cases)
-    early = rules.early_finish.bonus(m["early"], m["eligible"])
-    total = quantize_points(max(Decimal(0), weighted - yellow - red + early))
-    small = cases < rules.min_cases[key.level]
+        parts.append(f'{a}"{lost}"{b}"{points}"{c}{shown}{d}')
+    weighted = scale_to_100(measured_points, measured_weight, t.total_weight)
+    deductions_sample = size[DEDUCTION_BASIS]
+    deductions_small = deductions_sample < minimum
+    yellow = None if deductions_small else rules.yellow_card.deduct(m["yellow"], deductions_sample)
+    red = None if deductions_small else rules.red_card.deduct(m["red"], deductions_sample)
+    early = None if size[BONUS_BASIS] < minimum else rules.early_finish.bonus(m["early"], m["eligible"])
+    deducted = (yellow or _ZERO) + (red or _ZERO)
+    added = early or Decimal("0.00")
+    total = quantize_points(max(Decimal(0), weighted - deducted + added))
+    small_sample = not rankable
     measures_json = t.measures.format(*(int(v) for v in measures))
     scope_text = _jd(scope_on_time)
     breakdown_json = (
-        f'{{"bonuses":[{{"count":{m["early"]}{t.early}{m["eligible"]},"points":"{early}"}}],'
-        f'"bonuses_total":"{early}",'
-        f'"deductions":[{{"count":{m["yellow"]}{t.yellow}{-yellow}"}},{{"count":{m["red"]}{t.red}{-red}"}}],'
-        f'"deductions_total":"{-(yellow + red)}",'
+        f'{{"bonuses":[{{"count":{m["early"]}{t.early}{m["eligible"]},"points":{_jd(early)}}}],'
+        f'"bonuses_total":"{added}",'
+        f'"deductions":[{{"count":{m["yellow"]}{t.yellow}{_jd(None if yellow is None else -yellow)}}},'
+        f'{{"count":{m["red"]}{t.red}{_jd(None if red is None else -red)}}}],'
+        f'"deductions_total":"{-deducted.quantize(_CENT)}",'
         f'"indicators":[{",".join(parts)}],'
-        f'"measures":{measures_json},'
+        f'"measured_points":"{measured_points}","measured_weight":{_j(str(measured_weight))},'
+        f'"measures":{measures_json},"min_sample":{minimum},'
         f'"reference":{{"actual_on_time_rate":{_jd(values["_actual_on_time"])},'
         f'"expected_on_time_rate":{_jd(values["_expected_on_time"])},"scope_on_time_rate":{scope_text}}},'
         f'"score":"{total}","weighted":"{weighted}"}}'
@@ -239,7 +307,7 @@ def score_subject(
         f'"rules_version":{_j(rules_version)},"scope_on_time_rate":{scope_text},"subject":{_j(key.subject)}}}'
     )
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-    return ScoredSubject(key, cases, total, small, breakdown_json, digest)
+    return ScoredSubject(key, m["cases"], total, small_sample, breakdown_json, digest)
 
 
 def rank_subjects(scored: Iterable[ScoredSubject]) -> dict[SubjectKey, tuple[int | None, int]]:

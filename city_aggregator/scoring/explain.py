@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import Engine, and_, literal, or_, select
 from sqlalchemy.engine import Connection
 
-from city_aggregator.scoring.adapters.aggregates import KEY_DATA_RULE, case_facts, day_table
+from city_aggregator.scoring.adapters.aggregates import KEY_DATA_RULE, accepted_facts, case_facts, day_table
+from city_aggregator.scoring.domain import scale_to_100
 from city_aggregator.scoring.service import LOOKBACK_YEARS
 from federation.errors import NotFound
 from federation.scoring_rules import parse_period
@@ -77,15 +78,16 @@ def _records(conn: Connection, county: str, period: str, now: datetime, early_pe
     with day_table(conn, calendar, date(first.year - LOOKBACK_YEARS, 1, 1), end) as days:
         facts = case_facts(conn, days, scope=county, first=first, end=end, early_percent=early_percent)
         rows = conn.execute(
-            select(facts.c.case_no, facts.c.on_time, facts.c.early, facts.c.corrected, facts.c.instant).where(
-                facts.c.origin == county
-            )
+            select(facts.c.case_no, facts.c.on_time, facts.c.early, facts.c.corrected).where(facts.c.origin == county)
         ).all()
+        accepted = accepted_facts(conn, scope=county, first=first, end=end)
+        taken = conn.execute(select(accepted.c.case_no, accepted.c.instant).where(accepted.c.origin == county)).all()
+    out["accepted_cases"] = sorted(r[0] for r in taken)
+    out["instant_cases"] = sorted(r[0] for r in taken if r[1])
     out["cases"] = sorted(r[0] for r in rows)
     out["late_cases"] = sorted(r[0] for r in rows if not r[1])
     out["early_cases"] = sorted(r[0] for r in rows if r[2])
     out["corrected_cases"] = sorted(r[0] for r in rows if r[3])
-    out["instant_cases"] = sorted(r[0] for r in rows if r[4])
     a = alerts.c
     in_period = and_(a.origin == county, a.opened_at >= lit(lo), a.opened_at < lit(hi))
     out["yellow_cards"] = _ids(conn, select(a.alert_id).where(in_period, a.light == "yellow"))
@@ -117,6 +119,7 @@ def lit(moment: datetime) -> Any:
 
 
 _RECOUNT = {
+    "accepted": "accepted_cases",
     "cases": "cases",
     "early": "early_cases",
     "corrected": "corrected_cases",
@@ -131,14 +134,22 @@ _RECOUNT = {
 }
 
 
+def _sum(parts: list[dict[str, Any]]) -> Decimal:
+    """The sum of the parts' points, those left out for a small sample (null) not counted."""
+    return sum((Decimal(p["points"]) for p in parts if p["points"] is not None), Decimal(0))
+
+
 def _arithmetic_ok(row: dict[str, Any]) -> bool:
     b = row["breakdown"]
-    weighted = sum((Decimal(i["points"]) for i in b["indicators"]), Decimal(0))
-    deductions = sum((Decimal(d["points"]) for d in b["deductions"]), Decimal(0))
-    bonuses = sum((Decimal(x["points"]) for x in b["bonuses"]), Decimal(0))
-    total = max(Decimal(0), weighted + deductions + bonuses)
+    indicators = b["indicators"]
+    measured = _sum(indicators)
+    measured_weight = sum((Decimal(i["weight"]) for i in indicators if i["points"] is not None), Decimal(0))
+    total_weight = sum((Decimal(i["weight"]) for i in indicators), Decimal(0))
+    weighted = scale_to_100(measured, measured_weight, total_weight)
+    total = max(Decimal(0), weighted + _sum(b["deductions"]) + _sum(b["bonuses"]))
     return (
-        weighted == Decimal(b["weighted"])
+        measured == Decimal(b.get("measured_points", measured))
+        and weighted == Decimal(b["weighted"])
         and total == Decimal(b["score"])
         and Decimal(b["score"]) == Decimal(row["score"]).quantize(Decimal("0.01"))
     )
@@ -177,6 +188,6 @@ def explain_score(
         early_percent = int(Decimal(str(early["max_budget_share"])) * 100)
         records = _records(conn, county, label, now, early_percent)
     measures = row["breakdown"]["measures"]
-    recount = {m: len(records[key]) for m, key in _RECOUNT.items()}
+    recount = {m: len(records[key]) for m, key in _RECOUNT.items() if m in measures}
     changed = {m: (int(measures[m]), n) for m, n in recount.items() if int(measures[m]) != n}
     return Explanation(node, rules_version, label, county, row, records, recount, changed, _arithmetic_ok(row))

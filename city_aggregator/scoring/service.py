@@ -1,6 +1,6 @@
 """Scoring runs (考核评分): compute, store and (at the province) send down the scores of a scope's counties.
 
-:func:`compute_scores` reads the monthly counts of the scope in one read-only transaction (four grouped scans,
+:func:`compute_scores` reads the monthly counts of the scope in one read-only transaction (five grouped scans,
 ``adapters.aggregates``), sums them into the requested periods and scores every county, department and window in
 pure code (``domain``), then replaces, in one write transaction, the ``scores`` rows of (this node, rules version,
 period). At the province the same transaction appends one ``score`` outbox record per period and county, which the

@@ -21,7 +21,7 @@ from federation.errors import NotFound, ValidationError
 from federation.identities import DivisionLevel, level_of
 from federation.text import ljust, rjust
 
-__all__ = ["LEVEL_LABELS", "node_score_app", "render_ranking", "score_text", "show_scores"]
+__all__ = ["LEVEL_LABELS", "counts_text", "node_score_app", "render_ranking", "score_text", "show_scores"]
 
 LEVEL_LABELS = {"county": "县（市、区）", "department": "部门", "window": "窗口"}
 
@@ -30,18 +30,35 @@ def score_text(value: Any) -> str:
     return str(Decimal(value).quantize(Decimal("0.01")))
 
 
+def counts_text(row: dict[str, Any]) -> str:
+    """The cases a score counts: accepted (受理) and decided (审批决定) in the period (a score computed before
+    acceptance was counted: its decided cases only)."""
+    accepted = row["breakdown"].get("measures", {}).get("accepted")
+    if accepted is None:
+        return f"办件 {rjust(row['cases'], 6)}"
+    return f"受理 {rjust(accepted, 5)}  决定 {rjust(row['cases'], 5)}"
+
+
 def render_ranking(rows: list[dict[str, Any]], *, top: int = 3) -> list[str]:
-    """Ranking lines: rank (or 样本不足), subject, score, cases, top deductions — columns padded by display width
-    (a Chinese subject name takes two columns a character), so they line up on a terminal."""
-    from federation.storage.scores_replica import top_losses
+    """Ranking lines: rank (or 样本不足), subject, score, cases accepted and decided, top deductions, the parts
+    left out for a small sample — columns padded by display width (a Chinese subject name takes two columns a
+    character), so they line up on a terminal."""
+    from federation.storage.scores_replica import small_sample_parts, top_losses
 
     lines = []
     for r in rows:
         rank = f"第 {r['rank']} / {r['ranked_of']} 名" if r["rank"] is not None else "样本不足，不排名"
         losses = "；".join(f"{name} {points}" for name, points in top_losses(r["breakdown"], top))
+        if r["rank"] is not None:
+            left_out = "、".join(small_sample_parts(r["breakdown"]))
+            sample = f"  样本不足未计：{left_out}" if left_out else ""
+        else:  # short of cases on every case basis: say what its score rests on (a county with no complaint: 100)
+            measured = [str(i["name"]) for i in r["breakdown"].get("indicators", ()) if i["points"] is not None]
+            sample = f"  仅计：{'、'.join(measured)}" if measured else ""
         lines.append(
-            f"{ljust(rank, 16)}  {ljust(r['subject'], 28)}  {rjust(score_text(r['score']), 7)} 分  "
-            f"办件 {rjust(r['cases'], 6)}" + (f"  主要失分：{losses}" if losses else "")
+            f"{ljust(rank, 16)}  {ljust(r['subject'], 28)}  {rjust(score_text(r['score']), 7)} 分  {counts_text(r)}"
+            + (f"  主要失分：{losses}" if losses else "")
+            + sample
         )
     return lines
 

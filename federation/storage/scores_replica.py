@@ -42,6 +42,7 @@ __all__ = [
     "rank_group",
     "read_scores",
     "score_record",
+    "small_sample_parts",
     "top_losses",
 ]
 
@@ -295,15 +296,25 @@ def export_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def top_losses(breakdown: Mapping[str, Any], n: int = 3) -> list[tuple[str, Decimal]]:
-    """The ``n`` largest losses of a score: deductions and indicator shortfalls, largest first (name, points)."""
+    """The ``n`` largest losses of a score: deductions and indicator shortfalls, largest first (name, points).
+    A part left out for a small sample (null points) lost nothing."""
     losses: list[tuple[str, Decimal]] = []
     for d in breakdown.get("deductions", ()):
-        points = Decimal(str(d["points"]))
-        if points:
+        if d["points"] is not None and (points := Decimal(str(d["points"]))):
             losses.append((str(d["name"]), points))
     for i in breakdown.get("indicators", ()):
-        lost = Decimal(str(i["lost"]))
-        if lost:
+        if i["lost"] is not None and (lost := Decimal(str(i["lost"]))):
             losses.append((str(i["name"]), -lost))
     losses.sort(key=lambda item: (item[1], item[0]))
     return losses[:n]
+
+
+def small_sample_parts(breakdown: Mapping[str, Any]) -> list[str]:
+    """The names of the indicators, deductions and bonuses of a score left out for a small sample (样本不足: their
+    points are null), in the breakdown's order."""
+    return [
+        str(part["name"])
+        for key in ("indicators", "deductions", "bonuses")
+        for part in breakdown.get(key, ())
+        if part["points"] is None
+    ]

@@ -319,10 +319,16 @@ def _scores(fed: Federation, at: datetime, timeout: float = 30.0) -> None:
         for code, name in names.items():
             named = named.replace(f" {code} ", f" {code} {name} ")
         _say(f"  {named}")
-    if "样本不足" in shown and not any(line.startswith("第 ") for line in shown.splitlines()):
+    ranked = any(line.startswith("第 ") for line in shown.splitlines())
+    if "样本不足" in shown and not ranked:
         _say(
-            "  （演示只模拟了一两天：多数承诺件尚未到审批决定，本期决定件数低于排名所需的最小样本，"
-            "各县评分仅供参考、不排名；见 docs/scoring.md“小样本”）"
+            "  （演示只模拟了一两天：各县本期受理件数低于排名所需的最小样本，评分仅供参考、不排名；"
+            "见 docs/scoring.md“小样本”）"
+        )
+    elif "样本不足未计" in shown:
+        _say(
+            "  （演示只模拟了一两天：多数承诺件尚未审批决定，按审批决定件计的按时办结率等指标样本不足、不计分，"
+            "指标得分按已计指标折算为百分制；按受理件计的指标照常计分；见 docs/scoring.md“小样本”）"
         )
     # the first county whose hall has its score (a county with no case in the period is not scored)
     deadline = time.monotonic() + timeout

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,7 @@ def test_demo_runs_the_federation_reports_every_tier_and_stops_cleanly(tmp_path:
         assert "签收回执经同步回到日照市" in out, out
     assert "已完成考核评分：范围 37" in out, out
     assert "大厅看到本县排名" in out, out
+    _assert_counties_ranked(out)
     # who did what, from the counties' audit entries at the province, each county's chain intact there
     assert "==== 审计：谁做了什么" in out, out
     audit = out[out.index("==== 审计：谁做了什么") :]
@@ -81,6 +84,16 @@ def test_demo_runs_the_federation_reports_every_tier_and_stops_cleanly(tmp_path:
         assert stopped[-1]["submitted"] > 0
         failed = [e for e in events if e.get("event") in {"workload.action_failed", "workload.submit_failed"}]
         assert failed == [], failed[:3]
+
+
+def _assert_counties_ranked(out: str) -> None:
+    """Issue 17: a day or so in, the counties have accepted plenty of cases and decided few: they are ranked on the
+    measures they have the sample for (the clock's measures marked 样本不足未计), not all 样本不足 at 0.00."""
+    scoring = out.split("==== 考核评分", 1)[1].split("\n====", 1)[0]
+    ranked = re.findall(r"第 (\d+) / (\d+) 名\s+(37\d{4}) \S+\s+(\d+\.\d\d) 分", scoring)
+    assert ranked, scoring
+    assert any(Decimal(score) > 0 for _, _, _, score in ranked), scoring
+    assert scoring.count("样本不足，不排名") < len(COUNTIES), scoring
 
 
 def test_demo_refuses_to_wipe_a_directory_that_is_not_its_own(tmp_path: Path) -> None:

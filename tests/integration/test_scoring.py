@@ -1,23 +1,28 @@
 """Scoring on a hand-built data set (``scoring_data``), on SQLite and PostgreSQL: exact points, ranks, small
 samples, byte-identical re-runs, explanations with their records, city scope, scores flowing down.
 
-County 371122 (A), November 2026, worked out by hand (rules: ``scoring_data.RULES``):
+County 371122 (A), November 2026, worked out by hand (rules: ``scoring_data.RULES``, minimum sample 3 a county):
 
-* cases 5 (A1–A5; A6 still running, A7 decided in October): on time A1, A2, A4 → 3; late A3 (its correction
+* decided 5 (A1–A5; A6 still running, A7 decided in October): on time A1, A2, A4 → 3; late A3 (its correction
   pause moves the due day to Nov 11, decided Nov 13) and A5 (instant, decided the next day).
+* accepted 6 (A1–A6; A7 was accepted in October), 2 of them instant (A4, A5).
 * item mix: ITEMA across the scope 6 of 7 on time, ITEMB 1 of 2; A expects 2·6/7 + 6/7 + 2·1/2 = 3.571427 of 5
   → 0.7143; actual 0.6; scope 7/9 → 0.7778; normalised 0.6 − 0.7143 + 0.7778 = 0.6635 → 30 · 0.1635/0.5 = 9.81.
-* yellow 2 per 5 cases = 40 per 100 → 5 · 10/50 = 1.00; red 20 per 100 → 5 · 30/50 = 3.00.
-* budget used 13 of 15 (5 + 1 + 7) → 0.8667 → 10 · 0.1333/0.5 = 2.67 (2.666).
-* complaints 2 → 400 per 1,000 → 10 · 600/1000 = 6.00; answered on time 1 of 2 → 5.00.
+* per 100 accepted: yellow 2 → 33.3333 → 5 · 16.6667/50 = 1.67; red 1 → 16.6667 → 5 · 33.3333/50 = 3.33.
+* budget used 13 of 15 (5 + 1 + 7; 3 budgeted decided cases) → 0.8667 → 10 · 0.1333/0.5 = 2.67 (2.666).
+* complaints 2 per 6 accepted → 333.3333 per 1,000 → 10 · 666.6667/1000 = 6.67; answered on time 1 of 2 → 5.00.
 * negative ratings: followed up on time 1 (P2), late 1 (P1), pending 1 (P3) → 0.5 → 5.00.
-* corrections 1 of 5 → 5 · 0.3/0.5 = 3.00; instant 2 of 5 → 5 · 0.4/0.5 = 4.00; key data 1 − 1/5 → 10 · 0.3/0.5 = 6.00.
-* weighted 45.48; deductions −5·2·1/5 = −2.00 and −10·1·1/5 = −2.00; bonus early 1 of 3 → 0.1 · 33.33 = 3.33.
-* score 45.48 − 4 + 3.33 = 44.81.
+* corrections 1 of 5 decided → 5 · 0.3/0.5 = 3.00; instant 2 of 6 accepted → 0.3333 → 5 · 0.3333/0.5 = 3.33;
+  key data 1 − 1/6 accepted → 0.8333 → 10 · 0.3333/0.5 = 6.67.
+* weighted 47.15 (every sample at least 3: nothing scaled); deductions per accepted case −5·2·1/6 = −1.67 and
+  −10·1·1/6 = −1.67; bonus early 1 of 3 → 0.1 · 33.33 = 3.33.
+* score 47.15 − 3.34 + 3.33 = 47.14.
 
-County 371123 (B): 3 cases on time and early → on time normalised 1 − 0.8571 + 0.7778 = 0.9207 → 25.24; every other
-indicator full but instant share (0); bonus capped at 5 → 95.24. County 371202 (C): one case, 95.24, a small
-sample — not ranked, so B is 1st and A 2nd of 2.
+County 371123 (B): 3 cases accepted, decided on time and early → on time normalised 1 − 0.8571 + 0.7778 = 0.9207
+→ 25.24; every other indicator full but instant share (0); bonus capped at 5 → 95.24. County 371202 (C): one case
+accepted and decided — below the minimum on every case basis, so only the complaint and rating indicators (nothing
+to judge: full) are measured, scaled 20 of 20 → 100.00, nothing deducted or added; a small sample, not ranked, so B
+is 1st and A 2nd of 2.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, delete, insert, select
 
+from city_aggregator.scoring.domain import samples
 from city_aggregator.scoring.explain import explain_score
 from city_aggregator.scoring.service import compute_scores, export_scores
 from federation.errors import RecordRejected
@@ -75,29 +81,33 @@ def test_the_hand_built_data_set_gives_the_exact_expected_points(loaded: Engine)
     a = got["371122"]
     assert points(a) == {
         "on_time_rate": ("0.6635", "9.81"),
-        "yellow_cards_per_100": ("40.0000", "1.00"),
-        "red_cards_per_100": ("20.0000", "3.00"),
+        "yellow_cards_per_100": ("33.3333", "1.67"),
+        "red_cards_per_100": ("16.6667", "3.33"),
         "budget_used_share": ("0.8667", "2.67"),
-        "complaints_per_1000": ("400.0000", "6.00"),
+        "complaints_per_1000": ("333.3333", "6.67"),
         "complaint_on_time_response": ("0.5000", "5.00"),
         "negative_follow_up": ("0.5000", "5.00"),
         "correction_rate": ("0.2000", "3.00"),
-        "instant_share": ("0.4000", "4.00"),
-        "key_data_completeness": ("0.8000", "6.00"),
+        "instant_share": ("0.3333", "3.33"),
+        "key_data_completeness": ("0.8333", "6.67"),
     }
+    # the sample of each basis: 6 accepted, 5 decided, 3 budgeted, 2 complaints and 2 negative ratings judged
+    measures = a["breakdown"]["measures"]
+    assert (measures["accepted"], measures["instant"], measures["cases"], measures["eligible"]) == (6, 2, 5, 3)
+    assert samples(measures) == {"accepted": 6, "decided": 5, "budgeted": 3, "complaints": 2, "negatives": 2}
     b = a["breakdown"]
     assert b["reference"] == {
         "actual_on_time_rate": "0.6000",
         "expected_on_time_rate": "0.7143",
         "scope_on_time_rate": "0.7778",
     }
-    assert b["weighted"] == "45.48"
+    assert (b["weighted"], b["measured_points"], b["measured_weight"]) == ("47.15", "47.15", "100")
     assert [(d["id"], d["count"], d["points"]) for d in b["deductions"]] == [
-        ("yellow_card", 2, "-2.00"),
-        ("red_card", 1, "-2.00"),
+        ("yellow_card", 2, "-1.67"),
+        ("red_card", 1, "-1.67"),
     ]
     assert [(x["id"], x["count"], x["of"], x["points"]) for x in b["bonuses"]] == [("early_finish", 1, 3, "3.33")]
-    assert (a["score"], a["cases"], a["rank"], a["ranked_of"], a["small_sample"]) == ("44.81", 5, 2, 2, False)
+    assert (a["score"], a["cases"], a["rank"], a["ranked_of"], a["small_sample"]) == ("47.14", 5, 2, 2, False)
 
     assert points(got["371123"])["on_time_rate"] == ("0.9207", "25.24")
     assert points(got["371123"])["complaint_on_time_response"] == (None, "10.00")  # nothing to measure: full
@@ -105,8 +115,20 @@ def test_the_hand_built_data_set_gives_the_exact_expected_points(loaded: Engine)
     assert got["371123"]["breakdown"]["bonuses"][0]["points"] == "5.00"  # 10 capped at 5
     assert (got["371123"]["score"], got["371123"]["rank"]) == ("95.24", 1)
 
-    c = got["371202"]  # one case: scored, marked, not ranked (it ties with the leader)
-    assert (c["score"], c["small_sample"], c["rank"], c["ranked_of"]) == ("95.24", True, None, 2)
+    c = got["371202"]  # one case: scored on what it has, marked, not ranked
+    assert (c["score"], c["small_sample"], c["rank"], c["ranked_of"]) == ("100.00", True, None, 2)
+    cb = c["breakdown"]
+    assert [i["id"] for i in cb["indicators"] if i["points"] is None] == [
+        "on_time_rate",
+        "yellow_cards_per_100",
+        "red_cards_per_100",
+        "budget_used_share",
+        "complaints_per_1000",
+        "correction_rate",
+        "instant_share",
+        "key_data_completeness",
+    ]
+    assert (cb["measured_weight"], cb["weighted"], cb["bonuses"][0]["points"]) == ("20", "100.00", None)
 
     # departments are ranked among the same department across the scope, windows within their county
     dept = got["371122/市场监督管理局"]
@@ -123,10 +145,11 @@ def test_a_quarter_and_a_year_sum_the_months(loaded: Engine) -> None:
     run(loaded, periods=("2026-10", "2026-Q4", "2026"))
     october = rows(loaded, period="2026-10")["371122"]
     assert october["cases"] == 1  # A7
+    assert october["breakdown"]["measures"]["accepted"] == 1  # A7, accepted October 20
     assert october["breakdown"]["measures"]["yellow"] == 1  # Y0
     for period in ("2026-Q4", "2026"):
         m = rows(loaded, period=period)["371122"]["breakdown"]["measures"]
-        assert (m["cases"], m["yellow"], m["complaints"]) == (6, 3, 3)
+        assert (m["cases"], m["accepted"], m["yellow"], m["complaints"]) == (6, 7, 3, 3)
     assert rows(loaded) == {}  # November was not asked for
 
 
@@ -149,6 +172,7 @@ def test_explain_lists_the_records_behind_every_part_and_notices_changed_data(lo
     assert e.arithmetic_ok
     assert e.changed == {}
     assert e.records == {
+        "accepted_cases": ["371122-A1", "371122-A2", "371122-A3", "371122-A4", "371122-A5", "371122-A6"],
         "cases": ["371122-A1", "371122-A2", "371122-A3", "371122-A4", "371122-A5"],
         "late_cases": ["371122-A3", "371122-A5"],
         "early_cases": ["371122-A2"],
@@ -162,7 +186,7 @@ def test_explain_lists_the_records_behind_every_part_and_notices_changed_data(lo
         "negative_ratings": ["371122-P1", "371122-P2", "371122-P3"],
         "negative_ratings_missed": ["371122-P1"],
     }
-    assert e.to_dict()["score"] == "44.81"
+    assert e.to_dict()["score"] == "47.14"
 
     with UnitOfWork(loaded) as uow:
         late = {**sd.ALERTS[0], "alert_id": "371122-Y9", "opened_at": sd.cst(11, 20)}

@@ -91,8 +91,10 @@ def test_province_and_city_score_commands(tmp_path: Path, province_db: Path) -> 
     assert "95.24" in lines[0]
     assert lines[1].startswith("第 2 / 2 名")
     assert "371122" in lines[1]
-    assert "44.81" in lines[1]
+    assert "47.14" in lines[1]
+    assert "受理     6  决定     5" in lines[1]
     assert "主要失分：按时办结率 -20.19；时限使用率 -7.33；" in lines[1]
+    assert "样本不足未计" not in lines[1]
     assert lines[2].startswith("样本不足，不排名")
     assert "371202" in lines[2]
 
@@ -105,8 +107,8 @@ def test_province_and_city_score_commands(tmp_path: Path, province_db: Path) -> 
     assert json.loads(as_json) == json.loads(stored)
 
     explained = sunshine("province", "score", "explain", "371122", "2026-11", "-c", cfg)
-    assert "371122 2026-11 考核评分 44.81 分（第 2 / 2 名" in explained
-    assert "黄牌扣分：2 张 → -2.00 分" in explained
+    assert "371122 2026-11 考核评分 47.14 分（第 2 / 2 名；受理 6 件，审批决定 5 件；" in explained
+    assert "黄牌扣分：2 张 → -1.67 分" in explained
     assert "黄牌（预警）（2）：371122-Y1、371122-Y2" in explained
     assert "提前办结的办件（加分）（1）：371122-A2" in explained
     assert "未按时答复的投诉（1）：371122-Q2" in explained
@@ -125,6 +127,28 @@ def test_province_and_city_score_commands(tmp_path: Path, province_db: Path) -> 
 
     assert "不是市级节点" in user_error("city", "score", "show", "2026-11", "-c", cfg)  # a province config
     assert "考核周期“2026-13”格式错误" in user_error("province", "score", "explain", "371122", "2026-13", "-c", cfg)
+
+
+def test_a_measure_short_of_its_minimum_sample_is_shown_as_such(tmp_path: Path, province_db: Path) -> None:
+    """371202 has one case: every case-based measure is below the minimum (3), said as such rather than scored 0;
+    its score rests on the complaint and rating indicators only (none to judge: full), and the ranking says so."""
+    cfg = str(config(tmp_path / "p", "370000", province_db))
+    sunshine("province", "score", "run", "--period", "2026-11", "-c", cfg)
+    shown = sunshine("province", "score", "show", "2026-11", "--level", "county", "-c", cfg)
+    line = next(line for line in shown.splitlines() if "371202" in line)
+    assert line.startswith("样本不足，不排名"), line
+    assert line.endswith("100.00 分  受理     1  决定     1  仅计：投诉按时答复率、差评按时回访率"), line
+    ranked = next(line for line in shown.splitlines() if "371122" in line)
+    assert "样本不足未计" not in ranked  # every measure of 371122 has its sample
+
+    small = sunshine("province", "score", "explain", "371202", "2026-11", "-c", cfg)
+    assert "（样本不足，不排名；受理 1 件，审批决定 1 件；" in small
+    assert "按时办结率：样本不足（审批决定件 1 件，少于 3 件），不计分（权重 30 分）" in small
+    assert "每百件黄牌数：样本不足（受理件 1 件，少于 3 件），不计分（权重 5 分）" in small
+    assert "黄牌扣分：0 张，样本不足（受理件 1 件，少于 3 件），不扣分" in small
+    assert "提前办结加分：1 / 1 件，样本不足（审批决定的非即办件 1 件，少于 3 件），不加分" in small
+    assert "已计指标权重 20，得分 20.00，折算为百分制 100.00" in small
+    assert "分项合计与总分一致" in small
 
 
 def test_a_run_as_of_a_moment_leaves_what_was_pending_then_pending(tmp_path: Path, province_db: Path) -> None:
@@ -179,7 +203,7 @@ def test_a_county_sees_its_own_rank_by_cli_and_http(
         shown = sunshine("score", "show", "2026-11", "-c", str(config(tmp_path / "k", "371122", county_db)))
         assert "计算节点 370000" in shown
         assert "第 2 / 2 名" in shown
-        assert "44.81" in shown
+        assert "47.14" in shown
         assert "371123" not in shown  # its own rows only
 
         add_staff(node.accounts)
@@ -190,7 +214,7 @@ def test_a_county_sees_its_own_rank_by_cli_and_http(
             log_in(client, "approver")
             body = client.get("/api/v1/scores", params={"period": "2026-11"}).json()
             assert (body["county"], body["computed_by"], body["rules_version"]) == ("371122", "370000", "2026.09.1")
-            assert (body["score"]["score"], body["score"]["rank"], body["score"]["ranked_of"]) == ("44.81", 2, 2)
+            assert (body["score"]["score"], body["score"]["rank"], body["score"]["ranked_of"]) == ("47.14", 2, 2)
             assert [w["subject"] for w in body["windows"]] == ["371122/W01", "371122/W02"]
             assert body["departments"][0]["subject"] == "371122/市场监督管理局"
             assert client.get("/api/v1/scores").json() == body  # the newest period held

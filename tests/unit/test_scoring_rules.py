@@ -88,10 +88,10 @@ def _m(**counts: int) -> list[int]:
 def test_ties_share_a_rank_small_samples_are_not_ranked_and_order_does_not_matter() -> None:
     rules = parse_scoring_rules(default_scoring_rules())
     subjects = {
-        "371101": _m(cases=100, on_time=100),
-        "371102": _m(cases=100, on_time=100),
-        "371103": _m(cases=100, on_time=95, yellow=2),
-        "371104": _m(cases=5, on_time=5),
+        "371101": _m(accepted=100, cases=100, on_time=100),
+        "371102": _m(accepted=100, cases=100, on_time=100),
+        "371103": _m(accepted=100, cases=100, on_time=95, yellow=2),
+        "371104": _m(accepted=5, cases=5, on_time=5),
     }
     scored = [
         score_subject(

@@ -1,8 +1,8 @@
 """The SQL side of scoring: monthly counts per county, department and window, set-based over the replicas.
 
-Four grouped scans, one per source table, each returning rows of ``(county, department, window, month, counts…)``:
+Four grouped statements, each returning rows of ``(county, department, window, month, counts…)``:
 
-* **cases** decided in the months: on time, working days used against budget, early, instant, corrected. Working
+* **cases** decided in the months: on time, working days used against budget, early, corrected. Working
   days come from a small temporary table of the calendar in force, one row per local day with the running count of
   working days before it (``cb``) and up to it (``ci``) — the clock's arithmetic as two joins, never a walk:
 
@@ -15,6 +15,9 @@ Four grouped scans, one per source table, each returning rows of ``(county, depa
 
   The item-mix expectation is the same scan: window sums over ``(item, month)`` give each item's on-time rate across
   the scope, and each group adds ``cases × rate`` in integer millionths.
+  With them, in the same statement and the same rows, the **cases accepted** in the months, by the month of
+  acceptance (受理): how many, how many of instant items — the volume the per-case rates and deductions are counted
+  over, known as soon as a case is accepted (a second pass over the cases, grouped once with the first).
 * **alerts** opened in the months: yellow and red cards, key-data-missing alerts (``SUP-007``).
 * **complaints** filed and **ratings** (negative) given in the months: answered / followed up on time, late or
   overdue at ``now``, the rest still pending.
@@ -47,6 +50,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union_all,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
@@ -57,7 +61,7 @@ from federation.storage.tables import alerts, case_pauses, cases, complaints, ra
 from federation.storage.types import UTCDateTime
 from federation.timeutil import start_of_local_day
 
-__all__ = ["DayTable", "MonthRow", "case_facts", "day_table", "monthly_rows"]
+__all__ = ["DayTable", "MonthRow", "accepted_facts", "case_facts", "day_table", "monthly_rows"]
 
 KEY_DATA_RULE = "SUP-007"
 
@@ -129,6 +133,13 @@ def _local_day(col: Any, dialect: str) -> ColumnElement[Any]:
     return cast(func.timezone("Asia/Shanghai", col), Date)
 
 
+def _local_month(col: Any, dialect: str) -> ColumnElement[Any]:
+    """The China-Standard-Time month (``YYYY-MM``, as ``tmp_score_days.ym``) of a stored UTC moment."""
+    if dialect == "sqlite":
+        return func.strftime("%Y-%m", col, "+8 hours")
+    return func.to_char(func.timezone("Asia/Shanghai", col), "YYYY-MM")
+
+
 def _least(a: Any, b: Any) -> ColumnElement[Any]:
     return case((a < b, a), else_=b)
 
@@ -161,7 +172,6 @@ def case_facts(conn: Connection, days: DayTable, *, scope: str, first: date, end
             cases.c.department,
             cases.c.window,
             cases.c.item_code,
-            cases.c.kind,
             wd.c.ym,
             wd.c.cb.label("cb_dec"),
             start.label("cum_start"),
@@ -212,7 +222,6 @@ def case_facts(conn: Connection, days: DayTable, *, scope: str, first: date, end
             case((base.c.instant_clock, 0), else_=base.c.budget).label("budget"),
             case((and_(~base.c.instant_clock, used * 100 <= base.c.budget * early_percent), 1), else_=0).label("early"),
             case((base.c.instant_clock, 0), else_=1).label("eligible"),
-            case((base.c.kind == "instant", 1), else_=0).label("instant"),
             case((func.coalesce(paused.c.corrections, 0) > 0, 1), else_=0).label("corrected"),
         )
         .select_from(base.outerjoin(paused, paused.c.case_no == base.c.case_no))
@@ -220,7 +229,10 @@ def case_facts(conn: Connection, days: DayTable, *, scope: str, first: date, end
     )
 
 
-def _case_rows(conn: Connection, facts: Any) -> Iterator[tuple[Any, ...]]:
+def _case_rows(conn: Connection, facts: Any, accepted: Any) -> Iterator[tuple[Any, ...]]:
+    """The decided cases' counts and the accepted cases' counts of each (county, department, window, month), in one
+    row: the two are put together (``UNION ALL``) and grouped once, so a key decided and accepted in the same month
+    is one row, not two."""
     per_item = (
         select(
             facts.c.origin,
@@ -234,7 +246,6 @@ def _case_rows(conn: Connection, facts: Any) -> Iterator[tuple[Any, ...]]:
             func.sum(facts.c.budget).label("budget"),
             func.sum(facts.c.early).label("early"),
             func.sum(facts.c.eligible).label("eligible"),
-            func.sum(facts.c.instant).label("instant"),
             func.sum(facts.c.corrected).label("corrected"),
         ).group_by(facts.c.origin, facts.c.department, facts.c.window, facts.c.item_code, facts.c.ym)
     ).cte("score_items")
@@ -250,25 +261,29 @@ def _case_rows(conn: Connection, facts: Any) -> Iterator[tuple[Any, ...]]:
     r = per_item.c
     t = item_totals.c
     expected = cast(r.n, BigInteger) * t.item_ok * MICRO // t.item_n
-    stmt = (
-        select(
-            r.origin,
-            r.department,
-            r.window,
-            r.ym,
-            func.sum(r.n),
-            func.sum(r.on_time),
-            func.sum(expected),
-            func.sum(r.used),
-            func.sum(r.budget),
-            func.sum(r.early),
-            func.sum(r.eligible),
-            func.sum(r.instant),
-            func.sum(r.corrected),
-        )
-        .select_from(per_item.join(item_totals, and_(t.item_code == r.item_code, t.ym == r.ym)))
-        .group_by(r.origin, r.department, r.window, r.ym)
-    )
+    zero = literal(0, BigInteger)
+    decided = select(
+        r.origin,
+        r.department,
+        r.window,
+        r.ym,
+        r.n,
+        r.on_time,
+        expected.label("expected"),
+        r.used,
+        r.budget,
+        r.early,
+        r.eligible,
+        r.corrected,
+        zero.label("accepted"),
+        zero.label("instant"),
+    ).select_from(per_item.join(item_totals, and_(t.item_code == r.item_code, t.ym == r.ym)))
+    a = accepted.c
+    taken = select(a.origin, a.department, a.window, a.ym, *([zero] * 8), literal(1, BigInteger), a.instant)
+    both = union_all(decided, taken).subquery("score_case_counts")
+    b = both.c
+    counts = [func.sum(col) for col in list(b)[4:]]
+    stmt = select(b.origin, b.department, b.window, b.ym, *counts).group_by(b.origin, b.department, b.window, b.ym)
     yield from conn.execute(stmt)
 
 
@@ -280,9 +295,32 @@ _CASE_MEASURES = (
     "budget_days",
     "early",
     "eligible",
-    "instant",
     "corrected",
+    "accepted",
+    "instant",
 )
+
+
+def accepted_facts(conn: Connection, *, scope: str, first: date, end: date) -> Any:
+    """A subquery: one row per case accepted (受理) in ``[first, end)`` (local days), with its month of acceptance
+    (computed from the moment: no working days are needed, so no join with the day table)."""
+    lo, hi = _moment_range(first, end)
+    return (
+        select(
+            cases.c.case_no,
+            cases.c.origin,
+            cases.c.department,
+            cases.c.window,
+            _local_month(cases.c.accepted_at, conn.dialect.name).label("ym"),
+            case((cases.c.kind == "instant", 1), else_=0).label("instant"),
+        )
+        .where(
+            _in_scope(cases.c.origin, scope),
+            cases.c.accepted_at >= literal(lo, UTCDateTime),
+            cases.c.accepted_at < literal(hi, UTCDateTime),
+        )
+        .subquery("score_accepted")
+    )
 
 
 def _flag(cond: ColumnElement[bool]) -> ColumnElement[int]:
@@ -403,7 +441,8 @@ def monthly_rows(
                 out.append(MonthRow(county, department, window, month, values))
 
     facts = case_facts(conn, days, scope=scope, first=first, end=end, early_percent=early_percent)
-    emit(_case_rows(conn, facts), _CASE_MEASURES)
+    accepted = accepted_facts(conn, scope=scope, first=first, end=end)
+    emit(_case_rows(conn, facts, accepted), _CASE_MEASURES)
     emit(_alert_rows(conn, days, scope, first, end), ("yellow", "red", "key_missing"))
     emit(
         _complaint_rows(conn, days, scope=scope, first=first, end=end, now=now),
