@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from city_aggregator.entrypoints.node_cli import NodeFactory
+from city_aggregator.scoring.domain import left_out
 from county_node.entrypoints.score_cli import LEVEL_LABELS, show_scores
 from federation.cli import config_option, setup
 from federation.errors import ConfigError, ValidationError
 from federation.identities import DivisionLevel, level_of
-from federation.scoring_rules import BONUS_BASIS, DEDUCTION_BASIS, INDICATORS, Basis
 
 if TYPE_CHECKING:
     from city_aggregator.bootstrap import CityNode
@@ -67,14 +67,6 @@ def _moment(text: str) -> datetime:
     return moment
 
 
-def _small(basis: Basis, b: dict[str, Any]) -> str:
-    """Why a part was left out: its basis and sample against the minimum (样本不足)."""
-    from city_aggregator.scoring.domain import samples
-    from federation.scoring_rules import BASIS_LABELS
-
-    return f"样本不足（{BASIS_LABELS[basis]} {samples(b['measures'])[basis]} 件，少于 {b['min_sample']} 件）"
-
-
 def _explain_lines(data: dict[str, Any]) -> list[str]:
     b = data["breakdown"]
     rank = f"第 {data['rank']} / {data['ranked_of']} 名" if data["rank"] is not None else "样本不足，不排名"
@@ -94,10 +86,11 @@ def _explain_lines(data: dict[str, Any]) -> list[str]:
             f"（样本不足的指标不计分：已计指标权重 {b['measured_weight']}，得分 {b['measured_points']}，"
             f"折算为百分制 {b['weighted']}）"
         )
+    small = left_out(b)
     lines.append("指标：")
     for i in b["indicators"]:
         if i["points"] is None:
-            lines.append(f"  {i['name']}：{_small(INDICATORS[i['id']].basis, b)}，不计分（权重 {i['weight']} 分）")
+            lines.append(f"  {i['name']}：{small[i['id']]}，不计分（权重 {i['weight']} 分）")
             continue
         value = "无可计量（满分）" if i["value"] is None else i["value"]
         lines.append(f"  {i['name']}：{value} → {i['points']} / {i['weight']} 分")
@@ -110,13 +103,13 @@ def _explain_lines(data: dict[str, Any]) -> list[str]:
     lines.append("扣分：")
     for d in b["deductions"]:
         if d["points"] is None:
-            lines.append(f"  {d['name']}：{d['count']} 张，{_small(DEDUCTION_BASIS, b)}，不扣分")
+            lines.append(f"  {d['name']}：{d['count']} 张，{small['deductions']}，不扣分")
         else:
             lines.append(f"  {d['name']}：{d['count']} 张 → {d['points']} 分")
     lines.append("加分：")
     for x in b["bonuses"]:
         if x["points"] is None:
-            lines.append(f"  {x['name']}：{x['count']} / {x['of']} 件，{_small(BONUS_BASIS, b)}，不加分")
+            lines.append(f"  {x['name']}：{x['count']} / {x['of']} 件，{small['bonuses']}，不加分")
         else:
             lines.append(f"  {x['name']}：{x['count']} / {x['of']} 件 → +{x['points']} 分")
     lines.append("依据记录：")

@@ -17,6 +17,7 @@ from city_aggregator.inspection.figures import month_label
 from city_aggregator.inspection.pages_kit import LEVEL_OPTIONS, counties_of, query_string, render
 from city_aggregator.inspection.report import month_report, report_csv
 from city_aggregator.inspection.views import ranking_view, trend_view
+from city_aggregator.scoring.domain import left_out
 from city_aggregator.scoring.explain import explain_score
 from federation.errors import NotFound
 from federation.http_params import PageQuery
@@ -175,6 +176,7 @@ def scores_router(ctx: InspectionContext) -> APIRouter:
             who,
             d=data,
             b=data["breakdown"],
+            small=left_out(data["breakdown"]),
             county_name=svc.name_of(county),
             period_text=month_text(choice.period),
             record_labels=RECORD_LABELS,

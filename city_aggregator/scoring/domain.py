@@ -24,6 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from federation.scoring_rules import (
+    BASIS_LABELS,
     BONUS_BASIS,
     CASE_BASES,
     DEDUCTION_BASIS,
@@ -41,10 +42,12 @@ __all__ = [
     "ScoredSubject",
     "SubjectKey",
     "add_measures",
+    "left_out",
     "rank_subjects",
     "samples",
     "scale_to_100",
     "score_subject",
+    "small_sample_text",
 ]
 
 #: The integer counts one aggregate row carries, in this order.
@@ -195,6 +198,29 @@ def samples(m: Mapping[str, int]) -> dict[Basis, int]:
         Basis.COMPLAINTS: m["complaints_on_time"] + m["complaints_missed"],
         Basis.NEGATIVES: m["negatives_on_time"] + m["negatives_missed"],
     }
+
+
+def small_sample_text(basis: Basis, breakdown: Mapping[str, Any]) -> str:
+    """Why a part of a breakdown was left out: its basis and sample against the minimum (样本不足)."""
+    return (
+        f"样本不足（{BASIS_LABELS[basis]} {samples(breakdown['measures'])[basis]} 件，"
+        f"少于 {breakdown['min_sample']} 件）"
+    )
+
+
+def left_out(breakdown: Mapping[str, Any]) -> dict[str, str]:
+    """The 样本不足 text of each part a breakdown left out (null points): by indicator id, and ``deductions`` /
+    ``bonuses`` for those."""
+    out = {
+        i["id"]: small_sample_text(INDICATORS[i["id"]].basis, breakdown)
+        for i in breakdown["indicators"]
+        if i["points"] is None
+    }
+    if any(d["points"] is None for d in breakdown["deductions"]):
+        out["deductions"] = small_sample_text(DEDUCTION_BASIS, breakdown)
+    if any(x["points"] is None for x in breakdown["bonuses"]):
+        out["bonuses"] = small_sample_text(BONUS_BASIS, breakdown)
+    return out
 
 
 def scale_to_100(points: Decimal, measured_weight: Decimal, total_weight: Decimal) -> Decimal:
