@@ -220,6 +220,7 @@ def _validate(cfg: Config) -> None:
     if not 0 < cfg.http.port < 65536 and cfg.http.port != 0:
         raise ConfigError("http.port 超出范围", value=cfg.http.port)
     cfg.simulation.start_moment()
+    cfg.simulation.anchor_moment()
     _validate_replication(cfg.replication)
     _validate_notify(cfg.notify)
     if cfg.supervision.sweep_interval_s < 0:

@@ -183,18 +183,33 @@ class ExtranetConfig:
 
 @dataclass(frozen=True)
 class SimulationConfig:
-    """Demo only: run the node on a simulated clock that starts at ``start`` and runs ``speed`` × real time."""
+    """Demo only: run the node on a simulated clock that starts at ``start`` and runs ``speed`` × real time.
+
+    ``anchor``: the real moment the simulated clock read ``start`` (default: when the process started). Processes
+    given the same anchor — a county's node, its agent, the demo's workload — read the same simulated time, so
+    what one writes and another measures (an outbox row's age, the backlog in seconds) agree."""
 
     enabled: bool = False
     start: str = ""
     speed: float = 1.0
+    anchor: str = ""
 
     def start_moment(self) -> datetime | None:
-        if not self.start:
+        return self._moment("start", self.start)
+
+    def anchor_moment(self) -> datetime | None:
+        return self._moment("anchor", self.anchor)
+
+    @staticmethod
+    def _moment(key: str, text: str) -> datetime | None:
+        if not text:
             return None
-        moment = datetime.fromisoformat(self.start)
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ConfigError(f"simulation.{key} 不是有效的时刻：{text}", **{key: text}) from None
         if moment.tzinfo is None:
-            raise ConfigError("simulation.start 必须带时区，例如 2026-09-21T08:30:00+08:00", start=self.start)
+            raise ConfigError(f"simulation.{key} 必须带时区，例如 2026-09-21T08:30:00+08:00", **{key: text})
         return moment
 
 

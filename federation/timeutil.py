@@ -102,10 +102,11 @@ def start_of_local_day(day: date | int) -> datetime:
 class SimulatedClock:
     """A clock that starts at ``start`` and runs ``speed`` times faster than real time (demo only).
 
-    Monotonic underneath, so the simulated time never goes backwards.
+    Monotonic underneath, so the simulated time never goes backwards. With an ``anchor`` (the real moment the
+    clock read ``start``), every process given the same start, speed and anchor reads the same simulated time.
     """
 
-    def __init__(self, start: datetime, speed: float) -> None:
+    def __init__(self, start: datetime, speed: float, *, anchor: datetime | None = None) -> None:
         import time
 
         if start.tzinfo is None:
@@ -114,6 +115,8 @@ class SimulatedClock:
             raise ValueError("speed must be positive")
         self._monotonic = time.monotonic
         self._t0 = time.monotonic()
+        if anchor is not None:  # the monotonic origin moved back to the anchor's real moment
+            self._t0 -= (datetime.now(UTC) - anchor).total_seconds()
         self.start = start
         self.speed = speed
 
@@ -131,4 +134,4 @@ def node_clock(simulation: SimulationConfig) -> Clock:
 
     start = simulation.start_moment() or utcnow()
     structlog.get_logger(__name__).warning("clock.simulated", start=start.isoformat(), speed=simulation.speed)
-    return SimulatedClock(start, simulation.speed)
+    return SimulatedClock(start, simulation.speed, anchor=simulation.anchor_moment())

@@ -49,7 +49,7 @@ from federation.replication.trust import LinkSecurity
 from federation.storage.engine import engine_from_config
 from federation.storage.tables import quarantine
 from federation.storage.uow import UnitOfWork
-from federation.timeutil import to_us, utcnow
+from federation.timeutil import node_clock, to_us, utcnow
 from sync_agent.client import Link
 from sync_agent.convert import OriginStatus
 from sync_agent.domain import Mark
@@ -452,7 +452,8 @@ def build_agent(cfg: Config, *, engine: Engine | None = None, security: LinkSecu
     if security is not None and security.renew_if_due is not None and rep.upstream and boundary_kind(node) is None:
         renew_at = security.renew_if_due
         renew = lambda: renew_at(rep.upstream)  # noqa: E731 - the parent is reached on the link up
-    return Agent(node, engine, source, links, renew=renew)
+    # the node's clock (the demo's simulated one): what the agent measures against its outbox is in the node's time
+    return Agent(node, engine, source, links, clock=node_clock(cfg.simulation), renew=renew)
 
 
 def _statement_verifier(

@@ -31,6 +31,7 @@ from federation.config import Config, dump_toml, load_config, read_toml_sections
 from federation.http_client import http_client, logged_in_client
 from federation.identities import DivisionLevel, ca_parent_of, extranet_of
 from federation.storage.engine import engine_from_config
+from federation.timeutil import utcnow
 from province_center.demo.readings import FederationReadings
 from province_center.demo.topology import DEMO_TOPOLOGY, DemoPerson, LaunchError, NodeSpec, cli, people_of, read_port
 
@@ -68,6 +69,11 @@ class Federation(FederationReadings):
     def __post_init__(self) -> None:
         self.workdir = self.workdir.resolve()
         self.by_code = {s.division: s for s in self.specs}
+        if self.county_env.get("SUNSHINE_SIMULATION_ENABLED") == "true" and not self.county_env.get(
+            "SUNSHINE_SIMULATION_ANCHOR"
+        ):
+            # one simulated time for every county process (node, agent, workload): the clock reads its start now
+            self.county_env = {**self.county_env, "SUNSHINE_SIMULATION_ANCHOR": utcnow().isoformat()}
         base = {k: v for k, v in os.environ.items() if not k.startswith("SUNSHINE_")}
         # one keyring passphrase for the demo's nodes (each keeps its own encrypted keyring in its data directory)
         passphrase = {"SUNSHINE_KEYRING_PASSPHRASE": secrets.token_urlsafe(24)}
@@ -326,7 +332,10 @@ class Federation(FederationReadings):
         (d / "metrics.port").unlink(missing_ok=True)
         path = self.write_agent_config(division, upstream=upstream)
         args = cli("agent", "run", "--config", str(path), *self._dev())
-        proc = self._start(f"agent:{division}", args, "agent.log", self.extranet_env(division))
+        env = {**self.extranet_env(division)}
+        if self.by_code[division].level is DivisionLevel.COUNTY:
+            env |= self.county_env  # the county's clock: the backlog's age is measured in the node's time
+        proc = self._start(f"agent:{division}", args, "agent.log", env)
         if wait:
             self.wait_agent(division)
         return proc

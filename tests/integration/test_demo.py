@@ -9,6 +9,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 
 COUNTIES = ("371122", "371121", "371323", "371324")
@@ -17,15 +18,11 @@ COUNTIES = ("371122", "371121", "371323", "371324")
 @pytest.mark.slow
 def test_demo_runs_the_federation_reports_every_tier_and_stops_cleanly(tmp_path: Path) -> None:
     workdir = tmp_path / "demo"
-    proc = subprocess.run(
-        [sys.executable, "-m", "federation.cli", "demo", "--workdir", str(workdir), "--duration", "15"],
-        capture_output=True,
-        text=True,
-        timeout=600,  # seven nodes, seven agents and four workloads start on two shared cores before the 15 s
-        check=False,
-    )
-    out = proc.stdout
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out, err, returncode, pages = _run_demo(workdir)
+    assert returncode == 0, out + err
+    # issue 17: the pages' addresses and accounts are printed, and the pages answer a logged-in person meanwhile
+    assert "网页（浏览器打开，演示运行期间可用" in out, out
+    assert pages == {"/hall/cases": 200, "/exchange/links": 200}, pages
     assert "已启动 7 个节点进程与 7 个同步代理进程" in out
     # issue 15: the demo's people, each logged in with their role; one password, in a file only its owner reads
     assert "每个县：孙丽（窗口人员，w01）、胡静（窗口人员，w02）、李建国（审批负责人，shenpi）" in out, out
@@ -62,7 +59,7 @@ def test_demo_runs_the_federation_reports_every_tier_and_stops_cleanly(tmp_path:
     assert "秒后外网可查（办件编号 + 查询码）：已受理" in portal, portal
     assert "公众网上评价「非常满意」" in portal, portal
     assert "号码在发送记录中脱敏：139****5678" in portal, portal
-    assert "外网已公示 1 件办结件" in portal, portal
+    assert re.search(r"外网已公示 [1-9]\d* 件办结件", portal), portal
     assert "莒县入网（外网 → 内网，371122-ext）：评价 1 条，网上申报 1 条" in out, out
     assert "莒县出网（内网 → 外网，371122-pub）：办件公示 1 条" in out, out
     assert "==== 边界：各县出境记录与脱敏" in out, out
@@ -94,6 +91,47 @@ def _assert_counties_ranked(out: str) -> None:
     assert ranked, scoring
     assert any(Decimal(score) > 0 for _, _, _, score in ranked), scoring
     assert scoring.count("样本不足，不排名") < len(COUNTIES), scoring
+
+
+def _run_demo(workdir: Path) -> tuple[str, str, int, dict[str, int]]:
+    """The demo's output, errors and exit status, and the status of the pages tried while it ran."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "federation.cli", "demo", "--workdir", str(workdir), "--duration", "15"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    pages: dict[str, int] = {}
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # the web pages are tried while the demo runs, as soon as it prints them
+            lines.append(line)
+            if "/hall/cases" in line and not pages:
+                pages = _try_the_pages(line, workdir)
+        _, err = proc.communicate(timeout=600)  # seven nodes, seven agents, four workloads on two shared cores
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return "".join(lines), err, proc.returncode, pages
+
+
+def _try_the_pages(line: str, workdir: Path) -> dict[str, int]:
+    """Log in at the county printed on ``line`` (its hall page and its exchange admin's) and fetch both pages."""
+    hall = re.search(r"大厅 (http://127\.0\.0\.1:\d+)/hall/cases（([\w-]+)、", line)
+    assert hall is not None, line
+    base, clerk = hall[1], hall[2]
+    password = (workdir / "demo-password.txt").read_text(encoding="utf-8").splitlines()[0]
+    got: dict[str, int] = {}
+    for user, path in ((clerk, "/hall/cases"), ("jiaohuan", "/exchange/links")):
+        with httpx.Client(base_url=base, trust_env=False, timeout=30.0) as client:
+            login = client.post("/login", data={"username": user, "password": password, "next": path})
+            assert login.status_code == 303, login.text
+            page = client.get(path, follow_redirects=True)
+            assert "/login" not in str(page.url), page.text[:500]
+            got[path] = page.status_code
+    return got
 
 
 def test_demo_refuses_to_wipe_a_directory_that_is_not_its_own(tmp_path: Path) -> None:
