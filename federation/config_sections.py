@@ -54,6 +54,9 @@ class DatabaseConfig:
 class HttpConfig:
     host: str = "127.0.0.1"
     port: int = 8122
+    # the web pages' session cookie always ``Secure``: set it when browsers reach the node over HTTPS through a
+    # proxy that terminates TLS (the node itself then sees plain HTTP); off, it is Secure on HTTPS requests only
+    secure_cookies: bool = False
 
 
 @dataclass(frozen=True)

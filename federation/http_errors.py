@@ -50,6 +50,7 @@ from federation.http_guard import RequestGuard
 
 __all__ = [
     "INTERNAL_ERROR_MESSAGE",
+    "STORAGE_ERROR_MESSAGE",
     "ErrorBody",
     "ErrorView",
     "error_headers",
@@ -124,9 +125,15 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+STORAGE_ERROR_MESSAGE = "数据库暂时无法访问，请稍后重试；如持续出现请联系节点管理员"
+
+
 def error_view(exc: SunshineError) -> ErrorView:
-    """The JSON body for a Sunshine error: its code, its Chinese message and its details."""
-    return {"error": {"code": exc.code, "message": exc.message, "details": _jsonable(exc.details)}}
+    """The JSON body for a Sunshine error: its code, its Chinese message and its details. A storage error's own
+    message carries the database driver's text (host, port, user, table names): an HTTP client gets a fixed
+    message instead — the driver's text is in the node's log."""
+    message = STORAGE_ERROR_MESSAGE if isinstance(exc, StorageError) else exc.message
+    return {"error": {"code": exc.code, "message": message, "details": _jsonable(exc.details)}}
 
 
 _HTTP_ERRORS: Mapping[int, tuple[str, str]] = {

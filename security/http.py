@@ -25,8 +25,8 @@ from starlette.concurrency import run_in_threadpool
 from typing_extensions import TypedDict
 
 from federation.audit import audited
-from federation.errors import SunshineError, Unauthenticated
-from federation.web import check_csrf
+from federation.errors import Forbidden, SunshineError, Unauthenticated
+from federation.web import check_csrf, same_origin
 from security.access import Permission, Principal
 from security.accounts import Accounts
 
@@ -59,10 +59,17 @@ class MeView(TypedDict):
 
 
 class HttpAuth:
-    """The login endpoints and the rule dependencies' state for one app: the node's :class:`Accounts`."""
+    """The login endpoints and the rule dependencies' state for one app: the node's :class:`Accounts`.
 
-    def __init__(self, accounts: Accounts) -> None:
+    ``secure_cookies``: the session cookie is always ``Secure`` (``http.secure_cookies``: the node is reached over
+    HTTPS through a proxy that terminates TLS); otherwise only when the request itself came over HTTPS."""
+
+    def __init__(self, accounts: Accounts, *, secure_cookies: bool = False) -> None:
         self.accounts = accounts
+        self.secure_cookies = secure_cookies
+
+    def secure_cookie(self, request: Request) -> bool:
+        return self.secure_cookies or request.url.scheme == "https"
 
     def install(self, app: FastAPI) -> None:
         app.state.auth = self
@@ -174,6 +181,8 @@ def _auth_router() -> APIRouter:
         password: Annotated[str, Form(max_length=256, description="密码")],
     ) -> TokenView:
         """OAuth2 密码模式登录：返回访问令牌（Bearer），并设置同一令牌的会话 Cookie（供网页使用）。"""
+        if not same_origin(request):  # a form on another site must not log a browser in (login CSRF)
+            raise Forbidden("页面来源不明，请从本系统的登录页登录", reason="csrf")
         auth: HttpAuth = request.app.state.auth
         session = await run_in_threadpool(auth.accounts.login, username, password, source=_source(request), kind="http")
         max_age = int(auth.accounts.policy.http_session.total_seconds())
@@ -183,7 +192,7 @@ def _auth_router() -> APIRouter:
             max_age=max_age,
             httponly=True,
             samesite="strict",
-            secure=request.url.scheme == "https",
+            secure=auth.secure_cookie(request),
             path="/",
         )
         p = session.principal
@@ -203,6 +212,8 @@ def _auth_router() -> APIRouter:
         auth: HttpAuth = request.app.state.auth
         token = _token(request, bearer)
         if token:
+            if not bearer:  # the session cookie alone: a page of this site, with the session's CSRF token
+                await check_csrf(request, token)
             await run_in_threadpool(auth.accounts.logout, token)
         response = Response(status_code=204)
         response.delete_cookie(COOKIE, path="/")

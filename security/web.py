@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from federation.errors import Forbidden, SunshineError, Unauthenticated
+from federation.errors import Forbidden, Unauthenticated
 from federation.web import WebPages, check_csrf, same_origin
 from federation.web.kit import SECURITY_HEADERS, safe_next
 from security.access import Principal
@@ -79,9 +79,9 @@ def _router(web: WebPages, home: Callable[[Principal], str]) -> APIRouter:
             session = await run_in_threadpool(
                 auth.accounts.login, username.strip(), password, source=_source(request), kind="http"
             )
-        except SunshineError as exc:
+        except Unauthenticated as exc:  # anything else (the database unreachable) is an error page, not the form
             return web.render(
-                request, "login.html", None, status=401, next=target, username=username.strip(), message=str(exc)
+                request, "login.html", None, status=401, next=target, username=username.strip(), message=exc.message
             )
         if target == "/":
             target = home(session.principal)
@@ -92,7 +92,7 @@ def _router(web: WebPages, home: Callable[[Principal], str]) -> APIRouter:
             max_age=int(auth.accounts.policy.http_session.total_seconds()),
             httponly=True,
             samesite="strict",
-            secure=request.url.scheme == "https",
+            secure=auth.secure_cookie(request),
             path="/",
         )
         return response

@@ -113,7 +113,8 @@ def create_inspector_app(ctx: InspectionContext, accounts: Accounts, routers: It
     )
     app.state.inspection = ctx
     install_error_handlers(app)
-    HttpAuth(accounts).install(app)  # login (/api/v1/auth/…) and every route's rule
+    # login (/api/v1/auth/…) and every route's rule
+    HttpAuth(accounts, secure_cookies=ctx.config.http.secure_cookies).install(app)
     app.include_router(_router(ctx))
     for source in routers:
         app.include_router(source if isinstance(source, APIRouter) else source(ctx))

@@ -107,7 +107,8 @@ def create_app(node: CountyNode) -> FastAPI:
     )
     app.state.node = node
     install_error_handlers(app)
-    HttpAuth(node.accounts).install(app)  # login (/api/v1/auth/…) and every route's rule
+    # login (/api/v1/auth/…) and every route's rule
+    HttpAuth(node.accounts, secure_cookies=node.config.http.secure_cookies).install(app)
     app.include_router(_api_router(node))
     app.include_router(supervision_router(node, prefix=API_PREFIX))
     app.include_router(orders_router(node, prefix=API_PREFIX))  # 督办 / 催办 received from above

@@ -222,6 +222,8 @@ class WebPages:
                 return Response(status_code=204, headers={"HX-Redirect": target, **SECURITY_HEADERS})
             return RedirectResponse(target, status_code=303, headers=dict(SECURITY_HEADERS))
         error = body.get("error", {})
+        if status >= 500 and error.get("code") != "storage_error":  # never an internal's text on a page
+            error = {"code": error.get("code", "internal"), "message": "系统内部错误，请稍后重试或联系节点管理员"}
         return self.render(
             request,
             "error.html",

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import Engine
 
 from county_node.bootstrap import CountyNode
 from county_node.entrypoints.http import create_app
+from federation.errors import StorageError
 from federation.standards import StandardsBundle
 from federation.storage.engine import make_engine
 from federation.web import csrf_token
@@ -157,3 +159,53 @@ def test_dates_are_chinese_in_china_time() -> None:
     assert cn_date("2026-12-06") == "2026年12月6日"
     assert cn_moment("2026-12-06T16:30:00+00:00") == "2026年12月7日 00:30"
     assert cn_date(None) == "—"
+
+
+def test_the_token_endpoint_refuses_a_form_from_another_site(client: TestClient) -> None:
+    # login CSRF: a form on another site posting the attacker's account to the OAuth2 endpoint (security review)
+    r = client.post(
+        "/api/v1/auth/token",
+        data={"username": "clerk", "password": PASSWORD},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert r.status_code == 403
+    assert "set-cookie" not in r.headers
+    assert client.post("/api/v1/auth/token", data={"username": "clerk", "password": PASSWORD}).status_code == 200
+
+
+def test_the_api_logout_with_the_cookie_alone_needs_the_csrf_token(client: TestClient) -> None:
+    login(client, "clerk")
+    token = client.cookies[COOKIE]
+    assert client.post("/api/v1/auth/logout").status_code == 403
+    assert client.get("/account").status_code == 200  # still logged in
+    assert client.post("/api/v1/auth/logout", headers={"X-CSRF-Token": csrf_token(token)}).status_code == 204
+
+
+def test_a_database_failure_at_login_shows_no_driver_text(
+    client: TestClient, node: CountyNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable(*_args: object, **_kwargs: object) -> None:
+        raise StorageError(
+            "无法连接数据库：connection to server at 10.1.2.3, port 5432 failed (user sunshine)", backend="postgresql"
+        )
+
+    monkeypatch.setattr(node.accounts, "login", unreachable)
+    page = login(client, "clerk")
+    assert page.status_code == 503  # type: ignore[attr-defined]
+    assert "10.1.2.3" not in page.text  # type: ignore[attr-defined]
+    assert "数据库暂时无法访问" in page.text  # type: ignore[attr-defined]
+    api = client.post("/api/v1/auth/token", data={"username": "clerk", "password": PASSWORD})
+    assert api.status_code == 503
+    assert "10.1.2.3" not in api.text
+
+
+def test_the_cookie_is_secure_behind_a_tls_proxy(sqlite_url: str, clock: FakeClock, bundle: StandardsBundle) -> None:
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    try:
+        county = make_node(engine, clock)
+        county.config = replace(county.config, http=replace(county.config.http, secure_cookies=True))
+        with TestClient(create_app(county), base_url=BASE, follow_redirects=False) as c:
+            assert "Secure" in login(c, "clerk").headers["set-cookie"]  # type: ignore[attr-defined]
+    finally:
+        engine.dispose()
