@@ -70,8 +70,10 @@ def screenshots() -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # per module, not per session: Playwright's sync API keeps an event loop running in this process until it
+    # stops, and a later test file on the same worker calling asyncio.run() would fail
     path = chromium_path()
     if path is None:
         if os.environ.get("CI") == "true":
