@@ -21,6 +21,7 @@ import typer
 
 from city_aggregator.entrypoints.node_cli import NodeFactory
 from city_aggregator.scoring.domain import left_out
+from city_aggregator.scoring.explain import RECORD_LABELS
 from county_node.entrypoints.score_cli import LEVEL_LABELS, show_scores
 from federation.cli import config_option, setup
 from federation.errors import ConfigError, ValidationError
@@ -30,19 +31,6 @@ if TYPE_CHECKING:
     from city_aggregator.bootstrap import CityNode
 
 __all__ = ["score_app_for"]
-
-_RECORD_LABELS = {
-    "late_cases": "超期办结的办件",
-    "early_cases": "提前办结的办件（加分）",
-    "corrected_cases": "发生补正的办件",
-    "yellow_cards": "黄牌（预警）",
-    "red_cards": "红牌（超期）",
-    "key_data_alerts": "关键数据缺失预警",
-    "complaints": "投诉",
-    "complaints_missed": "未按时答复的投诉",
-    "negative_ratings": "差评",
-    "negative_ratings_missed": "未按时回访的差评",
-}
 
 
 def _periods(period: list[str] | None, year: int | None) -> list[str]:
@@ -113,7 +101,7 @@ def _explain_lines(data: dict[str, Any]) -> list[str]:
         else:
             lines.append(f"  {x['name']}：{x['count']} / {x['of']} 件 → +{x['points']} 分")
     lines.append("依据记录：")
-    for key, label in _RECORD_LABELS.items():
+    for key, label in RECORD_LABELS.items():
         ids = data["records"].get(key, [])
         lines.append(f"  {label}（{len(ids)}）：{'、'.join(ids) if ids else '无'}")
     check = data["check"]

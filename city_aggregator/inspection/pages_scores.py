@@ -18,7 +18,7 @@ from city_aggregator.inspection.pages_kit import LEVEL_OPTIONS, counties_of, que
 from city_aggregator.inspection.report import month_report, report_csv
 from city_aggregator.inspection.views import ranking_view, trend_view
 from city_aggregator.scoring.domain import left_out
-from city_aggregator.scoring.explain import explain_score
+from city_aggregator.scoring.explain import RECORD_LABELS, explain_score
 from federation.errors import NotFound
 from federation.http_params import PageQuery
 from federation.timeutil import local_date
@@ -26,23 +26,11 @@ from federation.web.kit import SECURITY_HEADERS
 from security.access import Permission, Principal
 from security.http import Who
 
-__all__ = ["RECORD_LABELS", "scores_router"]
+__all__ = ["scores_router"]
 
 _Inspector = Annotated[Principal, Who(Permission.INSPECT)]
 _Text = Annotated[str | None, Query(max_length=20)]
 
-RECORD_LABELS = {
-    "late_cases": "超期办结的办件",
-    "early_cases": "提前办结的办件（加分）",
-    "corrected_cases": "发生补正的办件",
-    "yellow_cards": "黄牌（预警）",
-    "red_cards": "红牌（超期）",
-    "key_data_alerts": "关键数据缺失预警",
-    "complaints": "投诉",
-    "complaints_missed": "未按时答复的投诉",
-    "negative_ratings": "差评",
-    "negative_ratings_missed": "未按时回访的差评",
-}
 RANKING_PAGE = 200  # the API's largest page: every county of the province on one
 SHOWN_RECORDS = 200  # ids listed per part (the count is always whole)
 

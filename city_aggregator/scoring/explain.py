@@ -28,7 +28,21 @@ from federation.storage.types import UTCDateTime
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import start_of_local_day
 
-__all__ = ["Explanation", "explain_score"]
+__all__ = ["RECORD_LABELS", "Explanation", "explain_score"]
+
+#: How a person reads each kind of record a score explanation lists (the CLI and the page).
+RECORD_LABELS = {
+    "late_cases": "超期办结的办件",
+    "early_cases": "提前办结的办件（加分）",
+    "corrected_cases": "发生补正的办件",
+    "yellow_cards": "黄牌（预警）",
+    "red_cards": "红牌（超期）",
+    "key_data_alerts": "关键数据缺失预警",
+    "complaints": "投诉",
+    "complaints_missed": "未按时答复的投诉",
+    "negative_ratings": "差评",
+    "negative_ratings_missed": "未按时回访的差评",
+}
 
 
 @dataclass(frozen=True, slots=True)
