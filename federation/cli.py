@@ -11,6 +11,7 @@ failed it (the database, the SMS gateway, a peer, anything internal — the same
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from federation.errors import (
 )
 from federation.logging import configure_logging
 
-__all__ = ["USER_ERRORS", "app", "config_option", "main", "setup"]
+__all__ = ["USER_ERRORS", "app", "at_moment", "config_option", "main", "setup"]
 
 USER_ERRORS: tuple[type[SunshineError], ...] = (
     ConfigError,
@@ -117,3 +118,14 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def at_moment(text: str) -> datetime:
+    """``--at``: an ISO 8601 moment with its zone (a run as of that moment), or ValidationError."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"--at 不是有效的时刻：{text}（例如 2026-11-30T17:30:00+08:00）", at=text) from None
+    if moment.tzinfo is None:
+        raise ValidationError(f"--at 必须带时区，例如 {text}+08:00", at=text)
+    return moment

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,7 +22,7 @@ from city_aggregator.entrypoints.node_cli import NodeFactory
 from city_aggregator.scoring.domain import left_out
 from city_aggregator.scoring.explain import RECORD_LABELS
 from county_node.entrypoints.score_cli import LEVEL_LABELS, show_scores
-from federation.cli import config_option, setup
+from federation.cli import at_moment, config_option, setup
 from federation.errors import ConfigError, ValidationError
 from federation.identities import DivisionLevel, level_of
 
@@ -42,17 +41,6 @@ def _periods(period: list[str] | None, year: int | None) -> list[str]:
     if not out:
         raise ValidationError("请用 --period 或 --year 指定考核周期")
     return out
-
-
-def _moment(text: str) -> datetime:
-    """``--at``: an ISO 8601 moment with its zone (a run as of that moment: what was pending then stays pending)."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValidationError(f"--at 不是有效的时刻：{text}（例如 2026-11-30T17:30:00+08:00）", at=text) from None
-    if moment.tzinfo is None:
-        raise ValidationError(f"--at 必须带时区，例如 {text}+08:00", at=text)
-    return moment
 
 
 def _explain_lines(data: dict[str, Any]) -> list[str]:
@@ -156,7 +144,7 @@ def score_app_for(level: DivisionLevel, build: NodeFactory) -> typer.Typer:
         from federation.scoring_rules import parse_period
 
         periods = _periods(period, year)
-        moment = None if at is None else _moment(at)
+        moment = None if at is None else at_moment(at)
         with opened(config) as node:
             now = moment or node.clock()
             result = compute_scores(

@@ -49,13 +49,14 @@ def alerts_router(ctx: InspectionContext) -> APIRouter:
         county, light, status = county or None, light or None, status or None
         found = svc.alerts(scope, county=county, light=light, status=status, page=page, page_size=PAGE_SIZE)
         view = alert_list_view(scope, found)
+        counties = counties_of(ctx, scope)
         return render(
             request,
             "inspect/alerts.html",
             who,
             view=view,
-            counties=counties_of(ctx, scope),
-            names=dict(counties_of(ctx, scope)),
+            counties=counties,
+            names=dict(counties),
             lights=LIGHT_OPTIONS,
             statuses=ALERT_STATUS_OPTIONS,
             county=county,

@@ -79,13 +79,14 @@ def orders_pages_router(ctx: InspectionContext) -> APIRouter:
         county, status, reply = county or None, status or None, reply or None
         view = reading(who).list(county=county, status=status, reply=reply, page=page, page_size=PAGE_SIZE)
         scope = ctx.scope(who.division)
+        counties = counties_of(ctx, scope)
         return render(
             request,
             "inspect/orders.html",
             who,
             view=view,
-            counties=counties_of(ctx, scope),
-            names=dict(counties_of(ctx, scope)),
+            counties=counties,
+            names=dict(counties),
             statuses=STATUS_OPTIONS,
             replies=REPLY_OPTIONS,
             county=county,

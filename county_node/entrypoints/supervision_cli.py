@@ -15,7 +15,6 @@ sunshine alert sweep [--at 时刻]           立即巡检一次
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -46,6 +45,7 @@ from county_node.supervision.adapters.store import AlertFilter
 from county_node.supervision.domain.alerts import ACTION_LABELS, ACTOR_LABELS, AlertAction
 from county_node.supervision.domain.model import SUBJECT_KIND_LABELS
 from county_node.video.domain.segments import EVENT_KIND_LABELS
+from federation.cli import at_moment
 from federation.errors import ValidationError
 from federation.text import choices
 from security.access import Permission
@@ -245,16 +245,6 @@ def alert_close(
     _act(alert_id, AlertAction.CLOSE, reason, as_json, config)
 
 
-def _moment(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValidationError(f"--at 不是有效的时刻：{text}（例如 2026-09-30T00:00:00+08:00）", at=text) from None
-    if moment.tzinfo is None:
-        raise ValidationError(f"--at 必须带时区，例如 {text}+08:00", at=text)
-    return moment
-
-
 @alert_app.command("sweep")
 def alert_sweep(
     *,
@@ -266,7 +256,7 @@ def alert_sweep(
     config: ConfigOption = None,
 ) -> None:
     """立即巡检一次：触发到点的黄灯、红灯与超时预警，升级超时未签收的预警。可重复执行。"""
-    moment = None if at is None else _moment(at)
+    moment = None if at is None else at_moment(at)
     with open_node(config) as node, acting(node, Permission.ALERT_HANDLE, "立即巡检", node.config.node.division):
         view = sweep_view(node.supervision.sweep(moment))
     if as_json:
