@@ -19,10 +19,13 @@ new Welcome).
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 import grpc
 import structlog
@@ -55,7 +58,7 @@ from sync_agent.convert import (
     server_message_to_proto,
     status_reply_to_proto,
 )
-from sync_agent.domain import Mark, RefusalReason, excerpt
+from sync_agent.domain import Batch, Mark, RefusalReason, excerpt
 from sync_agent.errors import BatchRefused
 from sync_agent.ports import BatchSink, Receipt
 from sync_agent.stream_guard import StreamGuard, StreamLimits
@@ -203,10 +206,11 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
                 not_allowed=[excerpt(o) for o in sorted(set(hello.origins) - set(origins))[:20]],
             )
             yield server_message_to_proto(welcome)
-            for message in request_iterator:
-                if client_message_kind(message) != "batch":
-                    raise ValidationError("Hello 只能在复制流开头发送一次")
-                yield server_message_to_proto(self._answer(sender, message.batch))
+            for group, failure in _groups(request_iterator, self._limits.group_batches):
+                for answer in self._answer(sender, group):
+                    yield server_message_to_proto(answer)
+                if failure is not None:
+                    raise failure
         except grpc.RpcError:  # the sender cancelled or went away: nothing to answer
             log.info("replication.stream_closed_by_sender", sender=excerpt(sender), peer=peer)
             return
@@ -225,8 +229,10 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
                 self._guard.close(who)
         log.info("replication.stream_closed", sender=excerpt(sender), peer=peer)
 
-    def _answer(self, sender: str, message: pb.Batch) -> Receipt | BatchRefused:
-        return answer_batch(self._sink, sender, message, allowed=self._allowed, trust=self._trust, limits=self._limits)
+    def _answer(self, sender: str, messages: Sequence[pb.Batch]) -> list[Receipt | BatchRefused]:
+        return answer_batches(
+            self._sink, sender, messages, allowed=self._allowed, trust=self._trust, limits=self._limits
+        )
 
     def Status(  # noqa: N802 — the RPC's name in the wire contract
         self, request: pb.StatusRequest, context: grpc.ServicerContext
@@ -260,8 +266,94 @@ def answer_batch(
     limits: StreamLimits,
 ) -> Receipt | BatchRefused:
     """The receiver's answer to one batch ``sender`` sent, whatever carried it (a gRPC stream, a ferry file):
-    the policy (before anything is decoded), the wire conversion, the record size, the origin's signature, then
-    the sink's check and apply in one transaction. A refusal is returned, never raised: nothing was applied."""
+    :func:`answer_batches` of one."""
+    (answer,) = answer_batches(sink, sender, [message], allowed=allowed, trust=trust, limits=limits)
+    return answer
+
+
+def answer_batches(
+    sink: BatchSink,
+    sender: str,
+    messages: Sequence[pb.Batch],
+    *,
+    allowed: AllowPolicy,
+    trust: ReceiverTrust | None,
+    limits: StreamLimits,
+) -> list[Receipt | BatchRefused]:
+    """The receiver's answers to batches ``sender`` sent, in order. Each is checked on its own — the policy
+    (before anything is decoded), the wire conversion, the record size, the origin's signature — and those that
+    pass are checked against the marks and applied by the sink, the group in one transaction (one commit for
+    all: :meth:`SqlBatchSink.receive_many`). A refusal is returned, never raised: that batch wrote nothing."""
+    answers: list[Receipt | BatchRefused | None] = [None] * len(messages)
+    batches: list[tuple[int, Batch]] = []
+    early: list[int] = []  # refused before the sink: their mark is read once the group is applied
+    for i, message in enumerate(messages):
+        checked = _check_message(sender, message, allowed=allowed, trust=trust, limits=limits)
+        if isinstance(checked, BatchRefused):
+            answers[i] = checked
+            early.append(i)
+        else:
+            batches.append((i, checked))
+    if batches:
+        for (i, batch), answer in zip(batches, _receive(sink, sender, [b for _, b in batches]), strict=True):
+            answers[i] = answer
+            _log_answer(sender, batch, answer)
+    if early:  # where to resume: the mark as it stands after this group
+        refused_at = set(early)
+        origins = [m.origin for i, m in enumerate(messages) if i in refused_at and allowed(sender, m.origin)]
+        held = {m.origin: m for m in sink.marks(list(dict.fromkeys(origins)))} if origins else {}
+        for i in early:
+            refused = answers[i]
+            assert isinstance(refused, BatchRefused)
+            mark = held.get(refused.origin)
+            if mark is not None:
+                answers[i] = _refusal(RefusalReason(refused.reason), refused.message, mark)
+    return [a for a in answers if a is not None]
+
+
+def _receive(sink: BatchSink, sender: str, batches: Sequence[Batch]) -> list[Receipt | BatchRefused]:
+    """The sink's answers: one transaction for the group where the sink can (``receive_many``), else one each."""
+    many = getattr(sink, "receive_many", None)
+    if many is not None:
+        return list(many(sender, batches))
+    out: list[Receipt | BatchRefused] = []
+    for batch in batches:
+        try:
+            out.append(sink.receive(sender, batch))
+        except BatchRefused as refused:
+            out.append(refused)
+    return out
+
+
+def _log_answer(sender: str, batch: Batch, answer: Receipt | BatchRefused) -> None:
+    if isinstance(answer, BatchRefused):
+        # a GAP usually answers a batch sent behind one just refused: the sender ignores it, so do we
+        level = log.info if answer.reason == RefusalReason.GAP else log.warning
+        level(
+            "replication.batch_refused",
+            sender=sender,
+            origin=batch.origin,
+            first_seq=batch.first_seq,
+            last_seq=batch.last_seq,
+            reason=answer.reason,
+            high_water=answer.high_water,
+        )
+        return
+    log.debug(
+        "replication.batch_acked",
+        sender=sender,
+        origin=batch.origin,
+        high_water=answer.mark.high_water,
+        quarantined=answer.quarantined,
+        duplicate=answer.duplicate,
+    )
+
+
+def _check_message(
+    sender: str, message: pb.Batch, *, allowed: AllowPolicy, trust: ReceiverTrust | None, limits: StreamLimits
+) -> Batch | BatchRefused:
+    """The batch of ``message``, or its refusal (with an empty mark, filled in by the caller): not allowed,
+    malformed on the wire, a record over the size limit, a bad signature."""
     origin = message.origin
     if not allowed(sender, origin):  # before a payload is decoded or inflated
         log.warning("replication.batch_not_allowed", sender=sender, origin=excerpt(origin))
@@ -276,8 +368,7 @@ def answer_batch(
         )
     except BatchRefused as refused:  # malformed on the wire: say where to resume (the origin is allowed)
         log.warning("replication.batch_malformed", sender=sender, origin=origin, error=refused.message)
-        mark = sink.marks([origin])[0]
-        return _refusal(RefusalReason.MALFORMED, refused.message, mark)
+        return _refusal(RefusalReason.MALFORMED, refused.message, Mark(origin))
     oversize = next((r for r in batch.records if len(r.payload) > limits.max_record_bytes), None)
     if oversize is not None:
         log.warning(
@@ -291,7 +382,7 @@ def answer_batch(
             RefusalReason.MALFORMED,
             f"来源 {batch.origin} 的记录 {oversize.origin_seq} 有 {len(oversize.payload)} 字节，"
             f"超过单条记录上限 {limits.max_record_bytes} 字节",
-            sink.marks([batch.origin])[0],
+            Mark(batch.origin),
         )
     if trust is not None:
         try:
@@ -308,32 +399,73 @@ def answer_batch(
             return _refusal(
                 RefusalReason.BAD_SIGNATURE,
                 f"来源 {batch.origin} 的批次 {batch.first_seq}–{batch.last_seq}{via}：签名验证失败：{exc.message}",
-                sink.marks([batch.origin])[0],
+                Mark(batch.origin),
             )
+    return batch
+
+
+_END = object()
+
+
+def _groups(requests: Iterator[pb.ClientMessage], most: int) -> Iterator[tuple[list[pb.Batch], BaseException | None]]:
+    """The stream's batches in groups: whatever has arrived (up to ``most``), so a receiver behind its sender
+    applies several batches in one transaction, and one alone when it keeps up (no waiting for a group to fill).
+    A reader thread drains the stream; a message that is not a batch, or the stream's end or failure, ends the
+    groups (the batches before it are answered first, then the failure is raised)."""
+    arrived: queue.Queue[Any] = queue.Queue(maxsize=most)  # bounded: a sender cannot flood the receiver's memory
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                arrived.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for message in requests:
+                if not put(message):
+                    return
+            put(_END)
+        except BaseException as exc:  # handed to the servicer's thread, which raises it
+            put(exc)
+
+    threading.Thread(target=read, name="replication-reader", daemon=True).start()
     try:
-        receipt = sink.receive(sender, batch)
-    except BatchRefused as refused:
-        # a GAP usually answers a batch sent behind one just refused: the sender ignores it, so do we
-        level = log.info if refused.reason == RefusalReason.GAP else log.warning
-        level(
-            "replication.batch_refused",
-            sender=sender,
-            origin=batch.origin,
-            first_seq=batch.first_seq,
-            last_seq=batch.last_seq,
-            reason=refused.reason,
-            high_water=refused.high_water,
-        )
-        return refused
-    log.debug(
-        "replication.batch_acked",
-        sender=sender,
-        origin=batch.origin,
-        high_water=receipt.mark.high_water,
-        quarantined=receipt.quarantined,
-        duplicate=receipt.duplicate,
-    )
-    return receipt
+        yield from _grouped(arrived, most)
+    finally:
+        stop.set()  # the stream is over: a reader blocked on a full queue gives up
+
+
+def _grouped(arrived: queue.Queue[Any], most: int) -> Iterator[tuple[list[pb.Batch], BaseException | None]]:
+    while True:
+        item = arrived.get()
+        group: list[pb.Batch] = []
+        failure: BaseException | None = None
+        while True:
+            if item is _END:
+                break
+            if isinstance(item, BaseException):
+                failure = item
+                break
+            if client_message_kind(item) != "batch":
+                failure = ValidationError("Hello 只能在复制流开头发送一次")
+                break
+            group.append(item.batch)
+            if len(group) >= most:
+                break
+            try:
+                item = arrived.get_nowait()
+            except queue.Empty:
+                break
+        ended = item is _END or failure is not None
+        if group or failure is not None:
+            yield group, failure
+        if ended:
+            return
 
 
 def _refusal(reason: RefusalReason, message: str, mark: Mark) -> BatchRefused:

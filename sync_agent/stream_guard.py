@@ -29,6 +29,7 @@ class StreamLimits:
     streams_per_peer: int = 4
     hello_timeout_s: float = 10.0
     max_batch_bytes: int = 16 * 1_048_576
+    group_batches: int = 16  # batches that have arrived applied together, in one transaction (at most)
 
 
 class StreamGuard:

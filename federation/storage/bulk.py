@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter, itemgetter
 from typing import Any
 
@@ -24,7 +24,7 @@ from sqlalchemy.sql.dml import Insert
 
 from federation.storage.types import UTCDateTime
 
-__all__ = ["BulkStatement", "sqlite_moment", "sqlite_moments"]
+__all__ = ["BulkStatement", "sqlite_moment", "sqlite_moment_of_us", "sqlite_moments"]
 
 Processor = Callable[[Any], Any] | None
 
@@ -36,6 +36,14 @@ def sqlite_moment(value: datetime | None) -> str | None:
     if value.tzinfo is None:
         raise ValueError("naive datetime refused by UTCDateTime")
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+
+
+def sqlite_moment_of_us(us: int) -> str:
+    """:func:`sqlite_moment` of the moment ``us`` microseconds after the Unix epoch (no aware datetime made)."""
+    return (_EPOCH_NAIVE + timedelta(microseconds=us)).isoformat(" ", "microseconds")
 
 
 def _instant(value: datetime | None) -> tuple[datetime, Any] | None:

@@ -9,9 +9,10 @@ its new records at seqs already sent — are refused as divergent, never acknowl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -21,13 +22,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from federation.identities import validate_node_id
-from federation.replication import AppliersByType
-from federation.storage.bulk import BulkStatement
+from federation.replication import AppliersByType, Record
+from federation.storage.bulk import sqlite_moment_of_us
 from federation.storage.tables import batch_receipts, outbox, quarantine, replication_marks
 from federation.storage.uow import UnitOfWork
-from federation.timeutil import from_us, utcnow
+from federation.timeutil import from_us, to_us, utcnow
 from sync_agent.apply import apply_records
 from sync_agent.domain import ZERO_HASH, Batch, Mark, RefusalReason, Verdict, check_batch, excerpt, refusal
+from sync_agent.errors import BatchRefused
 from sync_agent.ports import Receipt
 from sync_agent.store._shared import INSERT_BATCH, Clock, batch_values, store_chain
 
@@ -35,7 +37,11 @@ __all__ = ["OriginStatus", "SqlBatchSink", "lock_mark"]
 
 log = structlog.get_logger(__name__)
 
-_INSERT_OUTBOX = BulkStatement(insert(outbox), [c.name for c in outbox.c])
+# the relay copy on SQLite: ready tuples, the creation moment as UTCDateTime stores it (sqlite_moment_of_us)
+_INSERT_OUTBOX_TEXT = (
+    f"INSERT INTO {outbox.name} (origin, seq, record_type, record_id, op, payload, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 _INSERT_QUARANTINE = insert(quarantine)
 _INSERT_RECEIPT = insert(batch_receipts)
 _RECEIPT = select(batch_receipts.c.first_seq, batch_receipts.c.batch_hash).where(
@@ -137,58 +143,119 @@ class SqlBatchSink:
         return [held.get(o) or Mark(o) for o in origins]
 
     def receive(self, sender: str, batch: Batch) -> Receipt:
+        """Check and apply one batch in its own transaction; raise BatchRefused (nothing applied) if refused."""
+        (answer,) = self.receive_many(sender, [batch])
+        if isinstance(answer, BatchRefused):
+            raise answer
+        return answer
+
+    def receive_many(self, sender: str, batches: Sequence[Batch]) -> list[Receipt | BatchRefused]:
+        """Check and apply ``batches`` (in the order sent) in **one** transaction — one commit, one fsync for the
+        group — and answer each: its receipt, or its refusal (a refused batch writes nothing; the batches of its
+        origin behind it are then refused as gaps, exactly as if each had its own transaction). The answers are
+        returned only once the group is committed: nothing is acknowledged that is not durable. A failure of the
+        database itself rolls the whole group back and propagates (the sender resends from its marks)."""
         now = self._clock()
+        answers: list[Receipt | BatchRefused | None] = [None] * len(batches)
+        held_by_origin: dict[str, list[dict[str, Any]]] = {}
         with UnitOfWork(self._engine) as uow:
             conn = uow.conn
-            mark = lock_mark(conn, batch.origin, now)
-            if batch.origin == self.node or (self._allow is not None and not self._allow(sender, batch.origin)):
-                raise refusal(
-                    RefusalReason.NOT_ALLOWED, f"节点 {sender} 不能发送来源 {batch.origin} 的记录", batch, mark
-                )
-            if check_batch(mark, batch) is Verdict.DUPLICATE:
-                _same_as_received(conn, batch, mark)
-                return Receipt(mark, duplicate=True)  # leaving the unit of work rolls back: nothing changed
-            texts = _payload_texts(batch, mark)
-            held = apply_records(conn, batch.origin, batch.records, texts, self._appliers)
-            conn.execute(
-                _INSERT_RECEIPT,
-                {
-                    "origin": batch.origin,
-                    "last_seq": batch.last_seq,
-                    "first_seq": batch.first_seq,
-                    "batch_hash": batch.batch_hash,
-                },
-            )
-            if self.relay:
-                conn.execute(INSERT_BATCH, batch_values(batch, now, store_chain(conn, batch.signer_chain)))
-                _INSERT_OUTBOX.execute(conn, _outbox_rows(batch, texts, mark))
-            if held:
-                conn.execute(
-                    _INSERT_QUARANTINE,
-                    [
-                        {**h, "origin": batch.origin, "state": "held", "created_at": now, "resolved_at": None}
-                        for h in held
-                    ],
-                )
-            conn.execute(
-                _ADVANCE_MARK,
-                {
-                    "k_origin": batch.origin,
-                    "high_water": batch.last_seq,
-                    "last_hash": batch.batch_hash,
-                    "n": len(batch.records),
-                    "updated_at": now,
-                },
-            )
+            marks: dict[str, Mark] = {}
+            accepted: dict[str, list[tuple[int, Batch, list[str]]]] = {}
+            received: dict[tuple[str, int], tuple[int, bytes]] = {}  # this group's receipts, not yet written
+            for i, batch in enumerate(batches):
+                origin = batch.origin
+                if origin == self.node or (self._allow is not None and not self._allow(sender, origin)):
+                    held = marks.get(origin) or self._read_mark(conn, origin)
+                    answers[i] = refusal(
+                        RefusalReason.NOT_ALLOWED, f"节点 {sender} 不能发送来源 {origin} 的记录", batch, held
+                    )
+                    continue
+                mark = marks.get(origin)
+                if mark is None:
+                    mark = marks[origin] = lock_mark(conn, origin, now)
+                try:
+                    if check_batch(mark, batch) is Verdict.DUPLICATE:
+                        _same_as_received(conn, batch, mark, received)
+                        answers[i] = Receipt(mark, duplicate=True)
+                        continue
+                    texts = _payload_texts(batch, mark)
+                    _check_moments(batch, mark)
+                except BatchRefused as refused:
+                    answers[i] = refused
+                    continue
+                accepted.setdefault(origin, []).append((i, batch, texts))
+                received[(origin, batch.last_seq)] = (batch.first_seq, batch.batch_hash)
+                marks[origin] = Mark(origin, batch.last_seq, batch.batch_hash)
+            if not accepted:
+                return [a for a in answers if a is not None]  # nothing to write: leaving rolls back
+            for origin, group in accepted.items():
+                held = self._apply(conn, origin, group, now)
+                held_by_origin[origin] = held
+                counts = _held_per_batch(held, group)
+                for (i, batch, _), n in zip(group, counts, strict=True):
+                    answers[i] = Receipt(Mark(origin, batch.last_seq, batch.batch_hash), quarantined=n)
             uow.commit()
-        for h in held:  # never the payload: it may hold personal data (the quarantine table keeps it)
-            log.warning(
-                "replication.quarantined",
-                sender=sender,
-                origin=batch.origin,
-                **{k: (excerpt(v, _LOG_EXCERPT) if isinstance(v, str) else v) for k, v in h.items() if k != "payload"},
+        for origin, held in held_by_origin.items():  # never the payload: it may hold personal data
+            for h in held:
+                log.warning(
+                    "replication.quarantined",
+                    sender=sender,
+                    origin=origin,
+                    **{
+                        k: (excerpt(v, _LOG_EXCERPT) if isinstance(v, str) else v)
+                        for k, v in h.items()
+                        if k != "payload"
+                    },
+                )
+        return [a for a in answers if a is not None]
+
+    def _read_mark(self, conn: Connection, origin: str) -> Mark:
+        row = conn.execute(_SELECT_MARK, {"origin": origin}).first()
+        return Mark(origin) if row is None else Mark(origin, int(row.high_water), bytes(row.last_hash))
+
+    def _apply(
+        self, conn: Connection, origin: str, group: Sequence[tuple[int, Batch, list[str]]], now: datetime
+    ) -> list[dict[str, Any]]:
+        """Apply the accepted, consecutive batches of one origin: their records through the appliers in one pass,
+        their receipts, the relay copy, the quarantine rows and the mark; return the quarantine rows."""
+        records = [r for _, batch, _ in group for r in batch.records]
+        texts = [t for _, _, batch_texts in group for t in batch_texts]
+        held = apply_records(conn, origin, records, texts, self._appliers)
+        batches = [batch for _, batch, _ in group]
+        conn.execute(
+            _INSERT_RECEIPT,
+            [
+                {"origin": origin, "last_seq": b.last_seq, "first_seq": b.first_seq, "batch_hash": b.batch_hash}
+                for b in batches
+            ],
+        )
+        if self.relay:
+            chains: dict[tuple[bytes, ...], str | None] = {}
+            logged = []
+            for b in batches:
+                if b.signer_chain not in chains:
+                    chains[b.signer_chain] = store_chain(conn, b.signer_chain)
+                logged.append(batch_values(b, now, chains[b.signer_chain]))
+            conn.execute(INSERT_BATCH, logged)
+            write_relay_copy(conn, origin, records, texts)
+        if held:
+            conn.execute(
+                _INSERT_QUARANTINE,
+                [{**h, "origin": origin, "state": "held", "created_at": now, "resolved_at": None} for h in held],
             )
-        return Receipt(Mark(batch.origin, batch.last_seq, batch.batch_hash), quarantined=len(held))
+        last = batches[-1]
+        conn.execute(
+            _ADVANCE_MARK,
+            {
+                "k_origin": origin,
+                "high_water": last.last_seq,
+                "last_hash": last.batch_hash,
+                "n": len(records),
+                "updated_at": now,
+            },
+        )
+        return held
 
     def status(self, origin_prefix: str = "") -> list[OriginStatus]:
         """Every origin held (optionally those under a division prefix) with its mark and quarantine size."""
@@ -219,14 +286,22 @@ class SqlBatchSink:
         ]
 
 
-def _same_as_received(conn: Connection, batch: Batch, mark: Mark) -> None:
-    """A batch at or below the mark must be one received (same last seq, same hash); else it is divergent."""
-    (receipts_from,) = conn.execute(_RECEIPTS_FROM, {"origin": batch.origin}).one()
-    if batch.last_seq <= int(receipts_from):
-        return  # received before receipts were kept: a duplicate, as it always was
-    held = conn.execute(_RECEIPT, {"origin": batch.origin, "last_seq": batch.last_seq}).first()
-    if held is not None and int(held.first_seq) == batch.first_seq and bytes(held.batch_hash) == batch.batch_hash:
-        return
+def _same_as_received(
+    conn: Connection, batch: Batch, mark: Mark, received: dict[tuple[str, int], tuple[int, bytes]]
+) -> None:
+    """A batch at or below the mark must be one received (same last seq, same hash) — before, or earlier in this
+    group (``received``); else it is divergent."""
+    pending = received.get((batch.origin, batch.last_seq))
+    if pending is not None:
+        if pending == (batch.first_seq, batch.batch_hash):
+            return
+    else:
+        (receipts_from,) = conn.execute(_RECEIPTS_FROM, {"origin": batch.origin}).one()
+        if batch.last_seq <= int(receipts_from):
+            return  # received before receipts were kept: a duplicate, as it always was
+        held = conn.execute(_RECEIPT, {"origin": batch.origin, "last_seq": batch.last_seq}).first()
+        if held is not None and int(held.first_seq) == batch.first_seq and bytes(held.batch_hash) == batch.batch_hash:
+            return
     raise refusal(
         RefusalReason.DIVERGENT,
         f"来源 {batch.origin} 的序号 {batch.first_seq}–{batch.last_seq} 已以不同内容接收过："
@@ -262,19 +337,44 @@ def _payload_texts(batch: Batch, mark: Mark) -> list[str]:
     return texts
 
 
-def _outbox_rows(batch: Batch, texts: Iterable[str], mark: Mark) -> list[dict[str, Any]]:
-    try:
-        return [
-            {
-                "origin": batch.origin,
-                "seq": r.origin_seq,
-                "record_type": r.record_type,
-                "record_id": r.record_id,
-                "op": r.op,
-                "payload": t,
-                "created_at": from_us(r.created_at_us),
-            }
-            for r, t in zip(batch.records, texts, strict=True)
-        ]
-    except OverflowError:
-        raise refusal(RefusalReason.MALFORMED, "记录的创建时间超出范围", batch, mark) from None
+_MAX_US = to_us(datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC))
+_MIN_US = to_us(datetime(1, 1, 1, tzinfo=UTC))
+
+
+def _check_moments(batch: Batch, mark: Mark) -> None:
+    """A record's creation moment must be one the relay copy can store (years 1–9999)."""
+    if any(not _MIN_US <= r.created_at_us <= _MAX_US for r in batch.records):
+        raise refusal(RefusalReason.MALFORMED, "记录的创建时间超出范围", batch, mark)
+
+
+def write_relay_copy(conn: Connection, origin: str, records: Sequence[Record], texts: Sequence[str]) -> None:
+    """The relay's copy of received records in ``outbox`` under their origin, stored exactly as the origin stored
+    them (the text of each payload as received), column by column — on PostgreSQL with ``COPY``."""
+    if not records:
+        return
+    seqs = [r.origin_seq for r in records]
+    types = [r.record_type for r in records]
+    ids = [r.record_id for r in records]
+    ops = [r.op for r in records]
+    if conn.dialect.name == "postgresql":
+        moments = [from_us(r.created_at_us) for r in records]
+        raw: Any = conn.connection.driver_connection
+        columns = "origin, seq, record_type, record_id, op, payload, created_at"
+        with raw.cursor() as cur, cur.copy(f"COPY {outbox.name} ({columns}) FROM STDIN") as out:
+            for row in zip(seqs, types, ids, ops, texts, moments, strict=True):
+                out.write_row((origin, *row))
+        return
+    moments = [sqlite_moment_of_us(r.created_at_us) for r in records]
+    conn.exec_driver_sql(
+        _INSERT_OUTBOX_TEXT, list(zip([origin] * len(records), seqs, types, ids, ops, texts, moments, strict=True))
+    )
+
+
+def _held_per_batch(held: Sequence[dict[str, Any]], group: Sequence[tuple[int, Batch, list[str]]]) -> list[int]:
+    """How many of the quarantine rows ``held`` fall in each batch of ``group`` (by seq)."""
+    counts = [0] * len(group)
+    if held:
+        lasts = [b.last_seq for _, b, _ in group]
+        for h in held:
+            counts[bisect_left(lasts, int(h["seq"]))] += 1
+    return counts
