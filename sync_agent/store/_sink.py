@@ -166,9 +166,11 @@ class SqlBatchSink:
             for i, batch in enumerate(batches):
                 origin = batch.origin
                 if origin == self.node or (self._allow is not None and not self._allow(sender, origin)):
-                    held = marks.get(origin) or self._read_mark(conn, origin)
                     answers[i] = refusal(
-                        RefusalReason.NOT_ALLOWED, f"节点 {sender} 不能发送来源 {origin} 的记录", batch, held
+                        RefusalReason.NOT_ALLOWED,
+                        f"节点 {sender} 不能发送来源 {origin} 的记录",
+                        batch,
+                        marks.get(origin) or self._read_mark(conn, origin),
                     )
                     continue
                 mark = marks.get(origin)
@@ -190,14 +192,13 @@ class SqlBatchSink:
             if not accepted:
                 return [a for a in answers if a is not None]  # nothing to write: leaving rolls back
             for origin, group in accepted.items():
-                held = self._apply(conn, origin, group, now)
-                held_by_origin[origin] = held
-                counts = _held_per_batch(held, group)
+                set_aside = held_by_origin[origin] = self._apply(conn, origin, group, now)
+                counts = _held_per_batch(set_aside, group)
                 for (i, batch, _), n in zip(group, counts, strict=True):
                     answers[i] = Receipt(Mark(origin, batch.last_seq, batch.batch_hash), quarantined=n)
             uow.commit()
-        for origin, held in held_by_origin.items():  # never the payload: it may hold personal data
-            for h in held:
+        for origin, rows in held_by_origin.items():  # never the payload: it may hold personal data
+            for h in rows:
                 log.warning(
                     "replication.quarantined",
                     sender=sender,
@@ -357,11 +358,11 @@ def write_relay_copy(conn: Connection, origin: str, records: Sequence[Record], t
     ids = [r.record_id for r in records]
     ops = [r.op for r in records]
     if conn.dialect.name == "postgresql":
-        moments = [from_us(r.created_at_us) for r in records]
+        aware = [from_us(r.created_at_us) for r in records]
         raw: Any = conn.connection.driver_connection
         columns = "origin, seq, record_type, record_id, op, payload, created_at"
         with raw.cursor() as cur, cur.copy(f"COPY {outbox.name} ({columns}) FROM STDIN") as out:
-            for row in zip(seqs, types, ids, ops, texts, moments, strict=True):
+            for row in zip(seqs, types, ids, ops, texts, aware, strict=True):
                 out.write_row((origin, *row))
         return
     moments = [sqlite_moment_of_us(r.created_at_us) for r in records]
