@@ -138,12 +138,12 @@ def _grpc(county_url: str, city_url: str, directory: Path, say: Say) -> float:
         source = SqlBatchSource(
             engine, COUNTY, max_records=BATCH_RECORDS, max_bytes=BATCH_BYTES, signer=security.signer.sign
         )
-        with receiver(city_url, Path(city_cfg.node.data_dir) / "sunshine.toml") as target:
+        with receiver(city_url, Path(city_cfg.node.data_dir) / "sunshine.toml") as rx:
             started = time.perf_counter()
             source.seal()
             link = Link(
                 LINK_NAME,
-                target,
+                rx.target,
                 source,
                 node=COUNTY,
                 window=WINDOW,

@@ -67,6 +67,7 @@ BASE_EVENTS = 1_000_000
 BATCH_RECORDS, BATCH_BYTES, WINDOW, GZIP = 500, 1_048_576, 8, True
 LINK_NAME = "bench-up"
 PROGRESS_EVERY_S = 15.0
+PROFILE_STAGES = 8  # the receiver's stages in the profile summary, top first
 Say = Callable[[str], None]
 
 # -- the timed runs -----------------------------------------------------------------------------------------------
@@ -77,6 +78,7 @@ class _Timing:
     seal_s: float
     stream_s: float
     batches: int
+    receiver_stages: dict[str, float]  # the receiver's seconds per stage (its profile summary)
 
     @property
     def total_s(self) -> float:
@@ -149,21 +151,36 @@ def _replicate(
         security = None if secure is None else node_trust(secure.county, engine).link_security()
         signer = None if security is None else security.signer.sign
         source = SqlBatchSource(engine, COUNTY, max_records=BATCH_RECORDS, max_bytes=BATCH_BYTES, signer=signer)
-        with receiver(city_url, None if secure is None else secure.city_toml) as target:
-            say(f"{label}: receiver at {target}; sealing and streaming {county.last_seq:,} records")
+        with receiver(city_url, None if secure is None else secure.city_toml) as rx:
+            say(f"{label}: receiver at {rx.target}; sealing and streaming {county.last_seq:,} records")
             started = time.perf_counter()
             sealed = source.seal()
             seal_s = time.perf_counter() - started
-            _, stream_s = _run_link(_link(target, source, security), label, county, say)
+            _, stream_s = _run_link(_link(rx.target, source, security), label, county, say)
     finally:
         engine.dispose()
     _check_city(city_url, county, label)
-    timing = _Timing(seal_s, stream_s, sealed)
+    timing = _Timing(seal_s, stream_s, sealed, rx.stages)
     say(
         f"{label}: {county.events / timing.total_s:,.0f} events/s ({county.last_seq / timing.total_s:,.0f} "
         f"records/s) — sealed {sealed:,} batches in {seal_s:.2f}s, streamed and applied in {stream_s:.2f}s"
     )
+    say(f"{label}: where the receiver's time went — " + _profile_line(rx.stages))
     return timing
+
+
+def _profile_line(stages: dict[str, float]) -> str:
+    return ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in list(stages.items())[:PROFILE_STAGES])
+
+
+def _profile(timing: _Timing) -> dict[str, Any]:
+    """The profile summary of one run: sealing, the stream, and the receiver's top stages by time (seconds)."""
+    top = dict(list(timing.receiver_stages.items())[:PROFILE_STAGES])
+    return {
+        "seal_s": round(timing.seal_s, 3),
+        "stream_s": round(timing.stream_s, 3),
+        "receiver_top_stages_s": {stage: round(seconds, 3) for stage, seconds in top.items()},
+    }
 
 
 def _check_city(city_url: str, county: County, label: str) -> None:
@@ -210,8 +227,8 @@ def _ceiling(sealed_county_url: str, county: County, say: Say) -> float:
     finally:
         engine.dispose()
     say(f"ceiling: {len(batches):,} batches in memory, streamed to a receiver that only acknowledges them")
-    with receiver(None) as target:
-        _, seconds = _run_link(_link(target, _MemorySource(batches)), "ceiling", county, say)
+    with receiver(None) as rx:
+        _, seconds = _run_link(_link(rx.target, _MemorySource(batches)), "ceiling", county, say)
     per_s = county.events / seconds
     say(f"ceiling: {per_s:,.0f} events/s ({county.last_seq / seconds:,.0f} records/s) in {seconds:.2f}s")
     return per_s
@@ -279,6 +296,7 @@ def run(options: Options) -> dict[str, Any]:
     sqlite_per_s = county.events / sqlite.total_s
     plain_per_s = county.events / plain.total_s
     ratio = sqlite_per_s / ceiling_per_s
+    pg_per_s = None if postgresql is None else county.events / postgresql.total_s
     cost = sqlite_per_s / plain_per_s
     say(f"mTLS + signatures: {sqlite_per_s:,.0f} events/s vs {plain_per_s:,.0f} plaintext = {cost:.3f}")
     say(
@@ -290,7 +308,7 @@ def run(options: Options) -> dict[str, Any]:
         "sqlite_events_per_s": round(sqlite_per_s, 1),
         "sqlite_plaintext_events_per_s": round(plain_per_s, 1),
         "secure_vs_plaintext": round(sqlite_per_s / plain_per_s, 3),
-        "postgresql_events_per_s": None if postgresql is None else round(county.events / postgresql.total_s, 1),
+        "postgresql_events_per_s": None if pg_per_s is None else round(pg_per_s, 1),
         "ceiling_events_per_s": round(ceiling_per_s, 1),
         "ratio": round(ratio, 3),
         "target_sqlite_events_per_s": TARGET_SQLITE_EVENTS_PER_S,
@@ -300,6 +318,11 @@ def run(options: Options) -> dict[str, Any]:
         "sqlite_stream_s": round(sqlite.stream_s, 3),
         "postgresql_seal_s": None if postgresql is None else round(postgresql.seal_s, 3),
         "postgresql_stream_s": None if postgresql is None else round(postgresql.stream_s, 3),
+        "postgresql_ratio": None if pg_per_s is None else round(pg_per_s / ceiling_per_s, 3),
+        "profile": {
+            "sqlite": _profile(sqlite),
+            "postgresql": None if postgresql is None else _profile(postgresql),
+        },
         "sqlite_synchronous": "full",
         "postgresql_autovacuum": autovacuum,
         "events": county.events,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from sync_agent.ports import BatchSink, Receipt
 from sync_agent.server import serve
 from sync_agent.store import SqlBatchSink
 
-__all__ = ["receiver"]
+__all__ = ["Receiver", "receiver"]
 
 
 class _AckingSink(BatchSink):
@@ -56,21 +57,32 @@ def _receiver_main(city_url: str | None, pipe: Pipe, secure: Path | None) -> Non
             pipe.recv()
         finally:
             server.stop(grace=None)
+        stages = getattr(sink, "stages", None)
+        pipe.send({} if stages is None else stages.snapshot())  # where the receiver's time went
     finally:
         if engine is not None:
             engine.dispose()
         pipe.close()
 
 
+@dataclass
+class Receiver:
+    """A running receiver process: where it listens; once it has stopped, the seconds of each of its stages."""
+
+    target: str
+    stages: dict[str, float] = field(default_factory=dict)
+
+
 @contextmanager
-def receiver(city_url: str | None, secure: Path | None = None) -> Iterator[str]:
-    """A receiver process serving ``city_url`` (``secure``: with the city's machine trust); yields its
-    ``host:port``, stops and joins it on exit."""
+def receiver(city_url: str | None, secure: Path | None = None) -> Iterator[Receiver]:
+    """A receiver process serving ``city_url`` (``secure``: with the city's machine trust); yields it (its
+    ``host:port``), stops and joins it on exit and then reads its stage timings."""
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited threads or connections
     pipe, child = ctx.Pipe()
     process = ctx.Process(target=_receiver_main, args=(city_url, child, secure), name="bench-city", daemon=True)
     process.start()
     child.close()
+    running: Receiver | None = None
     try:
         while not pipe.poll(0.1) and process.is_alive():
             pass
@@ -79,10 +91,13 @@ def receiver(city_url: str | None, secure: Path | None = None) -> Iterator[str]:
         except EOFError:
             process.join(5)
             raise RuntimeError(f"the receiver process exited (code {process.exitcode}) before serving") from None
-        yield target
+        running = Receiver(target)
+        yield running
     finally:
-        with suppress(OSError):  # it has exited already
+        with suppress(OSError, EOFError):  # it has exited already
             pipe.send("stop")
+            if running is not None and pipe.poll(30):
+                running.stages = pipe.recv()
         process.join(30)
         if process.is_alive():  # pragma: no cover - a receiver that does not stop
             process.terminate()

@@ -14,6 +14,7 @@ record's fault: they propagate and the whole batch is rolled back, to be receive
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from federation.errors import SunshineError
 from federation.replication import Applier, AppliersByType, Prepared, Record, Rejection, rejection_reason
+from sync_agent.stages import StageClock
 
 __all__ = ["REJECTABLE", "apply_one_type", "apply_records", "held_row"]
 
@@ -42,9 +44,17 @@ def held_row(record: Record, payload: str, reason: str) -> dict[str, Any]:
 
 
 def apply_records(
-    conn: Connection, origin: str, records: Sequence[Record], payloads: Sequence[str], appliers: AppliersByType
+    conn: Connection,
+    origin: str,
+    records: Sequence[Record],
+    payloads: Sequence[str],
+    appliers: AppliersByType,
+    *,
+    stages: StageClock | None = None,
 ) -> list[dict[str, Any]]:
-    """Apply ``records`` of ``origin`` (``payloads``: their payloads as text); return the quarantine rows."""
+    """Apply ``records`` of ``origin`` (``payloads``: their payloads as text); return the quarantine rows.
+    ``stages``: add the seconds of decoding and checking, and of each record type's write, to it."""
+    started = time.perf_counter()
     held: list[dict[str, Any]] = []
     groups: dict[str, list[Prepared[Any]]] = {}
     loads = json.loads
@@ -67,13 +77,18 @@ def apply_records(
             held.append(held_row(record, payload, rejection_reason(exc)))
             continue
         groups.setdefault(record.record_type, []).append(Prepared(record, value))
+    if stages is not None:
+        stages.add("decode and check payloads", time.perf_counter() - started)
     if groups:
         text_of = dict(zip((r.origin_seq for r in records), payloads, strict=True))
         for record_type, applier in appliers.items():
             items = groups.get(record_type)
             if items:
+                started = time.perf_counter()
                 for r in apply_one_type(conn, origin, applier, items):
                     held.append(held_row(r.record, text_of[r.record.origin_seq], r.reason))
+                if stages is not None:
+                    stages.add(f"write {record_type}", time.perf_counter() - started)
     held.sort(key=lambda h: int(h["seq"]))
     return held
 

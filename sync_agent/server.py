@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ from sync_agent.convert import (
 from sync_agent.domain import Batch, Mark, RefusalReason, excerpt
 from sync_agent.errors import BatchRefused
 from sync_agent.ports import BatchSink, Receipt
+from sync_agent.stages import StageClock
 from sync_agent.stream_guard import StreamGuard, StreamLimits
 
 __all__ = [
@@ -287,6 +289,7 @@ def answer_batches(
     answers: list[Receipt | BatchRefused | None] = [None] * len(messages)
     batches: list[tuple[int, Batch]] = []
     early: list[int] = []  # refused before the sink: their mark is read once the group is applied
+    started = time.perf_counter()
     for i, message in enumerate(messages):
         checked = _check_message(sender, message, allowed=allowed, trust=trust, limits=limits)
         if isinstance(checked, BatchRefused):
@@ -294,6 +297,9 @@ def answer_batches(
             early.append(i)
         else:
             batches.append((i, checked))
+    stages: StageClock | None = getattr(sink, "stages", None)
+    if stages is not None:
+        stages.add("wire: decode, signature", time.perf_counter() - started)
     if batches:
         for (i, batch), answer in zip(batches, _receive(sink, sender, [b for _, b in batches]), strict=True):
             answers[i] = answer

@@ -9,6 +9,7 @@ its new records at seqs already sent — are refused as divergent, never acknowl
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from sync_agent.apply import apply_records
 from sync_agent.domain import ZERO_HASH, Batch, Mark, RefusalReason, Verdict, check_batch, excerpt, refusal
 from sync_agent.errors import BatchRefused
 from sync_agent.ports import Receipt
+from sync_agent.stages import StageClock
 from sync_agent.store._shared import INSERT_BATCH, Clock, batch_values, store_chain
 
 __all__ = ["OriginStatus", "SqlBatchSink", "lock_mark"]
@@ -131,6 +133,7 @@ class SqlBatchSink:
         self.relay = relay
         self._clock = clock
         self._allow = allow
+        self.stages = StageClock()  # where the time goes (bench replication's profile summary)
 
     def marks(self, origins: Sequence[str]) -> list[Mark]:
         if not origins:
@@ -158,6 +161,7 @@ class SqlBatchSink:
         now = self._clock()
         answers: list[Receipt | BatchRefused | None] = [None] * len(batches)
         held_by_origin: dict[str, list[dict[str, Any]]] = {}
+        started = time.perf_counter()
         with UnitOfWork(self._engine) as uow:
             conn = uow.conn
             marks: dict[str, Mark] = {}
@@ -189,6 +193,7 @@ class SqlBatchSink:
                 accepted.setdefault(origin, []).append((i, batch, texts))
                 received[(origin, batch.last_seq)] = (batch.first_seq, batch.batch_hash)
                 marks[origin] = Mark(origin, batch.last_seq, batch.batch_hash)
+            self.stages.add("check (marks, chain, texts)", time.perf_counter() - started)
             if not accepted:
                 return [a for a in answers if a is not None]  # nothing to write: leaving rolls back
             for origin, group in accepted.items():
@@ -196,7 +201,8 @@ class SqlBatchSink:
                 counts = _held_per_batch(set_aside, group)
                 for (i, batch, _), n in zip(group, counts, strict=True):
                     answers[i] = Receipt(Mark(origin, batch.last_seq, batch.batch_hash), quarantined=n)
-            uow.commit()
+            with self.stages.timing("commit"):
+                uow.commit()
         for origin, rows in held_by_origin.items():  # never the payload: it may hold personal data
             for h in rows:
                 log.warning(
@@ -222,7 +228,8 @@ class SqlBatchSink:
         their receipts, the relay copy, the quarantine rows and the mark; return the quarantine rows."""
         records = [r for _, batch, _ in group for r in batch.records]
         texts = [t for _, _, batch_texts in group for t in batch_texts]
-        held = apply_records(conn, origin, records, texts, self._appliers)
+        held = apply_records(conn, origin, records, texts, self._appliers, stages=self.stages)
+        started = time.perf_counter()
         batches = [batch for _, batch, _ in group]
         conn.execute(
             _INSERT_RECEIPT,
@@ -239,7 +246,9 @@ class SqlBatchSink:
                     chains[b.signer_chain] = store_chain(conn, b.signer_chain)
                 logged.append(batch_values(b, now, chains[b.signer_chain]))
             conn.execute(INSERT_BATCH, logged)
+            relay_started = time.perf_counter()
             write_relay_copy(conn, origin, records, texts)
+            self.stages.add("relay copy (outbox rows)", time.perf_counter() - relay_started)
         if held:
             conn.execute(
                 _INSERT_QUARANTINE,
@@ -256,6 +265,7 @@ class SqlBatchSink:
                 "updated_at": now,
             },
         )
+        self.stages.add("receipts, batch log, mark", time.perf_counter() - started)
         return held
 
     def status(self, origin_prefix: str = "") -> list[OriginStatus]:
