@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from federation.identities import validate_node_id
 from federation.replication import AppliersByType
+from federation.storage import wake
 from federation.storage.bulk import BulkStatement
 from federation.storage.tables import batch_receipts, outbox, quarantine, replication_marks
 from federation.storage.uow import UnitOfWork
@@ -162,6 +163,7 @@ class SqlBatchSink:
             if self.relay:
                 conn.execute(INSERT_BATCH, batch_values(batch, now, store_chain(conn, batch.signer_chain)))
                 _INSERT_OUTBOX.execute(conn, _outbox_rows(batch, texts, mark))
+                wake.written(conn, batch.origin)  # this node's agent relays it as soon as it is committed
             if held:
                 conn.execute(
                     _INSERT_QUARANTINE,
