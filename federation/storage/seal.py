@@ -211,8 +211,8 @@ def _seal_due(conn: Connection, writer: _WriterSeal, origin: str, top: int) -> i
             f"发件箱序号不连续（已封批到 {after}，其后的记录从 {rows[0].seq} 开始），无法封批", origin=origin
         )
     groups = pack(records_of(rows), policy.batch_records, policy.batch_bytes)
-    if rows[-1].seq < top and len(groups) > 1:
-        groups.pop()  # may have been cut short by the cap: sealed with what follows, later
+    if rows[-1].seq < top and len(groups) > 1 and len(groups[-1]) < policy.batch_records:
+        groups.pop()  # cut short by the cap: sealed with what follows, later
     now = utcnow()
     values = []
     for group in groups:

@@ -39,7 +39,6 @@ _NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', :origin)")
 _POLL_S = 0.5  # how often the listener's thread looks whether it should stop
 _RECONNECT_S = 5.0  # PostgreSQL: the listening connection broke, try again after this long
 
-_senders = threading.local()  # per thread: its datagram socket, made on its first wake
 _addresses: dict[str, bytes] = {}
 
 
@@ -80,20 +79,12 @@ def committed(conn: Connection) -> None:
         return
     try:
         address = sqlite_address(database)
-        sender = _datagram_sender()
-        for origin in noted:
-            sender.sendto(origin.encode("utf-8"), address)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:  # a few µs; nothing held between commits
+            sender.setblocking(False)
+            for origin in noted:
+                sender.sendto(origin.encode("utf-8"), address)
     except OSError:  # no agent listening, its queue full, …: a wake is a hint
         pass
-
-
-def _datagram_sender() -> socket.socket:
-    sender: socket.socket | None = getattr(_senders, "socket", None)
-    if sender is None:
-        sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        sender.setblocking(False)
-        _senders.socket = sender
-    return sender
 
 
 class WakeListener:
@@ -197,8 +188,9 @@ class WakeListener:
             raw: Any = None
             try:
                 pool_conn = self._engine.raw_connection()
-                pool_conn.detach()  # a connection of its own, never returned to the pool
                 raw = pool_conn.driver_connection
+                pool_conn.detach()  # a connection of its own, never returned to the pool
+                raw.rollback()
                 raw.autocommit = True
                 raw.execute(f"LISTEN {CHANNEL}")
                 self._listening.set()
