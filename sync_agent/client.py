@@ -72,6 +72,7 @@ SOFTWARE = "sunshine-sync-agent/1"
 
 
 _ORIGINS_EVERY_S = 1.0  # how often an idle link looks for origins it does not carry yet
+_STOP_CHECK_S = 0.25  # a woken link asleep on its inbox notices the agent stopping within this
 _IDLE_POLL_S = 1.0  # a woken link's look when no wake came (a lost wake), and its writes of what was acknowledged
 
 
@@ -426,7 +427,7 @@ class Link:
             if tail is not None:
                 wait = min(wait, tail[1] + hold - now)
             try:  # idle: sleep until a wake, the next look, or the receiver going away
-                item = inbox.get(timeout=max(0.0, min(wait, _ORIGINS_EVERY_S)))
+                item = inbox.get(timeout=max(0.0, min(wait, _STOP_CHECK_S)))
             except queue.Empty:
                 continue
             if isinstance(item, Wake):
