@@ -9,11 +9,12 @@ refusals — are recognised as stale and ignored. An origin refused again and ag
 or at once for NOT_ALLOWED) is parked for a backoff delay instead of looping.
 
 With a ``waker`` (the node's wakes on commit) an idle link sleeps on its inbox instead of polling the outbox
-every linger: a wake (a transaction committed outbox or batch rows — its writer sealed them when due, see
-:mod:`federation.storage.seal`) makes it look at once, read only (``source.unsealed``), and send what is sealed;
-rows no writer sealed are sealed by the link itself once they have stayed pending two lingers (the tail after the
-writes stop). A slow look every second covers a lost wake. Without a waker, or while it cannot listen, and in
-``run_once``, the link seals and looks every linger.
+every linger: a wake saying a transaction sealed new batches (its writer sealed them when due, see
+:mod:`federation.storage.seal`; or the node received batches to relay) makes it fetch and send them at once; a wake
+saying rows were written but not sealed starts a clock (a read-only look, ``source.unsealed``): rows no writer
+sealed within two lingers (the tail after the writes stop) are sealed by the link itself. A slow look every
+second covers a lost wake. Without a waker, or while it cannot listen, and in ``run_once``, the link seals and
+looks every linger.
 
 When the stream breaks or the peer is down the link logs a :class:`LinkError` and reconnects with
 exponential backoff and full jitter; the new Welcome says where to resume. With the peer down the node keeps
@@ -52,7 +53,8 @@ from sync_agent.errors import BatchRefused, LinkError
 from sync_agent.link_stats import LinkStats, OriginStats
 from sync_agent.link_stream import (
     CHANNEL_OPTIONS,
-    WAKE,
+    WAKE_PENDING,
+    WAKE_SEALED,
     End,
     Inbound,
     ResponseStream,
@@ -82,7 +84,7 @@ class Waker(Protocol):
     @property
     def listening(self) -> bool: ...
 
-    def subscribe(self, callback: Callable[[str], object]) -> Callable[[], None]: ...
+    def subscribe(self, callback: Callable[[str, bool], object]) -> Callable[[], None]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,7 +373,7 @@ class Link:
         """:meth:`_pump` of a link with a waker: look when woken (or every ``idle_poll``), never seal under the
         writers' lock what a writer will seal within a linger."""
         assert self._waker is not None
-        unsubscribe = self._waker.subscribe(lambda _origin: inbox.put(WAKE))
+        unsubscribe = self._waker.subscribe(lambda _origin, sealed: inbox.put(WAKE_SEALED if sealed else WAKE_PENDING))
         try:
             self._pump_on_wakes(states, requests, inbox, stop, origins=origins)
         finally:
@@ -388,33 +390,40 @@ class Link:
     ) -> None:
         assert self._waker is not None
         pending: deque[_InFlight] = deque()
-        woken = True  # look at once after connecting
+        look = probe = True  # at once after connecting: what is sealed, and what is pending
         last_look = last_acks = -math.inf
         origins_checked = self._clock()
         tail: tuple[int, float] | None = None  # rows left unsealed: the highest seq then, and when first seen
         hold = 2 * self._linger  # how long rows may wait for a writer's seal before the link seals them
 
-        def wake() -> None:
-            nonlocal woken
-            woken = True
+        def woken(item: Wake) -> None:  # wakes coalesce: one look for all that arrived meanwhile
+            nonlocal look, probe
+            if item.sealed:
+                look = True  # new batches: fetch them
+            elif tail is None:
+                probe = True  # new rows a writer did not seal (yet): start the tail's clock
 
         while True:
             now = self._clock()
             poll = self._idle_poll if self._waker.listening else self._linger
-            if woken or now - last_look >= poll or (tail is not None and now - tail[1] >= hold):
-                woken = False
+            polled = now - last_look >= poll
+            if polled or probe or (tail is not None and now - tail[1] >= hold):
+                probe = False
+                tail, sealed = self._seal_tail(tail, now, hold)
+                look = look or sealed
+            if look or polled:
+                look = False
                 last_look = now
                 if now - last_acks >= self._idle_poll:
                     self._record_acks(states)
                     last_acks = now
-                tail = self._seal_tail(tail, now, hold)
                 for st in states.values():  # look again: new batches, sealed here or relayed from children
                     st.exhausted = False
             stopping = stop.is_set()
             if not stopping:
                 self._fill(states, pending, requests, now)
             if pending:
-                self._handle(self._expect(inbox, self._ack_timeout, "批次确认", on_wake=wake), pending, states)
+                self._handle(self._expect(inbox, self._ack_timeout, "批次确认", on_wake=woken), pending, states)
                 continue
             if stopping:
                 return
@@ -428,25 +437,27 @@ class Link:
                 wait = min(wait, tail[1] + hold - now)
             try:  # idle: sleep until a wake, the next look, or the receiver going away
                 item = inbox.get(timeout=max(0.0, min(wait, _STOP_CHECK_S)))
+                while isinstance(item, Wake):
+                    woken(item)
+                    item = inbox.get_nowait()
             except queue.Empty:
-                continue
-            if isinstance(item, Wake):
-                woken = True
                 continue
             self._handle(item, pending, states)
 
-    def _seal_tail(self, tail: tuple[int, float] | None, now: float, hold: float) -> tuple[int, float] | None:
+    def _seal_tail(
+        self, tail: tuple[int, float] | None, now: float, hold: float
+    ) -> tuple[tuple[int, float] | None, bool]:
         """Rows of this node pending (unsealed): seal them if they were pending already ``hold`` seconds ago
-        (no writer came to seal them: the tail after the writes stopped); else remember them."""
+        (no writer came to seal them: the tail after the writes stopped); else remember them. Return the tail
+        and whether anything was sealed."""
         sealed, top = self._source.unsealed()
         if top <= sealed:
-            return None
+            return None, False
         if tail is None or sealed >= tail[0]:  # new rows (what was seen before has been sealed by a writer)
-            return (top, now)
+            return (top, now), False
         if now - tail[1] >= hold:
-            self._source.seal()
-            return None
-        return tail
+            return None, self._source.seal() > 0
+        return tail, False
 
     def _record_acks(self, states: dict[str, _OriginState]) -> None:
         """Write what the receiver acknowledged since the last call (one write per origin, not per batch)."""
@@ -501,7 +512,7 @@ class Link:
         inbox: queue.SimpleQueue[Inbound],
         timeout: float,
         what: str,
-        on_wake: Callable[[], object] | None = None,
+        on_wake: Callable[[Wake], object] | None = None,
     ) -> Welcome | Receipt | BatchRefused | End:
         """The next answer; raise LinkError when the stream broke or nothing came within ``timeout``. A wake on the
         way is passed to ``on_wake`` (the deadline stands)."""
@@ -514,7 +525,7 @@ class Link:
             if not isinstance(item, Wake):
                 return item
             if on_wake is not None:
-                on_wake()
+                on_wake(item)
 
     def _handle(self, item: Inbound, pending: deque[_InFlight], states: dict[str, _OriginState]) -> None:
         item = raise_failure(item)

@@ -2,7 +2,7 @@
 
 The calling thread puts client messages on a request queue that gRPC drains on its own thread (:func:`drain`;
 ``None`` half-closes); one reader thread (:func:`read_responses`) turns each server message into a domain value
-on an inbox queue (where the node's wakes, :data:`WAKE`, arrive too), and ends it with :data:`END`, or with the
+on an inbox queue (where the node's wakes, :class:`Wake`, arrive too), and ends it with :data:`END`, or with the
 :class:`LinkError` the stream broke with (:func:`link_error`, the one translation of a gRPC failure).
 """
 
@@ -24,7 +24,8 @@ from sync_agent.server import GRPC_MESSAGE_LIMIT
 __all__ = [
     "CHANNEL_OPTIONS",
     "END",
-    "WAKE",
+    "WAKE_PENDING",
+    "WAKE_SEALED",
     "End",
     "Inbound",
     "ResponseStream",
@@ -69,11 +70,17 @@ class End:
 
 
 class Wake:
-    """Not from the receiver: the node committed new outbox or batch rows (:mod:`federation.storage.wake`)."""
+    """Not from the receiver: the node committed new outbox or batch rows (:mod:`federation.storage.wake`);
+    ``sealed``: batches among them (else only rows still to be sealed)."""
+
+    __slots__ = ("sealed",)
+
+    def __init__(self, *, sealed: bool) -> None:
+        self.sealed = sealed
 
 
 END = End()
-WAKE = Wake()
+WAKE_SEALED, WAKE_PENDING = Wake(sealed=True), Wake(sealed=False)
 Inbound = Welcome | Receipt | BatchRefused | SyncError | End | Wake
 
 

@@ -285,8 +285,8 @@ def _write(
 def _written(conn: Connection, origin: str, last: int) -> None:
     """After the rows: the writer's own seal when one is due (:mod:`federation.storage.seal`), and the wake of
     the node's agent at commit (:mod:`federation.storage.wake`)."""
-    seal.after_write(conn, origin, last)
-    wake.written(conn, origin)
+    sealed = seal.after_write(conn, origin, last)
+    wake.written(conn, origin, sealed=sealed > 0)
 
 
 def append_entry(conn: Connection, origin: str, entry: AuditEntry, *, live: audit_chain.Live | None) -> StoredEntry:

@@ -1,7 +1,8 @@
 """Wake on commit: a transaction that wrote outbox or ``batch_log`` rows wakes the node's sync agent once it has
 committed, so the agent sends at once instead of polling the database.
 
-A wake is a hint — it carries the origin written and nothing else, and losing one only delays a batch until the
+A wake is a hint — it carries the origin written and whether batches were sealed (or received to relay) or only
+rows written that are still to be sealed, and losing one only delays a batch until the
 agent's slow fallback look (``sync_agent.client.Link``):
 
 * **PostgreSQL** — :func:`written` runs ``pg_notify('sunshine_wake', origin)`` in the writing transaction (the
@@ -12,7 +13,7 @@ agent's slow fallback look (``sync_agent.client.Link``):
   the note. The agent binds that socket; if another process holds it, the agent warns and polls instead.
 
 :class:`WakeListener` is the agent's end: ``start()``, then ``subscribe(callback)`` per link; the callback is called
-with the origin on the listener's thread.
+with the origin and that flag on the listener's thread.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ log = structlog.get_logger(__name__)
 
 CHANNEL = "sunshine_wake"  # the PostgreSQL notification channel
 _NOTED = "sunshine_wake_origins"  # on a connection: the origins its open transaction wrote (SQLite) or notified
-_NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', :origin)")
+_NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', :payload)")
+_SEALED = ":sealed"  # a wake's payload: the origin, and this when batches were sealed (or received to relay)
 _POLL_S = 0.5  # how often the listener's thread looks whether it should stop
 _RECONNECT_S = 5.0  # PostgreSQL: the listening connection broke, try again after this long
 
@@ -51,16 +53,26 @@ def sqlite_address(database: str) -> bytes:
     return found
 
 
-def written(conn: Connection, origin: str) -> None:
-    """Note that this transaction wrote ``origin``'s outbox or batches: the node's agent is woken at commit."""
-    noted: set[str] | None = conn.info.get(_NOTED)
+def written(conn: Connection, origin: str, *, sealed: bool) -> None:
+    """Note that this transaction wrote ``origin``'s outbox rows (``sealed``: and batches of them, or batches
+    received to relay): the node's agent is woken at commit."""
+    noted: dict[str, bool] | None = conn.info.get(_NOTED)
     if noted is None:
-        noted = conn.info[_NOTED] = set()
-    if origin in noted:
+        noted = conn.info[_NOTED] = {}
+    before = noted.get(origin)
+    if before is True or before == sealed:
         return
-    noted.add(origin)
+    noted[origin] = sealed
     if conn.dialect.name == "postgresql":
-        conn.execute(_NOTIFY, {"origin": origin})
+        conn.execute(_NOTIFY, {"payload": _payload(origin, sealed=sealed)})
+
+
+def _payload(origin: str, *, sealed: bool) -> str:
+    return f"{origin}{_SEALED if sealed else ''}"
+
+
+def _parse(payload: str) -> tuple[str, bool]:
+    return (payload[: -len(_SEALED)], True) if payload.endswith(_SEALED) else (payload, False)
 
 
 def discard(conn: Connection) -> None:
@@ -71,7 +83,7 @@ def discard(conn: Connection) -> None:
 def committed(conn: Connection) -> None:
     """After a successful commit: wake the agent of a SQLite database (PostgreSQL delivered its notification
     at the commit itself). Never raises."""
-    noted: set[str] | None = conn.info.pop(_NOTED, None)
+    noted: dict[str, bool] | None = conn.info.pop(_NOTED, None)
     if not noted or conn.dialect.name != "sqlite":
         return
     database = conn.engine.url.database
@@ -81,8 +93,8 @@ def committed(conn: Connection) -> None:
         address = sqlite_address(database)
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:  # a few µs; nothing held between commits
             sender.setblocking(False)
-            for origin in noted:
-                sender.sendto(origin.encode("utf-8"), address)
+            for origin, sealed in noted.items():
+                sender.sendto(_payload(origin, sealed=sealed).encode("utf-8"), address)
     except OSError:  # no agent listening, its queue full, …: a wake is a hint
         pass
 
@@ -92,7 +104,7 @@ class WakeListener:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._callbacks: dict[int, Callable[[str], object]] = {}
+        self._callbacks: dict[int, Callable[[str, bool], object]] = {}
         self._next_id = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -105,8 +117,8 @@ class WakeListener:
         """Whether wakes arrive now (else a link polls as it did without a listener)."""
         return self._listening.is_set()
 
-    def subscribe(self, callback: Callable[[str], object]) -> Callable[[], None]:
-        """Call ``callback(origin)`` on every wake; return the function that ends the subscription."""
+    def subscribe(self, callback: Callable[[str, bool], object]) -> Callable[[], None]:
+        """Call ``callback(origin, sealed)`` on every wake; return the function that ends the subscription."""
         with self._lock:
             key = self._next_id
             self._next_id += 1
@@ -160,12 +172,13 @@ class WakeListener:
             self._socket = None
         self._listening.clear()
 
-    def _deliver(self, origin: str) -> None:
+    def _deliver(self, payload: str) -> None:
+        origin, sealed = _parse(payload)
         with self._lock:
             callbacks = list(self._callbacks.values())
         for callback in callbacks:
             try:
-                callback(origin)
+                callback(origin, sealed)
             except Exception:  # a subscriber's failure must not stop the others' wakes
                 log.exception("replication.wake_callback_failed", origin=origin)
 

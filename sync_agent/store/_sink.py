@@ -163,7 +163,7 @@ class SqlBatchSink:
             if self.relay:
                 conn.execute(INSERT_BATCH, batch_values(batch, now, store_chain(conn, batch.signer_chain)))
                 _INSERT_OUTBOX.execute(conn, _outbox_rows(batch, texts, mark))
-                wake.written(conn, batch.origin)  # this node's agent relays it as soon as it is committed
+                wake.written(conn, batch.origin, sealed=True)  # this node's agent relays it as soon as it is committed
             if held:
                 conn.execute(
                     _INSERT_QUARANTINE,

@@ -248,12 +248,12 @@ def test_a_commit_wakes_the_listener_and_a_rollback_does_not(engines: Callable[.
     listener = WakeListener(engines())
     assert listener.start()
     assert listener.listening
-    heard: queue.SimpleQueue[str] = queue.SimpleQueue()
-    unsubscribe = listener.subscribe(heard.put)
+    heard: queue.SimpleQueue[tuple[str, bool]] = queue.SimpleQueue()
+    unsubscribe = listener.subscribe(lambda origin, sealed: heard.put((origin, sealed)))
     try:
         write(county, commit=False)
         write(county)
-        assert heard.get(timeout=5) == COUNTY
+        assert heard.get(timeout=5) == (COUNTY, False)  # no policy here: the rows wait for the agent
         time.sleep(0.2)
         assert heard.empty()  # one wake: the rolled-back write sent none
     finally:
