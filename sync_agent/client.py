@@ -34,6 +34,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -374,10 +375,12 @@ class Link:
         writers' lock what a writer will seal within a linger."""
         assert self._waker is not None
         unsubscribe = self._waker.subscribe(lambda _origin, sealed: inbox.put(WAKE_SEALED if sealed else WAKE_PENDING))
+        acks = ThreadPoolExecutor(1, thread_name_prefix=f"link-{self.name}-acks")
         try:
-            self._pump_on_wakes(states, requests, inbox, stop, origins=origins)
+            self._pump_on_wakes(states, requests, inbox, stop, origins=origins, acks=acks)
         finally:
             unsubscribe()  # a wake still queued is skipped by whoever reads the inbox next
+            acks.shutdown(wait=True)
 
     def _pump_on_wakes(
         self,
@@ -387,9 +390,11 @@ class Link:
         stop: threading.Event,
         *,
         origins: tuple[str, ...],
+        acks: ThreadPoolExecutor,
     ) -> None:
         assert self._waker is not None
         pending: deque[_InFlight] = deque()
+        writing: Future[None] | None = None  # the acknowledgements being written, off this thread
         look = probe = True  # at once after connecting: what is sealed, and what is pending
         last_look = last_acks = -math.inf
         origins_checked = self._clock()
@@ -414,8 +419,9 @@ class Link:
             if look or polled:
                 look = False
                 last_look = now
-                if now - last_acks >= self._idle_poll:
-                    self._record_acks(states)
+                if now - last_acks >= self._idle_poll and (writing is None or writing.done()):
+                    # a write to the node's database waits for its writers' lock: never on the sending thread
+                    writing = acks.submit(self._record_acks_quietly, self._acks_to_record(states))
                     last_acks = now
                 for st in states.values():  # look again: new batches, sealed here or relayed from children
                     st.exhausted = False
@@ -429,8 +435,7 @@ class Link:
                 return
             if now - origins_checked >= _ORIGINS_EVERY_S:
                 origins_checked = now
-                if tuple(dict.fromkeys(self._origins())) != origins:
-                    log.info("replication.link_origins_changed", link=self.name)
+                if self._origins_changed(origins):
                     return
             wait = poll - (now - last_look)
             if tail is not None:
@@ -443,6 +448,13 @@ class Link:
             except queue.Empty:
                 continue
             self._handle(item, pending, states)
+
+    def _origins_changed(self, origins: tuple[str, ...]) -> bool:
+        """Whether the origins to carry changed (reconnect: the new Hello gets their marks)."""
+        if tuple(dict.fromkeys(self._origins())) == origins:
+            return False
+        log.info("replication.link_origins_changed", link=self.name)
+        return True
 
     def _seal_tail(
         self, tail: tuple[int, float] | None, now: float, hold: float
@@ -458,6 +470,16 @@ class Link:
         if now - tail[1] >= hold:
             return None, self._source.seal() > 0
         return tail, False
+
+    def _acks_to_record(self, states: dict[str, _OriginState]) -> dict[str, _OriginState]:
+        """Copies of the states whose acknowledged mark is not written yet, marked as written (for another
+        thread to write: :meth:`_record_acks_quietly`)."""
+        due = {}
+        for origin, st in states.items():
+            if st.acked > st.recorded:
+                due[origin] = _OriginState(origin, st.next_after, st.acked, st.recorded, st.backoff)
+                st.recorded = st.acked
+        return due
 
     def _record_acks(self, states: dict[str, _OriginState]) -> None:
         """Write what the receiver acknowledged since the last call (one write per origin, not per batch)."""
