@@ -22,7 +22,7 @@ from county_node.approval.domain import Action, event_id
 from county_node.approval.services import ApprovalService
 from federation.config import load_config
 from federation.errors import SunshineError
-from federation.storage.engine import make_engine
+from federation.storage.engine import engine_from_config
 from federation.storage.tables import outbox
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import utcnow
@@ -45,9 +45,10 @@ OPEN_CASES = 16
 
 
 def _county_service(config_path: Path) -> tuple[ApprovalService, Engine]:
-    """The county's service over its own database, as the node builds it (real clock, the node's clock config)."""
+    """The county's service over its own database, as the node builds it (real clock, the node's clock config;
+    its engine through ``engine_from_config``, so its writers seal their own outbox rows as the node's do)."""
     cfg = load_config(config_path, environ={})
-    engine = make_engine(cfg.database_url, sqlite_synchronous=cfg.database.sqlite_synchronous)
+    engine = engine_from_config(cfg)
     return ApprovalService(engine, cfg.node.division, utcnow, cfg.clock), engine
 
 

@@ -8,6 +8,14 @@ arrive in the order the batches were sent, so answers to batches sent before a r
 refusals — are recognised as stale and ignored. An origin refused again and again (``max_refusals`` in a row,
 or at once for NOT_ALLOWED) is parked for a backoff delay instead of looping.
 
+With a ``waker`` (the node's wakes on commit) an idle link sleeps on its inbox instead of polling the outbox
+every linger: a wake saying a transaction sealed new batches (its writer sealed them when due, see
+:mod:`federation.storage.seal`; or the node received batches to relay) makes it fetch and send them at once; a wake
+saying rows were written but not sealed starts a clock (a read-only look, ``source.unsealed``): rows no writer
+sealed within two lingers (the tail after the writes stop) are sealed by the link itself. A slow look every
+second covers a lost wake. Without a waker, or while it cannot listen, and in ``run_once``, the link seals and
+looks every linger.
+
 When the stream breaks or the peer is down the link logs a :class:`LinkError` and reconnects with
 exponential backoff and full jitter; the new Welcome says where to resume. With the peer down the node keeps
 working and its outbox keeps filling: the link catches up when the peer is back (store and forward).
@@ -26,8 +34,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 import grpc
 import structlog
@@ -44,9 +54,12 @@ from sync_agent.errors import BatchRefused, LinkError
 from sync_agent.link_stats import LinkStats, OriginStats
 from sync_agent.link_stream import (
     CHANNEL_OPTIONS,
+    WAKE_PENDING,
+    WAKE_SEALED,
     End,
     Inbound,
     ResponseStream,
+    Wake,
     drain,
     link_error,
     raise_failure,
@@ -54,7 +67,7 @@ from sync_agent.link_stream import (
 )
 from sync_agent.ports import BatchSource, Receipt
 
-__all__ = ["SOFTWARE", "Backoff", "Link", "LinkStats", "OriginStats", "link_error"]
+__all__ = ["SOFTWARE", "Backoff", "Link", "LinkStats", "OriginStats", "Waker", "link_error"]
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +75,17 @@ SOFTWARE = "sunshine-sync-agent/1"
 
 
 _ORIGINS_EVERY_S = 1.0  # how often an idle link looks for origins it does not carry yet
+_STOP_CHECK_S = 0.25  # a woken link asleep on its inbox notices the agent stopping within this
+_IDLE_POLL_S = 1.0  # a woken link's look when no wake came (a lost wake), and its writes of what was acknowledged
+
+
+class Waker(Protocol):
+    """The node's wakes on commit (:class:`federation.storage.wake.WakeListener`)."""
+
+    @property
+    def listening(self) -> bool: ...
+
+    def subscribe(self, callback: Callable[[str, bool], object]) -> Callable[[], None]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +115,10 @@ class Link:
 
     ``name`` identifies the link in logs, stats and ``source.record_ack``. ``origins`` (default: the source's)
     are the origins to send, its own first. ``window`` batches are kept in flight; the source is asked for
-    ``batch_limit`` batches at a time and sealed every ``linger`` seconds. ``clock`` (monotonic seconds),
-    ``wall_clock`` (when an error happened, when the link recovered), ``sleep`` (the backoff wait; default: the
-    stop event's wait) and ``rng`` are injectable for tests.
+    ``batch_limit`` batches at a time and sealed every ``linger`` seconds — with a ``waker``, looked at when
+    woken (or every ``idle_poll`` seconds) and sealed only what no writer sealed within two lingers. ``clock``
+    (monotonic seconds), ``wall_clock`` (when an error happened, when the link recovered), ``sleep`` (the backoff
+    wait; default: the stop event's wait) and ``rng`` are injectable for tests.
 
     The last error stands until the link is connected again; then it is kept as history (``LinkStats.recover``).
     """
@@ -123,6 +148,8 @@ class Link:
         wall_clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], object] | None = None,
         rng: random.Random | None = None,
+        waker: Waker | None = None,
+        idle_poll: float = _IDLE_POLL_S,
     ) -> None:
         if window < 1 or batch_limit < 1:
             raise ValueError("window and batch_limit must be at least 1")
@@ -157,6 +184,8 @@ class Link:
         self._backoff = Backoff(backoff_initial, backoff_max, self._rng)
         self._lock = threading.Lock()
         self._stats = LinkStats(name)
+        self._waker = waker
+        self._idle_poll = idle_poll
 
     # --- public ----------------------------------------------------------------------------------------------
 
@@ -291,6 +320,9 @@ class Link:
         until_idle: bool,
         origins: tuple[str, ...],
     ) -> None:
+        if self._waker is not None and stop is not None and not until_idle:
+            self._pump_woken(states, requests, inbox, stop, origins=origins)
+            return
         pending: deque[_InFlight] = deque()
         last_seal = -math.inf
         origins_checked = self._clock()
@@ -329,6 +361,125 @@ class Link:
             except queue.Empty:
                 continue
             self._handle(item, pending, states)
+
+    def _pump_woken(
+        self,
+        states: dict[str, _OriginState],
+        requests: queue.SimpleQueue[pb.ClientMessage | None],
+        inbox: queue.SimpleQueue[Inbound],
+        stop: threading.Event,
+        *,
+        origins: tuple[str, ...],
+    ) -> None:
+        """:meth:`_pump` of a link with a waker: look when woken (or every ``idle_poll``), never seal under the
+        writers' lock what a writer will seal within a linger."""
+        assert self._waker is not None
+        unsubscribe = self._waker.subscribe(lambda _origin, sealed: inbox.put(WAKE_SEALED if sealed else WAKE_PENDING))
+        acks = ThreadPoolExecutor(1, thread_name_prefix=f"link-{self.name}-acks")
+        try:
+            self._pump_on_wakes(states, requests, inbox, stop, origins=origins, acks=acks)
+        finally:
+            unsubscribe()  # a wake still queued is skipped by whoever reads the inbox next
+            acks.shutdown(wait=True)
+
+    def _pump_on_wakes(
+        self,
+        states: dict[str, _OriginState],
+        requests: queue.SimpleQueue[pb.ClientMessage | None],
+        inbox: queue.SimpleQueue[Inbound],
+        stop: threading.Event,
+        *,
+        origins: tuple[str, ...],
+        acks: ThreadPoolExecutor,
+    ) -> None:
+        assert self._waker is not None
+        pending: deque[_InFlight] = deque()
+        writing: Future[None] | None = None  # the acknowledgements being written, off this thread
+        look = probe = True  # at once after connecting: what is sealed, and what is pending
+        last_look = last_acks = -math.inf
+        origins_checked = self._clock()
+        tail: tuple[int, float] | None = None  # rows left unsealed: the highest seq then, and when first seen
+        hold = 2 * self._linger  # how long rows may wait for a writer's seal before the link seals them
+
+        def woken(item: Wake) -> None:  # wakes coalesce: one look for all that arrived meanwhile
+            nonlocal look, probe
+            if item.sealed:
+                look = True  # new batches: fetch them
+            elif tail is None:
+                probe = True  # new rows a writer did not seal (yet): start the tail's clock
+
+        while True:
+            now = self._clock()
+            poll = self._idle_poll if self._waker.listening else self._linger
+            polled = now - last_look >= poll
+            if polled or probe or (tail is not None and now - tail[1] >= hold):
+                probe = False
+                tail, sealed = self._seal_tail(tail, now, hold)
+                look = look or sealed
+            if look or polled:
+                look = False
+                last_look = now
+                if now - last_acks >= self._idle_poll and (writing is None or writing.done()):
+                    # a write to the node's database waits for its writers' lock: never on the sending thread
+                    writing = acks.submit(self._record_acks_quietly, self._acks_to_record(states))
+                    last_acks = now
+                for st in states.values():  # look again: new batches, sealed here or relayed from children
+                    st.exhausted = False
+            stopping = stop.is_set()
+            if not stopping:
+                self._fill(states, pending, requests, now)
+            if pending:
+                self._handle(self._expect(inbox, self._ack_timeout, "批次确认", on_wake=woken), pending, states)
+                continue
+            if stopping:
+                return
+            if now - origins_checked >= _ORIGINS_EVERY_S:
+                origins_checked = now
+                if self._origins_changed(origins):
+                    return
+            wait = poll - (now - last_look)
+            if tail is not None:
+                wait = min(wait, tail[1] + hold - now)
+            try:  # idle: sleep until a wake, the next look, or the receiver going away
+                item = inbox.get(timeout=max(0.0, min(wait, _STOP_CHECK_S)))
+                while isinstance(item, Wake):
+                    woken(item)
+                    item = inbox.get_nowait()
+            except queue.Empty:
+                continue
+            self._handle(item, pending, states)
+
+    def _origins_changed(self, origins: tuple[str, ...]) -> bool:
+        """Whether the origins to carry changed (reconnect: the new Hello gets their marks)."""
+        if tuple(dict.fromkeys(self._origins())) == origins:
+            return False
+        log.info("replication.link_origins_changed", link=self.name)
+        return True
+
+    def _seal_tail(
+        self, tail: tuple[int, float] | None, now: float, hold: float
+    ) -> tuple[tuple[int, float] | None, bool]:
+        """Rows of this node pending (unsealed): seal them if they were pending already ``hold`` seconds ago
+        (no writer came to seal them: the tail after the writes stopped); else remember them. Return the tail
+        and whether anything was sealed."""
+        sealed, top = self._source.unsealed()
+        if top <= sealed:
+            return None, False
+        if tail is None or sealed >= tail[0]:  # new rows (what was seen before has been sealed by a writer)
+            return (top, now), False
+        if now - tail[1] >= hold:
+            return None, self._source.seal() > 0
+        return tail, False
+
+    def _acks_to_record(self, states: dict[str, _OriginState]) -> dict[str, _OriginState]:
+        """Copies of the states whose acknowledged mark is not written yet, marked as written (for another
+        thread to write: :meth:`_record_acks_quietly`)."""
+        due = {}
+        for origin, st in states.items():
+            if st.acked > st.recorded:
+                due[origin] = _OriginState(origin, st.next_after, st.acked, st.recorded, st.backoff)
+                st.recorded = st.acked
+        return due
 
     def _record_acks(self, states: dict[str, _OriginState]) -> None:
         """Write what the receiver acknowledged since the last call (one write per origin, not per batch)."""
@@ -379,17 +530,29 @@ class Link:
     # --- answers ---------------------------------------------------------------------------------------------
 
     def _expect(
-        self, inbox: queue.SimpleQueue[Inbound], timeout: float, what: str
+        self,
+        inbox: queue.SimpleQueue[Inbound],
+        timeout: float,
+        what: str,
+        on_wake: Callable[[Wake], object] | None = None,
     ) -> Welcome | Receipt | BatchRefused | End:
-        """The next answer; raise LinkError when the stream broke or nothing came within ``timeout``."""
-        try:
-            item = inbox.get(timeout=timeout)
-        except queue.Empty:
-            raise LinkError(f"等待接收端的{what}超时（{timeout:g} 秒）", status="DEADLINE_EXCEEDED") from None
-        return raise_failure(item)
+        """The next answer; raise LinkError when the stream broke or nothing came within ``timeout``. A wake on the
+        way is passed to ``on_wake`` (the deadline stands)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                item = raise_failure(inbox.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                raise LinkError(f"等待接收端的{what}超时（{timeout:g} 秒）", status="DEADLINE_EXCEEDED") from None
+            if not isinstance(item, Wake):
+                return item
+            if on_wake is not None:
+                on_wake(item)
 
     def _handle(self, item: Inbound, pending: deque[_InFlight], states: dict[str, _OriginState]) -> None:
         item = raise_failure(item)
+        if isinstance(item, Wake):  # a link without a waker never gets one; a late one after a session: nothing
+            return
         if isinstance(item, End):
             raise LinkError("接收端提前结束了复制流", status="OK")
         if not isinstance(item, Receipt | BatchRefused) or not pending:

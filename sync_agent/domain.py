@@ -6,20 +6,20 @@ A batch of an origin's consecutive outbox records is chained to the previous bat
 
 so a receiver that knows its high-water mark and the hash of the last batch it applied detects a gap, a
 reorder or any change in transit. No I/O here; the receiver's store calls :func:`check_batch` inside the
-transaction that applies the batch.
+transaction that applies the batch. The hash itself is the kernel's (:mod:`federation.replication.chain`: a
+node's writer seals too), re-exported here.
 """
 
 from __future__ import annotations
 
 import enum
-import hashlib
 import itertools
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from federation.identities import validate_origin
 from federation.replication import Record
+from federation.replication.chain import ZERO_HASH, compute_batch_hash
 from sync_agent.errors import BatchRefused
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
     "seal_batch",
 ]
 
-ZERO_HASH = bytes(32)
 EXCERPT_CHARS = 40  # characters of a peer-supplied identifier (sender, origin, record id or type) echoed back
 
 
@@ -43,9 +42,6 @@ def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
     """A bounded excerpt of a value a peer supplied, for an error message or a log line (never the whole)."""
     text = str(value)
     return text if len(text) <= limit else text[:limit] + f"…（共 {len(text)} 字符）"
-
-
-_HEADER = struct.Struct(">QqIIII")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,18 +79,6 @@ class RefusalReason(enum.StrEnum):
 class Verdict(enum.StrEnum):
     APPLY = "apply"  # the next batch of the chain
     DUPLICATE = "duplicate"  # already applied (a resend): acknowledge, change nothing
-
-
-def compute_batch_hash(prev_hash: bytes, records: Sequence[Record]) -> bytes:
-    h = hashlib.sha256(prev_hash)
-    for r in records:
-        t, i, o = r.record_type.encode(), r.record_id.encode(), r.op.encode()
-        h.update(_HEADER.pack(r.origin_seq, r.created_at_us, len(t), len(i), len(o), len(r.payload)))
-        h.update(t)
-        h.update(i)
-        h.update(o)
-        h.update(r.payload)
-    return h.digest()
 
 
 def seal_batch(origin: str, prev_hash: bytes, records: Sequence[Record]) -> Batch:

@@ -2,8 +2,8 @@
 
 The calling thread puts client messages on a request queue that gRPC drains on its own thread (:func:`drain`;
 ``None`` half-closes); one reader thread (:func:`read_responses`) turns each server message into a domain value
-on an inbox queue, and ends it with :data:`END`, or with the :class:`LinkError` the stream broke with
-(:func:`link_error`, the one translation of a gRPC failure).
+on an inbox queue (where the node's wakes, :class:`Wake`, arrive too), and ends it with :data:`END`, or with the
+:class:`LinkError` the stream broke with (:func:`link_error`, the one translation of a gRPC failure).
 """
 
 from __future__ import annotations
@@ -24,9 +24,12 @@ from sync_agent.server import GRPC_MESSAGE_LIMIT
 __all__ = [
     "CHANNEL_OPTIONS",
     "END",
+    "WAKE_PENDING",
+    "WAKE_SEALED",
     "End",
     "Inbound",
     "ResponseStream",
+    "Wake",
     "drain",
     "link_error",
     "raise_failure",
@@ -66,11 +69,22 @@ class End:
     """The receiver completed the stream."""
 
 
+class Wake:
+    """Not from the receiver: the node committed new outbox or batch rows (:mod:`federation.storage.wake`);
+    ``sealed``: batches among them (else only rows still to be sealed)."""
+
+    __slots__ = ("sealed",)
+
+    def __init__(self, *, sealed: bool) -> None:
+        self.sealed = sealed
+
+
 END = End()
-Inbound = Welcome | Receipt | BatchRefused | SyncError | End
+WAKE_SEALED, WAKE_PENDING = Wake(sealed=True), Wake(sealed=False)
+Inbound = Welcome | Receipt | BatchRefused | SyncError | End | Wake
 
 
-def raise_failure(item: Inbound) -> Welcome | Receipt | BatchRefused | End:
+def raise_failure(item: Inbound) -> Welcome | Receipt | BatchRefused | End | Wake:
     if isinstance(item, LinkError):
         raise item
     if isinstance(item, SyncError) and not isinstance(item, BatchRefused):

@@ -38,6 +38,11 @@ class BatchSource(Protocol):
         """Seal newly committed outbox records of this node into batches; return how many batches were sealed."""
         ...
 
+    def unsealed(self) -> tuple[int, int]:
+        """``(last seq sealed, highest outbox seq)`` of this node's own origin, read without any write lock (a
+        woken link's look; the rows between are pending). A source that seals nothing itself: nothing pending."""
+        return (0, 0)
+
     def batches_after(self, origin: str, high_water: int, limit: int) -> Sequence[Batch]:
         """Up to ``limit`` consecutive batches of ``origin`` starting right after seq ``high_water``."""
         ...

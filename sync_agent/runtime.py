@@ -49,6 +49,7 @@ from federation.replication.trust import LinkSecurity
 from federation.storage.engine import engine_from_config
 from federation.storage.tables import quarantine
 from federation.storage.uow import UnitOfWork
+from federation.storage.wake import WakeListener
 from federation.timeutil import node_clock, to_us, utcnow
 from sync_agent.client import Link
 from sync_agent.convert import OriginStatus
@@ -252,8 +253,10 @@ class Agent:
         *,
         clock: Any = utcnow,
         renew: Callable[[], bool] | None = None,
+        waker: WakeListener | None = None,
     ) -> None:
         self.node = node
+        self._waker = waker
         self.engine = engine
         self.source = source
         self.links = tuple(links)
@@ -266,6 +269,8 @@ class Agent:
         self._rates_lock = threading.Lock()
 
     def start(self) -> None:
+        if self._waker is not None:  # before the links: they sleep on its wakes (or poll, if it cannot listen)
+            self._waker.start()
         for link in self.links:
             t = threading.Thread(target=link.run_forever, args=(self._stop,), name=f"link-{link.name}", daemon=True)
             t.start()
@@ -293,6 +298,8 @@ class Agent:
         self._stop.set()
         for t in self._threads:
             t.join(timeout)
+        if self._waker is not None:
+            self._waker.close()
         log.info("agent.stopped", node=self.node)
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -362,7 +369,8 @@ def build_agent(cfg: Config, *, engine: Engine | None = None, security: LinkSecu
 
     ``security`` (the node's, from its composition root; None only with ``--insecure-dev``): batches sealed here
     are signed, links run over mutual TLS and check the receiver's proof of identity, and the certificate is
-    renewed at the parent when due."""
+    renewed at the parent when due. The gRPC links sleep on the node's wakes on commit
+    (:class:`federation.storage.wake.WakeListener`) instead of polling the outbox."""
     rep = cfg.replication
     node = cfg.node.division
     ferry = rep.transport == "ferry"
@@ -381,11 +389,13 @@ def build_agent(cfg: Config, *, engine: Engine | None = None, security: LinkSecu
         max_bytes=rep.batch_bytes,
         signer=security.signer.sign if security is not None else None,
     )
+    waker = WakeListener(engine)  # the node's commits wake the links (started with the agent)
     common: dict[str, Any] = {
         "node": node,
         "window": rep.window,
         "gzip": rep.gzip,
         "linger": rep.linger_ms / 1000.0,
+        "waker": waker,
     }
     if security is not None:
         common |= {
@@ -453,7 +463,7 @@ def build_agent(cfg: Config, *, engine: Engine | None = None, security: LinkSecu
         renew_at = security.renew_if_due
         renew = lambda: renew_at(rep.upstream)  # noqa: E731 - the parent is reached on the link up
     # the node's clock (the demo's simulated one): what the agent measures against its outbox is in the node's time
-    return Agent(node, engine, source, links, clock=node_clock(cfg.simulation), renew=renew)
+    return Agent(node, engine, source, links, clock=node_clock(cfg.simulation), renew=renew, waker=waker)
 
 
 def _statement_verifier(

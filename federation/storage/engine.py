@@ -16,6 +16,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 
 from federation.errors import ConfigError
+from federation.storage import seal
 
 if TYPE_CHECKING:
     from federation.config import Config
@@ -105,9 +106,14 @@ def make_engine(url: str, *, echo: bool = False, sqlite_synchronous: str = "full
 
 def engine_from_config(config: Config) -> Engine:
     """The node's engine as its ``[database]`` section configures it (URL, echo, SQLite durability): every
-    composition root and command opens its database through this one function."""
+    composition root and command opens its database through this one function. Its writers seal their
+    own outbox rows with the ``[replication]`` section's batch size and linger
+    (:func:`federation.storage.seal.register`)."""
     db = config.database
-    return make_engine(config.database_url, echo=db.echo, sqlite_synchronous=db.sqlite_synchronous)
+    engine = make_engine(config.database_url, echo=db.echo, sqlite_synchronous=db.sqlite_synchronous)
+    rep = config.replication  # the node's writers seal their own outbox rows as its agent would (storage.seal)
+    seal.register(engine, seal.SealPolicy(rep.batch_records, rep.batch_bytes, rep.linger_ms))
+    return engine
 
 
 def make_database_private(url: str) -> None:

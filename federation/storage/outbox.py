@@ -5,7 +5,9 @@ writer lock on SQLite), so the numbers handed out are gap-free: a rolled-back tr
 ``append`` writes an outbox row ``(origin, seq, record_type, record_id, op, payload, created_at)`` in the same
 transaction as the domain change it describes — after the boundary policy has screened it
 (:mod:`federation.storage.boundary_gate`): a record the policy refuses gets no row (its seq reads 0), a record
-that crosses is stored as it crosses (names masked, unlisted fields dropped).
+that crosses is stored as it crosses (names masked, unlisted fields dropped). Every write ends with the writer's
+own seal of the origin's pending rows when one is due (:mod:`federation.storage.seal`) and notes the wake of the
+node's sync agent at commit (:mod:`federation.storage.wake`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from sqlalchemy.engine import Connection
 from federation.audit import AuditEntry, StoredEntry
 from federation.errors import SunshineError
 from federation.identities import DivisionLevel, level_of
-from federation.storage import audit_chain, boundary_gate
+from federation.storage import audit_chain, boundary_gate, seal, wake
 from federation.storage.audit_chain import AUDIT_RECORD
 from federation.storage.bulk import BulkStatement
 from federation.storage.tables import counters, outbox
@@ -262,6 +264,7 @@ def _write(
         with raw.cursor() as cur, cur.copy(f"COPY {outbox.name} ({', '.join(columns)}) FROM STDIN") as out:
             for row in zip(seqs, types, ids, ops, payloads, strict=True):
                 out.write_row((origin, *row, created_at))
+        _written(conn, origin, last)
         return list(seqs[:own]), stored  # the caller's records' numbers, not the riding audit entry's
     _INSERT_OUTBOX.execute_columns(
         conn,
@@ -275,7 +278,15 @@ def _write(
             "created_at": [created_at] * n,
         },
     )
+    _written(conn, origin, last)
     return list(seqs[:own]), stored  # the caller's records' numbers, not the riding audit entry's
+
+
+def _written(conn: Connection, origin: str, last: int) -> None:
+    """After the rows: the writer's own seal when one is due (:mod:`federation.storage.seal`), and the wake of
+    the node's agent at commit (:mod:`federation.storage.wake`)."""
+    sealed = seal.after_write(conn, origin, last)
+    wake.written(conn, origin, sealed=sealed > 0)
 
 
 def append_entry(conn: Connection, origin: str, entry: AuditEntry, *, live: audit_chain.Live | None) -> StoredEntry:

@@ -2,7 +2,8 @@
 
 Services receive a unit of work, do their reads and writes through ``uow.conn`` and call ``uow.commit()``.
 Leaving the block without committing (an exception, an early return) rolls everything back, so a failed
-transition writes nothing. Inside an :func:`federation.audit.audited` block a committed write also appends the
+transition writes nothing. A committed transaction that wrote outbox or batch rows wakes the node's sync agent
+(:mod:`federation.storage.wake`). Inside an :func:`federation.audit.audited` block a committed write also appends the
 scope's audit entry, in the same transaction (:mod:`federation.storage.audit_log`).
 """
 
@@ -16,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from federation.audit import current_audit
 from federation.errors import StorageError, SunshineError
-from federation.storage import audit_chain, audit_log
+from federation.storage import audit_chain, audit_log, wake
 
 __all__ = ["UnitOfWork"]
 
@@ -46,6 +47,7 @@ class UnitOfWork:
             self._conn = conn
             self._tx = conn.begin()
             audit_chain.forget(conn)
+            wake.discard(conn)
         except DBAPIError as exc:
             raise StorageError(f"无法连接数据库：{exc.orig}", backend=self.dialect) from exc
         return self
@@ -61,10 +63,12 @@ class UnitOfWork:
             self._tx.commit()
         except DBAPIError as exc:
             audit_chain.discard(conn)
+            wake.discard(conn)
             raise StorageError(f"数据库提交失败：{exc.orig}", backend=self.dialect) from exc
         finally:
             self._tx = None
         audit_chain.promote(conn)
+        wake.committed(conn)  # the node's agent, when this transaction wrote outbox or batch rows
 
     def rollback(self) -> None:
         if self._tx is not None:
@@ -72,6 +76,7 @@ class UnitOfWork:
             self._tx = None
             if self._conn is not None:
                 audit_chain.discard(self._conn)
+                wake.discard(self._conn)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -38,6 +38,7 @@ from province_center.demo.topology import DEMO_TOPOLOGY, DemoPerson, LaunchError
 __all__ = ["DEMO_TOPOLOGY", "DemoPerson", "Federation", "LaunchError", "NodeSpec", "Proc"]
 
 PASSWORD_FILE = "demo-password.txt"  # the one password of every demo account (and of each node's first admin)
+LINGER_MS = 20  # [replication] linger_ms of every node and agent: how often a busy writer seals, the tail's hold
 
 
 @dataclass
@@ -236,6 +237,11 @@ class Federation(FederationReadings):
                 raise LaunchError(f"{s.name}（{s.division}）初始化 120 秒内未完成") from None
             if p.returncode != 0:
                 raise LaunchError(f"{s.name}（{s.division}）初始化失败：{out.decode(errors='replace')[-800:]}")
+        for s in self.specs:  # the node's writers seal with the linger its agent uses (federation.storage.seal)
+            path = self.config(s.division)
+            if "[replication]" not in path.read_text(encoding="utf-8"):
+                with path.open("a", encoding="utf-8") as f:
+                    f.write(f"\n[replication]\nlinger_ms = {LINGER_MS}\n")
         self.add_people()
         for county in self.extranets:
             self.init_extranet(county)
@@ -321,7 +327,7 @@ class Federation(FederationReadings):
             "upstream": upstream or "",
             "downstream": [f"127.0.0.1:{self.grpc_ports[c.division]}" for c in self.children(division)],
             "metrics": "127.0.0.1:0",
-            "linger_ms": 20,
+            "linger_ms": LINGER_MS,
         }
         path = self.agent_config(division)
         path.write_text(dump_toml(sections, f"Sunshine 同步代理配置（{spec.name}）"), encoding="utf-8")

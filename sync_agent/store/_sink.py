@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from federation.identities import validate_node_id
 from federation.replication import AppliersByType, Record
+from federation.storage import wake
 from federation.storage.bulk import sqlite_moment_of_us
 from federation.storage.tables import batch_receipts, outbox, quarantine, replication_marks
 from federation.storage.uow import UnitOfWork
@@ -249,6 +250,7 @@ class SqlBatchSink:
             relay_started = time.perf_counter()
             write_relay_copy(conn, origin, records, texts)
             self.stages.add("relay copy (outbox rows)", time.perf_counter() - relay_started)
+            wake.written(conn, origin, sealed=True)  # this node's agent relays it as soon as it is committed
         if held:
             conn.execute(
                 _INSERT_QUARANTINE,

@@ -4,23 +4,23 @@ held served unchanged, and what the peer of each link acknowledged.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, bindparam, func, select, text, type_coerce
+from sqlalchemy import Engine, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.types import NullType
 
 from federation.errors import StorageError
 from federation.identities import validate_origin
-from federation.replication import Record
+from federation.replication.chain import pack
+from federation.storage.seal import LAST_BATCH, OUTBOX_COLUMNS, PENDING, SEAL_LOCK_SPACE, lock_key, records_of
 from federation.storage.tables import batch_log, link_acks, outbox, replication_marks
 from federation.storage.uow import UnitOfWork
-from federation.timeutil import to_us, utcnow
+from federation.timeutil import utcnow
 from sync_agent.domain import ZERO_HASH, Batch, seal_batch
 from sync_agent.store._shared import INSERT_BATCH, Clock, batch_values, chains_of, store_chain
 
@@ -31,76 +31,6 @@ log = structlog.get_logger(__name__)
 Signer = Callable[[bytes], tuple[bytes, tuple[bytes, ...]]]
 """``sign(batch_hash)`` → the node's signature and its certificate chain (``sync_agent.ports.BatchSigner.sign``)."""
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_EPOCH_NAIVE = datetime(1970, 1, 1)
-_US = timedelta(microseconds=1)
-_SEAL_LOCK_SPACE = 0x5EA1  # first key of pg_advisory_xact_lock(int, int): "sealing"; the second is the origin
-
-
-def _lock_key(origin: str) -> int:
-    """The origin as the advisory lock's second key: a division code is its number; a county's public stream
-    (``371122-pub``) and extranet node (``371122-ext``) take the county's number plus 1 or 2 million (above any
-    six-digit code, within int4)."""
-    county, _, kind = origin.partition("-")
-    return int(county) + {"": 0, "pub": 1_000_000, "ext": 2_000_000}[kind]
-
-
-def _stored_us(value: Any) -> int:
-    """``to_us`` of ``created_at`` as the driver returns it (see ``_OUTBOX_COLUMNS``): UTC text on SQLite, an
-    aware datetime on PostgreSQL."""
-    if isinstance(value, str):
-        moment = datetime.fromisoformat(value)
-        return (moment - (_EPOCH_NAIVE if moment.tzinfo is None else _EPOCH)) // _US
-    return to_us(value)
-
-
-def _records(rows: Iterable[Any]) -> list[Record]:
-    """The records of outbox rows selected with ``_OUTBOX_COLUMNS`` (the hot path of sealing and sending: one
-    tuple unpacking per row)."""
-    us = _stored_us
-    return [Record(t, i, o, seq, p.encode("utf-8"), us(c)) for seq, t, i, o, p, c in rows]
-
-
-def _pack(records: Sequence[Record], max_records: int, max_bytes: int) -> list[list[Record]]:
-    """Split consecutive records into batches of at most ``max_records`` records and ``max_bytes`` payload bytes;
-    a record bigger than ``max_bytes`` travels alone."""
-    groups: list[list[Record]] = []
-    current: list[Record] = []
-    size = 0
-    for r in records:
-        n = len(r.payload)
-        if current and (len(current) >= max_records or size + n > max_bytes):
-            groups.append(current)
-            current, size = [], 0
-        current.append(r)
-        size += n
-    if current:
-        groups.append(current)
-    return groups
-
-
-# ``created_at`` as stored, without the column type's conversion to an aware datetime: ``_stored_us`` turns it
-# straight into the microseconds a Record carries (a sizeable share of sealing time otherwise)
-_OUTBOX_COLUMNS = (
-    outbox.c.seq,
-    outbox.c.record_type,
-    outbox.c.record_id,
-    outbox.c.op,
-    outbox.c.payload,
-    type_coerce(outbox.c.created_at, NullType()).label("created_at"),
-)
-_LAST_BATCH = (
-    select(batch_log.c.last_seq, batch_log.c.batch_hash)
-    .where(batch_log.c.origin == bindparam("origin"))
-    .order_by(batch_log.c.last_seq.desc())
-    .limit(1)
-)
-_PENDING = (
-    select(*_OUTBOX_COLUMNS)
-    .where(outbox.c.origin == bindparam("origin"), outbox.c.seq > bindparam("after"))
-    .order_by(outbox.c.seq)
-    .limit(bindparam("limit"))
-)
 _BATCHES_FROM = (
     select(batch_log)
     .where(batch_log.c.origin == bindparam("origin"), batch_log.c.first_seq > bindparam("after"))
@@ -108,7 +38,7 @@ _BATCHES_FROM = (
     .limit(bindparam("limit"))
 )
 _RECORDS_BETWEEN = (
-    select(*_OUTBOX_COLUMNS)
+    select(*OUTBOX_COLUMNS)
     .where(
         outbox.c.origin == bindparam("origin"),
         outbox.c.seq >= bindparam("first"),
@@ -164,8 +94,9 @@ class LinkAck:
 class SqlBatchSource:
     """The sending side of a node: its own outbox sealed into batches, and every batch it holds of any origin.
 
-    ``signer`` (optional) signs each new batch's hash with the node's key; batches of other origins keep the
-    signature they arrived with."""
+    ``signer`` (optional) signs each new batch's hash with the node's key; a batch of this node's origin sealed
+    by a writer (:mod:`federation.storage.seal`: stored without a signature) is signed when it is read to be sent;
+    batches of other origins keep the signature they arrived with."""
 
     def __init__(
         self,
@@ -193,6 +124,13 @@ class SqlBatchSource:
             others = sorted(uow.conn.execute(_OTHER_ORIGINS, {"node": self.node}).scalars())
         return [self.node, *others]
 
+    def unsealed(self) -> tuple[int, int]:
+        """``(last seq sealed, highest outbox seq)`` of this node's origin: a read-only look (two index probes)
+        that never takes the write lock the node's writers need."""
+        with UnitOfWork(self._engine, readonly=True) as uow:
+            probe = uow.conn.execute(_SEAL_PROBE, {"origin": self.node}).one()
+        return int(probe.sealed or 0), int(probe.top or 0)
+
     def seal(self) -> int:
         """Seal every outbox record of this node committed since the last batch; return the number of batches.
 
@@ -215,11 +153,11 @@ class SqlBatchSource:
             if conn.dialect.name == "postgresql":
                 conn.execute(
                     text("SELECT pg_advisory_xact_lock(:space, :key)"),
-                    {"space": _SEAL_LOCK_SPACE, "key": _lock_key(self.node)},
+                    {"space": SEAL_LOCK_SPACE, "key": lock_key(self.node)},
                 )
-            last = conn.execute(_LAST_BATCH, {"origin": self.node}).first()
+            last = conn.execute(LAST_BATCH, {"origin": self.node}).first()
             after, prev_hash = (int(last.last_seq), bytes(last.batch_hash)) if last else (0, ZERO_HASH)
-            rows = conn.execute(_PENDING, {"origin": self.node, "after": after, "limit": self._fetch}).all()
+            rows = conn.execute(PENDING, {"origin": self.node, "after": after, "limit": self._fetch}).all()
             if not rows:
                 return 0, False
             if rows[0].seq != after + 1 or rows[-1].seq != after + len(rows):
@@ -228,7 +166,7 @@ class SqlBatchSource:
                     origin=self.node,
                 )
             more = len(rows) == self._fetch
-            groups = _pack(_records(rows), self.max_records, self.max_bytes)
+            groups = pack(records_of(rows), self.max_records, self.max_bytes)
             if more and len(groups) > 1:
                 groups.pop()  # may have been cut short by the fetch limit: sealed with what follows, next round
             now = self._clock()
@@ -273,7 +211,11 @@ class SqlBatchSource:
                 _RECORDS_BETWEEN, {"origin": origin, "first": chain[0].first_seq, "last": chain[-1].last_seq}
             ).all()
             signers = chains_of(conn, {b.signer for b in chain if b.signer})
-        return _assemble(origin, chain, rows, signers)
+        batches = _assemble(origin, chain, rows, signers)
+        if origin == self.node and self._signer is not None:  # sealed by a writer, which holds no key: sign now
+            sign = self._signer
+            batches = [_signed(b, *sign(b.batch_hash)) if not b.signature else b for b in batches]
+        return batches
 
     def record_ack(self, link: str, origin: str, high_water: int) -> None:
         with UnitOfWork(self._engine) as uow:
@@ -312,6 +254,10 @@ class SqlBatchSource:
         return [LinkAck(r.link, r.origin, int(r.acked_seq), r.acked_at, r.last_error) for r in rows]
 
 
+def _signed(batch: Batch, signature: bytes, chain: tuple[bytes, ...]) -> Batch:
+    return replace(batch, signature=signature, signer_chain=chain)
+
+
 def _assemble(
     origin: str, chain: Sequence[Any], rows: Sequence[Any], signers: dict[str, tuple[bytes, ...]]
 ) -> list[Batch]:
@@ -323,7 +269,7 @@ def _assemble(
     batches = []
     for b in chain:
         start = b.first_seq - first
-        records = tuple(_records(rows[start : start + b.record_count]))
+        records = tuple(records_of(rows[start : start + b.record_count]))
         batches.append(
             Batch(
                 origin,
