@@ -46,9 +46,8 @@ from federation.errors import SunshineError
 from federation.replication.trust import SenderTrust
 from federation.timeutil import utcnow
 from federation.wire.v1 import replication_pb2 as pb
-from federation.wire.v1 import replication_pb2_grpc as pb_grpc
 from sync_agent.backoff import Backoff
-from sync_agent.convert import Hello, Welcome, client_message_to_proto
+from sync_agent.convert import Hello, Welcome, client_message_bytes, client_message_to_proto
 from sync_agent.domain import Batch, Mark, RefusalReason
 from sync_agent.errors import BatchRefused, LinkError
 from sync_agent.link_stats import LinkStats, OriginStats
@@ -72,6 +71,22 @@ __all__ = ["SOFTWARE", "Backoff", "Link", "LinkStats", "OriginStats", "Waker", "
 log = structlog.get_logger(__name__)
 
 SOFTWARE = "sunshine-sync-agent/1"
+
+
+_STREAM = "/federation.wire.v1.Replication/Stream"
+
+
+def _serialise(message: pb.ClientMessage | bytes) -> bytes:
+    """A message as bytes; bytes (a relayed batch's ``ClientMessage``, framed around the batch as received) as they
+    are."""
+    return message if isinstance(message, bytes) else message.SerializeToString()
+
+
+def _stream(channel: grpc.Channel) -> grpc.StreamStreamMultiCallable[pb.ClientMessage | bytes, pb.ServerMessage]:
+    """``Replication.Stream`` on ``channel`` (as the generated stub's), sending bytes unchanged."""
+    return channel.stream_stream(
+        _STREAM, request_serializer=_serialise, response_deserializer=pb.ServerMessage.FromString
+    )
 
 
 _ORIGINS_EVERY_S = 1.0  # how often an idle link looks for origins it does not carry yet
@@ -243,13 +258,13 @@ class Link:
             if credentials is not None
             else grpc.insecure_channel(target, self._channel_options, self._compression)
         )
-        requests: queue.SimpleQueue[pb.ClientMessage | None] = queue.SimpleQueue()
+        requests: queue.SimpleQueue[pb.ClientMessage | bytes | None] = queue.SimpleQueue()
         inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
         reader: threading.Thread | None = None
         call: ResponseStream | None = None
         states: dict[str, _OriginState] = {}
         try:
-            call = pb_grpc.ReplicationStub(channel).Stream(drain(requests))
+            call = _stream(channel)(drain(requests))
             reader = threading.Thread(
                 target=read_responses, args=(call, inbox, target), name=f"link-{self.name}-reader", daemon=True
             )
@@ -313,7 +328,7 @@ class Link:
     def _pump(
         self,
         states: dict[str, _OriginState],
-        requests: queue.SimpleQueue[pb.ClientMessage | None],
+        requests: queue.SimpleQueue[pb.ClientMessage | bytes | None],
         inbox: queue.SimpleQueue[Inbound],
         stop: threading.Event | None,
         *,
@@ -365,7 +380,7 @@ class Link:
     def _pump_woken(
         self,
         states: dict[str, _OriginState],
-        requests: queue.SimpleQueue[pb.ClientMessage | None],
+        requests: queue.SimpleQueue[pb.ClientMessage | bytes | None],
         inbox: queue.SimpleQueue[Inbound],
         stop: threading.Event,
         *,
@@ -385,7 +400,7 @@ class Link:
     def _pump_on_wakes(
         self,
         states: dict[str, _OriginState],
-        requests: queue.SimpleQueue[pb.ClientMessage | None],
+        requests: queue.SimpleQueue[pb.ClientMessage | bytes | None],
         inbox: queue.SimpleQueue[Inbound],
         stop: threading.Event,
         *,
@@ -492,7 +507,7 @@ class Link:
         self,
         states: dict[str, _OriginState],
         pending: deque[_InFlight],
-        requests: queue.SimpleQueue[pb.ClientMessage | None],
+        requests: queue.SimpleQueue[pb.ClientMessage | bytes | None],
         now: float,
     ) -> None:
         """Top the window up, one batch per origin per round so no origin starves the others."""
@@ -507,13 +522,13 @@ class Link:
                 if batch is None:
                     continue
                 pending.append(_InFlight(st.origin, batch.first_seq, batch.last_seq, st.generation))
-                requests.put(client_message_to_proto(batch))
+                requests.put(client_message_bytes(batch))  # a relayed batch held whole: its bytes, unchanged
                 st.next_after = batch.last_seq
                 progress = True
                 with self._lock:
                     stats = self._stats.origins[st.origin]
                     stats.sent_batches += 1
-                    stats.sent_records += len(batch.records)
+                    stats.sent_records += batch.record_count
 
     def _next_batch(self, st: _OriginState) -> Batch | None:
         if not st.buffer and not st.exhausted:

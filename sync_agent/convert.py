@@ -38,7 +38,9 @@ __all__ = [
     "ack_from_proto",
     "ack_to_proto",
     "batch_from_proto",
+    "batch_message_bytes",
     "batch_to_proto",
+    "client_message_bytes",
     "client_message_kind",
     "client_message_to_proto",
     "hello_from_proto",
@@ -47,6 +49,7 @@ __all__ = [
     "mark_to_proto",
     "reason_from_proto",
     "reason_to_proto",
+    "received_batch_wire",
     "record_from_proto",
     "record_to_proto",
     "refusal_from_proto",
@@ -136,7 +139,15 @@ def _gunzip(data: bytes, limit: int = MAX_PAYLOAD_BYTES) -> bytes:
 
 
 def batch_to_proto(batch: Batch, *, compress: bool = False) -> pb.Batch:
-    """``compress``: gzip each payload (for transports without their own compression, e.g. spool files)."""
+    """``compress``: gzip each payload (for transports without their own compression, e.g. spool files). A batch
+    held whole (``batch.wire``, relayed) is its wire message, its payloads compressed if asked and not yet."""
+    if batch.wire:
+        message = pb.Batch.FromString(batch.wire)
+        if compress and not message.gzip:
+            for r in message.records:
+                r.payload = gzip.compress(r.payload, mtime=0)
+            message.gzip = True
+        return message
     return pb.Batch(
         origin=batch.origin,
         first_seq=batch.first_seq,
@@ -324,6 +335,51 @@ def status_reply_from_proto(message: pb.StatusReply) -> tuple[str, tuple[OriginS
 
 
 # --- the stream's envelopes ----------------------------------------------------------------------------------
+
+
+_BATCH_FIELD = b"\x12"  # ClientMessage.batch: field 2, length-delimited
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        if n:
+            out.append(low | 0x80)
+        else:
+            out.append(low)
+            return bytes(out)
+
+
+def batch_message_bytes(wire: bytes) -> bytes:
+    """The ``ClientMessage`` carrying the Batch whose wire message is ``wire``, as bytes: how a relay sends a batch
+    it holds whole, byte for byte (:func:`client_message_bytes` frames it; the link's channel sends bytes as they
+    are)."""
+    return _BATCH_FIELD + _varint(len(wire)) + wire
+
+
+def received_batch_wire(raw: bytes) -> bytes | None:
+    """The Batch's own bytes inside the ``ClientMessage`` ``raw`` as it arrived, when the message is exactly one
+    batch field (as senders frame it); else None (the caller re-serialises the parsed batch)."""
+    if not raw.startswith(_BATCH_FIELD):
+        return None
+    length = shift = 0
+    i = 1
+    while i < len(raw) and i <= 10:
+        byte = raw[i]
+        length |= (byte & 0x7F) << shift
+        shift += 7
+        i += 1
+        if not byte & 0x80:
+            return raw[i:] if i + length == len(raw) else None
+    return None
+
+
+def client_message_bytes(item: Hello | Batch) -> pb.ClientMessage | bytes:
+    """What a link puts on its stream: a batch held whole as its bytes (forwarded unchanged), else the message."""
+    if isinstance(item, Batch) and item.wire:
+        return batch_message_bytes(item.wire)
+    return client_message_to_proto(item)
 
 
 def client_message_to_proto(item: Hello | Batch, *, compress: bool = False) -> pb.ClientMessage:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from federation.identities import validate_origin
 from federation.replication import Record
@@ -54,6 +54,13 @@ class Batch:
     records: tuple[Record, ...]
     signature: bytes = b""  # the origin's signature over batch_hash
     signer_chain: tuple[bytes, ...] = ()  # the origin's certificate (DER), then its CA's: whose key signed
+    # the batch's wire message as it arrived (``federation.wire.v1.Batch``), kept by a relay and forwarded byte for
+    # byte; a batch read back for relaying carries it and no ``records`` (they are inside it)
+    wire: bytes = field(default=b"", compare=False, repr=False)
+
+    @property
+    def record_count(self) -> int:
+        return self.last_seq - self.first_seq + 1
 
 
 @dataclass(frozen=True, slots=True)

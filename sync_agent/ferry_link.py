@@ -223,7 +223,7 @@ class FerryLink:
             with self._lock:
                 s = self._stats.origins.setdefault(origin, OriginStats())
                 s.sent_batches += len(batches)
-                s.sent_records += sum(len(b.records) for b in batches)
+                s.sent_records += sum(b.record_count for b in batches)
                 s.source_high_water = max(s.source_high_water, batches[-1].last_seq)
 
     # --- statements --------------------------------------------------------------------------------------------

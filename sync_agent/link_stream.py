@@ -92,7 +92,7 @@ def raise_failure(item: Inbound) -> Welcome | Receipt | BatchRefused | End | Wak
     return item
 
 
-def drain(requests: queue.SimpleQueue[pb.ClientMessage | None]) -> Iterator[pb.ClientMessage]:
+def drain(requests: queue.SimpleQueue[pb.ClientMessage | bytes | None]) -> Iterator[pb.ClientMessage | bytes]:
     """The request iterator gRPC consumes on its own thread; ``None`` half-closes the stream."""
     while (item := requests.get()) is not None:
         yield item

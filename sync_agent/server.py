@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
 
@@ -56,6 +56,7 @@ from sync_agent.convert import (
     batch_from_proto,
     client_message_kind,
     hello_from_proto,
+    received_batch_wire,
     server_message_to_proto,
     status_reply_to_proto,
 )
@@ -168,7 +169,7 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
         self._guard = StreamGuard(trust, self._limits)
 
     def Stream(  # noqa: N802 — the RPC's name in the wire contract
-        self, request_iterator: Iterator[pb.ClientMessage], context: grpc.ServicerContext
+        self, request_iterator: Iterator[_Received | pb.ClientMessage], context: grpc.ServicerContext
     ) -> Iterator[pb.ServerMessage]:
         peer = context.peer()
         sender = ""
@@ -179,10 +180,11 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
             self._guard.open(identity)
             who = identity
             timer.start()
-            first = next(request_iterator, None)
+            received = next(request_iterator, None)
             timer.cancel()
-            if first is None:
+            if received is None:
                 return
+            first = _message(received)
             if client_message_kind(first) != "hello":
                 raise ValidationError("复制流的第一条消息必须是 Hello（握手），请先发送 Hello 再发送批次")
             hello = hello_from_proto(first.hello)
@@ -209,7 +211,7 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
             )
             yield server_message_to_proto(welcome)
             for group, failure in _groups(request_iterator, self._limits.group_batches):
-                for answer in self._answer(sender, group):
+                for answer in self._answer(sender, [m for m, _ in group], [w for _, w in group]):
                     yield server_message_to_proto(answer)
                 if failure is not None:
                     raise failure
@@ -231,9 +233,11 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
                 self._guard.close(who)
         log.info("replication.stream_closed", sender=excerpt(sender), peer=peer)
 
-    def _answer(self, sender: str, messages: Sequence[pb.Batch]) -> list[Receipt | BatchRefused]:
+    def _answer(
+        self, sender: str, messages: Sequence[pb.Batch], wires: Sequence[bytes | None]
+    ) -> list[Receipt | BatchRefused]:
         return answer_batches(
-            self._sink, sender, messages, allowed=self._allowed, trust=self._trust, limits=self._limits
+            self._sink, sender, messages, allowed=self._allowed, trust=self._trust, limits=self._limits, wires=wires
         )
 
     def Status(  # noqa: N802 — the RPC's name in the wire contract
@@ -281,11 +285,15 @@ def answer_batches(
     allowed: AllowPolicy,
     trust: ReceiverTrust | None,
     limits: StreamLimits,
+    wires: Sequence[bytes | None] | None = None,
 ) -> list[Receipt | BatchRefused]:
     """The receiver's answers to batches ``sender`` sent, in order. Each is checked on its own — the policy
     (before anything is decoded), the wire conversion, the record size, the origin's signature — and those that
     pass are checked against the marks and applied by the sink, the group in one transaction (one commit for
-    all: :meth:`SqlBatchSink.receive_many`). A refusal is returned, never raised: that batch wrote nothing."""
+    all: :meth:`SqlBatchSink.receive_many`). A refusal is returned, never raised: that batch wrote nothing.
+    A relaying sink keeps each batch whole: ``wires`` are the batches' bytes as they arrived (else a batch is
+    serialised once from its parsed message)."""
+    relay = bool(getattr(sink, "relay", False))
     answers: list[Receipt | BatchRefused | None] = [None] * len(messages)
     batches: list[tuple[int, Batch]] = []
     early: list[int] = []  # refused before the sink: their mark is read once the group is applied
@@ -296,6 +304,9 @@ def answer_batches(
             answers[i] = checked
             early.append(i)
         else:
+            if relay:
+                wire = wires[i] if wires is not None else None
+                checked = replace(checked, wire=wire or message.SerializeToString())
             batches.append((i, checked))
     stages: StageClock | None = getattr(sink, "stages", None)
     if stages is not None:
@@ -413,7 +424,49 @@ def _check_message(
 _END = object()
 
 
-def _groups(requests: Iterator[pb.ClientMessage], most: int) -> Iterator[tuple[list[pb.Batch], BaseException | None]]:
+_Group = list[tuple[pb.Batch, bytes | None]]  # each batch, and its bytes as received (if known)
+
+
+@dataclass(frozen=True, slots=True)
+class _Received:
+    """A client message as it arrived: parsed, and its bytes (a relay keeps a batch's bytes whole)."""
+
+    message: pb.ClientMessage
+    raw: bytes
+
+
+def _received(raw: bytes) -> _Received:
+    return _Received(pb.ClientMessage.FromString(raw), raw)
+
+
+def _message(item: _Received | pb.ClientMessage) -> pb.ClientMessage:
+    return item.message if isinstance(item, _Received) else item
+
+
+def _wire(item: _Received | pb.ClientMessage) -> bytes | None:
+    return received_batch_wire(item.raw) if isinstance(item, _Received) else None
+
+
+def add_replication_servicer(servicer: ReplicationServicer, server: grpc.Server) -> None:
+    """``federation.wire.v1.Replication`` on ``server``, as the generated ``add_ReplicationServicer_to_server`` adds
+    it, except that ``Stream`` also hands the servicer each message's bytes as they arrived."""
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
+        "Stream": grpc.stream_stream_rpc_method_handler(
+            servicer.Stream, request_deserializer=_received, response_serializer=pb.ServerMessage.SerializeToString
+        ),
+        "Status": grpc.unary_unary_rpc_method_handler(
+            servicer.Status,
+            request_deserializer=pb.StatusRequest.FromString,
+            response_serializer=pb.StatusReply.SerializeToString,
+        ),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+    server.add_registered_method_handlers(SERVICE_NAME, handlers)
+
+
+def _groups(
+    requests: Iterator[_Received | pb.ClientMessage], most: int
+) -> Iterator[tuple[_Group, BaseException | None]]:
     """The stream's batches in groups: whatever has arrived (up to ``most``), so a receiver behind its sender
     applies several batches in one transaction, and one alone when it keeps up (no waiting for a group to fill).
     A reader thread drains the stream; a message that is not a batch, or the stream's end or failure, ends the
@@ -446,10 +499,10 @@ def _groups(requests: Iterator[pb.ClientMessage], most: int) -> Iterator[tuple[l
         stop.set()  # the stream is over: a reader blocked on a full queue gives up
 
 
-def _grouped(arrived: queue.Queue[Any], most: int) -> Iterator[tuple[list[pb.Batch], BaseException | None]]:
+def _grouped(arrived: queue.Queue[Any], most: int) -> Iterator[tuple[_Group, BaseException | None]]:
     while True:
         item = arrived.get()
-        group: list[pb.Batch] = []
+        group: _Group = []
         failure: BaseException | None = None
         while True:
             if item is _END:
@@ -457,10 +510,11 @@ def _grouped(arrived: queue.Queue[Any], most: int) -> Iterator[tuple[list[pb.Bat
             if isinstance(item, BaseException):
                 failure = item
                 break
-            if client_message_kind(item) != "batch":
+            message = _message(item)
+            if client_message_kind(message) != "batch":
                 failure = ValidationError("Hello 只能在复制流开头发送一次")
                 break
-            group.append(item.batch)
+            group.append((message.batch, _wire(item)))
             if len(group) >= most:
                 break
             try:
@@ -554,7 +608,7 @@ def serve(
         maximum_concurrent_rpcs=max_workers,
         compression=grpc.Compression.Gzip if gzip else None,
     )
-    pb_grpc.add_ReplicationServicer_to_server(
+    add_replication_servicer(
         ReplicationServicer(
             sink, allowed=allowed, origins_held=origins_held, status=status, trust=trust, limits=limits
         ),

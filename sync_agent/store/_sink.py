@@ -1,6 +1,7 @@
-"""The receiving side (:class:`SqlBatchSink`): an incoming batch checked against the origin's mark (locked for the
-transaction, :func:`lock_mark`) and applied in one transaction, poison records quarantined, the batch kept for
-relaying, its receipt kept, the mark advanced with the data.
+"""The receiving side (:class:`SqlBatchSink`): incoming batches checked against their origins' marks (locked for
+the transaction, :func:`lock_mark`) and applied — the batches that arrived together in one transaction — poison
+records quarantined, each batch kept for relaying (whole, as its bytes arrived: ``batch_log.wire``), its receipt
+kept, the mark advanced with the data.
 
 A batch at or below the mark is a duplicate only if it is the batch received: its hash is compared with the
 receipt (``batch_receipts``). Seqs held with other content — an origin restored from an old backup that seals
@@ -242,14 +243,16 @@ class SqlBatchSink:
         if self.relay:
             chains: dict[tuple[bytes, ...], str | None] = {}
             logged = []
+            whole = all(b.wire for b in batches)  # kept as they arrived, forwarded byte for byte
             for b in batches:
                 if b.signer_chain not in chains:
                     chains[b.signer_chain] = store_chain(conn, b.signer_chain)
-                logged.append(batch_values(b, now, chains[b.signer_chain]))
+                logged.append({**batch_values(b, now, chains[b.signer_chain]), "wire": b.wire if whole else None})
             conn.execute(INSERT_BATCH, logged)
-            relay_started = time.perf_counter()
-            write_relay_copy(conn, origin, records, texts)
-            self.stages.add("relay copy (outbox rows)", time.perf_counter() - relay_started)
+            if not whole:  # batches handed over without their bytes (a direct caller): a copy of every record
+                relay_started = time.perf_counter()
+                write_relay_copy(conn, origin, records, texts)
+                self.stages.add("relay copy (outbox rows)", time.perf_counter() - relay_started)
             wake.written(conn, origin, sealed=True)  # this node's agent relays it as soon as it is committed
         if held:
             conn.execute(

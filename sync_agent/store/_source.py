@@ -16,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from federation.errors import StorageError
 from federation.identities import validate_origin
+from federation.replication import Record
 from federation.replication.chain import pack
 from federation.storage.seal import LAST_BATCH, OUTBOX_COLUMNS, PENDING, SEAL_LOCK_SPACE, lock_key, records_of
 from federation.storage.tables import batch_log, link_acks, outbox, replication_marks
@@ -207,9 +208,14 @@ class SqlBatchSource:
                         next_first_seq=logged[0].first_seq,
                     )
                 return []
-            rows = conn.execute(
-                _RECORDS_BETWEEN, {"origin": origin, "first": chain[0].first_seq, "last": chain[-1].last_seq}
-            ).all()
+            loose = [b for b in chain if b.wire is None]  # sealed here, or relayed before revision 0014
+            rows = (
+                conn.execute(
+                    _RECORDS_BETWEEN, {"origin": origin, "first": loose[0].first_seq, "last": loose[-1].last_seq}
+                ).all()
+                if loose
+                else []
+            )
             signers = chains_of(conn, {b.signer for b in chain if b.signer})
         batches = _assemble(origin, chain, rows, signers)
         if origin == self.node and self._signer is not None:  # sealed by a writer, which holds no key: sign now
@@ -261,15 +267,24 @@ def _signed(batch: Batch, signature: bytes, chain: tuple[bytes, ...]) -> Batch:
 def _assemble(
     origin: str, chain: Sequence[Any], rows: Sequence[Any], signers: dict[str, tuple[bytes, ...]]
 ) -> list[Batch]:
-    first, last = chain[0].first_seq, chain[-1].last_seq
-    if len(rows) != last - first + 1 or (rows and (rows[0].seq != first or rows[-1].seq != last)):
-        raise StorageError(
-            f"来源 {origin} 的批次 {first}–{last} 在本节点发件箱中的记录不完整（{len(rows)} 条）", origin=origin
-        )
+    """The batches of ``chain`` (``batch_log`` rows): one held whole as its wire bytes, the others with their
+    records from ``rows`` (the outbox rows of the seqs from the first of them to the last)."""
+    loose = [b for b in chain if b.wire is None]
+    if loose:
+        first, last = loose[0].first_seq, loose[-1].last_seq
+        if len(rows) != last - first + 1 or (rows and (rows[0].seq != first or rows[-1].seq != last)):
+            raise StorageError(
+                f"来源 {origin} 的批次 {first}–{last} 在本节点发件箱中的记录不完整（{len(rows)} 条）", origin=origin
+            )
     batches = []
     for b in chain:
-        start = b.first_seq - first
-        records = tuple(records_of(rows[start : start + b.record_count]))
+        if b.wire is not None:
+            records: tuple[Record, ...] = ()
+            wire = bytes(b.wire)
+        else:
+            start = b.first_seq - loose[0].first_seq
+            records = tuple(records_of(rows[start : start + b.record_count]))
+            wire = b""
         batches.append(
             Batch(
                 origin,
@@ -280,6 +295,7 @@ def _assemble(
                 records,
                 bytes(b.signature),
                 signers.get(b.signer, ()) if b.signer else (),
+                wire,
             )
         )
     return batches

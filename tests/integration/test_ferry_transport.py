@@ -32,8 +32,7 @@ from federation.replication.trust import LinkSecurity
 from federation.storage import outbox
 from federation.storage.engine import make_engine
 from federation.storage.outbox import OutboxRecord
-from federation.storage.tables import outbox as outbox_table
-from federation.storage.tables import quarantine
+from federation.storage.tables import batch_log, quarantine
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import CST
 from migrations.runner import upgrade
@@ -88,12 +87,15 @@ class Ends:
             os.replace(self.inbox / f".tmp-{name}", self.inbox / name)
 
     def city_seqs(self) -> list[int]:
+        """Every seq of 莒县 the city holds to relay (its batches, each whole as it arrived), in order."""
         with UnitOfWork(self.engines[CITY], readonly=True) as uow:
-            return list(
-                uow.conn.execute(
-                    select(outbox_table.c.seq).where(outbox_table.c.origin == JU).order_by(outbox_table.c.seq)
-                ).scalars()
-            )
+            held = uow.conn.execute(
+                select(batch_log.c.first_seq, batch_log.c.last_seq, batch_log.c.wire)
+                .where(batch_log.c.origin == JU)
+                .order_by(batch_log.c.first_seq)
+            ).all()
+        assert all(b.wire for b in held)
+        return [seq for b in held for seq in range(b.first_seq, b.last_seq + 1)]
 
     def applied_times(self) -> int:
         with UnitOfWork(self.engines[CITY], readonly=True) as uow:

@@ -40,7 +40,7 @@ from security.credentials import NodeCredentials, load_authority
 from security.keystore import keystore_for
 from security.pki import COMMON_NAME, build_csr, chain_pem, generate_tls_key, tls_key_pem
 from security.signing import generate_signing_key
-from sync_agent.convert import Hello, batch_to_proto, hello_to_proto
+from sync_agent.convert import Hello, batch_from_proto, batch_to_proto, hello_to_proto
 from sync_agent.domain import ZERO_HASH, seal_batch
 from sync_agent.store import SqlBatchSource
 
@@ -264,10 +264,14 @@ def test_a_relay_that_alters_a_county_record_is_caught_at_the_province(trust: Tr
     assert first is not None
     (last,) = SqlBatchSource(trust.engines[CITY], CITY).batches_after(JU, int(first[0]) - 1, 1)  # as the city holds it
     assert last.signer_chain == trust.credentials(JU).chain_der  # 莒县's signature and certificate, relayed
+    assert last.wire  # held whole, as it arrived
+    assert not last.records
+    held = batch_from_proto(pb.Batch.FromString(last.wire))
+    assert (held.batch_hash, held.signature) == (last.batch_hash, last.signature)
     altered = seal_batch(
         JU,
         last.prev_hash,
-        [replace(r, payload=r.payload.replace("张*".encode(), "伪*".encode())) for r in last.records],  # masked name
+        [replace(r, payload=r.payload.replace("张*".encode(), "伪*".encode())) for r in held.records],  # masked name
     )
     message = batch_to_proto(altered)
     message.signature = last.signature

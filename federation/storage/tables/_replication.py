@@ -63,6 +63,9 @@ batch_log = Table(
     Column("record_count", Integer, nullable=False),
     Column("sealed_at", UTCDateTime, nullable=False),
     Column("signer", String(64), nullable=True),  # signer_chains.fingerprint: the chain that names the key
+    # a relayed batch's wire message (federation.wire.v1.Batch) as received, forwarded byte for byte; null for the
+    # batches sealed here and those relayed before revision 0014 (their records are rows of ``outbox``)
+    Column("wire", LargeBinary, nullable=True),
     Index(None, "origin", "last_seq"),
     comment="Sealed batches of every origin held here (own and relayed), unchanged: boundaries, hashes, signature.",
 )
