@@ -10,7 +10,7 @@ same way without code here.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -33,17 +33,41 @@ def _reject(message: str, field: str) -> RecordRejected:
     return RecordRejected(message, field=field)
 
 
+_OFFSETS: dict[str, tzinfo] = {}  # "+08:00" → the tzinfo ``datetime.fromisoformat`` gives it, once seen
+_MAX_OFFSETS = 64
+
+
 def parse_moment(value: Any, field: str) -> datetime:
-    """An aware moment from its ISO-8601 text (the outbox writes ``datetime.isoformat()``)."""
+    """An aware moment from its ISO-8601 text (the outbox writes ``datetime.isoformat()``).
+
+    ``datetime.fromisoformat`` builds a new ``timezone`` for every offset it reads, most of the time it takes:
+    a moment ending in an offset already seen (``±HH:MM``, the same text) is parsed without it and given that
+    offset's ``timezone`` — the same value, compared and stored alike."""
     if not isinstance(value, str):
         raise _reject(f"字段“{field}”应为 ISO 8601 时间文本", field)
+    offset = _OFFSETS.get(value[-6:]) if len(value) > 16 and value[-3] == ":" else None
+    if offset is not None and (value[10] == "T" or value[10] == " "):
+        try:
+            local = datetime.fromisoformat(value[:-6])
+        except ValueError:
+            local = None  # the whole text decides, below
+        if local is not None and local.tzinfo is None:
+            return local.replace(tzinfo=offset)
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise _reject(f"字段“{field}”的时间“{value[:40]}”格式错误", field) from None
     if moment.tzinfo is None:
         raise _reject(f"字段“{field}”的时间缺少时区", field)
+    suffix = value[-6:]
+    if suffix not in _OFFSETS and len(_OFFSETS) < _MAX_OFFSETS and _is_offset(suffix):
+        _OFFSETS[suffix] = moment.tzinfo
     return moment
+
+
+def _is_offset(text: str) -> bool:
+    """``±HH:MM``."""
+    return text[0] in "+-" and text[1:3].isdigit() and text[3] == ":" and text[4:6].isdigit()
 
 
 def _text(field: str, length: int | None) -> Converter:
