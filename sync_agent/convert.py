@@ -172,7 +172,14 @@ def batch_from_proto(
         validate_origin(origin)
     except InvalidDivisionCode:
         raise _malformed(message, f"批次来源“{excerpt(origin)}”不是有效的来源标识") from None
-    records: list[Record] = []
+    if not message.gzip:  # the payloads as they are (gRPC compresses the whole message): bounded in all
+        records = [
+            Record(r.record_type, r.record_id, r.op, r.origin_seq, r.payload, r.created_at_us) for r in message.records
+        ]
+        if sum(len(r.payload) for r in records) > max_batch_bytes:
+            raise _malformed(message, f"批次的记录共超过整批上限 {max_batch_bytes} 字节")
+        return _batch_of(message, origin, records)
+    records = []
     left = max_batch_bytes
     for r in message.records:
         try:
@@ -186,6 +193,10 @@ def batch_from_proto(
         if left < 0:
             raise _malformed(message, f"批次的记录共超过整批上限 {max_batch_bytes} 字节")
         records.append(record)
+    return _batch_of(message, origin, records)
+
+
+def _batch_of(message: pb.Batch, origin: str, records: list[Record]) -> Batch:
     return Batch(
         origin=origin,
         first_seq=message.first_seq,
