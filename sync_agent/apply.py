@@ -50,15 +50,18 @@ def apply_records(
     payloads: Sequence[str],
     appliers: AppliersByType,
     *,
+    batch_ends: Sequence[int] = (),
     stages: StageClock | None = None,
 ) -> list[dict[str, Any]]:
     """Apply ``records`` of ``origin`` (``payloads``: their payloads as text); return the quarantine rows.
-    ``stages``: add the seconds of decoding and checking, and of each record type's write, to it."""
+    ``batch_ends``: the last seq of each batch ``records`` come from, when they are several batches applied together
+    (an upsert is superseded only by a later one of its own batch, so the outcome never depends on how batches
+    were grouped). ``stages``: add the seconds of decoding and checking, and of each record type's write, to it."""
     started = time.perf_counter()
     held: list[dict[str, Any]] = []
     groups: dict[str, list[Prepared[Any]]] = {}
     loads = json.loads
-    superseded = _superseded_upserts(records)
+    superseded = _superseded_upserts(records, batch_ends)
     for i, (record, payload) in enumerate(zip(records, payloads, strict=True)):
         if i in superseded:
             continue
@@ -93,12 +96,17 @@ def apply_records(
     return held
 
 
-def _superseded_upserts(records: Sequence[Record]) -> set[int]:
+def _superseded_upserts(records: Sequence[Record], batch_ends: Sequence[int] = ()) -> set[int]:
     """Positions of upserts followed, in the same batch, by another upsert of the same record: an upsert carries
     the whole state of its record, so only the last one of the batch is decoded and applied."""
     last: dict[tuple[str, str], int] = {}
     superseded: set[int] = set()
+    ends = iter(batch_ends)
+    end = next(ends, None)
     for i, r in enumerate(records):
+        while end is not None and r.origin_seq > end:  # the next batch: nothing of the last one supersedes
+            last.clear()
+            end = next(ends, None)
         if r.op == "upsert":
             key = (r.record_type, r.record_id)
             before = last.get(key)

@@ -19,9 +19,9 @@ new Welcome).
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass, replace
@@ -71,11 +71,15 @@ __all__ = [
     "SERVICE_NAME",
     "AllowPolicy",
     "ExtraService",
+    "PartlyAnswered",
     "ReplicationServicer",
     "RunningServer",
     "StreamLimits",
+    "add_replication_servicer",
     "answer_batch",
+    "answer_batches",
     "default_allowed",
+    "groups_of",
     "grpc_status",
     "serve",
 ]
@@ -210,11 +214,7 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
                 not_allowed=[excerpt(o) for o in sorted(set(hello.origins) - set(origins))[:20]],
             )
             yield server_message_to_proto(welcome)
-            for group, failure in _groups(request_iterator, self._limits.group_batches):
-                for answer in self._answer(sender, [m for m, _ in group], [w for _, w in group]):
-                    yield server_message_to_proto(answer)
-                if failure is not None:
-                    raise failure
+            yield from self._answer_groups(sender, request_iterator)
         except grpc.RpcError:  # the sender cancelled or went away: nothing to answer
             log.info("replication.stream_closed_by_sender", sender=excerpt(sender), peer=peer)
             return
@@ -232,6 +232,23 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
             if who is not None:
                 self._guard.close(who)
         log.info("replication.stream_closed", sender=excerpt(sender), peer=peer)
+
+    def _answer_groups(
+        self, sender: str, request_iterator: Iterator[_Received | pb.ClientMessage]
+    ) -> Iterator[pb.ServerMessage]:
+        """The answers to the stream's batches, group by group; a failure ends them (after the answers before it)."""
+        budget = 2 * self._limits.max_batch_bytes
+        for group, failure in groups_of(request_iterator, self._limits.group_batches, budget):
+            try:
+                answers = self._answer(sender, [m for m, _ in group], [w for _, w in group])
+            except PartlyAnswered as partly:
+                for answer in partly.answers:
+                    yield server_message_to_proto(answer)
+                raise partly.cause from None
+            for answer in answers:
+                yield server_message_to_proto(answer)
+            if failure is not None:
+                raise failure
 
     def _answer(
         self, sender: str, messages: Sequence[pb.Batch], wires: Sequence[bytes | None]
@@ -273,7 +290,10 @@ def answer_batch(
 ) -> Receipt | BatchRefused:
     """The receiver's answer to one batch ``sender`` sent, whatever carried it (a gRPC stream, a ferry file):
     :func:`answer_batches` of one."""
-    (answer,) = answer_batches(sink, sender, [message], allowed=allowed, trust=trust, limits=limits)
+    try:
+        (answer,) = answer_batches(sink, sender, [message], allowed=allowed, trust=trust, limits=limits)
+    except PartlyAnswered as partly:
+        raise partly.cause from None
     return answer
 
 
@@ -304,17 +324,24 @@ def answer_batches(
             answers[i] = checked
             early.append(i)
         else:
-            if relay:
+            if relay:  # kept whole: the bytes as they arrived, when they are exactly the batch that was checked
                 wire = wires[i] if wires is not None else None
-                checked = replace(checked, wire=wire or message.SerializeToString())
+                message.DiscardUnknownFields()  # nothing travels on that no tier checked
+                if wire is None or len(wire) != message.ByteSize():
+                    wire = message.SerializeToString()
+                checked = replace(checked, wire=wire)
             batches.append((i, checked))
     stages: StageClock | None = getattr(sink, "stages", None)
     if stages is not None:
         stages.add("wire: decode, signature", time.perf_counter() - started)
     if batches:
-        for (i, batch), answer in zip(batches, _receive(sink, sender, [b for _, b in batches]), strict=True):
+        received, failure = _receive(sink, sender, [b for _, b in batches])
+        for (i, batch), answer in zip(batches, received, strict=False):
             answers[i] = answer
             _log_answer(sender, batch, answer)
+        if failure is not None:  # the answers up to the batch that failed, then the failure
+            cut = batches[len(received)][0]
+            raise PartlyAnswered([a for a in answers[:cut] if a is not None], failure)
     if early:  # where to resume: the mark as it stands after this group
         refused_at = set(early)
         origins = [m.origin for i, m in enumerate(messages) if i in refused_at and allowed(sender, m.origin)]
@@ -328,18 +355,38 @@ def answer_batches(
     return [a for a in answers if a is not None]
 
 
-def _receive(sink: BatchSink, sender: str, batches: Sequence[Batch]) -> list[Receipt | BatchRefused]:
-    """The sink's answers: one transaction for the group where the sink can (``receive_many``), else one each."""
+def _receive(
+    sink: BatchSink, sender: str, batches: Sequence[Batch]
+) -> tuple[list[Receipt | BatchRefused], Exception | None]:
+    """The sink's answers: one transaction for the group where the sink can (``receive_many``), else one each. A
+    group that fails is received again one batch at a time, so the good batches before the failing one are kept;
+    then the answers up to it and its failure."""
     many = getattr(sink, "receive_many", None)
     if many is not None:
-        return list(many(sender, batches))
+        try:
+            return list(many(sender, batches)), None
+        except Exception as exc:
+            if len(batches) == 1:
+                return [], exc
+            log.warning("replication.group_failed", sender=sender, batches=len(batches), error=str(exc))
     out: list[Receipt | BatchRefused] = []
     for batch in batches:
         try:
             out.append(sink.receive(sender, batch))
         except BatchRefused as refused:
             out.append(refused)
-    return out
+        except Exception as exc:
+            return out, exc
+    return out, None
+
+
+class PartlyAnswered(Exception):
+    """A group failed at one batch: the answers before it (sent first), and the failure (which ends the stream)."""
+
+    def __init__(self, answers: list[Receipt | BatchRefused], cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.answers = answers
+        self.cause = cause
 
 
 def _log_answer(sender: str, batch: Batch, answer: Receipt | BatchRefused) -> None:
@@ -447,12 +494,14 @@ def _wire(item: _Received | pb.ClientMessage) -> bytes | None:
     return received_batch_wire(item.raw) if isinstance(item, _Received) else None
 
 
-def add_replication_servicer(servicer: ReplicationServicer, server: grpc.Server) -> None:
+def add_replication_servicer(servicer: ReplicationServicer, server: grpc.Server, *, keep_bytes: bool) -> None:
     """``federation.wire.v1.Replication`` on ``server``, as the generated ``add_ReplicationServicer_to_server`` adds
-    it, except that ``Stream`` also hands the servicer each message's bytes as they arrived."""
+    it; with ``keep_bytes`` (a relay) ``Stream`` also hands the servicer each message's bytes as they arrived."""
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
         "Stream": grpc.stream_stream_rpc_method_handler(
-            servicer.Stream, request_deserializer=_received, response_serializer=pb.ServerMessage.SerializeToString
+            servicer.Stream,
+            request_deserializer=_received if keep_bytes else pb.ClientMessage.FromString,
+            response_serializer=pb.ServerMessage.SerializeToString,
         ),
         "Status": grpc.unary_unary_rpc_method_handler(
             servicer.Status,
@@ -464,68 +513,105 @@ def add_replication_servicer(servicer: ReplicationServicer, server: grpc.Server)
     server.add_registered_method_handlers(SERVICE_NAME, handlers)
 
 
-def _groups(
-    requests: Iterator[_Received | pb.ClientMessage], most: int
+def groups_of(
+    requests: Iterator[_Received | pb.ClientMessage], most: int, budget: int
 ) -> Iterator[tuple[_Group, BaseException | None]]:
     """The stream's batches in groups: whatever has arrived (up to ``most``), so a receiver behind its sender
     applies several batches in one transaction, and one alone when it keeps up (no waiting for a group to fill).
-    A reader thread drains the stream; a message that is not a batch, or the stream's end or failure, ends the
-    groups (the batches before it are answered first, then the failure is raised)."""
-    arrived: queue.Queue[Any] = queue.Queue(maxsize=most)  # bounded: a sender cannot flood the receiver's memory
-    stop = threading.Event()
+    A reader thread reads ahead, holding at most ``most`` messages and ``budget`` bytes (queued and being
+    answered; one message alone whatever its size) — beyond that it waits, and gRPC's flow control holds the
+    sender back. A message that is not a batch, or the stream's end or failure, ends the groups (the batches before
+    it are answered first, then the failure is raised)."""
+    ahead = _ReadAhead(most, budget)
+    threading.Thread(target=ahead.read, args=(requests,), name="replication-reader", daemon=True).start()
+    try:
+        while True:
+            items, sizes = ahead.take()
+            group: _Group = []
+            failure: BaseException | None = None
+            ended = False
+            for item in items:
+                if item is _END:
+                    ended = True
+                    break
+                if isinstance(item, BaseException):
+                    failure = item
+                    break
+                message = _message(item)
+                if client_message_kind(message) != "batch":
+                    failure = ValidationError("Hello 只能在复制流开头发送一次")
+                    break
+                group.append((message.batch, _wire(item)))
+            if group or failure is not None:
+                yield group, failure
+            ahead.release(len(items), sizes)
+            if ended or failure is not None:
+                return
+    finally:
+        ahead.stop()  # the stream is over: a reader waiting for room gives up
 
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                arrived.put(item, timeout=0.5)
-                return True
-            except queue.Full:
-                continue
-        return False
 
-    def read() -> None:
+class _ReadAhead:
+    """What the reader thread has read and the servicer not yet answered: at most ``most`` messages and ``budget``
+    bytes (a message bigger than the budget is read only when nothing else is held)."""
+
+    def __init__(self, most: int, budget: int) -> None:
+        self._most = most
+        self._budget = budget
+        self._cond = threading.Condition()
+        self._queue: deque[Any] = deque()
+        self._count = 0  # messages held: queued or being answered
+        self._bytes = 0
+        self._stopped = False
+
+    def read(self, requests: Iterator[_Received | pb.ClientMessage]) -> None:
         try:
             for message in requests:
-                if not put(message):
+                if not self._put(message, _size(message)):
                     return
-            put(_END)
+            self._put(_END, 0)
         except BaseException as exc:  # handed to the servicer's thread, which raises it
-            put(exc)
+            self._put(exc, 0)
 
-    threading.Thread(target=read, name="replication-reader", daemon=True).start()
-    try:
-        yield from _grouped(arrived, most)
-    finally:
-        stop.set()  # the stream is over: a reader blocked on a full queue gives up
+    def _put(self, item: Any, size: int) -> bool:
+        with self._cond:
+            while not self._stopped and (
+                self._count >= self._most or (self._count and self._bytes + size > self._budget)
+            ):
+                self._cond.wait(0.5)
+            if self._stopped:
+                return False
+            self._queue.append((item, size))
+            self._count += 1
+            self._bytes += size
+            self._cond.notify_all()
+            return True
+
+    def take(self) -> tuple[list[Any], int]:
+        """Every message read so far (at least one: waits for it), and their bytes."""
+        with self._cond:
+            while not self._queue:
+                self._cond.wait()
+            items = [item for item, _ in self._queue]
+            size = sum(n for _, n in self._queue)
+            self._queue.clear()
+            return items, size
+
+    def release(self, count: int, size: int) -> None:
+        """``count`` messages of ``size`` bytes answered: room for the reader."""
+        with self._cond:
+            self._count -= count
+            self._bytes -= size
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
 
 
-def _grouped(arrived: queue.Queue[Any], most: int) -> Iterator[tuple[_Group, BaseException | None]]:
-    while True:
-        item = arrived.get()
-        group: _Group = []
-        failure: BaseException | None = None
-        while True:
-            if item is _END:
-                break
-            if isinstance(item, BaseException):
-                failure = item
-                break
-            message = _message(item)
-            if client_message_kind(message) != "batch":
-                failure = ValidationError("Hello 只能在复制流开头发送一次")
-                break
-            group.append((message.batch, _wire(item)))
-            if len(group) >= most:
-                break
-            try:
-                item = arrived.get_nowait()
-            except queue.Empty:
-                break
-        ended = item is _END or failure is not None
-        if group or failure is not None:
-            yield group, failure
-        if ended:
-            return
+def _size(message: _Received | pb.ClientMessage) -> int:
+    return len(message.raw) if isinstance(message, _Received) else message.ByteSize()
 
 
 def _refusal(reason: RefusalReason, message: str, mark: Mark) -> BatchRefused:
@@ -613,6 +699,7 @@ def serve(
             sink, allowed=allowed, origins_held=origins_held, status=status, trust=trust, limits=limits
         ),
         server,
+        keep_bytes=bool(getattr(sink, "relay", False)),
     )
     for add in extra:
         add(server)

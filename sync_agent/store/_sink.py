@@ -169,9 +169,11 @@ class SqlBatchSink:
             marks: dict[str, Mark] = {}
             accepted: dict[str, list[tuple[int, Batch, list[str]]]] = {}
             received: dict[tuple[str, int], tuple[int, bytes]] = {}  # this group's receipts, not yet written
+            for origin in sorted({b.origin for b in batches if self._may_send(sender, b.origin)}):
+                marks[origin] = lock_mark(conn, origin, now)  # in one order: two groups never wait on each other
             for i, batch in enumerate(batches):
                 origin = batch.origin
-                if origin == self.node or (self._allow is not None and not self._allow(sender, origin)):
+                if not self._may_send(sender, origin):
                     answers[i] = refusal(
                         RefusalReason.NOT_ALLOWED,
                         f"节点 {sender} 不能发送来源 {origin} 的记录",
@@ -219,6 +221,9 @@ class SqlBatchSink:
                 )
         return [a for a in answers if a is not None]
 
+    def _may_send(self, sender: str, origin: str) -> bool:
+        return origin != self.node and (self._allow is None or self._allow(sender, origin))
+
     def _read_mark(self, conn: Connection, origin: str) -> Mark:
         row = conn.execute(_SELECT_MARK, {"origin": origin}).first()
         return Mark(origin) if row is None else Mark(origin, int(row.high_water), bytes(row.last_hash))
@@ -230,7 +235,8 @@ class SqlBatchSink:
         their receipts, the relay copy, the quarantine rows and the mark; return the quarantine rows."""
         records = [r for _, batch, _ in group for r in batch.records]
         texts = [t for _, _, batch_texts in group for t in batch_texts]
-        held = apply_records(conn, origin, records, texts, self._appliers, stages=self.stages)
+        ends = [b.last_seq for _, b, _ in group]
+        held = apply_records(conn, origin, records, texts, self._appliers, batch_ends=ends, stages=self.stages)
         started = time.perf_counter()
         batches = [batch for _, batch, _ in group]
         conn.execute(
