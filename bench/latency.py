@@ -2,8 +2,8 @@
 
 **The federation.** The demo's seven nodes (the province 370000, the cities 371100 and 371300, the counties
 371122, 371121, 371323 and 371324), each node and each sync agent its own process on loopback
-(:class:`province_center.demo.launcher.Federation`, agents with ``linger_ms=20``), in a temporary directory; every
-process is stopped at the end, also on failure.
+(:class:`province_center.demo.launcher.Federation`, every node and agent with the launcher's ``LINGER_MS``), in a
+temporary directory; every process is stopped at the end, also on failure.
 
 **Background load.** One load-generator process per county writes case transitions (submit → accept → review →
 decide → conclude, up to 16 cases in progress; each transition one transaction writing the case, its event and
@@ -26,7 +26,8 @@ warm-up (5 s at scale 1, at least 1 s) are not counted. After the run every prob
 province's ``case_events`` (``probes_missing`` must be 0).
 
 **Where the time goes** (``stages``, cumulative from the commit, p50 and p99): ``sealed`` — the county's
-``batch_log.sealed_at`` of the batch holding the probe (its agent sealed it); ``at_city`` — the city's
+``batch_log.sealed_at`` of the batch holding the probe (sealed in a writer's transaction when due, or by the
+agent; it can be a little before the commit time, which is taken after the commit); ``at_city`` — the city's
 ``batch_log.sealed_at`` of that batch, which a relaying receiver stamps on arrival, before it applies it;
 ``at_province`` — the latency itself.
 
@@ -63,7 +64,7 @@ from bench.latency_province import (
 from federation.config import load_config
 from federation.identities import DivisionLevel
 from federation.storage.engine import make_engine
-from province_center.demo.launcher import DEMO_TOPOLOGY, Federation
+from province_center.demo.launcher import DEMO_TOPOLOGY, LINGER_MS, Federation
 
 __all__ = ["TARGET_BACKGROUND_PER_S", "TARGET_P99_MS", "run"]
 
@@ -76,7 +77,6 @@ BASE_WARMUP_S = 5.0
 MIN_WARMUP_S = 1.0
 DRAIN_TIMEOUT_S = 60.0  # how long outstanding probes may still become visible once the measurement ends
 PROGRESS_EVERY_S = 10.0
-LINGER_MS = 20  # what Federation.write_agent_config gives every agent
 Say = Callable[[str], None]
 
 

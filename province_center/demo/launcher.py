@@ -35,10 +35,10 @@ from federation.timeutil import utcnow
 from province_center.demo.readings import FederationReadings
 from province_center.demo.topology import DEMO_TOPOLOGY, DemoPerson, LaunchError, NodeSpec, cli, people_of, read_port
 
-__all__ = ["DEMO_TOPOLOGY", "DemoPerson", "Federation", "LaunchError", "NodeSpec", "Proc"]
+__all__ = ["DEMO_TOPOLOGY", "LINGER_MS", "DemoPerson", "Federation", "LaunchError", "NodeSpec", "Proc"]
 
 PASSWORD_FILE = "demo-password.txt"  # the one password of every demo account (and of each node's first admin)
-LINGER_MS = 20  # [replication] linger_ms of every node and agent: how often a busy writer seals, the tail's hold
+LINGER_MS = 50  # [replication] linger_ms of every node and agent: how often a busy writer seals, the tail's hold
 
 
 @dataclass
