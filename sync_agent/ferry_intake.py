@@ -34,6 +34,7 @@ from federation.errors import SunshineError
 from federation.identities import DivisionLevel, is_boundary_origin, level_of, origin_signer, scope_prefix
 from federation.replication.trust import ReceiverTrust
 from federation.timeutil import to_us, utcnow
+from sync_agent.answers import AllowPolicy, answer_batch
 from sync_agent.domain import Mark, RefusalReason
 from sync_agent.errors import BatchRefused, FerryFileRefused
 from sync_agent.ferry_files import (
@@ -47,7 +48,6 @@ from sync_agent.ferry_files import (
     statement_name,
     write_atomically,
 )
-from sync_agent.server import AllowPolicy, answer_batch
 from sync_agent.store import SqlBatchSink
 from sync_agent.stream_guard import StreamLimits
 

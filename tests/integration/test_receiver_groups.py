@@ -23,11 +23,13 @@ from federation.storage.engine import make_engine
 from federation.storage.tables import batch_log, node_settings
 from federation.wire.v1 import replication_pb2 as pb
 from migrations.runner import upgrade
+from sync_agent.answers import PartlyAnswered, answer_batches
 from sync_agent.convert import batch_message_bytes, batch_to_proto
 from sync_agent.domain import ZERO_HASH, seal_batch
 from sync_agent.ports import Receipt
-from sync_agent.server import PartlyAnswered, StreamLimits, answer_batches, groups_of, serve
+from sync_agent.server import StreamLimits, serve
 from sync_agent.store import SqlBatchSink
+from sync_agent.stream_groups import groups_of
 
 COUNTY, CITY = "371122", "371100"
 
