@@ -61,7 +61,8 @@ def test_demo_runs_the_federation_reports_every_tier_and_stops_cleanly(tmp_path:
     assert "号码在发送记录中脱敏：139****5678" in portal, portal
     assert re.search(r"外网已公示 [1-9]\d* 件办结件", portal), portal
     assert "莒县入网（外网 → 内网，371122-ext）：评价 1 条，网上申报 1 条" in out, out
-    assert "莒县出网（内网 → 外网，371122-pub）：办件公示 1 条" in out, out
+    # how many cases were concluded (and disclosed) by then depends on how fast the machine ran the simulation
+    assert re.search(r"莒县出网（内网 → 外网，371122-pub）：办件公示 [1-9]\d* 条", out), out
     assert "==== 边界：各县出境记录与脱敏" in out, out
     boundary = out[out.index("==== 边界：各县出境记录与脱敏") :]
     for division in COUNTIES:
@@ -96,7 +97,7 @@ def _assert_counties_ranked(out: str) -> None:
 def _run_demo(workdir: Path) -> tuple[str, str, int, dict[str, int]]:
     """The demo's output, errors and exit status, and the status of the pages tried while it ran."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "federation.cli", "demo", "--workdir", str(workdir), "--duration", "15"],
+        [sys.executable, "-m", "federation.cli", "demo", "--workdir", str(workdir), "--duration", "20"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
