@@ -119,8 +119,7 @@ class _SmVerify:
     def verify(self, signature: bytes, message: bytes) -> None:
         if len(signature) != 64:
             raise SignatureInvalid("签名长度不对（SM2 签名应为 64 字节）")
-        crypt = _sm2("", self.public_hex)
-        if not crypt.verify_with_sm3(signature.hex(), message):  # type: ignore[attr-defined]
+        if not _sm2_verifies(_sm2("", self.public_hex), signature, message):
             raise SignatureInvalid("签名与内容不符（SM2/SM3）")
 
     def public_bytes(self) -> bytes:
@@ -149,6 +148,18 @@ class _SmSign:
         return bytes.fromhex(self.private_hex)
 
 
+_SM2_KEY_TRIES = 16
+
+
+def _sm2_verifies(crypt: object, signature: bytes, message: bytes) -> bool:
+    """gmssl's SM2/SM3 verification; a signature its arithmetic fails on (it raises on some values, whatever the
+    input's origin) does not verify."""
+    try:
+        return bool(crypt.verify_with_sm3(signature.hex(), message))  # type: ignore[attr-defined]
+    except (TypeError, ValueError, IndexError, ZeroDivisionError):
+        return False
+
+
 def _sm2_public(private_hex: str) -> str:
     crypt = _sm2(private_hex, "")
     g: str = crypt.ecc_table["g"]  # type: ignore[attr-defined]
@@ -169,8 +180,13 @@ def generate_signing_key(suite: str = DEFAULT_SUITE) -> SigningKey:
     _check_suite(suite)
     if suite == "ed25519":
         return _EdSign(ed25519.Ed25519PrivateKey.generate())
-    private_hex = f"{secrets.randbelow(_SM2_N - 2) + 1:064x}"
-    return _SmSign(private_hex, _sm2_public(private_hex))
+    for _ in range(_SM2_KEY_TRIES):  # a key gmssl's arithmetic fails on (about 1 in 400) is drawn again
+        private_hex = f"{secrets.randbelow(_SM2_N - 2) + 1:064x}"
+        key = _SmSign(private_hex, _sm2_public(private_hex))
+        probe = secrets.token_bytes(32)
+        if _sm2_verifies(_sm2("", key.public_hex), key.sign(probe), probe):
+            return key
+    raise SignatureInvalid("无法生成可用的 SM2 密钥（gmssl 验签失败），请重试或改用 ed25519")  # pragma: no cover
 
 
 def load_signing_key(suite: str, private: bytes) -> SigningKey:
