@@ -166,7 +166,11 @@ def test_a_concluded_case_is_rated_once_from_the_extranet_and_the_rating_reaches
     _conclude(fed, case_no)
 
     def open_for_rating() -> dict[str, Any] | None:
-        case = _status(portal, case_no, code)
+        reply = portal.post("/api/v1/public/status", json={"number": case_no, "query_code": code})
+        if reply.status_code == 404:  # the case's public record is still on its way out
+            return None
+        assert reply.status_code == 200, reply.text
+        case: dict[str, Any] = reply.json()
         return case if case.get("can_rate") else None
 
     concluded = wait_for("办结后外网可评价", open_for_rating)

@@ -149,8 +149,8 @@ def test_init_serve_and_the_two_streams(tmp_path: Path) -> None:
             assert made.status_code == 201, made.text
         _wait(lambda: received.got, "the application at the county")
         assert received.got[0].submission_id == made.json()["submission_id"]
-        (mark,) = SqlBatchSink(county_db, COUNTY, {}, relay=False).marks([EXT])
-        assert mark.high_water >= 1
+        # the applier saw it inside the receiver's transaction: the mark is committed with it a moment later
+        _wait(lambda: SqlBatchSink(county_db, COUNTY, {}, relay=False).marks([EXT])[0].high_water >= 1, "the mark")
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
