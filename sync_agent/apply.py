@@ -1,6 +1,7 @@
 """Apply the records of one batch through the appliers of their types; set the poison ones aside.
 
-Each record's payload is decoded once (JSON) and checked by its applier's ``prepare`` — except an upsert
+Each record's payload is decoded once (JSON) and checked by its applier — from its text by ``prepare_text``
+when the applier has it, else decoded and checked by ``prepare`` — except an upsert
 followed in the same batch by another upsert of the same record: it carries a state the later one replaces in
 the same transaction, so it is skipped (neither decoded nor applied). What fails — an unknown
 record type, a payload that is not JSON, a record its applier rejects — is returned for the quarantine with its
@@ -62,6 +63,7 @@ def apply_records(
     groups: dict[str, list[Prepared[Any]]] = {}
     loads = json.loads
     superseded = _superseded_upserts(records, batch_ends)
+    from_text = {t: getattr(a, "prepare_text", None) for t, a in appliers.items()}
     for i, (record, payload) in enumerate(zip(records, payloads, strict=True)):
         if i in superseded:
             continue
@@ -70,12 +72,15 @@ def apply_records(
             held.append(held_row(record, payload, f"未知的记录类型“{record.record_type}”，本节点没有对应的处理程序"))
             continue
         try:
-            decoded = loads(payload)
-        except (ValueError, RecursionError) as exc:
-            held.append(held_row(record, payload, f"载荷不是有效的 JSON：{exc}"))
-            continue
-        try:
-            value = applier.prepare(origin, record, decoded)
+            fast = from_text[record.record_type]
+            value = None if fast is None else fast(origin, record)
+            if value is None:
+                try:
+                    decoded = loads(payload)
+                except (ValueError, RecursionError) as exc:
+                    held.append(held_row(record, payload, f"载荷不是有效的 JSON：{exc}"))
+                    continue
+                value = applier.prepare(origin, record, decoded)
         except REJECTABLE as exc:
             held.append(held_row(record, payload, rejection_reason(exc)))
             continue

@@ -9,6 +9,11 @@ Applying is two steps, so that one poison record never rolls back the good ones 
    the prepared records with a handful of ``executemany`` statements, and return the ones that cannot be applied
    given what the database holds (for example an event of a case this node does not have), with their reason.
 
+An applier may also offer ``prepare_text(origin, record)``: the same check made from the payload's JSON text
+(``record.payload``) without decoding it to Python objects first — typed decoding in C — returning None when it
+cannot tell, so that ``prepare`` of the decoded payload decides (and names what is wrong). Both must agree on
+every payload they both take.
+
 The sink quarantines what ``prepare`` rejects and what ``apply`` returns. Should ``apply`` still fail in the
 database, the sink rolls back to a savepoint and applies that type's records one at a time, quarantining only
 those that fail. Appliers run in the order of the mapping the sink is given: put a record type before the types
@@ -26,9 +31,10 @@ from sqlalchemy.engine import Connection
 from federation.errors import SunshineError
 from federation.replication.records import Record
 
-__all__ = ["Applier", "AppliersByType", "Prepared", "Rejection", "rejection_reason"]
+__all__ = ["Applier", "AppliersByType", "Prepared", "PreparesText", "Rejection", "rejection_reason"]
 
 P = TypeVar("P")
+P_co = TypeVar("P_co", covariant=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +60,12 @@ class Applier(Protocol[P]):
 
     def apply(self, conn: Connection, origin: str, items: Sequence[Prepared[P]]) -> Sequence[Rejection]:
         """Write ``items`` (in seq order) in the caller's transaction; return those that could not be applied."""
+        ...
+
+
+class PreparesText(Protocol[P_co]):
+    def prepare_text(self, origin: str, record: Record) -> P_co | None:
+        """``prepare`` of ``record.payload`` straight from its JSON text; None: let ``prepare`` decide."""
         ...
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from operator import attrgetter, itemgetter
 from typing import Any
 
-from sqlalchemy import Dialect
+from sqlalchemy import JSON, Dialect
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert
 
@@ -110,7 +110,7 @@ def _unnest(sql: str, types: Mapping[str, str]) -> tuple[str, list[str]]:
 
 
 class _Compiled:
-    def __init__(self, stmt: Insert, columns: Sequence[str], dialect: Dialect) -> None:
+    def __init__(self, stmt: Insert, columns: Sequence[str], dialect: Dialect, json_text: bool) -> None:
         compiled = stmt.compile(dialect=dialect, column_keys=list(columns))
         self.sql = compiled.string
         self.by_column = compiled.positiontup is None
@@ -130,24 +130,34 @@ class _Compiled:
             process: Processor
             if isinstance(type_, UTCDateTime):
                 process = sqlite_moment if dialect.name == "sqlite" else _aware_moment
+            elif json_text and isinstance(type_, JSON):
+                process = _json_text
             else:
                 process = type_.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 self.converting.append((i, process))
 
 
-class BulkStatement:
-    """``stmt`` (an INSERT, possibly with ON CONFLICT) over exactly ``columns``, for ``executemany``."""
+def _json_text(value: Any) -> Any:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"a json_text column takes JSON text, not {type(value).__name__}")
+    return value
 
-    def __init__(self, stmt: Insert, columns: Sequence[str]) -> None:
+
+class BulkStatement:
+    """``stmt`` (an INSERT, possibly with ON CONFLICT) over exactly ``columns``, for ``executemany``.
+    ``json_text``: the rows give their JSON columns as JSON text already, stored as it is (not serialised)."""
+
+    def __init__(self, stmt: Insert, columns: Sequence[str], *, json_text: bool = False) -> None:
         self._stmt = stmt
         self._columns = tuple(columns)
+        self._json_text = json_text
         self._compiled: dict[str, _Compiled] = {}
 
     def _for(self, dialect: Dialect) -> _Compiled:
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
-            compiled = _Compiled(self._stmt, self._columns, dialect)
+            compiled = _Compiled(self._stmt, self._columns, dialect, self._json_text)
             self._compiled[dialect.name] = compiled
         return compiled
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
 import pytest
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Integer, MetaData, Numeric, String, Table, Text
 
 from federation.errors import RecordRejected
 from federation.storage.rows import RowDecoder, parse_moment
@@ -87,3 +91,89 @@ def test_text_and_integer_fields_take_the_fast_path_only_when_well_formed() -> N
         with pytest.raises(RecordRejected) as caught:
             decoder.decode(bad)
         assert caught.value.details.get("field") == field, bad
+
+
+# -- decode_json: the typed (msgspec) path agrees with json.loads + decode on every payload ------------------------
+
+_TABLE = Table(
+    "fast",
+    MetaData(),
+    Column("name", String(4), nullable=False),
+    Column("note", Text),
+    Column("n", Integer, nullable=False),
+    Column("big", BigInteger),
+    Column("at", UTCDateTime),
+    Column("fee", Numeric(12, 2)),
+    Column("flag", Boolean),
+    Column("doc", JSON, nullable=False),
+    Column("extra_doc", JSON),
+)
+_COLUMNS = ["name", "note", "n", "big", "at", "fee", "flag", "doc", "extra_doc"]
+
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.sampled_from([2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**63 - 1, 2**63, 0, -1]),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=6),
+    st.sampled_from(["abcd", "abcde", "a\x00", "0.005", "12.5", "1e3", "x", *MOMENTS]),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+)
+_GOOD = {"name": "ab", "n": 7, "doc": {"k": [1]}, "at": "2026-01-05T09:30:00+08:00", "fee": "12.50", "flag": True}
+_PAYLOADS = st.one_of(  # anything, and a good payload with a few fields changed or dropped
+    st.fixed_dictionaries({}, optional=dict.fromkeys([*_COLUMNS, "other"], _VALUES)),
+    st.builds(
+        lambda changed, dropped: {k: v for k, v in {**_GOOD, **changed}.items() if k not in dropped},
+        st.dictionaries(st.sampled_from([*_COLUMNS, "other"]), _VALUES, max_size=2),
+        st.sets(st.sampled_from(_COLUMNS), max_size=1),
+    ),
+)
+
+
+def _plain(decoder: RowDecoder, text: bytes) -> dict[str, Any] | str:
+    try:
+        payload = json.loads(text)
+        if not isinstance(payload, dict):
+            return "not an object"
+        return decoder.decode(payload)
+    except (ValueError, RecordRejected) as exc:
+        return type(exc).__name__
+
+
+@pytest.mark.parametrize("json_text", [False, True])
+@settings(max_examples=400, deadline=None)
+@given(payload=_PAYLOADS)
+def test_the_typed_path_takes_a_payload_only_as_the_plain_path_does(json_text: bool, payload: dict[str, Any]) -> None:
+    decoder = RowDecoder(_TABLE, _COLUMNS, label="测试", json_text=json_text)
+    text = json.dumps(payload, ensure_ascii=False).encode()
+    fast, plain = decoder.decode_json(text), _plain(decoder, text)
+    if fast is not None:  # what the typed path takes, the plain path takes, and gives the same row
+        assert isinstance(plain, dict)
+        if json_text:  # JSON columns as text: the same JSON (the text as received, canonical on the plain path)
+            for name in ("doc", "extra_doc"):
+                fast[name], plain[name] = (None if r[name] is None else json.loads(r[name]) for r in (fast, plain))
+        assert fast == plain
+    if fast is None and isinstance(plain, dict):  # a good payload it leaves: an escaped NUL, a moment it cannot read
+        assert b"\\u0000" in text or plain["at"] is not None
+
+
+def test_the_typed_path_keeps_a_json_column_as_the_text_received() -> None:
+    decoder = RowDecoder(_TABLE, _COLUMNS, label="测试", json_text=True, extra={"id": str})
+    text = '{"name":"ab","n":1,"doc":{"b":[1,2],"a":"办件"},"id":"x#1"}'.encode()
+    row = decoder.decode_json(text)
+    assert row is not None
+    assert row["doc"] == '{"b":[1,2],"a":"办件"}'  # as received, not re-serialised
+    assert row["extra_doc"] is None
+    assert row["id"] == "x#1"
+    assert decoder.decode(json.loads(text))["doc"] == '{"a":"办件","b":[1,2]}'  # the plain path: canonical text
+    for left_to_the_plain_path in (
+        b'{"name":"ab","n":1,"doc":null}',  # a NOT NULL JSON column
+        b'{"name":"ab","n":1,"doc":3}',  # not an object or array
+        b'{"name":"a\\u0000","n":1,"doc":{}}',  # an escaped NUL
+        b'{"name":"ab","n":1,"doc":{}',  # malformed
+        b'{"name":"ab","n":true,"doc":{}}',  # a bool for an integer
+        b'{"name":"ab","n":1,"doc":{},"at":"2026-01-05T09:30:00"}',  # no time zone
+    ):
+        assert decoder.decode_json(left_to_the_plain_path) is None, left_to_the_plain_path

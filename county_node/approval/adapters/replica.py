@@ -53,15 +53,24 @@ _DERIVED = {
     "sup_wake_at",
     "sup_evidence",
 }
-_CASE_DECODER = RowDecoder(cases, [c.name for c in cases.c if c.name not in _DERIVED | {"origin_seq"}], label="办件")
 _PAUSE_DECODER = RowDecoder(case_pauses, ["n", "kind", "started_at", "ended_at", "reason"], label="办件暂停")
 _TASK_DECODER = RowDecoder(
     case_tasks,
     ["department", "limit_days", "status", "started_at", "completed_at", "outcome", "opinion"],
     label="联办任务",
 )
+_CASE_DECODER = RowDecoder(
+    cases,
+    [c.name for c in cases.c if c.name not in _DERIVED | {"origin_seq"}],
+    label="办件",
+    extra={"pauses": list[_PAUSE_DECODER.struct], "tasks": list[_TASK_DECODER.struct]},  # type: ignore[name-defined]
+)
 _EVENT_DECODER = RowDecoder(
-    case_events, ["case_no", "n", "action", "actor", "at", "from_status", "to_status", "payload"], label="办件事件"
+    case_events,
+    ["case_no", "n", "action", "actor", "at", "from_status", "to_status", "payload"],
+    label="办件事件",
+    json_text=True,  # the event's own payload is stored as the text received
+    extra={"event_id": str},
 )
 _NO_IDX = IndexValues(None, None, None, None, None)
 
@@ -114,14 +123,32 @@ class CaseSnapshot:
     tasks: list[dict[str, Any]]
 
 
-def _ledger(payload: Mapping[str, Any], key: str, decoder: RowDecoder, unique: str) -> list[dict[str, Any]]:
+def _ledger(payload: Mapping[str, Any], key: str, decoder: RowDecoder) -> list[dict[str, Any]]:
     items = payload.get(key)
     if not isinstance(items, list):
         raise RecordRejected(f"办件记录的“{key}”应为数组", field=key)
-    rows = [decoder.decode(_require_object(item, decoder.label)) for item in items]
+    return [decoder.decode(_require_object(item, decoder.label)) for item in items]
+
+
+def _unique(rows: list[dict[str, Any]], key: str, unique: str) -> None:
     if len({r[unique] for r in rows}) != len(rows):
         raise RecordRejected(f"办件记录的“{key}”有重复的 {unique}", field=key)
-    return rows
+
+
+def _snapshot(
+    origin: str, record: Record, row: dict[str, Any], pauses: list[dict[str, Any]], tasks: list[dict[str, Any]]
+) -> CaseSnapshot:
+    """The checked snapshot of a decoded case payload: its identity, its origin, its ledgers, its enums."""
+    case_no = row["case_no"]
+    if case_no != record.record_id:
+        raise RecordRejected(f"办件编号“{case_no}”与记录编号“{record.record_id}”不符", case_no=case_no)
+    _check_division(case_no, origin)
+    if row["origin"] != origin:
+        raise RecordRejected(f"办件“{case_no}”的来源“{row['origin']}”与批次来源 {origin} 不符", case_no=case_no)
+    _unique(pauses, "pauses", "n")
+    _unique(tasks, "tasks", "department")
+    _check_enums(row, pauses)
+    return CaseSnapshot(case_no, record.origin_seq, row, pauses, tasks)
 
 
 _STATUSES = frozenset(s.value for s in Status)
@@ -187,16 +214,22 @@ class CaseApplier:
         _require_op(record, "upsert")
         snapshot = _require_object(payload, "办件")
         row = _CASE_DECODER.decode(snapshot)
-        case_no = row["case_no"]
-        if case_no != record.record_id:
-            raise RecordRejected(f"办件编号“{case_no}”与记录编号“{record.record_id}”不符", case_no=case_no)
-        _check_division(case_no, origin)
-        if row["origin"] != origin:
-            raise RecordRejected(f"办件“{case_no}”的来源“{row['origin']}”与批次来源 {origin} 不符", case_no=case_no)
-        pauses = _ledger(snapshot, "pauses", _PAUSE_DECODER, "n")
-        tasks = _ledger(snapshot, "tasks", _TASK_DECODER, "department")
-        _check_enums(row, pauses)
-        return CaseSnapshot(case_no, record.origin_seq, row, pauses, tasks)
+        pauses = _ledger(snapshot, "pauses", _PAUSE_DECODER)
+        tasks = _ledger(snapshot, "tasks", _TASK_DECODER)
+        return _snapshot(origin, record, row, pauses, tasks)
+
+    def prepare_text(self, origin: str, record: Record) -> CaseSnapshot | None:
+        """:meth:`prepare` from the payload's text (None: let ``prepare`` decide)."""
+        if record.op != "upsert":
+            return None
+        row = _CASE_DECODER.decode_json(record.payload)
+        if row is None:
+            return None
+        pauses = _PAUSE_DECODER.rows_of(row.pop("pauses"))
+        tasks = _TASK_DECODER.rows_of(row.pop("tasks"))
+        if pauses is None or tasks is None:
+            return None
+        return _snapshot(origin, record, row, pauses, tasks)
 
     def apply(self, conn: Connection, origin: str, items: Sequence[Prepared[CaseSnapshot]]) -> Sequence[Rejection]:
         latest: dict[str, CaseSnapshot] = {}
@@ -275,10 +308,22 @@ def _insert_event_ignoring_duplicates(ins: Any) -> Any:
 
 
 _EVENT_COLUMNS = [c.name for c in case_events.c]
-_INSERT_EVENT = {
-    "postgresql": BulkStatement(_insert_event_ignoring_duplicates(pg_insert), _EVENT_COLUMNS),
-    "sqlite": BulkStatement(_insert_event_ignoring_duplicates(sqlite_insert), _EVENT_COLUMNS),
+_INSERT_EVENT = {  # the payload column as the text received (_EVENT_DECODER's json_text)
+    "postgresql": BulkStatement(_insert_event_ignoring_duplicates(pg_insert), _EVENT_COLUMNS, json_text=True),
+    "sqlite": BulkStatement(_insert_event_ignoring_duplicates(sqlite_insert), _EVENT_COLUMNS, json_text=True),
 }
+
+
+def _event(origin: str, record: Record, row: dict[str, Any], claimed_id: Any) -> dict[str, Any]:
+    """The checked row of a decoded event payload (``claimed_id``: the payload's own ``event_id``)."""
+    case_no, n = row["case_no"], row["n"]
+    _check_division(case_no, origin)
+    if n < 1:
+        raise RecordRejected(f"办件事件序号应从 1 开始，收到 {n}", case_no=case_no)
+    expected = event_id(case_no, n)
+    if record.record_id != expected or claimed_id != expected:
+        raise RecordRejected(f"办件事件编号“{record.record_id}”与内容（{expected}）不符", record_id=record.record_id)
+    return row
 
 
 class CaseEventApplier:
@@ -287,17 +332,14 @@ class CaseEventApplier:
     def prepare(self, origin: str, record: Record, payload: Any) -> dict[str, Any]:
         _require_op(record, "insert")
         body = _require_object(payload, "办件事件")
-        row = _EVENT_DECODER.decode(body)
-        case_no, n = row["case_no"], row["n"]
-        _check_division(case_no, origin)
-        if n < 1:
-            raise RecordRejected(f"办件事件序号应从 1 开始，收到 {n}", case_no=case_no)
-        expected = event_id(case_no, n)
-        if record.record_id != expected or body.get("event_id") != expected:
-            raise RecordRejected(
-                f"办件事件编号“{record.record_id}”与内容（{expected}）不符", record_id=record.record_id
-            )
-        return row
+        return _event(origin, record, _EVENT_DECODER.decode(body), body.get("event_id"))
+
+    def prepare_text(self, origin: str, record: Record) -> dict[str, Any] | None:
+        """:meth:`prepare` from the payload's text (None: let ``prepare`` decide)."""
+        if record.op != "insert":
+            return None
+        row = _EVENT_DECODER.decode_json(record.payload)
+        return None if row is None else _event(origin, record, row, row.pop("event_id"))
 
     def apply(self, conn: Connection, origin: str, items: Sequence[Prepared[dict[str, Any]]]) -> Sequence[Rejection]:
         nos = list({item.value["case_no"] for item in items})
