@@ -27,6 +27,11 @@ loaded from their data directories and encrypted keyrings, :mod:`bench.pki_mater
 plaintext, unsigned (``--insecure-dev``), gives ``sqlite_plaintext_events_per_s`` and ``secure_vs_plaintext``.
 
 Events/s counts the ``case_event`` records; ``sqlite_records_per_s`` counts the snapshots too.
+``sqlite_sealed_backlog_events_per_s`` is the stream alone: a county's backlog as it is sealed now, by its
+writers at commit (``federation.storage.seal``), so that a county back online only streams it.
+
+**The floor** (:mod:`bench.replication_floor`): SQLite's own time to store the city's rows, each run's CPU, and
+the bound the machine's cores put on any design of this pipeline.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from sqlalchemy import func, select
 from bench.harness import Options, catalogue_bundle, postgresql_problem, progress, scaled, temp_postgresql_database
 from bench.pki_material import city_authority, enrolled_config
 from bench.replication_county import CITY, COUNTY, County, case_templates, prepare_city, prepare_county
+from bench.replication_floor import cpu_bound, store_floor_s
 from bench.replication_receiver import receiver
 from county_node.approval.adapters.replica import default_appliers
 from federation.config import Config
@@ -79,6 +85,9 @@ class _Timing:
     stream_s: float
     batches: int
     receiver_stages: dict[str, float]  # the receiver's seconds per stage (its profile summary)
+    seal_cpu_s: float = 0.0  # the county's CPU sealing
+    send_cpu_s: float = 0.0  # the county's CPU streaming (reading its outbox, the link)
+    receiver_cpu_s: float = 0.0  # the city's CPU over the run
 
     @property
     def total_s(self) -> float:
@@ -153,14 +162,16 @@ def _replicate(
         source = SqlBatchSource(engine, COUNTY, max_records=BATCH_RECORDS, max_bytes=BATCH_BYTES, signer=signer)
         with receiver(city_url, None if secure is None else secure.city_toml) as rx:
             say(f"{label}: receiver at {rx.target}; sealing and streaming {county.last_seq:,} records")
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             sealed = source.seal()
-            seal_s = time.perf_counter() - started
+            seal_s, seal_cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
+            cpu_started = time.process_time()
             _, stream_s = _run_link(_link(rx.target, source, security), label, county, say)
+            send_cpu_s = time.process_time() - cpu_started
     finally:
         engine.dispose()
     _check_city(city_url, county, label)
-    timing = _Timing(seal_s, stream_s, sealed, rx.stages)
+    timing = _Timing(seal_s, stream_s, sealed, rx.stages, seal_cpu_s, send_cpu_s, rx.cpu_s)
     say(
         f"{label}: {county.events / timing.total_s:,.0f} events/s ({county.last_seq / timing.total_s:,.0f} "
         f"records/s) — sealed {sealed:,} batches in {seal_s:.2f}s, streamed and applied in {stream_s:.2f}s"
@@ -180,6 +191,11 @@ def _profile(timing: _Timing) -> dict[str, Any]:
         "seal_s": round(timing.seal_s, 3),
         "stream_s": round(timing.stream_s, 3),
         "receiver_top_stages_s": {stage: round(seconds, 3) for stage, seconds in top.items()},
+        "cpu_s": {
+            "county_seal": round(timing.seal_cpu_s, 3),
+            "county_send": round(timing.send_cpu_s, 3),
+            "city": round(timing.receiver_cpu_s, 3),
+        },
     }
 
 
@@ -220,7 +236,8 @@ class _MemorySource(BatchSource):
         pass
 
 
-def _ceiling(sealed_county_url: str, county: County, say: Say) -> float:
+def _ceiling(sealed_county_url: str, county: County, say: Say) -> tuple[float, float]:
+    """The ceiling's events/s, and the CPU seconds both ends used (the transport's own work)."""
     engine = make_engine(sealed_county_url)
     try:
         batches = SqlBatchSource(engine, COUNTY).batches_after(COUNTY, 0, county.last_seq)
@@ -228,10 +245,16 @@ def _ceiling(sealed_county_url: str, county: County, say: Say) -> float:
         engine.dispose()
     say(f"ceiling: {len(batches):,} batches in memory, streamed to a receiver that only acknowledges them")
     with receiver(None) as rx:
+        cpu_started = time.process_time()
         _, seconds = _run_link(_link(rx.target, _MemorySource(batches)), "ceiling", county, say)
+        sender_cpu_s = time.process_time() - cpu_started
     per_s = county.events / seconds
-    say(f"ceiling: {per_s:,.0f} events/s ({county.last_seq / seconds:,.0f} records/s) in {seconds:.2f}s")
-    return per_s
+    cpu_s = sender_cpu_s + rx.cpu_s
+    say(
+        f"ceiling: {per_s:,.0f} events/s ({county.last_seq / seconds:,.0f} records/s) in {seconds:.2f}s, "
+        f"{cpu_s:.2f} CPU seconds (sender {sender_cpu_s:.2f}, receiver {rx.cpu_s:.2f})"
+    )
+    return per_s, cpu_s
 
 
 def _postgresql(
@@ -290,7 +313,9 @@ def run(options: Options) -> dict[str, Any]:
         sqlite_county = county.fresh_copy("county-sqlite.db")
         secure = _secure(directory, sqlite_county, city_url)
         sqlite = _replicate(sqlite_county, city_url, county, "sqlite, mTLS + signatures", say, secure=secure)
-        ceiling_per_s = _ceiling(sqlite_county, county, say)
+        ceiling_per_s, transport_cpu_s = _ceiling(sqlite_county, county, say)
+        floor_s = store_floor_s(city_url, f"sqlite:///{directory / 'city-floor.db'}", bundle)
+        say(f"floor: SQLite stores the city's rows by itself in {floor_s:.2f}s")
         pg = _postgresql(options, county.fresh_copy("county-postgresql.db"), county, bundle, say)
     postgresql, autovacuum = (None, None) if pg is None else pg
     sqlite_per_s = county.events / sqlite.total_s
@@ -298,6 +323,13 @@ def run(options: Options) -> dict[str, Any]:
     ratio = sqlite_per_s / ceiling_per_s
     pg_per_s = None if postgresql is None else county.events / postgresql.total_s
     cost = sqlite_per_s / plain_per_s
+    bound = cpu_bound(county.events, sqlite.seal_cpu_s, transport_cpu_s, floor_s)
+    say(
+        f"bound: {bound['bound_events_per_s']:,.0f} events/s at most on {bound['cores']} cores with sealing "
+        f"({bound['bound_sealed_backlog_events_per_s']:,.0f} for a backlog sealed at commit) — seal "
+        f"{bound['seal_cpu_us_per_event']} µs, transport {bound['transport_cpu_us_per_event']} µs, store floor "
+        f"{bound['store_floor_us_per_event']} µs of CPU per event"
+    )
     say(f"mTLS + signatures: {sqlite_per_s:,.0f} events/s vs {plain_per_s:,.0f} plaintext = {cost:.3f}")
     say(
         f"sqlite: {sqlite_per_s:,.0f} events/s = {ratio:.2f} × the ceiling "
@@ -314,6 +346,8 @@ def run(options: Options) -> dict[str, Any]:
         "target_sqlite_events_per_s": TARGET_SQLITE_EVENTS_PER_S,
         "target_ratio": TARGET_RATIO,
         "sqlite_records_per_s": round(county.last_seq / sqlite.total_s, 1),
+        "sqlite_sealed_backlog_events_per_s": round(county.events / sqlite.stream_s, 1),
+        "floor": {"sqlite_store_s": round(floor_s, 3), "transport_cpu_s": round(transport_cpu_s, 3), **bound},
         "sqlite_seal_s": round(sqlite.seal_s, 3),
         "sqlite_stream_s": round(sqlite.stream_s, 3),
         "postgresql_seal_s": None if postgresql is None else round(postgresql.seal_s, 3),

@@ -5,6 +5,7 @@ real ``serve()`` in front of the city's sink, or of a sink that only acknowledge
 from __future__ import annotations
 
 import multiprocessing
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -54,11 +55,14 @@ def _receiver_main(city_url: str | None, pipe: Pipe, secure: Path | None) -> Non
             server = serve(sink)
         try:
             pipe.send(server.target)
+            cpu_started = time.process_time()
             pipe.recv()
+            cpu_s = time.process_time() - cpu_started  # every thread of this process, serving until told to stop
         finally:
             server.stop(grace=None)
         stages = getattr(sink, "stages", None)
-        pipe.send({} if stages is None else stages.snapshot())  # where the receiver's time went
+        # where the receiver's time went, and the CPU it used
+        pipe.send({"stages": {} if stages is None else stages.snapshot(), "cpu_s": cpu_s})
     finally:
         if engine is not None:
             engine.dispose()
@@ -67,10 +71,12 @@ def _receiver_main(city_url: str | None, pipe: Pipe, secure: Path | None) -> Non
 
 @dataclass
 class Receiver:
-    """A running receiver process: where it listens; once it has stopped, the seconds of each of its stages."""
+    """A running receiver process: where it listens; once it has stopped, the seconds of each of its stages and
+    the CPU seconds it used while serving."""
 
     target: str
     stages: dict[str, float] = field(default_factory=dict)
+    cpu_s: float = 0.0
 
 
 @contextmanager
@@ -97,7 +103,8 @@ def receiver(city_url: str | None, secure: Path | None = None) -> Iterator[Recei
         with suppress(OSError, EOFError):  # it has exited already
             pipe.send("stop")
             if running is not None and pipe.poll(30):
-                running.stages = pipe.recv()
+                report = pipe.recv()
+                running.stages, running.cpu_s = report["stages"], report["cpu_s"]
         process.join(30)
         if process.is_alive():  # pragma: no cover - a receiver that does not stop
             process.terminate()
