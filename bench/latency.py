@@ -41,6 +41,7 @@ took (``probe_write_*``).
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -50,6 +51,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from bench.cpu_share import CpuReading, cores_used, read_cpu
 from bench.harness import Options, progress
 from bench.latency_load import PROBE_EVERY_S, Load, Probe
 from bench.latency_province import (
@@ -89,6 +91,31 @@ class _Window:
     wall: float  # time.time()
     transitions: int
     province_records: int
+    cpu: CpuReading  # every process's CPU seconds, and the machine's
+
+
+def _pids(fed: Federation, load: Load) -> dict[str, int]:
+    """The benchmark's processes by name: the federation's (``node:…``, ``agent:…``), the load generators
+    (``load:…``) and this one (``bench``)."""
+    pids = {key: proc.popen.pid for key, proc in fed.procs.items()}
+    pids.update({f"load:{g.division}": g.process.pid for g in load.generators if g.process.pid is not None})
+    pids["bench"] = os.getpid()
+    return pids
+
+
+_LEVEL = {s.division: s.level for s in DEMO_TOPOLOGY}
+
+
+def _cpu_groups(names: Sequence[str]) -> dict[str, list[str]]:
+    """The processes in the groups the result reports: the load generators, and nodes and agents per tier."""
+    groups: dict[str, list[str]] = {"load_generators": [n for n in names if n.startswith("load:")]}
+    for level in (DivisionLevel.COUNTY, DivisionLevel.CITY, DivisionLevel.PROVINCE):
+        for kind in ("node", "agent"):
+            groups[f"{level.name.lower()}_{kind}s"] = [
+                n for n in names if n.startswith(f"{kind}:") and _LEVEL.get(n.split(":", 1)[1]) is level
+            ]
+    groups["benchmark"] = ["bench"]
+    return groups
 
 
 def _measure(
@@ -109,7 +136,10 @@ def _measure(
         load.collect(0.2)  # the warm-up's probes are not counted
         fed.check_alive()
     marks = province_records(province, counties)
-    start = _Window(time.monotonic(), time.time(), load.transitions(), sum(r for _, r in marks.values()))
+    pids = _pids(fed, load)
+    start = _Window(
+        time.monotonic(), time.time(), load.transitions(), sum(r for _, r in marks.values()), read_cpu(pids)
+    )
     say(f"measuring {measure_s:.1f}s: a probe every {PROBE_EVERY_S * 1000:.0f} ms, rotating over {len(counties)}")
     probes: list[Seen] = []
 
@@ -135,7 +165,7 @@ def _measure(
             )
             next_report = now + PROGRESS_EVERY_S
     marks = province_records(province, counties)
-    end = _Window(time.monotonic(), time.time(), load.transitions(), sum(r for _, r in marks.values()))
+    end = _Window(time.monotonic(), time.time(), load.transitions(), sum(r for _, r in marks.values()), read_cpu(pids))
     take(load.collect(0.5), end.wall)  # probes committed in the window, still in their pipes
     return probes, start, end
 
@@ -216,6 +246,7 @@ def _result(
     window = end.started - start.started
     background = (end.transitions - start.transitions) / window
     p99 = percentile(latencies, 0.99)
+    cpu = _cpu(start, end, window, background)
     result = {
         "bench": NAME,
         "machine_trust": "plaintext" if plaintext else "mtls+signatures",
@@ -238,9 +269,43 @@ def _result(
         "probe_write_p50_ms": percentile(writes, 0.5),
         "probe_write_max_ms": percentile(writes, 1.0),
         "stages": outcome.stages,
+        "cpu": cpu,
     }
     say(
         f"p50 {result['p50_ms']} ms, p99 {p99} ms, max {result['max_ms']} ms over {len(probes)} probes; "
         f"background {background:,.0f} events/s (target {TARGET_BACKGROUND_PER_S:,})"
     )
+    if background < 0.95 * TARGET_BACKGROUND_PER_S:
+        say(_shortfall(cpu, background))
     return result
+
+
+def _cpu(start: _Window, end: _Window, window: float, background: float) -> dict[str, Any]:
+    """Where the machine's cores went over the window: cores per group of processes, the machine's busy share, and
+    the writers' CPU per transition (what the asked background rate would take of the cores by itself)."""
+    used = cores_used(start.cpu, end.cpu, window, _cpu_groups(list(start.cpu.processes)))
+    writers = used["load_generators"]
+    per_transition = None if writers is None or background <= 0 else writers / background
+    return {
+        "cores": os.cpu_count(),
+        "cores_used": used,
+        "writer_cpu_ms_per_transition": None if per_transition is None else round(per_transition * 1000, 2),
+        "writers_cores_at_target": None
+        if per_transition is None
+        else round(per_transition * TARGET_BACKGROUND_PER_S, 2),
+    }
+
+
+def _shortfall(cpu: dict[str, Any], background: float) -> str:
+    """Why the background rate fell short, from the CPU figures."""
+    used = cpu["cores_used"]
+    busy = used.get("machine_busy_share")
+    spent = ", ".join(
+        f"{group} {cores:.2f}" for group, cores in used.items() if group != "machine_busy_share" and cores
+    )
+    return (
+        f"background {background:,.0f}/s of {TARGET_BACKGROUND_PER_S:,}/s: the machine's {cpu['cores']} cores were "
+        f"{'?' if busy is None else f'{busy:.0%}'} busy (cores used: {spent}); each transition cost its writer "
+        f"{cpu['writer_cpu_ms_per_transition']} ms of CPU, so the writers alone would need "
+        f"{cpu['writers_cores_at_target']} cores at {TARGET_BACKGROUND_PER_S:,}/s"
+    )

@@ -14,16 +14,23 @@ receiver's own database) and afterwards accepts from that origin only
 Anything else — a re-enrolment with fresh keys, a certificate minted by a relay — is refused as a bad signature,
 naming the origin; the operator checks the new certificate and runs ``sunshine admin trust repin <division>`` at
 the receiver, after which the next verified batch of that origin is pinned again.
+
+A receiver checks every verified batch, but it must not take its database's write lock (held by the batches it is
+applying) once per batch only to compare a key: the pin is read in a read-only transaction, and a key found pinned
+is remembered for ``confirmed_ttl`` seconds (1 s). A repin made by another process (the command line) therefore
+takes effect within that second, as a revocation does (:func:`security.revocations.revocations_reader`).
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from federation.errors import CertificateInvalid, SignatureInvalid
@@ -36,6 +43,10 @@ from security.trust import VerifiedSigner
 __all__ = ["Pin", "SigningKeyPins"]
 
 log = structlog.get_logger(__name__)
+
+_HELD_KEY = select(signing_key_pins.c.suite, signing_key_pins.c.public_key).where(
+    signing_key_pins.c.origin == bindparam("origin")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +61,20 @@ class Pin:
 class SigningKeyPins:
     """The pins of one receiver (its database); thread-safe through the database."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Callable[[], datetime],
+        *,
+        confirmed_ttl: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._engine = engine
         self._clock = clock
+        self._ttl = confirmed_ttl
+        self._monotonic = monotonic
+        self._confirmed: dict[str, tuple[str, str, float]] = {}  # origin → suite, key (hex), when found pinned
+        self._lock = threading.Lock()
 
     def held(self, origin: str | None = None) -> list[Pin]:
         query = select(signing_key_pins).order_by(signing_key_pins.c.origin)
@@ -63,6 +85,8 @@ class SigningKeyPins:
 
     def forget(self, origin: str) -> Pin | None:
         """``sunshine admin trust repin``: drop the pin of ``origin``; its next verified batch is pinned again."""
+        with self._lock:
+            self._confirmed.pop(origin, None)
         with UnitOfWork(self._engine) as uow:
             row = uow.conn.execute(select(signing_key_pins).where(signing_key_pins.c.origin == origin)).first()
             uow.conn.execute(delete(signing_key_pins).where(signing_key_pins.c.origin == origin))
@@ -75,8 +99,21 @@ class SigningKeyPins:
     def check(self, origin: str, signer: VerifiedSigner) -> None:
         """Accept ``signer`` (whose chain and signature are verified) for ``origin`` if its key is the pinned one,
         pin it at first sight, move the pin on a consented renewal; else raise :class:`SignatureInvalid`."""
-        if not self._check_once(origin, signer):  # another stream pinned it first: compare with that one
-            self._check_once(origin, signer)
+        suite, key, now = signer.key.suite, signer.key.public_bytes().hex(), self._monotonic()
+        with self._lock:
+            seen = self._confirmed.get(origin)
+        if seen is not None and seen[0] == suite and seen[1] == key and now - seen[2] < self._ttl:
+            return
+        if not self._pinned(origin, suite, key) and not self._check_once(origin, signer):
+            self._check_once(origin, signer)  # another stream pinned it first: compare with that one
+        with self._lock:
+            self._confirmed[origin] = (suite, key, now)
+
+    def _pinned(self, origin: str, suite: str, key: str) -> bool:
+        """Whether ``key`` is the one pinned for ``origin`` (read only: no write lock taken)."""
+        with UnitOfWork(self._engine, readonly=True) as uow:
+            held = uow.conn.execute(_HELD_KEY, {"origin": origin}).first()
+        return held is not None and held.suite == suite and held.public_key == key
 
     def _check_once(self, origin: str, signer: VerifiedSigner) -> bool:
         key = signer.key.public_bytes().hex()
