@@ -234,7 +234,7 @@ class RowDecoder:
             name = str(column)  # a column's name may be a str subclass (quoted_name); msgspec takes str only
             if type_ is msgspec.Raw:
                 fields.append((name, type_, msgspec.Raw()) if nullable else (name, type_))
-                after.append((name, "json"))
+                after.append((name, "json or null" if nullable else "json"))
                 continue
             fields.append((name, type_ | None, None) if nullable else (name, type_))
             if converting:
@@ -302,12 +302,15 @@ class RowDecoder:
         row = msgspec.structs.asdict(decoded)
         for name, then in self._after:
             value = row[name]
-            if then == "json":
+            if then in {"json", "json or null"}:
                 if not value:  # absent (nullable)
                     row[name] = None
                     continue
                 text_of = bytes(value).decode()
-                if text_of[0] not in "{[":  # null, or not an object or array: the plain path decides
+                if then == "json or null" and text_of == "null":
+                    row[name] = None
+                    continue
+                if text_of[0] not in "{[":  # null where it may not be, or not an object or array: the plain path
                     return None
                 row[name] = text_of
             elif value is not None:

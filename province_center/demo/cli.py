@@ -488,6 +488,23 @@ def _next_opening(fed: Federation) -> datetime:
     return datetime(day.year, day.month, day.day, 8, 30, tzinfo=CST)
 
 
+def _until_open(fed: Federation, first: datetime, speed: float) -> bool:
+    """Wait (real time) until the counties' simulated clock reaches the first arrival, so that ``--duration``
+    counts business hours: a start that took simulated days (a busy machine) may have run into a weekend.
+    True when interrupted."""
+    try:
+        waited = False
+        while (ahead := (first - _node_now(fed)).total_seconds() / speed) > 0:
+            if not waited and ahead > 2:
+                _say(f"  模拟时间尚未到办公时间，约 {ahead:.0f} 秒后首件到达")
+                waited = True
+            time.sleep(min(1.0, ahead))
+            fed.check_alive()
+    except KeyboardInterrupt:
+        return True
+    return False
+
+
 def _watch(fed: Federation, duration: float) -> bool:
     """Progress every few seconds until ``duration`` (0: forever) or Ctrl-C/SIGTERM; True when interrupted."""
     deadline = time.monotonic() + duration if duration > 0 else None
@@ -549,7 +566,7 @@ def demo(
         tmp.write_text(first.isoformat(), encoding="utf-8")
         os.replace(tmp, go)
         _say(f"四个县的大厅业务模拟已启动（首件 {first:%m-%d %H:%M} 到达，{speed:g} 倍速；Ctrl-C 停止并输出汇总）")
-        interrupted = _watch(fed, duration)
+        interrupted = _until_open(fed, first, speed) or _watch(fed, duration)
         fed.stop(*(f"workload:{c.division}" for c in fed.counties()))
         _say("业务模拟已停止，等待复制追平……")
         _summary(fed, _wait_converged(fed, timeout=60.0))

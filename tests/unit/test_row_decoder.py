@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import JSON, BigInteger, Boolean, Column, Integer, MetaData, Numeric, String, Table, Text
 
@@ -145,6 +145,7 @@ def _plain(decoder: RowDecoder, text: bytes) -> dict[str, Any] | str:
 @pytest.mark.parametrize("json_text", [False, True])
 @settings(max_examples=400, deadline=None)
 @given(payload=_PAYLOADS)
+@example(payload={**_GOOD, "extra_doc": None, "at": None})  # null in a nullable JSON column: taken, as null
 def test_the_typed_path_takes_a_payload_only_as_the_plain_path_does(json_text: bool, payload: dict[str, Any]) -> None:
     decoder = RowDecoder(_TABLE, _COLUMNS, label="测试", json_text=json_text)
     text = json.dumps(payload, ensure_ascii=False).encode()
