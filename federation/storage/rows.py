@@ -15,8 +15,10 @@ payload and every reason comes from one place.
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -60,7 +62,7 @@ def parse_moment(value: Any, field: str) -> datetime:
         except ValueError:
             local = None  # the whole text decides, below
         if local is not None and local.tzinfo is None:
-            return local.replace(tzinfo=offset)
+            return _storable(local.replace(tzinfo=offset), field)
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
@@ -70,6 +72,17 @@ def parse_moment(value: Any, field: str) -> datetime:
     suffix = value[-6:]
     if suffix not in _OFFSETS and len(_OFFSETS) < _MAX_OFFSETS and _is_offset(suffix):
         _OFFSETS[suffix] = moment.tzinfo
+    return _storable(moment, field)
+
+
+def _storable(moment: datetime, field: str) -> datetime:
+    """``moment`` if it is a UTC moment of years 1–9999 (what ``UTCDateTime`` stores): at the ends of that range
+    an offset can move it out (``0001-01-01T00:00:00+08:00``), and storing it would fail the whole batch."""
+    if moment.year in {1, 9999}:
+        try:
+            moment.astimezone(UTC)
+        except OverflowError:
+            raise _reject(f"字段“{field}”的时间超出范围", field) from None
     return moment
 
 
@@ -164,8 +177,8 @@ def _converter(field: str, type_: TypeEngine[Any]) -> Converter:
 def _typed(type_: TypeEngine[Any], json_text: bool) -> tuple[Any, bool]:
     """The ``msgspec`` type a column's value is decoded as, and whether :func:`_converter` still converts it
     (a numeric) after decoding."""
-    if isinstance(type_, UTCDateTime):
-        return Annotated[datetime, msgspec.Meta(tz=True)], False
+    if isinstance(type_, UTCDateTime):  # text: parse_moment decides (msgspec rounds, and takes "t"/"z")
+        return str, True
     if isinstance(type_, String):
         return (str if type_.length is None else Annotated[str, msgspec.Meta(max_length=type_.length)]), False
     if isinstance(type_, BigInteger):
@@ -182,7 +195,9 @@ def _typed(type_: TypeEngine[Any], json_text: bool) -> tuple[Any, bool]:
 
 
 _ESCAPED_NUL = b"\\u0000"
-_FAST_ERRORS = (msgspec.ValidationError, msgspec.DecodeError)
+_MAX_DIGITS = sys.get_int_max_str_digits() or 4300  # json.loads refuses an integer longer than this
+_LONG_NUMBER = re.compile(rb"\d{%d}" % _MAX_DIGITS)
+_FAST_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)  # too deep: the plain path says so
 
 
 class RowDecoder:
@@ -278,6 +293,8 @@ class RowDecoder:
         """The row of the JSON payload ``text`` (UTF-8), with the ``extra`` fields — or None if the fast path
         cannot tell (then ``decode(json.loads(text))`` decides, and names what is wrong)."""
         if _ESCAPED_NUL in text:  # a NUL can only come in escaped: the plain path refuses it where it must
+            return None
+        if len(text) > _MAX_DIGITS and _LONG_NUMBER.search(text):  # json.loads refuses it: so must this path
             return None
         try:
             decoded = self._typed.decode(text)

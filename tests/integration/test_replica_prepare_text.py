@@ -5,13 +5,19 @@ the typed decoding leaves to it."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, select
 
 from county_node.approval.adapters.replica import CaseApplier, CaseEventApplier
 from federation.errors import RecordRejected
 from federation.replication import Record
+from federation.storage.engine import make_engine
+from federation.storage.tables import case_events
+from migrations.runner import upgrade
+from sync_agent.apply import apply_records
 
 ORIGIN = "371122"
 EVENT = {
@@ -155,3 +161,70 @@ def test_a_case_is_decided_from_its_text_as_from_its_payload(change: dict[str, A
     if fast is None:
         return
     assert fast == plain
+
+
+# -- from the outside review: what the typed path must leave to the plain one ----------------------------------
+
+APPLIERS = {"case": CaseApplier(), "case_event": CaseEventApplier()}
+
+
+def _event(text: str) -> Record:
+    return Record("case_event", str(EVENT["event_id"]), "insert", 2, text.encode(), 0)
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Engine:
+    engine = make_engine(f"sqlite:///{tmp_path / 'node.db'}")
+    upgrade(engine)
+    return engine
+
+
+def test_a_payload_nested_too_deep_is_quarantined_not_a_stopped_stream(node: Engine) -> None:
+    text = json.dumps({**EVENT, "payload": {"x": 1}}).replace('{"x": 1}', "[" * 5000 + "]" * 5000)
+    with node.begin() as conn:
+        (held,) = apply_records(conn, ORIGIN, [_event(text)], [text], APPLIERS)
+    assert "JSON" in held["reason"]
+
+
+def test_a_number_json_loads_refuses_is_refused_not_stored(node: Engine) -> None:
+    text = json.dumps({**EVENT, "payload": {"x": 1}}).replace('{"x": 1}', '{"x": 1%s}' % ("0" * 5000))
+    case = json.dumps(CASE)
+    with node.begin() as conn:
+        held = apply_records(
+            conn,
+            ORIGIN,
+            [Record("case", str(CASE["case_no"]), "upsert", 1, case.encode(), 0), _event(text)],
+            [case, text],
+            APPLIERS,
+        )
+    assert [h["seq"] for h in held] == [2]
+    with node.connect() as conn:
+        assert conn.execute(select(case_events)).all() == []  # and what is held reads back
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        "2026-01-06t05:00:00z",  # msgspec takes lowercase; fromisoformat does not
+        "2026-01-06T05:00:00.9999999+08:00",  # msgspec rounds to the next second; fromisoformat truncates
+        "0001-01-01T00:00:00+08:00",  # before year 1 in UTC: not storable
+        "9999-12-31T23:59:59-08:00",  # after year 9999 in UTC
+    ],
+)
+def test_a_moment_is_read_as_the_plain_path_reads_it(at: str) -> None:
+    record = _event(json.dumps({**EVENT, "at": at}, ensure_ascii=False))
+    fast, plain = _both(CaseEventApplier(), record)
+    if fast is None:
+        return
+    if isinstance(plain, dict) and isinstance(fast, dict):
+        assert json.loads(fast.pop("payload")) == json.loads(plain.pop("payload"))
+    assert fast == plain
+
+
+def test_a_moment_out_of_the_storable_range_is_quarantined_not_a_stopped_stream(node: Engine) -> None:
+    case = json.dumps({**CASE, "submitted_at": "0001-01-01T00:00:00+08:00"})
+    with node.begin() as conn:
+        (held,) = apply_records(
+            conn, ORIGIN, [Record("case", str(CASE["case_no"]), "upsert", 1, case.encode(), 0)], [case], APPLIERS
+        )
+    assert "超出范围" in held["reason"]
