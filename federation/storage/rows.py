@@ -7,8 +7,9 @@ The converters are derived once per table from the metadata, so a column added t
 same way without code here.
 
 :meth:`RowDecoder.decode_json` decodes a payload's JSON text straight into the row, the same checks made in C
-(``msgspec``, with a type per column derived from the same metadata); whatever it cannot take (a value of an
-unexpected kind, an escaped NUL, malformed JSON) it leaves to the plain path — ``json.loads`` and
+(``msgspec``, with a type per column derived from the same metadata; moments and numerics still go through their
+converters); whatever it cannot take (a value of an unexpected kind, an escaped NUL, malformed or too deeply
+nested JSON, an integer longer than ``json.loads`` reads) it leaves to the plain path — ``json.loads`` and
 :meth:`RowDecoder.decode` — which accepts what is right and names what is wrong, so both paths agree on every
 payload and every reason comes from one place.
 """
@@ -176,7 +177,7 @@ def _converter(field: str, type_: TypeEngine[Any]) -> Converter:
 
 def _typed(type_: TypeEngine[Any], json_text: bool) -> tuple[Any, bool]:
     """The ``msgspec`` type a column's value is decoded as, and whether :func:`_converter` still converts it
-    (a numeric) after decoding."""
+    after decoding (a numeric, a moment)."""
     if isinstance(type_, UTCDateTime):  # text: parse_moment decides (msgspec rounds, and takes "t"/"z")
         return str, True
     if isinstance(type_, String):
