@@ -5,7 +5,6 @@ the typed decoding leaves to it."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +13,7 @@ from sqlalchemy import Engine, select
 from county_node.approval.adapters.replica import CaseApplier, CaseEventApplier
 from federation.errors import RecordRejected
 from federation.replication import Record
-from federation.storage.engine import make_engine
 from federation.storage.tables import case_events
-from migrations.runner import upgrade
 from sync_agent.apply import apply_records
 
 ORIGIN = "371122"
@@ -172,24 +169,17 @@ def _event(text: str) -> Record:
     return Record("case_event", str(EVENT["event_id"]), "insert", 2, text.encode(), 0)
 
 
-@pytest.fixture
-def node(tmp_path: Path) -> Engine:
-    engine = make_engine(f"sqlite:///{tmp_path / 'node.db'}")
-    upgrade(engine)
-    return engine
-
-
-def test_a_payload_nested_too_deep_is_quarantined_not_a_stopped_stream(node: Engine) -> None:
+def test_a_payload_nested_too_deep_is_quarantined_not_a_stopped_stream(engine: Engine) -> None:
     text = json.dumps({**EVENT, "payload": {"x": 1}}).replace('{"x": 1}', "[" * 5000 + "]" * 5000)
-    with node.begin() as conn:
+    with engine.begin() as conn:
         (held,) = apply_records(conn, ORIGIN, [_event(text)], [text], APPLIERS)
     assert "JSON" in held["reason"]
 
 
-def test_a_number_json_loads_refuses_is_refused_not_stored(node: Engine) -> None:
+def test_a_number_json_loads_refuses_is_refused_not_stored(engine: Engine) -> None:
     text = json.dumps({**EVENT, "payload": {"x": 1}}).replace('{"x": 1}', '{"x": 1%s}' % ("0" * 5000))
     case = json.dumps(CASE)
-    with node.begin() as conn:
+    with engine.begin() as conn:
         held = apply_records(
             conn,
             ORIGIN,
@@ -198,7 +188,7 @@ def test_a_number_json_loads_refuses_is_refused_not_stored(node: Engine) -> None
             APPLIERS,
         )
     assert [h["seq"] for h in held] == [2]
-    with node.connect() as conn:
+    with engine.connect() as conn:
         assert conn.execute(select(case_events)).all() == []  # and what is held reads back
 
 
@@ -221,9 +211,9 @@ def test_a_moment_is_read_as_the_plain_path_reads_it(at: str) -> None:
     assert fast == plain
 
 
-def test_a_moment_out_of_the_storable_range_is_quarantined_not_a_stopped_stream(node: Engine) -> None:
+def test_a_moment_out_of_the_storable_range_is_quarantined_not_a_stopped_stream(engine: Engine) -> None:
     case = json.dumps({**CASE, "submitted_at": "0001-01-01T00:00:00+08:00"})
-    with node.begin() as conn:
+    with engine.begin() as conn:
         (held,) = apply_records(
             conn, ORIGIN, [Record("case", str(CASE["case_no"]), "upsert", 1, case.encode(), 0)], [case], APPLIERS
         )

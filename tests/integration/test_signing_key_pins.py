@@ -5,7 +5,6 @@ process (``forget``) is dropped at once."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -15,9 +14,7 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine, delete, func, select
 
 from federation.errors import SignatureInvalid
-from federation.storage.engine import make_engine
 from federation.storage.tables import signing_key_pins
-from migrations.runner import upgrade
 from security.pins import SigningKeyPins
 from security.pki import Identity
 from security.signing import generate_signing_key
@@ -53,13 +50,6 @@ class _Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    engine = make_engine(f"sqlite:///{tmp_path / 'node.db'}")
-    upgrade(engine)
-    return engine
 
 
 def _pins(engine: Engine) -> int:

@@ -59,17 +59,23 @@ def test_a_moment_parses_as_fromisoformat_parses_it_whether_its_offset_was_seen_
                 assert got.tzinfo == expected.tzinfo
 
 
+_TABLE = Table(
+    "fast",
+    MetaData(),
+    Column("name", String(4), nullable=False),
+    Column("note", Text),
+    Column("n", Integer, nullable=False),
+    Column("big", BigInteger),
+    Column("at", UTCDateTime),
+    Column("fee", Numeric(12, 2)),
+    Column("flag", Boolean),
+    Column("doc", JSON, nullable=False),
+    Column("extra_doc", JSON),
+)
+
+
 def test_text_and_integer_fields_take_the_fast_path_only_when_well_formed() -> None:
-    table = Table(
-        "t",
-        MetaData(),
-        Column("name", String(4), nullable=False),
-        Column("note", Text),
-        Column("n", Integer, nullable=False),
-        Column("big", BigInteger),
-        Column("at", UTCDateTime),
-    )
-    decoder = RowDecoder(table, ["name", "note", "n", "big", "at"], label="测试")
+    decoder = RowDecoder(_TABLE, ["name", "note", "n", "big", "at"], label="测试")
     row = decoder.decode({"name": "abcd", "n": 2**31 - 1, "big": -(2**63), "at": "2026-01-05T09:30:00+08:00"})
     assert row == {
         "name": "abcd",
@@ -95,19 +101,6 @@ def test_text_and_integer_fields_take_the_fast_path_only_when_well_formed() -> N
 
 # -- decode_json: the typed (msgspec) path agrees with json.loads + decode on every payload ------------------------
 
-_TABLE = Table(
-    "fast",
-    MetaData(),
-    Column("name", String(4), nullable=False),
-    Column("note", Text),
-    Column("n", Integer, nullable=False),
-    Column("big", BigInteger),
-    Column("at", UTCDateTime),
-    Column("fee", Numeric(12, 2)),
-    Column("flag", Boolean),
-    Column("doc", JSON, nullable=False),
-    Column("extra_doc", JSON),
-)
 _COLUMNS = ["name", "note", "n", "big", "at", "fee", "flag", "doc", "extra_doc"]
 
 _VALUES = st.one_of(
