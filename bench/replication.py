@@ -30,8 +30,9 @@ Events/s counts the ``case_event`` records; ``sqlite_records_per_s`` counts the 
 ``sqlite_sealed_backlog_events_per_s`` is the stream alone: a county's backlog as it is sealed now, by its
 writers at commit (``federation.storage.seal``), so that a county back online only streams it.
 
-**The floor** (:mod:`bench.replication_floor`): SQLite's own time to store the city's rows, each run's CPU, and
-the bound the machine's cores put on any design of this pipeline.
+**The floor** (:mod:`bench.replication_floor`): SQLite's own time to store the city's rows, the typed decoders'
+own time to check every payload, each run's CPU, the bound the machine's cores put on any design of this
+pipeline, and the CPU per record left beyond those floors (measured, and the most the target allows).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from sqlalchemy import func, select
 from bench.harness import Options, catalogue_bundle, postgresql_problem, progress, scaled, temp_postgresql_database
 from bench.pki_material import city_authority, enrolled_config
 from bench.replication_county import CITY, COUNTY, County, case_templates, prepare_city, prepare_county
-from bench.replication_floor import cpu_bound, store_floor_s
+from bench.replication_floor import cpu_bound, store_floor_s, validation_floor_s
 from bench.replication_receiver import receiver
 from county_node.approval.adapters.replica import default_appliers
 from federation.config import Config
@@ -236,13 +237,15 @@ class _MemorySource(BatchSource):
         pass
 
 
-def _ceiling(sealed_county_url: str, county: County, say: Say) -> tuple[float, float]:
-    """The ceiling's events/s, and the CPU seconds both ends used (the transport's own work)."""
+def _ceiling(sealed_county_url: str, county: County, say: Say) -> tuple[float, float, float]:
+    """The ceiling's events/s, the CPU seconds both ends used (the transport's own work), and the CPU seconds the
+    typed decoders take to check the payloads of the same batches (:func:`validation_floor_s`)."""
     engine = make_engine(sealed_county_url)
     try:
         batches = SqlBatchSource(engine, COUNTY).batches_after(COUNTY, 0, county.last_seq)
     finally:
         engine.dispose()
+    validation_s = validation_floor_s(r for b in batches for r in b.records)
     say(f"ceiling: {len(batches):,} batches in memory, streamed to a receiver that only acknowledges them")
     with receiver(None) as rx:
         cpu_started = time.process_time()
@@ -254,7 +257,7 @@ def _ceiling(sealed_county_url: str, county: County, say: Say) -> tuple[float, f
         f"ceiling: {per_s:,.0f} events/s ({county.last_seq / seconds:,.0f} records/s) in {seconds:.2f}s, "
         f"{cpu_s:.2f} CPU seconds (sender {sender_cpu_s:.2f}, receiver {rx.cpu_s:.2f})"
     )
-    return per_s, cpu_s
+    return per_s, cpu_s, validation_s
 
 
 def _postgresql(
@@ -313,7 +316,8 @@ def run(options: Options) -> dict[str, Any]:
         sqlite_county = county.fresh_copy("county-sqlite.db")
         secure = _secure(directory, sqlite_county, city_url)
         sqlite = _replicate(sqlite_county, city_url, county, "sqlite, mTLS + signatures", say, secure=secure)
-        ceiling_per_s, transport_cpu_s = _ceiling(sqlite_county, county, say)
+        ceiling_per_s, transport_cpu_s, validation_s = _ceiling(sqlite_county, county, say)
+        say(f"floor: the typed decoders check every payload by themselves in {validation_s:.2f}s of CPU")
         floor_s = store_floor_s(city_url, f"sqlite:///{directory / 'city-floor.db'}", bundle)
         say(f"floor: SQLite stores the city's rows by itself in {floor_s:.2f}s")
         pg = _postgresql(options, county.fresh_copy("county-postgresql.db"), county, bundle, say)
@@ -323,12 +327,26 @@ def run(options: Options) -> dict[str, Any]:
     ratio = sqlite_per_s / ceiling_per_s
     pg_per_s = None if postgresql is None else county.events / postgresql.total_s
     cost = sqlite_per_s / plain_per_s
-    bound = cpu_bound(county.events, sqlite.seal_cpu_s, transport_cpu_s, floor_s)
+    bound = cpu_bound(
+        county.events,
+        county.last_seq,
+        seal_cpu_s=sqlite.seal_cpu_s,
+        transport_cpu_s=transport_cpu_s,
+        validation_s=validation_s,
+        store_s=floor_s,
+        run_cpu_s=sqlite.seal_cpu_s + sqlite.send_cpu_s + sqlite.receiver_cpu_s,
+        target_events_per_s=TARGET_SQLITE_EVENTS_PER_S,
+    )
     say(
         f"bound: {bound['bound_events_per_s']:,.0f} events/s at most on {bound['cores']} cores with sealing "
         f"({bound['bound_sealed_backlog_events_per_s']:,.0f} for a backlog sealed at commit) — seal "
-        f"{bound['seal_cpu_us_per_event']} µs, transport {bound['transport_cpu_us_per_event']} µs, store floor "
-        f"{bound['store_floor_us_per_event']} µs of CPU per event"
+        f"{bound['seal_cpu_us_per_event']} µs, transport {bound['transport_cpu_us_per_event']} µs, checks "
+        f"{bound['validation_floor_us_per_event']} µs, store floor {bound['store_floor_us_per_event']} µs of CPU "
+        "per event"
+    )
+    say(
+        f"overhead: the run spent {bound['overhead_us_per_record']} µs of CPU per record beyond those floors; "
+        f"{TARGET_SQLITE_EVENTS_PER_S:,} events/s allows {bound['overhead_budget_us_per_record']} µs at most"
     )
     say(f"mTLS + signatures: {sqlite_per_s:,.0f} events/s vs {plain_per_s:,.0f} plaintext = {cost:.3f}")
     say(
@@ -347,7 +365,12 @@ def run(options: Options) -> dict[str, Any]:
         "target_ratio": TARGET_RATIO,
         "sqlite_records_per_s": round(county.last_seq / sqlite.total_s, 1),
         "sqlite_sealed_backlog_events_per_s": round(county.events / sqlite.stream_s, 1),
-        "floor": {"sqlite_store_s": round(floor_s, 3), "transport_cpu_s": round(transport_cpu_s, 3), **bound},
+        "floor": {
+            "sqlite_store_s": round(floor_s, 3),
+            "transport_cpu_s": round(transport_cpu_s, 3),
+            "validation_cpu_s": round(validation_s, 3),
+            **bound,
+        },
         "sqlite_seal_s": round(sqlite.seal_s, 3),
         "sqlite_stream_s": round(sqlite.stream_s, 3),
         "postgresql_seal_s": None if postgresql is None else round(postgresql.seal_s, 3),

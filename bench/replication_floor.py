@@ -7,27 +7,38 @@ pragmas: WAL, ``synchronous=FULL``, foreign keys on): plain ``INSERT`` of ready 
 table per transaction of about ``GROUP_RECORDS`` records (what a receiver's group of batches commits at once),
 in the order received. No decoding, no checks, no conflict clauses: a lower bound of any receiver's database work.
 
+**The checks' own time.** Every payload decoded by its record type's typed decoder
+(:data:`~county_node.approval.adapters.replica.PAYLOAD_DECODERS`: ``msgspec``, in C) into its struct — field
+names, kinds, lengths and ranges checked, nothing converted or built in Python: a lower bound of any receiver
+that checks each record's fields.
+
 **The machine's CPU.** Each run's CPU seconds, of the sending process (the county: sealing, reading, the link)
 and of the receiving one (the city), over the run. ``bound_events_per_s`` is what the machine's cores could reach
-if sealing, the transport (the ceiling run's CPU on both ends) and the store floor were each the only work left
-and perfectly parallel: ``events / ((seal + transport + store) CPU seconds / cores)``.
+if sealing, the transport (the ceiling run's CPU on both ends), the checks and the store floor were each the only
+work left and perfectly parallel: ``events / ((seal + transport + checks + store) CPU seconds / cores)``.
+``overhead_us_per_record`` is the rest of the run's CPU (both processes, beyond those floors) per record, and
+``overhead_budget_us_per_record`` what that rest may cost at most for a target rate even with perfect overlap of
+the two processes on the machine's cores.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+import msgspec
 from sqlalchemy import Table
 
 from bench.replication_county import prepare_city
+from county_node.approval.adapters.replica import PAYLOAD_DECODERS
+from federation.replication import Record
 from federation.standards import StandardsBundle
 from federation.storage.engine import make_engine
 from federation.storage.tables import case_events, case_pauses, case_tasks, cases
 
-__all__ = ["GROUP_RECORDS", "cpu_bound", "store_floor_s"]
+__all__ = ["GROUP_RECORDS", "cpu_bound", "store_floor_s", "validation_floor_s"]
 
 GROUP_RECORDS = 8000  # ≈ a receiver's group: 16 batches of 500 records
 _TABLES: Sequence[Table] = (cases, case_pauses, case_tasks, case_events)
@@ -83,16 +94,41 @@ def store_floor_s(city_url: str, fresh_url: str, bundle: StandardsBundle) -> flo
         engine.dispose()
 
 
-def cpu_bound(events: int, seal_cpu_s: float, transport_cpu_s: float, store_s: float) -> dict[str, Any]:
-    """The machine's bound: events/s if the three floors were the only work, spread over every core."""
+def validation_floor_s(records: Iterable[Record]) -> float:
+    """CPU seconds the typed decoders take to decode every payload of ``records`` into its record type's struct."""
+    decoders = {kind: msgspec.json.Decoder(d.struct) for kind, d in PAYLOAD_DECODERS.items()}
+    work = [(decoders[r.record_type].decode, r.payload) for r in records]
+    started = time.process_time()
+    for decode, payload in work:
+        decode(payload)
+    return time.process_time() - started
+
+
+def cpu_bound(
+    events: int,
+    records: int,
+    *,
+    seal_cpu_s: float,
+    transport_cpu_s: float,
+    validation_s: float,
+    store_s: float,
+    run_cpu_s: float,
+    target_events_per_s: float,
+) -> dict[str, Any]:
+    """The machine's bound: events/s if the floors were the only work, spread over every core; the run's CPU
+    beyond the floors per record, and what it may be at most for ``target_events_per_s``."""
     cores = os.cpu_count() or 1
-    with_seal = (seal_cpu_s + transport_cpu_s + store_s) / cores
-    sealed = (transport_cpu_s + store_s) / cores
+    floors = seal_cpu_s + transport_cpu_s + validation_s + store_s
+    sealed = (transport_cpu_s + validation_s + store_s) / cores
+    budget = events / target_events_per_s * cores - floors
     return {
         "cores": cores,
         "seal_cpu_us_per_event": round(seal_cpu_s / events * 1e6, 2),
         "transport_cpu_us_per_event": round(transport_cpu_s / events * 1e6, 2),
+        "validation_floor_us_per_event": round(validation_s / events * 1e6, 2),
         "store_floor_us_per_event": round(store_s / events * 1e6, 2),
-        "bound_events_per_s": round(events / with_seal, 1),
+        "bound_events_per_s": round(events / (floors / cores), 1),
         "bound_sealed_backlog_events_per_s": round(events / sealed, 1),
+        "overhead_us_per_record": round((run_cpu_s - floors) / records * 1e6, 2),
+        "overhead_budget_us_per_record": round(budget / records * 1e6, 2),
     }

@@ -136,7 +136,9 @@ def test_replication_result_line_without_postgresql(bench_all: subprocess.Comple
     floor = result["floor"]  # the store's own time, the transport's CPU and the bound they put on the cores
     assert floor["sqlite_store_s"] > 0
     assert floor["transport_cpu_s"] > 0
+    assert floor["validation_cpu_s"] > 0  # the typed decoders' own time to check every payload
     assert floor["bound_events_per_s"] < floor["bound_sealed_backlog_events_per_s"]
+    assert floor["overhead_us_per_record"] > 0  # the run costs more than its floors
     assert result["profile"]["sqlite"]["cpu_s"]["city"] > 0
 
 

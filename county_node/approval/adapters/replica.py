@@ -41,7 +41,7 @@ from federation.storage.standards_store import current_bundle, in_force_version,
 from federation.storage.tables import calendar_years, case_events, case_pauses, case_tasks, cases
 from federation.timeutil import local_date, utcnow
 
-__all__ = ["CaseApplier", "CaseEventApplier", "CaseSnapshot", "default_appliers"]
+__all__ = ["PAYLOAD_DECODERS", "CaseApplier", "CaseEventApplier", "CaseSnapshot", "default_appliers"]
 
 _DERIVED = {
     "pause_count",
@@ -73,6 +73,7 @@ _EVENT_DECODER = RowDecoder(
     extra={"event_id": str},
 )
 _NO_IDX = IndexValues(None, None, None, None, None)
+PAYLOAD_DECODERS = {"case": _CASE_DECODER, "case_event": _EVENT_DECODER}  # per record type (bench replication's floor)
 
 
 @lru_cache(maxsize=65536)
