@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 from pathlib import Path
 from types import FrameType
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from federation.bound_ports import sticky_port, taken_hint, write_port_file
 from federation.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -29,10 +29,13 @@ log = structlog.get_logger(__name__)
 
 
 class _Announcer:
-    def __init__(self, server: uvicorn.Server, host: str, port_file: Path, say: Any, label: str) -> None:
+    def __init__(
+        self, server: uvicorn.Server, host: str, port_file: Path, *, say: Any, label: str, configured: int
+    ) -> None:
         self._server = server
         self._host = host
         self._port_file = port_file
+        self._configured = configured
         self._say = say
         self._label = label
         self._written = False
@@ -41,9 +44,7 @@ class _Announcer:
         while not self._server.started:
             await asyncio.sleep(0.02)
         bound = int(self._server.servers[0].sockets[0].getsockname()[1])
-        tmp = self._port_file.with_name(self._port_file.name + ".tmp")
-        tmp.write_text(f"{bound}\n", encoding="utf-8")
-        os.replace(tmp, self._port_file)  # readers never see a half-written file
+        write_port_file(self._port_file, bound, configured=self._configured)  # port 0: kept for the next start
         self._written = True
         shown = "127.0.0.1" if self._host in {"0.0.0.0", "::", ""} else self._host
         url = f"http://{shown}:{bound}"
@@ -101,12 +102,14 @@ def serve_http(
     app: Any, host: str, port: int, port_file: Path, *, label: str, say: Any = print, access_log: bool = False
 ) -> None:
     """Serve ``app`` on ``host:port`` in this thread until SIGINT/SIGTERM; ``label`` names the API in what is said
-    (e.g. "县级节点接口"), ``say`` says it (the CLI's echo)."""
+    (e.g. "县级节点接口"), ``say`` says it (the CLI's echo). The bound port is written to ``port_file``; port 0
+    binds the port chosen at the first start again (:mod:`federation.bound_ports`)."""
     import uvicorn
 
+    configured, port = port, sticky_port(port_file, port)
     server = uvicorn.Server(http_config(app, host, port, access_log=access_log))
     settle_heap()
-    announcer = _Announcer(server, host, port_file, say, label)
+    announcer = _Announcer(server, host, port_file, say=say, label=label, configured=configured)
 
     # uvicorn handles SIGINT/SIGTERM while serving and re-raises them afterwards with the handlers it found:
     # these ones note the stop instead of dying, so a signal is a clean exit (status 0).
@@ -118,7 +121,10 @@ def serve_http(
         asyncio.run(_serve(server, announcer))
     except SystemExit as exc:  # uvicorn exits when it cannot bind or start
         if exc.code not in (0, None):
-            raise ConfigError(f"{label}无法在 {host}:{port} 启动（端口可能已被占用），详见日志", port=port) from None
+            hint = taken_hint(port_file, configured, port)
+            raise ConfigError(
+                f"{label}无法在 {host}:{port} 启动（端口可能已被占用），详见日志{hint}", port=port
+            ) from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

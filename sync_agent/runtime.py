@@ -21,7 +21,6 @@ process; this module builds them from the configuration and nothing else.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +31,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Engine, func, select
 
+from federation.bound_ports import sticky_port, taken_hint, write_port_file
 from federation.config import Config, split_address
 from federation.errors import ConfigError
 from federation.identities import (
@@ -75,7 +75,6 @@ __all__ = [
     "start_ferry_intake",
     "start_receiver",
     "up_origins",
-    "write_port_file",
 ]
 
 log = structlog.get_logger(__name__)
@@ -137,12 +136,6 @@ def sealed_here(node: str) -> frozenset[str]:
     return frozenset({node})
 
 
-def write_port_file(path: Path, port: int) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"{port}\n", encoding="utf-8")
-    os.replace(tmp, path)  # readers never see a half-written file
-
-
 def start_receiver(
     cfg: Config,
     engine: Engine,
@@ -154,12 +147,14 @@ def start_receiver(
     extra: Sequence[ExtraService] = (),
     enrol_port_file: Path | None = None,
 ) -> RunningServer:
-    """Serve this node's replication receiver on ``replication.listen``; write the bound port to ``port_file``.
+    """Serve this node's replication receiver on ``replication.listen``; write the bound port to ``port_file``
+    (port 0: the port chosen at the first start is kept and bound again, :mod:`federation.bound_ports`).
 
     With ``security`` (always, but with ``--insecure-dev``): mutual TLS, senders identified by their certificates,
     batches verified against their origins' signatures; ``extra`` services (a parent's enrolment) are served on
     the same server, and on ``pki.enrol_listen`` (TLS without client certificates, port in ``enrol_port_file``)."""
-    host, port = split_address(cfg.replication.listen, "replication.listen")
+    host, configured = split_address(cfg.replication.listen, "replication.listen")
+    port = configured if port_file is None else sticky_port(port_file, configured)
     node = cfg.node.division
     policy = receiver_policy(node)
     sink = SqlBatchSink(engine, node, appliers, relay=relay, allow=policy)
@@ -167,11 +162,12 @@ def start_receiver(
     limits = StreamLimits(
         rep.max_record_bytes, rep.max_streams_per_peer, rep.hello_timeout_s, max_batch_bytes=rep.max_message_bytes
     )
-    enrol = (
-        [(cfg.pki.enrol_listen, security.enrol_credentials())]
-        if security is not None and extra and cfg.pki.enrol_listen
-        else []
-    )
+    enrol: list[tuple[str, Any]] = []
+    enrol_configured = enrol_port = 0
+    if security is not None and extra and cfg.pki.enrol_listen:
+        enrol_host, enrol_configured = split_address(cfg.pki.enrol_listen, "pki.enrol_listen")
+        enrol_port = enrol_configured if enrol_port_file is None else sticky_port(enrol_port_file, enrol_configured)
+        enrol = [(f"{enrol_host}:{enrol_port}", security.enrol_credentials())]
 
     def status(prefix: str) -> list[OriginStatus]:
         return [
@@ -179,23 +175,34 @@ def start_receiver(
             for s in sink.status(prefix)
         ]
 
-    running = serve(
-        sink,
-        host=host,
-        port=port,
-        allowed=policy,
-        status=status,
-        credentials=security.server_credentials() if security is not None else None,
-        trust=security.receiver if security is not None else None,
-        limits=limits,
-        max_message_bytes=rep.max_message_bytes,
-        extra=extra,
-        extra_ports=enrol,
-    )
+    try:
+        running = serve(
+            sink,
+            host=host,
+            port=port,
+            allowed=policy,
+            status=status,
+            credentials=security.server_credentials() if security is not None else None,
+            trust=security.receiver if security is not None else None,
+            limits=limits,
+            max_message_bytes=rep.max_message_bytes,
+            extra=extra,
+            extra_ports=enrol,
+        )
+    except ConfigError as exc:  # a port kept from the first start that something else holds now: say so
+        failed = str(exc.details.get("address", ""))
+        hint = "".join(
+            taken_hint(f, c, p)
+            for f, c, p in ((port_file, configured, port), (enrol_port_file, enrol_configured, enrol_port))
+            if f is not None and failed.endswith(f":{p}")
+        )
+        if not hint:
+            raise
+        raise ConfigError(exc.message + hint, **exc.details) from exc
     if port_file is not None:
-        write_port_file(port_file, running.port)
+        write_port_file(port_file, running.port, configured=configured)
     if enrol_port_file is not None and running.extra_ports:
-        write_port_file(enrol_port_file, running.extra_ports[0])
+        write_port_file(enrol_port_file, running.extra_ports[0], configured=enrol_configured)
     return running
 
 

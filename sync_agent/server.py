@@ -102,6 +102,9 @@ _SERVER_OPTIONS: list[tuple[str, int]] = [
     # senders ping every 30 s on an idle stream (client.py): accept that without ping strikes
     ("grpc.http2.min_ping_interval_without_data_ms", 20_000),
     ("grpc.keepalive_permit_without_calls", 1),
+    # a port another process listens on is refused, not shared (gRPC sets SO_REUSEPORT by default): a node started
+    # twice, or on a port it kept that something else has taken since, fails instead of splitting the traffic
+    ("grpc.so_reuseport", 0),
 ]
 
 
@@ -413,7 +416,7 @@ def _serve_enrolment(
     pool = futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="enrolment")
     server = grpc.server(
         pool,
-        options=[("grpc.max_receive_message_length", min(max_message_bytes, 1024 * 1024))],
+        options=[("grpc.max_receive_message_length", min(max_message_bytes, 1024 * 1024)), ("grpc.so_reuseport", 0)],
         maximum_concurrent_rpcs=workers,
     )
     for add in services:

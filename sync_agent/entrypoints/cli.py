@@ -67,9 +67,10 @@ def agent_run(
 ) -> None:
     """运行本节点的同步代理（上行与下行链路：双向 TLS，批次签名；证书到期前自动续期；指标端口），
     Ctrl-C 或 SIGTERM 干净退出。"""
+    from federation.bound_ports import sticky_port, taken_hint, write_port_file
     from federation.nodes import build_node
     from sync_agent.metrics import start_status_server
-    from sync_agent.runtime import build_agent, write_port_file
+    from sync_agent.runtime import build_agent
 
     cfg = setup(config)
     node = build_node(cfg)  # the node's own composition root hands the agent its machine trust
@@ -87,12 +88,14 @@ def agent_run(
     previous: dict[int, Any] = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         if cfg.replication.metrics:
-            host, port = split_address(cfg.replication.metrics, "replication.metrics")
+            host, configured = split_address(cfg.replication.metrics, "replication.metrics")
+            port = sticky_port(port_file, configured)
             try:
                 status = start_status_server(host, port, agent)
             except OSError as exc:
-                raise ConfigError(f"指标端口 {cfg.replication.metrics} 无法监听：{exc}", address=host) from exc
-            write_port_file(port_file, status.port)
+                hint = taken_hint(port_file, configured, port)
+                raise ConfigError(f"指标端口 {host}:{port} 无法监听：{exc}{hint}", address=host) from exc
+            write_port_file(port_file, status.port, configured=configured)
         agent.start()
         targets = "；".join(f"{link.name} → {link.stats().target or '…'}" for link in agent.links)
         where = f"；指标 http://{cfg.replication.metrics.rsplit(':', 1)[0]}:{status.port}/metrics" if status else ""

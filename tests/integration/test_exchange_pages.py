@@ -27,6 +27,7 @@ from city_aggregator.bootstrap import CityNode
 from city_aggregator.bootstrap import replication_appliers as city_appliers
 from county_node.bootstrap import CountyNode, assemble_county_node
 from county_node.entrypoints.http import create_app as create_county_app
+from federation.bound_ports import write_port_file
 from federation.config import Config, NodeConfig, ReplicationConfig
 from federation.nodes import build_node
 from federation.standards import StandardsBundle
@@ -42,7 +43,7 @@ from sync_agent.client import Link
 from sync_agent.domain import ZERO_HASH, seal_batch
 from sync_agent.link_status import METRICS_PORT_FILE
 from sync_agent.metrics import start_status_server
-from sync_agent.runtime import Agent, up_origins, write_port_file
+from sync_agent.runtime import Agent, up_origins
 from sync_agent.store import SqlBatchSink, SqlBatchSource
 from tests.conftest import FakeClock
 from tests.integration.test_federation_cli import county_records  # noqa: F401 - fixture

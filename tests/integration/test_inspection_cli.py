@@ -6,6 +6,7 @@ cleanly on SIGINT. Every wait is bounded."""
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -75,7 +76,8 @@ def test_city_init_writes_the_http_section_and_serve_answers_health_on_the_port_
         )
         try:
             port = _wait_for(data / "http.port", proc, log)
-            assert _wait_for(data / "grpc.port", proc, log) > 0
+            grpc_port = _wait_for(data / "grpc.port", proc, log)
+            assert grpc_port > 0
             assert "开发模式（--insecure-dev）" in log.read_text(encoding="utf-8")
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10.0) as client:
                 health = client.get("/api/v1/health").json()
@@ -97,3 +99,28 @@ def test_city_init_writes_the_http_section_and_serve_answers_health_on_the_port_
     text = log.read_text(encoding="utf-8")
     assert "市级节点监察接口已启动" in text
     assert "市级节点复制接收服务已停止" in text
+    _restarts_on_the_ports_it_chose(data, env, (port, grpc_port), tmp_path / "again.log")
+
+
+def _restarts_on_the_ports_it_chose(data: Path, env: dict[str, str], ports: tuple[int, int], log: Path) -> None:
+    """Issue 19: the same command line binds the ports chosen at the first start (port 0) again — after a clean
+    stop and after SIGKILL — so its agents and children find it; a kept port taken since is refused, saying so."""
+    command = _sunshine("city", "serve", "--config", str(data / "sunshine.toml"), "--insecure-dev")
+    for stop in (signal.SIGKILL, signal.SIGINT):  # SIGKILL leaves its port files behind: they are not what is read
+        (data / "http.port").unlink(missing_ok=True)
+        (data / "grpc.port").unlink(missing_ok=True)
+        with log.open("wb") as out:
+            proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+            try:
+                assert (_wait_for(data / "http.port", proc, log), _wait_for(data / "grpc.port", proc, log)) == ports
+                proc.send_signal(stop)
+                proc.wait(timeout=STOP_TIMEOUT)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(timeout=STOP_TIMEOUT)
+    with socket.create_server(("127.0.0.1", ports[1])):  # another process holds the kept replication port now
+        taken = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert taken.returncode != 0, taken.stdout + taken.stderr
+    assert f"复制服务无法监听 127.0.0.1:{ports[1]}" in taken.stderr, taken.stderr
+    assert "bound-ports/grpc.port" in taken.stderr, taken.stderr
