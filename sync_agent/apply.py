@@ -138,7 +138,10 @@ def apply_one_type(
     try:
         rejected = list(applier.apply(conn, origin, items))
     except Exception as exc:
-        savepoint.rollback()
+        try:
+            savepoint.rollback()
+        except Exception as lost:  # the database ended the transaction itself (a full store, a lost connection):
+            raise exc from lost  # the sender hears of the cause, not of the savepoint it took with it
         if not _record_fault(exc):
             raise
         if len(items) == 1:

@@ -6,7 +6,8 @@ SyncError
 ├── FerryFileRefused    a ferry file refused whole: truncated, corrupt, foreign (signer), misnamed, refused batch
 ├── SpoolFull           a ferry sender's spool is at its bound: nothing new is sealed into files until acks free it
 ├── RecordRejected      (kernel) one record fails validation or apply: it is quarantined, the stream goes on
-└── LinkError           the peer is unreachable or the stream broke (the agent retries with backoff)
+├── LinkError           the peer is unreachable or the stream broke (the agent retries with backoff)
+└── NotDrained          ``admin drain`` timed out: records are still not acknowledged by the peer
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from federation.errors import SyncError
 
-__all__ = ["BatchRefused", "FerryFileRefused", "LinkError", "SpoolFull"]
+__all__ = ["BatchRefused", "FerryFileRefused", "LinkError", "NotDrained", "SpoolFull"]
 
 
 class BatchRefused(SyncError):
@@ -67,3 +68,14 @@ class SpoolFull(SyncError):
         super().__init__(message, used=used, limit=limit, **details)
         self.used = used
         self.limit = limit
+
+
+class NotDrained(SyncError):
+    """Links still hold records their peers have not acknowledged when a drain's time is up; ``left`` names each
+    link and origin with its backlog."""
+
+    code = "not_drained"
+
+    def __init__(self, message: str, *, left: list[dict[str, Any]], **details: Any) -> None:
+        super().__init__(message, left=left, **details)
+        self.left = left

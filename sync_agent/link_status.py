@@ -11,6 +11,7 @@ answer says the agent is not running.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,10 @@ from typing import Any
 from sqlalchemy import Engine
 
 from federation.config import Config, split_address
-from federation.errors import ConfigError
+from federation.errors import ConfigError, ValidationError
 from sync_agent.errors import LinkError
 
-__all__ = ["METRICS_PORT_FILE", "LinksNow", "fetch_links", "links_now", "status_url"]
+__all__ = ["METRICS_PORT_FILE", "LinksNow", "Unacked", "backlog_left", "fetch_links", "links_now", "status_url"]
 
 METRICS_PORT_FILE = "metrics.port"  # in the node's data directory: the agent's status port
 
@@ -37,6 +38,32 @@ def status_url(cfg: Config) -> str:
             raise LinkError(f"同步代理未运行（找不到 {port_file}）", target=str(port_file))
         port = int(port_file.read_text().strip())
     return f"http://{'127.0.0.1' if host in {'0.0.0.0', ''} else host}:{port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Unacked:
+    """Records of ``origin`` on ``link`` its peer has not acknowledged yet."""
+
+    link: str
+    origin: str
+    records: int
+
+
+def backlog_left(body: dict[str, Any], links: Sequence[str] = ()) -> list[Unacked]:
+    """What the links of an agent's ``/links`` (``links``: only those; default every link) have not had
+    acknowledged yet, per link and origin. A link named that the agent does not have is a ValidationError."""
+    held = {link["link"]: link for link in body.get("links", [])}
+    unknown = [name for name in links if name not in held]
+    if unknown:
+        raise ValidationError(
+            f"同步代理没有链路 {'、'.join(unknown)}（它的链路：{'、'.join(held) or '无'}）", links=unknown
+        )
+    return [
+        Unacked(name, origin["origin"], int(origin["lag_records"]))
+        for name in (links or list(held))
+        for origin in held[name]["origins"]
+        if int(origin["lag_records"]) > 0
+    ]
 
 
 def fetch_links(url: str, *, timeout: float = 5.0) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 
-from federation.errors import ConfigError
+from federation.errors import ConfigError, StorageError
 from federation.storage import seal
 
 if TYPE_CHECKING:
@@ -55,7 +55,11 @@ def _prepare_sqlite(engine: Engine, synchronous: str) -> None:
         raw = conn.connection.driver_connection
         if raw is None:  # pragma: no cover - a checked-out connection always has its driver connection
             raise RuntimeError("no driver connection")
-        raw.execute("BEGIN" if conn.get_execution_options().get("sunshine_readonly") else "BEGIN IMMEDIATE")
+        try:
+            raw.execute("BEGIN" if conn.get_execution_options().get("sunshine_readonly") else "BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:  # straight from the driver, so not wrapped by SQLAlchemy: the one error here
+            # is another writer holding the lock past busy_timeout (a storm of writers, a long-running tool)
+            raise StorageError(f"无法开始数据库事务：{exc}（其他写入长时间占用数据库）", backend="sqlite") from exc
 
 
 def make_engine(url: str, *, echo: bool = False, sqlite_synchronous: str = "full") -> Engine:

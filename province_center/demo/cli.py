@@ -117,13 +117,24 @@ def _progress(fed: Federation, snap: dict[str, Any], as_of: str) -> None:
         )
 
 
+_UNREADABLE = (httpx.HTTPError, LaunchError, OSError)  # a node or agent restarting (supervised) does not answer
+
+
+def _try_snapshot(fed: Federation) -> dict[str, Any] | None:
+    """:func:`_snapshot`, or None while a node or agent it reads is restarting."""
+    try:
+        return _snapshot(fed)
+    except _UNREADABLE:
+        return None
+
+
 def _wait_converged(fed: Federation, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
-    snap = _snapshot(fed)
-    while not all(r["complete"] for r in snap.values()) and time.monotonic() < deadline:
+    snap = _try_snapshot(fed)
+    while (snap is None or not all(r["complete"] for r in snap.values())) and time.monotonic() < deadline:
         time.sleep(1.0)
-        snap = _snapshot(fed)
-    return snap
+        snap = _try_snapshot(fed)
+    return snap if snap is not None else _snapshot(fed)
 
 
 def _summary(fed: Federation, snap: dict[str, Any]) -> None:
@@ -512,10 +523,37 @@ def _watch(fed: Federation, duration: float) -> bool:
         while deadline is None or time.monotonic() < deadline:
             time.sleep(3.0 if deadline is None else min(3.0, max(0.1, deadline - time.monotonic())))
             fed.check_alive()
-            _progress(fed, _snapshot(fed), _as_of(fed))
+            try:
+                _progress(fed, _snapshot(fed), _as_of(fed))
+            except _UNREADABLE as exc:
+                _say(f"  （本轮读数略过：{str(exc)[:80]}——进程重启期间无法读取）")
     except KeyboardInterrupt:
         return True
     return False
+
+
+def _stop(fed: Federation) -> None:
+    """The ordered stop (writers, then each tier's agents drained up, then the rest), and what it saw."""
+    _say("")
+    _say("==== 有序停止：先停写入（业务、外网、县级节点），各级同步代理排空后再停上级 ====")
+    try:
+        left = fed.stop_all()
+    except Exception as exc:  # whatever stopping met, the demo still says it and ends
+        _say(f"  停止时出错：{exc}")
+        return
+    restarts = fed.supervisor.restarts if fed.supervisor is not None else []
+    if restarts:
+        counts: dict[str, int] = {}
+        for r in restarts:
+            counts[r.key] = counts.get(r.key, 0) + 1
+        shown = "，".join(f"{key} {n} 次" for key, n in counts.items())
+        _say(f"  运行期间进程意外退出并已自动重启：{shown}")
+    if left:
+        for name, what in left.items():
+            backlog = what if isinstance(what, str) else "；".join(f"来源 {u.origin} {u.records} 条" for u in what)
+            _say(f"  ✗ {name} 的上行链路未排空：{backlog}（记录留在本节点，下次启动继续发送）")
+    else:
+        _say("  ✓ 各县、各市的上行链路均已排空：停止前每条记录都已被上级确认")
 
 
 @demo_app.callback()
@@ -549,6 +587,8 @@ def demo(
         _say("省级已发布标准包（事项目录与节假日历）")
         _people(fed)
         fed.start_all()
+        # from here on a node or agent that dies (a crash, a kill from outside) is started again, and said so
+        fed.supervise(report=lambda line: _say(f"  [进程监护] {line}"))
         _started(fed)
         _machine_trust(fed)
         fed.wait_for_standards()
@@ -585,6 +625,5 @@ def demo(
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        with contextlib.suppress(Exception):
-            fed.stop_all()
+        _stop(fed)
         _say("所有进程已停止。" + ("（已中断）" if interrupted else ""))

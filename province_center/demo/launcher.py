@@ -3,7 +3,13 @@
 Every node and every agent is its own ``sunshine …`` process in its own data directory under ``workdir``. The
 launcher knows only commands, port files and HTTP/gRPC endpoints; it carries no tier logic. Ports are chosen by
 the processes (``host:0``) and read back from their port files; a node restarted after a stop or a kill listens
-on the port it had, so the agents pointed at it reconnect by themselves.
+on the port it had (the node keeps it: :mod:`federation.bound_ports`), so the agents pointed at it reconnect by
+themselves. Each process's PID is in ``<kind>.pid`` of its data directory while the launcher runs it.
+
+Once :meth:`Federation.supervise` is called, a node, agent or extranet node that exits without being told to is
+started again with the same command line (:mod:`province_center.demo.processes`). :meth:`Federation.stop_all`
+stops in order: the writers first (workloads, extranet nodes, county nodes), then each tier's agents drain their
+link up (counties, then cities: every record acknowledged by the province), then the agents and the upper tiers.
 
 What the demo reads from the running nodes is :mod:`province_center.demo.readings` (a mixin of
 :class:`Federation`); the nodes (:data:`DEMO_TOPOLOGY`, :class:`NodeSpec`) and :class:`LaunchError` are
@@ -17,13 +23,12 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import IO
+from typing import Any
 
 import httpx
 
@@ -32,7 +37,10 @@ from federation.http_client import http_client, logged_in_client
 from federation.identities import DivisionLevel, ca_parent_of, extranet_of
 from federation.storage.engine import engine_from_config
 from federation.timeutil import utcnow
+from province_center.demo.drain import wait_drained
+from province_center.demo.processes import Proc, Processes
 from province_center.demo.readings import FederationReadings
+from province_center.demo.supervisor import Supervisor
 from province_center.demo.topology import DEMO_TOPOLOGY, DemoPerson, LaunchError, NodeSpec, cli, people_of, read_port
 
 __all__ = ["DEMO_TOPOLOGY", "LINGER_MS", "DemoPerson", "Federation", "LaunchError", "NodeSpec", "Proc"]
@@ -41,16 +49,7 @@ PASSWORD_FILE = "demo-password.txt"  # the one password of every demo account (a
 LINGER_MS = 50  # [replication] linger_ms of every node and agent: how often a busy writer seals, the tail's hold
 
 
-@dataclass
-class Proc:
-    name: str
-    args: list[str]
-    popen: subprocess.Popen[bytes]
-    log: IO[bytes]
-
-    @property
-    def alive(self) -> bool:
-        return self.popen.poll() is None
+DRAIN_TIMEOUT_S = 60.0  # per tier, in an ordered stop
 
 
 @dataclass
@@ -61,7 +60,6 @@ class Federation(FederationReadings):
     specs: Sequence[NodeSpec] = DEMO_TOPOLOGY
     env: Mapping[str, str] = field(default_factory=dict)
     county_env: Mapping[str, str] = field(default_factory=dict)  # e.g. the demo's simulated clock
-    procs: dict[str, Proc] = field(default_factory=dict)
     grpc_ports: dict[str, int] = field(default_factory=dict)
     http_ports: dict[str, int] = field(default_factory=dict)
     insecure_dev: bool = False  # a benchmark's comparison only: plaintext links, unsigned batches, no enrolment
@@ -81,6 +79,12 @@ class Federation(FederationReadings):
         self._env = {**base, "SUNSHINE_LOG_FORMAT": "json", **passphrase, **self.env}
         self.http = http_client(timeout=10.0)  # the demo's calls to its own nodes (no proxy from the environment)
         self._sessions: dict[tuple[str, str], httpx.Client] = {}  # (division, user) → logged-in client
+        self.processes = Processes(self._env)
+
+    @property
+    def child_env(self) -> dict[str, str]:
+        """The environment every process of the federation starts with (a ``sunshine`` command run beside them)."""
+        return dict(self._env)
 
     # -- people ---------------------------------------------------------------------------------------------------
 
@@ -259,19 +263,22 @@ class Federation(FederationReadings):
 
     # -- processes ------------------------------------------------------------------------------------------------
 
+    @property
+    def procs(self) -> dict[str, Proc]:
+        """The federation's processes by name (``node:371122``, ``agent:371100``, …)."""
+        return self.processes.procs
+
+    @property
+    def supervisor(self) -> Supervisor | None:
+        return self.processes.supervisor
+
     def _start(self, key: str, args: list[str], log_name: str, env: Mapping[str, str] | None = None) -> Proc:
-        log = (self.dir(key.rsplit(":", maxsplit=1)[-1]) / log_name).open("ab")
-        popen = subprocess.Popen(
-            args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**self._env, **(env or {})},
-            start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - a single prctl call, no locks
-        )
-        proc = Proc(key, args, popen, log)
-        self.procs[key] = proc
-        return proc
+        return self.processes.start(key, args, self.dir(key.rsplit(":", maxsplit=1)[-1]) / log_name, env)
+
+    def supervise(self, report: Callable[[str], None] = lambda _line: None) -> Supervisor:
+        """From now on restart nodes, agents and extranet nodes that exit without being told to (with backoff);
+        ``report`` hears of each restart (:mod:`province_center.demo.processes`)."""
+        return self.processes.supervise(report)
 
     def _wait_file(self, path: Path, proc: Proc, timeout: float = 60.0) -> int:
         deadline = time.monotonic() + timeout
@@ -478,37 +485,44 @@ class Federation(FederationReadings):
     def stop(self, *keys: str, sig: int = signal.SIGINT, timeout: float = 20.0) -> None:
         """Signal every process of ``keys`` at once (default: as Ctrl-C), then wait for each (SIGKILL after
         ``timeout``)."""
-        procs = [self.procs[k] for k in keys if k in self.procs]
-        for proc in procs:
-            if proc.alive:
-                proc.popen.send_signal(sig)
-        deadline = time.monotonic() + timeout
-        for proc in procs:
-            try:
-                proc.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.popen.kill()
-                proc.popen.wait()
-            proc.log.close()
+        self.processes.stop(*keys, sig=sig, timeout=timeout)
 
     def kill(self, key: str) -> None:
         """SIGKILL: no clean-up of any kind, as in a power cut of that process."""
         self.stop(key, sig=signal.SIGKILL)
 
-    def stop_all(self) -> None:
-        """Workloads first, then agents, then extranet nodes, then nodes — each group at once, each process
-        cleanly."""
-        for kind in ("workload", "agent", "extranet", "node"):
-            self.stop(*(k for k in self.procs if k.startswith(f"{kind}:")))
+    def stop_all(self, *, drain_timeout: float = DRAIN_TIMEOUT_S) -> dict[str, Any]:
+        """In order: the writers (workloads, extranet nodes, county nodes); each tier's agents drain their link up
+        (the counties', then the cities'); the agents; the cities' and the province's nodes. Every process stops
+        cleanly. What an agent could not drain within ``drain_timeout`` is returned (its name → backlog or
+        error), and the rest goes on stopping."""
+        running = self.processes.names()
+        for kind in ("workload:", "extranet:"):
+            self.stop(*(k for k in running if k.startswith(kind)))
+        self.stop(*(f"node:{c.division}" for c in self.counties()))
+        left: dict[str, Any] = {}
+        for level in (DivisionLevel.COUNTY, DivisionLevel.CITY):
+            agents = {
+                s.division: self._status_url(s.division)
+                for s in self.specs
+                if s.level is level and f"agent:{s.division}" in running
+            }
+            left |= wait_drained(agents, drain_timeout)
+        self.stop(*(k for k in running if k.startswith("agent:")))
+        self.stop(*(k for k in running if k.startswith("node:")))
+        self.processes.end_supervision()
         for client in self._sessions.values():
             client.close()
         self._sessions.clear()
         self.http.close()
+        return left
+
+    def _status_url(self, division: str) -> Callable[[], str]:
+        """The agent's status address, read from its port file when asked (after a restart too)."""
+        return lambda: f"http://127.0.0.1:{read_port(self.dir(division) / 'metrics.port')}"
 
     def check_alive(self) -> None:
-        for proc in self.procs.values():
-            if not proc.alive and not proc.log.closed:
-                raise LaunchError(f"{proc.name} 意外退出（退出码 {proc.popen.returncode}），详见 {proc.log.name}")
+        self.processes.check_alive()
 
     # -- observing ------------------------------------------------------------------------------------------------
 
@@ -528,12 +542,3 @@ def _free_port() -> int:
     """A TCP port free on loopback now (a process told to listen on it binds it moments later)."""
     with socket.create_server(("127.0.0.1", 0)) as sock:
         return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: on Linux, SIGTERM this process when the launcher dies — a launcher killed
-    outright (a test's timeout, SIGKILL) leaves no node or agent running in its own session behind it."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG

@@ -1,4 +1,4 @@
-"""``sunshine agent run`` and ``sunshine admin links|quarantine …``.
+"""``sunshine agent run`` and ``sunshine admin links|drain|quarantine …``.
 
 ``agent run --config agent.toml`` is the sync agent process of one node: its links up and down
 (:mod:`sync_agent.runtime`) and, on ``replication.metrics``, the status port (:mod:`sync_agent.metrics`) that
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +27,8 @@ from federation.replication.records import OP_LABELS, record_type_label
 from federation.text import ljust, moment_text, rjust
 from sync_agent.entrypoints.admin_standards_cli import admin_standards_app
 from sync_agent.entrypoints.ferry_cli import admin_ferry_app
-from sync_agent.link_status import METRICS_PORT_FILE, fetch_links, status_url
+from sync_agent.errors import LinkError, NotDrained
+from sync_agent.link_status import METRICS_PORT_FILE, backlog_left, fetch_links, status_url
 
 if TYPE_CHECKING:
     from federation.nodes import Node
@@ -179,6 +181,52 @@ def admin_links(
         return
     for line in _links_table(body):
         typer.echo(line)
+
+
+# -- admin drain --------------------------------------------------------------------------------------------------
+
+_DRAIN_POLL_S = 0.5
+_DRAIN_SAY_EVERY_S = 5.0
+
+
+@admin_app.command("drain")
+def admin_drain(
+    config: Annotated[Path | None, config_option] = None,
+    url: Annotated[str | None, typer.Option("--url", help="代理状态地址，例如 http://127.0.0.1:9122")] = None,
+    link: Annotated[
+        list[str] | None, typer.Option("--link", help="只等这条链路（可重复，例如 up）；默认全部链路")
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="最多等待秒数", min=0)] = 120.0,
+) -> None:
+    """等到同步代理的链路没有积压：每个来源的记录都已被对端确认（停止节点前先停写入，再执行本命令）。
+    代理暂未响应（正在重启）时继续等待；超时则列出仍有积压的链路与来源，退出码 1。"""
+    if url is None:
+        url = status_url(setup(config))
+    links = list(link or [])
+    deadline = time.monotonic() + timeout
+    said = time.monotonic()
+    while True:
+        try:
+            left = backlog_left(fetch_links(url), links)
+        except LinkError:  # the agent restarting (a supervisor, a service manager): asked again until the time is up
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(_DRAIN_POLL_S)
+            continue
+        if not left:
+            typer.echo(f"链路已无积压：{'、'.join(links) if links else '全部链路'}的记录均已被对端确认")
+            return
+        shown = "；".join(f"{u.link} 来源 {u.origin} 积压 {u.records} 条" for u in left)
+        now = time.monotonic()
+        if now >= deadline:
+            raise NotDrained(
+                f"{timeout:g} 秒内未排空：{shown}",
+                left=[{"link": u.link, "origin": u.origin, "records": u.records} for u in left],
+            )
+        if now - said >= _DRAIN_SAY_EVERY_S:
+            typer.echo(f"等待对端确认：{shown}")
+            said = now
+        time.sleep(min(_DRAIN_POLL_S, max(0.0, deadline - now)))
 
 
 # -- admin holdings -----------------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 from decimal import Decimal
@@ -13,6 +15,7 @@ import httpx
 import pytest
 
 COUNTIES = ("371122", "371121", "371323", "371324")
+KILLED = ("agent:371122", "node:371100")  # a county's agent and its city's node, SIGKILLed from outside mid-run
 
 
 @pytest.mark.slow
@@ -69,7 +72,13 @@ def test_demo_runs_the_federation_reports_every_tier_and_stops_cleanly(tmp_path:
         assert f"（{division}）：内置默认策略" in boundary or f"（{division}）：策略版本" in boundary, boundary
     assert "申请人全名 0 个，未脱敏的证件号、信用代码或手机号 0 处" in boundary, boundary
     assert "✓ 山东省数据库直查" in boundary, boundary
+    _assert_supervised_and_drained(out)
     assert "所有进程已停止" in out
+    _assert_clean_stop(workdir)
+
+
+def _assert_clean_stop(workdir: Path) -> None:
+    """No port file left behind; every workload logged its totals and no failed action."""
     for division in (*COUNTIES, "371100", "371300", "370000"):
         node_dir = workdir / division
         for port_file in ("http.port", "grpc.port", "metrics.port"):
@@ -82,6 +91,16 @@ def test_demo_runs_the_federation_reports_every_tier_and_stops_cleanly(tmp_path:
         assert stopped[-1]["submitted"] > 0
         failed = [e for e in events if e.get("event") in {"workload.action_failed", "workload.submit_failed"}]
         assert failed == [], failed[:3]
+
+
+def _assert_supervised_and_drained(out: str) -> None:
+    """Issue 19: processes killed from outside mid-run are restarted (with the ports they had), the summary still
+    finds every tier equal, and the ordered stop drains every link up before the tiers above stop."""
+    for key in KILLED:
+        assert f"[进程监护] 进程 {key} 意外退出（退出码 -9）" in out, out
+        assert f"[进程监护] 进程 {key} 已重新启动" in out, out
+    assert "运行期间进程意外退出并已自动重启：" in out, out
+    assert "✓ 各县、各市的上行链路均已排空：停止前每条记录都已被上级确认" in out, out
 
 
 def _assert_counties_ranked(out: str) -> None:
@@ -110,12 +129,21 @@ def _run_demo(workdir: Path) -> tuple[str, str, int, dict[str, int]]:
             lines.append(line)
             if "/hall/cases" in line and not pages:
                 pages = _try_the_pages(line, workdir)
+            if "大厅业务模拟已启动" in line:  # the hall is busy: kill from outside, as a crash or an operator would
+                _kill(workdir, KILLED)
         _, err = proc.communicate(timeout=600)  # seven nodes, seven agents, four workloads on two shared cores
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
     return "".join(lines), err, proc.returncode, pages
+
+
+def _kill(workdir: Path, keys: tuple[str, ...]) -> None:
+    """SIGKILL each process ``kind:division`` by the PID the launcher keeps in ``<division>/<kind>.pid``."""
+    for key in keys:
+        kind, division = key.split(":")
+        os.kill(int((workdir / division / f"{kind}.pid").read_text(encoding="utf-8")), signal.SIGKILL)
 
 
 def _try_the_pages(line: str, workdir: Path) -> dict[str, int]:
