@@ -58,9 +58,11 @@ DIRECTION_LABELS = {
     "in": "入网（外网 → 内网）",
 }
 
-CONTROL_RECORDS = frozenset({"standards", "revocation_list", "audit"})
-"""Never screened: the province's own publications (the channel the policy travels on) and the audit chain (kept in
-a county's outbox, hash-chained: a changed or missing entry would break every receiver's verification)."""
+CONTROL_RECORDS = frozenset({"standards", "revocation_list", "audit", "attestation", "attestation_check"})
+"""Never screened: the province's own publications (the channel the policy travels on), the audit chain (kept in
+a county's outbox, hash-chained: a changed or missing entry would break every receiver's verification) and an
+origin's statements of its own figures and its relays' verdicts on them (counts and digests only: no personal
+data)."""
 
 
 class Action(enum.StrEnum):

@@ -270,11 +270,20 @@ def _validate_replication(rep: ReplicationConfig) -> None:
             split_address(address, f"replication.{name}")
     for address in rep.downstream:
         split_address(address, "replication.downstream")
-    for name in ("window", "batch_records", "batch_bytes", "max_record_bytes", "max_streams_per_peer"):
+    for name in (
+        "window",
+        "batch_records",
+        "batch_bytes",
+        "max_record_bytes",
+        "max_streams_per_peer",
+        "attest_records",
+    ):
         if getattr(rep, name) < 1:
             raise ConfigError(f"replication.{name} 必须大于 0", value=getattr(rep, name))
     if rep.linger_ms < 0:
         raise ConfigError("replication.linger_ms 不能为负数", value=rep.linger_ms)
+    if rep.attest_interval_s <= 0:
+        raise ConfigError("replication.attest_interval_s 必须大于 0", value=rep.attest_interval_s)
     _validate_ferry(rep)
     if rep.max_message_bytes < max(rep.batch_bytes, rep.max_record_bytes) or rep.hello_timeout_s <= 0:
         raise ConfigError(

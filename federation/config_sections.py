@@ -85,6 +85,8 @@ class ReplicationConfig:
     batch_records: int = 500
     batch_bytes: int = 1_048_576
     linger_ms: int = 50  # how long the agent waits for more outbox rows before sealing a short batch
+    attest_records: int = 10_000  # the origin states its figures (核对声明) after this many records sealed …
+    attest_interval_s: float = 60.0  # … or this long after its last statement, if anything was sealed since
     gzip: bool = True
     max_record_bytes: int = 1_048_576  # a receiver refuses a record larger than this (a real record is < 64 KiB)
     max_message_bytes: int = 16_777_216  # a receiver refuses a gRPC message larger than this before decoding it

@@ -7,7 +7,8 @@ SyncError
 ├── SpoolFull           a ferry sender's spool is at its bound: nothing new is sealed into files until acks free it
 ├── RecordRejected      (kernel) one record fails validation or apply: it is quarantined, the stream goes on
 ├── LinkError           the peer is unreachable or the stream broke (the agent retries with backoff)
-└── NotDrained          ``admin drain`` timed out: records are still not acknowledged by the peer
+├── NotDrained          ``admin drain`` timed out: records are still not acknowledged by the peer
+└── Divergent           ``admin verify``: a tier does not hold what an origin's statement says it wrote
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from federation.errors import SyncError
 
-__all__ = ["BatchRefused", "FerryFileRefused", "LinkError", "NotDrained", "SpoolFull"]
+__all__ = ["BatchRefused", "Divergent", "FerryFileRefused", "LinkError", "NotDrained", "SpoolFull"]
 
 
 class BatchRefused(SyncError):
@@ -79,3 +80,9 @@ class NotDrained(SyncError):
     def __init__(self, message: str, *, left: list[dict[str, Any]], **details: Any) -> None:
         super().__init__(message, left=left, **details)
         self.left = left
+
+
+class Divergent(SyncError):
+    """A tier's holdings of an origin differ from the origin's own statement (the message names the first)."""
+
+    code = "divergent"

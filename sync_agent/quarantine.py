@@ -24,6 +24,8 @@ from sqlalchemy.engine import Connection
 
 from federation.errors import Conflict, NotFound, RecordRejected, ValidationError
 from federation.replication import AppliersByType, Prepared, Record, rejection_reason
+from federation.replication.attest import ATTESTATION, StatementApplier
+from federation.storage import attestation
 from federation.storage.tables import quarantine
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import utcnow
@@ -91,7 +93,11 @@ class QuarantineService:
 
     def __init__(self, engine: Engine, appliers: AppliersByType, *, clock: Clock = utcnow) -> None:
         self._engine = engine
-        self._appliers = appliers
+        self._appliers = {
+            **appliers,
+            ATTESTATION: appliers.get(ATTESTATION) or StatementApplier(),
+            attestation.CHECK: appliers.get(attestation.CHECK) or attestation.CheckApplier(),
+        }
         self._clock = clock
 
     def list(
@@ -152,7 +158,7 @@ class QuarantineService:
             conn = uow.conn
             held = _from_row(self._held(conn, record_id))
             lock_mark(conn, held.origin, now)  # one writer per origin: the stream and a replay do not interleave
-            self._apply(conn, held)
+            attestation.replayed(conn, held.origin, self._apply(conn, held))  # held now: in the node's figures
             conn.execute(
                 _RESOLVE,
                 {"k_id": record_id, "state": QuarantineState.REPLAYED.value, "reason": held.reason, "resolved_at": now},
@@ -182,7 +188,9 @@ class QuarantineService:
         return _from_row(row)
 
     # -- helpers --------------------------------------------------------------------------------------------------
-    def _apply(self, conn: Connection, held: QuarantinedRecord) -> None:
+    def _apply(self, conn: Connection, held: QuarantinedRecord) -> Record:
+        """Apply ``held`` through its applier; the record applied (RecordRejected if it is refused again)."""
+
         def rejected(reason: str) -> RecordRejected:
             return RecordRejected(f"重放失败：{reason}", id=held.id, record_id=held.record_id)
 
@@ -201,6 +209,7 @@ class QuarantineService:
         refusals: Sequence[Any] = apply_one_type(conn, held.origin, applier, [Prepared(record, value)])
         if refusals:
             raise rejected(refusals[0].reason)
+        return record
 
     def _row(self, conn: Connection, record_id: int) -> Any:
         row = conn.execute(_BY_ID, {"id": record_id}).first()

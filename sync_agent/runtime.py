@@ -46,6 +46,7 @@ from federation.identities import (
 )
 from federation.replication import AppliersByType
 from federation.replication.trust import LinkSecurity
+from federation.storage.attestation import AttestEvery
 from federation.storage.engine import engine_from_config
 from federation.storage.tables import quarantine
 from federation.storage.uow import UnitOfWork
@@ -79,6 +80,7 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
+_ATTEST_CHECK_S = 1.0  # how often the agent looks whether its node's statement is due
 GRPC_PORT_FILE = "grpc.port"  # in the node's data directory: the receiver's bound port
 ENROL_PORT_FILE = "enrol.port"  # in a parent's data directory: the enrolment port
 _RENEW_CHECK_S = 3600.0
@@ -286,7 +288,18 @@ class Agent:
             t = threading.Thread(target=self._renewing, name="certificate-renewal", daemon=True)
             t.start()
             self._threads.append(t)
+        t = threading.Thread(target=self._attesting, name="attestation", daemon=True)
+        t.start()
+        self._threads.append(t)
         log.info("agent.started", node=self.node, links=[link.name for link in self.links])
+
+    def _attesting(self) -> None:
+        """The node's statements of its own figures into its stream, when due (looked at every second)."""
+        while not self._stop.wait(_ATTEST_CHECK_S):
+            try:
+                self.source.attest()
+            except Exception as exc:  # the store failed: the next look tries again, the links go on
+                log.warning("replication.attest_failed", node=self.node, error=str(exc))
 
     def _renewing(self) -> None:
         """Renew the node's certificate before it expires (checked at start and every hour; a failure is retried
@@ -395,6 +408,7 @@ def build_agent(cfg: Config, *, engine: Engine | None = None, security: LinkSecu
         max_records=rep.batch_records,
         max_bytes=rep.batch_bytes,
         signer=security.signer.sign if security is not None else None,
+        attest=AttestEvery(rep.attest_records, rep.attest_interval_s),
     )
     waker = WakeListener(engine)  # the node's commits wake the links (started with the agent)
     common: dict[str, Any] = {

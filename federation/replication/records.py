@@ -9,6 +9,8 @@ __all__ = ["OP_LABELS", "RECORD_TYPE_LABELS", "Record", "record_type_label"]
 
 RECORD_TYPE_LABELS: Mapping[str, str] = {
     "alert": "预警",
+    "attestation": "核对声明",
+    "attestation_check": "核对结果",
     "audit": "审计日志",
     "camera": "摄像机",
     "case": "办件",

@@ -532,6 +532,36 @@ def _watch(fed: Federation, duration: float) -> bool:
     return False
 
 
+def _attestation_summary(fed: Federation) -> None:
+    """What ``sunshine admin verify`` says at the province: each origin's last statement of its own figures, and
+    each tier's verdict on it (a county's is checked by its city and by the province)."""
+    from federation.replication.records import record_type_label
+
+    try:
+        verdicts = fed.verdicts(fed.province())
+    except Exception as exc:  # the summary is a reading: say why it is missing, never fail the stop
+        _say(f"  完整性核对无法读取：{exc}")
+        return
+    by_origin: dict[str, dict[str, Any]] = {}
+    for v in verdicts:
+        by_origin.setdefault(v.origin, {})[v.checked_by] = v
+    _say("  完整性核对（sunshine admin verify，省级）：各来源的核对声明与各级核对结论")
+    for spec in fed.specs:
+        tiers = by_origin.get(spec.division)
+        if not tiers:
+            continue
+        first = next(iter(tiers.values()))
+        kinds = "，".join(f"{record_type_label(k)} {n}" for k, (n, _) in sorted(first.kinds.items()))
+        checks = "  ".join(
+            f"{_TIER_NAMES[fed.by_code[tier].level]} {'✓ 一致' if v.verdict == 'agree' else '✗ 不一致'}"
+            for tier, v in sorted(tiers.items(), key=lambda item: -len(item[0].rstrip("0")))
+        )
+        _say(f"    {spec.name}（{spec.division}）声明至序号 {first.covers}（{kinds}）  {checks}")
+
+
+_TIER_NAMES = {DivisionLevel.PROVINCE: "省级", DivisionLevel.CITY: "市级", DivisionLevel.COUNTY: "县级"}
+
+
 def _stop(fed: Federation) -> None:
     """The ordered stop (writers, then each tier's agents drained up, then the rest), and what it saw."""
     _say("")
@@ -548,6 +578,7 @@ def _stop(fed: Federation) -> None:
             counts[r.key] = counts.get(r.key, 0) + 1
         shown = "，".join(f"{key} {n} 次" for key, n in counts.items())
         _say(f"  运行期间进程意外退出并已自动重启：{shown}")
+    _attestation_summary(fed)
     if left:
         for name, what in left.items():
             backlog = what if isinstance(what, str) else "；".join(f"来源 {u.origin} {u.records} 条" for u in what)

@@ -18,6 +18,7 @@ What the demo reads from the running nodes is :mod:`province_center.demo.reading
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -33,6 +34,7 @@ from typing import Any
 import httpx
 
 from federation.config import Config, dump_toml, load_config, read_toml_sections
+from federation.errors import SunshineError
 from federation.http_client import http_client, logged_in_client
 from federation.identities import DivisionLevel, ca_parent_of, extranet_of
 from federation.storage.engine import engine_from_config
@@ -492,8 +494,9 @@ class Federation(FederationReadings):
         self.stop(key, sig=signal.SIGKILL)
 
     def stop_all(self, *, drain_timeout: float = DRAIN_TIMEOUT_S) -> dict[str, Any]:
-        """In order: the writers (workloads, extranet nodes, county nodes); each tier's agents drain their link up
-        (the counties', then the cities'); the agents; the cities' and the province's nodes. Every process stops
+        """In order: the writers (workloads, extranet nodes, county nodes); each tier's nodes state their figures
+        (``admin attest``) and their agents drain their link up (the counties', then the cities'), so the tiers
+        above check every statement; the agents; the cities' and the province's nodes. Every process stops
         cleanly. What an agent could not drain within ``drain_timeout`` is returned (its name → backlog or
         error), and the rest goes on stopping."""
         running = self.processes.names()
@@ -502,12 +505,11 @@ class Federation(FederationReadings):
         self.stop(*(f"node:{c.division}" for c in self.counties()))
         left: dict[str, Any] = {}
         for level in (DivisionLevel.COUNTY, DivisionLevel.CITY):
-            agents = {
-                s.division: self._status_url(s.division)
-                for s in self.specs
-                if s.level is level and f"agent:{s.division}" in running
-            }
-            left |= wait_drained(agents, drain_timeout)
+            tier = [s.division for s in self.specs if s.level is level and f"agent:{s.division}" in running]
+            for division in tier:  # its statement of its own figures, last in its stream: every tier checks it
+                with contextlib.suppress(SunshineError, OSError):  # a node that cannot state: seen in ``admin verify``
+                    self.attest(division)
+            left |= wait_drained({d: self._status_url(d) for d in tier}, drain_timeout)
         self.stop(*(k for k in running if k.startswith("agent:")))
         self.stop(*(k for k in running if k.startswith("node:")))
         self.processes.end_supervision()

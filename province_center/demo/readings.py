@@ -103,6 +103,33 @@ class FederationReadings:
         finally:
             engine.dispose()
 
+    def verdicts(self: _Layout, division: str) -> list[Any]:
+        """The node's latest verdict per origin and tier on the origins' statements (``sunshine admin verify``),
+        read from its database in this process."""
+        from federation.config import load_config
+        from federation.storage.attestation import latest_verdicts
+        from federation.storage.engine import engine_from_config
+        from federation.storage.uow import UnitOfWork
+
+        engine = engine_from_config(load_config(self.config(division), environ={}))
+        try:
+            with UnitOfWork(engine, readonly=True) as uow:
+                return list(latest_verdicts(uow.conn))
+        finally:
+            engine.dispose()
+
+    def attest(self: _Layout, division: str) -> int | None:
+        """The node's statement of its own figures, written now (``sunshine admin attest``); its seq or None."""
+        from federation.config import load_config
+        from federation.storage.engine import engine_from_config
+        from sync_agent.store import SqlBatchSource
+
+        engine = engine_from_config(load_config(self.config(division), environ={}))
+        try:
+            return SqlBatchSource(engine, division).attest(force=True)
+        finally:
+            engine.dispose()
+
     def supervision_counts(self: _Layout, division: str) -> dict[str, dict[str, Any]]:
         """What the node holds of supervision per origin: alerts by "rule/light", complaints, ratings."""
         from sqlalchemy import func, select

@@ -1,4 +1,4 @@
-"""``sunshine agent run`` and ``sunshine admin links|drain|quarantine …``.
+"""``sunshine agent run`` and ``sunshine admin links|drain|verify|quarantine …``.
 
 ``agent run --config agent.toml`` is the sync agent process of one node: its links up and down
 (:mod:`sync_agent.runtime`) and, on ``replication.metrics``, the status port (:mod:`sync_agent.metrics`) that
@@ -27,6 +27,7 @@ from federation.replication.records import OP_LABELS, record_type_label
 from federation.text import ljust, moment_text, rjust
 from sync_agent.entrypoints.admin_standards_cli import admin_standards_app
 from sync_agent.entrypoints.ferry_cli import admin_ferry_app
+from sync_agent.entrypoints.verify_cli import admin_attest, admin_verify
 from sync_agent.errors import LinkError, NotDrained
 from sync_agent.link_status import METRICS_PORT_FILE, backlog_left, fetch_links, status_url
 
@@ -44,6 +45,8 @@ quarantine_app = typer.Typer(help="隔离区（无法入库的记录）：查看
 admin_app.add_typer(quarantine_app, name="quarantine")
 admin_app.add_typer(admin_standards_app, name="standards")  # which node runs which standards version
 admin_app.add_typer(admin_ferry_app, name="ferry")  # the spools of a ferry link (网闸)
+admin_app.command("verify")(admin_verify)  # every tier holds all of each origin, as its statements say
+admin_app.command("attest")(admin_attest)  # this node's statement of its own figures, now
 
 
 def _quarantine(cfg: Config) -> tuple[QuarantineService, Node]:

@@ -23,9 +23,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from federation.identities import validate_node_id
+from federation.identities import scope_prefix, validate_node_id
 from federation.replication import AppliersByType, Record
-from federation.storage import wake
+from federation.replication.attest import ATTESTATION, StatementApplier
+from federation.storage import attestation, wake
 from federation.storage.bulk import sqlite_moment_of_us
 from federation.storage.tables import batch_receipts, outbox, quarantine, replication_marks
 from federation.storage.uow import UnitOfWork
@@ -131,7 +132,11 @@ class SqlBatchSink:
     ) -> None:
         self._engine = engine
         self.node = validate_node_id(node)
-        self._appliers = appliers
+        self._appliers = {
+            **appliers,
+            ATTESTATION: appliers.get(ATTESTATION) or StatementApplier(),
+            attestation.CHECK: appliers.get(attestation.CHECK) or attestation.CheckApplier(),
+        }
         self.relay = relay
         self._clock = clock
         self._allow = allow
@@ -238,6 +243,11 @@ class SqlBatchSink:
         ends = [b.last_seq for _, b, _ in group]
         held = apply_records(conn, origin, records, texts, self._appliers, batch_ends=ends, stages=self.stages)
         started = time.perf_counter()
+        quarantined = (int(h["seq"]) for h in held)
+        # a relay sends its verdicts on its subtree's origins up (not on its parent's, coming down): the tier above
+        # then knows them too
+        up = self.relay and origin != self.node and origin.startswith(scope_prefix(self.node))
+        attestation.apply_totals(conn, origin, records, node=self.node, held=quarantined, now=now, forward=up)
         batches = [batch for _, batch, _ in group]
         conn.execute(
             _INSERT_RECEIPT,

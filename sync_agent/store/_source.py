@@ -4,6 +4,7 @@ held served unchanged, and what the peer of each link acknowledged.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -18,6 +19,8 @@ from federation.errors import StorageError
 from federation.identities import validate_origin
 from federation.replication import Record
 from federation.replication.chain import pack
+from federation.storage import attestation
+from federation.storage.attestation import AttestEvery
 from federation.storage.seal import LAST_BATCH, OUTBOX_COLUMNS, PENDING, SEAL_LOCK_SPACE, lock_key, records_of
 from federation.storage.tables import batch_log, link_acks, outbox, replication_marks
 from federation.storage.uow import UnitOfWork
@@ -109,6 +112,8 @@ class SqlBatchSource:
         signer: Signer | None = None,
         clock: Clock = utcnow,
         batches_per_transaction: int = 200,
+        attest: AttestEvery | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_records < 1 or max_bytes < 1 or batches_per_transaction < 2:
             raise ValueError("max_records and max_bytes must be positive, batches_per_transaction at least 2")
@@ -119,6 +124,9 @@ class SqlBatchSource:
         self._signer = signer
         self._clock = clock
         self._fetch = max_records * batches_per_transaction
+        self._attest = attest
+        self._monotonic = monotonic
+        self._stated: tuple[int, float] | None = None  # this origin's last statement: its seq, and when (monotonic)
 
     def origins(self) -> list[str]:
         with UnitOfWork(self._engine, readonly=True) as uow:
@@ -147,6 +155,32 @@ class SqlBatchSource:
             total += sealed
             if not more:
                 return total
+
+    def attest(self, *, force: bool = False) -> int | None:
+        """This origin's statement of its own figures (:mod:`federation.storage.attestation`), written to its outbox
+        when due by ``attest`` — or now (``force``) if anything was written since the last one; its seq, or
+        None. Due: ``attest.records`` records sealed since the last statement, or ``attest.seconds`` after it
+        when any was."""
+        if self._attest is None and not force:
+            return None
+        now = self._monotonic()
+        with UnitOfWork(self._engine, readonly=True) as uow:
+            sealed = int(uow.conn.execute(_SEAL_PROBE, {"origin": self.node}).one().sealed or 0)
+            if self._stated is None:
+                self._stated = (attestation.last_statement(uow.conn, self.node)[0], now)
+        last, at = self._stated
+        if not force:
+            assert self._attest is not None
+            if sealed <= last or (sealed - last < self._attest.records and now - at < self._attest.seconds):
+                return None
+        with UnitOfWork(self._engine) as uow:
+            stated = attestation.state(uow.conn, self.node, self._clock())
+            uow.commit()
+        if stated is None:
+            return None
+        self._stated = (stated[0], now)
+        log.info("replication.attested", origin=self.node, seq=stated[0], covers=stated[1].covers)
+        return stated[0]
 
     def _seal_some(self) -> tuple[int, bool]:
         with UnitOfWork(self._engine) as uow:

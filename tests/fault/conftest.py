@@ -230,6 +230,27 @@ class Probe:
             engine.dispose()
 
 
+def wait_attested(fed: Federation) -> None:
+    """Each county states its figures now (``sunshine admin attest``); wait until its city and the province have
+    checked that very statement — and every verdict agrees: every record of every kind held at every tier."""
+    stated = {county: fed.attest(county) for county in COUNTIES}
+
+    def verdicts() -> dict[tuple[str, str], Any]:
+        return {(v.origin, v.checked_by): v for v in fed.verdicts(PROVINCE)}
+
+    def checked() -> bool:
+        held = verdicts()
+        return all(
+            seq is None or ((county, tier) in held and held[(county, tier)].statement_seq >= seq)
+            for county, seq in stated.items()
+            for tier in UPPER
+        )
+
+    wait_for(checked, "各县的核对声明经市级与省级核对", CONVERGE)
+    differ = {key: v.differ for key, v in verdicts().items() if key[0] in COUNTIES and v.verdict != "agree"}
+    assert differ == {}, differ
+
+
 def up_link(fed: Federation, county: str) -> dict[str, Any]:
     """The county agent's link up, as its ``/links`` shows it."""
     links = fed.links(county)["links"]

@@ -49,6 +49,7 @@ from tests.fault.conftest import (
     Rig,
     lag,
     up_link,
+    wait_attested,
     wait_for,
 )
 
@@ -66,6 +67,7 @@ def test_a_workload_reaches_every_tier_exactly(rig: Rig) -> None:
         assert own["events"] == events[county] + 300
         assert {k: province[county][k] for k in own} == own
         assert province[county]["high_water"] == rig.probe.last_seq(county)
+    wait_attested(rig.fed)  # and every record of every kind, as each county's own statement says
 
 
 def test_an_agent_killed_mid_stream_resumes_without_loss_or_duplicates(rig: Rig) -> None:
@@ -77,6 +79,7 @@ def test_an_agent_killed_mid_stream_resumes_without_loss_or_duplicates(rig: Rig)
         rig.start_agent(JU)
         load.wait_more(50)
     rig.probe.wait_converged()
+    wait_attested(rig.fed)
 
 
 def test_a_receiver_killed_and_restarted_loses_and_duplicates_nothing(rig: Rig) -> None:
@@ -88,6 +91,7 @@ def test_a_receiver_killed_and_restarted_loses_and_duplicates_nothing(rig: Rig) 
         rig.fed.start_node(CITY)  # on the port it had: the agents reconnect by themselves
         load.wait_more(50)
     rig.probe.wait_converged()
+    wait_attested(rig.fed)
 
 
 def test_connections_cut_mid_batch_lose_and_duplicate_nothing(rig: Rig) -> None:

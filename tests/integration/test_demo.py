@@ -101,6 +101,12 @@ def _assert_supervised_and_drained(out: str) -> None:
         assert f"[进程监护] 进程 {key} 已重新启动" in out, out
     assert "运行期间进程意外退出并已自动重启：" in out, out
     assert "✓ 各县、各市的上行链路均已排空：停止前每条记录都已被上级确认" in out, out
+    # every county's statement of its own figures checked by its city and by the province (``admin verify``)
+    attested = out.split("完整性核对（sunshine admin verify，省级）", 1)[1]
+    for division in COUNTIES:
+        assert re.search(rf"（{division}）声明至序号 \d+（.*办件 \d+.*）  市级 ✓ 一致  省级 ✓ 一致", attested), attested
+    for city in ("371100", "371300"):
+        assert re.search(rf"（{city}）声明至序号 \d+（.*）  省级 ✓ 一致", attested), attested
 
 
 def _assert_counties_ranked(out: str) -> None:

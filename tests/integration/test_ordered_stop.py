@@ -1,8 +1,9 @@
 """Robust processes (issue 19), with real processes on loopback: a small federation under the launcher's
 supervision. An agent killed from outside is started again on the status port it had; ``sunshine admin drain``
 waits until a link up has nothing unacknowledged (and names a link the agent does not have); and the ordered stop
-— writers first, each tier's agents drained up, then the tiers above — leaves every record a county wrote
-acknowledged at its city and at the province, even records written just before the stop."""
+— writers first, each tier's statement of its figures, each tier's agents drained up, then the tiers above —
+leaves every record a county wrote acknowledged at its city and at the province, even records written just before
+the stop, and every tier's verdict on every statement agrees (``sunshine admin verify``)."""
 
 from __future__ import annotations
 
@@ -115,3 +116,17 @@ def test_supervised_agent_drain_and_ordered_stop_leave_nothing_unshipped(tmp_pat
     top = _held(fed, COUNTY)
     assert (_held(fed, CITY), _held(fed, PROVINCE)) == (top, top)
     assert all(not p.alive for p in fed.procs.values())
+    # each tier stated its figures before its agents drained: the province checked the county's statement, the
+    # city's verdict on it, and the city's own statement — all agree (``sunshine admin verify``, exit status 0)
+    verdicts = {(v.origin, v.checked_by): v.verdict for v in fed.verdicts(PROVINCE)}
+    assert verdicts == {(COUNTY, PROVINCE): "agree", (COUNTY, CITY): "agree", (CITY, PROVINCE): "agree"}
+    verify = subprocess.run(
+        [sys.executable, "-m", "federation.cli", "admin", "verify", "--config", str(fed.config(PROVINCE))],
+        env=fed.child_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert verify.stdout.count("✓ 一致") == 3, verify.stdout

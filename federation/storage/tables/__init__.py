@@ -12,7 +12,8 @@ here: ``_node`` (settings, counters), ``_standards`` (bundles, catalogue, calend
 ``_supervision`` (alerts, complaints, ratings, notifications), ``_standards_status`` (each node's standards, clock
 moves), ``_orders``, ``_scores``, ``_video``, ``_security`` (enrolment tokens, issued certificates, revocations,
 key pins), ``_people`` (users, sessions, the audit log), ``_boundary`` (what the boundary policy refused),
-``_extranet`` (an extranet node's public store), ``_public_intake`` (a county's online applications and contacts).
+``_extranet`` (an extranet node's public store), ``_public_intake`` (a county's online applications and contacts),
+``_attestation`` (per origin and kind, what is held; the origins' statements and the verdicts on them).
 They are imported in that order, which is the order the tables are added to :data:`metadata`.
 """
 
@@ -59,10 +60,12 @@ from federation.storage.tables._extranet import (
     ext_submissions,
 )
 from federation.storage.tables._public_intake import case_contacts, public_submissions
+from federation.storage.tables._attestation import attestations, stream_totals
 # isort: on
 
 __all__ = [
     "alerts",
+    "attestations",
     "audit_log",
     "batch_log",
     "batch_receipts",
@@ -105,6 +108,7 @@ __all__ = [
     "signing_key_pins",
     "standards_bundles",
     "standards_status",
+    "stream_totals",
     "trend_months",
     "trend_refreshes",
     "users",

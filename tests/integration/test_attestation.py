@@ -1,0 +1,258 @@
+"""Attested completeness (issue 19) through three real tiers on 127.0.0.1 — a county, its city (a relay) and the
+province, each its own database, real gRPC servers and links: the county states its own figures in its stream; the
+city and the province each compare, at that point of the stream, what they hold; the city sends its verdict up.
+A record quarantined at the city makes the city's verdict name the kind, the counts and the seq range; replayed, the
+next statement agrees again. Forged or malformed statements and verdicts are quarantined, never believed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from federation.errors import RecordRejected
+from federation.replication import Prepared, Record, Rejection
+from federation.replication.attest import Statement
+from federation.replication.attest import totals_of as attestation_totals
+from federation.storage import attestation
+from federation.storage.engine import make_engine
+from federation.storage.outbox import canonical_json, next_value
+from federation.storage.tables import node_settings, outbox, quarantine
+from federation.storage.uow import UnitOfWork
+from federation.timeutil import utcnow
+from migrations.runner import upgrade
+from sync_agent.client import Link
+from sync_agent.domain import ZERO_HASH, seal_batch
+from sync_agent.quarantine import QuarantineService
+from sync_agent.server import RunningServer, serve
+from sync_agent.store import SqlBatchSink, SqlBatchSource
+
+PROVINCE, CITY, COUNTY = "370000", "371100", "371122"
+
+
+class Settings:
+    """``setting`` records upserted into ``node_settings``; while ``strict``, a value ``bad`` is refused (poison)."""
+
+    def __init__(self, *, strict: bool) -> None:
+        self.strict = strict
+
+    def prepare(self, origin: str, record: Record, payload: Any) -> dict[str, str]:
+        if self.strict and payload["value"] == "bad":
+            raise RecordRejected("值不允许为 bad")
+        return {"key": record.record_id, "value": str(payload["value"])}
+
+    def apply(self, conn: Connection, origin: str, items: Sequence[Prepared[dict[str, str]]]) -> Sequence[Rejection]:
+        ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        for item in items:
+            stmt = ins(node_settings).values(item.value)
+            conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": item.value["value"]}))
+        return []
+
+
+def _write(engine: Engine, values: Sequence[str]) -> None:
+    """Setting records in the county's outbox, after what it holds (rows: the boundary policy lets no setting out)."""
+    with UnitOfWork(engine) as uow:
+        top = int(uow.conn.execute(select(func.max(outbox.c.seq)).where(outbox.c.origin == COUNTY)).scalar() or 0)
+        rows = [
+            {
+                "origin": COUNTY,
+                "seq": top + i,
+                "record_type": "setting",
+                "record_id": f"k{top + i:03d}",
+                "op": "upsert",
+                "payload": canonical_json({"value": v}),
+                "created_at": utcnow(),
+            }
+            for i, v in enumerate(values, start=1)
+        ]
+        uow.conn.execute(insert(outbox), rows)
+        next_value(uow.conn, f"outbox:{COUNTY}", len(rows))  # the outbox's seq counter follows the rows written
+        uow.commit()
+
+
+class Tier:
+    def __init__(self, tmp: Path, node: str, *, relay: bool, strict: bool) -> None:
+        self.node = node
+        self.engine = make_engine(f"sqlite:///{tmp / node}.db")
+        upgrade(self.engine)
+        self.settings = Settings(strict=strict)
+        self.sink = SqlBatchSink(self.engine, node, {"setting": self.settings}, relay=relay)
+        self.server: RunningServer = serve(self.sink)
+
+    def verdicts(self) -> dict[tuple[str, str], attestation.Verdict]:
+        with UnitOfWork(self.engine, readonly=True) as uow:
+            return {(v.origin, v.checked_by): v for v in attestation.latest_verdicts(uow.conn)}
+
+    def close(self) -> None:
+        self.server.stop(grace=None)
+        self.engine.dispose()
+
+
+@pytest.fixture
+def tiers(tmp_path: Path) -> Iterator[tuple[Engine, Tier, Tier]]:
+    county = make_engine(f"sqlite:///{tmp_path / COUNTY}.db")
+    upgrade(county)
+    city = Tier(tmp_path, CITY, relay=True, strict=True)
+    province = Tier(tmp_path, PROVINCE, relay=False, strict=False)
+    yield county, city, province
+    city.close()
+    province.close()
+    county.dispose()
+
+
+def _ship(county: Engine, city: Tier, province: Tier) -> None:
+    Link("up", city.server.target, SqlBatchSource(county, COUNTY), node=COUNTY, gzip=False).run_once()
+    Link("up", province.server.target, SqlBatchSource(city.engine, CITY), node=CITY, gzip=False).run_once()
+
+
+def test_every_tier_checks_the_origins_statement_and_a_quarantined_record_is_named(
+    tiers: tuple[Engine, Tier, Tier],
+) -> None:
+    county, city, province = tiers
+    source = SqlBatchSource(county, COUNTY)
+    _write(county, [f"v{i}" for i in range(12)] + ["bad"] + [f"w{i}" for i in range(7)])  # seq 13: poison at the city
+    first = source.attest(force=True)
+    assert first == 21  # after the 20 records: it covers 1–20
+    assert source.attest(force=True) is None  # nothing new since: no statement
+    _ship(county, city, province)
+
+    at_city, at_province = city.verdicts(), province.verdicts()
+    assert at_province[(COUNTY, PROVINCE)].verdict == "agree"
+    diverged = at_city[(COUNTY, CITY)]
+    assert (diverged.verdict, diverged.statement_seq, diverged.covers, diverged.agreed_before) == ("diverge", 21, 20, 0)
+    assert diverged.differ is not None
+    assert diverged.differ["setting"]["origin"][0] == 20
+    assert diverged.differ["setting"]["held"][0] == 19
+    # the city's verdict travelled up in its own stream: the province knows both tiers' verdicts
+    assert at_province[(COUNTY, CITY)].verdict == "diverge"
+    assert at_province[(COUNTY, CITY)].differ == diverged.differ
+    # and ``sunshine admin verify`` at the province names the first divergence, exit status 1
+    verify = _verify(province)
+    assert verify.returncode == 1, verify.stdout + verify.stderr
+    assert "错误[divergent]：来源 371122 在 371100 的 setting 不一致，序号 1–20：来源 20 条，371100 持有 19 条" in (
+        verify.stderr
+    )
+    assert "371100   ✗ 不一致" in verify.stdout
+    assert "370000   ✓ 一致" in verify.stdout
+
+    # the city replays the record (its rule relaxed): held now; the county's next statement agrees at both tiers
+    city.settings.strict = False
+    with UnitOfWork(city.engine, readonly=True) as uow:
+        (held_id,) = uow.conn.execute(select(quarantine.c.id).where(quarantine.c.state == "held")).scalars().all()
+    QuarantineService(city.engine, {"setting": city.settings}).replay(held_id)
+    _write(county, ["x0", "x1"])
+    assert source.attest(force=True) == 24
+    _ship(county, city, province)
+    at_city, at_province = city.verdicts(), province.verdicts()
+    assert (at_city[(COUNTY, CITY)].verdict, at_city[(COUNTY, CITY)].covers) == ("agree", 23)
+    assert at_city[(COUNTY, CITY)].agreed_before == 0  # its last agreeing one before: none (the first diverged)
+    assert at_province[(COUNTY, PROVINCE)].verdict == "agree"
+    assert at_province[(COUNTY, CITY)].verdict == "agree"
+    with UnitOfWork(county, readonly=True) as uow:
+        own = {(v.origin, v.checked_by): v for v in attestation.latest_verdicts(uow.conn)}
+    assert own[(COUNTY, COUNTY)].verdict == "stated"
+    assert own[(COUNTY, COUNTY)].kinds == at_province[(COUNTY, PROVINCE)].kinds
+
+
+def _verify(tier: Tier) -> subprocess.CompletedProcess[str]:
+    """``sunshine admin verify`` at ``tier`` (a configuration naming its node and database)."""
+    config = Path(str(tier.engine.url.database)).with_suffix(".toml")
+    config.write_text(
+        f'[node]\ndivision = "{tier.node}"\ndata_dir = "{config.parent}"\n\n'
+        f'[database]\nurl = "sqlite:///{tier.engine.url.database}"\n',
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUNSHINE_")}
+    command = [sys.executable, "-m", "federation.cli", "admin", "verify", "--config", str(config)]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_a_statement_is_due_after_its_records_or_its_interval(tmp_path: Path) -> None:
+    county = make_engine(f"sqlite:///{tmp_path / COUNTY}.db")
+    upgrade(county)
+    now = [100.0]
+    source = SqlBatchSource(
+        county, COUNTY, max_records=5, attest=attestation.AttestEvery(records=10, seconds=60), monotonic=lambda: now[0]
+    )
+    try:
+        _write(county, ["a"] * 4)
+        source.seal()
+        assert source.attest() is None  # 4 sealed, 0 s: not due
+        now[0] += 61
+        assert source.attest() == 5  # the interval passed and something was sealed
+        source.seal()
+        now[0] += 61
+        assert source.attest() is None  # only the statement itself was sealed since: nothing to state
+        _write(county, ["b"] * 10)
+        source.seal()
+        assert source.attest() == 16  # ten records sealed since: due at once
+    finally:
+        county.dispose()
+
+
+@pytest.mark.parametrize(
+    ("record_type", "record_id", "payload", "reason"),
+    [
+        ("attestation", f"{COUNTY}@5", {"covers": 5, "kinds": {"setting": [5, "zz"]}}, "条数或摘要格式错误"),
+        ("attestation", f"{COUNTY}@9", {"covers": 3, "kinds": {}}, "编号"),
+        ("attestation", f"{COUNTY}@99", {"covers": 99, "kinds": {}}, "covers"),
+        (
+            "attestation_check",
+            f"{PROVINCE}@3",
+            {"origin": PROVINCE, "statement_seq": 3, "covers": 2, "kinds": {}, "verdict": "agree", "differ": None},
+            "下级范围",
+        ),
+        (
+            "attestation_check",
+            f"{COUNTY}@3",
+            {"origin": COUNTY, "statement_seq": 3, "covers": 2, "kinds": {}, "verdict": "diverge", "differ": None},
+            "结论",
+        ),
+    ],
+)
+def test_malformed_or_forged_statements_and_verdicts_are_quarantined(
+    tmp_path: Path, record_type: str, record_id: str, payload: dict[str, Any], reason: str
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'province'}.db")
+    upgrade(engine)
+    try:
+        sink = SqlBatchSink(engine, PROVINCE, {}, relay=False)
+        origin = COUNTY if record_type == "attestation" else CITY
+        records = [Record(record_type, record_id, "insert", 10, canonical_json(payload).encode(), 0)]
+        filler = [Record("noop", f"n{i}", "insert", i, b"{}", 0) for i in range(1, 10)]
+        sink.receive(origin, seal_batch(origin, ZERO_HASH, [*filler, *records]))
+        with UnitOfWork(engine, readonly=True) as uow:
+            reasons = uow.conn.execute(select(quarantine.c.reason).where(quarantine.c.seq == 10)).scalars().all()
+            verdicts = attestation.latest_verdicts(uow.conn)
+        assert len(reasons) == 1, reasons
+        assert reason in reasons[0], reasons
+        assert verdicts == []  # nothing believed
+    finally:
+        engine.dispose()
+
+
+def test_a_relay_sends_up_its_verdicts_on_its_subtree_only(tmp_path: Path) -> None:
+    """A city checks the province's statements coming down too, but its verdict on them stays at the city: the
+    province would refuse a verdict on an origin outside the city's subtree."""
+    city = Tier(tmp_path, CITY, relay=True, strict=False)
+    try:
+        kinds = Statement.of(PROVINCE, 1, attestation_totals([Record("setting", "a", "upsert", 1, b"{}", 0)]))
+        statement = Record("attestation", f"{PROVINCE}@1", "insert", 2, canonical_json(kinds.payload()).encode(), 0)
+        down = [Record("setting", "a", "upsert", 1, b'{"value":"x"}', 0), statement]
+        city.sink.receive(PROVINCE, seal_batch(PROVINCE, ZERO_HASH, down))
+        assert city.verdicts()[(PROVINCE, CITY)].verdict == "diverge"  # its payload differs from the one stated
+        with UnitOfWork(city.engine, readonly=True) as uow:
+            checks = uow.conn.execute(select(func.count()).where(outbox.c.record_type == "attestation_check"))
+            assert checks.scalar_one() == 0
+    finally:
+        city.close()
