@@ -535,7 +535,7 @@ def _watch(fed: Federation, duration: float) -> bool:
 def _attestation_summary(fed: Federation) -> None:
     """What ``sunshine admin verify`` says at the province: each origin's last statement of its own figures, and
     each tier's verdict on it (a county's is checked by its city and by the province)."""
-    from federation.replication.records import record_type_label
+    from federation.replication.records import RECORD_TYPE_LABELS
 
     try:
         verdicts = fed.verdicts(fed.province())
@@ -551,7 +551,7 @@ def _attestation_summary(fed: Federation) -> None:
         if not tiers:
             continue
         first = next(iter(tiers.values()))
-        kinds = "，".join(f"{record_type_label(k)} {n}" for k, (n, _) in sorted(first.kinds.items()))
+        kinds = "，".join(f"{RECORD_TYPE_LABELS.get(k, k)} {n}" for k, (n, _) in sorted(first.kinds.items()))
         checks = "  ".join(
             f"{_TIER_NAMES[fed.by_code[tier].level]} {'✓ 一致' if v.verdict == 'agree' else '✗ 不一致'}"
             for tier, v in sorted(tiers.items(), key=lambda item: -len(item[0].rstrip("0")))
