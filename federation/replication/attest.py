@@ -17,6 +17,7 @@ that origin: it agrees, or it names the kinds that differ (:func:`compare`).
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,7 +37,9 @@ __all__ = [
     "Totals",
     "compare",
     "digest_hex",
+    "is_kind",
     "parse_digest",
+    "parse_figures",
     "record_digest",
     "statement_id",
     "totals_of",
@@ -44,7 +47,11 @@ __all__ = [
 
 ATTESTATION = "attestation"  # the record kind of an origin's statement
 MODULUS = 2**256
+MAX_KINDS = 64  # record kinds a statement may name (the federation has about 30)
+MAX_SEQ = 2**62  # a seq or count a statement may name (the stores keep 64-bit integers)
 _HEADER = struct.Struct(">QIII")
+_KIND = re.compile(r"[a-z][a-z0-9_]{0,31}")  # a record kind as the federation names them (outbox.record_type)
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def record_digest(r: Record) -> int:
@@ -63,9 +70,32 @@ def digest_hex(value: int) -> str:
 
 
 def parse_digest(text: Any) -> int:
-    if not isinstance(text, str) or len(text) != 64:
+    if not isinstance(text, str) or not _DIGEST.fullmatch(text):
         raise ValueError("digest")
     return int(text, 16)
+
+
+def is_kind(name: Any) -> bool:
+    """A record kind's name as the federation writes them: lowercase ASCII, digits and ``_``, at most 32."""
+    return isinstance(name, str) and _KIND.fullmatch(name) is not None
+
+
+def parse_figures(kinds: Any, what: str) -> dict[str, tuple[int, int]]:
+    """``{kind: [count, digest]}`` of a statement or a verdict, checked (RecordRejected naming what is wrong)."""
+    if not isinstance(kinds, dict) or len(kinds) > MAX_KINDS:
+        raise RecordRejected(f"{what}的 kinds 应为至多 {MAX_KINDS} 类记录的条数与摘要")
+    parsed: dict[str, tuple[int, int]] = {}
+    for kind, figures in kinds.items():
+        if not is_kind(kind):
+            raise RecordRejected(f"{what}中的记录类型名“{str(kind)[:32]!r}”格式错误")
+        try:
+            count, digest = figures
+            if type(count) is not int or not 0 <= count < MAX_SEQ:
+                raise ValueError("count")
+            parsed[kind] = (count, parse_digest(digest))
+        except (TypeError, ValueError):
+            raise RecordRejected(f"{what}中“{kind}”的条数或摘要格式错误", kind=kind) from None
+    return parsed
 
 
 @dataclass
@@ -124,21 +154,11 @@ class Statement:
         if record.op != "insert":
             raise RecordRejected(f"核对声明记录的操作应为 insert，收到“{record.op}”", op=record.op)
         covers = payload.get("covers") if isinstance(payload, dict) else None
-        kinds = payload.get("kinds") if isinstance(payload, dict) else None
-        if type(covers) is not int or not 0 <= covers < record.origin_seq or not isinstance(kinds, dict):
+        if type(covers) is not int or not 0 <= covers < min(record.origin_seq, MAX_SEQ):
             raise RecordRejected("核对声明的载荷应含 covers（声明之前的序号）与 kinds（各类记录的条数与摘要）")
         if record.record_id != statement_id(origin, covers):
             raise RecordRejected(f"核对声明编号“{record.record_id}”与内容不符", record_id=record.record_id)
-        parsed: dict[str, tuple[int, int]] = {}
-        for kind, figures in kinds.items():
-            try:
-                count, digest = figures
-                if type(count) is not int or count < 0:
-                    raise ValueError("count")
-                parsed[str(kind)] = (count, parse_digest(digest))
-            except (TypeError, ValueError):
-                raise RecordRejected(f"核对声明中“{str(kind)[:32]}”的条数或摘要格式错误", kind=str(kind)[:32]) from None
-        return cls(origin, covers, parsed)
+        return cls(origin, covers, parse_figures(payload.get("kinds"), "核对声明"))
 
 
 def compare(statement: Statement, held: Totals) -> dict[str, dict[str, Any]]:

@@ -23,16 +23,26 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from federation.errors import RecordRejected
-from federation.identities import scope_prefix
+from federation.errors import InvalidDivisionCode, RecordRejected
+from federation.identities import DivisionLevel, level_of, scope_prefix, validate_division_code
 from federation.replication import Prepared, Record, Rejection
-from federation.replication.attest import ATTESTATION, Statement, Totals, compare, digest_hex, statement_id
+from federation.replication.attest import (
+    ATTESTATION,
+    MAX_SEQ,
+    Statement,
+    Totals,
+    compare,
+    digest_hex,
+    parse_figures,
+    statement_id,
+)
 from federation.storage import outbox as outbox_store
 from federation.storage.seal import OUTBOX_COLUMNS, records_of
-from federation.storage.tables import attestations, counters, outbox, stream_totals
+from federation.storage.tables import attestations, counters, outbox, quarantine, stream_totals
 from federation.timeutil import utcnow
 
 __all__ = [
+    "AGREEING",
     "CHECK",
     "AttestEvery",
     "CheckApplier",
@@ -176,26 +186,67 @@ def apply_totals(
     quarantined = set(held)
     totals = load_totals(conn, origin)
     touched: set[str] = set()
+    started = totals.kinds.pop(_BASELINE, None)
+    if started is None and records:  # the first records of this origin counted here: after what it held already
+        started = [records[0].origin_seq - 1, 0]
+        touched.add(_BASELINE)
     verdicts: list[tuple[int, dict[str, Any]]] = []
     for r in records:
         if r.origin_seq in quarantined:
             continue
         if r.record_type == ATTESTATION:
             statement = Statement.from_record(origin, r, json.loads(r.payload))  # checked by its applier already
+            if started is not None and started[0] > 0:  # held before counting began (an upgrade): the baseline
+                set_aside = [q for q in records if q.origin_seq in quarantined and q.origin_seq <= statement.covers]
+                totals = _adopted(conn, statement, set_aside)
+                touched |= set(totals.kinds) | {_BASELINE}
+                started = [0, 0]
+                _note(conn, statement, r.origin_seq, checked_by=node, verdict="baseline", differ=None, now=now)
+                continue
             differ = compare(statement, totals)
             verdict = "diverge" if differ else "agree"
             _note(conn, statement, r.origin_seq, checked_by=node, verdict=verdict, differ=differ or None, now=now)
             verdicts.append((r.origin_seq, differ))
-            if forward:
-                check = {"statement_seq": r.origin_seq, "verdict": verdict, "differ": differ or None}
-                check |= statement.payload() | {"origin": origin}
+            if forward:  # only what differs travels: a verdict is small whatever the statement
+                check = {"origin": origin, "statement_seq": r.origin_seq, "covers": statement.covers}
+                check |= {"verdict": verdict, "differ": differ or None}
                 record = outbox_store.OutboxRecord(CHECK, statement_id(origin, r.origin_seq), "insert", check)
                 outbox_store.append(conn, origin=node, records=[record], created_at=now)
             continue
         totals.add(r)
         touched.add(r.record_type)
+    if started is not None:
+        totals.kinds[_BASELINE] = started
     _save_totals(conn, origin, totals, touched)
     return verdicts
+
+
+_BASELINE = ""  # stream_totals' row of an origin that says after which seq this node began counting (0: from 1)
+_HELD = select(
+    quarantine.c.seq, quarantine.c.record_type, quarantine.c.record_id, quarantine.c.op, quarantine.c.payload
+)
+
+
+def _adopted(conn: Connection, statement: Statement, set_aside: Iterable[Record]) -> Totals:
+    """A node that held records of the origin before it kept figures (they came before migration 0015) takes the
+    origin's statement as its baseline — what the origin stated, less what is in this node's quarantine (not held),
+    ``set_aside`` (this group's, not written to the quarantine yet) included. From there on every record is counted
+    and every statement compared."""
+    totals = Totals({k: [n, d] for k, (n, d) in statement.kinds.items()})
+    for record in set_aside:
+        if record.record_type != ATTESTATION:
+            totals.add(record, sign=-1)
+    held = conn.execute(
+        _HELD.where(
+            quarantine.c.origin == statement.origin,
+            quarantine.c.state == "held",
+            quarantine.c.seq <= statement.covers,
+            quarantine.c.record_type != ATTESTATION,
+        )
+    )
+    for seq, kind, record_id, op, payload in held:
+        totals.add(Record(kind, record_id, op, int(seq), payload.encode("utf-8"), 0), sign=-1)
+    return totals
 
 
 def replayed(conn: Connection, origin: str, record: Record) -> None:
@@ -204,41 +255,80 @@ def replayed(conn: Connection, origin: str, record: Record) -> None:
         return
     totals = load_totals(conn, origin)
     totals.add(record)
-    _save_totals(conn, origin, totals, [record.record_type])
+    _save_totals(conn, origin, totals, [record.record_type])  # the baseline row, if any, is left as it is
 
 
 CHECK = "attestation_check"  # a relay's verdict on a statement of one of its children's origins, sent up
 
 
 class CheckApplier:
-    """``attestation_check`` records: a relay's verdicts (a city's, on its counties' statements), noted here under
-    the relay as the tier that checked. A relay may only speak of origins of its own subtree."""
+    """``attestation_check`` records: a city's verdicts on its counties' statements, noted here under the city as
+    the tier that checked. Believed only from a city, about a county of its own, with well-formed figures; at a node
+    above whom the city is not (a county, which gets its city's whole stream down), they are not for it: ignored.
+    ``node``: this node (None: a quarantine replay, which the sink's checks already passed)."""
 
-    def prepare(self, origin: str, record: Record, payload: Any) -> tuple[Statement, int, str, Any]:
+    def __init__(self, node: str | None = None) -> None:
+        self._below = None if node is None else scope_prefix(node)
+        self._node = node
+
+    def prepare(self, origin: str, record: Record, payload: Any) -> _Check | None:
+        if self._below is not None and (origin == self._node or not origin.startswith(self._below)):
+            return None  # a verdict of a tier above this one, coming down in its stream: not this node's concern
+        if not _is_level(origin, DivisionLevel.CITY):
+            raise RecordRejected(f"只有市级节点可以发送核对结果，{origin} 不是市级", origin=origin)
         if not isinstance(payload, dict):
             raise RecordRejected("核对结果记录的载荷应为 JSON 对象")
-        subject, seq, verdict = payload.get("origin"), payload.get("statement_seq"), payload.get("verdict")
-        if not isinstance(subject, str) or subject == origin or not subject.startswith(scope_prefix(origin)):
-            raise RecordRejected(f"核对结果的来源“{str(subject)[:16]}”不在 {origin} 的下级范围内", origin=origin)
-        if type(seq) is not int or seq < 1 or verdict not in {"agree", "diverge"}:
-            raise RecordRejected("核对结果的声明序号或结论格式错误")
-        if record.record_id != statement_id(subject, seq):
+        subject, seq, covers = payload.get("origin"), payload.get("statement_seq"), payload.get("covers")
+        if not _is_level(subject, DivisionLevel.COUNTY) or not str(subject).startswith(scope_prefix(origin)):
+            raise RecordRejected(f"核对结果的来源“{str(subject)[:16]}”不是 {origin} 下属的县级", origin=origin)
+        if type(seq) is not int or type(covers) is not int or not 0 <= covers < seq < MAX_SEQ:
+            raise RecordRejected("核对结果的声明序号或覆盖序号格式错误")
+        if record.record_id != statement_id(str(subject), seq):
             raise RecordRejected(f"核对结果编号“{record.record_id}”与内容不符", record_id=record.record_id)
-        claimed = Record(ATTESTATION, statement_id(subject, payload.get("covers", -1)), "insert", seq, b"", 0)
-        statement = Statement.from_record(subject, claimed, payload)
-        differ = payload.get("differ")
-        if (verdict == "diverge") != bool(differ) or (differ is not None and not isinstance(differ, dict)):
+        verdict, differ = payload.get("verdict"), payload.get("differ")
+        if verdict == "agree" and differ is None:
+            return _Check(str(subject), seq, covers, verdict, None)
+        if verdict != "diverge" or not isinstance(differ, dict) or not differ:
             raise RecordRejected("核对结果的结论与不一致项不符")
-        return statement, seq, verdict, differ
+        sides = {side: parse_figures({k: _side(v, side) for k, v in differ.items()}, "核对结果") for side in _SIDES}
+        checked = {k: {side: [sides[side][k][0], digest_hex(sides[side][k][1])] for side in _SIDES} for k in differ}
+        return _Check(str(subject), seq, covers, verdict, checked)
 
-    def apply(
-        self, conn: Connection, origin: str, items: Sequence[Prepared[tuple[Statement, int, str, Any]]]
-    ) -> Sequence[Rejection]:
+    def apply(self, conn: Connection, origin: str, items: Sequence[Prepared[_Check | None]]) -> Sequence[Rejection]:
         now = utcnow()
         for item in items:
-            statement, seq, verdict, differ = item.value
-            _note(conn, statement, seq, checked_by=origin, verdict=verdict, differ=differ, now=now)
+            check = item.value
+            if check is None:
+                continue
+            statement = Statement(check.origin, check.covers, {})
+            _note(conn, statement, check.seq, checked_by=origin, verdict=check.verdict, differ=check.differ, now=now)
         return []
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    origin: str
+    seq: int
+    covers: int
+    verdict: str
+    differ: dict[str, Any] | None
+
+
+_SIDES = ("origin", "held")
+
+
+def _side(figures: Any, side: str) -> Any:
+    return figures.get(side) if isinstance(figures, dict) else None
+
+
+def _is_level(code: Any, level: DivisionLevel) -> bool:
+    if not isinstance(code, str):
+        return False
+    try:
+        validate_division_code(code)
+        return level_of(code) is level
+    except (InvalidDivisionCode, ValueError):
+        return False
 
 
 # -- reading ------------------------------------------------------------------------------------------------------
@@ -259,13 +349,30 @@ class Verdict:
     agreed_before: int  # what the tier's last agreeing statement before this one covered (0: none)
 
 
-def latest_verdicts(conn: Connection, origin_prefix: str = "") -> list[Verdict]:
+def latest_verdicts(conn: Connection, origin_prefix: str = "", *, node: str | None = None) -> list[Verdict]:
     """Per origin under ``origin_prefix`` and per tier that checked it (the origin's own ``stated`` included): the
-    latest statement's verdict, with what the last agreeing one before it covered (the divergent range's start)."""
+    latest statement's verdict, with what the last agreeing one before it covered (the divergent range's start).
+
+    ``node`` (this node): a verdict another tier sent here counts only for a statement this node has itself
+    checked, with the same ``covers`` — a tier cannot pin a verdict on a statement that was never made."""
     a = attestations.c
+    own = attestations.alias("own")
+    counted = a.origin.startswith(origin_prefix, autoescape=True)
+    if node is not None:
+        confirmed = (
+            select(own.c.id)
+            .where(
+                own.c.origin == a.origin,
+                own.c.statement_seq == a.statement_seq,
+                own.c.covers == a.covers,
+                own.c.checked_by == node,
+            )
+            .exists()
+        )
+        counted &= (a.checked_by == node) | (a.checked_by == a.origin) | confirmed
     latest = (
         select(a.origin, a.checked_by, func.max(a.statement_seq).label("seq"))
-        .where(a.origin.startswith(origin_prefix, autoescape=True))
+        .where(counted)
         .group_by(a.origin, a.checked_by)
         .subquery()
     )
@@ -283,7 +390,7 @@ def latest_verdicts(conn: Connection, origin_prefix: str = "") -> list[Verdict]:
             select(func.max(a.covers)).where(
                 a.origin == row.origin,
                 a.checked_by == row.checked_by,
-                a.verdict.in_(["agree", "stated"]),
+                a.verdict.in_(AGREEING),
                 a.statement_seq < row.statement_seq,
             )
         ).scalar()
@@ -301,3 +408,6 @@ def latest_verdicts(conn: Connection, origin_prefix: str = "") -> list[Verdict]:
             )
         )
     return out
+
+
+AGREEING = ("agree", "stated", "baseline")  # verdicts that say the tier held what the origin stated

@@ -536,6 +536,7 @@ def _attestation_summary(fed: Federation) -> None:
     """What ``sunshine admin verify`` says at the province: each origin's last statement of its own figures, and
     each tier's verdict on it (a county's is checked by its city and by the province)."""
     from federation.replication.records import RECORD_TYPE_LABELS
+    from federation.storage.attestation import AGREEING
 
     try:
         verdicts = fed.verdicts(fed.province())
@@ -550,10 +551,10 @@ def _attestation_summary(fed: Federation) -> None:
         tiers = by_origin.get(spec.division)
         if not tiers:
             continue
-        first = next(iter(tiers.values()))
+        first = tiers.get(fed.province()) or next(iter(tiers.values()))  # the province's own has the figures
         kinds = "，".join(f"{RECORD_TYPE_LABELS.get(k, k)} {n}" for k, (n, _) in sorted(first.kinds.items()))
         checks = "  ".join(
-            f"{_TIER_NAMES[fed.by_code[tier].level]} {'✓ 一致' if v.verdict == 'agree' else '✗ 不一致'}"
+            f"{_TIER_NAMES[fed.by_code[tier].level]} {'✓ 一致' if v.verdict in AGREEING else '✗ 不一致'}"
             for tier, v in sorted(tiers.items(), key=lambda item: -len(item[0].rstrip("0")))
         )
         _say(f"    {spec.name}（{spec.division}）声明至序号 {first.covers}（{kinds}）  {checks}")

@@ -83,9 +83,12 @@ class Processes:
         return Proc(key, args, popen, log, path, env)
 
     def restart(self, key: str) -> Proc:
-        """Start ``key`` again with the command line and environment it was started with (its log goes on)."""
+        """Start ``key`` again with the command line and environment it was started with (its log goes on) —
+        unless it is being stopped (then it is left as it is)."""
         with self._lock:
             old = self.procs[key]
+            if key in self._stopping:
+                return old
             old.log.close()
             for name in _PORT_FILES.get(key.split(":", maxsplit=1)[0], ()):  # a killed process leaves its behind
                 (old.log_path.parent / name).unlink(missing_ok=True)

@@ -114,7 +114,7 @@ class FederationReadings:
         engine = engine_from_config(load_config(self.config(division), environ={}))
         try:
             with UnitOfWork(engine, readonly=True) as uow:
-                return list(latest_verdicts(uow.conn))
+                return list(latest_verdicts(uow.conn, node=division))
         finally:
             engine.dispose()
 

@@ -82,8 +82,13 @@ class Supervisor:
         return dict(self._failed)
 
     def _run(self) -> None:
+        # this thread must outlive the processes it restarted: they are told to stop when the thread that started
+        # them ends (PR_SET_PDEATHSIG follows the thread), so no error may end it before stop()
         while not self._stop.wait(_TICK_S):
-            self.tick()
+            try:
+                self.tick()
+            except Exception as exc:
+                self.report(f"进程监护出错（继续监护）：{exc}")
 
     def tick(self) -> None:
         """One look at every process: schedule the restart of one that exited, restart one whose time has come."""
@@ -101,7 +106,11 @@ class Supervisor:
                 self._schedule(key, watch, code, now)
             elif now >= watch.due:
                 watch.due = None
-                self.restart(key)
+                try:
+                    self.restart(key)
+                except Exception as exc:  # it could not even be started: a failure like any exit, the others go on
+                    self.report(f"进程 {key} 无法重新启动：{exc}")
+                    continue
                 self.report(f"进程 {key} 已重新启动（连续第 {watch.failures} 次）")
 
     def _schedule(self, key: str, watch: _Watch, code: int, now: float) -> None:

@@ -23,7 +23,12 @@ from sync_agent.errors import Divergent
 
 __all__ = ["admin_attest", "admin_verify"]
 
-_VERDICTS = {"stated": "来源声明", "agree": "✓ 一致", "diverge": "✗ 不一致"}
+_VERDICTS = {
+    "stated": "来源声明",
+    "agree": "✓ 一致",
+    "baseline": "✓ 以此声明为基线（此前已接收的记录未逐条核对）",
+    "diverge": "✗ 不一致",
+}
 
 
 def admin_verify(
@@ -43,7 +48,7 @@ def admin_verify(
     engine = engine_from_config(cfg)
     try:
         with UnitOfWork(engine, readonly=True) as uow:
-            verdicts = latest_verdicts(uow.conn, prefix)
+            verdicts = latest_verdicts(uow.conn, prefix, node=node)
         marks = {s.origin: s.high_water for s in SqlBatchSink(engine, node, {}, relay=False).status(prefix)}
     finally:
         engine.dispose()
@@ -91,14 +96,22 @@ def admin_attest(config: Annotated[Path | None, config_option] = None) -> None:
 
 
 def _divergence(row: dict[str, Any]) -> str:
-    kind, figures = next(iter(sorted((row["differ"] or {}).items())))
+    differ = row["differ"] if isinstance(row["differ"], dict) else {}
+    first = next(iter(sorted(differ.items())), None)
+    where = f"来源 {row['origin']} 在 {row['tier']} "
+    span = f"序号 {row['agreed_before'] + 1}–{row['covers']}"
+    if first is None or not isinstance(first[1], dict):
+        return f"{where}不一致，{span}"
+    kind, figures = first
     label = record_type_label(kind)
     named = kind if label == kind else f"{label}（{kind}）"
-    return (
-        f"来源 {row['origin']} 在 {row['tier']} 的 {named} 不一致，"
-        f"序号 {row['agreed_before'] + 1}–{row['covers']}：来源 {figures['origin'][0]} 条，"
-        f"{row['tier']} 持有 {figures['held'][0]} 条"
-    )
+    stated, held = _count(figures.get("origin")), _count(figures.get("held"))
+    same = "（条数相同、内容不同：可能有记录经修正后重放）" if stated == held else ""
+    return f"{where}的 {named} 不一致，{span}：来源 {stated} 条，{row['tier']} 持有 {held} 条{same}"
+
+
+def _count(figures: Any) -> Any:
+    return figures[0] if isinstance(figures, list) and figures else "?"
 
 
 def _table(node: str, rows: list[dict[str, Any]], unstated: list[str], marks: dict[str, int]) -> None:

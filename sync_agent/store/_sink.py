@@ -135,7 +135,7 @@ class SqlBatchSink:
         self._appliers = {
             **appliers,
             ATTESTATION: appliers.get(ATTESTATION) or StatementApplier(),
-            attestation.CHECK: appliers.get(attestation.CHECK) or attestation.CheckApplier(),
+            attestation.CHECK: appliers.get(attestation.CHECK) or attestation.CheckApplier(self.node),
         }
         self.relay = relay
         self._clock = clock

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -27,7 +27,7 @@ from federation.replication.attest import totals_of as attestation_totals
 from federation.storage import attestation
 from federation.storage.engine import make_engine
 from federation.storage.outbox import canonical_json, next_value
-from federation.storage.tables import node_settings, outbox, quarantine
+from federation.storage.tables import node_settings, outbox, quarantine, stream_totals
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import utcnow
 from migrations.runner import upgrade
@@ -200,37 +200,44 @@ def test_a_statement_is_due_after_its_records_or_its_interval(tmp_path: Path) ->
         county.dispose()
 
 
+_D = "0" * 64  # a well-formed digest
+
+
+def _check(**fields: Any) -> dict[str, Any]:
+    return {"origin": COUNTY, "statement_seq": 3, "covers": 2, "verdict": "agree", "differ": None} | fields
+
+
 @pytest.mark.parametrize(
-    ("record_type", "record_id", "payload", "reason"),
+    ("sender", "record_type", "record_id", "payload", "reason"),
     [
-        ("attestation", f"{COUNTY}@5", {"covers": 5, "kinds": {"setting": [5, "zz"]}}, "条数或摘要格式错误"),
-        ("attestation", f"{COUNTY}@9", {"covers": 3, "kinds": {}}, "编号"),
-        ("attestation", f"{COUNTY}@99", {"covers": 99, "kinds": {}}, "covers"),
-        (
-            "attestation_check",
-            f"{PROVINCE}@3",
-            {"origin": PROVINCE, "statement_seq": 3, "covers": 2, "kinds": {}, "verdict": "agree", "differ": None},
-            "下级范围",
-        ),
-        (
-            "attestation_check",
-            f"{COUNTY}@3",
-            {"origin": COUNTY, "statement_seq": 3, "covers": 2, "kinds": {}, "verdict": "diverge", "differ": None},
-            "结论",
-        ),
+        (COUNTY, "attestation", f"{COUNTY}@5", {"covers": 5, "kinds": {"setting": [5, "zz"]}}, "条数或摘要格式错误"),
+        (COUNTY, "attestation", f"{COUNTY}@9", {"covers": 3, "kinds": {}}, "编号"),
+        (COUNTY, "attestation", f"{COUNTY}@99", {"covers": 99, "kinds": {}}, "covers"),
+        # a kind name a relay could not even write again (a lone surrogate), or too many kinds: refused here
+        (COUNTY, "attestation", f"{COUNTY}@5", '{"covers":5,"kinds":{"\\ud800":[1,"' + _D + '"]}}', "类型名"),
+        (COUNTY, "attestation", f"{COUNTY}@5", {"covers": 5, "kinds": {f"k{i}": [1, _D] for i in range(65)}}, "64"),
+        (CITY, "attestation_check", f"{PROVINCE}@3", _check(origin=PROVINCE), "不是 371100 下属的县级"),
+        (CITY, "attestation_check", "371122-ext@3", _check(origin="371122-ext"), "不是 371100 下属的县级"),
+        (CITY, "attestation_check", "371321@3", _check(origin="371321"), "不是 371100 下属的县级"),
+        (COUNTY, "attestation_check", "371122-ext@3", _check(origin="371122-ext"), "只有市级节点"),
+        (CITY, "attestation_check", f"{COUNTY}@3", _check(verdict="diverge"), "结论"),
+        (CITY, "attestation_check", f"{COUNTY}@3", _check(verdict="diverge", differ={"case": "x"}), "条数或摘要"),
+        (CITY, "attestation_check", f"{COUNTY}@{2**63}", _check(statement_seq=2**63), "序号"),
     ],
 )
-def test_malformed_or_forged_statements_and_verdicts_are_quarantined(
-    tmp_path: Path, record_type: str, record_id: str, payload: dict[str, Any], reason: str
+def test_malformed_or_forged_statements_and_verdicts_are_quarantined(  # noqa: PLR0917 - the cases' columns
+    tmp_path: Path, sender: str, record_type: str, record_id: str, payload: dict[str, Any] | str, reason: str
 ) -> None:
+    """Each is one poison record: quarantined with its reason, never believed, and the stream goes on."""
     engine = make_engine(f"sqlite:///{tmp_path / 'province'}.db")
     upgrade(engine)
     try:
         sink = SqlBatchSink(engine, PROVINCE, {}, relay=False)
-        origin = COUNTY if record_type == "attestation" else CITY
-        records = [Record(record_type, record_id, "insert", 10, canonical_json(payload).encode(), 0)]
+        text = payload if isinstance(payload, str) else canonical_json(payload)
+        records = [Record(record_type, record_id, "insert", 10, text.encode(), 0)]
         filler = [Record("noop", f"n{i}", "insert", i, b"{}", 0) for i in range(1, 10)]
-        sink.receive(origin, seal_batch(origin, ZERO_HASH, [*filler, *records]))
+        receipt = sink.receive(sender, seal_batch(sender, ZERO_HASH, [*filler, *records]))
+        assert receipt.mark.high_water == 10  # the batch is applied: the poison record set aside
         with UnitOfWork(engine, readonly=True) as uow:
             reasons = uow.conn.execute(select(quarantine.c.reason).where(quarantine.c.seq == 10)).scalars().all()
             verdicts = attestation.latest_verdicts(uow.conn)
@@ -239,6 +246,57 @@ def test_malformed_or_forged_statements_and_verdicts_are_quarantined(
         assert verdicts == []  # nothing believed
     finally:
         engine.dispose()
+
+
+def test_verdicts_from_above_are_not_a_countys_and_a_pinned_verdict_is_not_believed(tmp_path: Path) -> None:
+    """A county gets its city's whole stream down, verdicts on its sibling counties included: not its concern
+    (neither noted nor quarantined). At the province, a verdict the city sent on a statement the province never
+    checked itself (a seq pinned far ahead) does not count as that tier's latest."""
+    county = Tier(tmp_path, COUNTY, relay=False, strict=False)
+    province = Tier(tmp_path, PROVINCE, relay=False, strict=False)
+    try:
+        sibling = _check(origin="371121", verdict="diverge", differ={"case": {"origin": [3, _D], "held": [2, _D]}})
+        down = [Record("attestation_check", "371121@3", "insert", 1, canonical_json(sibling).encode(), 0)]
+        county.sink.receive(CITY, seal_batch(CITY, ZERO_HASH, down))
+        with UnitOfWork(county.engine, readonly=True) as uow:
+            assert attestation.latest_verdicts(uow.conn) == []
+            assert uow.conn.execute(select(func.count()).select_from(quarantine)).scalar_one() == 0
+        pinned = _check(statement_seq=2**61, covers=2**61 - 1)
+        up = [Record("attestation_check", f"{COUNTY}@{2**61}", "insert", 1, canonical_json(pinned).encode(), 0)]
+        province.sink.receive(CITY, seal_batch(CITY, ZERO_HASH, up))
+        with UnitOfWork(province.engine, readonly=True) as uow:
+            assert [v.statement_seq for v in attestation.latest_verdicts(uow.conn)] == [2**61]  # noted as sent
+            assert attestation.latest_verdicts(uow.conn, node=PROVINCE) == []  # but not believed
+    finally:
+        county.close()
+        province.close()
+
+
+def test_a_receiver_that_held_records_before_it_counted_takes_the_next_statement_as_its_baseline(
+    tiers: tuple[Engine, Tier, Tier],
+) -> None:
+    """Upgrading a running federation (migration 0015): a city already holds part of a county's stream when it
+    begins to count. Its first statement is a baseline (what the origin stated, less this node's quarantine), not a
+    false divergence; every later statement is compared."""
+    county, city, province = tiers
+    _write(county, [f"v{i}" for i in range(10)])
+    _ship(county, city, province)
+    with UnitOfWork(city.engine) as uow:  # as if the city had held these before it kept figures
+        uow.conn.execute(delete(stream_totals))
+        uow.commit()
+    _write(county, ["w0", "bad", "w2"])  # the city quarantines "bad" (seq 12)
+    source = SqlBatchSource(county, COUNTY)
+    assert source.attest(force=True) == 14
+    _ship(county, city, province)
+    assert city.verdicts()[(COUNTY, CITY)].verdict == "baseline"
+    assert province.verdicts()[(COUNTY, PROVINCE)].verdict == "agree"  # it counted from the start
+    _write(county, ["x0"])
+    assert source.attest(force=True) == 16
+    _ship(county, city, province)
+    later = city.verdicts()[(COUNTY, CITY)]
+    assert later.verdict == "diverge"  # the record quarantined at the city is still not held there
+    assert later.differ is not None
+    assert later.differ["setting"]["origin"][0] == later.differ["setting"]["held"][0] + 1
 
 
 def test_a_relay_sends_up_its_verdicts_on_its_subtree_only(tmp_path: Path) -> None:

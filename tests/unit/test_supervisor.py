@@ -81,3 +81,27 @@ def test_a_process_being_stopped_is_not_restarted_and_one_that_keeps_failing_is_
     assert procs.restarted == ["agent:371122"] * GIVE_UP_AFTER
     assert sup.failed() == {"agent:371122": 2}
     assert procs.lines[-1] == f"进程 agent:371122 连续 {GIVE_UP_AFTER} 次重启后仍退出（退出码 2），不再重启"
+
+
+def test_a_restart_that_fails_is_counted_as_a_failure_and_the_others_are_still_watched() -> None:
+    procs = _Processes("node:371122", "agent:371122")
+    sup = procs.supervisor()
+    broken = {"node:371122"}
+
+    def restart(key: str) -> None:
+        if key in broken:
+            raise FileNotFoundError("its data directory is gone")
+        procs.restart(key)
+
+    sup.restart = restart
+    procs.codes["node:371122"] = 1
+    procs.codes["agent:371122"] = -9
+    sup.tick()
+    procs.now += 1
+    sup.tick()
+    assert procs.restarted == ["agent:371122"]  # the other one was restarted all the same
+    assert "进程 node:371122 无法重新启动：its data directory is gone" in procs.lines
+    procs.now += 1
+    sup.tick()  # the failed one is scheduled again, with a longer backoff
+    assert sup.restarts[-1].key == "node:371122"
+    assert sup.restarts[-1].delay_s == 1.0
