@@ -57,12 +57,12 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 def record_digest(r: Record) -> int:
     """One record's part of a digest: SHA-256 over seq, kind, id, op and payload (lengths prefixed)."""
     t, i, o = r.record_type.encode(), r.record_id.encode(), r.op.encode()
-    h = hashlib.sha256(_HEADER.pack(r.origin_seq, len(t), len(i), len(o)))
-    h.update(t)
-    h.update(i)
-    h.update(o)
-    h.update(r.payload)
-    return int.from_bytes(h.digest(), "big")
+    head = _HEADER.pack(r.origin_seq, len(t), len(i), len(o))
+    return _from_bytes(_sha256(b"".join((head, t, i, o, r.payload))).digest(), "big")
+
+
+_sha256 = hashlib.sha256
+_from_bytes = int.from_bytes
 
 
 def digest_hex(value: int) -> str:
@@ -112,6 +112,21 @@ class Totals:
         kind = self.kinds.setdefault(record.record_type, [0, 0])
         kind[0] += sign
         kind[1] = (kind[1] + sign * record_digest(record)) % MODULUS
+
+    def add_all(self, records: Iterable[Record]) -> set[str]:
+        """Add every record of ``records`` (the sums reduced once, not per record); the kinds touched."""
+        kinds = self.kinds
+        touched: set[str] = set()
+        for r in records:
+            kind = kinds.get(r.record_type)
+            if kind is None:
+                kind = kinds[r.record_type] = [0, 0]
+            kind[0] += 1
+            kind[1] += record_digest(r)
+            touched.add(r.record_type)
+        for name in touched:
+            kinds[name][1] %= MODULUS
+        return touched
 
     def copy(self) -> Totals:
         return Totals({k: list(v) for k, v in self.kinds.items()})

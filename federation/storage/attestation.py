@@ -191,30 +191,33 @@ def apply_totals(
         started = [records[0].origin_seq - 1, 0]
         touched.add(_BASELINE)
     verdicts: list[tuple[int, dict[str, Any]]] = []
+    run: list[Record] = []  # the records since the last statement, added at once
     for r in records:
         if r.origin_seq in quarantined:
             continue
-        if r.record_type == ATTESTATION:
-            statement = Statement.from_record(origin, r, json.loads(r.payload))  # checked by its applier already
-            if started is not None and started[0] > 0:  # held before counting began (an upgrade): the baseline
-                set_aside = [q for q in records if q.origin_seq in quarantined and q.origin_seq <= statement.covers]
-                totals = _adopted(conn, statement, set_aside)
-                touched |= set(totals.kinds) | {_BASELINE}
-                started = [0, 0]
-                _note(conn, statement, r.origin_seq, checked_by=node, verdict="baseline", differ=None, now=now)
-                continue
-            differ = compare(statement, totals)
-            verdict = "diverge" if differ else "agree"
-            _note(conn, statement, r.origin_seq, checked_by=node, verdict=verdict, differ=differ or None, now=now)
-            verdicts.append((r.origin_seq, differ))
-            if forward:  # only what differs travels: a verdict is small whatever the statement
-                check = {"origin": origin, "statement_seq": r.origin_seq, "covers": statement.covers}
-                check |= {"verdict": verdict, "differ": differ or None}
-                record = outbox_store.OutboxRecord(CHECK, statement_id(origin, r.origin_seq), "insert", check)
-                outbox_store.append(conn, origin=node, records=[record], created_at=now)
+        if r.record_type != ATTESTATION:
+            run.append(r)
             continue
-        totals.add(r)
-        touched.add(r.record_type)
+        touched |= totals.add_all(run)
+        run = []
+        statement = Statement.from_record(origin, r, json.loads(r.payload))  # checked by its applier already
+        if started is not None and started[0] > 0:  # held before counting began (an upgrade): the baseline
+            set_aside = [q for q in records if q.origin_seq in quarantined and q.origin_seq <= statement.covers]
+            totals = _adopted(conn, statement, set_aside)
+            touched |= set(totals.kinds) | {_BASELINE}
+            started = [0, 0]
+            _note(conn, statement, r.origin_seq, checked_by=node, verdict="baseline", differ=None, now=now)
+            continue
+        differ = compare(statement, totals)
+        verdict = "diverge" if differ else "agree"
+        _note(conn, statement, r.origin_seq, checked_by=node, verdict=verdict, differ=differ or None, now=now)
+        verdicts.append((r.origin_seq, differ))
+        if forward:  # only what differs travels: a verdict is small whatever the statement
+            check = {"origin": origin, "statement_seq": r.origin_seq, "covers": statement.covers}
+            check |= {"verdict": verdict, "differ": differ or None}
+            record = outbox_store.OutboxRecord(CHECK, statement_id(origin, r.origin_seq), "insert", check)
+            outbox_store.append(conn, origin=node, records=[record], created_at=now)
+    touched |= totals.add_all(run)
     if started is not None:
         totals.kinds[_BASELINE] = started
     _save_totals(conn, origin, totals, touched)

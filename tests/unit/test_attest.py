@@ -47,3 +47,13 @@ def test_compare_names_each_kind_that_differs_with_both_figures() -> None:
     }
     assert compare(Statement.of("371122", 2, held), held) == {}
     assert compare(Statement.of("371122", 0, Totals.empty()), Totals.empty()) == {}
+
+
+def test_adding_a_group_at_once_gives_the_figures_of_adding_one_by_one() -> None:
+    records = [_record(seq, "case" if seq % 2 else "alert", f'{{"n":{seq}}}'.encode()) for seq in range(1, 200)]
+    one_by_one = Totals.empty()
+    for r in records:
+        one_by_one.add(r)
+    at_once = Totals.empty()
+    assert at_once.add_all(records) == {"case", "alert"}
+    assert at_once.kinds == one_by_one.kinds
