@@ -271,8 +271,8 @@ class CheckApplier:
     ``node``: this node (None: a quarantine replay, which the sink's checks already passed)."""
 
     def __init__(self, node: str | None = None) -> None:
-        self._below = None if node is None else scope_prefix(node)
         self._node = node
+        self._below = None if node is None else _subtree(node)
 
     def prepare(self, origin: str, record: Record, payload: Any) -> _Check | None:
         if self._below is not None and (origin == self._node or not origin.startswith(self._below)):
@@ -318,6 +318,14 @@ class _Check:
 
 
 _SIDES = ("origin", "held")
+
+
+def _subtree(node: str) -> str:
+    """The prefix of the origins below ``node``; an extranet node has none (it prefixes nothing)."""
+    try:
+        return scope_prefix(node)
+    except InvalidDivisionCode:
+        return "\x00"  # a boundary node (外网节点) is above no one: every verdict is not its concern
 
 
 def _side(figures: Any, side: str) -> Any:

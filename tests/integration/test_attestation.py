@@ -314,3 +314,18 @@ def test_a_relay_sends_up_its_verdicts_on_its_subtree_only(tmp_path: Path) -> No
             assert checks.scalar_one() == 0
     finally:
         city.close()
+
+
+def test_an_extranet_node_receives_with_the_attestation_appliers_and_is_no_ones_checker(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'ext'}.db")
+    upgrade(engine)
+    try:
+        sink = SqlBatchSink(engine, "371122-ext", {}, relay=False)  # a boundary node: no subtree below it
+        check = _check(origin="371121", verdict="agree")
+        records = [Record("attestation_check", "371121@3", "insert", 1, canonical_json(check).encode(), 0)]
+        sink.receive("371122-pub", seal_batch("371122-pub", ZERO_HASH, records))
+        with UnitOfWork(engine, readonly=True) as uow:
+            assert attestation.latest_verdicts(uow.conn) == []
+            assert uow.conn.execute(select(func.count()).select_from(quarantine)).scalar_one() == 0
+    finally:
+        engine.dispose()
