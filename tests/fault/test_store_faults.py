@@ -15,17 +15,14 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, func, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from federation.replication import Prepared, Record, Rejection
 from federation.storage.engine import make_engine
 from federation.storage.outbox import canonical_json
 from federation.storage.tables import batch_receipts, node_settings, outbox, replication_marks
@@ -36,6 +33,7 @@ from sync_agent.client import Link
 from sync_agent.errors import LinkError
 from sync_agent.server import RunningServer, serve
 from sync_agent.store import SqlBatchSink, SqlBatchSource
+from tests.settings_applier import Settings
 
 pytestmark = pytest.mark.fault
 
@@ -43,26 +41,6 @@ COUNTY, CITY = "371122", "371100"
 KEYS, ROUNDS = 20, 3  # every key written ROUNDS times: the last value must win, once
 BATCH = 10
 ATTEMPTS = 40
-
-
-class Settings:
-    """``setting`` records upserted into ``node_settings``; ``fault(conn)``, when set, runs inside ``apply`` (once
-    per call) — the store failing in the middle of a group's transaction, after rows were written."""
-
-    def __init__(self) -> None:
-        self.fault: Callable[[Connection], None] | None = None
-
-    def prepare(self, origin: str, record: Record, payload: Any) -> dict[str, str]:
-        return {"key": record.record_id, "value": str(payload["value"])}
-
-    def apply(self, conn: Connection, origin: str, items: Sequence[Prepared[dict[str, str]]]) -> Sequence[Rejection]:
-        ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        for item in items:
-            stmt = ins(node_settings).values(item.value)
-            conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": item.value["value"]}))
-            if self.fault is not None:
-                self.fault(conn)
-        return []
 
 
 def _value(round_: int, key: int) -> str:

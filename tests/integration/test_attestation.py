@@ -16,18 +16,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, delete, func, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
 
-from federation.errors import RecordRejected
-from federation.replication import Prepared, Record, Rejection
+from federation.replication import Record
 from federation.replication.attest import Statement
 from federation.replication.attest import totals_of as attestation_totals
 from federation.storage import attestation
 from federation.storage.engine import make_engine
 from federation.storage.outbox import canonical_json, next_value
-from federation.storage.tables import node_settings, outbox, quarantine, stream_totals
+from federation.storage.tables import outbox, quarantine, stream_totals
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import utcnow
 from migrations.runner import upgrade
@@ -36,27 +32,9 @@ from sync_agent.domain import ZERO_HASH, seal_batch
 from sync_agent.quarantine import QuarantineService
 from sync_agent.server import RunningServer, serve
 from sync_agent.store import SqlBatchSink, SqlBatchSource
+from tests.settings_applier import Settings
 
 PROVINCE, CITY, COUNTY = "370000", "371100", "371122"
-
-
-class Settings:
-    """``setting`` records upserted into ``node_settings``; while ``strict``, a value ``bad`` is refused (poison)."""
-
-    def __init__(self, *, strict: bool) -> None:
-        self.strict = strict
-
-    def prepare(self, origin: str, record: Record, payload: Any) -> dict[str, str]:
-        if self.strict and payload["value"] == "bad":
-            raise RecordRejected("值不允许为 bad")
-        return {"key": record.record_id, "value": str(payload["value"])}
-
-    def apply(self, conn: Connection, origin: str, items: Sequence[Prepared[dict[str, str]]]) -> Sequence[Rejection]:
-        ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        for item in items:
-            stmt = ins(node_settings).values(item.value)
-            conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": item.value["value"]}))
-        return []
 
 
 def _write(engine: Engine, values: Sequence[str]) -> None:
