@@ -129,7 +129,11 @@ def test_every_tier_checks_the_origins_statement_and_a_quarantined_record_is_nam
         (held_id,) = uow.conn.execute(select(quarantine.c.id).where(quarantine.c.state == "held")).scalars().all()
     QuarantineService(city.engine, {"setting": city.settings}).replay(held_id)
     _write(county, ["x0", "x1"])
-    assert source.attest(force=True) == 24
+    stated = _admin(COUNTY, county, "attest")  # as an operator states the county's figures now
+    assert stated.returncode == 0, stated.stdout + stated.stderr
+    assert "节点 371122 已写入核对声明（序号 24）" in stated.stdout
+    again = _admin(COUNTY, county, "attest")
+    assert "自上次核对声明以来没有新记录，无需再写" in again.stdout
     _ship(county, city, province)
     at_city, at_province = city.verdicts(), province.verdicts()
     assert (at_city[(COUNTY, CITY)].verdict, at_city[(COUNTY, CITY)].covers) == ("agree", 23)
@@ -143,16 +147,21 @@ def test_every_tier_checks_the_origins_statement_and_a_quarantined_record_is_nam
 
 
 def _verify(tier: Tier) -> subprocess.CompletedProcess[str]:
-    """``sunshine admin verify`` at ``tier`` (a configuration naming its node and database)."""
-    config = Path(str(tier.engine.url.database)).with_suffix(".toml")
+    """``sunshine admin verify`` at ``tier``."""
+    return _admin(tier.node, tier.engine, "verify")
+
+
+def _admin(node: str, engine: Engine, command: str) -> subprocess.CompletedProcess[str]:
+    """``sunshine admin <command>`` at the node of ``engine`` (a configuration naming the node and its database)."""
+    config = Path(str(engine.url.database)).with_suffix(".toml")
     config.write_text(
-        f'[node]\ndivision = "{tier.node}"\ndata_dir = "{config.parent}"\n\n'
-        f'[database]\nurl = "sqlite:///{tier.engine.url.database}"\n',
+        f'[node]\ndivision = "{node}"\ndata_dir = "{config.parent}"\n\n'
+        f'[database]\nurl = "sqlite:///{engine.url.database}"\n',
         encoding="utf-8",
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUNSHINE_")}
-    command = [sys.executable, "-m", "federation.cli", "admin", "verify", "--config", str(config)]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    args = [sys.executable, "-m", "federation.cli", "admin", command, "--config", str(config)]
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_a_statement_is_due_after_its_records_or_its_interval(tmp_path: Path) -> None:
