@@ -122,10 +122,10 @@ def _table(node: str, rows: list[dict[str, Any]], unstated: list[str], marks: di
             origin = r["origin"]
             held = f"，本节点高水位 {marks[origin]}" if origin in marks else ""
             typer.echo(f"  来源 {origin}{held}")
-        kinds = "，".join(f"{record_type_label(k)} {v[0]}" for k, v in sorted(r["kinds"].items())) or "无记录"
+        kinds = "，".join(f"{record_type_label(k)} {v[0]}" for k, v in sorted(r["kinds"].items()))
         line = (
             f"    {ljust(r['tier'], 8)} {_VERDICTS.get(r['verdict'], r['verdict'])}  "
-            f"声明序号 {r['statement_seq']}（覆盖至 {r['covers']}：{kinds}）"
+            f"声明序号 {r['statement_seq']}（覆盖至 {r['covers']}{'：' + kinds if kinds else ''}）"
         )
         typer.echo(line + f"  {moment_text(datetime.fromisoformat(r['checked_at']))}")
         if r["verdict"] == "diverge":
