@@ -178,11 +178,10 @@ def apply_totals(
     held: Iterable[int],
     now: datetime,
     forward: bool = False,
-) -> list[tuple[int, dict[str, Any]]]:
+) -> None:
     """Add the applied ``records`` of ``origin`` (the seqs in ``held`` were quarantined: left out) to what this node
     holds, in seq order; at each statement among them, compare and note the verdict — and, ``forward`` (a relay),
-    put the verdict into this node's own stream (a ``attestation_check`` record), so the tier above knows it too.
-    The statements' seqs and the kinds that differ (empty: agree)."""
+    put the verdict into this node's own stream (a ``attestation_check`` record), so the tier above knows it too."""
     quarantined = set(held)
     totals = load_totals(conn, origin)
     touched: set[str] = set()
@@ -190,7 +189,6 @@ def apply_totals(
     if started is None and records:  # the first records of this origin counted here: after what it held already
         started = [records[0].origin_seq - 1, 0]
         touched.add(_BASELINE)
-    verdicts: list[tuple[int, dict[str, Any]]] = []
     run: list[Record] = []  # the records since the last statement, added at once
     for r in records:
         if r.origin_seq in quarantined:
@@ -211,7 +209,6 @@ def apply_totals(
         differ = compare(statement, totals)
         verdict = "diverge" if differ else "agree"
         _note(conn, statement, r.origin_seq, checked_by=node, verdict=verdict, differ=differ or None, now=now)
-        verdicts.append((r.origin_seq, differ))
         if forward:  # only what differs travels: a verdict is small whatever the statement
             check = {"origin": origin, "statement_seq": r.origin_seq, "covers": statement.covers}
             check |= {"verdict": verdict, "differ": differ or None}
@@ -221,7 +218,6 @@ def apply_totals(
     if started is not None:
         totals.kinds[_BASELINE] = started
     _save_totals(conn, origin, totals, touched)
-    return verdicts
 
 
 _BASELINE = ""  # stream_totals' row of an origin that says after which seq this node began counting (0: from 1)

@@ -40,7 +40,7 @@ from federation.identities import DivisionLevel, ca_parent_of, extranet_of
 from federation.storage.engine import engine_from_config
 from federation.timeutil import utcnow
 from province_center.demo.drain import wait_drained
-from province_center.demo.processes import Proc, Processes
+from province_center.demo.processes import Proc, Processes, forget_ports
 from province_center.demo.readings import FederationReadings
 from province_center.demo.supervisor import Supervisor
 from province_center.demo.topology import DEMO_TOPOLOGY, DemoPerson, LaunchError, NodeSpec, cli, people_of, read_port
@@ -199,8 +199,7 @@ class Federation(FederationReadings):
         self.enrol(node)
         grpc_port, http_port = self.extranet_ports(county)
         d = self.dir(node)
-        for name in ("grpc.port", "http.port"):
-            (d / name).unlink(missing_ok=True)
+        forget_ports(f"extranet:{node}", d)
         env = {
             "SUNSHINE_REPLICATION_LISTEN": f"127.0.0.1:{grpc_port}",
             "SUNSHINE_REPLICATION_UPSTREAM": f"127.0.0.1:{self.grpc_ports[county]}",
@@ -297,8 +296,7 @@ class Federation(FederationReadings):
         """Start the node process (county: HTTP API and receiver; city/province: receiver); wait until it listens."""
         spec = self.by_code[division]
         d = self.dir(division)
-        for name in ("grpc.port", "http.port", "enrol.port"):
-            (d / name).unlink(missing_ok=True)
+        forget_ports(f"node:{division}", d)
         env = {
             "SUNSHINE_REPLICATION_LISTEN": f"127.0.0.1:{self.grpc_ports.get(division, 0)}",
             # where this node's agent (its own process, agent.toml) serves its status: the exchange admin's pages
@@ -344,7 +342,7 @@ class Federation(FederationReadings):
 
     def start_agent(self, division: str, *, upstream: str | None = None, wait: bool = True) -> Proc:
         d = self.dir(division)
-        (d / "metrics.port").unlink(missing_ok=True)
+        forget_ports(f"agent:{division}", d)
         path = self.write_agent_config(division, upstream=upstream)
         args = cli("agent", "run", "--config", str(path), *self._dev())
         env = {**self.extranet_env(division)}

@@ -22,7 +22,7 @@ from typing import IO
 from province_center.demo.supervisor import Supervisor
 from province_center.demo.topology import LaunchError
 
-__all__ = ["SUPERVISED", "Proc", "Processes"]
+__all__ = ["SUPERVISED", "Proc", "Processes", "forget_ports"]
 
 SUPERVISED = ("node:", "agent:", "extranet:")  # services; workloads are jobs that end by themselves
 _PORT_FILES = {  # what each kind of process writes to its data directory while it listens
@@ -30,6 +30,13 @@ _PORT_FILES = {  # what each kind of process writes to its data directory while 
     "agent": ("metrics.port",),
     "extranet": ("grpc.port", "http.port"),
 }
+
+
+def forget_ports(key: str, directory: Path) -> None:
+    """Remove the port files process ``key`` (``kind:division``) writes to ``directory`` while it listens, so that
+    a wait reads the ports of its next start, not the last one's."""
+    for name in _PORT_FILES.get(key.split(":", maxsplit=1)[0], ()):
+        (directory / name).unlink(missing_ok=True)
 
 
 @dataclass
@@ -90,8 +97,7 @@ class Processes:
             if key in self._stopping:
                 return old
             old.log.close()
-            for name in _PORT_FILES.get(key.split(":", maxsplit=1)[0], ()):  # a killed process leaves its behind
-                (old.log_path.parent / name).unlink(missing_ok=True)
+            forget_ports(key, old.log_path.parent)  # a killed process leaves its port files behind
             proc = self.procs[key] = self._spawn(key, old.args, old.log_path, dict(old.env))
         return proc
 
