@@ -19,12 +19,12 @@ from sqlalchemy import Engine
 
 from city_aggregator.inspection.context import InspectionContext
 from city_aggregator.inspection.service import InspectionService
-from city_aggregator.orders.replica import order_appliers
 from city_aggregator.orders.service import OrderDesk, OrdersContext
 from county_node.approval.adapters.reindex import reindex_replicas
 from county_node.approval.adapters.replica import default_appliers
 from county_node.approval.services import ApprovalService
 from county_node.standards_validation import bundle_validators
+from county_node.supervision.adapters.order_replicas import order_appliers
 from county_node.supervision.adapters.replica import supervision_appliers
 from county_node.video.adapters.replica import video_appliers
 from county_node.video.domain import ClipMargin

@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from city_aggregator.bootstrap import CityNode, upper_node_parts
-from city_aggregator.orders.replica import order_appliers
 from county_node.approval.adapters.reindex import reindex_replicas
 from county_node.approval.adapters.replica import default_appliers
+from county_node.supervision.adapters.order_replicas import order_appliers
 from county_node.supervision.adapters.replica import supervision_appliers
 from county_node.video.adapters.replica import video_appliers
 from federation.config import Config

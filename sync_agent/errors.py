@@ -8,7 +8,9 @@ SyncError
 ├── RecordRejected      (kernel) one record fails validation or apply: it is quarantined, the stream goes on
 ├── LinkError           the peer is unreachable or the stream broke (the agent retries with backoff)
 ├── NotDrained          ``admin drain`` timed out: records are still not acknowledged by the peer
-└── Divergent           ``admin verify``: a tier does not hold what an origin's statement says it wrote
+├── Divergent           ``admin verify``: a tier does not hold what an origin's statement says it wrote
+└── RecoveryRefused     ``county recover``: what the parent sent back fails verification, or the local store
+                        disagrees with it (nothing of the batch in question is written)
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from federation.errors import SyncError
 
-__all__ = ["BatchRefused", "Divergent", "FerryFileRefused", "LinkError", "NotDrained", "SpoolFull"]
+__all__ = ["BatchRefused", "Divergent", "FerryFileRefused", "LinkError", "NotDrained", "RecoveryRefused", "SpoolFull"]
 
 
 class BatchRefused(SyncError):
@@ -86,3 +88,10 @@ class Divergent(SyncError):
     """A tier's holdings of an origin differ from the origin's own statement (the message names the first)."""
 
     code = "divergent"
+
+
+class RecoveryRefused(SyncError):
+    """A recovery stops: a batch fetched back fails verification (chain, hash, signature), or the local store holds
+    other content at a seq than the parent's copy. What was written before it stays (it was verified)."""
+
+    code = "recovery_refused"

@@ -33,7 +33,7 @@ from sqlalchemy import Engine, func, select
 
 from federation.bound_ports import sticky_port, taken_hint, write_port_file
 from federation.config import Config, split_address
-from federation.errors import ConfigError
+from federation.errors import ConfigError, ValidationError
 from federation.identities import (
     BoundaryKind,
     DivisionLevel,
@@ -43,6 +43,7 @@ from federation.identities import (
     level_of,
     public_stream_of,
     scope_prefix,
+    validate_division_code,
 )
 from federation.replication import AppliersByType
 from federation.replication.trust import LinkSecurity
@@ -119,6 +120,26 @@ def receiver_policy(node: str) -> Callable[[str, str], bool]:
     return allowed
 
 
+def fetch_policy(node: str) -> Callable[[str, str], bool]:
+    """``allowed(caller, origin)`` for a ``Fetch`` at ``node``: a node below it takes back its own origin's batches
+    (its recovery) and those of its ancestors this node holds (what the link down sends it) — nothing of a
+    sibling, nothing across the boundary."""
+
+    def allowed(caller: str, origin: str) -> bool:
+        if boundary_kind(node) is not None or is_boundary_origin(caller) or is_boundary_origin(origin):
+            return False
+        try:
+            validate_division_code(caller)
+            validate_division_code(origin)
+            if caller == node or not in_subtree(caller, node):
+                return False
+            return origin == caller or (is_ancestor(origin, caller) and in_subtree(node, origin))
+        except (ConfigError, ValidationError):  # malformed codes: refused
+            return False
+
+    return allowed
+
+
 def up_origins(node: str, source: SqlBatchSource) -> Callable[[], list[str]]:
     """The origins a link up carries: ``node``'s subtree — never a boundary stream (an extranet node's own link
     up carries its own stream only)."""
@@ -190,6 +211,11 @@ def start_receiver(
             max_message_bytes=rep.max_message_bytes,
             extra=extra,
             extra_ports=enrol,
+            # the node's own batches sealed by a writer are signed as they are read, as its agent does
+            batches_after=SqlBatchSource(
+                engine, node, signer=security.signer.sign if security is not None else None
+            ).batches_after,
+            fetch_allowed=fetch_policy(node),
         )
     except ConfigError as exc:  # a port kept from the first start that something else holds now: say so
         failed = str(exc.details.get("address", ""))

@@ -51,12 +51,13 @@ from sync_agent.answers import AllowPolicy, PartlyAnswered, answer_batches
 from sync_agent.convert import (
     OriginStatus,
     Welcome,
+    batch_to_proto,
     client_message_kind,
     hello_from_proto,
     server_message_to_proto,
     status_reply_to_proto,
 )
-from sync_agent.domain import excerpt
+from sync_agent.domain import Batch, excerpt
 from sync_agent.errors import BatchRefused
 from sync_agent.ports import BatchSink, Receipt
 from sync_agent.stream_groups import Received, groups_of, message_of, received
@@ -83,6 +84,12 @@ GRPC_MESSAGE_LIMIT = 64 * 1024 * 1024  # a batch is bounded by the sealer; gRPC'
 
 ExtraService = Callable[[grpc.Server], None]
 """Adds another servicer to the replication server (the parent's Enrolment service)."""
+
+BatchesAfter = Callable[[str, int, int], Sequence[Batch]]
+"""``batches_after(origin, high_water, limit)``: batches held here, consecutive from ``high_water + 1``, unchanged
+(``SqlBatchSource.batches_after``)."""
+
+_FETCH_PAGE = 64  # batches read per query while a Fetch streams
 
 INTERNAL_MESSAGE = "接收端内部错误，请稍后重试；如持续出现请联系接收端管理员（详情已记录日志）"
 
@@ -144,6 +151,10 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
     ``Status`` answers from ``status(origin_prefix)`` (marks with counts) or, without it, from the marks of the
     origins ``origins_held`` lists; with neither it answers UNIMPLEMENTED. With machine trust the caller is its
     verified certificate's division, and hears only of its own link (the origins it may send here).
+
+    ``Fetch`` streams back, from ``batches_after``, the batches of an origin ``fetch_allowed(caller, origin)``
+    admits (a county's own, for its recovery); it needs machine trust (the caller is its certificate) and answers
+    UNIMPLEMENTED without ``batches_after``.
     """
 
     def __init__(
@@ -155,8 +166,12 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
         status: Callable[[str], Sequence[OriginStatus]] | None = None,
         trust: ReceiverTrust | None = None,
         limits: StreamLimits | None = None,
+        batches_after: BatchesAfter | None = None,
+        fetch_allowed: AllowPolicy | None = None,
     ) -> None:
         self._sink = sink
+        self._batches_after = batches_after
+        self._fetch_allowed = fetch_allowed
         self._allowed = allowed or default_allowed
         self._origins_held = origins_held
         self._status = status
@@ -270,6 +285,44 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
             context.abort(code, text)
         return status_reply_to_proto(self._sink.node, lines)
 
+    def Fetch(  # noqa: N802 — the RPC's name in the wire contract
+        self, request: pb.FetchRequest, context: grpc.ServicerContext
+    ) -> Iterator[Batch]:
+        if self._batches_after is None or self._fetch_allowed is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "本接收端不提供记录取回（恢复）")
+        caller = ""
+        try:
+            if self._trust is None:
+                raise Unauthenticated("取回记录须使用双向 TLS 与节点证书（开发模式下不提供）")
+            caller = self._guard.who(context)
+            origin = request.origin
+            if not self._fetch_allowed(caller, origin):
+                raise Forbidden(
+                    f"节点 {caller} 无权取回来源 {excerpt(origin)} 的记录：只能取回本节点自己的记录及上级下发的记录",
+                    caller=caller,
+                    origin=excerpt(origin),
+                )
+            assert self._batches_after is not None
+            after, sent = int(request.after_seq), 0
+            log.info("replication.fetch_started", caller=caller, origin=origin, after=after)
+            while context.is_active():
+                page = self._batches_after(origin, after, _FETCH_PAGE)
+                if not page:
+                    break
+                yield from page
+                sent += len(page)
+                after = page[-1].last_seq
+            log.info("replication.fetch_done", caller=caller, origin=origin, batches=sent, last_seq=after)
+        except Exception as exc:  # the one translation, as for Stream
+            code, text = grpc_status(exc)
+            log.warning("replication.fetch_failed", caller=excerpt(caller), status=code.name, error=str(exc))
+            context.abort(code, text)
+
+
+def _batch_bytes(batch: Batch) -> bytes:
+    """A batch as ``federation.wire.v1.Batch`` bytes: one held whole is sent as it arrived."""
+    return batch.wire or batch_to_proto(batch).SerializeToString()
+
 
 def add_replication_servicer(servicer: ReplicationServicer, server: grpc.Server, *, keep_bytes: bool) -> None:
     """``federation.wire.v1.Replication`` on ``server``, as the generated ``add_ReplicationServicer_to_server`` adds
@@ -284,6 +337,11 @@ def add_replication_servicer(servicer: ReplicationServicer, server: grpc.Server,
             servicer.Status,
             request_deserializer=pb.StatusRequest.FromString,
             response_serializer=pb.StatusReply.SerializeToString,
+        ),
+        "Fetch": grpc.unary_stream_rpc_method_handler(
+            servicer.Fetch,
+            request_deserializer=pb.FetchRequest.FromString,
+            response_serializer=_batch_bytes,
         ),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
@@ -344,6 +402,8 @@ def serve(
     extra: Sequence[ExtraService] = (),
     extra_ports: Sequence[tuple[str, grpc.ServerCredentials]] = (),
     enrolment_workers: int = 4,
+    batches_after: BatchesAfter | None = None,
+    fetch_allowed: AllowPolicy | None = None,
 ) -> RunningServer:
     """Start a replication server on ``host:port`` and return it with the port bound.
 
@@ -366,7 +426,14 @@ def serve(
     )
     add_replication_servicer(
         ReplicationServicer(
-            sink, allowed=allowed, origins_held=origins_held, status=status, trust=trust, limits=limits
+            sink,
+            allowed=allowed,
+            origins_held=origins_held,
+            status=status,
+            trust=trust,
+            limits=limits,
+            batches_after=batches_after,
+            fetch_allowed=fetch_allowed,
         ),
         server,
         keep_bytes=bool(getattr(sink, "relay", False)),

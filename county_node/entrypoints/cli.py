@@ -1,9 +1,10 @@
 """``sunshine county …``: initialise and serve a county node (the case commands are in ``case_cli``).
 
-``county init`` prepares a data directory (configuration, database at the newest schema, standards bundle) and
-is safe to run again. ``county serve`` runs the HTTP API (:mod:`county_node.entrypoints.http`) under uvicorn;
-with ``--port 0`` the system picks a free port, which is written to ``DATA_DIR/http.port`` once the server is
-listening and removed when it stops.
+``county init`` prepares a data directory (configuration, database at the newest schema, standards bundle) and is
+safe to run again. ``county recover --from-parent`` rebuilds a lost or outdated database from the city's copy
+(:mod:`county_node.entrypoints.recover_cli`). ``county serve`` runs the HTTP API
+(:mod:`county_node.entrypoints.http`) under uvicorn; with ``--port 0`` the system picks a free port, which is
+written to ``DATA_DIR/http.port`` once the server is listening and removed when it stops.
 
 Errors are raised as :class:`federation.errors.SunshineError`; ``federation.cli.main`` prints them in Chinese.
 """
@@ -19,6 +20,7 @@ import structlog
 import typer
 
 from county_node.bootstrap import CountyNode, build_county_node
+from county_node.entrypoints.recover_cli import county_recover
 from federation.cli import config_option, setup
 from federation.config import dump_toml, read_toml_sections
 from federation.data import CATALOGUE_CSV, DIVISIONS_CSV
@@ -297,3 +299,8 @@ def county_serve(
         node.close()
     log.info("http.stopped")
     typer.echo("县级节点接口已停止")
+
+
+# -- county recover (county_node.entrypoints.recover_cli) -----------------------------------------------------------
+
+county_app.command("recover")(county_recover)

@@ -10,6 +10,7 @@ refused with its typed error while nothing is written and the honest links keep 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import queue
 import secrets
@@ -28,21 +29,28 @@ from sqlalchemy import Engine, func, select
 
 from county_node.approval.domain import Action
 from county_node.bootstrap import build_county_node
+from county_node.recovery import counter_floors, own_record_appliers
 from federation.replication import Record
-from federation.storage.engine import engine_from_config
+from federation.storage.engine import engine_from_config, make_engine
 from federation.storage.tables import batch_log, batch_receipts, cases, outbox, replication_marks
 from federation.storage.uow import UnitOfWork
 from federation.timeutil import to_us, utcnow
 from federation.wire.v1 import replication_pb2 as pb
 from federation.wire.v1 import replication_pb2_grpc as pb_grpc
+from migrations.runner import upgrade
 from province_center.demo.launcher import Federation, NodeSpec
 from security.credentials import NodeCredentials, load_authority
 from security.keystore import keystore_for
+from security.node import link_security
 from security.pki import COMMON_NAME, build_csr, chain_pem, generate_tls_key, tls_key_pem
 from security.signing import generate_signing_key
-from sync_agent.convert import Hello, batch_from_proto, batch_to_proto, hello_to_proto
-from sync_agent.domain import ZERO_HASH, seal_batch
-from sync_agent.store import SqlBatchSource
+from sync_agent.convert import Hello, OriginStatus, batch_from_proto, batch_to_proto, hello_to_proto
+from sync_agent.domain import ZERO_HASH, Batch, Mark, seal_batch
+from sync_agent.errors import RecoveryRefused
+from sync_agent.recover import Recovery
+from sync_agent.runtime import fetch_policy, receiver_policy
+from sync_agent.server import serve
+from sync_agent.store import SqlBatchSink, SqlBatchSource, SqlRestore
 
 pytestmark = pytest.mark.fault
 
@@ -451,3 +459,88 @@ def test_a_certificate_is_renewed_without_downtime(trust: Trust) -> None:
     certs = _sunshine("admin", "certs", "--json", "-c", str(trust.fed.config(CITY)), env=env)
     issued = [c for c in json.loads(certs.stdout)["issued"] if c["division"] == JU]
     assert len(issued) >= 2  # the enrolment's and the renewal's
+
+
+def _fetch(trust: Trust, caller: str, target: str, origin: str, after: int = 0) -> list[pb.Batch]:
+    channel = grpc.secure_channel(
+        trust.target(target),
+        trust.credentials(caller).channel_credentials(),
+        [("grpc.ssl_target_name_override", COMMON_NAME)],
+    )
+    try:
+        return list(
+            pb_grpc.ReplicationStub(channel).Fetch(pb.FetchRequest(origin=origin, after_seq=after), timeout=WAIT)
+        )
+    finally:
+        channel.close()
+
+
+def test_a_node_fetches_back_only_its_own_records_and_what_comes_down_to_it(trust: Trust) -> None:
+    """``Fetch`` (a county's recovery): 莒县 takes back its own batches from its city — whole, consecutive, signed by
+    its own key — and the province's batches the link down sends it; never 五莲县's, never the city's records held
+    for the province above it, and a city cannot fetch from its county."""
+    trust.one_case(JU)
+    wait_for(lambda: trust.converged(JU), "莒县的记录到达市级与省级")
+    own = _fetch(trust, JU, CITY, JU)
+    assert own
+    assert own[0].first_seq == 1
+    assert all(b.first_seq == a.last_seq + 1 for a, b in itertools.pairwise(own))
+    assert own[-1].last_seq == trust.high_water(CITY, JU)
+    receiver = link_security(trust.fed.load(JU), trust.engines[JU], insecure_dev=False)
+    assert receiver is not None
+    for message in own:  # the county's own signature, verified by its own trust as recovery does
+        batch = batch_from_proto(message)
+        receiver.receiver.verify_batch(JU, batch.batch_hash, batch.signature, batch.signer_chain)
+    assert [b.first_seq for b in _fetch(trust, JU, CITY, JU, after=own[-1].first_seq - 1)] == [own[-1].first_seq]
+    assert _fetch(trust, JU, CITY, PROVINCE)  # the standards the province sent down, relayed by the city
+    for caller, target, origin in ((JU, CITY, WULIAN), (JU, PROVINCE, CITY), (CITY, JU, CITY), (JU, CITY, "37112x")):
+        with pytest.raises(grpc.RpcError) as caught:
+            _fetch(trust, caller, target, origin)
+        assert caught.value.code() in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNIMPLEMENTED), origin
+        if caught.value.code() is grpc.StatusCode.PERMISSION_DENIED:
+            assert "无权取回来源" in (caught.value.details() or "")
+
+
+def test_a_parent_that_alters_a_record_cannot_restore_it(trust: Trust, tmp_path: Path) -> None:
+    """A recovery (``county recover``) against a parent that sends 莒县's batches back with one record altered:
+    the city's real certificate and mutual TLS, the county's real batches and signatures — refused as altered,
+    naming the batch, and nothing of that batch reaches the county's store."""
+    real = _fetch(trust, JU, CITY, JU)
+    altered = pb.Batch.FromString(real[-1].SerializeToString())
+    altered.records[0].record_id += "x"
+    served = [*real[:-1], altered]
+    held = [Batch(JU, b.first_seq, b.last_seq, b"", b"", (), wire=b.SerializeToString()) for b in served]
+    top = Mark(JU, real[-1].last_seq, real[-1].batch_hash)
+    city_security = link_security(trust.fed.load(CITY), trust.engines[CITY], insecure_dev=False)
+    assert city_security is not None
+    lost = make_engine(f"sqlite:///{tmp_path / 'lost.db'}")
+    upgrade(lost)
+    server = serve(
+        SqlBatchSink(lost, CITY, {}, relay=True),
+        status=lambda prefix: [OriginStatus(top)],
+        credentials=city_security.server_credentials(),
+        trust=city_security.receiver,
+        batches_after=lambda origin, after, limit: [b for b in held if b.first_seq > after][:limit],
+        fetch_allowed=fetch_policy(CITY),
+    )
+    try:
+        county_security = link_security(trust.fed.load(JU), lost, insecure_dev=False)
+        assert county_security is not None
+        recovery = Recovery(
+            node=JU,
+            target=f"127.0.0.1:{server.port}",
+            security=county_security,
+            sink=SqlBatchSink(lost, JU, {}, relay=False, allow=receiver_policy(JU)),
+            allowed=receiver_policy(JU),
+            restore=SqlRestore(lost, JU, own_record_appliers(), [counter_floors]),
+        )
+        with pytest.raises(RecoveryRefused) as caught:
+            recovery.run()
+        assert f"批次 {altered.first_seq}–{altered.last_seq}" in caught.value.message
+        assert "批次哈希与内容不符" in caught.value.message
+        with UnitOfWork(lost, readonly=True) as uow:
+            seq = uow.conn.execute(select(func.max(outbox.c.seq)).where(outbox.c.origin == JU)).scalar()
+        assert (seq or 0) < altered.first_seq
+    finally:
+        server.stop(grace=None)
+        lost.dispose()

@@ -20,11 +20,11 @@ from sqlalchemy import Engine, Table, func, select
 
 from city_aggregator.bootstrap import replication_appliers as city_appliers
 from city_aggregator.orders import OrderDesk, OrdersContext
-from city_aggregator.orders.replica import ReplyApplier
 from county_node.approval.services import ApprovalService
 from county_node.bootstrap import CountyNode, assemble_county_node
 from county_node.bootstrap import replication_appliers as county_appliers
 from county_node.entrypoints.supervision_schemas import alert_view
+from county_node.supervision.adapters.order_replicas import ReplyApplier
 from county_node.supervision.domain.alerts import Alert
 from county_node.supervision.orders import CountyOrderApplier
 from federation.config import Config, NodeConfig

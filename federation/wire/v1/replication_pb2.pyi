@@ -173,6 +173,14 @@ class StatusReply(_message.Message):
     origins: _containers.RepeatedCompositeFieldContainer[OriginStatus]
     def __init__(self, receiver: _Optional[str] = ..., origins: _Optional[_Iterable[_Union[OriginStatus, _Mapping]]] = ...) -> None: ...
 
+class FetchRequest(_message.Message):
+    __slots__ = ("origin", "after_seq")
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    origin: str
+    after_seq: int
+    def __init__(self, origin: _Optional[str] = ..., after_seq: _Optional[int] = ...) -> None: ...
+
 class EnrolRequest(_message.Message):
     __slots__ = ("division", "token", "csr", "ca_public_key")
     DIVISION_FIELD_NUMBER: _ClassVar[int]

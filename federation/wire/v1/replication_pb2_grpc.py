@@ -161,6 +161,11 @@ class ReplicationStub:
                 request_serializer=federation_dot_wire_dot_v1_dot_replication__pb2.StatusRequest.SerializeToString,
                 response_deserializer=federation_dot_wire_dot_v1_dot_replication__pb2.StatusReply.FromString,
                 _registered_method=True)
+        self.Fetch = channel.unary_stream(
+                '/federation.wire.v1.Replication/Fetch',
+                request_serializer=federation_dot_wire_dot_v1_dot_replication__pb2.FetchRequest.SerializeToString,
+                response_deserializer=federation_dot_wire_dot_v1_dot_replication__pb2.Batch.FromString,
+                _registered_method=True)
 
 
 class ReplicationServicer:
@@ -179,6 +184,13 @@ class ReplicationServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Fetch(self, request, context):
+        """The batches held here of one origin the caller may fetch back, in seq order from after_seq + 1.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReplicationServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -191,6 +203,11 @@ def add_ReplicationServicer_to_server(servicer, server):
                     servicer.Status,
                     request_deserializer=federation_dot_wire_dot_v1_dot_replication__pb2.StatusRequest.FromString,
                     response_serializer=federation_dot_wire_dot_v1_dot_replication__pb2.StatusReply.SerializeToString,
+            ),
+            'Fetch': grpc.unary_stream_rpc_method_handler(
+                    servicer.Fetch,
+                    request_deserializer=federation_dot_wire_dot_v1_dot_replication__pb2.FetchRequest.FromString,
+                    response_serializer=federation_dot_wire_dot_v1_dot_replication__pb2.Batch.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -247,6 +264,33 @@ class Replication:
             '/federation.wire.v1.Replication/Status',
             federation_dot_wire_dot_v1_dot_replication__pb2.StatusRequest.SerializeToString,
             federation_dot_wire_dot_v1_dot_replication__pb2.StatusReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Fetch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/federation.wire.v1.Replication/Fetch',
+            federation_dot_wire_dot_v1_dot_replication__pb2.FetchRequest.SerializeToString,
+            federation_dot_wire_dot_v1_dot_replication__pb2.Batch.FromString,
             options,
             channel_credentials,
             insecure,

@@ -9,7 +9,8 @@
   order is held here it must name that county too, and a reply already held from another county is never
   overwritten (replies of two origins cannot be ordered by seq). The newest snapshot wins.
 
-Both are registered by the city's and the province's composition roots (:func:`order_appliers`).
+Both are registered by the city's and the province's composition roots (:func:`order_appliers`); a county
+recovering from its city rebuilds its own replies with :class:`ReplyApplier` (``county_node.recovery``).
 """
 
 from __future__ import annotations
