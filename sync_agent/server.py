@@ -291,6 +291,7 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
         if self._batches_after is None or self._fetch_allowed is None:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, "本接收端不提供记录取回（恢复）")
         caller = ""
+        opened = False
         try:
             if self._trust is None:
                 raise Unauthenticated("取回记录须使用双向 TLS 与节点证书（开发模式下不提供）")
@@ -302,6 +303,8 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
                     caller=caller,
                     origin=excerpt(origin),
                 )
+            self._guard.open(caller)  # a fetch holds a worker as a stream does: within the same per-peer limit
+            opened = True
             assert self._batches_after is not None
             after, sent = int(request.after_seq), 0
             log.info("replication.fetch_started", caller=caller, origin=origin, after=after)
@@ -317,6 +320,9 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
             code, text = grpc_status(exc)
             log.warning("replication.fetch_failed", caller=excerpt(caller), status=code.name, error=str(exc))
             context.abort(code, text)
+        finally:
+            if opened:
+                self._guard.close(caller)
 
 
 def _batch_bytes(batch: Batch) -> bytes:
