@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench import approval, clock, evaluate, ferry, latency, pages, replication, scoring, sweep, video
+from bench import approval, clock, evaluate, ferry, latency, pages, replication, scoring, soak, sweep, video
 from bench.harness import DEFAULT_POSTGRES_ADMIN_URL, DEFAULT_SEED, Options, emit
 from federation.errors import SunshineError
 
@@ -76,6 +76,12 @@ BENCHMARKS: Mapping[str, Benchmark] = {
             "default), p99 (target < 300 ms)",
             pages.run,
             default_scale=pages.DEFAULT_SCALE,
+        ),
+        Benchmark(
+            soak.NAME,
+            "every city and county of Shandong (154 origins on 7 processes) under 1,000 faults: lost, duplicated and "
+            "divergent records (target 0), convergence after the last fault",
+            soak.run,
         ),
     )
 }

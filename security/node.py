@@ -129,6 +129,7 @@ class NodeTrust:
             receiver=self.provenance,
             sender=self.provenance,
             renew_if_due=self.renew_if_due,
+            own_history=self.provenance.own_history,
         )
 
 

@@ -3,7 +3,9 @@
 * sealing: sign a batch hash with the node's signing key, hand over the chain that proves whose key it is;
 * receiving: who the TLS peer is, whether a batch's origin really signed it (with the key this receiver pinned
   for it), and the receiver's Welcome proof;
-* sending: whether the receiver's Welcome proves it is the node the link meant to reach.
+* sending: whether the receiver's Welcome proves it is the node the link meant to reach;
+* recovering: whether the node's own history taken back from its parent was signed by its own keys
+  (:mod:`security.own_history`).
 
 Built by the node's composition root from its :class:`~security.credentials.NodeCredentials` and
 :class:`~security.trust.TrustStore`; the sync agent never imports this package.
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+
+from cryptography import x509
 
 from federation.errors import Forbidden
 from federation.identities import (
@@ -26,6 +30,7 @@ from federation.identities import (
     scope_prefix,
 )
 from security.credentials import NodeCredentials
+from security.own_history import OwnKeyHistory
 from security.pins import SigningKeyPins
 from security.trust import TrustStore, welcome_message
 
@@ -49,6 +54,15 @@ class NodeProvenance:
         """The signature over ``batch_hash`` and the chain (DER, leaf first) that names the key."""
         self.credentials.refresh()
         return self.credentials.signing.sign(batch_hash), self.credentials.chain_der
+
+    # -- recovering ----------------------------------------------------------------------------------------------
+
+    def own_history(self, start_chain: Sequence[bytes] = ()) -> OwnKeyHistory:
+        """The check of this node's own batches taken back from its parent, from the signer chain of the last
+        batch the local store still holds (none: from the first batch taken back)."""
+        self.credentials.refresh()
+        leaf = x509.load_der_x509_certificate(self.credentials.chain_der[0])
+        return OwnKeyHistory(self.division, self.trust, self.credentials.signing.public, leaf, start_chain)
 
     # -- receiving -----------------------------------------------------------------------------------------------
 

@@ -1,16 +1,21 @@
 """Recovery (恢复) of a node from its parent: what the parent holds for it, fetched back and verified.
 
 A county whose database is lost, or older than what its city holds (a restored backup), takes back over the
-``Fetch`` RPC of its parent's replication port (mutual TLS: the parent answers only for the caller's certificate):
+``Fetch`` RPC of its parent's replication port (mutual TLS: the parent answers only for the caller's certificate).
+The parent first proves who it is, as on the link up: its Welcome carries its signature over this node's nonce,
+by the certificate of ``parent_of(node)``; it states there its mark for this node's origin.
 
-1. **its own origin** — every batch after the last one sealed here, up to the parent's mark for it (``Status``).
-   Each must continue the local chain (its ``prev_hash`` is the hash of the last batch held here), hash to its
-   records, and carry this node's own signature (verified against the federation PKI and the pinned key); a
-   record the local outbox already holds (written, not sealed yet) must be the same record. Then the batches are
-   written as if sealed here (:class:`~sync_agent.store.SqlRestore`): the outbox and batch log, the tables rebuilt
-   through the node's appliers, the counters moved past every number the records used. The next seal continues
-   the chain: no seq is reused. This comes first, before anything here writes a record of its own (receiving
-   standards makes a county report them): a fresh database must hold no record of the node's own yet.
+1. **its own origin** — every batch after the last one sealed here, up to the parent's mark, taken twice. First
+   verified whole, nothing written: each must continue the local chain (its ``prev_hash`` is the hash of the last
+   batch held here), hash to its records, agree with every record the local outbox holds (written, not sealed
+   yet), and be signed by this node's own keys — the walk of its signing keys, each one consented to by the one
+   before at a renewal, must end at its current key (``LinkSecurity.own_history``, :mod:`security.own_history`):
+   a history signed with a certificate a relay minted is refused, though its chain verifies. Then fetched again,
+   each batch the one verified, and written as if sealed here (:class:`~sync_agent.store.SqlRestore`): the outbox
+   and batch log, the tables rebuilt through the node's appliers, the counters moved past every number the records
+   used. The next seal continues the chain: no seq is reused. This comes first, before anything here writes a
+   record of its own (receiving standards makes a county report them): a fresh database must hold no record of
+   the node's own yet.
 2. **what comes down** — the batches of its ancestors the parent relays (the province's standards and calendar,
    the city's and the province's orders, scores, revocations), received by the node's own receiver
    (:class:`~sync_agent.store.SqlBatchSink`) exactly as the link down would deliver them: policy, chain, hash and
@@ -35,7 +40,14 @@ from federation.replication.trust import LinkSecurity
 from federation.wire.v1 import replication_pb2 as pb
 from federation.wire.v1 import replication_pb2_grpc as pb_grpc
 from sync_agent.answers import AllowPolicy, answer_batches
-from sync_agent.convert import batch_from_proto
+from sync_agent.client import SOFTWARE
+from sync_agent.convert import (
+    Hello,
+    Welcome,
+    batch_from_proto,
+    client_message_to_proto,
+    server_message_from_proto,
+)
 from sync_agent.domain import Batch, Mark, Verdict, check_batch
 from sync_agent.errors import BatchRefused, RecoveryRefused
 from sync_agent.link_stream import CHANNEL_OPTIONS, link_error
@@ -118,9 +130,15 @@ class Recovery:
         options = [*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", self._security.tls_name)]
         with grpc.secure_channel(self._target, self._security.channel_credentials(), options) as channel:
             stub = pb_grpc.ReplicationStub(channel)
+            theirs = self._parent_mark(stub)
             local = self._restore.local()
             report.held_before, report.sealed_before = local.top, local.sealed
-            self._restore_own(stub, local.mark, local.top, report.own)
+            if theirs.high_water == 0 and local.top == 0:
+                raise RecoveryRefused(
+                    f"上级 {self.parent} 未保存本节点 {self.node} 的任何记录，无从恢复（本地也没有）",
+                    parent=self.parent,
+                )
+            self._restore_own(stub, local.mark, held=local.top, theirs=theirs, into=report.own)
             for origin in ancestors(self.node):
                 report.down.append(self._receive_down(stub, origin))
         log.info(
@@ -165,46 +183,105 @@ class Recovery:
                 got.high_water = answer.mark.high_water
         return got
 
-    def _restore_own(self, stub: pb_grpc.ReplicationStub, mark: Mark, held: int, into: Restored) -> None:
-        """The node's own batches after ``mark`` (the last sealed here), verified and written in groups, up to the
-        parent's mark for this origin (its ``Status``): the local chain must be a prefix of the parent's."""
-        theirs = self._parent_mark(stub)
+    def _parent_mark(self, stub: pb_grpc.ReplicationStub) -> Mark:
+        """The parent proves who it is as on the link up (its Welcome: a signature over this node's nonce, by the
+        node ``parent_of(node)`` the federation PKI certifies), and states its mark for this node's origin."""
+        nonce = self._security.sender.nonce()
+        hello = client_message_to_proto(Hello(self.node, (self.node,), f"{SOFTWARE} recover", nonce))
+        call = stub.Stream(iter([hello]), timeout=60.0)
+        try:
+            first = next(iter(call), None)
+        except grpc.RpcError as exc:
+            raise link_error(exc, self._target) from None
+        finally:
+            call.cancel()
+        welcome = server_message_from_proto(first) if first is not None else None
+        if not isinstance(welcome, Welcome):
+            raise RecoveryRefused(f"上级 {self._target} 没有以 Welcome 应答握手")
+        try:
+            receiver = self._security.sender.verify_receiver(welcome.receiver_chain, welcome.proof, nonce, up=True)
+        except SunshineError as exc:
+            raise RecoveryRefused(f"上级 {self._target} 未能证明其身份：{exc.message}") from None
+        if receiver != self.parent:
+            raise RecoveryRefused(f"{self._target} 是 {receiver}，不是本节点的上级 {self.parent}", receiver=receiver)
+        return next((m for m in welcome.marks if m.origin == self.node), Mark(self.node))
+
+    def _restore_own(
+        self, stub: pb_grpc.ReplicationStub, mark: Mark, *, held: int, theirs: Mark, into: Restored
+    ) -> None:
+        """The node's own batches after ``mark`` (the last sealed here) up to the parent's mark ``theirs``: the local
+        chain must be a prefix of the parent's. Taken twice: first verified whole — chain, hashes, the records held
+        here, and every signature by this node's own keys up to its current one (``LinkSecurity.own_history``) —
+        with nothing written; then again, each batch the one verified, written in groups."""
         if theirs.high_water <= mark.high_water:  # the parent holds no more than this node sealed: the same chain?
             if theirs.high_water and self._restore.hash_at(theirs.high_water) != theirs.last_hash:
                 raise RecoveryRefused(
                     f"本地已封批的第 {theirs.high_water} 条处与上级所存的批次哈希不同：{_FORKED}", seq=theirs.high_water
                 )
             return
-        pending: list[Batch] = []
+        if self._security.own_history is None:  # pragma: no cover - every LinkSecurity of security.node has it
+            raise RecoveryRefused("本节点的安全配置不能校验自己的历史签名，不能恢复")
+        history = self._security.own_history(self._restore.signer_chain_at(mark.high_water))
+        verified: dict[int, bytes] = {}
+        end = mark
         for message in self._fetch(stub, self.node, mark.high_water):
-            batch = self._verified(message, mark, held)
+            batch = self._verified(message, end, held)
+            try:
+                history.follow(batch.batch_hash, batch.signature, batch.signer_chain)
+            except SunshineError as exc:
+                raise RecoveryRefused(
+                    f"本节点来源 {self.node} 的批次 {batch.first_seq}–{batch.last_seq}签名验证失败：{exc.message}"
+                ) from None
+            verified[batch.last_seq] = batch.batch_hash
+            end = Mark(self.node, batch.last_seq, batch.batch_hash)
+        if end.high_water < theirs.high_water:  # no batch of the parent's begins after the local chain's end
+            raise RecoveryRefused(
+                f"上级所存本节点记录至第 {theirs.high_water} 条，但其批次不能接在本地已封批的"
+                f"第 {end.high_water} 条之后（批次边界不同）：{_FORKED}",
+                seq=end.high_water,
+            )
+        try:
+            history.complete()
+        except SunshineError as exc:
+            raise RecoveryRefused(f"本节点来源 {self.node} 的历史批次签名验证失败：{exc.message}") from None
+        self._write_verified(stub, mark, end, verified=verified, held=held, into=into)
+
+    def _write_verified(
+        self,
+        stub: pb_grpc.ReplicationStub,
+        mark: Mark,
+        end: Mark,
+        *,
+        verified: dict[int, bytes],
+        held: int,
+        into: Restored,
+    ) -> None:
+        """The batches verified (``verified``: last seq → hash) fetched again and written, each checked to be the one
+        verified (its hash, recomputed from its records, and its place in the chain)."""
+        pending: list[Batch] = []
+        at = mark
+        for message in self._fetch(stub, self.node, mark.high_water):
+            batch = self._decoded(message, at)
+            if verified.get(batch.last_seq) != batch.batch_hash:
+                raise RecoveryRefused(
+                    f"上级第二次发回的批次 {batch.first_seq}–{batch.last_seq} 与已校验的不同，已停止写入",
+                    first_seq=batch.first_seq,
+                )
             pending.append(batch)
-            mark = Mark(self.node, batch.last_seq, batch.batch_hash)
+            at = Mark(self.node, batch.last_seq, batch.batch_hash)
             if len(pending) >= _GROUP:
                 self._restore.write(pending, held_up_to=held, into=into)
                 pending = []
+            if at.high_water >= end.high_water:
+                break
         self._restore.write(pending, held_up_to=held, into=into)
-        if mark.high_water < theirs.high_water:  # no batch of the parent's begins after the local chain's end
+        if at.high_water != end.high_water:
             raise RecoveryRefused(
-                f"上级所存本节点记录至第 {theirs.high_water} 条，但其批次不能接在本地已封批的"
-                f"第 {mark.high_water} 条之后（批次边界不同）：{_FORKED}",
-                seq=mark.high_water,
+                f"上级第二次只发回至第 {at.high_water} 条（已校验至第 {end.high_water} 条）；再次执行恢复可继续"
             )
 
-    def _parent_mark(self, stub: pb_grpc.ReplicationStub) -> Mark:
-        """The parent's mark for this node's origin (``Status``: the caller hears of its own link only)."""
-        try:
-            reply = stub.Status(pb.StatusRequest(origin_prefix=self.node), timeout=60.0)
-        except grpc.RpcError as exc:
-            raise link_error(exc, self._target) from None
-        for line in reply.origins:
-            if line.origin == self.node:
-                return Mark(self.node, line.high_water, bytes(line.last_hash))
-        return Mark(self.node)
-
-    def _verified(self, message: pb.Batch, mark: Mark, held: int) -> Batch:
-        """The batch of ``message`` if it continues ``mark``, hashes to its records, carries this node's signature
-        and agrees with every record the local outbox holds (``held``: its highest seq); else RecoveryRefused."""
+    def _decoded(self, message: pb.Batch, mark: Mark) -> Batch:
+        """The batch of ``message`` if it is well formed, hashes to its records and continues ``mark``."""
         where = f"本节点来源 {self.node} 的批次 {message.first_seq}–{message.last_seq}"
         try:
             batch = batch_from_proto(
@@ -218,15 +295,15 @@ class Recovery:
                 )
             if check_batch(mark, batch) is not Verdict.APPLY:
                 raise RecoveryRefused(f"{where}：与本地已封批的记录重复", first_seq=batch.first_seq)
-            self._security.receiver.verify_batch(self.node, batch.batch_hash, batch.signature, batch.signer_chain)
         except BatchRefused as refused:
             raise RecoveryRefused(
                 f"{where}未通过校验：{refused.message}（本地已封批到 {mark.high_water}）", reason=refused.reason
             ) from None
-        except RecoveryRefused:
-            raise
-        except SunshineError as exc:
-            raise RecoveryRefused(f"{where}签名验证失败：{exc.message}") from None
+        return batch
+
+    def _verified(self, message: pb.Batch, mark: Mark, held: int) -> Batch:
+        """:meth:`_decoded`, and every record the local outbox holds (``held``: its highest seq) is the same."""
+        batch = self._decoded(message, mark)
         if batch.first_seq <= held:
             self._same_as_local(batch, held)
         return batch

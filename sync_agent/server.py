@@ -59,6 +59,7 @@ from sync_agent.convert import (
 )
 from sync_agent.domain import Batch, excerpt
 from sync_agent.errors import BatchRefused
+from sync_agent.fetch import BatchesAfter, Fetching
 from sync_agent.ports import BatchSink, Receipt
 from sync_agent.stream_groups import Received, groups_of, message_of, received
 from sync_agent.stream_guard import StreamGuard, StreamLimits
@@ -85,11 +86,6 @@ GRPC_MESSAGE_LIMIT = 64 * 1024 * 1024  # a batch is bounded by the sealer; gRPC'
 ExtraService = Callable[[grpc.Server], None]
 """Adds another servicer to the replication server (the parent's Enrolment service)."""
 
-BatchesAfter = Callable[[str, int, int], Sequence[Batch]]
-"""``batches_after(origin, high_water, limit)``: batches held here, consecutive from ``high_water + 1``, unchanged
-(``SqlBatchSource.batches_after``)."""
-
-_FETCH_PAGE = 64  # batches read per query while a Fetch streams
 
 INTERNAL_MESSAGE = "接收端内部错误，请稍后重试；如持续出现请联系接收端管理员（详情已记录日志）"
 
@@ -153,8 +149,8 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
     verified certificate's division, and hears only of its own link (the origins it may send here).
 
     ``Fetch`` streams back, from ``batches_after``, the batches of an origin ``fetch_allowed(caller, origin)``
-    admits (a county's own, for its recovery); it needs machine trust (the caller is its certificate) and answers
-    UNIMPLEMENTED without ``batches_after``.
+    admits (a county's own, for its recovery: :mod:`sync_agent.fetch`); it needs machine trust (the caller is its
+    certificate) and answers UNIMPLEMENTED without ``batches_after``.
     """
 
     def __init__(
@@ -170,14 +166,18 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
         fetch_allowed: AllowPolicy | None = None,
     ) -> None:
         self._sink = sink
-        self._batches_after = batches_after
-        self._fetch_allowed = fetch_allowed
+
         self._allowed = allowed or default_allowed
         self._origins_held = origins_held
         self._status = status
         self._trust = trust
         self._limits = limits or StreamLimits()
         self._guard = StreamGuard(trust, self._limits)
+        self._fetching = (
+            Fetching(batches_after, fetch_allowed, self._guard)
+            if batches_after is not None and fetch_allowed is not None
+            else None
+        )
 
     def Stream(  # noqa: N802 — the RPC's name in the wire contract
         self, request_iterator: Iterator[Received | pb.ClientMessage], context: grpc.ServicerContext
@@ -288,41 +288,19 @@ class ReplicationServicer(pb_grpc.ReplicationServicer):
     def Fetch(  # noqa: N802 — the RPC's name in the wire contract
         self, request: pb.FetchRequest, context: grpc.ServicerContext
     ) -> Iterator[Batch]:
-        if self._batches_after is None or self._fetch_allowed is None:
+        if self._fetching is None:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, "本接收端不提供记录取回（恢复）")
         caller = ""
-        opened = False
         try:
             if self._trust is None:
                 raise Unauthenticated("取回记录须使用双向 TLS 与节点证书（开发模式下不提供）")
             caller = self._guard.who(context)
-            origin = request.origin
-            if not self._fetch_allowed(caller, origin):
-                raise Forbidden(
-                    f"节点 {caller} 无权取回来源 {excerpt(origin)} 的记录：只能取回本节点自己的记录及上级下发的记录",
-                    caller=caller,
-                    origin=excerpt(origin),
-                )
-            self._guard.open(caller)  # a fetch holds a worker as a stream does: within the same per-peer limit
-            opened = True
-            assert self._batches_after is not None
-            after, sent = int(request.after_seq), 0
-            log.info("replication.fetch_started", caller=caller, origin=origin, after=after)
-            while context.is_active():
-                page = self._batches_after(origin, after, _FETCH_PAGE)
-                if not page:
-                    break
-                yield from page
-                sent += len(page)
-                after = page[-1].last_seq
-            log.info("replication.fetch_done", caller=caller, origin=origin, batches=sent, last_seq=after)
+            assert self._fetching is not None
+            yield from self._fetching.batches(caller, request.origin, request.after_seq, context.is_active)
         except Exception as exc:  # the one translation, as for Stream
             code, text = grpc_status(exc)
             log.warning("replication.fetch_failed", caller=excerpt(caller), status=code.name, error=str(exc))
             context.abort(code, text)
-        finally:
-            if opened:
-                self._guard.close(caller)
 
 
 def _batch_bytes(batch: Batch) -> bytes:

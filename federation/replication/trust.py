@@ -13,7 +13,7 @@ from typing import Protocol
 
 import grpc
 
-__all__ = ["BatchSigner", "LinkSecurity", "ReceiverTrust", "SenderTrust", "peer_chain_pem"]
+__all__ = ["BatchSigner", "LinkSecurity", "OwnHistory", "ReceiverTrust", "SenderTrust", "peer_chain_pem"]
 
 
 def peer_chain_pem(context: grpc.ServicerContext) -> bytes | None:
@@ -60,6 +60,19 @@ class SenderTrust(Protocol):
         ...
 
 
+class OwnHistory(Protocol):
+    """A node's own batches taken back from its parent (its recovery), checked against its own signing keys."""
+
+    def follow(self, batch_hash: bytes, signature: bytes, chain_der: Sequence[bytes]) -> None:
+        """The next batch, in seq order: raise SignatureInvalid unless this node's key (or one it consented to at a
+        renewal) signed it."""
+        ...
+
+    def complete(self) -> None:
+        """Raise SignatureInvalid unless the batches followed end at this node's current signing key."""
+        ...
+
+
 @dataclass(frozen=True)
 class LinkSecurity:
     """Everything a node's links need for mutual TLS and provenance: credentials (re-read after a renewal), the
@@ -74,3 +87,5 @@ class LinkSecurity:
     sender: SenderTrust
     # renews the node's certificate at its parent's replication port when due; returns whether it did
     renew_if_due: Callable[[str], bool] | None = None
+    # the check of the node's own history taken back in a recovery, from the chain of the last batch it still holds
+    own_history: Callable[[Sequence[bytes]], OwnHistory] | None = None

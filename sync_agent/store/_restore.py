@@ -25,7 +25,7 @@ from federation.storage.uow import UnitOfWork
 from federation.timeutil import utcnow
 from sync_agent.apply import apply_records
 from sync_agent.domain import ZERO_HASH, Batch, Mark
-from sync_agent.store._shared import INSERT_BATCH, batch_values, store_chain
+from sync_agent.store._shared import INSERT_BATCH, batch_values, chains_of, store_chain
 from sync_agent.store._sink import write_relay_copy
 
 __all__ = ["CounterFloors", "LocalOrigin", "Restored", "SqlRestore"]
@@ -36,6 +36,9 @@ case ``371122-20261207-000123`` → ``("case_no:371122:20261207", 123)``. Declar
 
 _TOP = select(func.max(outbox.c.seq)).where(outbox.c.origin == bindparam("origin"))
 _HASH_AT = select(batch_log.c.batch_hash).where(
+    batch_log.c.origin == bindparam("origin"), batch_log.c.last_seq == bindparam("last_seq")
+)
+_SIGNER_AT = select(batch_log.c.signer).where(
     batch_log.c.origin == bindparam("origin"), batch_log.c.last_seq == bindparam("last_seq")
 )
 _LOCAL_BETWEEN = (
@@ -122,6 +125,13 @@ class SqlRestore:
         with UnitOfWork(self._engine, readonly=True) as uow:
             found = uow.conn.execute(_HASH_AT, {"origin": self.origin, "last_seq": last_seq}).scalar()
         return None if found is None else bytes(found)
+
+    def signer_chain_at(self, last_seq: int) -> tuple[bytes, ...]:
+        """The signer chain of the origin's batch held here that ends at ``last_seq`` (empty: none, or it was sealed
+        by a writer and signed only as it was sent)."""
+        with UnitOfWork(self._engine, readonly=True) as uow:
+            signer = uow.conn.execute(_SIGNER_AT, {"origin": self.origin, "last_seq": last_seq}).scalar()
+            return chains_of(uow.conn, {signer}).get(signer, ()) if signer else ()
 
     def local_records(self, first: int, last: int) -> list[Record]:
         """The outbox records of the origin held here from seq ``first`` to ``last`` (written, perhaps not sealed)."""

@@ -18,14 +18,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
-from sqlalchemy import Engine, func, select
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import Engine, func, insert, select
 
 from county_node.approval.domain import Action
 from county_node.bootstrap import build_county_node
@@ -44,12 +45,12 @@ from security.keystore import keystore_for
 from security.node import link_security
 from security.pki import COMMON_NAME, build_csr, chain_pem, generate_tls_key, tls_key_pem
 from security.signing import generate_signing_key
-from sync_agent.convert import Hello, OriginStatus, batch_from_proto, batch_to_proto, hello_to_proto
+from sync_agent.convert import Hello, batch_from_proto, batch_to_proto, hello_to_proto
 from sync_agent.domain import ZERO_HASH, Batch, Mark, seal_batch
 from sync_agent.errors import RecoveryRefused
 from sync_agent.recover import Recovery
-from sync_agent.runtime import fetch_policy, receiver_policy
-from sync_agent.server import serve
+from sync_agent.runtime import receiver_policy
+from sync_agent.server import RunningServer, serve
 from sync_agent.store import SqlBatchSink, SqlBatchSource, SqlRestore
 
 pytestmark = pytest.mark.fault
@@ -493,6 +494,9 @@ def test_a_node_fetches_back_only_its_own_records_and_what_comes_down_to_it(trus
         receiver.receiver.verify_batch(JU, batch.batch_hash, batch.signature, batch.signer_chain)
     assert [b.first_seq for b in _fetch(trust, JU, CITY, JU, after=own[-1].first_seq - 1)] == [own[-1].first_seq]
     assert _fetch(trust, JU, CITY, PROVINCE)  # the standards the province sent down, relayed by the city
+    with pytest.raises(grpc.RpcError) as beyond:
+        _fetch(trust, JU, CITY, JU, after=2**63)
+    assert beyond.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     for caller, target, origin in ((JU, CITY, WULIAN), (JU, PROVINCE, CITY), (CITY, JU, CITY), (JU, CITY, "37112x")):
         with pytest.raises(grpc.RpcError) as caught:
             _fetch(trust, caller, target, origin)
@@ -501,46 +505,124 @@ def test_a_node_fetches_back_only_its_own_records_and_what_comes_down_to_it(trus
             assert "无权取回来源" in (caught.value.details() or "")
 
 
+def _fake_parent(
+    trust: Trust, who: str, served: Sequence[pb.Batch], top: Mark, tmp_path: Path
+) -> tuple[RunningServer, Engine]:
+    """A server on ``who``'s real certificate that says it holds 莒县 up to ``top`` and serves ``served``."""
+    security = link_security(trust.fed.load(who), trust.engines[who], insecure_dev=False)
+    assert security is not None
+    scratch = make_engine(f"sqlite:///{tmp_path / 'parent.db'}")
+    upgrade(scratch)
+    with UnitOfWork(scratch) as uow:
+        uow.conn.execute(
+            insert(replication_marks),
+            {
+                "origin": JU,
+                "high_water": top.high_water,
+                "last_hash": top.last_hash,
+                "records": 0,
+                "updated_at": utcnow(),
+            },
+        )
+        uow.commit()
+    held = [Batch(JU, b.first_seq, b.last_seq, b"", b"", (), wire=b.SerializeToString()) for b in served]
+    server = serve(
+        SqlBatchSink(scratch, who, {}, relay=True),
+        credentials=security.server_credentials(),
+        trust=security.receiver,
+        batches_after=lambda origin, after, limit: [b for b in held if origin == JU and b.first_seq > after][:limit],
+        fetch_allowed=lambda caller, origin: True,
+    )
+    return server, scratch
+
+
+def _recover_from(trust: Trust, port: int, tmp_path: Path) -> tuple[Recovery, Engine]:
+    """莒县's recovery into a new (lost) database, from the server on ``port``."""
+    lost = make_engine(f"sqlite:///{tmp_path / 'lost.db'}")
+    upgrade(lost)
+    county_security = link_security(trust.fed.load(JU), lost, insecure_dev=False)
+    assert county_security is not None
+    recovery = Recovery(
+        node=JU,
+        target=f"127.0.0.1:{port}",
+        security=county_security,
+        sink=SqlBatchSink(lost, JU, {}, relay=False, allow=receiver_policy(JU)),
+        allowed=receiver_policy(JU),
+        restore=SqlRestore(lost, JU, own_record_appliers(), [counter_floors]),
+    )
+    return recovery, lost
+
+
+def _refused_and_nothing_written(recovery: Recovery, lost: Engine) -> str:
+    with pytest.raises(RecoveryRefused) as caught:
+        recovery.run()
+    with UnitOfWork(lost, readonly=True) as uow:
+        assert uow.conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 0
+        assert uow.conn.execute(select(func.count()).select_from(cases)).scalar_one() == 0
+    return caught.value.message
+
+
 def test_a_parent_that_alters_a_record_cannot_restore_it(trust: Trust, tmp_path: Path) -> None:
     """A recovery (``county recover``) against a parent that sends 莒县's batches back with one record altered:
     the city's real certificate and mutual TLS, the county's real batches and signatures — refused as altered,
-    naming the batch, and nothing of that batch reaches the county's store."""
+    naming the batch, and nothing reaches the county's store."""
     real = _fetch(trust, JU, CITY, JU)
     altered = pb.Batch.FromString(real[-1].SerializeToString())
     altered.records[0].record_id += "x"
-    served = [*real[:-1], altered]
-    held = [Batch(JU, b.first_seq, b.last_seq, b"", b"", (), wire=b.SerializeToString()) for b in served]
     top = Mark(JU, real[-1].last_seq, real[-1].batch_hash)
-    city_security = link_security(trust.fed.load(CITY), trust.engines[CITY], insecure_dev=False)
-    assert city_security is not None
-    lost = make_engine(f"sqlite:///{tmp_path / 'lost.db'}")
-    upgrade(lost)
-    server = serve(
-        SqlBatchSink(lost, CITY, {}, relay=True),
-        status=lambda prefix: [OriginStatus(top)],
-        credentials=city_security.server_credentials(),
-        trust=city_security.receiver,
-        batches_after=lambda origin, after, limit: [b for b in held if b.first_seq > after][:limit],
-        fetch_allowed=fetch_policy(CITY),
-    )
+    server, scratch = _fake_parent(trust, CITY, [*real[:-1], altered], top, tmp_path)
+    recovery, lost = _recover_from(trust, server.port, tmp_path)
     try:
-        county_security = link_security(trust.fed.load(JU), lost, insecure_dev=False)
-        assert county_security is not None
-        recovery = Recovery(
-            node=JU,
-            target=f"127.0.0.1:{server.port}",
-            security=county_security,
-            sink=SqlBatchSink(lost, JU, {}, relay=False, allow=receiver_policy(JU)),
-            allowed=receiver_policy(JU),
-            restore=SqlRestore(lost, JU, own_record_appliers(), [counter_floors]),
-        )
-        with pytest.raises(RecoveryRefused) as caught:
-            recovery.run()
-        assert f"批次 {altered.first_seq}–{altered.last_seq}" in caught.value.message
-        assert "批次哈希与内容不符" in caught.value.message
-        with UnitOfWork(lost, readonly=True) as uow:
-            seq = uow.conn.execute(select(func.max(outbox.c.seq)).where(outbox.c.origin == JU)).scalar()
-        assert (seq or 0) < altered.first_seq
+        message = _refused_and_nothing_written(recovery, lost)
+        assert f"批次 {altered.first_seq}–{altered.last_seq}" in message
+        assert "批次哈希与内容不符" in message
     finally:
         server.stop(grace=None)
         lost.dispose()
+        scratch.dispose()
+
+
+def test_a_history_forged_under_a_certificate_the_city_minted_is_refused(trust: Trust, tmp_path: Path) -> None:
+    """The city's CA mints a certificate for 莒县 with a key of its choosing and serves 莒县's history re-chained and
+    re-signed with it, one applicant changed: every chain verifies to the root, but the keys end nowhere near the
+    county's own signing key — refused, nothing written (it was checked whole before anything was)."""
+    trust.one_case(JU)
+    wait_for(lambda: trust.converged(JU), "莒县的记录到达市级")
+    real = [batch_from_proto(m) for m in _fetch(trust, JU, CITY, JU)]
+    city_cfg = trust.fed.load(CITY)
+    authority = load_authority(city_cfg, keystore_for(city_cfg), trust.credentials(CITY))
+    assert authority is not None
+    signing = generate_signing_key(trust.credentials(JU).signing.suite)
+    issued = authority.issue_node(build_csr(JU, generate_tls_key(), signing.public), JU, utcnow(), 30)
+    chain_der = [c.public_bytes(serialization.Encoding.DER) for c in issued.chain]
+    forged: list[pb.Batch] = []
+    prev = ZERO_HASH
+    for b in real:
+        records = [replace(r, payload=r.payload.replace("张*".encode(), "伪造*".encode())) for r in b.records]
+        sealed = seal_batch(JU, prev, records)
+        message = batch_to_proto(sealed)
+        message.signature = signing.sign(sealed.batch_hash)
+        message.signer_chain.extend(chain_der)
+        forged.append(message)
+        prev = sealed.batch_hash
+    server, scratch = _fake_parent(trust, CITY, forged, Mark(JU, forged[-1].last_seq, prev), tmp_path)
+    recovery, lost = _recover_from(trust, server.port, tmp_path)
+    try:
+        assert "不是用本节点现有签名密钥" in _refused_and_nothing_written(recovery, lost)
+    finally:
+        server.stop(grace=None)
+        lost.dispose()
+        scratch.dispose()
+
+
+def test_only_the_parent_itself_can_answer_a_recovery(trust: Trust, tmp_path: Path) -> None:
+    """五莲县 (a sibling, with its own real certificate) poses as 莒县's city and says it holds nothing: its Welcome
+    proves it is 371121, not the parent 371100 — refused before anything is fetched."""
+    server, scratch = _fake_parent(trust, WULIAN, [], Mark(JU), tmp_path)
+    recovery, lost = _recover_from(trust, server.port, tmp_path)
+    try:
+        assert f"接收端 {WULIAN} 不是本节点 {JU} 的上级节点" in _refused_and_nothing_written(recovery, lost)
+    finally:
+        server.stop(grace=None)
+        lost.dispose()
+        scratch.dispose()
