@@ -109,9 +109,17 @@ class Proxies:
         return proxy.cuts_mid_stream > before
 
     def close(self) -> None:
-        for proxy in self._proxies.values():
-            if proxy.server is not None:
-                self._call(proxy.server.close)
-            self._call(proxy._close_all)
+        async def shut() -> None:
+            for proxy in self._proxies.values():
+                if proxy.server is not None:
+                    proxy.server.close()
+                proxy.cut_now()
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shut(), self._loop).result(timeout=30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        self._loop.close()
