@@ -31,6 +31,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -106,6 +107,7 @@ class _Hosts:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: dict[str, IO[bytes]] = {}
         self._killing: set[str] = set()
+        self._restarting: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
         self.unexpected_exits = 0
         self.restarts = 0
@@ -131,7 +133,11 @@ class _Hosts:
                 time.sleep(0.1)
 
     def kill(self, name: str, rng: random.Random) -> None:
-        """SIGKILL now, started again after 0.5–2 s (in the background)."""
+        """SIGKILL now, started again after 0.5–2 s (in the background). A host still down from an earlier kill is
+        killed again once it is back (never two processes of one host)."""
+        pending = self._restarting.get(name)
+        if pending is not None:
+            pending.join()
         with self._lock:
             self._killing.add(name)
             self._procs[name].send_signal(signal.SIGKILL)
@@ -144,7 +150,8 @@ class _Hosts:
                 self.restarts += 1
                 self._killing.discard(name)
 
-        threading.Thread(target=again, daemon=True).start()
+        thread = self._restarting[name] = threading.Thread(target=again, daemon=True)
+        thread.start()
 
     def watch(self) -> None:
         """Start again any host that exited without being killed (counted)."""
@@ -156,6 +163,8 @@ class _Hosts:
                     self.start(name)
 
     def stop_all(self) -> None:
+        for pending in list(self._restarting.values()):
+            pending.join()
         with self._lock:
             for proc in self._procs.values():
                 with contextlib.suppress(ProcessLookupError):
@@ -366,7 +375,11 @@ def soak(directory: Path, settings: Settings) -> dict[str, Any]:
                     converged[origin] = max(0.0, now - last_fault)
             return len(converged) == len(tops)
 
-        _wait(province_holds, CONVERGE_LIMIT_S, "convergence after the last fault")
+        try:
+            _wait(province_holds, CONVERGE_LIMIT_S, "convergence after the last fault")
+        except RuntimeError as exc:
+            behind = {o: (tops[o], _marks(engines(plan.province)).get(o, 0)) for o in tops if o not in converged}
+            raise RuntimeError(f"{exc}: behind (top, province) {dict(list(behind.items())[:20])}") from None
         _state_everything(plan, engines)
         time.sleep(1.0)
         checked = _verify(plan, engines)
@@ -400,8 +413,13 @@ def run(options: Options) -> dict[str, Any]:
         span_s=max(20.0, SPAN_S * options.scale),
         seed=options.seed,
     )
-    with tempfile.TemporaryDirectory(prefix="sunshine-soak-") as tmp:
-        figures = soak(Path(tmp), settings)
+    directory = Path(tempfile.mkdtemp(prefix="sunshine-soak-"))
+    try:
+        figures = soak(directory, settings)
+    except BaseException:
+        _say(f"the soak's directory is kept for a look: {directory}")
+        raise
+    shutil.rmtree(directory, ignore_errors=True)
     ok = figures["lost"] == figures["duplicated"] == figures["divergent"] == 0
     _say(
         f"{figures['faults']} faults over {figures['counties']} counties and {figures['cities']} cities: "

@@ -34,6 +34,7 @@ from federation.text import ljust, rjust
 from province_center.demo.endings import audit_summary, boundary_summary, stop_in_order
 from province_center.demo.extranet import public_round_trip
 from province_center.demo.launcher import Federation, LaunchError, NodeSpec
+from province_center.demo.recovery import recovery_round_trip
 from security.access import ROLE_LABELS
 
 __all__ = ["demo_app"]
@@ -42,6 +43,7 @@ demo_app = typer.Typer(help="启动演示联邦（SQLite，本机回环地址）
 
 _MARKER = ".sunshine-demo"  # a working directory the demo may wipe carries this file
 DEMO_EXTRANET = "371122"  # 莒县 runs an extranet node (网上办事门户) in the demo
+DEMO_RECOVERED = "371324"  # 兰陵县 loses its disk at the end of the demo and is rebuilt from its city
 
 
 def _say(text: str) -> None:
@@ -474,6 +476,17 @@ def _watch(fed: Federation, duration: float) -> bool:
     return False
 
 
+def _public_audit_boundary_recovery(fed: Federation) -> None:
+    """The end of the hall's day: the public portal's round trip, who did what, what crossed each boundary, and a
+    county that loses its disk rebuilt from its city."""
+    _say("")
+    public_round_trip(fed, DEMO_EXTRANET, _say)
+    _wait_converged(fed, timeout=30.0)  # the online case and its rating up too
+    audit_summary(fed, _say)
+    boundary_summary(fed, _say, DEMO_EXTRANET)
+    recovery_round_trip(fed, DEMO_RECOVERED, _say)
+
+
 @demo_app.callback()
 def demo(
     workdir: Annotated[Path, typer.Option(help="演示工作目录（每次启动时清空重建）")] = Path(".demo"),
@@ -532,11 +545,7 @@ def demo(
         _order_round_trip(fed)
         _scores(fed, _node_now(fed))
         _wait_converged(fed, timeout=30.0)  # the order's and the scores' audit entries up too
-        _say("")
-        public_round_trip(fed, DEMO_EXTRANET, _say)
-        _wait_converged(fed, timeout=30.0)  # the online case and its rating up too
-        audit_summary(fed, _say)
-        boundary_summary(fed, _say, DEMO_EXTRANET)
+        _public_audit_boundary_recovery(fed)
     except (LaunchError, RuntimeError) as exc:
         typer.echo(f"演示失败：{exc}（日志目录 {workdir}）", err=True)
         raise typer.Exit(1) from None

@@ -72,7 +72,11 @@ def test_demo_runs_the_federation_reports_every_tier_and_stops_cleanly(tmp_path:
         assert f"（{division}）：内置默认策略" in boundary or f"（{division}）：策略版本" in boundary, boundary
     assert "申请人全名 0 个，未脱敏的证件号、信用代码或手机号 0 处" in boundary, boundary
     assert "✓ 山东省数据库直查" in boundary, boundary
-    _assert_supervised_and_drained(out)
+    recovery = out.split("==== 恢复：兰陵县（371324）的数据库丢失，从市级节点重建 ====")[1]
+    assert "已从上级 371300" in recovery, recovery
+    assert "本县记录：取回批次" in recovery, recovery
+    assert "（与丢失前一致）" in recovery, recovery
+    _assert_supervised_and_drained(out)  # 兰陵县's statements after its recovery agree at its city and the province
     assert "所有进程已停止" in out
     _assert_clean_stop(workdir)
 
