@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import socket
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from sqlalchemy import delete
 
 from bench.pki_material import PASSPHRASE, enrolled_config
 from county_node.approval.services import ApprovalService
+from federation.bound_ports import spare_port
 from federation.data import DIVISIONS_CSV
 from federation.identities import DivisionLevel, DivisionRegistry
 from federation.standards import StandardsBundle
@@ -86,11 +86,6 @@ class Plan:
         return cls(**data)
 
 
-def _free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as sock:
-        return int(sock.getsockname()[1])
-
-
 def _template(directory: Path, bundle: StandardsBundle) -> Path:
     """One migrated database with the standards in force (calendar, catalogue, boundary policy), copied to every
     node: a receiver computes due moments on its own calendar, a county screens what it writes with the policy."""
@@ -144,7 +139,7 @@ def make_plan(
         cities=list(counties),
         counties=counties,
         hosts=hosts,
-        ports={r: _free_port() for r in receivers},
+        ports={r: spare_port() for r in receivers},  # bound again at every restart of the host
     )
 
 

@@ -10,14 +10,22 @@ configuration binds it again (:func:`sticky_port`). A node restarted with its ow
 a service manager or a supervisor after a crash — is therefore found again where its agents and children were
 told it is. If that port has been taken meanwhile, the node refuses to start and says so (never a silent new
 port that nobody is pointed at); removing the file lets it choose again.
+
+:func:`spare_port` picks a free port for a launcher that must name a port before the process that binds it starts
+(the demo's extranet node, the soak's receivers): below the system's ephemeral range, where the outgoing
+connections of busy processes do not take it in the meantime.
 """
 
 from __future__ import annotations
 
 import os
+import random
+import socket
 from pathlib import Path
 
-__all__ = ["KEPT_DIR", "kept_port_file", "sticky_port", "taken_hint", "write_port_file"]
+__all__ = ["KEPT_DIR", "kept_port_file", "spare_port", "sticky_port", "taken_hint", "write_port_file"]
+
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 KEPT_DIR = "bound-ports"  # in the data directory: the ports chosen once, kept across restarts
 
@@ -60,3 +68,27 @@ def _write(path: Path, port: int) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(f"{port}\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+def _ephemeral_floor() -> int:
+    try:
+        return int(_EPHEMERAL_RANGE.read_text(encoding="ascii").split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+def spare_port(host: str = "127.0.0.1", *, rng: random.Random | None = None) -> int:
+    """A port free on ``host`` now, below the ephemeral range (from 10000) when one there is free; else one the
+    system chooses."""
+    pick = rng or random.SystemRandom()
+    floor = _ephemeral_floor()
+    for _ in range(64) if floor > 11000 else ():
+        port = pick.randrange(10000, floor)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.create_server((host, 0)) as sock:
+        return int(sock.getsockname()[1])

@@ -22,7 +22,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from federation.bound_ports import spare_port
 from federation.config import Config, dump_toml, load_config, read_toml_sections
 from federation.errors import SunshineError
 from federation.http_client import http_client, logged_in_client
@@ -539,6 +539,6 @@ class Federation(FederationReadings):
 
 
 def _free_port() -> int:
-    """A TCP port free on loopback now (a process told to listen on it binds it moments later)."""
-    with socket.create_server(("127.0.0.1", 0)) as sock:
-        return int(sock.getsockname()[1])
+    """A TCP port free on loopback now (a process told to listen on it binds it moments later): below the ephemeral
+    range, so that the outgoing connections of the processes already running do not take it meanwhile."""
+    return spare_port()

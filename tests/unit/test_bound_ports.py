@@ -35,3 +35,18 @@ def test_the_hint_names_the_kept_file_only_for_a_kept_port(tmp_path: Path) -> No
     assert str(kept_port_file(port_file)) in taken_hint(port_file, 0, 43_210)
     assert taken_hint(port_file, 43_210, 43_210) == ""  # configured: the operator chose it
     assert taken_hint(port_file, 0, 0) == ""  # nothing was kept
+
+
+def test_a_spare_port_is_free_and_below_the_ephemeral_range() -> None:
+    """What a launcher names before the process that binds it starts: free now, and out of the range the outgoing
+    connections of busy processes draw from meanwhile."""
+    import socket
+
+    from federation.bound_ports import spare_port
+
+    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    floor = int(ephemeral.read_text().split()[0]) if ephemeral.exists() else 32768
+    port = spare_port()
+    assert 10000 <= port < floor
+    with socket.create_server(("127.0.0.1", port)):
+        pass
