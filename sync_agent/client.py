@@ -89,7 +89,7 @@ def _stream(channel: grpc.Channel) -> grpc.StreamStreamMultiCallable[pb.ClientMe
     )
 
 
-_ORIGINS_EVERY_S = 1.0  # how often an idle link looks for origins it does not carry yet
+_ORIGINS_EVERY_S = 1.0  # how often a link looks for origins it does not carry yet (busy or idle)
 _STOP_CHECK_S = 0.25  # a woken link asleep on its inbox notices the agent stopping within this
 _IDLE_POLL_S = 1.0  # a woken link's look when no wake came (a lost wake), and its writes of what was acknowledged
 
@@ -342,6 +342,7 @@ class Link:
         last_seal = -math.inf
         origins_checked = self._clock()
         refill = True
+        changed = False  # a new origin to carry: what is in flight is answered, then the link reconnects
         while True:
             now = self._clock()
             if now - last_seal >= self._linger:
@@ -351,13 +352,15 @@ class Link:
                 for st in states.values():  # look again: new rows, or batches relayed from children
                     st.exhausted = False
             stopping = stop is not None and stop.is_set()
-            if refill and not stopping:
+            if not until_idle:  # looked for even while busy: a steady stream must not hide a new origin
+                changed, origins_checked = self._new_origins(origins, changed, origins_checked, now)
+            if refill and not stopping and not changed:
                 self._fill(states, pending, requests, now)
                 refill = until_idle or stop is not None
             if pending:
                 self._handle(self._expect(inbox, self._ack_timeout, "批次确认"), pending, states)
                 continue
-            if stopping or not refill:
+            if stopping or not refill or changed:
                 return
             if until_idle:  # every origin is exhausted or parked: done, unless a last seal finds new rows
                 if self._source.seal() == 0:
@@ -366,11 +369,6 @@ class Link:
                 for st in states.values():
                     st.exhausted = False
                 continue
-            if now - origins_checked >= _ORIGINS_EVERY_S:  # a new origin is rare: look once a second, not per tick
-                origins_checked = now
-                if tuple(dict.fromkeys(self._origins())) != origins:
-                    log.info("replication.link_origins_changed", link=self.name)
-                    return  # reconnect: the new Hello gets the marks of the new origins
             try:  # idle: wait one linger, but notice at once if the receiver goes away
                 item = inbox.get(timeout=self._linger)
             except queue.Empty:
@@ -413,6 +411,7 @@ class Link:
         look = probe = True  # at once after connecting: what is sealed, and what is pending
         last_look = last_acks = -math.inf
         origins_checked = self._clock()
+        changed = False  # a new origin to carry: what is in flight is answered, then the link reconnects
         tail: tuple[int, float] | None = None  # rows left unsealed: the highest seq then, and when first seen
         hold = 2 * self._linger  # how long rows may wait for a writer's seal before the link seals them
 
@@ -441,17 +440,15 @@ class Link:
                 for st in states.values():  # look again: new batches, sealed here or relayed from children
                     st.exhausted = False
             stopping = stop.is_set()
-            if not stopping:
+            # looked for even while busy: a steady stream must not hide a new origin
+            changed, origins_checked = self._new_origins(origins, changed, origins_checked, now)
+            if not stopping and not changed:
                 self._fill(states, pending, requests, now)
             if pending:
                 self._handle(self._expect(inbox, self._ack_timeout, "批次确认", on_wake=woken), pending, states)
                 continue
-            if stopping:
+            if stopping or changed:  # a new origin: reconnect, the new Hello gets its mark
                 return
-            if now - origins_checked >= _ORIGINS_EVERY_S:
-                origins_checked = now
-                if self._origins_changed(origins):
-                    return
             wait = poll - (now - last_look)
             if tail is not None:
                 wait = min(wait, tail[1] + hold - now)
@@ -463,6 +460,12 @@ class Link:
             except queue.Empty:
                 continue
             self._handle(item, pending, states)
+
+    def _new_origins(self, origins: tuple[str, ...], changed: bool, checked: float, now: float) -> tuple[bool, float]:
+        """Whether the origins to carry changed, looked at once every ``_ORIGINS_EVERY_S``; and when last looked."""
+        if changed or now - checked < _ORIGINS_EVERY_S:
+            return changed, checked
+        return self._origins_changed(origins), now
 
     def _origins_changed(self, origins: tuple[str, ...]) -> bool:
         """Whether the origins to carry changed (reconnect: the new Hello gets their marks)."""

@@ -7,6 +7,7 @@ itself (its records differ from those the city holds) is refused, naming the seq
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -146,9 +147,12 @@ def _rebuilds_a_lost_database(fed: Federation, before: dict[str, object]) -> Non
     assert "未能恢复：申请人联系电话" in done.stdout
     recovered = _holdings(fed, COUNTY)
     _same_records(recovered, before)
-    again = _recover(fed)  # run again: nothing more to take back, nothing changes
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "上级所存不超过本地" in again.stdout, again.stdout
+    again = _sunshine(fed, "county", "recover", "--from-parent", "--json", "--config", str(fed.agent_config(COUNTY)))
+    assert again.returncode == 0, again.stdout + again.stderr  # run again: nothing more to take back, nothing changes
+    report = json.loads(again.stdout)
+    assert (report["node"], report["parent"], report["own"]["batches"]) == (COUNTY, CITY, 0), report
+    assert report["held_before"] == recovered["top"], report
+    assert [d["origin"] for d in report["down"]] == [CITY, PROVINCE], report
     assert _holdings(fed, COUNTY) == recovered
     # the counters were moved past every number used: the outbox's seq counter stands at its last seq
     engine = engine_from_config(fed.load(COUNTY))

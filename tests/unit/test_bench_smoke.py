@@ -68,6 +68,17 @@ EXPECTED_KEYS = {
         "postgresql_query_p99_ms",
     },
     "pages": {"bench", "wall_p99_ms", "rankings_p99_ms", "trends_p99_ms", "wall_pg_p99_ms", "target_ms", "cases"},
+    "soak": {
+        "bench",
+        "faults",
+        "faults_by_kind",
+        "records_written",
+        "lost",
+        "duplicated",
+        "divergent",
+        "convergence_s",
+        "duration_s",
+    },
 }
 
 
@@ -246,3 +257,12 @@ def test_video_result_line_without_postgresql(bench_all: subprocess.CompletedPro
     assert 0 < result["sqlite_query_p50_ms"] <= result["sqlite_query_p99_ms"]
     assert result["postgresql_ingest_per_s"] is None
     assert result["postgresql_query_p99_ms"] is None
+
+
+def test_soak_result_line(bench_all: subprocess.CompletedProcess[str]) -> None:
+    """At the smoke scale the soak runs on a slice (two cities of two counties), 5 faults in 10 s."""
+    result = _result(bench_all, "soak")
+    assert EXPECTED_KEYS["soak"] <= result.keys()
+    assert (result["cities"], result["counties"]) == (2, 4)
+    assert result["faults"] == 5
+    assert (result["lost"], result["duplicated"], result["divergent"]) == (0, 0, 0)
