@@ -36,7 +36,6 @@ from security.pki import CertificateAuthority, generate_tls_key
 __all__ = ["FRAME_KINDS", "PASSPHRASE", "Fault", "Plan", "make_plan", "schedule"]
 
 FRAME_KINDS = ("duplicate", "reorder", "corrupt")  # injected by a host into what its link sends
-ORCHESTRATED = ("kill", "cut", "lock")  # injected from outside: SIGKILL, a connection cut mid-stream, a held lock
 
 
 @dataclass(frozen=True, slots=True)
