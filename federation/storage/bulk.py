@@ -16,15 +16,16 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter, itemgetter
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import JSON, Dialect
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import Insert
 
 from federation.storage.types import UTCDateTime
 
-__all__ = ["BulkStatement", "sqlite_moment", "sqlite_moment_of_us", "sqlite_moments"]
+__all__ = ["BulkStatement", "driver_error", "sqlite_moment", "sqlite_moment_of_us", "sqlite_moments"]
 
 Processor = Callable[[Any], Any] | None
 
@@ -44,6 +45,20 @@ _EPOCH_NAIVE = datetime(1970, 1, 1)
 def sqlite_moment_of_us(us: int) -> str:
     """:func:`sqlite_moment` of the moment ``us`` microseconds after the Unix epoch (no aware datetime made)."""
     return (_EPOCH_NAIVE + timedelta(microseconds=us)).isoformat(" ", "microseconds")
+
+
+def driver_error(conn: Connection, sql: str, params: Any, exc: Exception) -> DBAPIError:
+    """The SQLAlchemy exception ``Connection.execute`` would raise for the driver's ``exc`` (IntegrityError,
+    OperationalError, …); a lost connection is invalidated, as SQLAlchemy does."""
+    dialect = conn.dialect
+    raw = conn.connection.driver_connection
+    disconnect = isinstance(exc, dialect.loaded_dbapi.Error) and dialect.is_disconnect(exc, raw, None)
+    if disconnect:
+        conn.invalidate(exc)
+    error = DBAPIError.instance(
+        sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=disconnect, dialect=dialect
+    )
+    return cast(DBAPIError, error)  # a DB-API error is always wrapped as one
 
 
 def _instant(value: datetime | None) -> tuple[datetime, Any] | None:
@@ -186,7 +201,14 @@ class BulkStatement:
                 columns[i] = sqlite_moments(columns[i])
             else:
                 columns[i] = tuple(map(process, columns[i]))
-        if c.by_column:
-            conn.exec_driver_sql(c.sql, tuple(list(values) for values in columns))
-        else:
-            conn.exec_driver_sql(c.sql, list(zip(*columns, strict=True)))
+        raw: Any = conn.connection.driver_connection  # straight to the driver: see federation.storage.direct
+        try:
+            if c.by_column:
+                args: Any = tuple(list(values) for values in columns)
+                with raw.cursor() as cursor:
+                    cursor.execute(c.sql, args)
+            else:
+                args = list(zip(*columns, strict=True))
+                raw.executemany(c.sql, args)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise driver_error(conn, c.sql, args, exc) from exc

@@ -9,11 +9,13 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DisconnectionError
 
 from federation.errors import ConfigError, StorageError
 from federation.storage import seal
@@ -62,6 +64,36 @@ def _prepare_sqlite(engine: Engine, synchronous: str) -> None:
             raise StorageError(f"无法开始数据库事务：{exc}（其他写入长时间占用数据库）", backend="sqlite") from exc
 
 
+_IDLE_PING_S = 1.0  # a pooled PostgreSQL connection unused this long is pinged before it is handed out
+_CHECKED_IN = "sunshine_checked_in"  # on a pool connection record: time.monotonic() of its return to the pool
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Hand out only live PostgreSQL connections, pinging just those that sat idle in the pool.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout: a round trip in front of every transaction, a sixth of
+    a short case transition's. A connection returned less than :data:`_IDLE_PING_S` ago was working then; one idle
+    longer (a database restarted overnight, a connection cut by a firewall) is pinged, and a dead one is replaced
+    (the pool's own retry on ``DisconnectionError``). A connection that breaks while busy fails its statement as
+    before: the error is a ``StorageError`` and the pool drops it."""
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _handed_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get(_CHECKED_IN)
+        if returned is not None and time.monotonic() - returned < _IDLE_PING_S:
+            return
+        try:
+            dbapi_connection.execute("SELECT 1")
+            dbapi_connection.rollback()  # the ping's implicit transaction; the pool hands out an idle connection
+        except Exception as exc:
+            raise DisconnectionError(f"PostgreSQL connection lost while idle: {exc}") from exc
+
+
 def make_engine(url: str, *, echo: bool = False, sqlite_synchronous: str = "full") -> Engine:
     """Build the engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://…``). Connects lazily.
 
@@ -98,15 +130,16 @@ def make_engine(url: str, *, echo: bool = False, sqlite_synchronous: str = "full
         # ``plan_cache_mode`` stays PostgreSQL's own: forcing custom plans (as this did) also re-planned the
         # foreign-key check of every inserted row (~40 µs each: a receiver's ``case_events`` insert 4 × slower),
         # and those checks' cached plans are index lookups however small the table was when they were made.
-        return create_engine(
+        engine = create_engine(
             parsed,
             echo=echo,
-            pool_pre_ping=True,
             pool_size=5,
             max_overflow=10,
             json_serializer=_JSON,
             connect_args={"prepare_threshold": None},
         )
+        _ping_when_idle(engine)
+        return engine
     raise ConfigError(f"不支持的数据库类型：{backend}（支持 sqlite、postgresql）", url=url)
 
 

@@ -31,6 +31,7 @@ from federation.identities import DivisionLevel, level_of
 from federation.storage import audit_chain, boundary_gate, seal, wake
 from federation.storage.audit_chain import AUDIT_RECORD
 from federation.storage.bulk import BulkStatement
+from federation.storage.direct import DirectStatement
 from federation.storage.tables import counters, outbox
 
 __all__ = [
@@ -69,7 +70,10 @@ def _upsert_counter(ins: Any) -> Any:
     ).returning(counters.c.value)
 
 
-_NEXT_VALUE = {"postgresql": _upsert_counter(pg_insert), "sqlite": _upsert_counter(sqlite_insert)}
+_NEXT_VALUE = {
+    "postgresql": DirectStatement(_upsert_counter(pg_insert)),
+    "sqlite": DirectStatement(_upsert_counter(sqlite_insert)),
+}
 _INSERT_OUTBOX = BulkStatement(insert(outbox), [c.name for c in outbox.c])
 
 
@@ -80,7 +84,7 @@ def next_value(conn: Connection, name: str, count: int = 1) -> int:
     stmt = _NEXT_VALUE.get(conn.dialect.name)
     if stmt is None:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise NotImplementedError(conn.dialect.name)
-    return int(conn.execute(stmt, {"name": name, "value": count, "step": count}).scalar_one())
+    return int(stmt.scalar(conn, {"name": name, "value": count, "step": count}))
 
 
 class EncodedPayload(str):

@@ -48,6 +48,7 @@ class UnitOfWork:
             self._tx = conn.begin()
             audit_chain.forget(conn)
             wake.discard(conn)
+            wake.defer(conn)  # PostgreSQL: the wake goes with the COMMIT, one round trip
         except DBAPIError as exc:
             raise StorageError(f"无法连接数据库：{exc.orig}", backend=self.dialect) from exc
         return self
@@ -60,6 +61,7 @@ class UnitOfWork:
             scope = current_audit()
             if scope is not None and not self._readonly:
                 audit_log.write_scope(conn, scope)  # who made this write, in its own transaction
+            wake.commit(conn)  # PostgreSQL with a wake to send: it and COMMIT in one round trip
             self._tx.commit()
         except DBAPIError as exc:
             audit_chain.discard(conn)

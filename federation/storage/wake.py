@@ -18,6 +18,7 @@ with the origin and that flag on the listener's thread.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import os
@@ -30,12 +31,15 @@ import structlog
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 
-__all__ = ["CHANNEL", "WakeListener", "committed", "discard", "sqlite_address", "written"]
+from federation.storage.bulk import driver_error
+
+__all__ = ["CHANNEL", "WakeListener", "commit", "committed", "defer", "discard", "sqlite_address", "written"]
 
 log = structlog.get_logger(__name__)
 
 CHANNEL = "sunshine_wake"  # the PostgreSQL notification channel
 _NOTED = "sunshine_wake_origins"  # on a connection: the origins its open transaction wrote (SQLite) or notified
+_DEFERRED = "sunshine_wake_deferred"  # on a connection: its transaction's notifications go with its COMMIT
 _NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', :payload)")
 _SEALED = ":sealed"  # a wake's payload: the origin, and this when batches were sealed (or received to relay)
 _POLL_S = 0.5  # how often the listener's thread looks whether it should stop
@@ -63,8 +67,39 @@ def written(conn: Connection, origin: str, *, sealed: bool) -> None:
     if before is True or before == sealed:
         return
     noted[origin] = sealed
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql" and not conn.info.get(_DEFERRED):
         conn.execute(_NOTIFY, {"payload": _payload(origin, sealed=sealed)})
+
+
+def defer(conn: Connection) -> None:
+    """PostgreSQL: the open transaction is committed by :func:`commit` — its notifications are sent then, in the
+    same round trip as the ``COMMIT`` (a unit of work's, which commits through :func:`commit`)."""
+    if conn.dialect.name == "postgresql":
+        conn.info[_DEFERRED] = True
+
+
+def commit(conn: Connection) -> None:
+    """PostgreSQL, in a transaction :func:`defer` was called for: send its notifications and ``COMMIT`` as one
+    simple query (one round trip instead of one per notification and one for the commit). The caller's
+    transaction object then commits nothing more: the driver sees the connection idle. Nothing elsewhere.
+    A failed commit raises SQLAlchemy's exception, as the transaction's own commit would."""
+    if not conn.info.pop(_DEFERRED, False):
+        return
+    noted: dict[str, bool] = conn.info.get(_NOTED) or {}
+    if not noted:
+        return
+    payloads = (_payload(origin, sealed=sealed) for origin, sealed in noted.items())
+    sql = "".join(f"SELECT pg_notify('{CHANNEL}', {_literal(p)}); " for p in payloads) + "COMMIT"
+    raw: Any = conn.connection.driver_connection
+    try:
+        raw.execute(sql)  # no parameters: the simple query protocol, which runs several statements
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise driver_error(conn, sql, None, exc) from exc
+
+
+def _literal(text: str) -> str:
+    """``text`` as an SQL string literal (a wake's payload: a division code, a suffix and ``:sealed``)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _payload(origin: str, *, sealed: bool) -> str:
@@ -78,6 +113,7 @@ def _parse(payload: str) -> tuple[str, bool]:
 def discard(conn: Connection) -> None:
     """Forget what the (rolled back or new) transaction noted."""
     conn.info.pop(_NOTED, None)
+    conn.info.pop(_DEFERRED, None)
 
 
 def committed(conn: Connection) -> None:
@@ -91,12 +127,30 @@ def committed(conn: Connection) -> None:
         return
     try:
         address = sqlite_address(database)
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:  # a few µs; nothing held between commits
-            sender.setblocking(False)
-            for origin, sealed in noted.items():
-                sender.sendto(_payload(origin, sealed=sealed).encode("utf-8"), address)
+        sender = _sender()
+        for origin, sealed in noted.items():
+            sender.sendto(_payload(origin, sealed=sealed).encode("utf-8"), address)
     except OSError:  # no agent listening, its queue full, …: a wake is a hint
         pass
+
+
+_senders: dict[int, socket.socket] = {}  # per process: one unbound, non-blocking datagram socket sends every wake
+
+
+def _sender() -> socket.socket:
+    """The process's wake sender (made on first use; a forked child makes its own). Sending a datagram from an
+    unconnected socket is safe from several threads at once."""
+    pid = os.getpid()
+    found = _senders.get(pid)
+    if found is None:
+        made = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        made.setblocking(False)
+        found = _senders.setdefault(pid, made)
+        if found is made:
+            atexit.register(made.close)
+        else:  # another thread made one first
+            made.close()
+    return found
 
 
 class WakeListener:

@@ -28,6 +28,7 @@ from county_node.approval.domain import (
 from federation.clock import Light, PauseKind
 from federation.errors import CaseNotFound, ConcurrentUpdate
 from federation.standards import ItemKind
+from federation.storage.direct import DirectStatement
 from federation.storage.tables import case_events, case_pauses, case_tasks, cases
 
 __all__ = [
@@ -133,7 +134,7 @@ def task_from_row(t: Mapping[Any, Any]) -> CaseTask:
     )
 
 
-def _index_from_row(row: RowMapping) -> IndexValues:
+def _index_from_row(row: Mapping[Any, Any]) -> IndexValues:
     return IndexValues(
         row["calendar_version"],
         row["idx_due_at"],
@@ -145,18 +146,16 @@ def _index_from_row(row: RowMapping) -> IndexValues:
 
 # Statements built once: executing a prebuilt statement with a parameter dict skips SQLAlchemy's per-call
 # coercion and cache-key work, which dominates a short transaction otherwise.
-_INSERT_CASE = insert(cases)
 _INSERT_TASK = insert(case_tasks)
 _INSERT_PAUSE = insert(case_pauses)
-_INSERT_EVENT = insert(case_events)
-_UPDATE_CASE_CACHE: dict[frozenset[str], Any] = {}
+_UPDATE_CASE_CACHE: dict[frozenset[str], DirectStatement] = {}
 
 
-def _update_case_stmt(changed: frozenset[str]) -> Any:
+def _update_case_stmt(changed: frozenset[str]) -> DirectStatement:
     """UPDATE of just the changed columns (so untouched indexes are not rewritten), built once per column set."""
     stmt = _UPDATE_CASE_CACHE.get(changed)
     if stmt is None:
-        stmt = (
+        stmt = DirectStatement(
             update(cases)
             .where(and_(cases.c.case_no == bindparam("k_case_no"), cases.c.event_count == bindparam("k_event_count")))
             .values({name: bindparam(name) for name in sorted(changed)})
@@ -177,7 +176,8 @@ _UPDATE_TASK = (
 )
 _SELECT_CASE = select(*_CASE_COLUMNS).where(cases.c.case_no == bindparam("case_no"))
 _SELECT_TIMELINE = select(case_events).where(case_events.c.case_no == bindparam("case_no")).order_by(case_events.c.n)
-_SELECT_CASE_FOR_UPDATE = _SELECT_CASE.with_for_update()
+_GET_CASE = DirectStatement(_SELECT_CASE)
+_GET_CASE_FOR_UPDATE = DirectStatement(_SELECT_CASE.with_for_update())
 _SELECT_PAUSES = select(case_pauses).where(case_pauses.c.case_no == bindparam("case_no")).order_by(case_pauses.c.n)
 _SELECT_TASKS = select(case_tasks).where(case_tasks.c.case_no == bindparam("case_no")).order_by(case_tasks.c.department)
 # the ledgers of a set of cases, one query each (a page of the list, a batch of open cases)
@@ -219,8 +219,8 @@ class CaseRepository:
     def get(self, case_no: str, *, for_update: bool = False) -> Case:
         """One case with its pause ledger and joint tasks; ``for_update`` locks its row (PostgreSQL; on SQLite
         the write transaction already holds the database's write lock)."""
-        stmt = _SELECT_CASE_FOR_UPDATE if for_update and self._conn.dialect.name == "postgresql" else _SELECT_CASE
-        row = self._conn.execute(stmt, {"case_no": case_no}).mappings().first()
+        stmt = _GET_CASE_FOR_UPDATE if for_update and self._conn.dialect.name == "postgresql" else _GET_CASE
+        row = stmt.first(self._conn, {"case_no": case_no})
         if row is None:
             raise CaseNotFound(f"未找到办件“{case_no}”", case_no=case_no)
         pauses: list[CasePause] = []
@@ -237,7 +237,7 @@ class CaseRepository:
         """The supervision bookkeeping (``sup_wake_at``, ``sup_evidence``) of a case read by :meth:`get`."""
         return self._loaded_sup.get(case_no)
 
-    def _case(self, row: RowMapping, pauses: Sequence[CasePause], tasks: Sequence[CaseTask]) -> Case:
+    def _case(self, row: Mapping[Any, Any], pauses: Sequence[CasePause], tasks: Sequence[CaseTask]) -> Case:
         key = self._key_fields.get((row["standards_version"], row["item_code"]), ())
         return case_from_row(row, pauses, tasks, key)
 
@@ -277,7 +277,7 @@ class CaseRepository:
         """Insert a new case and its first event; ``origin_seq`` is the outbox seq of the case's snapshot."""
         values = _case_values(case, idx)
         values["origin_seq"] = origin_seq
-        self._conn.execute(_INSERT_CASE, values)
+        DirectStatement.insert(cases, values).execute(self._conn, values)
         if case.tasks:
             self._conn.execute(_INSERT_TASK, [_task_values(case.case_no, t) for t in case.tasks])
         self._append_event(event)
@@ -295,8 +295,7 @@ class CaseRepository:
         stmt = _update_case_stmt(frozenset(values))
         values["k_case_no"] = after.case_no
         values["k_event_count"] = before.event_count
-        res = self._conn.execute(stmt, values)
-        if res.rowcount != 1:
+        if stmt.execute(self._conn, values) != 1:
             raise ConcurrentUpdate(f"办件“{after.case_no}”已被其他操作修改，请刷新后重试", case_no=after.case_no)
         old_pauses = {p.n: p for p in before.pauses}
         for p in after.pauses:
@@ -333,7 +332,7 @@ class CaseRepository:
     def _append_event(self, event: Event) -> None:
         rec = event.to_record()
         rec["payload"] = _jsonable(rec["payload"])
-        self._conn.execute(_INSERT_EVENT, rec)
+        DirectStatement.insert(case_events, rec).execute(self._conn, rec)
 
     def timeline(self, case_no: str) -> list[Event]:
         """The case's events as domain values, in order."""

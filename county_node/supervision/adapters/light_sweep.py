@@ -22,7 +22,7 @@ the outbox sequence).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -122,18 +122,19 @@ def _standing(rule_id: str) -> Any:
     )
 
 
+_BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+"""The lower bound of a sweep with no previous one: earlier than any indexed moment. Without a lower bound SQLite
+estimates the one-sided range as a quarter of the table and walks every case in case-number order instead (to
+save the sort of the chosen few): a first sweep over 200,000 cases 2.4 × slower than a daily one."""
+
+
 def _due(spec: LightRaise) -> list[Any]:
     running = cases.c.status.in_(list(spec.running))
     now = literal(spec.now, UTCDateTime)
+    since = literal(spec.since or _BEGINNING, UTCDateTime)
     if spec.light == "red":
-        due = [running, cases.c.idx_due_at <= now]
-        if spec.since is not None:
-            due.append(cases.c.idx_due_at > literal(spec.since, UTCDateTime))
-        return due
-    due = [running, cases.c.idx_yellow_at <= now, cases.c.idx_due_at > now]
-    if spec.since is not None:
-        due.append(cases.c.idx_yellow_at > literal(spec.since, UTCDateTime))
-    return due
+        return [running, cases.c.idx_due_at <= now, cases.c.idx_due_at > since]
+    return [running, cases.c.idx_yellow_at <= now, cases.c.idx_due_at > now, cases.c.idx_yellow_at > since]
 
 
 def alert_payload_sql(dialect: str) -> ColumnElement[Any]:
