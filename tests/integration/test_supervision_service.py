@@ -464,3 +464,27 @@ def test_the_sweep_and_the_rule_agree_on_the_yellow_moment(engine: Engine, bundl
     assert yellow["standing"]
     assert yellow["status"] == "open"
     assert lights(county.supervision.sweep(yellow_at + timedelta(hours=10))) == {}
+
+
+def test_a_sweep_in_chunks_raises_every_due_alert_once_in_case_number_order(
+    node: CountyNode, engine: Engine, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of two: full chunks are limited, the last (fewer than a chunk) takes every due case left; the alerts
+    are numbered in case-number order and their outbox rows are gap-free, on the first sweep and on the next."""
+    from county_node.supervision import sweep_service
+
+    monkeypatch.setattr(sweep_service, "_CHUNK", 2)
+    numbers = [accepted_case(node, clock, at(2026, 9, 21, 9) + timedelta(minutes=30 * i)).case_no for i in range(5)]
+    first = node.supervision.sweep(at(2026, 12, 1, 9))  # long overdue: five red alerts, three chunks
+    assert first.raised["SUP-002"] == 5
+    with engine.connect() as conn:
+        red = conn.execute(
+            select(alerts.c.alert_id, alerts.c.subject_id, alerts.c.origin_seq)
+            .where(alerts.c.rule_id == "SUP-002")
+            .order_by(alerts.c.alert_id)
+        ).all()
+        seqs = list(conn.execute(select(outbox.c.seq).where(outbox.c.origin == DIV).order_by(outbox.c.seq)).scalars())
+    assert [r.subject_id for r in red] == sorted(numbers)
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert {r.origin_seq for r in red} <= set(seqs)
+    assert lights(node.supervision.sweep(at(2026, 12, 2, 9))) == {}  # nothing raised twice

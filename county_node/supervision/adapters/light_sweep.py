@@ -179,7 +179,7 @@ def raise_light_alerts(conn: Connection, spec: LightRaise, *, limit: int) -> lis
     last_seq = outbox.next_value(conn, f"outbox:{spec.origin}", n)
     first_id, first_seq = last_id - n + 1, last_seq - n + 1
     rn = func.row_number().over(order_by=cases.c.case_no).label("rn")
-    chosen = (
+    picked = (
         select(
             cases.c.case_no,
             cases.c.department,
@@ -193,9 +193,11 @@ def raise_light_alerts(conn: Connection, spec: LightRaise, *, limit: int) -> lis
         )
         .where(due)
         .order_by(cases.c.case_no)
-        .limit(n)
-        .subquery()
     )
+    # fewer due than a chunk: they are all taken (the lock holds the set still), so no LIMIT — with one, PostgreSQL
+    # expecting the few it needs early in case-number order walks every case in that order (the last chunk of a
+    # first sweep over 1,000,000 cases: 3.7 s instead of 0.1 s)
+    chosen = (picked.limit(n) if n == limit else picked).subquery()
     as_of = spec.now.isoformat()
     due_iso, yellow_iso = _iso(chosen.c.idx_due_at, dialect), _iso(chosen.c.idx_yellow_at, dialect)
     clock = _object(
