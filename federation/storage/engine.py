@@ -64,6 +64,7 @@ def _prepare_sqlite(engine: Engine, synchronous: str) -> None:
             raise StorageError(f"无法开始数据库事务：{exc}（其他写入长时间占用数据库）", backend="sqlite") from exc
 
 
+_NEVER_BY_COUNT = 2**31 - 1  # psycopg's prepare_threshold: prepared only when a statement asks (prepare=True)
 _IDLE_PING_S = 1.0  # a pooled PostgreSQL connection unused this long is pinged before it is handed out
 _CHECKED_IN = "sunshine_checked_in"  # on a pool connection record: time.monotonic() of its return to the pool
 
@@ -124,9 +125,11 @@ def make_engine(url: str, *, echo: bool = False, sqlite_synchronous: str = "full
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        # Our statements are never prepared on the server (psycopg would after a few executions, and PostgreSQL may
-        # then settle on a generic plan made while a table was small — a sequential scan a receiver filling the
-        # table at thousands of rows a second would keep using): each is planned afresh, for microseconds.
+        # Our statements are not prepared on the server by count (psycopg would after a few executions, and
+        # PostgreSQL may then settle on a generic plan made while a table was small — a sequential scan a receiver
+        # filling the table at thousands of rows a second would keep using): each is planned afresh, for
+        # microseconds. Only the hot path's primary-key statements ask for it (``federation.storage.direct``): a
+        # threshold no statement reaches, since ``None`` would refuse those too.
         # ``plan_cache_mode`` stays PostgreSQL's own: forcing custom plans (as this did) also re-planned the
         # foreign-key check of every inserted row (~40 µs each: a receiver's ``case_events`` insert 4 × slower),
         # and those checks' cached plans are index lookups however small the table was when they were made.
@@ -136,7 +139,7 @@ def make_engine(url: str, *, echo: bool = False, sqlite_synchronous: str = "full
             pool_size=5,
             max_overflow=10,
             json_serializer=_JSON,
-            connect_args={"prepare_threshold": None},
+            connect_args={"prepare_threshold": _NEVER_BY_COUNT},
         )
         _ping_when_idle(engine)
         return engine
