@@ -25,7 +25,14 @@ from sqlalchemy.sql.dml import Insert
 
 from federation.storage.types import UTCDateTime
 
-__all__ = ["BulkStatement", "driver_error", "sqlite_moment", "sqlite_moment_of_us", "sqlite_moments"]
+__all__ = [
+    "BulkStatement",
+    "driver_error",
+    "in_transaction_driver",
+    "sqlite_moment",
+    "sqlite_moment_of_us",
+    "sqlite_moments",
+]
 
 Processor = Callable[[Any], Any] | None
 
@@ -59,6 +66,15 @@ def driver_error(conn: Connection, sql: str, params: Any, exc: Exception) -> DBA
         sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=disconnect, dialect=dialect
     )
     return cast(DBAPIError, error)  # a DB-API error is always wrapped as one
+
+
+def in_transaction_driver(conn: Connection) -> Any:
+    """The DB-API connection under ``conn``, in the transaction ``conn.execute`` would be in: a connection not yet
+    in one begins it first (SQLAlchemy's autobegin), so a statement run on the driver belongs to the caller's
+    transaction and commits or rolls back with it — never on its own (SQLite's driver autocommits otherwise)."""
+    if not conn.in_transaction():
+        conn.begin()
+    return conn.connection.driver_connection
 
 
 def _instant(value: datetime | None) -> tuple[datetime, Any] | None:
@@ -201,7 +217,7 @@ class BulkStatement:
                 columns[i] = sqlite_moments(columns[i])
             else:
                 columns[i] = tuple(map(process, columns[i]))
-        raw: Any = conn.connection.driver_connection  # straight to the driver: see federation.storage.direct
+        raw = in_transaction_driver(conn)  # straight to the driver: see federation.storage.direct
         try:
             if c.by_column:
                 args: Any = tuple(list(values) for values in columns)

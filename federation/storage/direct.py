@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from federation.storage.bulk import driver_error, sqlite_moment
+from federation.storage.bulk import driver_error, in_transaction_driver, sqlite_moment
 from federation.storage.types import UTCDateTime
 
 __all__ = ["DirectStatement"]
@@ -102,7 +102,7 @@ class DirectStatement:
     def _run(self, conn: Connection, params: Mapping[str, Any]) -> tuple[_Compiled, Any]:
         c = self._for(conn.dialect)
         args = c.parameters(params)
-        raw: Any = conn.connection.driver_connection
+        raw = in_transaction_driver(conn)
         try:
             if c.prepare:
                 cursor = raw.cursor()

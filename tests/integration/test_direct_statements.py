@@ -165,3 +165,19 @@ def test_an_idle_connection_killed_by_the_server_is_replaced_before_use(
             assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
     finally:
         engine.dispose()
+
+
+def test_a_direct_write_belongs_to_the_callers_transaction_even_when_none_was_begun(engine: Engine) -> None:
+    """As ``Connection.execute`` autobegins: a write on the driver commits or rolls back with the connection's
+    transaction (SQLite's driver, left alone, would have committed it at once)."""
+    insert = DirectStatement.insert(counters, ["name", "value"])
+    with engine.connect() as conn:
+        insert.execute(conn, {"name": "never-committed", "value": 1})
+        assert conn.in_transaction()
+        conn.rollback()
+        insert.execute(conn, {"name": "committed", "value": 1})
+        conn.commit()
+    with engine.connect() as conn:
+        names = set(conn.execute(select(counters.c.name)).scalars())
+    assert "committed" in names
+    assert "never-committed" not in names
