@@ -34,9 +34,8 @@ from sqlalchemy.engine import Connection
 
 from federation.audit import GENESIS, AuditEntry, AuditScope, StoredEntry, current_audit, entry_body, hash_body
 from federation.errors import StorageError, Unauthenticated
-from federation.storage.bulk import sqlite_moment
+from federation.storage.direct import DirectStatement
 from federation.storage.tables import audit_log, counters, outbox, sessions, users
-from federation.storage.types import UTCDateTime
 
 __all__ = [
     "AUDIT_RECORD",
@@ -108,7 +107,7 @@ _COUNTER_LIVE: dict[str, Any] = {"postgresql": _counter_live(pg_insert), "sqlite
 
 
 def _counter(ins: Any) -> Any:
-    """``next_value``'s upsert, with typed parameters (run straight on the driver, as :class:`_OneRow` does)."""
+    """``next_value``'s upsert, with typed parameters."""
     values = {
         "name": bindparam("name", type_=counters.c.name.type),
         "value": bindparam("value", type_=counters.c.value.type),
@@ -124,68 +123,11 @@ def _counter(ins: Any) -> Any:
     )
 
 
-class _OneRow:
-    """A statement compiled once per dialect and executed for one row straight through the driver: the audit
-    entry of every write goes through here, so it skips SQLAlchemy's per-execution compile-cache and type work."""
-
-    def __init__(self, statements: dict[str, Any]) -> None:
-        self._statements = statements
-        self._compiled: dict[str, tuple[str, list[tuple[str, Any]], bool]] = {}
-
-    def _for(self, dialect: Any) -> tuple[str, list[tuple[str, Any]], bool]:
-        compiled = self._compiled.get(dialect.name)
-        if compiled is None:
-            c = self._statements[dialect.name].compile(dialect=dialect)
-            positional = c.positiontup is not None
-            names = list(c.positiontup) if positional else list(c.binds)
-            converters: list[tuple[str, Any]] = []
-            for name in names:
-                type_ = c.binds[name].type
-                if isinstance(type_, UTCDateTime):
-                    convert = sqlite_moment if dialect.name == "sqlite" else _aware
-                else:
-                    convert = type_.dialect_impl(dialect).bind_processor(dialect) or _same
-                converters.append((name, convert))
-            compiled = (c.string, converters, positional)
-            self._compiled[dialect.name] = compiled
-        return compiled
-
-    def _run(self, conn: Connection, params: dict[str, Any], fetch: bool) -> Any:
-        sql, converters, positional = self._for(conn.dialect)
-        args: Any = (
-            tuple(f(params[n]) for n, f in converters) if positional else {n: f(params[n]) for n, f in converters}
-        )
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(sql, args)
-            return cursor.fetchone() if fetch else int(cursor.rowcount)
-        finally:
-            cursor.close()
-
-    def execute(self, conn: Connection, params: dict[str, Any]) -> int:
-        """Run on the DB-API connection of ``conn`` (in its transaction, which SQLAlchemy has begun); the count
-        of rows written."""
-        return int(self._run(conn, params, False))
-
-    def first(self, conn: Connection, params: dict[str, Any]) -> Any:
-        """Run as :meth:`execute`; the first row returned (None when none)."""
-        return self._run(conn, params, True)
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("naive datetime refused by UTCDateTime")
-    return value
-
-
-_LIVE_INSERT = _OneRow(_INSERT_LIVE)
-_LIVE_COUNTER = _OneRow(_COUNTER_LIVE)
-_LIVE_CHECK = _OneRow({"postgresql": select(_LIVE)})
-_COUNTER = _OneRow({"postgresql": _counter(pg_insert)})
+# run straight on the driver (federation.storage.direct): the audit entry of every write goes through these
+_LIVE_INSERT = DirectStatement(_INSERT_LIVE)
+_LIVE_COUNTER = DirectStatement(_COUNTER_LIVE)
+_LIVE_CHECK = DirectStatement({"postgresql": select(_LIVE)})
+_COUNTER = DirectStatement({"postgresql": _counter(pg_insert)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,14 +265,14 @@ def next_value_live(conn: Connection, name: str, count: int, live: Live) -> int:
     was granted (under READ COMMITTED an upsert that waited for the lock would not re-evaluate its condition)."""
     params = {"name": name, "value": count, "step": count, "session_digest": live.digest, "session_now": live.now}
     if conn.dialect.name == "postgresql" and not _holds(conn, name):
-        last = int(_COUNTER.first(conn, params)[0])
-        if not _LIVE_CHECK.first(conn, params)[0]:
+        last = int(_COUNTER.scalar(conn, params))
+        if not _LIVE_CHECK.scalar(conn, params):
             raise Unauthenticated(_ENDED)
         return last
-    row = _LIVE_COUNTER.first(conn, params)
-    if row is None:
+    value = _LIVE_COUNTER.scalar(conn, params)
+    if value is None:
         raise Unauthenticated(_ENDED)
-    return int(row[0])
+    return int(value)
 
 
 def outbox_written(

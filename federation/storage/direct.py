@@ -80,14 +80,16 @@ class DirectStatement:
     """``stmt`` (with named bind parameters), run on the DB-API cursor; see the module's notes. Every bind
     parameter must be given at execution (an absent one is a ``KeyError``: no column default is applied here)."""
 
-    def __init__(self, stmt: ClauseElement) -> None:
+    def __init__(self, stmt: ClauseElement | Mapping[str, ClauseElement]) -> None:
+        """``stmt``, or one statement per dialect name (an upsert is spelled per dialect)."""
         self._stmt = stmt
         self._compiled: dict[str, _Compiled] = {}
 
     def _for(self, dialect: Dialect) -> _Compiled:
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
-            compiled = self._compiled[dialect.name] = _Compiled(self._stmt, dialect)
+            stmt = self._stmt[dialect.name] if isinstance(self._stmt, Mapping) else self._stmt
+            compiled = self._compiled[dialect.name] = _Compiled(stmt, dialect)
         return compiled
 
     @classmethod
