@@ -42,6 +42,7 @@ from county_node.approval.domain import (
     Action,
     Case,
     CaseClocks,
+    IndexValues,
     TransitionResult,
     apply_action,
     case_clocks,
@@ -313,11 +314,16 @@ class ApprovalService:
         """Warn, once per year and process, that a deadline reaches into a year whose calendar is unpublished."""
         if clocks is None:
             return
-        years = {
-            y
-            for reading in (clocks.promised, clocks.legal, *clocks.tasks.values())
-            for y in reading.deadline.missing_years
-        }
+        self._warn_years(
+            case_no,
+            {
+                y
+                for reading in (clocks.promised, clocks.legal, *clocks.tasks.values())
+                for y in reading.deadline.missing_years
+            },
+        )
+
+    def _warn_years(self, case_no: str, years: set[int]) -> None:
         if not years or years <= self._warned_years:
             return
         with self._lock:
@@ -385,7 +391,7 @@ class ApprovalService:
             )
             self._tell(uow.conn, submitted, now, st, previous=(None, None), within=None)
             params = {"note": note} if note else {}
-            case = self._act_in(uow, st, submitted.case_no, Action.ACCEPT, actor=actor, params=params, within=within)
+            case, _ = self._act_in(uow, st, submitted.case_no, Action.ACCEPT, actor=actor, params=params, within=within)
             uow.commit()
         return case
 
@@ -454,10 +460,13 @@ class ApprovalService:
         st = self.standards
         with UnitOfWork(self._engine) as uow:
             self._lock_outbox(uow)  # first, as every writer of this node: the sweep then sees this case as it is
-            case = self._act_in(uow, st, case_no, act, actor=actor, params=params, within=within)
+            case, idx = self._act_in(uow, st, case_no, act, actor=actor, params=params, within=within)
             uow.commit()
         if case.status in OPEN_STATUSES:
-            self._warn_provisional(case_no, case_clocks(case, st.calendar, self.now(), st.policy))
+            if idx.calendar_version is not None and not case.tasks:  # its deadlines were just computed: no re-read
+                self._warn_years(case_no, set(idx.missing_years))
+            else:
+                self._warn_provisional(case_no, case_clocks(case, st.calendar, self.now(), st.policy))
         return case
 
     def _act_in(
@@ -470,7 +479,7 @@ class ApprovalService:
         actor: str,
         params: Mapping[str, Any] | None,
         within: Within | None,
-    ) -> Case:
+    ) -> tuple[Case, IndexValues]:
         repo = CaseRepository(uow.conn, st.key_fields)
         before = repo.get(case_no, for_update=True)
         now = self.now()  # only now: a concurrent action on this case has committed (or not begun)
@@ -482,7 +491,7 @@ class ApprovalService:
         idx = index_values(result.case, st.calendar, st.policy)
         repo.save(before, result.case, result.event, idx, origin_seq=case_seq)
         self._tell(uow.conn, result.case, now, st, previous=repo.loaded_supervision(case_no), within=within)
-        return result.case
+        return result.case, idx
 
     def _lock_outbox(self, uow: UnitOfWork) -> None:
         """Take the lock that orders this node's writers before reading the clock (:func:`outbox.lock_origin`)."""

@@ -246,6 +246,7 @@ def test_a_deadline_in_an_unpublished_year_warns_once_per_year(engine: Engine, b
 
         clock.now = at(2026, 12, 28, 9)
         late = _accepted_case(svc)  # 5 working days from 12-28 reach into 2027
+        assert [e["year"] for e in logs if e["event"] == "calendar.year_missing"] == [2027]  # by the acceptance
         detail = svc.get(late)
         assert detail.clocks is not None
         assert detail.clocks.promised.deadline.provisional

@@ -81,6 +81,9 @@ class IndexValues:
     yellow_at: datetime | None
     legal_due_at: datetime | None
     paused_light: str | None
+    # the unpublished years the promised and legal deadlines reach (their days follow the provisional rule): for the
+    # service's warning, not stored, not compared
+    missing_years: tuple[int, ...] = field(default=(), compare=False)
 
 
 def index_values(case: Case, calendar: WorkingCalendar, policy: LightPolicy) -> IndexValues:
@@ -90,11 +93,12 @@ def index_values(case: Case, calendar: WorkingCalendar, policy: LightPolicy) -> 
     promised_spec = case.clock_spec(case.promised_budget)
     promised = compute_deadline(calendar, promised_spec)
     legal = compute_deadline(calendar, case.clock_spec(case.legal_budget))
+    missing = promised.missing_years + legal.missing_years if promised.missing_years or legal.missing_years else ()
     if promised.paused:
         reading = read_clock(calendar, promised_spec, case.updated_at or case.accepted_at, policy, promised)
-        return IndexValues(calendar.version, None, None, legal.due_at, reading.light.value)
+        return IndexValues(calendar.version, None, None, legal.due_at, reading.light.value, missing)
     reading = read_clock(calendar, promised_spec, case.accepted_at, policy, promised)
-    return IndexValues(calendar.version, promised.due_at, reading.yellow_at, legal.due_at, None)
+    return IndexValues(calendar.version, promised.due_at, reading.yellow_at, legal.due_at, None, missing)
 
 
 def light_policy_of(bundle: StandardsBundle | None, default: LightPolicy) -> LightPolicy:
