@@ -3,13 +3,11 @@
 A case transition runs five short statements (read the case, advance the outbox counter, write the outbox rows,
 the event and the case). On a warm SQLite database each takes a few microseconds; SQLAlchemy's execution layer
 around it (cache key, parameter processing, execution context, result set-up, events) costs about five times
-that, and on PostgreSQL every statement is also parsed and planned afresh. :class:`DirectStatement` compiles a Core
+that, and on PostgreSQL that layer is a good part of a statement's round trip. :class:`DirectStatement` compiles a Core
 statement once per dialect and keeps each parameter's and each result column's own type conversion — the ones
 SQLAlchemy would apply, so values are stored and read back exactly as through ``Connection.execute`` — and runs
 it on the connection's DB-API cursor, in the caller's transaction:
 
-* on PostgreSQL as a server-side prepared statement (``prepare=True``; every statement given here is a primary-key
-  read, write or upsert, whose plan is the same whatever the tables hold);
 * a driver error becomes SQLAlchemy's own exception (:class:`sqlalchemy.exc.DBAPIError` and its subclasses, the
   same one ``Connection.execute`` raises), so callers and the unit of work translate it as before.
 
@@ -55,7 +53,6 @@ class _Compiled:
         self._types = [c[3].dialect_impl(dialect) for c in columns]
         self._dialect = dialect
         self._results: list[tuple[int, Processor]] | None = None  # made at the first result (see results)
-        self.prepare = dialect.name == "postgresql"
 
     def results(self, description: Any) -> list[tuple[int, Processor]]:
         """Each result column's conversion, from the driver's type codes of the first result (as SQLAlchemy makes
@@ -106,11 +103,7 @@ class DirectStatement:
         args = c.parameters(params)
         raw = in_transaction_driver(conn)
         try:
-            if c.prepare:
-                cursor = raw.cursor()
-                cursor.execute(c.sql, args, prepare=True)
-            else:
-                cursor = raw.execute(c.sql, args)
+            cursor = raw.execute(c.sql, args)
         except conn.dialect.loaded_dbapi.Error as exc:
             raise driver_error(conn, c.sql, args, exc) from exc
         return c, cursor

@@ -64,7 +64,6 @@ def _prepare_sqlite(engine: Engine, synchronous: str) -> None:
             raise StorageError(f"无法开始数据库事务：{exc}（其他写入长时间占用数据库）", backend="sqlite") from exc
 
 
-_NEVER_BY_COUNT = 2**31 - 1  # psycopg's prepare_threshold: prepared only when a statement asks (prepare=True)
 _IDLE_PING_S = 1.0  # a pooled PostgreSQL connection unused this long is pinged before it is handed out
 _CHECKED_IN = "sunshine_checked_in"  # on a pool connection record: time.monotonic() of its return to the pool
 
@@ -86,11 +85,13 @@ def _ping_when_idle(engine: Engine) -> None:
     @event.listens_for(engine, "checkout")
     def _handed_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         returned = record.info.get(_CHECKED_IN)
-        if returned is not None and time.monotonic() - returned < _IDLE_PING_S:
+        if returned is None:  # never returned yet: just connected (a second ago at most), or connected long ago
+            if time.time() - record.starttime < _IDLE_PING_S:
+                return
+        elif time.monotonic() - returned < _IDLE_PING_S:
             return
         try:
-            dbapi_connection.execute("SELECT 1")
-            dbapi_connection.rollback()  # the ping's implicit transaction; the pool hands out an idle connection
+            engine.dialect.do_ping(dbapi_connection)  # pool_pre_ping's own ping: ";" in autocommit, no transaction
         except Exception as exc:
             raise DisconnectionError(f"PostgreSQL connection lost while idle: {exc}") from exc
 
@@ -125,11 +126,11 @@ def make_engine(url: str, *, echo: bool = False, sqlite_synchronous: str = "full
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        # Our statements are not prepared on the server by count (psycopg would after a few executions, and
-        # PostgreSQL may then settle on a generic plan made while a table was small — a sequential scan a receiver
-        # filling the table at thousands of rows a second would keep using): each is planned afresh, for
-        # microseconds. Only the hot path's primary-key statements ask for it (``federation.storage.direct``): a
-        # threshold no statement reaches, since ``None`` would refuse those too.
+        # Our statements are never prepared on the server (psycopg would after a few executions, and PostgreSQL may
+        # then settle on a generic plan made while a table was small — a sequential scan a receiver filling the
+        # table at thousands of rows a second would keep using): each is planned afresh, for microseconds. (The
+        # hot path's primary-key statements gained too little from it to keep: psycopg deallocates every prepared
+        # statement at each ROLLBACK, which ends every read-only unit of work.)
         # ``plan_cache_mode`` stays PostgreSQL's own: forcing custom plans (as this did) also re-planned the
         # foreign-key check of every inserted row (~40 µs each: a receiver's ``case_events`` insert 4 × slower),
         # and those checks' cached plans are index lookups however small the table was when they were made.
@@ -139,7 +140,7 @@ def make_engine(url: str, *, echo: bool = False, sqlite_synchronous: str = "full
             pool_size=5,
             max_overflow=10,
             json_serializer=_JSON,
-            connect_args={"prepare_threshold": _NEVER_BY_COUNT},
+            connect_args={"prepare_threshold": None},
         )
         _ping_when_idle(engine)
         return engine

@@ -63,10 +63,12 @@ class UnitOfWork:
                 audit_log.write_scope(conn, scope)  # who made this write, in its own transaction
             wake.commit(conn)  # PostgreSQL with a wake to send: it and COMMIT in one round trip
             self._tx.commit()
-        except DBAPIError as exc:
+        except BaseException as exc:  # the transaction is rolled back (by close): forget what it noted
             audit_chain.discard(conn)
             wake.discard(conn)
-            raise StorageError(f"数据库提交失败：{exc.orig}", backend=self.dialect) from exc
+            if isinstance(exc, DBAPIError):
+                raise StorageError(f"数据库提交失败：{exc.orig}", backend=self.dialect) from exc
+            raise
         finally:
             self._tx = None
         audit_chain.promote(conn)

@@ -22,6 +22,7 @@ import atexit
 import contextlib
 import hashlib
 import os
+import re
 import socket
 import threading
 from collections.abc import Callable
@@ -39,6 +40,7 @@ log = structlog.get_logger(__name__)
 
 CHANNEL = "sunshine_wake"  # the PostgreSQL notification channel
 _NOTED = "sunshine_wake_origins"  # on a connection: the origins its open transaction wrote (SQLite) or notified
+_PLAIN = re.compile(r"[0-9A-Za-z_-]+(?::sealed)?")  # a wake's payload written into the COMMIT's query as it is
 _DEFERRED = "sunshine_wake_deferred"  # on a connection: its transaction's notifications go with its COMMIT
 _NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', :payload)")
 _SEALED = ":sealed"  # a wake's payload: the origin, and this when batches were sealed (or received to relay)
@@ -88,18 +90,17 @@ def commit(conn: Connection) -> None:
     noted: dict[str, bool] = conn.info.get(_NOTED) or {}
     if not noted:
         return
-    payloads = (_payload(origin, sealed=sealed) for origin, sealed in noted.items())
-    sql = "".join(f"SELECT pg_notify('{CHANNEL}', {_literal(p)}); " for p in payloads) + "COMMIT"
+    payloads = [_payload(origin, sealed=sealed) for origin, sealed in noted.items()]
+    if not all(map(_PLAIN.fullmatch, payloads)):  # never in practice: then with parameters, COMMIT left to the caller
+        for payload in payloads:
+            conn.execute(_NOTIFY, {"payload": payload})
+        return
+    sql = "".join(f"SELECT pg_notify('{CHANNEL}', '{p}'); " for p in payloads) + "COMMIT"
     raw: Any = conn.connection.driver_connection
     try:
         raw.execute(sql)  # no parameters: the simple query protocol, which runs several statements
     except conn.dialect.loaded_dbapi.Error as exc:
         raise driver_error(conn, sql, None, exc) from exc
-
-
-def _literal(text: str) -> str:
-    """``text`` as an SQL string literal (a wake's payload: a division code, a suffix and ``:sealed``)."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _payload(origin: str, *, sealed: bool) -> str:

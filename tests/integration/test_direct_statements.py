@@ -110,6 +110,10 @@ def test_the_wake_goes_with_the_commit_and_never_with_a_rollback(pg_url: str) ->
         assert heard(0.5) == []
         write(commit=True)
         assert heard(2.0) == [DIV]
+        with UnitOfWork(engine) as uow:  # a payload not written into the COMMIT's text: sent with parameters
+            wake.written(uow.conn, "it's odd", sealed=True)
+            uow.commit()
+        assert heard(2.0) == ["it's odd:sealed"]
         with engine.connect() as conn:
             assert outbox.high_water(conn, DIV) == 1  # the rolled-back write gave its number back
     finally:

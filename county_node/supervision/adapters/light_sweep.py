@@ -245,15 +245,17 @@ def raise_light_alerts(conn: Connection, spec: LightRaise, *, limit: int) -> lis
         "origin_seq": literal(first_seq - 1, Integer) + chosen.c.rn,
     }
     names = [c.name for c in alerts.c]
-    conn.execute(insert(alerts).from_select(names, select(*(values[name] for name in names))))
+    raising = insert(alerts).from_select(names, select(*(values[name] for name in names)))
+    written = conn.execute(raising.execution_options(preserve_rowcount=True)).rowcount  # (an INSERT's is kept so)
     ids = [f"{spec.origin}-A{i:09d}" for i in range(first_id, last_id + 1)]
     in_range = and_(alerts.c.alert_id >= ids[0], alerts.c.alert_id <= ids[-1])
     inserted = conn.execute(select(func.count()).select_from(alerts).where(in_range)).scalar_one()
-    if inserted != n:  # the counted set moved: ids and seqs were reserved for n — roll back, sweep again later
+    if written != n or inserted != n:  # the counted set moved (more or fewer): ids and seqs were reserved for n —
+        # roll back, sweep again later
         raise StorageError(
-            f"巡检期间待预警办件发生变化（预计 {n} 件，实际 {inserted} 件），本次巡检已回滚",
+            f"巡检期间待预警办件发生变化（预计 {n} 件，实际 {written} 件），本次巡检已回滚",
             expected=n,
-            inserted=inserted,
+            inserted=written,
         )
     if dialect == "postgresql" and n >= _ANALYZE_AFTER and n == limit:  # (only when another chunk follows)
         # the next chunk's "no standing alert" anti-join must see these rows in the statistics, or the planner,
