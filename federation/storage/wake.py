@@ -5,8 +5,10 @@ A wake is a hint — it carries the origin written and whether batches were seal
 rows written that are still to be sealed, and losing one only delays a batch until the
 agent's slow fallback look (``sync_agent.client.Link``):
 
-* **PostgreSQL** — :func:`written` runs ``pg_notify('sunshine_wake', origin)`` in the writing transaction (the
-  server delivers it at commit, drops it on rollback); the agent ``LISTEN``\\ s on a dedicated connection.
+* **PostgreSQL** — ``pg_notify('sunshine_wake', origin)`` in the writing transaction (the server delivers it at
+  commit, drops it on rollback): a unit of work's goes with its ``COMMIT`` in one round trip (:func:`defer`,
+  :func:`commit`), any other writer's is run by :func:`written` at once; the agent ``LISTEN``\\ s on a dedicated
+  connection.
 * **SQLite** — :func:`written` notes the origin on the connection; :func:`committed` (called by the unit of work
   once the commit succeeded) sends it as one datagram to a Linux abstract Unix socket named from the database
   file's real path (:func:`sqlite_address`), non-blocking, every error ignored; :func:`discard` (rollback) drops
