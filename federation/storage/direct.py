@@ -3,13 +3,12 @@
 A case transition runs five short statements (read the case, advance the outbox counter, write the outbox rows,
 the event and the case). On a warm SQLite database each takes a few microseconds; SQLAlchemy's execution layer
 around it (cache key, parameter processing, execution context, result set-up, events) costs about five times
-that, and on PostgreSQL that layer is a good part of a statement's round trip. :class:`DirectStatement` compiles a Core
-statement once per dialect and keeps each parameter's and each result column's own type conversion — the ones
+that, and on PostgreSQL a good part of a statement's round trip. :class:`DirectStatement` compiles a Core
+statement once per dialect, keeps each parameter's and each result column's own type conversion — the ones
 SQLAlchemy would apply, so values are stored and read back exactly as through ``Connection.execute`` — and runs
-it on the connection's DB-API cursor, in the caller's transaction:
-
-* a driver error becomes SQLAlchemy's own exception (:class:`sqlalchemy.exc.DBAPIError` and its subclasses, the
-  same one ``Connection.execute`` raises), so callers and the unit of work translate it as before.
+it on the connection's DB-API cursor, in the caller's transaction (begun first when none is, as SQLAlchemy's
+autobegin does). A driver error becomes SQLAlchemy's own exception (:class:`sqlalchemy.exc.DBAPIError` and its
+subclasses, the one ``Connection.execute`` raises), so callers and the unit of work translate it as before.
 
 Statement observers (``before_cursor_execute``) do not see these statements: they are the node's fixed hot path.
 """
