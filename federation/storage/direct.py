@@ -37,7 +37,6 @@ class _Compiled:
         self.sql = compiled.string
         self.positional = compiled.positiontup is not None
         names = list(compiled.positiontup) if compiled.positiontup is not None else list(compiled.binds)
-        self.names = names
         self.binds: list[tuple[str, Processor | None]] = []
         for name in names:
             type_ = compiled.binds[name].type
